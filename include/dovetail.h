@@ -1,0 +1,224 @@
+/*
+ * dovetail.h — the public API of dovetail, and its manual.
+ *
+ * dovetail links records about the same people across separate registries
+ * (benefit rolls, payments, earnings, health enrollment, death records,
+ * voter rolls) with a Fellegi–Sunter model, and clusters the links into
+ * entities. This header is the only one a program embedding dovetail
+ * includes; anything not declared here is internal and may change.
+ *
+ * Conventions (they hold for every call below):
+ *   - Every fallible call returns int: DT_OK (0) or a negative DT_E* code.
+ *     Its last parameter is a dt_error* (may be NULL) that receives the code,
+ *     a sentence for people and, when they apply, the file, line, column or
+ *     field where the fault was found.
+ *   - Out-parameters are written only on success.
+ *   - Whoever creates, frees. Every dt_*_free(NULL) is a no-op.
+ *   - The library never prints and never exits. Warnings and progress reach
+ *     the caller through the callbacks in dt_link_options.
+ *   - Objects are not thread-safe unless said; distinct objects may be used
+ *     from distinct threads.
+ */
+#ifndef DOVETAIL_H
+#define DOVETAIL_H
+
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* uint64_t */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DT_API __attribute__((visibility("default")))
+#else
+#define DT_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                              */
+/* ------------------------------------------------------------------ */
+
+#define DT_VERSION_MAJOR 0
+#define DT_VERSION_MINOR 1
+#define DT_VERSION_PATCH 0
+#define DT_VERSION_STRING "0.1.0"
+
+/* The version of the library linked at run time, e.g. "0.1.0". */
+DT_API const char *dt_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+/* One list yields the enum, dt_errname() and dt_strerror(). Values never
+ * change once released. */
+#define DT_ERRNO_MAP(X)                                                   \
+    X(OK, 0, "success")                                                   \
+    X(ENOMEM, -1, "out of memory")                                        \
+    X(EINVAL, -2, "invalid argument")                                     \
+    X(EIO, -3, "input/output error")                                      \
+    X(EINPUT, -4, "malformed input data")                                 \
+    X(ECONFIG, -5, "invalid configuration")                               \
+    X(ENOTFOUND, -6, "not found")                                         \
+    X(EMODEL, -7, "model cannot be trained or loaded")                    \
+    X(EINTERNAL, -8, "internal error")
+
+typedef enum dt_errcode {
+#define DT_ERRNO_ENUM_(name, value, text) DT_##name = (value),
+    DT_ERRNO_MAP(DT_ERRNO_ENUM_)
+#undef DT_ERRNO_ENUM_
+} dt_errcode;
+
+/* Where an error was found and what it was. Fill-in by the library;
+ * zero-initialise before use (or call dt_error_clear). Fields that do not
+ * apply are empty strings or 0. */
+typedef struct dt_error {
+    int code;         /* DT_OK or a DT_E* value */
+    char msg[1024];   /* a full sentence, already prefixed with file:line:column
+                         when those apply */
+    char file[512];   /* input file the fault is in, or "" */
+    long line;        /* 1-based line in file, or 0 */
+    long column;      /* 1-based column (bytes) in that line, or 0 */
+    char field[128];  /* config key or record field concerned, or "" */
+} dt_error;
+
+/* Symbolic name of a code, e.g. "DT_EINPUT"; "DT_EUNKNOWN" for others. */
+DT_API const char *dt_errname(int code);
+/* A short description of a code, e.g. "malformed input data". */
+DT_API const char *dt_strerror(int code);
+/* Resets *err to "no error". NULL is a no-op. */
+DT_API void dt_error_clear(dt_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Frees memory the library returned as a non-const pointer. NULL is a
+ * no-op. */
+DT_API void dt_free(void *p);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                        */
+/* ------------------------------------------------------------------ */
+
+/* A linkage configuration: sources, fields, blocking rules, comparisons,
+ * model settings, thresholds, truth (for eval). See README.md for the
+ * format. Immutable after loading; may be shared between threads. */
+typedef struct dt_config dt_config;
+
+/* Loads and validates a YAML configuration. Relative paths inside it are
+ * resolved against the directory of `path`. Unknown keys and bad values
+ * are DT_ECONFIG with err->file/line/column set.
+ * OUT: *out receives a config to release with dt_config_free(). */
+DT_API int dt_config_load(const char *path, dt_config **out, dt_error *err);
+DT_API void dt_config_free(dt_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Batch linkage                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef enum dt_log_level { DT_LOG_INFO = 0, DT_LOG_WARN = 1 } dt_log_level;
+
+/* Receives one line of information or warning, without trailing newline.
+ * Called from the calling thread only. */
+typedef void (*dt_log_fn)(void *ctx, dt_log_level level, const char *line);
+/* Receives progress of a stage: `done` of `total` units ("records",
+ * "pairs"). Called from the calling thread only, at most ~20 times/s. */
+typedef void (*dt_progress_fn)(void *ctx, const char *stage, uint64_t done,
+                               uint64_t total);
+
+typedef struct dt_link_options {
+    int n_threads;            /* worker threads for compare and score; 0: all cores */
+    const char *out_dir;      /* directory for pairs.csv, review.csv, entities.csv,
+                                 model.json; created if missing. Required. */
+    const char *model_path;   /* load parameters from this model.json instead of
+                                 training; NULL: train */
+    dt_log_fn on_log;         /* may be NULL */
+    dt_progress_fn on_progress; /* may be NULL */
+    void *cb_ctx;             /* passed to both callbacks */
+} dt_link_options;
+
+/* What one stage took. */
+#define DT_N_STAGES 7
+extern DT_API const char *const dt_stage_names[DT_N_STAGES]; /* "read", "block", ... */
+
+typedef struct dt_link_summary {
+    uint64_t n_records;          /* records kept, all sources */
+    uint64_t n_rejected_rows;    /* structurally broken rows, all sources */
+    uint64_t n_null_values;      /* values that became null (bad date, bad id...) */
+    uint64_t n_candidate_pairs;  /* distinct pairs compared */
+    uint64_t n_links;            /* pairs at or above the link threshold kept */
+    uint64_t n_review;           /* pairs between the review and link thresholds */
+    uint64_t n_entities;         /* clusters, singletons included */
+    uint64_t cluster_size_hist[8]; /* entities of size 1,2,3,4,5,6-10,11-100,>100 */
+    double stage_seconds[DT_N_STAGES]; /* wall time per stage, dt_stage_names order */
+    double total_seconds;
+} dt_link_summary;
+
+/* Runs the whole batch path: read every source, standardize, block,
+ * compare, train (or load) the model, score, cluster, write outputs into
+ * opts->out_dir. Output is identical for any n_threads and any order of
+ * input rows.
+ * OUT: *summary (may be NULL). */
+DT_API int dt_link_run(const dt_config *cfg, const dt_link_options *opts,
+                       dt_link_summary *summary, dt_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Evaluation against the configuration's truth                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct dt_eval_report {
+    uint64_t n_records;
+    uint64_t n_true_pairs;        /* matching pairs in truth (allowed by mode) */
+    uint64_t n_predicted_pairs;   /* pairs entities.csv puts in one entity */
+    uint64_t n_true_positive;
+    double precision, recall, f1; /* pairwise, over entities.csv */
+    uint64_t n_candidate_pairs;   /* pairs blocking produces */
+    uint64_t n_candidate_true;    /* true pairs among them */
+    double pair_completeness;     /* n_candidate_true / n_true_pairs */
+    double reduction_ratio;       /* 1 - candidates / all comparable pairs */
+    double bcubed_precision, bcubed_recall, bcubed_f1;
+} dt_eval_report;
+
+/* Scores opts->out_dir/entities.csv against the config's `truth:` section,
+ * and re-runs blocking to measure pair completeness.
+ * OUT: *report. */
+DT_API int dt_eval_run(const dt_config *cfg, const char *out_dir,
+                       dt_eval_report *report, dt_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Explanation of one pair                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct dt_explain_row {
+    char *comparison;   /* comparison name (usually the field) */
+    char *value_a;      /* normalized value(s) on side A, "" if null */
+    char *value_b;
+    char *level;        /* label of the level that held, e.g. "jaro_winkler>=0.92" */
+    double weight;      /* log2 Bayes factor the level adds (TF-adjusted) */
+    double m, u;        /* parameters behind it (u is TF-adjusted when applied) */
+} dt_explain_row;
+
+typedef struct dt_explanation {
+    char *key_a, *key_b;   /* "source:record_id" */
+    double prior_weight;   /* log2(lambda / (1 - lambda)) */
+    double total_weight;   /* prior + sum of row weights */
+    double probability;
+    size_t n_rows;
+    dt_explain_row *rows;
+    int is_candidate;      /* 1 if some blocking rule pairs them */
+    char *blocking_rule;   /* first rule that pairs them, "" if none */
+} dt_explanation;
+
+/* Compares two records ("source:record_id" each) with the model saved in
+ * out_dir/model.json and says why they would or would not link.
+ * OUT: *out, released with dt_explanation_free(). */
+DT_API int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a,
+                           const char *key_b, dt_explanation **out, dt_error *err);
+DT_API void dt_explanation_free(dt_explanation *ex);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DOVETAIL_H */

@@ -1,0 +1,61 @@
+/*
+ * csv.h — streaming RFC 4180 CSV reader (src/io). Reads UTF-8 files of any
+ * size with bounded memory: quoted fields, doubled quotes, embedded
+ * newlines, CRLF or LF, a leading BOM, no final newline. Part of src/io;
+ * depends on util only.
+ *
+ * Invariants:
+ *   1. A row's field pointers stay valid until the next csv_next() or
+ *      csv_close(); each field is NUL-terminated and unescaped.
+ *   2. A structurally broken row (unterminated quote, text after a closing
+ *      quote) returns DT_EINPUT with err naming file:line:column; the reader
+ *      then resynchronises at the next line, so the caller counts the row and
+ *      calls csv_next() again. Nothing is skipped silently.
+ *   3. Line numbers are 1-based physical lines of the file; a row's
+ *      `line` is where it starts.
+ */
+#ifndef DT_CSV_H
+#define DT_CSV_H
+
+#include <stddef.h>
+
+#include "util/util.h"
+
+typedef struct csv_options {
+    char delimiter;   /* ',' unless set; '\0' means ',' */
+    int trim;         /* strip ASCII spaces/tabs around unquoted fields (FEBRL) */
+} csv_options;
+
+typedef struct csv_row {
+    size_t n_fields;
+    const char **fields;   /* n_fields NUL-terminated values */
+    const size_t *lens;    /* their byte lengths (a field may hold NUL? no: see csv.c) */
+    long line;             /* physical line where the row starts */
+    long bad_utf8_column;  /* 0, or 1-based byte column of the first invalid UTF-8 byte */
+    size_t bad_utf8_field; /* index of that field when bad_utf8_column > 0 */
+} csv_row;
+
+typedef struct csv_reader csv_reader;
+
+/* Opens path for reading. `name` is used in messages (NULL: path).
+ * OUT: *out. */
+int csv_open(const char *path, const csv_options *opt, csv_reader **out, dt_error *err);
+/* Reads from memory (not copied: data must outlive the reader). For tests
+ * and fuzzing. `name` labels messages. */
+int csv_open_mem(const char *data, size_t n, const char *name, const csv_options *opt,
+                 csv_reader **out, dt_error *err);
+void csv_close(csv_reader *r);
+
+/* Reads the next row into *row.
+ * Returns 1 when a row was read, 0 at end of input, DT_EINPUT for a broken
+ * row (see invariant 2), DT_EIO or DT_ENOMEM on failure (then stop). */
+int csv_next(csv_reader *r, csv_row *row, dt_error *err);
+
+/* Bytes consumed so far, for progress. */
+size_t csv_offset(const csv_reader *r);
+
+/* Writes one field to out, quoting it when it holds the delimiter, a quote,
+ * CR or LF (RFC 4180). */
+int csv_write_field(util_buf *out, const char *s, size_t n, char delimiter);
+
+#endif /* DT_CSV_H */

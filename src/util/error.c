@@ -1,0 +1,89 @@
+/*
+ * error.c — error codes and the dt_error record: a code for programs, a
+ * sentence for people (STYLE.md). Names and texts come from DT_ERRNO_MAP so
+ * they cannot drift from the enum.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *dt_version(void)
+{
+    return DT_VERSION_STRING;
+}
+
+const char *dt_errname(int code)
+{
+    switch (code) {
+#define DT_ERRNAME_CASE_(name, value, text) \
+    case value: return "DT_" #name;
+        DT_ERRNO_MAP(DT_ERRNAME_CASE_)
+#undef DT_ERRNAME_CASE_
+    default: return "DT_EUNKNOWN";
+    }
+}
+
+const char *dt_strerror(int code)
+{
+    switch (code) {
+#define DT_STRERROR_CASE_(name, value, text) \
+    case value: return text;
+        DT_ERRNO_MAP(DT_STRERROR_CASE_)
+#undef DT_STRERROR_CASE_
+    default: return "unknown error";
+    }
+}
+
+void dt_error_clear(dt_error *err)
+{
+    if (err) memset(err, 0, sizeof *err);
+}
+
+static int err_vset(dt_error *err, int code, const char *file, long line, long column,
+                    const char *fmt, va_list ap)
+{
+    if (!err) return code;
+    char text[sizeof err->msg];
+    vsnprintf(text, sizeof text, fmt, ap);
+    err->code = code;
+    err->line = line;
+    err->column = column;
+    int n_file = snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+    (void)n_file;
+    /* Prefix, then the text appended with explicit truncation: a long
+     * message is cut, never overflows. */
+    size_t off = 0;
+    int n = 0;
+    if (file && *file && line > 0 && column > 0)
+        n = snprintf(err->msg, sizeof err->msg, "%s:%ld:%ld: ", file, line, column);
+    else if (file && *file && line > 0)
+        n = snprintf(err->msg, sizeof err->msg, "%s:%ld: ", file, line);
+    else if (file && *file)
+        n = snprintf(err->msg, sizeof err->msg, "%s: ", file);
+    if (n > 0) off = (size_t)n < sizeof err->msg ? (size_t)n : sizeof err->msg - 1;
+    size_t len = strlen(text);
+    if (len > sizeof err->msg - 1 - off) len = sizeof err->msg - 1 - off;
+    memcpy(err->msg + off, text, len);
+    err->msg[off + len] = '\0';
+    return code;
+}
+
+int dt_err_set(dt_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vset(err, code, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
+              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vset(err, code, file, line, column, fmt, ap);
+    va_end(ap);
+    return code;
+}

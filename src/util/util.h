@@ -1,0 +1,154 @@
+/*
+ * util.h — the bottom layer: errors, allocation, arenas, string interning,
+ * hashing, a thread pool and a clock. Depends on libc (and pthreads) only;
+ * every other part may include it.
+ *
+ * Invariants:
+ *   1. All heap allocation in the library goes through dt_malloc and friends,
+ *      so tests can make the Nth allocation fail (util_fail_after).
+ *   2. An arena frees everything it handed out in one util_arena_fini; its
+ *      pointers stay valid until then (blocks never move).
+ *   3. An intern table gives each distinct byte string one dense id, 0, 1, 2…
+ *      in first-seen order; ids and the strings behind them never change.
+ */
+#ifndef DT_UTIL_H
+#define DT_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dovetail.h"
+
+/* ---- errors ------------------------------------------------------- */
+
+/* Sets err (if not NULL) to code with a printf-style message. Returns code,
+ * so `return dt_err_set(err, DT_EINPUT, "...")` reads naturally. */
+int dt_err_set(dt_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like dt_err_set, and records a position: message becomes
+ * "file:line:column: <text>". line/column 0 are left out. */
+int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Forwards a negative code from call. Use inside functions returning int. */
+#define DT_TRY(call)                                                      \
+    do {                                                                  \
+        int dt_try_rc_ = (call);                                          \
+        if (dt_try_rc_ < 0) return dt_try_rc_;                            \
+    } while (0)
+
+#define DT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- allocation --------------------------------------------------- */
+
+void *dt_malloc(size_t n);
+void *dt_calloc(size_t count, size_t size);
+void *dt_realloc(void *p, size_t n);
+char *dt_strdup(const char *s);
+char *dt_strndup(const char *s, size_t n);
+/* printf into a fresh dt_malloc'd string; NULL on failure. */
+char *dt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Test hook: the n-th allocation from now (1-based) and all after it fail;
+ * 0 turns failures off. Not thread-safe; tests only. */
+void util_fail_after(long n);
+
+/* Grows *items (of elem_size bytes, capacity *cap) to hold at least need.
+ * Returns DT_OK or DT_ENOMEM (then *items is unchanged). */
+int util_grow(void **items, size_t *cap, size_t need, size_t elem_size);
+
+/* ---- growable byte buffer ----------------------------------------- */
+
+/* data is NUL-terminated after every successful append (when cap > 0). */
+typedef struct util_buf {
+    char *data;
+    size_t len, cap;
+} util_buf;
+
+void util_buf_fini(util_buf *b);
+static inline void util_buf_clear(util_buf *b)
+{
+    b->len = 0;
+    if (b->cap) b->data[0] = '\0';
+}
+int util_buf_reserve(util_buf *b, size_t extra);
+int util_buf_append(util_buf *b, const void *p, size_t n);
+int util_buf_putc(util_buf *b, char c);
+int util_buf_printf(util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- arena -------------------------------------------------------- */
+
+typedef struct util_arena_block util_arena_block;
+typedef struct util_arena {
+    util_arena_block *head;  /* newest block; older ones chained behind */
+    size_t block_bytes;      /* default size of a new block */
+} util_arena;
+
+void util_arena_init(util_arena *a, size_t block_bytes);
+void util_arena_fini(util_arena *a);
+/* 16-byte aligned, uninitialised; NULL when out of memory. */
+void *util_arena_alloc(util_arena *a, size_t n);
+/* Copies n bytes and appends a NUL. */
+char *util_arena_strndup(util_arena *a, const char *s, size_t n);
+
+/* ---- hashing ------------------------------------------------------ */
+
+uint64_t util_hash64(const void *data, size_t n, uint64_t seed);
+/* Mixes one 64-bit value (splitmix64 finaliser); a bijection. */
+uint64_t util_mix64(uint64_t x);
+
+/* Deterministic PRNG (xoshiro256**, Blackman & Vigna 2018), seeded by
+ * splitmix64 so any 64-bit seed gives a good state. */
+typedef struct util_rng { uint64_t s[4]; } util_rng;
+void util_rng_seed(util_rng *r, uint64_t seed);
+uint64_t util_rng_next(util_rng *r);
+/* Uniform in [0, bound) without modulo bias; bound > 0. */
+uint64_t util_rng_below(util_rng *r, uint64_t bound);
+
+/* ---- string interning --------------------------------------------- */
+
+typedef struct util_intern {
+    util_arena arena;      /* string bytes */
+    const char **strs;     /* id -> string (NUL-terminated) */
+    uint32_t *lens;        /* id -> length in bytes */
+    uint32_t n_strs;
+    size_t cap_strs;
+    uint32_t *slots;       /* open addressing: id + 1, 0 = empty */
+    uint64_t *slot_hash;   /* full hash per slot, to skip most memcmp */
+    size_t n_slots;        /* power of two */
+} util_intern;
+
+void util_intern_init(util_intern *t);
+void util_intern_fini(util_intern *t);
+/* OUT: *id. Returns DT_OK or DT_ENOMEM. */
+int util_intern_put(util_intern *t, const char *s, size_t n, uint32_t *id);
+/* Returns the id, or UINT32_MAX when absent. */
+uint32_t util_intern_find(const util_intern *t, const char *s, size_t n);
+static inline const char *util_intern_str(const util_intern *t, uint32_t id)
+{
+    return t->strs[id];
+}
+
+/* ---- thread pool -------------------------------------------------- */
+
+/* Runs fn(ctx, begin, end, i_worker) over [0, n) split into chunks of
+ * `chunk` items on n_threads threads (the caller's thread among them).
+ * Which worker runs which chunk varies; results must not depend on it. */
+typedef void (*util_range_fn)(void *ctx, size_t begin, size_t end, int i_worker);
+int util_parallel_for(int n_threads, size_t n, size_t chunk, util_range_fn fn, void *ctx);
+/* Number of online cores, at least 1. */
+int util_n_cores(void);
+
+/* ---- time and files ----------------------------------------------- */
+
+double util_now(void); /* monotonic seconds */
+/* Reads a whole file into a NUL-terminated dt_malloc'd buffer. */
+int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err);
+/* mkdir -p for one level (parent must exist); DT_OK if it already exists. */
+int util_mkdir(const char *path, dt_error *err);
+/* Joins dir and name with '/' unless name is absolute. dt_free the result. */
+char *util_path_join(const char *dir, const char *name);
+/* Directory part of path ("." when none). dt_free the result. */
+char *util_dirname(const char *path);
+
+#endif /* DT_UTIL_H */

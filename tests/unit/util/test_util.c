@@ -1,0 +1,130 @@
+/* Unit tests for src/util: errors, intern table, arena, rng, buffer,
+ * parallel-for and the allocation fault hook. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/util.h"
+
+static void test_errnames(void **state)
+{
+    (void)state;
+    assert_string_equal(dt_errname(DT_EINPUT), "DT_EINPUT");
+    assert_string_equal(dt_errname(12345), "DT_EUNKNOWN");
+    assert_string_equal(dt_strerror(DT_ENOMEM), "out of memory");
+    dt_error e;
+    dt_error_clear(&e);
+    assert_int_equal(dt_err_at(&e, DT_ECONFIG, "a.yaml", 3, 7, "bad %s", "key"), DT_ECONFIG);
+    assert_string_equal(e.msg, "a.yaml:3:7: bad key");
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.column, 7);
+    assert_int_equal(dt_err_set(NULL, DT_EIO, "x"), DT_EIO); /* NULL err is allowed */
+}
+
+static void test_intern(void **state)
+{
+    (void)state;
+    util_intern t;
+    util_intern_init(&t);
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        uint32_t id;
+        snprintf(key, sizeof key, "v%d", i);
+        assert_int_equal(util_intern_put(&t, key, strlen(key), &id), DT_OK);
+        assert_int_equal(id, (uint32_t)i);
+    }
+    uint32_t id;
+    assert_int_equal(util_intern_put(&t, "v42", 3, &id), DT_OK);
+    assert_int_equal(id, 42);
+    assert_string_equal(util_intern_str(&t, 4999), "v4999");
+    assert_int_equal(util_intern_find(&t, "v77", 3), 77);
+    assert_int_equal(util_intern_find(&t, "nope", 4), UINT32_MAX);
+    assert_int_equal(util_intern_put(&t, "", 0, &id), DT_OK); /* empty string is a value */
+    assert_int_equal(id, 5000);
+    util_intern_fini(&t);
+}
+
+static void test_rng_deterministic(void **state)
+{
+    (void)state;
+    util_rng a, b;
+    util_rng_seed(&a, 7);
+    util_rng_seed(&b, 7);
+    int counts[10] = {0};
+    for (int i = 0; i < 10000; i++) {
+        uint64_t x = util_rng_below(&a, 10);
+        assert_int_equal(x, util_rng_below(&b, 10));
+        counts[x]++;
+    }
+    for (int i = 0; i < 10; i++) assert_in_range(counts[i], 850, 1150);
+}
+
+static void test_arena_and_buf(void **state)
+{
+    (void)state;
+    util_arena a;
+    util_arena_init(&a, 64);
+    char *big = util_arena_alloc(&a, 1000); /* larger than a block */
+    memset(big, 'x', 1000);
+    char *s = util_arena_strndup(&a, "hello", 5);
+    assert_string_equal(s, "hello");
+    assert_int_equal(((uintptr_t)util_arena_alloc(&a, 3)) % 16, 0);
+    util_arena_fini(&a);
+
+    util_buf b = {0};
+    assert_int_equal(util_buf_printf(&b, "%d-%s", 12, "ab"), DT_OK);
+    assert_int_equal(util_buf_append(&b, "cd", 2), DT_OK);
+    assert_string_equal(b.data, "12-abcd");
+    util_buf_clear(&b);
+    assert_int_equal(b.len, 0);
+    util_buf_fini(&b);
+}
+
+static void sum_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    unsigned long *out = ctx;
+    for (size_t i = begin; i < end; i++) out[i] = i * i;
+}
+
+static void test_parallel_for(void **state)
+{
+    (void)state;
+    enum { N = 100003 };
+    static unsigned long out[N];
+    assert_int_equal(util_parallel_for(4, N, 1000, sum_range, out), DT_OK);
+    for (size_t i = 0; i < N; i++) assert_int_equal(out[i], i * i);
+}
+
+static void test_fail_after(void **state)
+{
+    (void)state;
+    util_fail_after(2);
+    void *p = dt_malloc(8);
+    assert_non_null(p);
+    assert_null(dt_malloc(8));
+    util_fail_after(0);
+    dt_free(p);
+    util_intern t;
+    util_intern_init(&t);
+    util_fail_after(1);
+    uint32_t id;
+    assert_int_equal(util_intern_put(&t, "a", 1, &id), DT_ENOMEM);
+    util_fail_after(0);
+    assert_int_equal(util_intern_put(&t, "a", 1, &id), DT_OK);
+    util_intern_fini(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errnames),      cmocka_unit_test(test_intern),
+        cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
+        cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
