@@ -139,9 +139,11 @@ typedef struct dt_link_options {
     void *cb_ctx;             /* passed to both callbacks */
 } dt_link_options;
 
-/* What one stage took. */
-#define DT_N_STAGES 7
-extern DT_API const char *const dt_stage_names[DT_N_STAGES]; /* "read", "block", ... */
+/* The stages of a run, in order: "read" (parse and standardize), "index"
+ * (sort records, code each distinct value), "block", "compare", "train",
+ * "score", "cluster", "write". */
+#define DT_N_STAGES 8
+DT_API const char *dt_stage_name(int i_stage);
 
 typedef struct dt_link_summary {
     uint64_t n_records;          /* records kept, all sources */

@@ -29,16 +29,20 @@ typedef struct csv_options {
 typedef struct csv_row {
     size_t n_fields;
     const char **fields;   /* n_fields NUL-terminated values */
-    const size_t *lens;    /* their byte lengths (a field may hold NUL? no: see csv.c) */
+    const size_t *lens;    /* their byte lengths; no field holds NUL (such rows break) */
     long line;             /* physical line where the row starts */
-    long bad_utf8_column;  /* 0, or 1-based byte column of the first invalid UTF-8 byte */
+    long bad_utf8_column;  /* 0, or 1-based byte column of the first invalid UTF-8 byte
+                              (the lead byte of a cut-short sequence) in its physical line */
     size_t bad_utf8_field; /* index of that field when bad_utf8_column > 0 */
+    long bad_utf8_line;    /* physical line of that byte (differs from `line` only in a
+                              quoted field spanning lines) */
 } csv_row;
 
 typedef struct csv_reader csv_reader;
 
-/* Opens path for reading. `name` is used in messages (NULL: path).
- * OUT: *out. */
+/* Opens path for reading; messages name the file by path. Returns DT_OK,
+ * DT_ENOTFOUND, DT_EIO, DT_EINVAL (delimiter is a quote or line end) or
+ * DT_ENOMEM. opt may be NULL (comma, no trim). OUT: *out, csv_close it. */
 int csv_open(const char *path, const csv_options *opt, csv_reader **out, dt_error *err);
 /* Reads from memory (not copied: data must outlive the reader). For tests
  * and fuzzing. `name` labels messages. */
@@ -55,7 +59,15 @@ int csv_next(csv_reader *r, csv_row *row, dt_error *err);
 size_t csv_offset(const csv_reader *r);
 
 /* Writes one field to out, quoting it when it holds the delimiter, a quote,
- * CR or LF (RFC 4180). */
+ * CR or LF (RFC 4180), begins or ends with a space or tab (so a trimming
+ * reader keeps them) or begins with a UTF-8 BOM. delimiter '\0' means ','.
+ * Returns DT_OK, DT_ENOMEM, or DT_EINVAL when s holds a NUL byte. */
 int csv_write_field(util_buf *out, const char *s, size_t n, char delimiter);
+
+/* Writes n >= 1 fields separated by delimiter and ended by "\n". A row of
+ * one empty field is written as "" because the reader skips empty lines.
+ * Returns as csv_write_field, or DT_EINVAL when n is 0. */
+int csv_write_row(util_buf *out, const char *const *fields, const size_t *lens, size_t n,
+                  char delimiter);
 
 #endif /* DT_CSV_H */

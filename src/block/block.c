@@ -1,0 +1,275 @@
+/*
+ * block.c — blocking keys and candidate-pair generation.
+ *
+ * Each rule sorts (key, record) entries and walks runs of equal keys: a run
+ * is a block. A block whose pair count (counted for the mode: cross-source,
+ * same-source or all) exceeds the cap is skipped and reported, never
+ * silently truncated. Pairs already produced by an earlier rule are not
+ * emitted again (block.h, invariant 2), which makes the union without a
+ * global hash set of pairs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+
+/* ---- keys ---------------------------------------------------------- */
+
+/* Byte length of the first n code points of s. */
+static size_t utf8_prefix(const char *s, size_t n_cps)
+{
+    size_t i = 0;
+    while (s[i] && n_cps) {
+        i++;
+        while ((s[i] & 0xC0) == 0x80) i++;
+        n_cps--;
+    }
+    return i;
+}
+
+static void token_bounds(const char *s, int last, const char **start, size_t *len)
+{
+    if (!last) {
+        *start = s;
+        *len = strcspn(s, " ");
+        return;
+    }
+    const char *sp = strrchr(s, ' ');
+    *start = sp ? sp + 1 : s;
+    *len = strlen(*start);
+}
+
+/* Text of the key, or NULL with *len 0 when there is none. buf holds
+ * derived codes. */
+static const char *key_text(const cfg_key *k, const char *v, const norm_nicknames *nicks,
+                            char buf[16], size_t *len)
+{
+    const char *p = v;
+    size_t n = strlen(v);
+    switch (k->fn) {
+    case CFG_K_VALUE: break;
+    case CFG_K_SOUNDEX:
+        norm_soundex(v, buf);
+        p = buf;
+        n = strlen(buf);
+        break;
+    case CFG_K_NYSIIS:
+        norm_nysiis(v, buf);
+        p = buf;
+        n = strlen(buf);
+        break;
+    case CFG_K_SUBSTR: {
+        size_t skip = utf8_prefix(v, (size_t)k->arg1 - 1);
+        p = v + skip;
+        n = utf8_prefix(p, (size_t)k->arg2);
+        break;
+    }
+    case CFG_K_YEAR:
+    case CFG_K_MONTH:
+    case CFG_K_DAY: {
+        /* Dates are normalized "YYYYMMDD"; 00 marks an unknown part. */
+        if (n != 8) return *len = 0, NULL;
+        int off = k->fn == CFG_K_YEAR ? 0 : k->fn == CFG_K_MONTH ? 4 : 6;
+        n = k->fn == CFG_K_YEAR ? 4 : 2;
+        p = v + off;
+        if (n == 2 && p[0] == '0' && p[1] == '0') return *len = 0, NULL;
+        break;
+    }
+    case CFG_K_FIRST_TOKEN:
+    case CFG_K_LAST_TOKEN: token_bounds(v, k->fn == CFG_K_LAST_TOKEN, &p, &n); break;
+    case CFG_K_INITIAL: n = utf8_prefix(v, 1); break;
+    case CFG_K_NICKNAME: {
+        size_t first = strcspn(v, " ");
+        char tok[128];
+        if (first >= sizeof tok) first = sizeof tok - 1;
+        memcpy(tok, v, first);
+        tok[first] = '\0';
+        p = nicks ? norm_nick_canonical(nicks, tok) : v;
+        n = nicks ? strlen(p) : first;
+        break;
+    }
+    default: return *len = 0, NULL;
+    }
+    *len = n;
+    return n ? p : NULL;
+}
+
+uint64_t block_value_key(const cfg_key *k, const char *value, const norm_nicknames *nicks,
+                         util_buf *text)
+{
+    if (!value || !*value) return 0;
+    char buf[16];
+    size_t n;
+    const char *p = key_text(k, value, nicks, buf, &n);
+    if (!p) return 0;
+    if (text) util_buf_append(text, p, n); /* for messages only: failure just shortens them */
+    uint64_t h = util_hash64(p, n, 0x626c6f636bULL + (uint64_t)k->fn);
+    return h ? h : 1;
+}
+
+uint64_t block_combine(const uint64_t *parts, int n_parts)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < n_parts; i++) {
+        if (parts[i] == 0) return 0;
+        h = util_mix64(h ^ parts[i]) + (uint64_t)i;
+    }
+    return h ? h : 1;
+}
+
+/* ---- pairs --------------------------------------------------------- */
+
+typedef struct entry {
+    uint64_t key;
+    uint32_t rec;
+} entry;
+
+static int cmp_entry(const void *x, const void *y)
+{
+    const entry *a = x, *b = y;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->rec > b->rec) - (a->rec < b->rec);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Per rule: the sorted keys of blocks skipped for size. */
+typedef struct skipped_keys {
+    uint64_t *keys;
+    size_t n, cap;
+} skipped_keys;
+
+typedef struct block_state {
+    const block_input *in;
+    block_output *out;
+    skipped_keys *skipped; /* n_rules */
+    size_t cap_pairs;
+} block_state;
+
+static int is_skipped(const skipped_keys *s, uint64_t key)
+{
+    return s->n && bsearch(&key, s->keys, s->n, sizeof key, cmp_u64) != NULL;
+}
+
+static int rule_pairs(const block_input *in, const skipped_keys *skipped, int r, uint32_t a,
+                      uint32_t b)
+{
+    uint64_t ka = in->keys[r][a];
+    return ka && ka == in->keys[r][b] && !is_skipped(&skipped[r], ka);
+}
+
+/* Pairs a block holds under the mode, from its per-source counts. */
+static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n)
+{
+    uint64_t all = (uint64_t)n * (n - 1) / 2;
+    if (in->mode == CFG_MODE_LINK_AND_DEDUPE) return all;
+    /* Records in a block are sorted by index and indexes are grouped by
+     * source, so each source is one run. */
+    uint64_t same = 0, run = 1;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && in->src[e[i].rec] == in->src[e[i - 1].rec]) {
+            run++;
+            continue;
+        }
+        same += run * (run - 1) / 2;
+        run = 1;
+    }
+    return in->mode == CFG_MODE_DEDUPE ? same : all - same;
+}
+
+static int emit(block_state *st, uint32_t a, uint32_t b, int rule)
+{
+    block_output *out = st->out;
+    if (out->n_pairs == st->cap_pairs) {
+        size_t cap = st->cap_pairs, cap2 = st->cap_pairs;
+        DT_TRY(util_grow((void **)&out->pairs, &cap, out->n_pairs + 1, sizeof *out->pairs));
+        DT_TRY(util_grow((void **)&out->rules, &cap2, out->n_pairs + 1, sizeof *out->rules));
+        st->cap_pairs = cap < cap2 ? cap : cap2;
+    }
+    out->pairs[out->n_pairs] = (block_pair){a, b};
+    out->rules[out->n_pairs] = (uint8_t)rule;
+    out->n_pairs++;
+    return DT_OK;
+}
+
+static int emit_block(block_state *st, int rule, const entry *e, size_t n)
+{
+    const block_input *in = st->in;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = e[i].rec;
+        for (size_t j = i + 1; j < n; j++) {
+            uint32_t b = e[j].rec;
+            if (!block_mode_allows(in->mode, in->src[a], in->src[b])) continue;
+            int covered = 0;
+            for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
+            if (covered) continue;
+            DT_TRY(emit(st, a, b, rule));
+            st->out->stats[rule].n_pairs++;
+        }
+    }
+    return DT_OK;
+}
+
+static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint64_t n_pairs)
+{
+    skipped_keys *s = &st->skipped[rule];
+    DT_TRY(util_grow((void **)&s->keys, &s->cap, s->n + 1, sizeof *s->keys));
+    s->keys[s->n++] = e[0].key; /* blocks come in key order: stays sorted */
+    st->out->stats[rule].n_skipped_blocks++;
+    if (st->in->on_skip) st->in->on_skip(st->in->ctx, rule, e[0].rec, n, n_pairs);
+    return DT_OK;
+}
+
+static int run_rule(block_state *st, int rule, entry *entries)
+{
+    const block_input *in = st->in;
+    size_t n = 0;
+    for (size_t i = 0; i < in->n_recs; i++)
+        if (in->keys[rule][i]) entries[n++] = (entry){in->keys[rule][i], (uint32_t)i};
+    qsort(entries, n, sizeof *entries, cmp_entry);
+    block_rule_stats *rs = &st->out->stats[rule];
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && entries[j].key == entries[i].key) j++;
+        size_t size = j - i;
+        if (size >= 2) {
+            uint64_t n_pairs = block_pair_count(in, entries + i, size);
+            rs->n_blocks++;
+            rs->n_pairs_est += n_pairs;
+            if (size > rs->largest_block) rs->largest_block = size;
+            if (n_pairs > in->max_block_pairs) DT_TRY(skip_block(st, rule, entries + i, size, n_pairs));
+            else if (n_pairs) DT_TRY(emit_block(st, rule, entries + i, size));
+        }
+        i = j;
+    }
+    return DT_OK;
+}
+
+int block_run(const block_input *in, block_output *out)
+{
+    memset(out, 0, sizeof *out);
+    if (in->n_rules > 255) return DT_EINVAL;
+    out->stats = dt_calloc(in->n_rules ? in->n_rules : 1, sizeof *out->stats);
+    skipped_keys *skipped = dt_calloc(in->n_rules ? in->n_rules : 1, sizeof *skipped);
+    entry *entries = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof *entries);
+    int rc = (out->stats && skipped && entries) ? DT_OK : DT_ENOMEM;
+    block_state st = {.in = in, .out = out, .skipped = skipped};
+    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = run_rule(&st, (int)r, entries);
+    for (size_t r = 0; skipped && r < in->n_rules; r++) dt_free(skipped[r].keys);
+    dt_free(skipped);
+    dt_free(entries);
+    if (rc < 0) block_output_fini(out);
+    return rc;
+}
+
+void block_output_fini(block_output *out)
+{
+    dt_free(out->pairs);
+    dt_free(out->rules);
+    dt_free(out->stats);
+    memset(out, 0, sizeof *out);
+}

@@ -1,0 +1,82 @@
+/*
+ * block.h — blocking (src/block): key expressions over normalized values,
+ * and candidate-pair generation as the union of several rules, each pair
+ * once. Knows norm and the config; not the record table (the engine hands
+ * it one 64-bit key per record per rule).
+ *
+ * Invariants:
+ *   1. A key of 0 means "no key": the record is in no block of that rule.
+ *   2. A pair is emitted by the first rule (config order) whose keys are
+ *      equal on both records and whose block was not skipped for its size;
+ *      later rules skip it. So each pair appears once, and `rule` says which
+ *      rule produced it.
+ *   3. Emitted pairs have a < b (canonical record indexes), and which pairs
+ *      exist depends only on keys, sources and mode, never on threads.
+ */
+#ifndef DT_BLOCK_H
+#define DT_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/config.h"
+#include "norm/norm.h"
+#include "util/util.h"
+
+/* The key of one field value under a key function: a hash, or 0 when the
+ * function yields nothing (e.g. soundex of a value with no letter). If
+ * text is not NULL the key's text is appended to it (for messages). */
+uint64_t block_value_key(const cfg_key *k, const char *value, const norm_nicknames *nicks,
+                         util_buf *text);
+
+/* Combines a rule's per-key hashes into one; 0 if any part is 0. */
+uint64_t block_combine(const uint64_t *parts, int n_parts);
+
+typedef struct block_pair {
+    uint32_t a, b;   /* a < b */
+} block_pair;
+
+typedef struct block_rule_stats {
+    uint64_t n_blocks;         /* blocks with at least two records */
+    uint64_t n_pairs_est;      /* pairs the rule's blocks hold (before removing earlier rules') */
+    uint64_t n_pairs;          /* pairs this rule emitted (new ones) */
+    uint64_t largest_block;    /* records in its largest block */
+    uint64_t n_skipped_blocks; /* blocks over the cap */
+} block_rule_stats;
+
+/* Called for a block over the cap: rule index, one record in the block,
+ * the block's record count and pair count. */
+typedef void (*block_skip_fn)(void *ctx, int rule, uint32_t rec, uint64_t n_recs,
+                              uint64_t n_pairs);
+
+typedef struct block_input {
+    size_t n_recs;
+    const uint16_t *src;        /* source per record */
+    size_t n_rules;
+    uint64_t *const *keys;      /* keys[rule][rec] */
+    cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
+    uint64_t max_block_pairs;
+    block_skip_fn on_skip;      /* may be NULL */
+    void *ctx;
+} block_input;
+
+typedef struct block_output {
+    block_pair *pairs;          /* dt_free */
+    uint8_t *rules;             /* rule per pair; dt_free */
+    size_t n_pairs;
+    block_rule_stats *stats;    /* n_rules entries; dt_free */
+} block_output;
+
+/* Generates the candidate pairs. OUT: *out (release with block_output_fini). */
+int block_run(const block_input *in, block_output *out);
+void block_output_fini(block_output *out);
+
+/* 1 if the mode compares records of sources sa and sb. */
+static inline int block_mode_allows(cfg_mode mode, uint16_t sa, uint16_t sb)
+{
+    if (mode == CFG_MODE_LINK) return sa != sb;
+    if (mode == CFG_MODE_DEDUPE) return sa == sb;
+    return 1;
+}
+
+#endif /* DT_BLOCK_H */

@@ -1,0 +1,147 @@
+/*
+ * cluster.c — union–find with union by size and path halving (Tarjan 1975)
+ * over links taken strongest first, plus the one-to-one and chaining
+ * guards described in cluster.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+
+static int cmp_link(const void *x, const void *y)
+{
+    const clu_link *a = x, *b = y;
+    if (a->p != b->p) return a->p > b->p ? -1 : 1;
+    if (a->a != b->a) return a->a < b->a ? -1 : 1;
+    return (a->b > b->b) - (a->b < b->b);
+}
+
+static uint32_t find(uint32_t *parent, uint32_t x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+int clu_hist_bucket(uint32_t size)
+{
+    if (size <= 5) return (int)size - 1;
+    if (size <= 10) return 5;
+    if (size <= 100) return 6;
+    return 7;
+}
+
+/* One-to-one: a record may hold one accepted link to each other source. */
+static int one_to_one_ok(uint64_t *linked_to, const uint16_t *src, const clu_link *l)
+{
+    uint64_t bit_b = 1ULL << (src[l->b] & 63), bit_a = 1ULL << (src[l->a] & 63);
+    if ((linked_to[l->a] & bit_b) || (linked_to[l->b] & bit_a)) return 0;
+    linked_to[l->a] |= bit_b;
+    linked_to[l->b] |= bit_a;
+    return 1;
+}
+
+static void join(clu_result *r, uint32_t *parent, double *conf, const clu_link *l,
+                 const clu_options *opt)
+{
+    uint32_t ra = find(parent, l->a), rb = find(parent, l->b);
+    if (ra == rb) return;
+    uint32_t sa = r->size[ra], sb = r->size[rb];
+    if (l->p < opt->weak_link && sa >= opt->weak_join_size && sb >= opt->weak_join_size) {
+        r->n_weak_joins++;
+        if (opt->on_weak) opt->on_weak(opt->ctx, l, sa, sb);
+    }
+    if (sa < sb) {
+        uint32_t t = ra;
+        ra = rb;
+        rb = t;
+    }
+    parent[rb] = ra;
+    r->size[ra] = sa + sb;
+    double c = conf[ra] < conf[rb] ? conf[ra] : conf[rb];
+    conf[ra] = c < l->p ? c : l->p;
+}
+
+/* Names each entity by its smallest record index and moves the per-root
+ * size and confidence to that name. */
+static int name_entities(clu_result *r, size_t n_recs, uint32_t *parent, const double *conf)
+{
+    size_t n = n_recs ? n_recs : 1;
+    uint32_t *name_of_root = dt_malloc(n * sizeof *name_of_root);
+    uint32_t *size = dt_calloc(n, sizeof *size);
+    if (!name_of_root || !size) {
+        dt_free(name_of_root);
+        dt_free(size);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n_recs; i++) name_of_root[i] = UINT32_MAX;
+    for (size_t i = 0; i < n_recs; i++) { /* index order: the first member seen is the smallest */
+        uint32_t root = find(parent, (uint32_t)i);
+        if (name_of_root[root] == UINT32_MAX) name_of_root[root] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < n_recs; i++) {
+        uint32_t root = find(parent, (uint32_t)i);
+        uint32_t name = name_of_root[root];
+        r->entity[i] = name;
+        if (name != i) continue;
+        r->confidence[i] = conf[root];
+        size[i] = r->size[root];
+        r->n_entities++;
+        r->size_hist[clu_hist_bucket(size[i])]++;
+    }
+    dt_free(name_of_root);
+    dt_free(r->size);
+    r->size = size;
+    return DT_OK;
+}
+
+int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *opt,
+            clu_result *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = n_recs ? n_recs : 1;
+    uint32_t *parent = dt_malloc(n * sizeof *parent);
+    double *conf = dt_malloc(n * sizeof *conf);
+    uint64_t *linked_to = opt->one_to_one ? dt_calloc(n, sizeof *linked_to) : NULL;
+    out->entity = dt_malloc(n * sizeof *out->entity);
+    out->confidence = dt_malloc(n * sizeof *out->confidence);
+    out->size = dt_malloc(n * sizeof *out->size);
+    if (!parent || !conf || !out->entity || !out->confidence || !out->size ||
+        (opt->one_to_one && !linked_to)) {
+        dt_free(parent);
+        dt_free(conf);
+        dt_free(linked_to);
+        clu_result_fini(out);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n_recs; i++) {
+        parent[i] = (uint32_t)i;
+        conf[i] = 1.0;
+        out->size[i] = 1;
+    }
+    qsort(links, n_links, sizeof *links, cmp_link);
+    for (size_t i = 0; i < n_links; i++) {
+        if (linked_to && !one_to_one_ok(linked_to, opt->src, &links[i])) {
+            out->n_dropped_one_to_one++;
+            continue;
+        }
+        out->n_used_links++;
+        join(out, parent, conf, &links[i], opt);
+    }
+    int rc = name_entities(out, n_recs, parent, conf);
+    dt_free(parent);
+    dt_free(conf);
+    dt_free(linked_to);
+    if (rc < 0) clu_result_fini(out);
+    return rc;
+}
+
+void clu_result_fini(clu_result *r)
+{
+    dt_free(r->entity);
+    dt_free(r->confidence);
+    dt_free(r->size);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,59 @@
+/*
+ * cluster.h — entities from links (src/cluster): connected components by
+ * union–find, an optional one-to-one rule between sources, a guard that
+ * reports weak links joining two large clusters (chaining), and each
+ * entity's confidence: the probability of its weakest merging link.
+ *
+ * Invariants:
+ *   1. Links are processed strongest first, ties by (a, b), so the result
+ *      depends only on the set of links, never on their input order.
+ *   2. An entity is named by its smallest record index (canonical order),
+ *      so ids derive from the records, not from run order.
+ */
+#ifndef DT_CLUSTER_H
+#define DT_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+typedef struct clu_link {
+    uint32_t a, b;
+    double p;        /* match probability */
+} clu_link;
+
+/* Called for a weak link that joins two clusters of at least
+ * weak_join_size records each. */
+typedef void (*clu_weak_fn)(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b);
+
+typedef struct clu_options {
+    const uint16_t *src;   /* source per record */
+    int one_to_one;        /* at most one link per record to each other source (<= 64 sources) */
+    double weak_link;
+    uint32_t weak_join_size;
+    clu_weak_fn on_weak;   /* may be NULL */
+    void *ctx;
+} clu_options;
+
+typedef struct clu_result {
+    uint32_t *entity;      /* per record: smallest record index of its entity */
+    double *confidence;    /* per record index that names an entity: weakest link (1 if single) */
+    uint32_t *size;        /* per naming record: records in the entity */
+    size_t n_entities;
+    uint64_t size_hist[8]; /* sizes 1,2,3,4,5,6-10,11-100,>100 */
+    uint64_t n_used_links; /* links accepted (after one-to-one) */
+    uint64_t n_dropped_one_to_one;
+    uint64_t n_weak_joins;
+} clu_result;
+
+/* Sorts links in place (invariant 1) and clusters n_recs records.
+ * OUT: *out, released with clu_result_fini. */
+int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *opt,
+            clu_result *out);
+void clu_result_fini(clu_result *r);
+
+/* Index into size_hist for an entity of this size. */
+int clu_hist_bucket(uint32_t size);
+
+#endif /* DT_CLUSTER_H */

@@ -1,0 +1,188 @@
+/*
+ * levels.c — evaluates a comparison's ordered levels for one record pair.
+ * The first level that holds wins (see compare.h for the codes). Every
+ * check reads only the read-only table, so this runs on many threads.
+ *
+ * Dates compare as parts: a partial date (month or day unknown) never
+ * "exactly" equals a full one, but may meet partial_date, same_year...
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare/compare.h"
+#include "compare/strmetric.h"
+
+typedef struct side {
+    const cmp_column *col;
+    uint32_t v;                 /* value id */
+    const cmp_value_info *in;
+    const char *s;
+    const uint32_t *cps;
+} side;
+
+static side make_side(const cmp_table *t, int i_col, uint32_t rec)
+{
+    side x;
+    x.col = &t->cols[i_col];
+    x.v = x.col->vals[rec];
+    if (x.v == CMP_NULL) {
+        x.in = NULL;
+        x.s = NULL;
+        x.cps = NULL;
+        return x;
+    }
+    x.in = &x.col->info[x.v];
+    x.s = util_intern_str(&x.col->dict, x.v);
+    x.cps = x.col->cps + x.in->cp_off;
+    return x;
+}
+
+/* Days since 0000-03-01 in the proleptic Gregorian calendar. */
+static long day_number(const norm_date *d)
+{
+    long y = d->year, m = d->month;
+    if (m <= 2) {
+        y -= 1;
+        m += 12;
+    }
+    return 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + d->day;
+}
+
+static int is_full(const norm_date *d)
+{
+    return d->year && d->month && d->day;
+}
+
+static int date_level(cfg_level_kind kind, double threshold, const norm_date *a,
+                      const norm_date *b)
+{
+    switch (kind) {
+    case CFG_L_DATE_SWAP_DM:
+        return is_full(a) && is_full(b) && a->year == b->year && a->month == b->day &&
+               a->day == b->month && a->month != a->day;
+    case CFG_L_DATE_YEAR_OFF:
+        return a->month && a->day && a->month == b->month && a->day == b->day &&
+               abs(a->year - b->year) <= (int)threshold;
+    case CFG_L_DATE_SAME_YEAR_MONTH: return a->month && a->year == b->year && a->month == b->month;
+    case CFG_L_DATE_SAME_YEAR: return a->year == b->year;
+    case CFG_L_DATE_WITHIN_DAYS:
+        return is_full(a) && is_full(b) && labs(day_number(a) - day_number(b)) <= (long)threshold;
+    case CFG_L_DATE_PARTIAL:
+        /* One side partial and agreeing on every part both sides know. */
+        return (!is_full(a) || !is_full(b)) && a->year == b->year &&
+               (!a->month || !b->month || a->month == b->month) &&
+               (!a->day || !b->day || a->day == b->day);
+    default: return 0;
+    }
+}
+
+/* 1 if some space-separated token of a occurs among the tokens of b. */
+static int tokens_meet(const char *a, const char *b)
+{
+    size_t nb = strlen(b);
+    while (*a) {
+        while (*a == ' ') a++;
+        size_t n = strcspn(a, " ");
+        if (n == 0) break;
+        for (const char *p = b; p < b + nb;) {
+            size_t m = strcspn(p, " ");
+            if (m == n && memcmp(p, a, n) == 0) return 1;
+            p += m;
+            while (*p == ' ') p++;
+        }
+        a += n;
+    }
+    return 0;
+}
+
+/* token_overlap: tokens of this field on one side meet the tokens of this
+ * field and the `with` fields on the other side, either way round. This is
+ * what recovers double surnames split across fields ("garcia lopez" vs
+ * middle "garcia", surname "lopez"). */
+static int token_overlap(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv,
+                         uint32_t a, uint32_t b)
+{
+    for (int dir = 0; dir < 2; dir++) {
+        uint32_t x = dir ? b : a, y = dir ? a : b;
+        const char *own = cmp_value(t, (size_t)c->i_field, x);
+        if (!own) continue;
+        const char *other = cmp_value(t, (size_t)c->i_field, y);
+        if (other && tokens_meet(own, other)) return 1;
+        for (int w = 0; w < lv->n_with; w++) {
+            other = cmp_value(t, (size_t)lv->with[w], y);
+            if (other && tokens_meet(own, other)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int swapped(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv, uint32_t a,
+                   uint32_t b)
+{
+    size_t f = (size_t)c->i_field, g = (size_t)lv->with[0];
+    uint32_t af = t->cols[f].vals[a], bg = t->cols[g].vals[b];
+    uint32_t ag = t->cols[g].vals[a], bf = t->cols[f].vals[b];
+    if (af == CMP_NULL || bg == CMP_NULL || ag == CMP_NULL || bf == CMP_NULL) return 0;
+    return strcmp(cmp_value(t, f, a), cmp_value(t, g, b)) == 0 &&
+           strcmp(cmp_value(t, g, a), cmp_value(t, f, b)) == 0;
+}
+
+static int initial_match(const side *x, const side *y)
+{
+    if (x->in->cp_len == 1 && y->in->cp_len >= 1) return x->cps[0] == y->cps[0];
+    if (y->in->cp_len == 1 && x->in->cp_len >= 1) return x->cps[0] == y->cps[0];
+    return 0;
+}
+
+static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv,
+                       const side *x, const side *y, uint32_t a, uint32_t b)
+{
+    const cmp_value_info *p = x->in, *q = y->in;
+    switch (lv->kind) {
+    case CFG_L_EXACT: return x->v == y->v;
+    case CFG_L_NICKNAME: return t->nicks && norm_nick_equal(t->nicks, x->s, y->s);
+    case CFG_L_JARO_WINKLER:
+        return cmp_jaro_winkler(x->cps, p->cp_len, y->cps, q->cp_len) >= lv->threshold;
+    case CFG_L_JARO: return cmp_jaro(x->cps, p->cp_len, y->cps, q->cp_len) >= lv->threshold;
+    case CFG_L_LEVENSHTEIN: {
+        int max = (int)lv->threshold;
+        return cmp_levenshtein(x->cps, p->cp_len, y->cps, q->cp_len, max) <= max;
+    }
+    case CFG_L_DAMERAU_LEVENSHTEIN: {
+        int max = (int)lv->threshold;
+        return cmp_damerau_levenshtein(x->cps, p->cp_len, y->cps, q->cp_len, max) <= max;
+    }
+    case CFG_L_INITIAL: return initial_match(x, y);
+    case CFG_L_TOKEN_OVERLAP: return token_overlap(t, c, lv, a, b);
+    case CFG_L_SWAPPED: return swapped(t, c, lv, a, b);
+    case CFG_L_SOUNDEX: return p->soundex[0] && strcmp(p->soundex, q->soundex) == 0;
+    case CFG_L_NYSIIS: return p->nysiis[0] && strcmp(p->nysiis, q->nysiis) == 0;
+    case CFG_L_NUMERIC_WITHIN:
+        return !isnan(p->num) && !isnan(q->num) && fabs(p->num - q->num) <= lv->threshold;
+    default: return date_level(lv->kind, lv->threshold, &p->date, &q->date);
+    }
+}
+
+int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b)
+{
+    side x = make_side(t, c->i_field, a), y = make_side(t, c->i_field, b);
+    if (x.v == CMP_NULL || y.v == CMP_NULL) return 0;
+    for (int l = 0; l < c->n_levels; l++)
+        if (level_holds(t, c, &c->levels[l], &x, &y, a, b)) return l + 1;
+    return c->n_levels + 1;
+}
+
+void cmp_vector(const cmp_table *t, const dt_config *cfg, uint32_t a, uint32_t b,
+                uint8_t *gammas)
+{
+    for (size_t i = 0; i < cfg->n_comparisons; i++)
+        gammas[i] = (uint8_t)cmp_eval(t, &cfg->comparisons[i], a, b);
+}
+
+const char *cmp_level_label(const cfg_comparison *c, int level)
+{
+    if (level == 0) return "null";
+    if (level > c->n_levels) return "else";
+    return c->levels[level - 1].label;
+}

@@ -1,0 +1,168 @@
+/*
+ * table.c — the columnar record table: value dictionaries, per-record value
+ * ids, and the derived data of each distinct value (code points, phonetic
+ * codes, dates, numbers, counts) computed once in cmp_table_finish.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare/compare.h"
+
+int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nicks)
+{
+    memset(t, 0, sizeof *t);
+    t->nicks = nicks;
+    util_intern_init(&t->ids);
+    t->n_cols = cfg->n_fields;
+    t->cols = dt_calloc(t->n_cols, sizeof *t->cols);
+    if (!t->cols) return DT_ENOMEM;
+    for (size_t i = 0; i < t->n_cols; i++) {
+        t->cols[i].type = cfg->fields[i].type;
+        util_intern_init(&t->cols[i].dict);
+    }
+    return DT_OK;
+}
+
+void cmp_table_fini(cmp_table *t)
+{
+    for (size_t i = 0; i < t->n_cols; i++) {
+        cmp_column *c = &t->cols[i];
+        util_intern_fini(&c->dict);
+        dt_free(c->vals);
+        dt_free(c->info);
+        dt_free(c->cps);
+    }
+    dt_free(t->cols);
+    dt_free(t->src);
+    dt_free(t->rid);
+    util_intern_fini(&t->ids);
+    memset(t, 0, sizeof *t);
+}
+
+static int grow_records(cmp_table *t, size_t need)
+{
+    if (need <= t->cap_recs) return DT_OK;
+    size_t cap = t->cap_recs ? t->cap_recs * 2 : 4096;
+    while (cap < need) cap *= 2;
+    uint16_t *src = dt_realloc(t->src, cap * sizeof *src);
+    if (!src) return DT_ENOMEM;
+    t->src = src;
+    uint32_t *rid = dt_realloc(t->rid, cap * sizeof *rid);
+    if (!rid) return DT_ENOMEM;
+    t->rid = rid;
+    for (size_t i = 0; i < t->n_cols; i++) {
+        uint32_t *v = dt_realloc(t->cols[i].vals, cap * sizeof *v);
+        if (!v) return DT_ENOMEM;
+        t->cols[i].vals = v;
+    }
+    t->cap_recs = cap;
+    return DT_OK;
+}
+
+int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec)
+{
+    if (t->n_recs >= UINT32_MAX - 1) return DT_ENOMEM;
+    DT_TRY(grow_records(t, t->n_recs + 1));
+    size_t i = t->n_recs;
+    DT_TRY(util_intern_put(&t->ids, rid, rid_len, &t->rid[i]));
+    t->src[i] = src;
+    for (size_t c = 0; c < t->n_cols; c++) t->cols[c].vals[i] = CMP_NULL;
+    t->n_recs++;
+    *i_rec = i;
+    return DT_OK;
+}
+
+int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_t n)
+{
+    cmp_column *c = &t->cols[i_col];
+    if (n == 0) {
+        c->vals[i_rec] = CMP_NULL;
+        return DT_OK;
+    }
+    return util_intern_put(&c->dict, v, n, &c->vals[i_rec]);
+}
+
+int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new)
+{
+    size_t n = n_new;
+    uint32_t *tmp = dt_malloc((n ? n : 1) * sizeof *tmp);
+    uint16_t *tmp16 = dt_malloc((n ? n : 1) * sizeof *tmp16);
+    if (!tmp || !tmp16) {
+        dt_free(tmp);
+        dt_free(tmp16);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) tmp16[i] = t->src[perm[i]];
+    memcpy(t->src, tmp16, n * sizeof *tmp16);
+    for (size_t i = 0; i < n; i++) tmp[i] = t->rid[perm[i]];
+    memcpy(t->rid, tmp, n * sizeof *tmp);
+    for (size_t c = 0; c < t->n_cols; c++) {
+        uint32_t *vals = t->cols[c].vals;
+        for (size_t i = 0; i < n; i++) tmp[i] = vals[perm[i]];
+        memcpy(vals, tmp, n * sizeof *tmp);
+    }
+    dt_free(tmp);
+    dt_free(tmp16);
+    t->n_recs = n_new;
+    return DT_OK;
+}
+
+static double parse_number(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    return (end != s && *end == '\0' && isfinite(v)) ? v : NAN;
+}
+
+/* Dates are kept normalized as "YYYYMMDD" with 00 for unknown parts. */
+static norm_date parse_norm_date(const char *s)
+{
+    norm_date d = {0, 0, 0};
+    if (strlen(s) != 8) return d;
+    int y = 0, m = 0, day = 0;
+    for (int i = 0; i < 4; i++) y = y * 10 + (s[i] - '0');
+    m = (s[4] - '0') * 10 + (s[5] - '0');
+    day = (s[6] - '0') * 10 + (s[7] - '0');
+    d.year = (int16_t)y;
+    d.month = (int8_t)m;
+    d.day = (int8_t)day;
+    return d;
+}
+
+static int finish_column(cmp_table *t, cmp_column *c)
+{
+    uint32_t n_vals = c->dict.n_strs;
+    c->info = dt_calloc(n_vals ? n_vals : 1, sizeof *c->info);
+    if (!c->info) return DT_ENOMEM;
+    size_t total = 0;
+    for (uint32_t v = 0; v < n_vals; v++) total += c->dict.lens[v];
+    c->cps = dt_malloc((total ? total : 1) * sizeof *c->cps);
+    if (!c->cps) return DT_ENOMEM;
+    c->n_cps = 0;
+    for (uint32_t v = 0; v < n_vals; v++) {
+        cmp_value_info *in = &c->info[v];
+        const char *s = c->dict.strs[v];
+        size_t len = c->dict.lens[v];
+        in->cp_off = (uint32_t)c->n_cps;
+        in->cp_len = (uint32_t)norm_utf8_decode(s, len, c->cps + c->n_cps, total - c->n_cps);
+        c->n_cps += in->cp_len;
+        norm_soundex(s, in->soundex);
+        norm_nysiis(s, in->nysiis);
+        in->num = parse_number(s);
+        if (c->type == CFG_T_DATE) in->date = parse_norm_date(s);
+    }
+    c->n_nonnull = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        if (c->vals[i] == CMP_NULL) continue;
+        c->info[c->vals[i]].count++;
+        c->n_nonnull++;
+    }
+    return DT_OK;
+}
+
+int cmp_table_finish(cmp_table *t)
+{
+    for (size_t i = 0; i < t->n_cols; i++) DT_TRY(finish_column(t, &t->cols[i]));
+    return DT_OK;
+}

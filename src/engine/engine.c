@@ -1,0 +1,197 @@
+/*
+ * engine.c — the engine context and the stages every entry point shares:
+ * callbacks, blocking keys, candidate pairs, record lookup, entity ids.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+static const char *const stage_names[DT_N_STAGES] = {
+    "read", "index", "block", "compare", "train", "score", "cluster", "write",
+};
+
+const char *dt_stage_name(int i_stage)
+{
+    return i_stage >= 0 && i_stage < DT_N_STAGES ? stage_names[i_stage] : "?";
+}
+
+int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->cfg = cfg;
+    e->err = err;
+    e->n_threads = util_n_cores();
+    e->null_per_field = dt_calloc(cfg->n_fields, sizeof *e->null_per_field);
+    e->recs_per_source = dt_calloc(cfg->n_sources, sizeof *e->recs_per_source);
+    e->keys = dt_calloc(cfg->n_rules, sizeof *e->keys);
+    if (!e->null_per_field || !e->recs_per_source || !e->keys ||
+        cmp_table_init(&e->table, cfg, NULL) < 0) {
+        eng_fini(e);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    return DT_OK;
+}
+
+void eng_fini(eng_ctx *e)
+{
+    cmp_table_fini(&e->table);
+    norm_nick_free(e->nicks);
+    for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) dt_free(e->keys[r]);
+    dt_free(e->keys);
+    dt_free(e->null_per_field);
+    dt_free(e->recs_per_source);
+    block_output_fini(&e->blk);
+    memset(e, 0, sizeof *e);
+}
+
+void eng_log(eng_ctx *e, dt_log_level level, const char *fmt, ...)
+{
+    if (!e->on_log) return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    e->on_log(e->cb_ctx, level, line);
+}
+
+void eng_progress(eng_ctx *e, const char *stage, uint64_t done, uint64_t total, int force)
+{
+    if (!e->on_progress) return;
+    double now = util_now();
+    if (!force && now - e->last_progress < 0.05) return;
+    e->last_progress = now;
+    e->on_progress(e->cb_ctx, stage, done, total);
+}
+
+/* ---- blocking keys -------------------------------------------------- */
+
+/* Key of every distinct value of a key's field, so each is computed once. */
+static uint64_t *value_keys(const eng_ctx *e, const cfg_key *k)
+{
+    const cmp_column *col = &e->table.cols[k->i_field];
+    uint32_t n = col->dict.n_strs;
+    uint64_t *vk = dt_malloc((n ? n : 1) * sizeof *vk);
+    if (!vk) return NULL;
+    for (uint32_t v = 0; v < n; v++) vk[v] = block_value_key(k, col->dict.strs[v], e->nicks, NULL);
+    return vk;
+}
+
+static int rule_keys(eng_ctx *e, const cfg_rule *r, uint64_t *out)
+{
+    uint64_t *vk[CFG_MAX_KEYS] = {0};
+    int rc = DT_OK;
+    for (int k = 0; k < r->n_keys && rc == DT_OK; k++)
+        if (!(vk[k] = value_keys(e, &r->keys[k]))) rc = DT_ENOMEM;
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
+        uint64_t parts[CFG_MAX_KEYS];
+        for (int k = 0; k < r->n_keys; k++) {
+            uint32_t v = e->table.cols[r->keys[k].i_field].vals[i];
+            parts[k] = v == CMP_NULL ? 0 : vk[k][v];
+        }
+        out[i] = block_combine(parts, r->n_keys);
+    }
+    for (int k = 0; k < r->n_keys; k++) dt_free(vk[k]);
+    return rc;
+}
+
+int eng_keys(eng_ctx *e)
+{
+    size_t n = e->table.n_recs ? e->table.n_recs : 1;
+    for (size_t r = 0; r < e->cfg->n_rules; r++) {
+        if (!(e->keys[r] = dt_malloc(n * sizeof *e->keys[r])) ||
+            rule_keys(e, &e->cfg->rules[r], e->keys[r]) < 0)
+            return dt_err_set(e->err, DT_ENOMEM, "out of memory computing blocking keys");
+    }
+    return DT_OK;
+}
+
+/* Text of a record's key under a rule, for messages. */
+static void key_text(const eng_ctx *e, int rule, uint32_t rec, util_buf *out)
+{
+    const cfg_rule *r = &e->cfg->rules[rule];
+    for (int k = 0; k < r->n_keys; k++) {
+        if (k) util_buf_append(out, "|", 1);
+        block_value_key(&r->keys[k], cmp_value(&e->table, (size_t)r->keys[k].i_field, rec),
+                        e->nicks, out);
+    }
+}
+
+static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
+{
+    eng_ctx *e = ctx;
+    util_buf text = {0};
+    key_text(e, rule, rec, &text);
+    eng_log(e, DT_LOG_WARN,
+            "blocking rule %s: block '%s' has %llu records (%llu pairs), over the cap of %llu "
+            "pairs: skipped",
+            e->cfg->rules[rule].name, text.data ? text.data : "", (unsigned long long)n_recs,
+            (unsigned long long)n_pairs, (unsigned long long)e->cfg->max_block_pairs);
+    util_buf_fini(&text);
+}
+
+int eng_block(eng_ctx *e)
+{
+    block_input in = {
+        .n_recs = e->table.n_recs,
+        .src = e->table.src,
+        .n_rules = e->cfg->n_rules,
+        .keys = e->keys,
+        .mode = e->cfg->mode,
+        .max_block_pairs = e->cfg->max_block_pairs,
+        .on_skip = on_skip,
+        .ctx = e,
+    };
+    int rc = block_run(&in, &e->blk);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory generating candidate pairs");
+    for (size_t r = 0; r < e->cfg->n_rules; r++) {
+        const block_rule_stats *s = &e->blk.stats[r];
+        eng_log(e, DT_LOG_INFO,
+                "block: rule %zu %s: %llu blocks, largest %llu records, %llu pairs in its "
+                "blocks, %llu new",
+                r + 1, e->cfg->rules[r].name, (unsigned long long)s->n_blocks,
+                (unsigned long long)s->largest_block, (unsigned long long)s->n_pairs_est,
+                (unsigned long long)s->n_pairs);
+    }
+    return DT_OK;
+}
+
+uint64_t eng_comparable_pairs(const eng_ctx *e)
+{
+    uint64_t n = e->table.n_recs, same = 0;
+    for (size_t s = 0; s < e->cfg->n_sources; s++) {
+        uint64_t k = e->recs_per_source[s];
+        same += k * (k ? k - 1 : 0) / 2;
+    }
+    uint64_t all = n * (n ? n - 1 : 0) / 2;
+    if (e->cfg->mode == CFG_MODE_LINK) return all - same;
+    if (e->cfg->mode == CFG_MODE_DEDUPE) return same;
+    return all;
+}
+
+long eng_find_record(const eng_ctx *e, const char *key)
+{
+    const char *colon = strchr(key, ':');
+    if (!colon) return -1;
+    size_t n_src = (size_t)(colon - key);
+    const char *rid = colon + 1;
+    uint32_t id = util_intern_find(&e->table.ids, rid, strlen(rid));
+    if (id == UINT32_MAX) return -1;
+    for (size_t i = 0; i < e->table.n_recs; i++) {
+        const char *src = eng_source_name(e, (uint32_t)i);
+        if (e->table.rid[i] == id && strlen(src) == n_src && memcmp(src, key, n_src) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+void eng_entity_id(const eng_ctx *e, uint32_t rec, char buf[18])
+{
+    const char *src = eng_source_name(e, rec), *rid = cmp_record_id(&e->table, rec);
+    uint64_t h = util_hash64(src, strlen(src), 0x656e74);
+    h = util_hash64(rid, strlen(rid), h);
+    snprintf(buf, 18, "E%016" PRIx64, h);
+}

@@ -1,0 +1,77 @@
+/*
+ * engine.h — the pipeline's shared state (src/engine). One code path serves
+ * batch link, eval and explain: each loads the sources through eng_load and
+ * blocks through eng_block, so what eval measures and explain describes is
+ * what link did.
+ *
+ * Stage order and what each leaves behind:
+ *   eng_load   table filled, records in canonical order, derived data ready
+ *   eng_keys   keys[rule][record]
+ *   eng_block  blk.pairs / blk.rules
+ *   (link.c)   gammas, model, weights, clusters, files
+ */
+#ifndef DT_ENGINE_H
+#define DT_ENGINE_H
+
+#include <stdint.h>
+
+#include "block/block.h"
+#include "cluster/cluster.h"
+#include "compare/compare.h"
+#include "io/config.h"
+#include "model/model.h"
+#include "norm/norm.h"
+#include "util/util.h"
+
+typedef struct eng_ctx {
+    const dt_config *cfg;
+    dt_log_fn on_log;
+    dt_progress_fn on_progress;
+    void *cb_ctx;
+    int n_threads;
+    dt_error *err;
+
+    norm_nicknames *nicks;
+    cmp_table table;
+    uint64_t n_rejected;        /* structurally broken rows + duplicate ids */
+    uint64_t n_bad_utf8_rows;
+    uint64_t *null_per_field;   /* values that failed standardization, per field */
+    uint64_t *recs_per_source;
+
+    uint64_t **keys;            /* per rule, per record */
+    block_output blk;
+    double last_progress;       /* util_now() of the last progress call */
+} eng_ctx;
+
+int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err);
+void eng_fini(eng_ctx *e);
+
+/* printf-style line to on_log. */
+void eng_log(eng_ctx *e, dt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Progress, rate-limited; force = 1 for the final call of a stage. */
+void eng_progress(eng_ctx *e, const char *stage, uint64_t done, uint64_t total, int force);
+
+/* Reads and standardizes every source (read.c). */
+int eng_load(eng_ctx *e);
+/* Computes blocking keys per rule per record, and the candidate pairs. */
+int eng_keys(eng_ctx *e);
+int eng_block(eng_ctx *e);
+
+/* All record pairs the mode allows. */
+uint64_t eng_comparable_pairs(const eng_ctx *e);
+
+/* Finds a record by "source:record_id". Returns its index or -1. */
+long eng_find_record(const eng_ctx *e, const char *key);
+
+/* Name of the source of a record. */
+static inline const char *eng_source_name(const eng_ctx *e, uint32_t rec)
+{
+    return e->cfg->sources[e->table.src[rec]].name;
+}
+
+/* Entity id text for the entity named by record rec: "E" + 16 hex digits of
+ * a hash of its source and record id. OUT: buf (at least 18 bytes). */
+void eng_entity_id(const eng_ctx *e, uint32_t rec, char buf[18]);
+
+#endif /* DT_ENGINE_H */

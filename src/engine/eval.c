@@ -1,0 +1,319 @@
+/*
+ * eval.c — dt_eval_run: scores a run's entities.csv against the truth the
+ * config names, and re-runs blocking to measure it.
+ *
+ * Pairwise measures count only pairs the mode compares (cross-source for
+ * link, same-source for dedupe, all for link_and_dedupe), so a link run is
+ * not charged for duplicates inside one source it was never asked to find.
+ * B-cubed (Bagga & Baldwin 1998) is per record over whole clusters.
+ * Pair completeness and reduction ratio follow Christen (2012), "Data
+ * Matching", ch. 4.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "io/csv.h"
+
+typedef struct eval_state {
+    eng_ctx *e;
+    uint32_t *truth;     /* per record: truth entity id */
+    uint32_t *pred;      /* per record: predicted entity id */
+    uint32_t n_truth_ids, n_pred_ids;
+} eval_state;
+
+/* ---- truth ---------------------------------------------------------- */
+
+static int truth_from_pattern(eval_state *st, util_intern *ids)
+{
+    eng_ctx *e = st->e;
+    regex_t re;
+    if (regcomp(&re, e->cfg->truth_pattern, REG_EXTENDED) != 0)
+        return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
+                         "truth id_pattern '%s' is not a valid extended regular expression",
+                         e->cfg->truth_pattern);
+    int rc = DT_OK;
+    uint64_t n_matched = 0;
+    util_buf key = {0};
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
+        regmatch_t m[2];
+        const char *rid = cmp_record_id(&e->table, (uint32_t)i);
+        util_buf_clear(&key);
+        if (regexec(&re, rid, 2, m, 0) == 0 && m[1].rm_so >= 0) {
+            n_matched++;
+            rc = util_buf_append(&key, rid + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
+        } else { /* no truth: its own entity */
+            rc = util_buf_printf(&key, "\x1f%s\x1f%s", eng_source_name(e, (uint32_t)i), rid);
+        }
+        if (rc == DT_OK) rc = util_intern_put(ids, key.data, key.len, &st->truth[i]);
+    }
+    util_buf_fini(&key);
+    regfree(&re);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory");
+    if (n_matched == 0 && e->table.n_recs)
+        return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
+                         "truth id_pattern '%s' matches no record id (group 1 is the entity)",
+                         e->cfg->truth_pattern);
+    return DT_OK;
+}
+
+/* "source\x1frecord_id" -> record index, for reading CSVs keyed by record. */
+static int record_index(eng_ctx *e, util_intern *keys, uint32_t **rec_of)
+{
+    util_buf k = {0};
+    int rc = DT_OK;
+    *rec_of = dt_malloc((e->table.n_recs ? e->table.n_recs : 1) * sizeof **rec_of);
+    if (!*rec_of) return DT_ENOMEM;
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
+        uint32_t id;
+        util_buf_clear(&k);
+        rc = util_buf_printf(&k, "%s\x1f%s", eng_source_name(e, (uint32_t)i),
+                             cmp_record_id(&e->table, (uint32_t)i));
+        if (rc == DT_OK) rc = util_intern_put(keys, k.data, k.len, &id);
+        if (rc == DT_OK) (*rec_of)[id] = (uint32_t)i;
+    }
+    util_buf_fini(&k);
+    return rc;
+}
+
+/* Reads a CSV of source,record_id,<entity column> into out[record]. Rows
+ * naming unknown records are errors; out[] of records not named stays
+ * UINT32_MAX. */
+static int read_assignment(eval_state *st, const char *path, const char *entity_col,
+                           util_intern *ids, uint32_t *out)
+{
+    eng_ctx *e = st->e;
+    util_intern keys;
+    util_intern_init(&keys);
+    uint32_t *rec_of = NULL;
+    int rc = record_index(e, &keys, &rec_of);
+    csv_reader *r = NULL;
+    if (rc == DT_OK) rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
+    csv_row row;
+    long i_ent = -1;
+    if (rc == DT_OK) {
+        rc = csv_next(r, &row, e->err);
+        if (rc == 1 && row.n_fields >= 3 && !strcmp(row.fields[0], "source") &&
+            !strcmp(row.fields[1], "record_id"))
+            for (size_t c = 2; c < row.n_fields; c++)
+                if (!strcmp(row.fields[c], entity_col)) i_ent = (long)c;
+        if (rc >= 0 && i_ent < 0)
+            rc = dt_err_at(e->err, DT_EINPUT, path, 1, 1,
+                           "header must be source,record_id,%s", entity_col);
+    }
+    util_buf k = {0};
+    while (rc >= 0 && (rc = csv_next(r, &row, e->err)) == 1) {
+        if (row.n_fields <= (size_t)i_ent) {
+            rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1, "too few fields");
+            break;
+        }
+        util_buf_clear(&k);
+        util_buf_printf(&k, "%s\x1f%s", row.fields[0], row.fields[1]);
+        uint32_t key = util_intern_find(&keys, k.data, k.len);
+        if (key == UINT32_MAX) {
+            rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1,
+                           "record %s:%s is not in the config's sources", row.fields[0],
+                           row.fields[1]);
+            break;
+        }
+        rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec_of[key]]);
+    }
+    util_buf_fini(&k);
+    csv_close(r);
+    dt_free(rec_of);
+    util_intern_fini(&keys);
+    return rc < 0 ? rc : DT_OK;
+}
+
+static int load_truth(eval_state *st, util_intern *ids)
+{
+    eng_ctx *e = st->e;
+    if (e->cfg->truth_pattern) return truth_from_pattern(st, ids);
+    if (!e->cfg->truth_file)
+        return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
+                         "eval needs a truth: section (id_pattern or file)");
+    for (size_t i = 0; i < e->table.n_recs; i++) st->truth[i] = UINT32_MAX;
+    DT_TRY(read_assignment(st, e->cfg->truth_file, "entity", ids, st->truth));
+    util_buf k = {0};
+    int rc = DT_OK;
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
+        if (st->truth[i] != UINT32_MAX) continue;
+        util_buf_clear(&k);
+        rc = util_buf_printf(&k, "\x1f%s\x1f%s", eng_source_name(e, (uint32_t)i),
+                             cmp_record_id(&e->table, (uint32_t)i));
+        if (rc == DT_OK) rc = util_intern_put(ids, k.data, k.len, &st->truth[i]);
+    }
+    util_buf_fini(&k);
+    return rc < 0 ? dt_err_set(e->err, rc, "out of memory") : DT_OK;
+}
+
+static int load_pred(eval_state *st, const char *out_dir, util_intern *ids)
+{
+    eng_ctx *e = st->e;
+    char *path = util_path_join(out_dir, "entities.csv");
+    if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < e->table.n_recs; i++) st->pred[i] = UINT32_MAX;
+    int rc = read_assignment(st, path, "entity_id", ids, st->pred);
+    for (size_t i = 0; rc == DT_OK && i < e->table.n_recs; i++)
+        if (st->pred[i] == UINT32_MAX)
+            rc = dt_err_at(e->err, DT_EINPUT, path, 0, 0,
+                           "record %s:%s is missing: was this directory written by "
+                           "'dovetail link' with this config?",
+                           eng_source_name(e, (uint32_t)i), cmp_record_id(&e->table, (uint32_t)i));
+    dt_free(path);
+    return rc;
+}
+
+/* ---- counting ------------------------------------------------------- */
+
+typedef struct member {
+    uint64_t group;
+    uint16_t src;
+} member;
+
+static int cmp_member(const void *x, const void *y)
+{
+    const member *a = x, *b = y;
+    if (a->group != b->group) return a->group < b->group ? -1 : 1;
+    return (a->src > b->src) - (a->src < b->src);
+}
+
+/* Pairs inside groups that the mode compares. */
+static uint64_t allowed_pairs(cfg_mode mode, member *m, size_t n)
+{
+    qsort(m, n, sizeof *m, cmp_member);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        uint64_t same = 0;
+        while (j < n && m[j].group == m[i].group) {
+            size_t k = j;
+            while (k < n && m[k].group == m[j].group && m[k].src == m[j].src) k++;
+            uint64_t s = k - j;
+            same += s * (s - 1) / 2;
+            j = k;
+        }
+        uint64_t g = j - i, all = g * (g - 1) / 2;
+        total += mode == CFG_MODE_LINK ? all - same : mode == CFG_MODE_DEDUPE ? same : all;
+        i = j;
+    }
+    return total;
+}
+
+static uint64_t count_group_pairs(const eval_state *st, member *m, int which)
+{
+    const eng_ctx *e = st->e;
+    for (size_t i = 0; i < e->table.n_recs; i++) {
+        uint64_t g = which == 0 ? st->truth[i]
+                     : which == 1 ? st->pred[i]
+                                  : ((uint64_t)st->pred[i] << 32) | st->truth[i];
+        m[i] = (member){g, e->table.src[i]};
+    }
+    return allowed_pairs(e->cfg->mode, m, e->table.n_recs);
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static double f1(double p, double r)
+{
+    return p + r > 0 ? 2 * p * r / (p + r) : 0;
+}
+
+static int bcubed(const eval_state *st, member *m, dt_eval_report *r)
+{
+    size_t n = st->e->table.n_recs;
+    uint32_t *pred_size = dt_calloc(st->n_pred_ids + 1, sizeof *pred_size);
+    uint32_t *truth_size = dt_calloc(st->n_truth_ids + 1, sizeof *truth_size);
+    if (!pred_size || !truth_size) {
+        dt_free(pred_size);
+        dt_free(truth_size);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pred_size[st->pred[i]]++;
+        truth_size[st->truth[i]]++;
+        m[i] = (member){((uint64_t)st->pred[i] << 32) | st->truth[i], 0};
+    }
+    qsort(m, n, sizeof *m, cmp_member);
+    double sp = 0, sr = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && m[j].group == m[i].group) j++;
+        double cell = (double)(j - i);
+        uint32_t p = (uint32_t)(m[i].group >> 32), t = (uint32_t)m[i].group;
+        sp += cell * cell / pred_size[p];
+        sr += cell * cell / truth_size[t];
+        i = j;
+    }
+    r->bcubed_precision = ratio(sp, (double)n);
+    r->bcubed_recall = ratio(sr, (double)n);
+    r->bcubed_f1 = f1(r->bcubed_precision, r->bcubed_recall);
+    dt_free(pred_size);
+    dt_free(truth_size);
+    return DT_OK;
+}
+
+static int measure(eval_state *st, dt_eval_report *r)
+{
+    eng_ctx *e = st->e;
+    size_t n = e->table.n_recs;
+    member *m = dt_malloc((n ? n : 1) * sizeof *m);
+    if (!m) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    r->n_records = n;
+    r->n_true_pairs = count_group_pairs(st, m, 0);
+    r->n_predicted_pairs = count_group_pairs(st, m, 1);
+    r->n_true_positive = count_group_pairs(st, m, 2);
+    r->precision = ratio((double)r->n_true_positive, (double)r->n_predicted_pairs);
+    r->recall = ratio((double)r->n_true_positive, (double)r->n_true_pairs);
+    r->f1 = f1(r->precision, r->recall);
+    int rc = bcubed(st, m, r);
+    dt_free(m);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory");
+    DT_TRY(eng_keys(e));
+    DT_TRY(eng_block(e));
+    r->n_candidate_pairs = e->blk.n_pairs;
+    for (size_t i = 0; i < e->blk.n_pairs; i++)
+        r->n_candidate_true += st->truth[e->blk.pairs[i].a] == st->truth[e->blk.pairs[i].b];
+    r->pair_completeness = ratio((double)r->n_candidate_true, (double)r->n_true_pairs);
+    uint64_t comparable = eng_comparable_pairs(e);
+    r->reduction_ratio = comparable ? 1.0 - (double)r->n_candidate_pairs / (double)comparable : 0;
+    return DT_OK;
+}
+
+int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *report, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!cfg || !out_dir || !report)
+        return dt_err_set(err, DT_EINVAL, "dt_eval_run: NULL argument");
+    eng_ctx e;
+    DT_TRY(eng_init(&e, cfg, err));
+    eval_state st = {.e = &e};
+    util_intern truth_ids, pred_ids;
+    util_intern_init(&truth_ids);
+    util_intern_init(&pred_ids);
+    dt_eval_report r;
+    memset(&r, 0, sizeof r);
+    int rc = eng_load(&e);
+    if (rc == DT_OK) {
+        size_t n = e.table.n_recs ? e.table.n_recs : 1;
+        st.truth = dt_malloc(n * sizeof *st.truth);
+        st.pred = dt_malloc(n * sizeof *st.pred);
+        if (!st.truth || !st.pred) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    if (rc == DT_OK) rc = load_truth(&st, &truth_ids);
+    if (rc == DT_OK) rc = load_pred(&st, out_dir, &pred_ids);
+    st.n_truth_ids = truth_ids.n_strs;
+    st.n_pred_ids = pred_ids.n_strs;
+    if (rc == DT_OK) rc = measure(&st, &r);
+    if (rc == DT_OK) *report = r;
+    dt_free(st.truth);
+    dt_free(st.pred);
+    util_intern_fini(&truth_ids);
+    util_intern_fini(&pred_ids);
+    eng_fini(&e);
+    return rc;
+}

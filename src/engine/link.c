@@ -1,0 +1,528 @@
+/*
+ * link.c — dt_link_run: the batch path from CSV files to scored links and
+ * entities (ARCHITECTURE.md, "The data's path").
+ *
+ *   read → index → block → compare → train → score → cluster → write
+ *
+ * Determinism: records are in canonical order after eng_load; pairs come
+ * out of blocking in an order fixed by keys and record indexes; compare
+ * and score write each pair's own slot from any thread; training sums over
+ * sorted patterns; clustering sorts links. So the outputs are the same
+ * bytes for any --threads and any input row order.
+ *
+ * Output files are written to a temporary name and renamed, so a failed
+ * run never leaves a half-written file under the final name.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "io/csv.h"
+
+typedef struct link_run {
+    eng_ctx e;
+    const dt_link_options *opts;
+    uint8_t *gammas;            /* n_pairs x n_comp level codes */
+    double *weights;            /* per pair */
+    fs_model model;
+    clu_result clu;
+    dt_link_summary sum;
+    atomic_ulong done;          /* progress of the running parallel stage */
+} link_run;
+
+/* ---- compare -------------------------------------------------------- */
+
+typedef struct cmp_job {
+    link_run *run;
+    const block_pair *pairs;
+    uint8_t *gammas;
+    size_t n;
+    const char *stage;
+} cmp_job;
+
+static void compare_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    cmp_job *j = ctx;
+    const eng_ctx *e = &j->run->e;
+    size_t nc = e->cfg->n_comparisons;
+    for (size_t i = begin; i < end; i++)
+        cmp_vector(&e->table, e->cfg, j->pairs[i].a, j->pairs[i].b, j->gammas + i * nc);
+    unsigned long done = atomic_fetch_add(&j->run->done, end - begin) + (end - begin);
+    if (i_worker == 0) eng_progress(&j->run->e, j->stage, done, j->n, 0);
+}
+
+static int compare_pairs(link_run *run, const block_pair *pairs, size_t n, uint8_t **out,
+                         const char *stage)
+{
+    size_t nc = run->e.cfg->n_comparisons;
+    uint8_t *g = dt_malloc((n ? n : 1) * nc);
+    if (!g) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory for %zu comparison vectors", n);
+    cmp_job job = {run, pairs, g, n, stage};
+    atomic_store(&run->done, 0);
+    util_parallel_for(run->e.n_threads, n, 2048, compare_range, &job);
+    eng_progress(&run->e, stage, n, n, 1);
+    *out = g;
+    return DT_OK;
+}
+
+/* ---- train ---------------------------------------------------------- */
+
+static int sample_u(link_run *run)
+{
+    eng_ctx *e = &run->e;
+    const dt_config *cfg = e->cfg;
+    uint64_t n = e->table.n_recs, want = cfg->u_sample_pairs;
+    uint64_t comparable = eng_comparable_pairs(e);
+    if (comparable < want) want = comparable;
+    if (want == 0) {
+        eng_log(e, DT_LOG_WARN, "train: no comparable pairs to estimate u from; using defaults");
+        return DT_OK;
+    }
+    block_pair *pairs = dt_malloc(want * sizeof *pairs);
+    if (!pairs) return dt_err_set(e->err, DT_ENOMEM, "out of memory sampling pairs");
+    util_rng rng;
+    util_rng_seed(&rng, cfg->seed);
+    size_t got = 0;
+    for (uint64_t tries = 0; got < want && tries < want * 100; tries++) {
+        uint32_t a = (uint32_t)util_rng_below(&rng, n), b = (uint32_t)util_rng_below(&rng, n);
+        if (a == b || !block_mode_allows(cfg->mode, e->table.src[a], e->table.src[b])) continue;
+        pairs[got++] = a < b ? (block_pair){a, b} : (block_pair){b, a};
+    }
+    uint8_t *g = NULL;
+    int rc = compare_pairs(run, pairs, got, &g, "train");
+    fs_patterns pats;
+    fs_patterns_init(&pats, cfg->n_comparisons);
+    for (size_t i = 0; rc == DT_OK && i < got; i++)
+        rc = fs_patterns_add(&pats, g + i * cfg->n_comparisons, 1);
+    if (rc == DT_OK) rc = fs_estimate_u(&run->model, &pats);
+    fs_patterns_fini(&pats);
+    dt_free(g);
+    dt_free(pairs);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory estimating u");
+    eng_log(e, DT_LOG_INFO, "train: u from %zu random pairs (seed %llu)", got,
+            (unsigned long long)cfg->seed);
+    return DT_OK;
+}
+
+/* Comparisons whose field the rule blocks on: they always agree in it. */
+static uint64_t rule_left_out(const dt_config *cfg, const cfg_rule *r)
+{
+    uint64_t mask = 0;
+    for (size_t c = 0; c < cfg->n_comparisons; c++)
+        for (int k = 0; k < r->n_keys; k++)
+            if (r->keys[k].i_field == cfg->comparisons[c].i_field) mask |= 1ULL << c;
+    return mask;
+}
+
+static void log_pass(eng_ctx *e, const fs_training *t)
+{
+    const dt_config *cfg = e->cfg;
+    char left[512] = "";
+    for (size_t c = 0; c < cfg->n_comparisons; c++) {
+        if (!((t->left_out >> c) & 1)) continue;
+        if (*left) strncat(left, ",", sizeof left - strlen(left) - 1);
+        strncat(left, cfg->comparisons[c].name, sizeof left - strlen(left) - 1);
+    }
+    eng_log(e, t->converged ? DT_LOG_INFO : DT_LOG_WARN,
+            "train: EM on rule %s: %llu pairs, %llu patterns, %d iterations%s, lambda %.6g, "
+            "left out: %s",
+            cfg->rules[t->rule].name, (unsigned long long)t->n_pairs,
+            (unsigned long long)t->n_patterns, t->iterations,
+            t->converged ? " (converged)" : " (NOT converged: raise em_max_iterations)",
+            t->lambda, *left ? left : "none");
+}
+
+static int em_pass(link_run *run, int rule, fs_training *out)
+{
+    eng_ctx *e = &run->e;
+    const dt_config *cfg = e->cfg;
+    size_t nc = cfg->n_comparisons;
+    const uint64_t *keys = e->keys[rule];
+    fs_patterns pats;
+    fs_patterns_init(&pats, nc);
+    int rc = DT_OK;
+    for (size_t i = 0; i < e->blk.n_pairs && rc == DT_OK; i++) {
+        uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
+        if (keys[a] && keys[a] == keys[b]) rc = fs_patterns_add(&pats, run->gammas + i * nc, 1);
+    }
+    if (rc == DT_OK)
+        rc = fs_em_pass(&run->model, cfg, &pats, rule_left_out(cfg, &cfg->rules[rule]), rule, out);
+    fs_patterns_fini(&pats);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory in EM");
+    log_pass(e, out);
+    return DT_OK;
+}
+
+static void log_parameters(eng_ctx *e, const fs_model *m)
+{
+    const dt_config *cfg = e->cfg;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        if (m->comps[c].n_m_estimates == 0)
+            eng_log(e, DT_LOG_WARN,
+                    "model: m of comparison '%s' was never estimated (every training rule "
+                    "blocks on its field): defaults used",
+                    cc->name);
+        for (int l = 1; l < m->comps[c].n_codes; l++) {
+            double mv = m->comps[c].m[l], uv = m->comps[c].u[l];
+            eng_log(e, DT_LOG_INFO, "model: %-16s %-26s m %.6f  u %.6f  weight %+.3f", cc->name,
+                    cmp_level_label(cc, l), mv, uv, fs_level_weight(m, c, l));
+            if (l <= cc->n_levels && mv <= uv)
+                eng_log(e, DT_LOG_WARN,
+                        "model: comparison '%s' level '%s' has m (%.4g) <= u (%.4g): agreeing "
+                        "there is no evidence of a match",
+                        cc->name, cmp_level_label(cc, l), mv, uv);
+        }
+    }
+    eng_log(e, DT_LOG_INFO,
+            "model: lambda %.6g (prior weight %+.3f), about %.0f matches among %llu comparable "
+            "pairs",
+            m->lambda, fs_prior_weight(m), m->lambda * (double)m->n_comparable_pairs,
+            (unsigned long long)m->n_comparable_pairs);
+}
+
+static int train(link_run *run)
+{
+    eng_ctx *e = &run->e;
+    const dt_config *cfg = e->cfg;
+    DT_TRY(sample_u(run));
+    size_t n_rules = cfg->n_training_rules ? cfg->n_training_rules : cfg->n_rules;
+    run->model.train = dt_calloc(n_rules, sizeof *run->model.train);
+    if (!run->model.train) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n_rules; k++) {
+        int rule = cfg->n_training_rules ? cfg->training_rules[k] : (int)k;
+        DT_TRY(em_pass(run, rule, &run->model.train[k]));
+        run->model.n_train++;
+    }
+    fs_finish_m(&run->model);
+    fs_patterns pats;
+    fs_patterns_init(&pats, cfg->n_comparisons);
+    int rc = DT_OK;
+    for (size_t i = 0; i < e->blk.n_pairs && rc == DT_OK; i++)
+        rc = fs_patterns_add(&pats, run->gammas + i * cfg->n_comparisons, 1);
+    if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, eng_comparable_pairs(e));
+    fs_patterns_fini(&pats);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory estimating lambda");
+    return DT_OK;
+}
+
+/* ---- score ---------------------------------------------------------- */
+
+static void score_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    link_run *run = ctx;
+    const eng_ctx *e = &run->e;
+    size_t nc = e->cfg->n_comparisons;
+    for (size_t i = begin; i < end; i++)
+        run->weights[i] = fs_pair_weight(&run->model, e->cfg, &e->table, run->gammas + i * nc,
+                                          e->blk.pairs[i].a);
+}
+
+static int score(link_run *run)
+{
+    size_t n = run->e.blk.n_pairs;
+    run->weights = dt_malloc((n ? n : 1) * sizeof *run->weights);
+    if (!run->weights) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory for weights");
+    util_parallel_for(run->e.n_threads, n, 4096, score_range, run);
+    for (size_t i = 0; i < n; i++) {
+        double p = fs_probability(run->weights[i]);
+        if (p >= run->e.cfg->link_threshold) run->sum.n_links++;
+        else if (p >= run->e.cfg->review_threshold) run->sum.n_review++;
+    }
+    return DT_OK;
+}
+
+/* ---- cluster -------------------------------------------------------- */
+
+static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b)
+{
+    eng_ctx *e = ctx;
+    eng_log(e, DT_LOG_WARN,
+            "cluster: weak link (p=%.3f) %s:%s - %s:%s joins clusters of %u and %u records; "
+            "check it in review",
+            l->p, eng_source_name(e, l->a), cmp_record_id(&e->table, l->a),
+            eng_source_name(e, l->b), cmp_record_id(&e->table, l->b), size_a, size_b);
+}
+
+static int cluster(link_run *run)
+{
+    eng_ctx *e = &run->e;
+    const dt_config *cfg = e->cfg;
+    clu_link *links = dt_malloc((run->sum.n_links ? run->sum.n_links : 1) * sizeof *links);
+    if (!links) return dt_err_set(e->err, DT_ENOMEM, "out of memory for links");
+    size_t n = 0;
+    for (size_t i = 0; i < e->blk.n_pairs; i++) {
+        double p = fs_probability(run->weights[i]);
+        if (p >= cfg->link_threshold) links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b, p};
+    }
+    if (cfg->one_to_one && cfg->n_sources > 64) {
+        dt_free(links);
+        return dt_err_set(e->err, DT_ECONFIG, "one_to_one supports at most 64 sources");
+    }
+    clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
+                       .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
+                       .on_weak = on_weak, .ctx = e};
+    int rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
+    dt_free(links);
+    if (rc < 0) return dt_err_set(e->err, rc, "out of memory clustering");
+    run->sum.n_entities = run->clu.n_entities;
+    memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
+    if (cfg->one_to_one)
+        eng_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",
+                (unsigned long long)run->clu.n_used_links,
+                (unsigned long long)run->clu.n_dropped_one_to_one);
+    return DT_OK;
+}
+
+/* ---- write ---------------------------------------------------------- */
+
+typedef struct out_file {
+    FILE *f;
+    char *tmp, *final;
+    util_buf line;
+} out_file;
+
+static int out_open(eng_ctx *e, out_file *o, const char *dir, const char *name)
+{
+    memset(o, 0, sizeof *o);
+    o->final = util_path_join(dir, name);
+    o->tmp = o->final ? dt_asprintf("%s.tmp", o->final) : NULL;
+    if (!o->tmp) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    o->f = fopen(o->tmp, "wb");
+    if (!o->f) return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "cannot write: %s", strerror(errno));
+    return DT_OK;
+}
+
+static int out_line(eng_ctx *e, out_file *o)
+{
+    util_buf_putc(&o->line, '\n');
+    if (fwrite(o->line.data, 1, o->line.len, o->f) != o->line.len)
+        return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
+    util_buf_clear(&o->line);
+    return DT_OK;
+}
+
+static int out_close(eng_ctx *e, out_file *o, int ok)
+{
+    int rc = DT_OK;
+    if (o->f && fclose(o->f) != 0 && ok)
+        rc = dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
+    if (o->f && ok && rc == DT_OK && rename(o->tmp, o->final) != 0)
+        rc = dt_err_at(e->err, DT_EIO, o->final, 0, 0, "cannot rename: %s", strerror(errno));
+    if (o->f && (!ok || rc != DT_OK)) remove(o->tmp);
+    dt_free(o->tmp);
+    dt_free(o->final);
+    util_buf_fini(&o->line);
+    return rc;
+}
+
+static void put_field(util_buf *b, const char *s, int comma)
+{
+    if (comma) util_buf_putc(b, ',');
+    csv_write_field(b, s, strlen(s), ',');
+}
+
+static void pair_header(const dt_config *cfg, util_buf *b)
+{
+    util_buf_printf(b, "source_a,record_id_a,source_b,record_id_b,rule,weight,probability");
+    for (size_t c = 0; c < cfg->n_comparisons; c++) put_field(b, cfg->comparisons[c].name, 1);
+}
+
+static void pair_row(const link_run *run, size_t i, util_buf *b)
+{
+    const eng_ctx *e = &run->e;
+    const block_pair *p = &e->blk.pairs[i];
+    put_field(b, eng_source_name(e, p->a), 0);
+    put_field(b, cmp_record_id(&e->table, p->a), 1);
+    put_field(b, eng_source_name(e, p->b), 1);
+    put_field(b, cmp_record_id(&e->table, p->b), 1);
+    put_field(b, e->cfg->rules[e->blk.rules[i]].name, 1);
+    util_buf_printf(b, ",%.4f,%.6f", run->weights[i], fs_probability(run->weights[i]));
+    const uint8_t *g = run->gammas + i * e->cfg->n_comparisons;
+    for (size_t c = 0; c < e->cfg->n_comparisons; c++)
+        put_field(b, cmp_level_label(&e->cfg->comparisons[c], g[c]), 1);
+}
+
+static const block_pair *g_sort_pairs;
+
+static int cmp_pair_index(const void *x, const void *y)
+{
+    const block_pair *a = &g_sort_pairs[*(const size_t *)x], *b = &g_sort_pairs[*(const size_t *)y];
+    if (a->a != b->a) return a->a < b->a ? -1 : 1;
+    return (a->b > b->b) - (a->b < b->b);
+}
+
+static int write_pairs(link_run *run, const char *dir)
+{
+    eng_ctx *e = &run->e;
+    const dt_config *cfg = e->cfg;
+    size_t n = 0;
+    size_t *idx = dt_malloc((run->sum.n_links + run->sum.n_review + 1) * sizeof *idx);
+    if (!idx) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < e->blk.n_pairs; i++)
+        if (fs_probability(run->weights[i]) >= cfg->review_threshold) idx[n++] = i;
+    g_sort_pairs = e->blk.pairs; /* single-threaded here */
+    qsort(idx, n, sizeof *idx, cmp_pair_index);
+    out_file all, rev;
+    int rc = out_open(e, &all, dir, "pairs.csv");
+    if (rc == DT_OK) rc = out_open(e, &rev, dir, "review.csv");
+    else rev.f = NULL, rev.tmp = rev.final = NULL, rev.line = (util_buf){0};
+    if (rc == DT_OK) {
+        pair_header(cfg, &all.line);
+        pair_header(cfg, &rev.line);
+        rc = out_line(e, &all);
+        if (rc == DT_OK) rc = out_line(e, &rev);
+    }
+    for (size_t k = 0; k < n && rc == DT_OK; k++) {
+        pair_row(run, idx[k], &all.line);
+        rc = out_line(e, &all);
+        if (rc == DT_OK && fs_probability(run->weights[idx[k]]) < cfg->link_threshold) {
+            pair_row(run, idx[k], &rev.line);
+            rc = out_line(e, &rev);
+        }
+    }
+    int rc2 = out_close(e, &all, rc == DT_OK);
+    int rc3 = out_close(e, &rev, rc == DT_OK && rc2 == DT_OK);
+    dt_free(idx);
+    return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;
+}
+
+static int write_entities(link_run *run, const char *dir)
+{
+    eng_ctx *e = &run->e;
+    out_file ent, clu;
+    int rc = out_open(e, &ent, dir, "entities.csv");
+    int rc_clu = rc == DT_OK ? out_open(e, &clu, dir, "clusters.csv") : DT_OK;
+    if (rc == DT_OK && rc_clu < 0) {
+        out_close(e, &ent, 0);
+        return rc_clu;
+    }
+    if (rc < 0) return rc;
+    util_buf_printf(&ent.line, "source,record_id,entity_id");
+    util_buf_printf(&clu.line, "entity_id,size,confidence");
+    rc = out_line(e, &ent);
+    if (rc == DT_OK) rc = out_line(e, &clu);
+    char id[18];
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
+        uint32_t name = run->clu.entity[i];
+        eng_entity_id(e, name, id);
+        put_field(&ent.line, eng_source_name(e, (uint32_t)i), 0);
+        put_field(&ent.line, cmp_record_id(&e->table, (uint32_t)i), 1);
+        util_buf_printf(&ent.line, ",%s", id);
+        rc = out_line(e, &ent);
+        if (rc == DT_OK && name == i) {
+            util_buf_printf(&clu.line, "%s,%u,%.6f", id, run->clu.size[i], run->clu.confidence[i]);
+            rc = out_line(e, &clu);
+        }
+    }
+    int rc2 = out_close(e, &ent, rc == DT_OK);
+    int rc3 = out_close(e, &clu, rc == DT_OK && rc2 == DT_OK);
+    return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;
+}
+
+static int write_outputs(link_run *run)
+{
+    const char *dir = run->opts->out_dir;
+    DT_TRY(util_mkdir(dir, run->e.err));
+    DT_TRY(write_pairs(run, dir));
+    DT_TRY(write_entities(run, dir));
+    char *path = util_path_join(dir, "model.json");
+    if (!path) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    int rc = fs_model_save(&run->model, run->e.cfg, path, run->e.err);
+    dt_free(path);
+    return rc;
+}
+
+/* ---- the run -------------------------------------------------------- */
+
+static int stage_end(link_run *run, int i_stage, double *t0)
+{
+    double now = util_now();
+    run->sum.stage_seconds[i_stage] = now - *t0;
+    *t0 = now;
+    return DT_OK;
+}
+
+static int load_or_train(link_run *run)
+{
+    if (!run->opts->model_path) return train(run);
+    DT_TRY(fs_model_load(&run->model, run->e.cfg, run->opts->model_path, run->e.err));
+    run->model.n_comparable_pairs = eng_comparable_pairs(&run->e);
+    eng_log(&run->e, DT_LOG_INFO, "train: parameters loaded from %s", run->opts->model_path);
+    return DT_OK;
+}
+
+static int run_stages(link_run *run)
+{
+    eng_ctx *e = &run->e;
+    double t0 = util_now(), start = t0;
+    /* read and index are one call: eng_load reads, then codes values */
+    DT_TRY(eng_load(e));
+    stage_end(run, 0, &t0);
+    run->sum.n_records = e->table.n_recs;
+    DT_TRY(eng_keys(e));
+    stage_end(run, 1, &t0);
+    DT_TRY(eng_block(e));
+    run->sum.n_candidate_pairs = e->blk.n_pairs;
+    stage_end(run, 2, &t0);
+    DT_TRY(compare_pairs(run, e->blk.pairs, e->blk.n_pairs, &run->gammas, "compare"));
+    stage_end(run, 3, &t0);
+    DT_TRY(fs_model_init(&run->model, e->cfg) == DT_OK
+               ? DT_OK
+               : dt_err_set(e->err, DT_ECONFIG, "too many comparisons (at most %d)",
+                            FS_MAX_COMPARISONS));
+    DT_TRY(load_or_train(run));
+    log_parameters(e, &run->model);
+    stage_end(run, 4, &t0);
+    DT_TRY(score(run));
+    stage_end(run, 5, &t0);
+    DT_TRY(cluster(run));
+    stage_end(run, 6, &t0);
+    DT_TRY(write_outputs(run));
+    stage_end(run, 7, &t0);
+    run->sum.total_seconds = util_now() - start;
+    return DT_OK;
+}
+
+int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summary *summary,
+                dt_error *err)
+{
+    dt_error_clear(err);
+    if (!cfg || !opts || !opts->out_dir)
+        return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
+    link_run *run = dt_calloc(1, sizeof *run);
+    if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    run->opts = opts;
+    int rc = eng_init(&run->e, cfg, err);
+    if (rc == DT_OK) {
+        run->e.on_log = opts->on_log;
+        run->e.on_progress = opts->on_progress;
+        run->e.cb_ctx = opts->cb_ctx;
+        if (opts->n_threads > 0) run->e.n_threads = opts->n_threads;
+        rc = run_stages(run);
+    }
+    run->sum.n_rejected_rows = run->e.n_rejected;
+    for (size_t f = 0; run->e.null_per_field && f < cfg->n_fields; f++) {
+        run->sum.n_null_values += run->e.null_per_field[f];
+        if (run->e.null_per_field[f])
+            eng_log(&run->e, DT_LOG_INFO, "read: %llu values of field '%s' could not be "
+                    "standardized and became null", (unsigned long long)run->e.null_per_field[f],
+                    cfg->fields[f].name);
+    }
+    if (run->e.n_bad_utf8_rows)
+        eng_log(&run->e, DT_LOG_WARN, "read: %llu rows had invalid UTF-8 (read as Latin-1)",
+                (unsigned long long)run->e.n_bad_utf8_rows);
+    if (rc == DT_OK && summary) *summary = run->sum;
+    dt_free(run->gammas);
+    dt_free(run->weights);
+    fs_model_fini(&run->model);
+    clu_result_fini(&run->clu);
+    eng_fini(&run->e);
+    dt_free(run);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * config.h — the linkage configuration as loaded from YAML (src/io). This
+ * is the definition behind the public opaque dt_config. The loader checks
+ * the schema completely, so later stages may trust every index and enum
+ * here; what it cannot check without data (a column missing from a CSV
+ * header) is checked by the engine, which names the config line from the
+ * `line`/`column` kept beside each item.
+ *
+ * Invariants:
+ *   1. Every i_field indexes fields[]; every rule has 1..CFG_MAX_KEYS keys;
+ *      every comparison has 1..CFG_MAX_LEVELS levels, in the order given.
+ *   2. Paths are resolved against the directory of the config file.
+ *   3. review_threshold <= link_threshold, both in [0, 1].
+ *   4. After load the struct is never modified (shared across threads).
+ */
+#ifndef DT_CONFIG_H
+#define DT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+#define CFG_MAX_KEYS 8
+#define CFG_MAX_LEVELS 14   /* plus the implicit null and "else" levels */
+#define CFG_MAX_WITH 4
+
+typedef enum cfg_field_type {
+    CFG_T_GIVEN_NAME,
+    CFG_T_MIDDLE_NAME,
+    CFG_T_SURNAME,
+    CFG_T_DATE,
+    CFG_T_IDENTIFIER,
+    CFG_T_POSTCODE,
+    CFG_T_ADDRESS,
+    CFG_T_PHONE,
+    CFG_T_SEX,
+    CFG_T_TEXT,
+    CFG_N_TYPES
+} cfg_field_type;
+
+extern const char *const cfg_type_names[CFG_N_TYPES];
+
+typedef struct cfg_field {
+    char *name;
+    cfg_field_type type;
+    long line, column; /* where it is declared */
+} cfg_field;
+
+/* How one field is read from one source's column. */
+typedef struct cfg_mapping {
+    int i_field;
+    char *column;          /* CSV header name */
+    char *date_format;     /* dates: "YYYYMMDD"…; NULL: "YYYY-MM-DD" */
+    int min_len, max_len;  /* identifiers: digit count bounds (0: none) */
+    int ssn;               /* identifiers: apply US SSN structure rules */
+    int postcode_len;      /* postcodes: keep this many characters (0: all) */
+    long line, col;        /* where the mapping is written */
+} cfg_mapping;
+
+typedef enum cfg_name_order { CFG_ORDER_FIRST_LAST = 0, CFG_ORDER_LAST_COMMA_FIRST } cfg_name_order;
+
+typedef struct cfg_source {
+    char *name;
+    char *path;             /* resolved */
+    char *id_column;
+    char delimiter;
+    int trim;
+    cfg_mapping *maps;
+    size_t n_maps;
+    char *full_name_column; /* one-column name feeding given/middle/surname fields, or NULL */
+    cfg_name_order full_name_order;
+    long line, column;
+} cfg_source;
+
+/* Key functions for blocking expressions. */
+typedef enum cfg_key_fn {
+    CFG_K_VALUE,       /* the normalized value itself */
+    CFG_K_SOUNDEX,
+    CFG_K_NYSIIS,
+    CFG_K_SUBSTR,      /* substr(field, start, length), 1-based, in code points */
+    CFG_K_YEAR,
+    CFG_K_MONTH,
+    CFG_K_DAY,
+    CFG_K_FIRST_TOKEN,
+    CFG_K_LAST_TOKEN,
+    CFG_K_INITIAL,
+    CFG_K_NICKNAME,    /* nickname-canonical form of the first token */
+    CFG_N_KEY_FNS
+} cfg_key_fn;
+
+extern const char *const cfg_key_fn_names[CFG_N_KEY_FNS];
+
+typedef struct cfg_key {
+    cfg_key_fn fn;
+    int i_field;
+    int arg1, arg2; /* substr start and length */
+} cfg_key;
+
+typedef struct cfg_rule {
+    char *name;             /* as written, e.g. "[soundex(surname), year(dob)]" */
+    cfg_key keys[CFG_MAX_KEYS];
+    int n_keys;
+    long line, column;
+} cfg_rule;
+
+/* Comparison level kinds. Each holds for a pair of non-null values. */
+typedef enum cfg_level_kind {
+    CFG_L_EXACT,
+    CFG_L_NICKNAME,          /* same nickname group */
+    CFG_L_JARO_WINKLER,      /* similarity >= threshold */
+    CFG_L_JARO,
+    CFG_L_LEVENSHTEIN,       /* distance <= threshold */
+    CFG_L_DAMERAU_LEVENSHTEIN,
+    CFG_L_INITIAL,           /* one side is a single letter equal to the other's first */
+    CFG_L_TOKEN_OVERLAP,     /* a token of one side is among the other's (with `with` fields) */
+    CFG_L_SWAPPED,           /* this field equals the other side's `with[0]` field and vice versa */
+    CFG_L_SOUNDEX,           /* same Soundex code */
+    CFG_L_NYSIIS,
+    CFG_L_DATE_SWAP_DM,      /* day and month swapped */
+    CFG_L_DATE_YEAR_OFF,     /* same day/month, years differ by <= threshold (default 1) */
+    CFG_L_DATE_SAME_YEAR_MONTH,
+    CFG_L_DATE_SAME_YEAR,
+    CFG_L_DATE_WITHIN_DAYS,  /* |a - b| <= threshold days */
+    CFG_L_DATE_PARTIAL,      /* a partial date agrees with the other on what it has */
+    CFG_L_NUMERIC_WITHIN,    /* |a - b| <= threshold, numbers */
+    CFG_N_LEVEL_KINDS
+} cfg_level_kind;
+
+extern const char *const cfg_level_names[CFG_N_LEVEL_KINDS];
+
+typedef struct cfg_level {
+    cfg_level_kind kind;
+    double threshold;
+    int with[CFG_MAX_WITH]; /* field indexes for token_overlap / swapped */
+    int n_with;
+    char *label;            /* e.g. "jaro_winkler>=0.92" */
+    long line, column;
+} cfg_level;
+
+typedef struct cfg_comparison {
+    char *name;             /* defaults to the field name */
+    int i_field;
+    cfg_level levels[CFG_MAX_LEVELS];
+    int n_levels;
+    int tf;                 /* term-frequency adjust the exact level */
+    long line, column;
+} cfg_comparison;
+
+typedef enum cfg_mode { CFG_MODE_LINK, CFG_MODE_DEDUPE, CFG_MODE_LINK_AND_DEDUPE } cfg_mode;
+
+struct dt_config {
+    char *path;             /* as given */
+    char *dir;              /* its directory, for relative paths */
+    uint64_t hash;          /* of the file's bytes, saved in model.json */
+    cfg_mode mode;
+    cfg_field *fields;
+    size_t n_fields;
+    cfg_source *sources;
+    size_t n_sources;
+    cfg_rule *rules;
+    size_t n_rules;
+    uint64_t max_block_pairs; /* blocks producing more pairs are skipped */
+    cfg_comparison *comparisons;
+    size_t n_comparisons;
+    /* model */
+    uint64_t seed;
+    uint64_t u_sample_pairs;  /* random pairs for u */
+    int em_max_iterations;
+    double em_tolerance;      /* stop when no m moves more than this */
+    double tf_min_u;          /* floor for term-frequency u */
+    int *training_rules;      /* rule indexes for EM passes; all when n == 0 */
+    size_t n_training_rules;
+    /* decisions */
+    double link_threshold;    /* probability */
+    double review_threshold;
+    /* clusters */
+    int one_to_one;           /* link mode: each record links at most one per other source */
+    double weak_link;         /* links below this probability joining two clusters ... */
+    int weak_join_size;       /* ... of at least this many records each are reported */
+    /* files */
+    char *nicknames_path;
+    /* truth for eval */
+    char *truth_pattern;      /* POSIX ERE on record ids; group 1 is the entity */
+    char *truth_file;         /* or CSV source,record_id,entity */
+};
+
+/* Parses YAML text (name labels errors; base_dir resolves paths).
+ * OUT: *out. */
+int cfg_parse(const char *text, size_t n, const char *name, const char *base_dir,
+              dt_config **out, dt_error *err);
+
+/* Index of the field named `name`, or -1. */
+int cfg_field_index(const dt_config *cfg, const char *name);
+
+#endif /* DT_CONFIG_H */

@@ -1,0 +1,315 @@
+/*
+ * fs.c — Fellegi–Sunter estimation and scoring: u from random pairs, m by
+ * EM per training rule, λ over the candidates, weights with term-frequency
+ * adjustment. See model.h for the method and its references.
+ *
+ * Smoothing: u and m get a pseudo-count of 0.5 per level (u) or a floor
+ * (m), so no level has probability 0 and no weight is infinite.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+/* ---- patterns ------------------------------------------------------ */
+
+void fs_patterns_init(fs_patterns *p, size_t n_comp)
+{
+    memset(p, 0, sizeof *p);
+    util_intern_init(&p->vecs);
+    p->n_comp = n_comp;
+}
+
+void fs_patterns_fini(fs_patterns *p)
+{
+    util_intern_fini(&p->vecs);
+    dt_free(p->counts);
+    memset(p, 0, sizeof *p);
+}
+
+int fs_patterns_add(fs_patterns *p, const uint8_t *gammas, uint64_t count)
+{
+    uint32_t id;
+    DT_TRY(util_intern_put(&p->vecs, (const char *)gammas, p->n_comp, &id));
+    if (id >= p->cap) {
+        size_t old = p->cap;
+        DT_TRY(util_grow((void **)&p->counts, &p->cap, (size_t)id + 1, sizeof *p->counts));
+        memset(p->counts + old, 0, (p->cap - old) * sizeof *p->counts);
+    }
+    p->counts[id] += count;
+    return DT_OK;
+}
+
+/* Pattern ids in byte order of their vectors, so sums do not depend on the
+ * order pairs arrived in (model.h invariant 3). */
+static const fs_patterns *g_sort_pats;
+
+static int cmp_pattern(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return memcmp(g_sort_pats->vecs.strs[a], g_sort_pats->vecs.strs[b], g_sort_pats->n_comp);
+}
+
+static uint32_t *sorted_patterns(const fs_patterns *p)
+{
+    uint32_t n = p->vecs.n_strs;
+    uint32_t *order = dt_malloc((n ? n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    g_sort_pats = p; /* qsort has no context argument; callers are single-threaded */
+    qsort(order, n, sizeof *order, cmp_pattern);
+    g_sort_pats = NULL;
+    return order;
+}
+
+/* ---- model --------------------------------------------------------- */
+
+/* Default m before EM: the first level most likely, then halving. */
+static void default_m(fs_comp *c)
+{
+    int n_lv = c->n_codes - 1; /* codes 1..n_codes-1 */
+    double rest = 0.1, sum = 0;
+    c->m[1] = 0.9;
+    for (int l = 2; l <= n_lv; l++) {
+        rest /= 2;
+        c->m[l] = rest;
+    }
+    for (int l = 1; l <= n_lv; l++) sum += c->m[l];
+    for (int l = 1; l <= n_lv; l++) c->m[l] /= sum;
+}
+
+int fs_model_init(fs_model *m, const dt_config *cfg)
+{
+    memset(m, 0, sizeof *m);
+    if (cfg->n_comparisons > FS_MAX_COMPARISONS) return DT_EINVAL;
+    m->n_comp = cfg->n_comparisons;
+    m->config_hash = cfg->hash;
+    m->seed = cfg->seed;
+    m->lambda = 1e-4;
+    for (size_t i = 0; i < m->n_comp; i++) {
+        fs_comp *c = &m->comps[i];
+        c->n_codes = cfg->comparisons[i].n_levels + 2;
+        default_m(c);
+        for (int l = 1; l < c->n_codes; l++) c->u[l] = 1.0 / (c->n_codes - 1);
+    }
+    return DT_OK;
+}
+
+void fs_model_fini(fs_model *m)
+{
+    dt_free(m->train);
+    memset(m, 0, sizeof *m);
+}
+
+int fs_estimate_u(fs_model *m, const fs_patterns *pats)
+{
+    double counts[FS_MAX_COMPARISONS][FS_MAX_CODES] = {{0}};
+    uint64_t total = 0;
+    uint32_t *order = sorted_patterns(pats);
+    if (!order) return DT_ENOMEM;
+    for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
+        uint32_t id = order[k];
+        const uint8_t *g = (const uint8_t *)pats->vecs.strs[id];
+        for (size_t c = 0; c < m->n_comp; c++) counts[c][g[c]] += (double)pats->counts[id];
+        total += pats->counts[id];
+    }
+    dt_free(order);
+    m->n_u_pairs = total;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        fs_comp *fc = &m->comps[c];
+        double sum = 0;
+        for (int l = 1; l < fc->n_codes; l++) sum += counts[c][l] + 0.5;
+        for (int l = 1; l < fc->n_codes; l++) fc->u[l] = (counts[c][l] + 0.5) / sum;
+    }
+    return DT_OK;
+}
+
+/* Bayes factor of one pattern under the current m, over comparisons not
+ * left out. */
+static double pattern_bf(const fs_model *m, const double (*mm)[FS_MAX_CODES], const uint8_t *g,
+                         uint64_t left_out)
+{
+    double bf = 1.0;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        if ((left_out >> c) & 1 || g[c] == 0) continue;
+        bf *= mm[c][g[c]] / m->comps[c].u[g[c]];
+    }
+    return bf;
+}
+
+typedef struct em_state {
+    double m[FS_MAX_COMPARISONS][FS_MAX_CODES];
+    double lambda;
+} em_state;
+
+/* One E and M step; returns the largest change of any m or λ. */
+static double em_step(const fs_model *m, const fs_patterns *pats, const uint32_t *order,
+                      uint64_t left_out, em_state *s)
+{
+    double num[FS_MAX_COMPARISONS][FS_MAX_CODES] = {{0}};
+    double den[FS_MAX_COMPARISONS] = {0};
+    double match_total = 0, total = 0;
+    for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
+        uint32_t id = order[k];
+        const uint8_t *g = (const uint8_t *)pats->vecs.strs[id];
+        double n = (double)pats->counts[id];
+        double bf = pattern_bf(m, (const double (*)[FS_MAX_CODES])s->m, g, left_out);
+        double post = s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
+        match_total += n * post;
+        total += n;
+        for (size_t c = 0; c < m->n_comp; c++) {
+            if ((left_out >> c) & 1 || g[c] == 0) continue;
+            num[c][g[c]] += n * post;
+            den[c] += n * post;
+        }
+    }
+    double delta = 0;
+    double lambda = total > 0 ? match_total / total : s->lambda;
+    lambda = fmin(fmax(lambda, 1e-9), 1 - 1e-9);
+    delta = fabs(lambda - s->lambda);
+    s->lambda = lambda;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        if ((left_out >> c) & 1 || den[c] <= 0) continue;
+        const fs_comp *fc = &m->comps[c];
+        for (int l = 1; l < fc->n_codes; l++) {
+            double v = fmax(num[c][l] / den[c], 1e-6);
+            delta = fmax(delta, fabs(v - s->m[c][l]));
+            s->m[c][l] = v;
+        }
+    }
+    return delta;
+}
+
+int fs_em_pass(fs_model *m, const dt_config *cfg, const fs_patterns *pats, uint64_t left_out,
+               int rule, fs_training *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rule = rule;
+    out->left_out = left_out;
+    out->n_patterns = pats->vecs.n_strs;
+    for (uint32_t i = 0; i < pats->vecs.n_strs; i++) out->n_pairs += pats->counts[i];
+    if (out->n_pairs == 0) return DT_OK;
+    uint32_t *order = sorted_patterns(pats);
+    if (!order) return DT_ENOMEM;
+    em_state s;
+    memset(&s, 0, sizeof s);
+    for (size_t c = 0; c < m->n_comp; c++) {
+        fs_comp tmp = m->comps[c];
+        default_m(&tmp); /* every pass starts from the same point */
+        memcpy(s.m[c], tmp.m, sizeof s.m[c]);
+    }
+    s.lambda = 0.1;
+    for (out->iterations = 1; out->iterations <= cfg->em_max_iterations; out->iterations++) {
+        if (em_step(m, pats, order, left_out, &s) < cfg->em_tolerance) {
+            out->converged = 1;
+            break;
+        }
+    }
+    if (out->iterations > cfg->em_max_iterations) out->iterations = cfg->em_max_iterations;
+    dt_free(order);
+    out->lambda = s.lambda;
+    /* Running average of m over the passes that estimated it. */
+    for (size_t c = 0; c < m->n_comp; c++) {
+        if ((left_out >> c) & 1) continue;
+        fs_comp *fc = &m->comps[c];
+        int k = fc->n_m_estimates;
+        for (int l = 1; l < fc->n_codes; l++)
+            fc->m[l] = k == 0 ? s.m[c][l] : (fc->m[l] * k + s.m[c][l]) / (k + 1);
+        fc->n_m_estimates++;
+    }
+    return DT_OK;
+}
+
+void fs_finish_m(fs_model *m)
+{
+    for (size_t c = 0; c < m->n_comp; c++) {
+        fs_comp *fc = &m->comps[c];
+        if (fc->n_m_estimates == 0) default_m(fc);
+        double sum = 0;
+        for (int l = 1; l < fc->n_codes; l++) sum += fc->m[l];
+        for (int l = 1; l < fc->n_codes; l++) fc->m[l] /= sum;
+    }
+}
+
+int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparable_pairs)
+{
+    m->n_comparable_pairs = n_comparable_pairs;
+    if (n_comparable_pairs == 0) return DT_OK;
+    uint32_t *order = sorted_patterns(pats);
+    if (!order) return DT_ENOMEM;
+    double (*mm)[FS_MAX_CODES] = dt_malloc(sizeof(double[FS_MAX_COMPARISONS][FS_MAX_CODES]));
+    if (!mm) {
+        dt_free(order);
+        return DT_ENOMEM;
+    }
+    for (size_t c = 0; c < m->n_comp; c++) memcpy(mm[c], m->comps[c].m, sizeof mm[c]);
+    double lambda = 1.0 / (double)n_comparable_pairs;
+    m->lambda_iterations = 0;
+    for (int it = 1; it <= 1000; it++) {
+        double expected = 0;
+        for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
+            uint32_t id = order[k];
+            double bf = pattern_bf(m, (const double (*)[FS_MAX_CODES])mm,
+                                   (const uint8_t *)pats->vecs.strs[id], 0);
+            expected += (double)pats->counts[id] * lambda * bf / (lambda * bf + 1 - lambda);
+        }
+        double next = fmin(fmax(expected / (double)n_comparable_pairs, 1e-12), 0.5);
+        m->lambda_iterations = it;
+        int done = fabs(next - lambda) <= 1e-9 * lambda;
+        lambda = next;
+        if (done) break;
+    }
+    m->lambda = lambda;
+    dt_free(mm);
+    dt_free(order);
+    return DT_OK;
+}
+
+/* ---- scoring ------------------------------------------------------- */
+
+double fs_level_weight(const fs_model *m, size_t i_comp, int code)
+{
+    if (code == 0) return 0;
+    const fs_comp *c = &m->comps[i_comp];
+    return log2(c->m[code] / c->u[code]);
+}
+
+double fs_prior_weight(const fs_model *m)
+{
+    return log2(m->lambda / (1 - m->lambda));
+}
+
+double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
+                      size_t i_comp, int code, uint32_t a, double *u_used)
+{
+    const fs_comp *c = &m->comps[i_comp];
+    const cfg_comparison *cc = &cfg->comparisons[i_comp];
+    double u = code ? c->u[code] : 1;
+    if (code == 1 && cc->tf) {
+        /* Agreeing on a rare value is stronger evidence than on a common
+         * one: P(agree on v | non-match) = f_v^2, P(agree on v | match) =
+         * m f_v, so the factor is m / f_v (Winkler 1989; Splink). */
+        const cmp_column *col = &t->cols[cc->i_field];
+        uint32_t v = col->vals[a];
+        if (v != CMP_NULL && col->n_nonnull) {
+            u = (double)col->info[v].count / (double)col->n_nonnull;
+            if (u < cfg->tf_min_u) u = cfg->tf_min_u;
+        }
+    }
+    if (u_used) *u_used = u;
+    return code ? log2(c->m[code] / u) : 0;
+}
+
+double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
+                      const uint8_t *gammas, uint32_t a)
+{
+    double w = fs_prior_weight(m);
+    for (size_t c = 0; c < m->n_comp; c++) w += fs_comp_weight(m, cfg, t, c, gammas[c], a, NULL);
+    return w;
+}
+
+double fs_probability(double weight)
+{
+    return 1.0 / (1.0 + exp2(-weight));
+}

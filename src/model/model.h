@@ -1,0 +1,116 @@
+/*
+ * model.h — the Fellegi–Sunter model (src/model): m and u per comparison
+ * level, the prior λ, expectation–maximisation, term-frequency adjustment,
+ * scoring, and model.json.
+ *
+ * Fellegi, I. P. & Sunter, A. B. (1969), "A theory for record linkage",
+ * JASA 64(328). EM for m as in Winkler (1988) and Splink: u comes from
+ * random pairs (seeded) and stays fixed; m is estimated by EM once per
+ * training blocking rule, with the comparisons that rule blocks on left
+ * out (they agree on every pair in it), and averaged over the passes that
+ * estimated it.
+ *
+ * Invariants:
+ *   1. Level codes follow compare.h: 0 null (weight 0), 1..L levels, L+1 else.
+ *   2. 0 < m, u < 1 for every non-null level after estimation (smoothed), so
+ *      every weight is finite.
+ *   3. Every sum runs over aggregated patterns in sorted order, so results
+ *      are bit-identical whatever the order pairs were produced in.
+ */
+#ifndef DT_MODEL_H
+#define DT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compare/compare.h"
+#include "io/config.h"
+#include "util/util.h"
+
+#define FS_MAX_CODES (CFG_MAX_LEVELS + 2)
+#define FS_MAX_COMPARISONS 64
+
+typedef struct fs_comp {
+    int n_codes;                 /* n_levels + 2 (null and else included) */
+    double m[FS_MAX_CODES];
+    double u[FS_MAX_CODES];
+    int n_m_estimates;           /* EM passes that estimated m; 0: m is the default */
+} fs_comp;
+
+typedef struct fs_training {
+    int rule;                    /* blocking rule index */
+    uint64_t n_pairs;            /* pairs it trained on */
+    uint64_t n_patterns;         /* distinct comparison vectors among them */
+    uint64_t left_out;           /* bit i: comparison i left out */
+    int iterations;
+    int converged;
+    double lambda;               /* share of matches within the rule's pairs */
+} fs_training;
+
+typedef struct fs_model {
+    size_t n_comp;
+    fs_comp comps[FS_MAX_COMPARISONS];
+    double lambda;               /* P(match) for two random comparable records */
+    uint64_t n_u_pairs;          /* random pairs behind u */
+    uint64_t n_comparable_pairs; /* all pairs the mode allows */
+    fs_training *train;          /* one per EM pass */
+    size_t n_train;
+    int lambda_iterations;
+    uint64_t config_hash, seed;
+} fs_model;
+
+/* Aggregated comparison vectors: each distinct vector once, with a count. */
+typedef struct fs_patterns {
+    util_intern vecs;            /* n_comp bytes each */
+    uint64_t *counts;
+    size_t cap;
+    size_t n_comp;
+} fs_patterns;
+
+void fs_patterns_init(fs_patterns *p, size_t n_comp);
+void fs_patterns_fini(fs_patterns *p);
+int fs_patterns_add(fs_patterns *p, const uint8_t *gammas, uint64_t count);
+
+int fs_model_init(fs_model *m, const dt_config *cfg);
+void fs_model_fini(fs_model *m);
+
+/* u[level] from the comparison vectors of random pairs. */
+int fs_estimate_u(fs_model *m, const fs_patterns *random_pairs);
+
+/* One EM pass over one training rule's pairs: estimates m for the
+ * comparisons not in left_out, updates the running average, and fills a
+ * training record. */
+int fs_em_pass(fs_model *m, const dt_config *cfg, const fs_patterns *pats, uint64_t left_out,
+               int rule, fs_training *out);
+
+/* Finishes m after all passes: comparisons never estimated get a default
+ * (and the caller warns). */
+void fs_finish_m(fs_model *m);
+
+/* λ by EM over all candidate pairs, treating pairs outside the candidates
+ * as non-matches: λ = Σ P(match | γ, λ) / n_comparable_pairs. */
+int fs_estimate_lambda(fs_model *m, const fs_patterns *candidates, uint64_t n_comparable_pairs);
+
+/* log2 Bayes factor of one level code (no term-frequency adjustment). */
+double fs_level_weight(const fs_model *m, size_t i_comp, int code);
+/* The prior's weight, log2(λ / (1 - λ)). */
+double fs_prior_weight(const fs_model *m);
+
+/* Weight of one comparison for a record pair with TF adjustment when the
+ * comparison asks for it and the level is exact: log2(m / tf(value)).
+ * OUT (optional): *u_used. */
+double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
+                      size_t i_comp, int code, uint32_t a, double *u_used);
+
+/* Total match weight and probability of a pair. */
+double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
+                      const uint8_t *gammas, uint32_t a);
+double fs_probability(double weight);
+
+/* model.json (jansson). Save writes parameters, diagnostics and the
+ * dovetail version, config hash and seed. Load checks that comparisons and
+ * level labels match cfg. */
+int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_error *err);
+int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err);
+
+#endif /* DT_MODEL_H */

@@ -1,0 +1,146 @@
+/*
+ * model_json.c — saves and loads model.json with jansson. The file carries
+ * the parameters (m, u, weight per level, λ), the training diagnostics,
+ * and what produced it: dovetail version, a hash of the config, the seed.
+ * Loading checks the comparisons and their level labels against the
+ * config, so a model never scores a config it was not trained for.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "model/model.h"
+
+static json_t *levels_json(const fs_model *m, const cfg_comparison *c, size_t i)
+{
+    json_t *arr = json_array();
+    const fs_comp *fc = &m->comps[i];
+    for (int l = 1; l < fc->n_codes && arr; l++) {
+        json_t *o = json_pack("{s:s, s:f, s:f, s:f}", "level", cmp_level_label(c, l), "m",
+                              fc->m[l], "u", fc->u[l], "weight", fs_level_weight(m, i, l));
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *model_json(const fs_model *m, const dt_config *cfg)
+{
+    char hash[32], seed[32];
+    snprintf(hash, sizeof hash, "%016" PRIx64, m->config_hash);
+    snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
+    json_t *root = json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:i}", "dovetail_version",
+                             DT_VERSION_STRING, "config_hash", hash, "seed", seed, "lambda",
+                             m->lambda, "prior_weight", fs_prior_weight(m), "u_sample_pairs",
+                             (json_int_t)m->n_u_pairs, "comparable_pairs",
+                             (json_int_t)m->n_comparable_pairs, "lambda_iterations",
+                             m->lambda_iterations);
+    json_t *comps = json_array(), *train = json_array();
+    if (!root || !comps || !train) goto fail;
+    json_object_set_new(root, "comparisons", comps);
+    json_object_set_new(root, "training", train);
+    for (size_t i = 0; i < m->n_comp; i++) {
+        const cfg_comparison *c = &cfg->comparisons[i];
+        json_t *lv = levels_json(m, c, i);
+        json_t *o = lv ? json_pack("{s:s, s:b, s:i, s:o}", "name", c->name, "tf", c->tf,
+                                   "m_estimates", m->comps[i].n_m_estimates, "levels", lv)
+                       : NULL;
+        if (!o || json_array_append_new(comps, o)) goto fail;
+    }
+    for (size_t k = 0; k < m->n_train; k++) {
+        const fs_training *t = &m->train[k];
+        json_t *left = json_array();
+        for (size_t i = 0; left && i < m->n_comp; i++)
+            if ((t->left_out >> i) & 1) json_array_append_new(left, json_string(cfg->comparisons[i].name));
+        json_t *o = left ? json_pack("{s:s, s:I, s:I, s:i, s:b, s:f, s:o}", "rule",
+                                     cfg->rules[t->rule].name, "pairs", (json_int_t)t->n_pairs,
+                                     "patterns", (json_int_t)t->n_patterns, "iterations",
+                                     t->iterations, "converged", t->converged, "lambda",
+                                     t->lambda, "left_out", left)
+                         : NULL;
+        if (!o || json_array_append_new(train, o)) goto fail;
+    }
+    return root;
+fail:
+    json_decref(root);
+    return NULL;
+}
+
+int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
+{
+    json_t *root = model_json(m, cfg);
+    if (!root) return dt_err_set(err, DT_ENOMEM, "out of memory building model.json");
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (rc != 0) return dt_err_at(err, DT_EIO, path, 0, 0, "cannot write model");
+    return DT_OK;
+}
+
+static int load_comp(fs_model *m, const cfg_comparison *c, size_t i, json_t *jc,
+                     const char *path, dt_error *err)
+{
+    const char *name = json_string_value(json_object_get(jc, "name"));
+    json_t *levels = json_object_get(jc, "levels");
+    fs_comp *fc = &m->comps[i];
+    if (!name || strcmp(name, c->name) != 0)
+        return dt_err_at(err, DT_EMODEL, path, 0, 0,
+                         "comparison %zu is '%s' in the model but '%s' in the config", i + 1,
+                         name ? name : "?", c->name);
+    if (!json_is_array(levels) || json_array_size(levels) != (size_t)(fc->n_codes - 1))
+        return dt_err_at(err, DT_EMODEL, path, 0, 0,
+                         "comparison '%s' has a different number of levels than the config",
+                         c->name);
+    for (int l = 1; l < fc->n_codes; l++) {
+        json_t *jl = json_array_get(levels, (size_t)l - 1);
+        const char *label = json_string_value(json_object_get(jl, "level"));
+        json_t *jm = json_object_get(jl, "m"), *ju = json_object_get(jl, "u");
+        double mv = json_number_value(jm), uv = json_number_value(ju);
+        if (!label || strcmp(label, cmp_level_label(c, l)) != 0)
+            return dt_err_at(err, DT_EMODEL, path, 0, 0,
+                             "comparison '%s' level %d is '%s' in the model but '%s' in the "
+                             "config", c->name, l, label ? label : "?", cmp_level_label(c, l));
+        if (!json_is_number(jm) || !json_is_number(ju) || !(mv > 0 && mv < 1) ||
+            !(uv > 0 && uv < 1))
+            return dt_err_at(err, DT_EMODEL, path, 0, 0,
+                             "comparison '%s' level '%s': m and u must be numbers in (0, 1)",
+                             c->name, label);
+        fc->m[l] = mv;
+        fc->u[l] = uv;
+    }
+    fc->n_m_estimates = (int)json_integer_value(json_object_get(jc, "m_estimates"));
+    return DT_OK;
+}
+
+int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root)
+        return dt_err_at(err, DT_EMODEL, path, jerr.line, jerr.column, "cannot read model: %s",
+                         jerr.text);
+    DT_TRY(fs_model_init(m, cfg));
+    int rc = DT_OK;
+    json_t *comps = json_object_get(root, "comparisons");
+    double lambda = json_number_value(json_object_get(root, "lambda"));
+    if (!json_is_array(comps) || json_array_size(comps) != cfg->n_comparisons) {
+        rc = dt_err_at(err, DT_EMODEL, path, 0, 0,
+                       "model has %zu comparisons, config has %zu",
+                       json_is_array(comps) ? json_array_size(comps) : 0, cfg->n_comparisons);
+    } else if (!(lambda > 0 && lambda < 1)) {
+        rc = dt_err_at(err, DT_EMODEL, path, 0, 0, "lambda must be a number in (0, 1)");
+    }
+    for (size_t i = 0; rc == DT_OK && i < cfg->n_comparisons; i++)
+        rc = load_comp(m, &cfg->comparisons[i], i, json_array_get(comps, i), path, err);
+    if (rc == DT_OK) {
+        m->lambda = lambda;
+        m->n_u_pairs = (uint64_t)json_integer_value(json_object_get(root, "u_sample_pairs"));
+        m->n_comparable_pairs =
+            (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,333 @@
+/*
+ * dovetail.c — the command-line tool. Thin by design: parse arguments,
+ * call the public API in dovetail.h, print. Commands are one table; the
+ * help text and dispatch both read it, so a command cannot lack --help.
+ *
+ * Exit status: 0 success, 1 failure (the message names file:line:column
+ * where it applies), 2 wrong usage.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dovetail.h"
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;   /* full --help text after the "usage:" line */
+    int (*run)(int argc, char **argv);
+} command;
+
+static int cmd_link(int argc, char **argv);
+static int cmd_eval(int argc, char **argv);
+static int cmd_explain(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const command commands[] = {
+    {"link", "link and deduplicate the sources of a config; write pairs and entities",
+     "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
+     "\n"
+     "Reads every source in the config, standardizes, blocks, compares, trains a\n"
+     "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
+     "  pairs.csv      pairs at or above the review threshold, with each level\n"
+     "  review.csv     possible matches (review <= probability < link) for a person\n"
+     "  entities.csv   source,record_id,entity_id for every record\n"
+     "  clusters.csv   entity_id,size,confidence (weakest link)\n"
+     "  model.json     parameters and training diagnostics\n"
+     "\n"
+     "  -c, --config FILE   linkage configuration (YAML); required\n"
+     "  -o, --out DIR       output directory, created if missing; required\n"
+     "  -t, --threads N     worker threads for compare and score (default: all cores)\n"
+     "  -m, --model FILE    use this model.json instead of training\n"
+     "  -q, --quiet         print warnings and the summary only\n"
+     "  -h, --help          this text\n",
+     cmd_link},
+    {"eval", "score a link run against the config's truth (precision, recall, F1)",
+     "dovetail eval --config FILE --out DIR\n"
+     "\n"
+     "Compares DIR/entities.csv with the truth the config names (truth: id_pattern\n"
+     "or file) and prints pairwise precision, recall and F1, blocking pair\n"
+     "completeness and reduction ratio, and B-cubed precision, recall and F1.\n"
+     "\n"
+     "  -c, --config FILE   the config the run used; required\n"
+     "  -o, --out DIR       the run's output directory; required\n"
+     "  -h, --help          this text\n",
+     cmd_eval},
+    {"explain", "show why two records link or not, field by field",
+     "dovetail explain --config FILE --out DIR SOURCE:ID SOURCE:ID\n"
+     "\n"
+     "Prints each comparison's values, the level that held, its weight, and the\n"
+     "total weight and probability under DIR/model.json.\n"
+     "\n"
+     "  -c, --config FILE   the config the run used; required\n"
+     "  -o, --out DIR       the run's output directory (for model.json); required\n"
+     "  -h, --help          this text\n",
+     cmd_explain},
+    {"version", "print the version", "dovetail version\n", cmd_version},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void print_main_help(FILE *f)
+{
+    fprintf(f, "usage: dovetail COMMAND [OPTIONS]\n\n"
+               "dovetail links records about the same people across registries.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'dovetail COMMAND --help' for a command's options.\n");
+}
+
+static int usage_error(const command *c, const char *msg)
+{
+    fprintf(stderr, "dovetail %s: %s\nusage: %s", c->name, msg, c->usage);
+    return 2;
+}
+
+static int fail(const char *cmd, const dt_error *err)
+{
+    fprintf(stderr, "dovetail %s: error: %s (%s)\n", cmd, err->msg, dt_errname(err->code));
+    return 1;
+}
+
+/* Options shared by the commands: --config, --out, --threads, --model. */
+typedef struct cli_opts {
+    const char *config, *out, *model;
+    int threads, quiet;
+} cli_opts;
+
+static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
+        {"threads", required_argument, 0, 't'}, {"model", required_argument, 0, 'm'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    memset(o, 0, sizeof *o);
+    opterr = 0;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":c:o:t:m:qh", longs, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'm': o->model = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 't':
+            o->threads = (int)strtol(optarg, &end, 10);
+            if (*end || o->threads < 1 || o->threads > 256)
+                return usage_error(c, "--threads takes a number from 1 to 256");
+            break;
+        case 'h': printf("usage: %s", c->usage); return -1;
+        case ':': {
+            char msg[128];
+            snprintf(msg, sizeof msg, "option %s needs a value", argv[optind - 1]);
+            return usage_error(c, msg);
+        }
+        default: {
+            char msg[128];
+            snprintf(msg, sizeof msg, "unknown option %s", argv[optind - 1]);
+            return usage_error(c, msg);
+        }
+        }
+    }
+    if (!o->config) return usage_error(c, "--config is required");
+    if (!o->out) return usage_error(c, "--out is required");
+    return 0;
+}
+
+/* ---- link ----------------------------------------------------------- */
+
+typedef struct log_ctx {
+    int quiet;
+    int tty;
+    int bar_shown;
+} log_ctx;
+
+static void clear_bar(log_ctx *l)
+{
+    if (l->bar_shown) fprintf(stderr, "\r\033[K");
+    l->bar_shown = 0;
+}
+
+static void on_log(void *ctx, dt_log_level level, const char *line)
+{
+    log_ctx *l = ctx;
+    if (level == DT_LOG_INFO && l->quiet) return;
+    clear_bar(l);
+    fprintf(stderr, "%s%s\n", level == DT_LOG_WARN ? "warning: " : "", line);
+}
+
+static void on_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+    log_ctx *l = ctx;
+    if (!l->tty) return;
+    if (total) {
+        int width = 30, filled = (int)(width * (double)done / (double)total);
+        fprintf(stderr, "\r\033[K%-8s [%.*s%*s] %llu/%llu", stage, filled,
+                "##############################", width - filled, "",
+                (unsigned long long)done, (unsigned long long)total);
+    } else {
+        fprintf(stderr, "\r\033[K%-8s %llu", stage, (unsigned long long)done);
+    }
+    l->bar_shown = 1;
+}
+
+static void print_summary(const dt_link_summary *s)
+{
+    static const char *const buckets[8] = {"1", "2", "3", "4", "5", "6-10", "11-100", ">100"};
+    fprintf(stderr,
+            "summary:\n"
+            "  records          %llu\n"
+            "  rejected rows    %llu\n"
+            "  nulled values    %llu\n"
+            "  candidate pairs  %llu\n"
+            "  links            %llu\n"
+            "  for review       %llu\n"
+            "  entities         %llu\n"
+            "  cluster sizes   ",
+            (unsigned long long)s->n_records, (unsigned long long)s->n_rejected_rows,
+            (unsigned long long)s->n_null_values, (unsigned long long)s->n_candidate_pairs,
+            (unsigned long long)s->n_links, (unsigned long long)s->n_review,
+            (unsigned long long)s->n_entities);
+    for (int i = 0; i < 8; i++)
+        if (s->cluster_size_hist[i])
+            fprintf(stderr, " %s:%llu", buckets[i], (unsigned long long)s->cluster_size_hist[i]);
+    fprintf(stderr, "\n  seconds         ");
+    for (int i = 0; i < DT_N_STAGES; i++)
+        fprintf(stderr, " %s %.2f", dt_stage_name(i), s->stage_seconds[i]);
+    fprintf(stderr, " | total %.2f\n", s->total_seconds);
+}
+
+static int cmd_link(int argc, char **argv)
+{
+    const command *c = find_command("link");
+    cli_opts o;
+    int rc = parse_opts(c, argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (optind < argc) return usage_error(c, "unexpected argument");
+    dt_error err;
+    dt_config *cfg = NULL;
+    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("link", &err);
+    log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
+    dt_link_options opts = {.n_threads = o.threads, .out_dir = o.out, .model_path = o.model,
+                            .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l};
+    dt_link_summary s;
+    rc = dt_link_run(cfg, &opts, &s, &err);
+    clear_bar(&l);
+    dt_config_free(cfg);
+    if (rc < 0) return fail("link", &err);
+    print_summary(&s);
+    return 0;
+}
+
+/* ---- eval ----------------------------------------------------------- */
+
+static int cmd_eval(int argc, char **argv)
+{
+    const command *c = find_command("eval");
+    cli_opts o;
+    int rc = parse_opts(c, argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (optind < argc) return usage_error(c, "unexpected argument");
+    dt_error err;
+    dt_config *cfg = NULL;
+    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("eval", &err);
+    dt_eval_report r;
+    rc = dt_eval_run(cfg, o.out, &r, &err);
+    dt_config_free(cfg);
+    if (rc < 0) return fail("eval", &err);
+    printf("records             %llu\n"
+           "true pairs          %llu\n"
+           "predicted pairs     %llu\n"
+           "true positives      %llu\n"
+           "precision           %.4f\n"
+           "recall              %.4f\n"
+           "f1                  %.4f\n"
+           "candidate pairs     %llu\n"
+           "pair completeness   %.4f\n"
+           "reduction ratio     %.6f\n"
+           "bcubed precision    %.4f\n"
+           "bcubed recall       %.4f\n"
+           "bcubed f1           %.4f\n",
+           (unsigned long long)r.n_records, (unsigned long long)r.n_true_pairs,
+           (unsigned long long)r.n_predicted_pairs, (unsigned long long)r.n_true_positive,
+           r.precision, r.recall, r.f1, (unsigned long long)r.n_candidate_pairs,
+           r.pair_completeness, r.reduction_ratio, r.bcubed_precision, r.bcubed_recall,
+           r.bcubed_f1);
+    return 0;
+}
+
+/* ---- explain -------------------------------------------------------- */
+
+static int cmd_explain(int argc, char **argv)
+{
+    const command *c = find_command("explain");
+    cli_opts o;
+    int rc = parse_opts(c, argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (argc - optind != 2) return usage_error(c, "give two records as SOURCE:ID SOURCE:ID");
+    dt_error err;
+    dt_config *cfg = NULL;
+    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("explain", &err);
+    dt_explanation *ex = NULL;
+    rc = dt_explain_pair(cfg, o.out, argv[optind], argv[optind + 1], &ex, &err);
+    dt_config_free(cfg);
+    if (rc < 0) return fail("explain", &err);
+    printf("A: %s\nB: %s\n\n", ex->key_a, ex->key_b);
+    printf("%-16s %-24s %-24s %-26s %9s\n", "comparison", "A", "B", "level", "weight");
+    printf("%-16s %-24s %-24s %-26s %+9.3f\n", "(prior)", "", "", "", ex->prior_weight);
+    for (size_t i = 0; i < ex->n_rows; i++) {
+        const dt_explain_row *r = &ex->rows[i];
+        printf("%-16s %-24s %-24s %-26s %+9.3f\n", r->comparison, r->value_a, r->value_b,
+               r->level, r->weight);
+    }
+    printf("%-16s %-24s %-24s %-26s %+9.3f\n", "total", "", "", "", ex->total_weight);
+    printf("\nprobability %.6f\n", ex->probability);
+    if (ex->is_candidate) printf("blocking: paired by rule %s\n", ex->blocking_rule);
+    else printf("blocking: no rule pairs these records, so link never compares them\n");
+    dt_explanation_free(ex);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("dovetail %s\n", dt_version());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (argc > 2 && find_command(argv[2])) {
+            printf("usage: %s", find_command(argv[2])->usage);
+            return 0;
+        }
+        print_main_help(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(0, NULL);
+    const command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "dovetail: unknown command '%s'\n\n", argv[1]);
+        print_main_help(stderr);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}
