@@ -302,8 +302,11 @@ static int cmd_explain(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s", find_command("version")->usage);
+        return 0;
+    }
+    if (argc > 1) return usage_error(find_command("version"), "takes no arguments");
     printf("dovetail %s\n", dt_version());
     return 0;
 }

@@ -39,10 +39,12 @@ static void token_bounds(const char *s, int last, const char **start, size_t *le
     *len = strlen(*start);
 }
 
-/* Text of the key, or NULL with *len 0 when there is none. buf holds
- * derived codes. */
+enum { KEY_SCRATCH = 128 };
+
+/* Text of the key, or NULL with *len 0 when there is none. The result may
+ * point into buf (KEY_SCRATCH bytes), which must outlive its use. */
 static const char *key_text(const cfg_key *k, const char *v, const norm_nicknames *nicks,
-                            char buf[16], size_t *len)
+                            char *buf, size_t *len)
 {
     const char *p = v;
     size_t n = strlen(v);
@@ -79,13 +81,13 @@ static const char *key_text(const cfg_key *k, const char *v, const norm_nickname
     case CFG_K_LAST_TOKEN: token_bounds(v, k->fn == CFG_K_LAST_TOKEN, &p, &n); break;
     case CFG_K_INITIAL: n = utf8_prefix(v, 1); break;
     case CFG_K_NICKNAME: {
+        /* norm_nick_canonical may hand back its argument: keep it in buf. */
         size_t first = strcspn(v, " ");
-        char tok[128];
-        if (first >= sizeof tok) first = sizeof tok - 1;
-        memcpy(tok, v, first);
-        tok[first] = '\0';
-        p = nicks ? norm_nick_canonical(nicks, tok) : v;
-        n = nicks ? strlen(p) : first;
+        if (first >= KEY_SCRATCH) first = KEY_SCRATCH - 1;
+        memcpy(buf, v, first);
+        buf[first] = '\0';
+        p = nicks ? norm_nick_canonical(nicks, buf) : buf;
+        n = strlen(p);
         break;
     }
     default: return *len = 0, NULL;
@@ -98,7 +100,7 @@ uint64_t block_value_key(const cfg_key *k, const char *value, const norm_nicknam
                          util_buf *text)
 {
     if (!value || !*value) return 0;
-    char buf[16];
+    char buf[KEY_SCRATCH];
     size_t n;
     const char *p = key_text(k, value, nicks, buf, &n);
     if (!p) return 0;

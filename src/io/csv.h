@@ -50,9 +50,13 @@ int csv_open_mem(const char *data, size_t n, const char *name, const csv_options
                  csv_reader **out, dt_error *err);
 void csv_close(csv_reader *r);
 
-/* Reads the next row into *row.
+/* Reads the next row into *row (written only when 1 is returned).
  * Returns 1 when a row was read, 0 at end of input, DT_EINPUT for a broken
- * row (see invariant 2), DT_EIO or DT_ENOMEM on failure (then stop). */
+ * row (see invariant 2), DT_EIO or DT_ENOMEM on failure (then stop).
+ * Empty lines are not rows; a quote inside an unquoted field is kept
+ * literally; invalid UTF-8 is kept and flagged, not rejected; NUL bytes,
+ * rows over 16 MiB or 65536 fields break the row. csv.c's opening comment
+ * lists the whole dialect. */
 int csv_next(csv_reader *r, csv_row *row, dt_error *err);
 
 /* Bytes consumed so far, for progress. */

@@ -44,7 +44,8 @@ enum norm_fold_flags {
                                     become spaces so García-López -> garcia lopez */
 };
 
-/* Appends the folded form of s to out (see invariant 2). */
+/* Appends the folded form of s to out (see invariant 2). Returns DT_OK, or
+ * DT_ENOMEM with out as it was. */
 int norm_fold(util_buf *out, const char *s, size_t n, unsigned flags);
 
 /* ---- names -------------------------------------------------------- */
@@ -60,7 +61,11 @@ typedef enum norm_name_order {
  * particles (de, del, de la, van, van der, von, da, dos, di, du, le, la, al,
  * el, bin, ibn, ben, ter, ten, mac…) stay with the surname that follows
  * them: "Juan de la Cruz" -> given "juan", surname "de la cruz". Without a
- * comma, LAST_COMMA_FIRST falls back to FIRST_LAST. */
+ * comma, LAST_COMMA_FIRST falls back to FIRST_LAST; with one, either order
+ * reads "Last, First Middle…" (unless only a suffix follows the comma).
+ * A lone word is a surname; leading titles (Mr, Dr…) and trailing suffixes
+ * (Jr, III…) are dropped while another word remains. See name.c for the
+ * ambiguous cases ("María García López"). */
 int norm_name_split(const char *s, size_t n, norm_name_order order, util_buf *given,
                     util_buf *middle, util_buf *surname);
 
@@ -71,7 +76,8 @@ typedef struct norm_nicknames norm_nicknames;
 /* Loads a nickname table: UTF-8 TSV, one group per line,
  * "<formal name>\t<nick>,<nick>,…"; '#' starts a comment line. Names are
  * folded on load. A name may belong to several groups (al: albert, alfred,
- * alan). Errors name file:line. */
+ * alan). Errors name file:line: DT_EIO (unreadable), DT_EINPUT (a line
+ * without a tab, an empty formal name, invalid UTF-8), DT_ENOMEM. */
 int norm_nick_load(const char *path, norm_nicknames **out, dt_error *err);
 void norm_nick_free(norm_nicknames *t);
 /* 1 if folded names a and b are in one group (or equal), else 0. */
@@ -131,7 +137,8 @@ int norm_ident(util_buf *out, const char *s, size_t n, const norm_ident_rules *r
 int norm_postcode(util_buf *out, const char *s, size_t n, int max_len);
 
 /* Digits only; more than 10 digits keeps the last 10 (drops a country
- * code). DT_EINPUT with fewer than 7 digits. */
+ * code). Digits after a letter that follows a digit ("x12", "ext. 12") are
+ * an extension and ignored. DT_EINPUT with fewer than 7 digits. */
 int norm_phone(util_buf *out, const char *s, size_t n);
 
 /* "m"/"male"/"man"/"h"/"hombre"/"masculino" -> "m"; "f"/"female"/"woman"/
