@@ -226,13 +226,21 @@ static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint6
     return DT_OK;
 }
 
-static int run_rule(block_state *st, int rule, entry *entries)
+/* Sorted (key, record) entries of a rule; returns how many. */
+static size_t rule_entries(const block_input *in, int rule, entry *entries)
 {
-    const block_input *in = st->in;
     size_t n = 0;
     for (size_t i = 0; i < in->n_recs; i++)
         if (in->keys[rule][i]) entries[n++] = (entry){in->keys[rule][i], (uint32_t)i};
     qsort(entries, n, sizeof *entries, cmp_entry);
+    return n;
+}
+
+/* Phase 1: count every block, decide which are over the cap. */
+static int count_rule(block_state *st, int rule, entry *entries)
+{
+    const block_input *in = st->in;
+    size_t n = rule_entries(in, rule, entries);
     block_rule_stats *rs = &st->out->stats[rule];
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
@@ -244,8 +252,21 @@ static int run_rule(block_state *st, int rule, entry *entries)
             rs->n_pairs_est += n_pairs;
             if (size > rs->largest_block) rs->largest_block = size;
             if (n_pairs > in->max_block_pairs) DT_TRY(skip_block(st, rule, entries + i, size, n_pairs));
-            else if (n_pairs) DT_TRY(emit_block(st, rule, entries + i, size));
         }
+        i = j;
+    }
+    return DT_OK;
+}
+
+/* Phase 2: emit the pairs of every block not skipped. */
+static int emit_rule(block_state *st, int rule, entry *entries)
+{
+    size_t n = rule_entries(st->in, rule, entries);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && entries[j].key == entries[i].key) j++;
+        if (j - i >= 2 && !is_skipped(&st->skipped[rule], entries[i].key))
+            DT_TRY(emit_block(st, rule, entries + i, j - i));
         i = j;
     }
     return DT_OK;
@@ -260,7 +281,10 @@ int block_run(const block_input *in, block_output *out)
     entry *entries = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof *entries);
     int rc = (out->stats && skipped && entries) ? DT_OK : DT_ENOMEM;
     block_state st = {.in = in, .out = out, .skipped = skipped};
-    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = run_rule(&st, (int)r, entries);
+    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = count_rule(&st, (int)r, entries);
+    for (size_t r = 0; r < in->n_rules && rc == DT_OK && in->on_estimate; r++)
+        in->on_estimate(in->ctx, (int)r, &out->stats[r]);
+    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = emit_rule(&st, (int)r, entries);
     for (size_t r = 0; skipped && r < in->n_rules; r++) dt_free(skipped[r].keys);
     dt_free(skipped);
     dt_free(entries);

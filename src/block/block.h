@@ -49,6 +49,10 @@ typedef struct block_rule_stats {
 typedef void (*block_skip_fn)(void *ctx, int rule, uint32_t rec, uint64_t n_recs,
                               uint64_t n_pairs);
 
+/* Called once per rule after every rule's blocks are counted and before
+ * any pair is generated, so the caller can show what is coming. */
+typedef void (*block_estimate_fn)(void *ctx, int rule, const block_rule_stats *stats);
+
 typedef struct block_input {
     size_t n_recs;
     const uint16_t *src;        /* source per record */
@@ -57,6 +61,7 @@ typedef struct block_input {
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
     uint64_t max_block_pairs;
     block_skip_fn on_skip;      /* may be NULL */
+    block_estimate_fn on_estimate; /* may be NULL */
     void *ctx;
 } block_input;
 

@@ -121,7 +121,7 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
         conf[i] = 1.0;
         out->size[i] = 1;
     }
-    qsort(links, n_links, sizeof *links, cmp_link);
+    if (n_links) qsort(links, n_links, sizeof *links, cmp_link); /* links may be NULL when 0 */
     for (size_t i = 0; i < n_links; i++) {
         if (linked_to && !one_to_one_ok(linked_to, opt->src, &links[i])) {
             out->n_dropped_one_to_one++;

@@ -133,6 +133,16 @@ static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t
     util_buf_fini(&text);
 }
 
+static void on_estimate(void *ctx, int rule, const block_rule_stats *s)
+{
+    eng_ctx *e = ctx;
+    eng_log(e, DT_LOG_INFO,
+            "block: rule %d %s: about %llu pairs in %llu blocks (largest %llu records)%s", rule + 1,
+            e->cfg->rules[rule].name, (unsigned long long)s->n_pairs_est,
+            (unsigned long long)s->n_blocks, (unsigned long long)s->largest_block,
+            s->n_skipped_blocks ? ", some blocks skipped (see above)" : "");
+}
+
 int eng_block(eng_ctx *e)
 {
     block_input in = {
@@ -143,18 +153,15 @@ int eng_block(eng_ctx *e)
         .mode = e->cfg->mode,
         .max_block_pairs = e->cfg->max_block_pairs,
         .on_skip = on_skip,
+        .on_estimate = on_estimate,
         .ctx = e,
     };
     int rc = block_run(&in, &e->blk);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory generating candidate pairs");
     for (size_t r = 0; r < e->cfg->n_rules; r++) {
         const block_rule_stats *s = &e->blk.stats[r];
-        eng_log(e, DT_LOG_INFO,
-                "block: rule %zu %s: %llu blocks, largest %llu records, %llu pairs in its "
-                "blocks, %llu new",
-                r + 1, e->cfg->rules[r].name, (unsigned long long)s->n_blocks,
-                (unsigned long long)s->largest_block, (unsigned long long)s->n_pairs_est,
-                (unsigned long long)s->n_pairs);
+        eng_log(e, DT_LOG_INFO, "block: rule %zu %s produced %llu new pairs", r + 1,
+                e->cfg->rules[r].name, (unsigned long long)s->n_pairs);
     }
     return DT_OK;
 }
