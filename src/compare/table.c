@@ -14,9 +14,9 @@ int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nic
     memset(t, 0, sizeof *t);
     t->nicks = nicks;
     util_intern_init(&t->ids);
-    t->n_cols = cfg->n_fields;
-    t->cols = dt_calloc(t->n_cols, sizeof *t->cols);
+    t->cols = dt_calloc(cfg->n_fields, sizeof *t->cols);
     if (!t->cols) return DT_ENOMEM;
+    t->n_cols = cfg->n_fields;
     for (size_t i = 0; i < t->n_cols; i++) {
         t->cols[i].type = cfg->fields[i].type;
         util_intern_init(&t->cols[i].dict);

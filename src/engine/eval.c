@@ -315,5 +315,5 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     util_intern_fini(&truth_ids);
     util_intern_fini(&pred_ids);
     eng_fini(&e);
-    return rc;
+    return dt_err_ensure(err, rc);
 }

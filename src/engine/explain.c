@@ -88,7 +88,7 @@ static int explain(eng_ctx *e, const char *out_dir, const char *key_a, const cha
     rc = fill_rows(e, &m, (uint32_t)a, (uint32_t)b, ex);
     if (rc == DT_OK) rc = find_rule(e, (uint32_t)a, (uint32_t)b, ex);
     fs_model_fini(&m);
-    return rc < 0 && e->err->code == DT_OK ? dt_err_set(e->err, rc, "out of memory") : rc;
+    return rc;
 }
 
 int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a,
@@ -110,7 +110,7 @@ int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a
     }
     if (rc < 0) {
         dt_explanation_free(ex);
-        return rc;
+        return dt_err_ensure(err, rc);
     }
     *out = ex;
     return DT_OK;

@@ -301,6 +301,8 @@ static int out_open(eng_ctx *e, out_file *o, const char *dir, const char *name)
 static int out_line(eng_ctx *e, out_file *o)
 {
     util_buf_putc(&o->line, '\n');
+    if (o->line.is_failed)
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->final);
     if (fwrite(o->line.data, 1, o->line.len, o->f) != o->line.len)
         return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
     util_buf_clear(&o->line);
@@ -524,5 +526,5 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     clu_result_fini(&run->clu);
     eng_fini(&run->e);
     dt_free(run);
-    return rc;
+    return dt_err_ensure(err, rc);
 }

@@ -860,7 +860,7 @@ int dt_config_load(const char *path, dt_config **out, dt_error *err)
     int rc = dir ? cfg_parse(text, n, path, dir, out, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
     dt_free(dir);
     dt_free(text);
-    return rc;
+    return dt_err_ensure(err, rc);
 }
 
 void dt_config_free(dt_config *cfg)

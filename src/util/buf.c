@@ -17,7 +17,9 @@ void util_buf_fini(util_buf *b)
 
 int util_buf_reserve(util_buf *b, size_t extra)
 {
-    return util_grow((void **)&b->data, &b->cap, b->len + extra + 1, 1);
+    int rc = util_grow((void **)&b->data, &b->cap, b->len + extra + 1, 1);
+    if (rc < 0) b->is_failed = 1;
+    return rc;
 }
 
 int util_buf_append(util_buf *b, const void *p, size_t n)
@@ -40,7 +42,10 @@ int util_buf_printf(util_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) return DT_EINVAL;
+    if (n < 0) {
+        b->is_failed = 1;
+        return DT_EINVAL;
+    }
     DT_TRY(util_buf_reserve(b, (size_t)n));
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -87,3 +87,9 @@ int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
     va_end(ap);
     return code;
 }
+
+int dt_err_ensure(dt_error *err, int code)
+{
+    if (code < 0 && err && err->code == DT_OK) dt_err_set(err, code, "%s", dt_strerror(code));
+    return code;
+}

@@ -31,6 +31,10 @@ int dt_err_set(dt_error *err, int code, const char *fmt, ...)
 int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Makes sure a failed public call leaves a message: if err (not NULL)
+ * holds no error yet, sets code with its dt_strerror text. Returns code. */
+int dt_err_ensure(dt_error *err, int code);
+
 /* Forwards a negative code from call. Use inside functions returning int. */
 #define DT_TRY(call)                                                      \
     do {                                                                  \
@@ -59,16 +63,20 @@ int util_grow(void **items, size_t *cap, size_t need, size_t elem_size);
 
 /* ---- growable byte buffer ----------------------------------------- */
 
-/* data is NUL-terminated after every successful append (when cap > 0). */
+/* data is NUL-terminated after every successful append (when cap > 0).
+ * A failed append sets is_failed, which stays set until util_buf_clear, so
+ * a caller may build a whole line unchecked and test once before using it. */
 typedef struct util_buf {
     char *data;
     size_t len, cap;
+    int is_failed;
 } util_buf;
 
 void util_buf_fini(util_buf *b);
 static inline void util_buf_clear(util_buf *b)
 {
     b->len = 0;
+    b->is_failed = 0;
     if (b->cap) b->data[0] = '\0';
 }
 int util_buf_reserve(util_buf *b, size_t extra);
