@@ -146,6 +146,26 @@ static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
     return 0;
 }
 
+/* Parses options, checks the positional count, loads the config. Returns
+ * 0 to go on (then *cfg is set), or the exit status (-1 means --help was
+ * printed: exit 0). */
+static int begin(const char *name, int argc, char **argv, int n_positional, const char *what,
+                 cli_opts *o, dt_config **cfg)
+{
+    const command *c = find_command(name);
+    int rc = parse_opts(c, argc, argv, o);
+    if (rc) return rc;
+    if (argc - optind != n_positional) return usage_error(c, what);
+    dt_error err;
+    if (dt_config_load(o->config, cfg, &err) < 0) return fail(name, &err);
+    return 0;
+}
+
+static int begin_status(int rc)
+{
+    return rc < 0 ? 0 : rc;
+}
+
 /* ---- link ----------------------------------------------------------- */
 
 typedef struct log_ctx {
@@ -211,14 +231,11 @@ static void print_summary(const dt_link_summary *s)
 
 static int cmd_link(int argc, char **argv)
 {
-    const command *c = find_command("link");
     cli_opts o;
-    int rc = parse_opts(c, argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (optind < argc) return usage_error(c, "unexpected argument");
-    dt_error err;
     dt_config *cfg = NULL;
-    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("link", &err);
+    int rc = begin("link", argc, argv, 0, "unexpected argument", &o, &cfg);
+    if (rc) return begin_status(rc);
+    dt_error err;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options opts = {.n_threads = o.threads, .out_dir = o.out, .model_path = o.model,
                             .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l};
@@ -235,14 +252,11 @@ static int cmd_link(int argc, char **argv)
 
 static int cmd_eval(int argc, char **argv)
 {
-    const command *c = find_command("eval");
     cli_opts o;
-    int rc = parse_opts(c, argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (optind < argc) return usage_error(c, "unexpected argument");
-    dt_error err;
     dt_config *cfg = NULL;
-    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("eval", &err);
+    int rc = begin("eval", argc, argv, 0, "unexpected argument", &o, &cfg);
+    if (rc) return begin_status(rc);
+    dt_error err;
     dt_eval_report r;
     rc = dt_eval_run(cfg, o.out, &r, &err);
     dt_config_free(cfg);
@@ -272,14 +286,11 @@ static int cmd_eval(int argc, char **argv)
 
 static int cmd_explain(int argc, char **argv)
 {
-    const command *c = find_command("explain");
     cli_opts o;
-    int rc = parse_opts(c, argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (argc - optind != 2) return usage_error(c, "give two records as SOURCE:ID SOURCE:ID");
-    dt_error err;
     dt_config *cfg = NULL;
-    if (dt_config_load(o.config, &cfg, &err) < 0) return fail("explain", &err);
+    int rc = begin("explain", argc, argv, 2, "give two records as SOURCE:ID SOURCE:ID", &o, &cfg);
+    if (rc) return begin_status(rc);
+    dt_error err;
     dt_explanation *ex = NULL;
     rc = dt_explain_pair(cfg, o.out, argv[optind], argv[optind + 1], &ex, &err);
     dt_config_free(cfg);

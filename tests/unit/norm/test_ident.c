@@ -154,32 +154,13 @@ static void test_address(void **state)
 static void test_address_table(void **state)
 {
     (void)state;
+    /* A sample across the table's kinds: US suffixes, Commonwealth forms,
+     * directions, unit words and misspellings. */
     const char *pairs[][2] = {
-        {"alley", "aly"},       {"annex", "anx"},       {"apartment", "apt"},
-        {"arcade", "arc"},      {"av", "ave"},          {"aven", "ave"},
-        {"avenue", "ave"},      {"avn", "ave"},         {"beach", "bch"},
-        {"boul", "blvd"},       {"boulevard", "blvd"},  {"boulv", "blvd"},
-        {"building", "bldg"},   {"bypass", "byp"},      {"causeway", "cswy"},
-        {"center", "ctr"},      {"centre", "ctr"},      {"circle", "cir"},
-        {"circuit", "cct"},     {"close", "cl"},        {"corner", "cnr"},
-        {"court", "ct"},        {"cove", "cv"},         {"cres", "cres"},
-        {"crescent", "cres"},   {"cresent", "cres"},    {"crsnt", "cres"},
-        {"department", "dept"}, {"drive", "dr"},        {"drv", "dr"},
-        {"east", "e"},          {"esplanade", "esp"},   {"expressway", "expy"},
-        {"floor", "fl"},        {"freeway", "fwy"},     {"garden", "gdn"},
-        {"gardens", "gdns"},    {"grove", "gr"},        {"heights", "hts"},
-        {"highway", "hwy"},     {"hiway", "hwy"},       {"junction", "jct"},
-        {"lane", "ln"},         {"level", "lvl"},       {"mount", "mt"},
-        {"mountain", "mtn"},    {"north", "n"},         {"northeast", "ne"},
-        {"northwest", "nw"},    {"number", "no"},       {"parade", "pde"},
-        {"park", "pk"},         {"parkway", "pkwy"},    {"place", "pl"},
-        {"plaza", "plz"},       {"point", "pt"},        {"road", "rd"},
-        {"room", "rm"},         {"route", "rte"},       {"saint", "st"},
-        {"south", "s"},         {"southeast", "se"},    {"southwest", "sw"},
-        {"square", "sq"},       {"station", "sta"},     {"str", "st"},
-        {"street", "st"},       {"suite", "ste"},       {"terr", "tce"},
-        {"terrace", "tce"},     {"trail", "trl"},       {"turnpike", "tpke"},
-        {"west", "w"},
+        {"avenue", "ave"},   {"boulevard", "blvd"}, {"crescent", "cres"}, {"cresent", "cres"},
+        {"terrace", "tce"},  {"circuit", "cct"},    {"parade", "pde"},    {"north", "n"},
+        {"southwest", "sw"}, {"apartment", "apt"},  {"suite", "ste"},     {"str", "st"},
+        {"street", "st"},    {"highway", "hwy"},    {"saint", "st"},
     };
     for (size_t i = 0; i < DT_ARRAY_LEN(pairs); i++) {
         check(norm_address, "address", pairs[i][0], pairs[i][1]);
