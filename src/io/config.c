@@ -344,12 +344,13 @@ static int parse_source(ycx *y, dt_config *cfg, cfg_source *s, const yaml_node_t
     if (!s->maps) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_pair_t *p = x->data.mapping.pairs.start; p < x->data.mapping.pairs.top; p++) {
         cfg_mapping *m = &s->maps[s->n_maps];
-        DT_TRY(parse_mapping(y, cfg, m, y_node(y, p->key), y_node(y, p->value)));
-        for (size_t j = 0; j < s->n_maps; j++)
+        int rc = parse_mapping(y, cfg, m, y_node(y, p->key), y_node(y, p->value));
+        s->n_maps++; /* counted even when it failed, so dt_config_free releases it */
+        DT_TRY(rc);
+        for (size_t j = 0; j + 1 < s->n_maps; j++)
             if (s->maps[j].i_field == m->i_field)
                 return y_err(y, y_node(y, p->key), "field '%s' is mapped twice in source '%s'",
                              cfg->fields[m->i_field].name, s->name);
-        s->n_maps++;
     }
     return DT_OK;
 }
@@ -363,8 +364,9 @@ static int parse_sources(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if (!cfg->sources) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        DT_TRY(parse_source(y, cfg, &cfg->sources[cfg->n_sources], y_node(y, *it)));
-        cfg->n_sources++;
+        int rc = parse_source(y, cfg, &cfg->sources[cfg->n_sources], y_node(y, *it));
+        cfg->n_sources++; /* even when it failed: dt_config_free releases what it holds */
+        DT_TRY(rc);
     }
     return DT_OK;
 }
@@ -641,8 +643,9 @@ static int parse_comparisons(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if (!cfg->comparisons) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        DT_TRY(parse_comparison(y, cfg, &cfg->comparisons[cfg->n_comparisons], y_node(y, *it)));
-        cfg->n_comparisons++;
+        int rc = parse_comparison(y, cfg, &cfg->comparisons[cfg->n_comparisons], y_node(y, *it));
+        cfg->n_comparisons++; /* even when it failed: dt_config_free releases what it holds */
+        DT_TRY(rc);
     }
     return DT_OK;
 }
@@ -698,8 +701,9 @@ static int parse_thresholds(ycx *y, dt_config *cfg, const yaml_node_t *n)
     const yaml_node_t *x;
     if ((x = y_get(y, n, "link"))) DT_TRY(y_double(y, x, "link", 0, 1, &cfg->link_threshold));
     if ((x = y_get(y, n, "review"))) DT_TRY(y_double(y, x, "review", 0, 1, &cfg->review_threshold));
+    const yaml_node_t *at = y_get(y, n, "review");
     if (cfg->review_threshold > cfg->link_threshold)
-        return y_err(y, n, "thresholds: review (%g) must not exceed link (%g)",
+        return y_err(y, at ? at : n, "thresholds: review (%g) must not exceed link (%g)",
                      cfg->review_threshold, cfg->link_threshold);
     return DT_OK;
 }

@@ -1,0 +1,709 @@
+/* Unit tests for src/model/fs.c and model_json.c: EM recovers the m and λ
+ * that generated a seeded sample of comparison vectors; left-out
+ * comparisons keep their m; passes average; λ over candidates; weights,
+ * probabilities and term-frequency adjustment; results do not depend on
+ * the order patterns were added in; model.json round trip and rejection of
+ * a model whose levels differ from the config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "model/model.h"
+
+/* Four comparisons with 4, 3, 2 and 3 non-null codes (levels + else). */
+static const char CONFIG[] =
+    "fields:\n"
+    "  given: given_name\n"
+    "  surname: surname\n"
+    "  dob: date\n"
+    "  postcode: postcode\n"
+    "sources:\n"
+    "  - name: a\n"
+    "    path: a.csv\n"
+    "    id: id\n"
+    "    columns: {given: given, surname: surname, dob: dob, postcode: postcode}\n"
+    "blocking:\n"
+    "  rules:\n"
+    "    - [postcode]\n"
+    "    - [dob]\n"
+    "comparisons:\n"
+    "  - field: given\n"
+    "    levels: [exact, {jaro_winkler: 0.92}, {jaro_winkler: 0.8}]\n"
+    "  - field: surname\n"
+    "    tf: true\n"
+    "    levels: [exact, {jaro_winkler: 0.9}]\n"
+    "  - field: dob\n"
+    "    levels: [exact]\n"
+    "  - field: postcode\n"
+    "    levels: [exact, {damerau_levenshtein: 1}]\n"
+    "model:\n"
+    "  em_max_iterations: 500\n"
+    "  em_tolerance: 0.0000001\n";
+
+/* Same comparisons, but the given name's second level has another label. */
+static const char CONFIG_OTHER_LEVELS[] =
+    "fields:\n"
+    "  given: given_name\n"
+    "  surname: surname\n"
+    "  dob: date\n"
+    "  postcode: postcode\n"
+    "sources:\n"
+    "  - name: a\n"
+    "    path: a.csv\n"
+    "    id: id\n"
+    "    columns: {given: given, surname: surname, dob: dob, postcode: postcode}\n"
+    "blocking:\n"
+    "  rules: [[postcode]]\n"
+    "comparisons:\n"
+    "  - field: given\n"
+    "    levels: [exact, {jaro_winkler: 0.9}, {jaro_winkler: 0.8}]\n"
+    "  - field: surname\n"
+    "    levels: [exact, {jaro_winkler: 0.9}]\n"
+    "  - field: dob\n"
+    "    levels: [exact]\n"
+    "  - field: postcode\n"
+    "    levels: [exact, {damerau_levenshtein: 1}]\n";
+
+#define N_COMP 4
+
+/* Truth, indexed by code (0 = null, unused). */
+static const double TRUE_M[N_COMP][FS_MAX_CODES] = {
+    {0, 0.80, 0.10, 0.05, 0.05},
+    {0, 0.85, 0.10, 0.05},
+    {0, 0.90, 0.10},
+    {0, 0.75, 0.15, 0.10},
+};
+static const double TRUE_U[N_COMP][FS_MAX_CODES] = {
+    {0, 0.02, 0.03, 0.10, 0.85},
+    {0, 0.03, 0.07, 0.90},
+    {0, 0.05, 0.95},
+    {0, 0.01, 0.04, 0.95},
+};
+static const int N_CODES[N_COMP] = {5, 4, 3, 4};
+static const double TRUE_LAMBDA = 0.3;
+static const double NULL_RATE_DOB = 0.05; /* independent of match status */
+
+static dt_config *parse(const char *yaml)
+{
+    dt_config *cfg = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    int rc = cfg_parse(yaml, strlen(yaml), "test.yaml", "/tmp", &cfg, &err);
+    if (rc != DT_OK) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, DT_OK);
+    return cfg;
+}
+
+static double uniform(util_rng *r)
+{
+    return (double)util_rng_below(r, 1u << 30) / (double)(1u << 30);
+}
+
+static uint8_t draw(util_rng *r, const double *probs, int n_codes)
+{
+    double x = uniform(r), acc = 0;
+    for (int l = 1; l < n_codes; l++) {
+        acc += probs[l];
+        if (x < acc) return (uint8_t)l;
+    }
+    return (uint8_t)(n_codes - 1);
+}
+
+/* One comparison vector: a match with probability lambda. */
+static void gen_vector(util_rng *r, double lambda, uint8_t g[N_COMP])
+{
+    int is_match = uniform(r) < lambda;
+    for (int c = 0; c < N_COMP; c++)
+        g[c] = draw(r, is_match ? TRUE_M[c] : TRUE_U[c], N_CODES[c]);
+    if (uniform(r) < NULL_RATE_DOB) g[2] = 0;
+}
+
+/* n vectors into a flat array of n * N_COMP bytes (caller frees). */
+static uint8_t *gen_vectors(uint64_t seed, size_t n, double lambda)
+{
+    util_rng r;
+    util_rng_seed(&r, seed);
+    uint8_t *v = malloc(n * N_COMP);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++) gen_vector(&r, lambda, v + i * N_COMP);
+    return v;
+}
+
+static void add_all(fs_patterns *p, const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) assert_int_equal(fs_patterns_add(p, v + i * N_COMP, 1), DT_OK);
+}
+
+static void set_true_u(fs_model *m)
+{
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) m->comps[c].u[l] = TRUE_U[c][l];
+}
+
+static void test_patterns_aggregate(void **state)
+{
+    (void)state;
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    const uint8_t a[N_COMP] = {1, 2, 0, 3}, b[N_COMP] = {1, 2, 1, 3};
+    assert_int_equal(fs_patterns_add(&p, a, 2), DT_OK);
+    assert_int_equal(fs_patterns_add(&p, b, 1), DT_OK);
+    assert_int_equal(fs_patterns_add(&p, a, 5), DT_OK);
+    assert_int_equal(p.vecs.n_strs, 2);
+    assert_int_equal(p.counts[util_intern_find(&p.vecs, (const char *)a, N_COMP)], 7);
+    assert_int_equal(p.counts[util_intern_find(&p.vecs, (const char *)b, N_COMP)], 1);
+    fs_patterns_fini(&p);
+}
+
+static void test_model_init(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    assert_int_equal(m.n_comp, N_COMP);
+    for (int c = 0; c < N_COMP; c++) {
+        assert_int_equal(m.comps[c].n_codes, N_CODES[c]);
+        assert_int_equal(m.comps[c].n_m_estimates, 0);
+        double sum_m = 0, sum_u = 0;
+        for (int l = 1; l < N_CODES[c]; l++) {
+            sum_m += m.comps[c].m[l];
+            sum_u += m.comps[c].u[l];
+        }
+        assert_true(fabs(sum_m - 1) < 1e-12);
+        assert_true(fabs(sum_u - 1) < 1e-12);
+        assert_true(m.comps[c].m[1] > m.comps[c].m[2]); /* the first level is the likeliest */
+    }
+    assert_int_equal(m.seed, 42);
+    assert_true(m.config_hash == cfg->hash);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+static void test_estimate_u(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    enum { N = 100000 };
+    uint8_t *v = gen_vectors(11, N, 0.0); /* non-matches only */
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    add_all(&p, v, N);
+    assert_int_equal(fs_estimate_u(&m, &p), DT_OK);
+    assert_int_equal(m.n_u_pairs, N);
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++)
+            assert_true(fabs(m.comps[c].u[l] - TRUE_U[c][l]) < 0.005);
+
+    /* Exact smoothing: (count + 0.5) / (total + 0.5 * codes), nulls ignored. */
+    fs_patterns q;
+    fs_patterns_init(&q, N_COMP);
+    const uint8_t g1[N_COMP] = {1, 3, 0, 3}, g2[N_COMP] = {4, 3, 2, 3};
+    assert_int_equal(fs_patterns_add(&q, g1, 3), DT_OK);
+    assert_int_equal(fs_patterns_add(&q, g2, 1), DT_OK);
+    assert_int_equal(fs_estimate_u(&m, &q), DT_OK);
+    assert_true(fabs(m.comps[0].u[1] - 3.5 / 6.0) < 1e-12);
+    assert_true(fabs(m.comps[0].u[2] - 0.5 / 6.0) < 1e-12);
+    assert_true(fabs(m.comps[0].u[4] - 1.5 / 6.0) < 1e-12);
+    assert_true(fabs(m.comps[2].u[1] - 0.5 / 2.0) < 1e-12); /* one non-null value */
+    assert_true(fabs(m.comps[2].u[2] - 1.5 / 2.0) < 1e-12);
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) assert_true(m.comps[c].u[l] > 0);
+
+    fs_patterns_fini(&q);
+    fs_patterns_fini(&p);
+    free(v);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+/* The headline: EM on data drawn from known m, u and λ gives them back. */
+static void test_em_recovers_parameters(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+
+    enum { N_U = 100000, N = 20000 };
+    uint8_t *vu = gen_vectors(1, N_U, 0.0);
+    fs_patterns pu;
+    fs_patterns_init(&pu, N_COMP);
+    add_all(&pu, vu, N_U);
+    assert_int_equal(fs_estimate_u(&m, &pu), DT_OK);
+
+    uint8_t *v = gen_vectors(2, N, TRUE_LAMBDA);
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    add_all(&p, v, N);
+    fs_training tr;
+    assert_int_equal(fs_em_pass(&m, cfg, &p, 0, 1, &tr), DT_OK);
+    assert_int_equal(tr.rule, 1);
+    assert_int_equal(tr.n_pairs, N);
+    assert_int_equal(tr.n_patterns, p.vecs.n_strs);
+    assert_int_equal(tr.left_out, 0);
+    assert_true(tr.converged);
+    assert_in_range(tr.iterations, 2, 500);
+    assert_true(fabs(tr.lambda - TRUE_LAMBDA) < 0.02);
+    fs_finish_m(&m);
+    for (int c = 0; c < N_COMP; c++) {
+        assert_int_equal(m.comps[c].n_m_estimates, 1);
+        for (int l = 1; l < N_CODES[c]; l++) {
+            double got = m.comps[c].m[l];
+            if (fabs(got - TRUE_M[c][l]) >= 0.02)
+                fprintf(stderr, "comparison %d level %d: m %.4f, truth %.4f\n", c, l, got,
+                        TRUE_M[c][l]);
+            assert_true(fabs(got - TRUE_M[c][l]) < 0.02);
+        }
+    }
+
+    fs_patterns_fini(&p);
+    fs_patterns_fini(&pu);
+    free(v);
+    free(vu);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+/* A second data set, from other m (to tell passes apart). */
+static uint8_t *gen_vectors_shifted(uint64_t seed, size_t n)
+{
+    util_rng r;
+    util_rng_seed(&r, seed);
+    static const double m0[FS_MAX_CODES] = {0, 0.60, 0.20, 0.10, 0.10};
+    uint8_t *v = malloc(n * N_COMP);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *g = v + i * N_COMP;
+        int is_match = uniform(&r) < 0.5;
+        g[0] = draw(&r, is_match ? m0 : TRUE_U[0], N_CODES[0]);
+        for (int c = 1; c < N_COMP; c++)
+            g[c] = draw(&r, is_match ? TRUE_M[c] : TRUE_U[c], N_CODES[c]);
+    }
+    return v;
+}
+
+static void test_left_out_and_average(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    enum { N = 5000 };
+    uint8_t *va = gen_vectors(3, N, TRUE_LAMBDA), *vb = gen_vectors_shifted(4, N);
+    fs_patterns pa, pb;
+    fs_patterns_init(&pa, N_COMP);
+    fs_patterns_init(&pb, N_COMP);
+    add_all(&pa, va, N);
+    add_all(&pb, vb, N);
+    fs_training tr;
+
+    /* Each data set alone. */
+    fs_model ma, mb;
+    assert_int_equal(fs_model_init(&ma, cfg), DT_OK);
+    assert_int_equal(fs_model_init(&mb, cfg), DT_OK);
+    set_true_u(&ma);
+    set_true_u(&mb);
+    assert_int_equal(fs_em_pass(&ma, cfg, &pa, 0, 0, &tr), DT_OK);
+    assert_int_equal(fs_em_pass(&mb, cfg, &pb, 0, 1, &tr), DT_OK);
+    assert_true(fabs(ma.comps[0].m[1] - mb.comps[0].m[1]) > 0.1); /* the passes differ */
+
+    /* Pass A leaving out comparison 2 (dob): its m stays the default. */
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    set_true_u(&m);
+    fs_comp dob_before = m.comps[2];
+    assert_int_equal(fs_em_pass(&m, cfg, &pa, 1u << 2, 0, &tr), DT_OK);
+    assert_int_equal(tr.left_out, 1u << 2);
+    assert_memory_equal(&m.comps[2], &dob_before, sizeof dob_before);
+    assert_int_equal(m.comps[2].n_m_estimates, 0);
+    for (int c = 0; c < N_COMP; c++)
+        if (c != 2) assert_int_equal(m.comps[c].n_m_estimates, 1);
+
+    /* Pass B over everything: comparisons 0, 1, 3 average two passes,
+     * comparison 2 holds B's estimate alone. */
+    assert_int_equal(fs_em_pass(&m, cfg, &pb, 0, 1, &tr), DT_OK);
+    assert_int_equal(m.comps[2].n_m_estimates, 1);
+    for (int l = 1; l < N_CODES[2]; l++)
+        assert_true(fabs(m.comps[2].m[l] - mb.comps[2].m[l]) < 1e-12);
+    for (int c = 0; c < N_COMP; c++) {
+        if (c == 2) continue;
+        assert_int_equal(m.comps[c].n_m_estimates, 2);
+        /* Leaving dob out changes pass A's estimates of the others a
+         * little, so compare with a pass A that left it out too. */
+    }
+    fs_model ma2;
+    assert_int_equal(fs_model_init(&ma2, cfg), DT_OK);
+    set_true_u(&ma2);
+    assert_int_equal(fs_em_pass(&ma2, cfg, &pa, 1u << 2, 0, &tr), DT_OK);
+    for (int c = 0; c < N_COMP; c++) {
+        if (c == 2) continue;
+        for (int l = 1; l < N_CODES[c]; l++) {
+            double want = (ma2.comps[c].m[l] + mb.comps[c].m[l]) / 2;
+            assert_true(fabs(m.comps[c].m[l] - want) < 1e-12);
+        }
+    }
+
+    /* A comparison no pass estimated gets the default from fs_finish_m. */
+    fs_model mn;
+    assert_int_equal(fs_model_init(&mn, cfg), DT_OK);
+    set_true_u(&mn);
+    fs_comp default_dob = mn.comps[2];
+    assert_int_equal(fs_em_pass(&mn, cfg, &pa, 1u << 2, 0, &tr), DT_OK);
+    fs_finish_m(&mn);
+    for (int l = 1; l < N_CODES[2]; l++)
+        assert_true(fabs(mn.comps[2].m[l] - default_dob.m[l]) < 1e-12);
+    for (int c = 0; c < N_COMP; c++) {
+        double sum = 0;
+        for (int l = 1; l < N_CODES[c]; l++) sum += mn.comps[c].m[l];
+        assert_true(fabs(sum - 1) < 1e-12);
+    }
+
+    /* An empty pattern set trains nothing and changes nothing. */
+    fs_patterns empty;
+    fs_patterns_init(&empty, N_COMP);
+    fs_comp before = mn.comps[0];
+    assert_int_equal(fs_em_pass(&mn, cfg, &empty, 0, 0, &tr), DT_OK);
+    assert_int_equal(tr.n_pairs, 0);
+    assert_memory_equal(&mn.comps[0], &before, sizeof before);
+    fs_patterns_fini(&empty);
+
+    fs_model_fini(&mn);
+    fs_model_fini(&ma2);
+    fs_model_fini(&m);
+    fs_model_fini(&ma);
+    fs_model_fini(&mb);
+    fs_patterns_fini(&pa);
+    fs_patterns_fini(&pb);
+    free(va);
+    free(vb);
+    dt_config_free(cfg);
+}
+
+/* Posterior match probability of a pattern under the model's m, u and λ,
+ * computed independently of fs.c. */
+static double posterior(const fs_model *m, const uint8_t *g, double lambda)
+{
+    double bf = 1;
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (g[c]) bf *= m->comps[c].m[g[c]] / m->comps[c].u[g[c]];
+    return lambda * bf / (lambda * bf + 1 - lambda);
+}
+
+static void test_estimate_lambda(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+
+    /* Near-certain evidence: all-agree pairs are matches, all-disagree
+     * pairs are not, so λ is 100 matches among 10^6 comparable pairs. */
+    for (int c = 0; c < N_COMP; c++) {
+        int else_code = N_CODES[c] - 1;
+        for (int l = 1; l < N_CODES[c]; l++) m.comps[c].m[l] = m.comps[c].u[l] = 0.5;
+        m.comps[c].m[1] = 1 - 1e-7;
+        m.comps[c].u[1] = 1e-7;
+        m.comps[c].m[else_code] = 1e-7;
+        m.comps[c].u[else_code] = 1 - 1e-7;
+    }
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    const uint8_t agree[N_COMP] = {1, 1, 1, 1}, disagree[N_COMP] = {4, 3, 2, 3};
+    assert_int_equal(fs_patterns_add(&p, agree, 100), DT_OK);
+    assert_int_equal(fs_patterns_add(&p, disagree, 900), DT_OK);
+    assert_int_equal(fs_estimate_lambda(&m, &p, 1000000), DT_OK);
+    assert_int_equal(m.n_comparable_pairs, 1000000);
+    assert_true(m.lambda_iterations >= 1);
+    assert_true(fabs(m.lambda * 1e6 - 100) < 0.01);
+    fs_patterns_fini(&p);
+
+    /* Realistic parameters: λ is the fixed point of
+     * λ = Σ n(γ) P(match | γ, λ) / N. */
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) {
+            m.comps[c].m[l] = TRUE_M[c][l];
+            m.comps[c].u[l] = TRUE_U[c][l];
+        }
+    enum { N = 20000 };
+    uint8_t *v = gen_vectors(5, N, 0.05);
+    fs_patterns_init(&p, N_COMP);
+    add_all(&p, v, N);
+    const uint64_t n_comparable = 200000;
+    assert_int_equal(fs_estimate_lambda(&m, &p, n_comparable), DT_OK);
+    double sum = 0;
+    for (uint32_t id = 0; id < p.vecs.n_strs; id++)
+        sum += (double)p.counts[id] *
+               posterior(&m, (const uint8_t *)p.vecs.strs[id], m.lambda);
+    assert_true(fabs(sum / (double)n_comparable - m.lambda) < 1e-6 * m.lambda);
+    /* About the 1,000 matches drawn, over 200,000 pairs. */
+    assert_true(m.lambda > 0.004 && m.lambda < 0.006);
+
+    /* No comparable pairs: λ stays as it was. */
+    double before = m.lambda;
+    assert_int_equal(fs_estimate_lambda(&m, &p, 0), DT_OK);
+    assert_true(m.lambda == before);
+
+    fs_patterns_fini(&p);
+    free(v);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+static void test_weights(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) {
+            m.comps[c].m[l] = TRUE_M[c][l];
+            m.comps[c].u[l] = TRUE_U[c][l];
+        }
+    m.lambda = 0.2;
+    assert_true(fabs(fs_level_weight(&m, 0, 1) - log2(0.80 / 0.02)) < 1e-12);
+    assert_true(fabs(fs_level_weight(&m, 0, 4) - log2(0.05 / 0.85)) < 1e-12);
+    assert_true(fs_level_weight(&m, 3, 3) < 0);
+    for (int c = 0; c < N_COMP; c++) assert_true(fs_level_weight(&m, (size_t)c, 0) == 0);
+    assert_true(fabs(fs_prior_weight(&m) - log2(0.25)) < 1e-12);
+    assert_true(fs_probability(0) == 0.5);
+    assert_true(fabs(fs_probability(1) - 2.0 / 3.0) < 1e-12);
+    assert_true(fabs(fs_probability(-3) - 1.0 / 9.0) < 1e-12);
+    assert_true(fs_probability(60) > 0.999999 && fs_probability(-60) < 1e-6);
+
+    /* A table for scoring: surname (tf: true) is "smith" three times,
+     * "jones" once, and one record has no surname. */
+    cmp_table t;
+    assert_int_equal(cmp_table_init(&t, cfg, NULL), DT_OK);
+    const char *surnames[] = {"smith", "smith", "smith", "jones", ""};
+    for (size_t i = 0; i < 5; i++) {
+        size_t rec;
+        char rid[8];
+        snprintf(rid, sizeof rid, "r%zu", i);
+        assert_int_equal(cmp_table_add(&t, 0, rid, strlen(rid), &rec), DT_OK);
+        assert_int_equal(rec, i);
+        assert_int_equal(cmp_table_set(&t, rec, 1, surnames[i], strlen(surnames[i])), DT_OK);
+    }
+    assert_int_equal(cmp_table_finish(&t), DT_OK);
+    double u_used = -1;
+    /* Agreeing on the rare "jones" (1 of 4) outweighs the common "smith". */
+    double w_jones = fs_comp_weight(&m, cfg, &t, 1, 1, 3, &u_used);
+    assert_true(fabs(u_used - 0.25) < 1e-12);
+    assert_true(fabs(w_jones - log2(0.85 / 0.25)) < 1e-12);
+    double w_smith = fs_comp_weight(&m, cfg, &t, 1, 1, 0, &u_used);
+    assert_true(fabs(u_used - 0.75) < 1e-12);
+    assert_true(w_jones > w_smith);
+    /* Not the exact level: plain u. */
+    assert_true(fabs(fs_comp_weight(&m, cfg, &t, 1, 2, 3, &u_used) - log2(0.10 / 0.07)) < 1e-12);
+    assert_true(fabs(u_used - 0.07) < 1e-12);
+    /* Null: weight 0. */
+    assert_true(fs_comp_weight(&m, cfg, &t, 1, 0, 3, NULL) == 0);
+    /* A comparison without tf: plain u even on the exact level. */
+    assert_true(fabs(fs_comp_weight(&m, cfg, &t, 0, 1, 3, NULL) - log2(0.80 / 0.02)) < 1e-12);
+
+    /* The pair weight is the prior plus the comparisons' weights. */
+    const uint8_t g[N_COMP] = {1, 1, 0, 3};
+    double want = log2(0.25) + log2(0.80 / 0.02) + log2(0.85 / 0.25) + log2(0.10 / 0.95);
+    assert_true(fabs(fs_pair_weight(&m, cfg, &t, g, 3) - want) < 1e-12);
+
+    /* tf_min_u floors the term frequency. */
+    dt_config *cfg2 = parse(CONFIG);
+    cfg2->tf_min_u = 0.5;
+    fs_comp_weight(&m, cfg2, &t, 1, 1, 3, &u_used);
+    assert_true(fabs(u_used - 0.5) < 1e-12);
+    dt_config_free(cfg2);
+
+    cmp_table_fini(&t);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+/* Invariant 3: the same multiset of vectors in another order, with other
+ * count splits, gives bit-identical u, m and λ. */
+static void test_order_independent(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    enum { N = 8000 };
+    uint8_t *v = gen_vectors(6, N, TRUE_LAMBDA);
+    uint8_t *w = malloc((size_t)N * N_COMP);
+    assert_non_null(w);
+    memcpy(w, v, (size_t)N * N_COMP);
+    util_rng r;
+    util_rng_seed(&r, 99);
+    for (size_t i = N - 1; i > 0; i--) { /* Fisher–Yates */
+        size_t j = (size_t)util_rng_below(&r, i + 1);
+        uint8_t tmp[N_COMP];
+        memcpy(tmp, w + i * N_COMP, N_COMP);
+        memcpy(w + i * N_COMP, w + j * N_COMP, N_COMP);
+        memcpy(w + j * N_COMP, tmp, N_COMP);
+    }
+    assert_memory_not_equal(v, w, (size_t)N * N_COMP);
+
+    fs_patterns p1, p2;
+    fs_patterns_init(&p1, N_COMP);
+    fs_patterns_init(&p2, N_COMP);
+    add_all(&p1, v, N);
+    /* p2: pairs of equal vectors sometimes arrive as one count of 2. */
+    for (size_t i = 0; i < N; i++) {
+        const uint8_t *g = w + i * N_COMP;
+        if (i + 1 < N && memcmp(g, g + N_COMP, N_COMP) == 0) {
+            assert_int_equal(fs_patterns_add(&p2, g, 2), DT_OK);
+            i++;
+        } else {
+            assert_int_equal(fs_patterns_add(&p2, g, 1), DT_OK);
+        }
+    }
+    fs_model m1, m2;
+    fs_training t1, t2;
+    assert_int_equal(fs_model_init(&m1, cfg), DT_OK);
+    assert_int_equal(fs_model_init(&m2, cfg), DT_OK);
+    assert_int_equal(fs_estimate_u(&m1, &p1), DT_OK);
+    assert_int_equal(fs_estimate_u(&m2, &p2), DT_OK);
+    assert_int_equal(fs_em_pass(&m1, cfg, &p1, 0, 0, &t1), DT_OK);
+    assert_int_equal(fs_em_pass(&m2, cfg, &p2, 0, 0, &t2), DT_OK);
+    fs_finish_m(&m1);
+    fs_finish_m(&m2);
+    assert_int_equal(fs_estimate_lambda(&m1, &p1, 100000), DT_OK);
+    assert_int_equal(fs_estimate_lambda(&m2, &p2, 100000), DT_OK);
+    for (int c = 0; c < N_COMP; c++) {
+        assert_memory_equal(m1.comps[c].u, m2.comps[c].u, sizeof m1.comps[c].u);
+        assert_memory_equal(m1.comps[c].m, m2.comps[c].m, sizeof m1.comps[c].m);
+    }
+    assert_memory_equal(&t1.lambda, &t2.lambda, sizeof t1.lambda);
+    assert_int_equal(t1.iterations, t2.iterations);
+    assert_memory_equal(&m1.lambda, &m2.lambda, sizeof m1.lambda);
+
+    fs_model_fini(&m1);
+    fs_model_fini(&m2);
+    fs_patterns_fini(&p1);
+    fs_patterns_fini(&p2);
+    free(v);
+    free(w);
+    dt_config_free(cfg);
+}
+
+static char *temp_path(void)
+{
+    static char path[64];
+    strcpy(path, "/tmp/dt_test_model_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    return path;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_json_round_trip(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse(CONFIG);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    enum { N = 3000 };
+    uint8_t *v = gen_vectors(7, N, TRUE_LAMBDA);
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    add_all(&p, v, N);
+    assert_int_equal(fs_estimate_u(&m, &p), DT_OK);
+    m.train = dt_calloc(1, sizeof *m.train);
+    assert_non_null(m.train);
+    m.n_train = 1;
+    assert_int_equal(fs_em_pass(&m, cfg, &p, 1u << 3, 1, &m.train[0]), DT_OK);
+    fs_finish_m(&m);
+    assert_int_equal(fs_estimate_lambda(&m, &p, 50000), DT_OK);
+
+    char *path = temp_path();
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_save(&m, cfg, path, &err), DT_OK);
+
+    fs_model back;
+    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_OK);
+    assert_int_equal(back.n_comp, N_COMP);
+    assert_memory_equal(&back.lambda, &m.lambda, sizeof m.lambda);
+    assert_int_equal(back.n_u_pairs, N);
+    assert_int_equal(back.n_comparable_pairs, 50000);
+    for (int c = 0; c < N_COMP; c++) {
+        assert_int_equal(back.comps[c].n_codes, N_CODES[c]);
+        assert_int_equal(back.comps[c].n_m_estimates, m.comps[c].n_m_estimates);
+        for (int l = 1; l < N_CODES[c]; l++) {
+            assert_memory_equal(&back.comps[c].m[l], &m.comps[c].m[l], sizeof(double));
+            assert_memory_equal(&back.comps[c].u[l], &m.comps[c].u[l], sizeof(double));
+        }
+    }
+    assert_int_equal(back.comps[3].n_m_estimates, 0); /* left out of the only pass */
+    fs_model_fini(&back);
+
+    /* The file names what produced it. */
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(util_read_file(path, &text, &len, &err), DT_OK);
+    assert_non_null(strstr(text, "\"dovetail_version\""));
+    assert_non_null(strstr(text, "\"jaro_winkler>=0.92\""));
+    assert_non_null(strstr(text, "\"[dob]\"")); /* the training rule's name */
+    dt_free(text);
+
+    /* A config whose level labels differ is refused. */
+    dt_config *other = parse(CONFIG_OTHER_LEVELS);
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_load(&back, other, path, &err), DT_EMODEL);
+    assert_int_equal(err.code, DT_EMODEL);
+    assert_non_null(strstr(err.msg, "jaro_winkler>=0.92"));
+    assert_non_null(strstr(err.msg, "jaro_winkler>=0.9'"));
+    fs_model_fini(&back);
+    dt_config_free(other);
+
+    /* Not JSON at all: an error with the position. */
+    write_text(path, "{\"comparisons\": [1,\n");
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_EMODEL);
+    assert_int_equal(err.line, 2);
+    fs_model_fini(&back);
+
+    /* Valid JSON but λ out of range. */
+    write_text(path, "{\"lambda\": 1.5, \"comparisons\": [{}, {}, {}, {}]}");
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_EMODEL);
+    assert_non_null(strstr(err.msg, "lambda"));
+    fs_model_fini(&back);
+
+    unlink(path);
+    fs_patterns_fini(&p);
+    free(v);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_patterns_aggregate),
+        cmocka_unit_test(test_model_init),
+        cmocka_unit_test(test_estimate_u),
+        cmocka_unit_test(test_em_recovers_parameters),
+        cmocka_unit_test(test_left_out_and_average),
+        cmocka_unit_test(test_estimate_lambda),
+        cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_order_independent),
+        cmocka_unit_test(test_json_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
