@@ -170,18 +170,33 @@ DT_API int dt_link_run(const dt_config *cfg, const dt_link_options *opts,
 /* Evaluation against the configuration's truth                         */
 /* ------------------------------------------------------------------ */
 
+/* B-cubed scores of the records of one truth group (e.g. a name culture),
+ * from the optional fourth column `group` of a truth file. */
+typedef struct dt_eval_group {
+    char *name;
+    uint64_t n_records;
+    double bcubed_precision, bcubed_recall, bcubed_f1;
+} dt_eval_group;
+
 typedef struct dt_eval_report {
     uint64_t n_records;
     uint64_t n_true_pairs;        /* matching pairs in truth (allowed by mode) */
     uint64_t n_predicted_pairs;   /* pairs entities.csv puts in one entity */
     uint64_t n_true_positive;
     double precision, recall, f1; /* pairwise, over entities.csv */
+    double cross_precision, cross_recall, cross_f1; /* the same over pairs from two
+                                     different sources only */
     uint64_t n_candidate_pairs;   /* pairs blocking produces */
     uint64_t n_candidate_true;    /* true pairs among them */
     double pair_completeness;     /* n_candidate_true / n_true_pairs */
     double reduction_ratio;       /* 1 - candidates / all comparable pairs */
     double bcubed_precision, bcubed_recall, bcubed_f1;
+    size_t n_groups;              /* 0 unless the truth file has a group column */
+    dt_eval_group *groups;        /* sorted by name; freed by dt_eval_report_fini */
 } dt_eval_report;
+
+/* Frees what a report owns (its groups). NULL is a no-op. */
+DT_API void dt_eval_report_fini(dt_eval_report *report);
 
 /* Scores opts->out_dir/entities.csv against the config's `truth:` section,
  * and re-runs blocking to measure pair completeness.

@@ -8,6 +8,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,18 +43,22 @@ static const command commands[] = {
      "  -o, --out DIR       output directory, created if missing; required\n"
      "  -t, --threads N     worker threads for compare and score (default: all cores)\n"
      "  -m, --model FILE    use this model.json instead of training\n"
+     "  -s, --stats FILE    also write the summary as JSON (with peak memory) to FILE\n"
      "  -q, --quiet         print warnings and the summary only\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1)",
-     "dovetail eval --config FILE --out DIR\n"
+     "dovetail eval --config FILE --out DIR [--json]\n"
      "\n"
      "Compares DIR/entities.csv with the truth the config names (truth: id_pattern\n"
-     "or file) and prints pairwise precision, recall and F1, blocking pair\n"
-     "completeness and reduction ratio, and B-cubed precision, recall and F1.\n"
+     "or file) and prints pairwise precision, recall and F1 (over the pairs the\n"
+     "mode compares, and over cross-source pairs only), blocking pair completeness\n"
+     "and reduction ratio, and B-cubed precision, recall and F1, overall and per\n"
+     "group when the truth file has a fourth column `group`.\n"
      "\n"
      "  -c, --config FILE   the config the run used; required\n"
      "  -o, --out DIR       the run's output directory; required\n"
+     "  -j, --json          print one JSON object instead of text\n"
      "  -h, --help          this text\n",
      cmd_eval},
     {"explain", "show why two records link or not, field by field",
@@ -100,8 +105,8 @@ static int fail(const char *cmd, const dt_error *err)
 
 /* Options shared by the commands: --config, --out, --threads, --model. */
 typedef struct cli_opts {
-    const char *config, *out, *model;
-    int threads, quiet;
+    const char *config, *out, *model, *stats;
+    int threads, quiet, json;
 } cli_opts;
 
 static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
@@ -110,19 +115,22 @@ static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
         {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'}, {"model", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"stats", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:o:t:m:qh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:qhj", longs, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'c': o->config = optarg; break;
         case 'o': o->out = optarg; break;
         case 'm': o->model = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 's': o->stats = optarg; break;
+        case 'j': o->json = 1; break;
         case 't':
             o->threads = (int)strtol(optarg, &end, 10);
             if (*end || o->threads < 1 || o->threads > 256)
@@ -229,6 +237,35 @@ static void print_summary(const dt_link_summary *s)
     fprintf(stderr, " | total %.2f\n", s->total_seconds);
 }
 
+/* Peak resident memory of this process, in bytes (getrusage). */
+static unsigned long long peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (unsigned long long)ru.ru_maxrss * 1024ULL; /* Linux reports KiB */
+}
+
+static int write_stats(const char *path, const dt_link_summary *s)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return 1;
+    }
+    fprintf(f, "{\"records\": %llu, \"rejected_rows\": %llu, \"nulled_values\": %llu, "
+               "\"candidate_pairs\": %llu, \"links\": %llu, \"review\": %llu, "
+               "\"entities\": %llu, \"seconds\": {",
+            (unsigned long long)s->n_records, (unsigned long long)s->n_rejected_rows,
+            (unsigned long long)s->n_null_values, (unsigned long long)s->n_candidate_pairs,
+            (unsigned long long)s->n_links, (unsigned long long)s->n_review,
+            (unsigned long long)s->n_entities);
+    for (int i = 0; i < DT_N_STAGES; i++)
+        fprintf(f, "\"%s\": %.3f, ", dt_stage_name(i), s->stage_seconds[i]);
+    fprintf(f, "\"total\": %.3f}, \"peak_rss_bytes\": %llu}\n", s->total_seconds,
+            peak_rss_bytes());
+    return fclose(f) == 0 ? 0 : 1;
+}
+
 static int cmd_link(int argc, char **argv)
 {
     cli_opts o;
@@ -245,10 +282,74 @@ static int cmd_link(int argc, char **argv)
     dt_config_free(cfg);
     if (rc < 0) return fail("link", &err);
     print_summary(&s);
-    return 0;
+    return o.stats ? write_stats(o.stats, &s) : 0;
 }
 
 /* ---- eval ----------------------------------------------------------- */
+
+static void print_eval_text(const dt_eval_report *r)
+{
+    printf("records             %llu\n"
+           "true pairs          %llu\n"
+           "predicted pairs     %llu\n"
+           "true positives      %llu\n"
+           "precision           %.4f\n"
+           "recall              %.4f\n"
+           "f1                  %.4f\n"
+           "cross-source f1     %.4f\n"
+           "candidate pairs     %llu\n"
+           "pair completeness   %.4f\n"
+           "reduction ratio     %.6f\n"
+           "bcubed precision    %.4f\n"
+           "bcubed recall       %.4f\n"
+           "bcubed f1           %.4f\n",
+           (unsigned long long)r->n_records, (unsigned long long)r->n_true_pairs,
+           (unsigned long long)r->n_predicted_pairs, (unsigned long long)r->n_true_positive,
+           r->precision, r->recall, r->f1, r->cross_f1, (unsigned long long)r->n_candidate_pairs,
+           r->pair_completeness, r->reduction_ratio, r->bcubed_precision, r->bcubed_recall,
+           r->bcubed_f1);
+    for (size_t i = 0; i < r->n_groups; i++)
+        printf("bcubed f1 %-9s %.4f  (%llu records)\n", r->groups[i].name, r->groups[i].bcubed_f1,
+               (unsigned long long)r->groups[i].n_records);
+}
+
+/* Group names come from the truth file: print them as JSON strings. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_eval_json(const dt_eval_report *r)
+{
+    printf("{\"records\": %llu, \"true_pairs\": %llu, \"predicted_pairs\": %llu, "
+           "\"true_positives\": %llu, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, "
+           "\"cross_precision\": %.6f, \"cross_recall\": %.6f, \"cross_f1\": %.6f, "
+           "\"candidate_pairs\": %llu, \"pair_completeness\": %.6f, "
+           "\"reduction_ratio\": %.8f, \"bcubed_precision\": %.6f, \"bcubed_recall\": %.6f, "
+           "\"bcubed_f1\": %.6f, \"groups\": {",
+           (unsigned long long)r->n_records, (unsigned long long)r->n_true_pairs,
+           (unsigned long long)r->n_predicted_pairs, (unsigned long long)r->n_true_positive,
+           r->precision, r->recall, r->f1, r->cross_precision, r->cross_recall, r->cross_f1,
+           (unsigned long long)r->n_candidate_pairs, r->pair_completeness, r->reduction_ratio,
+           r->bcubed_precision, r->bcubed_recall, r->bcubed_f1);
+    for (size_t i = 0; i < r->n_groups; i++) {
+        const dt_eval_group *g = &r->groups[i];
+        printf("%s", i ? ", " : "");
+        print_json_string(g->name);
+        printf(": {\"records\": %llu, \"bcubed_precision\": %.6f, \"bcubed_recall\": %.6f, "
+               "\"bcubed_f1\": %.6f}",
+               (unsigned long long)g->n_records, g->bcubed_precision, g->bcubed_recall,
+               g->bcubed_f1);
+    }
+    printf("}}\n");
+}
 
 static int cmd_eval(int argc, char **argv)
 {
@@ -261,24 +362,9 @@ static int cmd_eval(int argc, char **argv)
     rc = dt_eval_run(cfg, o.out, &r, &err);
     dt_config_free(cfg);
     if (rc < 0) return fail("eval", &err);
-    printf("records             %llu\n"
-           "true pairs          %llu\n"
-           "predicted pairs     %llu\n"
-           "true positives      %llu\n"
-           "precision           %.4f\n"
-           "recall              %.4f\n"
-           "f1                  %.4f\n"
-           "candidate pairs     %llu\n"
-           "pair completeness   %.4f\n"
-           "reduction ratio     %.6f\n"
-           "bcubed precision    %.4f\n"
-           "bcubed recall       %.4f\n"
-           "bcubed f1           %.4f\n",
-           (unsigned long long)r.n_records, (unsigned long long)r.n_true_pairs,
-           (unsigned long long)r.n_predicted_pairs, (unsigned long long)r.n_true_positive,
-           r.precision, r.recall, r.f1, (unsigned long long)r.n_candidate_pairs,
-           r.pair_completeness, r.reduction_ratio, r.bcubed_precision, r.bcubed_recall,
-           r.bcubed_f1);
+    if (o.json) print_eval_json(&r);
+    else print_eval_text(&r);
+    dt_eval_report_fini(&r);
     return 0;
 }
 

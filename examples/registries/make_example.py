@@ -83,7 +83,7 @@ def make_people(n):
                 break
         ssns.add(ssn)
         people.append({
-            "pid": "P%04d" % pid, "given": given, "sex": sex,
+            "pid": "P%04d" % pid, "given": given, "sex": sex, "culture": culture,
             "middle": rng.choice(MIDDLE) if culture in ("en", "es") else "",
             "surname": rng.choice(SURNAMES[culture]),
             "dob": (rng.randint(1930, 2004), rng.randint(1, 12), rng.randint(1, 28)),
@@ -135,7 +135,7 @@ def benefits_rows(people):
             ssn = damage_ssn(p["ssn"])
             zipc = p["zip"] + ("-%04d" % rng.randint(1, 9999) if rng.random() < 0.4 else "")
             mid = p["middle"][:1] if p["middle"] and rng.random() < 0.5 else p["middle"]
-            rows.append({"pid": p["pid"], "FIRST_NAME": fold(given).upper(),
+            rows.append({"pid": p["pid"], "culture": p["culture"], "FIRST_NAME": fold(given).upper(),
                          "MIDDLE": fold(mid).upper(), "LAST_NAME": fold(p["surname"]).upper(),
                          "DOB": "%02d/%02d/%04d" % (m, d, y),
                          "SSN": "%s-%s-%s" % (ssn[:3], ssn[3:5], ssn[5:]), "ZIP": zipc})
@@ -151,7 +151,7 @@ def deaths_rows(people):
         name = "%s, %s" % (fold(p["surname"]).upper(), fold(p["given"]).upper())
         if p["middle"]:
             name += " " + fold(p["middle"]).upper()[:1]
-        rows.append({"pid": p["pid"], "decedent": name, "birth_date": "%04d%02d%02d" % (y, m, d),
+        rows.append({"pid": p["pid"], "culture": p["culture"], "decedent": name, "birth_date": "%04d%02d%02d" % (y, m, d),
                      "ssn": damage_ssn(p["ssn"]) if rng.random() < 0.9 else "",
                      "date_of_death": "%04d-%02d-%02d" % (rng.randint(2015, 2025),
                                                           rng.randint(1, 12), rng.randint(1, 28)),
@@ -180,7 +180,7 @@ def voters_rows(people):
             surname = typo(surname)
         name = " ".join(x for x in (given, p["middle"], surname) if x)
         y, m, d = damage_dob(p["dob"])
-        rows.append({"pid": p["pid"], "name": name, "birth": "%04d-%02d-%02d" % (y, m, d),
+        rows.append({"pid": p["pid"], "culture": p["culture"], "name": name, "birth": "%04d-%02d-%02d" % (y, m, d),
                      "zip": p["zip"] if rng.random() < 0.85 else "%05d" % rng.randint(10000, 99999),
                      "sex": {"m": "M", "f": "F"}[p["sex"]]})
     return rows
@@ -194,7 +194,7 @@ def write(path, id_col, prefix, fields, rows, truth, source):
         for i, r in enumerate(rows):
             rid = "%s%05d" % (prefix, i + 1)
             w.writerow([rid] + [r[k] for k in fields])
-            truth.append((source, rid, r["pid"]))
+            truth.append((source, rid, r["pid"], r["culture"]))
 
 
 def main():
@@ -208,7 +208,7 @@ def main():
           truth, "voters")
     with open("truth.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["source", "record_id", "entity"])
+        w.writerow(["source", "record_id", "entity", "group"])
         w.writerows(truth)
 
 

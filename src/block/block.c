@@ -77,6 +77,16 @@ static const char *key_text(const cfg_key *k, const char *v, const norm_nickname
         if (n == 2 && p[0] == '0' && p[1] == '0') return *len = 0, NULL;
         break;
     }
+    case CFG_K_SUFFIX: {
+        /* The last arg1 code points, or nothing when the value is shorter:
+         * a suffix key of a short value would pair it with unrelated ones. */
+        size_t n_cps = 0;
+        for (const char *q = v; *q; q++) n_cps += (*q & 0xC0) != 0x80;
+        if (n_cps < (size_t)k->arg1) return *len = 0, NULL;
+        p = v + utf8_prefix(v, n_cps - (size_t)k->arg1);
+        n = strlen(p);
+        break;
+    }
     case CFG_K_FIRST_TOKEN:
     case CFG_K_LAST_TOKEN: token_bounds(v, k->fn == CFG_K_LAST_TOKEN, &p, &n); break;
     case CFG_K_INITIAL: n = utf8_prefix(v, 1); break;

@@ -158,6 +158,12 @@ static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_le
     case CFG_L_SWAPPED: return swapped(t, c, lv, a, b);
     case CFG_L_SOUNDEX: return p->soundex[0] && strcmp(p->soundex, q->soundex) == 0;
     case CFG_L_NYSIIS: return p->nysiis[0] && strcmp(p->nysiis, q->nysiis) == 0;
+    case CFG_L_SUFFIX: {
+        const side *lo = p->cp_len < q->cp_len ? x : y, *hi = lo == x ? y : x;
+        size_t n = lo->in->cp_len, off = hi->in->cp_len - n;
+        return n < hi->in->cp_len && n > 0 &&
+               memcmp(lo->cps, hi->cps + off, n * sizeof *lo->cps) == 0;
+    }
     case CFG_L_NUMERIC_WITHIN:
         return !isnan(p->num) && !isnan(q->num) && fabs(p->num - q->num) <= lv->threshold;
     default: return date_level(lv->kind, lv->threshold, &p->date, &q->date);

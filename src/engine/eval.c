@@ -20,7 +20,9 @@ typedef struct eval_state {
     eng_ctx *e;
     uint32_t *truth;     /* per record: truth entity id */
     uint32_t *pred;      /* per record: predicted entity id */
+    uint32_t *group;     /* per record: truth group id, or UINT32_MAX; NULL without groups */
     uint32_t n_truth_ids, n_pred_ids;
+    util_intern groups;  /* group names */
 } eval_state;
 
 /* ---- truth ---------------------------------------------------------- */
@@ -77,11 +79,21 @@ static int record_index(eng_ctx *e, util_intern *keys, uint32_t **rec_of)
     return rc;
 }
 
+static int put_group(eval_state *st, uint32_t rec, const char *name, size_t n)
+{
+    if (!st->group) {
+        size_t n_recs = st->e->table.n_recs ? st->e->table.n_recs : 1;
+        if (!(st->group = dt_malloc(n_recs * sizeof *st->group))) return DT_ENOMEM;
+        for (size_t i = 0; i < n_recs; i++) st->group[i] = UINT32_MAX;
+    }
+    return util_intern_put(&st->groups, name, n, &st->group[rec]);
+}
+
 /* Reads a CSV of source,record_id,<entity column> into out[record]. Rows
  * naming unknown records are errors; out[] of records not named stays
  * UINT32_MAX. */
 static int read_assignment(eval_state *st, const char *path, const char *entity_col,
-                           util_intern *ids, uint32_t *out)
+                           util_intern *ids, uint32_t *out, int want_group)
 {
     eng_ctx *e = st->e;
     util_intern keys;
@@ -91,13 +103,15 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
     csv_reader *r = NULL;
     if (rc == DT_OK) rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
     csv_row row;
-    long i_ent = -1;
+    long i_ent = -1, i_group = -1;
     if (rc == DT_OK) {
         rc = csv_next(r, &row, e->err);
         if (rc == 1 && row.n_fields >= 3 && !strcmp(row.fields[0], "source") &&
             !strcmp(row.fields[1], "record_id"))
-            for (size_t c = 2; c < row.n_fields; c++)
+            for (size_t c = 2; c < row.n_fields; c++) {
                 if (!strcmp(row.fields[c], entity_col)) i_ent = (long)c;
+                if (want_group && !strcmp(row.fields[c], "group")) i_group = (long)c;
+            }
         if (rc >= 0 && i_ent < 0)
             rc = dt_err_at(e->err, DT_EINPUT, path, 1, 1,
                            "header must be source,record_id,%s", entity_col);
@@ -118,6 +132,8 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
             break;
         }
         rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec_of[key]]);
+        if (rc == DT_OK && i_group >= 0 && (size_t)i_group < row.n_fields)
+            rc = put_group(st, rec_of[key], row.fields[i_group], row.lens[i_group]);
     }
     util_buf_fini(&k);
     csv_close(r);
@@ -134,7 +150,7 @@ static int load_truth(eval_state *st, util_intern *ids)
         return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
                          "eval needs a truth: section (id_pattern or file)");
     for (size_t i = 0; i < e->table.n_recs; i++) st->truth[i] = UINT32_MAX;
-    DT_TRY(read_assignment(st, e->cfg->truth_file, "entity", ids, st->truth));
+    DT_TRY(read_assignment(st, e->cfg->truth_file, "entity", ids, st->truth, 1));
     util_buf k = {0};
     int rc = DT_OK;
     for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
@@ -154,7 +170,7 @@ static int load_pred(eval_state *st, const char *out_dir, util_intern *ids)
     char *path = util_path_join(out_dir, "entities.csv");
     if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     for (size_t i = 0; i < e->table.n_recs; i++) st->pred[i] = UINT32_MAX;
-    int rc = read_assignment(st, path, "entity_id", ids, st->pred);
+    int rc = read_assignment(st, path, "entity_id", ids, st->pred, 0);
     for (size_t i = 0; rc == DT_OK && i < e->table.n_recs; i++)
         if (st->pred[i] == UINT32_MAX)
             rc = dt_err_at(e->err, DT_EINPUT, path, 0, 0,
@@ -201,7 +217,7 @@ static uint64_t allowed_pairs(cfg_mode mode, member *m, size_t n)
     return total;
 }
 
-static uint64_t count_group_pairs(const eval_state *st, member *m, int which)
+static uint64_t count_group_pairs(const eval_state *st, member *m, int which, cfg_mode mode)
 {
     const eng_ctx *e = st->e;
     for (size_t i = 0; i < e->table.n_recs; i++) {
@@ -210,7 +226,7 @@ static uint64_t count_group_pairs(const eval_state *st, member *m, int which)
                                   : ((uint64_t)st->pred[i] << 32) | st->truth[i];
         m[i] = (member){g, e->table.src[i]};
     }
-    return allowed_pairs(e->cfg->mode, m, e->table.n_recs);
+    return allowed_pairs(mode, m, e->table.n_recs);
 }
 
 static double ratio(double a, double b)
@@ -223,14 +239,89 @@ static double f1(double p, double r)
     return p + r > 0 ? 2 * p * r / (p + r) : 0;
 }
 
+/* Sums of per-record B-cubed precision and recall, overall and per group. */
+typedef struct b3_sums {
+    double p, r;
+    uint64_t n;
+} b3_sums;
+
+static const eval_state *g_cell_st; /* qsort context; eval is single-threaded */
+
+static int same_cell(const eval_state *st, uint32_t a, uint32_t b)
+{
+    return st->pred[a] == st->pred[b] && st->truth[a] == st->truth[b];
+}
+
+static int cmp_cell(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    const eval_state *st = g_cell_st;
+    if (st->pred[a] != st->pred[b]) return st->pred[a] < st->pred[b] ? -1 : 1;
+    if (st->truth[a] != st->truth[b]) return st->truth[a] < st->truth[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+static int cmp_group_name(const void *x, const void *y)
+{
+    return strcmp(((const dt_eval_group *)x)->name, ((const dt_eval_group *)y)->name);
+}
+
+/* Per-group B-cubed: each record's own precision and recall, averaged
+ * over the records of its group. Needs per-record cell sizes, so it counts
+ * cells with a second sort keyed by (pred, truth) and record. */
+static int group_bcubed(const eval_state *st, const uint32_t *pred_size,
+                        const uint32_t *truth_size, b3_sums *g, dt_eval_report *r)
+{
+    size_t n = st->e->table.n_recs, n_groups = st->groups.n_strs;
+    uint32_t *order = dt_malloc((n ? n : 1) * sizeof *order);
+    r->groups = dt_calloc(n_groups, sizeof *r->groups);
+    if (!order || !r->groups) {
+        dt_free(order);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    g_cell_st = st;
+    qsort(order, n, sizeof *order, cmp_cell);
+    g_cell_st = NULL;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && same_cell(st, order[i], order[j])) j++;
+        double cell = (double)(j - i);
+        for (size_t k = i; k < j; k++) {
+            uint32_t rec = order[k], grp = st->group[rec];
+            if (grp == UINT32_MAX) continue;
+            g[grp].p += cell / pred_size[st->pred[rec]];
+            g[grp].r += cell / truth_size[st->truth[rec]];
+            g[grp].n++;
+        }
+        i = j;
+    }
+    dt_free(order);
+    for (size_t k = 0; k < n_groups; k++) {
+        dt_eval_group *o = &r->groups[k];
+        o->name = dt_strdup(util_intern_str(&st->groups, (uint32_t)k));
+        if (!o->name) return DT_ENOMEM;
+        o->n_records = g[k].n;
+        o->bcubed_precision = ratio(g[k].p, (double)g[k].n);
+        o->bcubed_recall = ratio(g[k].r, (double)g[k].n);
+        o->bcubed_f1 = f1(o->bcubed_precision, o->bcubed_recall);
+    }
+    r->n_groups = n_groups;
+    qsort(r->groups, n_groups, sizeof *r->groups, cmp_group_name);
+    return DT_OK;
+}
+
 static int bcubed(const eval_state *st, member *m, dt_eval_report *r)
 {
     size_t n = st->e->table.n_recs;
+    size_t n_groups = st->group ? st->groups.n_strs : 0;
     uint32_t *pred_size = dt_calloc(st->n_pred_ids + 1, sizeof *pred_size);
     uint32_t *truth_size = dt_calloc(st->n_truth_ids + 1, sizeof *truth_size);
-    if (!pred_size || !truth_size) {
+    b3_sums *g = dt_calloc(n_groups + 1, sizeof *g);
+    if (!pred_size || !truth_size || !g) {
         dt_free(pred_size);
         dt_free(truth_size);
+        dt_free(g);
         return DT_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -238,23 +329,26 @@ static int bcubed(const eval_state *st, member *m, dt_eval_report *r)
         truth_size[st->truth[i]]++;
         m[i] = (member){((uint64_t)st->pred[i] << 32) | st->truth[i], 0};
     }
+    /* Cell sizes: records sharing both entity and prediction. */
     qsort(m, n, sizeof *m, cmp_member);
-    double sp = 0, sr = 0;
+    b3_sums all = {0, 0, n};
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && m[j].group == m[i].group) j++;
         double cell = (double)(j - i);
         uint32_t p = (uint32_t)(m[i].group >> 32), t = (uint32_t)m[i].group;
-        sp += cell * cell / pred_size[p];
-        sr += cell * cell / truth_size[t];
+        all.p += cell * cell / pred_size[p];
+        all.r += cell * cell / truth_size[t];
         i = j;
     }
-    r->bcubed_precision = ratio(sp, (double)n);
-    r->bcubed_recall = ratio(sr, (double)n);
+    r->bcubed_precision = ratio(all.p, (double)n);
+    r->bcubed_recall = ratio(all.r, (double)n);
     r->bcubed_f1 = f1(r->bcubed_precision, r->bcubed_recall);
+    int rc = n_groups ? group_bcubed(st, pred_size, truth_size, g, r) : DT_OK;
     dt_free(pred_size);
     dt_free(truth_size);
-    return DT_OK;
+    dt_free(g);
+    return rc;
 }
 
 static int measure(eval_state *st, dt_eval_report *r)
@@ -264,12 +358,19 @@ static int measure(eval_state *st, dt_eval_report *r)
     member *m = dt_malloc((n ? n : 1) * sizeof *m);
     if (!m) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     r->n_records = n;
-    r->n_true_pairs = count_group_pairs(st, m, 0);
-    r->n_predicted_pairs = count_group_pairs(st, m, 1);
-    r->n_true_positive = count_group_pairs(st, m, 2);
+    cfg_mode mode = e->cfg->mode;
+    r->n_true_pairs = count_group_pairs(st, m, 0, mode);
+    r->n_predicted_pairs = count_group_pairs(st, m, 1, mode);
+    r->n_true_positive = count_group_pairs(st, m, 2, mode);
     r->precision = ratio((double)r->n_true_positive, (double)r->n_predicted_pairs);
     r->recall = ratio((double)r->n_true_positive, (double)r->n_true_pairs);
     r->f1 = f1(r->precision, r->recall);
+    uint64_t x_true = count_group_pairs(st, m, 0, CFG_MODE_LINK);
+    uint64_t x_pred = count_group_pairs(st, m, 1, CFG_MODE_LINK);
+    uint64_t x_tp = count_group_pairs(st, m, 2, CFG_MODE_LINK);
+    r->cross_precision = ratio((double)x_tp, (double)x_pred);
+    r->cross_recall = ratio((double)x_tp, (double)x_true);
+    r->cross_f1 = f1(r->cross_precision, r->cross_recall);
     int rc = bcubed(st, m, r);
     dt_free(m);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory");
@@ -292,6 +393,7 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     eng_ctx e;
     DT_TRY(eng_init(&e, cfg, err));
     eval_state st = {.e = &e};
+    util_intern_init(&st.groups);
     util_intern truth_ids, pred_ids;
     util_intern_init(&truth_ids);
     util_intern_init(&pred_ids);
@@ -310,10 +412,22 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     st.n_pred_ids = pred_ids.n_strs;
     if (rc == DT_OK) rc = measure(&st, &r);
     if (rc == DT_OK) *report = r;
+    else dt_eval_report_fini(&r);
     dt_free(st.truth);
     dt_free(st.pred);
+    dt_free(st.group);
+    util_intern_fini(&st.groups);
     util_intern_fini(&truth_ids);
     util_intern_fini(&pred_ids);
     eng_fini(&e);
     return dt_err_ensure(err, rc);
+}
+
+void dt_eval_report_fini(dt_eval_report *report)
+{
+    if (!report) return;
+    for (size_t i = 0; i < report->n_groups; i++) dt_free(report->groups[i].name);
+    dt_free(report->groups);
+    report->groups = NULL;
+    report->n_groups = 0;
 }

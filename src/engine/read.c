@@ -112,7 +112,13 @@ static int standardize(read_state *st, const cfg_mapping *m, const char *raw, si
     }
     case CFG_T_IDENTIFIER: {
         norm_ident_rules r = {m->min_len, m->max_len, m->ssn, 1};
-        return norm_ident(out, raw, n, &r);
+        DT_TRY(norm_ident(out, raw, n, &r));
+        if (m->last_digits && out->len > (size_t)m->last_digits) {
+            size_t drop = out->len - (size_t)m->last_digits;
+            memmove(out->data, out->data + drop, (size_t)m->last_digits + 1);
+            out->len = (size_t)m->last_digits;
+        }
+        return DT_OK;
     }
     case CFG_T_POSTCODE: return norm_postcode(out, raw, n, m->postcode_len);
     case CFG_T_ADDRESS: return norm_address(out, raw, n);
@@ -203,6 +209,7 @@ static int add_row(read_state *st, const csv_row *row)
     for (size_t m = 0; m < s->n_maps; m++) {
         size_t c = (size_t)st->plan.i_col[m];
         if (is_blank(row->fields[c], row->lens[c])) continue; /* missing: null, not an error */
+        if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
         int rc = standardize(st, &s->maps[m], row->fields[c], row->lens[c]);
         if (rc == DT_EINPUT) {
             e->null_per_field[s->maps[m].i_field]++;

@@ -23,7 +23,7 @@ const char *const cfg_type_names[CFG_N_TYPES] = {
 
 const char *const cfg_key_fn_names[CFG_N_KEY_FNS] = {
     "value", "soundex", "nysiis", "substr", "year", "month",
-    "day",   "first_token", "last_token", "initial", "nickname",
+    "day",   "first_token", "last_token", "initial", "nickname", "suffix",
 };
 
 const char *const cfg_level_names[CFG_N_LEVEL_KINDS] = {
@@ -31,7 +31,7 @@ const char *const cfg_level_names[CFG_N_LEVEL_KINDS] = {
     "levenshtein",  "damerau_levenshtein", "initial",    "token_overlap",
     "swapped",      "soundex",         "nysiis",         "swap_day_month",
     "year_off_by",  "same_year_month", "same_year",      "within_days",
-    "partial_date", "within",
+    "partial_date", "within",          "suffix",
 };
 
 /* Parsing context: the document, where errors go, and how to resolve paths. */
@@ -255,7 +255,7 @@ static int parse_mapping(ycx *y, dt_config *cfg, cfg_mapping *m, const yaml_node
                          const yaml_node_t *v)
 {
     static const char *const keys[] = {"column", "format", "min_length", "max_length",
-                                       "ssn", "length", NULL};
+                                       "ssn", "length", "last_digits", NULL};
     DT_TRY(y_field_ref(y, cfg, k, "a column mapping", &m->i_field));
     set_pos(&m->line, &m->col, v);
     if (v->type == YAML_SCALAR_NODE) return y_strdup(y, v, "a column name", &m->column);
@@ -277,12 +277,15 @@ static int parse_mapping(ycx *y, dt_config *cfg, cfg_mapping *m, const yaml_node
     if ((x = y_get(y, v, "min_length"))) DT_TRY(y_int(y, x, "min_length", 1, 64, &m->min_len));
     if ((x = y_get(y, v, "max_length"))) DT_TRY(y_int(y, x, "max_length", 1, 64, &m->max_len));
     if ((x = y_get(y, v, "ssn"))) DT_TRY(y_bool(y, x, "ssn", &m->ssn));
+    if ((x = y_get(y, v, "last_digits")))
+        DT_TRY(y_int(y, x, "last_digits", 1, 32, &m->last_digits));
     if ((x = y_get(y, v, "length"))) {
         if (type != CFG_T_POSTCODE) return y_err(y, x, "length: applies to postcode fields only");
         DT_TRY(y_int(y, x, "length", 1, 16, &m->postcode_len));
     }
-    if ((m->min_len || m->max_len || m->ssn) && type != CFG_T_IDENTIFIER)
-        return y_err(y, v, "min_length, max_length and ssn apply to identifier fields only");
+    if ((m->min_len || m->max_len || m->ssn || m->last_digits) && type != CFG_T_IDENTIFIER)
+        return y_err(y, v, "min_length, max_length, ssn and last_digits apply to identifier "
+                           "fields only");
     return DT_OK;
 }
 
@@ -339,18 +342,35 @@ static int parse_source(ycx *y, dt_config *cfg, cfg_source *s, const yaml_node_t
     if (!(x = y_get(y, n, "columns")))
         return y_err(y, n, "source '%s' needs columns: (field: column)", s->name);
     DT_TRY(y_expect(y, x, YAML_MAPPING_NODE, "columns"));
-    size_t count = (size_t)(x->data.mapping.pairs.top - x->data.mapping.pairs.start);
+    size_t count = 0;
+    for (yaml_node_pair_t *p = x->data.mapping.pairs.start; p < x->data.mapping.pairs.top; p++) {
+        yaml_node_t *v = y_node(y, p->value);
+        count += v->type == YAML_SEQUENCE_NODE
+                     ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
+                     : 1;
+    }
     s->maps = dt_calloc(count ? count : 1, sizeof *s->maps);
     if (!s->maps) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_pair_t *p = x->data.mapping.pairs.start; p < x->data.mapping.pairs.top; p++) {
-        cfg_mapping *m = &s->maps[s->n_maps];
-        int rc = parse_mapping(y, cfg, m, y_node(y, p->key), y_node(y, p->value));
-        s->n_maps++; /* counted even when it failed, so dt_config_free releases it */
-        DT_TRY(rc);
-        for (size_t j = 0; j + 1 < s->n_maps; j++)
-            if (s->maps[j].i_field == m->i_field)
-                return y_err(y, y_node(y, p->key), "field '%s' is mapped twice in source '%s'",
-                             cfg->fields[m->i_field].name, s->name);
+        yaml_node_t *k = y_node(y, p->key), *v = y_node(y, p->value);
+        size_t first = s->n_maps;
+        if (v->type == YAML_SEQUENCE_NODE) { /* fallbacks, in priority order */
+            if (v->data.sequence.items.top == v->data.sequence.items.start)
+                return y_err(y, v, "a list of columns must not be empty");
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                s->n_maps++; /* counted first so a failure frees what it holds */
+                DT_TRY(parse_mapping(y, cfg, &s->maps[s->n_maps - 1], k, y_node(y, *it)));
+            }
+        } else {
+            s->n_maps++;
+            DT_TRY(parse_mapping(y, cfg, &s->maps[s->n_maps - 1], k, v));
+        }
+        for (size_t j = 0; j < first; j++)
+            if (s->maps[j].i_field == s->maps[first].i_field)
+                return y_err(y, k, "field '%s' is mapped twice in source '%s' (map it to a list "
+                                   "of columns for fallbacks)",
+                             cfg->fields[s->maps[first].i_field].name, s->name);
     }
     return DT_OK;
 }
@@ -387,15 +407,22 @@ static int parse_key(ycx *y, const dt_config *cfg, const yaml_node_t *n, const c
             return y_err(y, n, "substr(field, start, length) needs 1 <= start, length <= 64 "
                                "in '%s'", s);
         key->fn = CFG_K_SUBSTR;
+    } else if (used = 0, sscanf(s, " %31[a-z_] ( %127[A-Za-z0-9_] , %d ) %n", fn, field, &a1,
+                                &used) == 3 && used && s[used] == '\0') {
+        if (strcmp(fn, "suffix") != 0)
+            return y_err(y, n, "only suffix(field, length) takes one number, in '%s'", s);
+        if (a1 < 1 || a1 > 64)
+            return y_err(y, n, "suffix(field, length) needs 1 <= length <= 64 in '%s'", s);
+        key->fn = CFG_K_SUFFIX;
     } else if (used = 0, sscanf(s, " %31[a-z_] ( %127[A-Za-z0-9_] ) %n", fn, field, &used) == 2
                && used && s[used] == '\0') {
         int found = -1;
         for (int i = 0; i < CFG_N_KEY_FNS; i++)
             if (strcmp(cfg_key_fn_names[i], fn) == 0) found = i;
-        if (found < 0 || found == CFG_K_SUBSTR || found == CFG_K_VALUE)
+        if (found < 0 || found == CFG_K_SUBSTR || found == CFG_K_VALUE || found == CFG_K_SUFFIX)
             return y_err(y, n, "unknown key function '%s' in '%s' (expected soundex, nysiis, "
-                               "substr, year, month, day, first_token, last_token, initial, "
-                               "nickname)", fn, s);
+                               "year, month, day, first_token, last_token, initial, nickname, "
+                               "substr(f, start, length) or suffix(f, length))", fn, s);
         key->fn = (cfg_key_fn)found;
     } else if (used = 0, sscanf(s, " %127[A-Za-z0-9_] %n", field, &used) == 1 && s[used] == '\0') {
         key->fn = CFG_K_VALUE;
@@ -463,6 +490,7 @@ static int parse_rule(ycx *y, const dt_config *cfg, cfg_rule *r, const yaml_node
         if (rc) break;
         if (k->fn == CFG_K_VALUE) rc = util_buf_printf(&b, "%s", f);
         else if (k->fn == CFG_K_SUBSTR) rc = util_buf_printf(&b, "substr(%s,%d,%d)", f, k->arg1, k->arg2);
+        else if (k->fn == CFG_K_SUFFIX) rc = util_buf_printf(&b, "suffix(%s,%d)", f, k->arg1);
         else rc = util_buf_printf(&b, "%s(%s)", cfg_key_fn_names[k->fn], f);
     }
     if (rc == DT_OK) rc = util_buf_putc(&b, ']');

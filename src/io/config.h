@@ -54,6 +54,7 @@ typedef struct cfg_mapping {
     char *date_format;     /* dates: "YYYYMMDD"…; NULL: "YYYY-MM-DD" */
     int min_len, max_len;  /* identifiers: digit count bounds (0: none) */
     int ssn;               /* identifiers: apply US SSN structure rules */
+    int last_digits;       /* identifiers: keep only the last N digits (0: all) */
     int postcode_len;      /* postcodes: keep this many characters (0: all) */
     long line, col;        /* where the mapping is written */
 } cfg_mapping;
@@ -66,7 +67,8 @@ typedef struct cfg_source {
     char *id_column;
     char delimiter;
     int trim;
-    cfg_mapping *maps;
+    cfg_mapping *maps;     /* in priority order: a field mapped by a list of columns
+                              takes the first that gives a value */
     size_t n_maps;
     char *full_name_column; /* one-column name feeding given/middle/surname fields, or NULL */
     cfg_name_order full_name_order;
@@ -86,6 +88,7 @@ typedef enum cfg_key_fn {
     CFG_K_LAST_TOKEN,
     CFG_K_INITIAL,
     CFG_K_NICKNAME,    /* nickname-canonical form of the first token */
+    CFG_K_SUFFIX,      /* suffix(field, length): the last characters */
     CFG_N_KEY_FNS
 } cfg_key_fn;
 
@@ -94,7 +97,7 @@ extern const char *const cfg_key_fn_names[CFG_N_KEY_FNS];
 typedef struct cfg_key {
     cfg_key_fn fn;
     int i_field;
-    int arg1, arg2; /* substr start and length */
+    int arg1, arg2; /* substr start and length; suffix length in arg1 */
 } cfg_key;
 
 typedef struct cfg_rule {
@@ -124,6 +127,7 @@ typedef enum cfg_level_kind {
     CFG_L_DATE_WITHIN_DAYS,  /* |a - b| <= threshold days */
     CFG_L_DATE_PARTIAL,      /* a partial date agrees with the other on what it has */
     CFG_L_NUMERIC_WITHIN,    /* |a - b| <= threshold, numbers */
+    CFG_L_SUFFIX,            /* the shorter value ends the longer (last-4 of an SSN) */
     CFG_N_LEVEL_KINDS
 } cfg_level_kind;
 

@@ -76,6 +76,12 @@ static void test_value_keys(void **state)
     assert_string_equal(key_text(CFG_K_INITIAL, 0, 0, "john", NULL), "j");
     assert_true(key(CFG_K_INITIAL, "john") == key(CFG_K_INITIAL, "jane"));
 
+    /* suffix counts code points from the end; shorter values have no key. */
+    assert_string_equal(key_text(CFG_K_SUFFIX, 4, 0, "123456789", NULL), "6789");
+    assert_string_equal(key_text(CFG_K_SUFFIX, 4, 0, "6789", NULL), "6789");
+    assert_string_equal(key_text(CFG_K_SUFFIX, 2, 0, "josé", NULL), "sé");
+    assert_string_equal(key_text(CFG_K_SUFFIX, 4, 0, "789", NULL), "");
+
     /* Null and empty values have no key under any function. */
     for (int fn = 0; fn < CFG_N_KEY_FNS; fn++) {
         cfg_key k = {.fn = (cfg_key_fn)fn, .arg1 = 1, .arg2 = 2};

@@ -48,6 +48,7 @@ static const char CONFIG[] =
     "  - {name: tok_with, field: surname, levels: [{token_overlap: [middle]}]}\n"
     "  - {name: tok, field: surname, levels: [token_overlap]}\n"
     "  - {name: within5, field: zip, levels: [{within: 5}]}\n"
+    "  - {name: suffix, field: zip, levels: [suffix]}\n"
     "  - {name: d_exact, field: dob, levels: [exact]}\n"
     "  - {name: d_swap, field: dob, levels: [swap_day_month]}\n"
     "  - {name: d_year1, field: dob, levels: [year_off_by]}\n"
@@ -223,6 +224,12 @@ static void test_string_levels(void **state)
     HOLDS("within5", "2000", "2005");
     FAILS("within5", "2000", "2006");
     FAILS("within5", "20a0", "20a0"); /* not numbers */
+
+    HOLDS("suffix", "6789", "123456789");  /* last-4 against a full number */
+    HOLDS("suffix", "123456789", "6789");
+    FAILS("suffix", "6788", "123456789");
+    FAILS("suffix", "6789", "6789");       /* equal is exact's job, not suffix's */
+    FAILS("suffix", "1234", "123456789");  /* a prefix is not a suffix */
 }
 
 static void test_nickname(void **state)

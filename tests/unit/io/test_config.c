@@ -288,6 +288,39 @@ static void test_options(void **state)
     dt_config_free(cfg);
 }
 
+/* A field may be mapped to a list of columns (fallbacks, in order), and
+ * identifiers may keep only their last digits. */
+static void test_fallback_columns(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "fields: {dob: date, ssn: identifier}\n"
+        "sources:\n"
+        "  - name: v\n"
+        "    path: v.csv\n"
+        "    id: id\n"
+        "    columns:\n"
+        "      dob: [{column: bd, format: YYYY-MM-DD}, {column: by, format: YYYY}]\n"
+        "      ssn: {column: s, last_digits: 4}\n"
+        "blocking: {rules: [\"suffix(ssn,4), year(dob)\"]}\n"
+        "comparisons: [{field: ssn, levels: [exact, suffix]}]\n";
+    dt_config *cfg = NULL;
+    dt_error err;
+    assert_int_equal(cfg_parse(yaml, strlen(yaml), "test.yaml", "/base", &cfg, &err), DT_OK);
+    const cfg_source *s = &cfg->sources[0];
+    assert_int_equal(s->n_maps, 3);
+    assert_string_equal(s->maps[0].column, "bd");
+    assert_string_equal(s->maps[1].column, "by");
+    assert_string_equal(s->maps[1].date_format, "YYYY");
+    assert_int_equal(s->maps[0].i_field, s->maps[1].i_field);
+    assert_int_equal(s->maps[2].last_digits, 4);
+    assert_int_equal(cfg->rules[0].keys[0].fn, CFG_K_SUFFIX);
+    assert_int_equal(cfg->rules[0].keys[0].arg1, 4);
+    assert_string_equal(cfg->rules[0].name, "[suffix(ssn,4), year(dob)]");
+    assert_int_equal(cfg->comparisons[0].levels[1].kind, CFG_L_SUFFIX);
+    dt_config_free(cfg);
+}
+
 static void test_load_example(void **state)
 {
     (void)state;
@@ -410,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_fallback_columns),
         cmocka_unit_test(test_load_example),
         cmocka_unit_test(test_error_unknown_keys),
         cmocka_unit_test(test_error_fields),
