@@ -81,6 +81,11 @@ $(B)/tests/unit/%: tests/unit/%.c $(STATIC_LIB)
 	    -DDT_TEST_DATA='"$(abspath ../shared/data)"' -DDT_SRC_ROOT='"$(abspath .)"' \
 	    $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL) -lcmocka
 
+# The benchmark data generator (bench/README.md): a program, not part of the library.
+GEN := $(B)/bench-gen
+$(GEN): bench/gen.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+
 # Fuzz targets replayed over their corpus with a plain driver (no libFuzzer).
 $(B)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/regression_driver.c $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -99,8 +104,9 @@ fuzz-replay: $(FUZZ_REPLAY)
 	    $$t tests/fuzz/corpus/$$name; \
 	done
 
-e2e: $(CLI)
+e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
+	@sh tests/e2e/gen_test.sh $(abspath $(GEN))
 
 layers:
 	@sh scripts/check-layers
@@ -127,8 +133,9 @@ fuzz: deps
 	    build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=4096 build/fuzz/corpus-$$n $$c; \
 	done
 
-bench: all
-	@sh bench/run --help >/dev/null 2>&1 || echo "bench: see bench/README.md"
+bench: deps
+	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen
+	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -131,17 +131,8 @@ uint64_t block_combine(const uint64_t *parts, int n_parts)
 
 /* ---- pairs --------------------------------------------------------- */
 
-typedef struct entry {
-    uint64_t key;
-    uint32_t rec;
-} entry;
-
-static int cmp_entry(const void *x, const void *y)
-{
-    const entry *a = x, *b = y;
-    if (a->key != b->key) return a->key < b->key ? -1 : 1;
-    return (a->rec > b->rec) - (a->rec < b->rec);
-}
+/* (key, record) of one record under one rule; sorted, runs are blocks. */
+typedef util_kv entry;
 
 static int cmp_u64(const void *x, const void *y)
 {
@@ -183,7 +174,7 @@ static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n
      * source, so each source is one run. */
     uint64_t same = 0, run = 1;
     for (size_t i = 1; i <= n; i++) {
-        if (i < n && in->src[e[i].rec] == in->src[e[i - 1].rec]) {
+        if (i < n && in->src[e[i].val] == in->src[e[i - 1].val]) {
             run++;
             continue;
         }
@@ -212,9 +203,9 @@ static int emit_block(block_state *st, int rule, const entry *e, size_t n)
 {
     const block_input *in = st->in;
     for (size_t i = 0; i < n; i++) {
-        uint32_t a = e[i].rec;
+        uint32_t a = e[i].val;
         for (size_t j = i + 1; j < n; j++) {
-            uint32_t b = e[j].rec;
+            uint32_t b = e[j].val;
             if (!block_mode_allows(in->mode, in->src[a], in->src[b])) continue;
             int covered = 0;
             for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
@@ -232,25 +223,26 @@ static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint6
     DT_TRY(util_grow((void **)&s->keys, &s->cap, s->n + 1, sizeof *s->keys));
     s->keys[s->n++] = e[0].key; /* blocks come in key order: stays sorted */
     st->out->stats[rule].n_skipped_blocks++;
-    if (st->in->on_skip) st->in->on_skip(st->in->ctx, rule, e[0].rec, n, n_pairs);
+    if (st->in->on_skip) st->in->on_skip(st->in->ctx, rule, e[0].val, n, n_pairs);
     return DT_OK;
 }
 
-/* Sorted (key, record) entries of a rule; returns how many. */
-static size_t rule_entries(const block_input *in, int rule, entry *entries)
+/* Sorted (key, record) entries of a rule. OUT: *n. */
+static int rule_entries(const block_input *in, int rule, entry *entries, size_t *n)
 {
-    size_t n = 0;
+    size_t k = 0;
     for (size_t i = 0; i < in->n_recs; i++)
-        if (in->keys[rule][i]) entries[n++] = (entry){in->keys[rule][i], (uint32_t)i};
-    qsort(entries, n, sizeof *entries, cmp_entry);
-    return n;
+        if (in->keys[rule][i]) entries[k++] = (entry){in->keys[rule][i], (uint32_t)i};
+    *n = k;
+    return util_sort_kv(entries, k);
 }
 
 /* Phase 1: count every block, decide which are over the cap. */
 static int count_rule(block_state *st, int rule, entry *entries)
 {
     const block_input *in = st->in;
-    size_t n = rule_entries(in, rule, entries);
+    size_t n;
+    DT_TRY(rule_entries(in, rule, entries, &n));
     block_rule_stats *rs = &st->out->stats[rule];
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
@@ -271,7 +263,8 @@ static int count_rule(block_state *st, int rule, entry *entries)
 /* Phase 2: emit the pairs of every block not skipped. */
 static int emit_rule(block_state *st, int rule, entry *entries)
 {
-    size_t n = rule_entries(st->in, rule, entries);
+    size_t n;
+    DT_TRY(rule_entries(st->in, rule, entries, &n));
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && entries[j].key == entries[i].key) j++;

@@ -22,6 +22,20 @@
 
 enum { REPORT_MAX = 10 };
 
+/* Each distinct raw value of a mapping is standardized once: the cache maps
+ * raw text to the value id it became (or RAW_BAD). Identifiers skip it
+ * (nearly every one is distinct and cheap to clean); a cache stops growing
+ * at RAW_CACHE_MAX entries, so memory stays bounded on any data. */
+enum { RAW_CACHE_MAX = 1 << 21 };
+#define RAW_BAD (UINT32_MAX - 1)
+
+typedef struct raw_cache {
+    util_intern raw;     /* raw text -> dense id */
+    uint32_t *value;     /* dense id -> column value id, or RAW_BAD */
+    size_t cap;
+    int is_used;
+} raw_cache;
+
 /* Where each config item reads from in this source's header. */
 typedef struct source_plan {
     long i_id;                  /* column index of the record id */
@@ -37,6 +51,7 @@ typedef struct read_state {
     uint16_t i_src;
     source_plan plan;
     util_buf norm, given, middle, surname;
+    raw_cache *caches;          /* per mapping of the current source */
     uint64_t n_reported;
     uint64_t *orig_row;         /* per record: (source << 40) | row number, for duplicate ids */
     size_t cap_orig;
@@ -176,6 +191,35 @@ static int remember_row(read_state *st, size_t i_rec, long line)
     return DT_OK;
 }
 
+/* Standardizes raw into the record's field, through the mapping's cache. */
+static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t i_rec,
+                     const char *raw, size_t n)
+{
+    eng_ctx *e = st->e;
+    uint32_t *vals = e->table.cols[m->i_field].vals;
+    uint32_t hit = rc->is_used ? util_intern_find(&rc->raw, raw, n) : UINT32_MAX;
+    if (hit != UINT32_MAX) {
+        if (rc->value[hit] == RAW_BAD) e->null_per_field[m->i_field]++;
+        else vals[i_rec] = rc->value[hit];
+        return DT_OK;
+    }
+    int r = standardize(st, m, raw, n);
+    if (r != DT_OK && r != DT_EINPUT) return r;
+    uint32_t v = RAW_BAD;
+    if (r == DT_EINPUT) {
+        e->null_per_field[m->i_field]++;
+    } else {
+        DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)m->i_field, st->norm.data, st->norm.len));
+        v = vals[i_rec];
+    }
+    if (!rc->is_used || rc->raw.n_strs >= RAW_CACHE_MAX) return DT_OK;
+    uint32_t id;
+    DT_TRY(util_intern_put(&rc->raw, raw, n, &id));
+    DT_TRY(util_grow((void **)&rc->value, &rc->cap, (size_t)id + 1, sizeof *rc->value));
+    rc->value[id] = v;
+    return DT_OK;
+}
+
 static int add_row(read_state *st, const csv_row *row)
 {
     eng_ctx *e = st->e;
@@ -210,14 +254,7 @@ static int add_row(read_state *st, const csv_row *row)
         size_t c = (size_t)st->plan.i_col[m];
         if (is_blank(row->fields[c], row->lens[c])) continue; /* missing: null, not an error */
         if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
-        int rc = standardize(st, &s->maps[m], row->fields[c], row->lens[c]);
-        if (rc == DT_EINPUT) {
-            e->null_per_field[s->maps[m].i_field]++;
-            continue;
-        }
-        DT_TRY(rc);
-        DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)s->maps[m].i_field, st->norm.data,
-                             st->norm.len));
+        DT_TRY(put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]));
     }
     return DT_OK;
 }
@@ -230,6 +267,15 @@ static int read_source(read_state *st)
     csv_reader *r = NULL;
     DT_TRY(csv_open(s->path, &opt, &r, e->err));
     csv_row row;
+    st->caches = dt_calloc(s->n_maps ? s->n_maps : 1, sizeof *st->caches);
+    if (!st->caches) {
+        csv_close(r);
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
+    for (size_t m = 0; m < s->n_maps; m++) {
+        util_intern_init(&st->caches[m].raw);
+        st->caches[m].is_used = e->cfg->fields[s->maps[m].i_field].type != CFG_T_IDENTIFIER;
+    }
     int rc = csv_next(r, &row, e->err);
     if (rc == 0) rc = dt_err_at(e->err, DT_EINPUT, s->path, 1, 1, "no header row: the file is empty");
     if (rc == 1) rc = make_plan(st, &row);
@@ -249,6 +295,12 @@ static int read_source(read_state *st)
         if ((e->table.n_recs & 0xffff) == 0) eng_progress(e, "read", csv_offset(r), 0, 0);
     }
     csv_close(r);
+    for (size_t m = 0; m < s->n_maps; m++) {
+        util_intern_fini(&st->caches[m].raw);
+        dt_free(st->caches[m].value);
+    }
+    dt_free(st->caches);
+    st->caches = NULL;
     dt_free(st->plan.i_col);
     st->plan.i_col = NULL;
     if (st->n_reported > REPORT_MAX)
@@ -260,14 +312,17 @@ static int read_source(read_state *st)
 
 /* ---- canonical order ------------------------------------------------ */
 
+/* Canonical order is by source, then by a 48-bit hash of the record id,
+ * then by the id text: it depends on the ids alone, never on row order,
+ * and sorts in linear time. Equal keys (a repeated id, or a hash collision)
+ * are settled by the id text, and a repeated id by its row in the file. */
 static const eng_ctx *g_sort_eng;
 static const uint64_t *g_sort_rows;
 
-static int cmp_record(const void *x, const void *y)
+static int cmp_same_key(const void *x, const void *y)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    uint32_t a = ((const util_kv *)x)->val, b = ((const util_kv *)y)->val;
     const cmp_table *t = &g_sort_eng->table;
-    if (t->src[a] != t->src[b]) return t->src[a] < t->src[b] ? -1 : 1;
     if (t->rid[a] != t->rid[b]) {
         int c = strcmp(cmp_record_id(t, a), cmp_record_id(t, b));
         if (c) return c;
@@ -275,20 +330,38 @@ static int cmp_record(const void *x, const void *y)
     return (g_sort_rows[a] > g_sort_rows[b]) - (g_sort_rows[a] < g_sort_rows[b]);
 }
 
-/* Sorts records by (source, id); drops later rows repeating an id. */
+static int sort_records(eng_ctx *e, const uint64_t *orig_row, util_kv *kv)
+{
+    cmp_table *t = &e->table;
+    size_t n = t->n_recs;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = cmp_record_id(t, (uint32_t)i);
+        uint64_t h = util_hash64(id, t->ids.lens[t->rid[i]], 0x6964);
+        kv[i] = (util_kv){((uint64_t)t->src[i] << 48) | (h >> 16), (uint32_t)i};
+    }
+    DT_TRY(util_sort_kv(kv, n));
+    g_sort_eng = e; /* qsort has no context; loading is single-threaded */
+    g_sort_rows = orig_row;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && kv[j].key == kv[i].key) j++;
+        if (j - i > 1) qsort(kv + i, j - i, sizeof *kv, cmp_same_key);
+        i = j;
+    }
+    return DT_OK;
+}
+
+/* Puts records in canonical order; drops later rows repeating an id. */
 static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
+    util_kv *kv = dt_malloc((n ? n : 1) * sizeof *kv);
     uint32_t *perm = dt_malloc((n ? n : 1) * sizeof *perm);
-    if (!perm) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
-    g_sort_eng = e; /* qsort has no context; loading is single-threaded */
-    g_sort_rows = orig_row;
-    qsort(perm, n, sizeof *perm, cmp_record);
+    int rc = kv && perm ? sort_records(e, orig_row, kv) : DT_ENOMEM;
     size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t r = perm[i];
+    for (size_t i = 0; i < n && rc == DT_OK; i++) {
+        uint32_t r = kv[i].val;
         if (kept && t->src[perm[kept - 1]] == t->src[r] && t->rid[perm[kept - 1]] == t->rid[r]) {
             const cfg_source *s = &e->cfg->sources[t->src[r]];
             e->n_rejected++;
@@ -301,9 +374,10 @@ static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
         }
         perm[kept++] = r;
     }
-    int rc = cmp_table_permute(t, perm, kept);
+    if (rc == DT_OK) rc = cmp_table_permute(t, perm, kept);
+    dt_free(kv);
     dt_free(perm);
-    return rc < 0 ? dt_err_set(e->err, rc, "out of memory") : DT_OK;
+    return rc < 0 ? dt_err_set(e->err, rc, "out of memory ordering records") : DT_OK;
 }
 
 int eng_load(eng_ctx *e)

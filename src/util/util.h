@@ -137,6 +137,19 @@ static inline const char *util_intern_str(const util_intern *t, uint32_t id)
     return t->strs[id];
 }
 
+/* ---- sorting ------------------------------------------------------ */
+
+/* A 64-bit key with a 32-bit payload, sorted by key then payload. */
+typedef struct util_kv {
+    uint64_t key;
+    uint32_t val;
+} util_kv;
+
+/* Sorts items by (key, val) ascending: LSD radix sort, 16 bits a pass,
+ * skipping passes where every item has the same digit. Stable, O(n).
+ * Needs a scratch array of n items; returns DT_ENOMEM without one. */
+int util_sort_kv(util_kv *items, size_t n);
+
 /* ---- thread pool -------------------------------------------------- */
 
 /* Runs fn(ctx, begin, end, i_worker) over [0, n) split into chunks of

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -119,12 +120,43 @@ static void test_fail_after(void **state)
     util_intern_fini(&t);
 }
 
+static int cmp_kv(const void *x, const void *y)
+{
+    const util_kv *a = x, *b = y;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->val > b->val) - (a->val < b->val);
+}
+
+static void test_sort_kv(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    static util_kv a[N], b[N];
+    util_rng r;
+    util_rng_seed(&r, 3);
+    /* Keys from a few values (ties decided by val) and full 64-bit ones. */
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N; i++) {
+            a[i].key = round ? util_rng_next(&r) : util_rng_below(&r, 7) << 40;
+            a[i].val = (uint32_t)util_rng_next(&r);
+        }
+        memcpy(b, a, sizeof a);
+        assert_int_equal(util_sort_kv(a, N), DT_OK);
+        qsort(b, N, sizeof *b, cmp_kv);
+        assert_memory_equal(a, b, sizeof a);
+    }
+    util_kv one = {5, 1};
+    assert_int_equal(util_sort_kv(&one, 1), DT_OK);
+    assert_int_equal(util_sort_kv(NULL, 0), DT_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errnames),      cmocka_unit_test(test_intern),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
+        cmocka_unit_test(test_sort_kv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
