@@ -135,24 +135,46 @@ static int initial_match(const side *x, const side *y)
     return 0;
 }
 
+/* Metric values already computed for this pair: levels at several
+ * thresholds of one metric compute it once. NAN / -1: not yet. */
+typedef struct memo {
+    double jw, jaro;
+    int lev, dl;
+    int lev_max, dl_max; /* the early-stop bound the distance was computed with */
+} memo;
+
+typedef int (*distance_fn)(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, int max);
+
+static int distance_within(int *cached, int *cached_max, int max, distance_fn fn, const side *x,
+                           const side *y)
+{
+    /* A distance computed with a smaller bound may be "bound + 1" only:
+     * recompute when the new bound is larger. */
+    if (*cached < 0 || (*cached > *cached_max && max > *cached_max)) {
+        *cached = fn(x->cps, x->in->cp_len, y->cps, y->in->cp_len, max);
+        *cached_max = max;
+    }
+    return *cached <= max;
+}
+
 static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv,
-                       const side *x, const side *y, uint32_t a, uint32_t b)
+                       const side *x, const side *y, uint32_t a, uint32_t b, memo *mm)
 {
     const cmp_value_info *p = x->in, *q = y->in;
     switch (lv->kind) {
     case CFG_L_EXACT: return x->v == y->v;
     case CFG_L_NICKNAME: return t->nicks && norm_nick_equal(t->nicks, x->s, y->s);
     case CFG_L_JARO_WINKLER:
-        return cmp_jaro_winkler(x->cps, p->cp_len, y->cps, q->cp_len) >= lv->threshold;
-    case CFG_L_JARO: return cmp_jaro(x->cps, p->cp_len, y->cps, q->cp_len) >= lv->threshold;
-    case CFG_L_LEVENSHTEIN: {
-        int max = (int)lv->threshold;
-        return cmp_levenshtein(x->cps, p->cp_len, y->cps, q->cp_len, max) <= max;
-    }
-    case CFG_L_DAMERAU_LEVENSHTEIN: {
-        int max = (int)lv->threshold;
-        return cmp_damerau_levenshtein(x->cps, p->cp_len, y->cps, q->cp_len, max) <= max;
-    }
+        if (isnan(mm->jw)) mm->jw = cmp_jaro_winkler(x->cps, p->cp_len, y->cps, q->cp_len);
+        return mm->jw >= lv->threshold;
+    case CFG_L_JARO:
+        if (isnan(mm->jaro)) mm->jaro = cmp_jaro(x->cps, p->cp_len, y->cps, q->cp_len);
+        return mm->jaro >= lv->threshold;
+    case CFG_L_LEVENSHTEIN:
+        return distance_within(&mm->lev, &mm->lev_max, (int)lv->threshold, cmp_levenshtein, x, y);
+    case CFG_L_DAMERAU_LEVENSHTEIN:
+        return distance_within(&mm->dl, &mm->dl_max, (int)lv->threshold, cmp_damerau_levenshtein,
+                               x, y);
     case CFG_L_INITIAL: return initial_match(x, y);
     case CFG_L_TOKEN_OVERLAP: return token_overlap(t, c, lv, a, b);
     case CFG_L_SWAPPED: return swapped(t, c, lv, a, b);
@@ -174,8 +196,9 @@ int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b
 {
     side x = make_side(t, c->i_field, a), y = make_side(t, c->i_field, b);
     if (x.v == CMP_NULL || y.v == CMP_NULL) return 0;
+    memo mm = {NAN, NAN, -1, -1, 0, 0};
     for (int l = 0; l < c->n_levels; l++)
-        if (level_holds(t, c, &c->levels[l], &x, &y, a, b)) return l + 1;
+        if (level_holds(t, c, &c->levels[l], &x, &y, a, b, &mm)) return l + 1;
     return c->n_levels + 1;
 }
 
