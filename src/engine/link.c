@@ -136,24 +136,60 @@ static void log_pass(eng_ctx *e, const fs_training *t)
             t->lambda, *left ? left : "none");
 }
 
-static int em_pass(link_run *run, int rule, fs_training *out)
+/* One aggregation over all candidates: each distinct (comparison vector,
+ * mask of training rules whose keys agree on the pair) with its count. The
+ * EM passes and λ then read distinct patterns only, never the pairs again.
+ * The vector is n_comp level bytes followed by the 8-byte mask. */
+typedef struct train_set {
+    fs_patterns all;          /* vectors of n_comp + 8 bytes */
+    int rules[64];            /* training rule indexes, mask bit order */
+    size_t n_rules;
+} train_set;
+
+static int aggregate(link_run *run, train_set *ts)
 {
     eng_ctx *e = &run->e;
-    const dt_config *cfg = e->cfg;
-    size_t nc = cfg->n_comparisons;
-    const uint64_t *keys = e->keys[rule];
-    fs_patterns pats;
-    fs_patterns_init(&pats, nc);
-    int rc = DT_OK;
-    for (size_t i = 0; i < e->blk.n_pairs && rc == DT_OK; i++) {
+    size_t nc = e->cfg->n_comparisons;
+    uint8_t vec[FS_MAX_COMPARISONS + 8];
+    fs_patterns_init(&ts->all, nc + 8);
+    for (size_t i = 0; i < e->blk.n_pairs; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
-        if (keys[a] && keys[a] == keys[b]) rc = fs_patterns_add(&pats, run->gammas + i * nc, 1);
+        uint64_t mask = 0;
+        for (size_t k = 0; k < ts->n_rules; k++) {
+            const uint64_t *keys = e->keys[ts->rules[k]];
+            if (keys[a] && keys[a] == keys[b]) mask |= 1ULL << k;
+        }
+        memcpy(vec, run->gammas + i * nc, nc);
+        memcpy(vec + nc, &mask, 8);
+        DT_TRY(fs_patterns_add(&ts->all, vec, 1));
     }
+    return DT_OK;
+}
+
+/* The comparison vectors of the pairs whose mask has any bit of want. */
+static int select_patterns(const train_set *ts, size_t nc, uint64_t want, fs_patterns *out)
+{
+    fs_patterns_init(out, nc);
+    for (uint32_t id = 0; id < ts->all.vecs.n_strs; id++) {
+        const uint8_t *v = (const uint8_t *)ts->all.vecs.strs[id];
+        uint64_t mask;
+        memcpy(&mask, v + nc, 8);
+        if (mask & want) DT_TRY(fs_patterns_add(out, v, ts->all.counts[id]));
+    }
+    return DT_OK;
+}
+
+static int em_pass(link_run *run, const train_set *ts, size_t k, fs_training *out)
+{
+    const dt_config *cfg = run->e.cfg;
+    int rule = ts->rules[k];
+    fs_patterns pats;
+    int rc = select_patterns(ts, cfg->n_comparisons, 1ULL << k, &pats);
     if (rc == DT_OK)
         rc = fs_em_pass(&run->model, cfg, &pats, rule_left_out(cfg, &cfg->rules[rule]), rule, out);
     fs_patterns_fini(&pats);
-    if (rc < 0) return dt_err_set(e->err, rc, "out of memory in EM");
-    log_pass(e, out);
+    if (rc < 0) return dt_err_set(run->e.err, rc, "out of memory in EM");
+    log_pass(&run->e, out);
     return DT_OK;
 }
 
@@ -190,24 +226,37 @@ static int train(link_run *run)
     eng_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
     DT_TRY(sample_u(run));
-    size_t n_rules = cfg->n_training_rules ? cfg->n_training_rules : cfg->n_rules;
-    run->model.train = dt_calloc(n_rules, sizeof *run->model.train);
+    train_set ts;
+    ts.n_rules = cfg->n_training_rules ? cfg->n_training_rules : cfg->n_rules;
+    if (ts.n_rules > 64)
+        return dt_err_set(e->err, DT_ECONFIG, "at most 64 training rules (set model: "
+                          "training_rules)");
+    for (size_t k = 0; k < ts.n_rules; k++)
+        ts.rules[k] = cfg->n_training_rules ? cfg->training_rules[k] : (int)k;
+    run->model.train = dt_calloc(ts.n_rules, sizeof *run->model.train);
     if (!run->model.train) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    for (size_t k = 0; k < n_rules; k++) {
-        int rule = cfg->n_training_rules ? cfg->training_rules[k] : (int)k;
-        DT_TRY(em_pass(run, rule, &run->model.train[k]));
-        run->model.n_train++;
+    int rc = aggregate(run, &ts);
+    for (size_t k = 0; k < ts.n_rules && rc == DT_OK; k++) {
+        rc = em_pass(run, &ts, k, &run->model.train[k]);
+        if (rc == DT_OK) run->model.n_train++;
     }
-    fs_finish_m(&run->model);
-    fs_patterns pats;
-    fs_patterns_init(&pats, cfg->n_comparisons);
-    int rc = DT_OK;
-    for (size_t i = 0; i < e->blk.n_pairs && rc == DT_OK; i++)
-        rc = fs_patterns_add(&pats, run->gammas + i * cfg->n_comparisons, 1);
-    if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, eng_comparable_pairs(e));
+    fs_patterns pats = {0};
+    if (rc == DT_OK) {
+        fs_finish_m(&run->model);
+        /* λ is over every candidate: all masks, the empty one included. */
+        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, &pats);
+        for (uint32_t id = 0; rc == DT_OK && id < ts.all.vecs.n_strs; id++) {
+            const uint8_t *v = (const uint8_t *)ts.all.vecs.strs[id];
+            uint64_t mask;
+            memcpy(&mask, v + cfg->n_comparisons, 8);
+            if (!mask) rc = fs_patterns_add(&pats, v, ts.all.counts[id]);
+        }
+        if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, eng_comparable_pairs(e));
+    }
     fs_patterns_fini(&pats);
-    if (rc < 0) return dt_err_set(e->err, rc, "out of memory estimating lambda");
-    return DT_OK;
+    fs_patterns_fini(&ts.all);
+    if (rc < 0 && e->err->code == DT_OK) dt_err_set(e->err, rc, "out of memory in training");
+    return rc;
 }
 
 /* ---- score ---------------------------------------------------------- */
