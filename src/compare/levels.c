@@ -117,15 +117,19 @@ static int token_overlap(const cmp_table *t, const cfg_comparison *c, const cfg_
     return 0;
 }
 
+/* This field equals the other side's `with` field, and the other way round
+ * at least a token agrees: "beiya / zeng chin" against "chin / beiya" is a
+ * swap whose surname lost a part. */
 static int swapped(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv, uint32_t a,
                    uint32_t b)
 {
     size_t f = (size_t)c->i_field, g = (size_t)lv->with[0];
-    uint32_t af = t->cols[f].vals[a], bg = t->cols[g].vals[b];
-    uint32_t ag = t->cols[g].vals[a], bf = t->cols[f].vals[b];
-    if (af == CMP_NULL || bg == CMP_NULL || ag == CMP_NULL || bf == CMP_NULL) return 0;
-    return strcmp(cmp_value(t, f, a), cmp_value(t, g, b)) == 0 &&
-           strcmp(cmp_value(t, g, a), cmp_value(t, f, b)) == 0;
+    const char *af = cmp_value(t, f, a), *bg = cmp_value(t, g, b);
+    const char *ag = cmp_value(t, g, a), *bf = cmp_value(t, f, b);
+    if (!af || !bg || !ag || !bf) return 0;
+    if (strcmp(af, bg) == 0) return tokens_meet(ag, bf);
+    if (strcmp(ag, bf) == 0) return tokens_meet(af, bg);
+    return 0;
 }
 
 static int initial_match(const side *x, const side *y)

@@ -287,6 +287,12 @@ static void test_swapped(void **state)
     assert_int_equal(eval_recs("swapped", a, c), 2); /* only one half agrees */
     rec d = {{[F_GIVEN] = "john"}};
     assert_int_equal(eval_recs("swapped", a, d), 2); /* the other field is null */
+    /* One half exact, the other sharing a token: a swap that lost a part. */
+    rec e = {{[F_GIVEN] = "beiya", [F_SURNAME] = "zeng chin"}};
+    rec f = {{[F_GIVEN] = "chin", [F_SURNAME] = "beiya"}};
+    assert_int_equal(eval_recs("swapped", e, f), 1);
+    rec g = {{[F_GIVEN] = "chen", [F_SURNAME] = "beiya"}};
+    assert_int_equal(eval_recs("swapped", e, g), 2); /* no token shared */
 }
 
 static void test_dates(void **state)
