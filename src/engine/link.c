@@ -23,8 +23,19 @@
 #include "engine/engine.h"
 #include "io/csv.h"
 
+enum { WEAK_LOG_MAX = 10 }; /* weak joins shown on the log; all go to weak_links.csv */
+
+typedef struct weak_join {
+    uint32_t a, b;
+    double p;
+    uint32_t size_a, size_b;
+} weak_join;
+
 typedef struct link_run {
     eng_ctx e;
+    weak_join *weak;            /* every weak join, in clustering order */
+    size_t n_weak, cap_weak;
+    int weak_oom;               /* a weak join could not be kept */
     const dt_link_options *opts;
     uint8_t *gammas;            /* n_pairs x n_comp level codes */
     double *weights;            /* per pair */
@@ -290,7 +301,14 @@ static int score(link_run *run)
 
 static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b)
 {
-    eng_ctx *e = ctx;
+    link_run *run = ctx;
+    eng_ctx *e = &run->e;
+    if (util_grow((void **)&run->weak, &run->cap_weak, run->n_weak + 1, sizeof *run->weak) < 0) {
+        run->weak_oom = 1;
+        return;
+    }
+    run->weak[run->n_weak++] = (weak_join){l->a, l->b, l->p, size_a, size_b};
+    if (run->n_weak > WEAK_LOG_MAX) return;
     eng_log(e, DT_LOG_WARN,
             "cluster: weak link (p=%.3f) %s:%s - %s:%s joins clusters of %u and %u records; "
             "check it in review",
@@ -315,10 +333,14 @@ static int cluster(link_run *run)
     }
     clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
-                       .on_weak = on_weak, .ctx = e};
+                       .on_weak = on_weak, .ctx = run};
     int rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
+    if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory clustering");
+    if (run->n_weak > WEAK_LOG_MAX)
+        eng_log(e, DT_LOG_WARN, "cluster: %zu more weak links not shown; all %zu are in "
+                "weak_links.csv", run->n_weak - WEAK_LOG_MAX, run->n_weak);
     run->sum.n_entities = run->clu.n_entities;
     memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
     if (cfg->one_to_one)
@@ -476,12 +498,35 @@ static int write_entities(link_run *run, const char *dir)
     return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;
 }
 
+/* Every weak link that joined two clusters of weak_join_size or more, for
+ * a person to check: they are where chaining would show. */
+static int write_weak_links(link_run *run, const char *dir)
+{
+    eng_ctx *e = &run->e;
+    out_file o;
+    DT_TRY(out_open(e, &o, dir, "weak_links.csv"));
+    util_buf_printf(&o.line, "source_a,record_id_a,source_b,record_id_b,probability,size_a,size_b");
+    int rc = out_line(e, &o);
+    for (size_t i = 0; i < run->n_weak && rc == DT_OK; i++) {
+        const weak_join *w = &run->weak[i];
+        put_field(&o.line, eng_source_name(e, w->a), 0);
+        put_field(&o.line, cmp_record_id(&e->table, w->a), 1);
+        put_field(&o.line, eng_source_name(e, w->b), 1);
+        put_field(&o.line, cmp_record_id(&e->table, w->b), 1);
+        util_buf_printf(&o.line, ",%.6f,%u,%u", w->p, w->size_a, w->size_b);
+        rc = out_line(e, &o);
+    }
+    int rc2 = out_close(e, &o, rc == DT_OK);
+    return rc < 0 ? rc : rc2;
+}
+
 static int write_outputs(link_run *run)
 {
     const char *dir = run->opts->out_dir;
     DT_TRY(util_mkdir(dir, run->e.err));
     DT_TRY(write_pairs(run, dir));
     DT_TRY(write_entities(run, dir));
+    DT_TRY(write_weak_links(run, dir));
     char *path = util_path_join(dir, "model.json");
     if (!path) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
     int rc = fs_model_save(&run->model, run->e.cfg, path, run->e.err);
@@ -571,6 +616,7 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     if (rc == DT_OK && summary) *summary = run->sum;
     dt_free(run->gammas);
     dt_free(run->weights);
+    dt_free(run->weak);
     fs_model_fini(&run->model);
     clu_result_fini(&run->clu);
     eng_fini(&run->e);
