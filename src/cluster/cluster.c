@@ -43,12 +43,41 @@ static int one_to_one_ok(uint64_t *linked_to, const uint16_t *src, const clu_lin
     return 1;
 }
 
-static void join(clu_result *r, uint32_t *parent, double *conf, const clu_link *l,
-                 const clu_options *opt)
+enum { CLU_MAX_CONFLICT_CHECKS = 1 << 20 };
+
+/* Members of each cluster form a circular list through next[]; joining
+ * two clusters splices their lists in O(1). */
+static int clusters_conflict(const uint32_t *next, uint32_t ra, uint32_t rb, uint64_t n_pairs,
+                             const clu_options *opt)
+{
+    /* Two giant clusters would cost |A| x |B| checks: past the bound the
+     * join goes ahead unchecked, and weak_links.csv is where to look. */
+    if (n_pairs > CLU_MAX_CONFLICT_CHECKS) return 0;
+    uint32_t x = ra;
+    do {
+        uint32_t y = rb;
+        do {
+            if (opt->conflicts(opt->ctx, x, y)) return 1;
+            y = next[y];
+        } while (y != rb);
+        x = next[x];
+    } while (x != ra);
+    return 0;
+}
+
+static void join(clu_result *r, uint32_t *parent, uint32_t *next, double *conf,
+                 const clu_link *l, const clu_options *opt)
 {
     uint32_t ra = find(parent, l->a), rb = find(parent, l->b);
     if (ra == rb) return;
     uint32_t sa = r->size[ra], sb = r->size[rb];
+    if (opt->conflicts && clusters_conflict(next, ra, rb, (uint64_t)sa * sb, opt)) {
+        r->n_refused++;
+        return;
+    }
+    uint32_t t_next = next[ra]; /* splice the member lists */
+    next[ra] = next[rb];
+    next[rb] = t_next;
     if (l->p < opt->weak_link && sa >= opt->weak_join_size && sb >= opt->weak_join_size) {
         r->n_weak_joins++;
         if (opt->on_weak) opt->on_weak(opt->ctx, l, sa, sb);
@@ -103,14 +132,16 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
     memset(out, 0, sizeof *out);
     size_t n = n_recs ? n_recs : 1;
     uint32_t *parent = dt_malloc(n * sizeof *parent);
+    uint32_t *next = dt_malloc(n * sizeof *next);
     double *conf = dt_malloc(n * sizeof *conf);
     uint64_t *linked_to = opt->one_to_one ? dt_calloc(n, sizeof *linked_to) : NULL;
     out->entity = dt_malloc(n * sizeof *out->entity);
     out->confidence = dt_malloc(n * sizeof *out->confidence);
     out->size = dt_malloc(n * sizeof *out->size);
-    if (!parent || !conf || !out->entity || !out->confidence || !out->size ||
+    if (!parent || !next || !conf || !out->entity || !out->confidence || !out->size ||
         (opt->one_to_one && !linked_to)) {
         dt_free(parent);
+        dt_free(next);
         dt_free(conf);
         dt_free(linked_to);
         clu_result_fini(out);
@@ -118,6 +149,7 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
     }
     for (size_t i = 0; i < n_recs; i++) {
         parent[i] = (uint32_t)i;
+        next[i] = (uint32_t)i;
         conf[i] = 1.0;
         out->size[i] = 1;
     }
@@ -128,10 +160,11 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
             continue;
         }
         out->n_used_links++;
-        join(out, parent, conf, &links[i], opt);
+        join(out, parent, next, conf, &links[i], opt);
     }
     int rc = name_entities(out, n_recs, parent, conf);
     dt_free(parent);
+    dt_free(next);
     dt_free(conf);
     dt_free(linked_to);
     if (rc < 0) clu_result_fini(out);

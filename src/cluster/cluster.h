@@ -9,6 +9,9 @@
  *      depends only on the set of links, never on their input order.
  *   2. An entity is named by its smallest record index (canonical order),
  *      so ids derive from the records, not from run order.
+ *   3. With a conflicts callback, no entity holds two conflicting records:
+ *      a link whose clusters hold a conflicting pair is refused, and since
+ *      links come strongest first, the stronger evidence decides.
  */
 #ifndef DT_CLUSTER_H
 #define DT_CLUSTER_H
@@ -27,12 +30,16 @@ typedef struct clu_link {
  * weak_join_size records each. */
 typedef void (*clu_weak_fn)(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b);
 
+/* 1 if records a and b may not be in one entity (say, two different SSNs). */
+typedef int (*clu_conflict_fn)(void *ctx, uint32_t a, uint32_t b);
+
 typedef struct clu_options {
     const uint16_t *src;   /* source per record */
     int one_to_one;        /* at most one link per record to each other source (<= 64 sources) */
     double weak_link;
     uint32_t weak_join_size;
     clu_weak_fn on_weak;   /* may be NULL */
+    clu_conflict_fn conflicts; /* may be NULL: no cannot-link constraints */
     void *ctx;
 } clu_options;
 
@@ -45,6 +52,7 @@ typedef struct clu_result {
     uint64_t n_used_links; /* links accepted (after one-to-one) */
     uint64_t n_dropped_one_to_one;
     uint64_t n_weak_joins;
+    uint64_t n_refused;    /* links not applied: a record pair across the two clusters conflicts */
 } clu_result;
 
 /* Sorts links in place (invariant 1) and clusters n_recs records.

@@ -316,6 +316,18 @@ static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size
             eng_source_name(e, l->b), cmp_record_id(&e->table, l->b), size_a, size_b);
 }
 
+/* cannot-link: an exclusive comparison ends in "else" for the pair. */
+static int records_conflict(void *ctx, uint32_t a, uint32_t b)
+{
+    const link_run *run = ctx;
+    const dt_config *cfg = run->e.cfg;
+    for (size_t k = 0; k < cfg->n_exclusive; k++) {
+        const cfg_comparison *c = &cfg->comparisons[cfg->exclusive[k]];
+        if (cmp_eval(&run->e.table, c, a, b) == c->n_levels + 1) return 1;
+    }
+    return 0;
+}
+
 static int cluster(link_run *run)
 {
     eng_ctx *e = &run->e;
@@ -333,7 +345,8 @@ static int cluster(link_run *run)
     }
     clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
-                       .on_weak = on_weak, .ctx = run};
+                       .on_weak = on_weak,
+                       .conflicts = cfg->n_exclusive ? records_conflict : NULL, .ctx = run};
     int rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
@@ -343,6 +356,10 @@ static int cluster(link_run *run)
                 "weak_links.csv", run->n_weak - WEAK_LOG_MAX, run->n_weak);
     run->sum.n_entities = run->clu.n_entities;
     memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
+    if (cfg->n_exclusive)
+        eng_log(e, DT_LOG_INFO, "cluster: %llu links refused: they would put records that "
+                "disagree on an exclusive comparison in one entity",
+                (unsigned long long)run->clu.n_refused);
     if (cfg->one_to_one)
         eng_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",
                 (unsigned long long)run->clu.n_used_links,

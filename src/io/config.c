@@ -736,9 +736,31 @@ static int parse_thresholds(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return DT_OK;
 }
 
+/* cluster: exclusive: [comparison names] */
+static int parse_exclusive(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "exclusive"));
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->exclusive = dt_calloc(count ? count : 1, sizeof *cfg->exclusive);
+    if (!cfg->exclusive) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *v = y_node(y, *it);
+        DT_TRY(y_expect(y, v, YAML_SCALAR_NODE, "an exclusive comparison"));
+        int found = -1;
+        for (size_t c = 0; c < cfg->n_comparisons; c++)
+            if (strcmp(cfg->comparisons[c].name, y_str(v)) == 0) found = (int)c;
+        if (found < 0)
+            return y_err(y, v, "exclusive names unknown comparison '%s'", y_str(v));
+        cfg->exclusive[cfg->n_exclusive++] = found;
+    }
+    return DT_OK;
+}
+
 static int parse_cluster(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"one_to_one", "weak_link", "weak_join_size", NULL};
+    static const char *const keys[] = {"one_to_one", "weak_link", "weak_join_size", "exclusive",
+                                       NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "cluster"));
     DT_TRY(y_check_keys(y, n, "cluster", keys));
     const yaml_node_t *x;
@@ -746,6 +768,7 @@ static int parse_cluster(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if ((x = y_get(y, n, "weak_link"))) DT_TRY(y_double(y, x, "weak_link", 0, 1, &cfg->weak_link));
     if ((x = y_get(y, n, "weak_join_size")))
         DT_TRY(y_int(y, x, "weak_join_size", 2, 1000000, &cfg->weak_join_size));
+    if ((x = y_get(y, n, "exclusive"))) DT_TRY(parse_exclusive(y, cfg, x));
     return DT_OK;
 }
 
@@ -922,6 +945,7 @@ void dt_config_free(dt_config *cfg)
     dt_free(cfg->rules);
     dt_free(cfg->comparisons);
     dt_free(cfg->training_rules);
+    dt_free(cfg->exclusive);
     dt_free(cfg->nicknames_path);
     dt_free(cfg->truth_pattern);
     dt_free(cfg->truth_file);

@@ -182,6 +182,9 @@ struct dt_config {
     int one_to_one;           /* link mode: each record links at most one per other source */
     double weak_link;         /* links below this probability joining two clusters ... */
     int weak_join_size;       /* ... of at least this many records each are reported */
+    int *exclusive;           /* comparison indexes: records whose level is "else" on one
+                                 of these never share an entity (cannot-link) */
+    size_t n_exclusive;
     /* files */
     char *nicknames_path;
     /* truth for eval */

@@ -267,6 +267,42 @@ static void test_size_histogram(void **state)
     clu_result_fini(&r);
 }
 
+/* Records 0 and 3 hold different identifiers: they may never share an
+ * entity, whichever path of links would join them. */
+static int conflict_0_3(void *ctx, uint32_t a, uint32_t b)
+{
+    (*(int *)ctx)++;
+    return (a == 0 && b == 3) || (a == 3 && b == 0);
+}
+
+static void test_cannot_link(void **state)
+{
+    (void)state;
+    /* 0-1 strong, 2-3 strong, 1-2 weaker: the chain 0-1-2-3 would put 0
+     * and 3 together, so the weakest link that would close it is refused. */
+    clu_link links[] = {{0, 1, 0.99}, {2, 3, 0.98}, {1, 2, 0.70}, {4, 5, 0.9}};
+    int n_checks = 0;
+    clu_options opt = PLAIN;
+    opt.conflicts = conflict_0_3;
+    opt.ctx = &n_checks;
+    clu_result r;
+    assert_int_equal(clu_run(6, links, 4, &opt, &r), DT_OK);
+    assert_int_equal(r.n_refused, 1);
+    assert_int_equal(r.entity[0], r.entity[1]);
+    assert_int_equal(r.entity[2], r.entity[3]);
+    assert_true(r.entity[1] != r.entity[2]);
+    assert_int_equal(r.entity[4], r.entity[5]);
+    assert_int_equal(r.n_entities, 3);
+    assert_true(n_checks >= 4); /* the refused join looked at every cross pair */
+    clu_result_fini(&r);
+
+    /* Without the constraint the chain joins all four. */
+    assert_int_equal(clu_run(6, links, 4, &PLAIN, &r), DT_OK);
+    assert_int_equal(r.entity[0], r.entity[3]);
+    assert_int_equal(r.n_refused, 0);
+    clu_result_fini(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_one_to_one),
         cmocka_unit_test(test_weak_join),
         cmocka_unit_test(test_size_histogram),
+        cmocka_unit_test(test_cannot_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

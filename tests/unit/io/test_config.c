@@ -303,7 +303,8 @@ static void test_fallback_columns(void **state)
         "      dob: [{column: bd, format: YYYY-MM-DD}, {column: by, format: YYYY}]\n"
         "      ssn: {column: s, last_digits: 4}\n"
         "blocking: {rules: [\"suffix(ssn,4), year(dob)\"]}\n"
-        "comparisons: [{field: ssn, levels: [exact, suffix]}]\n";
+        "comparisons: [{field: ssn, levels: [exact, suffix]}]\n"
+        "cluster: {exclusive: [ssn]}\n";
     dt_config *cfg = NULL;
     dt_error err;
     assert_int_equal(cfg_parse(yaml, strlen(yaml), "test.yaml", "/base", &cfg, &err), DT_OK);
@@ -318,6 +319,8 @@ static void test_fallback_columns(void **state)
     assert_int_equal(cfg->rules[0].keys[0].arg1, 4);
     assert_string_equal(cfg->rules[0].name, "[suffix(ssn,4), year(dob)]");
     assert_int_equal(cfg->comparisons[0].levels[1].kind, CFG_L_SUFFIX);
+    assert_int_equal(cfg->n_exclusive, 1);
+    assert_int_equal(cfg->exclusive[0], 0);
     dt_config_free(cfg);
 }
 
@@ -414,6 +417,7 @@ static void test_error_thresholds(void **state)
                  "review (0.6) must not exceed link (0.4)");
     expect_error(edit(0, "thresholds: {review: 0.7}\n"), 16, 22, "must not exceed link (0.5)");
     expect_error(edit(0, "thresholds: {link: 2}\n"), 16, 20, "link must be in [0, 1]");
+    expect_error(edit(0, "cluster: {exclusive: [nope]}\n"), 16, 23, "unknown comparison 'nope'");
     expect_error(edit(0, "model: {training_rules: [2]}\n"), 16, 26, "training_rules");
 }
 
