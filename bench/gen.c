@@ -952,7 +952,9 @@ static int32_t draw_dob(util_rng *r, int year_lo, int year_hi)
     for (;;) {
         int y = rnd_int(r, year_lo, year_hi);
         double w = y >= 1945 ? 1.0 : 0.25 + 0.75 * (y - 1925) / 20.0;
-        if (chance(r, w)) return days_from_civil(y, rnd_int(r, 1, 12), 1) + rnd_int(r, 0, 27);
+        if (!chance(r, w)) continue;
+        int32_t jan1 = days_from_civil(y, 1, 1);
+        return jan1 + rnd_int(r, 0, days_from_civil(y + 1, 1, 1) - jan1 - 1);
     }
 }
 
@@ -1766,7 +1768,8 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
         int by = year_of(a.dob) + rnd_int(&r, -8, 8);
         by = by > 2000 ? 2000 : by < 1925 ? 1925 : by;
         ymd t = civil_from_days(b.dob);
-        b.dob = days_from_civil(by, t.m, t.d > 28 ? 28 : t.d);
+        int dim = days_in_month(by, t.m); /* 29 February may not exist in year by */
+        b.dob = days_from_civil(by, t.m, t.d < dim ? t.d : dim);
         if (b.dod != NO_DATE && b.dod <= b.dob) b.dod = NO_DATE;
         b.zip = a.zip;
         b.zip_old = a.zip_old;
