@@ -120,9 +120,12 @@ static void key_text(const eng_ctx *e, int rule, uint32_t rec, util_buf *out)
     }
 }
 
+enum { SKIP_LOG_MAX = 10 }; /* over-cap blocks named on the log; the rest are counted */
+
 static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
 {
     eng_ctx *e = ctx;
+    if (++e->n_skipped_blocks > SKIP_LOG_MAX) return;
     util_buf text = {0};
     key_text(e, rule, rec, &text);
     eng_log(e, DT_LOG_WARN,
@@ -158,10 +161,15 @@ int eng_block(eng_ctx *e)
     };
     int rc = block_run(&in, &e->blk);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory generating candidate pairs");
+    if (e->n_skipped_blocks > SKIP_LOG_MAX)
+        eng_log(e, DT_LOG_WARN, "block: %llu more blocks over the cap were skipped (per-rule "
+                "counts below); tighten those rules or raise max_block_pairs",
+                (unsigned long long)(e->n_skipped_blocks - SKIP_LOG_MAX));
     for (size_t r = 0; r < e->cfg->n_rules; r++) {
         const block_rule_stats *s = &e->blk.stats[r];
-        eng_log(e, DT_LOG_INFO, "block: rule %zu %s produced %llu new pairs", r + 1,
-                e->cfg->rules[r].name, (unsigned long long)s->n_pairs);
+        eng_log(e, DT_LOG_INFO, "block: rule %zu %s produced %llu new pairs (%llu blocks skipped)",
+                r + 1, e->cfg->rules[r].name, (unsigned long long)s->n_pairs,
+                (unsigned long long)s->n_skipped_blocks);
     }
     return DT_OK;
 }

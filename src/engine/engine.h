@@ -41,6 +41,7 @@ typedef struct eng_ctx {
     uint64_t **keys;            /* per rule, per record */
     block_output blk;
     double last_progress;       /* util_now() of the last progress call */
+    uint64_t n_skipped_blocks;  /* over-cap blocks reported so far */
 } eng_ctx;
 
 int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err);
