@@ -447,6 +447,68 @@ static int cmp_pair_index(const void *x, const void *y)
     return (a->b > b->b) - (a->b < b->b);
 }
 
+/* Rows are formatted in parallel, a batch at a time, each chunk into its
+ * own buffers, then written in chunk order: the bytes are those of a
+ * sequential run, and memory stays at one batch of text. */
+enum { FMT_CHUNK = 8192, FMT_BATCH_CHUNKS = 64 };
+
+typedef struct fmt_job {
+    link_run *run;
+    const size_t *idx;          /* pair indexes of this batch, in output order */
+    size_t n;
+    util_buf *all, *rev;        /* per chunk: pairs.csv and review.csv text */
+} fmt_job;
+
+static void format_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    fmt_job *j = ctx;
+    const dt_config *cfg = j->run->e.cfg;
+    size_t c = begin / FMT_CHUNK;
+    util_buf *all = &j->all[c], *rev = &j->rev[c];
+    for (size_t k = begin; k < end; k++) {
+        size_t i = j->idx[k];
+        pair_row(j->run, i, all);
+        util_buf_putc(all, '\n');
+        if (fs_probability(j->run->weights[i]) < cfg->link_threshold) {
+            pair_row(j->run, i, rev);
+            util_buf_putc(rev, '\n');
+        }
+    }
+}
+
+static int write_buf(eng_ctx *e, out_file *o, const util_buf *b)
+{
+    if (b->is_failed) return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->final);
+    if (b->len && fwrite(b->data, 1, b->len, o->f) != b->len)
+        return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
+    return DT_OK;
+}
+
+static int write_rows(link_run *run, out_file *all, out_file *rev, const size_t *idx, size_t n)
+{
+    util_buf ball[FMT_BATCH_CHUNKS] = {{0}}, brev[FMT_BATCH_CHUNKS] = {{0}};
+    int rc = DT_OK;
+    for (size_t start = 0; start < n && rc == DT_OK; start += FMT_CHUNK * FMT_BATCH_CHUNKS) {
+        size_t m = n - start < FMT_CHUNK * FMT_BATCH_CHUNKS ? n - start
+                                                            : FMT_CHUNK * FMT_BATCH_CHUNKS;
+        fmt_job job = {run, idx + start, m, ball, brev};
+        util_parallel_for(run->e.n_threads, m, FMT_CHUNK, format_range, &job);
+        for (size_t c = 0; c * FMT_CHUNK < m && rc == DT_OK; c++) {
+            rc = write_buf(&run->e, all, &ball[c]);
+            if (rc == DT_OK) rc = write_buf(&run->e, rev, &brev[c]);
+            util_buf_clear(&ball[c]);
+            util_buf_clear(&brev[c]);
+        }
+        eng_progress(&run->e, "write", start + m, n, 0);
+    }
+    for (size_t c = 0; c < FMT_BATCH_CHUNKS; c++) {
+        util_buf_fini(&ball[c]);
+        util_buf_fini(&brev[c]);
+    }
+    return rc;
+}
+
 static int write_pairs(link_run *run, const char *dir)
 {
     eng_ctx *e = &run->e;
@@ -468,14 +530,7 @@ static int write_pairs(link_run *run, const char *dir)
         rc = out_line(e, &all);
         if (rc == DT_OK) rc = out_line(e, &rev);
     }
-    for (size_t k = 0; k < n && rc == DT_OK; k++) {
-        pair_row(run, idx[k], &all.line);
-        rc = out_line(e, &all);
-        if (rc == DT_OK && fs_probability(run->weights[idx[k]]) < cfg->link_threshold) {
-            pair_row(run, idx[k], &rev.line);
-            rc = out_line(e, &rev);
-        }
-    }
+    if (rc == DT_OK) rc = write_rows(run, &all, &rev, idx, n);
     int rc2 = out_close(e, &all, rc == DT_OK);
     int rc3 = out_close(e, &rev, rc == DT_OK && rc2 == DT_OK);
     dt_free(idx);
