@@ -21,21 +21,19 @@ typedef struct side {
     const uint32_t *cps;
 } side;
 
-static side make_side(const cmp_table *t, int i_col, uint32_t rec)
+/* Only the value id: enough for null and exact, the commonest outcomes. */
+static side side_of(const cmp_table *t, int i_col, uint32_t rec)
 {
-    side x;
-    x.col = &t->cols[i_col];
-    x.v = x.col->vals[rec];
-    if (x.v == CMP_NULL) {
-        x.in = NULL;
-        x.s = NULL;
-        x.cps = NULL;
-        return x;
-    }
-    x.in = &x.col->info[x.v];
-    x.s = util_intern_str(&x.col->dict, x.v);
-    x.cps = x.col->cps + x.in->cp_off;
+    side x = {&t->cols[i_col], t->cols[i_col].vals[rec], NULL, NULL, NULL};
     return x;
+}
+
+/* Everything else a level may read; called once, when a level needs it. */
+static void side_fill(side *x)
+{
+    x->in = &x->col->info[x->v];
+    x->s = util_intern_str(&x->col->dict, x->v);
+    x->cps = x->col->cps + x->in->cp_off;
 }
 
 /* Days since 0000-03-01 in the proleptic Gregorian calendar. */
@@ -198,11 +196,23 @@ static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_le
 
 int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b)
 {
-    side x = make_side(t, c->i_field, a), y = make_side(t, c->i_field, b);
+    side x = side_of(t, c->i_field, a), y = side_of(t, c->i_field, b);
     if (x.v == CMP_NULL || y.v == CMP_NULL) return 0;
     memo mm = {NAN, NAN, -1, -1, 0, 0};
-    for (int l = 0; l < c->n_levels; l++)
-        if (level_holds(t, c, &c->levels[l], &x, &y, a, b, &mm)) return l + 1;
+    int is_filled = 0;
+    for (int l = 0; l < c->n_levels; l++) {
+        const cfg_level *lv = &c->levels[l];
+        if (lv->kind == CFG_L_EXACT) {
+            if (x.v == y.v) return l + 1;
+            continue;
+        }
+        if (!is_filled) {
+            side_fill(&x);
+            side_fill(&y);
+            is_filled = 1;
+        }
+        if (level_holds(t, c, lv, &x, &y, a, b, &mm)) return l + 1;
+    }
     return c->n_levels + 1;
 }
 

@@ -25,6 +25,23 @@ typedef struct eval_state {
     util_intern groups;  /* group names */
 } eval_state;
 
+/* The lookup key of a record: source and record id, joined by a byte
+ * neither may contain. */
+static int record_key(util_buf *k, const char *source, const char *record_id)
+{
+    util_buf_clear(k);
+    return util_buf_printf(k, "%s\x1f%s", source, record_id);
+}
+
+/* The truth key of a record no truth names: its own entity, which no real
+ * entity key can equal (it starts with the separator byte). */
+static int own_entity_key(util_buf *k, const eng_ctx *e, uint32_t rec)
+{
+    util_buf_clear(k);
+    return util_buf_printf(k, "\x1f%s\x1f%s", eng_source_name(e, rec),
+                           cmp_record_id(&e->table, rec));
+}
+
 /* ---- truth ---------------------------------------------------------- */
 
 static int truth_from_pattern(eval_state *st, util_intern *ids)
@@ -46,7 +63,7 @@ static int truth_from_pattern(eval_state *st, util_intern *ids)
             n_matched++;
             rc = util_buf_append(&key, rid + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
         } else { /* no truth: its own entity */
-            rc = util_buf_printf(&key, "\x1f%s\x1f%s", eng_source_name(e, (uint32_t)i), rid);
+            rc = own_entity_key(&key, e, (uint32_t)i);
         }
         if (rc == DT_OK) rc = util_intern_put(ids, key.data, key.len, &st->truth[i]);
     }
@@ -69,9 +86,8 @@ static int record_index(eng_ctx *e, util_intern *keys, uint32_t **rec_of)
     if (!*rec_of) return DT_ENOMEM;
     for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
         uint32_t id;
-        util_buf_clear(&k);
-        rc = util_buf_printf(&k, "%s\x1f%s", eng_source_name(e, (uint32_t)i),
-                             cmp_record_id(&e->table, (uint32_t)i));
+        rc = record_key(&k, eng_source_name(e, (uint32_t)i),
+                        cmp_record_id(&e->table, (uint32_t)i));
         if (rc == DT_OK) rc = util_intern_put(keys, k.data, k.len, &id);
         if (rc == DT_OK) (*rec_of)[id] = (uint32_t)i;
     }
@@ -122,8 +138,7 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1, "too few fields");
             break;
         }
-        util_buf_clear(&k);
-        util_buf_printf(&k, "%s\x1f%s", row.fields[0], row.fields[1]);
+        if ((rc = record_key(&k, row.fields[0], row.fields[1])) < 0) break;
         uint32_t key = util_intern_find(&keys, k.data, k.len);
         if (key == UINT32_MAX) {
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1,
@@ -155,9 +170,7 @@ static int load_truth(eval_state *st, util_intern *ids)
     int rc = DT_OK;
     for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
         if (st->truth[i] != UINT32_MAX) continue;
-        util_buf_clear(&k);
-        rc = util_buf_printf(&k, "\x1f%s\x1f%s", eng_source_name(e, (uint32_t)i),
-                             cmp_record_id(&e->table, (uint32_t)i));
+        rc = own_entity_key(&k, e, (uint32_t)i);
         if (rc == DT_OK) rc = util_intern_put(ids, k.data, k.len, &st->truth[i]);
     }
     util_buf_fini(&k);
