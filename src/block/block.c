@@ -50,6 +50,11 @@ static const char *key_text(const cfg_key *k, const char *v, const norm_nickname
     size_t n = strlen(v);
     switch (k->fn) {
     case CFG_K_VALUE: break;
+    case CFG_K_DATE:
+        /* Dates are normalized "YYYYMMDD"; 00 marks an unknown part. */
+        if (n != 8 || memcmp(v + 4, "00", 2) == 0 || memcmp(v + 6, "00", 2) == 0)
+            return *len = 0, NULL;
+        break;
     case CFG_K_SOUNDEX:
         norm_soundex(v, buf);
         p = buf;
@@ -69,7 +74,6 @@ static const char *key_text(const cfg_key *k, const char *v, const norm_nickname
     case CFG_K_YEAR:
     case CFG_K_MONTH:
     case CFG_K_DAY: {
-        /* Dates are normalized "YYYYMMDD"; 00 marks an unknown part. */
         if (n != 8) return *len = 0, NULL;
         int off = k->fn == CFG_K_YEAR ? 0 : k->fn == CFG_K_MONTH ? 4 : 6;
         n = k->fn == CFG_K_YEAR ? 4 : 2;

@@ -159,6 +159,17 @@ static int distance_within(int *cached, int *cached_max, int max, distance_fn fn
     return *cached <= max;
 }
 
+/* The shorter value is within max edits (OSA) of the longer's tail of the
+ * same length: a last-4 against a full identifier, typos allowed. */
+static int suffix_within(const side *x, const side *y, int max)
+{
+    const side *lo = x->in->cp_len < y->in->cp_len ? x : y, *hi = lo == x ? y : x;
+    size_t n = lo->in->cp_len, off = hi->in->cp_len - n;
+    if (n == 0 || n == hi->in->cp_len) return 0;
+    if (max == 0) return memcmp(lo->cps, hi->cps + off, n * sizeof *lo->cps) == 0;
+    return cmp_damerau_levenshtein(lo->cps, n, hi->cps + off, n, max) <= max;
+}
+
 static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_level *lv,
                        const side *x, const side *y, uint32_t a, uint32_t b, memo *mm)
 {
@@ -182,12 +193,7 @@ static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_le
     case CFG_L_SWAPPED: return swapped(t, c, lv, a, b);
     case CFG_L_SOUNDEX: return p->soundex[0] && strcmp(p->soundex, q->soundex) == 0;
     case CFG_L_NYSIIS: return p->nysiis[0] && strcmp(p->nysiis, q->nysiis) == 0;
-    case CFG_L_SUFFIX: {
-        const side *lo = p->cp_len < q->cp_len ? x : y, *hi = lo == x ? y : x;
-        size_t n = lo->in->cp_len, off = hi->in->cp_len - n;
-        return n < hi->in->cp_len && n > 0 &&
-               memcmp(lo->cps, hi->cps + off, n * sizeof *lo->cps) == 0;
-    }
+    case CFG_L_SUFFIX: return suffix_within(x, y, (int)lv->threshold);
     case CFG_L_NUMERIC_WITHIN:
         return !isnan(p->num) && !isnan(q->num) && fabs(p->num - q->num) <= lv->threshold;
     default: return date_level(lv->kind, lv->threshold, &p->date, &q->date);

@@ -23,7 +23,7 @@ const char *const cfg_type_names[CFG_N_TYPES] = {
 
 const char *const cfg_key_fn_names[CFG_N_KEY_FNS] = {
     "value", "soundex", "nysiis", "substr", "year", "month",
-    "day",   "first_token", "last_token", "initial", "nickname", "suffix",
+    "day",   "first_token", "last_token", "initial", "nickname", "suffix", "date",
 };
 
 const char *const cfg_level_names[CFG_N_LEVEL_KINDS] = {
@@ -419,7 +419,8 @@ static int parse_key(ycx *y, const dt_config *cfg, const yaml_node_t *n, const c
         int found = -1;
         for (int i = 0; i < CFG_N_KEY_FNS; i++)
             if (strcmp(cfg_key_fn_names[i], fn) == 0) found = i;
-        if (found < 0 || found == CFG_K_SUBSTR || found == CFG_K_VALUE || found == CFG_K_SUFFIX)
+        if (found < 0 || found == CFG_K_SUBSTR || found == CFG_K_VALUE || found == CFG_K_SUFFIX ||
+            found == CFG_K_DATE)
             return y_err(y, n, "unknown key function '%s' in '%s' (expected soundex, nysiis, "
                                "year, month, day, first_token, last_token, initial, nickname, "
                                "substr(f, start, length) or suffix(f, length))", fn, s);
@@ -441,6 +442,9 @@ static int parse_key(ycx *y, const dt_config *cfg, const yaml_node_t *n, const c
     int is_date = cfg->fields[key->i_field].type == CFG_T_DATE;
     int wants_date = key->fn == CFG_K_YEAR || key->fn == CFG_K_MONTH || key->fn == CFG_K_DAY;
     if (wants_date && !is_date) return y_err(y, n, "%s() needs a date field in '%s'", fn, s);
+    /* A bare date keys on the whole date: two year-only dates are not the
+     * same birthday, and keying them so makes blocks that grow with N. */
+    if (key->fn == CFG_K_VALUE && is_date) key->fn = CFG_K_DATE;
     return DT_OK;
 }
 
@@ -488,7 +492,7 @@ static int parse_rule(ycx *y, const dt_config *cfg, cfg_rule *r, const yaml_node
         const char *f = cfg->fields[k->i_field].name;
         if (i) rc = util_buf_append(&b, ", ", 2);
         if (rc) break;
-        if (k->fn == CFG_K_VALUE) rc = util_buf_printf(&b, "%s", f);
+        if (k->fn == CFG_K_VALUE || k->fn == CFG_K_DATE) rc = util_buf_printf(&b, "%s", f);
         else if (k->fn == CFG_K_SUBSTR) rc = util_buf_printf(&b, "substr(%s,%d,%d)", f, k->arg1, k->arg2);
         else if (k->fn == CFG_K_SUFFIX) rc = util_buf_printf(&b, "suffix(%s,%d)", f, k->arg1);
         else rc = util_buf_printf(&b, "%s(%s)", cfg_key_fn_names[k->fn], f);
@@ -558,6 +562,7 @@ static int parse_level_arg(ycx *y, const dt_config *cfg, cfg_level *lv, const ya
     case CFG_L_JARO: return y_double(y, v, what, 0.0, 1.0, &lv->threshold);
     case CFG_L_LEVENSHTEIN:
     case CFG_L_DAMERAU_LEVENSHTEIN: return y_double(y, v, what, 1, 10, &lv->threshold);
+    case CFG_L_SUFFIX: return y_double(y, v, what, 0, 10, &lv->threshold);
     case CFG_L_DATE_YEAR_OFF: return y_double(y, v, what, 1, 100, &lv->threshold);
     case CFG_L_DATE_WITHIN_DAYS: return y_double(y, v, what, 1, 36600, &lv->threshold);
     case CFG_L_NUMERIC_WITHIN: return y_double(y, v, what, 0, 1e12, &lv->threshold);
@@ -600,6 +605,9 @@ static int make_label(ycx *y, const dt_config *cfg, cfg_level *lv)
     case CFG_L_DATE_WITHIN_DAYS:
     case CFG_L_NUMERIC_WITHIN: lv->label = dt_asprintf("%s<=%g", name, lv->threshold); break;
     case CFG_L_SWAPPED: lv->label = dt_asprintf("swapped:%s", cfg->fields[lv->with[0]].name); break;
+    case CFG_L_SUFFIX:
+        lv->label = lv->threshold > 0 ? dt_asprintf("suffix<=%g", lv->threshold) : dt_strdup(name);
+        break;
     default: lv->label = dt_strdup(name); break;
     }
     return lv->label ? DT_OK : dt_err_set(y->err, DT_ENOMEM, "out of memory");

@@ -89,6 +89,7 @@ typedef enum cfg_key_fn {
     CFG_K_INITIAL,
     CFG_K_NICKNAME,    /* nickname-canonical form of the first token */
     CFG_K_SUFFIX,      /* suffix(field, length): the last characters */
+    CFG_K_DATE,        /* a bare date field: the whole date; a partial date has none */
     CFG_N_KEY_FNS
 } cfg_key_fn;
 

@@ -82,6 +82,12 @@ static void test_value_keys(void **state)
     assert_string_equal(key_text(CFG_K_SUFFIX, 2, 0, "josé", NULL), "sé");
     assert_string_equal(key_text(CFG_K_SUFFIX, 4, 0, "789", NULL), "");
 
+    /* A whole-date key needs the whole date; year() still keys a partial one. */
+    assert_string_equal(key_text(CFG_K_DATE, 0, 0, "19740512", NULL), "19740512");
+    assert_string_equal(key_text(CFG_K_DATE, 0, 0, "19740000", NULL), "");
+    assert_string_equal(key_text(CFG_K_DATE, 0, 0, "19740500", NULL), "");
+    assert_string_equal(key_text(CFG_K_YEAR, 0, 0, "19740000", NULL), "1974");
+
     /* Null and empty values have no key under any function. */
     for (int fn = 0; fn < CFG_N_KEY_FNS; fn++) {
         cfg_key k = {.fn = (cfg_key_fn)fn, .arg1 = 1, .arg2 = 2};

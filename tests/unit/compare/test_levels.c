@@ -49,6 +49,7 @@ static const char CONFIG[] =
     "  - {name: tok, field: surname, levels: [token_overlap]}\n"
     "  - {name: within5, field: zip, levels: [{within: 5}]}\n"
     "  - {name: suffix, field: zip, levels: [suffix]}\n"
+    "  - {name: suffix1, field: zip, levels: [{suffix: 1}]}\n"
     "  - {name: d_exact, field: dob, levels: [exact]}\n"
     "  - {name: d_swap, field: dob, levels: [swap_day_month]}\n"
     "  - {name: d_year1, field: dob, levels: [year_off_by]}\n"
@@ -230,6 +231,11 @@ static void test_string_levels(void **state)
     FAILS("suffix", "6788", "123456789");
     FAILS("suffix", "6789", "6789");       /* equal is exact's job, not suffix's */
     FAILS("suffix", "1234", "123456789");  /* a prefix is not a suffix */
+    HOLDS("suffix1", "6789", "123456789");
+    HOLDS("suffix1", "6788", "123456789"); /* one typo in the last 4 */
+    HOLDS("suffix1", "6798", "123456789"); /* a transposition is one edit */
+    FAILS("suffix1", "6700", "123456789");
+    FAILS("suffix1", "6789", "6789");
 }
 
 static void test_nickname(void **state)
