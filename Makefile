@@ -27,6 +27,9 @@ ifeq ($(FLAVOR),release)
 else ifeq ($(FLAVOR),asan)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDSAN := -fsanitize=address,undefined
+else ifeq ($(FLAVOR),profile)
+  # release code with frame pointers, so perf record -g sees callers
+  OPT := -O2 -g -DNDEBUG -fno-omit-frame-pointer
 else ifeq ($(FLAVOR),debug)
   OPT := -O0 -g
 else ifeq ($(FLAVOR),tsan)

@@ -144,17 +144,31 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Per rule: the sorted keys of blocks skipped for size. */
+/* Per rule: the sorted keys of blocks skipped for size, and what the report
+ * says of each (one record in it, its records and pairs). */
 typedef struct skipped_keys {
     uint64_t *keys;
     size_t n, cap;
+    uint64_t (*info)[3];
+    size_t cap_info;
 } skipped_keys;
 
+/* One rule's new pairs, concatenated in rule order at the end. */
+typedef struct rule_pairs_out {
+    block_pair *pairs;
+    size_t n, cap;
+} rule_pairs_out;
+
+/* Rules run in parallel, each on one worker: a rule writes only its own
+ * stats, skipped keys and pairs, and reads earlier rules' skipped keys only
+ * after every rule was counted. */
 typedef struct block_state {
     const block_input *in;
     block_output *out;
-    skipped_keys *skipped; /* n_rules */
-    size_t cap_pairs;
+    skipped_keys *skipped;  /* n_rules */
+    rule_pairs_out *pairs;  /* n_rules */
+    entry **entries;        /* per worker: n_recs entries */
+    int *rc;                /* per rule */
 } block_state;
 
 static int is_skipped(const skipped_keys *s, uint64_t key)
@@ -190,16 +204,9 @@ static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n
 
 static int emit(block_state *st, uint32_t a, uint32_t b, int rule)
 {
-    block_output *out = st->out;
-    if (out->n_pairs == st->cap_pairs) {
-        size_t cap = st->cap_pairs, cap2 = st->cap_pairs;
-        DT_TRY(util_grow((void **)&out->pairs, &cap, out->n_pairs + 1, sizeof *out->pairs));
-        DT_TRY(util_grow((void **)&out->rules, &cap2, out->n_pairs + 1, sizeof *out->rules));
-        st->cap_pairs = cap < cap2 ? cap : cap2;
-    }
-    out->pairs[out->n_pairs] = (block_pair){a, b};
-    out->rules[out->n_pairs] = (uint8_t)rule;
-    out->n_pairs++;
+    rule_pairs_out *o = &st->pairs[rule];
+    if (o->n == o->cap) DT_TRY(util_grow((void **)&o->pairs, &o->cap, o->n + 1, sizeof *o->pairs));
+    o->pairs[o->n++] = (block_pair){a, b};
     return DT_OK;
 }
 
@@ -215,7 +222,6 @@ static int emit_block(block_state *st, int rule, const entry *e, size_t n)
             for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
             if (covered) continue;
             DT_TRY(emit(st, a, b, rule));
-            st->out->stats[rule].n_pairs++;
         }
     }
     return DT_OK;
@@ -225,9 +231,12 @@ static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint6
 {
     skipped_keys *s = &st->skipped[rule];
     DT_TRY(util_grow((void **)&s->keys, &s->cap, s->n + 1, sizeof *s->keys));
+    DT_TRY(util_grow((void **)&s->info, &s->cap_info, s->n + 1, sizeof *s->info));
+    s->info[s->n][0] = e[0].val;
+    s->info[s->n][1] = n;
+    s->info[s->n][2] = n_pairs;
     s->keys[s->n++] = e[0].key; /* blocks come in key order: stays sorted */
     st->out->stats[rule].n_skipped_blocks++;
-    if (st->in->on_skip) st->in->on_skip(st->in->ctx, rule, e[0].val, n, n_pairs);
     return DT_OK;
 }
 
@@ -279,22 +288,106 @@ static int emit_rule(block_state *st, int rule, entry *entries)
     return DT_OK;
 }
 
+static void count_rules(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    block_state *st = ctx;
+    for (size_t r = begin; r < end; r++) st->rc[r] = count_rule(st, (int)r, st->entries[i_worker]);
+}
+
+static void emit_rules(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    block_state *st = ctx;
+    for (size_t r = begin; r < end; r++) st->rc[r] = emit_rule(st, (int)r, st->entries[i_worker]);
+}
+
+static int first_error(const block_state *st)
+{
+    for (size_t r = 0; r < st->in->n_rules; r++)
+        if (st->rc[r] < 0) return st->rc[r];
+    return DT_OK;
+}
+
+/* Skipped blocks and estimates are reported from here, in rule order, so
+ * the messages do not depend on which worker counted which rule. */
+static void report_counts(const block_state *st)
+{
+    const block_input *in = st->in;
+    for (size_t r = 0; r < in->n_rules && in->on_skip; r++)
+        for (size_t k = 0; k < st->skipped[r].n; k++) {
+            const uint64_t *info = st->skipped[r].info[k];
+            in->on_skip(in->ctx, (int)r, (uint32_t)info[0], info[1], info[2]);
+        }
+    for (size_t r = 0; r < in->n_rules && in->on_estimate; r++)
+        in->on_estimate(in->ctx, (int)r, &st->out->stats[r]);
+}
+
+/* Moves the per-rule pairs into out, in rule order. */
+static int concat_pairs(block_state *st)
+{
+    block_output *out = st->out;
+    size_t n = 0;
+    for (size_t r = 0; r < st->in->n_rules; r++) n += st->pairs[r].n;
+    out->pairs = dt_malloc((n ? n : 1) * sizeof *out->pairs);
+    out->rules = dt_malloc(n ? n : 1);
+    if (!out->pairs || !out->rules) return DT_ENOMEM;
+    for (size_t r = 0; r < st->in->n_rules; r++) {
+        rule_pairs_out *o = &st->pairs[r];
+        if (o->n) memcpy(out->pairs + out->n_pairs, o->pairs, o->n * sizeof *o->pairs);
+        memset(out->rules + out->n_pairs, (int)r, o->n);
+        out->n_pairs += o->n;
+        out->stats[r].n_pairs = o->n;
+        dt_free(o->pairs);
+        *o = (rule_pairs_out){0};
+    }
+    return DT_OK;
+}
+
+static void state_fini(block_state *st, int n_workers)
+{
+    for (size_t r = 0; st->skipped && r < st->in->n_rules; r++) {
+        dt_free(st->skipped[r].keys);
+        dt_free(st->skipped[r].info);
+    }
+    for (size_t r = 0; st->pairs && r < st->in->n_rules; r++) dt_free(st->pairs[r].pairs);
+    for (int w = 0; st->entries && w < n_workers; w++) dt_free(st->entries[w]);
+    dt_free(st->skipped);
+    dt_free(st->pairs);
+    dt_free(st->entries);
+    dt_free(st->rc);
+}
+
 int block_run(const block_input *in, block_output *out)
 {
     memset(out, 0, sizeof *out);
     if (in->n_rules > 255) return DT_EINVAL;
-    out->stats = dt_calloc(in->n_rules ? in->n_rules : 1, sizeof *out->stats);
-    skipped_keys *skipped = dt_calloc(in->n_rules ? in->n_rules : 1, sizeof *skipped);
-    entry *entries = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof *entries);
-    int rc = (out->stats && skipped && entries) ? DT_OK : DT_ENOMEM;
-    block_state st = {.in = in, .out = out, .skipped = skipped};
-    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = count_rule(&st, (int)r, entries);
-    for (size_t r = 0; r < in->n_rules && rc == DT_OK && in->on_estimate; r++)
-        in->on_estimate(in->ctx, (int)r, &out->stats[r]);
-    for (size_t r = 0; r < in->n_rules && rc == DT_OK; r++) rc = emit_rule(&st, (int)r, entries);
-    for (size_t r = 0; skipped && r < in->n_rules; r++) dt_free(skipped[r].keys);
-    dt_free(skipped);
-    dt_free(entries);
+    size_t n_rules = in->n_rules ? in->n_rules : 1;
+    int n_workers = in->n_threads > 0 ? in->n_threads : 1;
+    if ((size_t)n_workers > n_rules) n_workers = (int)n_rules;
+    block_state st = {.in = in, .out = out};
+    out->stats = dt_calloc(n_rules, sizeof *out->stats);
+    st.skipped = dt_calloc(n_rules, sizeof *st.skipped);
+    st.pairs = dt_calloc(n_rules, sizeof *st.pairs);
+    st.rc = dt_calloc(n_rules, sizeof *st.rc);
+    st.entries = dt_calloc((size_t)n_workers, sizeof *st.entries);
+    int rc = out->stats && st.skipped && st.pairs && st.rc && st.entries ? DT_OK : DT_ENOMEM;
+    for (int w = 0; w < n_workers && rc == DT_OK; w++)
+        if (!(st.entries[w] = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof **st.entries)))
+            rc = DT_ENOMEM;
+    if (rc == DT_OK) {
+        util_parallel_for(n_workers, in->n_rules, 1, count_rules, &st);
+        rc = first_error(&st);
+    }
+    if (rc == DT_OK) {
+        report_counts(&st);
+        util_parallel_for(n_workers, in->n_rules, 1, emit_rules, &st);
+        rc = first_error(&st);
+    }
+    for (int w = 0; w < n_workers && st.entries && rc == DT_OK; w++) {
+        dt_free(st.entries[w]); /* room for the concatenated pairs */
+        st.entries[w] = NULL;
+    }
+    if (rc == DT_OK) rc = concat_pairs(&st);
+    state_fini(&st, n_workers);
     if (rc < 0) block_output_fini(out);
     return rc;
 }

@@ -50,7 +50,8 @@ typedef void (*block_skip_fn)(void *ctx, int rule, uint32_t rec, uint64_t n_recs
                               uint64_t n_pairs);
 
 /* Called once per rule after every rule's blocks are counted and before
- * any pair is generated, so the caller can show what is coming. */
+ * any pair is generated, so the caller can show what is coming. Both
+ * callbacks run on the calling thread, in rule order. */
 typedef void (*block_estimate_fn)(void *ctx, int rule, const block_rule_stats *stats);
 
 typedef struct block_input {
@@ -60,6 +61,7 @@ typedef struct block_input {
     uint64_t *const *keys;      /* keys[rule][rec] */
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
     uint64_t max_block_pairs;
+    int n_threads;              /* rules run in parallel on this many; <= 0: one */
     block_skip_fn on_skip;      /* may be NULL */
     block_estimate_fn on_estimate; /* may be NULL */
     void *ctx;

@@ -155,6 +155,7 @@ int eng_block(eng_ctx *e)
         .keys = e->keys,
         .mode = e->cfg->mode,
         .max_block_pairs = e->cfg->max_block_pairs,
+        .n_threads = e->n_threads,
         .on_skip = on_skip,
         .on_estimate = on_estimate,
         .ctx = e,

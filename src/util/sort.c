@@ -34,6 +34,15 @@ static void radix_pass(const util_kv *src, util_kv *dst, size_t n, int shift, in
     }
 }
 
+/* 1 if vals never decrease: callers often build items in val order, and
+ * then the val passes can go (every later pass is stable). */
+static int vals_ascending(const util_kv *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (a[i].val < a[i - 1].val) return 0;
+    return 1;
+}
+
 /* 1 if every item has the same digit there: the pass would change nothing. */
 static int digit_constant(const util_kv *a, size_t n, int shift, int on_val)
 {
@@ -58,7 +67,9 @@ int util_sort_kv(util_kv *items, size_t n)
     static const struct { int shift, on_val; } passes[] = {
         {0, 1}, {16, 1}, {0, 0}, {16, 0}, {32, 0}, {48, 0},
     };
+    int skip_vals = vals_ascending(items, n);
     for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
+        if (passes[p].on_val && skip_vals) continue;
         if (digit_constant(src, n, passes[p].shift, passes[p].on_val)) continue;
         radix_pass(src, dst, n, passes[p].shift, passes[p].on_val, count);
         util_kv *t = src;

@@ -344,7 +344,7 @@ static void test_cap_skips_block(void **state)
 static void test_random_union(void **state)
 {
     (void)state;
-    enum { N = 300, R = 3 };
+    enum { N = 300, R = 5 };
     util_rng rng;
     util_rng_seed(&rng, 5);
     static uint64_t k[R][N];
@@ -355,12 +355,24 @@ static void test_random_union(void **state)
             k[r][i] = util_rng_below(&rng, 40); /* 0: no key */
         }
     }
-    uint64_t *const keys[R] = {k[0], k[1], k[2]};
-    for (int mode = 0; mode < 3; mode++) {
+    uint64_t *const keys[R] = {k[0], k[1], k[2], k[3], k[4]};
+    for (int run = 0; run < 6; run++) {
+        /* Each mode on one worker, then on three: same pairs, same order. */
+        int mode = run % 3, threads = run < 3 ? 1 : 3;
         block_input in = {.n_recs = N, .src = src, .n_rules = R, .keys = keys,
-                          .mode = (cfg_mode)mode, .max_block_pairs = 1u << 30};
+                          .mode = (cfg_mode)mode, .max_block_pairs = 1u << 30,
+                          .n_threads = threads};
         block_output out;
         assert_int_equal(block_run(&in, &out), DT_OK);
+        static block_pair first_run[3][N * N / 2];
+        static size_t n_first[3];
+        if (threads == 1) {
+            memcpy(first_run[mode], out.pairs, out.n_pairs * sizeof *out.pairs);
+            n_first[mode] = out.n_pairs;
+        } else {
+            assert_int_equal(out.n_pairs, n_first[mode]);
+            assert_memory_equal(first_run[mode], out.pairs, out.n_pairs * sizeof *out.pairs);
+        }
         static int8_t seen[N][N];
         memset(seen, -1, sizeof seen);
         for (size_t i = 0; i < out.n_pairs; i++) {
