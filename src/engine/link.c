@@ -157,24 +157,62 @@ typedef struct train_set {
     size_t n_rules;
 } train_set;
 
-static int aggregate(link_run *run, train_set *ts)
+enum { AGG_MAX_WORKERS = 64, AGG_CHUNK = 1 << 16 };
+
+/* Each worker aggregates its chunks into its own table; the tables are
+ * merged after. Pattern sums are taken in byte order of the vectors
+ * (model.h, invariant 3), so the result does not depend on the split. */
+typedef struct agg_job {
+    link_run *run;
+    const train_set *ts;
+    fs_patterns part[AGG_MAX_WORKERS];
+    int rc[AGG_MAX_WORKERS];
+} agg_job;
+
+static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
-    eng_ctx *e = &run->e;
+    agg_job *j = ctx;
+    const eng_ctx *e = &j->run->e;
+    const train_set *ts = j->ts;
     size_t nc = e->cfg->n_comparisons;
     uint8_t vec[FS_MAX_COMPARISONS + 8];
-    fs_patterns_init(&ts->all, nc + 8);
-    for (size_t i = 0; i < e->blk.n_pairs; i++) {
+    for (size_t i = begin; i < end && j->rc[i_worker] == DT_OK; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
         uint64_t mask = 0;
         for (size_t k = 0; k < ts->n_rules; k++) {
             const uint64_t *keys = e->keys[ts->rules[k]];
             if (keys[a] && keys[a] == keys[b]) mask |= 1ULL << k;
         }
-        memcpy(vec, run->gammas + i * nc, nc);
+        memcpy(vec, j->run->gammas + i * nc, nc);
         memcpy(vec + nc, &mask, 8);
-        DT_TRY(fs_patterns_add(&ts->all, vec, 1));
+        j->rc[i_worker] = fs_patterns_add(&j->part[i_worker], vec, 1);
     }
-    return DT_OK;
+}
+
+static int aggregate(link_run *run, train_set *ts)
+{
+    eng_ctx *e = &run->e;
+    size_t nc = e->cfg->n_comparisons;
+    int n_workers = e->n_threads < AGG_MAX_WORKERS ? e->n_threads : AGG_MAX_WORKERS;
+    agg_job *j = dt_calloc(1, sizeof *j);
+    if (!j) return DT_ENOMEM;
+    j->run = run;
+    j->ts = ts;
+    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_init(&j->part[w], nc + 8);
+    util_parallel_for(n_workers, e->blk.n_pairs, AGG_CHUNK, aggregate_range, j);
+    int rc = DT_OK;
+    for (int w = 0; w < AGG_MAX_WORKERS; w++)
+        if (j->rc[w] < 0) rc = j->rc[w];
+    ts->all = j->part[0]; /* worker 0 always runs; the others merge into it */
+    fs_patterns_init(&j->part[0], nc + 8);
+    for (int w = 1; w < AGG_MAX_WORKERS && rc == DT_OK; w++) {
+        const fs_patterns *p = &j->part[w];
+        for (uint32_t id = 0; id < p->vecs.n_strs && rc == DT_OK; id++)
+            rc = fs_patterns_add(&ts->all, (const uint8_t *)p->vecs.strs[id], p->counts[id]);
+    }
+    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_fini(&j->part[w]);
+    dt_free(j);
+    return rc;
 }
 
 /* The comparison vectors of the pairs whose mask has any bit of want. */
@@ -438,43 +476,29 @@ static void pair_row(const link_run *run, size_t i, util_buf *b)
         put_field(b, cmp_level_label(&e->cfg->comparisons[c], g[c]), 1);
 }
 
-static const block_pair *g_sort_pairs;
-
-static int cmp_pair_index(const void *x, const void *y)
-{
-    const block_pair *a = &g_sort_pairs[*(const size_t *)x], *b = &g_sort_pairs[*(const size_t *)y];
-    if (a->a != b->a) return a->a < b->a ? -1 : 1;
-    return (a->b > b->b) - (a->b < b->b);
-}
-
 /* Rows are formatted in parallel, a batch at a time, each chunk into its
  * own buffers, then written in chunk order: the bytes are those of a
- * sequential run, and memory stays at one batch of text. */
+ * sequential run, and memory stays at one batch of text. A row function
+ * writes row k of the output to one file, the other, or both. */
 enum { FMT_CHUNK = 8192, FMT_BATCH_CHUNKS = 64 };
 
-typedef struct fmt_job {
+typedef struct fmt_job fmt_job;
+typedef void (*row_fn)(const fmt_job *j, size_t k, util_buf *one, util_buf *two);
+
+struct fmt_job {
     link_run *run;
-    const size_t *idx;          /* pair indexes of this batch, in output order */
-    size_t n;
-    util_buf *all, *rev;        /* per chunk: pairs.csv and review.csv text */
-} fmt_job;
+    row_fn row;
+    const void *arg;            /* the row function's */
+    size_t start;               /* first row of this batch */
+    util_buf *one, *two;        /* per chunk of the batch */
+};
 
 static void format_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
     (void)i_worker;
     fmt_job *j = ctx;
-    const dt_config *cfg = j->run->e.cfg;
     size_t c = begin / FMT_CHUNK;
-    util_buf *all = &j->all[c], *rev = &j->rev[c];
-    for (size_t k = begin; k < end; k++) {
-        size_t i = j->idx[k];
-        pair_row(j->run, i, all);
-        util_buf_putc(all, '\n');
-        if (fs_probability(j->run->weights[i]) < cfg->link_threshold) {
-            pair_row(j->run, i, rev);
-            util_buf_putc(rev, '\n');
-        }
-    }
+    for (size_t k = begin; k < end; k++) j->row(j, j->start + k, &j->one[c], &j->two[c]);
 }
 
 static int write_buf(eng_ctx *e, out_file *o, const util_buf *b)
@@ -485,41 +509,74 @@ static int write_buf(eng_ctx *e, out_file *o, const util_buf *b)
     return DT_OK;
 }
 
-static int write_rows(link_run *run, out_file *all, out_file *rev, const size_t *idx, size_t n)
+static int write_rows(link_run *run, out_file *one, out_file *two, row_fn row, const void *arg,
+                      size_t n)
 {
-    util_buf ball[FMT_BATCH_CHUNKS] = {{0}}, brev[FMT_BATCH_CHUNKS] = {{0}};
+    util_buf bone[FMT_BATCH_CHUNKS] = {{0}}, btwo[FMT_BATCH_CHUNKS] = {{0}};
     int rc = DT_OK;
     for (size_t start = 0; start < n && rc == DT_OK; start += FMT_CHUNK * FMT_BATCH_CHUNKS) {
         size_t m = n - start < FMT_CHUNK * FMT_BATCH_CHUNKS ? n - start
                                                             : FMT_CHUNK * FMT_BATCH_CHUNKS;
-        fmt_job job = {run, idx + start, m, ball, brev};
+        fmt_job job = {run, row, arg, start, bone, btwo};
         util_parallel_for(run->e.n_threads, m, FMT_CHUNK, format_range, &job);
         for (size_t c = 0; c * FMT_CHUNK < m && rc == DT_OK; c++) {
-            rc = write_buf(&run->e, all, &ball[c]);
-            if (rc == DT_OK) rc = write_buf(&run->e, rev, &brev[c]);
-            util_buf_clear(&ball[c]);
-            util_buf_clear(&brev[c]);
+            rc = write_buf(&run->e, one, &bone[c]);
+            if (rc == DT_OK) rc = write_buf(&run->e, two, &btwo[c]);
+            util_buf_clear(&bone[c]);
+            util_buf_clear(&btwo[c]);
         }
         eng_progress(&run->e, "write", start + m, n, 0);
     }
     for (size_t c = 0; c < FMT_BATCH_CHUNKS; c++) {
-        util_buf_fini(&ball[c]);
-        util_buf_fini(&brev[c]);
+        util_buf_fini(&bone[c]);
+        util_buf_fini(&btwo[c]);
     }
     return rc;
+}
+
+/* Row k of pairs.csv, and of review.csv when under the link threshold. */
+static void pair_rows(const fmt_job *j, size_t k, util_buf *all, util_buf *rev)
+{
+    size_t i = ((const util_kv *)j->arg)[k].val;
+    pair_row(j->run, i, all);
+    util_buf_putc(all, '\n');
+    if (fs_probability(j->run->weights[i]) < j->run->e.cfg->link_threshold) {
+        pair_row(j->run, i, rev);
+        util_buf_putc(rev, '\n');
+    }
+}
+
+/* Pairs at or over the review threshold, ordered by (a, b). */
+static int output_pairs(link_run *run, util_kv **out, size_t *n_out)
+{
+    eng_ctx *e = &run->e;
+    if (e->blk.n_pairs > UINT32_MAX)
+        return dt_err_set(e->err, DT_EINVAL, "more than 2^32 candidate pairs: tighten the "
+                          "blocking rules");
+    util_kv *kv = dt_malloc((run->sum.n_links + run->sum.n_review + 1) * sizeof *kv);
+    if (!kv) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < e->blk.n_pairs; i++) {
+        if (fs_probability(run->weights[i]) < e->cfg->review_threshold) continue;
+        const block_pair *p = &e->blk.pairs[i];
+        kv[n++] = (util_kv){(uint64_t)p->a << 32 | p->b, (uint32_t)i};
+    }
+    if (util_sort_kv(kv, n) < 0) {
+        dt_free(kv);
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
+    *out = kv;
+    *n_out = n;
+    return DT_OK;
 }
 
 static int write_pairs(link_run *run, const char *dir)
 {
     eng_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
+    util_kv *order = NULL;
     size_t n = 0;
-    size_t *idx = dt_malloc((run->sum.n_links + run->sum.n_review + 1) * sizeof *idx);
-    if (!idx) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < e->blk.n_pairs; i++)
-        if (fs_probability(run->weights[i]) >= cfg->review_threshold) idx[n++] = i;
-    g_sort_pairs = e->blk.pairs; /* single-threaded here */
-    qsort(idx, n, sizeof *idx, cmp_pair_index);
+    DT_TRY(output_pairs(run, &order, &n));
     out_file all, rev;
     int rc = out_open(e, &all, dir, "pairs.csv");
     if (rc == DT_OK) rc = out_open(e, &rev, dir, "review.csv");
@@ -530,11 +587,26 @@ static int write_pairs(link_run *run, const char *dir)
         rc = out_line(e, &all);
         if (rc == DT_OK) rc = out_line(e, &rev);
     }
-    if (rc == DT_OK) rc = write_rows(run, &all, &rev, idx, n);
+    if (rc == DT_OK) rc = write_rows(run, &all, &rev, pair_rows, order, n);
     int rc2 = out_close(e, &all, rc == DT_OK);
     int rc3 = out_close(e, &rev, rc == DT_OK && rc2 == DT_OK);
-    dt_free(idx);
+    dt_free(order);
     return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;
+}
+
+/* Record k's row of entities.csv; its entity's row of clusters.csv when k
+ * names the entity. */
+static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu)
+{
+    const eng_ctx *e = &j->run->e;
+    const clu_result *c = &j->run->clu;
+    uint32_t name = c->entity[k];
+    char id[18];
+    eng_entity_id(e, name, id);
+    put_field(ent, eng_source_name(e, (uint32_t)k), 0);
+    put_field(ent, cmp_record_id(&e->table, (uint32_t)k), 1);
+    util_buf_printf(ent, ",%s\n", id);
+    if (name == k) util_buf_printf(clu, "%s,%u,%.6f\n", id, c->size[k], c->confidence[k]);
 }
 
 static int write_entities(link_run *run, const char *dir)
@@ -552,19 +624,7 @@ static int write_entities(link_run *run, const char *dir)
     util_buf_printf(&clu.line, "entity_id,size,confidence");
     rc = out_line(e, &ent);
     if (rc == DT_OK) rc = out_line(e, &clu);
-    char id[18];
-    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
-        uint32_t name = run->clu.entity[i];
-        eng_entity_id(e, name, id);
-        put_field(&ent.line, eng_source_name(e, (uint32_t)i), 0);
-        put_field(&ent.line, cmp_record_id(&e->table, (uint32_t)i), 1);
-        util_buf_printf(&ent.line, ",%s", id);
-        rc = out_line(e, &ent);
-        if (rc == DT_OK && name == i) {
-            util_buf_printf(&clu.line, "%s,%u,%.6f", id, run->clu.size[i], run->clu.confidence[i]);
-            rc = out_line(e, &clu);
-        }
-    }
+    if (rc == DT_OK) rc = write_rows(run, &ent, &clu, entity_rows, NULL, e->table.n_recs);
     int rc2 = out_close(e, &ent, rc == DT_OK);
     int rc3 = out_close(e, &clu, rc == DT_OK && rc2 == DT_OK);
     return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;
