@@ -62,7 +62,8 @@ DT_API const char *dt_version(void);
     X(ECONFIG, -5, "invalid configuration")                               \
     X(ENOTFOUND, -6, "not found")                                         \
     X(EMODEL, -7, "model cannot be trained or loaded")                    \
-    X(EINTERNAL, -8, "internal error")
+    X(EINTERNAL, -8, "internal error")                                    \
+    X(ELIMIT, -9, "work over a configured or memory limit")
 
 typedef enum dt_errcode {
 #define DT_ERRNO_ENUM_(name, value, text) DT_##name = (value),

@@ -237,6 +237,7 @@ static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint6
     s->info[s->n][2] = n_pairs;
     s->keys[s->n++] = e[0].key; /* blocks come in key order: stays sorted */
     st->out->stats[rule].n_skipped_blocks++;
+    st->out->stats[rule].n_skipped_pairs += n_pairs;
     return DT_OK;
 }
 
@@ -309,7 +310,7 @@ static int first_error(const block_state *st)
 
 /* Skipped blocks and estimates are reported from here, in rule order, so
  * the messages do not depend on which worker counted which rule. */
-static void report_counts(const block_state *st)
+static int report_counts(const block_state *st)
 {
     const block_input *in = st->in;
     for (size_t r = 0; r < in->n_rules && in->on_skip; r++)
@@ -318,7 +319,8 @@ static void report_counts(const block_state *st)
             in->on_skip(in->ctx, (int)r, (uint32_t)info[0], info[1], info[2]);
         }
     for (size_t r = 0; r < in->n_rules && in->on_estimate; r++)
-        in->on_estimate(in->ctx, (int)r, &st->out->stats[r]);
+        DT_TRY(in->on_estimate(in->ctx, (int)r, &st->out->stats[r]));
+    return DT_OK;
 }
 
 /* Moves the per-rule pairs into out, in rule order. */
@@ -378,7 +380,9 @@ int block_run(const block_input *in, block_output *out)
         rc = first_error(&st);
     }
     if (rc == DT_OK) {
-        report_counts(&st);
+        rc = report_counts(&st);
+    }
+    if (rc == DT_OK) {
         util_parallel_for(n_workers, in->n_rules, 1, emit_rules, &st);
         rc = first_error(&st);
     }

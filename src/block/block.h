@@ -42,6 +42,7 @@ typedef struct block_rule_stats {
     uint64_t n_pairs;          /* pairs this rule emitted (new ones) */
     uint64_t largest_block;    /* records in its largest block */
     uint64_t n_skipped_blocks; /* blocks over the cap */
+    uint64_t n_skipped_pairs;  /* pairs those blocks hold (part of n_pairs_est) */
 } block_rule_stats;
 
 /* Called for a block over the cap: rule index, one record in the block,
@@ -50,9 +51,10 @@ typedef void (*block_skip_fn)(void *ctx, int rule, uint32_t rec, uint64_t n_recs
                               uint64_t n_pairs);
 
 /* Called once per rule after every rule's blocks are counted and before
- * any pair is generated, so the caller can show what is coming. Both
- * callbacks run on the calling thread, in rule order. */
-typedef void (*block_estimate_fn)(void *ctx, int rule, const block_rule_stats *stats);
+ * any pair is generated, so the caller can show what is coming, and refuse
+ * it: a negative return stops block_run with that code. Both callbacks run
+ * on the calling thread, in rule order. */
+typedef int (*block_estimate_fn)(void *ctx, int rule, const block_rule_stats *stats);
 
 typedef struct block_input {
     size_t n_recs;

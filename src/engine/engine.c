@@ -39,7 +39,7 @@ void eng_fini(eng_ctx *e)
 {
     cmp_table_fini(&e->table);
     norm_nick_free(e->nicks);
-    for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) dt_free(e->keys[r]);
+    eng_free_keys(e);
     dt_free(e->keys);
     dt_free(e->null_per_field);
     dt_free(e->recs_per_source);
@@ -109,6 +109,14 @@ int eng_keys(eng_ctx *e)
     return DT_OK;
 }
 
+void eng_free_keys(eng_ctx *e)
+{
+    for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) {
+        dt_free(e->keys[r]);
+        e->keys[r] = NULL;
+    }
+}
+
 /* Text of a record's key under a rule, for messages. */
 static void key_text(const eng_ctx *e, int rule, uint32_t rec, util_buf *out)
 {
@@ -136,7 +144,30 @@ static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t
     util_buf_fini(&text);
 }
 
-static void on_estimate(void *ctx, int rule, const block_rule_stats *s)
+/* Bytes each candidate pair costs from here on: the pair and its rule,
+ * its comparison vector and weight, and room for the link and output
+ * order of the pairs that pass. */
+static uint64_t bytes_per_pair(const eng_ctx *e)
+{
+    return sizeof(block_pair) + 1 + e->cfg->n_comparisons + sizeof(double) + 16;
+}
+
+/* The most pairs this run may generate: the config's max_pairs, or what
+ * fits in the memory the machine has left (3/4 of it, for what we have not
+ * counted); 0: no limit known. */
+static uint64_t pair_budget(const eng_ctx *e)
+{
+    if (e->cfg->max_pairs) return e->cfg->max_pairs;
+    uint64_t phys = util_phys_memory(), used = util_peak_rss();
+    if (phys == 0 || used >= phys) return 0;
+    return (phys - used) / 4 * 3 / bytes_per_pair(e);
+}
+
+/* Logs each rule's estimate; after the last, refuses a run whose pairs
+ * could not fit, before any is made (a run killed for memory loses
+ * everything and says nothing). The sum of the rules' estimates is an upper
+ * bound: rules overlap, and each pair is made once. */
+static int on_estimate(void *ctx, int rule, const block_rule_stats *s)
 {
     eng_ctx *e = ctx;
     eng_log(e, DT_LOG_INFO,
@@ -144,6 +175,24 @@ static void on_estimate(void *ctx, int rule, const block_rule_stats *s)
             e->cfg->rules[rule].name, (unsigned long long)s->n_pairs_est,
             (unsigned long long)s->n_blocks, (unsigned long long)s->largest_block,
             s->n_skipped_blocks ? ", some blocks skipped (see above)" : "");
+    if (rule == 0) e->pair_bound = 0;
+    e->pair_bound += s->n_pairs_est - s->n_skipped_pairs;
+    if ((size_t)rule + 1 < e->cfg->n_rules) return DT_OK;
+    uint64_t budget = pair_budget(e);
+    if (budget == 0 || e->pair_bound <= budget) return DT_OK;
+    if (e->cfg->max_pairs)
+        return dt_err_set(e->err, DT_ELIMIT,
+                          "blocking would make up to %llu candidate pairs, over blocking.max_pairs "
+                          "(%llu): tighten the rules with the most pairs (estimates above) or "
+                          "lower max_block_pairs",
+                          (unsigned long long)e->pair_bound, (unsigned long long)budget);
+    return dt_err_set(e->err, DT_ELIMIT,
+                      "blocking would make up to %llu candidate pairs, about %.1f GiB, and this "
+                      "machine has memory for about %llu: tighten the rules with the most pairs "
+                      "(estimates above), lower max_block_pairs, or set blocking.max_pairs",
+                      (unsigned long long)e->pair_bound,
+                      (double)e->pair_bound * (double)bytes_per_pair(e) / (1u << 30),
+                      (unsigned long long)budget);
 }
 
 int eng_block(eng_ctx *e)
@@ -161,6 +210,7 @@ int eng_block(eng_ctx *e)
         .ctx = e,
     };
     int rc = block_run(&in, &e->blk);
+    if (rc == DT_ELIMIT) return rc; /* on_estimate said why */
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory generating candidate pairs");
     if (e->n_skipped_blocks > SKIP_LOG_MAX)
         eng_log(e, DT_LOG_WARN, "block: %llu more blocks over the cap were skipped (per-rule "

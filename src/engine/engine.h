@@ -42,6 +42,7 @@ typedef struct eng_ctx {
     block_output blk;
     double last_progress;       /* util_now() of the last progress call */
     uint64_t n_skipped_blocks;  /* over-cap blocks reported so far */
+    uint64_t pair_bound;        /* sum of the rules' pair estimates, skipped blocks out */
 } eng_ctx;
 
 int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err);
@@ -58,6 +59,8 @@ int eng_load(eng_ctx *e);
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int eng_keys(eng_ctx *e);
 int eng_block(eng_ctx *e);
+/* Drops the keys (8 bytes per record per rule) once nothing needs them. */
+void eng_free_keys(eng_ctx *e);
 
 /* All record pairs the mode allows. */
 uint64_t eng_comparable_pairs(const eng_ctx *e);

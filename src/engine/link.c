@@ -705,6 +705,7 @@ static int run_stages(link_run *run)
                : dt_err_set(e->err, DT_ECONFIG, "too many comparisons (at most %d)",
                             FS_MAX_COMPARISONS));
     DT_TRY(load_or_train(run));
+    eng_free_keys(e); /* training's rule masks were their last use */
     log_parameters(e, &run->model);
     stage_end(run, 4, &t0);
     DT_TRY(score(run));

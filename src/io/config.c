@@ -508,7 +508,7 @@ static int parse_rule(ycx *y, const dt_config *cfg, cfg_rule *r, const yaml_node
 
 static int parse_blocking(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"rules", "max_block_pairs", NULL};
+    static const char *const keys[] = {"rules", "max_block_pairs", "max_pairs", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "blocking"));
     DT_TRY(y_check_keys(y, n, "blocking", keys));
     const yaml_node_t *x;
@@ -516,6 +516,11 @@ static int parse_blocking(ycx *y, dt_config *cfg, const yaml_node_t *n)
         long v;
         DT_TRY(y_long(y, x, "max_block_pairs", 1, 2000000000L, &v));
         cfg->max_block_pairs = (uint64_t)v;
+    }
+    if ((x = y_get(y, n, "max_pairs"))) {
+        long v;
+        DT_TRY(y_long(y, x, "max_pairs", 1, 4000000000L, &v));
+        cfg->max_pairs = (uint64_t)v;
     }
     if (!(x = y_get(y, n, "rules"))) return y_err(y, n, "blocking needs rules:");
     DT_TRY(y_expect(y, x, YAML_SEQUENCE_NODE, "rules"));

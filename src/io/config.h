@@ -166,6 +166,7 @@ struct dt_config {
     cfg_rule *rules;
     size_t n_rules;
     uint64_t max_block_pairs; /* blocks producing more pairs are skipped */
+    uint64_t max_pairs;       /* refuse to generate more candidate pairs; 0: from memory */
     cfg_comparison *comparisons;
     size_t n_comparisons;
     /* model */

@@ -2,10 +2,12 @@
  * pool.c — parallel-for over an index range on pthreads. Workers pull
  * chunks from one atomic counter, so load balances itself; the caller's
  * thread works too. Threads live for one call: stages are long, so thread
- * start-up cost is noise, and no state outlives a stage.
+ * start-up cost is noise, and no state outlives a stage. Also the
+ * machine's size (cores, memory), which decides how much work to take on.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -43,6 +45,19 @@ int util_n_cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+uint64_t util_phys_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+uint64_t util_peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u; /* Linux reports KiB */
 }
 
 int util_parallel_for(int n_threads, size_t n, size_t chunk, util_range_fn fn, void *ctx)

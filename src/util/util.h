@@ -159,6 +159,10 @@ typedef void (*util_range_fn)(void *ctx, size_t begin, size_t end, int i_worker)
 int util_parallel_for(int n_threads, size_t n, size_t chunk, util_range_fn fn, void *ctx);
 /* Number of online cores, at least 1. */
 int util_n_cores(void);
+/* Physical memory of the machine and this process's peak resident memory,
+ * in bytes; 0 when unknown. */
+uint64_t util_phys_memory(void);
+uint64_t util_peak_rss(void);
 
 /* ---- time and files ----------------------------------------------- */
 

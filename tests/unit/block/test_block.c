@@ -170,14 +170,16 @@ typedef struct estimate_log {
     int n;
     int rules[4];
     block_rule_stats stats[4];
+    int refuse_at;   /* rule whose estimate is refused; -1: none */
 } estimate_log;
 
-static void on_estimate(void *ctx, int rule, const block_rule_stats *stats)
+static int on_estimate(void *ctx, int rule, const block_rule_stats *stats)
 {
     estimate_log *e = ctx;
     assert_in_range(e->n, 0, 3);
     e->rules[e->n] = rule;
     e->stats[e->n++] = *stats;
+    return rule == e->refuse_at ? DT_ELIMIT : DT_OK;
 }
 
 static void test_union_first_rule_wins(void **state)
@@ -189,7 +191,7 @@ static void test_union_first_rule_wins(void **state)
     uint64_t k1[6] = {5, 6, 5, 5, 0, 6};
     uint64_t *const keys[2] = {k0, k1};
     uint16_t src[6] = {0};
-    estimate_log est = {0};
+    estimate_log est = {.refuse_at = -1};
     block_input in = {.n_recs = 6, .src = src, .n_rules = 2, .keys = keys,
                       .mode = CFG_MODE_DEDUPE, .max_block_pairs = 1000,
                       .on_estimate = on_estimate, .ctx = &est};
@@ -217,6 +219,13 @@ static void test_union_first_rule_wins(void **state)
     assert_int_equal(out.stats[1].n_pairs, 3);
     assert_int_equal(out.stats[1].largest_block, 3);
     block_output_fini(&out);
+
+    /* Refusing an estimate stops the run before any pair is made. */
+    est = (estimate_log){.refuse_at = 1};
+    assert_int_equal(block_run(&in, &out), DT_ELIMIT);
+    assert_int_equal(est.n, 2);
+    assert_null(out.pairs);
+    assert_int_equal(out.n_pairs, 0);
 
     /* The same rules in the other order: the same pairs, other owners. */
     uint64_t *const swapped[2] = {k1, k0};
@@ -307,6 +316,7 @@ static void test_cap_skips_block(void **state)
     assert_int_equal(log.n_recs, 3);
     assert_int_equal(log.n_pairs, 3);
     assert_int_equal(out.stats[0].n_skipped_blocks, 1);
+    assert_int_equal(out.stats[0].n_skipped_pairs, 3);
     assert_int_equal(out.stats[0].n_blocks, 2);
     assert_int_equal(out.stats[0].n_pairs_est, 4);
     assert_int_equal(out.stats[0].n_pairs, 1);
