@@ -144,29 +144,26 @@ static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t
     util_buf_fini(&text);
 }
 
-/* Bytes each candidate pair costs from here on: the pair and its rule,
- * its comparison vector and weight, and room for the link and output
- * order of the pairs that pass. */
-static uint64_t bytes_per_pair(const eng_ctx *e)
+/* How many more items of `bytes` each fit in the memory the machine has
+ * left (9/10 of it: the rest is the kernel's and what we have not
+ * counted); UINT64_MAX when the machine does not say. */
+static uint64_t fits_in_memory(uint64_t bytes)
 {
-    return sizeof(block_pair) + 1 + e->cfg->n_comparisons + sizeof(double) + 16;
+    uint64_t phys = util_phys_memory(), used = util_peak_rss();
+    if (phys == 0) return UINT64_MAX;
+    uint64_t room = phys / 10 * 9;
+    return used >= room ? 0 : (room - used) / bytes;
 }
 
-/* The most pairs this run may generate: the config's max_pairs, or what
- * fits in the memory the machine has left (3/4 of it, for what we have not
- * counted); 0: no limit known. */
-static uint64_t pair_budget(const eng_ctx *e)
-{
-    if (e->cfg->max_pairs) return e->cfg->max_pairs;
-    uint64_t phys = util_phys_memory(), used = util_peak_rss();
-    if (phys == 0 || used >= phys) return 0;
-    return (phys - used) / 4 * 3 / bytes_per_pair(e);
-}
+/* Generating a pair costs its 9 bytes twice at worst (per-rule arrays,
+ * then their concatenation). */
+enum { BLOCK_BYTES_PER_PAIR = 2 * (sizeof(block_pair) + 1) };
 
 /* Logs each rule's estimate; after the last, refuses a run whose pairs
- * could not fit, before any is made (a run killed for memory loses
- * everything and says nothing). The sum of the rules' estimates is an upper
- * bound: rules overlap, and each pair is made once. */
+ * could not be generated in memory, or that exceeds max_pairs, before any
+ * is made (a run killed for memory loses everything and says nothing). The
+ * sum of the rules' estimates is an upper bound: rules overlap, and each
+ * pair is made once. eng_check_pair_memory then checks the exact count. */
 static int on_estimate(void *ctx, int rule, const block_rule_stats *s)
 {
     eng_ctx *e = ctx;
@@ -178,21 +175,32 @@ static int on_estimate(void *ctx, int rule, const block_rule_stats *s)
     if (rule == 0) e->pair_bound = 0;
     e->pair_bound += s->n_pairs_est - s->n_skipped_pairs;
     if ((size_t)rule + 1 < e->cfg->n_rules) return DT_OK;
-    uint64_t budget = pair_budget(e);
-    if (budget == 0 || e->pair_bound <= budget) return DT_OK;
-    if (e->cfg->max_pairs)
+    if (e->cfg->max_pairs && e->pair_bound > e->cfg->max_pairs)
         return dt_err_set(e->err, DT_ELIMIT,
                           "blocking would make up to %llu candidate pairs, over blocking.max_pairs "
                           "(%llu): tighten the rules with the most pairs (estimates above) or "
                           "lower max_block_pairs",
-                          (unsigned long long)e->pair_bound, (unsigned long long)budget);
+                          (unsigned long long)e->pair_bound,
+                          (unsigned long long)e->cfg->max_pairs);
+    uint64_t room = fits_in_memory(BLOCK_BYTES_PER_PAIR);
+    if (e->pair_bound <= room) return DT_OK;
     return dt_err_set(e->err, DT_ELIMIT,
-                      "blocking would make up to %llu candidate pairs, about %.1f GiB, and this "
-                      "machine has memory for about %llu: tighten the rules with the most pairs "
-                      "(estimates above), lower max_block_pairs, or set blocking.max_pairs",
-                      (unsigned long long)e->pair_bound,
-                      (double)e->pair_bound * (double)bytes_per_pair(e) / (1u << 30),
-                      (unsigned long long)budget);
+                      "blocking would make up to %llu candidate pairs and this machine has memory "
+                      "for about %llu: tighten the rules with the most pairs (estimates above) "
+                      "or lower max_block_pairs",
+                      (unsigned long long)e->pair_bound, (unsigned long long)room);
+}
+
+int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair)
+{
+    uint64_t n = e->blk.n_pairs, room = fits_in_memory(bytes_per_pair);
+    if (n <= room) return DT_OK;
+    return dt_err_set(e->err, DT_ELIMIT,
+                      "%llu candidate pairs need about %.1f GiB more to compare and score, and "
+                      "this machine has memory for about %llu pairs: tighten the rules with the "
+                      "most pairs (see the log) or lower max_block_pairs",
+                      (unsigned long long)n, (double)n * (double)bytes_per_pair / (1u << 30),
+                      (unsigned long long)room);
 }
 
 int eng_block(eng_ctx *e)

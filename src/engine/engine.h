@@ -59,6 +59,9 @@ int eng_load(eng_ctx *e);
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int eng_keys(eng_ctx *e);
 int eng_block(eng_ctx *e);
+/* Refuses (DT_ELIMIT) when the candidate pairs, at bytes_per_pair more
+ * each, would not fit in the memory the machine has left. */
+int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair);
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void eng_free_keys(eng_ctx *e);
 

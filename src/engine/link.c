@@ -698,6 +698,9 @@ static int run_stages(link_run *run)
     DT_TRY(eng_block(e));
     run->sum.n_candidate_pairs = e->blk.n_pairs;
     stage_end(run, 2, &t0);
+    /* From here each pair gains its comparison vector, its weight and, for
+     * the few that pass, a link and an output slot (4 bytes amortized). */
+    DT_TRY(eng_check_pair_memory(e, e->cfg->n_comparisons + sizeof(double) + 4));
     DT_TRY(compare_pairs(run, e->blk.pairs, e->blk.n_pairs, &run->gammas, "compare"));
     stage_end(run, 3, &t0);
     DT_TRY(fs_model_init(&run->model, e->cfg) == DT_OK
