@@ -14,9 +14,9 @@ FLAVOR ?= release
 B := build/$(FLAVOR)
 
 CC ?= cc
-PKGS := yaml-0.1 jansson libutf8proc
+PKGS := yaml-0.1 jansson libutf8proc sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc -lsqlite3)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
         -Wno-missing-field-initializers
@@ -110,6 +110,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
+	@sh tests/e2e/store_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers

@@ -236,6 +236,61 @@ DT_API int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char
                            const char *key_b, dt_explanation **out, dt_error *err);
 DT_API void dt_explanation_free(dt_explanation *ex);
 
+/* ------------------------------------------------------------------ */
+/* The store: records kept between runs                                 */
+/* ------------------------------------------------------------------ */
+
+/* A persistent store (SQLite by default) holding a configuration and every
+ * record ingested under it: the raw row as sent, beside its normalized
+ * values. One writer at a time; a second gets a clear DT_EIO. */
+typedef struct dt_store dt_store;
+
+/* Creates a store at store_path for the configuration at config_path (its
+ * text is kept in the store; relative paths in it resolve against its
+ * directory). Fails if a file is already at store_path. */
+DT_API int dt_store_init(const char *store_path, const char *config_path, dt_error *err);
+/* OUT: *out, released with dt_store_close(). */
+DT_API int dt_store_open(const char *store_path, dt_store **out, dt_error *err);
+DT_API void dt_store_close(dt_store *store);
+/* The configuration kept in the store; owned by the store. */
+DT_API const dt_config *dt_store_config(const dt_store *store);
+
+typedef struct dt_ingest_options {
+    const char *source;         /* the config's name for the source; required */
+    const char *path;           /* the CSV file to read; required */
+    int is_snapshot;            /* 1: the file is the source's full content, so its stored
+                                   records missing from the file are withdrawn */
+    size_t batch_rows;          /* rows per transaction; 0: 10,000 */
+    dt_log_fn on_log;           /* may be NULL */
+    dt_progress_fn on_progress; /* may be NULL */
+    void *cb_ctx;
+} dt_ingest_options;
+
+typedef struct dt_ingest_summary {
+    uint64_t n_rows;        /* rows accepted from the file */
+    uint64_t n_new;         /* record ids seen for the first time */
+    uint64_t n_same;        /* rows identical to what the store holds */
+    uint64_t n_changed;     /* rows that differ: stored as a new version */
+    uint64_t n_restored;    /* withdrawn records sent again */
+    uint64_t n_withdrawn;   /* records a snapshot left out */
+    uint64_t n_rejected;    /* rows rejected (broken, empty or repeated id) */
+    uint64_t n_null_values; /* values that could not be standardized */
+    double seconds;
+} dt_ingest_summary;
+
+/* Reads a CSV of one source into the store, one transaction per batch:
+ * a killed ingest keeps whole batches only, and running it again finishes
+ * the job (rows already stored count as n_same). OUT: *summary (may be
+ * NULL). */
+DT_API int dt_store_ingest(dt_store *store, const dt_ingest_options *opts,
+                           dt_ingest_summary *summary, dt_error *err);
+
+/* Withdraws the records of `source` whose ids are listed in ids_path (a CSV
+ * with a header; the column named like the source's id column, else the
+ * first). OUT: *n_withdrawn, *n_unknown (ids not stored or already out). */
+DT_API int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
+                             uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err);
+
 #ifdef __cplusplus
 }
 #endif

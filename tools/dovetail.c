@@ -26,6 +26,9 @@ static int cmd_link(int argc, char **argv);
 static int cmd_eval(int argc, char **argv);
 static int cmd_explain(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+static int cmd_init(int argc, char **argv);
+static int cmd_ingest(int argc, char **argv);
+static int cmd_withdraw(int argc, char **argv);
 
 static const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
@@ -71,6 +74,44 @@ static const command commands[] = {
      "  -o, --out DIR       the run's output directory (for model.json); required\n"
      "  -h, --help          this text\n",
      cmd_explain},
+    {"init", "create a store for a config",
+     "dovetail init --store FILE --config FILE\n"
+     "\n"
+     "Creates an empty store (SQLite) at FILE that keeps the configuration's text;\n"
+     "later commands read the config from the store. Fails if FILE exists.\n"
+     "\n"
+     "  -S, --store FILE    the store to create; required\n"
+     "  -c, --config FILE   linkage configuration (YAML); required\n"
+     "  -h, --help          this text\n",
+     cmd_init},
+    {"ingest", "add a source's CSV to a store (new, changed and repeated rows)",
+     "dovetail ingest --store FILE --source NAME [--snapshot] [--batch N] CSV\n"
+     "\n"
+     "Reads CSV as the config's source NAME and keeps every row twice: raw, as the\n"
+     "source sent it, and standardized. A record id seen before with the same row\n"
+     "changes nothing; a different row is stored as a new version (the old one is\n"
+     "kept). Rows are committed in batches: after a crash, run the same command\n"
+     "again to finish.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -r, --source NAME   the source in the store's config; required\n"
+     "  -n, --snapshot      CSV is the source's full content: withdraw its stored\n"
+     "                      records that CSV leaves out\n"
+     "  -b, --batch N       rows per transaction (default 10000)\n"
+     "  -q, --quiet         print warnings and the summary only\n"
+     "  -h, --help          this text\n",
+     cmd_ingest},
+    {"withdraw", "withdraw records of a source from a store by id",
+     "dovetail withdraw --store FILE --source NAME IDS.csv\n"
+     "\n"
+     "Withdraws the records whose ids IDS.csv lists (a CSV with a header: the column\n"
+     "named like the source's id column, else the first). All or nothing: a bad\n"
+     "line withdraws none. Withdrawn records stay in the store, marked.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -r, --source NAME   the source in the store's config; required\n"
+     "  -h, --help          this text\n",
+     cmd_withdraw},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
 
@@ -103,28 +144,51 @@ static int fail(const char *cmd, const dt_error *err)
     return 1;
 }
 
-/* Options shared by the commands: --config, --out, --threads, --model. */
+/* Options shared by the commands. */
 typedef struct cli_opts {
-    const char *config, *out, *model, *stats;
-    int threads, quiet, json;
+    const char *config, *out, *model, *stats, *store, *source;
+    int threads, quiet, json, snapshot;
+    long batch;
 } cli_opts;
 
-static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
+/* Which options a command requires. */
+enum { NEED_CONFIG = 1, NEED_OUT = 2, NEED_STORE = 4, NEED_SOURCE = 8 };
+
+static int check_needs(const command *c, const cli_opts *o, int need)
+{
+    if ((need & NEED_STORE) && !o->store) return usage_error(c, "--store is required");
+    if ((need & NEED_SOURCE) && !o->source) return usage_error(c, "--source is required");
+    if ((need & NEED_CONFIG) && !o->config) return usage_error(c, "--config is required");
+    if ((need & NEED_OUT) && !o->out) return usage_error(c, "--out is required");
+    return 0;
+}
+
+static int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
     static const struct option longs[] = {
         {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'}, {"model", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"stats", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
+        {"store", required_argument, 0, 'S'},   {"source", required_argument, 0, 'r'},
+        {"snapshot", no_argument, 0, 'n'},      {"batch", required_argument, 0, 'b'},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:qhj", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:S:r:b:qhjn", longs, NULL)) != -1) {
         char *end;
         switch (ch) {
+        case 'S': o->store = optarg; break;
+        case 'r': o->source = optarg; break;
+        case 'n': o->snapshot = 1; break;
+        case 'b':
+            o->batch = strtol(optarg, &end, 10);
+            if (*end || o->batch < 1 || o->batch > 10000000)
+                return usage_error(c, "--batch takes a number from 1 to 10000000");
+            break;
         case 'c': o->config = optarg; break;
         case 'o': o->out = optarg; break;
         case 'm': o->model = optarg; break;
@@ -149,9 +213,7 @@ static int parse_opts(const command *c, int argc, char **argv, cli_opts *o)
         }
         }
     }
-    if (!o->config) return usage_error(c, "--config is required");
-    if (!o->out) return usage_error(c, "--out is required");
-    return 0;
+    return check_needs(c, o, need);
 }
 
 /* Parses options, checks the positional count, loads the config. Returns
@@ -161,7 +223,7 @@ static int begin(const char *name, int argc, char **argv, int n_positional, cons
                  cli_opts *o, dt_config **cfg)
 {
     const command *c = find_command(name);
-    int rc = parse_opts(c, argc, argv, o);
+    int rc = parse_opts(c, argc, argv, o, NEED_CONFIG | NEED_OUT);
     if (rc) return rc;
     if (argc - optind != n_positional) return usage_error(c, what);
     dt_error err;
@@ -394,6 +456,85 @@ static int cmd_explain(int argc, char **argv)
     if (ex->is_candidate) printf("blocking: paired by rule %s\n", ex->blocking_rule);
     else printf("blocking: no rule pairs these records, so link never compares them\n");
     dt_explanation_free(ex);
+    return 0;
+}
+
+/* ---- the store ------------------------------------------------------ */
+
+/* Parses a store command's options and its positional count. Returns 0
+ * to go on, else the exit status (-1: --help was printed). */
+static int begin_store(const char *name, int argc, char **argv, int n_positional,
+                       const char *what, int need, cli_opts *o)
+{
+    const command *c = find_command(name);
+    int rc = parse_opts(c, argc, argv, o, need);
+    if (rc) return rc;
+    return argc - optind != n_positional ? usage_error(c, what) : 0;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("init", argc, argv, 0, "unexpected argument", NEED_STORE | NEED_CONFIG, &o);
+    if (rc) return begin_status(rc);
+    dt_error err;
+    if (dt_store_init(o.store, o.config, &err) < 0) return fail("init", &err);
+    fprintf(stderr, "created store %s for %s\n", o.store, o.config);
+    return 0;
+}
+
+static int cmd_ingest(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("ingest", argc, argv, 1, "give one CSV file", NEED_STORE | NEED_SOURCE,
+                         &o);
+    if (rc) return begin_status(rc);
+    dt_error err;
+    dt_store *store = NULL;
+    if (dt_store_open(o.store, &store, &err) < 0) return fail("ingest", &err);
+    log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
+    dt_ingest_options opts = {.source = o.source, .path = argv[optind], .is_snapshot = o.snapshot,
+                              .batch_rows = (size_t)o.batch, .on_log = on_log,
+                              .on_progress = on_progress, .cb_ctx = &l};
+    dt_ingest_summary s;
+    rc = dt_store_ingest(store, &opts, &s, &err);
+    clear_bar(&l);
+    dt_store_close(store);
+    if (rc < 0) return fail("ingest", &err);
+    fprintf(stderr,
+            "ingest %s into %s:\n"
+            "  rows             %llu\n"
+            "  new              %llu\n"
+            "  unchanged        %llu\n"
+            "  changed          %llu\n"
+            "  restored         %llu\n"
+            "  withdrawn        %llu\n"
+            "  rejected rows    %llu\n"
+            "  nulled values    %llu\n"
+            "  seconds          %.2f (%.0f rows/s)\n",
+            argv[optind], o.source, (unsigned long long)s.n_rows, (unsigned long long)s.n_new,
+            (unsigned long long)s.n_same, (unsigned long long)s.n_changed,
+            (unsigned long long)s.n_restored, (unsigned long long)s.n_withdrawn,
+            (unsigned long long)s.n_rejected, (unsigned long long)s.n_null_values, s.seconds,
+            s.seconds > 0 ? (double)s.n_rows / s.seconds : 0.0);
+    return 0;
+}
+
+static int cmd_withdraw(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("withdraw", argc, argv, 1, "give one CSV file of ids",
+                         NEED_STORE | NEED_SOURCE, &o);
+    if (rc) return begin_status(rc);
+    dt_error err;
+    dt_store *store = NULL;
+    if (dt_store_open(o.store, &store, &err) < 0) return fail("withdraw", &err);
+    uint64_t n_out = 0, n_unknown = 0;
+    rc = dt_store_withdraw(store, o.source, argv[optind], &n_out, &n_unknown, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("withdraw", &err);
+    fprintf(stderr, "withdrew %llu records of %s; %llu ids were not stored or already out\n",
+            (unsigned long long)n_out, o.source, (unsigned long long)n_unknown);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "cluster/cluster.h"
 #include "compare/compare.h"
 #include "io/config.h"
+#include "io/csv.h"
 #include "model/model.h"
 #include "norm/norm.h"
 #include "util/util.h"
@@ -56,6 +57,13 @@ void eng_progress(eng_ctx *e, const char *stage, uint64_t done, uint64_t total, 
 
 /* Reads and standardizes every source (read.c). */
 int eng_load(eng_ctx *e);
+/* Called for each accepted row, after its values are standardized into
+ * e->table at i_rec (ingest keeps the raw row beside them). A negative
+ * return stops the read with that code. */
+typedef int (*eng_row_fn)(void *ctx, size_t i_rec, const char *const *header, const csv_row *row);
+/* Reads one source from path (ingest): rows in file order, no canonical
+ * order and no derived data; bad rows counted and reported as in eng_load. */
+int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx);
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int eng_keys(eng_ctx *e);
 int eng_block(eng_ctx *e);

@@ -43,11 +43,15 @@ typedef struct source_plan {
     long i_full_name;           /* -1 when none */
     int full_targets[3];        /* field for given, middle, surname from full_name; -1 none */
     size_t n_header;
+    char **header;              /* column names, kept only when a row hook wants them */
 } source_plan;
 
 typedef struct read_state {
     eng_ctx *e;
     const cfg_source *s;
+    const char *path;           /* the file read: the source's, or ingest's */
+    eng_row_fn on_row;          /* may be NULL */
+    void *row_ctx;
     uint16_t i_src;
     source_plan plan;
     util_buf norm, given, middle, surname;
@@ -64,10 +68,11 @@ static long header_index(const csv_row *h, const char *name)
     return -1;
 }
 
-static int missing_column(eng_ctx *e, const cfg_source *s, const char *col, long line, long column)
+static int missing_column(const read_state *st, const char *col, long line, long column)
 {
-    return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, line, column,
-                     "source '%s': column '%s' is not in the header of %s", s->name, col, s->path);
+    return dt_err_at(st->e->err, DT_ECONFIG, st->e->cfg->path, line, column,
+                     "source '%s': column '%s' is not in the header of %s", st->s->name, col,
+                     st->path);
 }
 
 /* Explicit column mappings win over what full_name would fill. */
@@ -91,19 +96,26 @@ static int make_plan(read_state *st, const csv_row *h)
     const cfg_source *s = st->s;
     source_plan *p = &st->plan;
     p->n_header = h->n_fields;
+    if (st->on_row) {
+        p->header = dt_calloc(h->n_fields ? h->n_fields : 1, sizeof *p->header);
+        if (!p->header) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+        for (size_t i = 0; i < h->n_fields; i++)
+            if (!(p->header[i] = dt_strndup(h->fields[i], h->lens[i])))
+                return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
     p->i_id = header_index(h, s->id_column);
-    if (p->i_id < 0) return missing_column(e, s, s->id_column, s->line, s->column);
+    if (p->i_id < 0) return missing_column(st, s->id_column, s->line, s->column);
     p->i_col = dt_calloc(s->n_maps ? s->n_maps : 1, sizeof *p->i_col);
     if (!p->i_col) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     for (size_t m = 0; m < s->n_maps; m++) {
         p->i_col[m] = header_index(h, s->maps[m].column);
         if (p->i_col[m] < 0)
-            return missing_column(e, s, s->maps[m].column, s->maps[m].line, s->maps[m].col);
+            return missing_column(st, s->maps[m].column, s->maps[m].line, s->maps[m].col);
     }
     p->i_full_name = -1;
     if (s->full_name_column) {
         p->i_full_name = header_index(h, s->full_name_column);
-        if (p->i_full_name < 0) return missing_column(e, s, s->full_name_column, s->line, s->column);
+        if (p->i_full_name < 0) return missing_column(st, s->full_name_column, s->line, s->column);
         p->full_targets[0] = first_field_of_type(e->cfg, s, CFG_T_GIVEN_NAME);
         p->full_targets[1] = first_field_of_type(e->cfg, s, CFG_T_MIDDLE_NAME);
         p->full_targets[2] = first_field_of_type(e->cfg, s, CFG_T_SURNAME);
@@ -226,7 +238,7 @@ static int add_row(read_state *st, const csv_row *row)
     const cfg_source *s = st->s;
     if (row->n_fields != st->plan.n_header) {
         e->n_rejected++;
-        report(st, "%s:%ld: row has %zu fields, the header has %zu: row rejected", s->path,
+        report(st, "%s:%ld: row has %zu fields, the header has %zu: row rejected", st->path,
                row->line, row->n_fields, st->plan.n_header);
         return DT_OK;
     }
@@ -234,13 +246,13 @@ static int add_row(read_state *st, const csv_row *row)
     size_t id_len = row->lens[st->plan.i_id];
     if (id_len == 0 || is_blank(id, id_len)) {
         e->n_rejected++;
-        report(st, "%s:%ld: empty record id in column '%s': row rejected", s->path, row->line,
+        report(st, "%s:%ld: empty record id in column '%s': row rejected", st->path, row->line,
                s->id_column);
         return DT_OK;
     }
     if (row->bad_utf8_column) {
         e->n_bad_utf8_rows++;
-        report(st, "%s:%ld:%ld: invalid UTF-8 (read as Latin-1)", s->path, row->line,
+        report(st, "%s:%ld:%ld: invalid UTF-8 (read as Latin-1)", st->path, row->line,
                row->bad_utf8_column);
     }
     size_t i_rec;
@@ -256,7 +268,8 @@ static int add_row(read_state *st, const csv_row *row)
         if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
         DT_TRY(put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]));
     }
-    return DT_OK;
+    if (!st->on_row) return DT_OK;
+    return st->on_row(st->row_ctx, i_rec, (const char *const *)st->plan.header, row);
 }
 
 static int read_source(read_state *st)
@@ -265,7 +278,7 @@ static int read_source(read_state *st)
     const cfg_source *s = st->s;
     csv_options opt = {.delimiter = s->delimiter, .trim = s->trim};
     csv_reader *r = NULL;
-    DT_TRY(csv_open(s->path, &opt, &r, e->err));
+    DT_TRY(csv_open(st->path, &opt, &r, e->err));
     csv_row row;
     st->caches = dt_calloc(s->n_maps ? s->n_maps : 1, sizeof *st->caches);
     if (!st->caches) {
@@ -277,7 +290,7 @@ static int read_source(read_state *st)
         st->caches[m].is_used = e->cfg->fields[s->maps[m].i_field].type != CFG_T_IDENTIFIER;
     }
     int rc = csv_next(r, &row, e->err);
-    if (rc == 0) rc = dt_err_at(e->err, DT_EINPUT, s->path, 1, 1, "no header row: the file is empty");
+    if (rc == 0) rc = dt_err_at(e->err, DT_EINPUT, st->path, 1, 1, "no header row: the file is empty");
     if (rc == 1) rc = make_plan(st, &row);
     uint64_t n_before = e->table.n_recs;
     while (rc >= 0) {
@@ -303,8 +316,11 @@ static int read_source(read_state *st)
     st->caches = NULL;
     dt_free(st->plan.i_col);
     st->plan.i_col = NULL;
+    for (size_t i = 0; st->plan.header && i < st->plan.n_header; i++) dt_free(st->plan.header[i]);
+    dt_free(st->plan.header);
+    st->plan.header = NULL;
     if (st->n_reported > REPORT_MAX)
-        eng_log(e, DT_LOG_WARN, "%s: %llu more problems not shown", s->path,
+        eng_log(e, DT_LOG_WARN, "%s: %llu more problems not shown", st->path,
                 (unsigned long long)(st->n_reported - REPORT_MAX));
     e->recs_per_source[st->i_src] = e->table.n_recs - n_before;
     return rc < 0 ? rc : DT_OK;
@@ -380,27 +396,55 @@ static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory ordering records") : DT_OK;
 }
 
+static void read_state_fini(read_state *st)
+{
+    util_buf_fini(&st->norm);
+    util_buf_fini(&st->given);
+    util_buf_fini(&st->middle);
+    util_buf_fini(&st->surname);
+    dt_free(st->orig_row);
+}
+
+static int load_nicknames(eng_ctx *e)
+{
+    if (e->nicks) return DT_OK;
+    DT_TRY(norm_nick_load(e->cfg->nicknames_path, &e->nicks, e->err));
+    e->table.nicks = e->nicks;
+    return DT_OK;
+}
+
 int eng_load(eng_ctx *e)
 {
-    int rc = norm_nick_load(e->cfg->nicknames_path, &e->nicks, e->err);
-    if (rc < 0) return rc;
-    e->table.nicks = e->nicks;
+    int rc = load_nicknames(e);
     read_state st;
     memset(&st, 0, sizeof st);
     st.e = e;
     for (size_t i = 0; i < e->cfg->n_sources && rc >= 0; i++) {
         st.s = &e->cfg->sources[i];
+        st.path = st.s->path;
         st.i_src = (uint16_t)i;
         st.n_reported = 0;
         rc = read_source(&st);
     }
     if (rc >= 0) rc = canonical_order(e, st.orig_row);
-    util_buf_fini(&st.norm);
-    util_buf_fini(&st.given);
-    util_buf_fini(&st.middle);
-    util_buf_fini(&st.surname);
-    dt_free(st.orig_row);
+    read_state_fini(&st);
     if (rc < 0) return rc;
     rc = cmp_table_finish(&e->table);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
+}
+
+int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx)
+{
+    DT_TRY(load_nicknames(e));
+    read_state st;
+    memset(&st, 0, sizeof st);
+    st.e = e;
+    st.s = &e->cfg->sources[i_src];
+    st.path = path;
+    st.on_row = on_row;
+    st.row_ctx = ctx;
+    st.i_src = (uint16_t)i_src;
+    int rc = read_source(&st);
+    read_state_fini(&st);
+    return rc;
 }

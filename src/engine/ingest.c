@@ -1,0 +1,372 @@
+/*
+ * ingest.c — the store's public side: init, open, ingest, withdraw.
+ *
+ * Ingest reads a source's CSV through the same reader and standardization
+ * as batch link (eng_load_file), and keeps each accepted row twice: raw, as
+ * a JSON object of the file's column names and values, and normalized, as
+ * a JSON object of the config's field names and standardized values.
+ *
+ * Invariants:
+ *   1. One transaction per batch of rows: a killed ingest keeps whole
+ *      batches, and ingesting the same file again ends in the state an
+ *      uninterrupted run would have left (rows already stored are n_same).
+ *   2. Within one file a repeated record id keeps its first row, as in
+ *      batch link; the later row is rejected and reported.
+ *   3. A snapshot withdraws the source's stored records missing from the
+ *      file only after the whole file is in, in a transaction of its own.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+
+enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
+
+struct dt_store {
+    st_store *st;
+    dt_config *cfg;
+};
+
+/* ---- init and open -------------------------------------------------- */
+
+static int keep_config(st_store *st, const dt_config *cfg, const char *config_path,
+                       dt_error *err)
+{
+    char *text = NULL, *dir = util_dirname(config_path), abs[PATH_MAX];
+    size_t n = 0;
+    int rc = dir ? util_read_file(config_path, &text, &n, err)
+                 : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK && !realpath(dir, abs))
+        rc = dt_err_at(err, DT_EIO, dir, 0, 0, "cannot resolve the config's directory");
+    if (rc == DT_OK) rc = st_begin(st, err);
+    if (rc == DT_OK) rc = st_meta_set(st, "config", text, err);
+    if (rc == DT_OK) rc = st_meta_set(st, "config_name", config_path, err);
+    if (rc == DT_OK) rc = st_meta_set(st, "config_dir", abs, err);
+    for (size_t i = 0; rc == DT_OK && i < cfg->n_sources; i++) {
+        int64_t id;
+        rc = st_source_id(st, cfg->sources[i].name, &id, err);
+    }
+    if (rc == DT_OK) rc = st_commit(st, err);
+    else st_rollback(st);
+    dt_free(text);
+    dt_free(dir);
+    return rc;
+}
+
+int dt_store_init(const char *store_path, const char *config_path, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store_path || !config_path) return dt_err_set(err, DT_EINVAL, "dt_store_init: NULL argument");
+    dt_config *cfg = NULL;
+    DT_TRY(dt_config_load(config_path, &cfg, err));
+    st_store *st = NULL;
+    int rc = st_open(store_path, ST_CREATE, &st, err);
+    if (rc == DT_OK) rc = keep_config(st, cfg, config_path, err);
+    st_close(st);
+    if (rc < 0 && st) remove(store_path); /* a half-made store helps nobody */
+    dt_config_free(cfg);
+    return dt_err_ensure(err, rc);
+}
+
+static int load_config(st_store *st, dt_config **out, dt_error *err)
+{
+    char *text = NULL, *name = NULL, *dir = NULL;
+    int rc = st_meta_get(st, "config", &text, err);
+    if (rc == DT_OK) rc = st_meta_get(st, "config_name", &name, err);
+    if (rc == DT_OK) rc = st_meta_get(st, "config_dir", &dir, err);
+    if (rc == DT_OK && (!text || !name || !dir))
+        rc = dt_err_at(err, DT_EIO, st_path(st), 0, 0, "the store holds no configuration");
+    if (rc == DT_OK) rc = cfg_parse(text, strlen(text), name, dir, out, err);
+    dt_free(text);
+    dt_free(name);
+    dt_free(dir);
+    return rc;
+}
+
+int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store_path || !out) return dt_err_set(err, DT_EINVAL, "dt_store_open: NULL argument");
+    *out = NULL;
+    dt_store *s = dt_calloc(1, sizeof *s);
+    if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = st_open(store_path, ST_OPEN, &s->st, err);
+    if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
+    if (rc < 0) {
+        dt_store_close(s);
+        return dt_err_ensure(err, rc);
+    }
+    *out = s;
+    return DT_OK;
+}
+
+void dt_store_close(dt_store *store)
+{
+    if (!store) return;
+    st_close(store->st);
+    dt_config_free(store->cfg);
+    dt_free(store);
+}
+
+const dt_config *dt_store_config(const dt_store *store)
+{
+    return store ? store->cfg : NULL;
+}
+
+static int source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err)
+{
+    for (size_t i = 0; i < s->cfg->n_sources; i++)
+        if (strcmp(s->cfg->sources[i].name, name) == 0) {
+            *i_src = i;
+            return DT_OK;
+        }
+    util_buf known = {0};
+    for (size_t i = 0; i < s->cfg->n_sources; i++)
+        util_buf_printf(&known, "%s%s", i ? ", " : "", s->cfg->sources[i].name);
+    int rc = dt_err_set(err, DT_EINVAL, "no source '%s' in the store's config (it has: %s)", name,
+                        known.data ? known.data : "none");
+    util_buf_fini(&known);
+    return rc;
+}
+
+/* ---- ingest --------------------------------------------------------- */
+
+typedef struct ingest_run {
+    dt_store *store;
+    eng_ctx e;
+    const dt_ingest_options *opts;
+    int64_t src_id;
+    const char *path;
+    util_intern seen;        /* record ids of this file */
+    uint64_t *seen_line;     /* per seen id: its row's line, for repeat reports */
+    size_t cap_seen_line;
+    size_t in_batch;
+    uint64_t n_reported;
+    dt_ingest_summary sum;
+} ingest_run;
+
+/* The raw row as a JSON object keyed by the file's column names; a name
+ * the header repeats gets "#2", "#3"... so no value is dropped. */
+static char *raw_json(const char *const *header, const csv_row *row)
+{
+    json_t *o = json_object();
+    int ok = o != NULL;
+    for (size_t i = 0; ok && i < row->n_fields; i++) {
+        char key[300];
+        snprintf(key, sizeof key, "%s", header[i]);
+        for (int k = 2; json_object_get(o, key); k++) snprintf(key, sizeof key, "%s#%d", header[i], k);
+        ok = json_object_set_new(o, key, json_stringn(row->fields[i], row->lens[i])) == 0;
+    }
+    char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* The record's standardized values as a JSON object of field names. */
+static char *norm_json(const eng_ctx *e, size_t i_rec)
+{
+    json_t *o = json_object();
+    int ok = o != NULL;
+    for (size_t f = 0; ok && f < e->cfg->n_fields; f++) {
+        const char *v = cmp_value(&e->table, f, (uint32_t)i_rec);
+        if (v) ok = json_object_set_new(o, e->cfg->fields[f].name, json_string(v)) == 0;
+    }
+    char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static void tally(dt_ingest_summary *sum, st_put_result r)
+{
+    switch (r) {
+    case ST_PUT_NEW: sum->n_new++; break;
+    case ST_PUT_SAME: sum->n_same++; break;
+    case ST_PUT_CHANGED: sum->n_changed++; break;
+    case ST_PUT_RESTORED: sum->n_restored++; break;
+    }
+}
+
+/* 1 if the id was already in this file (the row is then rejected). */
+static int repeated(ingest_run *run, const char *id, long line, int *is_repeat)
+{
+    uint32_t before = run->seen.n_strs, k;
+    DT_TRY(util_intern_put(&run->seen, id, strlen(id), &k));
+    *is_repeat = k < before;
+    if (*is_repeat) {
+        run->sum.n_rejected++;
+        if (++run->n_reported <= REPORT_MAX)
+            eng_log(&run->e, DT_LOG_WARN, "%s:%ld: record id '%s' repeats line %llu: row rejected",
+                    run->path, line, id, (unsigned long long)run->seen_line[k]);
+        return DT_OK;
+    }
+    DT_TRY(util_grow((void **)&run->seen_line, &run->cap_seen_line, (size_t)k + 1,
+                     sizeof *run->seen_line));
+    run->seen_line[k] = (uint64_t)line;
+    return DT_OK;
+}
+
+static int next_batch(ingest_run *run)
+{
+    st_store *st = run->store->st;
+    DT_TRY(st_commit(st, run->e.err));
+    run->in_batch = 0;
+    eng_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
+    return st_begin(st, run->e.err);
+}
+
+static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_row *row)
+{
+    ingest_run *run = ctx;
+    const char *id = cmp_record_id(&run->e.table, (uint32_t)i_rec);
+    int is_repeat;
+    DT_TRY(repeated(run, id, row->line, &is_repeat));
+    if (is_repeat) return DT_OK;
+    char *raw = raw_json(header, row), *norm = raw ? norm_json(&run->e, i_rec) : NULL;
+    int rc = norm ? DT_OK : dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    st_put_result r;
+    if (rc == DT_OK) rc = st_record_put(run->store->st, run->src_id, id, raw, norm, &r, run->e.err);
+    free(raw); /* jansson's */
+    free(norm);
+    DT_TRY(rc);
+    tally(&run->sum, r);
+    run->sum.n_rows++;
+    size_t batch = run->opts->batch_rows ? run->opts->batch_rows : DEFAULT_BATCH_ROWS;
+    return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
+}
+
+typedef struct absent_ids {
+    const util_intern *seen;
+    util_buf ids;     /* NUL-separated */
+    size_t n;
+} absent_ids;
+
+static int collect_absent(void *ctx, const st_record *r)
+{
+    absent_ids *a = ctx;
+    if (util_intern_find(a->seen, r->record_id, strlen(r->record_id)) != UINT32_MAX) return DT_OK;
+    a->n++;
+    return util_buf_append(&a->ids, r->record_id, strlen(r->record_id) + 1);
+}
+
+/* Withdraws the source's stored records that the snapshot left out. */
+static int withdraw_absent(ingest_run *run)
+{
+    st_store *st = run->store->st;
+    absent_ids a = {.seen = &run->seen};
+    int rc = st_records_each(st, run->opts->source, 0, collect_absent, &a, run->e.err);
+    if (rc == DT_OK && a.ids.is_failed) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK && a.n) rc = st_begin(st, run->e.err);
+    const char *p = a.ids.data;
+    for (size_t i = 0; rc == DT_OK && i < a.n; i++, p += strlen(p) + 1) {
+        int found;
+        rc = st_record_withdraw(st, run->src_id, p, &found, run->e.err);
+        run->sum.n_withdrawn += (uint64_t)found;
+    }
+    if (rc == DT_OK && a.n) rc = st_commit(st, run->e.err);
+    util_buf_fini(&a.ids);
+    return rc;
+}
+
+static int ingest(ingest_run *run, size_t i_src)
+{
+    st_store *st = run->store->st;
+    DT_TRY(st_source_id(st, run->opts->source, &run->src_id, run->e.err));
+    DT_TRY(st_begin(st, run->e.err));
+    int rc = eng_load_file(&run->e, i_src, run->path, on_row, run);
+    if (rc == DT_OK) rc = st_commit(st, run->e.err);
+    if (rc < 0) {
+        st_rollback(st); /* the batches before this one stay: a rerun completes them */
+        return rc;
+    }
+    eng_progress(&run->e, "ingest", run->sum.n_rows, run->sum.n_rows, 1);
+    return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
+}
+
+int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_summary *summary,
+                    dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !opts || !opts->source || !opts->path)
+        return dt_err_set(err, DT_EINVAL, "dt_store_ingest: store, source and path are required");
+    size_t i_src;
+    DT_TRY(source_index(store, opts->source, &i_src, err));
+    double t0 = util_now();
+    ingest_run *run = dt_calloc(1, sizeof *run);
+    if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    run->store = store;
+    run->opts = opts;
+    run->path = opts->path;
+    util_intern_init(&run->seen);
+    int rc = eng_init(&run->e, store->cfg, err);
+    if (rc == DT_OK) {
+        run->e.on_log = opts->on_log;
+        run->e.on_progress = opts->on_progress;
+        run->e.cb_ctx = opts->cb_ctx;
+        rc = ingest(run, i_src);
+        run->sum.n_rejected += run->e.n_rejected;
+        for (size_t f = 0; f < store->cfg->n_fields; f++)
+            run->sum.n_null_values += run->e.null_per_field[f];
+        if (run->n_reported > REPORT_MAX)
+            eng_log(&run->e, DT_LOG_WARN, "%s: %llu more repeated ids not shown", run->path,
+                    (unsigned long long)(run->n_reported - REPORT_MAX));
+    }
+    run->sum.seconds = util_now() - t0;
+    if (rc == DT_OK && summary) *summary = run->sum;
+    eng_fini(&run->e);
+    util_intern_fini(&run->seen);
+    dt_free(run->seen_line);
+    dt_free(run);
+    return dt_err_ensure(err, rc);
+}
+
+/* ---- withdraw ------------------------------------------------------- */
+
+static int withdraw_rows(dt_store *store, int64_t src, const cfg_source *s, const char *path,
+                         uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err)
+{
+    csv_reader *r = NULL;
+    DT_TRY(csv_open(path, NULL, &r, err));
+    csv_row row;
+    int rc = csv_next(r, &row, err);
+    if (rc == 0) rc = dt_err_at(err, DT_EINPUT, path, 1, 1, "no header row: the file is empty");
+    size_t col = 0;
+    for (size_t i = 0; rc == 1 && i < row.n_fields; i++)
+        if (strcmp(row.fields[i], s->id_column) == 0) col = i;
+    if (rc == 1) rc = st_begin(store->st, err);
+    while (rc >= 0 && (rc = csv_next(r, &row, err)) == 1) {
+        if (col >= row.n_fields || row.lens[col] == 0) {
+            rc = dt_err_at(err, DT_EINPUT, path, row.line, 1, "no record id in column %zu: "
+                           "nothing was withdrawn", col + 1);
+            break;
+        }
+        int found;
+        rc = st_record_withdraw(store->st, src, row.fields[col], &found, err);
+        if (found) (*n_withdrawn)++;
+        else (*n_unknown)++;
+    }
+    csv_close(r);
+    if (rc == 0) return st_commit(store->st, err);
+    st_rollback(store->st); /* all or nothing: a bad line withdraws none */
+    return rc < 0 ? rc : DT_OK;
+}
+
+int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
+                      uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !source || !ids_path || !n_withdrawn || !n_unknown)
+        return dt_err_set(err, DT_EINVAL, "dt_store_withdraw: NULL argument");
+    *n_withdrawn = *n_unknown = 0;
+    size_t i_src;
+    DT_TRY(source_index(store, source, &i_src, err));
+    int64_t src;
+    DT_TRY(st_source_id(store->st, source, &src, err));
+    int rc = withdraw_rows(store, src, &store->cfg->sources[i_src], ids_path, n_withdrawn,
+                           n_unknown, err);
+    if (rc < 0) *n_withdrawn = *n_unknown = 0;
+    return dt_err_ensure(err, rc);
+}

@@ -1,0 +1,390 @@
+/*
+ * sqlite.c — the store (store.h) on SQLite, the embedded default.
+ *
+ * WAL journal with synchronous=FULL: a committed batch survives a killed
+ * process and a power cut, and readers do not block the writer. Every
+ * statement is prepared once at open and bound, never built from text.
+ * Writers take the lock at st_begin (BEGIN IMMEDIATE), so a second writer
+ * fails there, before it has done any work, instead of deadlocking later.
+ *
+ * A PostgreSQL backend would implement the same store.h functions; callers
+ * only ever see store.h.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+enum { SCHEMA_VERSION = 1, BUSY_TIMEOUT_MS = 2000 };
+
+static const char SCHEMA[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE source(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    /* The current version of each record; earlier versions move to
+     * record_history, so no row a source sent is ever overwritten. */
+    "CREATE TABLE record(id INTEGER PRIMARY KEY,"
+    "  source INTEGER NOT NULL REFERENCES source(id),"
+    "  record_id TEXT NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  version INTEGER NOT NULL, withdrawn INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(source, record_id));"
+    "CREATE TABLE record_history(record INTEGER NOT NULL REFERENCES record(id),"
+    "  version INTEGER NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  PRIMARY KEY(record, version));";
+
+enum stmt_id {
+    S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
+    S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
+    N_STMTS
+};
+
+static const char *const STMT_SQL[N_STMTS] = {
+    [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [S_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
+    [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
+    [S_REC_GET] = "SELECT id, raw, withdrawn FROM record WHERE source = ?1 AND record_id = ?2",
+    [S_REC_ADD] = "INSERT INTO record(source, record_id, raw, norm, version) "
+                  "VALUES(?1, ?2, ?3, ?4, 1)",
+    [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm) "
+                   "SELECT id, version, raw, norm FROM record WHERE id = ?1",
+    [S_REC_UPDATE] = "UPDATE record SET raw = ?2, norm = ?3, version = version + 1, "
+                     "withdrawn = 0 WHERE id = ?1",
+    [S_REC_WITHDRAW] = "UPDATE record SET withdrawn = 1 "
+                       "WHERE source = ?1 AND record_id = ?2 AND withdrawn = 0",
+    [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+                   "FROM record r JOIN source s ON s.id = r.source "
+                   "WHERE ?2 OR r.withdrawn = 0 ORDER BY s.name, r.record_id",
+    [S_REC_EACH_SRC] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+                       "FROM record r JOIN source s ON s.id = r.source "
+                       "WHERE s.name = ?1 AND (?2 OR r.withdrawn = 0) ORDER BY r.record_id",
+    [S_REC_COUNT] = "SELECT count(*) FROM record WHERE withdrawn = 0",
+    [S_REC_COUNT_SRC] = "SELECT count(*) FROM record r JOIN source s ON s.id = r.source "
+                        "WHERE s.name = ?1 AND r.withdrawn = 0",
+};
+
+struct st_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[N_STMTS];
+    int in_txn;
+    int is_created;    /* this open made the file: a failed create removes it */
+};
+
+/* An error from SQLite, named by the store's path and what we were doing. */
+static int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
+{
+    const char *why = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return dt_err_at(err, DT_EIO, s->path, 0, 0,
+                         "%s: the store is locked by another process (%s); try again when it "
+                         "has finished", what, why);
+    case SQLITE_FULL:
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: the disk is full (%s); nothing of "
+                         "this batch was stored", what, why);
+    case SQLITE_NOMEM: return dt_err_set(err, DT_ENOMEM, "out of memory in the store");
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: not a readable dovetail store (%s)",
+                         what, why);
+    default: return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %s", what, why);
+    }
+}
+
+static int exec(st_store *s, const char *sql, const char *what, dt_error *err)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DT_OK : sq_fail(s, rc, what, err);
+}
+
+/* The prepared statement, reset and with its bindings cleared. */
+static sqlite3_stmt *stmt(st_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Runs a statement that returns no row. */
+static int step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
+}
+
+static int check_schema(st_store *s, dt_error *err)
+{
+    char *v = NULL;
+    DT_TRY(st_meta_get(s, "schema_version", &v, err));
+    int version = v ? atoi(v) : 0;
+    dt_free(v);
+    if (version != SCHEMA_VERSION)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
+                         "reads version %d", version, SCHEMA_VERSION);
+    return DT_OK;
+}
+
+static int create_schema(st_store *s, dt_error *err)
+{
+    DT_TRY(exec(s, "BEGIN IMMEDIATE", "creating the store", err));
+    int rc = exec(s, SCHEMA, "creating the store", err);
+    if (rc == DT_OK) rc = exec(s, "COMMIT", "creating the store", err);
+    if (rc < 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return DT_OK;
+}
+
+static int prepare_all(st_store *s, dt_error *err)
+{
+    for (int i = 0; i < N_STMTS; i++) {
+        int rc = sqlite3_prepare_v3(s->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmt[i], NULL);
+        if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
+    }
+    return DT_OK;
+}
+
+static int open_db(st_store *s, st_mode mode, dt_error *err)
+{
+    if (mode == ST_CREATE && access(s->path, F_OK) == 0)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "a file is already there: remove it or "
+                         "choose another path");
+    if (mode == ST_OPEN && access(s->path, F_OK) != 0)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there (%s); create one with "
+                         "'dovetail init'", strerror(errno));
+    int flags = SQLITE_OPEN_READWRITE | (mode == ST_CREATE ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    s->is_created = mode == ST_CREATE;
+    if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* journal_mode reads the file: a non-database fails here, not later. */
+    DT_TRY(exec(s, "PRAGMA journal_mode=WAL", "opening the store", err));
+    DT_TRY(exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "opening the store", err));
+    if (mode == ST_CREATE) {
+        DT_TRY(create_schema(s, err));
+        DT_TRY(prepare_all(s, err));
+        char version[16];
+        snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
+        return st_meta_set(s, "schema_version", version, err);
+    }
+    rc = sqlite3_exec(s->db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "not a dovetail store (%s)",
+                         sqlite3_errmsg(s->db));
+    DT_TRY(prepare_all(s, err));
+    return check_schema(s, err);
+}
+
+/* The database and its WAL companions, after a create that failed. */
+static void remove_store_files(const char *path)
+{
+    unlink(path);
+    char *side = dt_asprintf("%s-wal", path);
+    if (side) unlink(side);
+    dt_free(side);
+    side = dt_asprintf("%s-shm", path);
+    if (side) unlink(side);
+    dt_free(side);
+}
+
+int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
+{
+    *out = NULL;
+    st_store *s = dt_calloc(1, sizeof *s);
+    if (!s || !(s->path = dt_strdup(path))) {
+        dt_free(s);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    int rc = open_db(s, mode, err);
+    if (rc < 0) {
+        int created = s->is_created;
+        st_close(s);
+        if (created) remove_store_files(path);
+        return rc;
+    }
+    *out = s;
+    return DT_OK;
+}
+
+void st_close(st_store *s)
+{
+    if (!s) return;
+    if (s->in_txn) st_rollback(s);
+    for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    dt_free(s->path);
+    dt_free(s);
+}
+
+const char *st_path(const st_store *s)
+{
+    return s->path;
+}
+
+int st_begin(st_store *s, dt_error *err)
+{
+    DT_TRY(exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
+    s->in_txn = 1;
+    return DT_OK;
+}
+
+int st_commit(st_store *s, dt_error *err)
+{
+    int rc = exec(s, "COMMIT", "committing a batch", err);
+    if (rc < 0) {
+        st_rollback(s);
+        return rc;
+    }
+    s->in_txn = 0;
+    return DT_OK;
+}
+
+void st_rollback(st_store *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* fails only when none is open */
+    s->in_txn = 0;
+}
+
+int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_META_SET);
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    return step_done(s, st, "writing a setting", err);
+}
+
+int st_meta_get(st_store *s, const char *key, char **value, dt_error *err)
+{
+    *value = NULL;
+    sqlite3_stmt *st = stmt(s, S_META_GET);
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *value = dt_strdup((const char *)sqlite3_column_text(st, 0));
+        rc = *value ? SQLITE_DONE : SQLITE_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading a setting", err);
+}
+
+int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_SOURCE_GET);
+    bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return DT_OK;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_fail(s, rc, "reading sources", err);
+    st = stmt(s, S_SOURCE_ADD);
+    bind_text(st, 1, name);
+    DT_TRY(step_done(s, st, "adding a source", err));
+    *id = sqlite3_last_insert_rowid(s->db);
+    return DT_OK;
+}
+
+int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
+                  const char *norm, st_put_result *result, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_GET);
+    sqlite3_bind_int64(st, 1, source);
+    bind_text(st, 2, record_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        st = stmt(s, S_REC_ADD);
+        sqlite3_bind_int64(st, 1, source);
+        bind_text(st, 2, record_id);
+        bind_text(st, 3, raw);
+        bind_text(st, 4, norm);
+        *result = ST_PUT_NEW;
+        return step_done(s, st, "storing a record", err);
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return sq_fail(s, rc, "reading a record", err);
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    int same = strcmp((const char *)sqlite3_column_text(st, 1), raw) == 0;
+    int withdrawn = sqlite3_column_int(st, 2);
+    sqlite3_reset(st);
+    if (same && !withdrawn) {
+        *result = ST_PUT_SAME;
+        return DT_OK;
+    }
+    st = stmt(s, S_REC_KEEP);
+    sqlite3_bind_int64(st, 1, id);
+    DT_TRY(step_done(s, st, "keeping a record's earlier version", err));
+    st = stmt(s, S_REC_UPDATE);
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, raw);
+    bind_text(st, 3, norm);
+    *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
+    return step_done(s, st, "updating a record", err);
+}
+
+int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
+                       dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_WITHDRAW);
+    sqlite3_bind_int64(st, 1, source);
+    bind_text(st, 2, record_id);
+    DT_TRY(step_done(s, st, "withdrawing a record", err));
+    *found = sqlite3_changes(s->db) > 0;
+    return DT_OK;
+}
+
+int st_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
+                    void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, source ? S_REC_EACH_SRC : S_REC_EACH);
+    if (source) bind_text(st, 1, source);
+    sqlite3_bind_int(st, 2, with_withdrawn);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_record r = {
+            .source = (const char *)sqlite3_column_text(st, 0),
+            .record_id = (const char *)sqlite3_column_text(st, 1),
+            .raw = (const char *)sqlite3_column_text(st, 2),
+            .norm = (const char *)sqlite3_column_text(st, 3),
+            .version = sqlite3_column_int64(st, 4),
+            .is_withdrawn = sqlite3_column_int(st, 5),
+        };
+        int out = fn(ctx, &r);
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading records", err);
+}
+
+int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, source ? S_REC_COUNT_SRC : S_REC_COUNT);
+    if (source) bind_text(st, 1, source);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "counting records", err);
+}

@@ -1,0 +1,104 @@
+#!/bin/sh
+# End-to-end tests of the store commands (init, ingest, withdraw) on the
+# FEBRL files, including a crash test: ingest killed with SIGKILL at random
+# moments, run again, must end exactly where an uninterrupted run ends.
+# Usage: tests/e2e/store_test.sh /abs/path/to/dovetail
+# Ends with "store: N passed, N failed". Needs the sqlite3 shell.
+set -u
+DT=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CFG=$ROOT/examples/febrl4.yaml
+A=$ROOT/../shared/data/febrl/dataset4a.csv
+T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-store.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
+bad() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; [ -n "${2:-}" ] && printf '      %s\n' "$2"; }
+# Value of a line "key   value" in a summary.
+field() { awk -v k="$1" '{ v = $2; if ($1 == k) print v }' "$2"; }
+dump() { # every record's state, in a fixed order
+    sqlite3 "$1" "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn
+                  FROM record r JOIN source s ON s.id = r.source ORDER BY 1, 2;
+                  SELECT count(*) FROM record_history;"
+}
+
+# ---- init ------------------------------------------------------------------
+"$DT" init --store "$T/s.db" --config "$CFG" 2>"$T/err" && ok "init creates a store" \
+    || bad "init creates a store" "$(cat "$T/err")"
+"$DT" init --store "$T/s.db" --config "$CFG" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "already there" "$T/err" && ok "init refuses an existing file" \
+    || bad "init refuses an existing file" "rc=$rc $(cat "$T/err")"
+"$DT" ingest --store "$T/none.db" --source a "$A" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "dovetail init" "$T/err" && [ ! -e "$T/none.db" ] \
+    && ok "a missing store is an error, not created" || bad "a missing store" "rc=$rc $(cat "$T/err")"
+"$DT" ingest --store "$A" --source a "$A" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "dataset4a.csv" "$T/err" && ok "a CSV is not a store" \
+    || bad "a CSV is not a store" "rc=$rc $(cat "$T/err")"
+"$DT" ingest --store "$T/s.db" "$A" 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--source is required" "$T/err" && ok "ingest without --source exits 2" \
+    || bad "ingest without --source exits 2" "rc=$rc"
+
+# ---- ingest: new, idempotent, changed, snapshot ------------------------------
+"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in1"
+[ "$(field new "$T/in1")" = 5000 ] && ok "first ingest: 5000 new" || bad "first ingest" "$(cat "$T/in1")"
+"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in2"
+[ "$(field unchanged "$T/in2")" = 5000 ] && [ "$(field new "$T/in2")" = 0 ] \
+    && ok "same file again: 5000 unchanged, nothing new" || bad "idempotent ingest" "$(cat "$T/in2")"
+"$DT" ingest --store "$T/s.db" --source nope "$A" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "no source 'nope'.*it has: a, b" "$T/err" && ok "unknown source lists the known ones" \
+    || bad "unknown source" "$(cat "$T/err")"
+
+# Rows 2-101 with a changed given name; rows 102-5001 as they were.
+awk -F, 'NR == 1 || NR > 101 { print; next } { $2 = " changed"; print }' OFS=, "$A" >"$T/a2.csv"
+"$DT" ingest --store "$T/s.db" --source a "$T/a2.csv" 2>"$T/in3"
+[ "$(field changed "$T/in3")" = 100 ] && [ "$(field unchanged "$T/in3")" = 4900 ] \
+    && ok "100 changed rows stored as new versions" || bad "changed rows" "$(cat "$T/in3")"
+[ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record_history')" = 100 ] \
+    && ok "earlier versions kept" || bad "earlier versions kept"
+
+head -n 1001 "$T/a2.csv" >"$T/snap.csv"
+"$DT" ingest --store "$T/s.db" --source a --snapshot "$T/snap.csv" 2>"$T/in4"
+[ "$(field withdrawn "$T/in4")" = 4000 ] && ok "snapshot withdraws the 4000 rows it lacks" \
+    || bad "snapshot" "$(cat "$T/in4")"
+"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in5"
+[ "$(field restored "$T/in5")" = 4000 ] && [ "$(field changed "$T/in5")" = 100 ] \
+    && ok "sending them again restores them" || bad "restore" "$(cat "$T/in5")"
+
+# ---- withdraw ------------------------------------------------------------------
+{ echo "rec_id"; sed -n '2,11p' "$A" | cut -d, -f1; echo "rec-never-seen"; } >"$T/ids.csv"
+"$DT" withdraw --store "$T/s.db" --source a "$T/ids.csv" 2>"$T/wd"
+grep -q "withdrew 10 records of a; 1 ids" "$T/wd" && ok "withdraw by id file" || bad "withdraw" "$(cat "$T/wd")"
+[ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record WHERE withdrawn = 0')" = 4990 ] \
+    && ok "4990 records remain active" || bad "active count after withdraw"
+printf 'rec_id,x\nrec-1070-org,1\n"broken\n' >"$T/bad-ids.csv"
+"$DT" withdraw --store "$T/s.db" --source a "$T/bad-ids.csv" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "bad-ids.csv:.*line 3" "$T/err" \
+    && [ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record WHERE withdrawn = 0')" = 4990 ] \
+    && ok "a broken ids file withdraws nothing and names its line" || bad "broken ids file" "rc=$rc $(cat "$T/err")"
+
+# ---- crash safety: SIGKILL at random moments, then run again -------------------
+"$DT" init --store "$T/ref.db" --config "$CFG" 2>/dev/null
+"$DT" ingest --store "$T/ref.db" --source a --batch 50 "$A" 2>/dev/null
+"$DT" ingest --store "$T/ref.db" --source a --batch 50 "$T/a2.csv" 2>/dev/null
+"$DT" init --store "$T/k.db" --config "$CFG" 2>/dev/null
+"$DT" ingest --store "$T/k.db" --source a --batch 50 "$A" 2>/dev/null
+kills=0
+for delay in 0.05 0.1 0.02 0.15 0.07 0.2; do
+    "$DT" ingest --store "$T/k.db" --source a --batch 50 "$T/a2.csv" 2>/dev/null &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+done
+"$DT" ingest --store "$T/k.db" --source a --batch 50 "$T/a2.csv" 2>"$T/final"
+[ "$(sqlite3 "$T/k.db" 'PRAGMA integrity_check')" = ok ] && ok "store intact after $kills kills" \
+    || bad "integrity after kills"
+dump "$T/ref.db" >"$T/ref.dump"
+dump "$T/k.db" >"$T/k.dump"
+cmp -s "$T/ref.dump" "$T/k.dump" && ok "killed and resumed ingest equals an uninterrupted one" \
+    || bad "killed and resumed ingest equals an uninterrupted one" "$(diff "$T/ref.dump" "$T/k.dump" | head -n 4)"
+
+echo "store: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

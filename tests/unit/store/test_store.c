@@ -1,0 +1,259 @@
+/* Unit tests for src/store on SQLite: create and reopen, idempotent puts,
+ * updates that keep the earlier version, withdrawal and restore, a
+ * rolled-back batch, a locked store and files that are not stores. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+static char g_dir[] = "/tmp/dt_test_store_XXXXXX";
+static char g_path[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_path, sizeof g_path, "%s/s.db", g_dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void fresh(void)
+{
+    char side[300];
+    unlink(g_path);
+    snprintf(side, sizeof side, "%s-wal", g_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", g_path);
+    unlink(side);
+}
+
+static st_store *create(void)
+{
+    fresh();
+    st_store *s = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(st_open(g_path, ST_CREATE, &s, &err), DT_OK);
+    return s;
+}
+
+static st_put_result put(st_store *s, int64_t src, const char *id, const char *raw)
+{
+    dt_error err;
+    dt_error_clear(&err);
+    st_put_result r;
+    assert_int_equal(st_record_put(s, src, id, raw, "{}", &r, &err), DT_OK);
+    return r;
+}
+
+static uint64_t count(st_store *s, const char *source)
+{
+    dt_error err;
+    dt_error_clear(&err);
+    uint64_t n = 0;
+    assert_int_equal(st_record_count(s, source, &n, &err), DT_OK);
+    return n;
+}
+
+static void test_create_and_reopen(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(st_meta_set(s, "config", "fields: {}", &err), DT_OK);
+    st_close(s);
+
+    /* Creating over an existing file is refused and leaves it alone. */
+    assert_int_equal(st_open(g_path, ST_CREATE, &s, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "already there"));
+    assert_int_equal(access(g_path, F_OK), 0);
+
+    assert_int_equal(st_open(g_path, ST_OPEN, &s, &err), DT_OK);
+    char *v = NULL;
+    assert_int_equal(st_meta_get(s, "config", &v, &err), DT_OK);
+    assert_string_equal(v, "fields: {}");
+    dt_free(v);
+    assert_int_equal(st_meta_get(s, "absent", &v, &err), DT_OK);
+    assert_null(v);
+    st_close(s);
+}
+
+static void test_put_is_idempotent(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a, b, a2;
+    assert_int_equal(st_source_id(s, "benefits", &a, &err), DT_OK);
+    assert_int_equal(st_source_id(s, "voters", &b, &err), DT_OK);
+    assert_int_equal(st_source_id(s, "benefits", &a2, &err), DT_OK);
+    assert_true(a == a2 && a != b);
+
+    assert_int_equal(put(s, a, "1", "{\"name\":\"Ann\"}"), ST_PUT_NEW);
+    assert_int_equal(put(s, a, "1", "{\"name\":\"Ann\"}"), ST_PUT_SAME);
+    assert_int_equal(put(s, b, "1", "{\"name\":\"Ann\"}"), ST_PUT_NEW); /* ids are per source */
+    assert_int_equal(count(s, NULL), 2);
+    assert_int_equal(count(s, "benefits"), 1);
+    assert_int_equal(count(s, "nobody"), 0);
+    st_close(s);
+}
+
+typedef struct seen {
+    int n;
+    char ids[8][32];
+    char raws[8][64];
+    int64_t versions[8];
+    int withdrawn[8];
+} seen;
+
+static int collect(void *ctx, const st_record *r)
+{
+    seen *v = ctx;
+    if (v->n == 8) return DT_EINTERNAL;
+    snprintf(v->ids[v->n], sizeof v->ids[0], "%s:%s", r->source, r->record_id);
+    snprintf(v->raws[v->n], sizeof v->raws[0], "%s", r->raw);
+    v->versions[v->n] = r->version;
+    v->withdrawn[v->n++] = r->is_withdrawn;
+    return DT_OK;
+}
+
+static void test_update_withdraw_restore(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a;
+    assert_int_equal(st_source_id(s, "benefits", &a, &err), DT_OK);
+    assert_int_equal(put(s, a, "7", "{\"zip\":\"02139\"}"), ST_PUT_NEW);
+    assert_int_equal(put(s, a, "7", "{\"zip\":\"02140\"}"), ST_PUT_CHANGED);
+
+    int found = -1;
+    assert_int_equal(st_record_withdraw(s, a, "7", &found, &err), DT_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(st_record_withdraw(s, a, "7", &found, &err), DT_OK);
+    assert_int_equal(found, 0); /* already withdrawn */
+    assert_int_equal(st_record_withdraw(s, a, "8", &found, &err), DT_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(count(s, NULL), 0);
+
+    seen v = {0};
+    assert_int_equal(st_records_each(s, NULL, 0, collect, &v, &err), DT_OK);
+    assert_int_equal(v.n, 0);
+    assert_int_equal(st_records_each(s, "benefits", 1, collect, &v, &err), DT_OK);
+    assert_int_equal(v.n, 1);
+    assert_string_equal(v.ids[0], "benefits:7");
+    assert_string_equal(v.raws[0], "{\"zip\":\"02140\"}");
+    assert_int_equal(v.versions[0], 2);
+    assert_int_equal(v.withdrawn[0], 1);
+
+    /* Sent again, even unchanged, a withdrawn record comes back. */
+    assert_int_equal(put(s, a, "7", "{\"zip\":\"02140\"}"), ST_PUT_RESTORED);
+    assert_int_equal(count(s, NULL), 1);
+    st_close(s);
+
+    /* No version was overwritten: the history holds versions 1 and 2. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(raw, '|') FROM "
+                                            "(SELECT raw FROM record_history ORDER BY version)",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "{\"zip\":\"02139\"}|{\"zip\":\"02140\"}");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_rollback_and_order(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a, b;
+    assert_int_equal(st_source_id(s, "b", &b, &err), DT_OK);
+    assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    put(s, b, "2", "{}");
+    put(s, a, "9", "{}");
+    put(s, a, "10", "{}");
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    put(s, a, "11", "{}");
+    st_rollback(s);
+    assert_int_equal(count(s, NULL), 3);
+
+    /* Walks come in (source name, record id) order, whatever the insert order. */
+    seen v = {0};
+    assert_int_equal(st_records_each(s, NULL, 0, collect, &v, &err), DT_OK);
+    assert_int_equal(v.n, 3);
+    assert_string_equal(v.ids[0], "a:10");
+    assert_string_equal(v.ids[1], "a:9");
+    assert_string_equal(v.ids[2], "b:2");
+    st_close(s);
+}
+
+static void test_locked_and_foreign_files(void **state)
+{
+    (void)state;
+    st_store *s = create(), *t = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(st_open(g_path, ST_OPEN, &t, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    /* A second writer is told the store is locked, and nothing changes. */
+    assert_int_equal(st_begin(t, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "locked by another process"));
+    assert_non_null(strstr(err.msg, g_path));
+    st_rollback(s);
+    st_close(t);
+    st_close(s);
+
+    char other[300];
+    snprintf(other, sizeof other, "%s/not-a-store.txt", g_dir);
+    FILE *f = fopen(other, "w");
+    assert_non_null(f);
+    fputs("name,dob\nann,1980-01-02\n", f);
+    fclose(f);
+    dt_error_clear(&err);
+    assert_int_equal(st_open(other, ST_OPEN, &t, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, other));
+    assert_null(t);
+
+    snprintf(other, sizeof other, "%s/missing.db", g_dir);
+    assert_int_equal(st_open(other, ST_OPEN, &t, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "dovetail init"));
+    assert_int_equal(access(other, F_OK), -1); /* opening never creates */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_and_reopen),
+        cmocka_unit_test(test_put_is_idempotent),
+        cmocka_unit_test(test_update_withdraw_restore),
+        cmocka_unit_test(test_rollback_and_order),
+        cmocka_unit_test(test_locked_and_foreign_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
