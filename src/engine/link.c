@@ -678,8 +678,16 @@ static int stage_end(link_run *run, int i_stage, double *t0)
 
 static int load_or_train(link_run *run)
 {
-    if (!run->opts->model_path) return train(run);
+    eng_ctx *e = &run->e;
+    if (!run->opts->model_path) {
+        DT_TRY(train(run));
+        if (fs_tf_capture(&run->model, e->cfg, &e->table) < 0)
+            return dt_err_set(e->err, DT_ENOMEM, "out of memory keeping term frequencies");
+        return DT_OK;
+    }
     DT_TRY(fs_model_load(&run->model, run->e.cfg, run->opts->model_path, run->e.err));
+    if (fs_tf_bind(&run->model, e->cfg, &e->table) < 0)
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory binding term frequencies");
     run->model.n_comparable_pairs = eng_comparable_pairs(&run->e);
     eng_log(&run->e, DT_LOG_INFO, "train: parameters loaded from %s", run->opts->model_path);
     return DT_OK;

@@ -96,10 +96,62 @@ int fs_model_init(fs_model *m, const dt_config *cfg)
     return DT_OK;
 }
 
+static void tf_fini(fs_tf *tf)
+{
+    util_intern_fini(&tf->values);
+    dt_free(tf->counts);
+    dt_free(tf->u_by_value);
+    memset(tf, 0, sizeof *tf);
+}
+
 void fs_model_fini(fs_model *m)
 {
     dt_free(m->train);
+    for (size_t c = 0; c < FS_MAX_COMPARISONS; c++) tf_fini(&m->tf[c]);
     memset(m, 0, sizeof *m);
+}
+
+int fs_tf_capture(fs_model *m, const dt_config *cfg, const cmp_table *t)
+{
+    for (size_t c = 0; c < m->n_comp; c++) {
+        if (!cfg->comparisons[c].tf) continue;
+        fs_tf *tf = &m->tf[c];
+        const cmp_column *col = &t->cols[cfg->comparisons[c].i_field];
+        tf_fini(tf);
+        util_intern_init(&tf->values);
+        uint32_t n = col->dict.n_strs;
+        tf->counts = dt_malloc((n ? n : 1) * sizeof *tf->counts);
+        if (!tf->counts) return DT_ENOMEM;
+        for (uint32_t v = 0; v < n; v++) {
+            uint32_t id;
+            DT_TRY(util_intern_put(&tf->values, col->dict.strs[v], col->dict.lens[v], &id));
+            tf->counts[id] = col->info[v].count;
+        }
+        tf->n_nonnull = col->n_nonnull;
+        tf->is_set = 1;
+    }
+    return fs_tf_bind(m, cfg, t);
+}
+
+int fs_tf_bind(fs_model *m, const dt_config *cfg, const cmp_table *t)
+{
+    for (size_t c = 0; c < m->n_comp; c++) {
+        fs_tf *tf = &m->tf[c];
+        dt_free(tf->u_by_value);
+        tf->u_by_value = NULL;
+        if (!cfg->comparisons[c].tf || !tf->is_set) continue;
+        const cmp_column *col = &t->cols[cfg->comparisons[c].i_field];
+        uint32_t n = col->dict.n_strs;
+        tf->u_by_value = dt_malloc((n ? n : 1) * sizeof *tf->u_by_value);
+        if (!tf->u_by_value) return DT_ENOMEM;
+        for (uint32_t v = 0; v < n; v++) {
+            uint32_t id = util_intern_find(&tf->values, col->dict.strs[v], col->dict.lens[v]);
+            double u = id == UINT32_MAX || !tf->n_nonnull
+                           ? 0 : (double)tf->counts[id] / (double)tf->n_nonnull;
+            tf->u_by_value[v] = u < cfg->tf_min_u ? cfg->tf_min_u : u;
+        }
+    }
+    return DT_OK;
 }
 
 int fs_estimate_u(fs_model *m, const fs_patterns *pats)
@@ -292,7 +344,9 @@ double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
          * m f_v, so the factor is m / f_v (Winkler 1989; Splink). */
         const cmp_column *col = &t->cols[cc->i_field];
         uint32_t v = col->vals[a];
-        if (v != CMP_NULL && col->n_nonnull) {
+        if (v != CMP_NULL && m->tf[i_comp].u_by_value) {
+            u = m->tf[i_comp].u_by_value[v];
+        } else if (v != CMP_NULL && col->n_nonnull) {
             u = (double)col->info[v].count / (double)col->n_nonnull;
             if (u < cfg->tf_min_u) u = cfg->tf_min_u;
         }

@@ -47,9 +47,21 @@ typedef struct fs_training {
     double lambda;               /* share of matches within the rule's pairs */
 } fs_training;
 
+/* Term frequencies of a comparison's values, frozen with the model so a
+ * saved model scores new records exactly as it scored the data it was
+ * trained on. u_by_value is the same, bound to one table's value ids. */
+typedef struct fs_tf {
+    int is_set;
+    util_intern values;          /* value text -> id */
+    uint64_t *counts;            /* per id: records holding the value */
+    uint64_t n_nonnull;          /* records with any value */
+    double *u_by_value;          /* per value id of the bound table; NULL: unbound */
+} fs_tf;
+
 typedef struct fs_model {
     size_t n_comp;
     fs_comp comps[FS_MAX_COMPARISONS];
+    fs_tf tf[FS_MAX_COMPARISONS]; /* only for comparisons with tf: true */
     double lambda;               /* P(match) for two random comparable records */
     uint64_t n_u_pairs;          /* random pairs behind u */
     uint64_t n_comparable_pairs; /* all pairs the mode allows */
@@ -96,6 +108,14 @@ double fs_level_weight(const fs_model *m, size_t i_comp, int code);
 /* The prior's weight, log2(λ / (1 - λ)). */
 double fs_prior_weight(const fs_model *m);
 
+/* Freezes the term frequencies of t's values into the model (after
+ * training on t), then binds them to t. */
+int fs_tf_capture(fs_model *m, const dt_config *cfg, const cmp_table *t);
+/* Binds the model's frozen frequencies to t's value ids: a value the model
+ * never saw is rare (tf_min_u). Without frozen frequencies (a model.json
+ * older than them) t's own counts are used. */
+int fs_tf_bind(fs_model *m, const dt_config *cfg, const cmp_table *t);
+
 /* Weight of one comparison for a record pair with TF adjustment when the
  * comparison asks for it and the level is exact: log2(m / tf(value)).
  * OUT (optional): *u_used. */
@@ -112,5 +132,10 @@ double fs_probability(double weight);
  * level labels match cfg. */
 int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_error *err);
 int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err);
+/* The same as text (compact JSON; dt_free it; NULL when out of memory),
+ * for a store. `name` labels errors. */
+char *fs_model_to_text(const fs_model *m, const dt_config *cfg);
+int fs_model_from_text(fs_model *m, const dt_config *cfg, const char *text, const char *name,
+                       dt_error *err);
 
 #endif /* DT_MODEL_H */

@@ -3,10 +3,12 @@
  * the parameters (m, u, weight per level, λ), the training diagnostics,
  * and what produced it: dovetail version, a hash of the config, the seed.
  * Loading checks the comparisons and their level labels against the
- * config, so a model never scores a config it was not trained for.
+ * config, so a model never scores a config it was not trained for. The
+ * frozen term frequencies go under "term_frequencies", by comparison.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -26,6 +28,30 @@ static json_t *levels_json(const fs_model *m, const cfg_comparison *c, size_t i)
         }
     }
     return arr;
+}
+
+static json_t *tf_json(const fs_model *m, const dt_config *cfg)
+{
+    json_t *all = json_object();
+    for (size_t c = 0; all && c < m->n_comp; c++) {
+        const fs_tf *tf = &m->tf[c];
+        if (!tf->is_set) continue;
+        json_t *counts = json_object();
+        for (uint32_t v = 0; counts && v < tf->values.n_strs; v++)
+            if (json_object_set_new(counts, tf->values.strs[v],
+                                    json_integer((json_int_t)tf->counts[v]))) {
+                json_decref(counts);
+                counts = NULL;
+            }
+        json_t *o = counts ? json_pack("{s:I, s:o}", "nonnull", (json_int_t)tf->n_nonnull,
+                                       "counts", counts)
+                           : NULL;
+        if (!o || json_object_set_new(all, cfg->comparisons[c].name, o)) {
+            json_decref(all);
+            return NULL;
+        }
+    }
+    return all;
 }
 
 static json_t *model_json(const fs_model *m, const dt_config *cfg)
@@ -64,10 +90,22 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
                          : NULL;
         if (!o || json_array_append_new(train, o)) goto fail;
     }
+    json_t *tf = tf_json(m, cfg);
+    if (!tf || json_object_set_new(root, "term_frequencies", tf)) goto fail;
     return root;
 fail:
     json_decref(root);
     return NULL;
+}
+
+char *fs_model_to_text(const fs_model *m, const dt_config *cfg)
+{
+    json_t *root = model_json(m, cfg);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    char *copy = text ? dt_strdup(text) : NULL; /* callers dt_free what we return */
+    free(text);
+    return copy;
 }
 
 int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
@@ -115,13 +153,39 @@ static int load_comp(fs_model *m, const cfg_comparison *c, size_t i, json_t *jc,
     return DT_OK;
 }
 
-int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
+static int load_tf(fs_model *m, const dt_config *cfg, json_t *all, const char *path,
+                   dt_error *err)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return dt_err_at(err, DT_EMODEL, path, jerr.line, jerr.column, "cannot read model: %s",
-                         jerr.text);
+    for (size_t c = 0; json_is_object(all) && c < m->n_comp; c++) {
+        json_t *o = json_object_get(all, cfg->comparisons[c].name);
+        if (!o || !cfg->comparisons[c].tf) continue;
+        json_t *counts = json_object_get(o, "counts");
+        json_int_t nonnull = json_integer_value(json_object_get(o, "nonnull"));
+        if (!json_is_object(counts) || nonnull < 0)
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "term frequencies of '%s' are not "
+                             "{nonnull, counts}", cfg->comparisons[c].name);
+        fs_tf *tf = &m->tf[c];
+        util_intern_init(&tf->values);
+        size_t n = json_object_size(counts);
+        tf->counts = dt_malloc((n ? n : 1) * sizeof *tf->counts);
+        if (!tf->counts) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        const char *key;
+        json_t *v;
+        json_object_foreach(counts, key, v) {
+            uint32_t id;
+            if (util_intern_put(&tf->values, key, strlen(key), &id) < 0)
+                return dt_err_set(err, DT_ENOMEM, "out of memory");
+            tf->counts[id] = (uint64_t)(json_integer_value(v) > 0 ? json_integer_value(v) : 0);
+        }
+        tf->n_nonnull = (uint64_t)nonnull;
+        tf->is_set = 1;
+    }
+    return DT_OK;
+}
+
+static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, const char *path,
+                           dt_error *err)
+{
     DT_TRY(fs_model_init(m, cfg));
     int rc = DT_OK;
     json_t *comps = json_object_get(root, "comparisons");
@@ -140,7 +204,32 @@ int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error 
         m->n_u_pairs = (uint64_t)json_integer_value(json_object_get(root, "u_sample_pairs"));
         m->n_comparable_pairs =
             (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
+        rc = load_tf(m, cfg, json_object_get(root, "term_frequencies"), path, err);
     }
+    return rc;
+}
+
+int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root)
+        return dt_err_at(err, DT_EMODEL, path, jerr.line, jerr.column, "cannot read model: %s",
+                         jerr.text);
+    int rc = model_from_json(m, cfg, root, path, err);
+    json_decref(root);
+    return rc;
+}
+
+int fs_model_from_text(fs_model *m, const dt_config *cfg, const char *text, const char *name,
+                       dt_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    if (!root)
+        return dt_err_at(err, DT_EMODEL, name, jerr.line, jerr.column, "cannot read model: %s",
+                         jerr.text);
+    int rc = model_from_json(m, cfg, root, name, err);
     json_decref(root);
     return rc;
 }
