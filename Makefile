@@ -110,7 +110,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
-	@sh tests/e2e/store_test.sh $(abspath $(CLI))
+	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 
 layers:
 	@sh scripts/check-layers

@@ -291,6 +291,17 @@ DT_API int dt_store_ingest(dt_store *store, const dt_ingest_options *opts,
 DT_API int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
                              uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err);
 
+/* Stores the parameters of a model.json (trained by `link` on the same
+ * config) as the store's newest model version, then resolves every stored
+ * record with it. Later ingests resolve their records as they arrive.
+ * OUT: *version. */
+DT_API int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
+                                 dt_error *err);
+/* Writes source,record_id,entity_id for every active record, as link's
+ * entities.csv (rows in source, record id order). OUT: *n_rows (may be NULL). */
+DT_API int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows,
+                           dt_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,8 @@ static int cmd_version(int argc, char **argv);
 static int cmd_init(int argc, char **argv);
 static int cmd_ingest(int argc, char **argv);
 static int cmd_withdraw(int argc, char **argv);
+static int cmd_train(int argc, char **argv);
+static int cmd_export(int argc, char **argv);
 
 static const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
@@ -112,6 +114,27 @@ static const command commands[] = {
      "  -r, --source NAME   the source in the store's config; required\n"
      "  -h, --help          this text\n",
      cmd_withdraw},
+    {"train", "give a store a model; resolve every stored record with it",
+     "dovetail train --store FILE --model MODEL.json\n"
+     "\n"
+     "Stores the parameters of MODEL.json (written by 'dovetail link' on the same\n"
+     "config) as the store's newest model version, then resolves every stored record\n"
+     "with it into entities. From then on each ingest resolves its records as they\n"
+     "arrive. (Refitting from the stored records themselves is not built yet.)\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -m, --model FILE    model.json to take the parameters from; required\n"
+     "  -h, --help          this text\n",
+     cmd_train},
+    {"export", "write the store's entities as source,record_id,entity_id",
+     "dovetail export --store FILE --out FILE\n"
+     "\n"
+     "Writes every active record with its entity, as link's entities.csv.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -o, --out FILE      the CSV to write; required\n"
+     "  -h, --help          this text\n",
+     cmd_export},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
 
@@ -535,6 +558,41 @@ static int cmd_withdraw(int argc, char **argv)
     if (rc < 0) return fail("withdraw", &err);
     fprintf(stderr, "withdrew %llu records of %s; %llu ids were not stored or already out\n",
             (unsigned long long)n_out, o.source, (unsigned long long)n_unknown);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("train", argc, argv, 0, "unexpected argument", NEED_STORE, &o);
+    if (rc) return begin_status(rc);
+    if (!o.model) return usage_error(find_command("train"), "--model is required");
+    dt_error err;
+    dt_store *store = NULL;
+    if (dt_store_open(o.store, &store, &err) < 0) return fail("train", &err);
+    int64_t version = 0;
+    rc = dt_store_import_model(store, o.model, &version, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("train", &err);
+    fprintf(stderr, "model version %lld stored; every record resolved with it\n",
+            (long long)version);
+    return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("export", argc, argv, 0, "unexpected argument", NEED_STORE | NEED_OUT,
+                         &o);
+    if (rc) return begin_status(rc);
+    dt_error err;
+    dt_store *store = NULL;
+    if (dt_store_open(o.store, &store, &err) < 0) return fail("export", &err);
+    uint64_t n = 0;
+    rc = dt_store_export(store, o.out, &n, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("export", &err);
+    fprintf(stderr, "wrote %llu records to %s\n", (unsigned long long)n, o.out);
     return 0;
 }
 

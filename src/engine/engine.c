@@ -109,6 +109,15 @@ int eng_keys(eng_ctx *e)
     return DT_OK;
 }
 
+int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b)
+{
+    for (size_t k = 0; k < e->cfg->n_exclusive; k++) {
+        const cfg_comparison *c = &e->cfg->comparisons[e->cfg->exclusive[k]];
+        if (cmp_eval(&e->table, c, a, b) == c->n_levels + 1) return 1;
+    }
+    return 0;
+}
+
 void eng_free_keys(eng_ctx *e)
 {
     for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) {

@@ -70,6 +70,20 @@ int eng_block(eng_ctx *e);
 /* Refuses (DT_ELIMIT) when the candidate pairs, at bytes_per_pair more
  * each, would not fit in the memory the machine has left. */
 int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair);
+/* Cannot-link: 1 if an exclusive comparison ends in "else" for the pair. */
+int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b);
+/* Loads the config's nickname table once (eng_load does it too). */
+int eng_load_nicknames(eng_ctx *e);
+
+/* Resolves store records against the store (resolve.c), inside the
+ * caller's transaction: recs (new or changed, active) are scored with the
+ * frozen model m against the blocking index, gone (withdrawn) lose their
+ * keys, links and entity, and every entity they touch is clustered again.
+ * cause is recorded with each merge or split. */
+struct st_store;
+int eng_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const int64_t *recs,
+                size_t n, const int64_t *gone, size_t n_gone, const char *cause, dt_error *err);
+
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void eng_free_keys(eng_ctx *e);
 

@@ -14,6 +14,9 @@
  *      batch link; the later row is rejected and reported.
  *   3. A snapshot withdraws the source's stored records missing from the
  *      file only after the whole file is in, in a transaction of its own.
+ *   4. Once the store has a model, each batch's new and changed records are
+ *      resolved (resolve.c) in the batch's own transaction, so records,
+ *      links and entities never disagree.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -29,7 +32,22 @@ enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
 struct dt_store {
     st_store *st;
     dt_config *cfg;
+    fs_model model;      /* the newest stored model, when has_model */
+    int has_model;
+    int64_t model_version;
 };
+
+/* Loads the newest model the store holds, if any. */
+static int load_model(dt_store *s, dt_error *err)
+{
+    char *json = NULL;
+    DT_TRY(st_model_latest(s->st, &json, &s->model_version, err));
+    if (!json) return DT_OK;
+    int rc = fs_model_from_text(&s->model, s->cfg, json, "the store's model", err);
+    dt_free(json);
+    s->has_model = rc == DT_OK;
+    return rc;
+}
 
 /* ---- init and open -------------------------------------------------- */
 
@@ -96,6 +114,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
     int rc = st_open(store_path, ST_OPEN, &s->st, err);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
+    if (rc == DT_OK) rc = load_model(s, err);
     if (rc < 0) {
         dt_store_close(s);
         return dt_err_ensure(err, rc);
@@ -107,6 +126,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
 void dt_store_close(dt_store *store)
 {
     if (!store) return;
+    fs_model_fini(&store->model);
     st_close(store->st);
     dt_config_free(store->cfg);
     dt_free(store);
@@ -146,6 +166,9 @@ typedef struct ingest_run {
     size_t cap_seen_line;
     size_t in_batch;
     uint64_t n_reported;
+    int64_t *touched;        /* store ids of this batch's new and changed records */
+    size_t n_touched, cap_touched;
+    char *cause;             /* recorded with entity merges and splits */
     dt_ingest_summary sum;
 } ingest_run;
 
@@ -209,9 +232,21 @@ static int repeated(ingest_run *run, const char *id, long line, int *is_repeat)
     return DT_OK;
 }
 
+/* Resolves the batch's new and changed records, when there is a model. */
+static int resolve_batch(ingest_run *run)
+{
+    dt_store *s = run->store;
+    if (!s->has_model || !run->n_touched) return DT_OK;
+    int rc = eng_resolve(s->st, s->cfg, &s->model, run->touched, run->n_touched, NULL, 0,
+                         run->cause, run->e.err);
+    run->n_touched = 0;
+    return rc;
+}
+
 static int next_batch(ingest_run *run)
 {
     st_store *st = run->store->st;
+    DT_TRY(resolve_batch(run));
     DT_TRY(st_commit(st, run->e.err));
     run->in_batch = 0;
     eng_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
@@ -228,11 +263,18 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     char *raw = raw_json(header, row), *norm = raw ? norm_json(&run->e, i_rec) : NULL;
     int rc = norm ? DT_OK : dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
     st_put_result r;
-    if (rc == DT_OK) rc = st_record_put(run->store->st, run->src_id, id, raw, norm, &r, run->e.err);
+    int64_t sid = 0;
+    if (rc == DT_OK)
+        rc = st_record_put(run->store->st, run->src_id, id, raw, norm, &r, &sid, run->e.err);
     free(raw); /* jansson's */
     free(norm);
     DT_TRY(rc);
     tally(&run->sum, r);
+    if (r != ST_PUT_SAME) {
+        DT_TRY(util_grow((void **)&run->touched, &run->cap_touched, run->n_touched + 1,
+                         sizeof *run->touched));
+        run->touched[run->n_touched++] = sid;
+    }
     run->sum.n_rows++;
     size_t batch = run->opts->batch_rows ? run->opts->batch_rows : DEFAULT_BATCH_ROWS;
     return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
@@ -261,12 +303,22 @@ static int withdraw_absent(ingest_run *run)
     if (rc == DT_OK && a.ids.is_failed) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK && a.n) rc = st_begin(st, run->e.err);
     const char *p = a.ids.data;
+    int64_t *gone = dt_malloc((a.n ? a.n : 1) * sizeof *gone);
+    if (!gone && rc == DT_OK) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    size_t n_gone = 0;
     for (size_t i = 0; rc == DT_OK && i < a.n; i++, p += strlen(p) + 1) {
         int found;
-        rc = st_record_withdraw(st, run->src_id, p, &found, run->e.err);
+        rc = st_record_id(st, run->src_id, p, &gone[n_gone], run->e.err);
+        if (rc == DT_OK) rc = st_record_withdraw(st, run->src_id, p, &found, run->e.err);
+        if (rc == DT_OK && found) n_gone++;
         run->sum.n_withdrawn += (uint64_t)found;
     }
+    if (rc == DT_OK && n_gone && run->store->has_model)
+        rc = eng_resolve(st, run->store->cfg, &run->store->model, NULL, 0, gone, n_gone,
+                         run->cause, run->e.err);
     if (rc == DT_OK && a.n) rc = st_commit(st, run->e.err);
+    else if (rc < 0) st_rollback(st);
+    dt_free(gone);
     util_buf_fini(&a.ids);
     return rc;
 }
@@ -277,6 +329,7 @@ static int ingest(ingest_run *run, size_t i_src)
     DT_TRY(st_source_id(st, run->opts->source, &run->src_id, run->e.err));
     DT_TRY(st_begin(st, run->e.err));
     int rc = eng_load_file(&run->e, i_src, run->path, on_row, run);
+    if (rc == DT_OK) rc = resolve_batch(run);
     if (rc == DT_OK) rc = st_commit(st, run->e.err);
     if (rc < 0) {
         st_rollback(st); /* the batches before this one stay: a rerun completes them */
@@ -300,8 +353,10 @@ int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_su
     run->store = store;
     run->opts = opts;
     run->path = opts->path;
+    run->cause = dt_asprintf("ingest of %s into %s", opts->path, opts->source);
     util_intern_init(&run->seen);
-    int rc = eng_init(&run->e, store->cfg, err);
+    int rc = run->cause ? eng_init(&run->e, store->cfg, err)
+                        : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) {
         run->e.on_log = opts->on_log;
         run->e.on_progress = opts->on_progress;
@@ -319,6 +374,8 @@ int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_su
     eng_fini(&run->e);
     util_intern_fini(&run->seen);
     dt_free(run->seen_line);
+    dt_free(run->touched);
+    dt_free(run->cause);
     dt_free(run);
     return dt_err_ensure(err, rc);
 }
@@ -337,18 +394,34 @@ static int withdraw_rows(dt_store *store, int64_t src, const cfg_source *s, cons
     for (size_t i = 0; rc == 1 && i < row.n_fields; i++)
         if (strcmp(row.fields[i], s->id_column) == 0) col = i;
     if (rc == 1) rc = st_begin(store->st, err);
+    int64_t *gone = NULL;
+    size_t n_gone = 0, cap = 0;
     while (rc >= 0 && (rc = csv_next(r, &row, err)) == 1) {
         if (col >= row.n_fields || row.lens[col] == 0) {
             rc = dt_err_at(err, DT_EINPUT, path, row.line, 1, "no record id in column %zu: "
                            "nothing was withdrawn", col + 1);
             break;
         }
-        int found;
-        rc = st_record_withdraw(store->st, src, row.fields[col], &found, err);
+        int found = 0;
+        int64_t id = 0;
+        rc = st_record_id(store->st, src, row.fields[col], &id, err);
+        if (rc == DT_ENOTFOUND) rc = DT_OK;
+        else if (rc == DT_OK) rc = st_record_withdraw(store->st, src, row.fields[col], &found, err);
+        if (rc == DT_OK && found) rc = util_grow((void **)&gone, &cap, n_gone + 1, sizeof *gone);
+        if (rc == DT_OK && found) gone[n_gone++] = id;
         if (found) (*n_withdrawn)++;
         else (*n_unknown)++;
+        if (rc == DT_OK) rc = 1;
     }
     csv_close(r);
+    if (rc == 0 && n_gone && store->has_model) {
+        char *cause = dt_asprintf("withdrawal listed in %s", path);
+        rc = cause ? eng_resolve(store->st, store->cfg, &store->model, NULL, 0, gone, n_gone,
+                                 cause, err)
+                   : dt_err_set(err, DT_ENOMEM, "out of memory");
+        dt_free(cause);
+    }
+    dt_free(gone);
     if (rc == 0) return st_commit(store->st, err);
     st_rollback(store->st); /* all or nothing: a bad line withdraws none */
     return rc < 0 ? rc : DT_OK;
@@ -368,5 +441,100 @@ int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
     int rc = withdraw_rows(store, src, &store->cfg->sources[i_src], ids_path, n_withdrawn,
                            n_unknown, err);
     if (rc < 0) *n_withdrawn = *n_unknown = 0;
+    return dt_err_ensure(err, rc);
+}
+
+/* ---- model and export ------------------------------------------------- */
+
+/* Resolves every active record again with the store's model, in batches,
+ * each in its own transaction: after a new model, every entity is its. */
+static int resolve_all(dt_store *s, const char *cause, dt_error *err)
+{
+    enum { BATCH = 2000 };
+    int rc = DT_OK;
+    for (int64_t from = 0; rc == DT_OK;) {
+        int64_t ids[BATCH];
+        size_t k = 0;
+        rc = st_active_ids(s->st, from, ids, BATCH, &k, err);
+        if (rc < 0 || k == 0) break;
+        rc = st_begin(s->st, err);
+        if (rc == DT_OK) rc = eng_resolve(s->st, s->cfg, &s->model, ids, k, NULL, 0, cause, err);
+        if (rc == DT_OK) rc = st_commit(s->st, err);
+        else st_rollback(s->st);
+        from = ids[k - 1] + 1;
+    }
+    return rc;
+}
+
+int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
+                          dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !model_path || !version)
+        return dt_err_set(err, DT_EINVAL, "dt_store_import_model: NULL argument");
+    fs_model m;
+    memset(&m, 0, sizeof m);
+    int rc = fs_model_load(&m, store->cfg, model_path, err);
+    char *text = rc == DT_OK ? fs_model_to_text(&m, store->cfg) : NULL;
+    if (rc == DT_OK && !text) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = st_begin(store->st, err);
+    if (rc == DT_OK) rc = st_model_put(store->st, text, version, err);
+    if (rc == DT_OK) rc = st_commit(store->st, err);
+    else st_rollback(store->st);
+    dt_free(text);
+    fs_model_fini(&m);
+    fs_model_fini(&store->model);
+    store->has_model = 0;
+    if (rc == DT_OK) rc = load_model(store, err);
+    char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
+    if (rc == DT_OK) rc = cause ? resolve_all(store, cause, err) : DT_ENOMEM;
+    dt_free(cause);
+    return dt_err_ensure(err, rc);
+}
+
+typedef struct export_ctx {
+    FILE *f;
+    util_buf line;
+    uint64_t n;
+} export_ctx;
+
+static int export_row(void *ctx, const char *source, const char *record_id, const char *entity)
+{
+    export_ctx *x = ctx;
+    util_buf_clear(&x->line);
+    csv_write_field(&x->line, source, strlen(source), ',');
+    util_buf_putc(&x->line, ',');
+    csv_write_field(&x->line, record_id, strlen(record_id), ',');
+    util_buf_printf(&x->line, ",%s\n", entity);
+    if (x->line.is_failed) return DT_ENOMEM;
+    x->n++;
+    return fwrite(x->line.data, 1, x->line.len, x->f) == x->line.len ? DT_OK : DT_EIO;
+}
+
+int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
+    if (!store->has_model)
+        return dt_err_at(err, DT_EINVAL, st_path(store->st), 0, 0, "the store has no model, so "
+                         "no entities yet: run 'dovetail train' first");
+    char *tmp = dt_asprintf("%s.tmp", out_path);
+    FILE *f = tmp ? fopen(tmp, "wb") : NULL;
+    if (!f) {
+        int rc = tmp ? dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write") : DT_ENOMEM;
+        dt_free(tmp);
+        return dt_err_ensure(err, rc);
+    }
+    export_ctx x = {.f = f};
+    fputs("source,record_id,entity_id\n", f);
+    int rc = st_members_each(store->st, export_row, &x, err);
+    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
+    if (rc == DT_EIO && err->code == DT_OK) dt_err_at(err, DT_EIO, tmp, 0, 0, "write failed");
+    if (rc == DT_OK && rename(tmp, out_path) != 0)
+        rc = dt_err_at(err, DT_EIO, out_path, 0, 0, "cannot rename into place");
+    if (rc < 0) remove(tmp);
+    util_buf_fini(&x.line);
+    dt_free(tmp);
+    if (n_rows) *n_rows = x.n;
     return dt_err_ensure(err, rc);
 }

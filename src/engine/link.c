@@ -357,13 +357,7 @@ static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size
 /* cannot-link: an exclusive comparison ends in "else" for the pair. */
 static int records_conflict(void *ctx, uint32_t a, uint32_t b)
 {
-    const link_run *run = ctx;
-    const dt_config *cfg = run->e.cfg;
-    for (size_t k = 0; k < cfg->n_exclusive; k++) {
-        const cfg_comparison *c = &cfg->comparisons[cfg->exclusive[k]];
-        if (cmp_eval(&run->e.table, c, a, b) == c->n_levels + 1) return 1;
-    }
-    return 0;
+    return eng_records_conflict(&((const link_run *)ctx)->e, a, b);
 }
 
 static int cluster(link_run *run)

@@ -405,7 +405,7 @@ static void read_state_fini(read_state *st)
     dt_free(st->orig_row);
 }
 
-static int load_nicknames(eng_ctx *e)
+int eng_load_nicknames(eng_ctx *e)
 {
     if (e->nicks) return DT_OK;
     DT_TRY(norm_nick_load(e->cfg->nicknames_path, &e->nicks, e->err));
@@ -415,7 +415,7 @@ static int load_nicknames(eng_ctx *e)
 
 int eng_load(eng_ctx *e)
 {
-    int rc = load_nicknames(e);
+    int rc = eng_load_nicknames(e);
     read_state st;
     memset(&st, 0, sizeof st);
     st.e = e;
@@ -435,7 +435,7 @@ int eng_load(eng_ctx *e)
 
 int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx)
 {
-    DT_TRY(load_nicknames(e));
+    DT_TRY(eng_load_nicknames(e));
     read_state st;
     memset(&st, 0, sizeof st);
     st.e = e;

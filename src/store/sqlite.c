@@ -33,12 +33,28 @@ static const char SCHEMA[] =
     "  UNIQUE(source, record_id));"
     "CREATE TABLE record_history(record INTEGER NOT NULL REFERENCES record(id),"
     "  version INTEGER NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
-    "  PRIMARY KEY(record, version));";
+    "  PRIMARY KEY(record, version));"
+    "CREATE TABLE model(version INTEGER PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE TABLE block_key(rule INTEGER NOT NULL, key INTEGER NOT NULL,"
+    "  record INTEGER NOT NULL REFERENCES record(id), PRIMARY KEY(rule, key, record))"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX block_key_record ON block_key(record);"
+    "CREATE TABLE link(a INTEGER NOT NULL REFERENCES record(id),"
+    "  b INTEGER NOT NULL REFERENCES record(id), rule INTEGER NOT NULL,"
+    "  weight REAL NOT NULL, p REAL NOT NULL, PRIMARY KEY(a, b)) WITHOUT ROWID;"
+    "CREATE INDEX link_b ON link(b);"
+    "CREATE TABLE membership(record INTEGER PRIMARY KEY REFERENCES record(id),"
+    "  entity TEXT NOT NULL);"
+    "CREATE INDEX membership_entity ON membership(entity);"
+    "CREATE TABLE entity_event(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);";
 
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    N_STMTS
+    S_REC_BY_ID, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEYS_DROP, S_KEY_ADD, S_KEY_LOOKUP,
+    S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
+    S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, N_STMTS
 };
 
 static const char *const STMT_SQL[N_STMTS] = {
@@ -65,6 +81,29 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_COUNT] = "SELECT count(*) FROM record WHERE withdrawn = 0",
     [S_REC_COUNT_SRC] = "SELECT count(*) FROM record r JOIN source s ON s.id = r.source "
                         "WHERE s.name = ?1 AND r.withdrawn = 0",
+    [S_REC_BY_ID] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.source "
+                    "FROM record r JOIN source s ON s.id = r.source WHERE r.id = ?1",
+    [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
+    [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
+    [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
+    [S_KEYS_DROP] = "DELETE FROM block_key WHERE record = ?1",
+    [S_KEY_ADD] = "INSERT OR IGNORE INTO block_key(rule, key, record) VALUES(?1, ?2, ?3)",
+    [S_KEY_LOOKUP] = "SELECT k.record FROM block_key k JOIN record r ON r.id = k.record "
+                     "WHERE k.rule = ?1 AND k.key = ?2 AND r.withdrawn = 0",
+    [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
+    [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
+                   "UNION ALL SELECT a, p FROM link WHERE b = ?1 AND p >= ?2",
+    [S_ENTITY_OF] = "SELECT entity FROM membership WHERE record = ?1",
+    [S_ENTITY_SET] = "INSERT OR REPLACE INTO membership(record, entity) VALUES(?1, ?2)",
+    [S_ENTITY_CLEAR] = "DELETE FROM membership WHERE record = ?1",
+    [S_EVENT_ADD] = "INSERT INTO entity_event(time, kind, entity, other, cause) "
+                    "VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1, ?2, ?3, ?4)",
+    [S_ACTIVE_IDS] = "SELECT id FROM record WHERE withdrawn = 0 AND id >= ?1 ORDER BY id LIMIT ?2",
+    [S_ENTITY_MEMBERS] = "SELECT record FROM membership WHERE entity = ?1",
+    [S_MEMBERS_EACH] = "SELECT s.name, r.record_id, m.entity FROM record r "
+                       "JOIN source s ON s.id = r.source JOIN membership m ON m.record = r.id "
+                       "WHERE r.withdrawn = 0 ORDER BY s.name, r.record_id",
 };
 
 struct st_store {
@@ -303,8 +342,10 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
 }
 
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
-                  const char *norm, st_put_result *result, dt_error *err)
+                  const char *norm, st_put_result *result, int64_t *out_id, dt_error *err)
 {
+    int64_t ignored;
+    if (!out_id) out_id = &ignored;
     sqlite3_stmt *st = stmt(s, S_REC_GET);
     sqlite3_bind_int64(st, 1, source);
     bind_text(st, 2, record_id);
@@ -317,13 +358,16 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
         bind_text(st, 3, raw);
         bind_text(st, 4, norm);
         *result = ST_PUT_NEW;
-        return step_done(s, st, "storing a record", err);
+        DT_TRY(step_done(s, st, "storing a record", err));
+        *out_id = sqlite3_last_insert_rowid(s->db);
+        return DT_OK;
     }
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
         return sq_fail(s, rc, "reading a record", err);
     }
     int64_t id = sqlite3_column_int64(st, 0);
+    *out_id = id;
     int same = strcmp((const char *)sqlite3_column_text(st, 1), raw) == 0;
     int withdrawn = sqlite3_column_int(st, 2);
     sqlite3_reset(st);
@@ -387,4 +431,222 @@ int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
     if (rc == SQLITE_ROW) *n = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "counting records", err);
+}
+
+int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_BY_ID);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return sq_fail(s, rc, "reading a record", err);
+    }
+    *out = (st_record){
+        .source = dt_strdup((const char *)sqlite3_column_text(st, 0)),
+        .record_id = dt_strdup((const char *)sqlite3_column_text(st, 1)),
+        .raw = dt_strdup((const char *)sqlite3_column_text(st, 2)),
+        .norm = dt_strdup((const char *)sqlite3_column_text(st, 3)),
+        .version = sqlite3_column_int64(st, 4),
+        .is_withdrawn = sqlite3_column_int(st, 5),
+    };
+    if (source_id) *source_id = sqlite3_column_int64(st, 6);
+    sqlite3_reset(st);
+    if (out->source && out->record_id && out->raw && out->norm) return DT_OK;
+    st_record_free(out);
+    return dt_err_set(err, DT_ENOMEM, "out of memory");
+}
+
+void st_record_free(st_record *r)
+{
+    dt_free((char *)r->source);
+    dt_free((char *)r->record_id);
+    dt_free((char *)r->raw);
+    dt_free((char *)r->norm);
+    memset(r, 0, sizeof *r);
+}
+
+int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id,
+                 dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_ID);
+    sqlite3_bind_int64(st, 1, source);
+    bind_text(st, 2, record_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return DT_OK;
+    if (rc == SQLITE_DONE) return dt_err_set(err, DT_ENOTFOUND, "no record '%s'", record_id);
+    return sq_fail(s, rc, "reading a record", err);
+}
+
+int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_MODEL_PUT);
+    bind_text(st, 1, json);
+    DT_TRY(step_done(s, st, "storing the model", err));
+    *version = sqlite3_last_insert_rowid(s->db);
+    return DT_OK;
+}
+
+int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
+{
+    *json = NULL;
+    *version = 0;
+    sqlite3_stmt *st = stmt(s, S_MODEL_LATEST);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        *json = dt_strdup((const char *)sqlite3_column_text(st, 1));
+        rc = *json ? SQLITE_DONE : SQLITE_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the model", err);
+}
+
+int st_keys_replace(st_store *s, int64_t record, const uint64_t *keys, size_t n_rules,
+                    dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_KEYS_DROP);
+    sqlite3_bind_int64(st, 1, record);
+    DT_TRY(step_done(s, st, "updating the blocking index", err));
+    for (size_t r = 0; r < n_rules; r++) {
+        if (!keys[r]) continue;
+        st = stmt(s, S_KEY_ADD);
+        sqlite3_bind_int(st, 1, (int)r);
+        sqlite3_bind_int64(st, 2, (int64_t)keys[r]); /* the bits, as SQLite's signed integer */
+        sqlite3_bind_int64(st, 3, record);
+        DT_TRY(step_done(s, st, "updating the blocking index", err));
+    }
+    return DT_OK;
+}
+
+/* Walks the rows of a bound statement whose first column is an id. */
+static int each_id(st_store *s, sqlite3_stmt *st, st_id_fn fn, void *ctx, const char *what,
+                   dt_error *err)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
+}
+
+int st_keys_lookup(st_store *s, int rule, uint64_t key, st_id_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_KEY_LOOKUP);
+    sqlite3_bind_int(st, 1, rule);
+    sqlite3_bind_int64(st, 2, (int64_t)key);
+    return each_id(s, st, fn, ctx, "reading the blocking index", err);
+}
+
+int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
+                dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINK_PUT);
+    sqlite3_bind_int64(st, 1, a < b ? a : b);
+    sqlite3_bind_int64(st, 2, a < b ? b : a);
+    sqlite3_bind_int(st, 3, rule);
+    sqlite3_bind_double(st, 4, weight);
+    sqlite3_bind_double(st, 5, p);
+    return step_done(s, st, "storing a link", err);
+}
+
+int st_links_drop(st_store *s, int64_t record, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
+    sqlite3_bind_int64(st, 1, record);
+    return step_done(s, st, "dropping links", err);
+}
+
+int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
+                dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINKS_OF);
+    sqlite3_bind_int64(st, 1, record);
+    sqlite3_bind_double(st, 2, min_p);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
+}
+
+int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_ENTITY_OF);
+    sqlite3_bind_int64(st, 1, record);
+    int rc = sqlite3_step(st);
+    const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "";
+    *entity = rc == SQLITE_ROW || rc == SQLITE_DONE ? dt_strdup(v) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sq_fail(s, rc, "reading entities", err);
+    return *entity ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+}
+
+int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, entity ? S_ENTITY_SET : S_ENTITY_CLEAR);
+    sqlite3_bind_int64(st, 1, record);
+    if (entity) bind_text(st, 2, entity);
+    return step_done(s, st, "updating entities", err);
+}
+
+int st_entity_event(st_store *s, const char *kind, const char *entity, const char *other,
+                    const char *cause, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_EVENT_ADD);
+    bind_text(st, 1, kind);
+    bind_text(st, 2, entity);
+    bind_text(st, 3, other);
+    bind_text(st, 4, cause);
+    return step_done(s, st, "recording an entity change", err);
+}
+
+int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_MEMBERS_EACH);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                     (const char *)sqlite3_column_text(st, 1),
+                     (const char *)sqlite3_column_text(st, 2));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading entities", err);
+}
+
+int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_ENTITY_MEMBERS);
+    bind_text(st, 1, entity);
+    return each_id(s, st, fn, ctx, "reading entities", err);
+}
+
+int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
+                  dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_ACTIVE_IDS);
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) ids[(*n)++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading records", err);
 }

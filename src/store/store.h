@@ -55,9 +55,10 @@ typedef enum st_put_result {
     ST_PUT_RESTORED, /* a withdrawn record sent again */
 } st_put_result;
 
-/* Stores a record's raw row and normalized values (both JSON text). */
+/* Stores a record's raw row and normalized values (both JSON text).
+ * OUT: *result, *id (the record's store id; may be NULL). */
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
-                  const char *norm, st_put_result *result, dt_error *err);
+                  const char *norm, st_put_result *result, int64_t *id, dt_error *err);
 /* Withdraws a record; *found is 0 when it was not there or already withdrawn. */
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
                        dt_error *err);
@@ -76,5 +77,57 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
                     void *ctx, dt_error *err);
 /* Records of a source (NULL: all) that are not withdrawn. */
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err);
+/* One record by store id, its strings copied (st_record_free them).
+ * DT_ENOTFOUND when there is none. */
+int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err);
+void st_record_free(st_record *r);
+/* The store id of (source, record id); DT_ENOTFOUND when absent. */
+int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id,
+                 dt_error *err);
+
+/* Up to max store ids of active records, from id `from` on, ascending.
+ * OUT: *n. */
+int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
+                  dt_error *err);
+
+/* ---- model, blocking index, links, entities ------------------------- */
+
+/* Model parameters as JSON text, versioned: put adds a version. */
+int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err);
+/* The newest model; *json NULL (and *version 0) when none was trained. */
+int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
+
+/* The persistent blocking index: a record's key under each rule (0: none).
+ * Replacing drops the record's earlier keys. */
+int st_keys_replace(st_store *s, int64_t record, const uint64_t *keys, size_t n_rules,
+                    dt_error *err);
+typedef int (*st_id_fn)(void *ctx, int64_t id);
+/* Calls fn for each active record holding key under rule. */
+int st_keys_lookup(st_store *s, int rule, uint64_t key, st_id_fn fn, void *ctx, dt_error *err);
+
+/* Scored pairs (at or over the review threshold), a < b. */
+int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
+                dt_error *err);
+/* Drops every link of a record (before it is scored again or withdrawn). */
+int st_links_drop(st_store *s, int64_t record, dt_error *err);
+typedef int (*st_link_fn)(void *ctx, int64_t other, double p);
+/* Calls fn for each link of record with probability >= min_p. */
+int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
+                dt_error *err);
+
+/* Which entity a record belongs to ("" when none yet). *entity is dt_malloc'd. */
+int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err);
+/* Puts a record in an entity, or takes it out of any (entity NULL). */
+int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err);
+/* Records how an entity changed: kind "new", "merge" or "split", the
+ * other entity concerned ("" if none) and the cause. */
+int st_entity_event(st_store *s, const char *kind, const char *entity, const char *other,
+                    const char *cause, dt_error *err);
+/* Calls fn with each record of an entity. */
+int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err);
+typedef int (*st_member_fn)(void *ctx, const char *source, const char *record_id,
+                            const char *entity);
+/* Every active record with its entity, in (source name, record id) order. */
+int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
 
 #endif
