@@ -281,38 +281,78 @@ static int conflicts(void *ctx, uint32_t a, uint32_t b)
 
 /* ---- entity ids -------------------------------------------------------- */
 
+/* A cluster of the component and the id it gets. Old ids are interned:
+ * an old id's number indexes the per-id arrays below. */
 typedef struct cluster_name {
     uint32_t root;         /* the cluster's first record (canonical) */
-    const char *old;       /* the old id most of its records held, or NULL */
+    long old;              /* the old id most of its records held (interned), or -1 */
     size_t votes;          /* how many held it */
     char id[24];           /* the id it gets */
 } cluster_name;
 
-/* The old id most members of root's cluster held (ties: smallest id). */
-static void tally_old(cluster_name *c, const clu_result *res, char **old, size_t n)
+typedef struct naming {
+    loaded *l;
+    st_store *st;
+    const clu_result *res;
+    size_t n;              /* records */
+    uint32_t *old;         /* per record: interned old id, UINT32_MAX if none */
+    util_intern olds;      /* old id strings */
+    uint32_t *order;       /* records sorted by (cluster, old id) */
+    cluster_name *all;
+    size_t n_clusters;
+    size_t *cluster_of;    /* per root record: its index in all */
+    util_intern chosen;    /* ids given in this round */
+} naming;
+
+static const naming *g_naming; /* qsort has no context; resolution is single-threaded */
+
+static int cmp_by_cluster_old(const void *x, const void *y)
 {
-    c->old = NULL;
-    c->votes = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res->entity[i] != c->root || !old[i][0]) continue;
-        size_t votes = 0;
-        for (size_t j = 0; j < n; j++) votes += res->entity[j] == c->root && !strcmp(old[j], old[i]);
-        if (votes > c->votes || (votes == c->votes && strcmp(old[i], c->old) < 0)) {
-            c->old = old[i];
+    const naming *nm = g_naming;
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    uint32_t ra = nm->res->entity[a], rb = nm->res->entity[b];
+    if (ra != rb) return ra < rb ? -1 : 1;
+    if (nm->old[a] != nm->old[b]) return nm->old[a] < nm->old[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+/* Each cluster's most held old id (ties: the smaller string), from runs
+ * of the sorted order. */
+static void tally_votes(naming *nm)
+{
+    for (size_t i = 0; i < nm->n;) {
+        uint32_t r = nm->order[i], root = nm->res->entity[r], old = nm->old[r];
+        size_t j = i;
+        while (j < nm->n && nm->res->entity[nm->order[j]] == root && nm->old[nm->order[j]] == old) j++;
+        cluster_name *c = &nm->all[nm->cluster_of[root]];
+        size_t votes = j - i;
+        if (old != UINT32_MAX &&
+            (votes > c->votes ||
+             (votes == c->votes && strcmp(nm->olds.strs[old], nm->olds.strs[c->old]) < 0))) {
+            c->old = old;
             c->votes = votes;
         }
+        i = j;
     }
 }
 
-/* 1 if another cluster has a better claim on the same old id. */
-static int outvoted(const cluster_name *c, const cluster_name *all, size_t n_clusters)
+/* Per old id, the cluster with the best claim on it: most votes, then the
+ * smaller root. best[old] indexes all, or SIZE_MAX. */
+static int best_claims(const naming *nm, size_t **best)
 {
-    for (size_t k = 0; k < n_clusters; k++) {
-        const cluster_name *o = &all[k];
-        if (o == c || !o->old || strcmp(o->old, c->old) != 0) continue;
-        if (o->votes > c->votes || (o->votes == c->votes && o->root < c->root)) return 1;
+    size_t n_old = nm->olds.n_strs;
+    *best = dt_malloc((n_old ? n_old : 1) * sizeof **best);
+    if (!*best) return DT_ENOMEM;
+    for (size_t k = 0; k < n_old; k++) (*best)[k] = SIZE_MAX;
+    for (size_t k = 0; k < nm->n_clusters; k++) {
+        const cluster_name *c = &nm->all[k];
+        if (c->old < 0) continue;
+        size_t *b = &(*best)[c->old];
+        if (*b == SIZE_MAX || c->votes > nm->all[*b].votes ||
+            (c->votes == nm->all[*b].votes && c->root < nm->all[*b].root))
+            *b = k;
     }
-    return 0;
+    return DT_OK;
 }
 
 typedef struct outside_check {
@@ -333,75 +373,116 @@ static int held_outside(void *ctx, int64_t rec)
 /* A fresh id for a cluster: named after its first record, as batch names
  * entities, unless that name is taken (an entity that once had this record
  * first may keep it after the record left): then salted until free. */
-static int fresh_id(loaded *l, st_store *st, const clu_result *res, cluster_name *c,
-                    const cluster_name *all, size_t n_clusters)
+static int fresh_id(naming *nm, cluster_name *c)
 {
     char base[24];
-    eng_entity_id(&l->e, c->root, base);
+    eng_entity_id(&nm->l->e, c->root, base);
     snprintf(c->id, sizeof c->id, "%s", base);
     for (uint64_t salt = 1;; salt++) {
-        int is_used = 0;
-        for (size_t k = 0; k < n_clusters && !is_used; k++)
-            is_used = &all[k] != c && !strcmp(all[k].id, c->id);
-        outside_check oc = {l, res, c->root, is_used};
-        if (!is_used) DT_TRY(st_entity_members(st, c->id, held_outside, &oc, l->e.err));
-        if (!oc.is_used) return DT_OK;
+        outside_check oc = {nm->l, nm->res, c->root, 0};
+        oc.is_used = util_intern_find(&nm->chosen, c->id, strlen(c->id)) != UINT32_MAX;
+        if (!oc.is_used) DT_TRY(st_entity_members(nm->st, c->id, held_outside, &oc, nm->l->e.err));
+        if (!oc.is_used) {
+            uint32_t ignored;
+            return util_intern_put(&nm->chosen, c->id, strlen(c->id), &ignored);
+        }
         snprintf(c->id, sizeof c->id, "E%016llx",
                  (unsigned long long)util_hash64(base, strlen(base), salt));
     }
 }
 
-/* Records what happened to the old ids of one cluster's records. */
-static int record_events(st_store *st, const cluster_name *c, const cluster_name *all,
-                         size_t n_clusters, const clu_result *res, char **old, size_t n,
-                         const char *cause, dt_error *err)
+/* Records what became of each old id of each cluster: absorbed ("merge")
+ * or left behind by the cluster that kept it ("split"); "new" for a
+ * cluster whose records had no entity. */
+static int record_events(naming *nm, const char *cause)
 {
-    int any_old = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res->entity[i] != c->root || !old[i][0]) continue;
-        any_old = 1;
-        if (!strcmp(old[i], c->id)) continue;
-        int first = 1; /* one event per old id */
-        for (size_t j = 0; j < i; j++) first &= !(res->entity[j] == c->root && !strcmp(old[j], old[i]));
-        if (!first) continue;
-        int kept_elsewhere = 0;
-        for (size_t k = 0; k < n_clusters; k++) kept_elsewhere |= !strcmp(all[k].id, old[i]);
-        DT_TRY(st_entity_event(st, kept_elsewhere ? "split" : "merge", c->id, old[i], cause, err));
+    dt_error *err = nm->l->e.err;
+    for (size_t i = 0; i < nm->n;) {
+        uint32_t r = nm->order[i], root = nm->res->entity[r];
+        const cluster_name *c = &nm->all[nm->cluster_of[root]];
+        size_t j = i;
+        int any_old = 0;
+        while (j < nm->n && nm->res->entity[nm->order[j]] == root) {
+            uint32_t old = nm->old[nm->order[j]];
+            size_t k = j;
+            while (k < nm->n && nm->res->entity[nm->order[k]] == root && nm->old[nm->order[k]] == old) k++;
+            if (old != UINT32_MAX) {
+                any_old = 1;
+                const char *o = nm->olds.strs[old];
+                int kept = util_intern_find(&nm->chosen, o, strlen(o)) != UINT32_MAX;
+                if (strcmp(o, c->id) != 0)
+                    DT_TRY(st_entity_event(nm->st, kept ? "split" : "merge", c->id, o, cause, err));
+            }
+            j = k;
+        }
+        if (!any_old) DT_TRY(st_entity_event(nm->st, "new", c->id, "", cause, err));
+        i = j;
     }
-    return any_old ? DT_OK : st_entity_event(st, "new", c->id, "", cause, err);
+    return DT_OK;
+}
+
+static int read_old_ids(naming *nm)
+{
+    for (size_t i = 0; i < nm->n; i++) {
+        char *entity = NULL;
+        DT_TRY(st_entity_of(nm->st, nm->l->sids[i], &entity, nm->l->e.err));
+        int rc = DT_OK;
+        nm->old[i] = UINT32_MAX;
+        if (entity[0]) rc = util_intern_put(&nm->olds, entity, strlen(entity), &nm->old[i]);
+        dt_free(entity);
+        DT_TRY(rc);
+    }
+    return DT_OK;
 }
 
 /* Gives each cluster of the component its id and writes the memberships:
  * a cluster keeps the old id most of its records held unless another
- * cluster holds more of that entity; otherwise it is named after its
- * first record, as batch names entities. */
+ * cluster holds more of that entity; otherwise it gets a fresh id. */
 static int name_clusters(loaded *l, st_store *st, const clu_result *res, const char *cause)
 {
-    eng_ctx *e = &l->e;
-    size_t n = e->table.n_recs;
-    char **old = dt_calloc(n ? n : 1, sizeof *old);
-    cluster_name *all = dt_calloc(res->n_entities ? res->n_entities : 1, sizeof *all);
-    int rc = old && all ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = st_entity_of(st, l->sids[i], &old[i], e->err);
-    size_t n_clusters = 0;
-    for (size_t i = 0; i < n && rc == DT_OK; i++)
-        if (res->entity[i] == i) all[n_clusters++].root = (uint32_t)i;
-    for (size_t k = 0; k < n_clusters && rc == DT_OK; k++) tally_old(&all[k], res, old, n);
-    for (size_t k = 0; k < n_clusters && rc == DT_OK; k++)
-        if (all[k].old && !outvoted(&all[k], all, n_clusters))
-            snprintf(all[k].id, sizeof all[k].id, "%s", all[k].old);
-    for (size_t k = 0; k < n_clusters && rc == DT_OK; k++)
-        if (!all[k].id[0]) rc = fresh_id(l, st, res, &all[k], all, n_clusters);
-    for (size_t k = 0; k < n_clusters && rc == DT_OK; k++)
-        rc = record_events(st, &all[k], all, n_clusters, res, old, n, cause, e->err);
-    for (size_t i = 0; i < n && rc == DT_OK; i++) {
-        const cluster_name *c = all;
-        while (c->root != res->entity[i]) c++;
-        rc = st_entity_set(st, l->sids[i], c->id, e->err);
+    naming nm = {.l = l, .st = st, .res = res, .n = l->e.table.n_recs};
+    size_t n = nm.n ? nm.n : 1;
+    util_intern_init(&nm.olds);
+    util_intern_init(&nm.chosen);
+    nm.old = dt_malloc(n * sizeof *nm.old);
+    nm.order = dt_malloc(n * sizeof *nm.order);
+    nm.cluster_of = dt_malloc(n * sizeof *nm.cluster_of);
+    nm.all = dt_calloc(res->n_entities ? res->n_entities : 1, sizeof *nm.all);
+    size_t *best = NULL;
+    int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm) : DT_ENOMEM;
+    for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
+        nm.order[i] = (uint32_t)i;
+        if (res->entity[i] != i) continue;
+        nm.cluster_of[i] = nm.n_clusters;
+        nm.all[nm.n_clusters++] = (cluster_name){.root = (uint32_t)i, .old = -1};
     }
-    for (size_t i = 0; old && i < n; i++) dt_free(old[i]);
-    dt_free(old);
-    dt_free(all);
+    if (rc == DT_OK) {
+        g_naming = &nm;
+        qsort(nm.order, nm.n, sizeof *nm.order, cmp_by_cluster_old);
+        tally_votes(&nm);
+        rc = best_claims(&nm, &best);
+    }
+    for (size_t k = 0; k < nm.n_clusters && rc == DT_OK; k++) {
+        cluster_name *c = &nm.all[k];
+        if (c->old < 0 || best[c->old] != k) continue;
+        const char *o = nm.olds.strs[c->old];
+        uint32_t ignored;
+        snprintf(c->id, sizeof c->id, "%s", o);
+        rc = util_intern_put(&nm.chosen, o, strlen(o), &ignored);
+    }
+    for (size_t k = 0; k < nm.n_clusters && rc == DT_OK; k++)
+        if (!nm.all[k].id[0]) rc = fresh_id(&nm, &nm.all[k]);
+    if (rc == DT_OK) rc = record_events(&nm, cause);
+    for (size_t i = 0; i < nm.n && rc == DT_OK; i++)
+        rc = st_entity_set(st, l->sids[i], nm.all[nm.cluster_of[res->entity[i]]].id, l->e.err);
+    if (rc == DT_ENOMEM && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
+    dt_free(best);
+    dt_free(nm.old);
+    dt_free(nm.order);
+    dt_free(nm.cluster_of);
+    dt_free(nm.all);
+    util_intern_fini(&nm.olds);
+    util_intern_fini(&nm.chosen);
     return rc;
 }
 
