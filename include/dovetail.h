@@ -302,6 +302,44 @@ DT_API int dt_store_import_model(dt_store *store, const char *model_path, int64_
 DT_API int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows,
                            dt_error *err);
 
+/* A stored record that a resolved record would link to. */
+typedef struct dt_candidate {
+    char *source, *record_id;
+    char *entity;          /* its entity, "" if none */
+    double weight, probability;
+    char **levels;         /* per comparison (dt_resolution.comparisons): the level that held */
+} dt_candidate;
+
+typedef struct dt_resolution {
+    char *entity;          /* the entity of the strongest candidate at or over the link
+                              threshold, "" if none: where the record would go */
+    size_t n_comparisons;
+    char **comparisons;    /* comparison names */
+    size_t n_candidates;
+    dt_candidate *candidates; /* probability >= the review threshold, strongest first */
+} dt_resolution;
+
+#define DT_RECORD_JSON_MAX (1u << 20) /* bytes of one record.json */
+
+/* Resolves one record without storing it (a read): record_json is a JSON
+ * object keyed by the source's own column names, as in its CSV, values
+ * strings (numbers are taken as their text, null as empty). Errors name
+ * the field. OUT: *out, released with dt_resolution_free(). */
+DT_API int dt_store_resolve(dt_store *store, const char *source, const char *record_json,
+                            dt_resolution **out, dt_error *err);
+DT_API void dt_resolution_free(dt_resolution *r);
+
+typedef struct dt_entity_record {
+    char *source, *record_id;
+    char *raw;             /* the row as its source sent it (JSON object) */
+} dt_entity_record;
+
+/* The active records of an entity, in (source, record id) order.
+ * DT_ENOTFOUND if it has none. OUT: *out, *n; free with dt_entity_records_free. */
+DT_API int dt_store_entity(dt_store *store, const char *entity_id, dt_entity_record **out,
+                           size_t *n, dt_error *err);
+DT_API void dt_entity_records_free(dt_entity_record *records, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,8 @@ static int cmd_ingest(int argc, char **argv);
 static int cmd_withdraw(int argc, char **argv);
 static int cmd_train(int argc, char **argv);
 static int cmd_export(int argc, char **argv);
+static int cmd_resolve(int argc, char **argv);
+static int cmd_entity(int argc, char **argv);
 
 static const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
@@ -135,6 +137,29 @@ static const command commands[] = {
      "  -o, --out FILE      the CSV to write; required\n"
      "  -h, --help          this text\n",
      cmd_export},
+    {"resolve", "find where one record would go, storing nothing",
+     "dovetail resolve --store FILE --source NAME < record.json\n"
+     "\n"
+     "Reads one record from standard input: a JSON object keyed by the source's own\n"
+     "column names, as in its CSV (at most 1 MiB). Runs it through the same stages\n"
+     "as ingest against the store and prints JSON: the entity it would join (the\n"
+     "strongest candidate at or over the link threshold) and every candidate at or\n"
+     "over the review threshold with its weight, probability and levels. Stores\n"
+     "nothing.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -r, --source NAME   the source the record is from; required\n"
+     "  -h, --help          this text\n",
+     cmd_resolve},
+    {"entity", "list the records of an entity, as their sources sent them",
+     "dovetail entity --store FILE ENTITY_ID\n"
+     "\n"
+     "Prints source, record id and the raw row (JSON) of each active record of the\n"
+     "entity, one per line.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -h, --help          this text\n",
+     cmd_entity},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
 
@@ -593,6 +618,102 @@ static int cmd_export(int argc, char **argv)
     dt_store_close(store);
     if (rc < 0) return fail("export", &err);
     fprintf(stderr, "wrote %llu records to %s\n", (unsigned long long)n, o.out);
+    return 0;
+}
+
+/* Reads all of standard input, refusing more than max bytes. */
+static char *read_stdin(size_t max, int *too_big)
+{
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap + 1);
+    *too_big = 0;
+    while (buf) {
+        if (n == cap) {
+            if (cap > max) break;
+            char *more = realloc(buf, cap * 2 + 1);
+            if (!more) break;
+            buf = more;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0) {
+            buf[n] = '\0';
+            if (n <= max) return buf;
+            break;
+        }
+    }
+    *too_big = buf != NULL;
+    free(buf);
+    return NULL;
+}
+
+static void print_candidate(const dt_resolution *r, const dt_candidate *c)
+{
+    printf("    {\"source\": ");
+    print_json_string(c->source);
+    printf(", \"record_id\": ");
+    print_json_string(c->record_id);
+    printf(", \"entity\": ");
+    print_json_string(c->entity);
+    printf(", \"weight\": %.4f, \"probability\": %.6f, \"levels\": {", c->weight, c->probability);
+    for (size_t k = 0; k < r->n_comparisons; k++) {
+        printf("%s", k ? ", " : "");
+        print_json_string(r->comparisons[k]);
+        printf(": ");
+        print_json_string(c->levels[k]);
+    }
+    printf("}}");
+}
+
+static int cmd_resolve(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("resolve", argc, argv, 0, "the record comes on standard input",
+                         NEED_STORE | NEED_SOURCE, &o);
+    if (rc) return begin_status(rc);
+    int too_big;
+    char *json = read_stdin(DT_RECORD_JSON_MAX, &too_big);
+    if (!json) {
+        fprintf(stderr, "dovetail resolve: error: %s\n",
+                too_big ? "the record is over 1 MiB" : "cannot read standard input");
+        return 1;
+    }
+    dt_error err;
+    dt_store *store = NULL;
+    dt_resolution *r = NULL;
+    rc = dt_store_open(o.store, &store, &err);
+    if (rc == DT_OK) rc = dt_store_resolve(store, o.source, json, &r, &err);
+    dt_store_close(store);
+    free(json);
+    if (rc < 0) return fail("resolve", &err);
+    printf("{\"entity\": ");
+    print_json_string(r->entity);
+    printf(", \"candidates\": [");
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        printf("%s\n", i ? "," : "");
+        print_candidate(r, &r->candidates[i]);
+    }
+    printf("%s]}\n", r->n_candidates ? "\n  " : "");
+    dt_resolution_free(r);
+    return 0;
+}
+
+static int cmd_entity(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("entity", argc, argv, 1, "give one entity id", NEED_STORE, &o);
+    if (rc) return begin_status(rc);
+    dt_error err;
+    dt_store *store = NULL;
+    dt_entity_record *recs = NULL;
+    size_t n = 0;
+    rc = dt_store_open(o.store, &store, &err);
+    if (rc == DT_OK) rc = dt_store_entity(store, argv[optind], &recs, &n, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("entity", &err);
+    for (size_t i = 0; i < n; i++) printf("%s:%s\t%s\n", recs[i].source, recs[i].record_id, recs[i].raw);
+    dt_entity_records_free(recs, n);
     return 0;
 }
 

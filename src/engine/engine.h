@@ -64,6 +64,10 @@ typedef int (*eng_row_fn)(void *ctx, size_t i_rec, const char *const *header, co
 /* Reads one source from path (ingest): rows in file order, no canonical
  * order and no derived data; bad rows counted and reported as in eng_load. */
 int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx);
+/* Reads one row given with its header (resolve's JSON record), as a row of
+ * source i_src's CSV; `name` labels messages. */
+int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
+                 const char *name);
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int eng_keys(eng_ctx *e);
 int eng_block(eng_ctx *e);
@@ -83,6 +87,23 @@ int eng_load_nicknames(eng_ctx *e);
 struct st_store;
 int eng_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const int64_t *recs,
                 size_t n, const int64_t *gone, size_t n_gone, const char *cause, dt_error *err);
+
+/* A stored record a query record would link to. */
+typedef struct eng_candidate {
+    int64_t sid;
+    int i_source;
+    char *record_id, *entity;     /* entity "" when none */
+    double weight, p;
+    uint8_t levels[FS_MAX_COMPARISONS];
+} eng_candidate;
+
+/* Runs one record (a row of source i_src, with its header) through the
+ * stages against the store, writing nothing: the candidates at or over the
+ * review threshold, strongest first. OUT: *out (dt_free each record_id and
+ * entity, then the array), *n. */
+int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size_t i_src,
+                    const csv_row *header, const csv_row *row, eng_candidate **out, size_t *n,
+                    dt_error *err);
 
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void eng_free_keys(eng_ctx *e);

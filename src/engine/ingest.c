@@ -538,3 +538,217 @@ int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows, dt_
     if (n_rows) *n_rows = x.n;
     return dt_err_ensure(err, rc);
 }
+
+/* ---- resolve (a read) and entity ------------------------------------------ */
+
+/* The record.json object as a header row and a value row. */
+typedef struct json_row {
+    const char **names, **values;
+    size_t *name_lens, *value_lens;
+    char **owned;          /* number texts we made */
+    size_t n;
+} json_row;
+
+static void json_row_fini(json_row *r)
+{
+    for (size_t i = 0; r->owned && i < r->n; i++) dt_free(r->owned[i]);
+    dt_free(r->owned);
+    dt_free(r->names);
+    dt_free(r->values);
+    dt_free(r->name_lens);
+    dt_free(r->value_lens);
+}
+
+static int json_row_make(json_t *o, json_row *r, dt_error *err)
+{
+    size_t n = json_object_size(o);
+    memset(r, 0, sizeof *r);
+    r->names = dt_calloc(n ? n : 1, sizeof *r->names);
+    r->values = dt_calloc(n ? n : 1, sizeof *r->values);
+    r->name_lens = dt_calloc(n ? n : 1, sizeof *r->name_lens);
+    r->value_lens = dt_calloc(n ? n : 1, sizeof *r->value_lens);
+    r->owned = dt_calloc(n ? n : 1, sizeof *r->owned);
+    if (!r->names || !r->values || !r->name_lens || !r->value_lens || !r->owned)
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        size_t i = r->n++;
+        r->names[i] = key;
+        r->name_lens[i] = strlen(key);
+        if (json_is_string(v)) {
+            r->values[i] = json_string_value(v);
+            r->value_lens[i] = json_string_length(v);
+            if (memchr(r->values[i], '\0', r->value_lens[i]))
+                return dt_err_set(err, DT_EINPUT, "record field '%s' holds a NUL character", key);
+            continue;
+        }
+        if (json_is_null(v)) r->owned[i] = dt_strdup("");
+        else if (json_is_integer(v)) r->owned[i] = dt_asprintf("%lld", (long long)json_integer_value(v));
+        else if (json_is_real(v)) r->owned[i] = dt_asprintf("%.17g", json_real_value(v));
+        else
+            return dt_err_set(err, DT_EINPUT, "record field '%s' must be a string, a number or "
+                              "null", key);
+        if (!r->owned[i]) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        r->values[i] = r->owned[i];
+        r->value_lens[i] = strlen(r->owned[i]);
+    }
+    return DT_OK;
+}
+
+static char *level_label(const dt_config *cfg, size_t c, int code)
+{
+    return dt_strdup(cmp_level_label(&cfg->comparisons[c], code));
+}
+
+static int fill_resolution(const dt_store *s, eng_candidate *cands, size_t n, dt_resolution *r)
+{
+    const dt_config *cfg = s->cfg;
+    r->entity = dt_strdup("");
+    r->n_comparisons = cfg->n_comparisons;
+    r->comparisons = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *r->comparisons);
+    r->candidates = dt_calloc(n ? n : 1, sizeof *r->candidates);
+    if (!r->entity || !r->comparisons || !r->candidates) return DT_ENOMEM;
+    for (size_t c = 0; c < cfg->n_comparisons; c++)
+        if (!(r->comparisons[c] = dt_strdup(cfg->comparisons[c].name))) return DT_ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        dt_candidate *d = &r->candidates[r->n_candidates++];
+        d->source = dt_strdup(cfg->sources[cands[k].i_source].name);
+        d->record_id = cands[k].record_id;
+        d->entity = cands[k].entity;
+        cands[k].record_id = cands[k].entity = NULL; /* moved */
+        d->weight = cands[k].weight;
+        d->probability = cands[k].p;
+        d->levels = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *d->levels);
+        if (!d->source || !d->levels) return DT_ENOMEM;
+        for (size_t c = 0; c < cfg->n_comparisons; c++)
+            if (!(d->levels[c] = level_label(cfg, c, cands[k].levels[c]))) return DT_ENOMEM;
+    }
+    if (n && cands[0].p >= cfg->link_threshold && r->candidates[0].entity[0]) {
+        dt_free(r->entity);
+        r->entity = dt_strdup(r->candidates[0].entity);
+    }
+    return r->entity ? DT_OK : DT_ENOMEM;
+}
+
+int dt_store_resolve(dt_store *store, const char *source, const char *record_json,
+                     dt_resolution **out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !source || !record_json || !out)
+        return dt_err_set(err, DT_EINVAL, "dt_store_resolve: NULL argument");
+    *out = NULL;
+    if (strlen(record_json) > DT_RECORD_JSON_MAX)
+        return dt_err_set(err, DT_EINPUT, "the record is over %u bytes", DT_RECORD_JSON_MAX);
+    if (!store->has_model)
+        return dt_err_at(err, DT_EINVAL, st_path(store->st), 0, 0, "the store has no model: run "
+                         "'dovetail train' first");
+    size_t i_src;
+    DT_TRY(source_index(store, source, &i_src, err));
+    json_error_t jerr;
+    json_t *o = json_loads(record_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) return dt_err_at(err, DT_EINPUT, "record", jerr.line, jerr.column, "%s", jerr.text);
+    json_row jr;
+    int rc = json_is_object(o) ? json_row_make(o, &jr, err)
+                               : (memset(&jr, 0, sizeof jr),
+                                  dt_err_set(err, DT_EINPUT, "the record must be a JSON object"));
+    eng_candidate *cands = NULL;
+    size_t n = 0;
+    if (rc == DT_OK) {
+        csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
+        csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
+        rc = eng_resolve_one(store->st, store->cfg, &store->model, i_src, &header, &row, &cands,
+                             &n, err);
+    }
+    dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
+    if (rc == DT_OK && (!r || fill_resolution(store, cands, n, r) < 0))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        dt_free(cands[k].record_id);
+        dt_free(cands[k].entity);
+    }
+    dt_free(cands);
+    json_row_fini(&jr);
+    json_decref(o);
+    if (rc < 0) {
+        dt_resolution_free(r);
+        return dt_err_ensure(err, rc);
+    }
+    *out = r;
+    return DT_OK;
+}
+
+void dt_resolution_free(dt_resolution *r)
+{
+    if (!r) return;
+    for (size_t k = 0; r->candidates && k < r->n_candidates; k++) {
+        dt_candidate *d = &r->candidates[k];
+        for (size_t c = 0; d->levels && c < r->n_comparisons; c++) dt_free(d->levels[c]);
+        dt_free(d->levels);
+        dt_free(d->source);
+        dt_free(d->record_id);
+        dt_free(d->entity);
+    }
+    for (size_t c = 0; r->comparisons && c < r->n_comparisons; c++) dt_free(r->comparisons[c]);
+    dt_free(r->comparisons);
+    dt_free(r->candidates);
+    dt_free(r->entity);
+    dt_free(r);
+}
+
+typedef struct entity_walk {
+    st_store *st;
+    dt_entity_record *v;
+    size_t n, cap;
+    dt_error *err;
+} entity_walk;
+
+static int add_member(void *ctx, int64_t id)
+{
+    entity_walk *w = ctx;
+    st_record r;
+    DT_TRY(st_record_get(w->st, id, &r, NULL, w->err));
+    int rc = r.is_withdrawn ? DT_OK : util_grow((void **)&w->v, &w->cap, w->n + 1, sizeof *w->v);
+    if (rc == DT_OK && !r.is_withdrawn) {
+        w->v[w->n++] = (dt_entity_record){(char *)r.source, (char *)r.record_id, (char *)r.raw};
+        dt_free((char *)r.norm);
+        return DT_OK;
+    }
+    st_record_free(&r);
+    return rc;
+}
+
+static int cmp_entity_record(const void *x, const void *y)
+{
+    const dt_entity_record *a = x, *b = y;
+    int c = strcmp(a->source, b->source);
+    return c ? c : strcmp(a->record_id, b->record_id);
+}
+
+int dt_store_entity(dt_store *store, const char *entity_id, dt_entity_record **out, size_t *n,
+                    dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !entity_id || !out || !n) return dt_err_set(err, DT_EINVAL, "dt_store_entity: NULL argument");
+    entity_walk w = {.st = store->st, .err = err};
+    int rc = st_entity_members(store->st, entity_id, add_member, &w, err);
+    if (rc == DT_OK && w.n == 0) rc = dt_err_set(err, DT_ENOTFOUND, "no entity '%s'", entity_id);
+    if (rc < 0) {
+        dt_entity_records_free(w.v, w.n);
+        return dt_err_ensure(err, rc);
+    }
+    qsort(w.v, w.n, sizeof *w.v, cmp_entity_record);
+    *out = w.v;
+    *n = w.n;
+    return DT_OK;
+}
+
+void dt_entity_records_free(dt_entity_record *records, size_t n)
+{
+    for (size_t i = 0; records && i < n; i++) {
+        dt_free(records[i].source);
+        dt_free(records[i].record_id);
+        dt_free(records[i].raw);
+    }
+    dt_free(records);
+}

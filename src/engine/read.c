@@ -433,6 +433,25 @@ int eng_load(eng_ctx *e)
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
+int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
+                 const char *name)
+{
+    DT_TRY(eng_load_nicknames(e));
+    read_state st;
+    memset(&st, 0, sizeof st);
+    st.e = e;
+    st.s = &e->cfg->sources[i_src];
+    st.path = name;
+    st.i_src = (uint16_t)i_src;
+    st.caches = dt_calloc(st.s->n_maps ? st.s->n_maps : 1, sizeof *st.caches);
+    int rc = st.caches ? make_plan(&st, header) : dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = add_row(&st, row);
+    dt_free(st.caches); /* unused: is_used stays 0, so nothing was cached */
+    dt_free(st.plan.i_col);
+    read_state_fini(&st);
+    return rc;
+}
+
 int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx)
 {
     DT_TRY(eng_load_nicknames(e));

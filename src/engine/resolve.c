@@ -593,3 +593,79 @@ int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const int64_t *
     id_set_fini(&seeds);
     return rc;
 }
+
+/* ---- one record, read only ------------------------------------------------ */
+
+static int cmp_candidate_p(const void *x, const void *y)
+{
+    const eng_candidate *a = x, *b = y;
+    if (a->p != b->p) return a->p > b->p ? -1 : 1;
+    return (a->sid > b->sid) - (a->sid < b->sid);
+}
+
+/* Scores the query (table record 0) against each loaded candidate. */
+static int score_query(loaded *l, st_store *st, fs_model *m, eng_candidate **out, size_t *n_out)
+{
+    eng_ctx *e = &l->e;
+    const dt_config *cfg = e->cfg;
+    size_t cap = 0;
+    for (uint32_t j = 1; j < e->table.n_recs; j++) {
+        if (first_rule(e, 0, j) < 0 || !block_mode_allows(cfg->mode, e->table.src[0], e->table.src[j]))
+            continue;
+        eng_candidate c = {.sid = l->sids[j]};
+        cmp_vector(&e->table, cfg, 0, j, c.levels);
+        c.weight = fs_pair_weight(m, cfg, &e->table, c.levels, 0);
+        c.p = fs_probability(c.weight);
+        if (c.p < cfg->review_threshold) continue;
+        c.i_source = e->table.src[j];
+        c.record_id = dt_strdup(cmp_record_id(&e->table, j));
+        DT_TRY(c.record_id ? DT_OK : DT_ENOMEM);
+        int rc = st_entity_of(st, c.sid, &c.entity, e->err);
+        if (rc == DT_OK) rc = util_grow((void **)out, &cap, *n_out + 1, sizeof **out);
+        if (rc < 0) {
+            dt_free(c.record_id);
+            dt_free(c.entity);
+            return rc;
+        }
+        (*out)[(*n_out)++] = c;
+    }
+    if (*n_out) qsort(*out, *n_out, sizeof **out, cmp_candidate_p);
+    return DT_OK;
+}
+
+int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size_t i_src,
+                    const csv_row *header, const csv_row *row, eng_candidate **out, size_t *n,
+                    dt_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    loaded l;
+    int rc = loaded_init(&l, cfg, err);
+    int64_t none = 0; /* the query has no store id; store ids start at 1 */
+    uint32_t id;
+    if (rc == DT_OK) rc = eng_load_row(&l.e, i_src, header, row, "the record");
+    if (rc == DT_OK && l.e.table.n_recs != 1)
+        rc = dt_err_set(err, DT_EINPUT, "the record was rejected: %s",
+                        l.e.n_rejected ? "its id column is empty or its fields do not match"
+                                       : "no values");
+    if (rc == DT_OK) rc = util_intern_put(&l.by_sid, (const char *)&none, sizeof none, &id);
+    if (rc == DT_OK) rc = util_grow((void **)&l.sids, &l.cap, 1, sizeof *l.sids);
+    if (rc == DT_OK) l.sids[0] = 0;
+    if (rc == DT_OK) rc = eng_keys(&l.e);
+    id_set found = {0};
+    util_intern_init(&found.set);
+    for (size_t r = 0; r < cfg->n_rules && rc == DT_OK; r++)
+        if (l.e.keys[r][0]) rc = st_keys_lookup(st, (int)r, l.e.keys[r][0], add_id, &found, err);
+    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, found.ids[k]);
+    if (rc == DT_OK) {
+        eng_free_keys(&l.e);
+        rc = eng_keys(&l.e);
+    }
+    if (rc == DT_OK && (cmp_table_finish(&l.e.table) < 0 || fs_tf_bind(m, cfg, &l.e.table) < 0))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = score_query(&l, st, m, out, n);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
+    id_set_fini(&found);
+    if (l.e.cfg) loaded_fini(&l);
+    return rc;
+}

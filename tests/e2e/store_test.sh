@@ -160,6 +160,26 @@ partition "$T/wd-batch/out/entities.csv" >"$T/wd-batch.part"
 cmp -s "$T/wd.part" "$T/wd-batch.part" && ok "withdrawing 300 records leaves batch's entities without them" \
     || bad "withdraw then export equals batch without them" "$(diff "$T/wd.part" "$T/wd-batch.part" | head -n 4)"
 
+# resolve: a read that finds the entity, stores nothing, and names bad fields.
+S="$T/inc-febrl4/s.db"
+before=$(sqlite3 "$S" "SELECT (SELECT count(*) FROM record) || '/' || (SELECT count(*) FROM link) || '/' || (SELECT count(*) FROM membership)")
+rec='{"rec_id": "q-1", "given_name": "michaela", "surname": "neumann", "street_number": "8", "address_1": "stanley street", "address_2": "miami", "suburb": "winston hills", "postcode": "4223", "state": "nsw", "date_of_birth": "19151111", "soc_sec_id": "5304218"}'
+printf '%s' "$rec" | "$DT" resolve --store "$S" --source b >"$T/res.json" 2>"$T/err"
+want=$(awk -F, '$2 == "rec-1070-org" { print $3 }' "$T/inc-febrl4/inc.csv")
+grep -q "\"entity\": \"$want\"" "$T/res.json" && grep -q '"record_id": "rec-1070-org"' "$T/res.json" \
+    && ok "resolve finds the record's entity and candidate" || bad "resolve finds the entity" "$(head -c 300 "$T/res.json") $(cat "$T/err")"
+after=$(sqlite3 "$S" "SELECT (SELECT count(*) FROM record) || '/' || (SELECT count(*) FROM link) || '/' || (SELECT count(*) FROM membership)")
+[ "$before" = "$after" ] && ok "resolve stores nothing" || bad "resolve stores nothing" "$before -> $after"
+echo '{"rec_id": "q", "given_name": ["x"]}' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "field 'given_name'" "$T/err" && ok "resolve names a bad field" || bad "resolve bad field" "rc=$rc $(cat "$T/err")"
+echo '{"rec_id": "q"' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "record:2:.*expected" "$T/err" && ok "resolve reports broken JSON with its position" || bad "resolve broken JSON" "$(cat "$T/err")"
+"$DT" entity --store "$S" "$want" >"$T/ent.txt" 2>&1
+grep -q '^a:rec-1070-org	{"rec_id":"rec-1070-org"' "$T/ent.txt" && grep -q '^b:rec-1070-dup-0	' "$T/ent.txt" \
+    && ok "entity lists its records as sent" || bad "entity lists records" "$(cat "$T/ent.txt")"
+"$DT" entity --store "$S" Enope >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "no entity 'Enope'" "$T/err" && ok "an unknown entity is an error" || bad "unknown entity"
+
 # Ids are stable: a record that joins no one renumbers nothing.
 "$DT" export --store "$T/inc-febrl4/s.db" --out "$T/ids1.csv" 2>/dev/null
 { head -n 1 "$A"; echo "rec-99999-org, zyxwv, qqqqq, 1, nowhere street, , nowhere, 9999, nsw, 18000101, 9999999"; } >"$T/one.csv"
