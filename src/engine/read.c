@@ -433,16 +433,22 @@ int eng_load(eng_ctx *e)
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
+/* A read of one source from `path` (a file, or a label for messages). */
+static void read_state_begin(read_state *st, eng_ctx *e, size_t i_src, const char *path)
+{
+    memset(st, 0, sizeof *st);
+    st->e = e;
+    st->s = &e->cfg->sources[i_src];
+    st->path = path;
+    st->i_src = (uint16_t)i_src;
+}
+
 int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
                  const char *name)
 {
     DT_TRY(eng_load_nicknames(e));
     read_state st;
-    memset(&st, 0, sizeof st);
-    st.e = e;
-    st.s = &e->cfg->sources[i_src];
-    st.path = name;
-    st.i_src = (uint16_t)i_src;
+    read_state_begin(&st, e, i_src, name);
     st.caches = dt_calloc(st.s->n_maps ? st.s->n_maps : 1, sizeof *st.caches);
     int rc = st.caches ? make_plan(&st, header) : dt_err_set(e->err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = add_row(&st, row);
@@ -456,13 +462,9 @@ int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row,
 {
     DT_TRY(eng_load_nicknames(e));
     read_state st;
-    memset(&st, 0, sizeof st);
-    st.e = e;
-    st.s = &e->cfg->sources[i_src];
-    st.path = path;
+    read_state_begin(&st, e, i_src, path);
     st.on_row = on_row;
     st.row_ctx = ctx;
-    st.i_src = (uint16_t)i_src;
     int rc = read_source(&st);
     read_state_fini(&st);
     return rc;
