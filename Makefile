@@ -88,6 +88,9 @@ $(B)/tests/unit/%: tests/unit/%.c $(STATIC_LIB)
 GEN := $(if $(wildcard bench/gen.c),$(B)/bench-gen)
 $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+# resolve latency against a store (bench/README.md)
+$(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 
 # Fuzz targets replayed over their corpus with a plain driver (no libFuzzer).
 $(B)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/regression_driver.c $(STATIC_LIB)
@@ -138,7 +141,7 @@ fuzz: deps
 	done
 
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen
+	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:
