@@ -180,6 +180,27 @@ grep -q '^a:rec-1070-org	{"rec_id":"rec-1070-org"' "$T/ent.txt" && grep -q '^b:r
 "$DT" entity --store "$S" Enope >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no entity 'Enope'" "$T/err" && ok "an unknown entity is an error" || bad "unknown entity"
 
+# Killed while resolving: records, links and entities commit together, so a
+# resumed ingest ends with batch's entities all the same.
+K="$T/kr.db"
+"$DT" init --store "$K" --config "$CFG" 2>/dev/null
+"$DT" train --store "$K" --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
+"$DT" ingest -q --store "$K" --source a --batch 200 "$A" 2>/dev/null
+kills=0
+for delay in 0.3 0.6 0.2 0.9 0.5; do
+    "$DT" ingest -q --store "$K" --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+done
+"$DT" ingest -q --store "$K" --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
+"$DT" export --store "$K" --out "$T/kr.csv" 2>/dev/null
+partition "$T/kr.csv" >"$T/kr.part"
+[ "$(sqlite3 "$K" 'PRAGMA integrity_check')" = ok ] && cmp -s "$T/kr.part" "$T/inc-febrl4/batch.part" \
+    && ok "resolving ingest killed $kills times and resumed: batch's entities" \
+    || bad "killed resolving ingest" "$(diff "$T/kr.part" "$T/inc-febrl4/batch.part" | head -n 4)"
+
 # Ids are stable: a record that joins no one renumbers nothing.
 "$DT" export --store "$T/inc-febrl4/s.db" --out "$T/ids1.csv" 2>/dev/null
 { head -n 1 "$A"; echo "rec-99999-org, zyxwv, qqqqq, 1, nowhere street, , nowhere, 9999, nsw, 18000101, 9999999"; } >"$T/one.csv"
