@@ -559,9 +559,35 @@ static void json_row_fini(json_row *r)
     dt_free(r->value_lens);
 }
 
-static int json_row_make(json_t *o, json_row *r, dt_error *err)
+/* 1 if the row already has a field of that name. */
+static int json_row_has(const json_row *r, const char *name)
 {
-    size_t n = json_object_size(o);
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->names[i], name)) return 1;
+    return 0;
+}
+
+/* A record may leave out columns it has no value for: they are added empty,
+ * so they read as null. Only the id column is required. */
+static int json_row_complete(json_row *r, const cfg_source *s, dt_error *err)
+{
+    if (!json_row_has(r, s->id_column))
+        return dt_err_set(err, DT_EINPUT, "the record has no field '%s' (the record id of "
+                          "source '%s')", s->id_column, s->name);
+    for (size_t m = 0; m <= s->n_maps; m++) {
+        const char *col = m < s->n_maps ? s->maps[m].column : s->full_name_column;
+        if (!col || json_row_has(r, col)) continue;
+        r->names[r->n] = col;
+        r->name_lens[r->n] = strlen(col);
+        r->values[r->n] = "";
+        r->value_lens[r->n++] = 0;
+    }
+    return DT_OK;
+}
+
+static int json_row_make(json_t *o, size_t n_extra, json_row *r, dt_error *err)
+{
+    size_t n = json_object_size(o) + n_extra;
     memset(r, 0, sizeof *r);
     r->names = dt_calloc(n ? n : 1, sizeof *r->names);
     r->values = dt_calloc(n ? n : 1, sizeof *r->values);
@@ -649,9 +675,11 @@ int dt_store_resolve(dt_store *store, const char *source, const char *record_jso
     json_t *o = json_loads(record_json, JSON_REJECT_DUPLICATES, &jerr);
     if (!o) return dt_err_at(err, DT_EINPUT, "record", jerr.line, jerr.column, "%s", jerr.text);
     json_row jr;
-    int rc = json_is_object(o) ? json_row_make(o, &jr, err)
+    const cfg_source *s = &store->cfg->sources[i_src];
+    int rc = json_is_object(o) ? json_row_make(o, s->n_maps + 1, &jr, err)
                                : (memset(&jr, 0, sizeof jr),
                                   dt_err_set(err, DT_EINPUT, "the record must be a JSON object"));
+    if (rc == DT_OK) rc = json_row_complete(&jr, s, err);
     eng_candidate *cands = NULL;
     size_t n = 0;
     if (rc == DT_OK) {

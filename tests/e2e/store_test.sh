@@ -174,6 +174,12 @@ echo '{"rec_id": "q", "given_name": ["x"]}' | "$DT" resolve --store "$S" --sourc
 [ $rc -eq 1 ] && grep -q "field 'given_name'" "$T/err" && ok "resolve names a bad field" || bad "resolve bad field" "rc=$rc $(cat "$T/err")"
 echo '{"rec_id": "q"' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "record:2:.*expected" "$T/err" && ok "resolve reports broken JSON with its position" || bad "resolve broken JSON" "$(cat "$T/err")"
+echo '{"given_name": "michaela"}' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "no field 'rec_id'" "$T/err" && ok "resolve requires the id field, by name" \
+    || bad "resolve id field" "$(cat "$T/err")"
+echo '{"rec_id": "q", "surname": "neumann", "date_of_birth": "19151111"}' | "$DT" resolve --store "$S" --source b >"$T/res2.json" 2>"$T/err"
+grep -q '"record_id": "rec-1070-org"' "$T/res2.json" && ok "resolve reads left-out columns as null" \
+    || bad "resolve partial record" "$(cat "$T/err") $(head -c 200 "$T/res2.json")"
 "$DT" entity --store "$S" "$want" >"$T/ent.txt" 2>&1
 grep -q '^a:rec-1070-org	{"rec_id":"rec-1070-org"' "$T/ent.txt" && grep -q '^b:rec-1070-dup-0	' "$T/ent.txt" \
     && ok "entity lists its records as sent" || bad "entity lists records" "$(cat "$T/ent.txt")"

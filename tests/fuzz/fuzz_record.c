@@ -1,0 +1,133 @@
+/*
+ * fuzz_record.c — libFuzzer target for resolve's record.json (the JSON
+ * API's record parser and everything behind it: field mapping,
+ * standardization, keys, scoring). The first call builds a small store in
+ * a temporary directory: a config, a CSV of 12 people, a model trained by
+ * link, the store with that model and those records. Each input is then
+ * resolved as a record of source "a", aborting on any failure of:
+ *   1. an error is DT_EINPUT (or DT_EINVAL for an unknown source, never
+ *      here) with a message, and nothing is returned;
+ *   2. a success returns candidates strongest first with probabilities in
+ *      [review threshold, 1], and an entity that is "" or its strongest
+ *      candidate's.
+ * Replayed without libFuzzer by regression_driver.c (make fuzz-replay).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dovetail.h"
+
+#define CHECK(cond)              \
+    do {                         \
+        if (!(cond)) abort();    \
+    } while (0)
+
+static const char CONFIG[] =
+    "mode: dedupe\n"
+    "fields: {given: given_name, surname: surname, dob: date, zip: postcode}\n"
+    "sources:\n"
+    "  - {name: a, path: a.csv, id: id,\n"
+    "     columns: {given: first, surname: last, dob: {column: born, format: YYYY-MM-DD},\n"
+    "               zip: zip}}\n"
+    "blocking: {rules: [[surname], [dob]]}\n"
+    "comparisons:\n"
+    "  - {field: given, tf: true, levels: [exact, nickname, {jaro_winkler: 0.9}]}\n"
+    "  - {field: surname, levels: [exact, {jaro_winkler: 0.9}]}\n"
+    "  - {field: dob, levels: [exact, swap_day_month]}\n"
+    "  - {field: zip, levels: [exact]}\n"
+    "model: {u_sample_pairs: 1000}\n"
+    "thresholds: {link: 0.5, review: 0.1}\n";
+
+static const char ROWS[] =
+    "id,first,last,born,zip\n"
+    "1,ann,lee,1980-01-02,02139\n2,anne,lee,1980-01-02,02139\n"
+    "3,bob,ray,1975-03-04,10001\n4,robert,ray,1975-03-04,10001\n"
+    "5,cy,ng,1990-05-06,94110\n6,cy,nguyen,1990-06-05,94110\n"
+    "7,dee,ode,1960-07-08,60601\n8,di,odell,1960-07-08,60601\n"
+    "9,eve,park,2000-09-10,73301\n10,eva,park,2000-09-10,73301\n"
+    "11,flo,kim,1985-11-12,30301\n12,flora,kim,1985-11-12,30302\n";
+
+static dt_store *g_store;
+static char g_dir[] = "/tmp/dt_fuzz_record_XXXXXX";
+
+static void cleanup(void)
+{
+    dt_store_close(g_store);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz_record: could not remove %s\n", g_dir);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+/* Setup must work: say why when it does not. */
+static void must(int rc, const dt_error *err)
+{
+    if (rc == DT_OK) return;
+    fprintf(stderr, "fuzz_record: setup failed: %s\n", err->msg);
+    abort();
+}
+
+static void setup(void)
+{
+    CHECK(mkdtemp(g_dir));
+    atexit(cleanup);
+    write_file("c.yaml", CONFIG);
+    write_file("a.csv", ROWS);
+    char cfg_path[128], out[128], model[160], store[128], csv[128];
+    snprintf(cfg_path, sizeof cfg_path, "%s/c.yaml", g_dir);
+    snprintf(out, sizeof out, "%s/out", g_dir);
+    snprintf(model, sizeof model, "%s/out/model.json", g_dir);
+    snprintf(store, sizeof store, "%s/s.db", g_dir);
+    snprintf(csv, sizeof csv, "%s/a.csv", g_dir);
+    dt_error err;
+    dt_config *cfg = NULL;
+    must(dt_config_load(cfg_path, &cfg, &err), &err);
+    dt_link_options lo = {.n_threads = 1, .out_dir = out};
+    must(dt_link_run(cfg, &lo, NULL, &err), &err);
+    dt_config_free(cfg);
+    must(dt_store_init(store, cfg_path, &err), &err);
+    must(dt_store_open(store, &g_store, &err), &err);
+    int64_t version;
+    must(dt_store_import_model(g_store, model, &version, &err), &err);
+    dt_ingest_options io = {.source = "a", .path = csv};
+    must(dt_store_ingest(g_store, &io, NULL, &err), &err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!g_store) setup();
+    char *json = malloc(size + 1);
+    CHECK(json);
+    memcpy(json, data, size);
+    json[size] = '\0'; /* an inner NUL ends the text early, as it would for a C caller */
+    dt_error err;
+    dt_resolution *r = NULL;
+    int rc = dt_store_resolve(g_store, "a", json, &r, &err);
+    if (rc != DT_OK) {
+        CHECK(rc == DT_EINPUT && err.code == rc && err.msg[0] && r == NULL);
+    } else {
+        CHECK(r && r->entity && r->n_comparisons == 4);
+        for (size_t i = 0; i < r->n_candidates; i++) {
+            const dt_candidate *c = &r->candidates[i];
+            CHECK(c->probability >= 0.1 && c->probability <= 1.0);
+            CHECK(i == 0 || c->probability <= r->candidates[i - 1].probability);
+            for (size_t k = 0; k < r->n_comparisons; k++) CHECK(c->levels[k] && c->levels[k][0]);
+        }
+        CHECK(!r->entity[0] || (r->n_candidates && !strcmp(r->entity, r->candidates[0].entity)));
+    }
+    dt_resolution_free(r);
+    free(json);
+    return 0;
+}
