@@ -473,8 +473,11 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     for (size_t k = 0; k < nm.n_clusters && rc == DT_OK; k++)
         if (!nm.all[k].id[0]) rc = fresh_id(&nm, &nm.all[k]);
     if (rc == DT_OK) rc = record_events(&nm, cause);
-    for (size_t i = 0; i < nm.n && rc == DT_OK; i++)
-        rc = st_entity_set(st, l->sids[i], nm.all[nm.cluster_of[res->entity[i]]].id, l->e.err);
+    for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
+        const char *id = nm.all[nm.cluster_of[res->entity[i]]].id;
+        if (nm.old[i] != UINT32_MAX && !strcmp(nm.olds.strs[nm.old[i]], id)) continue; /* as it was */
+        rc = st_entity_set(st, l->sids[i], id, l->e.err);
+    }
     if (rc == DT_ENOMEM && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
     dt_free(best);
     dt_free(nm.old);
