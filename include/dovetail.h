@@ -297,6 +297,13 @@ DT_API int dt_store_withdraw(dt_store *store, const char *source, const char *id
  * OUT: *version. */
 DT_API int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
                                  dt_error *err);
+/* Fits a model on the store's active records through the batch stages
+ * (read from the store, block, compare, EM: the same path as link), keeps
+ * it as the newest version, and resolves every record with it. opts gives
+ * threads and callbacks (out_dir and model_path are ignored; may be NULL).
+ * OUT: *version. */
+DT_API int dt_store_train(dt_store *store, const dt_link_options *opts, int64_t *version,
+                          dt_error *err);
 /* Writes source,record_id,entity_id for every active record, as link's
  * entities.csv (rows in source, record id order). OUT: *n_rows (may be NULL). */
 DT_API int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows,

@@ -117,15 +117,17 @@ static const command commands[] = {
      "  -h, --help          this text\n",
      cmd_withdraw},
     {"train", "give a store a model; resolve every stored record with it",
-     "dovetail train --store FILE --model MODEL.json\n"
+     "dovetail train --store FILE [--model MODEL.json] [--threads N] [--quiet]\n"
      "\n"
-     "Stores the parameters of MODEL.json (written by 'dovetail link' on the same\n"
-     "config) as the store's newest model version, then resolves every stored record\n"
-     "with it into entities. From then on each ingest resolves its records as they\n"
-     "arrive. (Refitting from the stored records themselves is not built yet.)\n"
+     "Fits a model on the stored records (the same stages as 'dovetail link'), or\n"
+     "takes the parameters of MODEL.json (written by 'link' on the same config); keeps\n"
+     "it as the store's newest model version and resolves every stored record with\n"
+     "it into entities. From then on each ingest resolves its records as they arrive.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
-     "  -m, --model FILE    model.json to take the parameters from; required\n"
+     "  -m, --model FILE    take the parameters from this model.json instead of fitting\n"
+     "  -t, --threads N     worker threads when fitting (default: all cores)\n"
+     "  -q, --quiet         print warnings only\n"
      "  -h, --help          this text\n",
      cmd_train},
     {"export", "write the store's entities as source,record_id,entity_id",
@@ -591,12 +593,16 @@ static int cmd_train(int argc, char **argv)
     cli_opts o;
     int rc = begin_store("train", argc, argv, 0, "unexpected argument", NEED_STORE, &o);
     if (rc) return begin_status(rc);
-    if (!o.model) return usage_error(find_command("train"), "--model is required");
     dt_error err;
     dt_store *store = NULL;
     if (dt_store_open(o.store, &store, &err) < 0) return fail("train", &err);
     int64_t version = 0;
-    rc = dt_store_import_model(store, o.model, &version, &err);
+    log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
+    dt_link_options lo = {.n_threads = o.threads, .on_log = on_log, .on_progress = on_progress,
+                          .cb_ctx = &l};
+    rc = o.model ? dt_store_import_model(store, o.model, &version, &err)
+                 : dt_store_train(store, &lo, &version, &err);
+    clear_bar(&l);
     dt_store_close(store);
     if (rc < 0) return fail("train", &err);
     fprintf(stderr, "model version %lld stored; every record resolved with it\n",

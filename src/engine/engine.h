@@ -64,6 +64,18 @@ typedef int (*eng_row_fn)(void *ctx, size_t i_rec, const char *const *header, co
 /* Reads one source from path (ingest): rows in file order, no canonical
  * order and no derived data; bad rows counted and reported as in eng_load. */
 int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx);
+/* After records were added to e->table by other means (a store): puts
+ * them in canonical order and codes their values, as eng_load does. */
+int eng_finish_load(eng_ctx *e);
+/* Loads every active record of a store into e->table, then eng_finish_load
+ * (resolve.c). */
+struct st_store;
+int eng_load_store(eng_ctx *e, struct st_store *st);
+/* Runs the batch stages up to training over records a loader puts in the
+ * table (link.c), and returns the model as text (dt_free it). */
+typedef int (*eng_loader)(eng_ctx *e, void *ctx);
+int eng_train_from(const dt_config *cfg, const dt_link_options *opts, eng_loader load, void *ctx,
+                   char **model_text, dt_error *err);
 /* Reads one row given with its header (resolve's JSON record), as a row of
  * source i_src's CSV; `name` labels messages. */
 int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,

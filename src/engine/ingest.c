@@ -466,6 +466,23 @@ static int resolve_all(dt_store *s, const char *cause, dt_error *err)
     return rc;
 }
 
+/* Keeps a model as the store's newest version and resolves every record
+ * with it. */
+static int adopt_model(dt_store *store, const char *text, int64_t *version, dt_error *err)
+{
+    int rc = st_begin(store->st, err);
+    if (rc == DT_OK) rc = st_model_put(store->st, text, version, err);
+    if (rc == DT_OK) rc = st_commit(store->st, err);
+    else st_rollback(store->st);
+    fs_model_fini(&store->model);
+    store->has_model = 0;
+    if (rc == DT_OK) rc = load_model(store, err);
+    char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
+    if (rc == DT_OK) rc = cause ? resolve_all(store, cause, err) : DT_ENOMEM;
+    dt_free(cause);
+    return rc;
+}
+
 int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
                           dt_error *err)
 {
@@ -477,18 +494,9 @@ int dt_store_import_model(dt_store *store, const char *model_path, int64_t *vers
     int rc = fs_model_load(&m, store->cfg, model_path, err);
     char *text = rc == DT_OK ? fs_model_to_text(&m, store->cfg) : NULL;
     if (rc == DT_OK && !text) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = st_begin(store->st, err);
-    if (rc == DT_OK) rc = st_model_put(store->st, text, version, err);
-    if (rc == DT_OK) rc = st_commit(store->st, err);
-    else st_rollback(store->st);
-    dt_free(text);
     fs_model_fini(&m);
-    fs_model_fini(&store->model);
-    store->has_model = 0;
-    if (rc == DT_OK) rc = load_model(store, err);
-    char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
-    if (rc == DT_OK) rc = cause ? resolve_all(store, cause, err) : DT_ENOMEM;
-    dt_free(cause);
+    if (rc == DT_OK) rc = adopt_model(store, text, version, err);
+    dt_free(text);
     return dt_err_ensure(err, rc);
 }
 
@@ -779,4 +787,22 @@ void dt_entity_records_free(dt_entity_record *records, size_t n)
         dt_free(records[i].raw);
     }
     dt_free(records);
+}
+
+static int load_store(eng_ctx *e, void *ctx)
+{
+    return eng_load_store(e, ctx);
+}
+
+int dt_store_train(dt_store *store, const dt_link_options *opts, int64_t *version, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !version) return dt_err_set(err, DT_EINVAL, "dt_store_train: NULL argument");
+    dt_link_options o = opts ? *opts : (dt_link_options){0};
+    o.model_path = NULL;
+    char *text = NULL;
+    int rc = eng_train_from(store->cfg, &o, load_store, store->st, &text, err);
+    if (rc == DT_OK) rc = adopt_model(store, text, version, err);
+    dt_free(text);
+    return dt_err_ensure(err, rc);
 }

@@ -43,6 +43,9 @@ typedef struct link_run {
     clu_result clu;
     dt_link_summary sum;
     atomic_ulong done;          /* progress of the running parallel stage */
+    eng_loader load;            /* NULL: the config's CSV files (eng_load) */
+    void *load_ctx;
+    char **model_text;          /* non-NULL: stop after training, model as text here */
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -692,7 +695,7 @@ static int run_stages(link_run *run)
     eng_ctx *e = &run->e;
     double t0 = util_now(), start = t0;
     /* read and index are one call: eng_load reads, then codes values */
-    DT_TRY(eng_load(e));
+    DT_TRY(run->load ? run->load(e, run->load_ctx) : eng_load(e));
     stage_end(run, 0, &t0);
     run->sum.n_records = e->table.n_recs;
     DT_TRY(eng_keys(e));
@@ -713,6 +716,10 @@ static int run_stages(link_run *run)
     eng_free_keys(e); /* training's rule masks were their last use */
     log_parameters(e, &run->model);
     stage_end(run, 4, &t0);
+    if (run->model_text) {
+        *run->model_text = fs_model_to_text(&run->model, e->cfg);
+        return *run->model_text ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
     DT_TRY(score(run));
     stage_end(run, 5, &t0);
     DT_TRY(cluster(run));
@@ -723,15 +730,16 @@ static int run_stages(link_run *run)
     return DT_OK;
 }
 
-int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summary *summary,
-                dt_error *err)
+static int link_run_all(const dt_config *cfg, const dt_link_options *opts, eng_loader load,
+                        void *load_ctx, char **model_text, dt_link_summary *summary,
+                        dt_error *err)
 {
-    dt_error_clear(err);
-    if (!cfg || !opts || !opts->out_dir)
-        return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
     link_run *run = dt_calloc(1, sizeof *run);
     if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
     run->opts = opts;
+    run->load = load;
+    run->load_ctx = load_ctx;
+    run->model_text = model_text;
     int rc = eng_init(&run->e, cfg, err);
     if (rc == DT_OK) {
         run->e.on_log = opts->on_log;
@@ -752,6 +760,10 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
         eng_log(&run->e, DT_LOG_WARN, "read: %llu rows had invalid UTF-8 (read as Latin-1)",
                 (unsigned long long)run->e.n_bad_utf8_rows);
     if (rc == DT_OK && summary) *summary = run->sum;
+    if (rc < 0 && model_text) {
+        dt_free(*model_text);
+        *model_text = NULL;
+    }
     dt_free(run->gammas);
     dt_free(run->weights);
     dt_free(run->weak);
@@ -760,4 +772,21 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     eng_fini(&run->e);
     dt_free(run);
     return dt_err_ensure(err, rc);
+}
+
+int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summary *summary,
+                dt_error *err)
+{
+    dt_error_clear(err);
+    if (!cfg || !opts || !opts->out_dir)
+        return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
+    return link_run_all(cfg, opts, NULL, NULL, NULL, summary, err);
+}
+
+int eng_train_from(const dt_config *cfg, const dt_link_options *opts, eng_loader load, void *ctx,
+                   char **model_text, dt_error *err)
+{
+    *model_text = NULL;
+    if (opts->model_path) return dt_err_set(err, DT_EINVAL, "training does not load a model");
+    return link_run_all(cfg, opts, load, ctx, model_text, NULL, err);
 }

@@ -343,6 +343,7 @@ static int cmp_same_key(const void *x, const void *y)
         int c = strcmp(cmp_record_id(t, a), cmp_record_id(t, b));
         if (c) return c;
     }
+    if (!g_sort_rows) return 0; /* records from a store: ids are unique there */
     return (g_sort_rows[a] > g_sort_rows[b]) - (g_sort_rows[a] < g_sort_rows[b]);
 }
 
@@ -378,7 +379,8 @@ static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
     size_t kept = 0;
     for (size_t i = 0; i < n && rc == DT_OK; i++) {
         uint32_t r = kv[i].val;
-        if (kept && t->src[perm[kept - 1]] == t->src[r] && t->rid[perm[kept - 1]] == t->rid[r]) {
+        if (kept && orig_row && t->src[perm[kept - 1]] == t->src[r] &&
+            t->rid[perm[kept - 1]] == t->rid[r]) {
             const cfg_source *s = &e->cfg->sources[t->src[r]];
             e->n_rejected++;
             e->recs_per_source[t->src[r]]--;
@@ -441,6 +443,14 @@ static void read_state_begin(read_state *st, eng_ctx *e, size_t i_src, const cha
     st->s = &e->cfg->sources[i_src];
     st->path = path;
     st->i_src = (uint16_t)i_src;
+}
+
+int eng_finish_load(eng_ctx *e)
+{
+    DT_TRY(eng_load_nicknames(e));
+    DT_TRY(canonical_order(e, NULL));
+    int rc = cmp_table_finish(&e->table);
+    return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
 int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,

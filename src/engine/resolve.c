@@ -672,3 +672,31 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
     if (l.e.cfg) loaded_fini(&l);
     return rc;
 }
+
+/* ---- the whole store, for training ---------------------------------------- */
+
+static int add_stored(void *ctx, const st_record *r)
+{
+    eng_ctx *e = ctx;
+    int src = source_of(e->cfg, r->source);
+    json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
+    if (!norm)
+        return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
+                          r->record_id);
+    size_t i_rec;
+    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &i_rec);
+    e->recs_per_source[src]++; /* the comparable pairs behind λ count them */
+    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
+        json_t *v = json_object_get(norm, e->cfg->fields[f].name);
+        if (json_is_string(v))
+            rc = cmp_table_set(&e->table, i_rec, f, json_string_value(v), json_string_length(v));
+    }
+    json_decref(norm);
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
+int eng_load_store(eng_ctx *e, struct st_store *st)
+{
+    DT_TRY(st_records_each(st, NULL, 0, add_stored, e, e->err));
+    return eng_finish_load(e);
+}

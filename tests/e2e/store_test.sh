@@ -142,6 +142,21 @@ incremental_equals_batch() { # name config source... (each source's CSV path aft
 }
 incremental_equals_batch febrl4 "$CFG" a "$A" b "$ROOT/../shared/data/febrl/dataset4b.csv"
 
+# train refits from the stored records through the batch stages: the same
+# parameters as link on the files, and then batch's entities.
+"$DT" link --config "$CFG" --out "$T/fit-batch" 2>&1 | grep '^model:' >"$T/fit-batch.params"
+"$DT" init --store "$T/fit.db" --config "$CFG" 2>/dev/null
+"$DT" ingest -q --store "$T/fit.db" --source a "$A" 2>/dev/null
+"$DT" ingest -q --store "$T/fit.db" --source b "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
+"$DT" train --store "$T/fit.db" 2>&1 | grep '^model:' >"$T/fit-store.params"
+[ -s "$T/fit-batch.params" ] && cmp -s "$T/fit-batch.params" "$T/fit-store.params" \
+    && ok "train on the store fits link's parameters ($(wc -l <"$T/fit-store.params") lines equal)" \
+    || bad "train refit equals link" "$(diff "$T/fit-batch.params" "$T/fit-store.params" | head -n 4)"
+"$DT" export --store "$T/fit.db" --out "$T/fit.csv" 2>/dev/null
+partition "$T/fit.csv" >"$T/fit.part"
+cmp -s "$T/fit.part" "$T/inc-febrl4/batch.part" && ok "train resolves the stored records into batch's entities" \
+    || bad "train then export" "$(diff "$T/fit.part" "$T/inc-febrl4/batch.part" | head -n 4)"
+
 # Withdrawing records splits their entities as batch would without them.
 "$DT" init --store "$T/wd.db" --config "$CFG" 2>/dev/null
 "$DT" train --store "$T/wd.db" --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
