@@ -64,6 +64,9 @@ typedef int (*eng_row_fn)(void *ctx, size_t i_rec, const char *const *header, co
 /* Reads one source from path (ingest): rows in file order, no canonical
  * order and no derived data; bad rows counted and reported as in eng_load. */
 int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx);
+/* The canonical order's key of a record: its source, then a 48-bit hash of
+ * its id; equal keys are settled by the id text. */
+uint64_t eng_canonical_key(uint16_t src, const char *id, size_t len);
 /* After records were added to e->table by other means (a store): puts
  * them in canonical order and codes their values, as eng_load does. */
 int eng_finish_load(eng_ctx *e);

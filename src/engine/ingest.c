@@ -280,6 +280,33 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
 }
 
+/* Records withdrawn in this transaction, to resolve again. */
+typedef struct gone_list {
+    int64_t *v;
+    size_t n, cap;
+} gone_list;
+
+/* Withdraws one record; *found says whether it was there and active. */
+static int withdraw_one(st_store *st, int64_t src, const char *rid, gone_list *g, int *found,
+                        dt_error *err)
+{
+    int64_t id;
+    *found = 0;
+    int rc = st_record_id(st, src, rid, &id, err);
+    if (rc == DT_ENOTFOUND) return DT_OK;
+    if (rc == DT_OK) rc = st_record_withdraw(st, src, rid, found, err);
+    if (rc == DT_OK && *found) rc = util_grow((void **)&g->v, &g->cap, g->n + 1, sizeof *g->v);
+    if (rc == DT_OK && *found) g->v[g->n++] = id;
+    return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
+}
+
+/* Clusters the entities of withdrawn records again, when there is a model. */
+static int resolve_gone(dt_store *s, const gone_list *g, const char *cause, dt_error *err)
+{
+    if (!g->n || !s->has_model) return DT_OK;
+    return eng_resolve(s->st, s->cfg, &s->model, NULL, 0, g->v, g->n, cause, err);
+}
+
 typedef struct absent_ids {
     const util_intern *seen;
     util_buf ids;     /* NUL-separated */
@@ -303,22 +330,16 @@ static int withdraw_absent(ingest_run *run)
     if (rc == DT_OK && a.ids.is_failed) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK && a.n) rc = st_begin(st, run->e.err);
     const char *p = a.ids.data;
-    int64_t *gone = dt_malloc((a.n ? a.n : 1) * sizeof *gone);
-    if (!gone && rc == DT_OK) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
-    size_t n_gone = 0;
+    gone_list gone = {0};
     for (size_t i = 0; rc == DT_OK && i < a.n; i++, p += strlen(p) + 1) {
         int found;
-        rc = st_record_id(st, run->src_id, p, &gone[n_gone], run->e.err);
-        if (rc == DT_OK) rc = st_record_withdraw(st, run->src_id, p, &found, run->e.err);
-        if (rc == DT_OK && found) n_gone++;
+        rc = withdraw_one(st, run->src_id, p, &gone, &found, run->e.err);
         run->sum.n_withdrawn += (uint64_t)found;
     }
-    if (rc == DT_OK && n_gone && run->store->has_model)
-        rc = eng_resolve(st, run->store->cfg, &run->store->model, NULL, 0, gone, n_gone,
-                         run->cause, run->e.err);
+    if (rc == DT_OK) rc = resolve_gone(run->store, &gone, run->cause, run->e.err);
     if (rc == DT_OK && a.n) rc = st_commit(st, run->e.err);
     else if (rc < 0) st_rollback(st);
-    dt_free(gone);
+    dt_free(gone.v);
     util_buf_fini(&a.ids);
     return rc;
 }
@@ -394,34 +415,27 @@ static int withdraw_rows(dt_store *store, int64_t src, const cfg_source *s, cons
     for (size_t i = 0; rc == 1 && i < row.n_fields; i++)
         if (strcmp(row.fields[i], s->id_column) == 0) col = i;
     if (rc == 1) rc = st_begin(store->st, err);
-    int64_t *gone = NULL;
-    size_t n_gone = 0, cap = 0;
+    gone_list gone = {0};
     while (rc >= 0 && (rc = csv_next(r, &row, err)) == 1) {
         if (col >= row.n_fields || row.lens[col] == 0) {
             rc = dt_err_at(err, DT_EINPUT, path, row.line, 1, "no record id in column %zu: "
                            "nothing was withdrawn", col + 1);
             break;
         }
-        int found = 0;
-        int64_t id = 0;
-        rc = st_record_id(store->st, src, row.fields[col], &id, err);
-        if (rc == DT_ENOTFOUND) rc = DT_OK;
-        else if (rc == DT_OK) rc = st_record_withdraw(store->st, src, row.fields[col], &found, err);
-        if (rc == DT_OK && found) rc = util_grow((void **)&gone, &cap, n_gone + 1, sizeof *gone);
-        if (rc == DT_OK && found) gone[n_gone++] = id;
+        int found;
+        rc = withdraw_one(store->st, src, row.fields[col], &gone, &found, err);
         if (found) (*n_withdrawn)++;
         else (*n_unknown)++;
         if (rc == DT_OK) rc = 1;
     }
     csv_close(r);
-    if (rc == 0 && n_gone && store->has_model) {
+    if (rc == 0 && gone.n) {
         char *cause = dt_asprintf("withdrawal listed in %s", path);
-        rc = cause ? eng_resolve(store->st, store->cfg, &store->model, NULL, 0, gone, n_gone,
-                                 cause, err)
+        rc = cause ? resolve_gone(store, &gone, cause, err)
                    : dt_err_set(err, DT_ENOMEM, "out of memory");
         dt_free(cause);
     }
-    dt_free(gone);
+    dt_free(gone.v);
     if (rc == 0) return st_commit(store->st, err);
     st_rollback(store->st); /* all or nothing: a bad line withdraws none */
     return rc < 0 ? rc : DT_OK;

@@ -347,15 +347,19 @@ static int cmp_same_key(const void *x, const void *y)
     return (g_sort_rows[a] > g_sort_rows[b]) - (g_sort_rows[a] < g_sort_rows[b]);
 }
 
+uint64_t eng_canonical_key(uint16_t src, const char *id, size_t len)
+{
+    return ((uint64_t)src << 48) | (util_hash64(id, len, 0x6964) >> 16);
+}
+
 static int sort_records(eng_ctx *e, const uint64_t *orig_row, util_kv *kv)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
-    for (size_t i = 0; i < n; i++) {
-        const char *id = cmp_record_id(t, (uint32_t)i);
-        uint64_t h = util_hash64(id, t->ids.lens[t->rid[i]], 0x6964);
-        kv[i] = (util_kv){((uint64_t)t->src[i] << 48) | (h >> 16), (uint32_t)i};
-    }
+    for (size_t i = 0; i < n; i++)
+        kv[i] = (util_kv){eng_canonical_key(t->src[i], cmp_record_id(t, (uint32_t)i),
+                                            t->ids.lens[t->rid[i]]),
+                          (uint32_t)i};
     DT_TRY(util_sort_kv(kv, n));
     g_sort_eng = e; /* qsort has no context; loading is single-threaded */
     g_sort_rows = orig_row;

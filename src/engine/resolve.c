@@ -62,25 +62,35 @@ static int source_of(const dt_config *cfg, const char *name)
     return -1;
 }
 
-/* Adds a stored record (its normalized values) to the table. */
+/* Adds a stored record's normalized values to the table, counting it
+ * for its source (the comparable pairs behind λ count them). */
+static int table_add_stored(eng_ctx *e, const st_record *r)
+{
+    int src = source_of(e->cfg, r->source);
+    json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
+    if (!norm)
+        return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
+                          r->record_id);
+    size_t i_rec;
+    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &i_rec);
+    e->recs_per_source[src]++;
+    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
+        json_t *v = json_object_get(norm, e->cfg->fields[f].name);
+        if (json_is_string(v))
+            rc = cmp_table_set(&e->table, i_rec, f, json_string_value(v), json_string_length(v));
+    }
+    json_decref(norm);
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
+/* Adds a stored record to the table once, remembering its store id. */
 static int load_record(loaded *l, st_store *st, int64_t sid)
 {
     if (index_of(l, sid) >= 0) return DT_OK;
     eng_ctx *e = &l->e;
     st_record r;
     DT_TRY(st_record_get(st, sid, &r, NULL, e->err));
-    int src = source_of(e->cfg, r.source);
-    json_t *norm = src >= 0 ? json_loads(r.norm, 0, NULL) : NULL;
-    int rc = norm ? DT_OK : dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable",
-                                       r.source, r.record_id);
-    size_t i_rec = 0;
-    if (rc == DT_OK)
-        rc = cmp_table_add(&e->table, (uint16_t)src, r.record_id, strlen(r.record_id), &i_rec);
-    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
-        const char *v = json_string_value(json_object_get(norm, e->cfg->fields[f].name));
-        if (v) rc = cmp_table_set(&e->table, i_rec, f, v, strlen(v));
-    }
-    json_decref(norm);
+    int rc = table_add_stored(e, &r);
     st_record_free(&r);
     uint32_t id;
     if (rc == DT_OK) rc = util_intern_put(&l->by_sid, (const char *)&sid, sizeof sid, &id);
@@ -216,8 +226,8 @@ static int component(st_store *st, const dt_config *cfg, id_set *set, dt_error *
     return DT_OK;
 }
 
-/* Canonical order (read.c): source, then a 48-bit hash of the id, then
- * the id text, so a component's records keep batch's relative order. */
+/* Canonical order (eng_canonical_key, then the id text), so a component's
+ * records keep batch's relative order. */
 typedef struct canon {
     uint64_t key;
     int64_t sid;
@@ -242,9 +252,9 @@ static int canonical_sids(st_store *st, const dt_config *cfg, const id_set *set,
         rc = st_record_get(st, set->ids[i], &r, NULL, err);
         if (rc < 0) break;
         int src = source_of(cfg, r.source);
-        uint64_t h = util_hash64(r.record_id, strlen(r.record_id), 0x6964);
-        c[i] = (canon){((uint64_t)(src < 0 ? 0 : src) << 48) | (h >> 16), set->ids[i],
-                       dt_strdup(r.record_id)};
+        c[i] = (canon){eng_canonical_key((uint16_t)(src < 0 ? 0 : src), r.record_id,
+                                         strlen(r.record_id)),
+                       set->ids[i], dt_strdup(r.record_id)};
         st_record_free(&r);
         if (!c[i].rid) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     }
@@ -677,22 +687,7 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
 
 static int add_stored(void *ctx, const st_record *r)
 {
-    eng_ctx *e = ctx;
-    int src = source_of(e->cfg, r->source);
-    json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
-    if (!norm)
-        return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
-                          r->record_id);
-    size_t i_rec;
-    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &i_rec);
-    e->recs_per_source[src]++; /* the comparable pairs behind λ count them */
-    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
-        json_t *v = json_object_get(norm, e->cfg->fields[f].name);
-        if (json_is_string(v))
-            rc = cmp_table_set(&e->table, i_rec, f, json_string_value(v), json_string_length(v));
-    }
-    json_decref(norm);
-    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+    return table_add_stored(ctx, r);
 }
 
 int eng_load_store(eng_ctx *e, struct st_store *st)

@@ -209,18 +209,6 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
     return rc;
 }
 
-int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
-{
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return dt_err_at(err, DT_EMODEL, path, jerr.line, jerr.column, "cannot read model: %s",
-                         jerr.text);
-    int rc = model_from_json(m, cfg, root, path, err);
-    json_decref(root);
-    return rc;
-}
-
 int fs_model_from_text(fs_model *m, const dt_config *cfg, const char *text, const char *name,
                        dt_error *err)
 {
@@ -231,5 +219,15 @@ int fs_model_from_text(fs_model *m, const dt_config *cfg, const char *text, cons
                          jerr.text);
     int rc = model_from_json(m, cfg, root, name, err);
     json_decref(root);
+    return rc;
+}
+
+int fs_model_load(fs_model *m, const dt_config *cfg, const char *path, dt_error *err)
+{
+    char *text = NULL;
+    size_t n = 0;
+    int rc = util_read_file(path, &text, &n, err);
+    if (rc == DT_OK) rc = fs_model_from_text(m, cfg, text, path, err);
+    dt_free(text);
     return rc;
 }
