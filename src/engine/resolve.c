@@ -144,33 +144,64 @@ typedef struct cand_list {
     size_t n, cap;
 } cand_list;
 
+/* Matches from the blocking index: batch record i and a stored record. */
+typedef struct match {
+    uint32_t i;
+    int64_t b;
+} match;
+
+typedef struct match_list {
+    match *v;
+    size_t n, cap;
+} match_list;
+
+static int add_match(void *ctx, size_t i, int64_t b)
+{
+    match_list *m = ctx;
+    DT_TRY(util_grow((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v));
+    m->v[m->n++] = (match){(uint32_t)i, b};
+    return DT_OK;
+}
+
+static int cmp_match(const void *x, const void *y)
+{
+    const match *a = x, *b = y;
+    if (a->i != b->i) return a->i < b->i ? -1 : 1;
+    return (a->b > b->b) - (a->b < b->b);
+}
+
+/* Sorts matches and drops repeats (one record matched under several rules). */
+static void unique_matches(match_list *m)
+{
+    if (!m->n) return;
+    qsort(m->v, m->n, sizeof *m->v, cmp_match);
+    size_t k = 1;
+    for (size_t j = 1; j < m->n; j++)
+        if (m->v[j].i != m->v[k - 1].i || m->v[j].b != m->v[k - 1].b) m->v[k++] = m->v[j];
+    m->n = k;
+}
+
 /* Stores the keys of the table's records 0..n-1 (the new ones), then finds
- * for each the stored records that share a key with it: every pair once
- * (two new records pair from the one loaded first). */
+ * for each the stored records that may share a key with it: every pair
+ * once (two new records pair from the one loaded first). */
 static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, id_set *others)
 {
     eng_ctx *e = &l->e;
-    uint64_t keys[256]; /* block_run allows 255 rules */
-    for (size_t i = 0; i < n; i++) {
-        for (size_t r = 0; r < e->cfg->n_rules; r++) keys[r] = e->keys[r][i];
-        DT_TRY(st_keys_replace(st, l->sids[i], keys, e->cfg->n_rules, e->err));
+    const uint64_t *const *keys = (const uint64_t *const *)e->keys;
+    match_list m = {0};
+    DT_TRY(st_keys_set(st, l->sids, n, keys, e->cfg->n_rules, e->err));
+    int rc = st_keys_match(st, n, keys, e->cfg->n_rules, add_match, &m, e->err);
+    if (rc == DT_OK) unique_matches(&m);
+    for (size_t k = 0; k < m.n && rc == DT_OK; k++) {
+        uint32_t i = m.v[k].i;
+        int64_t b = m.v[k].b;
+        long j = index_of(l, b);
+        if (b == l->sids[i] || (j >= 0 && (size_t)j < n && (size_t)j < i)) continue;
+        rc = util_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v);
+        if (rc == DT_OK) out->v[out->n++] = (cand){i, b};
+        if (rc == DT_OK && j < 0) rc = id_set_add(others, b);
     }
-    int rc = DT_OK;
-    for (size_t i = 0; i < n && rc == DT_OK; i++) {
-        id_set found = {0};
-        util_intern_init(&found.set);
-        for (size_t r = 0; r < e->cfg->n_rules && rc == DT_OK; r++)
-            if (e->keys[r][i]) rc = st_keys_lookup(st, (int)r, e->keys[r][i], add_id, &found, e->err);
-        for (size_t k = 0; k < found.n && rc == DT_OK; k++) {
-            int64_t b = found.ids[k];
-            long j = index_of(l, b);
-            if (b == l->sids[i] || (j >= 0 && (size_t)j < n && (size_t)j < i)) continue;
-            rc = util_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v);
-            if (rc == DT_OK) out->v[out->n++] = (cand){(uint32_t)i, b};
-            if (rc == DT_OK && j < 0) rc = id_set_add(others, b);
-        }
-        id_set_fini(&found);
-    }
+    dt_free(m.v);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
@@ -584,9 +615,8 @@ int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const int64_t *
     for (size_t i = 0; i < n && rc == DT_OK; i++) rc = add_entity_mates(st, recs[i], &seeds, err);
     for (size_t i = 0; i < n_gone && rc == DT_OK; i++) rc = add_entity_mates(st, gone[i], &seeds, err);
     for (size_t i = 0; i < n_gone && rc == DT_OK; i++) {
-        uint64_t none[256] = {0};
         rc = st_links_drop(st, gone[i], err);
-        if (rc == DT_OK) rc = st_keys_replace(st, gone[i], none, cfg->n_rules, err);
+        if (rc == DT_OK) rc = st_keys_drop(st, gone[i], err);
         if (rc == DT_OK) rc = st_entity_set(st, gone[i], NULL, err);
     }
     if (rc == DT_OK && n) rc = score_new(st, cfg, m, recs, n, err);
@@ -665,11 +695,11 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
     if (rc == DT_OK) rc = util_grow((void **)&l.sids, &l.cap, 1, sizeof *l.sids);
     if (rc == DT_OK) l.sids[0] = 0;
     if (rc == DT_OK) rc = eng_keys(&l.e);
-    id_set found = {0};
-    util_intern_init(&found.set);
-    for (size_t r = 0; r < cfg->n_rules && rc == DT_OK; r++)
-        if (l.e.keys[r][0]) rc = st_keys_lookup(st, (int)r, l.e.keys[r][0], add_id, &found, err);
-    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, found.ids[k]);
+    match_list found = {0};
+    if (rc == DT_OK)
+        rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, add_match,
+                           &found, err);
+    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, found.v[k].b);
     if (rc == DT_OK) {
         eng_free_keys(&l.e);
         rc = eng_keys(&l.e);
@@ -678,7 +708,7 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = score_query(&l, st, m, out, n);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
-    id_set_fini(&found);
+    dt_free(found.v);
     if (l.e.cfg) loaded_fini(&l);
     return rc;
 }

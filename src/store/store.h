@@ -97,13 +97,22 @@ int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 /* The newest model; *json NULL (and *version 0) when none was trained. */
 int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
 
-/* The persistent blocking index: a record's key under each rule (0: none).
- * Replacing drops the record's earlier keys. */
-int st_keys_replace(st_store *s, int64_t record, const uint64_t *keys, size_t n_rules,
-                    dt_error *err);
+/* The persistent blocking index, a batch of n records at a time: keys[r][i]
+ * is record i's key under rule r (0: none). Only active, resolved records
+ * hold keys: withdrawing a record drops them.
+ * Setting replaces whatever keys each record held. */
+int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
+                size_t n_rules, dt_error *err);
+/* Drops a record's keys (none held is fine). */
+int st_keys_drop(st_store *s, int64_t record, dt_error *err);
+typedef int (*st_match_fn)(void *ctx, size_t i, int64_t record);
+/* Calls fn(ctx, i, record) for each stored record sharing a key (same rule,
+ * same key) with query i of n. A backend may index a hash of the key, so a
+ * few records that share none can come too, and one record more than once:
+ * callers compare the keys. A negative return from fn stops with it. */
+int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
+                  st_match_fn fn, void *ctx, dt_error *err);
 typedef int (*st_id_fn)(void *ctx, int64_t id);
-/* Calls fn for each active record holding key under rule. */
-int st_keys_lookup(st_store *s, int rule, uint64_t key, st_id_fn fn, void *ctx, dt_error *err);
 
 /* Scored pairs (at or over the review threshold), a < b. */
 int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,

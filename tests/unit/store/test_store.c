@@ -1,6 +1,7 @@
 /* Unit tests for src/store on SQLite: create and reopen, idempotent puts,
  * updates that keep the earlier version, withdrawal and restore, a
- * rolled-back batch, a locked store and files that are not stores. */
+ * rolled-back batch, a locked store and files that are not stores, and
+ * the blocking index. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,70 @@ static void test_locked_and_foreign_files(void **state)
     assert_int_equal(access(other, F_OK), -1); /* opening never creates */
 }
 
+static int collect_match(void *ctx, size_t i, int64_t record)
+{
+    uint32_t *hits = ctx; /* per record id, a bit per query */
+    hits[record] |= 1u << i;
+    return 0;
+}
+
+/* Which records match each query: hits[record] has bit i for query i. */
+static void match(st_store *s, size_t n, const uint64_t *const *keys, uint32_t hits[8])
+{
+    dt_error err;
+    dt_error_clear(&err);
+    memset(hits, 0, 8 * sizeof *hits);
+    assert_int_equal(st_keys_match(s, n, keys, 2, collect_match, hits, &err), DT_OK);
+}
+
+static void test_blocking_index(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t src = 0, recs[4] = {1, 2, 3, 4};
+    assert_int_equal(st_source_id(s, "a", &src, &err), DT_OK);
+    const char *ids[4] = {"r1", "r2", "r3", "r4"};
+    for (int i = 0; i < 4; i++) put(s, src, ids[i], "{}");
+    uint64_t rule0[4] = {10, 10, 20, 0}, rule1[4] = {7, 8, 8, 7};
+    const uint64_t *keys[2] = {rule0, rule1};
+    assert_int_equal(st_keys_set(s, recs, 4, keys, 2, &err), DT_OK);
+
+    /* Query 0 (10, 8) shares rule 0's key with r1 and r2, rule 1's with r2
+     * and r3; query 1 (7, none) holds under rule 0 a key that only rule 1
+     * has: no match. */
+    uint64_t q_rule0[2] = {10, 7}, q_rule1[2] = {8, 0};
+    const uint64_t *q[2] = {q_rule0, q_rule1};
+    uint32_t hits[8];
+    match(s, 2, q, hits);
+    assert_int_equal(hits[1], 1);
+    assert_int_equal(hits[2], 1);
+    assert_int_equal(hits[3], 1);
+    assert_int_equal(hits[4], 0);
+
+    /* Setting again replaces a record's keys; dropping removes them. */
+    uint64_t again0[1] = {0}, again1[1] = {9};
+    const uint64_t *again[2] = {again0, again1};
+    assert_int_equal(st_keys_set(s, &recs[1], 1, again, 2, &err), DT_OK);
+    assert_int_equal(st_keys_drop(s, recs[0], &err), DT_OK);
+    assert_int_equal(st_keys_drop(s, recs[0], &err), DT_OK); /* none held is fine */
+    match(s, 2, q, hits);
+    assert_int_equal(hits[1], 0);
+    assert_int_equal(hits[2], 0);
+    assert_int_equal(hits[3], 1);
+    uint64_t q9[2] = {0, 9};
+    const uint64_t *nine[2] = {&q9[0], &q9[1]};
+    match(s, 1, nine, hits);
+    assert_int_equal(hits[2], 1);
+
+    /* Ids past the index's range are refused, naming the limit. */
+    int64_t huge = (int64_t)1 << 30;
+    assert_int_equal(st_keys_set(s, &huge, 1, keys, 2, &err), DT_ELIMIT);
+    assert_non_null(strstr(err.msg, "2^30"));
+    st_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_update_withdraw_restore),
         cmocka_unit_test(test_rollback_and_order),
         cmocka_unit_test(test_locked_and_foreign_files),
+        cmocka_unit_test(test_blocking_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
