@@ -89,7 +89,7 @@ static int load_record(loaded *l, st_store *st, int64_t sid)
     if (index_of(l, sid) >= 0) return DT_OK;
     eng_ctx *e = &l->e;
     st_record r;
-    DT_TRY(st_record_get(st, sid, &r, NULL, e->err));
+    DT_TRY(st_record_norm(st, sid, &r, e->err));
     int rc = table_add_stored(e, &r);
     st_record_free(&r);
     uint32_t id;
@@ -235,34 +235,48 @@ static int score_candidates(loaded *l, st_store *st, const fs_model *m, const ca
 
 /* ---- clustering the touched components -------------------------------- */
 
+/* A link of the component, by store ids. */
+typedef struct edge {
+    int64_t a, b;
+    double p;
+} edge;
+
 typedef struct bfs {
-    st_store *st;
     id_set *seen;
-    dt_error *err;
+    int64_t from;
+    edge *v;
+    size_t n, cap;
 } bfs;
 
+/* Each link is met from both ends; it is kept once, from its smaller id. */
 static int visit(void *ctx, int64_t other, double p)
 {
-    (void)p;
-    return id_set_add(((bfs *)ctx)->seen, other);
+    bfs *b = ctx;
+    DT_TRY(id_set_add(b->seen, other));
+    if (b->from > other) return DT_OK;
+    DT_TRY(util_grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v));
+    b->v[b->n++] = (edge){b->from, other, p};
+    return DT_OK;
 }
 
 /* Every record reachable from the seeds through links at or over the link
- * threshold (the seeds included). */
-static int component(st_store *st, const dt_config *cfg, id_set *set, dt_error *err)
+ * threshold (the seeds included), and those links. */
+static int component(st_store *st, const dt_config *cfg, id_set *set, bfs *b, dt_error *err)
 {
-    bfs b = {st, set, err};
-    for (size_t k = 0; k < set->n; k++) /* set grows as we go: a queue */
-        DT_TRY(st_links_of(st, set->ids[k], cfg->link_threshold, visit, &b, err));
+    b->seen = set;
+    for (size_t k = 0; k < set->n; k++) { /* set grows as we go: a queue */
+        b->from = set->ids[k];
+        DT_TRY(st_links_of(st, set->ids[k], cfg->link_threshold, visit, b, err));
+    }
     return DT_OK;
 }
 
 /* Canonical order (eng_canonical_key, then the id text), so a component's
- * records keep batch's relative order. */
+ * records keep batch's relative order; with each record's entity then. */
 typedef struct canon {
     uint64_t key;
     int64_t sid;
-    char *rid;
+    char *rid, *entity;
 } canon;
 
 static int cmp_canon(const void *x, const void *y)
@@ -272,46 +286,41 @@ static int cmp_canon(const void *x, const void *y)
     return strcmp(a->rid, b->rid);
 }
 
-static int canonical_sids(st_store *st, const dt_config *cfg, const id_set *set, int64_t *out,
-                          dt_error *err)
+static void canon_free(canon *c, size_t n)
 {
-    canon *c = dt_calloc(set->n ? set->n : 1, sizeof *c);
-    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    int rc = DT_OK;
-    for (size_t i = 0; i < set->n && rc == DT_OK; i++) {
-        st_record r;
-        rc = st_record_get(st, set->ids[i], &r, NULL, err);
-        if (rc < 0) break;
-        int src = source_of(cfg, r.source);
-        c[i] = (canon){eng_canonical_key((uint16_t)(src < 0 ? 0 : src), r.record_id,
-                                         strlen(r.record_id)),
-                       set->ids[i], dt_strdup(r.record_id)};
-        st_record_free(&r);
-        if (!c[i].rid) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    }
-    if (rc == DT_OK) qsort(c, set->n, sizeof *c, cmp_canon);
-    for (size_t i = 0; i < set->n; i++) {
-        if (rc == DT_OK) out[i] = c[i].sid;
+    for (size_t i = 0; c && i < n; i++) {
         dt_free(c[i].rid);
+        dt_free(c[i].entity);
     }
     dt_free(c);
-    return rc;
 }
 
-typedef struct link_collect {
-    loaded *l;
-    uint32_t from;
-    clu_link *v;
-    size_t n, cap;
-} link_collect;
-
-static int collect_link(void *ctx, int64_t other, double p)
+static int canonical_order(st_store *st, const dt_config *cfg, const id_set *set, canon **out,
+                           dt_error *err)
 {
-    link_collect *c = ctx;
-    long j = index_of(c->l, other);
-    if (j < 0 || (uint32_t)j <= c->from) return DT_OK; /* each link once, from its smaller end */
-    DT_TRY(util_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v));
-    c->v[c->n++] = (clu_link){c->from, (uint32_t)j, p};
+    canon *c = *out = dt_calloc(set->n ? set->n : 1, sizeof *c);
+    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < set->n; i++) {
+        char *source;
+        DT_TRY(st_record_brief(st, set->ids[i], &source, &c[i].rid, &c[i].entity, err));
+        int src = source_of(cfg, source);
+        dt_free(source);
+        c[i].key = eng_canonical_key((uint16_t)(src < 0 ? 0 : src), c[i].rid, strlen(c[i].rid));
+        c[i].sid = set->ids[i];
+    }
+    qsort(c, set->n, sizeof *c, cmp_canon);
+    return DT_OK;
+}
+
+/* The component's links between table indices, smaller index first. */
+static int table_links(const loaded *l, const bfs *b, clu_link **out)
+{
+    *out = dt_malloc((b->n ? b->n : 1) * sizeof **out);
+    if (!*out) return DT_ENOMEM;
+    for (size_t k = 0; k < b->n; k++) {
+        uint32_t i = (uint32_t)index_of(l, b->v[k].a), j = (uint32_t)index_of(l, b->v[k].b);
+        (*out)[k] = (clu_link){i < j ? i : j, i < j ? j : i, b->v[k].p};
+    }
     return DT_OK;
 }
 
@@ -462,16 +471,13 @@ static int record_events(naming *nm, const char *cause)
     return DT_OK;
 }
 
-static int read_old_ids(naming *nm)
+/* Interns each record's entity before this round (table order is canon's). */
+static int read_old_ids(naming *nm, const canon *c)
 {
     for (size_t i = 0; i < nm->n; i++) {
-        char *entity = NULL;
-        DT_TRY(st_entity_of(nm->st, nm->l->sids[i], &entity, nm->l->e.err));
-        int rc = DT_OK;
         nm->old[i] = UINT32_MAX;
-        if (entity[0]) rc = util_intern_put(&nm->olds, entity, strlen(entity), &nm->old[i]);
-        dt_free(entity);
-        DT_TRY(rc);
+        if (c[i].entity[0])
+            DT_TRY(util_intern_put(&nm->olds, c[i].entity, strlen(c[i].entity), &nm->old[i]));
     }
     return DT_OK;
 }
@@ -479,7 +485,8 @@ static int read_old_ids(naming *nm)
 /* Gives each cluster of the component its id and writes the memberships:
  * a cluster keeps the old id most of its records held unless another
  * cluster holds more of that entity; otherwise it gets a fresh id. */
-static int name_clusters(loaded *l, st_store *st, const clu_result *res, const char *cause)
+static int name_clusters(loaded *l, st_store *st, const clu_result *res, const canon *order,
+                         const char *cause)
 {
     naming nm = {.l = l, .st = st, .res = res, .n = l->e.table.n_recs};
     size_t n = nm.n ? nm.n : 1;
@@ -490,7 +497,7 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     nm.cluster_of = dt_malloc(n * sizeof *nm.cluster_of);
     nm.all = dt_calloc(res->n_entities ? res->n_entities : 1, sizeof *nm.all);
     size_t *best = NULL;
-    int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm) : DT_ENOMEM;
+    int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm, order) : DT_ENOMEM;
     for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
         nm.order[i] = (uint32_t)i;
         if (res->entity[i] != i) continue;
@@ -534,21 +541,17 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
 static int recluster(st_store *st, const dt_config *cfg, id_set *seeds, const char *cause,
                      dt_error *err)
 {
-    DT_TRY(component(st, cfg, seeds, err));
-    int64_t *order = dt_malloc((seeds->n ? seeds->n : 1) * sizeof *order);
-    if (!order) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    bfs b = {0};
+    canon *c = NULL;
     loaded l;
-    int rc = canonical_sids(st, cfg, seeds, order, err);
+    memset(&l, 0, sizeof l);
+    int rc = component(st, cfg, seeds, &b, err);
+    if (rc == DT_OK) rc = canonical_order(st, cfg, seeds, &c, err);
     if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
-    else memset(&l, 0, sizeof l);
-    for (size_t i = 0; i < seeds->n && rc == DT_OK; i++) rc = load_record(&l, st, order[i]);
-    if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0)
-        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    link_collect lc = {.l = &l};
-    for (uint32_t i = 0; i < l.e.table.n_recs && rc == DT_OK; i++) {
-        lc.from = i;
-        rc = st_links_of(st, l.sids[i], cfg->link_threshold, collect_link, &lc, err);
-    }
+    for (size_t i = 0; i < seeds->n && rc == DT_OK; i++) rc = load_record(&l, st, c[i].sid);
+    if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
+    clu_link *links = NULL;
+    if (rc == DT_OK) rc = table_links(&l, &b, &links);
     clu_result res;
     memset(&res, 0, sizeof res);
     if (rc == DT_OK) {
@@ -556,14 +559,15 @@ static int recluster(st_store *st, const dt_config *cfg, id_set *seeds, const ch
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
                            .conflicts = cfg->n_exclusive ? conflicts : NULL, .ctx = &l.e};
-        rc = clu_run(l.e.table.n_recs, lc.v, lc.n, &opt, &res);
-        if (rc < 0) rc = dt_err_set(err, rc, "out of memory clustering");
+        rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
-    if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
+    if (rc == DT_OK) rc = name_clusters(&l, st, &res, c, cause);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     clu_result_fini(&res);
-    dt_free(lc.v);
+    dt_free(links);
+    dt_free(b.v);
+    canon_free(c, seeds->n);
     if (l.e.cfg) loaded_fini(&l);
-    dt_free(order);
     return rc;
 }
 
