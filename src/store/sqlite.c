@@ -181,7 +181,8 @@ static int check_schema(st_store *s, dt_error *err)
     dt_free(v);
     if (version != SCHEMA_VERSION)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
-                         "reads version %d", version, SCHEMA_VERSION);
+                         "reads version %d: create the store again (dovetail init) and ingest "
+                         "its sources", version, SCHEMA_VERSION);
     return DT_OK;
 }
 
@@ -444,17 +445,25 @@ int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
     return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "counting records", err);
 }
 
+/* Steps statement `which` for record id: DT_OK on its row (reset the
+ * statement after reading it), DT_ENOTFOUND, or the error. */
+static int record_row(st_store *s, enum stmt_id which, int64_t id, sqlite3_stmt **out,
+                      dt_error *err)
+{
+    sqlite3_stmt *st = *out = stmt(s, which);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) return DT_OK;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
+    return sq_fail(s, rc, "reading a record", err);
+}
+
 static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *out,
                       int64_t *source_id, dt_error *err)
 {
-    sqlite3_stmt *st = stmt(s, which);
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return sq_fail(s, rc, "reading a record", err);
-    }
+    sqlite3_stmt *st;
+    DT_TRY(record_row(s, which, id, &st, err));
     *out = (st_record){
         .source = dt_strdup((const char *)sqlite3_column_text(st, 0)),
         .record_id = dt_strdup((const char *)sqlite3_column_text(st, 1)),
@@ -483,14 +492,8 @@ int st_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err)
 int st_record_brief(st_store *s, int64_t id, char **source, char **record_id, char **entity,
                     dt_error *err)
 {
-    sqlite3_stmt *st = stmt(s, S_REC_BRIEF);
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return sq_fail(s, rc, "reading a record", err);
-    }
+    sqlite3_stmt *st;
+    DT_TRY(record_row(s, S_REC_BRIEF, id, &st, err));
     *source = dt_strdup((const char *)sqlite3_column_text(st, 0));
     *record_id = dt_strdup((const char *)sqlite3_column_text(st, 1));
     *entity = dt_strdup((const char *)sqlite3_column_text(st, 2));

@@ -95,7 +95,13 @@ static void test_create_and_reopen(void **state)
     dt_free(v);
     assert_int_equal(st_meta_get(s, "absent", &v, &err), DT_OK);
     assert_null(v);
+
+    /* A store of another schema version is refused, saying what to do. */
+    assert_int_equal(st_meta_set(s, "schema_version", "1", &err), DT_OK);
     st_close(s);
+    assert_int_equal(st_open(g_path, ST_OPEN, &s, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "schema version 1"));
+    assert_non_null(strstr(err.msg, "dovetail init"));
 }
 
 static void test_put_is_idempotent(void **state)
