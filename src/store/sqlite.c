@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-enum { SCHEMA_VERSION = 2, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 3, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -37,8 +37,11 @@ static const char SCHEMA[] =
     "CREATE TABLE model(version INTEGER PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
     /* The blocking index: one integer per (rule, key, record), the key's
      * hash above the record id (see key_slot), so a block is one range of
-     * the rowid B-tree. record_keys lists a record's slots, to drop them. */
+     * the rowid B-tree. New slots go to block_new, small enough to stay
+     * in cache, and are merged into block_key in one sorted pass now and
+     * then (see merge_new). record_keys lists a record's slots. */
     "CREATE TABLE block_key(slot INTEGER PRIMARY KEY);"
+    "CREATE TABLE block_new(slot INTEGER PRIMARY KEY);"
     "CREATE TABLE record_keys(record INTEGER PRIMARY KEY REFERENCES record(id),"
     "  slots BLOB NOT NULL);"
     "CREATE TABLE link(a INTEGER NOT NULL REFERENCES record(id),"
@@ -54,7 +57,7 @@ static const char SCHEMA[] =
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    S_REC_BY_ID, S_REC_NORM, S_REC_BRIEF, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_RANGE, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
+    S_REC_BY_ID, S_REC_NORM, S_REC_BRIEF, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, N_STMTS
 };
@@ -93,9 +96,15 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
     [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
     [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
-    [S_KEY_ADD] = "INSERT OR IGNORE INTO block_key(slot) VALUES(?1)",
+    [S_KEY_ADD] = "INSERT OR IGNORE INTO block_new(slot) VALUES(?1)",
     [S_KEY_DEL] = "DELETE FROM block_key WHERE slot = ?1",
-    [S_KEY_RANGE] = "SELECT slot FROM block_key WHERE slot BETWEEN ?1 AND ?2",
+    [S_KEY_DEL_NEW] = "DELETE FROM block_new WHERE slot = ?1",
+    [S_KEY_RANGE] = "SELECT slot FROM block_key WHERE slot BETWEEN ?1 AND ?2 "
+                    "UNION ALL SELECT slot FROM block_new WHERE slot BETWEEN ?1 AND ?2",
+    [S_KEY_NEW_COUNT] = "SELECT count(*) FROM block_new",
+    [S_KEY_MERGE] = "INSERT OR IGNORE INTO block_key(slot) SELECT slot FROM block_new ORDER BY slot",
+    [S_KEY_NEW_CLEAR] = "DELETE FROM block_new",
+    [S_REC_MAX] = "SELECT coalesce(max(id), 0) FROM record",
     [S_RKEYS_GET] = "SELECT slots FROM record_keys WHERE record = ?1",
     [S_RKEYS_PUT] = "INSERT OR REPLACE INTO record_keys(record, slots) VALUES(?1, ?2)",
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
@@ -121,6 +130,7 @@ struct st_store {
     sqlite3_stmt *stmt[N_STMTS];
     int in_txn;
     int is_created;    /* this open made the file: a failed create removes it */
+    int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
 };
 
 /* An error from SQLite, named by the store's path and what we were doing. */
@@ -262,6 +272,7 @@ int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
         dt_free(s);
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
+    s->n_new = -1;
     int rc = open_db(s, mode, err);
     if (rc < 0) {
         int created = s->is_created;
@@ -596,9 +607,9 @@ static int drop_slots(st_store *s, int64_t record, dt_error *err)
     sqlite3_reset(st);
     if (!slots) return dt_err_set(err, DT_ENOMEM, "out of memory");
     rc = DT_OK;
-    for (size_t k = 0; k < n && rc == DT_OK; k++) {
-        sqlite3_stmt *del = stmt(s, S_KEY_DEL);
-        sqlite3_bind_int64(del, 1, (int64_t)slots[k]);
+    for (size_t k = 0; k < 2 * n && rc == DT_OK; k++) {
+        sqlite3_stmt *del = stmt(s, k < n ? S_KEY_DEL : S_KEY_DEL_NEW);
+        sqlite3_bind_int64(del, 1, (int64_t)slots[k % n]);
         rc = step_done(s, del, what, err);
     }
     dt_free(slots);
@@ -650,6 +661,36 @@ static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
     return DT_OK;
 }
 
+/* One integer from a statement that returns one row. */
+static int one_int(st_store *s, enum stmt_id id, int64_t *v, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
+}
+
+/* Why two tables: a slot lands at a random place in block_key, so adding
+ * one there dirties a page of its own, and each commit wrote (and the WAL
+ * checkpoint wrote again) about 4 KiB per key: a third of resolving
+ * ingest's time at 1M people. block_new stays small, so a batch dirties
+ * few pages; when it reaches an eighth of the keys the store may hold
+ * (about n_rules per record) or 65,536 slots, one sorted pass moves it into
+ * block_key, writing each page of block_key at most once. */
+static int merge_new(st_store *s, size_t n_rules, dt_error *err)
+{
+    if (s->n_new < 0) DT_TRY(one_int(s, S_KEY_NEW_COUNT, &s->n_new, err));
+    int64_t max_id;
+    DT_TRY(one_int(s, S_REC_MAX, &max_id, err));
+    int64_t limit = max_id * (int64_t)n_rules / 8;
+    if (s->n_new < (limit > (1 << 16) ? limit : (1 << 16))) return DT_OK;
+    DT_TRY(step_done(s, stmt(s, S_KEY_MERGE), "merging the blocking index", err));
+    DT_TRY(step_done(s, stmt(s, S_KEY_NEW_CLEAR), "merging the blocking index", err));
+    s->n_new = 0;
+    return DT_OK;
+}
+
 int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
                 size_t n_rules, dt_error *err)
 {
@@ -665,7 +706,8 @@ int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *c
         rc = step_done(s, st, "updating the blocking index", err);
     }
     dt_free(slots);
-    return rc;
+    if (rc == DT_OK && s->n_new >= 0) s->n_new += (int64_t)n_slots;
+    return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
 }
 
 /* A query key's hash and the batch record asking. */
