@@ -1391,16 +1391,22 @@ static void put_joined(line *l, const char *a, const char *b, const char *c)
     put_csv(l, tmp);
 }
 
+/* Starts a registry row: its next id (written to id) and the comma. */
+static void start_row(gen *g, int out, char prefix, char *id, line *l)
+{
+    l->n = 0;
+    next_id(&g->out[out], prefix, id);
+    put_str(l, id);
+    put_ch(l, ',');
+}
+
 static void write_death(gen *g, util_rng *r, person *p)
 {
     const profile *pr = &k_prof[R_DEATHS];
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
-    l.n = 0;
-    next_id(&g->out[O_DEATHS], 'D', p->death_id);
-    put_str(&l, p->death_id);
-    put_ch(&l, ',');
+    start_row(g, O_DEATHS, 'D', p->death_id, &l);
     char dec[3 * NAME_CAP + 4]; /* LAST, FIRST MIDDLE */
     snprintf(dec, sizeof dec, "%s, %s%s%s", nm.surname, nm.given, nm.middle[0] ? " " : "",
              nm.middle);
@@ -1461,10 +1467,7 @@ static void write_benefits(gen *g, util_rng *r, person *p)
         rname nm;
         compose_name(g, r, pr, p, &nm);
         line l;
-        l.n = 0;
-        next_id(&g->out[O_BENEFITS], 'B', p->enroll_id[e]);
-        put_str(&l, p->enroll_id[e]);
-        put_ch(&l, ',');
+        start_row(g, O_BENEFITS, 'B', p->enroll_id[e], &l);
         put_csv(&l, nm.given);
         put_ch(&l, ',');
         put_csv(&l, nm.middle);
@@ -1562,10 +1565,7 @@ static void write_earner(gen *g, util_rng *r, person *p)
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
-    l.n = 0;
-    next_id(&g->out[O_EARNERS], 'E', p->earner_id);
-    put_str(&l, p->earner_id);
-    put_ch(&l, ',');
+    start_row(g, O_EARNERS, 'E', p->earner_id, &l);
     put_joined(&l, nm.given, nm.middle, nm.surname);
     put_ch(&l, ',');
     ymd t;
@@ -1609,11 +1609,8 @@ static void write_health(gen *g, util_rng *r, person *p)
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
-    l.n = 0;
     char id[11];
-    next_id(&g->out[O_HEALTH], 'H', id);
-    put_str(&l, id);
-    put_ch(&l, ',');
+    start_row(g, O_HEALTH, 'H', id, &l);
     put_csv(&l, nm.given);
     put_ch(&l, ',');
     put_csv(&l, nm.surname);
@@ -1638,11 +1635,8 @@ static void write_voter(gen *g, util_rng *r, person *p)
     compose_name(g, r, pr, p, &nm);
     if (utf8_len(nm.middle) == 1 && chance(r, 0.5)) join2(nm.middle, nm.middle, "", ".");
     line l;
-    l.n = 0;
     char id[11];
-    next_id(&g->out[O_VOTERS], 'V', id);
-    put_str(&l, id);
-    put_ch(&l, ',');
+    start_row(g, O_VOTERS, 'V', id, &l);
     put_joined(&l, nm.given, nm.middle, nm.surname);
     put_ch(&l, ',');
     ymd t;

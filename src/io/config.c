@@ -81,6 +81,17 @@ static int y_expect(ycx *y, const yaml_node_t *n, yaml_node_type_t type, const c
     return y_err(y, n, "%s must be %s, found %s", what, want, y_kind(n));
 }
 
+/* A list node, and a zeroed array for its items (one element if empty,
+ * so the pointer is never NULL). OUT: *items, *count. */
+static int y_list(ycx *y, const yaml_node_t *n, const char *what, size_t size, void **items,
+                  size_t *count)
+{
+    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, what));
+    *count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    *items = dt_calloc(*count ? *count : 1, size);
+    return *items ? DT_OK : dt_err_set(y->err, DT_ENOMEM, "out of memory");
+}
+
 static const char *y_str(const yaml_node_t *n)
 {
     return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : "";
@@ -377,11 +388,9 @@ static int parse_source(ycx *y, dt_config *cfg, cfg_source *s, const yaml_node_t
 
 static int parse_sources(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "sources"));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    size_t count;
+    DT_TRY(y_list(y, n, "sources", sizeof *cfg->sources, (void **)&cfg->sources, &count));
     if (count == 0) return y_err(y, n, "sources must list at least one source");
-    cfg->sources = dt_calloc(count, sizeof *cfg->sources);
-    if (!cfg->sources) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         int rc = parse_source(y, cfg, &cfg->sources[cfg->n_sources], y_node(y, *it));
@@ -523,11 +532,9 @@ static int parse_blocking(ycx *y, dt_config *cfg, const yaml_node_t *n)
         cfg->max_pairs = (uint64_t)v;
     }
     if (!(x = y_get(y, n, "rules"))) return y_err(y, n, "blocking needs rules:");
-    DT_TRY(y_expect(y, x, YAML_SEQUENCE_NODE, "rules"));
-    size_t count = (size_t)(x->data.sequence.items.top - x->data.sequence.items.start);
+    size_t count;
+    DT_TRY(y_list(y, x, "rules", sizeof *cfg->rules, (void **)&cfg->rules, &count));
     if (count == 0) return y_err(y, x, "blocking rules must list at least one rule");
-    cfg->rules = dt_calloc(count, sizeof *cfg->rules);
-    if (!cfg->rules) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top;
          it++) {
         DT_TRY(parse_rule(y, cfg, &cfg->rules[cfg->n_rules], y_node(y, *it)));
@@ -676,12 +683,11 @@ static int parse_comparison(ycx *y, const dt_config *cfg, cfg_comparison *c, con
 
 static int parse_comparisons(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "comparisons"));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    size_t count;
+    DT_TRY(y_list(y, n, "comparisons", sizeof *cfg->comparisons, (void **)&cfg->comparisons,
+                  &count));
     if (count == 0) return y_err(y, n, "comparisons must list at least one comparison");
     if (count > 64) return y_err(y, n, "at most 64 comparisons");
-    cfg->comparisons = dt_calloc(count, sizeof *cfg->comparisons);
-    if (!cfg->comparisons) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         int rc = parse_comparison(y, cfg, &cfg->comparisons[cfg->n_comparisons], y_node(y, *it));
@@ -695,10 +701,9 @@ static int parse_comparisons(ycx *y, dt_config *cfg, const yaml_node_t *n)
 
 static int parse_training_rules(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "training_rules"));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->training_rules = dt_calloc(count ? count : 1, sizeof *cfg->training_rules);
-    if (!cfg->training_rules) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
+    size_t count;
+    DT_TRY(y_list(y, n, "training_rules", sizeof *cfg->training_rules,
+                  (void **)&cfg->training_rules, &count));
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         int i;
@@ -752,10 +757,8 @@ static int parse_thresholds(ycx *y, dt_config *cfg, const yaml_node_t *n)
 /* cluster: exclusive: [comparison names] */
 static int parse_exclusive(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "exclusive"));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->exclusive = dt_calloc(count ? count : 1, sizeof *cfg->exclusive);
-    if (!cfg->exclusive) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
+    size_t count;
+    DT_TRY(y_list(y, n, "exclusive", sizeof *cfg->exclusive, (void **)&cfg->exclusive, &count));
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         const yaml_node_t *v = y_node(y, *it);

@@ -446,14 +446,23 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading records", err);
 }
 
+/* The integer in the one row a bound statement returns. */
+static int one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, what, err);
+}
+
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, source ? S_REC_COUNT_SRC : S_REC_COUNT);
     if (source) bind_text(st, 1, source);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *n = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "counting records", err);
+    int64_t v = 0;
+    DT_TRY(one_int(s, st, &v, "counting records", err));
+    *n = (uint64_t)v;
+    return DT_OK;
 }
 
 /* Steps statement `which` for record id: DT_OK on its row (reset the
@@ -661,16 +670,6 @@ static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
     return DT_OK;
 }
 
-/* One integer from a statement that returns one row. */
-static int one_int(st_store *s, enum stmt_id id, int64_t *v, dt_error *err)
-{
-    sqlite3_stmt *st = stmt(s, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
-}
-
 /* Why two tables: a slot lands at a random place in block_key, so adding
  * one there dirties a page of its own, and each commit wrote (and the WAL
  * checkpoint wrote again) about 4 KiB per key: a third of resolving
@@ -680,13 +679,14 @@ static int one_int(st_store *s, enum stmt_id id, int64_t *v, dt_error *err)
  * block_key, writing each page of block_key at most once. */
 static int merge_new(st_store *s, size_t n_rules, dt_error *err)
 {
-    if (s->n_new < 0) DT_TRY(one_int(s, S_KEY_NEW_COUNT, &s->n_new, err));
-    int64_t max_id;
-    DT_TRY(one_int(s, S_REC_MAX, &max_id, err));
+    const char *what = "merging the blocking index";
+    if (s->n_new < 0) DT_TRY(one_int(s, stmt(s, S_KEY_NEW_COUNT), &s->n_new, what, err));
+    int64_t max_id = 0;
+    DT_TRY(one_int(s, stmt(s, S_REC_MAX), &max_id, what, err));
     int64_t limit = max_id * (int64_t)n_rules / 8;
     if (s->n_new < (limit > (1 << 16) ? limit : (1 << 16))) return DT_OK;
-    DT_TRY(step_done(s, stmt(s, S_KEY_MERGE), "merging the blocking index", err));
-    DT_TRY(step_done(s, stmt(s, S_KEY_NEW_CLEAR), "merging the blocking index", err));
+    DT_TRY(step_done(s, stmt(s, S_KEY_MERGE), what, err));
+    DT_TRY(step_done(s, stmt(s, S_KEY_NEW_CLEAR), what, err));
     s->n_new = 0;
     return DT_OK;
 }
