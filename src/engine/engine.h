@@ -94,14 +94,29 @@ int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b);
 /* Loads the config's nickname table once (eng_load does it too). */
 int eng_load_nicknames(eng_ctx *e);
 
+/* What eng_resolve is to resolve: recs (new or changed, active) and gone
+ * (withdrawn), as store ids. The caller may say which recs it stored for
+ * the first time in this transaction (is_new: they hold no links, keys or
+ * entity yet) and hand over their standardized values (recs[i] is row
+ * rows[i] of values), so they are not read back; either may be NULL. */
+typedef struct eng_batch {
+    const int64_t *recs;
+    size_t n;
+    const uint8_t *is_new;
+    const cmp_table *values;
+    const uint32_t *rows;
+    const int64_t *gone;
+    size_t n_gone;
+    const char *cause;         /* recorded with each merge or split */
+} eng_batch;
+
 /* Resolves store records against the store (resolve.c), inside the
- * caller's transaction: recs (new or changed, active) are scored with the
- * frozen model m against the blocking index, gone (withdrawn) lose their
- * keys, links and entity, and every entity they touch is clustered again.
- * cause is recorded with each merge or split. */
+ * caller's transaction: the batch's recs are scored with the frozen model
+ * m against the blocking index, its gone records lose their keys, links
+ * and entity, and every entity they touch is clustered again. */
 struct st_store;
-int eng_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const int64_t *recs,
-                size_t n, const int64_t *gone, size_t n_gone, const char *cause, dt_error *err);
+int eng_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const eng_batch *batch,
+                dt_error *err);
 
 /* A stored record a query record would link to. */
 typedef struct eng_candidate {

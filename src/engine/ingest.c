@@ -167,7 +167,9 @@ typedef struct ingest_run {
     size_t in_batch;
     uint64_t n_reported;
     int64_t *touched;        /* store ids of this batch's new and changed records */
-    size_t n_touched, cap_touched;
+    uint32_t *touched_row;   /* each one's row in e.table */
+    uint8_t *touched_new;    /* 1 when it was stored for the first time */
+    size_t n_touched, cap_touched, cap_row, cap_new;
     char *cause;             /* recorded with entity merges and splits */
     dt_ingest_summary sum;
 } ingest_run;
@@ -237,8 +239,9 @@ static int resolve_batch(ingest_run *run)
 {
     dt_store *s = run->store;
     if (!s->has_model || !run->n_touched) return DT_OK;
-    int rc = eng_resolve(s->st, s->cfg, &s->model, run->touched, run->n_touched, NULL, 0,
-                         run->cause, run->e.err);
+    eng_batch b = {.recs = run->touched, .n = run->n_touched, .is_new = run->touched_new,
+                   .values = &run->e.table, .rows = run->touched_row, .cause = run->cause};
+    int rc = eng_resolve(s->st, s->cfg, &s->model, &b, run->e.err);
     run->n_touched = 0;
     return rc;
 }
@@ -251,6 +254,19 @@ static int next_batch(ingest_run *run)
     run->in_batch = 0;
     eng_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
     return st_begin(st, run->e.err);
+}
+
+/* Adds a record to the batch to resolve. */
+static int touch(ingest_run *run, int64_t sid, size_t i_rec, int is_new)
+{
+    size_t need = run->n_touched + 1;
+    DT_TRY(util_grow((void **)&run->touched, &run->cap_touched, need, sizeof *run->touched));
+    DT_TRY(util_grow((void **)&run->touched_row, &run->cap_row, need, sizeof *run->touched_row));
+    DT_TRY(util_grow((void **)&run->touched_new, &run->cap_new, need, sizeof *run->touched_new));
+    run->touched[run->n_touched] = sid;
+    run->touched_row[run->n_touched] = (uint32_t)i_rec;
+    run->touched_new[run->n_touched++] = (uint8_t)is_new;
+    return DT_OK;
 }
 
 static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_row *row)
@@ -270,11 +286,7 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     free(norm);
     DT_TRY(rc);
     tally(&run->sum, r);
-    if (r != ST_PUT_SAME) {
-        DT_TRY(util_grow((void **)&run->touched, &run->cap_touched, run->n_touched + 1,
-                         sizeof *run->touched));
-        run->touched[run->n_touched++] = sid;
-    }
+    if (r != ST_PUT_SAME) DT_TRY(touch(run, sid, i_rec, r == ST_PUT_NEW));
     run->sum.n_rows++;
     size_t batch = run->opts->batch_rows ? run->opts->batch_rows : DEFAULT_BATCH_ROWS;
     return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
@@ -304,7 +316,8 @@ static int withdraw_one(st_store *st, int64_t src, const char *rid, gone_list *g
 static int resolve_gone(dt_store *s, const gone_list *g, const char *cause, dt_error *err)
 {
     if (!g->n || !s->has_model) return DT_OK;
-    return eng_resolve(s->st, s->cfg, &s->model, NULL, 0, g->v, g->n, cause, err);
+    eng_batch b = {.gone = g->v, .n_gone = g->n, .cause = cause};
+    return eng_resolve(s->st, s->cfg, &s->model, &b, err);
 }
 
 typedef struct absent_ids {
@@ -396,6 +409,8 @@ int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_su
     util_intern_fini(&run->seen);
     dt_free(run->seen_line);
     dt_free(run->touched);
+    dt_free(run->touched_row);
+    dt_free(run->touched_new);
     dt_free(run->cause);
     dt_free(run);
     return dt_err_ensure(err, rc);
@@ -472,7 +487,8 @@ static int resolve_all(dt_store *s, const char *cause, dt_error *err)
         rc = st_active_ids(s->st, from, ids, BATCH, &k, err);
         if (rc < 0 || k == 0) break;
         rc = st_begin(s->st, err);
-        if (rc == DT_OK) rc = eng_resolve(s->st, s->cfg, &s->model, ids, k, NULL, 0, cause, err);
+        eng_batch b = {.recs = ids, .n = k, .cause = cause};
+        if (rc == DT_OK) rc = eng_resolve(s->st, s->cfg, &s->model, &b, err);
         if (rc == DT_OK) rc = st_commit(s->st, err);
         else st_rollback(s->st);
         from = ids[k - 1] + 1;
@@ -762,6 +778,7 @@ static int add_member(void *ctx, int64_t id)
     if (rc == DT_OK && !r.is_withdrawn) {
         w->v[w->n++] = (dt_entity_record){(char *)r.source, (char *)r.record_id, (char *)r.raw};
         dt_free((char *)r.norm);
+        dt_free((char *)r.entity);
         return DT_OK;
     }
     st_record_free(&r);

@@ -26,32 +26,33 @@
 #include "engine/engine.h"
 #include "store/store.h"
 
-/* A table of store records: table index i holds store record sids[i]. */
+/* A table of store records: table record i is store record sids.ids[i],
+ * and entity[i] its entity when it was loaded ("" when none). */
 typedef struct loaded {
     eng_ctx e;
-    int64_t *sids;
-    size_t cap;
-    util_intern by_sid;    /* 8-byte store id -> table index (ids are dense, in load order) */
+    util_ids sids;
+    char **entity;
+    size_t cap_entity;
 } loaded;
 
 static int loaded_init(loaded *l, const dt_config *cfg, dt_error *err)
 {
     memset(l, 0, sizeof *l);
-    util_intern_init(&l->by_sid);
     DT_TRY(eng_init(&l->e, cfg, err));
     return eng_load_nicknames(&l->e);
 }
 
 static void loaded_fini(loaded *l)
 {
+    for (uint32_t i = 0; l->entity && i < l->sids.n; i++) dt_free(l->entity[i]);
+    dt_free(l->entity);
     eng_fini(&l->e);
-    util_intern_fini(&l->by_sid);
-    dt_free(l->sids);
+    util_ids_fini(&l->sids);
 }
 
 static long index_of(const loaded *l, int64_t sid)
 {
-    uint32_t i = util_intern_find(&l->by_sid, (const char *)&sid, sizeof sid);
+    uint32_t i = util_ids_find(&l->sids, sid);
     return i == UINT32_MAX ? -1 : (long)i;
 }
 
@@ -60,6 +61,22 @@ static int source_of(const dt_config *cfg, const char *name)
     for (size_t i = 0; i < cfg->n_sources; i++)
         if (strcmp(cfg->sources[i].name, name) == 0) return (int)i;
     return -1;
+}
+
+/* Pairs the table's newest record with its store id and entity. */
+static int remember(loaded *l, int64_t sid, const char *entity)
+{
+    char *copy = dt_strdup(entity);
+    uint32_t i;
+    int is_new;
+    int rc = copy ? util_grow((void **)&l->entity, &l->cap_entity, (size_t)l->sids.n + 1,
+                              sizeof *l->entity)
+                  : DT_ENOMEM;
+    if (rc == DT_OK) rc = util_ids_put(&l->sids, sid, &i, &is_new);
+    if (rc == DT_OK && (!is_new || i + 1 != l->e.table.n_recs)) rc = DT_EINTERNAL;
+    if (rc == DT_OK) l->entity[i] = copy;
+    else dt_free(copy);
+    return rc;
 }
 
 /* Adds a stored record's normalized values to the table, counting it
@@ -83,54 +100,53 @@ static int table_add_stored(eng_ctx *e, const st_record *r)
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
-/* Adds a stored record to the table once, remembering its store id. */
+/* Adds record `row` of another table (the ingest's, or an earlier stage's)
+ * with the same values, so records already in memory are not read back. */
+static int table_add_copy(eng_ctx *e, const cmp_table *t, uint32_t row)
+{
+    size_t i_rec;
+    uint32_t rid = t->rid[row];
+    int rc = cmp_table_add(&e->table, t->src[row], t->ids.strs[rid], t->ids.lens[rid], &i_rec);
+    e->recs_per_source[t->src[row]]++;
+    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
+        uint32_t v = t->cols[f].vals[row];
+        if (v != CMP_NULL)
+            rc = cmp_table_set(&e->table, i_rec, f, t->cols[f].dict.strs[v], t->cols[f].dict.lens[v]);
+    }
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
+static int add_stored_record(loaded *l, const st_record *r, int64_t sid)
+{
+    DT_TRY(table_add_stored(&l->e, r));
+    int rc = remember(l, sid, r->entity);
+    return rc < 0 && l->e.err->code == DT_OK ? dt_err_set(l->e.err, rc, "out of memory") : rc;
+}
+
+/* Adds a stored record to the table once. */
 static int load_record(loaded *l, st_store *st, int64_t sid)
 {
     if (index_of(l, sid) >= 0) return DT_OK;
-    eng_ctx *e = &l->e;
     st_record r;
-    DT_TRY(st_record_norm(st, sid, &r, e->err));
-    int rc = table_add_stored(e, &r);
+    DT_TRY(st_record_norm(st, sid, &r, l->e.err));
+    int rc = add_stored_record(l, &r, sid);
     st_record_free(&r);
-    uint32_t id;
-    if (rc == DT_OK) rc = util_intern_put(&l->by_sid, (const char *)&sid, sizeof sid, &id);
-    if (rc == DT_OK) rc = util_grow((void **)&l->sids, &l->cap, (size_t)id + 1, sizeof *l->sids);
-    if (rc == DT_OK) l->sids[id] = sid;
-    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+    return rc;
+}
+
+/* Adds record `row` of `from` as store record sid, with its entity. */
+static int copy_record(loaded *l, const loaded *from, uint32_t row)
+{
+    DT_TRY(table_add_copy(&l->e, &from->e.table, row));
+    int rc = remember(l, from->sids.ids[row], from->entity[row]);
+    return rc < 0 && l->e.err->code == DT_OK ? dt_err_set(l->e.err, rc, "out of memory") : rc;
 }
 
 /* ---- candidates ------------------------------------------------------ */
 
-typedef struct id_set {
-    util_intern set;       /* 8-byte ids */
-    int64_t *ids;
-    size_t n, cap;
-} id_set;
-
-static void id_set_fini(id_set *s)
-{
-    util_intern_fini(&s->set);
-    dt_free(s->ids);
-}
-
-static int id_set_add(id_set *s, int64_t id)
-{
-    uint32_t k, before = s->set.n_strs;
-    DT_TRY(util_intern_put(&s->set, (const char *)&id, sizeof id, &k));
-    if (k < before) return DT_OK;
-    DT_TRY(util_grow((void **)&s->ids, &s->cap, s->n + 1, sizeof *s->ids));
-    s->ids[s->n++] = id;
-    return DT_OK;
-}
-
-static int id_set_has(const id_set *s, int64_t id)
-{
-    return util_intern_find(&s->set, (const char *)&id, sizeof id) != UINT32_MAX;
-}
-
 static int add_id(void *ctx, int64_t id)
 {
-    return id_set_add(ctx, id);
+    return util_ids_add(ctx, id);
 }
 
 /* A pair to score: a new record's table index, and the other's store id. */
@@ -184,22 +200,22 @@ static void unique_matches(match_list *m)
 /* Stores the keys of the table's records 0..n-1 (the new ones), then finds
  * for each the stored records that may share a key with it: every pair
  * once (two new records pair from the one loaded first). */
-static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, id_set *others)
+static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, util_ids *others)
 {
     eng_ctx *e = &l->e;
     const uint64_t *const *keys = (const uint64_t *const *)e->keys;
     match_list m = {0};
-    DT_TRY(st_keys_set(st, l->sids, n, keys, e->cfg->n_rules, e->err));
+    DT_TRY(st_keys_set(st, l->sids.ids, n, keys, e->cfg->n_rules, e->err));
     int rc = st_keys_match(st, n, keys, e->cfg->n_rules, add_match, &m, e->err);
     if (rc == DT_OK) unique_matches(&m);
     for (size_t k = 0; k < m.n && rc == DT_OK; k++) {
         uint32_t i = m.v[k].i;
         int64_t b = m.v[k].b;
         long j = index_of(l, b);
-        if (b == l->sids[i] || (j >= 0 && (size_t)j < n && (size_t)j < i)) continue;
+        if (b == l->sids.ids[i] || (j >= 0 && (size_t)j < n && (size_t)j < i)) continue;
         rc = util_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v);
         if (rc == DT_OK) out->v[out->n++] = (cand){i, b};
-        if (rc == DT_OK && j < 0) rc = id_set_add(others, b);
+        if (rc == DT_OK && j < 0) rc = util_ids_add(others, b);
     }
     dt_free(m.v);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
@@ -228,7 +244,7 @@ static int score_candidates(loaded *l, st_store *st, const fs_model *m, const ca
         cmp_vector(&e->table, cfg, a, b, g);
         double w = fs_pair_weight(m, cfg, &e->table, g, a), p = fs_probability(w);
         if (p >= cfg->review_threshold)
-            DT_TRY(st_link_put(st, l->sids[a], l->sids[b], rule, w, p, e->err));
+            DT_TRY(st_link_put(st, l->sids.ids[a], l->sids.ids[b], rule, w, p, e->err));
     }
     return DT_OK;
 }
@@ -242,7 +258,7 @@ typedef struct edge {
 } edge;
 
 typedef struct bfs {
-    id_set *seen;
+    util_ids *seen;
     int64_t from;
     edge *v;
     size_t n, cap;
@@ -252,7 +268,7 @@ typedef struct bfs {
 static int visit(void *ctx, int64_t other, double p)
 {
     bfs *b = ctx;
-    DT_TRY(id_set_add(b->seen, other));
+    DT_TRY(util_ids_add(b->seen, other));
     if (b->from > other) return DT_OK;
     DT_TRY(util_grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v));
     b->v[b->n++] = (edge){b->from, other, p};
@@ -261,7 +277,7 @@ static int visit(void *ctx, int64_t other, double p)
 
 /* Every record reachable from the seeds through links at or over the link
  * threshold (the seeds included), and those links. */
-static int component(st_store *st, const dt_config *cfg, id_set *set, bfs *b, dt_error *err)
+static int component(st_store *st, const dt_config *cfg, util_ids *set, bfs *b, dt_error *err)
 {
     b->seen = set;
     for (size_t k = 0; k < set->n; k++) { /* set grows as we go: a queue */
@@ -271,45 +287,68 @@ static int component(st_store *st, const dt_config *cfg, id_set *set, bfs *b, dt
     return DT_OK;
 }
 
-/* Canonical order (eng_canonical_key, then the id text), so a component's
- * records keep batch's relative order; with each record's entity then. */
-typedef struct canon {
+/* A record of the component, for putting the component in canonical
+ * order (eng_canonical_key, then the id text) so its records keep batch's
+ * relative order. It is in the batch's table already, or read here. */
+typedef struct member {
     uint64_t key;
+    const char *rid;
+    long in_batch;         /* its index in the batch's table, or -1 */
     int64_t sid;
-    char *rid, *entity;
-} canon;
+    st_record rec;         /* when in_batch < 0 */
+} member;
 
-static int cmp_canon(const void *x, const void *y)
+static int cmp_member(const void *x, const void *y)
 {
-    const canon *a = x, *b = y;
+    const member *a = x, *b = y;
     if (a->key != b->key) return a->key < b->key ? -1 : 1;
     return strcmp(a->rid, b->rid);
 }
 
-static void canon_free(canon *c, size_t n)
+static void members_free(member *m, size_t n)
 {
-    for (size_t i = 0; c && i < n; i++) {
-        dt_free(c[i].rid);
-        dt_free(c[i].entity);
-    }
-    dt_free(c);
+    for (size_t i = 0; m && i < n; i++)
+        if (m[i].in_batch < 0) st_record_free(&m[i].rec);
+    dt_free(m);
 }
 
-static int canonical_order(st_store *st, const dt_config *cfg, const id_set *set, canon **out,
-                           dt_error *err)
+/* Each record of the set, in canonical order; those the batch's table
+ * lacks are read from the store. */
+static int canonical_members(st_store *st, const loaded *batch, const util_ids *set, member **out,
+                             dt_error *err)
 {
-    canon *c = *out = dt_calloc(set->n ? set->n : 1, sizeof *c);
-    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    const cmp_table *t = &batch->e.table;
+    member *m = *out = dt_calloc(set->n ? set->n : 1, sizeof *m);
+    if (!m) return dt_err_set(err, DT_ENOMEM, "out of memory");
     for (size_t i = 0; i < set->n; i++) {
-        char *source;
-        DT_TRY(st_record_brief(st, set->ids[i], &source, &c[i].rid, &c[i].entity, err));
-        int src = source_of(cfg, source);
-        dt_free(source);
-        c[i].key = eng_canonical_key((uint16_t)(src < 0 ? 0 : src), c[i].rid, strlen(c[i].rid));
-        c[i].sid = set->ids[i];
+        m[i].sid = set->ids[i];
+        m[i].in_batch = index_of(batch, m[i].sid);
+        if (m[i].in_batch >= 0) {
+            uint32_t row = (uint32_t)m[i].in_batch;
+            m[i].rid = cmp_record_id(t, row);
+            m[i].key = eng_canonical_key(t->src[row], m[i].rid, t->ids.lens[t->rid[row]]);
+            continue;
+        }
+        DT_TRY(st_record_norm(st, m[i].sid, &m[i].rec, err));
+        int src = source_of(batch->e.cfg, m[i].rec.source);
+        m[i].rid = m[i].rec.record_id;
+        m[i].key = eng_canonical_key((uint16_t)(src < 0 ? 0 : src), m[i].rid, strlen(m[i].rid));
     }
-    qsort(c, set->n, sizeof *c, cmp_canon);
+    qsort(m, set->n, sizeof *m, cmp_member);
     return DT_OK;
+}
+
+/* The component's records in canonical order, as a table. */
+static int load_component(loaded *l, st_store *st, const loaded *batch, const util_ids *set,
+                          dt_error *err)
+{
+    member *m = NULL;
+    int rc = canonical_members(st, batch, set, &m, err);
+    for (size_t i = 0; i < set->n && rc == DT_OK; i++)
+        rc = m[i].in_batch >= 0 ? copy_record(l, batch, (uint32_t)m[i].in_batch)
+                                : add_stored_record(l, &m[i].rec, m[i].sid);
+    members_free(m, set->n);
+    return rc;
 }
 
 /* The component's links between table indices, smaller index first. */
@@ -471,13 +510,13 @@ static int record_events(naming *nm, const char *cause)
     return DT_OK;
 }
 
-/* Interns each record's entity before this round (table order is canon's). */
-static int read_old_ids(naming *nm, const canon *c)
+/* Interns each record's entity before this round. */
+static int read_old_ids(naming *nm)
 {
     for (size_t i = 0; i < nm->n; i++) {
+        const char *e = nm->l->entity[i];
         nm->old[i] = UINT32_MAX;
-        if (c[i].entity[0])
-            DT_TRY(util_intern_put(&nm->olds, c[i].entity, strlen(c[i].entity), &nm->old[i]));
+        if (e[0]) DT_TRY(util_intern_put(&nm->olds, e, strlen(e), &nm->old[i]));
     }
     return DT_OK;
 }
@@ -485,8 +524,7 @@ static int read_old_ids(naming *nm, const canon *c)
 /* Gives each cluster of the component its id and writes the memberships:
  * a cluster keeps the old id most of its records held unless another
  * cluster holds more of that entity; otherwise it gets a fresh id. */
-static int name_clusters(loaded *l, st_store *st, const clu_result *res, const canon *order,
-                         const char *cause)
+static int name_clusters(loaded *l, st_store *st, const clu_result *res, const char *cause)
 {
     naming nm = {.l = l, .st = st, .res = res, .n = l->e.table.n_recs};
     size_t n = nm.n ? nm.n : 1;
@@ -497,7 +535,7 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     nm.cluster_of = dt_malloc(n * sizeof *nm.cluster_of);
     nm.all = dt_calloc(res->n_entities ? res->n_entities : 1, sizeof *nm.all);
     size_t *best = NULL;
-    int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm, order) : DT_ENOMEM;
+    int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm) : DT_ENOMEM;
     for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
         nm.order[i] = (uint32_t)i;
         if (res->entity[i] != i) continue;
@@ -524,7 +562,7 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
         const char *id = nm.all[nm.cluster_of[res->entity[i]]].id;
         if (nm.old[i] != UINT32_MAX && !strcmp(nm.olds.strs[nm.old[i]], id)) continue; /* as it was */
-        rc = st_entity_set(st, l->sids[i], id, l->e.err);
+        rc = st_entity_set(st, l->sids.ids[i], id, l->e.err);
     }
     if (rc == DT_ENOMEM && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
     dt_free(best);
@@ -537,18 +575,17 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     return rc;
 }
 
-/* Clusters the component of the seeds again and names its entities. */
-static int recluster(st_store *st, const dt_config *cfg, id_set *seeds, const char *cause,
-                     dt_error *err)
+/* Clusters the component of the seeds again and names its entities; the
+ * batch's table supplies the records it holds. */
+static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, util_ids *seeds,
+                     const char *cause, dt_error *err)
 {
     bfs b = {0};
-    canon *c = NULL;
     loaded l;
     memset(&l, 0, sizeof l);
     int rc = component(st, cfg, seeds, &b, err);
-    if (rc == DT_OK) rc = canonical_order(st, cfg, seeds, &c, err);
     if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
-    for (size_t i = 0; i < seeds->n && rc == DT_OK; i++) rc = load_record(&l, st, c[i].sid);
+    if (rc == DT_OK) rc = load_component(&l, st, batch, seeds, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
     clu_link *links = NULL;
     if (rc == DT_OK) rc = table_links(&l, &b, &links);
@@ -561,12 +598,11 @@ static int recluster(st_store *st, const dt_config *cfg, id_set *seeds, const ch
                            .conflicts = cfg->n_exclusive ? conflicts : NULL, .ctx = &l.e};
         rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
-    if (rc == DT_OK) rc = name_clusters(&l, st, &res, c, cause);
+    if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     clu_result_fini(&res);
     dt_free(links);
     dt_free(b.v);
-    canon_free(c, seeds->n);
     if (l.e.cfg) loaded_fini(&l);
     return rc;
 }
@@ -574,7 +610,7 @@ static int recluster(st_store *st, const dt_config *cfg, id_set *seeds, const ch
 /* ---- resolving a batch --------------------------------------------------- */
 
 /* Adds a record's present entity-mates (before anything changes). */
-static int add_entity_mates(st_store *st, int64_t rec, id_set *seeds, dt_error *err)
+static int add_entity_mates(st_store *st, int64_t rec, util_ids *seeds, dt_error *err)
 {
     char *entity = NULL;
     DT_TRY(st_entity_of(st, rec, &entity, err));
@@ -583,61 +619,93 @@ static int add_entity_mates(st_store *st, int64_t rec, id_set *seeds, dt_error *
     return rc;
 }
 
-/* Scores the records recs (new or changed) against the store. */
-static int score_new(st_store *st, const dt_config *cfg, fs_model *m, const int64_t *recs,
-                     size_t n, dt_error *err)
+static int is_new_record(const eng_batch *bt, size_t i)
 {
-    loaded l;
-    int rc = loaded_init(&l, cfg, err);
-    id_set others = {0};
-    util_intern_init(&others.set);
-    cand_list cl = {0};
-    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = st_links_drop(st, recs[i], err);
-    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = load_record(&l, st, recs[i]);
-    if (rc == DT_OK) rc = eng_keys(&l.e);
-    if (rc == DT_OK) rc = find_candidates(&l, st, n, &cl, &others);
-    for (size_t k = 0; k < others.n && rc == DT_OK; k++) rc = load_record(&l, st, others.ids[k]);
-    if (rc == DT_OK) {
-        eng_free_keys(&l.e);
-        rc = eng_keys(&l.e);
+    return bt->is_new && bt->is_new[i];
+}
+
+/* Puts the batch's records in the table as records 0..n-1: from the
+ * caller's values when it has them, else from the store. */
+static int load_batch(loaded *l, st_store *st, const eng_batch *bt)
+{
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->values) {
+            DT_TRY(load_record(l, st, bt->recs[i]));
+            continue;
+        }
+        char *entity = NULL;
+        int rc = is_new_record(bt, i) ? DT_OK : st_entity_of(st, bt->recs[i], &entity, l->e.err);
+        if (rc == DT_OK) rc = table_add_copy(&l->e, bt->values, bt->rows[i]);
+        if (rc == DT_OK) rc = remember(l, bt->recs[i], entity ? entity : "");
+        dt_free(entity);
+        if (rc < 0 && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
+        DT_TRY(rc);
     }
-    if (rc == DT_OK && (cmp_table_finish(&l.e.table) < 0 || fs_tf_bind(m, cfg, &l.e.table) < 0))
-        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = score_candidates(&l, st, m, &cl);
+    return DT_OK;
+}
+
+/* Scores the batch's records (new or changed) against the store; l holds
+ * them and their candidates after. */
+static int score_new(loaded *l, st_store *st, fs_model *m, const eng_batch *bt)
+{
+    const dt_config *cfg = l->e.cfg;
+    util_ids others = {0};
+    cand_list cl = {0};
+    int rc = DT_OK;
+    for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
+        if (!is_new_record(bt, i)) rc = st_links_drop(st, bt->recs[i], l->e.err);
+    if (rc == DT_OK) rc = load_batch(l, st, bt);
+    if (rc == DT_OK) rc = eng_keys(&l->e);
+    if (rc == DT_OK) rc = find_candidates(l, st, bt->n, &cl, &others);
+    for (size_t k = 0; k < others.n && rc == DT_OK; k++) rc = load_record(l, st, others.ids[k]);
+    if (rc == DT_OK) {
+        eng_free_keys(&l->e);
+        rc = eng_keys(&l->e);
+    }
+    if (rc == DT_OK && (cmp_table_finish(&l->e.table) < 0 || fs_tf_bind(m, cfg, &l->e.table) < 0))
+        rc = dt_err_set(l->e.err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = score_candidates(l, st, m, &cl);
     dt_free(cl.v);
-    id_set_fini(&others);
-    loaded_fini(&l);
+    util_ids_fini(&others);
     return rc;
 }
 
-int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const int64_t *recs, size_t n,
-                const int64_t *gone, size_t n_gone, const char *cause, dt_error *err)
+/* The seeds without the withdrawn records: a withdrawn record is no
+ * longer anyone's mate. */
+static int drop_gone(const util_ids *seeds, const eng_batch *bt, util_ids *kept)
 {
-    id_set seeds = {0};
-    util_intern_init(&seeds.set);
+    util_ids gone = {0};
     int rc = DT_OK;
-    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = add_entity_mates(st, recs[i], &seeds, err);
-    for (size_t i = 0; i < n_gone && rc == DT_OK; i++) rc = add_entity_mates(st, gone[i], &seeds, err);
-    for (size_t i = 0; i < n_gone && rc == DT_OK; i++) {
-        rc = st_links_drop(st, gone[i], err);
-        if (rc == DT_OK) rc = st_keys_drop(st, gone[i], err);
-        if (rc == DT_OK) rc = st_entity_set(st, gone[i], NULL, err);
+    for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++) rc = util_ids_add(&gone, bt->gone[i]);
+    for (uint32_t k = 0; k < seeds->n && rc == DT_OK; k++)
+        if (util_ids_find(&gone, seeds->ids[k]) == UINT32_MAX) rc = util_ids_add(kept, seeds->ids[k]);
+    util_ids_fini(&gone);
+    return rc;
+}
+
+int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const eng_batch *bt,
+                dt_error *err)
+{
+    util_ids seeds = {0}, kept = {0};
+    loaded l;
+    int rc = loaded_init(&l, cfg, err);
+    for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
+        if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
+    for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
+        rc = add_entity_mates(st, bt->gone[i], &seeds, err);
+    for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++) {
+        rc = st_links_drop(st, bt->gone[i], err);
+        if (rc == DT_OK) rc = st_keys_drop(st, bt->gone[i], err);
+        if (rc == DT_OK) rc = st_entity_set(st, bt->gone[i], NULL, err);
     }
-    if (rc == DT_OK && n) rc = score_new(st, cfg, m, recs, n, err);
-    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = id_set_add(&seeds, recs[i]);
-    /* A withdrawn record is no longer anyone's mate. */
-    id_set kept = {0};
-    util_intern_init(&kept.set);
-    id_set gone_set = {0};
-    util_intern_init(&gone_set.set);
-    for (size_t i = 0; i < n_gone && rc == DT_OK; i++) rc = id_set_add(&gone_set, gone[i]);
-    for (size_t k = 0; k < seeds.n && rc == DT_OK; k++)
-        if (!id_set_has(&gone_set, seeds.ids[k])) rc = id_set_add(&kept, seeds.ids[k]);
-    if (rc == DT_OK && kept.n) rc = recluster(st, cfg, &kept, cause, err);
+    if (rc == DT_OK && bt->n) rc = score_new(&l, st, m, bt);
+    for (size_t i = 0; i < bt->n && rc == DT_OK; i++) rc = util_ids_add(&seeds, bt->recs[i]);
+    if (rc == DT_OK) rc = drop_gone(&seeds, bt, &kept);
+    if (rc == DT_OK && kept.n) rc = recluster(st, cfg, &l, &kept, bt->cause, err);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory resolving");
-    id_set_fini(&kept);
-    id_set_fini(&gone_set);
-    id_set_fini(&seeds);
+    util_ids_fini(&kept);
+    util_ids_fini(&seeds);
+    if (l.e.cfg) loaded_fini(&l);
     return rc;
 }
 
@@ -651,7 +719,7 @@ static int cmp_candidate_p(const void *x, const void *y)
 }
 
 /* Scores the query (table record 0) against each loaded candidate. */
-static int score_query(loaded *l, st_store *st, fs_model *m, eng_candidate **out, size_t *n_out)
+static int score_query(loaded *l, fs_model *m, eng_candidate **out, size_t *n_out)
 {
     eng_ctx *e = &l->e;
     const dt_config *cfg = e->cfg;
@@ -659,7 +727,7 @@ static int score_query(loaded *l, st_store *st, fs_model *m, eng_candidate **out
     for (uint32_t j = 1; j < e->table.n_recs; j++) {
         if (first_rule(e, 0, j) < 0 || !block_mode_allows(cfg->mode, e->table.src[0], e->table.src[j]))
             continue;
-        eng_candidate c = {.sid = l->sids[j]};
+        eng_candidate c = {.sid = l->sids.ids[j]};
         cmp_vector(&e->table, cfg, 0, j, c.levels);
         c.weight = fs_pair_weight(m, cfg, &e->table, c.levels, 0);
         c.p = fs_probability(c.weight);
@@ -667,7 +735,8 @@ static int score_query(loaded *l, st_store *st, fs_model *m, eng_candidate **out
         c.i_source = e->table.src[j];
         c.record_id = dt_strdup(cmp_record_id(&e->table, j));
         DT_TRY(c.record_id ? DT_OK : DT_ENOMEM);
-        int rc = st_entity_of(st, c.sid, &c.entity, e->err);
+        c.entity = dt_strdup(l->entity[j]);
+        int rc = c.entity ? DT_OK : DT_ENOMEM;
         if (rc == DT_OK) rc = util_grow((void **)out, &cap, *n_out + 1, sizeof **out);
         if (rc < 0) {
             dt_free(c.record_id);
@@ -688,16 +757,12 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
     *n = 0;
     loaded l;
     int rc = loaded_init(&l, cfg, err);
-    int64_t none = 0; /* the query has no store id; store ids start at 1 */
-    uint32_t id;
     if (rc == DT_OK) rc = eng_load_row(&l.e, i_src, header, row, "the record");
     if (rc == DT_OK && l.e.table.n_recs != 1)
         rc = dt_err_set(err, DT_EINPUT, "the record was rejected: %s",
                         l.e.n_rejected ? "its id column is empty or its fields do not match"
                                        : "no values");
-    if (rc == DT_OK) rc = util_intern_put(&l.by_sid, (const char *)&none, sizeof none, &id);
-    if (rc == DT_OK) rc = util_grow((void **)&l.sids, &l.cap, 1, sizeof *l.sids);
-    if (rc == DT_OK) l.sids[0] = 0;
+    if (rc == DT_OK) rc = remember(&l, 0, ""); /* no store id: store ids start at 1 */
     if (rc == DT_OK) rc = eng_keys(&l.e);
     match_list found = {0};
     if (rc == DT_OK)
@@ -710,7 +775,7 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
     }
     if (rc == DT_OK && (cmp_table_finish(&l.e.table) < 0 || fs_tf_bind(m, cfg, &l.e.table) < 0))
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = score_query(&l, st, m, out, n);
+    if (rc == DT_OK) rc = score_query(&l, m, out, n);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
     dt_free(found.v);
     if (l.e.cfg) loaded_fini(&l);

@@ -57,7 +57,7 @@ static const char SCHEMA[] =
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    S_REC_BY_ID, S_REC_NORM, S_REC_BRIEF, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
+    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, N_STMTS
 };
@@ -88,11 +88,9 @@ static const char *const STMT_SQL[N_STMTS] = {
                         "WHERE s.name = ?1 AND r.withdrawn = 0",
     [S_REC_BY_ID] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.source "
                     "FROM record r JOIN source s ON s.id = r.source WHERE r.id = ?1",
-    [S_REC_NORM] = "SELECT s.name, r.record_id, '', r.norm, r.version, r.withdrawn, r.source "
-                   "FROM record r JOIN source s ON s.id = r.source WHERE r.id = ?1",
-    [S_REC_BRIEF] = "SELECT s.name, r.record_id, coalesce(m.entity, '') FROM record r "
-                    "JOIN source s ON s.id = r.source LEFT JOIN membership m ON m.record = r.id "
-                    "WHERE r.id = ?1",
+    [S_REC_NORM] = "SELECT s.name, r.record_id, '', r.norm, r.version, r.withdrawn, r.source, "
+                   "coalesce(m.entity, '') FROM record r JOIN source s ON s.id = r.source "
+                   "LEFT JOIN membership m ON m.record = r.id WHERE r.id = ?1",
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
     [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
     [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
@@ -435,6 +433,7 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
             .norm = (const char *)sqlite3_column_text(st, 3),
             .version = sqlite3_column_int64(st, 4),
             .is_withdrawn = sqlite3_column_int(st, 5),
+            .entity = "",
         };
         int out = fn(ctx, &r);
         if (out < 0) {
@@ -491,10 +490,12 @@ static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *ou
         .norm = dt_strdup((const char *)sqlite3_column_text(st, 3)),
         .version = sqlite3_column_int64(st, 4),
         .is_withdrawn = sqlite3_column_int(st, 5),
+        .entity = dt_strdup(sqlite3_column_count(st) > 7 ? (const char *)sqlite3_column_text(st, 7)
+                                                          : ""),
     };
     if (source_id) *source_id = sqlite3_column_int64(st, 6);
     sqlite3_reset(st);
-    if (out->source && out->record_id && out->raw && out->norm) return DT_OK;
+    if (out->source && out->record_id && out->raw && out->norm && out->entity) return DT_OK;
     st_record_free(out);
     return dt_err_set(err, DT_ENOMEM, "out of memory");
 }
@@ -509,28 +510,13 @@ int st_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err)
     return record_get(s, S_REC_NORM, id, out, NULL, err);
 }
 
-int st_record_brief(st_store *s, int64_t id, char **source, char **record_id, char **entity,
-                    dt_error *err)
-{
-    sqlite3_stmt *st;
-    DT_TRY(record_row(s, S_REC_BRIEF, id, &st, err));
-    *source = dt_strdup((const char *)sqlite3_column_text(st, 0));
-    *record_id = dt_strdup((const char *)sqlite3_column_text(st, 1));
-    *entity = dt_strdup((const char *)sqlite3_column_text(st, 2));
-    sqlite3_reset(st);
-    if (*source && *record_id && *entity) return DT_OK;
-    dt_free(*source);
-    dt_free(*record_id);
-    dt_free(*entity);
-    return dt_err_set(err, DT_ENOMEM, "out of memory");
-}
-
 void st_record_free(st_record *r)
 {
     dt_free((char *)r->source);
     dt_free((char *)r->record_id);
     dt_free((char *)r->raw);
     dt_free((char *)r->norm);
+    dt_free((char *)r->entity);
     memset(r, 0, sizeof *r);
 }
 

@@ -65,6 +65,7 @@ int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *
 
 typedef struct st_record {
     const char *source, *record_id, *raw, *norm;
+    const char *entity;    /* st_record_norm only: its entity, "" when none */
     int64_t version;
     int is_withdrawn;
 } st_record;
@@ -81,12 +82,9 @@ int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
  * DT_ENOTFOUND when there is none. */
 int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err);
 void st_record_free(st_record *r);
-/* As st_record_get without the raw row (out->raw is ""): resolution reads
- * only normalized values. */
+/* As st_record_get without the raw row (out->raw is ""), with the
+ * record's entity: resolution reads only normalized values. */
 int st_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err);
-/* A record's source name, id and entity ("" when none), each dt_malloc'd. */
-int st_record_brief(st_store *s, int64_t id, char **source, char **record_id, char **entity,
-                    dt_error *err);
 /* The store id of (source, record id); DT_ENOTFOUND when absent. */
 int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id,
                  dt_error *err);

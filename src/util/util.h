@@ -137,6 +137,26 @@ static inline const char *util_intern_str(const util_intern *t, uint32_t id)
     return t->strs[id];
 }
 
+/* ---- sets of 64-bit ids ------------------------------------------- */
+
+/* Each distinct id gets a dense index, in the order ids were first put;
+ * ids[index] gives it back. Zero-initialize; util_ids_fini frees. */
+typedef struct util_ids {
+    int64_t *ids;
+    uint32_t n;
+    size_t cap;
+    uint32_t *slots;       /* open addressing: index + 1, 0 = empty */
+    size_t n_slots;        /* power of two */
+} util_ids;
+
+void util_ids_fini(util_ids *s);
+/* OUT: *index, and *is_new (1 when the id was not there). DT_OK or DT_ENOMEM. */
+int util_ids_put(util_ids *s, int64_t id, uint32_t *index, int *is_new);
+/* util_ids_put without the outputs. */
+int util_ids_add(util_ids *s, int64_t id);
+/* The id's index, or UINT32_MAX when absent. */
+uint32_t util_ids_find(const util_ids *s, int64_t id);
+
 /* ---- sorting ------------------------------------------------------ */
 
 /* A 64-bit key with a 32-bit payload, sorted by key then payload. */

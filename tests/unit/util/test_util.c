@@ -26,6 +26,38 @@ static void test_errnames(void **state)
     assert_int_equal(dt_err_set(NULL, DT_EIO, "x"), DT_EIO); /* NULL err is allowed */
 }
 
+static void test_ids(void **state)
+{
+    (void)state;
+    util_ids s = {0};
+    assert_int_equal(util_ids_find(&s, 7), UINT32_MAX); /* empty: no table yet */
+    /* ids far apart and negative ones, enough to grow the table many times */
+    for (int64_t k = 0; k < 20000; k++) {
+        uint32_t index;
+        int is_new;
+        int64_t id = (k % 2 ? -k : k) * 1000003;
+        assert_int_equal(util_ids_put(&s, id, &index, &is_new), DT_OK);
+        assert_true(is_new);
+        assert_int_equal(index, (uint32_t)k);
+    }
+    for (int64_t k = 0; k < 20000; k++) {
+        int64_t id = (k % 2 ? -k : k) * 1000003;
+        uint32_t index;
+        int is_new;
+        assert_int_equal(util_ids_find(&s, id), (uint32_t)k);
+        assert_int_equal(s.ids[k], id);
+        assert_int_equal(util_ids_put(&s, id, &index, &is_new), DT_OK);
+        assert_false(is_new);
+        assert_int_equal(index, (uint32_t)k);
+    }
+    assert_int_equal(s.n, 20000);
+    assert_int_equal(util_ids_find(&s, 1), UINT32_MAX);
+    assert_int_equal(util_ids_add(&s, 1), DT_OK);
+    assert_int_equal(util_ids_find(&s, 1), 20000);
+    util_ids_fini(&s);
+    assert_int_equal(s.n, 0);
+}
+
 static void test_intern(void **state)
 {
     (void)state;
@@ -155,6 +187,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errnames),      cmocka_unit_test(test_intern),
+        cmocka_unit_test(test_ids),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
         cmocka_unit_test(test_sort_kv),
