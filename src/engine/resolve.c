@@ -73,7 +73,9 @@ static int remember(loaded *l, int64_t sid, const char *entity)
                               sizeof *l->entity)
                   : DT_ENOMEM;
     if (rc == DT_OK) rc = util_ids_put(&l->sids, sid, &i, &is_new);
-    if (rc == DT_OK && (!is_new || i + 1 != l->e.table.n_recs)) rc = DT_EINTERNAL;
+    if (rc == DT_OK && (!is_new || i + 1 != l->e.table.n_recs))
+        rc = dt_err_set(l->e.err, DT_EINTERNAL, "store record %lld was loaded twice",
+                        (long long)sid);
     if (rc == DT_OK) l->entity[i] = copy;
     else dt_free(copy);
     return rc;
