@@ -162,41 +162,44 @@ typedef struct cand_list {
     size_t n, cap;
 } cand_list;
 
-/* Matches from the blocking index: batch record i and a stored record. */
-typedef struct match {
-    uint32_t i;
-    int64_t b;
-} match;
-
+/* Matches from the blocking index, each packed in one sort key: batch
+ * record i in the high 32 bits, the stored record's id in the low 32
+ * (the index holds record ids below 2^30), so a radix sort orders them
+ * by (i, id). */
 typedef struct match_list {
-    match *v;
+    util_kv *v;
     size_t n, cap;
 } match_list;
+
+static uint32_t match_i(const util_kv *m)
+{
+    return (uint32_t)(m->key >> 32);
+}
+
+static int64_t match_b(const util_kv *m)
+{
+    return (int64_t)(m->key & 0xffffffffu);
+}
 
 static int add_match(void *ctx, size_t i, int64_t b)
 {
     match_list *m = ctx;
+    if (b < 0 || b > (int64_t)UINT32_MAX || i > UINT32_MAX) return DT_EINTERNAL; /* see st_keys_set */
     DT_TRY(util_grow((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v));
-    m->v[m->n++] = (match){(uint32_t)i, b};
+    m->v[m->n++] = (util_kv){((uint64_t)i << 32) | (uint64_t)b, 0};
     return DT_OK;
 }
 
-static int cmp_match(const void *x, const void *y)
-{
-    const match *a = x, *b = y;
-    if (a->i != b->i) return a->i < b->i ? -1 : 1;
-    return (a->b > b->b) - (a->b < b->b);
-}
-
 /* Sorts matches and drops repeats (one record matched under several rules). */
-static void unique_matches(match_list *m)
+static int unique_matches(match_list *m)
 {
-    if (!m->n) return;
-    qsort(m->v, m->n, sizeof *m->v, cmp_match);
+    if (!m->n) return DT_OK;
+    DT_TRY(util_sort_kv(m->v, m->n));
     size_t k = 1;
     for (size_t j = 1; j < m->n; j++)
-        if (m->v[j].i != m->v[k - 1].i || m->v[j].b != m->v[k - 1].b) m->v[k++] = m->v[j];
+        if (m->v[j].key != m->v[k - 1].key) m->v[k++] = m->v[j];
     m->n = k;
+    return DT_OK;
 }
 
 /* Stores the keys of the table's records 0..n-1 (the new ones), then finds
@@ -209,10 +212,10 @@ static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, ut
     match_list m = {0};
     DT_TRY(st_keys_set(st, l->sids.ids, n, keys, e->cfg->n_rules, e->err));
     int rc = st_keys_match(st, n, keys, e->cfg->n_rules, add_match, &m, e->err);
-    if (rc == DT_OK) unique_matches(&m);
+    if (rc == DT_OK) rc = unique_matches(&m);
     for (size_t k = 0; k < m.n && rc == DT_OK; k++) {
-        uint32_t i = m.v[k].i;
-        int64_t b = m.v[k].b;
+        uint32_t i = match_i(&m.v[k]);
+        int64_t b = match_b(&m.v[k]);
         long j = index_of(l, b);
         if (b == l->sids.ids[i] || (j >= 0 && (size_t)j < n && (size_t)j < i)) continue;
         rc = util_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v);
@@ -770,7 +773,7 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
     if (rc == DT_OK)
         rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, add_match,
                            &found, err);
-    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, found.v[k].b);
+    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
     if (rc == DT_OK) {
         eng_free_keys(&l.e);
         rc = eng_keys(&l.e);

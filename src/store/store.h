@@ -104,7 +104,8 @@ int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
 /* The persistent blocking index, a batch of n records at a time: keys[r][i]
  * is record i's key under rule r (0: none). Only active, resolved records
  * hold keys: withdrawing a record drops them.
- * Setting replaces whatever keys each record held. */
+ * Setting replaces whatever keys each record held. Record ids must be
+ * below 2^30 (DT_ELIMIT otherwise), so every id a match returns is too. */
 int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
                 size_t n_rules, dt_error *err);
 /* Drops a record's keys (none held is fine). */
