@@ -25,7 +25,8 @@ CSTD := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 ifeq ($(FLAVOR),release)
   OPT := -O2 -g -DNDEBUG
 else ifeq ($(FLAVOR),asan)
-  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+         -DDT_TEST_HOOKS
   LDSAN := -fsanitize=address,undefined
 else ifeq ($(FLAVOR),profile)
   # release code with frame pointers, so perf record -g sees callers

@@ -63,7 +63,9 @@ DT_API const char *dt_version(void);
     X(ENOTFOUND, -6, "not found")                                         \
     X(EMODEL, -7, "model cannot be trained or loaded")                    \
     X(EINTERNAL, -8, "internal error")                                    \
-    X(ELIMIT, -9, "work over a configured or memory limit")
+    X(ELIMIT, -9, "work over a configured or memory limit")                \
+    X(EAUTH, -10, "not authenticated")                                     \
+    X(EDENIED, -11, "not allowed")
 
 typedef enum dt_errcode {
 #define DT_ERRNO_ENUM_(name, value, text) DT_##name = (value),

@@ -91,6 +91,36 @@ void mk_stream_root(const mk_stream *s, mk_hash out)
     memcpy(out, r, MK_HASH);
 }
 
+size_t mk_stream_save(const mk_stream *s, uint8_t *out)
+{
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(s->size >> (56 - 8 * i));
+    size_t n = 8;
+    for (int d = 0; d < s->depth; d++) {
+        out[n++] = s->height[d];
+        memcpy(out + n, s->stack[d], MK_HASH);
+        n += MK_HASH;
+    }
+    return n;
+}
+
+/* The heights must be the set bits of size, largest first: the only
+ * shape mk_stream_push leaves. */
+int mk_stream_load(mk_stream *s, const uint8_t *in, size_t n)
+{
+    mk_stream_init(s);
+    if (n < 8 || (n - 8) % (1 + MK_HASH) != 0 || (n - 8) / (1 + MK_HASH) > 64) return -1;
+    for (int i = 0; i < 8; i++) s->size = s->size << 8 | in[i];
+    uint64_t sum = 0;
+    for (size_t off = 8; off < n; off += 1 + MK_HASH) {
+        uint8_t h = in[off];
+        if (h > 63 || (s->depth && h >= s->height[s->depth - 1])) return -1;
+        s->height[s->depth] = h;
+        memcpy(s->stack[s->depth++], in + off + 1, MK_HASH);
+        sum += UINT64_C(1) << h;
+    }
+    return sum == s->size ? 0 : -1;
+}
+
 /* ---- proofs ------------------------------------------------------------ */
 
 static void append(mk_hash *proof, size_t *n, const mk_hash *leaves, uint64_t count)

@@ -41,6 +41,12 @@ typedef struct mk_stream {
 void mk_stream_init(mk_stream *s);
 void mk_stream_push(mk_stream *s, const mk_hash leaf);
 void mk_stream_root(const mk_stream *s, mk_hash out);
+/* A stream's state as bytes (at most MK_STREAM_BYTES), so a log can go on
+ * from its newest head without reading every leaf again; and back (0, or
+ * -1 when the bytes are not a state a stream can be in). */
+enum { MK_STREAM_BYTES = 8 + 64 * (1 + MK_HASH) };
+size_t mk_stream_save(const mk_stream *s, uint8_t *out);
+int mk_stream_load(mk_stream *s, const uint8_t *in, size_t n);
 
 /* The audit path of leaf m in the tree of leaves[0..n) (RFC 6962 PATH).
  * OUT: proof[0..*n_proof). Returns 0, or -1 when m >= n. */

@@ -11,15 +11,14 @@
  * only ever see store.h.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "store/store.h"
+#include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 3, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 4, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -52,7 +51,8 @@ static const char SCHEMA[] =
     "  entity TEXT NOT NULL);"
     "CREATE INDEX membership_entity ON membership(entity);"
     "CREATE TABLE entity_event(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL,"
-    "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);";
+    "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);"
+    GOVERN_SCHEMA;
 
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
@@ -61,6 +61,7 @@ enum stmt_id {
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, N_STMTS
 };
+_Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
 static const char *const STMT_SQL[N_STMTS] = {
     [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
@@ -122,17 +123,9 @@ static const char *const STMT_SQL[N_STMTS] = {
                        "WHERE r.withdrawn = 0 ORDER BY s.name, r.record_id",
 };
 
-struct st_store {
-    sqlite3 *db;
-    char *path;
-    sqlite3_stmt *stmt[N_STMTS];
-    int in_txn;
-    int is_created;    /* this open made the file: a failed create removes it */
-    int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
-};
 
 /* An error from SQLite, named by the store's path and what we were doing. */
-static int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
+int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
 {
     const char *why = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     switch (rc & 0xff) {
@@ -153,7 +146,7 @@ static int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
     }
 }
 
-static int exec(st_store *s, const char *sql, const char *what, dt_error *err)
+int sq_exec(st_store *s, const char *sql, const char *what, dt_error *err)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? DT_OK : sq_fail(s, rc, what, err);
@@ -168,13 +161,13 @@ static sqlite3_stmt *stmt(st_store *s, enum stmt_id id)
     return st;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
+int sq_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
 /* Runs a statement that returns no row. */
-static int step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
+int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -196,9 +189,9 @@ static int check_schema(st_store *s, dt_error *err)
 
 static int create_schema(st_store *s, dt_error *err)
 {
-    DT_TRY(exec(s, "BEGIN IMMEDIATE", "creating the store", err));
-    int rc = exec(s, SCHEMA, "creating the store", err);
-    if (rc == DT_OK) rc = exec(s, "COMMIT", "creating the store", err);
+    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "creating the store", err));
+    int rc = sq_exec(s, SCHEMA, "creating the store", err);
+    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "creating the store", err);
     if (rc < 0) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -213,7 +206,7 @@ static int prepare_all(st_store *s, dt_error *err)
                                     &s->stmt[i], NULL);
         if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
     }
-    return DT_OK;
+    return sq_prepare_govern(s, err);
 }
 
 static int open_db(st_store *s, st_mode mode, dt_error *err)
@@ -231,9 +224,9 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     /* journal_mode reads the file: a non-database fails here, not later. */
-    DT_TRY(exec(s, "PRAGMA journal_mode=WAL", "opening the store", err));
+    DT_TRY(sq_exec(s, "PRAGMA journal_mode=WAL", "opening the store", err));
     /* A 256 MiB page cache: resolution reads records, keys and links at random. */
-    DT_TRY(exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-262144",
+    DT_TRY(sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-262144",
                  "opening the store", err));
     if (mode == ST_CREATE) {
         DT_TRY(create_schema(s, err));
@@ -287,6 +280,7 @@ void st_close(st_store *s)
     if (!s) return;
     if (s->in_txn) st_rollback(s);
     for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
+    sq_finalize_govern(s);
     sqlite3_close(s->db);
     dt_free(s->path);
     dt_free(s);
@@ -299,14 +293,14 @@ const char *st_path(const st_store *s)
 
 int st_begin(st_store *s, dt_error *err)
 {
-    DT_TRY(exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
+    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
     s->in_txn = 1;
     return DT_OK;
 }
 
 int st_commit(st_store *s, dt_error *err)
 {
-    int rc = exec(s, "COMMIT", "committing a batch", err);
+    int rc = sq_exec(s, "COMMIT", "committing a batch", err);
     if (rc < 0) {
         st_rollback(s);
         return rc;
@@ -324,16 +318,16 @@ void st_rollback(st_store *s)
 int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_META_SET);
-    bind_text(st, 1, key);
-    bind_text(st, 2, value);
-    return step_done(s, st, "writing a setting", err);
+    sq_bind_text(st, 1, key);
+    sq_bind_text(st, 2, value);
+    return sq_step_done(s, st, "writing a setting", err);
 }
 
 int st_meta_get(st_store *s, const char *key, char **value, dt_error *err)
 {
     *value = NULL;
     sqlite3_stmt *st = stmt(s, S_META_GET);
-    bind_text(st, 1, key);
+    sq_bind_text(st, 1, key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *value = dt_strdup((const char *)sqlite3_column_text(st, 0));
@@ -346,7 +340,7 @@ int st_meta_get(st_store *s, const char *key, char **value, dt_error *err)
 int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_SOURCE_GET);
-    bind_text(st, 1, name);
+    sq_bind_text(st, 1, name);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -356,8 +350,8 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_fail(s, rc, "reading sources", err);
     st = stmt(s, S_SOURCE_ADD);
-    bind_text(st, 1, name);
-    DT_TRY(step_done(s, st, "adding a source", err));
+    sq_bind_text(st, 1, name);
+    DT_TRY(sq_step_done(s, st, "adding a source", err));
     *id = sqlite3_last_insert_rowid(s->db);
     return DT_OK;
 }
@@ -369,17 +363,17 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     if (!out_id) out_id = &ignored;
     sqlite3_stmt *st = stmt(s, S_REC_GET);
     sqlite3_bind_int64(st, 1, source);
-    bind_text(st, 2, record_id);
+    sq_bind_text(st, 2, record_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         st = stmt(s, S_REC_ADD);
         sqlite3_bind_int64(st, 1, source);
-        bind_text(st, 2, record_id);
-        bind_text(st, 3, raw);
-        bind_text(st, 4, norm);
+        sq_bind_text(st, 2, record_id);
+        sq_bind_text(st, 3, raw);
+        sq_bind_text(st, 4, norm);
         *result = ST_PUT_NEW;
-        DT_TRY(step_done(s, st, "storing a record", err));
+        DT_TRY(sq_step_done(s, st, "storing a record", err));
         *out_id = sqlite3_last_insert_rowid(s->db);
         return DT_OK;
     }
@@ -398,13 +392,13 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     }
     st = stmt(s, S_REC_KEEP);
     sqlite3_bind_int64(st, 1, id);
-    DT_TRY(step_done(s, st, "keeping a record's earlier version", err));
+    DT_TRY(sq_step_done(s, st, "keeping a record's earlier version", err));
     st = stmt(s, S_REC_UPDATE);
     sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, raw);
-    bind_text(st, 3, norm);
+    sq_bind_text(st, 2, raw);
+    sq_bind_text(st, 3, norm);
     *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
-    return step_done(s, st, "updating a record", err);
+    return sq_step_done(s, st, "updating a record", err);
 }
 
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
@@ -412,8 +406,8 @@ int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *
 {
     sqlite3_stmt *st = stmt(s, S_REC_WITHDRAW);
     sqlite3_bind_int64(st, 1, source);
-    bind_text(st, 2, record_id);
-    DT_TRY(step_done(s, st, "withdrawing a record", err));
+    sq_bind_text(st, 2, record_id);
+    DT_TRY(sq_step_done(s, st, "withdrawing a record", err));
     *found = sqlite3_changes(s->db) > 0;
     return DT_OK;
 }
@@ -422,7 +416,7 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
                     void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, source ? S_REC_EACH_SRC : S_REC_EACH);
-    if (source) bind_text(st, 1, source);
+    if (source) sq_bind_text(st, 1, source);
     sqlite3_bind_int(st, 2, with_withdrawn);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -457,7 +451,7 @@ static int one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, 
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, source ? S_REC_COUNT_SRC : S_REC_COUNT);
-    if (source) bind_text(st, 1, source);
+    if (source) sq_bind_text(st, 1, source);
     int64_t v = 0;
     DT_TRY(one_int(s, st, &v, "counting records", err));
     *n = (uint64_t)v;
@@ -525,7 +519,7 @@ int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
 {
     sqlite3_stmt *st = stmt(s, S_REC_ID);
     sqlite3_bind_int64(st, 1, source);
-    bind_text(st, 2, record_id);
+    sq_bind_text(st, 2, record_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
@@ -537,8 +531,8 @@ int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
 int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_MODEL_PUT);
-    bind_text(st, 1, json);
-    DT_TRY(step_done(s, st, "storing the model", err));
+    sq_bind_text(st, 1, json);
+    DT_TRY(sq_step_done(s, st, "storing the model", err));
     *version = sqlite3_last_insert_rowid(s->db);
     return DT_OK;
 }
@@ -605,13 +599,13 @@ static int drop_slots(st_store *s, int64_t record, dt_error *err)
     for (size_t k = 0; k < 2 * n && rc == DT_OK; k++) {
         sqlite3_stmt *del = stmt(s, k < n ? S_KEY_DEL : S_KEY_DEL_NEW);
         sqlite3_bind_int64(del, 1, (int64_t)slots[k % n]);
-        rc = step_done(s, del, what, err);
+        rc = sq_step_done(s, del, what, err);
     }
     dt_free(slots);
     if (rc < 0) return rc;
     st = stmt(s, S_RKEYS_DEL);
     sqlite3_bind_int64(st, 1, record);
-    return step_done(s, st, what, err);
+    return sq_step_done(s, st, what, err);
 }
 
 int st_keys_drop(st_store *s, int64_t record, dt_error *err)
@@ -650,7 +644,7 @@ static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
         sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
         sqlite3_bind_int64(st, 1, records[i]);
         sqlite3_bind_blob(st, 2, slots, (int)(k * sizeof *slots), SQLITE_STATIC);
-        DT_TRY(step_done(s, st, "updating the blocking index", err));
+        DT_TRY(sq_step_done(s, st, "updating the blocking index", err));
         slots += k;
     }
     return DT_OK;
@@ -671,8 +665,8 @@ static int merge_new(st_store *s, size_t n_rules, dt_error *err)
     DT_TRY(one_int(s, stmt(s, S_REC_MAX), &max_id, what, err));
     int64_t limit = max_id * (int64_t)n_rules / 8;
     if (s->n_new < (limit > (1 << 16) ? limit : (1 << 16))) return DT_OK;
-    DT_TRY(step_done(s, stmt(s, S_KEY_MERGE), what, err));
-    DT_TRY(step_done(s, stmt(s, S_KEY_NEW_CLEAR), what, err));
+    DT_TRY(sq_step_done(s, stmt(s, S_KEY_MERGE), what, err));
+    DT_TRY(sq_step_done(s, stmt(s, S_KEY_NEW_CLEAR), what, err));
     s->n_new = 0;
     return DT_OK;
 }
@@ -689,7 +683,7 @@ int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *c
     for (size_t k = 0; k < n_slots && rc == DT_OK; k++) {
         sqlite3_stmt *st = stmt(s, S_KEY_ADD);
         sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
-        rc = step_done(s, st, "updating the blocking index", err);
+        rc = sq_step_done(s, st, "updating the blocking index", err);
     }
     dt_free(slots);
     if (rc == DT_OK && s->n_new >= 0) s->n_new += (int64_t)n_slots;
@@ -777,14 +771,14 @@ int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, doub
     sqlite3_bind_int(st, 3, rule);
     sqlite3_bind_double(st, 4, weight);
     sqlite3_bind_double(st, 5, p);
-    return step_done(s, st, "storing a link", err);
+    return sq_step_done(s, st, "storing a link", err);
 }
 
 int st_links_drop(st_store *s, int64_t record, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
     sqlite3_bind_int64(st, 1, record);
-    return step_done(s, st, "dropping links", err);
+    return sq_step_done(s, st, "dropping links", err);
 }
 
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
@@ -821,19 +815,19 @@ int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err
 {
     sqlite3_stmt *st = stmt(s, entity ? S_ENTITY_SET : S_ENTITY_CLEAR);
     sqlite3_bind_int64(st, 1, record);
-    if (entity) bind_text(st, 2, entity);
-    return step_done(s, st, "updating entities", err);
+    if (entity) sq_bind_text(st, 2, entity);
+    return sq_step_done(s, st, "updating entities", err);
 }
 
 int st_entity_event(st_store *s, const char *kind, const char *entity, const char *other,
                     const char *cause, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_EVENT_ADD);
-    bind_text(st, 1, kind);
-    bind_text(st, 2, entity);
-    bind_text(st, 3, other);
-    bind_text(st, 4, cause);
-    return step_done(s, st, "recording an entity change", err);
+    sq_bind_text(st, 1, kind);
+    sq_bind_text(st, 2, entity);
+    sq_bind_text(st, 3, other);
+    sq_bind_text(st, 4, cause);
+    return sq_step_done(s, st, "recording an entity change", err);
 }
 
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
@@ -856,7 +850,7 @@ int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
 int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_ENTITY_MEMBERS);
-    bind_text(st, 1, entity);
+    sq_bind_text(st, 1, entity);
     return each_id(s, st, fn, ctx, "reading entities", err);
 }
 

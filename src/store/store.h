@@ -144,4 +144,75 @@ typedef int (*st_member_fn)(void *ctx, const char *source, const char *record_id
 /* Every active record with its entity, in (source name, record id) order. */
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
 
+/* ---- principals, policies, audit log (govern_sql.c) ------------------- */
+
+typedef struct st_principal {
+    char *name, *role, *sources;   /* sources: comma-separated (a steward's), or "" */
+    int64_t created, revoked;      /* microseconds since the epoch; revoked 0: active */
+} st_principal;
+
+void st_principal_fini(st_principal *p);
+/* Adds a principal; DT_EINVAL when the name is taken. token_hash: 32 bytes. */
+int st_principal_add(st_store *s, const st_principal *p, const uint8_t *token_hash,
+                     dt_error *err);
+/* The principal holding the token of this hash; DT_ENOTFOUND when none. */
+int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
+                          dt_error *err);
+typedef int (*st_principal_fn)(void *ctx, const st_principal *p);
+/* Every principal, by name. */
+int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err);
+/* Marks a principal revoked at `time`; *found 0 when no active one has the name. */
+int st_principal_revoke(st_store *s, const char *name, int64_t time, int *found,
+                        dt_error *err);
+
+/* A source's policy text, versioned: put adds a version. */
+int st_policy_put(st_store *s, int64_t source, const char *text, const char *set_by,
+                  int64_t time, int64_t *version, dt_error *err);
+/* Policy rows in all: they are only added, so an equal count means
+ * nothing changed. */
+int st_policy_count(st_store *s, int64_t *n, dt_error *err);
+/* The newest version; *text NULL (and *version 0) when none was set. */
+int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
+                     dt_error *err);
+
+/* One audit entry as stored: fields is a JSON array text; leaf_hash 32
+ * bytes. Subjects are kept one row each, so disclosures find them by index. */
+typedef struct st_audit_entry {
+    int64_t seq, time;
+    const char *principal, *purpose, *action, *fields, *outcome;
+    const char *const *subjects;
+    size_t n_subjects;            /* as stored in the entry's row */
+    size_t n_subject_rows;        /* st_audit_each: subject rows found */
+    const uint8_t *leaf_hash;
+    size_t leaf_hash_len;
+} st_audit_entry;
+
+int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err);
+/* The highest seq stored, 0 when the log is empty. */
+int st_audit_last(st_store *s, int64_t *seq, dt_error *err);
+typedef int (*st_audit_fn)(void *ctx, const st_audit_entry *e);
+/* Every entry from seq `from` on, in seq order, with its subjects. */
+int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error *err);
+/* Entries naming `subject`, in seq order (without their subjects). */
+int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *ctx,
+                        dt_error *err);
+/* Leaf hashes of entries seq 1..n, as stored (32 bytes each); *n_found may
+ * be short when rows are missing. */
+int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err);
+
+typedef struct st_head {
+    int64_t size, time;
+    uint8_t root[32], signature[64];
+    uint8_t *frontier;            /* st_head_latest and st_heads_each only; as put */
+    size_t frontier_len;
+} st_head;
+
+int st_head_put(st_store *s, const st_head *h, dt_error *err);
+/* The head of the largest size; *found 0 when none was signed. The
+ * frontier is dt_malloc'd (free it). */
+int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err);
+typedef int (*st_head_fn)(void *ctx, const st_head *h);
+/* Every head, by size. */
+int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err);
+
 #endif

@@ -1,0 +1,290 @@
+/*
+ * policy.c — a source's policy (YAML, set by its steward) and the view a
+ * purpose has of the store under every source's policy.
+ *
+ *   retention_days: 2555            # optional
+ *   purposes:
+ *     payment-integrity:
+ *       allowed: true
+ *       agreement: CMA-2026-014     # required when allowed
+ *       expires: 2027-06-30         # required when allowed; lapses after this day
+ *       fields: [surname, dob]      # columns that may be shown, or: all
+ *       link_with: [deaths]         # other sources, or: all; none when left out
+ *
+ * Invariants:
+ *   1. Deny by default: a purpose not named, named with allowed: false, or
+ *      past its expiry is not allowed; fields and links not listed are not
+ *      shown or used.
+ *   2. A link between two sources is usable only when both policies allow
+ *      it (each lists the other, or says all).
+ */
+#include <string.h>
+
+#include "govern/govern.h"
+#include "io/yaml.h"
+
+enum { MAX_AGREEMENT_DAYS = 915 }; /* 30 months: 18, and one renewal of 12 (552a(o)(2)) */
+#define US_PER_DAY (INT64_C(86400) * 1000000)
+
+static void rule_fini(gv_purpose_rule *r)
+{
+    dt_free(r->purpose);
+    dt_free(r->agreement);
+    for (size_t i = 0; i < r->n_fields; i++) dt_free(r->fields[i]);
+    dt_free(r->fields);
+    for (size_t i = 0; i < r->n_link_with; i++) dt_free(r->link_with[i]);
+    dt_free(r->link_with);
+}
+
+void gv_policy_fini(gv_policy *p)
+{
+    for (size_t i = 0; p->rules && i < p->n_rules; i++) rule_fini(&p->rules[i]);
+    dt_free(p->rules);
+    memset(p, 0, sizeof *p);
+}
+
+const gv_purpose_rule *gv_policy_rule(const gv_policy *p, const char *purpose)
+{
+    for (size_t i = 0; i < p->n_rules; i++)
+        if (strcmp(p->rules[i].purpose, purpose) == 0) return &p->rules[i];
+    return NULL;
+}
+
+/* A list of names, or the scalar "all" (*all = 1). */
+static int name_list(ycx *y, const yaml_node_t *n, const char *what, int *all, char ***out,
+                     size_t *count)
+{
+    if (n->type == YAML_SCALAR_NODE && strcmp(y_str(n), "all") == 0) {
+        *all = 1;
+        return DT_OK;
+    }
+    if (n->type == YAML_SCALAR_NODE)
+        return y_err(y, n, "%s must be a list or 'all', found '%s'", what, y_str(n));
+    DT_TRY(y_list(y, n, what, sizeof **out, (void **)out, count));
+    for (size_t i = 0; i < *count; i++) {
+        yaml_node_t *item = y_node(y, n->data.sequence.items.start[i]);
+        DT_TRY(y_strdup(y, item, what, &(*out)[i]));
+    }
+    return DT_OK;
+}
+
+static int parse_expiry(ycx *y, const yaml_node_t *n, int64_t now, gv_purpose_rule *r)
+{
+    DT_TRY(y_expect(y, n, YAML_SCALAR_NODE, "expires"));
+    int64_t day = gv_date_parse(y_str(n));
+    if (day < 0) return y_err(y, n, "expires must be a date YYYY-MM-DD, found '%s'", y_str(n));
+    r->expires = day + US_PER_DAY; /* the permission holds through the day named */
+    if (now && r->expires > now + (int64_t)MAX_AGREEMENT_DAYS * US_PER_DAY)
+        return y_err(y, n, "expires %s is more than 30 months away: a matching agreement lasts "
+                     "at most 18 months, with one renewal of up to 12 (5 U.S.C. 552a(o)(2))",
+                     y_str(n));
+    return DT_OK;
+}
+
+static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_t i_src,
+                       const gv_purpose_rule *r)
+{
+    for (size_t i = 0; i < r->n_link_with; i++) {
+        yaml_node_t *item = y_node(y, n->data.sequence.items.start[i]);
+        size_t s = 0;
+        while (s < cfg->n_sources && strcmp(cfg->sources[s].name, r->link_with[i]) != 0) s++;
+        if (s == cfg->n_sources)
+            return y_err(y, item, "link_with: no source '%s' in the configuration",
+                         r->link_with[i]);
+        if (s == i_src)
+            return y_err(y, item, "link_with: '%s' is this source; its own records always link",
+                         r->link_with[i]);
+    }
+    return DT_OK;
+}
+
+static int parse_rule(ycx *y, const dt_config *cfg, size_t i_src, const yaml_node_t *k,
+                      const yaml_node_t *n, int64_t now, gv_purpose_rule *r)
+{
+    static const char *const keys[] = {"allowed", "agreement", "expires", "fields",
+                                       "link_with", NULL};
+    DT_TRY(y_strdup(y, k, "a purpose", &r->purpose));
+    if (!gv_name_ok(r->purpose))
+        return y_err(y, k, "purpose '%s': use 1 to 64 of a-z, 0-9, '.', '_' and '-'",
+                     r->purpose);
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, r->purpose));
+    DT_TRY(y_check_keys(y, n, r->purpose, keys));
+    yaml_node_t *allowed = y_get(y, n, "allowed");
+    if (!allowed) return y_err(y, n, "purpose '%s' needs 'allowed: true' or 'allowed: false'",
+                               r->purpose);
+    DT_TRY(y_bool(y, allowed, "allowed", &r->allowed));
+    if (!r->allowed) return DT_OK; /* nothing else matters: deny */
+    static const char *const needed[] = {"agreement", "expires", "fields"};
+    for (size_t i = 0; i < 3; i++)
+        if (!y_get(y, n, needed[i]))
+            return y_err(y, n, "purpose '%s' is allowed, so it needs '%s'", r->purpose,
+                         needed[i]);
+    DT_TRY(y_strdup(y, y_get(y, n, "agreement"), "agreement", &r->agreement));
+    DT_TRY(parse_expiry(y, y_get(y, n, "expires"), now, r));
+    DT_TRY(name_list(y, y_get(y, n, "fields"), "fields", &r->all_fields, &r->fields,
+                     &r->n_fields));
+    yaml_node_t *links = y_get(y, n, "link_with");
+    if (!links) return DT_OK;
+    DT_TRY(name_list(y, links, "link_with", &r->link_any, &r->link_with, &r->n_link_with));
+    return r->link_any ? DT_OK : check_links(y, links, cfg, i_src, r);
+}
+
+static int parse_purposes(ycx *y, const dt_config *cfg, size_t i_src, const yaml_node_t *n,
+                          int64_t now, gv_policy *p)
+{
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "purposes"));
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    p->rules = dt_calloc(count ? count : 1, sizeof *p->rules);
+    if (!p->rules) return dt_err_set(y->err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+        yaml_node_t *k = y_node(y, pair->key);
+        p->n_rules++;
+        DT_TRY(parse_rule(y, cfg, i_src, k, y_node(y, pair->value), now, &p->rules[i]));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->rules[j].purpose, p->rules[i].purpose) == 0)
+                return y_err(y, k, "purpose '%s' appears twice", p->rules[i].purpose);
+    }
+    return DT_OK;
+}
+
+static int parse_root(ycx *y, const dt_config *cfg, size_t i_src, const yaml_node_t *root,
+                      int64_t now, gv_policy *p)
+{
+    static const char *const keys[] = {"retention_days", "purposes", NULL};
+    DT_TRY(y_expect(y, root, YAML_MAPPING_NODE, "a policy"));
+    DT_TRY(y_check_keys(y, root, "a policy", keys));
+    yaml_node_t *n = y_get(y, root, "retention_days");
+    if (n) DT_TRY(y_long(y, n, "retention_days", 1, 365L * 200, &p->retention_days));
+    n = y_get(y, root, "purposes");
+    if (!n) return y_err(y, root, "a policy needs 'purposes' (a mapping of purpose names)");
+    return parse_purposes(y, cfg, i_src, n, now, p);
+}
+
+int gv_policy_parse(const char *text, size_t n, const char *name, const dt_config *cfg,
+                    size_t i_src, int64_t now, gv_policy *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    yaml_document_t doc;
+    DT_TRY(y_load(text, n, name, &doc, err));
+    ycx y = {.doc = &doc, .name = name, .err = err};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    int rc = root ? parse_root(&y, cfg, i_src, root, now, out)
+                  : dt_err_at(err, DT_ECONFIG, name, 1, 1, "the policy is empty");
+    yaml_document_delete(&doc);
+    if (rc < 0) gv_policy_fini(out);
+    return rc;
+}
+
+/* ---- the policy set and views -------------------------------------------- */
+
+void gv_policies_fini(gv_policy_set *set)
+{
+    for (size_t i = 0; set->p && i < set->n; i++) gv_policy_fini(&set->p[i]);
+    dt_free(set->p);
+    memset(set, 0, sizeof *set);
+    set->stamp = -1;
+}
+
+static int load_policy(st_store *st, const dt_config *cfg, size_t i, gv_policy *p,
+                       dt_error *err)
+{
+    int64_t src, version;
+    char *text = NULL;
+    DT_TRY(st_source_id(st, cfg->sources[i].name, &src, err));
+    DT_TRY(st_policy_latest(st, src, &text, &version, err));
+    if (!text) return DT_OK;
+    char name[160];
+    snprintf(name, sizeof name, "policy of %s (version %lld)", cfg->sources[i].name,
+             (long long)version);
+    int rc = gv_policy_parse(text, strlen(text), name, cfg, i, 0, p, err);
+    p->version = version;
+    dt_free(text);
+    return rc;
+}
+
+int gv_policies_refresh(st_store *st, const dt_config *cfg, gv_policy_set *set, dt_error *err)
+{
+    int64_t stamp;
+    DT_TRY(st_policy_count(st, &stamp, err));
+    if (set->p && stamp == set->stamp) return DT_OK;
+    gv_policies_fini(set);
+    set->p = dt_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *set->p);
+    if (!set->p) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    set->n = cfg->n_sources;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        int rc = load_policy(st, cfg, i, &set->p[i], err);
+        if (rc < 0) {
+            gv_policies_fini(set);
+            return rc;
+        }
+    }
+    set->stamp = stamp;
+    return DT_OK;
+}
+
+static int lists(const gv_purpose_rule *r, const char *source)
+{
+    if (r->link_any) return 1;
+    for (size_t i = 0; i < r->n_link_with; i++)
+        if (strcmp(r->link_with[i], source) == 0) return 1;
+    return 0;
+}
+
+static void note_lapsed(gv_view *v, const dt_config *cfg, size_t i, const gv_purpose_rule *r,
+                        const char *purpose)
+{
+    if (v->lapsed[0]) return;
+    char day[32];
+    gv_time_text(r->expires - US_PER_DAY, day);
+    day[10] = '\0';
+    snprintf(v->lapsed, sizeof v->lapsed, "source '%s': agreement %s for purpose '%s' expired "
+             "after %s, so it takes no part until its steward renews it",
+             cfg->sources[i].name, r->agreement, purpose, day);
+}
+
+int gv_view_make(const gv_policy_set *set, const dt_config *cfg, const char *purpose,
+                 int64_t now, gv_view *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (cfg->n_sources > GV_MAX_SOURCES || set->n != cfg->n_sources)
+        return dt_err_set(err, DT_ELIMIT, "governance handles up to %d sources",
+                          GV_MAX_SOURCES);
+    out->n_sources = cfg->n_sources;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const gv_purpose_rule *r = gv_policy_rule(&set->p[i], purpose);
+        if (!r || !r->allowed) continue;
+        if (now >= r->expires) {
+            note_lapsed(out, cfg, i, r, purpose);
+            continue;
+        }
+        out->sources |= UINT64_C(1) << i;
+        out->rule[i] = r;
+    }
+    int full = out->sources == (cfg->n_sources == 64 ? UINT64_MAX
+                                                      : (UINT64_C(1) << cfg->n_sources) - 1);
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        if (!gv_view_has(out, i)) continue;
+        out->linkable[i] |= UINT64_C(1) << i;
+        for (size_t j = 0; j < cfg->n_sources; j++) {
+            if (j == i || !gv_view_has(out, j)) continue;
+            if (lists(out->rule[i], cfg->sources[j].name) &&
+                lists(out->rule[j], cfg->sources[i].name))
+                out->linkable[i] |= UINT64_C(1) << j;
+            else full = 0;
+        }
+    }
+    out->is_full = full;
+    return DT_OK;
+}
+
+int gv_view_shows(const gv_view *v, const dt_config *cfg, size_t i_src, const char *column)
+{
+    if (!gv_view_has(v, i_src)) return 0;
+    if (strcmp(cfg->sources[i_src].id_column, column) == 0) return 1;
+    const gv_purpose_rule *r = v->rule[i_src];
+    if (r->all_fields) return 1;
+    for (size_t i = 0; i < r->n_fields; i++)
+        if (strcmp(r->fields[i], column) == 0) return 1;
+    return 0;
+}

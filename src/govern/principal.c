@@ -1,0 +1,119 @@
+/*
+ * principal.c — roles, names and tokens. A token is 256 random bits from
+ * libsodium, shown once as "dt_" and 64 hex digits; the store keeps only
+ * its SHA-256. A fast hash is right here: a token has full entropy, so
+ * there is nothing for a slow hash to protect against guessing.
+ */
+#include <sodium.h>
+#include <string.h>
+
+#include "govern/govern.h"
+
+static const char *const ROLE_NAMES[GV_N_ROLES] = {
+    [GV_ADMIN] = "admin", [GV_STEWARD] = "steward", [GV_ANALYST] = "analyst",
+    [GV_REVIEWER] = "reviewer", [GV_AUDITOR] = "auditor",
+};
+
+const char *gv_role_name(gv_role r)
+{
+    return r >= 0 && r < GV_N_ROLES ? ROLE_NAMES[r] : "?";
+}
+
+int gv_role_parse(const char *name, gv_role *out)
+{
+    for (int r = 0; r < GV_N_ROLES; r++)
+        if (name && strcmp(name, ROLE_NAMES[r]) == 0) {
+            *out = (gv_role)r;
+            return 0;
+        }
+    return -1;
+}
+
+int gv_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return 0;
+    }
+    return 1;
+}
+
+void gv_principal_fini(gv_principal *p)
+{
+    dt_free(p->name);
+    dt_free(p->sources);
+    memset(p, 0, sizeof *p);
+}
+
+int gv_stewards(const gv_principal *p, const char *source)
+{
+    if (p->role != GV_STEWARD || !p->sources) return 0;
+    size_t n = strlen(source);
+    for (const char *s = p->sources; *s;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (len == n && memcmp(s, source, n) == 0) return 1;
+        if (!comma) break;
+        s = comma + 1;
+    }
+    return 0;
+}
+
+static void token_hash(const char *token, uint8_t out[32])
+{
+    crypto_hash_sha256(out, (const unsigned char *)token, strlen(token));
+}
+
+int gv_principal_add(st_store *st, const char *name, gv_role role, const char *sources,
+                     char token[GV_TOKEN_LEN + 1], dt_error *err)
+{
+    if (!gv_name_ok(name))
+        return dt_err_set(err, DT_EINVAL, "principal name '%s': use 1 to 64 of a-z, 0-9, '.', "
+                          "'_' and '-', starting with a letter or digit", name ? name : "");
+    if ((role == GV_STEWARD) != (sources && *sources))
+        return dt_err_set(err, DT_EINVAL, role == GV_STEWARD
+                              ? "a steward needs the sources it stewards (--source)"
+                              : "only a steward has sources");
+    if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
+    uint8_t secret[32], hash[32];
+    randombytes_buf(secret, sizeof secret);
+    memcpy(token, "dt_", 3);
+    sodium_bin2hex(token + 3, 65, secret, sizeof secret);
+    sodium_memzero(secret, sizeof secret);
+    token_hash(token, hash);
+    st_principal p = {.name = (char *)name, .role = (char *)gv_role_name(role),
+                      .sources = (char *)(sources ? sources : ""), .created = gv_now()};
+    int rc = st_principal_add(st, &p, hash, err);
+    if (rc < 0) sodium_memzero(token, GV_TOKEN_LEN + 1);
+    return rc;
+}
+
+int gv_authenticate(st_store *st, const char *token, gv_principal *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    static const char why[] = "the token is not valid (unknown, malformed or revoked): set "
+                              "DOVETAIL_TOKEN to a token 'dovetail principal add' printed";
+    if (!token || !*token)
+        return dt_err_set(err, DT_EAUTH, "no token: set DOVETAIL_TOKEN to the token 'dovetail "
+                          "init' or 'dovetail principal add' printed");
+    if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
+    uint8_t hash[32];
+    token_hash(token, hash);
+    st_principal p;
+    int rc = st_principal_by_token(st, hash, &p, err);
+    if (rc == DT_ENOTFOUND) return dt_err_set(err, DT_EAUTH, "%s", why);
+    if (rc < 0) return rc;
+    gv_role role = GV_ANALYST;
+    int bad = p.revoked || gv_role_parse(p.role, &role) < 0;
+    if (!bad) {
+        out->name = p.name;
+        out->sources = p.sources;
+        out->role = role;
+        p.name = p.sources = NULL;
+    }
+    st_principal_fini(&p);
+    return bad ? dt_err_set(err, DT_EAUTH, "%s", why) : DT_OK;
+}

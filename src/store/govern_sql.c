@@ -1,0 +1,397 @@
+/*
+ * govern_sql.c — the governance tables on SQLite: principals (token
+ * hashes only), source policies (every version kept), the audit log (one
+ * row per entry, one row per subject) and its signed tree heads.
+ *
+ * The store only keeps these rows; src/govern decides what they mean and
+ * checks them. Nothing here updates or deletes an audit row: the log's
+ * only write is an insert.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_int.h"
+
+enum gov_stmt {
+    G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_EACH, G_PRIN_REVOKE, G_POL_PUT, G_POL_LATEST, G_POL_COUNT,
+    G_AUD_PUT, G_AUD_SUBJ_PUT, G_AUD_LAST, G_AUD_EACH, G_AUD_SUBJ_EACH, G_AUD_OF_SUBJ,
+    G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, N_GOV
+};
+_Static_assert((int)N_GOV <= (int)SQ_MAX_GOV_STMTS, "raise SQ_MAX_GOV_STMTS");
+
+static const char *const GOV_SQL[N_GOV] = {
+    [G_PRIN_ADD] = "INSERT INTO principal(name, role, sources, token_hash, created) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [G_PRIN_BY_TOKEN] = "SELECT name, role, sources, created, coalesce(revoked, 0) "
+                        "FROM principal WHERE token_hash = ?1",
+    [G_PRIN_EACH] = "SELECT name, role, sources, created, coalesce(revoked, 0) "
+                    "FROM principal ORDER BY name",
+    [G_PRIN_REVOKE] = "UPDATE principal SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+    [G_POL_PUT] = "INSERT INTO policy(source, version, text, set_by, time) "
+                  "SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?3, ?4 FROM policy "
+                  "WHERE source = ?1 RETURNING version",
+    [G_POL_LATEST] = "SELECT version, text FROM policy WHERE source = ?1 "
+                     "ORDER BY version DESC LIMIT 1",
+    [G_POL_COUNT] = "SELECT count(*) FROM policy",
+    [G_AUD_PUT] = "INSERT INTO audit(seq, time, principal, purpose, action, fields, outcome, "
+                  "n_subjects, leaf_hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [G_AUD_SUBJ_PUT] = "INSERT INTO audit_subject(seq, i, subject) VALUES(?1, ?2, ?3)",
+    [G_AUD_LAST] = "SELECT coalesce(max(seq), 0) FROM audit",
+    [G_AUD_EACH] = "SELECT seq, time, principal, purpose, action, fields, outcome, n_subjects, "
+                   "leaf_hash FROM audit WHERE seq >= ?1 ORDER BY seq",
+    [G_AUD_SUBJ_EACH] = "SELECT seq, subject FROM audit_subject WHERE seq >= ?1 ORDER BY seq, i",
+    [G_AUD_OF_SUBJ] = "SELECT a.seq, a.time, a.principal, a.purpose, a.action, a.fields, "
+                      "a.outcome, a.n_subjects, a.leaf_hash FROM audit_subject s "
+                      "JOIN audit a ON a.seq = s.seq WHERE s.subject = ?1 ORDER BY a.seq",
+    [G_AUD_LEAVES] = "SELECT leaf_hash FROM audit WHERE seq BETWEEN 1 AND ?1 ORDER BY seq",
+    [G_HEAD_PUT] = "INSERT INTO tree_head(size, time, root, signature, frontier) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [G_HEAD_LATEST] = "SELECT size, time, root, signature, frontier FROM tree_head "
+                      "ORDER BY size DESC LIMIT 1",
+    [G_HEAD_EACH] = "SELECT size, time, root, signature, frontier FROM tree_head ORDER BY size",
+};
+
+int sq_prepare_govern(st_store *s, dt_error *err)
+{
+    for (int i = 0; i < N_GOV; i++) {
+        int rc = sqlite3_prepare_v3(s->db, GOV_SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->gov[i], NULL);
+        if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
+    }
+    return DT_OK;
+}
+
+void sq_finalize_govern(st_store *s)
+{
+    for (int i = 0; i < N_GOV; i++) sqlite3_finalize(s->gov[i]);
+}
+
+static sqlite3_stmt *gov(st_store *s, enum gov_stmt id)
+{
+    sqlite3_stmt *st = s->gov[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    return dt_strdup(v ? v : "");
+}
+
+/* Ends a walk: the statement's final code, or fn's negative return. */
+static int walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what,
+                    dt_error *err)
+{
+    sqlite3_reset(st);
+    if (out < 0) return out;
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
+}
+
+/* ---- principals ---------------------------------------------------------- */
+
+void st_principal_fini(st_principal *p)
+{
+    dt_free(p->name);
+    dt_free(p->role);
+    dt_free(p->sources);
+    memset(p, 0, sizeof *p);
+}
+
+int st_principal_add(st_store *s, const st_principal *p, const uint8_t *token_hash,
+                     dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_PRIN_ADD);
+    sq_bind_text(st, 1, p->name);
+    sq_bind_text(st, 2, p->role);
+    sq_bind_text(st, 3, p->sources ? p->sources : "");
+    sqlite3_bind_blob(st, 4, token_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, p->created);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return dt_err_set(err, DT_EINVAL, "a principal named '%s' exists already", p->name);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "adding a principal", err);
+}
+
+static int principal_row(sqlite3_stmt *st, st_principal *p)
+{
+    p->name = col_dup(st, 0);
+    p->role = col_dup(st, 1);
+    p->sources = col_dup(st, 2);
+    p->created = sqlite3_column_int64(st, 3);
+    p->revoked = sqlite3_column_int64(st, 4);
+    if (p->name && p->role && p->sources) return DT_OK;
+    st_principal_fini(p);
+    return DT_ENOMEM;
+}
+
+int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
+                          dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = gov(s, G_PRIN_BY_TOKEN);
+    sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int out_rc = rc == SQLITE_ROW ? principal_row(st, out) : DT_OK;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return DT_ENOTFOUND; /* the caller words it: no hint of why */
+    if (rc != SQLITE_ROW) return sq_fail(s, rc, "reading principals", err);
+    return out_rc < 0 ? dt_err_set(err, out_rc, "out of memory") : DT_OK;
+}
+
+int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_PRIN_EACH);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_principal p;
+        out = principal_row(st, &p);
+        if (out < 0) break;
+        out = fn(ctx, &p);
+        st_principal_fini(&p);
+    }
+    if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading principals", err);
+}
+
+int st_principal_revoke(st_store *s, const char *name, int64_t time, int *found,
+                        dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_PRIN_REVOKE);
+    sq_bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, time);
+    DT_TRY(sq_step_done(s, st, "revoking a principal", err));
+    *found = sqlite3_changes(s->db) > 0;
+    return DT_OK;
+}
+
+/* ---- policies ------------------------------------------------------------ */
+
+int st_policy_put(st_store *s, int64_t source, const char *text, const char *set_by,
+                  int64_t time, int64_t *version, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_POL_PUT);
+    sqlite3_bind_int64(st, 1, source);
+    sq_bind_text(st, 2, text);
+    sq_bind_text(st, 3, set_by);
+    sqlite3_bind_int64(st, 4, time);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "storing a policy", err);
+}
+
+int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
+                     dt_error *err)
+{
+    *text = NULL;
+    *version = 0;
+    sqlite3_stmt *st = gov(s, G_POL_LATEST);
+    sqlite3_bind_int64(st, 1, source);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        *text = col_dup(st, 1);
+        rc = *text ? SQLITE_DONE : SQLITE_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading a policy", err);
+}
+
+int st_policy_count(st_store *s, int64_t *n, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_POL_COUNT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading policies", err);
+}
+
+/* ---- the audit log ------------------------------------------------------- */
+
+int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_PUT);
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_int64(st, 2, e->time);
+    sq_bind_text(st, 3, e->principal);
+    sq_bind_text(st, 4, e->purpose);
+    sq_bind_text(st, 5, e->action);
+    sq_bind_text(st, 6, e->fields);
+    sq_bind_text(st, 7, e->outcome);
+    sqlite3_bind_int64(st, 8, (int64_t)e->n_subjects);
+    sqlite3_bind_blob(st, 9, e->leaf_hash, (int)e->leaf_hash_len, SQLITE_STATIC);
+    DT_TRY(sq_step_done(s, st, "appending to the audit log", err));
+    for (size_t i = 0; i < e->n_subjects; i++) {
+        st = gov(s, G_AUD_SUBJ_PUT);
+        sqlite3_bind_int64(st, 1, e->seq);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sq_bind_text(st, 3, e->subjects[i]);
+        DT_TRY(sq_step_done(s, st, "appending to the audit log", err));
+    }
+    return DT_OK;
+}
+
+int st_audit_last(st_store *s, int64_t *seq, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_LAST);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading the audit log", err);
+}
+
+static st_audit_entry entry_row(sqlite3_stmt *st)
+{
+    return (st_audit_entry){
+        .seq = sqlite3_column_int64(st, 0),
+        .time = sqlite3_column_int64(st, 1),
+        .principal = (const char *)sqlite3_column_text(st, 2),
+        .purpose = (const char *)sqlite3_column_text(st, 3),
+        .action = (const char *)sqlite3_column_text(st, 4),
+        .fields = (const char *)sqlite3_column_text(st, 5),
+        .outcome = (const char *)sqlite3_column_text(st, 6),
+        .n_subjects = (size_t)sqlite3_column_int64(st, 7),
+        .leaf_hash = sqlite3_column_blob(st, 8),
+        .leaf_hash_len = (size_t)sqlite3_column_bytes(st, 8),
+    };
+}
+
+/* The subjects cursor's rows for entry `seq`, gathered into *v (their
+ * texts copied: the cursor moves on). Rows of a seq with no entry (an
+ * orphan a tamperer left) are skipped. */
+typedef struct subj_cursor {
+    sqlite3_stmt *st;
+    int rc;                /* the cursor's last step */
+    char **v;
+    size_t n, cap;
+} subj_cursor;
+
+static int subjects_of(subj_cursor *c, int64_t seq)
+{
+    for (size_t i = 0; i < c->n; i++) dt_free(c->v[i]);
+    c->n = 0;
+    while (c->rc == SQLITE_ROW && sqlite3_column_int64(c->st, 0) < seq)
+        c->rc = sqlite3_step(c->st);
+    while (c->rc == SQLITE_ROW && sqlite3_column_int64(c->st, 0) == seq) {
+        DT_TRY(util_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v));
+        if (!(c->v[c->n] = col_dup(c->st, 1))) return DT_ENOMEM;
+        c->n++;
+        c->rc = sqlite3_step(c->st);
+    }
+    return DT_OK;
+}
+
+int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_EACH);
+    subj_cursor c = {.st = gov(s, G_AUD_SUBJ_EACH)};
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(c.st, 1, from);
+    c.rc = sqlite3_step(c.st);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_audit_entry e = entry_row(st);
+        out = subjects_of(&c, e.seq);
+        if (out < 0) break;
+        e.subjects = (const char *const *)c.v;
+        e.n_subject_rows = c.n;
+        out = fn(ctx, &e);
+    }
+    for (size_t i = 0; i < c.n; i++) dt_free(c.v[i]);
+    dt_free(c.v);
+    int subj_rc = c.rc;
+    sqlite3_reset(c.st);
+    if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (out >= 0 && subj_rc != SQLITE_ROW && subj_rc != SQLITE_DONE)
+        return sq_fail(s, subj_rc, "reading the audit log", err);
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
+}
+
+int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *ctx,
+                        dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_OF_SUBJ);
+    sq_bind_text(st, 1, subject);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_audit_entry e = entry_row(st);
+        out = fn(ctx, &e);
+    }
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
+}
+
+int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_LEAVES);
+    sqlite3_bind_int64(st, 1, n);
+    int rc;
+    *n_found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n_found < n) {
+        const void *h = sqlite3_column_blob(st, 0);
+        if (sqlite3_column_bytes(st, 0) == 32) memcpy(out + 32 * *n_found, h, 32);
+        else memset(out + 32 * *n_found, 0, 32);
+        (*n_found)++;
+    }
+    return walk_end(s, st, rc == SQLITE_ROW ? SQLITE_DONE : rc, DT_OK, "reading the audit log",
+                    err);
+}
+
+/* ---- signed tree heads --------------------------------------------------- */
+
+int st_head_put(st_store *s, const st_head *h, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_HEAD_PUT);
+    sqlite3_bind_int64(st, 1, h->size);
+    sqlite3_bind_int64(st, 2, h->time);
+    sqlite3_bind_blob(st, 3, h->root, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, h->signature, 64, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, h->frontier, (int)h->frontier_len, SQLITE_STATIC);
+    return sq_step_done(s, st, "signing the audit log", err);
+}
+
+/* A head row; a root or signature of the wrong length reads as zeros, so
+ * its check fails instead of reading past the blob. */
+static int head_row(sqlite3_stmt *st, st_head *h)
+{
+    memset(h, 0, sizeof *h);
+    h->size = sqlite3_column_int64(st, 0);
+    h->time = sqlite3_column_int64(st, 1);
+    if (sqlite3_column_bytes(st, 2) == 32) memcpy(h->root, sqlite3_column_blob(st, 2), 32);
+    if (sqlite3_column_bytes(st, 3) == 64) memcpy(h->signature, sqlite3_column_blob(st, 3), 64);
+    h->frontier_len = (size_t)sqlite3_column_bytes(st, 4);
+    h->frontier = dt_malloc(h->frontier_len ? h->frontier_len : 1);
+    if (!h->frontier) return DT_ENOMEM;
+    if (h->frontier_len) memcpy(h->frontier, sqlite3_column_blob(st, 4), h->frontier_len);
+    return DT_OK;
+}
+
+int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_HEAD_LATEST);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    int out_rc = *found ? head_row(st, out) : DT_OK;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sq_fail(s, rc, "reading tree heads", err);
+    return out_rc < 0 ? dt_err_set(err, out_rc, "out of memory") : DT_OK;
+}
+
+int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_HEAD_EACH);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_head h;
+        out = head_row(st, &h);
+        if (out == DT_OK) out = fn(ctx, &h);
+        dt_free(h.frontier);
+    }
+    if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading tree heads", err);
+}

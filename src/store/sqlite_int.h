@@ -1,0 +1,54 @@
+/*
+ * sqlite_int.h — what the SQLite backend's files share (sqlite.c holds
+ * records, index, links and entities; govern_sql.c principals, policies
+ * and the audit log). Never included outside src/store.
+ *
+ * Invariant: every statement is prepared once at open (sqlite.c's and
+ * govern_sql.c's lists) and bound, never built from text.
+ */
+#ifndef DT_STORE_SQLITE_INT_H
+#define DT_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+enum { SQ_MAX_STMTS = 64, SQ_MAX_GOV_STMTS = 32 };
+
+struct st_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[SQ_MAX_STMTS];
+    sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];
+    int in_txn;
+    int is_created;    /* this open made the file: a failed create removes it */
+    int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
+};
+
+/* The tables govern_sql.c keeps, created with the rest of the schema. */
+#define GOVERN_SCHEMA                                                                    \
+    "CREATE TABLE principal(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"          \
+    "  role TEXT NOT NULL, sources TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE,"     \
+    "  created INTEGER NOT NULL, revoked INTEGER);"                                      \
+    "CREATE TABLE policy(source INTEGER NOT NULL REFERENCES source(id),"                 \
+    "  version INTEGER NOT NULL, text TEXT NOT NULL, set_by TEXT NOT NULL,"              \
+    "  time INTEGER NOT NULL, PRIMARY KEY(source, version));"                            \
+    "CREATE TABLE audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"                 \
+    "  principal TEXT NOT NULL, purpose TEXT NOT NULL, action TEXT NOT NULL,"            \
+    "  fields TEXT NOT NULL, outcome TEXT NOT NULL, n_subjects INTEGER NOT NULL,"        \
+    "  leaf_hash BLOB NOT NULL);"                                                        \
+    "CREATE TABLE audit_subject(seq INTEGER NOT NULL, i INTEGER NOT NULL,"               \
+    "  subject TEXT NOT NULL, PRIMARY KEY(seq, i)) WITHOUT ROWID;"                       \
+    "CREATE INDEX audit_subject_of ON audit_subject(subject, seq);"                      \
+    "CREATE TABLE tree_head(size INTEGER PRIMARY KEY, time INTEGER NOT NULL,"            \
+    "  root BLOB NOT NULL, signature BLOB NOT NULL, frontier BLOB NOT NULL);"
+
+int sq_fail(const st_store *s, int rc, const char *what, dt_error *err);
+int sq_exec(st_store *s, const char *sql, const char *what, dt_error *err);
+int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Runs a statement that returns no row. */
+int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err);
+int sq_prepare_govern(st_store *s, dt_error *err);
+void sq_finalize_govern(st_store *s);
+
+#endif
