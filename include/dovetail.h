@@ -242,6 +242,21 @@ DT_API void dt_explanation_free(dt_explanation *ex);
 /* The store: records kept between runs                                 */
 /* ------------------------------------------------------------------ */
 
+/* Who asks, and why. Every store call that reads or writes takes one:
+ * the principal's token (the CLI reads DOVETAIL_TOKEN) and a purpose
+ * (e.g. "payment-integrity"; 1 to 64 of a-z, 0-9, '.', '_', '-'). There is
+ * no default purpose. Each call is authorized by the principal's role and
+ * the sources' policies for that purpose, and appends one entry to the
+ * store's audit log, allowed or denied, durable before the call returns.
+ * A denial is DT_EDENIED; a bad or revoked token DT_EAUTH. */
+typedef struct dt_request {
+    const char *token;
+    const char *purpose;
+} dt_request;
+
+/* A token as shown once: "dt_" and 64 hex digits, and the NUL. */
+#define DT_TOKEN_SIZE 68
+
 /* A persistent store (SQLite by default) holding a configuration and every
  * record ingested under it: the raw row as sent, beside its normalized
  * values. One writer at a time; a second gets a clear DT_EIO. */
@@ -249,8 +264,11 @@ typedef struct dt_store dt_store;
 
 /* Creates a store at store_path for the configuration at config_path (its
  * text is kept in the store; relative paths in it resolve against its
- * directory). Fails if a file is already at store_path. */
-DT_API int dt_store_init(const char *store_path, const char *config_path, dt_error *err);
+ * directory), with its first principal, `admin_name` (role admin), whose
+ * token is written to admin_token: it is shown this once and stored only
+ * as its SHA-256. Fails if a file is already at store_path. */
+DT_API int dt_store_init(const char *store_path, const char *config_path,
+                         const char *admin_name, char admin_token[DT_TOKEN_SIZE], dt_error *err);
 /* OUT: *out, released with dt_store_close(). */
 DT_API int dt_store_open(const char *store_path, dt_store **out, dt_error *err);
 DT_API void dt_store_close(dt_store *store);
@@ -284,31 +302,31 @@ typedef struct dt_ingest_summary {
  * a killed ingest keeps whole batches only, and running it again finishes
  * the job (rows already stored count as n_same). OUT: *summary (may be
  * NULL). */
-DT_API int dt_store_ingest(dt_store *store, const dt_ingest_options *opts,
+DT_API int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
                            dt_ingest_summary *summary, dt_error *err);
 
 /* Withdraws the records of `source` whose ids are listed in ids_path (a CSV
  * with a header; the column named like the source's id column, else the
  * first). OUT: *n_withdrawn, *n_unknown (ids not stored or already out). */
-DT_API int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
+DT_API int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source, const char *ids_path,
                              uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err);
 
 /* Stores the parameters of a model.json (trained by `link` on the same
  * config) as the store's newest model version, then resolves every stored
  * record with it. Later ingests resolve their records as they arrive.
  * OUT: *version. */
-DT_API int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
+DT_API int dt_store_import_model(dt_store *store, const dt_request *req, const char *model_path, int64_t *version,
                                  dt_error *err);
 /* Fits a model on the store's active records through the batch stages
  * (read from the store, block, compare, EM: the same path as link), keeps
  * it as the newest version, and resolves every record with it. opts gives
  * threads and callbacks (out_dir and model_path are ignored; may be NULL).
  * OUT: *version. */
-DT_API int dt_store_train(dt_store *store, const dt_link_options *opts, int64_t *version,
+DT_API int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts, int64_t *version,
                           dt_error *err);
 /* Writes source,record_id,entity_id for every active record, as link's
  * entities.csv (rows in source, record id order). OUT: *n_rows (may be NULL). */
-DT_API int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows,
+DT_API int dt_store_export(dt_store *store, const dt_request *req, const char *out_path, uint64_t *n_rows,
                            dt_error *err);
 
 /* A stored record that a resolved record would link to. */
@@ -334,7 +352,7 @@ typedef struct dt_resolution {
  * object keyed by the source's own column names, as in its CSV, values
  * strings (numbers are taken as their text, null as empty). Errors name
  * the field. OUT: *out, released with dt_resolution_free(). */
-DT_API int dt_store_resolve(dt_store *store, const char *source, const char *record_json,
+DT_API int dt_store_resolve(dt_store *store, const dt_request *req, const char *source, const char *record_json,
                             dt_resolution **out, dt_error *err);
 DT_API void dt_resolution_free(dt_resolution *r);
 
@@ -345,9 +363,97 @@ typedef struct dt_entity_record {
 
 /* The active records of an entity, in (source, record id) order.
  * DT_ENOTFOUND if it has none. OUT: *out, *n; free with dt_entity_records_free. */
-DT_API int dt_store_entity(dt_store *store, const char *entity_id, dt_entity_record **out,
+DT_API int dt_store_entity(dt_store *store, const dt_request *req, const char *entity_id, dt_entity_record **out,
                            size_t *n, dt_error *err);
 DT_API void dt_entity_records_free(dt_entity_record *records, size_t n);
+
+/* Explains, as dt_explain_pair does, two stored records
+ * ("source:record_id" each) under the store's model. Both must be visible
+ * to the purpose and their sources allowed to link; a row whose columns
+ * the purpose may not see is left out. OUT: *out (dt_explanation_free). */
+DT_API int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
+                            const char *key_b, dt_explanation **out, dt_error *err);
+
+/* A notice about the store's last call, for people (say, a source that
+ * took no part because its agreement expired); "" when none. Owned by the
+ * store, valid until its next call. */
+DT_API const char *dt_store_notice(const dt_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Governance: principals, source policies, the audit log, disclosures  */
+/* ------------------------------------------------------------------ */
+
+/* Roles: "admin" manages principals and models and reads no record;
+ * "steward" (of the sources named) sets their policies, ingests and
+ * withdraws; "analyst" and "reviewer" read (resolve, entity, export,
+ * explain) under a purpose; "auditor" checks the audit log and lists
+ * disclosures. Names: 1 to 64 of a-z, 0-9, '.', '_', '-'. */
+
+/* Adds a principal (admin only). sources: a steward's, comma-separated
+ * (NULL otherwise). Its token is written to token, shown this once. */
+DT_API int dt_principal_add(dt_store *store, const dt_request *req, const char *name,
+                            const char *role, const char *sources, char token[DT_TOKEN_SIZE],
+                            dt_error *err);
+/* Revokes a principal's token (admin only); DT_ENOTFOUND if no active one. */
+DT_API int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name,
+                               dt_error *err);
+typedef struct dt_principal_info {
+    const char *name, *role, *sources;
+    const char *created, *revoked;   /* ISO 8601 UTC; revoked "" when active */
+} dt_principal_info;
+typedef int (*dt_principal_fn)(void *ctx, const dt_principal_info *p);
+/* Calls fn for each principal, by name (admin only). */
+DT_API int dt_principal_list(dt_store *store, const dt_request *req, dt_principal_fn fn,
+                             void *ctx, dt_error *err);
+
+/* Sets a source's policy from a YAML file (its steward only): a new
+ * version; every earlier one is kept. Errors name the file, line and
+ * column. OUT: *version. */
+DT_API int dt_policy_set(dt_store *store, const dt_request *req, const char *source,
+                         const char *policy_path, int64_t *version, dt_error *err);
+/* The newest policy text of a source (its steward, an admin or an
+ * auditor); *text NULL and *version 0 when none is set (dt_free text). */
+DT_API int dt_policy_get(dt_store *store, const dt_request *req, const char *source,
+                         char **text, int64_t *version, dt_error *err);
+
+typedef struct dt_audit_verdict {
+    int ok;                    /* 1: every entry and head checks out */
+    int64_t n_entries, n_heads, n_witness_heads;
+    int64_t first_bad;         /* seq of the first bad entry; 0 when none or not one entry */
+    char why[512];
+} dt_audit_verdict;
+
+/* Checks the whole audit log (auditor only): seq order, every entry
+ * against its leaf hash, every signed head; with witness_path (may be
+ * NULL), the heads a witness kept too, which catches a truncated and
+ * re-signed log. A damaged log is a verdict (ok 0), not an error. */
+DT_API int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_path,
+                           dt_audit_verdict *out, dt_error *err);
+/* JSON texts (dt_free them), auditor only: the newest signed head; the
+ * inclusion proof of entry seq; the consistency proof from an earlier
+ * head (its JSON, as dt_audit_head gave it) to the newest. */
+DT_API int dt_audit_head(dt_store *store, const dt_request *req, char **json, dt_error *err);
+DT_API int dt_audit_prove(dt_store *store, const dt_request *req, int64_t seq, char **json,
+                          dt_error *err);
+DT_API int dt_audit_consistency(dt_store *store, const dt_request *req,
+                                const char *old_head_json, char **json, dt_error *err);
+/* Writes every signed head, and the public key, to a witness file to keep
+ * elsewhere (auditor only). OUT: *n_heads. */
+DT_API int dt_audit_witness(dt_store *store, const dt_request *req, const char *path,
+                            int64_t *n_heads, dt_error *err);
+
+typedef struct dt_disclosure {
+    int64_t seq;               /* the audit entry */
+    const char *time, *principal, *purpose, *action;
+    const char *subject;       /* the record shown, "source:record_id" */
+    const char *fields;        /* JSON array of "source.column" shown by that request */
+} dt_disclosure;
+typedef int (*dt_disclosure_fn)(void *ctx, const dt_disclosure *d);
+/* Who was shown a person's data, when, why and which fields (auditor
+ * only), read from the audit log: for one record ("source:record_id") or
+ * for each record of an entity (entity_id; key NULL). */
+DT_API int dt_disclosures(dt_store *store, const dt_request *req, const char *record_key,
+                          const char *entity_id, dt_disclosure_fn fn, void *ctx, dt_error *err);
 
 #ifdef __cplusplus
 }

@@ -13,19 +13,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dovetail.h"
-
-typedef struct command {
-    const char *name;
-    const char *summary;
-    const char *usage;   /* full --help text after the "usage:" line */
-    int (*run)(int argc, char **argv);
-} command;
+#include "cli.h"
 
 static int cmd_link(int argc, char **argv);
 static int cmd_eval(int argc, char **argv);
 static int cmd_explain(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req)
+{
+    dt_error err;
+    req->token = getenv("DOVETAIL_TOKEN");
+    req->purpose = o->purpose;
+    if (dt_store_open(o->store, store, &err) < 0) return fail(cmd, &err);
+    return 0;
+}
+
 static int cmd_init(int argc, char **argv);
 static int cmd_ingest(int argc, char **argv);
 static int cmd_withdraw(int argc, char **argv);
@@ -34,7 +36,7 @@ static int cmd_export(int argc, char **argv);
 static int cmd_resolve(int argc, char **argv);
 static int cmd_entity(int argc, char **argv);
 
-static const command commands[] = {
+const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
      "\n"
@@ -70,35 +72,44 @@ static const command commands[] = {
      cmd_eval},
     {"explain", "show why two records link or not, field by field",
      "dovetail explain --config FILE --out DIR SOURCE:ID SOURCE:ID\n"
+     "       dovetail explain --store FILE --purpose P SOURCE:ID SOURCE:ID\n"
      "\n"
      "Prints each comparison's values, the level that held, its weight, and the\n"
-     "total weight and probability under DIR/model.json.\n"
+     "total weight and probability: of a link run's records under DIR/model.json, or\n"
+     "of two stored records under the store's model, as the purpose may see them\n"
+     "(comparisons over columns its policies withhold are left out).\n"
      "\n"
-     "  -c, --config FILE   the config the run used; required\n"
-     "  -o, --out DIR       the run's output directory (for model.json); required\n"
+     "  -c, --config FILE   the config the run used\n"
+     "  -o, --out DIR       the run's output directory (for model.json)\n"
+     "  -S, --store FILE    a store instead (an analyst's or reviewer's token)\n"
+     "  -p, --purpose P     why, with --store; recorded in the audit log\n"
      "  -h, --help          this text\n",
      cmd_explain},
     {"init", "create a store for a config",
-     "dovetail init --store FILE --config FILE\n"
+     "dovetail init --store FILE --config FILE [--admin NAME]\n"
      "\n"
      "Creates an empty store (SQLite) at FILE that keeps the configuration's text;\n"
-     "later commands read the config from the store. Fails if FILE exists.\n"
+     "later commands read the config from the store. Fails if FILE exists. Creates\n"
+     "the first principal, an admin, and prints its token on standard output, this\n"
+     "once (the store keeps only its SHA-256): set DOVETAIL_TOKEN to it.\n"
      "\n"
      "  -S, --store FILE    the store to create; required\n"
      "  -c, --config FILE   linkage configuration (YAML); required\n"
+     "  -A, --admin NAME    the first admin's name (default: admin)\n"
      "  -h, --help          this text\n",
      cmd_init},
     {"ingest", "add a source's CSV to a store (new, changed and repeated rows)",
-     "dovetail ingest --store FILE --source NAME [--snapshot] [--batch N] CSV\n"
+     "dovetail ingest --store FILE --source NAME --purpose P [--snapshot] [--batch N] CSV\n"
      "\n"
      "Reads CSV as the config's source NAME and keeps every row twice: raw, as the\n"
      "source sent it, and standardized. A record id seen before with the same row\n"
      "changes nothing; a different row is stored as a new version (the old one is\n"
      "kept). Rows are committed in batches: after a crash, run the same command\n"
-     "again to finish.\n"
+     "again to finish. The source's steward's token (DOVETAIL_TOKEN).\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
      "  -r, --source NAME   the source in the store's config; required\n"
+     "  -p, --purpose P     why (recorded in the audit log); required\n"
      "  -n, --snapshot      CSV is the source's full content: withdraw its stored\n"
      "                      records that CSV leaves out\n"
      "  -b, --batch N       rows per transaction (default 10000)\n"
@@ -106,68 +117,85 @@ static const command commands[] = {
      "  -h, --help          this text\n",
      cmd_ingest},
     {"withdraw", "withdraw records of a source from a store by id",
-     "dovetail withdraw --store FILE --source NAME IDS.csv\n"
+     "dovetail withdraw --store FILE --source NAME --purpose P IDS.csv\n"
      "\n"
      "Withdraws the records whose ids IDS.csv lists (a CSV with a header: the column\n"
      "named like the source's id column, else the first). All or nothing: a bad\n"
-     "line withdraws none. Withdrawn records stay in the store, marked.\n"
+     "line withdraws none. Withdrawn records stay in the store, marked. The\n"
+     "source's steward's token.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
      "  -r, --source NAME   the source in the store's config; required\n"
+     "  -p, --purpose P     why (recorded in the audit log); required\n"
      "  -h, --help          this text\n",
      cmd_withdraw},
     {"train", "give a store a model; resolve every stored record with it",
-     "dovetail train --store FILE [--model MODEL.json] [--threads N] [--quiet]\n"
+     "dovetail train --store FILE --purpose P [--model MODEL.json] [--threads N] [--quiet]\n"
      "\n"
      "Fits a model on the stored records (the same stages as 'dovetail link'), or\n"
      "takes the parameters of MODEL.json (written by 'link' on the same config); keeps\n"
      "it as the store's newest model version and resolves every stored record with\n"
      "it into entities. From then on each ingest resolves its records as they arrive.\n"
+     "An admin's token; fitting reads only the sources whose policies allow P.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
+     "  -p, --purpose P     why; required\n"
      "  -m, --model FILE    take the parameters from this model.json instead of fitting\n"
      "  -t, --threads N     worker threads when fitting (default: all cores)\n"
      "  -q, --quiet         print warnings only\n"
      "  -h, --help          this text\n",
      cmd_train},
     {"export", "write the store's entities as source,record_id,entity_id",
-     "dovetail export --store FILE --out FILE\n"
+     "dovetail export --store FILE --out FILE --purpose P\n"
      "\n"
-     "Writes every active record with its entity, as link's entities.csv.\n"
+     "Writes every active record the purpose may see with its entity under the\n"
+     "purpose, as link's entities.csv. An analyst's or reviewer's token.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
+     "  -p, --purpose P     why; required\n"
      "  -o, --out FILE      the CSV to write; required\n"
      "  -h, --help          this text\n",
      cmd_export},
     {"resolve", "find where one record would go, storing nothing",
-     "dovetail resolve --store FILE --source NAME < record.json\n"
+     "dovetail resolve --store FILE --source NAME --purpose P < record.json\n"
      "\n"
      "Reads one record from standard input: a JSON object keyed by the source's own\n"
      "column names, as in its CSV (at most 1 MiB). Runs it through the same stages\n"
      "as ingest against the store and prints JSON: the entity it would join (the\n"
      "strongest candidate at or over the link threshold) and every candidate at or\n"
      "over the review threshold with its weight, probability and levels. Stores\n"
-     "nothing.\n"
+     "nothing. Candidates and levels are those the purpose may see (a level over a\n"
+     "withheld column reads \"withheld\"). An analyst's or reviewer's token.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
+     "  -p, --purpose P     why; required\n"
      "  -r, --source NAME   the source the record is from; required\n"
      "  -h, --help          this text\n",
      cmd_resolve},
     {"entity", "list the records of an entity, as their sources sent them",
-     "dovetail entity --store FILE ENTITY_ID\n"
+     "dovetail entity --store FILE --purpose P ENTITY_ID\n"
      "\n"
      "Prints source, record id and the raw row (JSON) of each active record of the\n"
-     "entity, one per line.\n"
+     "entity, one per line: the records and columns the purpose may see.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
+     "  -p, --purpose P     why; required\n"
      "  -h, --help          this text\n",
      cmd_entity},
+    {"principal", "add, list or revoke who may use a store (admin)", PRINCIPAL_USAGE,
+     cmd_principal},
+    {"policy", "set or show a source's policy (its steward)", POLICY_USAGE, cmd_policy},
+    {"audit", "check the audit log, prove entries, export a witness (auditor)", AUDIT_USAGE,
+     cmd_audit},
+    {"disclosures", "who was shown a person's records, when and why (auditor)",
+     DISCLOSURES_USAGE, cmd_disclosures},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
+const size_t n_commands = sizeof commands / sizeof commands[0];
 
-static const command *find_command(const char *name)
+const command *find_command(const char *name)
 {
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    for (size_t i = 0; i < n_commands; i++)
         if (strcmp(commands[i].name, name) == 0) return &commands[i];
     return NULL;
 }
@@ -175,45 +203,46 @@ static const command *find_command(const char *name)
 static void print_main_help(FILE *f)
 {
     fprintf(f, "usage: dovetail COMMAND [OPTIONS]\n\n"
-               "dovetail links records about the same people across registries.\n\n"
+               "dovetail links records about the same people across registries.\n"
+               "Store commands read the principal's token from DOVETAIL_TOKEN and need\n"
+               "--purpose: every use is authorized, and recorded in the audit log.\n\n"
                "commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < n_commands; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'dovetail COMMAND --help' for a command's options.\n");
 }
 
-static int usage_error(const command *c, const char *msg)
+int usage_error(const command *c, const char *msg)
 {
     fprintf(stderr, "dovetail %s: %s\nusage: %s", c->name, msg, c->usage);
     return 2;
 }
 
-static int fail(const char *cmd, const dt_error *err)
+int fail(const char *cmd, const dt_error *err)
 {
     fprintf(stderr, "dovetail %s: error: %s (%s)\n", cmd, err->msg, dt_errname(err->code));
     return 1;
 }
 
-/* Options shared by the commands. */
-typedef struct cli_opts {
-    const char *config, *out, *model, *stats, *store, *source;
-    int threads, quiet, json, snapshot;
-    long batch;
-} cli_opts;
-
-/* Which options a command requires. */
-enum { NEED_CONFIG = 1, NEED_OUT = 2, NEED_STORE = 4, NEED_SOURCE = 8 };
-
 static int check_needs(const command *c, const cli_opts *o, int need)
 {
     if ((need & NEED_STORE) && !o->store) return usage_error(c, "--store is required");
+    if ((need & NEED_PURPOSE) && !o->purpose)
+        return usage_error(c, "--purpose is required: every use of a store names why");
     if ((need & NEED_SOURCE) && !o->source) return usage_error(c, "--source is required");
     if ((need & NEED_CONFIG) && !o->config) return usage_error(c, "--config is required");
     if ((need & NEED_OUT) && !o->out) return usage_error(c, "--out is required");
     return 0;
 }
 
-static int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
+/* Prints the store's notice (a source left out, and why) as a warning. */
+static void print_notice(const dt_store *store)
+{
+    const char *n = dt_store_notice(store);
+    if (n && *n) fprintf(stderr, "warning: %s\n", n);
+}
+
+int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
     static const struct option longs[] = {
         {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
@@ -222,16 +251,30 @@ static int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int 
         {"stats", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
         {"store", required_argument, 0, 'S'},   {"source", required_argument, 0, 'r'},
         {"snapshot", no_argument, 0, 'n'},      {"batch", required_argument, 0, 'b'},
+        {"purpose", required_argument, 0, 'p'}, {"admin", required_argument, 0, 'A'},
+        {"role", required_argument, 0, 'R'},    {"witness", required_argument, 0, 'w'},
+        {"seq", required_argument, 0, 'e'},     {"record", required_argument, 0, 'k'},
+        {"entity", required_argument, 0, 'E'},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:S:r:b:qhjn", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:S:r:b:p:A:R:w:e:k:E:qhjn", longs, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'S': o->store = optarg; break;
+        case 'p': o->purpose = optarg; break;
+        case 'A': o->admin = optarg; break;
+        case 'R': o->role = optarg; break;
+        case 'w': o->witness = optarg; break;
+        case 'k': o->record = optarg; break;
+        case 'E': o->entity = optarg; break;
+        case 'e':
+            o->seq = strtoll(optarg, &end, 10);
+            if (*end || o->seq < 1) return usage_error(c, "--seq takes an entry number from 1");
+            break;
         case 'r': o->source = optarg; break;
         case 'n': o->snapshot = 1; break;
         case 'b':
@@ -281,7 +324,7 @@ static int begin(const char *name, int argc, char **argv, int n_positional, cons
     return 0;
 }
 
-static int begin_status(int rc)
+int begin_status(int rc)
 {
     return rc < 0 ? 0 : rc;
 }
@@ -426,7 +469,7 @@ static void print_eval_text(const dt_eval_report *r)
 }
 
 /* Group names come from the truth file: print them as JSON strings. */
-static void print_json_string(const char *s)
+void print_json_string(const char *s)
 {
     putchar('"');
     for (; *s; s++) {
@@ -485,13 +528,28 @@ static int cmd_eval(int argc, char **argv)
 static int cmd_explain(int argc, char **argv)
 {
     cli_opts o;
-    dt_config *cfg = NULL;
-    int rc = begin("explain", argc, argv, 2, "give two records as SOURCE:ID SOURCE:ID", &o, &cfg);
+    const command *c = find_command("explain");
+    int rc = parse_opts(c, argc, argv, &o, 0);
     if (rc) return begin_status(rc);
+    if (argc - optind != 2) return usage_error(c, "give two records as SOURCE:ID SOURCE:ID");
     dt_error err;
     dt_explanation *ex = NULL;
-    rc = dt_explain_pair(cfg, o.out, argv[optind], argv[optind + 1], &ex, &err);
-    dt_config_free(cfg);
+    if (o.store) {
+        if (!o.purpose) return usage_error(c, "--purpose is required with --store");
+        dt_store *store = NULL;
+        dt_request req;
+        if ((rc = open_store("explain", &o, &store, &req))) return rc;
+        rc = dt_store_explain(store, &req, argv[optind], argv[optind + 1], &ex, &err);
+        print_notice(store);
+        dt_store_close(store);
+    } else {
+        if (!o.config || !o.out)
+            return usage_error(c, "give --config and --out (a link run), or --store and --purpose");
+        dt_config *cfg = NULL;
+        if (dt_config_load(o.config, &cfg, &err) < 0) return fail("explain", &err);
+        rc = dt_explain_pair(cfg, o.out, argv[optind], argv[optind + 1], &ex, &err);
+        dt_config_free(cfg);
+    }
     if (rc < 0) return fail("explain", &err);
     printf("A: %s\nB: %s\n\n", ex->key_a, ex->key_b);
     printf("%-16s %-24s %-24s %-26s %9s\n", "comparison", "A", "B", "level", "weight");
@@ -513,8 +571,8 @@ static int cmd_explain(int argc, char **argv)
 
 /* Parses a store command's options and its positional count. Returns 0
  * to go on, else the exit status (-1: --help was printed). */
-static int begin_store(const char *name, int argc, char **argv, int n_positional,
-                       const char *what, int need, cli_opts *o)
+int begin_store(const char *name, int argc, char **argv, int n_positional, const char *what,
+                int need, cli_opts *o)
 {
     const command *c = find_command(name);
     int rc = parse_opts(c, argc, argv, o, need);
@@ -528,26 +586,33 @@ static int cmd_init(int argc, char **argv)
     int rc = begin_store("init", argc, argv, 0, "unexpected argument", NEED_STORE | NEED_CONFIG, &o);
     if (rc) return begin_status(rc);
     dt_error err;
-    if (dt_store_init(o.store, o.config, &err) < 0) return fail("init", &err);
-    fprintf(stderr, "created store %s for %s\n", o.store, o.config);
+    char token[DT_TOKEN_SIZE];
+    const char *admin = o.admin ? o.admin : "admin";
+    if (dt_store_init(o.store, o.config, admin, token, &err) < 0) return fail("init", &err);
+    fprintf(stderr, "created store %s for %s\n"
+                    "principal '%s' (admin) can use it with the token below: it is shown this "
+                    "once, and the store keeps only its hash. Set DOVETAIL_TOKEN to it.\n",
+            o.store, o.config, admin);
+    printf("%s\n", token);
     return 0;
 }
 
 static int cmd_ingest(int argc, char **argv)
 {
     cli_opts o;
-    int rc = begin_store("ingest", argc, argv, 1, "give one CSV file", NEED_STORE | NEED_SOURCE,
-                         &o);
+    int rc = begin_store("ingest", argc, argv, 1, "give one CSV file",
+                         NEED_STORE | NEED_SOURCE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     dt_error err;
     dt_store *store = NULL;
-    if (dt_store_open(o.store, &store, &err) < 0) return fail("ingest", &err);
+    dt_request req;
+    if ((rc = open_store("ingest", &o, &store, &req))) return rc;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_ingest_options opts = {.source = o.source, .path = argv[optind], .is_snapshot = o.snapshot,
                               .batch_rows = (size_t)o.batch, .on_log = on_log,
                               .on_progress = on_progress, .cb_ctx = &l};
     dt_ingest_summary s;
-    rc = dt_store_ingest(store, &opts, &s, &err);
+    rc = dt_store_ingest(store, &req, &opts, &s, &err);
     clear_bar(&l);
     dt_store_close(store);
     if (rc < 0) return fail("ingest", &err);
@@ -574,13 +639,14 @@ static int cmd_withdraw(int argc, char **argv)
 {
     cli_opts o;
     int rc = begin_store("withdraw", argc, argv, 1, "give one CSV file of ids",
-                         NEED_STORE | NEED_SOURCE, &o);
+                         NEED_STORE | NEED_SOURCE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     dt_error err;
     dt_store *store = NULL;
-    if (dt_store_open(o.store, &store, &err) < 0) return fail("withdraw", &err);
+    dt_request req;
+    if ((rc = open_store("withdraw", &o, &store, &req))) return rc;
     uint64_t n_out = 0, n_unknown = 0;
-    rc = dt_store_withdraw(store, o.source, argv[optind], &n_out, &n_unknown, &err);
+    rc = dt_store_withdraw(store, &req, o.source, argv[optind], &n_out, &n_unknown, &err);
     dt_store_close(store);
     if (rc < 0) return fail("withdraw", &err);
     fprintf(stderr, "withdrew %llu records of %s; %llu ids were not stored or already out\n",
@@ -591,17 +657,20 @@ static int cmd_withdraw(int argc, char **argv)
 static int cmd_train(int argc, char **argv)
 {
     cli_opts o;
-    int rc = begin_store("train", argc, argv, 0, "unexpected argument", NEED_STORE, &o);
+    int rc = begin_store("train", argc, argv, 0, "unexpected argument",
+                         NEED_STORE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     dt_error err;
     dt_store *store = NULL;
-    if (dt_store_open(o.store, &store, &err) < 0) return fail("train", &err);
+    dt_request req;
+    if ((rc = open_store("train", &o, &store, &req))) return rc;
     int64_t version = 0;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options lo = {.n_threads = o.threads, .on_log = on_log, .on_progress = on_progress,
                           .cb_ctx = &l};
-    rc = o.model ? dt_store_import_model(store, o.model, &version, &err)
-                 : dt_store_train(store, &lo, &version, &err);
+    rc = o.model ? dt_store_import_model(store, &req, o.model, &version, &err)
+                 : dt_store_train(store, &req, &lo, &version, &err);
+    print_notice(store);
     clear_bar(&l);
     dt_store_close(store);
     if (rc < 0) return fail("train", &err);
@@ -613,14 +682,16 @@ static int cmd_train(int argc, char **argv)
 static int cmd_export(int argc, char **argv)
 {
     cli_opts o;
-    int rc = begin_store("export", argc, argv, 0, "unexpected argument", NEED_STORE | NEED_OUT,
-                         &o);
+    int rc = begin_store("export", argc, argv, 0, "unexpected argument",
+                         NEED_STORE | NEED_OUT | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     dt_error err;
     dt_store *store = NULL;
-    if (dt_store_open(o.store, &store, &err) < 0) return fail("export", &err);
+    dt_request req;
+    if ((rc = open_store("export", &o, &store, &req))) return rc;
     uint64_t n = 0;
-    rc = dt_store_export(store, o.out, &n, &err);
+    rc = dt_store_export(store, &req, o.out, &n, &err);
+    print_notice(store);
     dt_store_close(store);
     if (rc < 0) return fail("export", &err);
     fprintf(stderr, "wrote %llu records to %s\n", (unsigned long long)n, o.out);
@@ -676,7 +747,7 @@ static int cmd_resolve(int argc, char **argv)
 {
     cli_opts o;
     int rc = begin_store("resolve", argc, argv, 0, "the record comes on standard input",
-                         NEED_STORE | NEED_SOURCE, &o);
+                         NEED_STORE | NEED_SOURCE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     int too_big;
     char *json = read_stdin(DT_RECORD_JSON_MAX, &too_big);
@@ -688,8 +759,13 @@ static int cmd_resolve(int argc, char **argv)
     dt_error err;
     dt_store *store = NULL;
     dt_resolution *r = NULL;
-    rc = dt_store_open(o.store, &store, &err);
-    if (rc == DT_OK) rc = dt_store_resolve(store, o.source, json, &r, &err);
+    dt_request req;
+    if ((rc = open_store("resolve", &o, &store, &req))) {
+        free(json);
+        return rc;
+    }
+    rc = dt_store_resolve(store, &req, o.source, json, &r, &err);
+    print_notice(store);
     dt_store_close(store);
     free(json);
     if (rc < 0) return fail("resolve", &err);
@@ -708,14 +784,17 @@ static int cmd_resolve(int argc, char **argv)
 static int cmd_entity(int argc, char **argv)
 {
     cli_opts o;
-    int rc = begin_store("entity", argc, argv, 1, "give one entity id", NEED_STORE, &o);
+    int rc = begin_store("entity", argc, argv, 1, "give one entity id",
+                         NEED_STORE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     dt_error err;
     dt_store *store = NULL;
     dt_entity_record *recs = NULL;
     size_t n = 0;
-    rc = dt_store_open(o.store, &store, &err);
-    if (rc == DT_OK) rc = dt_store_entity(store, argv[optind], &recs, &n, &err);
+    dt_request req;
+    if ((rc = open_store("entity", &o, &store, &req))) return rc;
+    rc = dt_store_entity(store, &req, argv[optind], &recs, &n, &err);
+    print_notice(store);
     dt_store_close(store);
     if (rc < 0) return fail("entity", &err);
     for (size_t i = 0; i < n; i++) printf("%s:%s\t%s\n", recs[i].source, recs[i].record_id, recs[i].raw);

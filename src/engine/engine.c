@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "store/store.h"
 
 static const char *const stage_names[DT_N_STAGES] = {
     "read", "index", "block", "compare", "train", "score", "cluster", "write",
@@ -277,4 +278,31 @@ void eng_entity_id(const eng_ctx *e, uint32_t rec, char buf[18])
     uint64_t h = util_hash64(src, strlen(src), 0x656e74);
     h = util_hash64(rid, strlen(rid), h);
     snprintf(buf, 18, "E%016" PRIx64, h);
+}
+
+int eng_sources_load(st_store *st, const dt_config *cfg, eng_sources *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t *ids = dt_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *ids);
+    if (!ids) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = DT_OK;
+    int64_t max = 0;
+    for (size_t i = 0; i < cfg->n_sources && rc == DT_OK; i++) {
+        rc = st_source_id(st, cfg->sources[i].name, &ids[i], err);
+        if (rc == DT_OK && ids[i] > max) max = ids[i];
+    }
+    out->n = (size_t)max + 1;
+    out->index = rc == DT_OK ? dt_malloc(out->n * sizeof *out->index) : NULL;
+    if (rc == DT_OK && !out->index) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == DT_OK && i < out->n; i++) out->index[i] = -1;
+    for (size_t i = 0; rc == DT_OK && i < cfg->n_sources; i++) out->index[ids[i]] = (int)i;
+    dt_free(ids);
+    if (rc < 0) eng_sources_fini(out);
+    return rc;
+}
+
+void eng_sources_fini(eng_sources *m)
+{
+    dt_free(m->index);
+    memset(m, 0, sizeof *m);
 }

@@ -18,6 +18,7 @@
 #include "block/block.h"
 #include "cluster/cluster.h"
 #include "compare/compare.h"
+#include "govern/govern.h"
 #include "io/config.h"
 #include "io/csv.h"
 #include "model/model.h"
@@ -70,10 +71,10 @@ uint64_t eng_canonical_key(uint16_t src, const char *id, size_t len);
 /* After records were added to e->table by other means (a store): puts
  * them in canonical order and codes their values, as eng_load does. */
 int eng_finish_load(eng_ctx *e);
-/* Loads every active record of a store into e->table, then eng_finish_load
- * (resolve.c). */
-struct st_store;
-int eng_load_store(eng_ctx *e, struct st_store *st);
+/* Adds a stored record's normalized values to e->table (resolve.c); a
+ * loader then calls eng_finish_load. */
+struct st_record;
+int eng_add_stored(eng_ctx *e, const struct st_record *r);
 /* Runs the batch stages up to training over records a loader puts in the
  * table (link.c), and returns the model as text (dt_free it). */
 typedef int (*eng_loader)(eng_ctx *e, void *ctx);
@@ -118,6 +119,27 @@ struct st_store;
 int eng_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const eng_batch *batch,
                 dt_error *err);
 
+/* Store source ids to config source indexes. */
+typedef struct eng_sources {
+    int *index;            /* by store source id; -1 for none */
+    size_t n;
+} eng_sources;
+
+/* Maps each config source's store id (sources are created at init). */
+int eng_sources_load(struct st_store *st, const dt_config *cfg, eng_sources *out, dt_error *err);
+void eng_sources_fini(eng_sources *m);
+static inline int eng_source_index(const eng_sources *m, int64_t store_source)
+{
+    return store_source >= 0 && (size_t)store_source < m->n ? m->index[store_source] : -1;
+}
+
+/* The records of the entity store record sid is in under a restricted
+ * view: the cluster, as batch clusters, of its component among the links
+ * the view allows. DT_ENOTFOUND (no message) when the record is absent,
+ * withdrawn or of a source the view hides. OUT: members (store ids). */
+int eng_view_entity(struct st_store *st, const dt_config *cfg, const gv_view *v,
+                    const eng_sources *map, int64_t sid, util_ids *members, dt_error *err);
+
 /* A stored record a query record would link to. */
 typedef struct eng_candidate {
     int64_t sid;
@@ -134,6 +156,10 @@ typedef struct eng_candidate {
 int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size_t i_src,
                     const csv_row *header, const csv_row *row, eng_candidate **out, size_t *n,
                     dt_error *err);
+
+/* Fills ex's rows, weights and blocking rule for table records a and b
+ * under model m (explain.c): what dt_explain_pair shows. */
+int eng_explain_records(eng_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex);
 
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void eng_free_keys(eng_ctx *e);

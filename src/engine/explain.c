@@ -71,6 +71,13 @@ static int find_rule(eng_ctx *e, uint32_t a, uint32_t b, dt_explanation *ex)
     return ex->blocking_rule ? DT_OK : DT_ENOMEM;
 }
 
+int eng_explain_records(eng_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex)
+{
+    int rc = fill_rows(e, m, a, b, ex);
+    if (rc == DT_OK) rc = find_rule(e, a, b, ex);
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
 static int explain(eng_ctx *e, const char *out_dir, const char *key_a, const char *key_b,
                    dt_explanation *ex)
 {

@@ -24,18 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
-#include "store/store.h"
+#include "engine/store_int.h"
 
 enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
-
-struct dt_store {
-    st_store *st;
-    dt_config *cfg;
-    fs_model model;      /* the newest stored model, when has_model */
-    int has_model;
-    int64_t model_version;
-};
 
 /* Loads the newest model the store holds, if any. */
 static int load_model(dt_store *s, dt_error *err)
@@ -75,15 +66,35 @@ static int keep_config(st_store *st, const dt_config *cfg, const char *config_pa
     return rc;
 }
 
-int dt_store_init(const char *store_path, const char *config_path, dt_error *err)
+/* The first admin, the audit log's signing key and the view id key. */
+static int keep_governance(st_store *st, const char *admin_name, char token[DT_TOKEN_SIZE],
+                           dt_error *err)
+{
+    DT_TRY(st_begin(st, err));
+    int rc = gv_principal_add(st, admin_name, GV_ADMIN, NULL, token, err);
+    if (rc == DT_OK) rc = gv_audit_init_key(st, err);
+    if (rc == DT_OK) rc = gv_view_key_init(st, err);
+    if (rc == DT_OK) return st_commit(st, err);
+    st_rollback(st);
+    return rc;
+}
+
+int dt_store_init(const char *store_path, const char *config_path, const char *admin_name,
+                  char admin_token[DT_TOKEN_SIZE], dt_error *err)
 {
     dt_error_clear(err);
-    if (!store_path || !config_path) return dt_err_set(err, DT_EINVAL, "dt_store_init: NULL argument");
+    if (!store_path || !config_path || !admin_name || !admin_token)
+        return dt_err_set(err, DT_EINVAL, "dt_store_init: NULL argument");
     dt_config *cfg = NULL;
     DT_TRY(dt_config_load(config_path, &cfg, err));
+    if (cfg->n_sources > GV_MAX_SOURCES) {
+        dt_config_free(cfg);
+        return dt_err_set(err, DT_ELIMIT, "a store holds up to %d sources", GV_MAX_SOURCES);
+    }
     st_store *st = NULL;
     int rc = st_open(store_path, ST_CREATE, &st, err);
     if (rc == DT_OK) rc = keep_config(st, cfg, config_path, err);
+    if (rc == DT_OK) rc = keep_governance(st, admin_name, admin_token, err);
     st_close(st);
     if (rc < 0 && st) remove(store_path); /* a half-made store helps nobody */
     dt_config_free(cfg);
@@ -112,9 +123,12 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     *out = NULL;
     dt_store *s = dt_calloc(1, sizeof *s);
     if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    s->policies.stamp = -1;
     int rc = st_open(store_path, ST_OPEN, &s->st, err);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
     if (rc == DT_OK) rc = load_model(s, err);
+    if (rc == DT_OK) rc = eng_sources_load(s->st, s->cfg, &s->sources, err);
+    if (rc == DT_OK) rc = gv_view_key_read(s->st, s->view_key, err);
     if (rc < 0) {
         dt_store_close(s);
         return dt_err_ensure(err, rc);
@@ -127,6 +141,9 @@ void dt_store_close(dt_store *store)
 {
     if (!store) return;
     fs_model_fini(&store->model);
+    gv_audit_close(store->audit);
+    gv_policies_fini(&store->policies);
+    eng_sources_fini(&store->sources);
     st_close(store->st);
     dt_config_free(store->cfg);
     dt_free(store);
@@ -135,22 +152,6 @@ void dt_store_close(dt_store *store)
 const dt_config *dt_store_config(const dt_store *store)
 {
     return store ? store->cfg : NULL;
-}
-
-static int source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err)
-{
-    for (size_t i = 0; i < s->cfg->n_sources; i++)
-        if (strcmp(s->cfg->sources[i].name, name) == 0) {
-            *i_src = i;
-            return DT_OK;
-        }
-    util_buf known = {0};
-    for (size_t i = 0; i < s->cfg->n_sources; i++)
-        util_buf_printf(&known, "%s%s", i ? ", " : "", s->cfg->sources[i].name);
-    int rc = dt_err_set(err, DT_EINVAL, "no source '%s' in the store's config (it has: %s)", name,
-                        known.data ? known.data : "none");
-    util_buf_fini(&known);
-    return rc;
 }
 
 /* ---- ingest --------------------------------------------------------- */
@@ -373,14 +374,20 @@ static int ingest(ingest_run *run, size_t i_src)
     return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
 }
 
-int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_summary *summary,
-                    dt_error *err)
+/* A write names its source as subject, and is logged before it starts: a
+ * killed write has its entry. */
+static int begin_write(dt_store *store, const dt_request *req, const char *action,
+                       unsigned roles, const char *source, eng_request *q, dt_error *err)
 {
-    dt_error_clear(err);
-    if (!store || !opts || !opts->source || !opts->path)
-        return dt_err_set(err, DT_EINVAL, "dt_store_ingest: store, source and path are required");
-    size_t i_src;
-    DT_TRY(source_index(store, opts->source, &i_src, err));
+    DT_TRY(req_begin(store, req, action, roles, source, 0, q, err));
+    int rc = source ? req_subject(q, "source", source) : DT_OK;
+    if (rc < 0) rc = dt_err_set(err, rc, "out of memory");
+    return req_log_now(q, rc, err);
+}
+
+static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *opts,
+                       dt_ingest_summary *summary, dt_error *err)
+{
     double t0 = util_now();
     ingest_run *run = dt_calloc(1, sizeof *run);
     if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -413,7 +420,21 @@ int dt_store_ingest(dt_store *store, const dt_ingest_options *opts, dt_ingest_su
     dt_free(run->touched_new);
     dt_free(run->cause);
     dt_free(run);
-    return dt_err_ensure(err, rc);
+    return rc;
+}
+
+int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
+                    dt_ingest_summary *summary, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !opts || !opts->source || !opts->path)
+        return dt_err_set(err, DT_EINVAL, "dt_store_ingest: store, source and path are required");
+    size_t i_src;
+    DT_TRY(store_source_index(store, opts->source, &i_src, err));
+    eng_request q;
+    DT_TRY(begin_write(store, req, "ingest", R_STEWARD, opts->source, &q, err));
+    int rc = ingest_file(store, i_src, opts, summary, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
 /* ---- withdraw ------------------------------------------------------- */
@@ -456,28 +477,32 @@ static int withdraw_rows(dt_store *store, int64_t src, const cfg_source *s, cons
     return rc < 0 ? rc : DT_OK;
 }
 
-int dt_store_withdraw(dt_store *store, const char *source, const char *ids_path,
-                      uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err)
+int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source,
+                      const char *ids_path, uint64_t *n_withdrawn, uint64_t *n_unknown,
+                      dt_error *err)
 {
     dt_error_clear(err);
     if (!store || !source || !ids_path || !n_withdrawn || !n_unknown)
         return dt_err_set(err, DT_EINVAL, "dt_store_withdraw: NULL argument");
     *n_withdrawn = *n_unknown = 0;
     size_t i_src;
-    DT_TRY(source_index(store, source, &i_src, err));
+    DT_TRY(store_source_index(store, source, &i_src, err));
+    eng_request q;
+    DT_TRY(begin_write(store, req, "withdraw", R_STEWARD, source, &q, err));
     int64_t src;
-    DT_TRY(st_source_id(store->st, source, &src, err));
-    int rc = withdraw_rows(store, src, &store->cfg->sources[i_src], ids_path, n_withdrawn,
+    int rc = st_source_id(store->st, source, &src, err);
+    if (rc == DT_OK)
+        rc = withdraw_rows(store, src, &store->cfg->sources[i_src], ids_path, n_withdrawn,
                            n_unknown, err);
     if (rc < 0) *n_withdrawn = *n_unknown = 0;
-    return dt_err_ensure(err, rc);
+    return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
 /* ---- model and export ------------------------------------------------- */
 
 /* Resolves every active record again with the store's model, in batches,
  * each in its own transaction: after a new model, every entity is its. */
-static int resolve_all(dt_store *s, const char *cause, dt_error *err)
+int store_resolve_all(dt_store *s, const char *cause, dt_error *err)
 {
     enum { BATCH = 2000 };
     int rc = DT_OK;
@@ -508,17 +533,28 @@ static int adopt_model(dt_store *store, const char *text, int64_t *version, dt_e
     store->has_model = 0;
     if (rc == DT_OK) rc = load_model(store, err);
     char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
-    if (rc == DT_OK) rc = cause ? resolve_all(store, cause, err) : DT_ENOMEM;
+    if (rc == DT_OK) rc = cause ? store_resolve_all(store, cause, err) : DT_ENOMEM;
     dt_free(cause);
     return rc;
 }
 
-int dt_store_import_model(dt_store *store, const char *model_path, int64_t *version,
-                          dt_error *err)
+static int import_model(dt_store *store, const char *model_path, int64_t *version,
+                        dt_error *err);
+
+int dt_store_import_model(dt_store *store, const dt_request *req, const char *model_path,
+                          int64_t *version, dt_error *err)
 {
     dt_error_clear(err);
     if (!store || !model_path || !version)
         return dt_err_set(err, DT_EINVAL, "dt_store_import_model: NULL argument");
+    eng_request q;
+    DT_TRY(begin_write(store, req, "import-model", R_ADMIN, NULL, &q, err));
+    return dt_err_ensure(err, req_end(&q, import_model(store, model_path, version, err), err));
+}
+
+static int import_model(dt_store *store, const char *model_path, int64_t *version,
+                        dt_error *err)
+{
     fs_model m;
     memset(&m, 0, sizeof m);
     int rc = fs_model_load(&m, store->cfg, model_path, err);
@@ -527,313 +563,51 @@ int dt_store_import_model(dt_store *store, const char *model_path, int64_t *vers
     fs_model_fini(&m);
     if (rc == DT_OK) rc = adopt_model(store, text, version, err);
     dt_free(text);
-    return dt_err_ensure(err, rc);
-}
-
-typedef struct export_ctx {
-    FILE *f;
-    util_buf line;
-    uint64_t n;
-} export_ctx;
-
-static int export_row(void *ctx, const char *source, const char *record_id, const char *entity)
-{
-    export_ctx *x = ctx;
-    util_buf_clear(&x->line);
-    csv_write_field(&x->line, source, strlen(source), ',');
-    util_buf_putc(&x->line, ',');
-    csv_write_field(&x->line, record_id, strlen(record_id), ',');
-    util_buf_printf(&x->line, ",%s\n", entity);
-    if (x->line.is_failed) return DT_ENOMEM;
-    x->n++;
-    return fwrite(x->line.data, 1, x->line.len, x->f) == x->line.len ? DT_OK : DT_EIO;
-}
-
-int dt_store_export(dt_store *store, const char *out_path, uint64_t *n_rows, dt_error *err)
-{
-    dt_error_clear(err);
-    if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
-    if (!store->has_model)
-        return dt_err_at(err, DT_EINVAL, st_path(store->st), 0, 0, "the store has no model, so "
-                         "no entities yet: run 'dovetail train' first");
-    char *tmp = dt_asprintf("%s.tmp", out_path);
-    FILE *f = tmp ? fopen(tmp, "wb") : NULL;
-    if (!f) {
-        int rc = tmp ? dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write") : DT_ENOMEM;
-        dt_free(tmp);
-        return dt_err_ensure(err, rc);
-    }
-    export_ctx x = {.f = f};
-    fputs("source,record_id,entity_id\n", f);
-    int rc = st_members_each(store->st, export_row, &x, err);
-    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
-    if (rc == DT_EIO && err->code == DT_OK) dt_err_at(err, DT_EIO, tmp, 0, 0, "write failed");
-    if (rc == DT_OK && rename(tmp, out_path) != 0)
-        rc = dt_err_at(err, DT_EIO, out_path, 0, 0, "cannot rename into place");
-    if (rc < 0) remove(tmp);
-    util_buf_fini(&x.line);
-    dt_free(tmp);
-    if (n_rows) *n_rows = x.n;
-    return dt_err_ensure(err, rc);
-}
-
-/* ---- resolve (a read) and entity ------------------------------------------ */
-
-/* The record.json object as a header row and a value row. */
-typedef struct json_row {
-    const char **names, **values;
-    size_t *name_lens, *value_lens;
-    char **owned;          /* number texts we made */
-    size_t n;
-} json_row;
-
-static void json_row_fini(json_row *r)
-{
-    for (size_t i = 0; r->owned && i < r->n; i++) dt_free(r->owned[i]);
-    dt_free(r->owned);
-    dt_free(r->names);
-    dt_free(r->values);
-    dt_free(r->name_lens);
-    dt_free(r->value_lens);
-}
-
-/* 1 if the row already has a field of that name. */
-static int json_row_has(const json_row *r, const char *name)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (!strcmp(r->names[i], name)) return 1;
-    return 0;
-}
-
-/* A record may leave out columns it has no value for: they are added empty,
- * so they read as null. Only the id column is required. */
-static int json_row_complete(json_row *r, const cfg_source *s, dt_error *err)
-{
-    if (!json_row_has(r, s->id_column))
-        return dt_err_set(err, DT_EINPUT, "the record has no field '%s' (the record id of "
-                          "source '%s')", s->id_column, s->name);
-    for (size_t m = 0; m <= s->n_maps; m++) {
-        const char *col = m < s->n_maps ? s->maps[m].column : s->full_name_column;
-        if (!col || json_row_has(r, col)) continue;
-        r->names[r->n] = col;
-        r->name_lens[r->n] = strlen(col);
-        r->values[r->n] = "";
-        r->value_lens[r->n++] = 0;
-    }
-    return DT_OK;
-}
-
-static int json_row_make(json_t *o, size_t n_extra, json_row *r, dt_error *err)
-{
-    size_t n = json_object_size(o) + n_extra;
-    memset(r, 0, sizeof *r);
-    r->names = dt_calloc(n ? n : 1, sizeof *r->names);
-    r->values = dt_calloc(n ? n : 1, sizeof *r->values);
-    r->name_lens = dt_calloc(n ? n : 1, sizeof *r->name_lens);
-    r->value_lens = dt_calloc(n ? n : 1, sizeof *r->value_lens);
-    r->owned = dt_calloc(n ? n : 1, sizeof *r->owned);
-    if (!r->names || !r->values || !r->name_lens || !r->value_lens || !r->owned)
-        return dt_err_set(err, DT_ENOMEM, "out of memory");
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v) {
-        size_t i = r->n++;
-        r->names[i] = key;
-        r->name_lens[i] = strlen(key);
-        if (json_is_string(v)) {
-            r->values[i] = json_string_value(v);
-            r->value_lens[i] = json_string_length(v);
-            if (memchr(r->values[i], '\0', r->value_lens[i]))
-                return dt_err_set(err, DT_EINPUT, "record field '%s' holds a NUL character", key);
-            continue;
-        }
-        if (json_is_null(v)) r->owned[i] = dt_strdup("");
-        else if (json_is_integer(v)) r->owned[i] = dt_asprintf("%lld", (long long)json_integer_value(v));
-        else if (json_is_real(v)) r->owned[i] = dt_asprintf("%.17g", json_real_value(v));
-        else
-            return dt_err_set(err, DT_EINPUT, "record field '%s' must be a string, a number or "
-                              "null", key);
-        if (!r->owned[i]) return dt_err_set(err, DT_ENOMEM, "out of memory");
-        r->values[i] = r->owned[i];
-        r->value_lens[i] = strlen(r->owned[i]);
-    }
-    return DT_OK;
-}
-
-static char *level_label(const dt_config *cfg, size_t c, int code)
-{
-    return dt_strdup(cmp_level_label(&cfg->comparisons[c], code));
-}
-
-static int fill_resolution(const dt_store *s, eng_candidate *cands, size_t n, dt_resolution *r)
-{
-    const dt_config *cfg = s->cfg;
-    r->entity = dt_strdup("");
-    r->n_comparisons = cfg->n_comparisons;
-    r->comparisons = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *r->comparisons);
-    r->candidates = dt_calloc(n ? n : 1, sizeof *r->candidates);
-    if (!r->entity || !r->comparisons || !r->candidates) return DT_ENOMEM;
-    for (size_t c = 0; c < cfg->n_comparisons; c++)
-        if (!(r->comparisons[c] = dt_strdup(cfg->comparisons[c].name))) return DT_ENOMEM;
-    for (size_t k = 0; k < n; k++) {
-        dt_candidate *d = &r->candidates[r->n_candidates++];
-        d->source = dt_strdup(cfg->sources[cands[k].i_source].name);
-        d->record_id = cands[k].record_id;
-        d->entity = cands[k].entity;
-        cands[k].record_id = cands[k].entity = NULL; /* moved */
-        d->weight = cands[k].weight;
-        d->probability = cands[k].p;
-        d->levels = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *d->levels);
-        if (!d->source || !d->levels) return DT_ENOMEM;
-        for (size_t c = 0; c < cfg->n_comparisons; c++)
-            if (!(d->levels[c] = level_label(cfg, c, cands[k].levels[c]))) return DT_ENOMEM;
-    }
-    if (n && cands[0].p >= cfg->link_threshold && r->candidates[0].entity[0]) {
-        dt_free(r->entity);
-        r->entity = dt_strdup(r->candidates[0].entity);
-    }
-    return r->entity ? DT_OK : DT_ENOMEM;
-}
-
-int dt_store_resolve(dt_store *store, const char *source, const char *record_json,
-                     dt_resolution **out, dt_error *err)
-{
-    dt_error_clear(err);
-    if (!store || !source || !record_json || !out)
-        return dt_err_set(err, DT_EINVAL, "dt_store_resolve: NULL argument");
-    *out = NULL;
-    if (strlen(record_json) > DT_RECORD_JSON_MAX)
-        return dt_err_set(err, DT_EINPUT, "the record is over %u bytes", DT_RECORD_JSON_MAX);
-    if (!store->has_model)
-        return dt_err_at(err, DT_EINVAL, st_path(store->st), 0, 0, "the store has no model: run "
-                         "'dovetail train' first");
-    size_t i_src;
-    DT_TRY(source_index(store, source, &i_src, err));
-    json_error_t jerr;
-    json_t *o = json_loads(record_json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o) return dt_err_at(err, DT_EINPUT, "record", jerr.line, jerr.column, "%s", jerr.text);
-    json_row jr;
-    const cfg_source *s = &store->cfg->sources[i_src];
-    int rc = json_is_object(o) ? json_row_make(o, s->n_maps + 1, &jr, err)
-                               : (memset(&jr, 0, sizeof jr),
-                                  dt_err_set(err, DT_EINPUT, "the record must be a JSON object"));
-    if (rc == DT_OK) rc = json_row_complete(&jr, s, err);
-    eng_candidate *cands = NULL;
-    size_t n = 0;
-    if (rc == DT_OK) {
-        csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
-        csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
-        rc = eng_resolve_one(store->st, store->cfg, &store->model, i_src, &header, &row, &cands,
-                             &n, err);
-    }
-    dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
-    if (rc == DT_OK && (!r || fill_resolution(store, cands, n, r) < 0))
-        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (size_t k = 0; k < n; k++) {
-        dt_free(cands[k].record_id);
-        dt_free(cands[k].entity);
-    }
-    dt_free(cands);
-    json_row_fini(&jr);
-    json_decref(o);
-    if (rc < 0) {
-        dt_resolution_free(r);
-        return dt_err_ensure(err, rc);
-    }
-    *out = r;
-    return DT_OK;
-}
-
-void dt_resolution_free(dt_resolution *r)
-{
-    if (!r) return;
-    for (size_t k = 0; r->candidates && k < r->n_candidates; k++) {
-        dt_candidate *d = &r->candidates[k];
-        for (size_t c = 0; d->levels && c < r->n_comparisons; c++) dt_free(d->levels[c]);
-        dt_free(d->levels);
-        dt_free(d->source);
-        dt_free(d->record_id);
-        dt_free(d->entity);
-    }
-    for (size_t c = 0; r->comparisons && c < r->n_comparisons; c++) dt_free(r->comparisons[c]);
-    dt_free(r->comparisons);
-    dt_free(r->candidates);
-    dt_free(r->entity);
-    dt_free(r);
-}
-
-typedef struct entity_walk {
-    st_store *st;
-    dt_entity_record *v;
-    size_t n, cap;
-    dt_error *err;
-} entity_walk;
-
-static int add_member(void *ctx, int64_t id)
-{
-    entity_walk *w = ctx;
-    st_record r;
-    DT_TRY(st_record_get(w->st, id, &r, NULL, w->err));
-    int rc = r.is_withdrawn ? DT_OK : util_grow((void **)&w->v, &w->cap, w->n + 1, sizeof *w->v);
-    if (rc == DT_OK && !r.is_withdrawn) {
-        w->v[w->n++] = (dt_entity_record){(char *)r.source, (char *)r.record_id, (char *)r.raw};
-        dt_free((char *)r.norm);
-        dt_free((char *)r.entity);
-        return DT_OK;
-    }
-    st_record_free(&r);
     return rc;
 }
 
-static int cmp_entity_record(const void *x, const void *y)
-{
-    const dt_entity_record *a = x, *b = y;
-    int c = strcmp(a->source, b->source);
-    return c ? c : strcmp(a->record_id, b->record_id);
-}
+/* Training under a purpose reads only the records of the sources its view
+ * allows. */
+typedef struct train_load {
+    st_store *st;
+    const gv_view *view;
+    eng_ctx *e;
+} train_load;
 
-int dt_store_entity(dt_store *store, const char *entity_id, dt_entity_record **out, size_t *n,
-                    dt_error *err)
+static int add_visible(void *ctx, const st_record *r)
 {
-    dt_error_clear(err);
-    if (!store || !entity_id || !out || !n) return dt_err_set(err, DT_EINVAL, "dt_store_entity: NULL argument");
-    entity_walk w = {.st = store->st, .err = err};
-    int rc = st_entity_members(store->st, entity_id, add_member, &w, err);
-    if (rc == DT_OK && w.n == 0) rc = dt_err_set(err, DT_ENOTFOUND, "no entity '%s'", entity_id);
-    if (rc < 0) {
-        dt_entity_records_free(w.v, w.n);
-        return dt_err_ensure(err, rc);
-    }
-    qsort(w.v, w.n, sizeof *w.v, cmp_entity_record);
-    *out = w.v;
-    *n = w.n;
-    return DT_OK;
-}
-
-void dt_entity_records_free(dt_entity_record *records, size_t n)
-{
-    for (size_t i = 0; records && i < n; i++) {
-        dt_free(records[i].source);
-        dt_free(records[i].record_id);
-        dt_free(records[i].raw);
-    }
-    dt_free(records);
+    train_load *t = ctx;
+    size_t i = 0;
+    while (i < t->e->cfg->n_sources && strcmp(t->e->cfg->sources[i].name, r->source) != 0) i++;
+    return gv_view_has(t->view, i) ? eng_add_stored(t->e, r) : DT_OK;
 }
 
 static int load_store(eng_ctx *e, void *ctx)
 {
-    return eng_load_store(e, ctx);
+    train_load *t = ctx;
+    t->e = e;
+    DT_TRY(st_records_each(t->st, NULL, 0, add_visible, t, e->err));
+    return eng_finish_load(e);
 }
 
-int dt_store_train(dt_store *store, const dt_link_options *opts, int64_t *version, dt_error *err)
+int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts,
+                   int64_t *version, dt_error *err)
 {
     dt_error_clear(err);
     if (!store || !version) return dt_err_set(err, DT_EINVAL, "dt_store_train: NULL argument");
+    eng_request q;
+    DT_TRY(begin_write(store, req, "train", R_ADMIN, NULL, &q, err));
+    int rc = req_view(&q, err);
     dt_link_options o = opts ? *opts : (dt_link_options){0};
     o.model_path = NULL;
     char *text = NULL;
-    int rc = eng_train_from(store->cfg, &o, load_store, store->st, &text, err);
+    train_load t = {.st = store->st, .view = &q.view};
+    if (rc == DT_OK && q.view.sources == 0)
+        rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s' now, so there "
+                        "is nothing to train on%s%s", q.purpose, store->notice[0] ? ": " : "",
+                        store->notice);
+    if (rc == DT_OK) rc = eng_train_from(store->cfg, &o, load_store, &t, &text, err);
     if (rc == DT_OK) rc = adopt_model(store, text, version, err);
     dt_free(text);
-    return dt_err_ensure(err, rc);
+    return dt_err_ensure(err, req_end(&q, rc, err));
 }

@@ -714,6 +714,106 @@ int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const eng_batch
     return rc;
 }
 
+/* ---- entities under a restricted view (src/govern) -------------------------- */
+
+/* A breadth-first walk over the links a view allows: a link is followed
+ * only when the view lets its two sources link, so a record of a hidden
+ * source never joins two visible ones. */
+typedef struct view_walk {
+    bfs b;
+    const gv_view *v;
+    const eng_sources *map;
+    uint16_t *src;             /* per record of the set: its config source */
+    size_t cap_src;
+    uint32_t from_i;
+} view_walk;
+
+static int set_source(view_walk *w, uint32_t i, int src)
+{
+    DT_TRY(util_grow((void **)&w->src, &w->cap_src, (size_t)i + 1, sizeof *w->src));
+    w->src[i] = (uint16_t)src;
+    return DT_OK;
+}
+
+static int visit_view(void *ctx, int64_t other, double p, int64_t other_source)
+{
+    view_walk *w = ctx;
+    int to = eng_source_index(w->map, other_source);
+    if (to < 0 || !gv_view_links(w->v, w->src[w->from_i], (size_t)to)) return DT_OK;
+    uint32_t i;
+    int is_new;
+    DT_TRY(util_ids_put(w->b.seen, other, &i, &is_new));
+    if (is_new) DT_TRY(set_source(w, i, to));
+    if (w->b.from > other) return DT_OK;
+    DT_TRY(util_grow((void **)&w->b.v, &w->b.cap, w->b.n + 1, sizeof *w->b.v));
+    w->b.v[w->b.n++] = (edge){w->b.from, other, p};
+    return DT_OK;
+}
+
+static int view_component(st_store *st, const dt_config *cfg, view_walk *w, util_ids *set,
+                          dt_error *err)
+{
+    w->b.seen = set;
+    for (uint32_t k = 0; k < set->n; k++) {
+        w->b.from = set->ids[k];
+        w->from_i = k;
+        DT_TRY(st_links_of_source(st, set->ids[k], cfg->link_threshold, visit_view, w, err));
+    }
+    return DT_OK;
+}
+
+/* Clusters the component in l as batch would, and puts the records of
+ * seed's cluster in members. */
+static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members)
+{
+    const dt_config *cfg = l->e.cfg;
+    clu_link *links = NULL;
+    DT_TRY(table_links(l, b, &links));
+    clu_result res;
+    memset(&res, 0, sizeof res);
+    clu_options opt = {.src = l->e.table.src, .one_to_one = cfg->one_to_one,
+                       .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
+                       .conflicts = cfg->n_exclusive ? conflicts : NULL, .ctx = &l->e};
+    int rc = clu_run(l->e.table.n_recs, links, b->n, &opt, &res);
+    uint32_t root = rc == DT_OK ? res.entity[index_of(l, seed)] : 0;
+    for (uint32_t i = 0; rc == DT_OK && i < l->e.table.n_recs; i++)
+        if (res.entity[i] == root) rc = util_ids_add(members, l->sids.ids[i]);
+    clu_result_fini(&res);
+    dt_free(links);
+    return rc;
+}
+
+int eng_view_entity(st_store *st, const dt_config *cfg, const gv_view *v, const eng_sources *map,
+                    int64_t sid, util_ids *members, dt_error *err)
+{
+    int64_t source;
+    int active, rc = st_record_source(st, sid, &source, &active, err);
+    int src = rc == DT_OK ? eng_source_index(map, source) : -1;
+    if (rc == DT_ENOTFOUND || (rc == DT_OK && (!active || src < 0 || !gv_view_has(v, (size_t)src))))
+        return DT_ENOTFOUND; /* the caller words it, the same for hidden and absent */
+    DT_TRY(rc);
+    util_ids set = {0};
+    view_walk w = {.v = v, .map = map};
+    loaded l, none;
+    memset(&l, 0, sizeof l);
+    memset(&none, 0, sizeof none);
+    rc = util_ids_add(&set, sid);
+    if (rc == DT_OK) rc = set_source(&w, 0, src);
+    if (rc == DT_OK) rc = view_component(st, cfg, &w, &set, err);
+    if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
+    if (rc == DT_OK) rc = loaded_init(&none, cfg, err);
+    if (rc == DT_OK) rc = load_component(&l, st, &none, &set, err);
+    if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
+    if (rc == DT_OK) rc = view_cluster(&l, &w.b, sid, members);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
+    dt_free(w.b.v);
+    dt_free(w.src);
+    util_ids_fini(&set);
+    if (l.e.cfg) loaded_fini(&l);
+    if (none.e.cfg) loaded_fini(&none);
+    return rc;
+}
+
 /* ---- one record, read only ------------------------------------------------ */
 
 static int cmp_candidate_p(const void *x, const void *y)
@@ -789,13 +889,7 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size
 
 /* ---- the whole store, for training ---------------------------------------- */
 
-static int add_stored(void *ctx, const st_record *r)
+int eng_add_stored(eng_ctx *e, const st_record *r)
 {
-    return table_add_stored(ctx, r);
-}
-
-int eng_load_store(eng_ctx *e, struct st_store *st)
-{
-    DT_TRY(st_records_each(st, NULL, 0, add_stored, e, e->err));
-    return eng_finish_load(e);
+    return table_add_stored(e, r);
 }

@@ -205,6 +205,11 @@ void gv_audit_close(gv_audit *a)
     dt_free(a);
 }
 
+void gv_audit_drop(gv_audit *a)
+{
+    drop_queue(a);
+}
+
 size_t gv_audit_pending(const gv_audit *a)
 {
     return a->n_q;

@@ -140,6 +140,16 @@ static inline int gv_view_links(const gv_view *v, size_t a, size_t b)
  * column always: it names the record). */
 int gv_view_shows(const gv_view *v, const dt_config *cfg, size_t i_src, const char *column);
 
+/* Entity ids under a restricted view: the entity's smallest store record
+ * id, enciphered with the store's key (view_id.c says why). */
+enum { GV_VIEW_KEY = 32 };
+void gv_view_id(const uint8_t key[GV_VIEW_KEY], int64_t sid, char out[18]);
+/* 0 and *sid, or -1 when id is not one gv_view_id could have made. */
+int gv_view_id_parse(const uint8_t key[GV_VIEW_KEY], const char *id, int64_t *sid);
+/* Makes the key once, at init (caller's transaction); reads it. */
+int gv_view_key_init(st_store *st, dt_error *err);
+int gv_view_key_read(st_store *st, uint8_t key[GV_VIEW_KEY], dt_error *err);
+
 /* ---- the audit log -------------------------------------------------------- */
 
 /* One request, as it is logged. subjects: "source:record_id" (or another
@@ -172,6 +182,8 @@ int gv_audit_commit(gv_audit *a, int64_t *seq, dt_error *err);
  * without its entry or the reverse. A failing work rolls everything back. */
 typedef int (*gv_work_fn)(void *ctx, dt_error *err);
 int gv_audit_commit_with(gv_audit *a, gv_work_fn work, void *ctx, int64_t *seq, dt_error *err);
+/* Forgets the queued entries (their request did not happen). */
+void gv_audit_drop(gv_audit *a);
 /* Entries queued and not yet committed. */
 size_t gv_audit_pending(const gv_audit *a);
 

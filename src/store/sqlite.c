@@ -59,7 +59,8 @@ enum stmt_id {
     S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
-    S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, N_STMTS
+    S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
+    N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -111,6 +112,10 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
                    "UNION ALL SELECT a, p FROM link WHERE b = ?1 AND p >= ?2",
+    [S_LINKS_OF_SRC] = "SELECT l.b, l.p, r.source FROM link l JOIN record r ON r.id = l.b "
+                       "WHERE l.a = ?1 AND l.p >= ?2 UNION ALL SELECT l.a, l.p, r.source "
+                       "FROM link l JOIN record r ON r.id = l.a WHERE l.b = ?1 AND l.p >= ?2",
+    [S_REC_SOURCE] = "SELECT source, withdrawn FROM record WHERE id = ?1",
     [S_ENTITY_OF] = "SELECT entity FROM membership WHERE record = ?1",
     [S_ENTITY_SET] = "INSERT OR REPLACE INTO membership(record, entity) VALUES(?1, ?2)",
     [S_ENTITY_CLEAR] = "DELETE FROM membership WHERE record = ?1",
@@ -118,7 +123,7 @@ static const char *const STMT_SQL[N_STMTS] = {
                     "VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1, ?2, ?3, ?4)",
     [S_ACTIVE_IDS] = "SELECT id FROM record WHERE withdrawn = 0 AND id >= ?1 ORDER BY id LIMIT ?2",
     [S_ENTITY_MEMBERS] = "SELECT record FROM membership WHERE entity = ?1",
-    [S_MEMBERS_EACH] = "SELECT s.name, r.record_id, m.entity FROM record r "
+    [S_MEMBERS_EACH] = "SELECT s.name, r.record_id, m.entity, r.id FROM record r "
                        "JOIN source s ON s.id = r.source JOIN membership m ON m.record = r.id "
                        "WHERE r.withdrawn = 0 ORDER BY s.name, r.record_id",
 };
@@ -799,6 +804,39 @@ int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
 }
 
+int st_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn fn, void *ctx,
+                       dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINKS_OF_SRC);
+    sqlite3_bind_int64(st, 1, record);
+    sqlite3_bind_double(st, 2, min_p);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
+                     sqlite3_column_int64(st, 2));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
+}
+
+int st_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_SOURCE);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *source = sqlite3_column_int64(st, 0);
+        *is_active = sqlite3_column_int(st, 1) == 0;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return DT_ENOTFOUND;
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading a record", err);
+}
+
 int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_ENTITY_OF);
@@ -835,7 +873,7 @@ int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
     sqlite3_stmt *st = stmt(s, S_MEMBERS_EACH);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int out = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+        int out = fn(ctx, sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 0),
                      (const char *)sqlite3_column_text(st, 1),
                      (const char *)sqlite3_column_text(st, 2));
         if (out < 0) {

@@ -129,6 +129,14 @@ typedef int (*st_link_fn)(void *ctx, int64_t other, double p);
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
                 dt_error *err);
 
+typedef int (*st_link_src_fn)(void *ctx, int64_t other, double p, int64_t other_source);
+/* As st_links_of, with the other record's source id. */
+int st_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn fn, void *ctx,
+                       dt_error *err);
+/* A record's source id, and whether it is active; DT_ENOTFOUND (no
+ * message) when there is no record of that id. */
+int st_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, dt_error *err);
+
 /* Which entity a record belongs to ("" when none yet). *entity is dt_malloc'd. */
 int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err);
 /* Puts a record in an entity, or takes it out of any (entity NULL). */
@@ -139,8 +147,8 @@ int st_entity_event(st_store *s, const char *kind, const char *entity, const cha
                     const char *cause, dt_error *err);
 /* Calls fn with each record of an entity. */
 int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err);
-typedef int (*st_member_fn)(void *ctx, const char *source, const char *record_id,
-                            const char *entity);
+typedef int (*st_member_fn)(void *ctx, int64_t record, const char *source,
+                            const char *record_id, const char *entity);
 /* Every active record with its entity, in (source name, record id) order. */
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
 

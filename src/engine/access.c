@@ -1,0 +1,550 @@
+/*
+ * access.c — the request path every public store call takes (see
+ * store_int.h), and the governance calls themselves: principals, source
+ * policies, the audit log's checks and disclosures.
+ *
+ * Invariants:
+ *   1. Every request, allowed or denied, appends one audit entry, and the
+ *      entry is committed (fsync) before the call returns.
+ *   2. A denial's message names the principal, its role and the action,
+ *      never a record: it says nothing of what the store holds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/store_int.h"
+
+/* ---- the request path ------------------------------------------------------ */
+
+static void req_free(eng_request *q)
+{
+    gv_principal_fini(&q->who);
+    util_intern_fini(&q->subjects);
+    util_intern_fini(&q->fields);
+}
+
+static int queue_entry(eng_request *q, const char *outcome, dt_error *err)
+{
+    gv_entry e = {
+        .principal = q->who.name ? q->who.name : "",
+        .purpose = gv_name_ok(q->purpose) ? q->purpose : "",
+        .action = q->action,
+        .outcome = outcome,
+        .subjects = (const char *const *)q->subjects.strs,
+        .n_subjects = q->subjects.n_strs,
+        .fields = (const char *const *)q->fields.strs,
+        .n_fields = q->fields.n_strs,
+    };
+    return gv_audit_add(q->s->audit, &e, err);
+}
+
+/* Appends q's entry with this outcome and commits it. */
+static int log_entry(eng_request *q, const char *outcome, dt_error *err)
+{
+    if (!q->is_logged) return DT_OK;
+    DT_TRY(queue_entry(q, outcome, err));
+    return gv_audit_commit(q->s->audit, NULL, err);
+}
+
+/* Runs work in the transaction of q's "allowed" entry, so a change and
+ * its entry are stored together or not at all; a failed work leaves the
+ * entry to req_end, as "failed". */
+static int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
+{
+    DT_TRY(queue_entry(q, "allowed", err));
+    int rc = gv_audit_commit_with(q->s->audit, work, ctx, NULL, err);
+    if (rc < 0) gv_audit_drop(q->s->audit);
+    else q->is_logged = 0;
+    return rc;
+}
+
+/* Logs a denial; returns rc (or the log's own error, which is worse). */
+static int deny(eng_request *q, int rc, dt_error *err)
+{
+    dt_error log_err;
+    dt_error_clear(&log_err);
+    int lrc = log_entry(q, "denied", &log_err);
+    req_free(q);
+    if (lrc < 0) {
+        *err = log_err;
+        return lrc;
+    }
+    return rc;
+}
+
+static int open_log(dt_store *s, int may_skip_log, eng_request *q, dt_error *err)
+{
+    q->is_logged = 1;
+    if (s->audit) return DT_OK;
+    dt_error open_err;
+    dt_error_clear(&open_err);
+    int rc = gv_audit_open(s->st, &s->audit, &open_err);
+    if (rc == DT_OK) return DT_OK;
+    if (may_skip_log && rc == DT_EIO) {
+        q->is_logged = 0;
+        return DT_OK;
+    }
+    *err = open_err;
+    return rc;
+}
+
+int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
+              const char *source, int may_skip_log, eng_request *q, dt_error *err)
+{
+    memset(q, 0, sizeof *q);
+    q->s = s;
+    q->action = action;
+    q->purpose = r && r->purpose ? r->purpose : "";
+    util_intern_init(&q->subjects);
+    util_intern_init(&q->fields);
+    s->notice[0] = '\0';
+    int rc = open_log(s, may_skip_log, q, err);
+    if (rc < 0) {
+        req_free(q);
+        return rc;
+    }
+    rc = gv_authenticate(s->st, r ? r->token : NULL, &q->who, err);
+    if (rc == DT_EAUTH) return deny(q, rc, err);
+    if (rc < 0) {
+        req_free(q);
+        return rc;
+    }
+    if (!gv_name_ok(q->purpose))
+        return deny(q, dt_err_set(err, DT_EINVAL, "a purpose is required (1 to 64 of a-z, 0-9, "
+                                  "'.', '_', '-', e.g. payment-integrity): every use of the "
+                                  "store names one"), err);
+    int role_ok = roles >> q->who.role & 1;
+    if (role_ok && q->who.role == GV_STEWARD && source) role_ok = gv_stewards(&q->who, source);
+    if (!role_ok)
+        return deny(q, dt_err_set(err, DT_EDENIED, "principal '%s' (%s%s%s) may not %s%s%s",
+                                  q->who.name, gv_role_name(q->who.role),
+                                  q->who.sources[0] ? " of " : "", q->who.sources, action,
+                                  source ? " on source " : "", source ? source : ""),
+                    err);
+    return DT_OK;
+}
+
+int req_view(eng_request *q, dt_error *err)
+{
+    dt_store *s = q->s;
+    DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
+    DT_TRY(gv_view_make(&s->policies, s->cfg, q->purpose, gv_now(), &q->view, err));
+    if (q->view.lapsed[0]) snprintf(s->notice, sizeof s->notice, "%s", q->view.lapsed);
+    return DT_OK;
+}
+
+int req_subject_text(eng_request *q, const char *subject)
+{
+    uint32_t id;
+    return util_intern_put(&q->subjects, subject, strlen(subject), &id);
+}
+
+/* "a:b" into an interned set, without building the text twice. */
+static int put_pair(util_intern *set, const char *a, char sep, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char small[256], *text = na + nb + 2 <= sizeof small ? small : dt_malloc(na + nb + 2);
+    if (!text) return DT_ENOMEM;
+    memcpy(text, a, na);
+    text[na] = sep;
+    memcpy(text + na + 1, b, nb + 1);
+    uint32_t id;
+    int rc = util_intern_put(set, text, na + nb + 1, &id);
+    if (text != small) dt_free(text);
+    return rc;
+}
+
+int req_subject(eng_request *q, const char *source, const char *record_id)
+{
+    return put_pair(&q->subjects, source, ':', record_id);
+}
+
+int req_field(eng_request *q, const char *source, const char *column)
+{
+    return put_pair(&q->fields, source, '.', column);
+}
+
+int req_end(eng_request *q, int rc, dt_error *err)
+{
+    dt_error log_err;
+    dt_error_clear(&log_err);
+    int lrc = log_entry(q, rc < 0 ? "failed" : "allowed", &log_err);
+    req_free(q);
+    if (lrc < 0 && rc >= 0) {
+        *err = log_err;
+        return lrc;
+    }
+    return rc;
+}
+
+int req_log_now(eng_request *q, int rc, dt_error *err)
+{
+    if (rc < 0) return req_end(q, rc, err);
+    rc = log_entry(q, "allowed", err);
+    if (rc < 0) req_free(q);
+    else q->is_logged = 0;
+    return rc;
+}
+
+int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err)
+{
+    for (size_t i = 0; i < s->cfg->n_sources; i++)
+        if (strcmp(s->cfg->sources[i].name, name) == 0) {
+            *i_src = i;
+            return DT_OK;
+        }
+    util_buf known = {0};
+    for (size_t i = 0; i < s->cfg->n_sources; i++)
+        util_buf_printf(&known, "%s%s", i ? ", " : "", s->cfg->sources[i].name);
+    int rc = dt_err_set(err, DT_EINVAL, "no source '%s' in the store's config (it has: %s)", name,
+                        known.data ? known.data : "none");
+    util_buf_fini(&known);
+    return rc;
+}
+
+const char *dt_store_notice(const dt_store *store)
+{
+    return store ? store->notice : "";
+}
+
+/* ---- principals ------------------------------------------------------------- */
+
+typedef struct principal_add {
+    dt_store *s;
+    const char *name, *sources;
+    gv_role role;
+    char *token;
+} principal_add;
+
+static int add_principal(void *ctx, dt_error *err)
+{
+    principal_add *p = ctx;
+    return gv_principal_add(p->s->st, p->name, p->role, p->sources, p->token, err);
+}
+
+/* Every named source must be the config's. */
+static int check_sources(const dt_store *s, const char *sources, dt_error *err)
+{
+    char *copy = sources ? dt_strdup(sources) : NULL;
+    if (sources && !copy) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = DT_OK;
+    size_t i;
+    for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t && rc == DT_OK;
+         t = strtok_r(NULL, ",", &save))
+        rc = store_source_index(s, t, &i, err);
+    dt_free(copy);
+    return rc;
+}
+
+int dt_principal_add(dt_store *store, const dt_request *req, const char *name, const char *role,
+                     const char *sources, char token[DT_TOKEN_SIZE], dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !name || !role || !token)
+        return dt_err_set(err, DT_EINVAL, "dt_principal_add: NULL argument");
+    principal_add p = {.s = store, .name = name, .sources = sources, .token = token};
+    if (gv_role_parse(role, &p.role) < 0)
+        return dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, reviewer, "
+                          "auditor)", role);
+    DT_TRY(check_sources(store, sources, err));
+    eng_request q;
+    DT_TRY(req_begin(store, req, "principal.add", R_ADMIN, NULL, 0, &q, err));
+    int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                    : DT_OK;
+    if (rc == DT_OK) rc = req_commit_with(&q, add_principal, &p, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+typedef struct principal_revoke {
+    dt_store *s;
+    const char *name;
+    int found;
+} principal_revoke;
+
+static int revoke_principal(void *ctx, dt_error *err)
+{
+    principal_revoke *p = ctx;
+    DT_TRY(st_principal_revoke(p->s->st, p->name, gv_now(), &p->found, err));
+    return p->found ? DT_OK
+                    : dt_err_set(err, DT_ENOTFOUND, "no active principal '%s'", p->name);
+}
+
+int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !name) return dt_err_set(err, DT_EINVAL, "dt_principal_revoke: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "principal.revoke", R_ADMIN, NULL, 0, &q, err));
+    principal_revoke p = {.s = store, .name = name};
+    int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                    : DT_OK;
+    if (rc == DT_OK) rc = req_commit_with(&q, revoke_principal, &p, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+typedef struct principal_list {
+    dt_principal_fn fn;
+    void *ctx;
+} principal_list;
+
+static int list_one(void *ctx, const st_principal *p)
+{
+    principal_list *l = ctx;
+    char created[32], revoked[32] = "";
+    gv_time_text(p->created, created);
+    if (p->revoked) gv_time_text(p->revoked, revoked);
+    dt_principal_info info = {p->name, p->role, p->sources, created, revoked};
+    return l->fn(l->ctx, &info);
+}
+
+int dt_principal_list(dt_store *store, const dt_request *req, dt_principal_fn fn, void *ctx,
+                      dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !fn) return dt_err_set(err, DT_EINVAL, "dt_principal_list: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "principal.list", R_ADMIN | R_AUDITOR, NULL, 0, &q, err));
+    principal_list l = {fn, ctx};
+    int rc = st_principals_each(store->st, list_one, &l, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+/* ---- policies ------------------------------------------------------------------ */
+
+typedef struct policy_put {
+    dt_store *s;
+    int64_t source;
+    const char *text, *by;
+    int64_t version;
+} policy_put;
+
+static int put_policy(void *ctx, dt_error *err)
+{
+    policy_put *p = ctx;
+    return st_policy_put(p->s->st, p->source, p->text, p->by, gv_now(), &p->version, err);
+}
+
+static int set_policy(eng_request *q, size_t i_src, const char *path, int64_t *version,
+                      dt_error *err)
+{
+    dt_store *s = q->s;
+    char *text = NULL;
+    size_t n = 0;
+    DT_TRY(util_read_file(path, &text, &n, err));
+    gv_policy parsed;
+    int rc = strlen(text) == n ? gv_policy_parse(text, n, path, s->cfg, i_src, gv_now(),
+                                                 &parsed, err)
+                               : dt_err_at(err, DT_EINPUT, path, 0, 0, "a NUL byte in a policy");
+    if (rc == DT_OK) gv_policy_fini(&parsed);
+    policy_put p = {.s = s, .text = text, .by = q->who.name};
+    if (rc == DT_OK) rc = st_source_id(s->st, s->cfg->sources[i_src].name, &p.source, err);
+    if (rc == DT_OK) rc = req_commit_with(q, put_policy, &p, err);
+    if (rc == DT_OK) *version = p.version;
+    dt_free(text);
+    return rc;
+}
+
+int dt_policy_set(dt_store *store, const dt_request *req, const char *source,
+                  const char *policy_path, int64_t *version, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !source || !policy_path || !version)
+        return dt_err_set(err, DT_EINVAL, "dt_policy_set: NULL argument");
+    size_t i_src;
+    DT_TRY(store_source_index(store, source, &i_src, err));
+    eng_request q;
+    DT_TRY(req_begin(store, req, "policy.set", R_STEWARD, source, 0, &q, err));
+    int rc = req_subject(&q, "policy", source) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                   : DT_OK;
+    if (rc == DT_OK) rc = set_policy(&q, i_src, policy_path, version, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+int dt_policy_get(dt_store *store, const dt_request *req, const char *source, char **text,
+                  int64_t *version, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !source || !text || !version)
+        return dt_err_set(err, DT_EINVAL, "dt_policy_get: NULL argument");
+    size_t i_src;
+    DT_TRY(store_source_index(store, source, &i_src, err));
+    eng_request q;
+    DT_TRY(req_begin(store, req, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, source, 0, &q,
+                     err));
+    int64_t src;
+    int rc = req_subject(&q, "policy", source) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                   : DT_OK;
+    if (rc == DT_OK) rc = st_source_id(store->st, source, &src, err);
+    if (rc == DT_OK) rc = st_policy_latest(store->st, src, text, version, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) {
+        dt_free(*text);
+        *text = NULL;
+    }
+    return dt_err_ensure(err, rc);
+}
+
+/* ---- the audit log's checks ------------------------------------------------------ */
+
+int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_path,
+                    dt_audit_verdict *out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_audit_verify: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "audit.verify", R_AUDITOR, NULL, 1, &q, err));
+    gv_verdict v;
+    int rc = gv_audit_verify(store->st, witness_path, &v, err);
+    if (rc == DT_OK) {
+        *out = (dt_audit_verdict){v.ok, v.n_entries, v.n_heads, v.n_witness_heads, v.first_bad,
+                                  ""};
+        snprintf(out->why, sizeof out->why, "%s", v.why);
+    }
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+/* An auditor's call that answers with JSON text. */
+typedef int (*json_query)(st_store *st, const void *arg, char **out, dt_error *err);
+
+static int audit_json(dt_store *store, const dt_request *req, const char *action, json_query fn,
+                      const void *arg, char **json, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !json) return dt_err_set(err, DT_EINVAL, "%s: NULL argument", action);
+    *json = NULL;
+    eng_request q;
+    DT_TRY(req_begin(store, req, action, R_AUDITOR, NULL, 0, &q, err));
+    /* commit this request's entry first, so the head shown covers it */
+    int rc = req_log_now(&q, DT_OK, err);
+    if (rc < 0) return dt_err_ensure(err, rc);
+    rc = fn(store->st, arg, json, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) {
+        dt_free(*json);
+        *json = NULL;
+    }
+    return dt_err_ensure(err, rc);
+}
+
+static int head_query(st_store *st, const void *arg, char **out, dt_error *err)
+{
+    (void)arg;
+    return gv_audit_head_json(st, out, err);
+}
+
+static int prove_query(st_store *st, const void *arg, char **out, dt_error *err)
+{
+    return gv_audit_prove(st, *(const int64_t *)arg, out, err);
+}
+
+static int consistency_query(st_store *st, const void *arg, char **out, dt_error *err)
+{
+    return gv_audit_consistency(st, arg, out, err);
+}
+
+int dt_audit_head(dt_store *store, const dt_request *req, char **json, dt_error *err)
+{
+    return audit_json(store, req, "audit.head", head_query, NULL, json, err);
+}
+
+int dt_audit_prove(dt_store *store, const dt_request *req, int64_t seq, char **json,
+                   dt_error *err)
+{
+    return audit_json(store, req, "audit.prove", prove_query, &seq, json, err);
+}
+
+int dt_audit_consistency(dt_store *store, const dt_request *req, const char *old_head_json,
+                         char **json, dt_error *err)
+{
+    if (!old_head_json) return dt_err_set(err, DT_EINVAL, "dt_audit_consistency: NULL argument");
+    return audit_json(store, req, "audit.consistency", consistency_query, old_head_json, json,
+                      err);
+}
+
+int dt_audit_witness(dt_store *store, const dt_request *req, const char *path, int64_t *n_heads,
+                     dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !path || !n_heads) return dt_err_set(err, DT_EINVAL, "dt_audit_witness: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "audit.witness", R_AUDITOR, NULL, 0, &q, err));
+    int rc = req_log_now(&q, DT_OK, err);
+    if (rc < 0) return dt_err_ensure(err, rc);
+    rc = gv_audit_export_witness(store->st, path, n_heads, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+/* ---- disclosures ------------------------------------------------------------------ */
+
+typedef struct disclosure_out {
+    dt_disclosure_fn fn;
+    void *ctx;
+} disclosure_out;
+
+static int on_disclosure(void *ctx, const st_audit_entry *e, const char *subject)
+{
+    disclosure_out *o = ctx;
+    char when[32];
+    gv_time_text(e->time, when);
+    dt_disclosure d = {e->seq, when, e->principal, e->purpose, e->action, subject, e->fields};
+    return o->fn(o->ctx, &d);
+}
+
+typedef struct subject_list {
+    dt_store *s;
+    util_intern keys;
+    dt_error *err;
+} subject_list;
+
+static int add_subject(void *ctx, int64_t sid)
+{
+    subject_list *l = ctx;
+    st_record r;
+    DT_TRY(st_record_get(l->s->st, sid, &r, NULL, l->err));
+    char *key = dt_asprintf("%s:%s", r.source, r.record_id);
+    st_record_free(&r);
+    uint32_t id;
+    int rc = key ? util_intern_put(&l->keys, key, strlen(key), &id) : DT_ENOMEM;
+    dt_free(key);
+    return rc;
+}
+
+/* The records of an entity: a stored id, or a restricted view's id (its
+ * smallest record, whose stored entity is then taken whole). */
+static int entity_subjects(subject_list *l, const char *entity_id)
+{
+    DT_TRY(st_entity_members(l->s->st, entity_id, add_subject, l, l->err));
+    int64_t sid;
+    if (l->keys.n_strs || gv_view_id_parse(l->s->view_key, entity_id, &sid) < 0) return DT_OK;
+    char *stored = NULL;
+    int rc = st_entity_of(l->s->st, sid, &stored, l->err);
+    if (rc == DT_OK && stored[0]) rc = st_entity_members(l->s->st, stored, add_subject, l, l->err);
+    else if (rc == DT_OK) rc = add_subject(l, sid);
+    dt_free(stored);
+    return rc == DT_ENOTFOUND ? DT_OK : rc;
+}
+
+int dt_disclosures(dt_store *store, const dt_request *req, const char *record_key,
+                   const char *entity_id, dt_disclosure_fn fn, void *ctx, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !fn || !record_key == !entity_id)
+        return dt_err_set(err, DT_EINVAL, "dt_disclosures: give a record key or an entity id");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "disclosures", R_AUDITOR, NULL, 0, &q, err));
+    subject_list l = {.s = store, .err = err};
+    util_intern_init(&l.keys);
+    uint32_t id;
+    int rc = record_key ? util_intern_put(&l.keys, record_key, strlen(record_key), &id)
+                        : entity_subjects(&l, entity_id);
+    if (rc == DT_OK && l.keys.n_strs == 0)
+        rc = dt_err_set(err, DT_ENOTFOUND, "no entity '%s'", entity_id);
+    disclosure_out o = {fn, ctx};
+    if (rc == DT_OK)
+        rc = gv_disclosures(store->st, l.keys.strs, l.keys.n_strs, on_disclosure, &o, err);
+    for (uint32_t i = 0; rc == DT_OK && i < l.keys.n_strs; i++)
+        rc = req_subject(&q, "about", l.keys.strs[i]) < 0 ? DT_ENOMEM : DT_OK;
+    util_intern_fini(&l.keys);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}

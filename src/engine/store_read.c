@@ -1,0 +1,684 @@
+/*
+ * store_read.c — the store's reads: export, resolve, entity and explain,
+ * each under a purpose's view (src/govern). What a view hides takes no
+ * part: a hidden source's records are not candidates, members or rows;
+ * links between sources that may not link are not followed; a column the
+ * policy does not name is not shown, in any output.
+ *
+ * Entity ids: under a view that allows every source and every link, the
+ * store's own entity ids; under any other, each entity is clustered again
+ * from the links the view allows (eng_view_entity) and named by
+ * gv_view_id, so an id never carries what a hidden record joined.
+ *
+ * Invariant: nothing leaves (a file renamed into place, a result handed
+ * back) before the request's audit entry is committed (req_end).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/store_int.h"
+
+/* ---- what a view shows ------------------------------------------------------- */
+
+/* The columns of source s that feed field f. */
+static int field_columns_shown(const eng_request *q, size_t i_src, int f)
+{
+    const dt_config *cfg = q->s->cfg;
+    const cfg_source *s = &cfg->sources[i_src];
+    for (size_t m = 0; m < s->n_maps; m++)
+        if (s->maps[m].i_field == f && !gv_view_shows(&q->view, cfg, i_src, s->maps[m].column))
+            return 0;
+    cfg_field_type t = cfg->fields[f].type;
+    int is_name = t == CFG_T_GIVEN_NAME || t == CFG_T_MIDDLE_NAME || t == CFG_T_SURNAME;
+    if (is_name && s->full_name_column &&
+        !gv_view_shows(&q->view, cfg, i_src, s->full_name_column))
+        return 0;
+    return 1;
+}
+
+static int note_field_columns(eng_request *q, size_t i_src, int f)
+{
+    const cfg_source *s = &q->s->cfg->sources[i_src];
+    for (size_t m = 0; m < s->n_maps; m++)
+        if (s->maps[m].i_field == f) DT_TRY(req_field(q, s->name, s->maps[m].column));
+    return DT_OK;
+}
+
+/* 1 when every field comparison c reads may be shown for source i_src;
+ * then those columns are noted as shown. */
+static int comparison_shown(eng_request *q, size_t i_src, size_t c, int *shown)
+{
+    const cfg_comparison *cc = &q->s->cfg->comparisons[c];
+    *shown = field_columns_shown(q, i_src, cc->i_field);
+    for (int l = 0; *shown && l < cc->n_levels; l++)
+        for (int k = 0; *shown && k < cc->levels[l].n_with; k++)
+            *shown = field_columns_shown(q, i_src, cc->levels[l].with[k]);
+    if (!*shown) return DT_OK;
+    DT_TRY(note_field_columns(q, i_src, cc->i_field));
+    for (int l = 0; l < cc->n_levels; l++)
+        for (int k = 0; k < cc->levels[l].n_with; k++)
+            DT_TRY(note_field_columns(q, i_src, cc->levels[l].with[k]));
+    return DT_OK;
+}
+
+/* The entity of a record under q's view, as an id into out (18 bytes);
+ * "" when it has none. Restricted views cluster again; cache holds the
+ * view entity of each record met, as an index into ids. */
+typedef struct view_ids {
+    util_ids met;            /* records whose view entity is known */
+    uint32_t *entity;        /* per met record: index into names */
+    size_t cap;
+    util_intern names;
+} view_ids;
+
+static void view_ids_fini(view_ids *v)
+{
+    util_ids_fini(&v->met);
+    dt_free(v->entity);
+    util_intern_fini(&v->names);
+}
+
+static int view_entity_id(eng_request *q, view_ids *cache, int64_t sid, const char *stored,
+                          const char **out, dt_error *err)
+{
+    if (q->view.is_full) {
+        *out = stored;
+        return DT_OK;
+    }
+    uint32_t k = util_ids_find(&cache->met, sid);
+    if (k != UINT32_MAX) {
+        *out = util_intern_str(&cache->names, cache->entity[k]);
+        return DT_OK;
+    }
+    util_ids members = {0};
+    int rc = eng_view_entity(q->s->st, q->s->cfg, &q->view, &q->s->sources, sid, &members, err);
+    int64_t min = sid;
+    for (uint32_t i = 0; rc == DT_OK && i < members.n; i++)
+        if (members.ids[i] < min) min = members.ids[i];
+    char id[18];
+    gv_view_id(q->s->view_key, min, id);
+    uint32_t name;
+    if (rc == DT_OK) rc = util_intern_put(&cache->names, id, strlen(id), &name);
+    for (uint32_t i = 0; rc == DT_OK && i < members.n; i++) {
+        uint32_t at;
+        int is_new;
+        rc = util_ids_put(&cache->met, members.ids[i], &at, &is_new);
+        if (rc == DT_OK) rc = util_grow((void **)&cache->entity, &cache->cap, (size_t)at + 1,
+                                        sizeof *cache->entity);
+        if (rc == DT_OK) cache->entity[at] = name;
+    }
+    util_ids_fini(&members);
+    if (rc == DT_ENOTFOUND) return dt_err_set(err, DT_EINTERNAL, "a visible record vanished");
+    if (rc == DT_ENOMEM) return dt_err_set(err, rc, "out of memory");
+    DT_TRY(rc);
+    *out = util_intern_str(&cache->names, name);
+    return DT_OK;
+}
+
+static int need_model(const dt_store *s, dt_error *err)
+{
+    if (s->has_model) return DT_OK;
+    return dt_err_at(err, DT_EINVAL, st_path(s->st), 0, 0, "the store has no model, so no "
+                     "entities yet: run 'dovetail train' first");
+}
+
+/* ---- export ------------------------------------------------------------------- */
+
+typedef struct export_ctx {
+    eng_request *q;
+    FILE *f;
+    util_buf line;
+    uint64_t n;
+    view_ids cache;
+    dt_error *err;
+} export_ctx;
+
+static int export_row(void *ctx, int64_t sid, const char *source, const char *record_id,
+                      const char *entity)
+{
+    export_ctx *x = ctx;
+    size_t i_src;
+    dt_error ignored;
+    if (store_source_index(x->q->s, source, &i_src, &ignored) < 0 ||
+        !gv_view_has(&x->q->view, i_src))
+        return DT_OK;
+    DT_TRY(view_entity_id(x->q, &x->cache, sid, entity, &entity, x->err));
+    DT_TRY(req_subject(x->q, source, record_id));
+    util_buf_clear(&x->line);
+    csv_write_field(&x->line, source, strlen(source), ',');
+    util_buf_putc(&x->line, ',');
+    csv_write_field(&x->line, record_id, strlen(record_id), ',');
+    util_buf_printf(&x->line, ",%s\n", entity);
+    if (x->line.is_failed) return DT_ENOMEM;
+    x->n++;
+    return fwrite(x->line.data, 1, x->line.len, x->f) == x->line.len ? DT_OK : DT_EIO;
+}
+
+static int export_to(eng_request *q, const char *tmp, uint64_t *n_rows, dt_error *err)
+{
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write");
+    export_ctx x = {.q = q, .f = f, .err = err};
+    fputs("source,record_id,entity_id\n", f);
+    int rc = st_members_each(q->s->st, export_row, &x, err);
+    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
+    if (rc == DT_EIO && err->code == DT_OK) dt_err_at(err, DT_EIO, tmp, 0, 0, "write failed");
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
+    util_buf_fini(&x.line);
+    view_ids_fini(&x.cache);
+    *n_rows = x.n;
+    return rc;
+}
+
+int dt_store_export(dt_store *store, const dt_request *req, const char *out_path,
+                    uint64_t *n_rows, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "export", R_READERS, NULL, 0, &q, err));
+    char *tmp = dt_asprintf("%s.tmp", out_path);
+    uint64_t n = 0;
+    int rc = tmp ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = export_to(&q, tmp, &n, err);
+    rc = req_end(&q, rc, err); /* the entry is durable before the file is in place */
+    if (rc == DT_OK && rename(tmp, out_path) != 0)
+        rc = dt_err_at(err, DT_EIO, out_path, 0, 0, "cannot rename into place");
+    if (rc < 0 && tmp) remove(tmp);
+    dt_free(tmp);
+    if (n_rows) *n_rows = rc == DT_OK ? n : 0;
+    return dt_err_ensure(err, rc);
+}
+
+/* ---- resolve -------------------------------------------------------------------- */
+
+/* The record.json object as a header row and a value row. */
+typedef struct json_row {
+    const char **names, **values;
+    size_t *name_lens, *value_lens;
+    char **owned;          /* number texts we made */
+    size_t n;
+} json_row;
+
+static void json_row_fini(json_row *r)
+{
+    for (size_t i = 0; r->owned && i < r->n; i++) dt_free(r->owned[i]);
+    dt_free(r->owned);
+    dt_free(r->names);
+    dt_free(r->values);
+    dt_free(r->name_lens);
+    dt_free(r->value_lens);
+}
+
+/* 1 if the row already has a field of that name. */
+static int json_row_has(const json_row *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->names[i], name)) return 1;
+    return 0;
+}
+
+/* A record may leave out columns it has no value for: they are added empty,
+ * so they read as null. Only the id column is required. */
+static int json_row_complete(json_row *r, const cfg_source *s, dt_error *err)
+{
+    if (!json_row_has(r, s->id_column))
+        return dt_err_set(err, DT_EINPUT, "the record has no field '%s' (the record id of "
+                          "source '%s')", s->id_column, s->name);
+    for (size_t m = 0; m <= s->n_maps; m++) {
+        const char *col = m < s->n_maps ? s->maps[m].column : s->full_name_column;
+        if (!col || json_row_has(r, col)) continue;
+        r->names[r->n] = col;
+        r->name_lens[r->n] = strlen(col);
+        r->values[r->n] = "";
+        r->value_lens[r->n++] = 0;
+    }
+    return DT_OK;
+}
+
+static int json_row_make(json_t *o, size_t n_extra, json_row *r, dt_error *err)
+{
+    size_t n = json_object_size(o) + n_extra;
+    memset(r, 0, sizeof *r);
+    r->names = dt_calloc(n ? n : 1, sizeof *r->names);
+    r->values = dt_calloc(n ? n : 1, sizeof *r->values);
+    r->name_lens = dt_calloc(n ? n : 1, sizeof *r->name_lens);
+    r->value_lens = dt_calloc(n ? n : 1, sizeof *r->value_lens);
+    r->owned = dt_calloc(n ? n : 1, sizeof *r->owned);
+    if (!r->names || !r->values || !r->name_lens || !r->value_lens || !r->owned)
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        size_t i = r->n++;
+        r->names[i] = key;
+        r->name_lens[i] = strlen(key);
+        if (json_is_string(v)) {
+            r->values[i] = json_string_value(v);
+            r->value_lens[i] = json_string_length(v);
+            if (memchr(r->values[i], '\0', r->value_lens[i]))
+                return dt_err_set(err, DT_EINPUT, "record field '%s' holds a NUL character", key);
+            continue;
+        }
+        if (json_is_null(v)) r->owned[i] = dt_strdup("");
+        else if (json_is_integer(v)) r->owned[i] = dt_asprintf("%lld", (long long)json_integer_value(v));
+        else if (json_is_real(v)) r->owned[i] = dt_asprintf("%.17g", json_real_value(v));
+        else
+            return dt_err_set(err, DT_EINPUT, "record field '%s' must be a string, a number or "
+                              "null", key);
+        if (!r->owned[i]) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        r->values[i] = r->owned[i];
+        r->value_lens[i] = strlen(r->owned[i]);
+    }
+    return DT_OK;
+}
+
+static char *level_label(const dt_config *cfg, size_t c, int code)
+{
+    return dt_strdup(cmp_level_label(&cfg->comparisons[c], code));
+}
+
+/* One candidate as the view shows it: levels of comparisons over columns
+ * the view hides read "withheld". */
+static int fill_candidate(eng_request *q, view_ids *cache, eng_candidate *c, dt_candidate *d,
+                          dt_error *err)
+{
+    const dt_config *cfg = q->s->cfg;
+    const char *entity;
+    DT_TRY(view_entity_id(q, cache, c->sid, c->entity, &entity, err));
+    d->source = dt_strdup(cfg->sources[c->i_source].name);
+    d->record_id = c->record_id;
+    d->entity = dt_strdup(entity);
+    c->record_id = NULL; /* moved */
+    d->weight = c->weight;
+    d->probability = c->p;
+    d->levels = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *d->levels);
+    if (!d->source || !d->entity || !d->levels) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    DT_TRY(req_subject(q, d->source, d->record_id));
+    for (size_t k = 0; k < cfg->n_comparisons; k++) {
+        int shown;
+        DT_TRY(comparison_shown(q, (size_t)c->i_source, k, &shown));
+        d->levels[k] = shown ? level_label(cfg, k, c->levels[k]) : dt_strdup("withheld");
+        if (!d->levels[k]) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    return DT_OK;
+}
+
+/* The candidates the view lets the query's source link to. */
+static int fill_resolution(eng_request *q, size_t i_src, eng_candidate *cands, size_t n,
+                           dt_resolution *r, dt_error *err)
+{
+    const dt_config *cfg = q->s->cfg;
+    r->entity = dt_strdup("");
+    r->n_comparisons = cfg->n_comparisons;
+    r->comparisons = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *r->comparisons);
+    r->candidates = dt_calloc(n ? n : 1, sizeof *r->candidates);
+    if (!r->entity || !r->comparisons || !r->candidates)
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t c = 0; c < cfg->n_comparisons; c++)
+        if (!(r->comparisons[c] = dt_strdup(cfg->comparisons[c].name)))
+            return dt_err_set(err, DT_ENOMEM, "out of memory");
+    view_ids cache = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k++)
+        if (gv_view_links(&q->view, i_src, (size_t)cands[k].i_source))
+            rc = fill_candidate(q, &cache, &cands[k], &r->candidates[r->n_candidates++], err);
+    view_ids_fini(&cache);
+    DT_TRY(rc);
+    const dt_candidate *top = r->n_candidates ? &r->candidates[0] : NULL;
+    if (top && top->probability >= cfg->link_threshold && top->entity[0]) {
+        dt_free(r->entity);
+        if (!(r->entity = dt_strdup(top->entity))) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    return DT_OK;
+}
+
+/* The query's own source must be allowed: its records are what it is. */
+static int check_query_source(eng_request *q, size_t i_src, dt_error *err)
+{
+    if (gv_view_has(&q->view, i_src)) return DT_OK;
+    const char *name = q->s->cfg->sources[i_src].name;
+    const gv_purpose_rule *r = gv_policy_rule(&q->s->policies.p[i_src], q->purpose);
+    if (r && r->allowed) /* allowed once, lapsed now */
+        return dt_err_set(err, DT_EDENIED, "%s", q->view.lapsed);
+    return dt_err_set(err, DT_EDENIED, "source '%s': its policy does not allow purpose '%s'",
+                      name, q->purpose);
+}
+
+static int resolve_json(eng_request *q, size_t i_src, const char *record_json,
+                        dt_resolution **out, dt_error *err)
+{
+    dt_store *store = q->s;
+    json_error_t jerr;
+    json_t *o = json_loads(record_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) return dt_err_at(err, DT_EINPUT, "record", jerr.line, jerr.column, "%s", jerr.text);
+    json_row jr;
+    const cfg_source *s = &store->cfg->sources[i_src];
+    int rc = json_is_object(o) ? json_row_make(o, s->n_maps + 1, &jr, err)
+                               : (memset(&jr, 0, sizeof jr),
+                                  dt_err_set(err, DT_EINPUT, "the record must be a JSON object"));
+    if (rc == DT_OK) rc = json_row_complete(&jr, s, err);
+    eng_candidate *cands = NULL;
+    size_t n = 0;
+    if (rc == DT_OK) {
+        csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
+        csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
+        rc = eng_resolve_one(store->st, store->cfg, &store->model, i_src, &header, &row, &cands,
+                             &n, err);
+    }
+    dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
+    if (rc == DT_OK && !r) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = fill_resolution(q, i_src, cands, n, r, err);
+    for (size_t k = 0; k < n; k++) {
+        dt_free(cands[k].record_id);
+        dt_free(cands[k].entity);
+    }
+    dt_free(cands);
+    json_row_fini(&jr);
+    json_decref(o);
+    if (rc < 0) dt_resolution_free(r);
+    else *out = r;
+    return rc;
+}
+
+int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
+                     const char *record_json, dt_resolution **out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !source || !record_json || !out)
+        return dt_err_set(err, DT_EINVAL, "dt_store_resolve: NULL argument");
+    *out = NULL;
+    if (strlen(record_json) > DT_RECORD_JSON_MAX)
+        return dt_err_set(err, DT_EINPUT, "the record is over %u bytes", DT_RECORD_JSON_MAX);
+    size_t i_src;
+    DT_TRY(store_source_index(store, source, &i_src, err));
+    eng_request q;
+    DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
+    dt_resolution *r = NULL;
+    int rc = need_model(store, err);
+    if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = check_query_source(&q, i_src, err);
+    if (rc == DT_OK) rc = resolve_json(&q, i_src, record_json, &r, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) {
+        dt_resolution_free(r);
+        return dt_err_ensure(err, rc);
+    }
+    *out = r;
+    return DT_OK;
+}
+
+void dt_resolution_free(dt_resolution *r)
+{
+    if (!r) return;
+    for (size_t k = 0; r->candidates && k < r->n_candidates; k++) {
+        dt_candidate *d = &r->candidates[k];
+        for (size_t c = 0; d->levels && c < r->n_comparisons; c++) dt_free(d->levels[c]);
+        dt_free(d->levels);
+        dt_free(d->source);
+        dt_free(d->record_id);
+        dt_free(d->entity);
+    }
+    for (size_t c = 0; r->comparisons && c < r->n_comparisons; c++) dt_free(r->comparisons[c]);
+    dt_free(r->comparisons);
+    dt_free(r->candidates);
+    dt_free(r->entity);
+    dt_free(r);
+}
+
+/* ---- entity ------------------------------------------------------------------------ */
+
+typedef struct entity_walk {
+    eng_request *q;
+    util_ids ids;
+    dt_error *err;
+} entity_walk;
+
+static int add_id(void *ctx, int64_t id)
+{
+    entity_walk *w = ctx;
+    return util_ids_add(&w->ids, id);
+}
+
+/* The raw row with only the columns the view shows; each is noted. */
+static int minimize_raw(eng_request *q, size_t i_src, const char *raw, char **out)
+{
+    const dt_config *cfg = q->s->cfg;
+    json_t *o = json_loads(raw, 0, NULL), *kept = json_object();
+    const char *key;
+    json_t *v;
+    int rc = o && kept ? DT_OK : DT_ENOMEM;
+    json_object_foreach(o, key, v) {
+        if (rc < 0 || !gv_view_shows(&q->view, cfg, i_src, key)) continue;
+        rc = json_object_set(kept, key, v) < 0 ? DT_ENOMEM : DT_OK;
+        if (rc == DT_OK) rc = req_field(q, cfg->sources[i_src].name, key);
+    }
+    char *text = rc == DT_OK ? json_dumps(kept, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    *out = text ? dt_strdup(text) : NULL;
+    free(text);
+    json_decref(o);
+    json_decref(kept);
+    return *out ? DT_OK : DT_ENOMEM;
+}
+
+/* Adds a member as the view shows it; members of hidden sources are not
+ * members under the view. */
+static int add_member(entity_walk *w, int64_t id, dt_entity_record **v, size_t *n, size_t *cap)
+{
+    st_record r;
+    DT_TRY(st_record_get(w->q->s->st, id, &r, NULL, w->err));
+    size_t i_src;
+    dt_error ignored;
+    int rc = DT_OK;
+    if (!r.is_withdrawn && store_source_index(w->q->s, r.source, &i_src, &ignored) == DT_OK &&
+        gv_view_has(&w->q->view, i_src)) {
+        char *raw = NULL;
+        rc = minimize_raw(w->q, i_src, r.raw, &raw);
+        if (rc == DT_OK) rc = util_grow((void **)v, cap, *n + 1, sizeof **v);
+        if (rc == DT_OK) rc = req_subject(w->q, r.source, r.record_id);
+        if (rc == DT_OK) {
+            (*v)[(*n)++] = (dt_entity_record){(char *)r.source, (char *)r.record_id, raw};
+            r.source = r.record_id = NULL;
+        } else dt_free(raw);
+    }
+    st_record_free(&r);
+    return rc == DT_ENOMEM ? dt_err_set(w->err, rc, "out of memory") : rc;
+}
+
+static int cmp_entity_record(const void *x, const void *y)
+{
+    const dt_entity_record *a = x, *b = y;
+    int c = strcmp(a->source, b->source);
+    return c ? c : strcmp(a->record_id, b->record_id);
+}
+
+/* The store ids of an entity under q's view; none when the id names no
+ * entity the view has. */
+static int entity_members(entity_walk *w, const char *entity_id)
+{
+    eng_request *q = w->q;
+    if (q->view.is_full)
+        return st_entity_members(q->s->st, entity_id, add_id, w, w->err);
+    int64_t sid;
+    if (gv_view_id_parse(q->s->view_key, entity_id, &sid) < 0) return DT_OK;
+    int rc = eng_view_entity(q->s->st, q->s->cfg, &q->view, &q->s->sources, sid, &w->ids, w->err);
+    if (rc == DT_ENOTFOUND) return DT_OK;
+    DT_TRY(rc);
+    for (uint32_t i = 0; i < w->ids.n; i++)
+        if (w->ids.ids[i] < sid) { /* not the id this entity goes by */
+            util_ids_fini(&w->ids);
+            memset(&w->ids, 0, sizeof w->ids);
+            break;
+        }
+    return DT_OK;
+}
+
+static int entity_records(eng_request *q, const char *entity_id, dt_entity_record **out,
+                          size_t *n, dt_error *err)
+{
+    entity_walk w = {.q = q, .err = err};
+    dt_entity_record *v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    int rc = entity_members(&w, entity_id);
+    for (uint32_t i = 0; rc == DT_OK && i < w.ids.n; i++)
+        rc = add_member(&w, w.ids.ids[i], &v, n, &cap);
+    util_ids_fini(&w.ids);
+    if (rc == DT_OK && *n == 0) rc = dt_err_set(err, DT_ENOTFOUND, "no entity '%s'", entity_id);
+    if (rc < 0) {
+        dt_entity_records_free(v, *n);
+        *n = 0;
+        return rc;
+    }
+    qsort(v, *n, sizeof *v, cmp_entity_record);
+    *out = v;
+    return DT_OK;
+}
+
+int dt_store_entity(dt_store *store, const dt_request *req, const char *entity_id,
+                    dt_entity_record **out, size_t *n, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !entity_id || !out || !n)
+        return dt_err_set(err, DT_EINVAL, "dt_store_entity: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "entity", R_READERS, NULL, 0, &q, err));
+    dt_entity_record *v = NULL;
+    size_t k = 0;
+    int rc = need_model(store, err);
+    if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = entity_records(&q, entity_id, &v, &k, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) {
+        dt_entity_records_free(v, k);
+        return dt_err_ensure(err, rc);
+    }
+    *out = v;
+    *n = k;
+    return DT_OK;
+}
+
+void dt_entity_records_free(dt_entity_record *records, size_t n)
+{
+    for (size_t i = 0; records && i < n; i++) {
+        dt_free(records[i].source);
+        dt_free(records[i].record_id);
+        dt_free(records[i].raw);
+    }
+    dt_free(records);
+}
+
+/* ---- explain ---------------------------------------------------------------------- */
+
+/* A stored record by "source:record_id", if the view shows it; the same
+ * DT_ENOTFOUND for absent and hidden. */
+static int visible_record(eng_request *q, const char *key, size_t *i_src, int64_t *sid,
+                          dt_error *err)
+{
+    const char *colon = strchr(key, ':');
+    char *source = colon ? dt_strndup(key, (size_t)(colon - key)) : NULL;
+    dt_error ignored;
+    int64_t src;
+    int active = 0, rc = source && store_source_index(q->s, source, i_src, &ignored) == DT_OK &&
+                                 gv_view_has(&q->view, *i_src)
+                             ? DT_OK
+                             : DT_ENOTFOUND;
+    if (rc == DT_OK) rc = st_source_id(q->s->st, source, &src, err);
+    if (rc == DT_OK) rc = st_record_id(q->s->st, src, colon + 1, sid, err);
+    if (rc == DT_OK) rc = st_record_source(q->s->st, *sid, &src, &active, err);
+    dt_free(source);
+    if (rc == DT_ENOTFOUND || (rc == DT_OK && !active)) {
+        dt_error_clear(err);
+        return dt_err_set(err, DT_ENOTFOUND, "no record %s in the store (write "
+                          "SOURCE:RECORD_ID)", key);
+    }
+    return rc;
+}
+
+static int load_norm(eng_ctx *e, st_store *st, int64_t sid)
+{
+    st_record r;
+    DT_TRY(st_record_norm(st, sid, &r, e->err));
+    int rc = eng_add_stored(e, &r);
+    st_record_free(&r);
+    return rc;
+}
+
+/* Drops the rows over columns either side's view hides. */
+static int minimize_rows(eng_request *q, size_t src_a, size_t src_b, dt_explanation *ex)
+{
+    size_t kept = 0;
+    for (size_t c = 0; c < ex->n_rows; c++) {
+        int shown_a, shown_b;
+        DT_TRY(comparison_shown(q, src_a, c, &shown_a));
+        DT_TRY(comparison_shown(q, src_b, c, &shown_b));
+        if (shown_a && shown_b) {
+            ex->rows[kept++] = ex->rows[c];
+            continue;
+        }
+        dt_explain_row *r = &ex->rows[c];
+        dt_free(r->comparison);
+        dt_free(r->value_a);
+        dt_free(r->value_b);
+        dt_free(r->level);
+    }
+    ex->n_rows = kept;
+    return DT_OK;
+}
+
+static int explain_stored(eng_request *q, const char *key_a, const char *key_b,
+                          dt_explanation *ex, dt_error *err)
+{
+    size_t src_a, src_b;
+    int64_t a, b;
+    DT_TRY(visible_record(q, key_a, &src_a, &a, err));
+    DT_TRY(visible_record(q, key_b, &src_b, &b, err));
+    if (!gv_view_links(&q->view, src_a, src_b))
+        return dt_err_set(err, DT_EDENIED, "sources '%s' and '%s' may not be linked for "
+                          "purpose '%s'", q->s->cfg->sources[src_a].name,
+                          q->s->cfg->sources[src_b].name, q->purpose);
+    eng_ctx e;
+    DT_TRY(eng_init(&e, q->s->cfg, err));
+    int rc = load_norm(&e, q->s->st, a);
+    if (rc == DT_OK) rc = load_norm(&e, q->s->st, b);
+    if (rc == DT_OK) rc = eng_finish_load(&e);
+    if (rc == DT_OK && fs_tf_bind(&q->s->model, q->s->cfg, &e.table) < 0)
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    long ia = rc == DT_OK ? eng_find_record(&e, key_a) : -1;
+    long ib = rc == DT_OK ? eng_find_record(&e, key_b) : -1;
+    if (rc == DT_OK && (ia < 0 || ib < 0))
+        rc = dt_err_set(err, DT_EINTERNAL, "a stored record did not load");
+    if (rc == DT_OK) rc = eng_explain_records(&e, &q->s->model, (uint32_t)ia, (uint32_t)ib, ex);
+    if (rc == DT_OK) rc = minimize_rows(q, src_a, src_b, ex);
+    if (rc == DT_OK) rc = req_subject_text(q, key_a);
+    if (rc == DT_OK) rc = req_subject_text(q, key_b);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
+    eng_fini(&e);
+    return rc;
+}
+
+int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
+                     const char *key_b, dt_explanation **out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !key_a || !key_b || !out)
+        return dt_err_set(err, DT_EINVAL, "dt_store_explain: NULL argument");
+    eng_request q;
+    DT_TRY(req_begin(store, req, "explain", R_READERS, NULL, 0, &q, err));
+    dt_explanation *ex = dt_calloc(1, sizeof *ex);
+    int rc = ex ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK && (!(ex->key_a = dt_strdup(key_a)) || !(ex->key_b = dt_strdup(key_b))))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = explain_stored(&q, key_a, key_b, ex, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) {
+        dt_explanation_free(ex);
+        return dt_err_ensure(err, rc);
+    }
+    *out = ex;
+    return DT_OK;
+}

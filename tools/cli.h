@@ -1,0 +1,131 @@
+/*
+ * cli.h — what the dovetail command's files share (dovetail.c: the
+ * command table, options, the linkage and store commands; govern.c: the
+ * governance commands). The tool sees the public API only.
+ */
+#ifndef DT_TOOLS_CLI_H
+#define DT_TOOLS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dovetail.h"
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;   /* full --help text after the "usage:" line */
+    int (*run)(int argc, char **argv);
+} command;
+
+extern const command commands[];
+extern const size_t n_commands;
+
+/* Options shared by the commands. */
+typedef struct cli_opts {
+    const char *config, *out, *model, *stats, *store, *source;
+    const char *purpose, *admin, *role, *witness, *record, *entity;
+    int threads, quiet, json, snapshot;
+    long batch;
+    long long seq;
+} cli_opts;
+
+/* Which options a command requires. */
+enum { NEED_CONFIG = 1, NEED_OUT = 2, NEED_STORE = 4, NEED_SOURCE = 8, NEED_PURPOSE = 16 };
+
+const command *find_command(const char *name);
+int usage_error(const command *c, const char *msg);
+/* Prints "dovetail CMD: error: ..." and returns 1. */
+int fail(const char *cmd, const dt_error *err);
+int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need);
+/* Parses a store command's options and its positional count. Returns 0
+ * to go on, else the exit status (-1: --help was printed). */
+int begin_store(const char *name, int argc, char **argv, int n_positional, const char *what,
+                int need, cli_opts *o);
+int begin_status(int rc);
+/* Opens o->store and fills req from DOVETAIL_TOKEN and o->purpose.
+ * Returns 0, or the exit status after printing why. */
+int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req);
+void print_json_string(const char *s);
+
+#define PRINCIPAL_USAGE                                                                    \
+    "dovetail principal add NAME --role ROLE [--source S[,S...]] --store FILE --purpose P\n" \
+    "       dovetail principal list --store FILE --purpose P\n"                             \
+    "       dovetail principal revoke NAME --store FILE --purpose P\n"                      \
+    "\n"                                                                                   \
+    "Manages who may use the store (an admin's token in DOVETAIL_TOKEN). 'add' prints\n"   \
+    "the new principal's token on standard output, this once: it is stored only as\n"    \
+    "its SHA-256. Roles: admin (principals, models; reads no record), steward (of\n"      \
+    "the sources given: their policies, ingest, withdraw), analyst and reviewer\n"        \
+    "(resolve, entity, export, explain under a purpose), auditor (audit, disclosures).\n" \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "  -R, --role ROLE     admin, steward, analyst, reviewer or auditor (add)\n"           \
+    "  -r, --source S,...  the sources a steward stewards (add)\n"                         \
+    "  -h, --help          this text\n"
+
+#define POLICY_USAGE                                                                       \
+    "dovetail policy set --source NAME --store FILE --purpose P POLICY.yaml\n"               \
+    "       dovetail policy show --source NAME --store FILE --purpose P\n"                  \
+    "\n"                                                                                   \
+    "Sets (a new version; earlier ones are kept) or prints a source's policy. Only\n"     \
+    "that source's steward sets it. A policy says, per purpose: allowed or not, the\n"    \
+    "matching agreement and its expiry (at most 30 months ahead), the columns that\n"     \
+    "may be shown, and the other sources it may be linked with:\n"                        \
+    "\n"                                                                                   \
+    "  retention_days: 2555\n"                                                             \
+    "  purposes:\n"                                                                        \
+    "    payment-integrity:\n"                                                             \
+    "      allowed: true\n"                                                                \
+    "      agreement: CMA-2026-014\n"                                                      \
+    "      expires: 2027-06-30\n"                                                          \
+    "      fields: [surname, dob]      # or: all\n"                                        \
+    "      link_with: [deaths]         # or: all; none when left out\n"                    \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -r, --source NAME   the source; required\n"                                         \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "  -h, --help          this text\n"
+
+#define AUDIT_USAGE                                                                        \
+    "dovetail audit verify [--witness FILE] --store FILE --purpose P\n"                      \
+    "       dovetail audit head --store FILE --purpose P\n"                                 \
+    "       dovetail audit prove --seq N --store FILE --purpose P\n"                        \
+    "       dovetail audit consistency OLD_HEAD.json --store FILE --purpose P\n"            \
+    "       dovetail audit witness --out FILE --store FILE --purpose P\n"                   \
+    "\n"                                                                                   \
+    "The audit log is a Merkle tree (RFC 6962) with Ed25519-signed heads. 'verify'\n"     \
+    "checks every entry and head and names the first bad entry (exit 1 when bad);\n"      \
+    "with --witness, also the heads a witness kept elsewhere, which catches a log\n"      \
+    "truncated and signed again. 'head' prints the newest signed head; 'prove' an\n"      \
+    "inclusion proof of entry N; 'consistency' a proof that the log only grew since\n"    \
+    "OLD_HEAD (a file holding what 'head' printed); 'witness' writes every signed\n"      \
+    "head to FILE, to keep where the store's administrators cannot write.\n"             \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "  -w, --witness FILE  a witness file to check against (verify)\n"                     \
+    "  -e, --seq N         the entry to prove (prove)\n"                                   \
+    "  -o, --out FILE      the witness file to write (witness)\n"                          \
+    "  -h, --help          this text\n"
+
+#define DISCLOSURES_USAGE                                                                  \
+    "dovetail disclosures (--record SOURCE:ID | --entity ID) --store FILE --purpose P\n"     \
+    "\n"                                                                                   \
+    "Lists, from the audit log, every request that was shown the record (or any\n"        \
+    "record of the entity): when, who, for what purpose, the action and the fields\n"     \
+    "shown, one JSON object per line. An auditor's token.\n"                              \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "  -k, --record S:ID   the record\n"                                                   \
+    "  -E, --entity ID     an entity: each of its records\n"                              \
+    "  -h, --help          this text\n"
+
+int cmd_principal(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_disclosures(int argc, char **argv);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * govern.c — the governance commands of the dovetail tool: principal,
+ * policy, audit and disclosures. Each opens the store with the token in
+ * DOVETAIL_TOKEN and a --purpose, calls the public API, prints.
+ *
+ * Exit status as everywhere: 0 success, 1 failure (audit verify: also a
+ * log that does not check out), 2 wrong usage.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The subcommand (argv[1]), checked against a list; its options parse
+ * from argv + 1. Returns 0 to go on, else the exit status. */
+static int begin_sub(const char *name, int argc, char **argv, const char *const *subs,
+                     int n_positional, int need, cli_opts *o, const char **sub)
+{
+    const command *c = find_command(name);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s", c->usage);
+        return -1;
+    }
+    *sub = argc >= 2 ? argv[1] : "";
+    int known = 0;
+    for (const char *const *s = subs; *s; s++) known |= strcmp(*s, *sub) == 0;
+    if (!known) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s%s%s", *sub[0] ? "unknown subcommand '" : "give a subcommand",
+                 *sub, *sub[0] ? "'" : "");
+        return usage_error(c, msg);
+    }
+    int rc = parse_opts(c, argc - 1, argv + 1, o, need | NEED_STORE | NEED_PURPOSE);
+    if (rc) return rc;
+    if (argc - 1 - optind != n_positional)
+        return usage_error(c, n_positional ? "wrong number of arguments" : "unexpected argument");
+    return 0;
+}
+
+/* ---- principal ------------------------------------------------------------------- */
+
+static int print_principal(void *ctx, const dt_principal_info *p)
+{
+    (void)ctx;
+    printf("%-20s %-9s %-24s created %s%s%s\n", p->name, p->role, p->sources[0] ? p->sources : "-",
+           p->created, p->revoked[0] ? "  revoked " : "", p->revoked);
+    return 0;
+}
+
+int cmd_principal(int argc, char **argv)
+{
+    static const char *const subs[] = {"add", "list", "revoke", NULL};
+    cli_opts o;
+    const char *sub;
+    int n_pos = argc >= 2 && strcmp(argv[1], "list") == 0 ? 0 : 1;
+    int rc = begin_sub("principal", argc, argv, subs, n_pos, 0, &o, &sub);
+    if (rc) return begin_status(rc);
+    if (!strcmp(sub, "add") && !o.role)
+        return usage_error(find_command("principal"), "add needs --role");
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("principal", &o, &store, &req))) return rc;
+    const char *name = n_pos ? argv[1 + optind] : NULL;
+    dt_error err;
+    char token[DT_TOKEN_SIZE];
+    if (!strcmp(sub, "add")) rc = dt_principal_add(store, &req, name, o.role, o.source, token, &err);
+    else if (!strcmp(sub, "revoke")) rc = dt_principal_revoke(store, &req, name, &err);
+    else rc = dt_principal_list(store, &req, print_principal, NULL, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("principal", &err);
+    if (!strcmp(sub, "add")) {
+        fprintf(stderr, "principal '%s' (%s) added; its token is below, shown this once\n", name,
+                o.role);
+        printf("%s\n", token);
+    } else if (!strcmp(sub, "revoke")) {
+        fprintf(stderr, "principal '%s' revoked: its token no longer works\n", name);
+    }
+    return 0;
+}
+
+/* ---- policy -------------------------------------------------------------------------- */
+
+int cmd_policy(int argc, char **argv)
+{
+    static const char *const subs[] = {"set", "show", NULL};
+    cli_opts o;
+    const char *sub;
+    int is_set = argc >= 2 && strcmp(argv[1], "set") == 0;
+    int rc = begin_sub("policy", argc, argv, subs, is_set, NEED_SOURCE, &o, &sub);
+    if (rc) return begin_status(rc);
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("policy", &o, &store, &req))) return rc;
+    dt_error err;
+    int64_t version = 0;
+    char *text = NULL;
+    rc = is_set ? dt_policy_set(store, &req, o.source, argv[1 + optind], &version, &err)
+                : dt_policy_get(store, &req, o.source, &text, &version, &err);
+    dt_store_close(store);
+    if (rc < 0) return fail("policy", &err);
+    if (is_set)
+        fprintf(stderr, "policy of %s: version %lld set\n", o.source, (long long)version);
+    else if (text)
+        printf("# policy of %s, version %lld\n%s", o.source, (long long)version, text);
+    else
+        fprintf(stderr, "source %s has no policy: no purpose may use it\n", o.source);
+    dt_free(text);
+    return 0;
+}
+
+/* ---- audit ---------------------------------------------------------------------------- */
+
+static int audit_verify(dt_store *store, const dt_request *req, const cli_opts *o)
+{
+    dt_error err;
+    dt_audit_verdict v;
+    if (dt_audit_verify(store, req, o->witness, &v, &err) < 0) return fail("audit", &err);
+    printf("entries         %lld\nsigned heads    %lld\n", (long long)v.n_entries,
+           (long long)v.n_heads);
+    if (o->witness) printf("witness heads   %lld\n", (long long)v.n_witness_heads);
+    if (v.ok) {
+        printf("verdict         ok: every entry and head checks out\n");
+        return 0;
+    }
+    printf("verdict         BAD\n");
+    if (v.first_bad) printf("first bad entry %lld\n", (long long)v.first_bad);
+    printf("why             %s\n", v.why);
+    return 1;
+}
+
+/* Reads a small text file whole (an old head). */
+static char *read_small(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *buf = malloc(65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+static int audit_json_out(dt_store *store, const dt_request *req, const char *sub,
+                          const cli_opts *o, const char *arg)
+{
+    dt_error err;
+    char *json = NULL;
+    int rc;
+    if (!strcmp(sub, "head")) {
+        rc = dt_audit_head(store, req, &json, &err);
+    } else if (!strcmp(sub, "prove")) {
+        rc = dt_audit_prove(store, req, o->seq, &json, &err);
+    } else {
+        char *old = read_small(arg);
+        if (!old) {
+            fprintf(stderr, "dovetail audit: error: cannot read %s\n", arg);
+            return 1;
+        }
+        rc = dt_audit_consistency(store, req, old, &json, &err);
+        free(old);
+    }
+    if (rc < 0) {
+        if (json) printf("%s\n", json);
+        dt_free(json);
+        return fail("audit", &err);
+    }
+    printf("%s\n", json);
+    dt_free(json);
+    return 0;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+    static const char *const subs[] = {"verify", "head", "prove", "consistency", "witness", NULL};
+    cli_opts o;
+    const char *sub;
+    int n_pos = argc >= 2 && strcmp(argv[1], "consistency") == 0;
+    int rc = begin_sub("audit", argc, argv, subs, n_pos, 0, &o, &sub);
+    if (rc) return begin_status(rc);
+    const command *c = find_command("audit");
+    if (!strcmp(sub, "prove") && !o.seq) return usage_error(c, "prove needs --seq N");
+    if (!strcmp(sub, "witness") && !o.out) return usage_error(c, "witness needs --out FILE");
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("audit", &o, &store, &req))) return rc;
+    if (!strcmp(sub, "verify")) {
+        rc = audit_verify(store, &req, &o);
+    } else if (!strcmp(sub, "witness")) {
+        dt_error err;
+        int64_t n = 0;
+        rc = dt_audit_witness(store, &req, o.out, &n, &err) < 0 ? fail("audit", &err) : 0;
+        if (!rc) fprintf(stderr, "wrote %lld signed heads to %s\n", (long long)n, o.out);
+    } else {
+        rc = audit_json_out(store, &req, sub, &o, n_pos ? argv[1 + optind] : NULL);
+    }
+    dt_store_close(store);
+    return rc;
+}
+
+/* ---- disclosures ------------------------------------------------------------------------ */
+
+static int print_disclosure(void *ctx, const dt_disclosure *d)
+{
+    (void)ctx;
+    printf("{\"seq\": %lld, \"time\": ", (long long)d->seq);
+    print_json_string(d->time);
+    printf(", \"principal\": ");
+    print_json_string(d->principal);
+    printf(", \"purpose\": ");
+    print_json_string(d->purpose);
+    printf(", \"action\": ");
+    print_json_string(d->action);
+    printf(", \"record\": ");
+    print_json_string(d->subject);
+    printf(", \"fields\": %s}\n", d->fields);
+    return 0;
+}
+
+int cmd_disclosures(int argc, char **argv)
+{
+    cli_opts o;
+    const command *c = find_command("disclosures");
+    int rc = begin_store("disclosures", argc, argv, 0, "unexpected argument",
+                         NEED_STORE | NEED_PURPOSE, &o);
+    if (rc) return begin_status(rc);
+    if (!o.record == !o.entity) return usage_error(c, "give --record SOURCE:ID or --entity ID");
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("disclosures", &o, &store, &req))) return rc;
+    dt_error err;
+    rc = dt_disclosures(store, &req, o.record, o.entity, print_disclosure, NULL, &err);
+    dt_store_close(store);
+    return rc < 0 ? fail("disclosures", &err) : 0;
+}
