@@ -16,6 +16,7 @@ CFG=$ROOT/examples/febrl4.yaml
 A=$ROOT/../shared/data/febrl/dataset4a.csv
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-store.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+. "$HERE/govern_lib.sh"
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
@@ -29,74 +30,79 @@ dump() { # every record's state, in a fixed order
 }
 
 # ---- init ------------------------------------------------------------------
-"$DT" init --store "$T/s.db" --config "$CFG" 2>"$T/err" && ok "init creates a store" \
+gv_setup "$T/s.db" "$CFG" && ok "init creates a store (and principals, policies)" \
     || bad "init creates a store" "$(cat "$T/err")"
+grep -Eq '^dt_[0-9a-f]{64}$' "$T/s.db.admin" && ok "init prints the admin's token once" \
+    || bad "init prints the admin's token" "$(cat "$T/s.db.admin")"
+sqlite3 "$T/s.db" "SELECT count(*) FROM principal WHERE token_hash = '$(cat "$T/s.db.admin")'" \
+    | grep -qx 0 && ok "the token itself is not stored" || bad "the token itself is not stored"
 "$DT" init --store "$T/s.db" --config "$CFG" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "already there" "$T/err" && ok "init refuses an existing file" \
     || bad "init refuses an existing file" "rc=$rc $(cat "$T/err")"
-"$DT" ingest --store "$T/none.db" --source a "$A" 2>"$T/err"; rc=$?
+"$DT" ingest --store "$T/none.db" --purpose test --source a "$A" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "dovetail init" "$T/err" && [ ! -e "$T/none.db" ] \
     && ok "a missing store is an error, not created" || bad "a missing store" "rc=$rc $(cat "$T/err")"
-"$DT" ingest --store "$A" --source a "$A" 2>"$T/err"; rc=$?
+"$DT" ingest --store "$A" --purpose test --source a "$A" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "dataset4a.csv" "$T/err" && ok "a CSV is not a store" \
     || bad "a CSV is not a store" "rc=$rc $(cat "$T/err")"
-"$DT" ingest --store "$T/s.db" "$A" 2>"$T/err"; rc=$?
+"$DT" ingest --store "$T/s.db" --purpose test "$A" 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--source is required" "$T/err" && ok "ingest without --source exits 2" \
     || bad "ingest without --source exits 2" "rc=$rc"
 
 # ---- ingest: new, idempotent, changed, snapshot ------------------------------
-"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in1"
+as steward "$T/s.db" ingest --source a "$A" 2>"$T/in1"
 [ "$(field new "$T/in1")" = 5000 ] && ok "first ingest: 5000 new" || bad "first ingest" "$(cat "$T/in1")"
-"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in2"
+as steward "$T/s.db" ingest --source a "$A" 2>"$T/in2"
 [ "$(field unchanged "$T/in2")" = 5000 ] && [ "$(field new "$T/in2")" = 0 ] \
     && ok "same file again: 5000 unchanged, nothing new" || bad "idempotent ingest" "$(cat "$T/in2")"
-"$DT" ingest --store "$T/s.db" --source nope "$A" 2>"$T/err"; rc=$?
+as steward "$T/s.db" ingest --source nope "$A" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no source 'nope'.*it has: a, b" "$T/err" && ok "unknown source lists the known ones" \
     || bad "unknown source" "$(cat "$T/err")"
 
 # Rows 2-101 with a changed given name; rows 102-5001 as they were.
 awk -F, 'NR == 1 || NR > 101 { print; next } { $2 = " changed"; print }' OFS=, "$A" >"$T/a2.csv"
-"$DT" ingest --store "$T/s.db" --source a "$T/a2.csv" 2>"$T/in3"
+as steward "$T/s.db" ingest --source a "$T/a2.csv" 2>"$T/in3"
 [ "$(field changed "$T/in3")" = 100 ] && [ "$(field unchanged "$T/in3")" = 4900 ] \
     && ok "100 changed rows stored as new versions" || bad "changed rows" "$(cat "$T/in3")"
 [ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record_history')" = 100 ] \
     && ok "earlier versions kept" || bad "earlier versions kept"
 
 head -n 1001 "$T/a2.csv" >"$T/snap.csv"
-"$DT" ingest --store "$T/s.db" --source a --snapshot "$T/snap.csv" 2>"$T/in4"
+as steward "$T/s.db" ingest --source a --snapshot "$T/snap.csv" 2>"$T/in4"
 [ "$(field withdrawn "$T/in4")" = 4000 ] && ok "snapshot withdraws the 4000 rows it lacks" \
     || bad "snapshot" "$(cat "$T/in4")"
-"$DT" ingest --store "$T/s.db" --source a "$A" 2>"$T/in5"
+as steward "$T/s.db" ingest --source a "$A" 2>"$T/in5"
 [ "$(field restored "$T/in5")" = 4000 ] && [ "$(field changed "$T/in5")" = 100 ] \
     && ok "sending them again restores them" || bad "restore" "$(cat "$T/in5")"
 
 # ---- withdraw ------------------------------------------------------------------
 { echo "rec_id"; sed -n '2,11p' "$A" | cut -d, -f1; echo "rec-never-seen"; } >"$T/ids.csv"
-"$DT" withdraw --store "$T/s.db" --source a "$T/ids.csv" 2>"$T/wd"
+as steward "$T/s.db" withdraw --source a "$T/ids.csv" 2>"$T/wd"
 grep -q "withdrew 10 records of a; 1 ids" "$T/wd" && ok "withdraw by id file" || bad "withdraw" "$(cat "$T/wd")"
 [ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record WHERE withdrawn = 0')" = 4990 ] \
     && ok "4990 records remain active" || bad "active count after withdraw"
 printf 'rec_id,x\nrec-1070-org,1\n"broken\n' >"$T/bad-ids.csv"
-"$DT" withdraw --store "$T/s.db" --source a "$T/bad-ids.csv" 2>"$T/err"; rc=$?
+as steward "$T/s.db" withdraw --source a "$T/bad-ids.csv" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "bad-ids.csv:.*line 3" "$T/err" \
     && [ "$(sqlite3 "$T/s.db" 'SELECT count(*) FROM record WHERE withdrawn = 0')" = 4990 ] \
     && ok "a broken ids file withdraws nothing and names its line" || bad "broken ids file" "rc=$rc $(cat "$T/err")"
 
 # ---- crash safety: SIGKILL at random moments, then run again -------------------
-"$DT" init --store "$T/ref.db" --config "$CFG" 2>/dev/null
-"$DT" ingest --store "$T/ref.db" --source a --batch 50 "$A" 2>/dev/null
-"$DT" ingest --store "$T/ref.db" --source a --batch 50 "$T/a2.csv" 2>/dev/null
-"$DT" init --store "$T/k.db" --config "$CFG" 2>/dev/null
-"$DT" ingest --store "$T/k.db" --source a --batch 50 "$A" 2>/dev/null
+gv_setup "$T/ref.db" "$CFG"
+as steward "$T/ref.db" ingest --source a --batch 50 "$A" 2>/dev/null
+as steward "$T/ref.db" ingest --source a --batch 50 "$T/a2.csv" 2>/dev/null
+gv_setup "$T/k.db" "$CFG"
+as steward "$T/k.db" ingest --source a --batch 50 "$A" 2>/dev/null
 kills=0
 for delay in 0.05 0.1 0.02 0.15 0.07 0.2; do
-    "$DT" ingest --store "$T/k.db" --source a --batch 50 "$T/a2.csv" 2>/dev/null &
+    DOVETAIL_TOKEN=$(cat "$T/k.db.steward") "$DT" ingest --store "$T/k.db" --purpose test \
+        --source a --batch 50 "$T/a2.csv" 2>/dev/null & # the binary's pid, for kill
     pid=$!
     sleep "$delay"
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null
 done
-"$DT" ingest --store "$T/k.db" --source a --batch 50 "$T/a2.csv" 2>"$T/final"
+as steward "$T/k.db" ingest --source a --batch 50 "$T/a2.csv" 2>"$T/final"
 [ "$(sqlite3 "$T/k.db" 'PRAGMA integrity_check')" = ok ] && ok "store intact after $kills kills" \
     || bad "integrity after kills"
 dump "$T/ref.db" >"$T/ref.dump"
@@ -122,17 +128,17 @@ incremental_equals_batch() { # name config source... (each source's CSV path aft
     d="$T/inc-$name"
     mkdir -p "$d"
     "$DT" link -q --config "$cfg" --out "$d/batch" 2>"$d/link.log" || { bad "$name: batch link" "$(tail -n 3 "$d/link.log")"; return; }
-    "$DT" init --store "$d/s.db" --config "$cfg" 2>/dev/null
-    "$DT" train --store "$d/s.db" --model "$d/batch/model.json" 2>/dev/null
+    gv_setup "$d/s.db" "$cfg"
+    as admin "$d/s.db" train --model "$d/batch/model.json" 2>/dev/null
     while [ $# -gt 0 ]; do slices "$2" 5 "$d/$1"; shift 2; done
     for i in 1 2 3 4 5; do
         for src in "$d"/*/; do
             s=$(basename "$src")
             [ "$s" = batch ] && continue
-            [ -f "$src/$i.csv" ] && "$DT" ingest -q --store "$d/s.db" --source "$s" "$src/$i.csv" 2>>"$d/ingest.log"
+            [ -f "$src/$i.csv" ] && as steward "$d/s.db" ingest -q --source "$s" "$src/$i.csv" 2>>"$d/ingest.log"
         done
     done
-    "$DT" export --store "$d/s.db" --out "$d/inc.csv" 2>/dev/null
+    as analyst "$d/s.db" export --out "$d/inc.csv" 2>/dev/null
     partition "$d/batch/entities.csv" >"$d/batch.part"
     partition "$d/inc.csv" >"$d/inc.part"
     n=$(wc -l <"$d/batch.part")
@@ -145,26 +151,26 @@ incremental_equals_batch febrl4 "$CFG" a "$A" b "$ROOT/../shared/data/febrl/data
 # train refits from the stored records through the batch stages: the same
 # parameters as link on the files, and then batch's entities.
 "$DT" link --config "$CFG" --out "$T/fit-batch" 2>&1 | grep '^model:' >"$T/fit-batch.params"
-"$DT" init --store "$T/fit.db" --config "$CFG" 2>/dev/null
-"$DT" ingest -q --store "$T/fit.db" --source a "$A" 2>/dev/null
-"$DT" ingest -q --store "$T/fit.db" --source b "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
-"$DT" train --store "$T/fit.db" 2>&1 | grep '^model:' >"$T/fit-store.params"
+gv_setup "$T/fit.db" "$CFG"
+as steward "$T/fit.db" ingest -q --source a "$A" 2>/dev/null
+as steward "$T/fit.db" ingest -q --source b "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
+as admin "$T/fit.db" train 2>&1 | grep '^model:' >"$T/fit-store.params"
 [ -s "$T/fit-batch.params" ] && cmp -s "$T/fit-batch.params" "$T/fit-store.params" \
     && ok "train on the store fits link's parameters ($(wc -l <"$T/fit-store.params") lines equal)" \
     || bad "train refit equals link" "$(diff "$T/fit-batch.params" "$T/fit-store.params" | head -n 4)"
-"$DT" export --store "$T/fit.db" --out "$T/fit.csv" 2>/dev/null
+as analyst "$T/fit.db" export --out "$T/fit.csv" 2>/dev/null
 partition "$T/fit.csv" >"$T/fit.part"
 cmp -s "$T/fit.part" "$T/inc-febrl4/batch.part" && ok "train resolves the stored records into batch's entities" \
     || bad "train then export" "$(diff "$T/fit.part" "$T/inc-febrl4/batch.part" | head -n 4)"
 
 # Withdrawing records splits their entities as batch would without them.
-"$DT" init --store "$T/wd.db" --config "$CFG" 2>/dev/null
-"$DT" train --store "$T/wd.db" --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
-"$DT" ingest -q --store "$T/wd.db" --source a "$A" 2>/dev/null
-"$DT" ingest -q --store "$T/wd.db" --source b "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
+gv_setup "$T/wd.db" "$CFG"
+as admin "$T/wd.db" train --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
+as steward "$T/wd.db" ingest -q --source a "$A" 2>/dev/null
+as steward "$T/wd.db" ingest -q --source b "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
 { echo rec_id; tail -n +2 "$A" | head -n 300 | cut -d, -f1; } >"$T/wd-ids.csv"
-"$DT" withdraw --store "$T/wd.db" --source a "$T/wd-ids.csv" 2>/dev/null
-"$DT" export --store "$T/wd.db" --out "$T/wd.csv" 2>/dev/null
+as steward "$T/wd.db" withdraw --source a "$T/wd-ids.csv" 2>/dev/null
+as analyst "$T/wd.db" export --out "$T/wd.csv" 2>/dev/null
 mkdir -p "$T/wd-batch"
 { head -n 1 "$A"; tail -n +302 "$A"; } >"$T/wd-batch/dataset4a.csv"
 cp "$ROOT/../shared/data/febrl/dataset4b.csv" "$T/wd-batch/"
@@ -179,54 +185,55 @@ cmp -s "$T/wd.part" "$T/wd-batch.part" && ok "withdrawing 300 records leaves bat
 S="$T/inc-febrl4/s.db"
 before=$(sqlite3 "$S" "SELECT (SELECT count(*) FROM record) || '/' || (SELECT count(*) FROM link) || '/' || (SELECT count(*) FROM membership)")
 rec='{"rec_id": "q-1", "given_name": "michaela", "surname": "neumann", "street_number": "8", "address_1": "stanley street", "address_2": "miami", "suburb": "winston hills", "postcode": "4223", "state": "nsw", "date_of_birth": "19151111", "soc_sec_id": "5304218"}'
-printf '%s' "$rec" | "$DT" resolve --store "$S" --source b >"$T/res.json" 2>"$T/err"
+printf '%s' "$rec" | as analyst "$S" resolve --source b >"$T/res.json" 2>"$T/err"
 want=$(awk -F, '$2 == "rec-1070-org" { print $3 }' "$T/inc-febrl4/inc.csv")
 grep -q "\"entity\": \"$want\"" "$T/res.json" && grep -q '"record_id": "rec-1070-org"' "$T/res.json" \
     && ok "resolve finds the record's entity and candidate" || bad "resolve finds the entity" "$(head -c 300 "$T/res.json") $(cat "$T/err")"
 after=$(sqlite3 "$S" "SELECT (SELECT count(*) FROM record) || '/' || (SELECT count(*) FROM link) || '/' || (SELECT count(*) FROM membership)")
 [ "$before" = "$after" ] && ok "resolve stores nothing" || bad "resolve stores nothing" "$before -> $after"
-echo '{"rec_id": "q", "given_name": ["x"]}' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+echo '{"rec_id": "q", "given_name": ["x"]}' | as analyst "$S" resolve --source b >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "field 'given_name'" "$T/err" && ok "resolve names a bad field" || bad "resolve bad field" "rc=$rc $(cat "$T/err")"
-echo '{"rec_id": "q"' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+echo '{"rec_id": "q"' | as analyst "$S" resolve --source b >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "record:2:.*expected" "$T/err" && ok "resolve reports broken JSON with its position" || bad "resolve broken JSON" "$(cat "$T/err")"
-echo '{"given_name": "michaela"}' | "$DT" resolve --store "$S" --source b >/dev/null 2>"$T/err"; rc=$?
+echo '{"given_name": "michaela"}' | as analyst "$S" resolve --source b >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no field 'rec_id'" "$T/err" && ok "resolve requires the id field, by name" \
     || bad "resolve id field" "$(cat "$T/err")"
-echo '{"rec_id": "q", "surname": "neumann", "date_of_birth": "19151111"}' | "$DT" resolve --store "$S" --source b >"$T/res2.json" 2>"$T/err"
+echo '{"rec_id": "q", "surname": "neumann", "date_of_birth": "19151111"}' | as analyst "$S" resolve --source b >"$T/res2.json" 2>"$T/err"
 grep -q '"record_id": "rec-1070-org"' "$T/res2.json" && ok "resolve reads left-out columns as null" \
     || bad "resolve partial record" "$(cat "$T/err") $(head -c 200 "$T/res2.json")"
-"$DT" entity --store "$S" "$want" >"$T/ent.txt" 2>&1
+as analyst "$S" entity "$want" >"$T/ent.txt" 2>&1
 grep -q '^a:rec-1070-org	{"rec_id":"rec-1070-org"' "$T/ent.txt" && grep -q '^b:rec-1070-dup-0	' "$T/ent.txt" \
     && ok "entity lists its records as sent" || bad "entity lists records" "$(cat "$T/ent.txt")"
-"$DT" entity --store "$S" Enope >/dev/null 2>"$T/err"; rc=$?
+as analyst "$S" entity Enope >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no entity 'Enope'" "$T/err" && ok "an unknown entity is an error" || bad "unknown entity"
 
 # Killed while resolving: records, links and entities commit together, so a
 # resumed ingest ends with batch's entities all the same.
 K="$T/kr.db"
-"$DT" init --store "$K" --config "$CFG" 2>/dev/null
-"$DT" train --store "$K" --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
-"$DT" ingest -q --store "$K" --source a --batch 200 "$A" 2>/dev/null
+gv_setup "$K" "$CFG"
+as admin "$K" train --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
+as steward "$K" ingest -q --source a --batch 200 "$A" 2>/dev/null
 kills=0
 for delay in 0.3 0.6 0.2 0.9 0.5; do
-    "$DT" ingest -q --store "$K" --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null &
+    DOVETAIL_TOKEN=$(cat "$K.steward") "$DT" ingest -q --store "$K" --purpose test --source b \
+        --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null &
     pid=$!
     sleep "$delay"
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null
 done
-"$DT" ingest -q --store "$K" --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
-"$DT" export --store "$K" --out "$T/kr.csv" 2>/dev/null
+as steward "$K" ingest -q --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
+as analyst "$K" export --out "$T/kr.csv" 2>/dev/null
 partition "$T/kr.csv" >"$T/kr.part"
 [ "$(sqlite3 "$K" 'PRAGMA integrity_check')" = ok ] && cmp -s "$T/kr.part" "$T/inc-febrl4/batch.part" \
     && ok "resolving ingest killed $kills times and resumed: batch's entities" \
     || bad "killed resolving ingest" "$(diff "$T/kr.part" "$T/inc-febrl4/batch.part" | head -n 4)"
 
 # Ids are stable: a record that joins no one renumbers nothing.
-"$DT" export --store "$T/inc-febrl4/s.db" --out "$T/ids1.csv" 2>/dev/null
+as analyst "$T/inc-febrl4/s.db" export --out "$T/ids1.csv" 2>/dev/null
 { head -n 1 "$A"; echo "rec-99999-org, zyxwv, qqqqq, 1, nowhere street, , nowhere, 9999, nsw, 18000101, 9999999"; } >"$T/one.csv"
-"$DT" ingest -q --store "$T/inc-febrl4/s.db" --source a "$T/one.csv" 2>/dev/null
-"$DT" export --store "$T/inc-febrl4/s.db" --out "$T/ids2.csv" 2>/dev/null
+as steward "$T/inc-febrl4/s.db" ingest -q --source a "$T/one.csv" 2>/dev/null
+as analyst "$T/inc-febrl4/s.db" export --out "$T/ids2.csv" 2>/dev/null
 grep -v rec-99999 "$T/ids2.csv" | cmp -s - "$T/ids1.csv" && [ "$(wc -l <"$T/ids2.csv")" -eq 10002 ] \
     && ok "a new unrelated record leaves every entity id as it was" || bad "entity ids stable"
 

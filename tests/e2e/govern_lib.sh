@@ -1,0 +1,39 @@
+# Sourced by the e2e scripts (and bench/crash): governed stores for tests.
+# Needs $DT, the dovetail binary.
+#
+# gv_setup STORE CONFIG [PURPOSE]: creates the store with an admin, a
+# steward of every source, an analyst and an auditor, and on each source a
+# policy allowing PURPOSE (default: test) with every column and link.
+# Tokens go to STORE.admin, STORE.steward, STORE.analyst, STORE.auditor.
+#
+# as ROLE STORE COMMAND ARGS...: runs dovetail COMMAND on STORE with that
+# role's token and --purpose test.
+
+gv_sources() { awk '/^sources:/ { s = 1; next } /^[^ #]/ { s = 0 } s && /^  - name:/ { print $3 }' "$1"; }
+
+gv_policy() { # purpose expiry(YYYY-MM-DD) fields link_with
+    printf 'purposes:\n  %s:\n    allowed: true\n    agreement: TEST-1\n    expires: %s\n    fields: %s\n    link_with: %s\n' \
+        "$1" "$2" "$3" "$4"
+}
+
+gv_setup() {
+    _store=$1 _cfg=$2 _purpose=${3:-test}
+    "$DT" init --store "$_store" --config "$_cfg" >"$_store.admin" 2>/dev/null || return 1
+    _srcs=$(gv_sources "$_cfg" | paste -sd, -)
+    for _r in steward analyst auditor; do
+        DOVETAIL_TOKEN=$(cat "$_store.admin") "$DT" principal add "$_r" --role "$_r" \
+            $([ "$_r" = steward ] && echo "--source $_srcs") --store "$_store" --purpose setup \
+            >"$_store.$_r" 2>/dev/null || return 1
+    done
+    gv_policy "$_purpose" "$(date -u -d '+700 days' +%F)" all all >"$_store.policy.yaml"
+    for _s in $(gv_sources "$_cfg"); do
+        DOVETAIL_TOKEN=$(cat "$_store.steward") "$DT" policy set --source "$_s" --store "$_store" \
+            --purpose setup "$_store.policy.yaml" 2>/dev/null || return 1
+    done
+}
+
+as() {
+    _role=$1 _store=$2 _cmd=$3
+    shift 3
+    DOVETAIL_TOKEN=$(cat "$_store.$_role") "$DT" "$_cmd" --store "$_store" --purpose test "$@"
+}
