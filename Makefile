@@ -93,6 +93,10 @@ $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 
+# audit log append throughput (bench/README.md)
+$(B)/bench-audit: bench/audit.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+
 # Fuzz targets replayed over their corpus with a plain driver (no libFuzzer).
 $(B)/tests/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/regression_driver.c $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -115,6 +119,7 @@ e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
+	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
 
 layers:
 	@sh scripts/check-layers
@@ -142,7 +147,8 @@ fuzz: deps
 	done
 
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve
+	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \
+	    build/release/bench-audit
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:

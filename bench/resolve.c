@@ -5,7 +5,17 @@
  * each call is kept. Prints one JSON object: calls, p50, p90, p99 and max
  * in milliseconds, and how many found an entity.
  *
- * usage: bench-resolve --store FILE --source NAME --csv FILE [--n N]
+ * Each record is resolved three ways, in turn (the first way rotating, so
+ * none always meets the record's pages cold), so noise falls on all alike:
+ *   core      the resolution alone, under a view that allows everything
+ *             (internal: what the governed call wraps);
+ *   enforced  plus authentication, the purpose's view and its filtering;
+ *   governed  the public dt_store_resolve: plus the audit entry, committed
+ *             (one fsync) before the call returns.
+ * So enforced/core is the overhead of enforcement, governed - enforced the
+ * cost of a durable audit entry. The token comes from DOVETAIL_TOKEN.
+ *
+ * usage: bench-resolve --store FILE --source NAME --csv FILE [--n N] [--purpose P]
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -14,6 +24,7 @@
 #include <time.h>
 
 #include "dovetail.h"
+#include "engine/store_int.h"
 #include "io/csv.h"
 
 static double now_ms(void)
@@ -40,30 +51,89 @@ static char *row_json(const csv_row *h, const csv_row *r)
     return s;
 }
 
+enum { CORE, ENFORCED, GOVERNED, N_MODES };
+static const char *const MODE_NAMES[N_MODES] = {"core", "enforced", "governed"};
+
+/* The resolution alone: a request with every source and link allowed. */
+static int run_core(dt_store *store, size_t i_src, const char *json, dt_resolution **res,
+                    dt_error *err)
+{
+    eng_request q;
+    memset(&q, 0, sizeof q);
+    q.s = store;
+    q.view.n_sources = store->cfg->n_sources;
+    q.view.is_full = 1;
+    static gv_purpose_rule all = {.allowed = 1, .all_fields = 1, .link_any = 1};
+    for (size_t i = 0; i < store->cfg->n_sources; i++) {
+        q.view.sources |= UINT64_C(1) << i;
+        q.view.linkable[i] = ~UINT64_C(0);
+        q.view.rule[i] = &all;
+    }
+    util_intern_init(&q.subjects);
+    util_intern_init(&q.fields);
+    int rc = store_resolve_json(&q, i_src, json, res, err);
+    util_intern_fini(&q.subjects);
+    util_intern_fini(&q.fields);
+    return rc;
+}
+
+/* Authentication, the view and its filtering, without the audit entry. */
+static int run_enforced(dt_store *store, const dt_request *req, size_t i_src, const char *json,
+                        dt_resolution **res, dt_error *err)
+{
+    eng_request q;
+    memset(&q, 0, sizeof q);
+    q.s = store;
+    q.purpose = req->purpose;
+    util_intern_init(&q.subjects);
+    util_intern_init(&q.fields);
+    int rc = gv_authenticate(store->st, req->token, &q.who, err);
+    if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, json, res, err);
+    gv_principal_fini(&q.who);
+    util_intern_fini(&q.subjects);
+    util_intern_fini(&q.fields);
+    return rc;
+}
+
+static void print_mode(int mode, double *ms, long n, int last)
+{
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    printf("\"%s\": {\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}%s",
+           MODE_NAMES[mode], ms[n / 2], ms[n * 9 / 10], ms[n * 99 / 100], ms[n - 1],
+           last ? "" : ", ");
+}
+
 int main(int argc, char **argv)
 {
-    const char *store_path = NULL, *source = NULL, *csv = NULL;
+    const char *store_path = NULL, *source = NULL, *csv = NULL, *purpose = "test";
     long n_max = 1000;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--store")) store_path = argv[i + 1];
         else if (!strcmp(argv[i], "--source")) source = argv[i + 1];
         else if (!strcmp(argv[i], "--csv")) csv = argv[i + 1];
+        else if (!strcmp(argv[i], "--purpose")) purpose = argv[i + 1];
         else if (!strcmp(argv[i], "--n")) n_max = strtol(argv[i + 1], NULL, 10);
     }
     if (!store_path || !source || !csv || n_max < 1) {
-        fprintf(stderr, "usage: bench-resolve --store FILE --source NAME --csv FILE [--n N]\n");
+        fprintf(stderr, "usage: bench-resolve --store FILE --source NAME --csv FILE [--n N] "
+                        "[--purpose P]\n");
         return 2;
     }
     dt_error err;
     dt_store *store = NULL;
     csv_reader *r = NULL;
-    if (dt_store_open(store_path, &store, &err) < 0 || csv_open(csv, NULL, &r, &err) < 0) {
+    dt_request req = {getenv("DOVETAIL_TOKEN"), purpose};
+    size_t i_src = 0;
+    if (dt_store_open(store_path, &store, &err) < 0 || csv_open(csv, NULL, &r, &err) < 0 ||
+        store_source_index(store, source, &i_src, &err) < 0) {
         fprintf(stderr, "bench-resolve: %s\n", err.msg);
         return 1;
     }
     csv_row row, header = {0};
     char **names = NULL;
-    double *ms = malloc((size_t)n_max * sizeof *ms);
+    double *ms[N_MODES];
+    for (int m = 0; m < N_MODES; m++) ms[m] = malloc((size_t)n_max * sizeof *ms[m]);
     long n = 0, n_entity = 0;
     if (csv_next(r, &row, &err) == 1) { /* keep the header: rows reuse the reader's buffers */
         names = calloc(row.n_fields, sizeof *names);
@@ -74,29 +144,37 @@ int main(int argc, char **argv)
         }
         header = (csv_row){.n_fields = row.n_fields, .fields = (const char **)names, .lens = lens};
     }
-    while (ms && n < n_max && csv_next(r, &row, &err) == 1) {
+    while (n < n_max && csv_next(r, &row, &err) == 1) {
         char *json = row_json(&header, &row);
-        dt_resolution *res = NULL;
-        double t0 = now_ms();
-        int rc = json ? dt_store_resolve(store, source, json, &res, &err) : -1;
-        ms[n++] = now_ms() - t0;
-        if (rc < 0) {
-            fprintf(stderr, "bench-resolve: %s\n", err.msg);
-            return 1;
+        for (int k = 0; json && k < N_MODES; k++) {
+            int m = (int)((n + k) % N_MODES); /* rotated: no mode always runs on a cold cache */
+            dt_resolution *res = NULL;
+            double t0 = now_ms();
+            int rc = m == CORE       ? run_core(store, i_src, json, &res, &err)
+                     : m == ENFORCED ? run_enforced(store, &req, i_src, json, &res, &err)
+                                     : dt_store_resolve(store, &req, source, json, &res, &err);
+            ms[m][n] = now_ms() - t0;
+            if (rc < 0) {
+                fprintf(stderr, "bench-resolve (%s): %s\n", MODE_NAMES[m], err.msg);
+                return 1;
+            }
+            if (m == GOVERNED) n_entity += res->entity[0] != '\0';
+            dt_resolution_free(res);
         }
-        n_entity += res->entity[0] != '\0';
-        dt_resolution_free(res);
+        n++;
         free(json);
     }
-    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
-    if (n)
-        printf("{\"calls\": %ld, \"with_entity\": %ld, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
-               "\"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-               n, n_entity, ms[n / 2], ms[n * 9 / 10], ms[n * 99 / 100], ms[n - 1]);
+    if (n) {
+        printf("{\"calls\": %ld, \"with_entity\": %ld, ", n, n_entity);
+        for (int m = 0; m < N_MODES; m++) print_mode(m, ms[m], n, m == N_MODES - 1);
+        /* the arrays are sorted now */
+        printf(", \"enforcement_overhead_p50\": %.3f, \"audit_commit_p50_ms\": %.3f}\n",
+               ms[ENFORCED][n / 2] / ms[CORE][n / 2] - 1, ms[GOVERNED][n / 2] - ms[ENFORCED][n / 2]);
+    }
     for (size_t i = 0; names && i < header.n_fields; i++) free(names[i]);
     free(names);
     free((void *)header.lens);
-    free(ms);
+    for (int m = 0; m < N_MODES; m++) free(ms[m]);
     csv_close(r);
     dt_store_close(store);
     return 0;

@@ -67,6 +67,11 @@ int req_log_now(eng_request *q, int rc, dt_error *err);
  * returns rc, or the commit's error when rc was DT_OK. */
 int req_end(eng_request *q, int rc, dt_error *err);
 
+/* Resolves one record.json of source i_src as q's view allows (what
+ * dt_store_resolve does between req_view and req_end). */
+int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
+                       dt_resolution **out, dt_error *err);
+
 /* The config index of a source name, or DT_EINVAL listing the known ones. */
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err);
 /* Resolves every active record again with the store's model. */

@@ -348,8 +348,8 @@ static int check_query_source(eng_request *q, size_t i_src, dt_error *err)
                       name, q->purpose);
 }
 
-static int resolve_json(eng_request *q, size_t i_src, const char *record_json,
-                        dt_resolution **out, dt_error *err)
+int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
+                       dt_resolution **out, dt_error *err)
 {
     dt_store *store = q->s;
     json_error_t jerr;
@@ -401,7 +401,7 @@ int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
     int rc = need_model(store, err);
     if (rc == DT_OK) rc = req_view(&q, err);
     if (rc == DT_OK) rc = check_query_source(&q, i_src, err);
-    if (rc == DT_OK) rc = resolve_json(&q, i_src, record_json, &r, err);
+    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, record_json, &r, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {
         dt_resolution_free(r);

@@ -124,7 +124,7 @@ typedef struct verifier {
     gv_verdict *v;
     checkpoints *c;
     size_t next;             /* next checkpoint to check */
-    int64_t good_size;       /* the largest checkpoint that matched */
+    int64_t good[2];         /* the largest store head, witness head, that matched */
     int64_t expected;        /* the next seq */
     mk_stream tree;
 } verifier;
@@ -147,7 +147,9 @@ static int check_point(verifier *w, const checkpoint *p)
 {
     mk_hash root;
     mk_stream_root(&w->tree, root);
-    long long from = (long long)w->good_size + 1, size = (long long)p->size;
+    /* a head vouches for the entries after the last one of its own kind that
+     * matched: a re-signed store head may match where the witness does not */
+    long long from = (long long)w->good[p->is_witness] + 1, size = (long long)p->size;
     if (!p->is_witness && !au_head_signed(w->pk, p->size, p->time, p->root, p->sig))
         return bad(w, from, "the head signed at size %lld has a bad signature: it was written "
                    "outside dovetail; the first entry it covers that may differ is %lld", size,
@@ -157,7 +159,7 @@ static int check_point(verifier *w, const checkpoint *p)
                    "of them was changed, inserted or reordered; the first entry it covers that "
                    "may differ is %lld", from, size, p->is_witness ? "witness's head" : "head",
                    size, from);
-    w->good_size = p->size;
+    w->good[p->is_witness] = p->size;
     return DT_OK;
 }
 

@@ -68,6 +68,11 @@ void gv_time_text(int64_t us, char out[32])
     time_t secs = (time_t)(us / 1000000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+    char text[96]; /* the compiler cannot bound tm's fields: room for any int */
+    int n = snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(us % 1000000));
+    size_t len = n < 0 ? 0 : (size_t)n > 31 ? 31 : (size_t)n;
+    memcpy(out, text, len);
+    out[len] = '\0';
 }
