@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dovetail.h"
@@ -61,6 +62,8 @@ static void cleanup(void)
     if (system(cmd) != 0) fprintf(stderr, "fuzz_record: could not remove %s\n", g_dir);
 }
 
+static char g_analyst[DT_TOKEN_SIZE];
+
 static void write_file(const char *name, const char *text)
 {
     char path[128];
@@ -95,12 +98,24 @@ static void setup(void)
     dt_link_options lo = {.n_threads = 1, .out_dir = out};
     must(dt_link_run(cfg, &lo, NULL, &err), &err);
     dt_config_free(cfg);
-    must(dt_store_init(store, cfg_path, &err), &err);
+    char admin[DT_TOKEN_SIZE], steward[DT_TOKEN_SIZE], policy[160];
+    must(dt_store_init(store, cfg_path, "admin", admin, &err), &err);
     must(dt_store_open(store, &g_store, &err), &err);
+    dt_request as_admin = {admin, "setup"}, as_steward = {steward, "setup"};
+    must(dt_principal_add(g_store, &as_admin, "steward", "steward", "a", steward, &err), &err);
+    must(dt_principal_add(g_store, &as_admin, "analyst", "analyst", NULL, g_analyst, &err), &err);
+    char text[256], day[16];
+    time_t next_year = time(NULL) + 365 * 86400; /* an agreement in force whenever this runs */
+    strftime(day, sizeof day, "%Y-%m-%d", gmtime(&next_year));
+    snprintf(text, sizeof text, "purposes:\n  fuzz:\n    allowed: true\n    agreement: F-1\n"
+                                "    expires: %s\n    fields: all\n", day);
+    write_file("policy.yaml", text);
+    snprintf(policy, sizeof policy, "%s/policy.yaml", g_dir);
     int64_t version;
-    must(dt_store_import_model(g_store, model, &version, &err), &err);
+    must(dt_policy_set(g_store, &as_steward, "a", policy, &version, &err), &err);
+    must(dt_store_import_model(g_store, &as_admin, model, &version, &err), &err);
     dt_ingest_options io = {.source = "a", .path = csv};
-    must(dt_store_ingest(g_store, &io, NULL, &err), &err);
+    must(dt_store_ingest(g_store, &as_steward, &io, NULL, &err), &err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -114,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json[size] = '\0'; /* an inner NUL ends the text early, as it would for a C caller */
     dt_error err;
     dt_resolution *r = NULL;
-    int rc = dt_store_resolve(g_store, "a", json, &r, &err);
+    dt_request as_analyst = {g_analyst, "fuzz"};
+    int rc = dt_store_resolve(g_store, &as_analyst, "a", json, &r, &err);
     if (rc != DT_OK) {
         CHECK(rc == DT_EINPUT && err.code == rc && err.msg[0] && r == NULL);
     } else {
