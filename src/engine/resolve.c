@@ -801,7 +801,7 @@ int eng_view_entity(st_store *st, const dt_config *cfg, const gv_view *v, const 
     if (rc == DT_OK) rc = set_source(&w, 0, src);
     if (rc == DT_OK) rc = view_component(st, cfg, &w, &set, err);
     if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
-    if (rc == DT_OK) rc = loaded_init(&none, cfg, err);
+    none.e.cfg = cfg; /* an empty batch: every member is read from the store */
     if (rc == DT_OK) rc = load_component(&l, st, &none, &set, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
     if (rc == DT_OK) rc = view_cluster(&l, &w.b, sid, members);
@@ -810,7 +810,6 @@ int eng_view_entity(st_store *st, const dt_config *cfg, const gv_view *v, const 
     dt_free(w.src);
     util_ids_fini(&set);
     if (l.e.cfg) loaded_fini(&l);
-    if (none.e.cfg) loaded_fini(&none);
     return rc;
 }
 
