@@ -188,11 +188,11 @@ int req_log_now(eng_request *q, int rc, dt_error *err)
 
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err)
 {
-    for (size_t i = 0; i < s->cfg->n_sources; i++)
-        if (strcmp(s->cfg->sources[i].name, name) == 0) {
-            *i_src = i;
-            return DT_OK;
-        }
+    int found = cfg_source_index(s->cfg, name);
+    if (found >= 0) {
+        *i_src = (size_t)found;
+        return DT_OK;
+    }
     util_buf known = {0};
     for (size_t i = 0; i < s->cfg->n_sources; i++)
         util_buf_printf(&known, "%s%s", i ? ", " : "", s->cfg->sources[i].name);

@@ -94,8 +94,7 @@ static int explain(eng_ctx *e, const char *out_dir, const char *key_a, const cha
     dt_free(path);
     if (rc == DT_OK && fs_tf_bind(&m, e->cfg, &e->table) < 0)
         rc = dt_err_set(e->err, DT_ENOMEM, "out of memory binding term frequencies");
-    if (rc == DT_OK) rc = fill_rows(e, &m, (uint32_t)a, (uint32_t)b, ex);
-    if (rc == DT_OK) rc = find_rule(e, (uint32_t)a, (uint32_t)b, ex);
+    if (rc == DT_OK) rc = eng_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
     fs_model_fini(&m);
     return rc;
 }

@@ -577,9 +577,8 @@ typedef struct train_load {
 static int add_visible(void *ctx, const st_record *r)
 {
     train_load *t = ctx;
-    size_t i = 0;
-    while (i < t->e->cfg->n_sources && strcmp(t->e->cfg->sources[i].name, r->source) != 0) i++;
-    return gv_view_has(t->view, i) ? eng_add_stored(t->e, r) : DT_OK;
+    int i = cfg_source_index(t->e->cfg, r->source);
+    return i >= 0 && gv_view_has(t->view, (size_t)i) ? eng_add_stored(t->e, r) : DT_OK;
 }
 
 static int load_store(eng_ctx *e, void *ctx)

@@ -56,13 +56,6 @@ static long index_of(const loaded *l, int64_t sid)
     return i == UINT32_MAX ? -1 : (long)i;
 }
 
-static int source_of(const dt_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_sources; i++)
-        if (strcmp(cfg->sources[i].name, name) == 0) return (int)i;
-    return -1;
-}
-
 /* Pairs the table's newest record with its store id and entity. */
 static int remember(loaded *l, int64_t sid, const char *entity)
 {
@@ -85,7 +78,7 @@ static int remember(loaded *l, int64_t sid, const char *entity)
  * for its source (the comparable pairs behind λ count them). */
 static int table_add_stored(eng_ctx *e, const st_record *r)
 {
-    int src = source_of(e->cfg, r->source);
+    int src = cfg_source_index(e->cfg, r->source);
     json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
     if (!norm)
         return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
@@ -335,7 +328,7 @@ static int canonical_members(st_store *st, const loaded *batch, const util_ids *
             continue;
         }
         DT_TRY(st_record_norm(st, m[i].sid, &m[i].rec, err));
-        int src = source_of(batch->e.cfg, m[i].rec.source);
+        int src = cfg_source_index(batch->e.cfg, m[i].rec.source);
         m[i].rid = m[i].rec.record_id;
         m[i].key = eng_canonical_key((uint16_t)(src < 0 ? 0 : src), m[i].rid, strlen(m[i].rid));
     }

@@ -139,11 +139,8 @@ static int export_row(void *ctx, int64_t sid, const char *source, const char *re
                       const char *entity)
 {
     export_ctx *x = ctx;
-    size_t i_src;
-    dt_error ignored;
-    if (store_source_index(x->q->s, source, &i_src, &ignored) < 0 ||
-        !gv_view_has(&x->q->view, i_src))
-        return DT_OK;
+    int i_src = cfg_source_index(x->q->s->cfg, source);
+    if (i_src < 0 || !gv_view_has(&x->q->view, (size_t)i_src)) return DT_OK;
     DT_TRY(view_entity_id(x->q, &x->cache, sid, entity, &entity, x->err));
     DT_TRY(req_subject(x->q, source, record_id));
     util_buf_clear(&x->line);
@@ -470,13 +467,10 @@ static int add_member(entity_walk *w, int64_t id, dt_entity_record **v, size_t *
 {
     st_record r;
     DT_TRY(st_record_get(w->q->s->st, id, &r, NULL, w->err));
-    size_t i_src;
-    dt_error ignored;
-    int rc = DT_OK;
-    if (!r.is_withdrawn && store_source_index(w->q->s, r.source, &i_src, &ignored) == DT_OK &&
-        gv_view_has(&w->q->view, i_src)) {
+    int i_src = cfg_source_index(w->q->s->cfg, r.source), rc = DT_OK;
+    if (!r.is_withdrawn && i_src >= 0 && gv_view_has(&w->q->view, (size_t)i_src)) {
         char *raw = NULL;
-        rc = minimize_raw(w->q, i_src, r.raw, &raw);
+        rc = minimize_raw(w->q, (size_t)i_src, r.raw, &raw);
         if (rc == DT_OK) rc = util_grow((void **)v, cap, *n + 1, sizeof **v);
         if (rc == DT_OK) rc = req_subject(w->q, r.source, r.record_id);
         if (rc == DT_OK) {
@@ -580,12 +574,10 @@ static int visible_record(eng_request *q, const char *key, size_t *i_src, int64_
 {
     const char *colon = strchr(key, ':');
     char *source = colon ? dt_strndup(key, (size_t)(colon - key)) : NULL;
-    dt_error ignored;
     int64_t src;
-    int active = 0, rc = source && store_source_index(q->s, source, i_src, &ignored) == DT_OK &&
-                                 gv_view_has(&q->view, *i_src)
-                             ? DT_OK
-                             : DT_ENOTFOUND;
+    int i = source ? cfg_source_index(q->s->cfg, source) : -1, active = 0;
+    int rc = i >= 0 && gv_view_has(&q->view, (size_t)i) ? DT_OK : DT_ENOTFOUND;
+    if (rc == DT_OK) *i_src = (size_t)i;
     if (rc == DT_OK) rc = st_source_id(q->s->st, source, &src, err);
     if (rc == DT_OK) rc = st_record_id(q->s->st, src, colon + 1, sid, err);
     if (rc == DT_OK) rc = st_record_source(q->s->st, *sid, &src, &active, err);

@@ -86,12 +86,11 @@ static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_
 {
     for (size_t i = 0; i < r->n_link_with; i++) {
         yaml_node_t *item = y_node(y, n->data.sequence.items.start[i]);
-        size_t s = 0;
-        while (s < cfg->n_sources && strcmp(cfg->sources[s].name, r->link_with[i]) != 0) s++;
-        if (s == cfg->n_sources)
+        int s = cfg_source_index(cfg, r->link_with[i]);
+        if (s < 0)
             return y_err(y, item, "link_with: no source '%s' in the configuration",
                          r->link_with[i]);
-        if (s == i_src)
+        if ((size_t)s == i_src)
             return y_err(y, item, "link_with: '%s' is this source; its own records always link",
                          r->link_with[i]);
     }

@@ -65,6 +65,13 @@ int cfg_field_index(const dt_config *cfg, const char *name)
     return -1;
 }
 
+int cfg_source_index(const dt_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        if (strcmp(cfg->sources[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
 static void set_pos(long *line, long *column, const yaml_node_t *n)
 {
     *line = (long)n->start_mark.line + 1;

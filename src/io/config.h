@@ -201,5 +201,7 @@ int cfg_parse(const char *text, size_t n, const char *name, const char *base_dir
 
 /* Index of the field named `name`, or -1. */
 int cfg_field_index(const dt_config *cfg, const char *name);
+/* Index of the source named `name`, or -1. */
+int cfg_source_index(const dt_config *cfg, const char *name);
 
 #endif /* DT_CONFIG_H */

@@ -205,11 +205,7 @@ int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
 
 int st_policy_count(st_store *s, int64_t *n, dt_error *err)
 {
-    sqlite3_stmt *st = gov(s, G_POL_COUNT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading policies", err);
+    return sq_one_int(s, gov(s, G_POL_COUNT), n, "reading policies", err);
 }
 
 /* ---- the audit log ------------------------------------------------------- */
@@ -239,11 +235,7 @@ int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err)
 
 int st_audit_last(st_store *s, int64_t *seq, dt_error *err)
 {
-    sqlite3_stmt *st = gov(s, G_AUD_LAST);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading the audit log", err);
+    return sq_one_int(s, gov(s, G_AUD_LAST), seq, "reading the audit log", err);
 }
 
 static st_audit_entry entry_row(sqlite3_stmt *st)

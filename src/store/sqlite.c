@@ -444,8 +444,7 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading records", err);
 }
 
-/* The integer in the one row a bound statement returns. */
-static int one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err)
+int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
@@ -458,7 +457,7 @@ int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
     sqlite3_stmt *st = stmt(s, source ? S_REC_COUNT_SRC : S_REC_COUNT);
     if (source) sq_bind_text(st, 1, source);
     int64_t v = 0;
-    DT_TRY(one_int(s, st, &v, "counting records", err));
+    DT_TRY(sq_one_int(s, st, &v, "counting records", err));
     *n = (uint64_t)v;
     return DT_OK;
 }
@@ -665,9 +664,9 @@ static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
 static int merge_new(st_store *s, size_t n_rules, dt_error *err)
 {
     const char *what = "merging the blocking index";
-    if (s->n_new < 0) DT_TRY(one_int(s, stmt(s, S_KEY_NEW_COUNT), &s->n_new, what, err));
+    if (s->n_new < 0) DT_TRY(sq_one_int(s, stmt(s, S_KEY_NEW_COUNT), &s->n_new, what, err));
     int64_t max_id = 0;
-    DT_TRY(one_int(s, stmt(s, S_REC_MAX), &max_id, what, err));
+    DT_TRY(sq_one_int(s, stmt(s, S_REC_MAX), &max_id, what, err));
     int64_t limit = max_id * (int64_t)n_rules / 8;
     if (s->n_new < (limit > (1 << 16) ? limit : (1 << 16))) return DT_OK;
     DT_TRY(sq_step_done(s, stmt(s, S_KEY_MERGE), what, err));

@@ -48,6 +48,8 @@ int sq_exec(st_store *s, const char *sql, const char *what, dt_error *err);
 int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Runs a statement that returns no row. */
 int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err);
+/* The integer in the one row a bound statement returns. */
+int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err);
 int sq_prepare_govern(st_store *s, dt_error *err);
 void sq_finalize_govern(st_store *s);
 

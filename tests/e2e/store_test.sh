@@ -17,10 +17,7 @@ A=$ROOT/../shared/data/febrl/dataset4a.csv
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-store.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$HERE/govern_lib.sh"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
-bad() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; [ -n "${2:-}" ] && printf '      %s\n' "$2"; }
+. "$HERE/lib.sh"
 # Value of a line "key   value" in a summary.
 field() { awk -v k="$1" '{ v = $2; if ($1 == k) print v }' "$2"; }
 dump() { # every record's state, in a fixed order
@@ -111,12 +108,6 @@ cmp -s "$T/ref.dump" "$T/k.dump" && ok "killed and resumed ingest equals an unin
     || bad "killed and resumed ingest equals an uninterrupted one" "$(diff "$T/ref.dump" "$T/k.dump" | head -n 4)"
 
 # ---- incremental equals batch ---------------------------------------------
-# One line per entity: its records, sorted; lines sorted. Ids do not matter.
-partition() {
-    tail -n +2 "$1" | awk -F, '{ print $3 "\t" $1 ":" $2 }' | sort |
-        awk -F'\t' '$1 != e { if (NR > 1) print m; e = $1; m = $2; next } { m = m " " $2 }
-                    END { if (NR) print m }' | sort
-}
 # slices CSV N DIR: DIR/1.csv .. DIR/N.csv, each with the header
 slices() {
     mkdir -p "$3"
