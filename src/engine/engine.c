@@ -39,7 +39,7 @@ int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err)
 void eng_fini(eng_ctx *e)
 {
     cmp_table_fini(&e->table);
-    norm_nick_free(e->nicks);
+    norm_nick_free(e->own_nicks);
     eng_free_keys(e);
     dt_free(e->keys);
     dt_free(e->null_per_field);

@@ -33,7 +33,8 @@ typedef struct eng_ctx {
     int n_threads;
     dt_error *err;
 
-    norm_nicknames *nicks;
+    const norm_nicknames *nicks;
+    norm_nicknames *own_nicks;  /* what eng_fini frees: NULL when nicks is borrowed */
     cmp_table table;
     uint64_t n_rejected;        /* structurally broken rows + duplicate ids */
     uint64_t n_bad_utf8_rows;
@@ -94,6 +95,9 @@ int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair);
 int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b);
 /* Loads the config's nickname table once (eng_load does it too). */
 int eng_load_nicknames(eng_ctx *e);
+/* Uses t (read-only, outliving e) instead of loading a table: a store
+ * loads its table once, not on every call. NULL: load as usual. */
+void eng_borrow_nicknames(eng_ctx *e, const norm_nicknames *t);
 
 /* What eng_resolve is to resolve: recs (new or changed, active) and gone
  * (withdrawn), as store ids. The caller may say which recs it stored for
@@ -109,6 +113,7 @@ typedef struct eng_batch {
     const int64_t *gone;
     size_t n_gone;
     const char *cause;         /* recorded with each merge or split */
+    const norm_nicknames *nicks; /* the store's table, borrowed; NULL loads one */
 } eng_batch;
 
 /* Resolves store records against the store (resolve.c), inside the
@@ -136,9 +141,11 @@ static inline int eng_source_index(const eng_sources *m, int64_t store_source)
 /* The records of the entity store record sid is in under a restricted
  * view: the cluster, as batch clusters, of its component among the links
  * the view allows. DT_ENOTFOUND (no message) when the record is absent,
- * withdrawn or of a source the view hides. OUT: members (store ids). */
-int eng_view_entity(struct st_store *st, const dt_config *cfg, const gv_view *v,
-                    const eng_sources *map, int64_t sid, util_ids *members, dt_error *err);
+ * withdrawn or of a source the view hides. nicks: the store's nickname
+ * table, borrowed. OUT: members (store ids). */
+int eng_view_entity(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    const gv_view *v, const eng_sources *map, int64_t sid, util_ids *members,
+                    dt_error *err);
 
 /* A stored record a query record would link to. */
 typedef struct eng_candidate {
@@ -151,11 +158,11 @@ typedef struct eng_candidate {
 
 /* Runs one record (a row of source i_src, with its header) through the
  * stages against the store, writing nothing: the candidates at or over the
- * review threshold, strongest first. OUT: *out (dt_free each record_id and
- * entity, then the array), *n. */
-int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size_t i_src,
-                    const csv_row *header, const csv_row *row, eng_candidate **out, size_t *n,
-                    dt_error *err);
+ * review threshold, strongest first. nicks: as for eng_view_entity.
+ * OUT: *out (dt_free each record_id and entity, then the array), *n. */
+int eng_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
+                    eng_candidate **out, size_t *n, dt_error *err);
 
 /* Fills ex's rows, weights and blocking rule for table records a and b
  * under model m (explain.c): what dt_explain_pair shows. */

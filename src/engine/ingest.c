@@ -129,6 +129,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     if (rc == DT_OK) rc = load_model(s, err);
     if (rc == DT_OK) rc = eng_sources_load(s->st, s->cfg, &s->sources, err);
     if (rc == DT_OK) rc = gv_view_key_read(s->st, s->view_key, err);
+    if (rc == DT_OK) rc = norm_nick_load(s->cfg->nicknames_path, &s->nicks, err);
     if (rc < 0) {
         dt_store_close(s);
         return dt_err_ensure(err, rc);
@@ -141,6 +142,7 @@ void dt_store_close(dt_store *store)
 {
     if (!store) return;
     fs_model_fini(&store->model);
+    norm_nick_free(store->nicks);
     gv_audit_close(store->audit);
     gv_policies_fini(&store->policies);
     eng_sources_fini(&store->sources);
@@ -241,7 +243,8 @@ static int resolve_batch(ingest_run *run)
     dt_store *s = run->store;
     if (!s->has_model || !run->n_touched) return DT_OK;
     eng_batch b = {.recs = run->touched, .n = run->n_touched, .is_new = run->touched_new,
-                   .values = &run->e.table, .rows = run->touched_row, .cause = run->cause};
+                   .values = &run->e.table, .rows = run->touched_row, .cause = run->cause,
+                   .nicks = s->nicks};
     int rc = eng_resolve(s->st, s->cfg, &s->model, &b, run->e.err);
     run->n_touched = 0;
     return rc;
@@ -317,7 +320,7 @@ static int withdraw_one(st_store *st, int64_t src, const char *rid, gone_list *g
 static int resolve_gone(dt_store *s, const gone_list *g, const char *cause, dt_error *err)
 {
     if (!g->n || !s->has_model) return DT_OK;
-    eng_batch b = {.gone = g->v, .n_gone = g->n, .cause = cause};
+    eng_batch b = {.gone = g->v, .n_gone = g->n, .cause = cause, .nicks = s->nicks};
     return eng_resolve(s->st, s->cfg, &s->model, &b, err);
 }
 
@@ -398,6 +401,7 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     util_intern_init(&run->seen);
     int rc = run->cause ? eng_init(&run->e, store->cfg, err)
                         : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) eng_borrow_nicknames(&run->e, store->nicks);
     if (rc == DT_OK) {
         run->e.on_log = opts->on_log;
         run->e.on_progress = opts->on_progress;
@@ -512,7 +516,7 @@ int store_resolve_all(dt_store *s, const char *cause, dt_error *err)
         rc = st_active_ids(s->st, from, ids, BATCH, &k, err);
         if (rc < 0 || k == 0) break;
         rc = st_begin(s->st, err);
-        eng_batch b = {.recs = ids, .n = k, .cause = cause};
+        eng_batch b = {.recs = ids, .n = k, .cause = cause, .nicks = s->nicks};
         if (rc == DT_OK) rc = eng_resolve(s->st, s->cfg, &s->model, &b, err);
         if (rc == DT_OK) rc = st_commit(s->st, err);
         else st_rollback(s->st);

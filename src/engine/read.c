@@ -414,9 +414,15 @@ static void read_state_fini(read_state *st)
 int eng_load_nicknames(eng_ctx *e)
 {
     if (e->nicks) return DT_OK;
-    DT_TRY(norm_nick_load(e->cfg->nicknames_path, &e->nicks, e->err));
-    e->table.nicks = e->nicks;
+    DT_TRY(norm_nick_load(e->cfg->nicknames_path, &e->own_nicks, e->err));
+    e->nicks = e->table.nicks = e->own_nicks;
     return DT_OK;
+}
+
+void eng_borrow_nicknames(eng_ctx *e, const norm_nicknames *t)
+{
+    if (!t || e->nicks) return;
+    e->nicks = e->table.nicks = t;
 }
 
 int eng_load(eng_ctx *e)

@@ -35,10 +35,13 @@ typedef struct loaded {
     size_t cap_entity;
 } loaded;
 
-static int loaded_init(loaded *l, const dt_config *cfg, dt_error *err)
+/* nicks: a table to borrow, or NULL to load one (slow: a store passes its own). */
+static int loaded_init(loaded *l, const dt_config *cfg, const norm_nicknames *nicks,
+                       dt_error *err)
 {
     memset(l, 0, sizeof *l);
     DT_TRY(eng_init(&l->e, cfg, err));
+    eng_borrow_nicknames(&l->e, nicks);
     return eng_load_nicknames(&l->e);
 }
 
@@ -582,7 +585,7 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
     loaded l;
     memset(&l, 0, sizeof l);
     int rc = component(st, cfg, seeds, &b, err);
-    if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
+    if (rc == DT_OK) rc = loaded_init(&l, cfg, batch->e.nicks, err);
     if (rc == DT_OK) rc = load_component(&l, st, batch, seeds, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
     clu_link *links = NULL;
@@ -686,7 +689,7 @@ int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const eng_batch
 {
     util_ids seeds = {0}, kept = {0};
     loaded l;
-    int rc = loaded_init(&l, cfg, err);
+    int rc = loaded_init(&l, cfg, bt->nicks, err);
     for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
         if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
@@ -776,8 +779,9 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
     return rc;
 }
 
-int eng_view_entity(st_store *st, const dt_config *cfg, const gv_view *v, const eng_sources *map,
-                    int64_t sid, util_ids *members, dt_error *err)
+int eng_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    const gv_view *v, const eng_sources *map, int64_t sid, util_ids *members,
+                    dt_error *err)
 {
     int64_t source;
     int active, rc = st_record_source(st, sid, &source, &active, err);
@@ -793,7 +797,7 @@ int eng_view_entity(st_store *st, const dt_config *cfg, const gv_view *v, const 
     rc = util_ids_add(&set, sid);
     if (rc == DT_OK) rc = set_source(&w, 0, src);
     if (rc == DT_OK) rc = view_component(st, cfg, &w, &set, err);
-    if (rc == DT_OK) rc = loaded_init(&l, cfg, err);
+    if (rc == DT_OK) rc = loaded_init(&l, cfg, nicks, err);
     none.e.cfg = cfg; /* an empty batch: every member is read from the store */
     if (rc == DT_OK) rc = load_component(&l, st, &none, &set, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
@@ -846,14 +850,14 @@ static int score_query(loaded *l, fs_model *m, eng_candidate **out, size_t *n_ou
     return DT_OK;
 }
 
-int eng_resolve_one(struct st_store *st, const dt_config *cfg, fs_model *m, size_t i_src,
-                    const csv_row *header, const csv_row *row, eng_candidate **out, size_t *n,
-                    dt_error *err)
+int eng_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
+                    eng_candidate **out, size_t *n, dt_error *err)
 {
     *out = NULL;
     *n = 0;
     loaded l;
-    int rc = loaded_init(&l, cfg, err);
+    int rc = loaded_init(&l, cfg, nicks, err);
     if (rc == DT_OK) rc = eng_load_row(&l.e, i_src, header, row, "the record");
     if (rc == DT_OK && l.e.table.n_recs != 1)
         rc = dt_err_set(err, DT_EINPUT, "the record was rejected: %s",

@@ -24,6 +24,7 @@ struct dt_store {
     gv_policy_set policies;
     eng_sources sources;
     uint8_t view_key[GV_VIEW_KEY];
+    norm_nicknames *nicks; /* loaded at open; read-only, shared by every call */
     char notice[512];
 };
 

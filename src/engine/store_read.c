@@ -93,7 +93,8 @@ static int view_entity_id(eng_request *q, view_ids *cache, int64_t sid, const ch
         return DT_OK;
     }
     util_ids members = {0};
-    int rc = eng_view_entity(q->s->st, q->s->cfg, &q->view, &q->s->sources, sid, &members, err);
+    int rc = eng_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+                             &members, err);
     int64_t min = sid;
     for (uint32_t i = 0; rc == DT_OK && i < members.n; i++)
         if (members.ids[i] < min) min = members.ids[i];
@@ -363,8 +364,8 @@ int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
     if (rc == DT_OK) {
         csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
         csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
-        rc = eng_resolve_one(store->st, store->cfg, &store->model, i_src, &header, &row, &cands,
-                             &n, err);
+        rc = eng_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src, &header,
+                             &row, &cands, &n, err);
     }
     dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
     if (rc == DT_OK && !r) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -498,7 +499,8 @@ static int entity_members(entity_walk *w, const char *entity_id)
         return st_entity_members(q->s->st, entity_id, add_id, w, w->err);
     int64_t sid;
     if (gv_view_id_parse(q->s->view_key, entity_id, &sid) < 0) return DT_OK;
-    int rc = eng_view_entity(q->s->st, q->s->cfg, &q->view, &q->s->sources, sid, &w->ids, w->err);
+    int rc = eng_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+                             &w->ids, w->err);
     if (rc == DT_ENOTFOUND) return DT_OK;
     DT_TRY(rc);
     for (uint32_t i = 0; i < w->ids.n; i++)
@@ -634,6 +636,7 @@ static int explain_stored(eng_request *q, const char *key_a, const char *key_b,
                           q->s->cfg->sources[src_b].name, q->purpose);
     eng_ctx e;
     DT_TRY(eng_init(&e, q->s->cfg, err));
+    eng_borrow_nicknames(&e, q->s->nicks);
     int rc = load_norm(&e, q->s->st, a);
     if (rc == DT_OK) rc = load_norm(&e, q->s->st, b);
     if (rc == DT_OK) rc = eng_finish_load(&e);
