@@ -8,6 +8,10 @@
  *      entry is committed (fsync) before the call returns.
  *   2. A denial's message names the principal, its role and the action,
  *      never a record: it says nothing of what the store holds.
+ *   3. From the token check to the entry's commit a request reads one
+ *      snapshot of the store (st_snapshot_begin), so its principal, policy
+ *      and records are of one instant; the snapshot ends before any
+ *      commit, since a write transaction cannot start inside it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +20,15 @@
 
 /* ---- the request path ------------------------------------------------------ */
 
+static void end_snapshot(eng_request *q)
+{
+    st_snapshot_end(q->s->st, q->snapshot);
+    q->snapshot = 0;
+}
+
 static void req_free(eng_request *q)
 {
+    end_snapshot(q);
     gv_principal_fini(&q->who);
     util_intern_fini(&q->subjects);
     util_intern_fini(&q->fields);
@@ -41,6 +52,7 @@ static int queue_entry(eng_request *q, const char *outcome, dt_error *err)
 /* Appends q's entry with this outcome and commits it. */
 static int log_entry(eng_request *q, const char *outcome, dt_error *err)
 {
+    end_snapshot(q);
     if (!q->is_logged) return DT_OK;
     DT_TRY(queue_entry(q, outcome, err));
     return gv_audit_commit(q->s->audit, NULL, err);
@@ -51,6 +63,7 @@ static int log_entry(eng_request *q, const char *outcome, dt_error *err)
  * entry to req_end, as "failed". */
 static int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
 {
+    end_snapshot(q);
     DT_TRY(queue_entry(q, "allowed", err));
     int rc = gv_audit_commit_with(q->s->audit, work, ctx, NULL, err);
     if (rc < 0) gv_audit_drop(q->s->audit);
@@ -99,6 +112,7 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
     util_intern_init(&q->fields);
     s->notice[0] = '\0';
     int rc = open_log(s, may_skip_log, q, err);
+    if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);
     if (rc < 0) {
         req_free(q);
         return rc;

@@ -43,6 +43,7 @@ typedef struct eng_request {
     gv_principal who;
     const char *purpose, *action;
     int is_logged;       /* 0 only for audit verify on a log that refuses appends */
+    int snapshot;        /* the read snapshot req_begin started, until a commit */
     gv_view view;        /* after req_view */
     util_intern subjects, fields;
 } eng_request;

@@ -361,6 +361,8 @@ int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
     if (rc == DT_OK) rc = json_row_complete(&jr, s, err);
     eng_candidate *cands = NULL;
     size_t n = 0;
+    int snap = 0;
+    if (rc == DT_OK) rc = st_snapshot_begin(store->st, &snap, err);
     if (rc == DT_OK) {
         csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
         csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
@@ -370,6 +372,7 @@ int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
     dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
     if (rc == DT_OK && !r) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = fill_resolution(q, i_src, cands, n, r, err);
+    st_snapshot_end(store->st, snap);
     for (size_t k = 0; k < n; k++) {
         dt_free(cands[k].record_id);
         dt_free(cands[k].entity);

@@ -320,6 +320,21 @@ void st_rollback(st_store *s)
     s->in_txn = 0;
 }
 
+int st_snapshot_begin(st_store *s, int *started, dt_error *err)
+{
+    *started = 0;
+    if (s->in_txn || !sqlite3_get_autocommit(s->db)) return DT_OK;
+    DT_TRY(sq_exec(s, "BEGIN", "starting a read", err)); /* deferred: takes no write lock */
+    *started = 1;
+    return DT_OK;
+}
+
+void st_snapshot_end(st_store *s, int started)
+{
+    /* a read changed nothing: ending it cannot lose data, so a failure is moot */
+    if (started) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_META_SET);

@@ -39,6 +39,12 @@ int st_begin(st_store *s, dt_error *err);
 int st_commit(st_store *s, dt_error *err);
 /* Undoes the open transaction, if any; never fails the caller. */
 void st_rollback(st_store *s);
+/* A read of many statements sees one snapshot of the store, even while
+ * another process writes, and pays for opening a read transaction once,
+ * not per statement. Inside a write transaction it adds nothing
+ * (*started = 0). st_snapshot_end ends what st_snapshot_begin started. */
+int st_snapshot_begin(st_store *s, int *started, dt_error *err);
+void st_snapshot_end(st_store *s, int started);
 
 /* Store-wide settings (the config text, its hash, the model). *value is
  * dt_malloc'd, or NULL when the key is absent. */

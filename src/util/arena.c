@@ -2,6 +2,9 @@
  * arena.c — bump allocation in chained blocks, freed in one go. Used for
  * per-stage memory (interned strings, normalized values) so hot loops make
  * no malloc per record. Blocks never move: pointers stay valid until fini.
+ * Blocks start small and double up to block_bytes, so the many short-lived
+ * tables of a read (a few records each) do not each take and give back
+ * megabytes, which made every call grow and trim the heap.
  */
 #include <string.h>
 
@@ -17,6 +20,7 @@ void util_arena_init(util_arena *a, size_t block_bytes)
 {
     a->head = NULL;
     a->block_bytes = block_bytes ? block_bytes : 64 * 1024;
+    a->next_bytes = a->block_bytes < 4096 ? a->block_bytes : 4096;
 }
 
 void util_arena_fini(util_arena *a)
@@ -28,6 +32,7 @@ void util_arena_fini(util_arena *a)
         b = next;
     }
     a->head = NULL;
+    a->next_bytes = a->block_bytes < 4096 ? a->block_bytes : 4096;
 }
 
 void *util_arena_alloc(util_arena *a, size_t n)
@@ -35,9 +40,11 @@ void *util_arena_alloc(util_arena *a, size_t n)
     size_t need = (n + 15) & ~(size_t)15;
     util_arena_block *b = a->head;
     if (!b || b->size - b->used < need) {
-        size_t size = need > a->block_bytes ? need : a->block_bytes;
+        size_t size = need > a->next_bytes ? need : a->next_bytes;
         b = dt_malloc(sizeof *b + size);
         if (!b) return NULL;
+        if (a->next_bytes < a->block_bytes)
+            a->next_bytes = a->next_bytes * 2 < a->block_bytes ? a->next_bytes * 2 : a->block_bytes;
         b->size = size;
         b->used = 0;
         b->next = a->head;

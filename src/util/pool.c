@@ -43,8 +43,16 @@ static void *worker_main(void *arg)
 
 int util_n_cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    /* sysconf reads /sys on every call (5% of a read's time); cores do not
+     * come and go under one process often enough to matter. Racing
+     * threads store the same value. */
+    static _Atomic int cached;
+    int n = cached;
+    if (n > 0) return n;
+    long m = sysconf(_SC_NPROCESSORS_ONLN);
+    n = m > 0 ? (int)m : 1;
+    cached = n;
+    return n;
 }
 
 uint64_t util_phys_memory(void)

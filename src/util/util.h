@@ -89,7 +89,8 @@ int util_buf_printf(util_buf *b, const char *fmt, ...) __attribute__((format(pri
 typedef struct util_arena_block util_arena_block;
 typedef struct util_arena {
     util_arena_block *head;  /* newest block; older ones chained behind */
-    size_t block_bytes;      /* default size of a new block */
+    size_t block_bytes;      /* the largest size a new block grows to */
+    size_t next_bytes;       /* the size of the next block: doubles up to block_bytes */
 } util_arena;
 
 void util_arena_init(util_arena *a, size_t block_bytes);

@@ -255,6 +255,40 @@ static void test_locked_and_foreign_files(void **state)
     assert_int_equal(access(other, F_OK), -1); /* opening never creates */
 }
 
+/* A read snapshot sees the store of one instant while another connection
+ * commits; inside a write transaction it starts nothing. */
+static void test_snapshot(void **state)
+{
+    (void)state;
+    st_store *s = create(), *t = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a;
+    assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
+    put(s, a, "1", "{}");
+    assert_int_equal(st_open(g_path, ST_OPEN, &t, &err), DT_OK);
+    int started = 0;
+    assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(started, 1);
+    assert_int_equal(count(s, NULL), 1);
+    assert_int_equal(st_begin(t, &err), DT_OK); /* a reader takes no write lock */
+    put(t, a, "2", "{}");
+    assert_int_equal(st_commit(t, &err), DT_OK);
+    assert_int_equal(count(s, NULL), 1);
+    st_snapshot_end(s, started);
+    assert_int_equal(count(s, NULL), 2);
+
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(started, 0);
+    put(s, a, "3", "{}");
+    st_snapshot_end(s, started); /* ends nothing: the write is still open */
+    st_rollback(s);
+    assert_int_equal(count(s, NULL), 2);
+    st_close(t);
+    st_close(s);
+}
+
 static int collect_match(void *ctx, size_t i, int64_t record)
 {
     uint32_t *hits = ctx; /* per record id, a bit per query */
@@ -327,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_update_withdraw_restore),
         cmocka_unit_test(test_rollback_and_order),
         cmocka_unit_test(test_locked_and_foreign_files),
+        cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_blocking_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -108,6 +108,29 @@ static void test_arena_and_buf(void **state)
     assert_int_equal(((uintptr_t)util_arena_alloc(&a, 3)) % 16, 0);
     util_arena_fini(&a);
 
+    /* Blocks start at 4 KiB and double up to the cap; what was handed out
+     * stays put and intact while later blocks are added. */
+    util_arena_init(&a, 64 * 1024);
+    assert_int_equal(a.next_bytes, 4096);
+    enum { N = 20000 };
+    char **p = malloc(N * sizeof *p);
+    assert_non_null(p);
+    for (int i = 0; i < N; i++) {
+        char text[16];
+        int n = snprintf(text, sizeof text, "v%d", i);
+        p[i] = util_arena_strndup(&a, text, (size_t)n);
+        assert_non_null(p[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "v%d", i);
+        assert_string_equal(p[i], text);
+    }
+    assert_int_equal(a.next_bytes, 64 * 1024);
+    free(p);
+    util_arena_fini(&a);
+    assert_int_equal(a.next_bytes, 4096); /* a reused arena starts small again */
+
     util_buf b = {0};
     assert_int_equal(util_buf_printf(&b, "%d-%s", 12, "ab"), DT_OK);
     assert_int_equal(util_buf_append(&b, "cd", 2), DT_OK);
