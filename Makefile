@@ -120,6 +120,7 @@ e2e: $(CLI) $(GEN)
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
+	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
 
 layers:
 	@sh scripts/check-layers

@@ -311,6 +311,29 @@ DT_API int dt_store_ingest(dt_store *store, const dt_request *req, const dt_inge
 DT_API int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source, const char *ids_path,
                              uint64_t *n_withdrawn, uint64_t *n_unknown, dt_error *err);
 
+/* What a purge erased from one source. */
+typedef struct dt_purge_count {
+    char *source;
+    long retention_days;    /* its policy's retention period; 0: it keeps all */
+    uint64_t records;       /* records erased whole (their newest version was due) */
+    uint64_t versions;      /* earlier versions erased of records kept */
+} dt_purge_count;
+
+typedef struct dt_purge_report {
+    dt_purge_count *sources; /* one per config source */
+    size_t n_sources;
+} dt_purge_report;
+
+/* Erases every record version whose source's retention period (policy
+ * retention_days, counted from the version's arrival) has passed, after
+ * logging an entry that names each record touched. Reads do the same by
+ * themselves before they read (as principal "dovetail:retention"), so this
+ * only chooses when the work is done. Admins and stewards. The audit log
+ * is never erased. OUT: *out (dt_purge_report_free it). */
+DT_API int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out,
+                          dt_error *err);
+DT_API void dt_purge_report_free(dt_purge_report *r);
+
 /* Stores the parameters of a model.json (trained by `link` on the same
  * config) as the store's newest model version, then resolves every stored
  * record with it. Later ingests resolve their records as they arrive.

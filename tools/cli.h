@@ -123,9 +123,25 @@ void print_json_string(const char *s);
     "  -E, --entity ID     an entity: each of its records\n"                              \
     "  -h, --help          this text\n"
 
+#define PURGE_USAGE                                                                        \
+    "dovetail purge --store FILE --purpose P [--json]\n"                                     \
+    "\n"                                                                                   \
+    "Erases every record version whose source's retention period (the policy's\n"        \
+    "retention_days, counted from when the version arrived; a row sent again\n"          \
+    "unchanged renews it) has passed, and prints what it erased per source. Each\n"      \
+    "erased record is named in the audit log first; the log itself is never\n"          \
+    "erased. Reads do this by themselves before reading, so running it (say\n"          \
+    "nightly) only chooses when the work is done. An admin's or steward's token.\n"     \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "  -j, --json          print JSON lines\n"                                             \
+    "  -h, --help          this text\n"
+
 int cmd_principal(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_disclosures(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
 
 #endif

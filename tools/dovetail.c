@@ -189,6 +189,8 @@ const command commands[] = {
      cmd_audit},
     {"disclosures", "who was shown a person's records, when and why (auditor)",
      DISCLOSURES_USAGE, cmd_disclosures},
+    {"purge", "erase what sources' retention periods have passed (admin, steward)", PURGE_USAGE,
+     cmd_purge},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
 const size_t n_commands = sizeof commands / sizeof commands[0];

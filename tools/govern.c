@@ -1,6 +1,6 @@
 /*
  * govern.c — the governance commands of the dovetail tool: principal,
- * policy, audit and disclosures. Each opens the store with the token in
+ * policy, audit, disclosures and purge. Each opens the store with the token in
  * DOVETAIL_TOKEN and a --purpose, calls the public API, prints.
  *
  * Exit status as everywhere: 0 success, 1 failure (audit verify: also a
@@ -232,4 +232,41 @@ int cmd_disclosures(int argc, char **argv)
     rc = dt_disclosures(store, &req, o.record, o.entity, print_disclosure, NULL, &err);
     dt_store_close(store);
     return rc < 0 ? fail("disclosures", &err) : 0;
+}
+
+/* ---- purge ------------------------------------------------------------------------------ */
+
+static void print_purge(const dt_purge_count *c, int json)
+{
+    if (json) {
+        printf("{\"source\": ");
+        print_json_string(c->source);
+        printf(", \"retention_days\": %ld, \"records\": %llu, \"versions\": %llu}\n",
+               c->retention_days, (unsigned long long)c->records,
+               (unsigned long long)c->versions);
+    } else if (!c->retention_days) {
+        printf("%-16s keeps all (no retention period)\n", c->source);
+    } else {
+        printf("%-16s retention %ld days: %llu records erased, %llu earlier versions\n",
+               c->source, c->retention_days, (unsigned long long)c->records,
+               (unsigned long long)c->versions);
+    }
+}
+
+int cmd_purge(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("purge", argc, argv, 0, "unexpected argument",
+                         NEED_STORE | NEED_PURPOSE, &o);
+    if (rc) return begin_status(rc);
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("purge", &o, &store, &req))) return rc;
+    dt_error err;
+    dt_purge_report rep;
+    rc = dt_store_purge(store, &req, &rep, &err);
+    for (size_t i = 0; rc == DT_OK && i < rep.n_sources; i++) print_purge(&rep.sources[i], o.json);
+    dt_purge_report_free(&rep);
+    dt_store_close(store);
+    return rc < 0 ? fail("purge", &err) : 0;
 }

@@ -142,6 +142,13 @@ int req_view(eng_request *q, dt_error *err)
 {
     dt_store *s = q->s;
     DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
+    int due;
+    DT_TRY(store_retention_due(s, &due, err));
+    if (due) { /* erase first: nothing past retention is read (retention.c) */
+        end_snapshot(q);
+        DT_TRY(store_retention_run(s, err));
+        DT_TRY(st_snapshot_begin(s->st, &q->snapshot, err));
+    }
     DT_TRY(gv_view_make(&s->policies, s->cfg, q->purpose, gv_now(), &q->view, err));
     if (q->view.lapsed[0]) snprintf(s->notice, sizeof s->notice, "%s", q->view.lapsed);
     return DT_OK;

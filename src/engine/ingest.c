@@ -124,6 +124,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     dt_store *s = dt_calloc(1, sizeof *s);
     if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
     s->policies.stamp = -1;
+    s->retention.checked = -1;
     int rc = st_open(store_path, ST_OPEN, &s->st, err);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
     if (rc == DT_OK) rc = load_model(s, err);
@@ -163,6 +164,7 @@ typedef struct ingest_run {
     eng_ctx e;
     const dt_ingest_options *opts;
     int64_t src_id;
+    int64_t received;        /* unix seconds at the start: each row's arrival */
     const char *path;
     util_intern seen;        /* record ids of this file */
     uint64_t *seen_line;     /* per seen id: its row's line, for repeat reports */
@@ -285,7 +287,8 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     st_put_result r;
     int64_t sid = 0;
     if (rc == DT_OK)
-        rc = st_record_put(run->store->st, run->src_id, id, raw, norm, &r, &sid, run->e.err);
+        rc = st_record_put(run->store->st, run->src_id, id, raw, norm, run->received, &r, &sid,
+                           run->e.err);
     free(raw); /* jansson's */
     free(norm);
     DT_TRY(rc);
@@ -397,6 +400,7 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     run->store = store;
     run->opts = opts;
     run->path = opts->path;
+    run->received = gv_now() / 1000000;
     run->cause = dt_asprintf("ingest of %s into %s", opts->path, opts->source);
     util_intern_init(&run->seen);
     int rc = run->cause ? eng_init(&run->e, store->cfg, err)

@@ -14,6 +14,13 @@
 #include "engine/engine.h"
 #include "store/store.h"
 
+/* When retention next has something to erase (retention.c). */
+typedef struct store_retention {
+    int64_t next;        /* unix seconds the next version falls due; INT64_MAX: none */
+    int64_t checked;     /* when next was worked out; -1: never */
+    int64_t stamp;       /* the policy set's stamp then */
+} store_retention;
+
 struct dt_store {
     st_store *st;
     dt_config *cfg;
@@ -25,6 +32,7 @@ struct dt_store {
     eng_sources sources;
     uint8_t view_key[GV_VIEW_KEY];
     norm_nicknames *nicks; /* loaded at open; read-only, shared by every call */
+    store_retention retention;
     char notice[512];
 };
 
@@ -73,6 +81,14 @@ int req_end(eng_request *q, int rc, dt_error *err);
  * dt_store_resolve does between req_view and req_end). */
 int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
                        dt_resolution **out, dt_error *err);
+
+/* *due = 1 when some record version is past its source's retention
+ * period now (worked out again at most hourly, or when policies change). */
+int store_retention_due(dt_store *s, int *due, dt_error *err);
+/* Erases every version past retention, under its own audit entry (the
+ * principal "dovetail:retention", purpose "retention"), before anything is
+ * read. Call outside any transaction or snapshot. */
+int store_retention_run(dt_store *s, dt_error *err);
 
 /* The config index of a source name, or DT_EINVAL listing the known ones. */
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err);

@@ -5,7 +5,8 @@
  *
  * The store only keeps these rows; src/govern decides what they mean and
  * checks them. Nothing here updates or deletes an audit row: the log's
- * only write is an insert.
+ * only write is an insert. Also what retention erases by: record versions
+ * by their source and arrival time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 enum gov_stmt {
     G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_EACH, G_PRIN_REVOKE, G_POL_PUT, G_POL_LATEST, G_POL_COUNT,
     G_AUD_PUT, G_AUD_SUBJ_PUT, G_AUD_LAST, G_AUD_EACH, G_AUD_SUBJ_EACH, G_AUD_OF_SUBJ,
-    G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, N_GOV
+    G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, G_RET_OLDEST, G_RET_DUE,
+    G_RET_OLD_VERSIONS, G_RET_ERASE_VERSIONS, G_ERASE_VERSIONS_OF, G_ERASE_RECORD, N_GOV
 };
 _Static_assert((int)N_GOV <= (int)SQ_MAX_GOV_STMTS, "raise SQ_MAX_GOV_STMTS");
 
@@ -49,6 +51,16 @@ static const char *const GOV_SQL[N_GOV] = {
     [G_HEAD_LATEST] = "SELECT size, time, root, signature, frontier FROM tree_head "
                       "ORDER BY size DESC LIMIT 1",
     [G_HEAD_EACH] = "SELECT size, time, root, signature, frontier FROM tree_head ORDER BY size",
+    [G_RET_OLDEST] = "SELECT min(t) FROM (SELECT min(received) AS t FROM record WHERE source = ?1 "
+                     "UNION ALL SELECT min(received) FROM record_history WHERE source = ?1)",
+    [G_RET_DUE] = "SELECT id, record_id FROM record WHERE source = ?1 AND received < ?2 "
+                  "AND id > ?3 ORDER BY id LIMIT ?4",
+    [G_RET_OLD_VERSIONS] = "SELECT DISTINCT r.id, r.record_id FROM record_history h "
+                           "JOIN record r ON r.id = h.record WHERE h.source = ?1 "
+                           "AND h.received < ?2 AND r.received >= ?2 ORDER BY r.id",
+    [G_RET_ERASE_VERSIONS] = "DELETE FROM record_history WHERE source = ?1 AND received < ?2",
+    [G_ERASE_VERSIONS_OF] = "DELETE FROM record_history WHERE record = ?1",
+    [G_ERASE_RECORD] = "DELETE FROM record WHERE id = ?1",
 };
 
 int sq_prepare_govern(st_store *s, dt_error *err)
@@ -386,4 +398,70 @@ int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
     }
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
     return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading tree heads", err);
+}
+
+/* ---- retention ------------------------------------------------------------- */
+
+int st_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_RET_OLDEST);
+    sqlite3_bind_int64(st, 1, source);
+    int rc = sqlite3_step(st);
+    *any = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *oldest = *any ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading arrival times", err);
+}
+
+/* Calls fn(id, record_id) for each row of a bound two-column query. */
+static int each_id_row(st_store *s, sqlite3_stmt *st, st_due_fn fn, void *ctx, dt_error *err)
+{
+    int rc, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading records due", err);
+}
+
+int st_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after, size_t max,
+                     st_due_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_RET_DUE);
+    sqlite3_bind_int64(st, 1, source);
+    sqlite3_bind_int64(st, 2, cutoff);
+    sqlite3_bind_int64(st, 3, after);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    return each_id_row(s, st, fn, ctx, err);
+}
+
+int st_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_due_fn fn,
+                              void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_RET_OLD_VERSIONS);
+    sqlite3_bind_int64(st, 1, source);
+    sqlite3_bind_int64(st, 2, cutoff);
+    return each_id_row(s, st, fn, ctx, err);
+}
+
+int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uint64_t *n,
+                                dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_RET_ERASE_VERSIONS);
+    sqlite3_bind_int64(st, 1, source);
+    sqlite3_bind_int64(st, 2, cutoff);
+    DT_TRY(sq_step_done(s, st, "erasing record versions", err));
+    *n = (uint64_t)sqlite3_changes(s->db);
+    return DT_OK;
+}
+
+int st_record_erase(st_store *s, int64_t id, dt_error *err)
+{
+    DT_TRY(st_links_drop(s, id, err));
+    DT_TRY(st_keys_drop(s, id, err));
+    DT_TRY(st_entity_set(s, id, NULL, err));
+    sqlite3_stmt *st = gov(s, G_ERASE_VERSIONS_OF);
+    sqlite3_bind_int64(st, 1, id);
+    DT_TRY(sq_step_done(s, st, "erasing a record", err));
+    st = gov(s, G_ERASE_RECORD);
+    sqlite3_bind_int64(st, 1, id);
+    return sq_step_done(s, st, "erasing a record", err);
 }

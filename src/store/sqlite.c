@@ -18,21 +18,24 @@
 
 #include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 4, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 5, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE source(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     /* The current version of each record; earlier versions move to
-     * record_history, so no row a source sent is ever overwritten. */
+     * record_history, so no row a source sent is ever overwritten (only
+     * erased, whole, when its source's retention period has passed).
+     * received: unix time the version last arrived, for retention. */
     "CREATE TABLE record(id INTEGER PRIMARY KEY,"
     "  source INTEGER NOT NULL REFERENCES source(id),"
     "  record_id TEXT NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
     "  version INTEGER NOT NULL, withdrawn INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE(source, record_id));"
+    "  received INTEGER NOT NULL, UNIQUE(source, record_id));"
     "CREATE TABLE record_history(record INTEGER NOT NULL REFERENCES record(id),"
     "  version INTEGER NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
-    "  PRIMARY KEY(record, version));"
+    "  source INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY(record, version));"
+    RETENTION_INDEXES
     "CREATE TABLE model(version INTEGER PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
     /* The blocking index: one integer per (rule, key, record), the key's
      * hash above the record id (see key_slot), so a block is one range of
@@ -56,7 +59,7 @@ static const char SCHEMA[] =
 
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
-    S_REC_UPDATE, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
+    S_REC_UPDATE, S_REC_RECEIVED, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
@@ -70,13 +73,15 @@ static const char *const STMT_SQL[N_STMTS] = {
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
-    [S_REC_GET] = "SELECT id, raw, withdrawn FROM record WHERE source = ?1 AND record_id = ?2",
-    [S_REC_ADD] = "INSERT INTO record(source, record_id, raw, norm, version) "
-                  "VALUES(?1, ?2, ?3, ?4, 1)",
-    [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm) "
-                   "SELECT id, version, raw, norm FROM record WHERE id = ?1",
+    [S_REC_GET] = "SELECT id, raw, withdrawn, received FROM record "
+                  "WHERE source = ?1 AND record_id = ?2",
+    [S_REC_ADD] = "INSERT INTO record(source, record_id, raw, norm, version, received) "
+                  "VALUES(?1, ?2, ?3, ?4, 1, ?5)",
+    [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm, source, received) "
+                   "SELECT id, version, raw, norm, source, received FROM record WHERE id = ?1",
     [S_REC_UPDATE] = "UPDATE record SET raw = ?2, norm = ?3, version = version + 1, "
-                     "withdrawn = 0 WHERE id = ?1",
+                     "withdrawn = 0, received = ?4 WHERE id = ?1",
+    [S_REC_RECEIVED] = "UPDATE record SET received = ?2 WHERE id = ?1",
     [S_REC_WITHDRAW] = "UPDATE record SET withdrawn = 1 "
                        "WHERE source = ?1 AND record_id = ?2 AND withdrawn = 0",
     [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
@@ -179,6 +184,45 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
 }
 
+/* Version 4 to 5: each record version learns when it arrived. The stored
+ * ones are taken to arrive now: their retention periods start at the
+ * upgrade, never earlier than they may have. */
+static const char MIGRATE_4_TO_5[] =
+    "ALTER TABLE record ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE record_history ADD COLUMN source INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE record_history ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE record SET received = CAST(strftime('%s', 'now') AS INTEGER);"
+    "UPDATE record_history SET received = (SELECT received FROM record WHERE id = record),"
+    "  source = (SELECT source FROM record WHERE id = record);"
+    RETENTION_INDEXES
+    "UPDATE meta SET value = '5' WHERE key = 'schema_version';";
+
+/* The schema version, read without the prepared statements (an older
+ * schema may not prepare them). */
+static int schema_version(st_store *s, int *version, dt_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "not a dovetail store (%s)",
+                         sqlite3_errmsg(s->db));
+    rc = sqlite3_step(st);
+    *version = rc == SQLITE_ROW ? atoi((const char *)sqlite3_column_text(st, 0)) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "opening the store", err);
+}
+
+static int migrate(st_store *s, int version, dt_error *err)
+{
+    if (version != 4) return DT_OK;
+    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "upgrading the store to schema 5", err));
+    int rc = sq_exec(s, MIGRATE_4_TO_5, "upgrading the store to schema 5", err);
+    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "upgrading the store to schema 5", err);
+    if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 static int check_schema(st_store *s, dt_error *err)
 {
     char *v = NULL;
@@ -240,10 +284,9 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
         snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
         return st_meta_set(s, "schema_version", version, err);
     }
-    rc = sqlite3_exec(s->db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return dt_err_at(err, DT_EIO, s->path, 0, 0, "not a dovetail store (%s)",
-                         sqlite3_errmsg(s->db));
+    int version;
+    DT_TRY(schema_version(s, &version, err));
+    DT_TRY(migrate(s, version, err));
     DT_TRY(prepare_all(s, err));
     return check_schema(s, err);
 }
@@ -376,8 +419,13 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
     return DT_OK;
 }
 
+/* A row sent again unchanged renews its retention period, but at most
+ * once a day: re-sending a whole file writes nothing more within the day. */
+enum { RENEW_AFTER_S = 86400 };
+
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
-                  const char *norm, st_put_result *result, int64_t *out_id, dt_error *err)
+                  const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
+                  dt_error *err)
 {
     int64_t ignored;
     if (!out_id) out_id = &ignored;
@@ -392,6 +440,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
         sq_bind_text(st, 2, record_id);
         sq_bind_text(st, 3, raw);
         sq_bind_text(st, 4, norm);
+        sqlite3_bind_int64(st, 5, received);
         *result = ST_PUT_NEW;
         DT_TRY(sq_step_done(s, st, "storing a record", err));
         *out_id = sqlite3_last_insert_rowid(s->db);
@@ -405,10 +454,15 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     *out_id = id;
     int same = strcmp((const char *)sqlite3_column_text(st, 1), raw) == 0;
     int withdrawn = sqlite3_column_int(st, 2);
+    int64_t was_received = sqlite3_column_int64(st, 3);
     sqlite3_reset(st);
     if (same && !withdrawn) {
         *result = ST_PUT_SAME;
-        return DT_OK;
+        if (received - was_received < RENEW_AFTER_S) return DT_OK;
+        st = stmt(s, S_REC_RECEIVED);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, received);
+        return sq_step_done(s, st, "renewing a record", err);
     }
     st = stmt(s, S_REC_KEEP);
     sqlite3_bind_int64(st, 1, id);
@@ -417,6 +471,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     sqlite3_bind_int64(st, 1, id);
     sq_bind_text(st, 2, raw);
     sq_bind_text(st, 3, norm);
+    sqlite3_bind_int64(st, 4, received);
     *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
     return sq_step_done(s, st, "updating a record", err);
 }

@@ -25,6 +25,11 @@ struct st_store {
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
 };
 
+/* What retention (govern_sql.c) finds its due record versions by. */
+#define RETENTION_INDEXES                                                                \
+    "CREATE INDEX record_received ON record(source, received);"                          \
+    "CREATE INDEX history_received ON record_history(source, received);"
+
 /* The tables govern_sql.c keeps, created with the rest of the schema. */
 #define GOVERN_SCHEMA                                                                    \
     "CREATE TABLE principal(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"          \

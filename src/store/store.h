@@ -61,10 +61,12 @@ typedef enum st_put_result {
     ST_PUT_RESTORED, /* a withdrawn record sent again */
 } st_put_result;
 
-/* Stores a record's raw row and normalized values (both JSON text).
+/* Stores a record's raw row and normalized values (both JSON text), as
+ * received (unix time) then: the start of its retention period.
  * OUT: *result, *id (the record's store id; may be NULL). */
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
-                  const char *norm, st_put_result *result, int64_t *id, dt_error *err);
+                  const char *norm, int64_t received, st_put_result *result, int64_t *id,
+                  dt_error *err);
 /* Withdraws a record; *found is 0 when it was not there or already withdrawn. */
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
                        dt_error *err);
@@ -228,5 +230,25 @@ int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err);
 typedef int (*st_head_fn)(void *ctx, const st_head *h);
 /* Every head, by size. */
 int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err);
+
+/* ---- retention: record versions by source and arrival (unix seconds) ---- */
+
+/* The earliest arrival of any version (current or earlier) of the
+ * source's records; *any 0 when it holds none. */
+int st_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, dt_error *err);
+typedef int (*st_due_fn)(void *ctx, int64_t id, const char *record_id);
+/* Records of source whose current version arrived before cutoff, by store
+ * id after `after`, at most max. */
+int st_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after, size_t max,
+                     st_due_fn fn, void *ctx, dt_error *err);
+/* Records of source kept (current version at or after cutoff) with an
+ * earlier version that arrived before it. */
+int st_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_due_fn fn,
+                              void *ctx, dt_error *err);
+/* Erases the source's earlier versions that arrived before cutoff. OUT: *n. */
+int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uint64_t *n,
+                                dt_error *err);
+/* Erases a record whole: links, keys, membership, every version, the row. */
+int st_record_erase(st_store *s, int64_t id, dt_error *err);
 
 #endif

@@ -60,7 +60,7 @@ static st_put_result put(st_store *s, int64_t src, const char *id, const char *r
     dt_error_clear(&err);
     st_put_result r;
     int64_t rec = 0;
-    assert_int_equal(st_record_put(s, src, id, raw, "{}", &r, &rec, &err), DT_OK);
+    assert_int_equal(st_record_put(s, src, id, raw, "{}", 1000, &r, &rec, &err), DT_OK);
     assert_true(rec > 0);
     return r;
 }

@@ -1,0 +1,275 @@
+/*
+ * retention.c — erasing record versions once their source's retention
+ * period (its policy's retention_days) has passed, counted from when each
+ * version arrived (a row sent again unchanged renews it; see st_record_put).
+ *
+ * Invariants:
+ *   1. No read shows a version past retention: every read's view
+ *      (req_view) first erases what is due, in its own transactions and
+ *      under its own audit entry, and fails if it cannot.
+ *   2. Each erasure is audited before it starts, naming every record it
+ *      touches. The audit log itself is never erased: 5 U.S.C. 552a(c)(2)
+ *      keeps the accounting of disclosures for the life of the record or
+ *      five years, whichever is longer.
+ *   3. A record erased whole leaves as a withdrawn one does (links, keys,
+ *      entity; its entity's other records are clustered again), then every
+ *      row of it goes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/store_int.h"
+
+enum {
+    DAY_S = 86400,
+    RECHECK_S = 3600, /* under a day: what others ingest is never due before the recheck */
+    PAGE = 10000,     /* records read per query */
+    BATCH = 1000,     /* records erased per transaction */
+};
+
+/* The principal retention's own entries name: no principal can hold it
+ * (a ':' is not allowed in principal names). */
+static const char RETENTION_PRINCIPAL[] = "dovetail:retention";
+
+typedef struct due_list {
+    int64_t *ids;
+    char **rids;
+    size_t n, cap, cap_rids;
+} due_list;
+
+/* What one source has due at a cutoff. */
+typedef struct source_due {
+    int64_t src_id, cutoff;
+    due_list whole;     /* records whose current version is due: erased whole */
+    due_list versions;  /* records kept, with earlier versions due */
+} source_due;
+
+static void due_fini(due_list *d)
+{
+    for (size_t i = 0; i < d->n; i++) dt_free(d->rids[i]);
+    dt_free(d->rids);
+    dt_free(d->ids);
+    memset(d, 0, sizeof *d);
+}
+
+static int due_add(void *ctx, int64_t id, const char *record_id)
+{
+    due_list *d = ctx;
+    DT_TRY(util_grow((void **)&d->ids, &d->cap, d->n + 1, sizeof *d->ids));
+    DT_TRY(util_grow((void **)&d->rids, &d->cap_rids, d->n + 1, sizeof *d->rids));
+    if (!(d->rids[d->n] = dt_strdup(record_id ? record_id : ""))) return DT_ENOMEM;
+    d->ids[d->n++] = id;
+    return DT_OK;
+}
+
+/* The store id of config source i (every config source has one from init). */
+static int64_t store_source_id(const dt_store *s, size_t i)
+{
+    for (size_t k = 0; k < s->sources.n; k++)
+        if (s->sources.index[k] == (int)i) return (int64_t)k;
+    return -1;
+}
+
+static long retention_days(const dt_store *s, size_t i)
+{
+    return i < s->policies.n ? s->policies.p[i].retention_days : 0;
+}
+
+/* ---- when is something due ------------------------------------------------ */
+
+/* The earliest instant (unix seconds) a version falls due; INT64_MAX when
+ * none can. */
+static int next_due(dt_store *s, int64_t *next, dt_error *err)
+{
+    *next = INT64_MAX;
+    for (size_t i = 0; i < s->cfg->n_sources; i++) {
+        long days = retention_days(s, i);
+        int64_t src = store_source_id(s, i), oldest;
+        int any;
+        if (days <= 0 || src < 0) continue;
+        DT_TRY(st_retention_oldest(s->st, src, &oldest, &any, err));
+        if (any && oldest + (int64_t)days * DAY_S < *next) *next = oldest + (int64_t)days * DAY_S;
+    }
+    return DT_OK;
+}
+
+int store_retention_due(dt_store *s, int *due, dt_error *err)
+{
+    int64_t now = gv_now() / 1000000;
+    store_retention *r = &s->retention;
+    if (r->stamp != s->policies.stamp || r->checked < 0 || now >= r->checked + RECHECK_S) {
+        DT_TRY(next_due(s, &r->next, err));
+        r->stamp = s->policies.stamp;
+        r->checked = now;
+    }
+    *due = now > r->next;
+    return DT_OK;
+}
+
+/* ---- what is due ---------------------------------------------------------- */
+
+static int collect(dt_store *s, source_due *d, dt_error *err)
+{
+    for (int64_t after = 0;;) {
+        size_t before = d->whole.n;
+        DT_TRY(st_retention_due(s->st, d->src_id, d->cutoff, after, PAGE, due_add, &d->whole, err));
+        if (d->whole.n - before < PAGE) break;
+        after = d->whole.ids[d->whole.n - 1];
+    }
+    return st_retention_old_versions(s->st, d->src_id, d->cutoff, due_add, &d->versions, err);
+}
+
+static void plan_fini(source_due *plan, size_t n)
+{
+    for (size_t i = 0; plan && i < n; i++) {
+        due_fini(&plan[i].whole);
+        due_fini(&plan[i].versions);
+    }
+    dt_free(plan);
+}
+
+/* Per config source, what is due now (cutoff 0: the source keeps all). */
+static int plan_make(dt_store *s, source_due **out, dt_error *err)
+{
+    int64_t now = gv_now() / 1000000;
+    source_due *plan = dt_calloc(s->cfg->n_sources ? s->cfg->n_sources : 1, sizeof *plan);
+    if (!plan) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = DT_OK;
+    for (size_t i = 0; i < s->cfg->n_sources && rc == DT_OK; i++) {
+        long days = retention_days(s, i);
+        plan[i].src_id = store_source_id(s, i);
+        if (days <= 0 || plan[i].src_id < 0) continue;
+        plan[i].cutoff = now - (int64_t)days * DAY_S;
+        rc = collect(s, &plan[i], err);
+    }
+    if (rc == DT_ENOMEM) dt_err_set(err, rc, "out of memory listing records due");
+    if (rc < 0) {
+        plan_fini(plan, s->cfg->n_sources);
+        return rc;
+    }
+    *out = plan;
+    return DT_OK;
+}
+
+static int plan_subjects(eng_request *q, const source_due *plan)
+{
+    const dt_config *cfg = q->s->cfg;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        for (size_t k = 0; k < plan[i].whole.n; k++)
+            DT_TRY(req_subject(q, cfg->sources[i].name, plan[i].whole.rids[k]));
+        for (size_t k = 0; k < plan[i].versions.n; k++)
+            DT_TRY(req_subject(q, cfg->sources[i].name, plan[i].versions.rids[k]));
+    }
+    return DT_OK;
+}
+
+/* ---- erasing ---------------------------------------------------------------- */
+
+static int erase_batch(dt_store *s, const int64_t *ids, size_t n, const char *cause,
+                       dt_error *err)
+{
+    DT_TRY(st_begin(s->st, err));
+    int rc = DT_OK;
+    if (s->has_model) {
+        eng_batch b = {.gone = ids, .n_gone = n, .cause = cause, .nicks = s->nicks};
+        rc = eng_resolve(s->st, s->cfg, &s->model, &b, err);
+    }
+    for (size_t k = 0; k < n && rc == DT_OK; k++) rc = st_record_erase(s->st, ids[k], err);
+    if (rc == DT_OK) return st_commit(s->st, err);
+    st_rollback(s->st);
+    return rc;
+}
+
+static int erase_source(dt_store *s, size_t i, const source_due *d, dt_purge_count *count,
+                        dt_error *err)
+{
+    char cause[160];
+    snprintf(cause, sizeof cause, "retention of source %s (%ld days)", s->cfg->sources[i].name,
+             retention_days(s, i));
+    for (size_t at = 0; at < d->whole.n; at += BATCH) {
+        size_t n = d->whole.n - at < BATCH ? d->whole.n - at : BATCH;
+        DT_TRY(erase_batch(s, d->whole.ids + at, n, cause, err));
+        count->records += n;
+    }
+    DT_TRY(st_begin(s->st, err));
+    int rc = st_retention_erase_versions(s->st, d->src_id, d->cutoff, &count->versions, err);
+    if (rc == DT_OK) return st_commit(s->st, err);
+    st_rollback(s->st);
+    return rc;
+}
+
+static int report_init(const dt_store *s, dt_purge_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->sources = dt_calloc(s->cfg->n_sources ? s->cfg->n_sources : 1, sizeof *rep->sources);
+    if (!rep->sources) return DT_ENOMEM;
+    rep->n_sources = s->cfg->n_sources;
+    for (size_t i = 0; i < s->cfg->n_sources; i++) {
+        rep->sources[i].retention_days = retention_days(s, i);
+        if (!(rep->sources[i].source = dt_strdup(s->cfg->sources[i].name))) return DT_ENOMEM;
+    }
+    return DT_OK;
+}
+
+void dt_purge_report_free(dt_purge_report *r)
+{
+    for (size_t i = 0; r && r->sources && i < r->n_sources; i++) dt_free(r->sources[i].source);
+    if (r) dt_free(r->sources);
+    if (r) memset(r, 0, sizeof *r);
+}
+
+/* Lists what is due into q's entry, logs it, then erases it; ends q. */
+static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
+{
+    dt_store *s = q->s;
+    source_due *plan = NULL;
+    int rc = plan_make(s, &plan, err);
+    if (rc == DT_OK && plan_subjects(q, plan) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    rc = req_log_now(q, rc, err); /* on the log before anything is erased */
+    if (rc < 0) { /* q is ended */
+        plan_fini(plan, s->cfg->n_sources);
+        return rc;
+    }
+    for (size_t i = 0; rc == DT_OK && i < s->cfg->n_sources; i++)
+        if (plan[i].cutoff) rc = erase_source(s, i, &plan[i], &rep->sources[i], err);
+    s->retention.checked = -1; /* what falls due next changed */
+    plan_fini(plan, s->cfg->n_sources);
+    return req_end(q, rc, err);
+}
+
+int store_retention_run(dt_store *s, dt_error *err)
+{
+    eng_request q;
+    memset(&q, 0, sizeof q);
+    q.s = s;
+    q.action = "purge";
+    q.purpose = "retention";
+    q.is_logged = 1;
+    util_intern_init(&q.subjects);
+    util_intern_init(&q.fields);
+    dt_purge_report rep;
+    int rc = report_init(s, &rep) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
+    if (rc == DT_OK && !(q.who.name = dt_strdup(RETENTION_PRINCIPAL)))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    rc = rc == DT_OK ? purge(&q, &rep, err) : req_end(&q, rc, err);
+    dt_purge_report_free(&rep);
+    if (rc >= 0) return DT_OK;
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    return dt_err_set(err, rc, "records past their retention period could not be erased, so "
+                      "nothing is read until they are: %s", why);
+}
+
+int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out, dt_error *err)
+{
+    dt_error_clear(err);
+    if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_store_purge: NULL argument");
+    memset(out, 0, sizeof *out);
+    eng_request q;
+    DT_TRY(req_begin(store, req, "purge", R_ADMIN | R_STEWARD, NULL, 0, &q, err));
+    int rc = gv_policies_refresh(store->st, store->cfg, &store->policies, err);
+    if (rc == DT_OK && report_init(store, out) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    rc = rc == DT_OK ? purge(&q, out, err) : req_end(&q, rc, err);
+    if (rc < 0) dt_purge_report_free(out);
+    return dt_err_ensure(err, rc);
+}

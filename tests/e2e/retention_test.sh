@@ -1,0 +1,151 @@
+#!/bin/sh
+# End-to-end tests of retention, on the test clock (DOVETAIL_TEST_NOW):
+#   - a source's policy sets retention_days; each record version is kept
+#     that long from its arrival, and a row sent again unchanged renews it
+#     (at most once a day);
+#   - the first read after a version falls due erases it first, under its
+#     own audit entry naming every record touched, so no read shows it;
+#   - an erased record leaves no row behind (versions, links, keys,
+#     membership) and the records it was linked to keep their entities;
+#   - `dovetail purge` does the same on demand and reports it; only admins
+#     and stewards may; the audit log is never erased and still verifies;
+#   - a schema 4 store is upgraded in place, its records taken to arrive then.
+# Usage: tests/e2e/retention_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
+# Ends with "retention: N passed, N failed". Needs the sqlite3 shell and a
+# test build of dovetail.
+set -u
+DT=$1
+GEN=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-retention.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+. "$HERE/govern_lib.sh"
+. "$HERE/lib.sh"
+S=$T/s.db
+q() { sqlite3 "$S" "$1"; }
+at() { # YYYY-MM-DD role command args...: dovetail on $S at that date
+    _d=$1 _r=$2
+    shift 2
+    DOVETAIL_TEST_NOW=$_d as "$_r" "$S" "$@"
+}
+verify() { # YYYY-MM-DD STORE: audit verify as the auditor
+    DOVETAIL_TOKEN=$(cat "$2.auditor") DOVETAIL_TEST_NOW=$1 "$DT" audit verify --store "$2" --purpose test
+}
+n_benefits() { q "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name = 'benefits'"; }
+n_history() { q "SELECT count(*) FROM record_history"; }
+
+G=$T/gen
+"$GEN" --seed 5 --people 300 --out "$G" >/dev/null 2>&1
+sed "s|DATA/|$G/|g" "$ROOT/bench/bench.yaml" >"$T/all.yaml"
+"$DT" link -q --config "$T/all.yaml" --out "$T/batch" 2>/dev/null
+gv_setup "$S" "$T/all.yaml" || bad "governed store" "setup failed"
+{
+    printf 'retention_days: 30\npurposes:\n'
+    printf '  test:\n    allowed: true\n    agreement: T-1\n    expires: 2028-06-30\n    fields: all\n    link_with: all\n'
+} >"$T/benefits.policy.yaml"
+DOVETAIL_TOKEN=$(cat "$S.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source benefits \
+    --store "$S" --purpose setup "$T/benefits.policy.yaml" 2>"$T/err" || bad "policy set" "$(cat "$T/err")"
+at 2026-12-01 admin train --model "$T/batch/model.json" 2>/dev/null
+for s in benefits deaths voters; do at 2026-12-01 steward ingest -q --source "$s" "$G/$s.csv" 2>/dev/null; done
+at 2026-12-01 analyst export --out "$T/e0.csv" 2>/dev/null
+N=$(n_benefits)
+[ "$N" -gt 100 ] && ok "day 0: $N benefits records stored" || bad "ingest" "$N benefits records"
+
+# ---- arrival times, renewal -----------------------------------------------------------
+day0=$(date -u -d '2026-12-01 12:00' +%s) # the test clock reads noon
+[ "$(q "SELECT count(*) FROM record WHERE received = $day0")" = "$(q 'SELECT count(*) FROM record')" ] \
+    && ok "each record's arrival is the (test) clock's time" || bad "arrival times"
+at 2026-12-01 steward ingest -q --source benefits "$G/benefits.csv" 2>/dev/null
+[ "$(q "SELECT count(*) FROM record WHERE received <> $day0")" = 0 ] \
+    && ok "the same rows again the same day write nothing" || bad "same-day renewal"
+# Day 20: the first 40 rows again unchanged (renewed), and row 61 changed (a new version).
+head -n 41 "$G/benefits.csv" >"$T/d20.csv"
+sed -n 62p "$G/benefits.csv" | awk -F, -v OFS=, '{ $7 = "00000"; print }' >>"$T/d20.csv"
+changed=$(tail -n 1 "$T/d20.csv" | cut -d, -f1)
+at 2026-12-21 steward ingest -q --source benefits "$T/d20.csv" 2>/dev/null
+day20=$(date -u -d '2026-12-21 12:00' +%s)
+[ "$(q "SELECT count(*) FROM record WHERE received = $day20")" = 41 ] && [ "$(n_history)" = 1 ] \
+    && ok "a row sent again days later is renewed; a changed one is a new version" \
+    || bad "renewal" "$(q "SELECT count(*) FROM record WHERE received = $day20") renewed, $(n_history) versions"
+
+# ---- day 31: the first read erases what is due, then reads ----------------------------
+at 2027-01-01 steward ingest -q --source voters "$G/voters.csv" 2>/dev/null
+[ "$(n_benefits)" = "$N" ] && ok "a write does not erase (only reads must not see it)" \
+    || bad "write erased" "$(n_benefits)"
+before=$(q 'SELECT count(*) FROM audit')
+at 2027-01-01 analyst export --out "$T/e31.csv" 2>"$T/err" || bad "export at day 31" "$(cat "$T/err")"
+[ "$(n_benefits)" = 41 ] && [ "$(n_history)" = 0 ] \
+    && ok "the first read erased the $((N - 41)) records and the version past 30 days" \
+    || bad "auto purge" "$(n_benefits) benefits records, $(n_history) versions"
+[ "$(grep -c '^benefits,' "$T/e31.csv")" = 41 ] && ok "and the read shows the 41 kept only" \
+    || bad "export after purge" "$(grep -c '^benefits,' "$T/e31.csv")"
+row=$(q "SELECT principal || '|' || purpose || '|' || action || '|' || n_subjects FROM audit WHERE seq = $((before + 1))")
+[ "$row" = "dovetail:retention|retention|purge|$((N - 41 + 1))" ] \
+    && ok "logged before the read, naming every record touched" || bad "purge entry" "$row"
+q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx export \
+    && ok "the read's own entry follows" || bad "entry order"
+gone=$(sed -n 45p "$G/benefits.csv" | cut -d, -f1)
+DOVETAIL_TEST_NOW=2027-01-01 as auditor "$S" disclosures --record "benefits:$gone" >"$T/disc" 2>"$T/err"
+grep -q '"action": "purge"' "$T/disc" && grep -q '"action": "export"' "$T/disc" \
+    && ok "an erased record's disclosures still list its accesses and its erasure" \
+    || bad "disclosures of an erased record" "$(cat "$T/disc" "$T/err")"
+DOVETAIL_TEST_NOW=2027-01-01 as auditor "$S" disclosures --record "benefits:$changed" 2>/dev/null \
+    | grep -q '"action": "purge"' && ok "a record losing an old version is named too" || bad "version subject"
+[ "$(q 'SELECT (SELECT count(*) FROM link WHERE a NOT IN (SELECT id FROM record) OR b NOT IN (SELECT id FROM record))
+          + (SELECT count(*) FROM membership WHERE record NOT IN (SELECT id FROM record))
+          + (SELECT count(*) FROM record_keys WHERE record NOT IN (SELECT id FROM record))')" = 0 ] \
+    && ok "no link, key or membership of an erased record is left" || bad "leftover rows"
+[ "$(q 'SELECT count(*) FROM record r LEFT JOIN membership m ON m.record = r.id
+        WHERE r.withdrawn = 0 AND m.record IS NULL')" = 0 ] \
+    && ok "every record kept still has its entity" || bad "records without entity"
+[ "$(q "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name = 'deaths'")" = \
+  "$(($(wc -l <"$G/deaths.csv") - 1))" ] && ok "a source without retention keeps all" || bad "deaths erased"
+verify 2027-01-01 "$S" >/dev/null 2>"$T/err" && ok "the log still verifies" \
+    || bad "audit verify after purge" "$(cat "$T/err")"
+
+# ---- dovetail purge ----------------------------------------------------------------------
+at 2027-01-01 admin purge >"$T/p0" 2>"$T/err"
+grep -q "benefits .*retention 30 days: 0 records erased, 0 earlier versions" "$T/p0" \
+    && grep -q "deaths .*keeps all" "$T/p0" && ok "purge with nothing due erases nothing, and says so" \
+    || bad "purge, nothing due" "$(cat "$T/p0" "$T/err")"
+# Day 81: the 41 renewed on day 20 are due. A writer holding the store makes
+# the erasure wait past its timeout: the read fails rather than show them.
+(printf 'BEGIN IMMEDIATE;\nSELECT 1;\n'; sleep 4; printf 'COMMIT;\n') | sqlite3 "$S" >/dev/null &
+lock=$!
+sleep 1
+at 2027-02-20 analyst export --out "$T/e81.csv" 2>"$T/err"; rc=$?
+wait $lock
+[ $rc -eq 1 ] && grep -q "past their retention period could not be erased, so nothing is read" "$T/err" \
+    && [ "$(n_benefits)" = 41 ] && ok "when the erasure cannot run, the read fails instead of showing them" \
+    || bad "read with erasure blocked" "rc=$rc $(cat "$T/err")"
+at 2027-02-20 analyst purge >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "may not purge" "$T/err" && [ "$(n_benefits)" = 41 ] \
+    && ok "an analyst may not purge" || bad "analyst purge" "rc=$rc $(cat "$T/err")"
+at 2027-02-20 admin purge --json >"$T/p50" 2>"$T/err"
+grep -q '{"source": "benefits", "retention_days": 30, "records": 41, "versions": 0}' "$T/p50" \
+    && [ "$(n_benefits)" = 0 ] && ok "day 81: purge erases the renewed ones, as JSON" \
+    || bad "purge day 81" "$(cat "$T/p50" "$T/err")"
+q "SELECT principal || '|' || action || '|' || n_subjects FROM audit ORDER BY seq DESC LIMIT 1" \
+    | grep -qx "admin|purge|41" && ok "under the admin's own entry" || bad "explicit purge entry"
+verify 2027-02-20 "$S" >/dev/null 2>"$T/err" && ok "the log verifies at the end" \
+    || bad "final verify" "$(cat "$T/err")"
+
+# ---- a schema 4 store is upgraded in place ----------------------------------------------
+U=$T/u.db
+gv_setup "$U" "$T/all.yaml" || bad "second store" "setup failed"
+as steward "$U" ingest -q --source deaths "$G/deaths.csv" 2>/dev/null
+sqlite3 "$U" "DROP INDEX record_received; DROP INDEX history_received;
+              ALTER TABLE record DROP COLUMN received;
+              ALTER TABLE record_history DROP COLUMN received;
+              ALTER TABLE record_history DROP COLUMN source;
+              UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+t0=$(date -u +%s)
+verify "$(date -u +%F)" "$U" >/dev/null 2>"$T/err" || bad "open a schema 4 store" "$(cat "$T/err")"
+[ "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ] \
+    && [ "$(sqlite3 "$U" "SELECT count(*) FROM record WHERE received < $t0 - 5")" = 0 ] \
+    && ok "a schema 4 store is upgraded, its records arriving at the upgrade" \
+    || bad "upgrade" "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")"
+
+printf 'retention: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
