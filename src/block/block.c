@@ -217,7 +217,7 @@ static int emit_block(block_state *st, int rule, const entry *e, size_t n)
         uint32_t a = e[i].val;
         for (size_t j = i + 1; j < n; j++) {
             uint32_t b = e[j].val;
-            if (!block_mode_allows(in->mode, in->src[a], in->src[b])) continue;
+            if (!block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b])) continue;
             int covered = 0;
             for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
             if (covered) continue;

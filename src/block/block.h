@@ -62,6 +62,7 @@ typedef struct block_input {
     size_t n_rules;
     uint64_t *const *keys;      /* keys[rule][rec] */
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
+    const uint64_t *linkable;   /* per source, bit j: may pair with source j; NULL: any */
     uint64_t max_block_pairs;
     int n_threads;              /* rules run in parallel on this many; <= 0: one */
     block_skip_fn on_skip;      /* may be NULL */
@@ -86,6 +87,15 @@ static inline int block_mode_allows(cfg_mode mode, uint16_t sa, uint16_t sb)
     if (mode == CFG_MODE_LINK) return sa != sb;
     if (mode == CFG_MODE_DEDUPE) return sa == sb;
     return 1;
+}
+
+/* 1 if the mode compares sources sa and sb and linkable (NULL: any) lets
+ * them pair: a purpose whose policies keep two sources apart never
+ * compares their records, not even to train. */
+static inline int block_sources_pair(cfg_mode mode, const uint64_t *linkable, uint16_t sa,
+                                     uint16_t sb)
+{
+    return block_mode_allows(mode, sa, sb) && (!linkable || (linkable[sa] >> sb & 1));
 }
 
 #endif /* DT_BLOCK_H */

@@ -221,6 +221,7 @@ int eng_block(eng_ctx *e)
         .n_rules = e->cfg->n_rules,
         .keys = e->keys,
         .mode = e->cfg->mode,
+        .linkable = e->linkable,
         .max_block_pairs = e->cfg->max_block_pairs,
         .n_threads = e->n_threads,
         .on_skip = on_skip,
@@ -245,6 +246,17 @@ int eng_block(eng_ctx *e)
 
 uint64_t eng_comparable_pairs(const eng_ctx *e)
 {
+    if (e->linkable) { /* source by source: some pairs of sources may not be compared */
+        uint64_t sum = 0;
+        for (uint16_t a = 0; a < e->cfg->n_sources; a++) {
+            uint64_t k = e->recs_per_source[a];
+            if (block_sources_pair(e->cfg->mode, e->linkable, a, a)) sum += k * (k ? k - 1 : 0) / 2;
+            for (uint16_t b = a + 1; b < e->cfg->n_sources; b++)
+                if (block_sources_pair(e->cfg->mode, e->linkable, a, b))
+                    sum += k * e->recs_per_source[b];
+        }
+        return sum;
+    }
     uint64_t n = e->table.n_recs, same = 0;
     for (size_t s = 0; s < e->cfg->n_sources; s++) {
         uint64_t k = e->recs_per_source[s];

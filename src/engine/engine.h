@@ -40,6 +40,7 @@ typedef struct eng_ctx {
     uint64_t n_bad_utf8_rows;
     uint64_t *null_per_field;   /* values that failed standardization, per field */
     uint64_t *recs_per_source;
+    const uint64_t *linkable;   /* per source, bit j: may pair with j (a purpose's view); NULL: any */
 
     uint64_t **keys;            /* per rule, per record */
     block_output blk;

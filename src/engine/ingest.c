@@ -575,7 +575,7 @@ static int import_model(dt_store *store, const char *model_path, int64_t *versio
 }
 
 /* Training under a purpose reads only the records of the sources its view
- * allows. */
+ * allows, and compares only pairs of sources its view lets link. */
 typedef struct train_load {
     st_store *st;
     const gv_view *view;
@@ -593,6 +593,7 @@ static int load_store(eng_ctx *e, void *ctx)
 {
     train_load *t = ctx;
     t->e = e;
+    if (!t->view->is_full) e->linkable = t->view->linkable;
     DT_TRY(st_records_each(t->st, NULL, 0, add_visible, t, e->err));
     return eng_finish_load(e);
 }

@@ -103,7 +103,8 @@ static int sample_u(link_run *run)
     size_t got = 0;
     for (uint64_t tries = 0; got < want && tries < want * 100; tries++) {
         uint32_t a = (uint32_t)util_rng_below(&rng, n), b = (uint32_t)util_rng_below(&rng, n);
-        if (a == b || !block_mode_allows(cfg->mode, e->table.src[a], e->table.src[b])) continue;
+        if (a == b || !block_sources_pair(cfg->mode, e->linkable, e->table.src[a], e->table.src[b]))
+            continue;
         pairs[got++] = a < b ? (block_pair){a, b} : (block_pair){b, a};
     }
     uint8_t *g = NULL;

@@ -9,7 +9,9 @@
 #     membership) and the records it was linked to keep their entities;
 #   - `dovetail purge` does the same on demand and reports it; only admins
 #     and stewards may; the audit log is never erased and still verifies;
-#   - a schema 4 store is upgraded in place, its records taken to arrive then.
+#   - a schema 4 store is upgraded in place, its records taken to arrive then;
+#   - (on a copy) training under a purpose compares no pair of sources its
+#     policies keep apart.
 # Usage: tests/e2e/retention_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
 # Ends with "retention: N passed, N failed". Needs the sqlite3 shell and a
 # test build of dovetail.
@@ -51,6 +53,25 @@ for s in benefits deaths voters; do at 2026-12-01 steward ingest -q --source "$s
 at 2026-12-01 analyst export --out "$T/e0.csv" 2>/dev/null
 N=$(n_benefits)
 [ "$N" -gt 100 ] && ok "day 0: $N benefits records stored" || bad "ingest" "$N benefits records"
+
+# ---- training compares only sources a purpose lets link (on a copy) --------------------
+# Purpose apart: all three sources, but voters may link to no other. Every
+# pair the fit samples for u is then within {benefits, deaths} or within voters.
+C=$T/c.db
+cp "$S" "$C"
+for r in admin steward; do cp "$S.$r" "$C.$r"; done
+for s in benefits deaths voters; do
+    { printf 'purposes:\n  apart:\n    allowed: true\n    agreement: A-1\n    expires: 2028-06-30\n    fields: all\n'
+      [ "$s" != voters ] && printf '    link_with: all\n'; } >"$T/apart.yaml"
+    DOVETAIL_TOKEN=$(cat "$C.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source "$s" \
+        --store "$C" --purpose setup "$T/apart.yaml" 2>/dev/null
+done
+nb=$(($(wc -l <"$G/benefits.csv") + $(wc -l <"$G/deaths.csv") - 2)) nv=$(($(wc -l <"$G/voters.csv") - 1))
+DOVETAIL_TOKEN=$(cat "$C.admin") DOVETAIL_TEST_NOW=2026-12-01 "$DT" train --store "$C" --purpose apart >"$T/train" 2>&1
+want=$((nb * (nb - 1) / 2 + nv * (nv - 1) / 2))
+grep -q "u from $want random pairs" "$T/train" \
+    && ok "training under a purpose compares no pair of sources it keeps apart ($want pairs for u)" \
+    || bad "train pair filter" "want $want: $(grep 'u from' "$T/train")"
 
 # ---- arrival times, renewal -----------------------------------------------------------
 day0=$(date -u -d '2026-12-01 12:00' +%s) # the test clock reads noon

@@ -275,6 +275,37 @@ static void test_modes(void **state)
     assert_true(block_mode_allows(CFG_MODE_LINK_AND_DEDUPE, 0, 1));
 }
 
+/* A purpose's view that keeps sources 0 and 2 apart: no pair of theirs is
+ * made, in any mode, while each still pairs with source 1 and itself. */
+static void test_linkable_sources(void **state)
+{
+    (void)state;
+    uint64_t k[6] = {7, 7, 7, 7, 7, 7};
+    uint64_t *const keys[1] = {k};
+    uint16_t src[6] = {0, 0, 1, 1, 2, 2};
+    const uint64_t linkable[3] = {0x3, 0x7, 0x6}; /* 0: {0,1}  1: {0,1,2}  2: {1,2} */
+    block_input in = {.n_recs = 6, .src = src, .n_rules = 1, .keys = keys, .linkable = linkable,
+                      .mode = CFG_MODE_LINK_AND_DEDUPE, .max_block_pairs = 1000};
+    block_output out;
+    assert_int_equal(block_run(&in, &out), DT_OK);
+    const expect_pair both[] = {{0, 1, 0}, {0, 2, 0}, {0, 3, 0}, {1, 2, 0}, {1, 3, 0}, {2, 3, 0},
+                                {2, 4, 0}, {2, 5, 0}, {3, 4, 0}, {3, 5, 0}, {4, 5, 0}};
+    check_pairs(&out, both, DT_ARRAY_LEN(both));
+    block_output_fini(&out);
+
+    in.mode = CFG_MODE_LINK;
+    assert_int_equal(block_run(&in, &out), DT_OK);
+    const expect_pair link[] = {{0, 2, 0}, {0, 3, 0}, {1, 2, 0}, {1, 3, 0},
+                                {2, 4, 0}, {2, 5, 0}, {3, 4, 0}, {3, 5, 0}};
+    check_pairs(&out, link, DT_ARRAY_LEN(link));
+    block_output_fini(&out);
+
+    assert_false(block_sources_pair(CFG_MODE_LINK, linkable, 0, 2));
+    assert_false(block_sources_pair(CFG_MODE_LINK, linkable, 2, 0));
+    assert_true(block_sources_pair(CFG_MODE_LINK, NULL, 0, 2));
+    assert_false(block_sources_pair(CFG_MODE_LINK, linkable, 1, 1));
+}
+
 typedef struct skip_log {
     int n;
     int rule;
@@ -414,7 +445,7 @@ int main(void)
         cmocka_unit_test(test_nickname_key),
         cmocka_unit_test(test_combine),
         cmocka_unit_test(test_union_first_rule_wins),
-        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_modes), cmocka_unit_test(test_linkable_sources),
         cmocka_unit_test(test_cap_skips_block),
         cmocka_unit_test(test_random_union),
     };
