@@ -113,6 +113,7 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
     s->notice[0] = '\0';
     int rc = open_log(s, may_skip_log, q, err);
     if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);
+    if (rc == DT_OK) rc = store_model_refresh(s, err);
     if (rc < 0) {
         req_free(q);
         return rc;

@@ -31,6 +31,8 @@ enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
 /* Loads the newest model the store holds, if any. */
 static int load_model(dt_store *s, dt_error *err)
 {
+    fs_model_fini(&s->model);
+    s->has_model = 0;
     char *json = NULL;
     DT_TRY(st_model_latest(s->st, &json, &s->model_version, err));
     if (!json) return DT_OK;
@@ -38,6 +40,13 @@ static int load_model(dt_store *s, dt_error *err)
     dt_free(json);
     s->has_model = rc == DT_OK;
     return rc;
+}
+
+int store_model_refresh(dt_store *s, dt_error *err)
+{
+    int64_t newest;
+    DT_TRY(st_model_version(s->st, &newest, err));
+    return newest == s->model_version ? DT_OK : load_model(s, err);
 }
 
 /* ---- init and open -------------------------------------------------- */
@@ -537,8 +546,6 @@ static int adopt_model(dt_store *store, const char *text, int64_t *version, dt_e
     if (rc == DT_OK) rc = st_model_put(store->st, text, version, err);
     if (rc == DT_OK) rc = st_commit(store->st, err);
     else st_rollback(store->st);
-    fs_model_fini(&store->model);
-    store->has_model = 0;
     if (rc == DT_OK) rc = load_model(store, err);
     char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
     if (rc == DT_OK) rc = cause ? store_resolve_all(store, cause, err) : DT_ENOMEM;

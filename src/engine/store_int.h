@@ -90,6 +90,10 @@ int store_retention_due(dt_store *s, int *due, dt_error *err);
  * read. Call outside any transaction or snapshot. */
 int store_retention_run(dt_store *s, dt_error *err);
 
+/* Loads the store's newest model when another handle (another process)
+ * stored one since this handle loaded its own. */
+int store_model_refresh(dt_store *s, dt_error *err);
+
 /* The config index of a source name, or DT_EINVAL listing the known ones. */
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err);
 /* Resolves every active record again with the store's model. */

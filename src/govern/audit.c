@@ -19,6 +19,8 @@
  *      gv_audit_open refuses to append to it (fail closed).
  *   2. verify trusts nothing stored but the public key: it recomputes
  *      every leaf from the entry's columns and every root from the leaves.
+ *   3. Other processes append to the same log: a commit, holding the
+ *      write lock, first takes up the entries and head they added.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -301,12 +303,23 @@ static int write_queue(gv_audit *a, dt_error *err)
     return DT_OK;
 }
 
+/* Takes up what other processes appended since this one last did: their
+ * newest head, checked as at open (the write lock is held: no one appends
+ * meanwhile). */
+static int catch_up(gv_audit *a, dt_error *err)
+{
+    int64_t last;
+    DT_TRY(st_audit_last(a->st, &last, err));
+    return last == (int64_t)a->tree.size ? DT_OK : load_tree(a, err);
+}
+
 int gv_audit_commit_with(gv_audit *a, gv_work_fn work, void *ctx, int64_t *seq, dt_error *err)
 {
     if (a->n_q > 0 || work) {
         mk_stream before = a->tree;
         int64_t head_before = a->head_size;
         int rc = st_begin(a->st, err);
+        if (rc == DT_OK) rc = catch_up(a, err);
         if (rc == DT_OK && work) rc = work(ctx, err);
         if (rc == DT_OK && a->n_q) rc = write_queue(a, err);
         if (rc == DT_OK) rc = st_commit(a->st, err);

@@ -60,7 +60,7 @@ static const char SCHEMA[] =
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_RECEIVED, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
+    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
     N_STMTS
@@ -101,6 +101,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
     [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
     [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
+    [S_MODEL_VERSION] = "SELECT coalesce(max(version), 0) FROM model",
     [S_KEY_ADD] = "INSERT OR IGNORE INTO block_new(slot) VALUES(?1)",
     [S_KEY_DEL] = "DELETE FROM block_key WHERE slot = ?1",
     [S_KEY_DEL_NEW] = "DELETE FROM block_new WHERE slot = ?1",
@@ -624,6 +625,11 @@ int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the model", err);
+}
+
+int st_model_version(st_store *s, int64_t *version, dt_error *err)
+{
+    return sq_one_int(s, stmt(s, S_MODEL_VERSION), version, "reading the model", err);
 }
 
 /* ---- blocking index ----------------------------------------------------

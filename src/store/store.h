@@ -108,6 +108,8 @@ int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n
 int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err);
 /* The newest model; *json NULL (and *version 0) when none was trained. */
 int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
+/* The newest model's version alone (0: none), cheap enough for every request. */
+int st_model_version(st_store *s, int64_t *version, dt_error *err);
 
 /* The persistent blocking index, a batch of n records at a time: keys[r][i]
  * is record i's key under rule r (0: none). Only active, resolved records
