@@ -15,26 +15,7 @@
 
 #include "dovetail.h"
 
-static char g_dir[] = "/tmp/dt_test_handles_XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void in_dir(char *out, size_t n, const char *name)
-{
-    snprintf(out, n, "%s/%s", g_dir, name);
-}
+#include "tmpdir.h"
 
 /* The record number N of "rec-N-org" or "rec-N-dup-0"; -1 for a header. */
 static long rec_number(const char *line)
@@ -91,10 +72,10 @@ static void test_two_handles(void **state)
 {
     (void)state;
     char store[300], a_csv[300], b_csv[300], pol[300];
-    in_dir(store, sizeof store, "s.db");
-    in_dir(a_csv, sizeof a_csv, "a.csv");
-    in_dir(b_csv, sizeof b_csv, "b.csv");
-    in_dir(pol, sizeof pol, "policy.yaml");
+    tmpdir_path(store, sizeof store, "s.db");
+    tmpdir_path(a_csv, sizeof a_csv, "a.csv");
+    tmpdir_path(b_csv, sizeof b_csv, "b.csv");
+    tmpdir_path(pol, sizeof pol, "policy.yaml");
     write_subsets(a_csv, b_csv, 300);
     write_policy(pol);
     dt_error err;
@@ -151,5 +132,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_handles),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -15,23 +15,15 @@
 
 #include "store/store.h"
 
-static char g_dir[] = "/tmp/dt_test_store_XXXXXX";
+#include "tmpdir.h"
+
 static char g_path[256];
 
 static int setup(void **state)
 {
-    (void)state;
-    if (!mkdtemp(g_dir)) return -1;
-    snprintf(g_path, sizeof g_path, "%s/s.db", g_dir);
+    if (tmpdir_setup(state) < 0) return -1;
+    tmpdir_path(g_path, sizeof g_path, "s.db");
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static void fresh(void)
@@ -364,5 +356,5 @@ int main(void)
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_blocking_index),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
