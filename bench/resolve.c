@@ -7,8 +7,11 @@
  *
  * Each record is resolved three ways. The rows are read first, one pass
  * of `core` warms the caches, then each way makes whole passes over the
- * rows in the order core, enforced, governed, governed, enforced, core, so
- * every way meets warm pages and drift in the machine falls on all alike:
+ * rows in the order core, enforced, governed, governed, enforced, core,
+ * twice, so every way meets warm pages and drift in the machine falls on
+ * all alike. Besides percentiles over every call, "p50_best_ms" is the
+ * median over records of each record's fastest of its 4 calls: what the
+ * code costs with the machine's bursts of noise filtered out:
  *   core      the resolution alone, under a view that allows everything
  *             (internal: what the governed call wraps);
  *   enforced  plus authentication, the purpose's view and its filtering;
@@ -92,12 +95,17 @@ static int run_enforced(dt_store *store, const dt_request *req, size_t i_src, co
     return req_end(&q, rc, err);
 }
 
-static void print_mode(int mode, double *ms, long n, int last)
+enum { REPEATS = 4 }; /* timed calls per record and way */
+
+/* Sorts ms (n calls) and best (n_rec per-record minima) and prints them. */
+static void print_mode(int mode, double *ms, long n, double *best, long n_rec, int last)
 {
     qsort(ms, (size_t)n, sizeof *ms, cmp_double);
-    printf("\"%s\": {\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}%s",
+    qsort(best, (size_t)n_rec, sizeof *best, cmp_double);
+    printf("\"%s\": {\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, "
+           "\"p50_best_ms\": %.4f}%s",
            MODE_NAMES[mode], ms[n / 2], ms[n * 9 / 10], ms[n * 99 / 100], ms[n - 1],
-           last ? "" : ", ");
+           best[n_rec / 2], last ? "" : ", ");
 }
 
 int main(int argc, char **argv)
@@ -140,10 +148,15 @@ int main(int argc, char **argv)
     }
     while (jsons && n < n_max && csv_next(r, &row, &err) == 1)
         if ((jsons[n] = row_json(&header, &row))) n++;
-    static const int order[] = {-1, CORE, ENFORCED, GOVERNED, GOVERNED, ENFORCED, CORE};
-    double *ms[N_MODES];
+    static const int order[] = {-1,       CORE,     ENFORCED, GOVERNED, GOVERNED, ENFORCED, CORE,
+                                CORE,     ENFORCED, GOVERNED, GOVERNED, ENFORCED, CORE};
+    double *ms[N_MODES], *best[N_MODES];
     long n_ms[N_MODES] = {0};
-    for (int m = 0; m < N_MODES; m++) ms[m] = malloc((size_t)(2 * n + 1) * sizeof *ms[m]);
+    for (int m = 0; m < N_MODES; m++) {
+        ms[m] = malloc((size_t)(REPEATS * n + 1) * sizeof *ms[m]);
+        best[m] = malloc((size_t)(n + 1) * sizeof *best[m]);
+        for (long i = 0; i < n; i++) best[m][i] = 1e300;
+    }
     for (size_t pass = 0; pass < sizeof order / sizeof *order; pass++) {
         int m = order[pass] < 0 ? CORE : order[pass]; /* -1: the warm-up, not timed */
         for (long i = 0; i < n; i++) {
@@ -158,23 +171,30 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (order[pass] >= 0) ms[m][n_ms[m]++] = t;
+            if (order[pass] >= 0 && t < best[m][i]) best[m][i] = t;
             if (pass == 3) n_entity += res->entity[0] != '\0'; /* the first governed pass */
             dt_resolution_free(res);
         }
     }
     if (n) {
         printf("{\"calls\": %ld, \"with_entity\": %ld, ", n, n_entity);
-        for (int m = 0; m < N_MODES; m++) print_mode(m, ms[m], n_ms[m], m == N_MODES - 1);
-        long h = n_ms[CORE] / 2; /* the arrays are sorted now; every way has 2n samples */
-        printf(", \"enforcement_overhead_p50\": %.3f, \"audit_commit_p50_ms\": %.3f}\n",
-               ms[ENFORCED][h] / ms[CORE][h] - 1, ms[GOVERNED][h] - ms[ENFORCED][h]);
+        for (int m = 0; m < N_MODES; m++)
+            print_mode(m, ms[m], n_ms[m], best[m], n, m == N_MODES - 1);
+        long h = n_ms[CORE] / 2; /* the arrays are sorted now; every way has REPEATS * n */
+        printf(", \"enforcement_overhead_p50\": %.3f, \"enforcement_overhead_p50_best\": %.3f, "
+               "\"audit_commit_p50_ms\": %.3f}\n",
+               ms[ENFORCED][h] / ms[CORE][h] - 1, best[ENFORCED][n / 2] / best[CORE][n / 2] - 1,
+               ms[GOVERNED][h] - ms[ENFORCED][h]);
     }
     for (long i = 0; i < n; i++) free(jsons[i]);
     free(jsons);
     for (size_t i = 0; names && i < header.n_fields; i++) free(names[i]);
     free(names);
     free((void *)header.lens);
-    for (int m = 0; m < N_MODES; m++) free(ms[m]);
+    for (int m = 0; m < N_MODES; m++) {
+        free(ms[m]);
+        free(best[m]);
+    }
     csv_close(r);
     dt_store_close(store);
     return 0;
