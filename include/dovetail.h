@@ -325,11 +325,12 @@ typedef struct dt_purge_report {
 } dt_purge_report;
 
 /* Erases every record version whose source's retention period (policy
- * retention_days, counted from the version's arrival) has passed, after
- * logging an entry that names each record touched. Reads do the same by
- * themselves before they read (as principal "dovetail:retention"), so this
- * only chooses when the work is done. Admins and stewards. The audit log
- * is never erased. OUT: *out (dt_purge_report_free it). */
+ * retention_days, counted from the version's arrival) has passed, in one
+ * transaction with an audit entry that names each record touched. Every
+ * request does the same first by itself (as principal
+ * "dovetail:retention"), so this only chooses when the work is done.
+ * Admins and stewards. The audit log is never erased. OUT: *out
+ * (dt_purge_report_free it). */
 DT_API int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out,
                           dt_error *err);
 DT_API void dt_purge_report_free(dt_purge_report *r);

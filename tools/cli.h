@@ -128,10 +128,11 @@ void print_json_string(const char *s);
     "\n"                                                                                   \
     "Erases every record version whose source's retention period (the policy's\n"        \
     "retention_days, counted from when the version arrived; a row sent again\n"          \
-    "unchanged renews it) has passed, and prints what it erased per source. Each\n"      \
-    "erased record is named in the audit log first; the log itself is never\n"          \
-    "erased. Reads do this by themselves before reading, so running it (say\n"          \
-    "nightly) only chooses when the work is done. An admin's or steward's token.\n"     \
+    "unchanged renews it) has passed, and prints what it erased per source. The\n"      \
+    "erasure and an audit entry naming each record touched commit together; the\n"     \
+    "log itself is never erased. Every request does this first by itself, so\n"        \
+    "running it (say nightly) only chooses when the work is done and the write\n"      \
+    "lock held. An admin's or steward's token.\n"                                       \
     "\n"                                                                                   \
     "  -S, --store FILE    the store; required\n"                                          \
     "  -p, --purpose P     why (recorded in the audit log); required\n"                    \

@@ -8,10 +8,13 @@
  *      entry is committed (fsync) before the call returns.
  *   2. A denial's message names the principal, its role and the action,
  *      never a record: it says nothing of what the store holds.
- *   3. From the token check to the entry's commit a request reads one
- *      snapshot of the store (st_snapshot_begin), so its principal, policy
- *      and records are of one instant; the snapshot ends before any
- *      commit, since a write transaction cannot start inside it.
+ *   3. Every request first erases what retention has made due (its own
+ *      transaction and entry, retention.c). Then, from the token check to
+ *      the entry's commit, a read sees one snapshot of the store
+ *      (st_snapshot_begin), so its principal, policy and records are of
+ *      one instant. The snapshot ends before any commit, since a write
+ *      transaction cannot start inside it: a write logs its entry first,
+ *      then works in transactions of its own.
  */
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +74,29 @@ static int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error 
     return rc;
 }
 
+typedef struct after_work {
+    eng_request *q;
+    gv_work_fn work;
+    void *ctx;
+} after_work;
+
+static int work_then_entry(void *ctx, dt_error *err)
+{
+    after_work *w = ctx;
+    DT_TRY(w->work(w->ctx, err));
+    return queue_entry(w->q, "allowed", err);
+}
+
+int req_commit_after(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
+{
+    end_snapshot(q);
+    after_work w = {q, work, ctx};
+    int rc = gv_audit_commit_with(q->s->audit, work_then_entry, &w, NULL, err);
+    if (rc < 0) gv_audit_drop(q->s->audit);
+    else q->is_logged = 0;
+    return rc;
+}
+
 /* Logs a denial; returns rc (or the log's own error, which is worse). */
 static int deny(eng_request *q, int rc, dt_error *err)
 {
@@ -101,6 +127,22 @@ static int open_log(dt_store *s, int may_skip_log, eng_request *q, dt_error *err
     return rc;
 }
 
+/* Erases what retention made due before the request reads (retention.c).
+ * The erasure writes, so it runs between two snapshots. */
+static int retention_first(eng_request *q, dt_error *err)
+{
+    /* a log that refuses appends cannot record an erasure; purge does its own */
+    if (!q->is_logged || strcmp(q->action, "purge") == 0) return DT_OK;
+    int due;
+    DT_TRY(store_retention_due(q->s, &due, err)); /* refreshes the policies too */
+    q->policies_fresh = 1;
+    if (!due) return DT_OK;
+    end_snapshot(q);
+    q->policies_fresh = 0;
+    DT_TRY(store_retention_run(q->s, err));
+    return st_snapshot_begin(q->s->st, &q->snapshot, err);
+}
+
 int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
               const char *source, int may_skip_log, eng_request *q, dt_error *err)
 {
@@ -113,11 +155,13 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
     s->notice[0] = '\0';
     int rc = open_log(s, may_skip_log, q, err);
     if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);
-    if (rc == DT_OK) rc = store_model_refresh(s, err);
     if (rc < 0) {
         req_free(q);
         return rc;
     }
+    rc = store_model_refresh(s, err);
+    if (rc == DT_OK) rc = retention_first(q, err);
+    if (rc < 0) return req_end(q, rc, err); /* logged as failed, by no one yet */
     rc = gv_authenticate(s->st, r ? r->token : NULL, &q->who, err);
     if (rc == DT_EAUTH) return deny(q, rc, err);
     if (rc < 0) {
@@ -142,14 +186,7 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
 int req_view(eng_request *q, dt_error *err)
 {
     dt_store *s = q->s;
-    DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
-    int due;
-    DT_TRY(store_retention_due(s, &due, err));
-    if (due) { /* erase first: nothing past retention is read (retention.c) */
-        end_snapshot(q);
-        DT_TRY(store_retention_run(s, err));
-        DT_TRY(st_snapshot_begin(s->st, &q->snapshot, err));
-    }
+    if (!q->policies_fresh) DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
     DT_TRY(gv_view_make(&s->policies, s->cfg, q->purpose, gv_now(), &q->view, err));
     if (q->view.lapsed[0]) snprintf(s->notice, sizeof s->notice, "%s", q->view.lapsed);
     return DT_OK;

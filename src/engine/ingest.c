@@ -34,11 +34,13 @@ static int load_model(dt_store *s, dt_error *err)
     fs_model_fini(&s->model);
     s->has_model = 0;
     char *json = NULL;
-    DT_TRY(st_model_latest(s->st, &json, &s->model_version, err));
-    if (!json) return DT_OK;
-    int rc = fs_model_from_text(&s->model, s->cfg, json, "the store's model", err);
+    int64_t version;
+    DT_TRY(st_model_latest(s->st, &json, &version, err));
+    int has = json != NULL;
+    int rc = has ? fs_model_from_text(&s->model, s->cfg, json, "the store's model", err) : DT_OK;
     dt_free(json);
-    s->has_model = rc == DT_OK;
+    s->has_model = has && rc == DT_OK;
+    if (rc == DT_OK) s->model_version = version; /* else the next request tries again */
     return rc;
 }
 
@@ -139,7 +141,10 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     if (rc == DT_OK) rc = load_model(s, err);
     if (rc == DT_OK) rc = eng_sources_load(s->st, s->cfg, &s->sources, err);
     if (rc == DT_OK) rc = gv_view_key_read(s->st, s->view_key, err);
-    if (rc == DT_OK) rc = norm_nick_load(s->cfg->nicknames_path, &s->nicks, err);
+    if (rc == DT_OK) { /* a store without its nickname file still serves the audit calls: */
+        dt_error ignored; /* what needs the table loads it again, and says why it cannot */
+        if (norm_nick_load(s->cfg->nicknames_path, &s->nicks, &ignored) < 0) s->nicks = NULL;
+    }
     if (rc < 0) {
         dt_store_close(s);
         return dt_err_ensure(err, rc);

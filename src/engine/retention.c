@@ -4,11 +4,12 @@
  * version arrived (a row sent again unchanged renews it; see st_record_put).
  *
  * Invariants:
- *   1. No read shows a version past retention: every read's view
- *      (req_view) first erases what is due, in its own transactions and
- *      under its own audit entry, and fails if it cannot.
- *   2. Each erasure is audited before it starts, naming every record it
- *      touches. The audit log itself is never erased: 5 U.S.C. 552a(c)(2)
+ *   1. No read shows a version past retention: every request first erases
+ *      what is due (req_begin), and fails if it cannot.
+ *   2. An erasure is one transaction with its audit entry: what is due is
+ *      listed under the write lock (so a record another process renewed
+ *      meanwhile stays), erased, and named in the entry, or none of it
+ *      happens. The audit log itself is never erased: 5 U.S.C. 552a(c)(2)
  *      keeps the accounting of disclosures for the life of the record or
  *      five years, whichever is longer.
  *   3. A record erased whole leaves as a withdrawn one does (links, keys,
@@ -24,7 +25,7 @@ enum {
     DAY_S = 86400,
     RECHECK_S = 3600, /* under a day: what others ingest is never due before the recheck */
     PAGE = 10000,     /* records read per query */
-    BATCH = 1000,     /* records erased per transaction */
+    BATCH = 1000,     /* records reclustered per eng_resolve call */
 };
 
 /* The principal retention's own entries name: no principal can hold it
@@ -95,6 +96,7 @@ static int next_due(dt_store *s, int64_t *next, dt_error *err)
 
 int store_retention_due(dt_store *s, int *due, dt_error *err)
 {
+    DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
     int64_t now = gv_now() / 1000000;
     store_retention *r = &s->retention;
     if (r->stamp != s->policies.stamp || r->checked < 0 || now >= r->checked + RECHECK_S) {
@@ -165,19 +167,17 @@ static int plan_subjects(eng_request *q, const source_due *plan)
 
 /* ---- erasing ---------------------------------------------------------------- */
 
+/* Erases records whole, in the caller's transaction: as withdrawn first
+ * (their entities' other records clustered again), then every row. */
 static int erase_batch(dt_store *s, const int64_t *ids, size_t n, const char *cause,
                        dt_error *err)
 {
-    DT_TRY(st_begin(s->st, err));
-    int rc = DT_OK;
     if (s->has_model) {
         eng_batch b = {.gone = ids, .n_gone = n, .cause = cause, .nicks = s->nicks};
-        rc = eng_resolve(s->st, s->cfg, &s->model, &b, err);
+        DT_TRY(eng_resolve(s->st, s->cfg, &s->model, &b, err));
     }
-    for (size_t k = 0; k < n && rc == DT_OK; k++) rc = st_record_erase(s->st, ids[k], err);
-    if (rc == DT_OK) return st_commit(s->st, err);
-    st_rollback(s->st);
-    return rc;
+    for (size_t k = 0; k < n; k++) DT_TRY(st_record_erase(s->st, ids[k], err));
+    return DT_OK;
 }
 
 static int erase_source(dt_store *s, size_t i, const source_due *d, dt_purge_count *count,
@@ -191,11 +191,7 @@ static int erase_source(dt_store *s, size_t i, const source_due *d, dt_purge_cou
         DT_TRY(erase_batch(s, d->whole.ids + at, n, cause, err));
         count->records += n;
     }
-    DT_TRY(st_begin(s->st, err));
-    int rc = st_retention_erase_versions(s->st, d->src_id, d->cutoff, &count->versions, err);
-    if (rc == DT_OK) return st_commit(s->st, err);
-    st_rollback(s->st);
-    return rc;
+    return st_retention_erase_versions(s->st, d->src_id, d->cutoff, &count->versions, err);
 }
 
 static int report_init(const dt_store *s, dt_purge_report *rep)
@@ -218,22 +214,34 @@ void dt_purge_report_free(dt_purge_report *r)
     if (r) memset(r, 0, sizeof *r);
 }
 
-/* Lists what is due into q's entry, logs it, then erases it; ends q. */
+typedef struct purge_run {
+    eng_request *q;
+    dt_purge_report *rep;
+} purge_run;
+
+/* Under the write lock, in the entry's transaction: lists, erases, names. */
+static int purge_work(void *ctx, dt_error *err)
+{
+    purge_run *p = ctx;
+    dt_store *s = p->q->s;
+    source_due *plan = NULL;
+    DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
+    DT_TRY(plan_make(s, &plan, err));
+    int rc = plan_subjects(p->q, plan) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
+    for (size_t i = 0; rc == DT_OK && i < s->cfg->n_sources; i++)
+        if (plan[i].cutoff) rc = erase_source(s, i, &plan[i], &p->rep->sources[i], err);
+    plan_fini(plan, s->cfg->n_sources);
+    return rc;
+}
+
+/* Erases what is due under q's entry; ends q. */
 static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
 {
-    dt_store *s = q->s;
-    source_due *plan = NULL;
-    int rc = plan_make(s, &plan, err);
-    if (rc == DT_OK && plan_subjects(q, plan) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    rc = req_log_now(q, rc, err); /* on the log before anything is erased */
-    if (rc < 0) { /* q is ended */
-        plan_fini(plan, s->cfg->n_sources);
-        return rc;
-    }
-    for (size_t i = 0; rc == DT_OK && i < s->cfg->n_sources; i++)
-        if (plan[i].cutoff) rc = erase_source(s, i, &plan[i], &rep->sources[i], err);
-    s->retention.checked = -1; /* what falls due next changed */
-    plan_fini(plan, s->cfg->n_sources);
+    purge_run p = {q, rep};
+    int rc = req_commit_after(q, purge_work, &p, err);
+    for (size_t i = 0; rc < 0 && i < rep->n_sources; i++) /* rolled back: none of it happened */
+        rep->sources[i].records = rep->sources[i].versions = 0;
+    q->s->retention.checked = -1; /* what falls due next changed */
     return req_end(q, rc, err);
 }
 

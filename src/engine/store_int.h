@@ -52,6 +52,7 @@ typedef struct eng_request {
     const char *purpose, *action;
     int is_logged;       /* 0 only for audit verify on a log that refuses appends */
     int snapshot;        /* the read snapshot req_begin started, until a commit */
+    int policies_fresh;  /* the policy set was refreshed inside this snapshot */
     gv_view view;        /* after req_view */
     util_intern subjects, fields;
 } eng_request;
@@ -73,6 +74,10 @@ int req_field(eng_request *q, const char *source, const char *column);
  * when rc < 0, which also ends the request), so a killed write is on the
  * log; req_end then logs nothing more. Returns rc or the log's error. */
 int req_log_now(eng_request *q, int rc, dt_error *err);
+/* Runs work in one transaction with q's "allowed" entry, made after work
+ * ran, so work may name the subjects it found under the write lock. On
+ * failure nothing is kept and req_end logs "failed". */
+int req_commit_after(eng_request *q, gv_work_fn work, void *ctx, dt_error *err);
 /* Appends the entry ("allowed", or "failed" when rc < 0) and commits it;
  * returns rc, or the commit's error when rc was DT_OK. */
 int req_end(eng_request *q, int rc, dt_error *err);
@@ -82,12 +87,14 @@ int req_end(eng_request *q, int rc, dt_error *err);
 int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
                        dt_resolution **out, dt_error *err);
 
-/* *due = 1 when some record version is past its source's retention
- * period now (worked out again at most hourly, or when policies change). */
+/* Refreshes the policy set; *due = 1 when some record version is past its
+ * source's retention period now (worked out again at most hourly, or when
+ * policies change). */
 int store_retention_due(dt_store *s, int *due, dt_error *err);
-/* Erases every version past retention, under its own audit entry (the
- * principal "dovetail:retention", purpose "retention"), before anything is
- * read. Call outside any transaction or snapshot. */
+/* Erases every version past retention in one transaction with its audit
+ * entry (principal "dovetail:retention", purpose "retention"), naming each
+ * record touched. Fails (and the request with it) when it cannot: nothing
+ * due is read. Call outside any transaction or snapshot. */
 int store_retention_run(dt_store *s, dt_error *err);
 
 /* Loads the store's newest model when another handle (another process)

@@ -17,7 +17,8 @@ enum gov_stmt {
     G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_EACH, G_PRIN_REVOKE, G_POL_PUT, G_POL_LATEST, G_POL_COUNT,
     G_AUD_PUT, G_AUD_SUBJ_PUT, G_AUD_LAST, G_AUD_EACH, G_AUD_SUBJ_EACH, G_AUD_OF_SUBJ,
     G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, G_RET_OLDEST, G_RET_DUE,
-    G_RET_OLD_VERSIONS, G_RET_ERASE_VERSIONS, G_ERASE_VERSIONS_OF, G_ERASE_RECORD, N_GOV
+    G_RET_OLD_VERSIONS, G_RET_ERASE_VERSIONS, G_ERASE_VERSIONS_OF, G_ERASE_RECORD, G_ERASE_MARK,
+    N_GOV
 };
 _Static_assert((int)N_GOV <= (int)SQ_MAX_GOV_STMTS, "raise SQ_MAX_GOV_STMTS");
 
@@ -61,6 +62,9 @@ static const char *const GOV_SQL[N_GOV] = {
     [G_RET_ERASE_VERSIONS] = "DELETE FROM record_history WHERE source = ?1 AND received < ?2",
     [G_ERASE_VERSIONS_OF] = "DELETE FROM record_history WHERE record = ?1",
     [G_ERASE_RECORD] = "DELETE FROM record WHERE id = ?1",
+    [G_ERASE_MARK] = "INSERT INTO meta(key, value) VALUES('record_id_erased', ?1) "
+                     "ON CONFLICT(key) DO UPDATE SET value = "
+                     "max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
 };
 
 int sq_prepare_govern(st_store *s, dt_error *err)
@@ -461,6 +465,10 @@ int st_record_erase(st_store *s, int64_t id, dt_error *err)
     sqlite3_stmt *st = gov(s, G_ERASE_VERSIONS_OF);
     sqlite3_bind_int64(st, 1, id);
     DT_TRY(sq_step_done(s, st, "erasing a record", err));
+    st = gov(s, G_ERASE_MARK); /* so the id is never given again (S_REC_ADD) */
+    sqlite3_bind_int64(st, 1, id);
+    DT_TRY(sq_step_done(s, st, "erasing a record", err));
+    if (id > s->erased_max) s->erased_max = id;
     st = gov(s, G_ERASE_RECORD);
     sqlite3_bind_int64(st, 1, id);
     return sq_step_done(s, st, "erasing a record", err);

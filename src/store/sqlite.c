@@ -75,8 +75,12 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
     [S_REC_GET] = "SELECT id, raw, withdrawn, received FROM record "
                   "WHERE source = ?1 AND record_id = ?2",
-    [S_REC_ADD] = "INSERT INTO record(source, record_id, raw, norm, version, received) "
-                  "VALUES(?1, ?2, ?3, ?4, 1, ?5)",
+    /* ids are never reused, even after retention erased the highest ones:
+     * an id once shown (or enciphered into a view's entity id) names one
+     * record for good */
+    [S_REC_ADD] = "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
+                  "VALUES(max(coalesce((SELECT max(id) FROM record), 0), ?6) + 1, "
+                  "?1, ?2, ?3, ?4, 1, ?5)",
     [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm, source, received) "
                    "SELECT id, version, raw, norm, source, received FROM record WHERE id = ?1",
     [S_REC_UPDATE] = "UPDATE record SET raw = ?2, norm = ?3, version = version + 1, "
@@ -214,22 +218,21 @@ static int schema_version(st_store *s, int *version, dt_error *err)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "opening the store", err);
 }
 
+/* Brings a schema 4 store to 5 (under the write lock, reading the version
+ * again: another process may have upgraded it meanwhile); refuses older
+ * ones before any statement is prepared against them. */
 static int migrate(st_store *s, int version, dt_error *err)
 {
-    if (version != 4) return DT_OK;
-    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "upgrading the store to schema 5", err));
-    int rc = sq_exec(s, MIGRATE_4_TO_5, "upgrading the store to schema 5", err);
-    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "upgrading the store to schema 5", err);
-    if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static int check_schema(st_store *s, dt_error *err)
-{
-    char *v = NULL;
-    DT_TRY(st_meta_get(s, "schema_version", &v, err));
-    int version = v ? atoi(v) : 0;
-    dt_free(v);
+    if (version == 4) {
+        DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "upgrading the store to schema 5", err));
+        int rc = schema_version(s, &version, err);
+        if (rc == DT_OK && version == 4)
+            rc = sq_exec(s, MIGRATE_4_TO_5, "upgrading the store to schema 5", err);
+        if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "upgrading the store to schema 5", err);
+        if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        DT_TRY(rc);
+        version = SCHEMA_VERSION;
+    }
     if (version != SCHEMA_VERSION)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
                          "reads version %d: create the store again (dovetail init) and ingest "
@@ -288,8 +291,7 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
     int version;
     DT_TRY(schema_version(s, &version, err));
     DT_TRY(migrate(s, version, err));
-    DT_TRY(prepare_all(s, err));
-    return check_schema(s, err);
+    return prepare_all(s, err);
 }
 
 /* The database and its WAL companions, after a create that failed. */
@@ -344,7 +346,13 @@ int st_begin(st_store *s, dt_error *err)
 {
     DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
     s->in_txn = 1;
-    return DT_OK;
+    /* under the write lock: what any process erased last (see S_REC_ADD) */
+    char *v = NULL;
+    int rc = st_meta_get(s, "record_id_erased", &v, err);
+    s->erased_max = v ? strtoll(v, NULL, 10) : 0;
+    dt_free(v);
+    if (rc < 0) st_rollback(s);
+    return rc;
 }
 
 int st_commit(st_store *s, dt_error *err)
@@ -375,8 +383,10 @@ int st_snapshot_begin(st_store *s, int *started, dt_error *err)
 
 void st_snapshot_end(st_store *s, int started)
 {
-    /* a read changed nothing: ending it cannot lose data, so a failure is moot */
-    if (started) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    /* A read changed nothing, so ending it cannot lose data; if COMMIT
+     * fails, ROLLBACK still ends it, or every later st_begin would fail. */
+    if (started && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
@@ -442,6 +452,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
         sq_bind_text(st, 3, raw);
         sq_bind_text(st, 4, norm);
         sqlite3_bind_int64(st, 5, received);
+        sqlite3_bind_int64(st, 6, s->erased_max);
         *result = ST_PUT_NEW;
         DT_TRY(sq_step_done(s, st, "storing a record", err));
         *out_id = sqlite3_last_insert_rowid(s->db);

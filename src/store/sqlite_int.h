@@ -22,6 +22,7 @@ struct st_store {
     sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];
     int in_txn;
     int is_created;    /* this open made the file: a failed create removes it */
+    int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
 };
 

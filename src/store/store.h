@@ -62,7 +62,8 @@ typedef enum st_put_result {
 } st_put_result;
 
 /* Stores a record's raw row and normalized values (both JSON text), as
- * received (unix time) then: the start of its retention period.
+ * received (unix time) then: the start of its retention period. Inside
+ * st_begin: a new record's id is above every id ever erased, as read there.
  * OUT: *result, *id (the record's store id; may be NULL). */
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
                   const char *norm, int64_t received, st_put_result *result, int64_t *id,

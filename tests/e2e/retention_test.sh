@@ -3,8 +3,9 @@
 #   - a source's policy sets retention_days; each record version is kept
 #     that long from its arrival, and a row sent again unchanged renews it
 #     (at most once a day);
-#   - the first read after a version falls due erases it first, under its
-#     own audit entry naming every record touched, so no read shows it;
+#   - the first request after a version falls due erases it first, in one
+#     transaction with its own audit entry naming every record touched, so
+#     no read shows it;
 #   - an erased record leaves no row behind (versions, links, keys,
 #     membership) and the records it was linked to keep their entities;
 #   - `dovetail purge` does the same on demand and reports it; only admins
@@ -90,22 +91,21 @@ day20=$(date -u -d '2026-12-21 12:00' +%s)
     && ok "a row sent again days later is renewed; a changed one is a new version" \
     || bad "renewal" "$(q "SELECT count(*) FROM record WHERE received = $day20") renewed, $(n_history) versions"
 
-# ---- day 31: the first read erases what is due, then reads ----------------------------
-at 2027-01-01 steward ingest -q --source voters "$G/voters.csv" 2>/dev/null
-[ "$(n_benefits)" = "$N" ] && ok "a write does not erase (only reads must not see it)" \
-    || bad "write erased" "$(n_benefits)"
+# ---- day 31: the first request erases what is due, then does its work ------------------
+[ "$(n_benefits)" = "$N" ] && ok "nothing is erased before a request comes" || bad "early erasure"
 before=$(q 'SELECT count(*) FROM audit')
-at 2027-01-01 analyst export --out "$T/e31.csv" 2>"$T/err" || bad "export at day 31" "$(cat "$T/err")"
+at 2027-01-01 steward ingest -q --source voters "$G/voters.csv" 2>/dev/null
 [ "$(n_benefits)" = 41 ] && [ "$(n_history)" = 0 ] \
-    && ok "the first read erased the $((N - 41)) records and the version past 30 days" \
+    && ok "the first request erased the $((N - 41)) records and the version past 30 days" \
     || bad "auto purge" "$(n_benefits) benefits records, $(n_history) versions"
-[ "$(grep -c '^benefits,' "$T/e31.csv")" = 41 ] && ok "and the read shows the 41 kept only" \
+row=$(q "SELECT principal || '|' || purpose || '|' || action || '|' || outcome || '|' || n_subjects FROM audit WHERE seq = $((before + 1))")
+[ "$row" = "dovetail:retention|retention|purge|allowed|$((N - 41 + 1))" ] \
+    && ok "under an entry of its own, naming every record touched" || bad "purge entry" "$row"
+q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx ingest \
+    && ok "the request's own entry follows" || bad "entry order"
+at 2027-01-01 analyst export --out "$T/e31.csv" 2>"$T/err" || bad "export at day 31" "$(cat "$T/err")"
+[ "$(grep -c '^benefits,' "$T/e31.csv")" = 41 ] && ok "a read then shows the 41 kept only" \
     || bad "export after purge" "$(grep -c '^benefits,' "$T/e31.csv")"
-row=$(q "SELECT principal || '|' || purpose || '|' || action || '|' || n_subjects FROM audit WHERE seq = $((before + 1))")
-[ "$row" = "dovetail:retention|retention|purge|$((N - 41 + 1))" ] \
-    && ok "logged before the read, naming every record touched" || bad "purge entry" "$row"
-q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx export \
-    && ok "the read's own entry follows" || bad "entry order"
 gone=$(sed -n 45p "$G/benefits.csv" | cut -d, -f1)
 DOVETAIL_TEST_NOW=2027-01-01 as auditor "$S" disclosures --record "benefits:$gone" >"$T/disc" 2>"$T/err"
 grep -q '"action": "purge"' "$T/disc" && grep -q '"action": "export"' "$T/disc" \
@@ -140,6 +140,8 @@ wait $lock
 [ $rc -eq 1 ] && grep -q "past their retention period could not be erased, so nothing is read" "$T/err" \
     && [ "$(n_benefits)" = 41 ] && ok "when the erasure cannot run, the read fails instead of showing them" \
     || bad "read with erasure blocked" "rc=$rc $(cat "$T/err")"
+[ "$(q "SELECT count(*) FROM audit WHERE action = 'purge' AND outcome = 'allowed' AND n_subjects = 41")" = 0 ] \
+    && ok "and no entry claims an erasure that did not happen" || bad "stale purge entry"
 at 2027-02-20 analyst purge >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "may not purge" "$T/err" && [ "$(n_benefits)" = 41 ] \
     && ok "an analyst may not purge" || bad "analyst purge" "rc=$rc $(cat "$T/err")"

@@ -247,6 +247,31 @@ static void test_locked_and_foreign_files(void **state)
     assert_int_equal(access(other, F_OK), -1); /* opening never creates */
 }
 
+/* An erased record's id is never given to another record, even when it
+ * was the highest: ids once shown name one record for good. */
+static void test_erased_ids_not_reused(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a, id1, id2, id3;
+    st_put_result r;
+    assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_record_put(s, a, "1", "{}", "{}", 1000, &r, &id1, &err), DT_OK);
+    assert_int_equal(st_record_put(s, a, "2", "{}", "{}", 1000, &r, &id2, &err), DT_OK);
+    assert_int_equal(st_record_erase(s, id2, &err), DT_OK);
+    assert_int_equal(st_record_put(s, a, "3", "{}", "{}", 1000, &r, &id3, &err), DT_OK);
+    assert_true(id3 > id2);
+    assert_int_equal(st_record_put(s, a, "2", "{}", "{}", 1000, &r, &id2, &err), DT_OK);
+    assert_int_equal(r, ST_PUT_NEW); /* sent again after its erasure: a new record */
+    assert_true(id2 > id3);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(count(s, NULL), 3);
+    st_close(s);
+}
+
 /* A read snapshot sees the store of one instant while another connection
  * commits; inside a write transaction it starts nothing. */
 static void test_snapshot(void **state)
@@ -354,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_rollback_and_order),
         cmocka_unit_test(test_locked_and_foreign_files),
         cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_erased_ids_not_reused),
         cmocka_unit_test(test_blocking_index),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
