@@ -64,8 +64,7 @@ static int run_core(dt_store *store, size_t i_src, const char *json, dt_resoluti
                     dt_error *err)
 {
     eng_request q;
-    memset(&q, 0, sizeof q);
-    q.s = store;
+    req_init(&q, store, "resolve", "core");
     q.view.n_sources = store->cfg->n_sources;
     q.view.is_full = 1;
     static gv_purpose_rule all = {.allowed = 1, .all_fields = 1, .link_any = 1};
@@ -74,8 +73,6 @@ static int run_core(dt_store *store, size_t i_src, const char *json, dt_resoluti
         q.view.linkable[i] = ~UINT64_C(0);
         q.view.rule[i] = &all;
     }
-    util_intern_init(&q.subjects);
-    util_intern_init(&q.fields);
     int rc = store_resolve_json(&q, i_src, json, res, err);
     util_intern_fini(&q.subjects);
     util_intern_fini(&q.fields);

@@ -61,19 +61,6 @@ static int log_entry(eng_request *q, const char *outcome, dt_error *err)
     return gv_audit_commit(q->s->audit, NULL, err);
 }
 
-/* Runs work in the transaction of q's "allowed" entry, so a change and
- * its entry are stored together or not at all; a failed work leaves the
- * entry to req_end, as "failed". */
-static int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
-{
-    end_snapshot(q);
-    DT_TRY(queue_entry(q, "allowed", err));
-    int rc = gv_audit_commit_with(q->s->audit, work, ctx, NULL, err);
-    if (rc < 0) gv_audit_drop(q->s->audit);
-    else q->is_logged = 0;
-    return rc;
-}
-
 typedef struct after_work {
     eng_request *q;
     gv_work_fn work;
@@ -87,7 +74,7 @@ static int work_then_entry(void *ctx, dt_error *err)
     return queue_entry(w->q, "allowed", err);
 }
 
-int req_commit_after(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
+int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
 {
     end_snapshot(q);
     after_work w = {q, work, ctx};
@@ -143,15 +130,20 @@ static int retention_first(eng_request *q, dt_error *err)
     return st_snapshot_begin(q->s->st, &q->snapshot, err);
 }
 
-int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
-              const char *source, int may_skip_log, eng_request *q, dt_error *err)
+void req_init(eng_request *q, dt_store *s, const char *action, const char *purpose)
 {
     memset(q, 0, sizeof *q);
     q->s = s;
     q->action = action;
-    q->purpose = r && r->purpose ? r->purpose : "";
+    q->purpose = purpose;
     util_intern_init(&q->subjects);
     util_intern_init(&q->fields);
+}
+
+int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
+              const char *source, int may_skip_log, eng_request *q, dt_error *err)
+{
+    req_init(q, s, action, r && r->purpose ? r->purpose : "");
     s->notice[0] = '\0';
     int rc = open_log(s, may_skip_log, q, err);
     if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);

@@ -238,7 +238,7 @@ static int purge_work(void *ctx, dt_error *err)
 static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
 {
     purge_run p = {q, rep};
-    int rc = req_commit_after(q, purge_work, &p, err);
+    int rc = req_commit_with(q, purge_work, &p, err);
     for (size_t i = 0; rc < 0 && i < rep->n_sources; i++) /* rolled back: none of it happened */
         rep->sources[i].records = rep->sources[i].versions = 0;
     q->s->retention.checked = -1; /* what falls due next changed */
@@ -248,13 +248,8 @@ static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
 int store_retention_run(dt_store *s, dt_error *err)
 {
     eng_request q;
-    memset(&q, 0, sizeof q);
-    q.s = s;
-    q.action = "purge";
-    q.purpose = "retention";
+    req_init(&q, s, "purge", "retention");
     q.is_logged = 1;
-    util_intern_init(&q.subjects);
-    util_intern_init(&q.fields);
     dt_purge_report rep;
     int rc = report_init(s, &rep) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
     if (rc == DT_OK && !(q.who.name = dt_strdup(RETENTION_PRINCIPAL)))

@@ -74,10 +74,14 @@ int req_field(eng_request *q, const char *source, const char *column);
  * when rc < 0, which also ends the request), so a killed write is on the
  * log; req_end then logs nothing more. Returns rc or the log's error. */
 int req_log_now(eng_request *q, int rc, dt_error *err);
-/* Runs work in one transaction with q's "allowed" entry, made after work
- * ran, so work may name the subjects it found under the write lock. On
- * failure nothing is kept and req_end logs "failed". */
-int req_commit_after(eng_request *q, gv_work_fn work, void *ctx, dt_error *err);
+/* Runs work in one transaction with q's "allowed" entry, so a change and
+ * its entry are stored together or not at all. The entry is made after
+ * work ran, so work may name the subjects it found under the write lock.
+ * On failure nothing is kept and req_end logs "failed". */
+int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err);
+/* A request with no principal yet (req_begin starts every public one;
+ * retention.c makes its own for the store's own erasures). */
+void req_init(eng_request *q, dt_store *s, const char *action, const char *purpose);
 /* Appends the entry ("allowed", or "failed" when rc < 0) and commits it;
  * returns rc, or the commit's error when rc was DT_OK. */
 int req_end(eng_request *q, int rc, dt_error *err);
