@@ -29,7 +29,7 @@
 #include <time.h>
 
 #include "dovetail.h"
-#include "engine/store_int.h"
+#include "service/service.h"
 #include "io/csv.h"
 
 static double now_ms(void)
@@ -56,41 +56,8 @@ static char *row_json(const csv_row *h, const csv_row *r)
     return s;
 }
 
-enum { CORE, ENFORCED, GOVERNED, N_MODES };
+enum { CORE = SVC_WAY_CORE, ENFORCED = SVC_WAY_ENFORCED, GOVERNED = SVC_WAY_GOVERNED, N_MODES };
 static const char *const MODE_NAMES[N_MODES] = {"core", "enforced", "governed"};
-
-/* The resolution alone: a request with every source and link allowed. */
-static int run_core(dt_store *store, size_t i_src, const char *json, dt_resolution **res,
-                    dt_error *err)
-{
-    eng_request q;
-    req_init(&q, store, "resolve", "core");
-    q.view.n_sources = store->cfg->n_sources;
-    q.view.is_full = 1;
-    static gv_purpose_rule all = {.allowed = 1, .all_fields = 1, .link_any = 1};
-    for (size_t i = 0; i < store->cfg->n_sources; i++) {
-        q.view.sources |= UINT64_C(1) << i;
-        q.view.linkable[i] = ~UINT64_C(0);
-        q.view.rule[i] = &all;
-    }
-    int rc = store_resolve_json(&q, i_src, json, res, err);
-    util_intern_fini(&q.subjects);
-    util_intern_fini(&q.fields);
-    return rc;
-}
-
-/* The public call's own path (req_begin: log check, snapshot, token,
- * role; the view; its filtering) with the audit entry left out. */
-static int run_enforced(dt_store *store, const dt_request *req, size_t i_src, const char *json,
-                        dt_resolution **res, dt_error *err)
-{
-    eng_request q;
-    DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
-    q.is_logged = 0; /* what governed adds: the entry and its commit */
-    int rc = req_view(&q, err);
-    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, json, res, err);
-    return req_end(&q, rc, err);
-}
 
 enum { REPEATS = 4 }; /* timed calls per record and way */
 
@@ -125,9 +92,7 @@ int main(int argc, char **argv)
     dt_store *store = NULL;
     csv_reader *r = NULL;
     dt_request req = {getenv("DOVETAIL_TOKEN"), purpose};
-    size_t i_src = 0;
-    if (dt_store_open(store_path, &store, &err) < 0 || csv_open(csv, NULL, &r, &err) < 0 ||
-        store_source_index(store, source, &i_src, &err) < 0) {
+    if (dt_store_open(store_path, &store, &err) < 0 || csv_open(csv, NULL, &r, &err) < 0) {
         fprintf(stderr, "bench-resolve: %s\n", err.msg);
         return 1;
     }
@@ -159,9 +124,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++) {
             dt_resolution *res = NULL;
             double t0 = now_ms();
-            int rc = m == CORE       ? run_core(store, i_src, jsons[i], &res, &err)
-                     : m == ENFORCED ? run_enforced(store, &req, i_src, jsons[i], &res, &err)
-                                     : dt_store_resolve(store, &req, source, jsons[i], &res, &err);
+            int rc = svc_bench_resolve(store, &req, (svc_way)m, source, jsons[i], &res, &err);
             double t = now_ms() - t0;
             if (rc < 0) {
                 fprintf(stderr, "bench-resolve (%s): %s\n", MODE_NAMES[m], err.msg);

@@ -19,17 +19,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/store_int.h"
+#include "service/service_int.h"
 
 /* ---- the request path ------------------------------------------------------ */
 
-static void end_snapshot(eng_request *q)
+static void end_snapshot(svc_request *q)
 {
     st_snapshot_end(q->s->st, q->snapshot);
     q->snapshot = 0;
 }
 
-static void req_free(eng_request *q)
+static void req_free(svc_request *q)
 {
     end_snapshot(q);
     gv_principal_fini(&q->who);
@@ -37,7 +37,7 @@ static void req_free(eng_request *q)
     util_intern_fini(&q->fields);
 }
 
-static int queue_entry(eng_request *q, const char *outcome, dt_error *err)
+static int queue_entry(svc_request *q, const char *outcome, dt_error *err)
 {
     gv_entry e = {
         .principal = q->who.name ? q->who.name : "",
@@ -53,7 +53,7 @@ static int queue_entry(eng_request *q, const char *outcome, dt_error *err)
 }
 
 /* Appends q's entry with this outcome and commits it. */
-static int log_entry(eng_request *q, const char *outcome, dt_error *err)
+static int log_entry(svc_request *q, const char *outcome, dt_error *err)
 {
     end_snapshot(q);
     if (!q->is_logged) return DT_OK;
@@ -62,7 +62,7 @@ static int log_entry(eng_request *q, const char *outcome, dt_error *err)
 }
 
 typedef struct after_work {
-    eng_request *q;
+    svc_request *q;
     gv_work_fn work;
     void *ctx;
 } after_work;
@@ -74,7 +74,7 @@ static int work_then_entry(void *ctx, dt_error *err)
     return queue_entry(w->q, "allowed", err);
 }
 
-int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
+int req_commit_with(svc_request *q, gv_work_fn work, void *ctx, dt_error *err)
 {
     end_snapshot(q);
     after_work w = {q, work, ctx};
@@ -85,7 +85,7 @@ int req_commit_with(eng_request *q, gv_work_fn work, void *ctx, dt_error *err)
 }
 
 /* Logs a denial; returns rc (or the log's own error, which is worse). */
-static int deny(eng_request *q, int rc, dt_error *err)
+static int deny(svc_request *q, int rc, dt_error *err)
 {
     dt_error log_err;
     dt_error_clear(&log_err);
@@ -98,7 +98,7 @@ static int deny(eng_request *q, int rc, dt_error *err)
     return rc;
 }
 
-static int open_log(dt_store *s, int may_skip_log, eng_request *q, dt_error *err)
+static int open_log(dt_store *s, int may_skip_log, svc_request *q, dt_error *err)
 {
     q->is_logged = 1;
     if (s->audit) return DT_OK;
@@ -116,7 +116,7 @@ static int open_log(dt_store *s, int may_skip_log, eng_request *q, dt_error *err
 
 /* Erases what retention made due before the request reads (retention.c).
  * The erasure writes, so it runs between two snapshots. */
-static int retention_first(eng_request *q, dt_error *err)
+static int retention_first(svc_request *q, dt_error *err)
 {
     /* a log that refuses appends cannot record an erasure; purge does its own */
     if (!q->is_logged || strcmp(q->action, "purge") == 0) return DT_OK;
@@ -130,7 +130,7 @@ static int retention_first(eng_request *q, dt_error *err)
     return st_snapshot_begin(q->s->st, &q->snapshot, err);
 }
 
-void req_init(eng_request *q, dt_store *s, const char *action, const char *purpose)
+void req_init(svc_request *q, dt_store *s, const char *action, const char *purpose)
 {
     memset(q, 0, sizeof *q);
     q->s = s;
@@ -141,7 +141,7 @@ void req_init(eng_request *q, dt_store *s, const char *action, const char *purpo
 }
 
 int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
-              const char *source, int may_skip_log, eng_request *q, dt_error *err)
+              const char *source, int may_skip_log, svc_request *q, dt_error *err)
 {
     req_init(q, s, action, r && r->purpose ? r->purpose : "");
     s->notice[0] = '\0';
@@ -175,7 +175,7 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
     return DT_OK;
 }
 
-int req_view(eng_request *q, dt_error *err)
+int req_view(svc_request *q, dt_error *err)
 {
     dt_store *s = q->s;
     if (!q->policies_fresh) DT_TRY(gv_policies_refresh(s->st, s->cfg, &s->policies, err));
@@ -184,7 +184,7 @@ int req_view(eng_request *q, dt_error *err)
     return DT_OK;
 }
 
-int req_subject_text(eng_request *q, const char *subject)
+int req_subject_text(svc_request *q, const char *subject)
 {
     uint32_t id;
     return util_intern_put(&q->subjects, subject, strlen(subject), &id);
@@ -205,17 +205,17 @@ static int put_pair(util_intern *set, const char *a, char sep, const char *b)
     return rc;
 }
 
-int req_subject(eng_request *q, const char *source, const char *record_id)
+int req_subject(svc_request *q, const char *source, const char *record_id)
 {
     return put_pair(&q->subjects, source, ':', record_id);
 }
 
-int req_field(eng_request *q, const char *source, const char *column)
+int req_field(svc_request *q, const char *source, const char *column)
 {
     return put_pair(&q->fields, source, '.', column);
 }
 
-int req_end(eng_request *q, int rc, dt_error *err)
+int req_end(svc_request *q, int rc, dt_error *err)
 {
     dt_error log_err;
     dt_error_clear(&log_err);
@@ -228,7 +228,7 @@ int req_end(eng_request *q, int rc, dt_error *err)
     return rc;
 }
 
-int req_log_now(eng_request *q, int rc, dt_error *err)
+int req_log_now(svc_request *q, int rc, dt_error *err)
 {
     if (rc < 0) return req_end(q, rc, err);
     rc = log_entry(q, "allowed", err);
@@ -298,7 +298,7 @@ int dt_principal_add(dt_store *store, const dt_request *req, const char *name, c
         return dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, reviewer, "
                           "auditor)", role);
     DT_TRY(check_sources(store, sources, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "principal.add", R_ADMIN, NULL, 0, &q, err));
     int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
                                                     : DT_OK;
@@ -324,7 +324,7 @@ int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name
 {
     dt_error_clear(err);
     if (!store || !name) return dt_err_set(err, DT_EINVAL, "dt_principal_revoke: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "principal.revoke", R_ADMIN, NULL, 0, &q, err));
     principal_revoke p = {.s = store, .name = name};
     int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
@@ -353,7 +353,7 @@ int dt_principal_list(dt_store *store, const dt_request *req, dt_principal_fn fn
 {
     dt_error_clear(err);
     if (!store || !fn) return dt_err_set(err, DT_EINVAL, "dt_principal_list: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "principal.list", R_ADMIN | R_AUDITOR, NULL, 0, &q, err));
     principal_list l = {fn, ctx};
     int rc = st_principals_each(store->st, list_one, &l, err);
@@ -375,7 +375,7 @@ static int put_policy(void *ctx, dt_error *err)
     return st_policy_put(p->s->st, p->source, p->text, p->by, gv_now(), &p->version, err);
 }
 
-static int set_policy(eng_request *q, size_t i_src, const char *path, int64_t *version,
+static int set_policy(svc_request *q, size_t i_src, const char *path, int64_t *version,
                       dt_error *err)
 {
     dt_store *s = q->s;
@@ -403,7 +403,7 @@ int dt_policy_set(dt_store *store, const dt_request *req, const char *source,
         return dt_err_set(err, DT_EINVAL, "dt_policy_set: NULL argument");
     size_t i_src;
     DT_TRY(store_source_index(store, source, &i_src, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "policy.set", R_STEWARD, source, 0, &q, err));
     int rc = req_subject(&q, "policy", source) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
                                                    : DT_OK;
@@ -419,7 +419,7 @@ int dt_policy_get(dt_store *store, const dt_request *req, const char *source, ch
         return dt_err_set(err, DT_EINVAL, "dt_policy_get: NULL argument");
     size_t i_src;
     DT_TRY(store_source_index(store, source, &i_src, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, source, 0, &q,
                      err));
     int64_t src;
@@ -442,7 +442,7 @@ int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_
 {
     dt_error_clear(err);
     if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_audit_verify: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "audit.verify", R_AUDITOR, NULL, 1, &q, err));
     gv_verdict v;
     int rc = gv_audit_verify(store->st, witness_path, &v, err);
@@ -463,7 +463,7 @@ static int audit_json(dt_store *store, const dt_request *req, const char *action
     dt_error_clear(err);
     if (!store || !json) return dt_err_set(err, DT_EINVAL, "%s: NULL argument", action);
     *json = NULL;
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, action, R_AUDITOR, NULL, 0, &q, err));
     /* commit this request's entry first, so the head shown covers it */
     int rc = req_log_now(&q, DT_OK, err);
@@ -517,7 +517,7 @@ int dt_audit_witness(dt_store *store, const dt_request *req, const char *path, i
 {
     dt_error_clear(err);
     if (!store || !path || !n_heads) return dt_err_set(err, DT_EINVAL, "dt_audit_witness: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "audit.witness", R_AUDITOR, NULL, 0, &q, err));
     int rc = req_log_now(&q, DT_OK, err);
     if (rc < 0) return dt_err_ensure(err, rc);
@@ -581,7 +581,7 @@ int dt_disclosures(dt_store *store, const dt_request *req, const char *record_ke
     dt_error_clear(err);
     if (!store || !fn || !record_key == !entity_id)
         return dt_err_set(err, DT_EINVAL, "dt_disclosures: give a record key or an entity id");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "disclosures", R_AUDITOR, NULL, 0, &q, err));
     subject_list l = {.s = store, .err = err};
     util_intern_init(&l.keys);

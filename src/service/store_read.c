@@ -7,7 +7,7 @@
  *
  * Entity ids: under a view that allows every source and every link, the
  * store's own entity ids; under any other, each entity is clustered again
- * from the links the view allows (eng_view_entity) and named by
+ * from the links the view allows (svc_view_entity) and named by
  * gv_view_id, so an id never carries what a hidden record joined.
  *
  * Invariant: nothing leaves (a file renamed into place, a result handed
@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/store_int.h"
+#include "service/service_int.h"
 
 /* ---- what a view shows ------------------------------------------------------- */
 
 /* The columns of source s that feed field f. */
-static int field_columns_shown(const eng_request *q, size_t i_src, int f)
+static int field_columns_shown(const svc_request *q, size_t i_src, int f)
 {
     const dt_config *cfg = q->s->cfg;
     const cfg_source *s = &cfg->sources[i_src];
@@ -38,7 +38,7 @@ static int field_columns_shown(const eng_request *q, size_t i_src, int f)
     return 1;
 }
 
-static int note_field_columns(eng_request *q, size_t i_src, int f)
+static int note_field_columns(svc_request *q, size_t i_src, int f)
 {
     const cfg_source *s = &q->s->cfg->sources[i_src];
     for (size_t m = 0; m < s->n_maps; m++)
@@ -48,7 +48,7 @@ static int note_field_columns(eng_request *q, size_t i_src, int f)
 
 /* 1 when every field comparison c reads may be shown for source i_src;
  * then those columns are noted as shown. */
-static int comparison_shown(eng_request *q, size_t i_src, size_t c, int *shown)
+static int comparison_shown(svc_request *q, size_t i_src, size_t c, int *shown)
 {
     const cfg_comparison *cc = &q->s->cfg->comparisons[c];
     *shown = field_columns_shown(q, i_src, cc->i_field);
@@ -80,7 +80,7 @@ static void view_ids_fini(view_ids *v)
     util_intern_fini(&v->names);
 }
 
-static int view_entity_id(eng_request *q, view_ids *cache, int64_t sid, const char *stored,
+static int view_entity_id(svc_request *q, view_ids *cache, int64_t sid, const char *stored,
                           const char **out, dt_error *err)
 {
     if (q->view.is_full) {
@@ -93,7 +93,7 @@ static int view_entity_id(eng_request *q, view_ids *cache, int64_t sid, const ch
         return DT_OK;
     }
     util_ids members = {0};
-    int rc = eng_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
                              &members, err);
     int64_t min = sid;
     for (uint32_t i = 0; rc == DT_OK && i < members.n; i++)
@@ -128,7 +128,7 @@ static int need_model(const dt_store *s, dt_error *err)
 /* ---- export ------------------------------------------------------------------- */
 
 typedef struct export_ctx {
-    eng_request *q;
+    svc_request *q;
     FILE *f;
     util_buf line;
     uint64_t n;
@@ -154,7 +154,7 @@ static int export_row(void *ctx, int64_t sid, const char *source, const char *re
     return fwrite(x->line.data, 1, x->line.len, x->f) == x->line.len ? DT_OK : DT_EIO;
 }
 
-static int export_to(eng_request *q, const char *tmp, uint64_t *n_rows, dt_error *err)
+static int export_to(svc_request *q, const char *tmp, uint64_t *n_rows, dt_error *err)
 {
     FILE *f = fopen(tmp, "wb");
     if (!f) return dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write");
@@ -175,7 +175,7 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
 {
     dt_error_clear(err);
     if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "export", R_READERS, NULL, 0, &q, err));
     char *tmp = dt_asprintf("%s.tmp", out_path);
     uint64_t n = 0;
@@ -281,7 +281,7 @@ static char *level_label(const dt_config *cfg, size_t c, int code)
 
 /* One candidate as the view shows it: levels of comparisons over columns
  * the view hides read "withheld". */
-static int fill_candidate(eng_request *q, view_ids *cache, eng_candidate *c, dt_candidate *d,
+static int fill_candidate(svc_request *q, view_ids *cache, svc_candidate *c, dt_candidate *d,
                           dt_error *err)
 {
     const dt_config *cfg = q->s->cfg;
@@ -306,7 +306,7 @@ static int fill_candidate(eng_request *q, view_ids *cache, eng_candidate *c, dt_
 }
 
 /* The candidates the view lets the query's source link to. */
-static int fill_resolution(eng_request *q, size_t i_src, eng_candidate *cands, size_t n,
+static int fill_resolution(svc_request *q, size_t i_src, svc_candidate *cands, size_t n,
                            dt_resolution *r, dt_error *err)
 {
     const dt_config *cfg = q->s->cfg;
@@ -335,7 +335,7 @@ static int fill_resolution(eng_request *q, size_t i_src, eng_candidate *cands, s
 }
 
 /* The query's own source must be allowed: its records are what it is. */
-static int check_query_source(eng_request *q, size_t i_src, dt_error *err)
+static int check_query_source(svc_request *q, size_t i_src, dt_error *err)
 {
     if (gv_view_has(&q->view, i_src)) return DT_OK;
     const char *name = q->s->cfg->sources[i_src].name;
@@ -346,7 +346,7 @@ static int check_query_source(eng_request *q, size_t i_src, dt_error *err)
                       name, q->purpose);
 }
 
-int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
+int store_resolve_json(svc_request *q, size_t i_src, const char *record_json,
                        dt_resolution **out, dt_error *err)
 {
     dt_store *store = q->s;
@@ -359,14 +359,14 @@ int store_resolve_json(eng_request *q, size_t i_src, const char *record_json,
                                : (memset(&jr, 0, sizeof jr),
                                   dt_err_set(err, DT_EINPUT, "the record must be a JSON object"));
     if (rc == DT_OK) rc = json_row_complete(&jr, s, err);
-    eng_candidate *cands = NULL;
+    svc_candidate *cands = NULL;
     size_t n = 0;
     int snap = 0;
     if (rc == DT_OK) rc = st_snapshot_begin(store->st, &snap, err);
     if (rc == DT_OK) {
         csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
         csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
-        rc = eng_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src, &header,
+        rc = svc_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src, &header,
                              &row, &cands, &n, err);
     }
     dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
@@ -396,7 +396,7 @@ int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
         return dt_err_set(err, DT_EINPUT, "the record is over %u bytes", DT_RECORD_JSON_MAX);
     size_t i_src;
     DT_TRY(store_source_index(store, source, &i_src, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
     dt_resolution *r = NULL;
     int rc = need_model(store, err);
@@ -410,6 +410,49 @@ int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
     }
     *out = r;
     return DT_OK;
+}
+
+/* The resolution alone: a request with every source and link allowed. */
+static int resolve_core(dt_store *store, size_t i_src, const char *json, dt_resolution **res,
+                        dt_error *err)
+{
+    svc_request q;
+    req_init(&q, store, "resolve", "core");
+    q.view.n_sources = store->cfg->n_sources;
+    q.view.is_full = 1;
+    static gv_purpose_rule all = {.allowed = 1, .all_fields = 1, .link_any = 1};
+    for (size_t i = 0; i < store->cfg->n_sources; i++) {
+        q.view.sources |= UINT64_C(1) << i;
+        q.view.linkable[i] = ~UINT64_C(0);
+        q.view.rule[i] = &all;
+    }
+    int rc = store_resolve_json(&q, i_src, json, res, err);
+    util_intern_fini(&q.subjects);
+    util_intern_fini(&q.fields);
+    return rc;
+}
+
+/* The public call's own path (req_begin: log check, snapshot, token,
+ * role; the view; its filtering) with the audit entry left out. */
+static int resolve_enforced(dt_store *store, const dt_request *req, size_t i_src,
+                            const char *json, dt_resolution **res, dt_error *err)
+{
+    svc_request q;
+    DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
+    q.is_logged = 0; /* what governed adds: the entry and its commit */
+    int rc = req_view(&q, err);
+    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, json, res, err);
+    return req_end(&q, rc, err);
+}
+
+int svc_bench_resolve(dt_store *s, const dt_request *req, svc_way way, const char *source,
+                      const char *record_json, dt_resolution **out, dt_error *err)
+{
+    if (way == SVC_WAY_GOVERNED) return dt_store_resolve(s, req, source, record_json, out, err);
+    size_t i_src;
+    DT_TRY(store_source_index(s, source, &i_src, err));
+    return way == SVC_WAY_CORE ? resolve_core(s, i_src, record_json, out, err)
+                               : resolve_enforced(s, req, i_src, record_json, out, err);
 }
 
 void dt_resolution_free(dt_resolution *r)
@@ -433,7 +476,7 @@ void dt_resolution_free(dt_resolution *r)
 /* ---- entity ------------------------------------------------------------------------ */
 
 typedef struct entity_walk {
-    eng_request *q;
+    svc_request *q;
     util_ids ids;
     dt_error *err;
 } entity_walk;
@@ -445,7 +488,7 @@ static int add_id(void *ctx, int64_t id)
 }
 
 /* The raw row with only the columns the view shows; each is noted. */
-static int minimize_raw(eng_request *q, size_t i_src, const char *raw, char **out)
+static int minimize_raw(svc_request *q, size_t i_src, const char *raw, char **out)
 {
     const dt_config *cfg = q->s->cfg;
     json_t *o = json_loads(raw, 0, NULL), *kept = json_object();
@@ -497,12 +540,12 @@ static int cmp_entity_record(const void *x, const void *y)
  * entity the view has. */
 static int entity_members(entity_walk *w, const char *entity_id)
 {
-    eng_request *q = w->q;
+    svc_request *q = w->q;
     if (q->view.is_full)
         return st_entity_members(q->s->st, entity_id, add_id, w, w->err);
     int64_t sid;
     if (gv_view_id_parse(q->s->view_key, entity_id, &sid) < 0) return DT_OK;
-    int rc = eng_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
                              &w->ids, w->err);
     if (rc == DT_ENOTFOUND) return DT_OK;
     DT_TRY(rc);
@@ -515,7 +558,7 @@ static int entity_members(entity_walk *w, const char *entity_id)
     return DT_OK;
 }
 
-static int entity_records(eng_request *q, const char *entity_id, dt_entity_record **out,
+static int entity_records(svc_request *q, const char *entity_id, dt_entity_record **out,
                           size_t *n, dt_error *err)
 {
     entity_walk w = {.q = q, .err = err};
@@ -543,7 +586,7 @@ int dt_store_entity(dt_store *store, const dt_request *req, const char *entity_i
     dt_error_clear(err);
     if (!store || !entity_id || !out || !n)
         return dt_err_set(err, DT_EINVAL, "dt_store_entity: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "entity", R_READERS, NULL, 0, &q, err));
     dt_entity_record *v = NULL;
     size_t k = 0;
@@ -574,7 +617,7 @@ void dt_entity_records_free(dt_entity_record *records, size_t n)
 
 /* A stored record by "source:record_id", if the view shows it; the same
  * DT_ENOTFOUND for absent and hidden. */
-static int visible_record(eng_request *q, const char *key, size_t *i_src, int64_t *sid,
+static int visible_record(svc_request *q, const char *key, size_t *i_src, int64_t *sid,
                           dt_error *err)
 {
     const char *colon = strchr(key, ':');
@@ -595,17 +638,17 @@ static int visible_record(eng_request *q, const char *key, size_t *i_src, int64_
     return rc;
 }
 
-static int load_norm(eng_ctx *e, st_store *st, int64_t sid)
+static int load_norm(pl_ctx *e, st_store *st, int64_t sid)
 {
     st_record r;
     DT_TRY(st_record_norm(st, sid, &r, e->err));
-    int rc = eng_add_stored(e, &r);
+    int rc = svc_add_stored(e, &r);
     st_record_free(&r);
     return rc;
 }
 
 /* Drops the rows over columns either side's view hides. */
-static int minimize_rows(eng_request *q, size_t src_a, size_t src_b, dt_explanation *ex)
+static int minimize_rows(svc_request *q, size_t src_a, size_t src_b, dt_explanation *ex)
 {
     size_t kept = 0;
     for (size_t c = 0; c < ex->n_rows; c++) {
@@ -626,7 +669,7 @@ static int minimize_rows(eng_request *q, size_t src_a, size_t src_b, dt_explanat
     return DT_OK;
 }
 
-static int explain_stored(eng_request *q, const char *key_a, const char *key_b,
+static int explain_stored(svc_request *q, const char *key_a, const char *key_b,
                           dt_explanation *ex, dt_error *err)
 {
     size_t src_a, src_b;
@@ -637,24 +680,24 @@ static int explain_stored(eng_request *q, const char *key_a, const char *key_b,
         return dt_err_set(err, DT_EDENIED, "sources '%s' and '%s' may not be linked for "
                           "purpose '%s'", q->s->cfg->sources[src_a].name,
                           q->s->cfg->sources[src_b].name, q->purpose);
-    eng_ctx e;
-    DT_TRY(eng_init(&e, q->s->cfg, err));
-    eng_borrow_nicknames(&e, q->s->nicks);
+    pl_ctx e;
+    DT_TRY(pl_init(&e, q->s->cfg, err));
+    pl_borrow_nicknames(&e, q->s->nicks);
     int rc = load_norm(&e, q->s->st, a);
     if (rc == DT_OK) rc = load_norm(&e, q->s->st, b);
-    if (rc == DT_OK) rc = eng_finish_load(&e);
+    if (rc == DT_OK) rc = pl_finish_load(&e);
     if (rc == DT_OK && fs_tf_bind(&q->s->model, q->s->cfg, &e.table) < 0)
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    long ia = rc == DT_OK ? eng_find_record(&e, key_a) : -1;
-    long ib = rc == DT_OK ? eng_find_record(&e, key_b) : -1;
+    long ia = rc == DT_OK ? pl_find_record(&e, key_a) : -1;
+    long ib = rc == DT_OK ? pl_find_record(&e, key_b) : -1;
     if (rc == DT_OK && (ia < 0 || ib < 0))
         rc = dt_err_set(err, DT_EINTERNAL, "a stored record did not load");
-    if (rc == DT_OK) rc = eng_explain_records(&e, &q->s->model, (uint32_t)ia, (uint32_t)ib, ex);
+    if (rc == DT_OK) rc = pl_explain_records(&e, &q->s->model, (uint32_t)ia, (uint32_t)ib, ex);
     if (rc == DT_OK) rc = minimize_rows(q, src_a, src_b, ex);
     if (rc == DT_OK) rc = req_subject_text(q, key_a);
     if (rc == DT_OK) rc = req_subject_text(q, key_b);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
-    eng_fini(&e);
+    pl_fini(&e);
     return rc;
 }
 
@@ -664,7 +707,7 @@ int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
     dt_error_clear(err);
     if (!store || !key_a || !key_b || !out)
         return dt_err_set(err, DT_EINVAL, "dt_store_explain: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "explain", R_READERS, NULL, 0, &q, err));
     dt_explanation *ex = dt_calloc(1, sizeof *ex);
     int rc = ex ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "io/csv.h"
 
 typedef struct eval_state {
-    eng_ctx *e;
+    pl_ctx *e;
     uint32_t *truth;     /* per record: truth entity id */
     uint32_t *pred;      /* per record: predicted entity id */
     uint32_t *group;     /* per record: truth group id, or UINT32_MAX; NULL without groups */
@@ -35,10 +35,10 @@ static int record_key(util_buf *k, const char *source, const char *record_id)
 
 /* The truth key of a record no truth names: its own entity, which no real
  * entity key can equal (it starts with the separator byte). */
-static int own_entity_key(util_buf *k, const eng_ctx *e, uint32_t rec)
+static int own_entity_key(util_buf *k, const pl_ctx *e, uint32_t rec)
 {
     util_buf_clear(k);
-    return util_buf_printf(k, "\x1f%s\x1f%s", eng_source_name(e, rec),
+    return util_buf_printf(k, "\x1f%s\x1f%s", pl_source_name(e, rec),
                            cmp_record_id(&e->table, rec));
 }
 
@@ -46,7 +46,7 @@ static int own_entity_key(util_buf *k, const eng_ctx *e, uint32_t rec)
 
 static int truth_from_pattern(eval_state *st, util_intern *ids)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     regex_t re;
     if (regcomp(&re, e->cfg->truth_pattern, REG_EXTENDED) != 0)
         return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
@@ -78,7 +78,7 @@ static int truth_from_pattern(eval_state *st, util_intern *ids)
 }
 
 /* "source\x1frecord_id" -> record index, for reading CSVs keyed by record. */
-static int record_index(eng_ctx *e, util_intern *keys, uint32_t **rec_of)
+static int record_index(pl_ctx *e, util_intern *keys, uint32_t **rec_of)
 {
     util_buf k = {0};
     int rc = DT_OK;
@@ -86,7 +86,7 @@ static int record_index(eng_ctx *e, util_intern *keys, uint32_t **rec_of)
     if (!*rec_of) return DT_ENOMEM;
     for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
         uint32_t id;
-        rc = record_key(&k, eng_source_name(e, (uint32_t)i),
+        rc = record_key(&k, pl_source_name(e, (uint32_t)i),
                         cmp_record_id(&e->table, (uint32_t)i));
         if (rc == DT_OK) rc = util_intern_put(keys, k.data, k.len, &id);
         if (rc == DT_OK) (*rec_of)[id] = (uint32_t)i;
@@ -111,7 +111,7 @@ static int put_group(eval_state *st, uint32_t rec, const char *name, size_t n)
 static int read_assignment(eval_state *st, const char *path, const char *entity_col,
                            util_intern *ids, uint32_t *out, int want_group)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     util_intern keys;
     util_intern_init(&keys);
     uint32_t *rec_of = NULL;
@@ -159,7 +159,7 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
 
 static int load_truth(eval_state *st, util_intern *ids)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     if (e->cfg->truth_pattern) return truth_from_pattern(st, ids);
     if (!e->cfg->truth_file)
         return dt_err_at(e->err, DT_ECONFIG, e->cfg->path, 0, 0,
@@ -179,7 +179,7 @@ static int load_truth(eval_state *st, util_intern *ids)
 
 static int load_pred(eval_state *st, const char *out_dir, util_intern *ids)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     char *path = util_path_join(out_dir, "entities.csv");
     if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     for (size_t i = 0; i < e->table.n_recs; i++) st->pred[i] = UINT32_MAX;
@@ -189,7 +189,7 @@ static int load_pred(eval_state *st, const char *out_dir, util_intern *ids)
             rc = dt_err_at(e->err, DT_EINPUT, path, 0, 0,
                            "record %s:%s is missing: was this directory written by "
                            "'dovetail link' with this config?",
-                           eng_source_name(e, (uint32_t)i), cmp_record_id(&e->table, (uint32_t)i));
+                           pl_source_name(e, (uint32_t)i), cmp_record_id(&e->table, (uint32_t)i));
     dt_free(path);
     return rc;
 }
@@ -232,7 +232,7 @@ static uint64_t allowed_pairs(cfg_mode mode, member *m, size_t n)
 
 static uint64_t count_group_pairs(const eval_state *st, member *m, int which, cfg_mode mode)
 {
-    const eng_ctx *e = st->e;
+    const pl_ctx *e = st->e;
     for (size_t i = 0; i < e->table.n_recs; i++) {
         uint64_t g = which == 0 ? st->truth[i]
                      : which == 1 ? st->pred[i]
@@ -366,7 +366,7 @@ static int bcubed(const eval_state *st, member *m, dt_eval_report *r)
 
 static int measure(eval_state *st, dt_eval_report *r)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     size_t n = e->table.n_recs;
     member *m = dt_malloc((n ? n : 1) * sizeof *m);
     if (!m) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
@@ -387,13 +387,13 @@ static int measure(eval_state *st, dt_eval_report *r)
     int rc = bcubed(st, m, r);
     dt_free(m);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory");
-    DT_TRY(eng_keys(e));
-    DT_TRY(eng_block(e));
+    DT_TRY(pl_keys(e));
+    DT_TRY(pl_block(e));
     r->n_candidate_pairs = e->blk.n_pairs;
     for (size_t i = 0; i < e->blk.n_pairs; i++)
         r->n_candidate_true += st->truth[e->blk.pairs[i].a] == st->truth[e->blk.pairs[i].b];
     r->pair_completeness = ratio((double)r->n_candidate_true, (double)r->n_true_pairs);
-    uint64_t comparable = eng_comparable_pairs(e);
+    uint64_t comparable = pl_comparable_pairs(e);
     r->reduction_ratio = comparable ? 1.0 - (double)r->n_candidate_pairs / (double)comparable : 0;
     return DT_OK;
 }
@@ -403,8 +403,8 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     dt_error_clear(err);
     if (!cfg || !out_dir || !report)
         return dt_err_set(err, DT_EINVAL, "dt_eval_run: NULL argument");
-    eng_ctx e;
-    DT_TRY(eng_init(&e, cfg, err));
+    pl_ctx e;
+    DT_TRY(pl_init(&e, cfg, err));
     eval_state st = {.e = &e};
     util_intern_init(&st.groups);
     util_intern truth_ids, pred_ids;
@@ -412,7 +412,7 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     util_intern_init(&pred_ids);
     dt_eval_report r;
     memset(&r, 0, sizeof r);
-    int rc = eng_load(&e);
+    int rc = pl_load(&e);
     if (rc == DT_OK) {
         size_t n = e.table.n_recs ? e.table.n_recs : 1;
         st.truth = dt_malloc(n * sizeof *st.truth);
@@ -432,7 +432,7 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     util_intern_fini(&st.groups);
     util_intern_fini(&truth_ids);
     util_intern_fini(&pred_ids);
-    eng_fini(&e);
+    pl_fini(&e);
     return dt_err_ensure(err, rc);
 }
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "io/csv.h"
 
 enum { REPORT_MAX = 10 };
@@ -47,10 +47,10 @@ typedef struct source_plan {
 } source_plan;
 
 typedef struct read_state {
-    eng_ctx *e;
+    pl_ctx *e;
     const cfg_source *s;
     const char *path;           /* the file read: the source's, or ingest's */
-    eng_row_fn on_row;          /* may be NULL */
+    pl_row_fn on_row;          /* may be NULL */
     void *row_ctx;
     uint16_t i_src;
     source_plan plan;
@@ -92,7 +92,7 @@ static int first_field_of_type(const dt_config *cfg, const cfg_source *s, cfg_fi
 
 static int make_plan(read_state *st, const csv_row *h)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     const cfg_source *s = st->s;
     source_plan *p = &st->plan;
     p->n_header = h->n_fields;
@@ -193,7 +193,7 @@ static void report(read_state *st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    eng_log(st->e, DT_LOG_WARN, "%s", line);
+    pl_log(st->e, DT_LOG_WARN, "%s", line);
 }
 
 static int remember_row(read_state *st, size_t i_rec, long line)
@@ -207,7 +207,7 @@ static int remember_row(read_state *st, size_t i_rec, long line)
 static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t i_rec,
                      const char *raw, size_t n)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     uint32_t *vals = e->table.cols[m->i_field].vals;
     uint32_t hit = rc->is_used ? util_intern_find(&rc->raw, raw, n) : UINT32_MAX;
     if (hit != UINT32_MAX) {
@@ -234,7 +234,7 @@ static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t
 
 static int add_row(read_state *st, const csv_row *row)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     const cfg_source *s = st->s;
     if (row->n_fields != st->plan.n_header) {
         e->n_rejected++;
@@ -274,7 +274,7 @@ static int add_row(read_state *st, const csv_row *row)
 
 static int read_source(read_state *st)
 {
-    eng_ctx *e = st->e;
+    pl_ctx *e = st->e;
     const cfg_source *s = st->s;
     csv_options opt = {.delimiter = s->delimiter, .trim = s->trim};
     csv_reader *r = NULL;
@@ -305,7 +305,7 @@ static int read_source(read_state *st)
         }
         if (rc < 0) break;
         rc = add_row(st, &row);
-        if ((e->table.n_recs & 0xffff) == 0) eng_progress(e, "read", csv_offset(r), 0, 0);
+        if ((e->table.n_recs & 0xffff) == 0) pl_progress(e, "read", csv_offset(r), 0, 0);
     }
     csv_close(r);
     for (size_t m = 0; m < s->n_maps; m++) {
@@ -320,7 +320,7 @@ static int read_source(read_state *st)
     dt_free(st->plan.header);
     st->plan.header = NULL;
     if (st->n_reported > REPORT_MAX)
-        eng_log(e, DT_LOG_WARN, "%s: %llu more problems not shown", st->path,
+        pl_log(e, DT_LOG_WARN, "%s: %llu more problems not shown", st->path,
                 (unsigned long long)(st->n_reported - REPORT_MAX));
     e->recs_per_source[st->i_src] = e->table.n_recs - n_before;
     return rc < 0 ? rc : DT_OK;
@@ -332,7 +332,7 @@ static int read_source(read_state *st)
  * then by the id text: it depends on the ids alone, never on row order,
  * and sorts in linear time. Equal keys (a repeated id, or a hash collision)
  * are settled by the id text, and a repeated id by its row in the file. */
-static const eng_ctx *g_sort_eng;
+static const pl_ctx *g_sort_eng;
 static const uint64_t *g_sort_rows;
 
 static int cmp_same_key(const void *x, const void *y)
@@ -347,17 +347,17 @@ static int cmp_same_key(const void *x, const void *y)
     return (g_sort_rows[a] > g_sort_rows[b]) - (g_sort_rows[a] < g_sort_rows[b]);
 }
 
-uint64_t eng_canonical_key(uint16_t src, const char *id, size_t len)
+uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len)
 {
     return ((uint64_t)src << 48) | (util_hash64(id, len, 0x6964) >> 16);
 }
 
-static int sort_records(eng_ctx *e, const uint64_t *orig_row, util_kv *kv)
+static int sort_records(pl_ctx *e, const uint64_t *orig_row, util_kv *kv)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
     for (size_t i = 0; i < n; i++)
-        kv[i] = (util_kv){eng_canonical_key(t->src[i], cmp_record_id(t, (uint32_t)i),
+        kv[i] = (util_kv){pl_canonical_key(t->src[i], cmp_record_id(t, (uint32_t)i),
                                             t->ids.lens[t->rid[i]]),
                           (uint32_t)i};
     DT_TRY(util_sort_kv(kv, n));
@@ -373,7 +373,7 @@ static int sort_records(eng_ctx *e, const uint64_t *orig_row, util_kv *kv)
 }
 
 /* Puts records in canonical order; drops later rows repeating an id. */
-static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
+static int canonical_order(pl_ctx *e, const uint64_t *orig_row)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
@@ -388,7 +388,7 @@ static int canonical_order(eng_ctx *e, const uint64_t *orig_row)
             const cfg_source *s = &e->cfg->sources[t->src[r]];
             e->n_rejected++;
             e->recs_per_source[t->src[r]]--;
-            eng_log(e, DT_LOG_WARN, "%s:%llu: record id '%s' repeats line %llu: row rejected",
+            pl_log(e, DT_LOG_WARN, "%s:%llu: record id '%s' repeats line %llu: row rejected",
                     s->path, (unsigned long long)(orig_row[r] & 0xffffffffffULL),
                     cmp_record_id(t, r),
                     (unsigned long long)(orig_row[perm[kept - 1]] & 0xffffffffffULL));
@@ -411,7 +411,7 @@ static void read_state_fini(read_state *st)
     dt_free(st->orig_row);
 }
 
-int eng_load_nicknames(eng_ctx *e)
+int pl_load_nicknames(pl_ctx *e)
 {
     if (e->nicks) return DT_OK;
     DT_TRY(norm_nick_load(e->cfg->nicknames_path, &e->own_nicks, e->err));
@@ -419,15 +419,15 @@ int eng_load_nicknames(eng_ctx *e)
     return DT_OK;
 }
 
-void eng_borrow_nicknames(eng_ctx *e, const norm_nicknames *t)
+void pl_borrow_nicknames(pl_ctx *e, const norm_nicknames *t)
 {
     if (!t || e->nicks) return;
     e->nicks = e->table.nicks = t;
 }
 
-int eng_load(eng_ctx *e)
+int pl_load(pl_ctx *e)
 {
-    int rc = eng_load_nicknames(e);
+    int rc = pl_load_nicknames(e);
     read_state st;
     memset(&st, 0, sizeof st);
     st.e = e;
@@ -446,7 +446,7 @@ int eng_load(eng_ctx *e)
 }
 
 /* A read of one source from `path` (a file, or a label for messages). */
-static void read_state_begin(read_state *st, eng_ctx *e, size_t i_src, const char *path)
+static void read_state_begin(read_state *st, pl_ctx *e, size_t i_src, const char *path)
 {
     memset(st, 0, sizeof *st);
     st->e = e;
@@ -455,18 +455,18 @@ static void read_state_begin(read_state *st, eng_ctx *e, size_t i_src, const cha
     st->i_src = (uint16_t)i_src;
 }
 
-int eng_finish_load(eng_ctx *e)
+int pl_finish_load(pl_ctx *e)
 {
-    DT_TRY(eng_load_nicknames(e));
+    DT_TRY(pl_load_nicknames(e));
     DT_TRY(canonical_order(e, NULL));
     int rc = cmp_table_finish(&e->table);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
-int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
+int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
                  const char *name)
 {
-    DT_TRY(eng_load_nicknames(e));
+    DT_TRY(pl_load_nicknames(e));
     read_state st;
     read_state_begin(&st, e, i_src, name);
     st.caches = dt_calloc(st.s->n_maps ? st.s->n_maps : 1, sizeof *st.caches);
@@ -478,9 +478,9 @@ int eng_load_row(eng_ctx *e, size_t i_src, const csv_row *header, const csv_row 
     return rc;
 }
 
-int eng_load_file(eng_ctx *e, size_t i_src, const char *path, eng_row_fn on_row, void *ctx)
+int pl_load_file(pl_ctx *e, size_t i_src, const char *path, pl_row_fn on_row, void *ctx)
 {
-    DT_TRY(eng_load_nicknames(e));
+    DT_TRY(pl_load_nicknames(e));
     read_state st;
     read_state_begin(&st, e, i_src, path);
     st.on_row = on_row;

@@ -2,7 +2,7 @@
  * ingest.c — the store's public side: init, open, ingest, withdraw.
  *
  * Ingest reads a source's CSV through the same reader and standardization
- * as batch link (eng_load_file), and keeps each accepted row twice: raw, as
+ * as batch link (pl_load_file), and keeps each accepted row twice: raw, as
  * a JSON object of the file's column names and values, and normalized, as
  * a JSON object of the config's field names and standardized values.
  *
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/store_int.h"
+#include "service/service_int.h"
 
 enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
 
@@ -139,7 +139,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     int rc = st_open(store_path, ST_OPEN, &s->st, err);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
     if (rc == DT_OK) rc = load_model(s, err);
-    if (rc == DT_OK) rc = eng_sources_load(s->st, s->cfg, &s->sources, err);
+    if (rc == DT_OK) rc = svc_sources_load(s->st, s->cfg, &s->sources, err);
     if (rc == DT_OK) rc = gv_view_key_read(s->st, s->view_key, err);
     if (rc == DT_OK) { /* a store without its nickname file still serves the audit calls: */
         dt_error ignored; /* what needs the table loads it again, and says why it cannot */
@@ -160,7 +160,7 @@ void dt_store_close(dt_store *store)
     norm_nick_free(store->nicks);
     gv_audit_close(store->audit);
     gv_policies_fini(&store->policies);
-    eng_sources_fini(&store->sources);
+    svc_sources_fini(&store->sources);
     st_close(store->st);
     dt_config_free(store->cfg);
     dt_free(store);
@@ -175,7 +175,7 @@ const dt_config *dt_store_config(const dt_store *store)
 
 typedef struct ingest_run {
     dt_store *store;
-    eng_ctx e;
+    pl_ctx e;
     const dt_ingest_options *opts;
     int64_t src_id;
     int64_t received;        /* unix seconds at the start: each row's arrival */
@@ -211,7 +211,7 @@ static char *raw_json(const char *const *header, const csv_row *row)
 }
 
 /* The record's standardized values as a JSON object of field names. */
-static char *norm_json(const eng_ctx *e, size_t i_rec)
+static char *norm_json(const pl_ctx *e, size_t i_rec)
 {
     json_t *o = json_object();
     int ok = o != NULL;
@@ -243,7 +243,7 @@ static int repeated(ingest_run *run, const char *id, long line, int *is_repeat)
     if (*is_repeat) {
         run->sum.n_rejected++;
         if (++run->n_reported <= REPORT_MAX)
-            eng_log(&run->e, DT_LOG_WARN, "%s:%ld: record id '%s' repeats line %llu: row rejected",
+            pl_log(&run->e, DT_LOG_WARN, "%s:%ld: record id '%s' repeats line %llu: row rejected",
                     run->path, line, id, (unsigned long long)run->seen_line[k]);
         return DT_OK;
     }
@@ -258,10 +258,10 @@ static int resolve_batch(ingest_run *run)
 {
     dt_store *s = run->store;
     if (!s->has_model || !run->n_touched) return DT_OK;
-    eng_batch b = {.recs = run->touched, .n = run->n_touched, .is_new = run->touched_new,
+    svc_batch b = {.recs = run->touched, .n = run->n_touched, .is_new = run->touched_new,
                    .values = &run->e.table, .rows = run->touched_row, .cause = run->cause,
                    .nicks = s->nicks};
-    int rc = eng_resolve(s->st, s->cfg, &s->model, &b, run->e.err);
+    int rc = svc_resolve(s->st, s->cfg, &s->model, &b, run->e.err);
     run->n_touched = 0;
     return rc;
 }
@@ -272,7 +272,7 @@ static int next_batch(ingest_run *run)
     DT_TRY(resolve_batch(run));
     DT_TRY(st_commit(st, run->e.err));
     run->in_batch = 0;
-    eng_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
+    pl_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
     return st_begin(st, run->e.err);
 }
 
@@ -337,8 +337,8 @@ static int withdraw_one(st_store *st, int64_t src, const char *rid, gone_list *g
 static int resolve_gone(dt_store *s, const gone_list *g, const char *cause, dt_error *err)
 {
     if (!g->n || !s->has_model) return DT_OK;
-    eng_batch b = {.gone = g->v, .n_gone = g->n, .cause = cause, .nicks = s->nicks};
-    return eng_resolve(s->st, s->cfg, &s->model, &b, err);
+    svc_batch b = {.gone = g->v, .n_gone = g->n, .cause = cause, .nicks = s->nicks};
+    return svc_resolve(s->st, s->cfg, &s->model, &b, err);
 }
 
 typedef struct absent_ids {
@@ -383,21 +383,21 @@ static int ingest(ingest_run *run, size_t i_src)
     st_store *st = run->store->st;
     DT_TRY(st_source_id(st, run->opts->source, &run->src_id, run->e.err));
     DT_TRY(st_begin(st, run->e.err));
-    int rc = eng_load_file(&run->e, i_src, run->path, on_row, run);
+    int rc = pl_load_file(&run->e, i_src, run->path, on_row, run);
     if (rc == DT_OK) rc = resolve_batch(run);
     if (rc == DT_OK) rc = st_commit(st, run->e.err);
     if (rc < 0) {
         st_rollback(st); /* the batches before this one stay: a rerun completes them */
         return rc;
     }
-    eng_progress(&run->e, "ingest", run->sum.n_rows, run->sum.n_rows, 1);
+    pl_progress(&run->e, "ingest", run->sum.n_rows, run->sum.n_rows, 1);
     return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
 }
 
 /* A write names its source as subject, and is logged before it starts: a
  * killed write has its entry. */
 static int begin_write(dt_store *store, const dt_request *req, const char *action,
-                       unsigned roles, const char *source, eng_request *q, dt_error *err)
+                       unsigned roles, const char *source, svc_request *q, dt_error *err)
 {
     DT_TRY(req_begin(store, req, action, roles, source, 0, q, err));
     int rc = source ? req_subject(q, "source", source) : DT_OK;
@@ -417,9 +417,9 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     run->received = gv_now() / 1000000;
     run->cause = dt_asprintf("ingest of %s into %s", opts->path, opts->source);
     util_intern_init(&run->seen);
-    int rc = run->cause ? eng_init(&run->e, store->cfg, err)
+    int rc = run->cause ? pl_init(&run->e, store->cfg, err)
                         : dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) eng_borrow_nicknames(&run->e, store->nicks);
+    if (rc == DT_OK) pl_borrow_nicknames(&run->e, store->nicks);
     if (rc == DT_OK) {
         run->e.on_log = opts->on_log;
         run->e.on_progress = opts->on_progress;
@@ -429,12 +429,12 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
         for (size_t f = 0; f < store->cfg->n_fields; f++)
             run->sum.n_null_values += run->e.null_per_field[f];
         if (run->n_reported > REPORT_MAX)
-            eng_log(&run->e, DT_LOG_WARN, "%s: %llu more repeated ids not shown", run->path,
+            pl_log(&run->e, DT_LOG_WARN, "%s: %llu more repeated ids not shown", run->path,
                     (unsigned long long)(run->n_reported - REPORT_MAX));
     }
     run->sum.seconds = util_now() - t0;
     if (rc == DT_OK && summary) *summary = run->sum;
-    eng_fini(&run->e);
+    pl_fini(&run->e);
     util_intern_fini(&run->seen);
     dt_free(run->seen_line);
     dt_free(run->touched);
@@ -453,7 +453,7 @@ int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_opti
         return dt_err_set(err, DT_EINVAL, "dt_store_ingest: store, source and path are required");
     size_t i_src;
     DT_TRY(store_source_index(store, opts->source, &i_src, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(begin_write(store, req, "ingest", R_STEWARD, opts->source, &q, err));
     int rc = ingest_file(store, i_src, opts, summary, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
@@ -509,7 +509,7 @@ int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source
     *n_withdrawn = *n_unknown = 0;
     size_t i_src;
     DT_TRY(store_source_index(store, source, &i_src, err));
-    eng_request q;
+    svc_request q;
     DT_TRY(begin_write(store, req, "withdraw", R_STEWARD, source, &q, err));
     int64_t src;
     int rc = st_source_id(store->st, source, &src, err);
@@ -534,8 +534,8 @@ int store_resolve_all(dt_store *s, const char *cause, dt_error *err)
         rc = st_active_ids(s->st, from, ids, BATCH, &k, err);
         if (rc < 0 || k == 0) break;
         rc = st_begin(s->st, err);
-        eng_batch b = {.recs = ids, .n = k, .cause = cause, .nicks = s->nicks};
-        if (rc == DT_OK) rc = eng_resolve(s->st, s->cfg, &s->model, &b, err);
+        svc_batch b = {.recs = ids, .n = k, .cause = cause, .nicks = s->nicks};
+        if (rc == DT_OK) rc = svc_resolve(s->st, s->cfg, &s->model, &b, err);
         if (rc == DT_OK) rc = st_commit(s->st, err);
         else st_rollback(s->st);
         from = ids[k - 1] + 1;
@@ -567,7 +567,7 @@ int dt_store_import_model(dt_store *store, const dt_request *req, const char *mo
     dt_error_clear(err);
     if (!store || !model_path || !version)
         return dt_err_set(err, DT_EINVAL, "dt_store_import_model: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(begin_write(store, req, "import-model", R_ADMIN, NULL, &q, err));
     return dt_err_ensure(err, req_end(&q, import_model(store, model_path, version, err), err));
 }
@@ -591,23 +591,23 @@ static int import_model(dt_store *store, const char *model_path, int64_t *versio
 typedef struct train_load {
     st_store *st;
     const gv_view *view;
-    eng_ctx *e;
+    pl_ctx *e;
 } train_load;
 
 static int add_visible(void *ctx, const st_record *r)
 {
     train_load *t = ctx;
     int i = cfg_source_index(t->e->cfg, r->source);
-    return i >= 0 && gv_view_has(t->view, (size_t)i) ? eng_add_stored(t->e, r) : DT_OK;
+    return i >= 0 && gv_view_has(t->view, (size_t)i) ? svc_add_stored(t->e, r) : DT_OK;
 }
 
-static int load_store(eng_ctx *e, void *ctx)
+static int load_store(pl_ctx *e, void *ctx)
 {
     train_load *t = ctx;
     t->e = e;
     if (!t->view->is_full) e->linkable = t->view->linkable;
     DT_TRY(st_records_each(t->st, NULL, 0, add_visible, t, e->err));
-    return eng_finish_load(e);
+    return pl_finish_load(e);
 }
 
 int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts,
@@ -615,7 +615,7 @@ int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options
 {
     dt_error_clear(err);
     if (!store || !version) return dt_err_set(err, DT_EINVAL, "dt_store_train: NULL argument");
-    eng_request q;
+    svc_request q;
     DT_TRY(begin_write(store, req, "train", R_ADMIN, NULL, &q, err));
     int rc = req_view(&q, err);
     dt_link_options o = opts ? *opts : (dt_link_options){0};
@@ -626,7 +626,7 @@ int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options
         rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s' now, so there "
                         "is nothing to train on%s%s", q.purpose, store->notice[0] ? ": " : "",
                         store->notice);
-    if (rc == DT_OK) rc = eng_train_from(store->cfg, &o, load_store, &t, &text, err);
+    if (rc == DT_OK) rc = pl_train_from(store->cfg, &o, load_store, &t, &text, err);
     if (rc == DT_OK) rc = adopt_model(store, text, version, err);
     dt_free(text);
     return dt_err_ensure(err, req_end(&q, rc, err));

@@ -19,13 +19,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/store_int.h"
+#include "service/service_int.h"
 
 enum {
     DAY_S = 86400,
     RECHECK_S = 3600, /* under a day: what others ingest is never due before the recheck */
     PAGE = 10000,     /* records read per query */
-    BATCH = 1000,     /* records reclustered per eng_resolve call */
+    BATCH = 1000,     /* records reclustered per svc_resolve call */
 };
 
 /* The principal retention's own entries name: no principal can hold it
@@ -153,7 +153,7 @@ static int plan_make(dt_store *s, source_due **out, dt_error *err)
     return DT_OK;
 }
 
-static int plan_subjects(eng_request *q, const source_due *plan)
+static int plan_subjects(svc_request *q, const source_due *plan)
 {
     const dt_config *cfg = q->s->cfg;
     for (size_t i = 0; i < cfg->n_sources; i++) {
@@ -173,8 +173,8 @@ static int erase_batch(dt_store *s, const int64_t *ids, size_t n, const char *ca
                        dt_error *err)
 {
     if (s->has_model) {
-        eng_batch b = {.gone = ids, .n_gone = n, .cause = cause, .nicks = s->nicks};
-        DT_TRY(eng_resolve(s->st, s->cfg, &s->model, &b, err));
+        svc_batch b = {.gone = ids, .n_gone = n, .cause = cause, .nicks = s->nicks};
+        DT_TRY(svc_resolve(s->st, s->cfg, &s->model, &b, err));
     }
     for (size_t k = 0; k < n; k++) DT_TRY(st_record_erase(s->st, ids[k], err));
     return DT_OK;
@@ -215,7 +215,7 @@ void dt_purge_report_free(dt_purge_report *r)
 }
 
 typedef struct purge_run {
-    eng_request *q;
+    svc_request *q;
     dt_purge_report *rep;
 } purge_run;
 
@@ -235,7 +235,7 @@ static int purge_work(void *ctx, dt_error *err)
 }
 
 /* Erases what is due under q's entry; ends q. */
-static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
+static int purge(svc_request *q, dt_purge_report *rep, dt_error *err)
 {
     purge_run p = {q, rep};
     int rc = req_commit_with(q, purge_work, &p, err);
@@ -247,7 +247,7 @@ static int purge(eng_request *q, dt_purge_report *rep, dt_error *err)
 
 int store_retention_run(dt_store *s, dt_error *err)
 {
-    eng_request q;
+    svc_request q;
     req_init(&q, s, "purge", "retention");
     q.is_logged = 1;
     dt_purge_report rep;
@@ -268,7 +268,7 @@ int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out,
     dt_error_clear(err);
     if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_store_purge: NULL argument");
     memset(out, 0, sizeof *out);
-    eng_request q;
+    svc_request q;
     DT_TRY(req_begin(store, req, "purge", R_ADMIN | R_STEWARD, NULL, 0, &q, err));
     int rc = gv_policies_refresh(store->st, store->cfg, &store->policies, err);
     if (rc == DT_OK && report_init(store, out) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");

@@ -2,12 +2,12 @@
  * explain.c — dt_explain_pair: one pair, field by field, under a saved
  * model: the values each side holds after standardization, the level that
  * held, and the weight it adds, with term-frequency adjustment as link
- * applied it. Reads the sources through eng_load, so the values shown are
+ * applied it. Reads the sources through pl_load, so the values shown are
  * exactly the ones link compared.
  */
 #include <string.h>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 
 void dt_explanation_free(dt_explanation *ex)
 {
@@ -26,13 +26,13 @@ void dt_explanation_free(dt_explanation *ex)
 }
 
 /* The standardized value a comparison reads from its own field ("" null). */
-static char *shown_value(const eng_ctx *e, const cfg_comparison *c, uint32_t rec)
+static char *shown_value(const pl_ctx *e, const cfg_comparison *c, uint32_t rec)
 {
     const char *v = cmp_value(&e->table, (size_t)c->i_field, rec);
     return dt_strdup(v ? v : "");
 }
 
-static int fill_rows(const eng_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
+static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
                      dt_explanation *ex)
 {
     const dt_config *cfg = e->cfg;
@@ -59,9 +59,9 @@ static int fill_rows(const eng_ctx *e, const fs_model *m, uint32_t a, uint32_t b
     return DT_OK;
 }
 
-static int find_rule(eng_ctx *e, uint32_t a, uint32_t b, dt_explanation *ex)
+static int find_rule(pl_ctx *e, uint32_t a, uint32_t b, dt_explanation *ex)
 {
-    DT_TRY(eng_keys(e));
+    DT_TRY(pl_keys(e));
     const char *rule = "";
     if (block_mode_allows(e->cfg->mode, e->table.src[a], e->table.src[b]))
         for (size_t r = 0; r < e->cfg->n_rules && !*rule; r++)
@@ -71,18 +71,18 @@ static int find_rule(eng_ctx *e, uint32_t a, uint32_t b, dt_explanation *ex)
     return ex->blocking_rule ? DT_OK : DT_ENOMEM;
 }
 
-int eng_explain_records(eng_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex)
+int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex)
 {
     int rc = fill_rows(e, m, a, b, ex);
     if (rc == DT_OK) rc = find_rule(e, a, b, ex);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
-static int explain(eng_ctx *e, const char *out_dir, const char *key_a, const char *key_b,
+static int explain(pl_ctx *e, const char *out_dir, const char *key_a, const char *key_b,
                    dt_explanation *ex)
 {
-    DT_TRY(eng_load(e));
-    long a = eng_find_record(e, key_a), b = eng_find_record(e, key_b);
+    DT_TRY(pl_load(e));
+    long a = pl_find_record(e, key_a), b = pl_find_record(e, key_b);
     if (a < 0 || b < 0)
         return dt_err_set(e->err, DT_ENOTFOUND, "no record %s in the config's sources "
                           "(write SOURCE:RECORD_ID)", a < 0 ? key_a : key_b);
@@ -94,7 +94,7 @@ static int explain(eng_ctx *e, const char *out_dir, const char *key_a, const cha
     dt_free(path);
     if (rc == DT_OK && fs_tf_bind(&m, e->cfg, &e->table) < 0)
         rc = dt_err_set(e->err, DT_ENOMEM, "out of memory binding term frequencies");
-    if (rc == DT_OK) rc = eng_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
+    if (rc == DT_OK) rc = pl_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
     fs_model_fini(&m);
     return rc;
 }
@@ -109,12 +109,12 @@ int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a
     if (!ex) return dt_err_set(err, DT_ENOMEM, "out of memory");
     ex->key_a = dt_strdup(key_a);
     ex->key_b = dt_strdup(key_b);
-    eng_ctx e;
-    int rc = eng_init(&e, cfg, err);
+    pl_ctx e;
+    int rc = pl_init(&e, cfg, err);
     if (rc == DT_OK) {
         rc = ex->key_a && ex->key_b ? explain(&e, out_dir, key_a, key_b, ex)
                                     : dt_err_set(err, DT_ENOMEM, "out of memory");
-        eng_fini(&e);
+        pl_fini(&e);
     }
     if (rc < 0) {
         dt_explanation_free(ex);

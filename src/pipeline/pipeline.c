@@ -1,5 +1,5 @@
 /*
- * engine.c — the engine context and the stages every entry point shares:
+ * pipeline.c — the pipeline context and the stages every entry point shares:
  * callbacks, blocking keys, candidate pairs, record lookup, entity ids.
  */
 #include <inttypes.h>
@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/engine.h"
-#include "store/store.h"
+#include "pipeline/pipeline.h"
 
 static const char *const stage_names[DT_N_STAGES] = {
     "read", "index", "block", "compare", "train", "score", "cluster", "write",
@@ -19,7 +18,7 @@ const char *dt_stage_name(int i_stage)
     return i_stage >= 0 && i_stage < DT_N_STAGES ? stage_names[i_stage] : "?";
 }
 
-int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err)
+int pl_init(pl_ctx *e, const dt_config *cfg, dt_error *err)
 {
     memset(e, 0, sizeof *e);
     e->cfg = cfg;
@@ -30,17 +29,17 @@ int eng_init(eng_ctx *e, const dt_config *cfg, dt_error *err)
     e->keys = dt_calloc(cfg->n_rules, sizeof *e->keys);
     if (!e->null_per_field || !e->recs_per_source || !e->keys ||
         cmp_table_init(&e->table, cfg, NULL) < 0) {
-        eng_fini(e);
+        pl_fini(e);
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
     return DT_OK;
 }
 
-void eng_fini(eng_ctx *e)
+void pl_fini(pl_ctx *e)
 {
     cmp_table_fini(&e->table);
     norm_nick_free(e->own_nicks);
-    eng_free_keys(e);
+    pl_free_keys(e);
     dt_free(e->keys);
     dt_free(e->null_per_field);
     dt_free(e->recs_per_source);
@@ -48,7 +47,7 @@ void eng_fini(eng_ctx *e)
     memset(e, 0, sizeof *e);
 }
 
-void eng_log(eng_ctx *e, dt_log_level level, const char *fmt, ...)
+void pl_log(pl_ctx *e, dt_log_level level, const char *fmt, ...)
 {
     if (!e->on_log) return;
     char line[2048];
@@ -59,7 +58,7 @@ void eng_log(eng_ctx *e, dt_log_level level, const char *fmt, ...)
     e->on_log(e->cb_ctx, level, line);
 }
 
-void eng_progress(eng_ctx *e, const char *stage, uint64_t done, uint64_t total, int force)
+void pl_progress(pl_ctx *e, const char *stage, uint64_t done, uint64_t total, int force)
 {
     if (!e->on_progress) return;
     double now = util_now();
@@ -71,7 +70,7 @@ void eng_progress(eng_ctx *e, const char *stage, uint64_t done, uint64_t total, 
 /* ---- blocking keys -------------------------------------------------- */
 
 /* Key of every distinct value of a key's field, so each is computed once. */
-static uint64_t *value_keys(const eng_ctx *e, const cfg_key *k)
+static uint64_t *value_keys(const pl_ctx *e, const cfg_key *k)
 {
     const cmp_column *col = &e->table.cols[k->i_field];
     uint32_t n = col->dict.n_strs;
@@ -81,7 +80,7 @@ static uint64_t *value_keys(const eng_ctx *e, const cfg_key *k)
     return vk;
 }
 
-static int rule_keys(eng_ctx *e, const cfg_rule *r, uint64_t *out)
+static int rule_keys(pl_ctx *e, const cfg_rule *r, uint64_t *out)
 {
     uint64_t *vk[CFG_MAX_KEYS] = {0};
     int rc = DT_OK;
@@ -99,7 +98,7 @@ static int rule_keys(eng_ctx *e, const cfg_rule *r, uint64_t *out)
     return rc;
 }
 
-int eng_keys(eng_ctx *e)
+int pl_keys(pl_ctx *e)
 {
     size_t n = e->table.n_recs ? e->table.n_recs : 1;
     for (size_t r = 0; r < e->cfg->n_rules; r++) {
@@ -110,7 +109,7 @@ int eng_keys(eng_ctx *e)
     return DT_OK;
 }
 
-int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b)
+int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
 {
     for (size_t k = 0; k < e->cfg->n_exclusive; k++) {
         const cfg_comparison *c = &e->cfg->comparisons[e->cfg->exclusive[k]];
@@ -119,7 +118,7 @@ int eng_records_conflict(const eng_ctx *e, uint32_t a, uint32_t b)
     return 0;
 }
 
-void eng_free_keys(eng_ctx *e)
+void pl_free_keys(pl_ctx *e)
 {
     for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) {
         dt_free(e->keys[r]);
@@ -128,7 +127,7 @@ void eng_free_keys(eng_ctx *e)
 }
 
 /* Text of a record's key under a rule, for messages. */
-static void key_text(const eng_ctx *e, int rule, uint32_t rec, util_buf *out)
+static void key_text(const pl_ctx *e, int rule, uint32_t rec, util_buf *out)
 {
     const cfg_rule *r = &e->cfg->rules[rule];
     for (int k = 0; k < r->n_keys; k++) {
@@ -142,11 +141,11 @@ enum { SKIP_LOG_MAX = 10 }; /* over-cap blocks named on the log; the rest are co
 
 static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
 {
-    eng_ctx *e = ctx;
+    pl_ctx *e = ctx;
     if (++e->n_skipped_blocks > SKIP_LOG_MAX) return;
     util_buf text = {0};
     key_text(e, rule, rec, &text);
-    eng_log(e, DT_LOG_WARN,
+    pl_log(e, DT_LOG_WARN,
             "blocking rule %s: block '%s' has %llu records (%llu pairs), over the cap of %llu "
             "pairs: skipped",
             e->cfg->rules[rule].name, text.data ? text.data : "", (unsigned long long)n_recs,
@@ -173,11 +172,11 @@ enum { BLOCK_BYTES_PER_PAIR = 2 * (sizeof(block_pair) + 1) };
  * could not be generated in memory, or that exceeds max_pairs, before any
  * is made (a run killed for memory loses everything and says nothing). The
  * sum of the rules' estimates is an upper bound: rules overlap, and each
- * pair is made once. eng_check_pair_memory then checks the exact count. */
+ * pair is made once. pl_check_pair_memory then checks the exact count. */
 static int on_estimate(void *ctx, int rule, const block_rule_stats *s)
 {
-    eng_ctx *e = ctx;
-    eng_log(e, DT_LOG_INFO,
+    pl_ctx *e = ctx;
+    pl_log(e, DT_LOG_INFO,
             "block: rule %d %s: about %llu pairs in %llu blocks (largest %llu records)%s", rule + 1,
             e->cfg->rules[rule].name, (unsigned long long)s->n_pairs_est,
             (unsigned long long)s->n_blocks, (unsigned long long)s->largest_block,
@@ -201,7 +200,7 @@ static int on_estimate(void *ctx, int rule, const block_rule_stats *s)
                       (unsigned long long)e->pair_bound, (unsigned long long)room);
 }
 
-int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair)
+int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair)
 {
     uint64_t n = e->blk.n_pairs, room = fits_in_memory(bytes_per_pair);
     if (n <= room) return DT_OK;
@@ -213,7 +212,7 @@ int eng_check_pair_memory(eng_ctx *e, uint64_t bytes_per_pair)
                       (unsigned long long)room);
 }
 
-int eng_block(eng_ctx *e)
+int pl_block(pl_ctx *e)
 {
     block_input in = {
         .n_recs = e->table.n_recs,
@@ -232,19 +231,19 @@ int eng_block(eng_ctx *e)
     if (rc == DT_ELIMIT) return rc; /* on_estimate said why */
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory generating candidate pairs");
     if (e->n_skipped_blocks > SKIP_LOG_MAX)
-        eng_log(e, DT_LOG_WARN, "block: %llu more blocks over the cap were skipped (per-rule "
+        pl_log(e, DT_LOG_WARN, "block: %llu more blocks over the cap were skipped (per-rule "
                 "counts below); tighten those rules or raise max_block_pairs",
                 (unsigned long long)(e->n_skipped_blocks - SKIP_LOG_MAX));
     for (size_t r = 0; r < e->cfg->n_rules; r++) {
         const block_rule_stats *s = &e->blk.stats[r];
-        eng_log(e, DT_LOG_INFO, "block: rule %zu %s produced %llu new pairs (%llu blocks skipped)",
+        pl_log(e, DT_LOG_INFO, "block: rule %zu %s produced %llu new pairs (%llu blocks skipped)",
                 r + 1, e->cfg->rules[r].name, (unsigned long long)s->n_pairs,
                 (unsigned long long)s->n_skipped_blocks);
     }
     return DT_OK;
 }
 
-uint64_t eng_comparable_pairs(const eng_ctx *e)
+uint64_t pl_comparable_pairs(const pl_ctx *e)
 {
     if (e->linkable) { /* source by source: some pairs of sources may not be compared */
         uint64_t sum = 0;
@@ -268,7 +267,7 @@ uint64_t eng_comparable_pairs(const eng_ctx *e)
     return all;
 }
 
-long eng_find_record(const eng_ctx *e, const char *key)
+long pl_find_record(const pl_ctx *e, const char *key)
 {
     const char *colon = strchr(key, ':');
     if (!colon) return -1;
@@ -277,44 +276,17 @@ long eng_find_record(const eng_ctx *e, const char *key)
     uint32_t id = util_intern_find(&e->table.ids, rid, strlen(rid));
     if (id == UINT32_MAX) return -1;
     for (size_t i = 0; i < e->table.n_recs; i++) {
-        const char *src = eng_source_name(e, (uint32_t)i);
+        const char *src = pl_source_name(e, (uint32_t)i);
         if (e->table.rid[i] == id && strlen(src) == n_src && memcmp(src, key, n_src) == 0)
             return (long)i;
     }
     return -1;
 }
 
-void eng_entity_id(const eng_ctx *e, uint32_t rec, char buf[18])
+void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18])
 {
-    const char *src = eng_source_name(e, rec), *rid = cmp_record_id(&e->table, rec);
+    const char *src = pl_source_name(e, rec), *rid = cmp_record_id(&e->table, rec);
     uint64_t h = util_hash64(src, strlen(src), 0x656e74);
     h = util_hash64(rid, strlen(rid), h);
     snprintf(buf, 18, "E%016" PRIx64, h);
-}
-
-int eng_sources_load(st_store *st, const dt_config *cfg, eng_sources *out, dt_error *err)
-{
-    memset(out, 0, sizeof *out);
-    int64_t *ids = dt_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *ids);
-    if (!ids) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    int rc = DT_OK;
-    int64_t max = 0;
-    for (size_t i = 0; i < cfg->n_sources && rc == DT_OK; i++) {
-        rc = st_source_id(st, cfg->sources[i].name, &ids[i], err);
-        if (rc == DT_OK && ids[i] > max) max = ids[i];
-    }
-    out->n = (size_t)max + 1;
-    out->index = rc == DT_OK ? dt_malloc(out->n * sizeof *out->index) : NULL;
-    if (rc == DT_OK && !out->index) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == DT_OK && i < out->n; i++) out->index[i] = -1;
-    for (size_t i = 0; rc == DT_OK && i < cfg->n_sources; i++) out->index[ids[i]] = (int)i;
-    dt_free(ids);
-    if (rc < 0) eng_sources_fini(out);
-    return rc;
-}
-
-void eng_sources_fini(eng_sources *m)
-{
-    dt_free(m->index);
-    memset(m, 0, sizeof *m);
 }

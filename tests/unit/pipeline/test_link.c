@@ -1,4 +1,4 @@
-/* Tests for src/engine through the public API: a whole link run on the
+/* Tests for src/pipeline through the public API: a whole link run on the
  * bundled registries example (counts, outputs, determinism across thread
  * counts), and the same run with the Nth allocation failing for many N:
  * it must return DT_ENOMEM with a message, never crash or leak (ASan). */

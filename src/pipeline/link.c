@@ -4,7 +4,7 @@
  *
  *   read → index → block → compare → train → score → cluster → write
  *
- * Determinism: records are in canonical order after eng_load; pairs come
+ * Determinism: records are in canonical order after pl_load; pairs come
  * out of blocking in an order fixed by keys and record indexes; compare
  * and score write each pair's own slot from any thread; training sums over
  * sorted patterns; clustering sorts links. So the outputs are the same
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "io/csv.h"
 
 enum { WEAK_LOG_MAX = 10 }; /* weak joins shown on the log; all go to weak_links.csv */
@@ -32,7 +32,7 @@ typedef struct weak_join {
 } weak_join;
 
 typedef struct link_run {
-    eng_ctx e;
+    pl_ctx e;
     weak_join *weak;            /* every weak join, in clustering order */
     size_t n_weak, cap_weak;
     int weak_oom;               /* a weak join could not be kept */
@@ -43,7 +43,7 @@ typedef struct link_run {
     clu_result clu;
     dt_link_summary sum;
     atomic_ulong done;          /* progress of the running parallel stage */
-    eng_loader load;            /* NULL: the config's CSV files (eng_load) */
+    pl_loader load;            /* NULL: the config's CSV files (pl_load) */
     void *load_ctx;
     char **model_text;          /* non-NULL: stop after training, model as text here */
 } link_run;
@@ -61,12 +61,12 @@ typedef struct cmp_job {
 static void compare_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
     cmp_job *j = ctx;
-    const eng_ctx *e = &j->run->e;
+    const pl_ctx *e = &j->run->e;
     size_t nc = e->cfg->n_comparisons;
     for (size_t i = begin; i < end; i++)
         cmp_vector(&e->table, e->cfg, j->pairs[i].a, j->pairs[i].b, j->gammas + i * nc);
     unsigned long done = atomic_fetch_add(&j->run->done, end - begin) + (end - begin);
-    if (i_worker == 0) eng_progress(&j->run->e, j->stage, done, j->n, 0);
+    if (i_worker == 0) pl_progress(&j->run->e, j->stage, done, j->n, 0);
 }
 
 static int compare_pairs(link_run *run, const block_pair *pairs, size_t n, uint8_t **out,
@@ -78,7 +78,7 @@ static int compare_pairs(link_run *run, const block_pair *pairs, size_t n, uint8
     cmp_job job = {run, pairs, g, n, stage};
     atomic_store(&run->done, 0);
     util_parallel_for(run->e.n_threads, n, 2048, compare_range, &job);
-    eng_progress(&run->e, stage, n, n, 1);
+    pl_progress(&run->e, stage, n, n, 1);
     *out = g;
     return DT_OK;
 }
@@ -87,13 +87,13 @@ static int compare_pairs(link_run *run, const block_pair *pairs, size_t n, uint8
 
 static int sample_u(link_run *run)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
     uint64_t n = e->table.n_recs, want = cfg->u_sample_pairs;
-    uint64_t comparable = eng_comparable_pairs(e);
+    uint64_t comparable = pl_comparable_pairs(e);
     if (comparable < want) want = comparable;
     if (want == 0) {
-        eng_log(e, DT_LOG_WARN, "train: no comparable pairs to estimate u from; using defaults");
+        pl_log(e, DT_LOG_WARN, "train: no comparable pairs to estimate u from; using defaults");
         return DT_OK;
     }
     block_pair *pairs = dt_malloc(want * sizeof *pairs);
@@ -118,7 +118,7 @@ static int sample_u(link_run *run)
     dt_free(g);
     dt_free(pairs);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory estimating u");
-    eng_log(e, DT_LOG_INFO, "train: u from %zu random pairs (seed %llu)", got,
+    pl_log(e, DT_LOG_INFO, "train: u from %zu random pairs (seed %llu)", got,
             (unsigned long long)cfg->seed);
     return DT_OK;
 }
@@ -133,7 +133,7 @@ static uint64_t rule_left_out(const dt_config *cfg, const cfg_rule *r)
     return mask;
 }
 
-static void log_pass(eng_ctx *e, const fs_training *t)
+static void log_pass(pl_ctx *e, const fs_training *t)
 {
     const dt_config *cfg = e->cfg;
     char left[512] = "";
@@ -142,7 +142,7 @@ static void log_pass(eng_ctx *e, const fs_training *t)
         if (*left) strncat(left, ",", sizeof left - strlen(left) - 1);
         strncat(left, cfg->comparisons[c].name, sizeof left - strlen(left) - 1);
     }
-    eng_log(e, t->converged ? DT_LOG_INFO : DT_LOG_WARN,
+    pl_log(e, t->converged ? DT_LOG_INFO : DT_LOG_WARN,
             "train: EM on rule %s: %llu pairs, %llu patterns, %d iterations%s, lambda %.6g, "
             "left out: %s",
             cfg->rules[t->rule].name, (unsigned long long)t->n_pairs,
@@ -176,7 +176,7 @@ typedef struct agg_job {
 static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
     agg_job *j = ctx;
-    const eng_ctx *e = &j->run->e;
+    const pl_ctx *e = &j->run->e;
     const train_set *ts = j->ts;
     size_t nc = e->cfg->n_comparisons;
     uint8_t vec[FS_MAX_COMPARISONS + 8];
@@ -195,7 +195,7 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
 
 static int aggregate(link_run *run, train_set *ts)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     size_t nc = e->cfg->n_comparisons;
     int n_workers = e->n_threads < AGG_MAX_WORKERS ? e->n_threads : AGG_MAX_WORKERS;
     agg_job *j = dt_calloc(1, sizeof *j);
@@ -246,28 +246,28 @@ static int em_pass(link_run *run, const train_set *ts, size_t k, fs_training *ou
     return DT_OK;
 }
 
-static void log_parameters(eng_ctx *e, const fs_model *m)
+static void log_parameters(pl_ctx *e, const fs_model *m)
 {
     const dt_config *cfg = e->cfg;
     for (size_t c = 0; c < m->n_comp; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
         if (m->comps[c].n_m_estimates == 0)
-            eng_log(e, DT_LOG_WARN,
+            pl_log(e, DT_LOG_WARN,
                     "model: m of comparison '%s' was never estimated (every training rule "
                     "blocks on its field): defaults used",
                     cc->name);
         for (int l = 1; l < m->comps[c].n_codes; l++) {
             double mv = m->comps[c].m[l], uv = m->comps[c].u[l];
-            eng_log(e, DT_LOG_INFO, "model: %-16s %-26s m %.6f  u %.6f  weight %+.3f", cc->name,
+            pl_log(e, DT_LOG_INFO, "model: %-16s %-26s m %.6f  u %.6f  weight %+.3f", cc->name,
                     cmp_level_label(cc, l), mv, uv, fs_level_weight(m, c, l));
             if (l <= cc->n_levels && mv <= uv)
-                eng_log(e, DT_LOG_WARN,
+                pl_log(e, DT_LOG_WARN,
                         "model: comparison '%s' level '%s' has m (%.4g) <= u (%.4g): agreeing "
                         "there is no evidence of a match",
                         cc->name, cmp_level_label(cc, l), mv, uv);
         }
     }
-    eng_log(e, DT_LOG_INFO,
+    pl_log(e, DT_LOG_INFO,
             "model: lambda %.6g (prior weight %+.3f), about %.0f matches among %llu comparable "
             "pairs",
             m->lambda, fs_prior_weight(m), m->lambda * (double)m->n_comparable_pairs,
@@ -276,7 +276,7 @@ static void log_parameters(eng_ctx *e, const fs_model *m)
 
 static int train(link_run *run)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
     DT_TRY(sample_u(run));
     train_set ts;
@@ -304,7 +304,7 @@ static int train(link_run *run)
             memcpy(&mask, v + cfg->n_comparisons, 8);
             if (!mask) rc = fs_patterns_add(&pats, v, ts.all.counts[id]);
         }
-        if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, eng_comparable_pairs(e));
+        if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
     }
     fs_patterns_fini(&pats);
     fs_patterns_fini(&ts.all);
@@ -318,7 +318,7 @@ static void score_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
     (void)i_worker;
     link_run *run = ctx;
-    const eng_ctx *e = &run->e;
+    const pl_ctx *e = &run->e;
     size_t nc = e->cfg->n_comparisons;
     for (size_t i = begin; i < end; i++)
         run->weights[i] = fs_pair_weight(&run->model, e->cfg, &e->table, run->gammas + i * nc,
@@ -344,29 +344,29 @@ static int score(link_run *run)
 static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b)
 {
     link_run *run = ctx;
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     if (util_grow((void **)&run->weak, &run->cap_weak, run->n_weak + 1, sizeof *run->weak) < 0) {
         run->weak_oom = 1;
         return;
     }
     run->weak[run->n_weak++] = (weak_join){l->a, l->b, l->p, size_a, size_b};
     if (run->n_weak > WEAK_LOG_MAX) return;
-    eng_log(e, DT_LOG_WARN,
+    pl_log(e, DT_LOG_WARN,
             "cluster: weak link (p=%.3f) %s:%s - %s:%s joins clusters of %u and %u records; "
             "check it in review",
-            l->p, eng_source_name(e, l->a), cmp_record_id(&e->table, l->a),
-            eng_source_name(e, l->b), cmp_record_id(&e->table, l->b), size_a, size_b);
+            l->p, pl_source_name(e, l->a), cmp_record_id(&e->table, l->a),
+            pl_source_name(e, l->b), cmp_record_id(&e->table, l->b), size_a, size_b);
 }
 
 /* cannot-link: an exclusive comparison ends in "else" for the pair. */
 static int records_conflict(void *ctx, uint32_t a, uint32_t b)
 {
-    return eng_records_conflict(&((const link_run *)ctx)->e, a, b);
+    return pl_records_conflict(&((const link_run *)ctx)->e, a, b);
 }
 
 static int cluster(link_run *run)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
     clu_link *links = dt_malloc((run->sum.n_links ? run->sum.n_links : 1) * sizeof *links);
     if (!links) return dt_err_set(e->err, DT_ENOMEM, "out of memory for links");
@@ -388,16 +388,16 @@ static int cluster(link_run *run)
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory clustering");
     if (run->n_weak > WEAK_LOG_MAX)
-        eng_log(e, DT_LOG_WARN, "cluster: %zu more weak links not shown; all %zu are in "
+        pl_log(e, DT_LOG_WARN, "cluster: %zu more weak links not shown; all %zu are in "
                 "weak_links.csv", run->n_weak - WEAK_LOG_MAX, run->n_weak);
     run->sum.n_entities = run->clu.n_entities;
     memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
     if (cfg->n_exclusive)
-        eng_log(e, DT_LOG_INFO, "cluster: %llu links refused: they would put records that "
+        pl_log(e, DT_LOG_INFO, "cluster: %llu links refused: they would put records that "
                 "disagree on an exclusive comparison in one entity",
                 (unsigned long long)run->clu.n_refused);
     if (cfg->one_to_one)
-        eng_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",
+        pl_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",
                 (unsigned long long)run->clu.n_used_links,
                 (unsigned long long)run->clu.n_dropped_one_to_one);
     return DT_OK;
@@ -411,7 +411,7 @@ typedef struct out_file {
     util_buf line;
 } out_file;
 
-static int out_open(eng_ctx *e, out_file *o, const char *dir, const char *name)
+static int out_open(pl_ctx *e, out_file *o, const char *dir, const char *name)
 {
     memset(o, 0, sizeof *o);
     o->final = util_path_join(dir, name);
@@ -422,7 +422,7 @@ static int out_open(eng_ctx *e, out_file *o, const char *dir, const char *name)
     return DT_OK;
 }
 
-static int out_line(eng_ctx *e, out_file *o)
+static int out_line(pl_ctx *e, out_file *o)
 {
     util_buf_putc(&o->line, '\n');
     if (o->line.is_failed)
@@ -433,7 +433,7 @@ static int out_line(eng_ctx *e, out_file *o)
     return DT_OK;
 }
 
-static int out_close(eng_ctx *e, out_file *o, int ok)
+static int out_close(pl_ctx *e, out_file *o, int ok)
 {
     int rc = DT_OK;
     if (o->f && fclose(o->f) != 0 && ok)
@@ -461,11 +461,11 @@ static void pair_header(const dt_config *cfg, util_buf *b)
 
 static void pair_row(const link_run *run, size_t i, util_buf *b)
 {
-    const eng_ctx *e = &run->e;
+    const pl_ctx *e = &run->e;
     const block_pair *p = &e->blk.pairs[i];
-    put_field(b, eng_source_name(e, p->a), 0);
+    put_field(b, pl_source_name(e, p->a), 0);
     put_field(b, cmp_record_id(&e->table, p->a), 1);
-    put_field(b, eng_source_name(e, p->b), 1);
+    put_field(b, pl_source_name(e, p->b), 1);
     put_field(b, cmp_record_id(&e->table, p->b), 1);
     put_field(b, e->cfg->rules[e->blk.rules[i]].name, 1);
     util_buf_printf(b, ",%.4f,%.6f", run->weights[i], fs_probability(run->weights[i]));
@@ -499,7 +499,7 @@ static void format_range(void *ctx, size_t begin, size_t end, int i_worker)
     for (size_t k = begin; k < end; k++) j->row(j, j->start + k, &j->one[c], &j->two[c]);
 }
 
-static int write_buf(eng_ctx *e, out_file *o, const util_buf *b)
+static int write_buf(pl_ctx *e, out_file *o, const util_buf *b)
 {
     if (b->is_failed) return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->final);
     if (b->len && fwrite(b->data, 1, b->len, o->f) != b->len)
@@ -523,7 +523,7 @@ static int write_rows(link_run *run, out_file *one, out_file *two, row_fn row, c
             util_buf_clear(&bone[c]);
             util_buf_clear(&btwo[c]);
         }
-        eng_progress(&run->e, "write", start + m, n, 0);
+        pl_progress(&run->e, "write", start + m, n, 0);
     }
     for (size_t c = 0; c < FMT_BATCH_CHUNKS; c++) {
         util_buf_fini(&bone[c]);
@@ -547,7 +547,7 @@ static void pair_rows(const fmt_job *j, size_t k, util_buf *all, util_buf *rev)
 /* Pairs at or over the review threshold, ordered by (a, b). */
 static int output_pairs(link_run *run, util_kv **out, size_t *n_out)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     if (e->blk.n_pairs > UINT32_MAX)
         return dt_err_set(e->err, DT_EINVAL, "more than 2^32 candidate pairs: tighten the "
                           "blocking rules");
@@ -570,7 +570,7 @@ static int output_pairs(link_run *run, util_kv **out, size_t *n_out)
 
 static int write_pairs(link_run *run, const char *dir)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
     util_kv *order = NULL;
     size_t n = 0;
@@ -596,12 +596,12 @@ static int write_pairs(link_run *run, const char *dir)
  * names the entity. */
 static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu)
 {
-    const eng_ctx *e = &j->run->e;
+    const pl_ctx *e = &j->run->e;
     const clu_result *c = &j->run->clu;
     uint32_t name = c->entity[k];
     char id[18];
-    eng_entity_id(e, name, id);
-    put_field(ent, eng_source_name(e, (uint32_t)k), 0);
+    pl_entity_id(e, name, id);
+    put_field(ent, pl_source_name(e, (uint32_t)k), 0);
     put_field(ent, cmp_record_id(&e->table, (uint32_t)k), 1);
     util_buf_printf(ent, ",%s\n", id);
     if (name == k) util_buf_printf(clu, "%s,%u,%.6f\n", id, c->size[k], c->confidence[k]);
@@ -609,7 +609,7 @@ static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu
 
 static int write_entities(link_run *run, const char *dir)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     out_file ent, clu;
     int rc = out_open(e, &ent, dir, "entities.csv");
     int rc_clu = rc == DT_OK ? out_open(e, &clu, dir, "clusters.csv") : DT_OK;
@@ -632,16 +632,16 @@ static int write_entities(link_run *run, const char *dir)
  * a person to check: they are where chaining would show. */
 static int write_weak_links(link_run *run, const char *dir)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     out_file o;
     DT_TRY(out_open(e, &o, dir, "weak_links.csv"));
     util_buf_printf(&o.line, "source_a,record_id_a,source_b,record_id_b,probability,size_a,size_b");
     int rc = out_line(e, &o);
     for (size_t i = 0; i < run->n_weak && rc == DT_OK; i++) {
         const weak_join *w = &run->weak[i];
-        put_field(&o.line, eng_source_name(e, w->a), 0);
+        put_field(&o.line, pl_source_name(e, w->a), 0);
         put_field(&o.line, cmp_record_id(&e->table, w->a), 1);
-        put_field(&o.line, eng_source_name(e, w->b), 1);
+        put_field(&o.line, pl_source_name(e, w->b), 1);
         put_field(&o.line, cmp_record_id(&e->table, w->b), 1);
         util_buf_printf(&o.line, ",%.6f,%u,%u", w->p, w->size_a, w->size_b);
         rc = out_line(e, &o);
@@ -676,7 +676,7 @@ static int stage_end(link_run *run, int i_stage, double *t0)
 
 static int load_or_train(link_run *run)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     if (!run->opts->model_path) {
         DT_TRY(train(run));
         if (fs_tf_capture(&run->model, e->cfg, &e->table) < 0)
@@ -686,27 +686,27 @@ static int load_or_train(link_run *run)
     DT_TRY(fs_model_load(&run->model, run->e.cfg, run->opts->model_path, run->e.err));
     if (fs_tf_bind(&run->model, e->cfg, &e->table) < 0)
         return dt_err_set(e->err, DT_ENOMEM, "out of memory binding term frequencies");
-    run->model.n_comparable_pairs = eng_comparable_pairs(&run->e);
-    eng_log(&run->e, DT_LOG_INFO, "train: parameters loaded from %s", run->opts->model_path);
+    run->model.n_comparable_pairs = pl_comparable_pairs(&run->e);
+    pl_log(&run->e, DT_LOG_INFO, "train: parameters loaded from %s", run->opts->model_path);
     return DT_OK;
 }
 
 static int run_stages(link_run *run)
 {
-    eng_ctx *e = &run->e;
+    pl_ctx *e = &run->e;
     double t0 = util_now(), start = t0;
-    /* read and index are one call: eng_load reads, then codes values */
-    DT_TRY(run->load ? run->load(e, run->load_ctx) : eng_load(e));
+    /* read and index are one call: pl_load reads, then codes values */
+    DT_TRY(run->load ? run->load(e, run->load_ctx) : pl_load(e));
     stage_end(run, 0, &t0);
     run->sum.n_records = e->table.n_recs;
-    DT_TRY(eng_keys(e));
+    DT_TRY(pl_keys(e));
     stage_end(run, 1, &t0);
-    DT_TRY(eng_block(e));
+    DT_TRY(pl_block(e));
     run->sum.n_candidate_pairs = e->blk.n_pairs;
     stage_end(run, 2, &t0);
     /* From here each pair gains its comparison vector, its weight and, for
      * the few that pass, a link and an output slot (4 bytes amortized). */
-    DT_TRY(eng_check_pair_memory(e, e->cfg->n_comparisons + sizeof(double) + 4));
+    DT_TRY(pl_check_pair_memory(e, e->cfg->n_comparisons + sizeof(double) + 4));
     DT_TRY(compare_pairs(run, e->blk.pairs, e->blk.n_pairs, &run->gammas, "compare"));
     stage_end(run, 3, &t0);
     DT_TRY(fs_model_init(&run->model, e->cfg) == DT_OK
@@ -714,7 +714,7 @@ static int run_stages(link_run *run)
                : dt_err_set(e->err, DT_ECONFIG, "too many comparisons (at most %d)",
                             FS_MAX_COMPARISONS));
     DT_TRY(load_or_train(run));
-    eng_free_keys(e); /* training's rule masks were their last use */
+    pl_free_keys(e); /* training's rule masks were their last use */
     log_parameters(e, &run->model);
     stage_end(run, 4, &t0);
     if (run->model_text) {
@@ -731,7 +731,7 @@ static int run_stages(link_run *run)
     return DT_OK;
 }
 
-static int link_run_all(const dt_config *cfg, const dt_link_options *opts, eng_loader load,
+static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_loader load,
                         void *load_ctx, char **model_text, dt_link_summary *summary,
                         dt_error *err)
 {
@@ -741,7 +741,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, eng_l
     run->load = load;
     run->load_ctx = load_ctx;
     run->model_text = model_text;
-    int rc = eng_init(&run->e, cfg, err);
+    int rc = pl_init(&run->e, cfg, err);
     if (rc == DT_OK) {
         run->e.on_log = opts->on_log;
         run->e.on_progress = opts->on_progress;
@@ -753,12 +753,12 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, eng_l
     for (size_t f = 0; run->e.null_per_field && f < cfg->n_fields; f++) {
         run->sum.n_null_values += run->e.null_per_field[f];
         if (run->e.null_per_field[f])
-            eng_log(&run->e, DT_LOG_INFO, "read: %llu values of field '%s' could not be "
+            pl_log(&run->e, DT_LOG_INFO, "read: %llu values of field '%s' could not be "
                     "standardized and became null", (unsigned long long)run->e.null_per_field[f],
                     cfg->fields[f].name);
     }
     if (run->e.n_bad_utf8_rows)
-        eng_log(&run->e, DT_LOG_WARN, "read: %llu rows had invalid UTF-8 (read as Latin-1)",
+        pl_log(&run->e, DT_LOG_WARN, "read: %llu rows had invalid UTF-8 (read as Latin-1)",
                 (unsigned long long)run->e.n_bad_utf8_rows);
     if (rc == DT_OK && summary) *summary = run->sum;
     if (rc < 0 && model_text) {
@@ -770,7 +770,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, eng_l
     dt_free(run->weak);
     fs_model_fini(&run->model);
     clu_result_fini(&run->clu);
-    eng_fini(&run->e);
+    pl_fini(&run->e);
     dt_free(run);
     return dt_err_ensure(err, rc);
 }
@@ -784,7 +784,7 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     return link_run_all(cfg, opts, NULL, NULL, NULL, summary, err);
 }
 
-int eng_train_from(const dt_config *cfg, const dt_link_options *opts, eng_loader load, void *ctx,
+int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader load, void *ctx,
                    char **model_text, dt_error *err)
 {
     *model_text = NULL;

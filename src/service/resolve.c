@@ -23,13 +23,12 @@
 
 #include <jansson.h>
 
-#include "engine/engine.h"
-#include "store/store.h"
+#include "service/service_int.h"
 
 /* A table of store records: table record i is store record sids.ids[i],
  * and entity[i] its entity when it was loaded ("" when none). */
 typedef struct loaded {
-    eng_ctx e;
+    pl_ctx e;
     util_ids sids;
     char **entity;
     size_t cap_entity;
@@ -40,16 +39,16 @@ static int loaded_init(loaded *l, const dt_config *cfg, const norm_nicknames *ni
                        dt_error *err)
 {
     memset(l, 0, sizeof *l);
-    DT_TRY(eng_init(&l->e, cfg, err));
-    eng_borrow_nicknames(&l->e, nicks);
-    return eng_load_nicknames(&l->e);
+    DT_TRY(pl_init(&l->e, cfg, err));
+    pl_borrow_nicknames(&l->e, nicks);
+    return pl_load_nicknames(&l->e);
 }
 
 static void loaded_fini(loaded *l)
 {
     for (uint32_t i = 0; l->entity && i < l->sids.n; i++) dt_free(l->entity[i]);
     dt_free(l->entity);
-    eng_fini(&l->e);
+    pl_fini(&l->e);
     util_ids_fini(&l->sids);
 }
 
@@ -79,7 +78,7 @@ static int remember(loaded *l, int64_t sid, const char *entity)
 
 /* Adds a stored record's normalized values to the table, counting it
  * for its source (the comparable pairs behind λ count them). */
-static int table_add_stored(eng_ctx *e, const st_record *r)
+static int table_add_stored(pl_ctx *e, const st_record *r)
 {
     int src = cfg_source_index(e->cfg, r->source);
     json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
@@ -100,7 +99,7 @@ static int table_add_stored(eng_ctx *e, const st_record *r)
 
 /* Adds record `row` of another table (the ingest's, or an earlier stage's)
  * with the same values, so records already in memory are not read back. */
-static int table_add_copy(eng_ctx *e, const cmp_table *t, uint32_t row)
+static int table_add_copy(pl_ctx *e, const cmp_table *t, uint32_t row)
 {
     size_t i_rec;
     uint32_t rid = t->rid[row];
@@ -203,7 +202,7 @@ static int unique_matches(match_list *m)
  * once (two new records pair from the one loaded first). */
 static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, util_ids *others)
 {
-    eng_ctx *e = &l->e;
+    pl_ctx *e = &l->e;
     const uint64_t *const *keys = (const uint64_t *const *)e->keys;
     match_list m = {0};
     DT_TRY(st_keys_set(st, l->sids.ids, n, keys, e->cfg->n_rules, e->err));
@@ -223,7 +222,7 @@ static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, ut
 }
 
 /* The first rule whose keys agree on two table records, or -1. */
-static int first_rule(const eng_ctx *e, uint32_t a, uint32_t b)
+static int first_rule(const pl_ctx *e, uint32_t a, uint32_t b)
 {
     for (size_t r = 0; r < e->cfg->n_rules; r++)
         if (e->keys[r][a] && e->keys[r][a] == e->keys[r][b]) return (int)r;
@@ -235,7 +234,7 @@ static int first_rule(const eng_ctx *e, uint32_t a, uint32_t b)
  * level, and there both values are one, so either side's value serves. */
 static int score_candidates(loaded *l, st_store *st, const fs_model *m, const cand_list *cl)
 {
-    eng_ctx *e = &l->e;
+    pl_ctx *e = &l->e;
     const dt_config *cfg = e->cfg;
     uint8_t g[FS_MAX_COMPARISONS];
     for (size_t k = 0; k < cl->n; k++) {
@@ -289,7 +288,7 @@ static int component(st_store *st, const dt_config *cfg, util_ids *set, bfs *b, 
 }
 
 /* A record of the component, for putting the component in canonical
- * order (eng_canonical_key, then the id text) so its records keep batch's
+ * order (pl_canonical_key, then the id text) so its records keep batch's
  * relative order. It is in the batch's table already, or read here. */
 typedef struct member {
     uint64_t key;
@@ -327,13 +326,13 @@ static int canonical_members(st_store *st, const loaded *batch, const util_ids *
         if (m[i].in_batch >= 0) {
             uint32_t row = (uint32_t)m[i].in_batch;
             m[i].rid = cmp_record_id(t, row);
-            m[i].key = eng_canonical_key(t->src[row], m[i].rid, t->ids.lens[t->rid[row]]);
+            m[i].key = pl_canonical_key(t->src[row], m[i].rid, t->ids.lens[t->rid[row]]);
             continue;
         }
         DT_TRY(st_record_norm(st, m[i].sid, &m[i].rec, err));
         int src = cfg_source_index(batch->e.cfg, m[i].rec.source);
         m[i].rid = m[i].rec.record_id;
-        m[i].key = eng_canonical_key((uint16_t)(src < 0 ? 0 : src), m[i].rid, strlen(m[i].rid));
+        m[i].key = pl_canonical_key((uint16_t)(src < 0 ? 0 : src), m[i].rid, strlen(m[i].rid));
     }
     qsort(m, set->n, sizeof *m, cmp_member);
     return DT_OK;
@@ -366,7 +365,7 @@ static int table_links(const loaded *l, const bfs *b, clu_link **out)
 
 static int conflicts(void *ctx, uint32_t a, uint32_t b)
 {
-    return eng_records_conflict(ctx, a, b);
+    return pl_records_conflict(ctx, a, b);
 }
 
 /* ---- entity ids -------------------------------------------------------- */
@@ -466,7 +465,7 @@ static int held_outside(void *ctx, int64_t rec)
 static int fresh_id(naming *nm, cluster_name *c)
 {
     char base[24];
-    eng_entity_id(&nm->l->e, c->root, base);
+    pl_entity_id(&nm->l->e, c->root, base);
     snprintf(c->id, sizeof c->id, "%s", base);
     for (uint64_t salt = 1;; salt++) {
         outside_check oc = {nm->l, nm->res, c->root, 0};
@@ -620,14 +619,14 @@ static int add_entity_mates(st_store *st, int64_t rec, util_ids *seeds, dt_error
     return rc;
 }
 
-static int is_new_record(const eng_batch *bt, size_t i)
+static int is_new_record(const svc_batch *bt, size_t i)
 {
     return bt->is_new && bt->is_new[i];
 }
 
 /* Puts the batch's records in the table as records 0..n-1: from the
  * caller's values when it has them, else from the store. */
-static int load_batch(loaded *l, st_store *st, const eng_batch *bt)
+static int load_batch(loaded *l, st_store *st, const svc_batch *bt)
 {
     for (size_t i = 0; i < bt->n; i++) {
         if (!bt->values) {
@@ -647,7 +646,7 @@ static int load_batch(loaded *l, st_store *st, const eng_batch *bt)
 
 /* Scores the batch's records (new or changed) against the store; l holds
  * them and their candidates after. */
-static int score_new(loaded *l, st_store *st, fs_model *m, const eng_batch *bt)
+static int score_new(loaded *l, st_store *st, fs_model *m, const svc_batch *bt)
 {
     const dt_config *cfg = l->e.cfg;
     util_ids others = {0};
@@ -656,12 +655,12 @@ static int score_new(loaded *l, st_store *st, fs_model *m, const eng_batch *bt)
     for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
         if (!is_new_record(bt, i)) rc = st_links_drop(st, bt->recs[i], l->e.err);
     if (rc == DT_OK) rc = load_batch(l, st, bt);
-    if (rc == DT_OK) rc = eng_keys(&l->e);
+    if (rc == DT_OK) rc = pl_keys(&l->e);
     if (rc == DT_OK) rc = find_candidates(l, st, bt->n, &cl, &others);
     for (size_t k = 0; k < others.n && rc == DT_OK; k++) rc = load_record(l, st, others.ids[k]);
     if (rc == DT_OK) {
-        eng_free_keys(&l->e);
-        rc = eng_keys(&l->e);
+        pl_free_keys(&l->e);
+        rc = pl_keys(&l->e);
     }
     if (rc == DT_OK && (cmp_table_finish(&l->e.table) < 0 || fs_tf_bind(m, cfg, &l->e.table) < 0))
         rc = dt_err_set(l->e.err, DT_ENOMEM, "out of memory");
@@ -673,7 +672,7 @@ static int score_new(loaded *l, st_store *st, fs_model *m, const eng_batch *bt)
 
 /* The seeds without the withdrawn records: a withdrawn record is no
  * longer anyone's mate. */
-static int drop_gone(const util_ids *seeds, const eng_batch *bt, util_ids *kept)
+static int drop_gone(const util_ids *seeds, const svc_batch *bt, util_ids *kept)
 {
     util_ids gone = {0};
     int rc = DT_OK;
@@ -684,7 +683,7 @@ static int drop_gone(const util_ids *seeds, const eng_batch *bt, util_ids *kept)
     return rc;
 }
 
-int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const eng_batch *bt,
+int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *bt,
                 dt_error *err)
 {
     util_ids seeds = {0}, kept = {0};
@@ -718,7 +717,7 @@ int eng_resolve(st_store *st, const dt_config *cfg, fs_model *m, const eng_batch
 typedef struct view_walk {
     bfs b;
     const gv_view *v;
-    const eng_sources *map;
+    const svc_sources *map;
     uint16_t *src;             /* per record of the set: its config source */
     size_t cap_src;
     uint32_t from_i;
@@ -734,7 +733,7 @@ static int set_source(view_walk *w, uint32_t i, int src)
 static int visit_view(void *ctx, int64_t other, double p, int64_t other_source)
 {
     view_walk *w = ctx;
-    int to = eng_source_index(w->map, other_source);
+    int to = svc_source_index(w->map, other_source);
     if (to < 0 || !gv_view_links(w->v, w->src[w->from_i], (size_t)to)) return DT_OK;
     uint32_t i;
     int is_new;
@@ -779,13 +778,13 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
     return rc;
 }
 
-int eng_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    const gv_view *v, const eng_sources *map, int64_t sid, util_ids *members,
+int svc_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    const gv_view *v, const svc_sources *map, int64_t sid, util_ids *members,
                     dt_error *err)
 {
     int64_t source;
     int active, rc = st_record_source(st, sid, &source, &active, err);
-    int src = rc == DT_OK ? eng_source_index(map, source) : -1;
+    int src = rc == DT_OK ? svc_source_index(map, source) : -1;
     if (rc == DT_ENOTFOUND || (rc == DT_OK && (!active || src < 0 || !gv_view_has(v, (size_t)src))))
         return DT_ENOTFOUND; /* the caller words it, the same for hidden and absent */
     DT_TRY(rc);
@@ -819,21 +818,21 @@ done:
 
 static int cmp_candidate_p(const void *x, const void *y)
 {
-    const eng_candidate *a = x, *b = y;
+    const svc_candidate *a = x, *b = y;
     if (a->p != b->p) return a->p > b->p ? -1 : 1;
     return (a->sid > b->sid) - (a->sid < b->sid);
 }
 
 /* Scores the query (table record 0) against each loaded candidate. */
-static int score_query(loaded *l, fs_model *m, eng_candidate **out, size_t *n_out)
+static int score_query(loaded *l, fs_model *m, svc_candidate **out, size_t *n_out)
 {
-    eng_ctx *e = &l->e;
+    pl_ctx *e = &l->e;
     const dt_config *cfg = e->cfg;
     size_t cap = 0;
     for (uint32_t j = 1; j < e->table.n_recs; j++) {
         if (first_rule(e, 0, j) < 0 || !block_mode_allows(cfg->mode, e->table.src[0], e->table.src[j]))
             continue;
-        eng_candidate c = {.sid = l->sids.ids[j]};
+        svc_candidate c = {.sid = l->sids.ids[j]};
         cmp_vector(&e->table, cfg, 0, j, c.levels);
         c.weight = fs_pair_weight(m, cfg, &e->table, c.levels, 0);
         c.p = fs_probability(c.weight);
@@ -855,29 +854,29 @@ static int score_query(loaded *l, fs_model *m, eng_candidate **out, size_t *n_ou
     return DT_OK;
 }
 
-int eng_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
                     fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
-                    eng_candidate **out, size_t *n, dt_error *err)
+                    svc_candidate **out, size_t *n, dt_error *err)
 {
     *out = NULL;
     *n = 0;
     loaded l;
     int rc = loaded_init(&l, cfg, nicks, err);
-    if (rc == DT_OK) rc = eng_load_row(&l.e, i_src, header, row, "the record");
+    if (rc == DT_OK) rc = pl_load_row(&l.e, i_src, header, row, "the record");
     if (rc == DT_OK && l.e.table.n_recs != 1)
         rc = dt_err_set(err, DT_EINPUT, "the record was rejected: %s",
                         l.e.n_rejected ? "its id column is empty or its fields do not match"
                                        : "no values");
     if (rc == DT_OK) rc = remember(&l, 0, ""); /* no store id: store ids start at 1 */
-    if (rc == DT_OK) rc = eng_keys(&l.e);
+    if (rc == DT_OK) rc = pl_keys(&l.e);
     match_list found = {0};
     if (rc == DT_OK)
         rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, add_match,
                            &found, err);
     for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
     if (rc == DT_OK) {
-        eng_free_keys(&l.e);
-        rc = eng_keys(&l.e);
+        pl_free_keys(&l.e);
+        rc = pl_keys(&l.e);
     }
     if (rc == DT_OK && (cmp_table_finish(&l.e.table) < 0 || fs_tf_bind(m, cfg, &l.e.table) < 0))
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -890,7 +889,34 @@ int eng_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
 
 /* ---- the whole store, for training ---------------------------------------- */
 
-int eng_add_stored(eng_ctx *e, const st_record *r)
+int svc_add_stored(pl_ctx *e, const st_record *r)
 {
     return table_add_stored(e, r);
+}
+
+int svc_sources_load(st_store *st, const dt_config *cfg, svc_sources *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t *ids = dt_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *ids);
+    if (!ids) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = DT_OK;
+    int64_t max = 0;
+    for (size_t i = 0; i < cfg->n_sources && rc == DT_OK; i++) {
+        rc = st_source_id(st, cfg->sources[i].name, &ids[i], err);
+        if (rc == DT_OK && ids[i] > max) max = ids[i];
+    }
+    out->n = (size_t)max + 1;
+    out->index = rc == DT_OK ? dt_malloc(out->n * sizeof *out->index) : NULL;
+    if (rc == DT_OK && !out->index) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == DT_OK && i < out->n; i++) out->index[i] = -1;
+    for (size_t i = 0; rc == DT_OK && i < cfg->n_sources; i++) out->index[ids[i]] = (int)i;
+    dt_free(ids);
+    if (rc < 0) svc_sources_fini(out);
+    return rc;
+}
+
+void svc_sources_fini(svc_sources *m)
+{
+    dt_free(m->index);
+    memset(m, 0, sizeof *m);
 }

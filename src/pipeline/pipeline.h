@@ -1,0 +1,121 @@
+/*
+ * pipeline.h — the batch stages' shared state (src/pipeline). One code path serves
+ * batch link, eval and explain: each loads the sources through pl_load and
+ * blocks through pl_block, so what eval measures and explain describes is
+ * what link did.
+ *
+ * Stage order and what each leaves behind:
+ *   pl_load   table filled, records in canonical order, derived data ready
+ *   pl_keys   keys[rule][record]
+ *   pl_block  blk.pairs / blk.rules
+ *   (link.c)   gammas, model, weights, clusters, files
+ */
+#ifndef DT_PIPELINE_H
+#define DT_PIPELINE_H
+
+#include <stdint.h>
+
+#include "block/block.h"
+#include "cluster/cluster.h"
+#include "compare/compare.h"
+#include "io/config.h"
+#include "io/csv.h"
+#include "model/model.h"
+#include "norm/norm.h"
+#include "util/util.h"
+
+typedef struct pl_ctx {
+    const dt_config *cfg;
+    dt_log_fn on_log;
+    dt_progress_fn on_progress;
+    void *cb_ctx;
+    int n_threads;
+    dt_error *err;
+
+    const norm_nicknames *nicks;
+    norm_nicknames *own_nicks;  /* what pl_fini frees: NULL when nicks is borrowed */
+    cmp_table table;
+    uint64_t n_rejected;        /* structurally broken rows + duplicate ids */
+    uint64_t n_bad_utf8_rows;
+    uint64_t *null_per_field;   /* values that failed standardization, per field */
+    uint64_t *recs_per_source;
+    const uint64_t *linkable;   /* per source, bit j: may pair with j (a purpose's view); NULL: any */
+
+    uint64_t **keys;            /* per rule, per record */
+    block_output blk;
+    double last_progress;       /* util_now() of the last progress call */
+    uint64_t n_skipped_blocks;  /* over-cap blocks reported so far */
+    uint64_t pair_bound;        /* sum of the rules' pair estimates, skipped blocks out */
+} pl_ctx;
+
+int pl_init(pl_ctx *e, const dt_config *cfg, dt_error *err);
+void pl_fini(pl_ctx *e);
+
+/* printf-style line to on_log. */
+void pl_log(pl_ctx *e, dt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Progress, rate-limited; force = 1 for the final call of a stage. */
+void pl_progress(pl_ctx *e, const char *stage, uint64_t done, uint64_t total, int force);
+
+/* Reads and standardizes every source (read.c). */
+int pl_load(pl_ctx *e);
+/* Called for each accepted row, after its values are standardized into
+ * e->table at i_rec (ingest keeps the raw row beside them). A negative
+ * return stops the read with that code. */
+typedef int (*pl_row_fn)(void *ctx, size_t i_rec, const char *const *header, const csv_row *row);
+/* Reads one source from path (ingest): rows in file order, no canonical
+ * order and no derived data; bad rows counted and reported as in pl_load. */
+int pl_load_file(pl_ctx *e, size_t i_src, const char *path, pl_row_fn on_row, void *ctx);
+/* The canonical order's key of a record: its source, then a 48-bit hash of
+ * its id; equal keys are settled by the id text. */
+uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len);
+/* After records were added to e->table by other means (a store): puts
+ * them in canonical order and codes their values, as pl_load does. */
+int pl_finish_load(pl_ctx *e);
+/* Runs the batch stages up to training over records a loader puts in the
+ * table (link.c), and returns the model as text (dt_free it). */
+typedef int (*pl_loader)(pl_ctx *e, void *ctx);
+int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader load, void *ctx,
+                   char **model_text, dt_error *err);
+/* Reads one row given with its header (resolve's JSON record), as a row of
+ * source i_src's CSV; `name` labels messages. */
+int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
+                 const char *name);
+/* Computes blocking keys per rule per record, and the candidate pairs. */
+int pl_keys(pl_ctx *e);
+int pl_block(pl_ctx *e);
+/* Refuses (DT_ELIMIT) when the candidate pairs, at bytes_per_pair more
+ * each, would not fit in the memory the machine has left. */
+int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair);
+/* Cannot-link: 1 if an exclusive comparison ends in "else" for the pair. */
+int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b);
+/* Loads the config's nickname table once (pl_load does it too). */
+int pl_load_nicknames(pl_ctx *e);
+/* Uses t (read-only, outliving e) instead of loading a table: a store
+ * loads its table once, not on every call. NULL: load as usual. */
+void pl_borrow_nicknames(pl_ctx *e, const norm_nicknames *t);
+
+/* Fills ex's rows, weights and blocking rule for table records a and b
+ * under model m (explain.c): what dt_explain_pair shows. */
+int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex);
+
+/* Drops the keys (8 bytes per record per rule) once nothing needs them. */
+void pl_free_keys(pl_ctx *e);
+
+/* All record pairs the mode allows. */
+uint64_t pl_comparable_pairs(const pl_ctx *e);
+
+/* Finds a record by "source:record_id". Returns its index or -1. */
+long pl_find_record(const pl_ctx *e, const char *key);
+
+/* Name of the source of a record. */
+static inline const char *pl_source_name(const pl_ctx *e, uint32_t rec)
+{
+    return e->cfg->sources[e->table.src[rec]].name;
+}
+
+/* Entity id text for the entity named by record rec: "E" + 16 hex digits of
+ * a hash of its source and record id. OUT: buf (at least 18 bytes). */
+void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18]);
+
+#endif /* DT_PIPELINE_H */

@@ -1,0 +1,186 @@
+/*
+ * service_int.h — the dt_store handle, the request every public store
+ * call goes through (access.c): authenticate, authorize, build the
+ * purpose's view, and append the audit entry before the reply; and the
+ * pipeline's stages run against the store (resolve.c). Private to
+ * src/service.
+ *
+ * Invariant: a public store function that reads or writes records calls
+ * req_begin first and req_end last, and returns nothing to its caller
+ * unless req_end succeeded, so no reply leaves without a durable entry.
+ */
+#ifndef DT_SERVICE_INT_H
+#define DT_SERVICE_INT_H
+
+#include "govern/govern.h"
+#include "pipeline/pipeline.h"
+#include "service/service.h"
+#include "store/store.h"
+
+/* Adds a stored record's normalized values to e->table (resolve.c); a
+ * loader then calls pl_finish_load. */
+int svc_add_stored(pl_ctx *e, const struct st_record *r);
+
+/* What svc_resolve is to resolve: recs (new or changed, active) and gone
+ * (withdrawn), as store ids. The caller may say which recs it stored for
+ * the first time in this transaction (is_new: they hold no links, keys or
+ * entity yet) and hand over their standardized values (recs[i] is row
+ * rows[i] of values), so they are not read back; either may be NULL. */
+typedef struct svc_batch {
+    const int64_t *recs;
+    size_t n;
+    const uint8_t *is_new;
+    const cmp_table *values;
+    const uint32_t *rows;
+    const int64_t *gone;
+    size_t n_gone;
+    const char *cause;         /* recorded with each merge or split */
+    const norm_nicknames *nicks; /* the store's table, borrowed; NULL loads one */
+} svc_batch;
+
+/* Resolves store records against the store (resolve.c), inside the
+ * caller's transaction: the batch's recs are scored with the frozen model
+ * m against the blocking index, its gone records lose their keys, links
+ * and entity, and every entity they touch is clustered again. */
+struct st_store;
+int svc_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *batch,
+                dt_error *err);
+
+/* Store source ids to config source indexes. */
+typedef struct svc_sources {
+    int *index;            /* by store source id; -1 for none */
+    size_t n;
+} svc_sources;
+
+/* Maps each config source's store id (sources are created at init). */
+int svc_sources_load(struct st_store *st, const dt_config *cfg, svc_sources *out, dt_error *err);
+void svc_sources_fini(svc_sources *m);
+static inline int svc_source_index(const svc_sources *m, int64_t store_source)
+{
+    return store_source >= 0 && (size_t)store_source < m->n ? m->index[store_source] : -1;
+}
+
+/* The records of the entity store record sid is in under a restricted
+ * view: the cluster, as batch clusters, of its component among the links
+ * the view allows. DT_ENOTFOUND (no message) when the record is absent,
+ * withdrawn or of a source the view hides. nicks: the store's nickname
+ * table, borrowed. OUT: members (store ids). */
+int svc_view_entity(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    const gv_view *v, const svc_sources *map, int64_t sid, util_ids *members,
+                    dt_error *err);
+
+/* A stored record a query record would link to. */
+typedef struct svc_candidate {
+    int64_t sid;
+    int i_source;
+    char *record_id, *entity;     /* entity "" when none */
+    double weight, p;
+    uint8_t levels[FS_MAX_COMPARISONS];
+} svc_candidate;
+
+/* Runs one record (a row of source i_src, with its header) through the
+ * stages against the store, writing nothing: the candidates at or over the
+ * review threshold, strongest first. nicks: as for svc_view_entity.
+ * OUT: *out (dt_free each record_id and entity, then the array), *n. */
+int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
+                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
+                    svc_candidate **out, size_t *n, dt_error *err);
+
+
+/* When retention next has something to erase (retention.c). */
+typedef struct store_retention {
+    int64_t next;        /* unix seconds the next version falls due; INT64_MAX: none */
+    int64_t checked;     /* when next was worked out; -1: never */
+    int64_t stamp;       /* the policy set's stamp then */
+} store_retention;
+
+struct dt_store {
+    st_store *st;
+    dt_config *cfg;
+    fs_model model;      /* the newest stored model, when has_model */
+    int has_model;
+    int64_t model_version;
+    gv_audit *audit;     /* opened at the first request */
+    gv_policy_set policies;
+    svc_sources sources;
+    uint8_t view_key[GV_VIEW_KEY];
+    norm_nicknames *nicks; /* loaded at open; read-only, shared by every call */
+    store_retention retention;
+    char notice[512];
+};
+
+/* Roles a call admits, as bits of gv_role. */
+enum {
+    R_ADMIN = 1u << GV_ADMIN,
+    R_STEWARD = 1u << GV_STEWARD,
+    R_ANALYST = 1u << GV_ANALYST,
+    R_REVIEWER = 1u << GV_REVIEWER,
+    R_AUDITOR = 1u << GV_AUDITOR,
+    R_READERS = R_ANALYST | R_REVIEWER,
+};
+
+typedef struct svc_request {
+    dt_store *s;
+    gv_principal who;
+    const char *purpose, *action;
+    int is_logged;       /* 0 only for audit verify on a log that refuses appends */
+    int snapshot;        /* the read snapshot req_begin started, until a commit */
+    int policies_fresh;  /* the policy set was refreshed inside this snapshot */
+    gv_view view;        /* after req_view */
+    util_intern subjects, fields;
+} svc_request;
+
+/* The request's checks, in order: a usable audit log, the token, the
+ * purpose, the role (and for a steward, that it stewards `source`). A
+ * failed check appends a "denied" entry and returns the error. With
+ * may_skip_log, a log that refuses appends (written outside dovetail)
+ * does not stop the call: audit verify must still run on it. */
+int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
+              const char *source, int may_skip_log, svc_request *q, dt_error *err);
+/* Builds q->view: what q->purpose may see now. */
+int req_view(svc_request *q, dt_error *err);
+/* Notes a record the reply shows, and a column of a source it shows. */
+int req_subject(svc_request *q, const char *source, const char *record_id);
+int req_subject_text(svc_request *q, const char *subject);
+int req_field(svc_request *q, const char *source, const char *column);
+/* Logs the entry now, before a write starts ("allowed", or "failed"
+ * when rc < 0, which also ends the request), so a killed write is on the
+ * log; req_end then logs nothing more. Returns rc or the log's error. */
+int req_log_now(svc_request *q, int rc, dt_error *err);
+/* Runs work in one transaction with q's "allowed" entry, so a change and
+ * its entry are stored together or not at all. The entry is made after
+ * work ran, so work may name the subjects it found under the write lock.
+ * On failure nothing is kept and req_end logs "failed". */
+int req_commit_with(svc_request *q, gv_work_fn work, void *ctx, dt_error *err);
+/* A request with no principal yet (req_begin starts every public one;
+ * retention.c makes its own for the store's own erasures). */
+void req_init(svc_request *q, dt_store *s, const char *action, const char *purpose);
+/* Appends the entry ("allowed", or "failed" when rc < 0) and commits it;
+ * returns rc, or the commit's error when rc was DT_OK. */
+int req_end(svc_request *q, int rc, dt_error *err);
+
+/* Resolves one record.json of source i_src as q's view allows (what
+ * dt_store_resolve does between req_view and req_end). */
+int store_resolve_json(svc_request *q, size_t i_src, const char *record_json,
+                       dt_resolution **out, dt_error *err);
+
+/* Refreshes the policy set; *due = 1 when some record version is past its
+ * source's retention period now (worked out again at most hourly, or when
+ * policies change). */
+int store_retention_due(dt_store *s, int *due, dt_error *err);
+/* Erases every version past retention in one transaction with its audit
+ * entry (principal "dovetail:retention", purpose "retention"), naming each
+ * record touched. Fails (and the request with it) when it cannot: nothing
+ * due is read. Call outside any transaction or snapshot. */
+int store_retention_run(dt_store *s, dt_error *err);
+
+/* Loads the store's newest model when another handle (another process)
+ * stored one since this handle loaded its own. */
+int store_model_refresh(dt_store *s, dt_error *err);
+
+/* The config index of a source name, or DT_EINVAL listing the known ones. */
+int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err);
+/* Resolves every active record again with the store's model. */
+int store_resolve_all(dt_store *s, const char *cause, dt_error *err);
+
+#endif
