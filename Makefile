@@ -117,6 +117,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
+	@sh tests/e2e/boundary_test.sh $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
@@ -134,18 +135,36 @@ demo: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all
 	@sh scripts/demo build/release/dovetail
 
-# libFuzzer needs clang; its objects live apart from gcc's.
+# libFuzzer needs clang; its objects live apart from gcc's. FUZZ_SECONDS per
+# target (FUZZ_TIME is the older name); each target's log is kept in
+# build/fuzz/NAME.log and one line per target sums it up: executions, exec/s,
+# coverage (cov: edges, ft: features), corpus size, and whether it found
+# anything (then the log names the crash file).
 FUZZ_CC := clang-14
 FUZZ_TIME ?= 60
+FUZZ_SECONDS ?= $(FUZZ_TIME)
 fuzz: deps
-	@mkdir -p build/fuzz
-	@set -e; for f in $(FUZZ_SRC); do \
+	@mkdir -p build/fuzz/obj
+	@set -e; objs=""; for f in $(LIB_SRC); do \
+	    o=build/fuzz/obj/$$(echo $$f | tr / _ | sed 's/\.c$$/.o/'); objs="$$objs $$o"; \
+	    $(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	        -Iinclude -Isrc $(PKG_CFLAGS) -DDT_DATA_DIR='"$(abspath data)"' -c $$f -o $$o; \
+	done; \
+	for f in $(FUZZ_SRC); do \
 	    n=$$(basename $$f .c); \
 	    $(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(PKG_CFLAGS) \
-	        -DDT_DATA_DIR='"$(abspath data)"' $$f $(LIB_SRC) -o build/fuzz/$$n $(LDLIBS_ALL); \
-	    c=tests/fuzz/corpus/$${n#fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
-	    build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=4096 build/fuzz/corpus-$$n $$c; \
+	        $$f $$objs -o build/fuzz/$$n $(LDLIBS_ALL); \
 	done
+	@status=0; for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); c=tests/fuzz/corpus/$${n#fuzz_}; mkdir -p build/fuzz/corpus-$$n; \
+	    if build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	        -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus-$$n $$c >build/fuzz/$$n.log 2>&1; \
+	    then found=none; else found="FOUND (see build/fuzz/$$n.log)"; status=1; fi; \
+	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$n.log | tail -n 1); \
+	    rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' build/fuzz/$$n.log | tail -n 1); \
+	    cov=$$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' build/fuzz/$$n.log | tail -n 1); \
+	    echo "fuzz $$n: $${runs:-0} executions, $${rate:-0}/s, $$cov, findings: $$found"; \
+	done; exit $$status
 
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \

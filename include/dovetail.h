@@ -413,6 +413,22 @@ DT_API const char *dt_store_notice(const dt_store *store);
  * explain) under a purpose; "auditor" checks the audit log and lists
  * disclosures. Names: 1 to 64 of a-z, 0-9, '.', '_', '-'. */
 
+/* The governed calls: every store call above and below is one row of one
+ * table, which sets up, authorizes and logs each request; the CLI and the
+ * HTTP server are checked against it. Rows are in a fixed order. */
+typedef struct dt_call_info {
+    const char *action;   /* its audit entries' action, object.verb: "store.ingest" */
+    const char *roles;    /* roles admitted, comma-separated: "analyst,reviewer" */
+    int is_write;         /* 1: changes the store */
+    int names_source;     /* 1: names a source (a steward must steward it) */
+    const char *audit;    /* what its audit entry records, for people */
+    const char *command;  /* the dovetail command that makes it: "principal add" */
+} dt_call_info;
+
+/* The table (static, never freed; safe from any thread). OUT: *n rows
+ * (may be NULL). */
+DT_API const dt_call_info *dt_calls(size_t *n);
+
 /* Adds a principal (admin only). sources: a steward's, comma-separated
  * (NULL otherwise). Its token is written to token, shown this once. */
 DT_API int dt_principal_add(dt_store *store, const dt_request *req, const char *name,

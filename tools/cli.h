@@ -34,6 +34,9 @@ typedef struct cli_opts {
 enum { NEED_CONFIG = 1, NEED_OUT = 2, NEED_STORE = 4, NEED_SOURCE = 8, NEED_PURPOSE = 16 };
 
 const command *find_command(const char *name);
+/* Prints "usage: " and c's text, then the governed calls c makes (the
+ * library's table of calls: action, roles, what the audit entry records). */
+void print_usage(const command *c);
 int usage_error(const command *c, const char *msg);
 /* Prints "dovetail CMD: error: ..." and returns 1. */
 int fail(const char *cmd, const dt_error *err);

@@ -19,6 +19,7 @@ static int cmd_link(int argc, char **argv);
 static int cmd_eval(int argc, char **argv);
 static int cmd_explain(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+static int cmd_calls(int argc, char **argv);
 int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req)
 {
     dt_error err;
@@ -192,6 +193,18 @@ const command commands[] = {
      DISCLOSURES_USAGE, cmd_disclosures},
     {"purge", "erase what sources' retention periods have passed (admin, steward)", PURGE_USAGE,
      cmd_purge},
+    {"calls", "list the governed calls: action, roles, what each audit entry records",
+     "dovetail calls [--json]\n"
+     "\n"
+     "Every store command makes one or more governed calls. Each call is one row of\n"
+     "one table in the library, which authenticates, authorizes and logs it: its\n"
+     "action (as audit entries and disclosures name it), the roles it admits,\n"
+     "whether it writes, what its audit entry records, and the command that makes\n"
+     "it. Exits 1 if a row names a command this tool lacks.\n"
+     "\n"
+     "  -j, --json          one JSON object per line\n"
+     "  -h, --help          this text\n",
+     cmd_calls},
     {"version", "print the version", "dovetail version\n", cmd_version},
 };
 const size_t n_commands = sizeof commands / sizeof commands[0];
@@ -201,6 +214,28 @@ const command *find_command(const char *name)
     for (size_t i = 0; i < n_commands; i++)
         if (strcmp(commands[i].name, name) == 0) return &commands[i];
     return NULL;
+}
+
+/* The first word of a call's command ("principal add" -> "principal"). */
+static int call_is_command(const dt_call_info *call, const char *name)
+{
+    size_t n = strcspn(call->command, " ");
+    return strlen(name) == n && strncmp(call->command, name, n) == 0;
+}
+
+void print_usage(const command *c)
+{
+    printf("usage: %s", c->usage);
+    size_t n;
+    const dt_call_info *calls = dt_calls(&n);
+    for (size_t i = 0; i < n; i++)
+        if (call_is_command(&calls[i], c->name))
+            printf("%s  %-18s %s (%s); its audit entry records %s\n",
+                   i && call_is_command(&calls[i - 1], c->name)
+                       ? ""
+                       : "\ngoverned calls (dovetail calls lists them all):\n",
+                   calls[i].action, calls[i].is_write ? "writes" : "reads", calls[i].roles,
+                   calls[i].audit);
 }
 
 static void print_main_help(FILE *f)
@@ -296,7 +331,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             if (*end || o->threads < 1 || o->threads > 256)
                 return usage_error(c, "--threads takes a number from 1 to 256");
             break;
-        case 'h': printf("usage: %s", c->usage); return -1;
+        case 'h': print_usage(c); return -1;
         case ':': {
             char msg[128];
             snprintf(msg, sizeof msg, "option %s needs a value", argv[optind - 1]);
@@ -805,10 +840,48 @@ static int cmd_entity(int argc, char **argv)
     return 0;
 }
 
+static int cmd_calls(int argc, char **argv)
+{
+    const command *c = find_command("calls");
+    cli_opts o;
+    int rc = parse_opts(c, argc, argv, &o, 0);
+    if (rc) return begin_status(rc);
+    if (argc - optind != 0) return usage_error(c, "takes no arguments");
+    size_t n;
+    const dt_call_info *calls = dt_calls(&n);
+    int status = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dt_call_info *k = &calls[i];
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(k->command, " "), k->command);
+        if (!find_command(name)) {
+            fprintf(stderr, "dovetail calls: error: %s is made by '%s', which is no command\n",
+                    k->action, name);
+            status = 1;
+        }
+        if (!o.json) {
+            printf("%-18s %-6s %-22s %-18s %s\n", k->action, k->is_write ? "write" : "read",
+                   k->roles, k->command, k->audit);
+            continue;
+        }
+        printf("{\"action\": ");
+        print_json_string(k->action);
+        printf(", \"write\": %s, \"names_source\": %s, \"roles\": ", k->is_write ? "true" : "false",
+               k->names_source ? "true" : "false");
+        print_json_string(k->roles);
+        printf(", \"command\": ");
+        print_json_string(k->command);
+        printf(", \"audit\": ");
+        print_json_string(k->audit);
+        printf("}\n");
+    }
+    return status;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s", find_command("version")->usage);
+        print_usage(find_command("version"));
         return 0;
     }
     if (argc > 1) return usage_error(find_command("version"), "takes no arguments");
@@ -824,7 +897,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (argc > 2 && find_command(argv[2])) {
-            printf("usage: %s", find_command(argv[2])->usage);
+            print_usage(find_command(argv[2]));
             return 0;
         }
         print_main_help(stdout);

@@ -19,7 +19,7 @@ static int begin_sub(const char *name, int argc, char **argv, const char *const 
 {
     const command *c = find_command(name);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s", c->usage);
+        print_usage(c);
         return -1;
     }
     *sub = argc >= 2 ? argv[1] : "";

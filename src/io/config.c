@@ -761,7 +761,7 @@ done:
 
 int dt_config_load(const char *path, dt_config **out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!path || !out) return dt_err_set(err, DT_EINVAL, "dt_config_load: NULL argument");
     char *text = NULL;
     size_t n = 0;

@@ -400,7 +400,7 @@ static int measure(eval_state *st, dt_eval_report *r)
 
 int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *report, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!cfg || !out_dir || !report)
         return dt_err_set(err, DT_EINVAL, "dt_eval_run: NULL argument");
     pl_ctx e;

@@ -102,7 +102,7 @@ static int explain(pl_ctx *e, const char *out_dir, const char *key_a, const char
 int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a,
                     const char *key_b, dt_explanation **out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!cfg || !out_dir || !key_a || !key_b || !out)
         return dt_err_set(err, DT_EINVAL, "dt_explain_pair: NULL argument");
     dt_explanation *ex = dt_calloc(1, sizeof *ex);

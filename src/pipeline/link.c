@@ -778,7 +778,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
 int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summary *summary,
                 dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!cfg || !opts || !opts->out_dir)
         return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
     return link_run_all(cfg, opts, NULL, NULL, NULL, summary, err);

@@ -119,7 +119,7 @@ static int open_log(dt_store *s, int may_skip_log, svc_request *q, dt_error *err
 static int retention_first(svc_request *q, dt_error *err)
 {
     /* a log that refuses appends cannot record an erasure; purge does its own */
-    if (!q->is_logged || strcmp(q->action, "purge") == 0) return DT_OK;
+    if (!q->is_logged || (q->call && q->call->id == SVC_STORE_PURGE)) return DT_OK;
     int due;
     DT_TRY(store_retention_due(q->s, &due, err)); /* refreshes the policies too */
     q->policies_fresh = 1;
@@ -140,12 +140,65 @@ void req_init(svc_request *q, dt_store *s, const char *action, const char *purpo
     util_intern_init(&q->fields);
 }
 
-int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
-              const char *source, int may_skip_log, svc_request *q, dt_error *err)
+/* The role check: the row admits the principal's role and, for a
+ * steward, the source the call names is one it stewards. */
+static int role_admits(const svc_request *q, const char *object)
 {
-    req_init(q, s, action, r && r->purpose ? r->purpose : "");
+    if (!(q->call->roles >> q->who.role & 1)) return 0;
+    if (q->who.role == GV_STEWARD && (q->call->flags & SVC_SOURCE))
+        return object && gv_stewards(&q->who, object);
+    return 1;
+}
+
+static int deny_role(svc_request *q, const char *object, dt_error *err)
+{
+    int names_source = (q->call->flags & SVC_SOURCE) && object;
+    return deny(q, dt_err_set(err, DT_EDENIED, "principal '%s' (%s%s%s) may not %s%s%s",
+                              q->who.name, gv_role_name(q->who.role),
+                              q->who.sources[0] ? " of " : "", q->who.sources, q->action,
+                              names_source ? " on source " : "", names_source ? object : ""),
+                err);
+}
+
+/* The source or principal the call names: a source must be the config's
+ * (told to an authenticated principal only); the entry names it. */
+static int name_object(svc_request *q, const char *object, dt_error *err)
+{
+    const svc_call *c = q->call;
+    if (!(c->flags & (SVC_SOURCE | SVC_PRINCIPAL))) return DT_OK;
+    if (!object) return dt_err_set(err, DT_EINVAL, "%s: no %s named", c->action,
+                                   c->flags & SVC_SOURCE ? "source" : "principal");
+    if (c->flags & SVC_SOURCE) DT_TRY(store_source_index(q->s, object, &q->i_src, err));
+    if (c->subject_kind && req_subject(q, c->subject_kind, object) < 0)
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return DT_OK;
+}
+
+/* What the row asks once the principal may make the call: the entry
+ * first (writes, heads), and the view. */
+static int begin_work(svc_request *q, dt_error *err)
+{
+    const svc_call *c = q->call;
+    /* a write logs before it starts, so the view of one is made after */
+    if (c->flags & SVC_LOG_FIRST) {
+        int rc = log_entry(q, "allowed", err);
+        q->is_logged = 0; /* logged, or failing to: req_end adds nothing */
+        if (rc < 0) {
+            gv_audit_drop(q->s->audit);
+            return rc;
+        }
+    }
+    return c->flags & SVC_VIEW ? req_view(q, err) : DT_OK;
+}
+
+int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
+              svc_request *q, dt_error *err)
+{
+    const svc_call *c = svc_call_get(id);
+    req_init(q, s, c->action, r && r->purpose ? r->purpose : "");
+    q->call = c;
     s->notice[0] = '\0';
-    int rc = open_log(s, may_skip_log, q, err);
+    int rc = open_log(s, (c->flags & SVC_LOG_OPTIONAL) != 0, q, err);
     if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);
     if (rc < 0) {
         req_free(q);
@@ -164,15 +217,11 @@ int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned rol
         return deny(q, dt_err_set(err, DT_EINVAL, "a purpose is required (1 to 64 of a-z, 0-9, "
                                   "'.', '_', '-', e.g. payment-integrity): every use of the "
                                   "store names one"), err);
-    int role_ok = roles >> q->who.role & 1;
-    if (role_ok && q->who.role == GV_STEWARD && source) role_ok = gv_stewards(&q->who, source);
-    if (!role_ok)
-        return deny(q, dt_err_set(err, DT_EDENIED, "principal '%s' (%s%s%s) may not %s%s%s",
-                                  q->who.name, gv_role_name(q->who.role),
-                                  q->who.sources[0] ? " of " : "", q->who.sources, action,
-                                  source ? " on source " : "", source ? source : ""),
-                    err);
-    return DT_OK;
+    rc = name_object(q, object, err);
+    if (rc < 0) return req_end(q, rc, err);
+    if (!role_admits(q, object)) return deny_role(q, object, err);
+    rc = begin_work(q, err);
+    return rc < 0 ? req_end(q, rc, err) : DT_OK;
 }
 
 int req_view(svc_request *q, dt_error *err)
@@ -225,15 +274,6 @@ int req_end(svc_request *q, int rc, dt_error *err)
         *err = log_err;
         return lrc;
     }
-    return rc;
-}
-
-int req_log_now(svc_request *q, int rc, dt_error *err)
-{
-    if (rc < 0) return req_end(q, rc, err);
-    rc = log_entry(q, "allowed", err);
-    if (rc < 0) req_free(q);
-    else q->is_logged = 0;
     return rc;
 }
 
@@ -290,18 +330,16 @@ static int check_sources(const dt_store *s, const char *sources, dt_error *err)
 int dt_principal_add(dt_store *store, const dt_request *req, const char *name, const char *role,
                      const char *sources, char token[DT_TOKEN_SIZE], dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !name || !role || !token)
         return dt_err_set(err, DT_EINVAL, "dt_principal_add: NULL argument");
     principal_add p = {.s = store, .name = name, .sources = sources, .token = token};
-    if (gv_role_parse(role, &p.role) < 0)
-        return dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, reviewer, "
-                          "auditor)", role);
-    DT_TRY(check_sources(store, sources, err));
     svc_request q;
-    DT_TRY(req_begin(store, req, "principal.add", R_ADMIN, NULL, 0, &q, err));
-    int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                    : DT_OK;
+    DT_TRY(req_begin(store, req, SVC_PRINCIPAL_ADD, name, &q, err));
+    int rc = gv_role_parse(role, &p.role) < 0
+                 ? dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, "
+                              "reviewer, auditor)", role)
+                 : check_sources(store, sources, err);
     if (rc == DT_OK) rc = req_commit_with(&q, add_principal, &p, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
@@ -322,14 +360,12 @@ static int revoke_principal(void *ctx, dt_error *err)
 
 int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !name) return dt_err_set(err, DT_EINVAL, "dt_principal_revoke: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "principal.revoke", R_ADMIN, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_PRINCIPAL_REVOKE, name, &q, err));
     principal_revoke p = {.s = store, .name = name};
-    int rc = req_subject(&q, "principal", name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                    : DT_OK;
-    if (rc == DT_OK) rc = req_commit_with(&q, revoke_principal, &p, err);
+    int rc = req_commit_with(&q, revoke_principal, &p, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
@@ -351,10 +387,10 @@ static int list_one(void *ctx, const st_principal *p)
 int dt_principal_list(dt_store *store, const dt_request *req, dt_principal_fn fn, void *ctx,
                       dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !fn) return dt_err_set(err, DT_EINVAL, "dt_principal_list: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "principal.list", R_ADMIN | R_AUDITOR, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_PRINCIPAL_LIST, NULL, &q, err));
     principal_list l = {fn, ctx};
     int rc = st_principals_each(store->st, list_one, &l, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
@@ -398,40 +434,34 @@ static int set_policy(svc_request *q, size_t i_src, const char *path, int64_t *v
 int dt_policy_set(dt_store *store, const dt_request *req, const char *source,
                   const char *policy_path, int64_t *version, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !source || !policy_path || !version)
         return dt_err_set(err, DT_EINVAL, "dt_policy_set: NULL argument");
-    size_t i_src;
-    DT_TRY(store_source_index(store, source, &i_src, err));
     svc_request q;
-    DT_TRY(req_begin(store, req, "policy.set", R_STEWARD, source, 0, &q, err));
-    int rc = req_subject(&q, "policy", source) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                   : DT_OK;
-    if (rc == DT_OK) rc = set_policy(&q, i_src, policy_path, version, err);
+    DT_TRY(req_begin(store, req, SVC_POLICY_SET, source, &q, err));
+    int rc = set_policy(&q, q.i_src, policy_path, version, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
 int dt_policy_get(dt_store *store, const dt_request *req, const char *source, char **text,
                   int64_t *version, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !source || !text || !version)
         return dt_err_set(err, DT_EINVAL, "dt_policy_get: NULL argument");
-    size_t i_src;
-    DT_TRY(store_source_index(store, source, &i_src, err));
     svc_request q;
-    DT_TRY(req_begin(store, req, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, source, 0, &q,
-                     err));
-    int64_t src;
-    int rc = req_subject(&q, "policy", source) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                   : DT_OK;
-    if (rc == DT_OK) rc = st_source_id(store->st, source, &src, err);
-    if (rc == DT_OK) rc = st_policy_latest(store->st, src, text, version, err);
+    DT_TRY(req_begin(store, req, SVC_POLICY_GET, source, &q, err));
+    int64_t src, v = 0;
+    char *t = NULL;
+    int rc = st_source_id(store->st, source, &src, err);
+    if (rc == DT_OK) rc = st_policy_latest(store->st, src, &t, &v, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {
-        dt_free(*text);
-        *text = NULL;
+        dt_free(t);
+        return dt_err_ensure(err, rc);
     }
+    *text = t;
+    *version = v;
     return dt_err_ensure(err, rc);
 }
 
@@ -440,10 +470,10 @@ int dt_policy_get(dt_store *store, const dt_request *req, const char *source, ch
 int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_path,
                     dt_audit_verdict *out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_audit_verify: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "audit.verify", R_AUDITOR, NULL, 1, &q, err));
+    DT_TRY(req_begin(store, req, SVC_AUDIT_VERIFY, NULL, &q, err));
     gv_verdict v;
     int rc = gv_audit_verify(store->st, witness_path, &v, err);
     if (rc == DT_OK) {
@@ -457,24 +487,23 @@ int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_
 /* An auditor's call that answers with JSON text. */
 typedef int (*json_query)(st_store *st, const void *arg, char **out, dt_error *err);
 
-static int audit_json(dt_store *store, const dt_request *req, const char *action, json_query fn,
+static int audit_json(dt_store *store, const dt_request *req, svc_call_id id, json_query fn,
                       const void *arg, char **json, dt_error *err)
 {
-    dt_error_clear(err);
-    if (!store || !json) return dt_err_set(err, DT_EINVAL, "%s: NULL argument", action);
-    *json = NULL;
+    DT_ERR_INIT(err);
+    if (!store || !json)
+        return dt_err_set(err, DT_EINVAL, "%s: NULL argument", svc_call_get(id)->action);
     svc_request q;
-    DT_TRY(req_begin(store, req, action, R_AUDITOR, NULL, 0, &q, err));
-    /* commit this request's entry first, so the head shown covers it */
-    int rc = req_log_now(&q, DT_OK, err);
-    if (rc < 0) return dt_err_ensure(err, rc);
-    rc = fn(store->st, arg, json, err);
-    rc = req_end(&q, rc, err);
+    /* the row logs this request's entry first, so the head shown covers it */
+    DT_TRY(req_begin(store, req, id, NULL, &q, err));
+    char *text = NULL;
+    int rc = req_end(&q, fn(store->st, arg, &text, err), err);
     if (rc < 0) {
-        dt_free(*json);
-        *json = NULL;
+        dt_free(text);
+        return dt_err_ensure(err, rc);
     }
-    return dt_err_ensure(err, rc);
+    *json = text;
+    return DT_OK;
 }
 
 static int head_query(st_store *st, const void *arg, char **out, dt_error *err)
@@ -495,33 +524,31 @@ static int consistency_query(st_store *st, const void *arg, char **out, dt_error
 
 int dt_audit_head(dt_store *store, const dt_request *req, char **json, dt_error *err)
 {
-    return audit_json(store, req, "audit.head", head_query, NULL, json, err);
+    return audit_json(store, req, SVC_AUDIT_HEAD, head_query, NULL, json, err);
 }
 
 int dt_audit_prove(dt_store *store, const dt_request *req, int64_t seq, char **json,
                    dt_error *err)
 {
-    return audit_json(store, req, "audit.prove", prove_query, &seq, json, err);
+    return audit_json(store, req, SVC_AUDIT_PROVE, prove_query, &seq, json, err);
 }
 
 int dt_audit_consistency(dt_store *store, const dt_request *req, const char *old_head_json,
                          char **json, dt_error *err)
 {
     if (!old_head_json) return dt_err_set(err, DT_EINVAL, "dt_audit_consistency: NULL argument");
-    return audit_json(store, req, "audit.consistency", consistency_query, old_head_json, json,
-                      err);
+    return audit_json(store, req, SVC_AUDIT_CONSISTENCY, consistency_query, old_head_json,
+                      json, err);
 }
 
 int dt_audit_witness(dt_store *store, const dt_request *req, const char *path, int64_t *n_heads,
                      dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !path || !n_heads) return dt_err_set(err, DT_EINVAL, "dt_audit_witness: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "audit.witness", R_AUDITOR, NULL, 0, &q, err));
-    int rc = req_log_now(&q, DT_OK, err);
-    if (rc < 0) return dt_err_ensure(err, rc);
-    rc = gv_audit_export_witness(store->st, path, n_heads, err);
+    DT_TRY(req_begin(store, req, SVC_AUDIT_WITNESS, NULL, &q, err));
+    int rc = gv_audit_export_witness(store->st, path, n_heads, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
@@ -578,11 +605,11 @@ static int entity_subjects(subject_list *l, const char *entity_id)
 int dt_disclosures(dt_store *store, const dt_request *req, const char *record_key,
                    const char *entity_id, dt_disclosure_fn fn, void *ctx, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !fn || !record_key == !entity_id)
         return dt_err_set(err, DT_EINVAL, "dt_disclosures: give a record key or an entity id");
     svc_request q;
-    DT_TRY(req_begin(store, req, "disclosures", R_AUDITOR, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_AUDIT_DISCLOSURES, NULL, &q, err));
     subject_list l = {.s = store, .err = err};
     util_intern_init(&l.keys);
     uint32_t id;

@@ -93,7 +93,7 @@ static int keep_governance(st_store *st, const char *admin_name, char token[DT_T
 int dt_store_init(const char *store_path, const char *config_path, const char *admin_name,
                   char admin_token[DT_TOKEN_SIZE], dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store_path || !config_path || !admin_name || !admin_token)
         return dt_err_set(err, DT_EINVAL, "dt_store_init: NULL argument");
     dt_config *cfg = NULL;
@@ -129,7 +129,7 @@ static int load_config(st_store *st, dt_config **out, dt_error *err)
 
 int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store_path || !out) return dt_err_set(err, DT_EINVAL, "dt_store_open: NULL argument");
     *out = NULL;
     dt_store *s = dt_calloc(1, sizeof *s);
@@ -394,17 +394,6 @@ static int ingest(ingest_run *run, size_t i_src)
     return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
 }
 
-/* A write names its source as subject, and is logged before it starts: a
- * killed write has its entry. */
-static int begin_write(dt_store *store, const dt_request *req, const char *action,
-                       unsigned roles, const char *source, svc_request *q, dt_error *err)
-{
-    DT_TRY(req_begin(store, req, action, roles, source, 0, q, err));
-    int rc = source ? req_subject(q, "source", source) : DT_OK;
-    if (rc < 0) rc = dt_err_set(err, rc, "out of memory");
-    return req_log_now(q, rc, err);
-}
-
 static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *opts,
                        dt_ingest_summary *summary, dt_error *err)
 {
@@ -448,14 +437,12 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
 int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
                     dt_ingest_summary *summary, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !opts || !opts->source || !opts->path)
         return dt_err_set(err, DT_EINVAL, "dt_store_ingest: store, source and path are required");
-    size_t i_src;
-    DT_TRY(store_source_index(store, opts->source, &i_src, err));
     svc_request q;
-    DT_TRY(begin_write(store, req, "ingest", R_STEWARD, opts->source, &q, err));
-    int rc = ingest_file(store, i_src, opts, summary, err);
+    DT_TRY(req_begin(store, req, SVC_STORE_INGEST, opts->source, &q, err));
+    int rc = ingest_file(store, q.i_src, opts, summary, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
@@ -503,14 +490,13 @@ int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source
                       const char *ids_path, uint64_t *n_withdrawn, uint64_t *n_unknown,
                       dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !source || !ids_path || !n_withdrawn || !n_unknown)
         return dt_err_set(err, DT_EINVAL, "dt_store_withdraw: NULL argument");
     *n_withdrawn = *n_unknown = 0;
-    size_t i_src;
-    DT_TRY(store_source_index(store, source, &i_src, err));
     svc_request q;
-    DT_TRY(begin_write(store, req, "withdraw", R_STEWARD, source, &q, err));
+    DT_TRY(req_begin(store, req, SVC_STORE_WITHDRAW, source, &q, err));
+    size_t i_src = q.i_src;
     int64_t src;
     int rc = st_source_id(store->st, source, &src, err);
     if (rc == DT_OK)
@@ -564,11 +550,11 @@ static int import_model(dt_store *store, const char *model_path, int64_t *versio
 int dt_store_import_model(dt_store *store, const dt_request *req, const char *model_path,
                           int64_t *version, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !model_path || !version)
         return dt_err_set(err, DT_EINVAL, "dt_store_import_model: NULL argument");
     svc_request q;
-    DT_TRY(begin_write(store, req, "import-model", R_ADMIN, NULL, &q, err));
+    DT_TRY(req_begin(store, req, SVC_MODEL_IMPORT, NULL, &q, err));
     return dt_err_ensure(err, req_end(&q, import_model(store, model_path, version, err), err));
 }
 
@@ -613,11 +599,11 @@ static int load_store(pl_ctx *e, void *ctx)
 int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts,
                    int64_t *version, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !version) return dt_err_set(err, DT_EINVAL, "dt_store_train: NULL argument");
     svc_request q;
-    DT_TRY(begin_write(store, req, "train", R_ADMIN, NULL, &q, err));
-    int rc = req_view(&q, err);
+    DT_TRY(req_begin(store, req, SVC_MODEL_TRAIN, NULL, &q, err));
+    int rc = DT_OK;
     dt_link_options o = opts ? *opts : (dt_link_options){0};
     o.model_path = NULL;
     char *text = NULL;

@@ -248,7 +248,7 @@ static int purge(svc_request *q, dt_purge_report *rep, dt_error *err)
 int store_retention_run(dt_store *s, dt_error *err)
 {
     svc_request q;
-    req_init(&q, s, "purge", "retention");
+    req_init(&q, s, svc_call_get(SVC_STORE_PURGE)->action, "retention");
     q.is_logged = 1;
     dt_purge_report rep;
     int rc = report_init(s, &rep) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
@@ -265,11 +265,11 @@ int store_retention_run(dt_store *s, dt_error *err)
 
 int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_store_purge: NULL argument");
     memset(out, 0, sizeof *out);
     svc_request q;
-    DT_TRY(req_begin(store, req, "purge", R_ADMIN | R_STEWARD, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_STORE_PURGE, NULL, &q, err));
     int rc = gv_policies_refresh(store->st, store->cfg, &store->policies, err);
     if (rc == DT_OK && report_init(store, out) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     rc = rc == DT_OK ? purge(&q, out, err) : req_end(&q, rc, err);

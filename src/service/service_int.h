@@ -119,10 +119,65 @@ enum {
     R_READERS = R_ANALYST | R_REVIEWER,
 };
 
+/* The governed calls, one row each in calls.c (svc_calls[id].id == id). */
+typedef enum svc_call_id {
+    SVC_STORE_INGEST,
+    SVC_STORE_WITHDRAW,
+    SVC_STORE_PURGE,
+    SVC_MODEL_IMPORT,
+    SVC_MODEL_TRAIN,
+    SVC_ENTITY_EXPORT,
+    SVC_RECORD_RESOLVE,
+    SVC_ENTITY_GET,
+    SVC_PAIR_EXPLAIN,
+    SVC_PRINCIPAL_ADD,
+    SVC_PRINCIPAL_REVOKE,
+    SVC_PRINCIPAL_LIST,
+    SVC_POLICY_SET,
+    SVC_POLICY_GET,
+    SVC_AUDIT_VERIFY,
+    SVC_AUDIT_HEAD,
+    SVC_AUDIT_PROVE,
+    SVC_AUDIT_CONSISTENCY,
+    SVC_AUDIT_WITNESS,
+    SVC_AUDIT_DISCLOSURES,
+    SVC_N_CALLS
+} svc_call_id;
+
+/* What req_begin does for a row, beyond authentication and its roles. */
+enum svc_flag {
+    SVC_WRITE = 1u << 0,        /* changes the store */
+    SVC_SOURCE = 1u << 1,       /* names a source: it must be the config's, and a steward
+                                   must steward it (checked after authentication) */
+    SVC_PRINCIPAL = 1u << 2,    /* names a principal */
+    SVC_VIEW = 1u << 3,         /* works under the purpose's view (req_view) */
+    SVC_LOG_FIRST = 1u << 4,    /* its entry is committed before the work starts: a killed
+                                   write is on the log, a head shown covers its own entry */
+    SVC_LOG_OPTIONAL = 1u << 5, /* runs when the log refuses appends (audit verify) */
+};
+
+typedef struct svc_call {
+    svc_call_id id;
+    const char *action;         /* the audit entry's action: object.verb */
+    unsigned roles;             /* R_* bits of the roles admitted */
+    unsigned flags;             /* svc_flag bits */
+    const char *subject_kind;   /* the entry names the object as "<kind>:<name>"; NULL: not */
+    const char *audit;          /* what its entry records, for people (dt_calls, docs) */
+    const char *command;        /* the CLI command that makes the call */
+} svc_call;
+
+extern const svc_call svc_calls[SVC_N_CALLS];
+const svc_call *svc_call_get(svc_call_id id);
+/* 0 when a table of n rows keeps the invariants calls.c states; else -1
+ * and *why (the action at fault). */
+int svc_calls_check(const svc_call *table, size_t n, const char **why);
+
 typedef struct svc_request {
     dt_store *s;
+    const svc_call *call;       /* NULL for the store's own requests (retention) */
     gv_principal who;
     const char *purpose, *action;
+    size_t i_src;        /* the source a SVC_SOURCE call names, as a config index */
     int is_logged;       /* 0 only for audit verify on a log that refuses appends */
     int snapshot;        /* the read snapshot req_begin started, until a commit */
     int policies_fresh;  /* the policy set was refreshed inside this snapshot */
@@ -130,23 +185,22 @@ typedef struct svc_request {
     util_intern subjects, fields;
 } svc_request;
 
-/* The request's checks, in order: a usable audit log, the token, the
- * purpose, the role (and for a steward, that it stewards `source`). A
- * failed check appends a "denied" entry and returns the error. With
- * may_skip_log, a log that refuses appends (written outside dovetail)
- * does not stop the call: audit verify must still run on it. */
-int req_begin(dt_store *s, const dt_request *r, const char *action, unsigned roles,
-              const char *source, int may_skip_log, svc_request *q, dt_error *err);
+/* Starts request `id` as its row says, in this order: a usable audit log
+ * (unless SVC_LOG_OPTIONAL), the read snapshot, retention, the token, the
+ * purpose, that `object` is a source of the config (SVC_SOURCE; q->i_src),
+ * the role (for a steward, that it stewards `object`), then with
+ * SVC_LOG_FIRST the entry committed, and the purpose's view (SVC_VIEW). `object`
+ * is the source or principal the call names, NULL for others. A failed
+ * check appends a "denied" (or "failed") entry and returns the error;
+ * nothing about the store is said before the token is checked. */
+int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
+              svc_request *q, dt_error *err);
 /* Builds q->view: what q->purpose may see now. */
 int req_view(svc_request *q, dt_error *err);
 /* Notes a record the reply shows, and a column of a source it shows. */
 int req_subject(svc_request *q, const char *source, const char *record_id);
 int req_subject_text(svc_request *q, const char *subject);
 int req_field(svc_request *q, const char *source, const char *column);
-/* Logs the entry now, before a write starts ("allowed", or "failed"
- * when rc < 0, which also ends the request), so a killed write is on the
- * log; req_end then logs nothing more. Returns rc or the log's error. */
-int req_log_now(svc_request *q, int rc, dt_error *err);
 /* Runs work in one transaction with q's "allowed" entry, so a change and
  * its entry are stored together or not at all. The entry is made after
  * work ran, so work may name the subjects it found under the write lock.

@@ -173,14 +173,13 @@ static int export_to(svc_request *q, const char *tmp, uint64_t *n_rows, dt_error
 int dt_store_export(dt_store *store, const dt_request *req, const char *out_path,
                     uint64_t *n_rows, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "export", R_READERS, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_ENTITY_EXPORT, NULL, &q, err));
     char *tmp = dt_asprintf("%s.tmp", out_path);
     uint64_t n = 0;
     int rc = tmp ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = req_view(&q, err);
     if (rc == DT_OK) rc = export_to(&q, tmp, &n, err);
     rc = req_end(&q, rc, err); /* the entry is durable before the file is in place */
     if (rc == DT_OK && rename(tmp, out_path) != 0)
@@ -388,21 +387,18 @@ int store_resolve_json(svc_request *q, size_t i_src, const char *record_json,
 int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
                      const char *record_json, dt_resolution **out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !source || !record_json || !out)
         return dt_err_set(err, DT_EINVAL, "dt_store_resolve: NULL argument");
     *out = NULL;
     if (strlen(record_json) > DT_RECORD_JSON_MAX)
         return dt_err_set(err, DT_EINPUT, "the record is over %u bytes", DT_RECORD_JSON_MAX);
-    size_t i_src;
-    DT_TRY(store_source_index(store, source, &i_src, err));
     svc_request q;
-    DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_RECORD_RESOLVE, source, &q, err));
     dt_resolution *r = NULL;
     int rc = need_model(store, err);
-    if (rc == DT_OK) rc = req_view(&q, err);
-    if (rc == DT_OK) rc = check_query_source(&q, i_src, err);
-    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, record_json, &r, err);
+    if (rc == DT_OK) rc = check_query_source(&q, q.i_src, err);
+    if (rc == DT_OK) rc = store_resolve_json(&q, q.i_src, record_json, &r, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {
         dt_resolution_free(r);
@@ -434,14 +430,13 @@ static int resolve_core(dt_store *store, size_t i_src, const char *json, dt_reso
 
 /* The public call's own path (req_begin: log check, snapshot, token,
  * role; the view; its filtering) with the audit entry left out. */
-static int resolve_enforced(dt_store *store, const dt_request *req, size_t i_src,
+static int resolve_enforced(dt_store *store, const dt_request *req, const char *source,
                             const char *json, dt_resolution **res, dt_error *err)
 {
     svc_request q;
-    DT_TRY(req_begin(store, req, "resolve", R_READERS, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_RECORD_RESOLVE, source, &q, err));
     q.is_logged = 0; /* what governed adds: the entry and its commit */
-    int rc = req_view(&q, err);
-    if (rc == DT_OK) rc = store_resolve_json(&q, i_src, json, res, err);
+    int rc = store_resolve_json(&q, q.i_src, json, res, err);
     return req_end(&q, rc, err);
 }
 
@@ -449,10 +444,10 @@ int svc_bench_resolve(dt_store *s, const dt_request *req, svc_way way, const cha
                       const char *record_json, dt_resolution **out, dt_error *err)
 {
     if (way == SVC_WAY_GOVERNED) return dt_store_resolve(s, req, source, record_json, out, err);
+    if (way == SVC_WAY_ENFORCED) return resolve_enforced(s, req, source, record_json, out, err);
     size_t i_src;
     DT_TRY(store_source_index(s, source, &i_src, err));
-    return way == SVC_WAY_CORE ? resolve_core(s, i_src, record_json, out, err)
-                               : resolve_enforced(s, req, i_src, record_json, out, err);
+    return resolve_core(s, i_src, record_json, out, err);
 }
 
 void dt_resolution_free(dt_resolution *r)
@@ -583,15 +578,14 @@ static int entity_records(svc_request *q, const char *entity_id, dt_entity_recor
 int dt_store_entity(dt_store *store, const dt_request *req, const char *entity_id,
                     dt_entity_record **out, size_t *n, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !entity_id || !out || !n)
         return dt_err_set(err, DT_EINVAL, "dt_store_entity: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "entity", R_READERS, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_ENTITY_GET, NULL, &q, err));
     dt_entity_record *v = NULL;
     size_t k = 0;
     int rc = need_model(store, err);
-    if (rc == DT_OK) rc = req_view(&q, err);
     if (rc == DT_OK) rc = entity_records(&q, entity_id, &v, &k, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {
@@ -704,16 +698,15 @@ static int explain_stored(svc_request *q, const char *key_a, const char *key_b,
 int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
                      const char *key_b, dt_explanation **out, dt_error *err)
 {
-    dt_error_clear(err);
+    DT_ERR_INIT(err);
     if (!store || !key_a || !key_b || !out)
         return dt_err_set(err, DT_EINVAL, "dt_store_explain: NULL argument");
     svc_request q;
-    DT_TRY(req_begin(store, req, "explain", R_READERS, NULL, 0, &q, err));
+    DT_TRY(req_begin(store, req, SVC_PAIR_EXPLAIN, NULL, &q, err));
     dt_explanation *ex = dt_calloc(1, sizeof *ex);
     int rc = ex ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK && (!(ex->key_a = dt_strdup(key_a)) || !(ex->key_b = dt_strdup(key_b))))
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = req_view(&q, err);
     if (rc == DT_OK) rc = explain_stored(&q, key_a, key_b, ex, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {

@@ -42,6 +42,14 @@ int dt_err_ensure(dt_error *err, int code);
         if (dt_try_rc_ < 0) return dt_try_rc_;                            \
     } while (0)
 
+/* Opens a public call: clears *err, or points err at a local when the
+ * caller passed NULL, so nothing below need check it (every public call
+ * accepts NULL for err). Declares err_local_ in the caller's scope. */
+#define DT_ERR_INIT(err)                                                  \
+    dt_error err_local_;                                                  \
+    if (!(err)) (err) = &err_local_;                                      \
+    dt_error_clear(err)
+
 #define DT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- allocation --------------------------------------------------- */

@@ -191,7 +191,7 @@ DOVETAIL_TOKEN=$(tok analyst) "$DT" policy set --source deaths --store "$S" --pu
 
 # ---- disclosures --------------------------------------------------------------------
 DOVETAIL_TOKEN=$(tok auditor) "$DT" disclosures --record "benefits:$B" --store "$S" --purpose oversight >"$T/disc" 2>"$T/err"
-grep -q '"principal": "analyst", "purpose": "pi", "action": "entity"' "$T/disc" && grep -q '"action": "export"' "$T/disc" \
+grep -q '"principal": "analyst", "purpose": "pi", "action": "entity.get"' "$T/disc" && grep -q '"action": "entity.export"' "$T/disc" \
     && ! grep -q '"principal": "admin"' "$T/disc" \
     && ok "disclosures list who saw the record, for what, and which fields" || bad "disclosures" "$(head -n 3 "$T/disc") $(cat "$T/err")"
 n_disc=$(wc -l <"$T/disc")

@@ -99,20 +99,20 @@ at 2027-01-01 steward ingest -q --source voters "$G/voters.csv" 2>/dev/null
     && ok "the first request erased the $((N - 41)) records and the version past 30 days" \
     || bad "auto purge" "$(n_benefits) benefits records, $(n_history) versions"
 row=$(q "SELECT principal || '|' || purpose || '|' || action || '|' || outcome || '|' || n_subjects FROM audit WHERE seq = $((before + 1))")
-[ "$row" = "dovetail:retention|retention|purge|allowed|$((N - 41 + 1))" ] \
+[ "$row" = "dovetail:retention|retention|store.purge|allowed|$((N - 41 + 1))" ] \
     && ok "under an entry of its own, naming every record touched" || bad "purge entry" "$row"
-q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx ingest \
+q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx store.ingest \
     && ok "the request's own entry follows" || bad "entry order"
 at 2027-01-01 analyst export --out "$T/e31.csv" 2>"$T/err" || bad "export at day 31" "$(cat "$T/err")"
 [ "$(grep -c '^benefits,' "$T/e31.csv")" = 41 ] && ok "a read then shows the 41 kept only" \
     || bad "export after purge" "$(grep -c '^benefits,' "$T/e31.csv")"
 gone=$(sed -n 45p "$G/benefits.csv" | cut -d, -f1)
 DOVETAIL_TEST_NOW=2027-01-01 as auditor "$S" disclosures --record "benefits:$gone" >"$T/disc" 2>"$T/err"
-grep -q '"action": "purge"' "$T/disc" && grep -q '"action": "export"' "$T/disc" \
+grep -q '"action": "store.purge"' "$T/disc" && grep -q '"action": "entity.export"' "$T/disc" \
     && ok "an erased record's disclosures still list its accesses and its erasure" \
     || bad "disclosures of an erased record" "$(cat "$T/disc" "$T/err")"
 DOVETAIL_TEST_NOW=2027-01-01 as auditor "$S" disclosures --record "benefits:$changed" 2>/dev/null \
-    | grep -q '"action": "purge"' && ok "a record losing an old version is named too" || bad "version subject"
+    | grep -q '"action": "store.purge"' && ok "a record losing an old version is named too" || bad "version subject"
 [ "$(q 'SELECT (SELECT count(*) FROM link WHERE a NOT IN (SELECT id FROM record) OR b NOT IN (SELECT id FROM record))
           + (SELECT count(*) FROM membership WHERE record NOT IN (SELECT id FROM record))
           + (SELECT count(*) FROM record_keys WHERE record NOT IN (SELECT id FROM record))')" = 0 ] \
@@ -140,17 +140,17 @@ wait $lock
 [ $rc -eq 1 ] && grep -q "past their retention period could not be erased, so nothing is read" "$T/err" \
     && [ "$(n_benefits)" = 41 ] && ok "when the erasure cannot run, the read fails instead of showing them" \
     || bad "read with erasure blocked" "rc=$rc $(cat "$T/err")"
-[ "$(q "SELECT count(*) FROM audit WHERE action = 'purge' AND outcome = 'allowed' AND n_subjects = 41")" = 0 ] \
+[ "$(q "SELECT count(*) FROM audit WHERE action = 'store.purge' AND outcome = 'allowed' AND n_subjects = 41")" = 0 ] \
     && ok "and no entry claims an erasure that did not happen" || bad "stale purge entry"
 at 2027-02-20 analyst purge >/dev/null 2>"$T/err"; rc=$?
-[ $rc -eq 1 ] && grep -q "may not purge" "$T/err" && [ "$(n_benefits)" = 41 ] \
+[ $rc -eq 1 ] && grep -q "may not store.purge" "$T/err" && [ "$(n_benefits)" = 41 ] \
     && ok "an analyst may not purge" || bad "analyst purge" "rc=$rc $(cat "$T/err")"
 at 2027-02-20 admin purge --json >"$T/p50" 2>"$T/err"
 grep -q '{"source": "benefits", "retention_days": 30, "records": 41, "versions": 0}' "$T/p50" \
     && [ "$(n_benefits)" = 0 ] && ok "day 81: purge erases the renewed ones, as JSON" \
     || bad "purge day 81" "$(cat "$T/p50" "$T/err")"
 q "SELECT principal || '|' || action || '|' || n_subjects FROM audit ORDER BY seq DESC LIMIT 1" \
-    | grep -qx "admin|purge|41" && ok "under the admin's own entry" || bad "explicit purge entry"
+    | grep -qx "admin|store.purge|41" && ok "under the admin's own entry" || bad "explicit purge entry"
 verify 2027-02-20 "$S" >/dev/null 2>"$T/err" && ok "the log verifies at the end" \
     || bad "final verify" "$(cat "$T/err")"
 

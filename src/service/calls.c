@@ -1,0 +1,153 @@
+/*
+ * calls.c — the table of governed calls: every public store call is one
+ * row, and req_begin (access.c) sets up, authorizes and logs a request
+ * from its row alone, so no call has its own way in. The CLI checks its
+ * store commands against this table (dt_calls, `dovetail calls`), and
+ * the HTTP server will route from it.
+ *
+ * Invariants (svc_calls_check; its unit test runs it on this table and on
+ * broken ones):
+ *   1. Row i has id i: the enum and the table cannot drift apart.
+ *   2. Action names are unique and read object.verb, lower case.
+ *   3. Every row admits at least one role, and no reading row admits the
+ *      admin (an admin manages, and reads no record).
+ *   4. A row that names a source or a principal says what its audit entry
+ *      calls it (subject kind).
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "service/service_int.h"
+
+#define ROW(id_, action_, roles_, flags_, kind_, audit_, command_)                            \
+    [SVC_##id_] = {SVC_##id_, action_, roles_, flags_, kind_, audit_, command_}
+
+/* Subjects an entry names, besides the rows a read shows. */
+#define SOURCE_SUBJECT "source"
+#define POLICY_SUBJECT "policy"
+#define PRINCIPAL_SUBJECT "principal"
+
+const svc_call svc_calls[SVC_N_CALLS] = {
+    ROW(STORE_INGEST, "store.ingest", R_STEWARD, SVC_WRITE | SVC_SOURCE | SVC_LOG_FIRST,
+        SOURCE_SUBJECT, "the source; logged before the first batch, so a killed ingest is on the log",
+        "ingest"),
+    ROW(STORE_WITHDRAW, "store.withdraw", R_STEWARD, SVC_WRITE | SVC_SOURCE | SVC_LOG_FIRST,
+        SOURCE_SUBJECT, "the source; logged before the work", "withdraw"),
+    ROW(STORE_PURGE, "store.purge", R_ADMIN | R_STEWARD, SVC_WRITE, NULL,
+        "every record erased, in the transaction that erases it", "purge"),
+    ROW(MODEL_IMPORT, "model.import", R_ADMIN, SVC_WRITE | SVC_LOG_FIRST, NULL,
+        "the call; logged before the work", "train --model"),
+    ROW(MODEL_TRAIN, "model.train", R_ADMIN, SVC_WRITE | SVC_LOG_FIRST | SVC_VIEW, NULL,
+        "the call and its purpose; logged before the work", "train"),
+    ROW(ENTITY_EXPORT, "entity.export", R_READERS, SVC_VIEW, NULL,
+        "every record written and the columns shown", "export"),
+    ROW(RECORD_RESOLVE, "record.resolve", R_READERS, SVC_VIEW | SVC_SOURCE, NULL,
+        "every candidate shown and the columns compared", "resolve"),
+    ROW(ENTITY_GET, "entity.get", R_READERS, SVC_VIEW, NULL,
+        "every record shown and the columns shown", "entity"),
+    ROW(PAIR_EXPLAIN, "pair.explain", R_READERS, SVC_VIEW, NULL,
+        "both records and the columns shown", "explain --store"),
+    ROW(PRINCIPAL_ADD, "principal.add", R_ADMIN, SVC_WRITE | SVC_PRINCIPAL, PRINCIPAL_SUBJECT,
+        "the principal, in the transaction that adds it", "principal add"),
+    ROW(PRINCIPAL_REVOKE, "principal.revoke", R_ADMIN, SVC_WRITE | SVC_PRINCIPAL,
+        PRINCIPAL_SUBJECT, "the principal, in the transaction that revokes it",
+        "principal revoke"),
+    ROW(PRINCIPAL_LIST, "principal.list", R_ADMIN | R_AUDITOR, 0, NULL, "the call",
+        "principal list"),
+    ROW(POLICY_SET, "policy.set", R_STEWARD, SVC_WRITE | SVC_SOURCE, POLICY_SUBJECT,
+        "the source's policy, in the transaction that sets it", "policy set"),
+    ROW(POLICY_GET, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, SVC_SOURCE, POLICY_SUBJECT,
+        "the source's policy", "policy show"),
+    ROW(AUDIT_VERIFY, "audit.verify", R_AUDITOR, SVC_LOG_OPTIONAL, NULL,
+        "the call (when the log still takes entries)", "audit verify"),
+    ROW(AUDIT_HEAD, "audit.head", R_AUDITOR, SVC_LOG_FIRST, NULL,
+        "the call; logged first, so the head shown covers it", "audit head"),
+    ROW(AUDIT_PROVE, "audit.prove", R_AUDITOR, SVC_LOG_FIRST, NULL,
+        "the call; logged first", "audit prove"),
+    ROW(AUDIT_CONSISTENCY, "audit.consistency", R_AUDITOR, SVC_LOG_FIRST, NULL,
+        "the call; logged first", "audit consistency"),
+    ROW(AUDIT_WITNESS, "audit.witness", R_AUDITOR, SVC_LOG_FIRST, NULL,
+        "the call; logged first, so the heads written cover it", "audit witness"),
+    ROW(AUDIT_DISCLOSURES, "audit.disclosures", R_AUDITOR, 0, NULL,
+        "every record asked about", "disclosures"),
+};
+
+const svc_call *svc_call_get(svc_call_id id)
+{
+    assert(id >= 0 && id < SVC_N_CALLS);
+    assert(svc_calls[id].id == id);
+    return &svc_calls[id];
+}
+
+/* 1 if s reads object.verb: lower-case words of a-z and '-', one dot. */
+static int is_object_verb(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    if (!dot || dot == s || !dot[1] || strchr(dot + 1, '.')) return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || *p == '-' || *p == '.')) return 0;
+    return 1;
+}
+
+int svc_calls_check(const svc_call *table, size_t n, const char **why)
+{
+    for (size_t i = 0; i < n; i++) {
+        const svc_call *c = &table[i];
+        if (c->id != (svc_call_id)i || !c->action) return *why = "a row out of place", -1;
+        if (!is_object_verb(c->action)) return *why = c->action, -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(table[j].action, c->action) == 0) return *why = c->action, -1;
+        if (!c->roles) return *why = c->action, -1;
+        if ((c->flags & SVC_VIEW) && (c->roles & R_ADMIN) && !(c->flags & SVC_WRITE))
+            return *why = c->action, -1;
+        if ((c->flags & (SVC_SOURCE | SVC_PRINCIPAL)) == (SVC_SOURCE | SVC_PRINCIPAL))
+            return *why = c->action, -1;
+        if ((c->flags & SVC_PRINCIPAL) && !c->subject_kind) return *why = c->action, -1;
+        if (!c->audit || !c->command) return *why = c->action, -1;
+    }
+    return 0;
+}
+
+/* ---- the public view of the table ---------------------------------------------- */
+
+static const char *roles_text(unsigned roles, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < GV_N_ROLES; r++) {
+        if (!(roles >> r & 1)) continue;
+        const char *name = gv_role_name((gv_role)r);
+        int k = snprintf(buf + n, cap - n, "%s%s", n ? "," : "", name);
+        if (k < 0 || (size_t)k >= cap - n) break;
+        n += (size_t)k;
+    }
+    return buf;
+}
+
+static dt_call_info infos[SVC_N_CALLS];
+static char infos_roles[SVC_N_CALLS][64];
+static pthread_once_t infos_once = PTHREAD_ONCE_INIT;
+
+static void fill_infos(void)
+{
+    for (int i = 0; i < SVC_N_CALLS; i++) {
+        const svc_call *c = &svc_calls[i];
+        infos[i] = (dt_call_info){
+            .action = c->action,
+            .roles = roles_text(c->roles, infos_roles[i], sizeof infos_roles[i]),
+            .is_write = (c->flags & SVC_WRITE) != 0,
+            .names_source = (c->flags & SVC_SOURCE) != 0,
+            .audit = c->audit,
+            .command = c->command,
+        };
+    }
+}
+
+const dt_call_info *dt_calls(size_t *n)
+{
+    pthread_once(&infos_once, fill_infos);
+    if (n) *n = SVC_N_CALLS;
+    return infos;
+}
