@@ -89,10 +89,14 @@ typedef struct gv_policy {
     size_t n_rules;
 } gv_policy;
 
+/* Limits on one policy: its text, and the purposes it names. */
+enum { GV_POLICY_MAX_BYTES = 1 << 20, GV_MAX_PURPOSES = 1000 };
+
 /* Parses a policy's YAML text for source i_src of cfg; errors name
- * `name`, line and column. A non-zero `now` bounds expiry dates, as when
- * a steward sets the policy (an agreement lasts at most 30 months: 18,
- * and one renewal of 12). */
+ * `name`, line and column. Fields must be columns of the source, each
+ * listed once. A non-zero `now` bounds expiry dates, as when a steward
+ * sets the policy: not passed, and at most 30 months ahead (an agreement
+ * lasts at most 18 months, and one renewal of 12). Linear in n. */
 int gv_policy_parse(const char *text, size_t n, const char *name, const dt_config *cfg,
                     size_t i_src, int64_t now, gv_policy *out, dt_error *err);
 void gv_policy_fini(gv_policy *p);
@@ -124,6 +128,11 @@ typedef struct gv_view {
     int is_full;                        /* every source and every pair allowed */
     char lapsed[512];                   /* why the first lapsed source is out, or "" */
 } gv_view;
+
+/* Why source i_src takes no part under rule r, which has lapsed:
+ * "source 'x': agreement A for purpose 'p' expired after YYYY-MM-DD, ...". */
+void gv_lapsed_text(const dt_config *cfg, size_t i_src, const gv_purpose_rule *r, char *out,
+                    size_t cap);
 
 /* The view of `purpose` at `now`. DT_ELIMIT over GV_MAX_SOURCES sources. */
 int gv_view_make(const gv_policy_set *set, const dt_config *cfg, const char *purpose,
