@@ -92,9 +92,12 @@ static int parse_expiry(ycx *y, const yaml_node_t *n, int64_t now, gv_purpose_ru
     return DT_OK;
 }
 
+/* Each link is another source, named once (every request matches each
+ * pair of sources against these lists). */
 static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_t i_src,
                        const gv_purpose_rule *r)
 {
+    uint64_t seen = 0;
     for (size_t i = 0; i < r->n_link_with; i++) {
         yaml_node_t *item = y_node(y, n->data.sequence.items.start[i]);
         int s = cfg_source_index(cfg, r->link_with[i]);
@@ -104,6 +107,9 @@ static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_
         if ((size_t)s == i_src)
             return y_err(y, item, "link_with: '%s' is this source; its own records always link",
                          r->link_with[i]);
+        if (s < GV_MAX_SOURCES && (seen >> s & 1))
+            return y_err(y, item, "link_with: '%s' is listed twice", r->link_with[i]);
+        if (s < GV_MAX_SOURCES) seen |= UINT64_C(1) << s;
     }
     return DT_OK;
 }

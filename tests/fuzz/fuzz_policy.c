@@ -7,7 +7,8 @@
  *   2. a success holds policy.c's invariants: at most GV_MAX_PURPOSES
  *      purposes, valid names and distinct, an allowed one has an agreement
  *      and an expiry after `now` and within 30 months of it, fields are
- *      distinct columns of "a", link_with names only the other source;
+ *      distinct columns of "a", link_with names only the other source,
+ *      once;
  *   3. a view built from it allows source "a" for a purpose exactly when
  *      its rule is allowed and not expired.
  * Replayed without libFuzzer by regression_driver.c (make fuzz-replay).
@@ -47,6 +48,7 @@ static void check_rule(const gv_purpose_rule *r)
         while (k < 3 && strcmp(r->fields[i], columns[k]) != 0) k++;
         CHECK(k < 3 && !seen[k]++);
     }
+    CHECK(r->n_link_with <= 1);
     for (size_t i = 0; i < r->n_link_with; i++) CHECK(strcmp(r->link_with[i], "b") == 0);
 }
 

@@ -154,7 +154,7 @@ static void test_size(void **state)
     free(text);
 }
 
-static void test_fields_are_columns(void **state)
+static void test_names_are_real(void **state)
 {
     (void)state;
     expect_error(rule("test", "2027-06-30", "[surname, dob]"), 6, 23,
@@ -162,6 +162,9 @@ static void test_fields_are_columns(void **state)
                  "surname, date_of_birth)");
     expect_error(rule("test", "2027-06-30", "[surname, date_of_birth, surname]"), 6, 38,
                  "fields: 'surname' is listed twice");
+    char links[600];
+    snprintf(links, sizeof links, "%s    link_with: [b, b]\n", rule("test", "2027-06-30", "all"));
+    expect_error(links, 7, 20, "link_with: 'b' is listed twice");
     gv_policy p;
     dt_error err;
     const char *ok = rule("test", "2027-06-30", "[rec_id, surname, date_of_birth]");
@@ -215,7 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_purpose_count),
         cmocka_unit_test(test_size),
-        cmocka_unit_test(test_fields_are_columns),
+        cmocka_unit_test(test_names_are_real),
         cmocka_unit_test(test_expiry_past),
         cmocka_unit_test(test_lapsed_names_source),
     };
