@@ -24,6 +24,13 @@
  *      parsing is linear in the text (every request of a process parses
  *      the policies before it authenticates, so a slow parse is a denial
  *      of service by any steward).
+ *   5. 3 and 4 (and an expiry not yet past) are checked when a steward sets
+ *      a policy (now != 0). A policy read back from the store was checked
+ *      when it was set, perhaps by an older dovetail: it is read without
+ *      3, so a store whose policy predates it still serves requests, the
+ *      one that replaces it included; one over the limits of 4 allows
+ *      nothing (deny by default), and is not parsed when over the size,
+ *      so it costs no request its time.
  */
 #include <string.h>
 
@@ -95,7 +102,7 @@ static int parse_expiry(ycx *y, const yaml_node_t *n, int64_t now, gv_purpose_ru
 /* Each link is another source, named once (every request matches each
  * pair of sources against these lists). */
 static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_t i_src,
-                       const gv_purpose_rule *r)
+                       int64_t now, const gv_purpose_rule *r)
 {
     uint64_t seen = 0;
     for (size_t i = 0; i < r->n_link_with; i++) {
@@ -107,7 +114,7 @@ static int check_links(ycx *y, const yaml_node_t *n, const dt_config *cfg, size_
         if ((size_t)s == i_src)
             return y_err(y, item, "link_with: '%s' is this source; its own records always link",
                          r->link_with[i]);
-        if (s < GV_MAX_SOURCES && (seen >> s & 1))
+        if (now && s < GV_MAX_SOURCES && (seen >> s & 1))
             return y_err(y, item, "link_with: '%s' is listed twice", r->link_with[i]);
         if (s < GV_MAX_SOURCES) seen |= UINT64_C(1) << s;
     }
@@ -162,11 +169,11 @@ static int parse_rule(ycx *y, const dt_config *cfg, size_t i_src, const yaml_nod
     DT_TRY(parse_expiry(y, y_get(y, n, "expires"), now, r));
     yaml_node_t *fields = y_get(y, n, "fields");
     DT_TRY(name_list(y, fields, "fields", &r->all_fields, &r->fields, &r->n_fields));
-    if (!r->all_fields) DT_TRY(check_fields(y, fields, &cfg->sources[i_src], r));
+    if (now && !r->all_fields) DT_TRY(check_fields(y, fields, &cfg->sources[i_src], r));
     yaml_node_t *links = y_get(y, n, "link_with");
     if (!links) return DT_OK;
     DT_TRY(name_list(y, links, "link_with", &r->link_any, &r->link_with, &r->n_link_with));
-    return r->link_any ? DT_OK : check_links(y, links, cfg, i_src, r);
+    return r->link_any ? DT_OK : check_links(y, links, cfg, i_src, now, r);
 }
 
 /* The rules, in order; a repeated purpose is found through a hash of the
@@ -191,7 +198,7 @@ static int parse_purposes(ycx *y, const dt_config *cfg, size_t i_src, const yaml
 {
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "purposes"));
     size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-    if (count > GV_MAX_PURPOSES)
+    if (now && count > GV_MAX_PURPOSES)
         return y_err(y, n, "a policy names at most %d purposes; this one names %zu",
                      GV_MAX_PURPOSES, count);
     p->rules = dt_calloc(count ? count : 1, sizeof *p->rules);
@@ -221,7 +228,7 @@ int gv_policy_parse(const char *text, size_t n, const char *name, const dt_confi
                     size_t i_src, int64_t now, gv_policy *out, dt_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (n > GV_POLICY_MAX_BYTES)
+    if (now && n > GV_POLICY_MAX_BYTES)
         return dt_err_at(err, DT_ECONFIG, name, 0, 0, "the policy is %zu bytes; the limit is %d",
                          n, GV_POLICY_MAX_BYTES);
     yaml_document_t doc;
@@ -256,8 +263,12 @@ static int load_policy(st_store *st, const dt_config *cfg, size_t i, gv_policy *
     char name[160];
     snprintf(name, sizeof name, "policy of %s (version %lld)", cfg->sources[i].name,
              (long long)version);
-    int rc = gv_policy_parse(text, strlen(text), name, cfg, i, 0, p, err);
+    int is_over = strlen(text) > GV_POLICY_MAX_BYTES;
+    int rc = is_over ? DT_OK : gv_policy_parse(text, strlen(text), name, cfg, i, 0, p, err);
+    if (rc == DT_OK && p->n_rules > GV_MAX_PURPOSES) is_over = 1;
+    if (is_over) gv_policy_fini(p);
     p->version = version;
+    p->is_over_limits = is_over;
     dt_free(text);
     return rc;
 }
@@ -310,6 +321,11 @@ int gv_view_make(const gv_policy_set *set, const dt_config *cfg, const char *pur
                           GV_MAX_SOURCES);
     out->n_sources = cfg->n_sources;
     for (size_t i = 0; i < cfg->n_sources; i++) {
+        if (set->p[i].is_over_limits && !out->lapsed[0])
+            snprintf(out->lapsed, sizeof out->lapsed, "source '%s': its policy (version %lld) "
+                     "is over %d bytes or %d purposes, so it allows nothing until its steward "
+                     "sets one within them", cfg->sources[i].name,
+                     (long long)set->p[i].version, GV_POLICY_MAX_BYTES, GV_MAX_PURPOSES);
         const gv_purpose_rule *r = gv_policy_rule(&set->p[i], purpose);
         if (!r || !r->allowed) continue;
         if (now >= r->expires) {

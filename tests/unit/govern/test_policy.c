@@ -171,6 +171,14 @@ static void test_names_are_real(void **state)
     assert_int_equal(parse(ok, strlen(ok), NOW, &p, &err), DT_OK);
     assert_int_equal(p.rules[0].n_fields, 3);
     gv_policy_fini(&p);
+    /* a policy stored before the checks still loads (now 0): its steward
+     * must be able to replace it, and every request reads it first */
+    const char *old = rule("test", "2027-06-30", "[surname, dob, dob]");
+    assert_int_equal(parse(old, strlen(old), 0, &p, &err), DT_OK);
+    assert_int_equal(p.rules[0].n_fields, 3);
+    gv_policy_fini(&p);
+    assert_int_equal(parse(links, strlen(links), 0, &p, &err), DT_OK);
+    gv_policy_fini(&p);
 }
 
 static void test_expiry_past(void **state)
