@@ -50,10 +50,34 @@ static char *row_json(const csv_row *h, const csv_row *r)
 {
     json_t *o = json_object();
     for (size_t i = 0; o && i < r->n_fields && i < h->n_fields; i++)
-        json_object_set_new(o, h->fields[i], json_stringn(r->fields[i], r->lens[i]));
+        if (h->fields[i]) json_object_set_new(o, h->fields[i], json_stringn(r->fields[i], r->lens[i]));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
+}
+
+/* A registry's CSV may carry columns the config does not read (benefits'
+ * PROGRAM); resolve refuses a key that is not a column of the source,
+ * naming it in err.field. Leaves those out of the header (NULL), found by
+ * resolving the first row r. */
+static void drop_unread_columns(dt_store *store, const char *source, char **names,
+                                const csv_row *h, const csv_row *r)
+{
+    for (size_t k = 0; k < h->n_fields; k++) {
+        char *json = row_json(h, r);
+        dt_resolution *res = NULL;
+        dt_error err;
+        int rc = json ? svc_bench_resolve(store, NULL, SVC_WAY_CORE, source, json, &res, &err)
+                      : DT_ENOMEM;
+        free(json);
+        dt_resolution_free(res);
+        if (rc != DT_EINPUT || !err.field[0]) return;
+        for (size_t i = 0; i < h->n_fields; i++)
+            if (names[i] && !strcmp(names[i], err.field)) {
+                free(names[i]);
+                names[i] = NULL;
+            }
+    }
 }
 
 enum { CORE = SVC_WAY_CORE, ENFORCED = SVC_WAY_ENFORCED, GOVERNED = SVC_WAY_GOVERNED, N_MODES };
@@ -108,8 +132,12 @@ int main(int argc, char **argv)
         }
         header = (csv_row){.n_fields = row.n_fields, .fields = (const char **)names, .lens = lens};
     }
-    while (jsons && n < n_max && csv_next(r, &row, &err) == 1)
+    int is_first = 1;
+    while (jsons && n < n_max && csv_next(r, &row, &err) == 1) {
+        if (is_first) drop_unread_columns(store, source, names, &header, &row);
+        is_first = 0;
         if ((jsons[n] = row_json(&header, &row))) n++;
+    }
     static const int order[] = {-1,       CORE,     ENFORCED, GOVERNED, GOVERNED, ENFORCED, CORE,
                                 CORE,     ENFORCED, GOVERNED, GOVERNED, ENFORCED, CORE};
     double *ms[N_MODES], *best[N_MODES];

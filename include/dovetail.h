@@ -93,6 +93,16 @@ DT_API const char *dt_strerror(int code);
 /* Resets *err to "no error". NULL is a no-op. */
 DT_API void dt_error_clear(dt_error *err);
 
+/* Copies s into out (cap bytes, always NUL-terminated when cap > 0) with
+ * every control character written as \xHH: C0 (below 0x20), DEL, C1
+ * (U+0080..U+009F) and any byte that is not valid UTF-8; other text,
+ * backslashes included, is copied as it is, so escaping twice changes
+ * nothing. A result cut to fit ends on a whole character or escape.
+ * Returns the length of the whole result (as snprintf does). Messages in
+ * dt_error.msg are already escaped this way; use it for data shown on a
+ * terminal (record ids, names). Thread-safe. */
+DT_API size_t dt_escape_controls(const char *s, char *out, size_t cap);
+
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 /* ------------------------------------------------------------------ */

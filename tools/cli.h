@@ -49,7 +49,13 @@ int begin_status(int rc);
 /* Opens o->store and fills req from DOVETAIL_TOKEN and o->purpose.
  * Returns 0, or the exit status after printing why. */
 int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req);
+/* s as JSON: quoted, with '"', '\\', C0, DEL and C1 controls escaped. */
 void print_json_string(const char *s);
+/* s with every control character written as \xHH (dt_escape_controls),
+ * for human-readable output of anything that came from data: record ids,
+ * values, names, messages quoting them. Valid until 8 more calls (so one
+ * printf may take several); "" when out of memory. */
+const char *cli_text(const char *s);
 
 #define PRINCIPAL_USAGE                                                                    \
     "dovetail principal add NAME --role ROLE [--source S[,S...]] --store FILE --purpose P\n" \

@@ -72,8 +72,8 @@ const command commands[] = {
      "  -h, --help          this text\n",
      cmd_eval},
     {"explain", "show why two records link or not, field by field",
-     "dovetail explain --config FILE --out DIR SOURCE:ID SOURCE:ID\n"
-     "       dovetail explain --store FILE --purpose P SOURCE:ID SOURCE:ID\n"
+     "dovetail explain --config FILE --out DIR [--json] SOURCE:ID SOURCE:ID\n"
+     "       dovetail explain --store FILE --purpose P [--json] SOURCE:ID SOURCE:ID\n"
      "\n"
      "Prints each comparison's values, the level that held, its weight, and the\n"
      "total weight and probability: of a link run's records under DIR/model.json, or\n"
@@ -84,6 +84,7 @@ const command commands[] = {
      "  -o, --out DIR       the run's output directory (for model.json)\n"
      "  -S, --store FILE    a store instead (an analyst's or reviewer's token)\n"
      "  -p, --purpose P     why, with --store; recorded in the audit log\n"
+     "  -j, --json          print one JSON object instead of text\n"
      "  -h, --help          this text\n",
      cmd_explain},
     {"init", "create a store for a config",
@@ -256,9 +257,27 @@ int usage_error(const command *c, const char *msg)
     return 2;
 }
 
+const char *cli_text(const char *s)
+{
+    static char *ring[8];
+    static size_t caps[8];
+    static unsigned next;
+    unsigned k = next++ % 8;
+    size_t n = dt_escape_controls(s, ring[k], caps[k]);
+    if (n >= caps[k]) {
+        char *more = realloc(ring[k], n + 1);
+        if (!more) return "";
+        ring[k] = more;
+        caps[k] = n + 1;
+        dt_escape_controls(s, ring[k], caps[k]);
+    }
+    return ring[k];
+}
+
 int fail(const char *cmd, const dt_error *err)
 {
-    fprintf(stderr, "dovetail %s: error: %s (%s)\n", cmd, err->msg, dt_errname(err->code));
+    fprintf(stderr, "dovetail %s: error: %s (%s)\n", cmd, cli_text(err->msg),
+            dt_errname(err->code));
     return 1;
 }
 
@@ -277,7 +296,7 @@ static int check_needs(const command *c, const cli_opts *o, int need)
 static void print_notice(const dt_store *store)
 {
     const char *n = dt_store_notice(store);
-    if (n && *n) fprintf(stderr, "warning: %s\n", n);
+    if (n && *n) fprintf(stderr, "warning: %s\n", cli_text(n));
 }
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
@@ -386,7 +405,7 @@ static void on_log(void *ctx, dt_log_level level, const char *line)
     log_ctx *l = ctx;
     if (level == DT_LOG_INFO && l->quiet) return;
     clear_bar(l);
-    fprintf(stderr, "%s%s\n", level == DT_LOG_WARN ? "warning: " : "", line);
+    fprintf(stderr, "%s%s\n", level == DT_LOG_WARN ? "warning: " : "", cli_text(line));
 }
 
 static void on_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
@@ -502,18 +521,22 @@ static void print_eval_text(const dt_eval_report *r)
            r->pair_completeness, r->reduction_ratio, r->bcubed_precision, r->bcubed_recall,
            r->bcubed_f1);
     for (size_t i = 0; i < r->n_groups; i++)
-        printf("bcubed f1 %-9s %.4f  (%llu records)\n", r->groups[i].name, r->groups[i].bcubed_f1,
+        printf("bcubed f1 %-9s %.4f  (%llu records)\n", cli_text(r->groups[i].name),
+               r->groups[i].bcubed_f1,
                (unsigned long long)r->groups[i].n_records);
 }
 
-/* Group names come from the truth file: print them as JSON strings. */
+/* Group names come from the truth file: print them as JSON strings. C1
+ * controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) are escaped too: a
+ * terminal may act on them as on ESC. */
 void print_json_string(const char *s)
 {
     putchar('"');
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+        unsigned char c = (unsigned char)*s, next = (unsigned char)s[1];
         if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
+        else if (c < 0x20 || c == 0x7f) printf("\\u%04x", c);
+        else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) printf("\\u%04x", *++s & 0xff);
         else putchar(c);
     }
     putchar('"');
@@ -563,6 +586,32 @@ static int cmd_eval(int argc, char **argv)
 
 /* ---- explain -------------------------------------------------------- */
 
+static void print_explain_json(const dt_explanation *ex)
+{
+    printf("{\"a\": ");
+    print_json_string(ex->key_a);
+    printf(", \"b\": ");
+    print_json_string(ex->key_b);
+    printf(", \"prior_weight\": %.6f, \"comparisons\": [", ex->prior_weight);
+    for (size_t i = 0; i < ex->n_rows; i++) {
+        const dt_explain_row *r = &ex->rows[i];
+        printf("%s{\"comparison\": ", i ? ", " : "");
+        print_json_string(r->comparison);
+        printf(", \"a\": ");
+        print_json_string(r->value_a);
+        printf(", \"b\": ");
+        print_json_string(r->value_b);
+        printf(", \"level\": ");
+        print_json_string(r->level);
+        printf(", \"weight\": %.6f, \"m\": %.9g, \"u\": %.9g}", r->weight, r->m, r->u);
+    }
+    printf("], \"total_weight\": %.6f, \"probability\": %.6f, \"blocking_rule\": ",
+           ex->total_weight, ex->probability);
+    if (ex->is_candidate) print_json_string(ex->blocking_rule);
+    else printf("null");
+    printf("}\n");
+}
+
 static int cmd_explain(int argc, char **argv)
 {
     cli_opts o;
@@ -589,17 +638,22 @@ static int cmd_explain(int argc, char **argv)
         dt_config_free(cfg);
     }
     if (rc < 0) return fail("explain", &err);
-    printf("A: %s\nB: %s\n\n", ex->key_a, ex->key_b);
+    if (o.json) {
+        print_explain_json(ex);
+        dt_explanation_free(ex);
+        return 0;
+    }
+    printf("A: %s\nB: %s\n\n", cli_text(ex->key_a), cli_text(ex->key_b));
     printf("%-16s %-24s %-24s %-26s %9s\n", "comparison", "A", "B", "level", "weight");
     printf("%-16s %-24s %-24s %-26s %+9.3f\n", "(prior)", "", "", "", ex->prior_weight);
     for (size_t i = 0; i < ex->n_rows; i++) {
         const dt_explain_row *r = &ex->rows[i];
-        printf("%-16s %-24s %-24s %-26s %+9.3f\n", r->comparison, r->value_a, r->value_b,
-               r->level, r->weight);
+        printf("%-16s %-24s %-24s %-26s %+9.3f\n", cli_text(r->comparison),
+               cli_text(r->value_a), cli_text(r->value_b), cli_text(r->level), r->weight);
     }
     printf("%-16s %-24s %-24s %-26s %+9.3f\n", "total", "", "", "", ex->total_weight);
     printf("\nprobability %.6f\n", ex->probability);
-    if (ex->is_candidate) printf("blocking: paired by rule %s\n", ex->blocking_rule);
+    if (ex->is_candidate) printf("blocking: paired by rule %s\n", cli_text(ex->blocking_rule));
     else printf("blocking: no rule pairs these records, so link never compares them\n");
     dt_explanation_free(ex);
     return 0;
@@ -736,8 +790,9 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
-/* Reads all of standard input, refusing more than max bytes. */
-static char *read_stdin(size_t max, int *too_big)
+/* Reads all of standard input, refusing more than max bytes.
+ * OUT: *n_read, its length (a NUL inside makes it longer than strlen). */
+static char *read_stdin(size_t max, int *too_big, size_t *n_read)
 {
     size_t n = 0, cap = 4096;
     char *buf = malloc(cap + 1);
@@ -754,6 +809,7 @@ static char *read_stdin(size_t max, int *too_big)
         n += got;
         if (got == 0) {
             buf[n] = '\0';
+            *n_read = n;
             if (n <= max) return buf;
             break;
         }
@@ -788,10 +844,13 @@ static int cmd_resolve(int argc, char **argv)
                          NEED_STORE | NEED_SOURCE | NEED_PURPOSE, &o);
     if (rc) return begin_status(rc);
     int too_big;
-    char *json = read_stdin(DT_RECORD_JSON_MAX, &too_big);
-    if (!json) {
+    size_t n_json = 0;
+    char *json = read_stdin(DT_RECORD_JSON_MAX, &too_big, &n_json);
+    if (!json || strlen(json) != n_json) { /* the library would stop at the NUL */
         fprintf(stderr, "dovetail resolve: error: %s\n",
-                too_big ? "the record is over 1 MiB" : "cannot read standard input");
+                !json ? (too_big ? "the record is over 1 MiB" : "cannot read standard input")
+                      : "the record holds a NUL byte (text after it would be ignored)");
+        free(json);
         return 1;
     }
     dt_error err;
@@ -835,7 +894,9 @@ static int cmd_entity(int argc, char **argv)
     print_notice(store);
     dt_store_close(store);
     if (rc < 0) return fail("entity", &err);
-    for (size_t i = 0; i < n; i++) printf("%s:%s\t%s\n", recs[i].source, recs[i].record_id, recs[i].raw);
+    for (size_t i = 0; i < n; i++)
+        printf("%s:%s\t%s\n", cli_text(recs[i].source), cli_text(recs[i].record_id),
+               cli_text(recs[i].raw));
     dt_entity_records_free(recs, n);
     return 0;
 }

@@ -43,8 +43,9 @@ static int begin_sub(const char *name, int argc, char **argv, const char *const 
 static int print_principal(void *ctx, const dt_principal_info *p)
 {
     (void)ctx;
-    printf("%-20s %-9s %-24s created %s%s%s\n", p->name, p->role, p->sources[0] ? p->sources : "-",
-           p->created, p->revoked[0] ? "  revoked " : "", p->revoked);
+    printf("%-20s %-9s %-24s created %s%s%s\n", cli_text(p->name), p->role,
+           p->sources[0] ? cli_text(p->sources) : "-", p->created,
+           p->revoked[0] ? "  revoked " : "", p->revoked);
     return 0;
 }
 
@@ -125,7 +126,7 @@ static int audit_verify(dt_store *store, const dt_request *req, const cli_opts *
     }
     printf("verdict         BAD\n");
     if (v.first_bad) printf("first bad entry %lld\n", (long long)v.first_bad);
-    printf("why             %s\n", v.why);
+    printf("why             %s\n", cli_text(v.why));
     return 1;
 }
 

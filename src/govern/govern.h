@@ -84,15 +84,22 @@ typedef struct gv_purpose_rule {
 
 typedef struct gv_policy {
     int64_t version;           /* 0: no policy set (nothing allowed) */
+    int is_over_limits;        /* stored before the limits and over them: nothing allowed */
     long retention_days;       /* 0: none given */
     gv_purpose_rule *rules;
     size_t n_rules;
 } gv_policy;
 
+/* Limits on one policy: its text, and the purposes it names. */
+enum { GV_POLICY_MAX_BYTES = 1 << 20, GV_MAX_PURPOSES = 1000 };
+
 /* Parses a policy's YAML text for source i_src of cfg; errors name
- * `name`, line and column. A non-zero `now` bounds expiry dates, as when
- * a steward sets the policy (an agreement lasts at most 30 months: 18,
- * and one renewal of 12). */
+ * `name`, line and column. Linear in n. A non-zero `now` is a steward
+ * setting the policy, and adds the checks a stored policy was given when
+ * set: the limits above, fields that are columns of the source and
+ * link_with entries each listed once, and an expiry not yet passed and at
+ * most 30 months ahead (an agreement lasts at most 18 months, and one
+ * renewal of 12). */
 int gv_policy_parse(const char *text, size_t n, const char *name, const dt_config *cfg,
                     size_t i_src, int64_t now, gv_policy *out, dt_error *err);
 void gv_policy_fini(gv_policy *p);
@@ -122,8 +129,14 @@ typedef struct gv_view {
     uint64_t linkable[GV_MAX_SOURCES];  /* bit j of [i]: i's records may link to j's */
     const gv_purpose_rule *rule[GV_MAX_SOURCES]; /* per allowed source */
     int is_full;                        /* every source and every pair allowed */
-    char lapsed[512];                   /* why the first lapsed source is out, or "" */
+    char lapsed[512];                   /* why the first source whose policy once allowed
+                                           the purpose (lapsed, over the limits) is out, or "" */
 } gv_view;
+
+/* Why source i_src takes no part under rule r, which has lapsed:
+ * "source 'x': agreement A for purpose 'p' expired after YYYY-MM-DD, ...". */
+void gv_lapsed_text(const dt_config *cfg, size_t i_src, const gv_purpose_rule *r, char *out,
+                    size_t cap);
 
 /* The view of `purpose` at `now`. DT_ELIMIT over GV_MAX_SOURCES sources. */
 int gv_view_make(const gv_policy_set *set, const dt_config *cfg, const char *purpose,

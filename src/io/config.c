@@ -72,6 +72,34 @@ int cfg_source_index(const dt_config *cfg, const char *name)
     return -1;
 }
 
+/* Column k of s: 0 the id, 1..n_maps the mapped ones, n_maps + 1 the full
+ * name (NULL when there is none). */
+static const char *source_column(const cfg_source *s, size_t k)
+{
+    return k == 0 ? s->id_column : k <= s->n_maps ? s->maps[k - 1].column : s->full_name_column;
+}
+
+int cfg_column_index(const cfg_source *s, const char *column)
+{
+    for (size_t k = 0; k < s->n_maps + 2; k++) {
+        const char *c = source_column(s, k);
+        if (c && strcmp(c, column) == 0) return (int)k;
+    }
+    return -1;
+}
+
+void cfg_columns_text(const cfg_source *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < s->n_maps + 2 && n < cap; k++) {
+        const char *c = source_column(s, k);
+        if (!c || cfg_column_index(s, c) != (int)k) continue; /* none, or named before */
+        int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", c);
+        if (w > 0) n += (size_t)w;
+    }
+}
+
 static void set_pos(long *line, long *column, const yaml_node_t *n)
 {
     *line = (long)n->start_mark.line + 1;

@@ -204,4 +204,11 @@ int cfg_field_index(const dt_config *cfg, const char *name);
 /* Index of the source named `name`, or -1. */
 int cfg_source_index(const dt_config *cfg, const char *name);
 
+/* The index of `column` among the source's columns (its id column, each
+ * mapped column, its full-name column; a column mapped twice has the index
+ * it first has), below s->n_maps + 2; -1 when it is not one of them. */
+int cfg_column_index(const cfg_source *s, const char *column);
+/* The source's columns, each once, as "a, b, c" (cut to cap bytes). */
+void cfg_columns_text(const cfg_source *s, char *out, size_t cap);
+
 #endif /* DT_CONFIG_H */

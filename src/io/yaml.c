@@ -1,6 +1,11 @@
 /*
  * yaml.c — the YAML helpers yaml.h declares. Every error is DT_ECONFIG
  * with the node's 1-based line and column.
+ *
+ * Nesting is capped (Y_MAX_DEPTH) before a document is built: libyaml's
+ * scanner does work in proportion to the open levels for every token, so
+ * "[[[[…" 100,000 deep took 45 s to reject; no configuration or policy
+ * nests more than a few levels.
  */
 #include <errno.h>
 #include <math.h>
@@ -11,17 +16,48 @@
 
 #include "io/yaml.h"
 
-int y_load(const char *text, size_t n, const char *name, yaml_document_t *doc, dt_error *err)
+static int syntax_error(const yaml_parser_t *parser, const char *name, dt_error *err)
+{
+    return dt_err_at(err, DT_ECONFIG, name, (long)parser->problem_mark.line + 1,
+                     (long)parser->problem_mark.column + 1, "YAML syntax: %s%s%s",
+                     parser->problem ? parser->problem : "error", parser->context ? " " : "",
+                     parser->context ? parser->context : "");
+}
+
+/* Walks the events of text, refusing a list or mapping nested deeper than
+ * Y_MAX_DEPTH at the one that opens the level too many. */
+static int check_depth(const char *text, size_t n, const char *name, dt_error *err)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) return dt_err_set(err, DT_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
-    int rc = DT_OK;
-    if (!yaml_parser_load(&parser, doc))
-        rc = dt_err_at(err, DT_ECONFIG, name, (long)parser.problem_mark.line + 1,
-                       (long)parser.problem_mark.column + 1, "YAML syntax: %s%s%s",
-                       parser.problem ? parser.problem : "error", parser.context ? " " : "",
-                       parser.context ? parser.context : "");
+    int rc = DT_OK, depth = 0;
+    for (int is_end = 0; !is_end && rc == DT_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = syntax_error(&parser, name, err);
+            break;
+        }
+        is_end = ev.type == YAML_STREAM_END_EVENT;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) depth++;
+        if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) depth--;
+        if (depth > Y_MAX_DEPTH)
+            rc = dt_err_at(err, DT_ECONFIG, name, (long)ev.start_mark.line + 1,
+                           (long)ev.start_mark.column + 1, "nested more than %d levels deep",
+                           Y_MAX_DEPTH);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int y_load(const char *text, size_t n, const char *name, yaml_document_t *doc, dt_error *err)
+{
+    DT_TRY(check_depth(text, n, name, err));
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
+    int rc = yaml_parser_load(&parser, doc) ? DT_OK : syntax_error(&parser, name, err);
     yaml_parser_delete(&parser);
     return rc;
 }

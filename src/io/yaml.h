@@ -18,8 +18,11 @@ typedef struct ycx {
     dt_error *err;
 } ycx;
 
-/* Parses text into *doc (yaml_document_delete it); a syntax error is
- * DT_ECONFIG naming name:line:column. */
+/* Lists and mappings nest at most this deep. */
+enum { Y_MAX_DEPTH = 64 };
+
+/* Parses text into *doc (yaml_document_delete it); a syntax error, or
+ * nesting deeper than Y_MAX_DEPTH, is DT_ECONFIG naming name:line:column. */
 int y_load(const char *text, size_t n, const char *name, yaml_document_t *doc, dt_error *err);
 /* A DT_ECONFIG error at node (NULL: no position). */
 int y_err(ycx *y, const yaml_node_t *node, const char *fmt, ...)

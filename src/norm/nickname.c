@@ -164,7 +164,7 @@ int norm_nick_load(const char *path, norm_nicknames **out, dt_error *err)
 {
     char *text = NULL;
     size_t len = 0;
-    DT_TRY(util_read_file(path, &text, &len, err));
+    DT_TRY(util_read_file_max(path, NORM_NICK_MAX_BYTES, "a nickname file", &text, &len, err));
     loader ld = {.path = path, .err = err};
     ld.t = dt_calloc(1, sizeof *ld.t);
     int rc = ld.t ? DT_OK : oom(&ld);

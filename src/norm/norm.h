@@ -77,7 +77,9 @@ typedef struct norm_nicknames norm_nicknames;
  * "<formal name>\t<nick>,<nick>,…"; '#' starts a comment line. Names are
  * folded on load. A name may belong to several groups (al: albert, alfred,
  * alan). Errors name file:line: DT_EIO (unreadable), DT_EINPUT (a line
- * without a tab, an empty formal name, invalid UTF-8), DT_ENOMEM. */
+ * without a tab, an empty formal name, invalid UTF-8), DT_ELIMIT (a file
+ * over NORM_NICK_MAX_BYTES), DT_ENOMEM. */
+enum { NORM_NICK_MAX_BYTES = 8 << 20 }; /* the bundled table is 14 KB */
 int norm_nick_load(const char *path, norm_nicknames **out, dt_error *err);
 void norm_nick_free(norm_nicknames *t);
 /* 1 if folded names a and b are in one group (or equal), else 0. */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipeline/pipeline.h"
 #include "io/csv.h"
@@ -781,6 +782,12 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     DT_ERR_INIT(err);
     if (!cfg || !opts || !opts->out_dir)
         return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
+    /* outputs are written last: a folder that cannot take them must fail
+     * the run before its work, not after */
+    DT_TRY(util_mkdir(opts->out_dir, err));
+    if (access(opts->out_dir, W_OK | X_OK) != 0)
+        return dt_err_at(err, DT_EIO, opts->out_dir, 0, 0, "cannot write in this directory: %s",
+                         strerror(errno));
     return link_run_all(cfg, opts, NULL, NULL, NULL, summary, err);
 }
 

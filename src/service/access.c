@@ -417,7 +417,7 @@ static int set_policy(svc_request *q, size_t i_src, const char *path, int64_t *v
     dt_store *s = q->s;
     char *text = NULL;
     size_t n = 0;
-    DT_TRY(util_read_file(path, &text, &n, err));
+    DT_TRY(util_read_file_max(path, GV_POLICY_MAX_BYTES, "a policy", &text, &n, err));
     gv_policy parsed;
     int rc = strlen(text) == n ? gv_policy_parse(text, n, path, s->cfg, i_src, gv_now(),
                                                  &parsed, err)

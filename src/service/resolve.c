@@ -854,6 +854,31 @@ static int score_query(loaded *l, fs_model *m, svc_candidate **out, size_t *n_ou
     return DT_OK;
 }
 
+/* One query record: a value that cannot be standardized is an error
+ * naming its column, not a silent null (batch and ingest count those
+ * instead: one bad value in a file of millions is data; in a query it is
+ * a typo the caller must hear about, as it changes the answer). */
+static int reject_nulled(const pl_ctx *e, size_t i_src, const csv_row *header,
+                         const csv_row *row, dt_error *err)
+{
+    const dt_config *cfg = e->cfg;
+    const cfg_source *s = &cfg->sources[i_src];
+    for (size_t m = 0; m < s->n_maps; m++) {
+        const cfg_mapping *map = &s->maps[m];
+        if (!e->null_per_field[map->i_field]) continue;
+        for (size_t c = 0; c < header->n_fields; c++) {
+            if (strcmp(header->fields[c], map->column) != 0 || row->lens[c] == 0) continue;
+            cfg_field_type t = cfg->fields[map->i_field].type;
+            const char *fmt = t != CFG_T_DATE ? "" : map->date_format ? map->date_format
+                                                                       : "YYYY-MM-DD";
+            return dt_err_field(err, DT_EINPUT, map->column, "record field '%s': '%s' is not a "
+                                "valid %s%s%s%s", map->column, row->fields[c], cfg_type_names[t],
+                                *fmt ? " (format " : "", fmt, *fmt ? ")" : "");
+        }
+    }
+    return DT_OK;
+}
+
 int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
                     fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
                     svc_candidate **out, size_t *n, dt_error *err)
@@ -863,6 +888,7 @@ int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
     loaded l;
     int rc = loaded_init(&l, cfg, nicks, err);
     if (rc == DT_OK) rc = pl_load_row(&l.e, i_src, header, row, "the record");
+    if (rc == DT_OK) rc = reject_nulled(&l.e, i_src, header, row, err);
     if (rc == DT_OK && l.e.table.n_recs != 1)
         rc = dt_err_set(err, DT_EINPUT, "the record was rejected: %s",
                         l.e.n_rejected ? "its id column is empty or its fields do not match"

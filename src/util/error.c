@@ -44,7 +44,7 @@ static int err_vset(dt_error *err, int code, const char *file, long line, long c
                     const char *fmt, va_list ap)
 {
     if (!err) return code;
-    char text[sizeof err->msg];
+    char text[sizeof err->msg], raw[sizeof err->msg];
     vsnprintf(text, sizeof text, fmt, ap);
     err->code = code;
     err->line = line;
@@ -56,16 +56,19 @@ static int err_vset(dt_error *err, int code, const char *file, long line, long c
     size_t off = 0;
     int n = 0;
     if (file && *file && line > 0 && column > 0)
-        n = snprintf(err->msg, sizeof err->msg, "%s:%ld:%ld: ", file, line, column);
+        n = snprintf(raw, sizeof raw, "%s:%ld:%ld: ", file, line, column);
     else if (file && *file && line > 0)
-        n = snprintf(err->msg, sizeof err->msg, "%s:%ld: ", file, line);
+        n = snprintf(raw, sizeof raw, "%s:%ld: ", file, line);
     else if (file && *file)
-        n = snprintf(err->msg, sizeof err->msg, "%s: ", file);
-    if (n > 0) off = (size_t)n < sizeof err->msg ? (size_t)n : sizeof err->msg - 1;
+        n = snprintf(raw, sizeof raw, "%s: ", file);
+    if (n > 0) off = (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
     size_t len = strlen(text);
-    if (len > sizeof err->msg - 1 - off) len = sizeof err->msg - 1 - off;
-    memcpy(err->msg + off, text, len);
-    err->msg[off + len] = '\0';
+    if (len > sizeof raw - 1 - off) len = sizeof raw - 1 - off;
+    memcpy(raw + off, text, len);
+    raw[off + len] = '\0';
+    /* messages quote input (ids, values, file names): never a raw control */
+    dt_escape_controls(raw, err->msg, sizeof err->msg);
+    err->field[0] = '\0';
     return code;
 }
 
@@ -85,6 +88,16 @@ int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
     va_start(ap, fmt);
     err_vset(err, code, file, line, column, fmt, ap);
     va_end(ap);
+    return code;
+}
+
+int dt_err_field(dt_error *err, int code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vset(err, code, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+    if (err) snprintf(err->field, sizeof err->field, "%s", field);
     return code;
 }
 

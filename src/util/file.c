@@ -2,6 +2,7 @@
  * file.c — the clock and the few file-system helpers the pipeline needs.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,12 +19,23 @@ double util_now(void)
 
 int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err)
 {
+    return util_read_file_max(path, SIZE_MAX - 65536 - 1, NULL, out, out_len, err);
+}
+
+int util_read_file_max(const char *path, size_t max_bytes, const char *what, char **out,
+                       size_t *out_len, dt_error *err)
+{
     FILE *f = fopen(path, "rb");
     if (!f) return dt_err_at(err, DT_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = DT_OK;
     for (;;) {
+        if (len > max_bytes) { /* a pipe has no size to stat: count what came */
+            rc = dt_err_at(err, DT_ELIMIT, path, 0, 0, "over %zu bytes, the limit for %s",
+                           max_bytes, what ? what : "a file");
+            break;
+        }
         if ((rc = util_grow((void **)&buf, &cap, len + 65536 + 1, 1)) < 0) {
             dt_err_set(err, rc, "%s: out of memory reading file", path);
             break;

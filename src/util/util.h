@@ -31,6 +31,11 @@ int dt_err_set(dt_error *err, int code, const char *fmt, ...)
 int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Like dt_err_set, and names the record field or config key concerned
+ * (err->field). */
+int dt_err_field(dt_error *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Makes sure a failed public call leaves a message: if err (not NULL)
  * holds no error yet, sets code with its dt_strerror text. Returns code. */
 int dt_err_ensure(dt_error *err, int code);
@@ -198,6 +203,10 @@ uint64_t util_peak_rss(void);
 double util_now(void); /* monotonic seconds */
 /* Reads a whole file into a NUL-terminated dt_malloc'd buffer. */
 int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err);
+/* Same, refusing a file over max_bytes with DT_ELIMIT ("path: over N
+ * bytes, the limit for <what>") before reading it whole. */
+int util_read_file_max(const char *path, size_t max_bytes, const char *what, char **out,
+                       size_t *out_len, dt_error *err);
 /* mkdir -p for one level (parent must exist); DT_OK if it already exists. */
 int util_mkdir(const char *path, dt_error *err);
 /* Joins dir and name with '/' unless name is absolute. dt_free the result. */

@@ -4,9 +4,11 @@
  * config and checks, aborting on any failure:
  *   1. a failure returns DT_ECONFIG (or DT_ENOMEM) with that code and a
  *      message naming "fuzz.yaml", and leaves the policy empty;
- *   2. a success holds policy.c's invariants: purposes are valid names and
- *      distinct, an allowed one has an agreement and an expiry within 30
- *      months of `now`, link_with names only the other source;
+ *   2. a success holds policy.c's invariants: at most GV_MAX_PURPOSES
+ *      purposes, valid names and distinct, an allowed one has an agreement
+ *      and an expiry after `now` and within 30 months of it, fields are
+ *      distinct columns of "a", link_with names only the other source,
+ *      once;
  *   3. a view built from it allows source "a" for a purpose exactly when
  *      its rule is allowed and not expired.
  * Replayed without libFuzzer by regression_driver.c (make fuzz-replay).
@@ -37,7 +39,16 @@ static void check_rule(const gv_purpose_rule *r)
     CHECK(gv_name_ok(r->purpose));
     if (!r->allowed) return;
     CHECK(r->agreement && r->agreement[0]);
-    CHECK(r->expires > 0 && r->expires <= NOW + INT64_C(916) * 86400 * 1000000);
+    CHECK(r->expires > NOW && r->expires <= NOW + INT64_C(916) * 86400 * 1000000);
+    static const char *const columns[] = {"id", "first", "last"};
+    int seen[3] = {0};
+    CHECK(r->n_fields <= 3);
+    for (size_t i = 0; i < r->n_fields; i++) {
+        int k = 0;
+        while (k < 3 && strcmp(r->fields[i], columns[k]) != 0) k++;
+        CHECK(k < 3 && !seen[k]++);
+    }
+    CHECK(r->n_link_with <= 1);
     for (size_t i = 0; i < r->n_link_with; i++) CHECK(strcmp(r->link_with[i], "b") == 0);
 }
 
@@ -51,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gv_policy p;
     dt_error_clear(&err);
     int rc = gv_policy_parse((const char *)data, size, "fuzz.yaml", cfg, 0, NOW, &p, &err);
+    CHECK(rc != DT_OK || p.n_rules <= GV_MAX_PURPOSES);
     if (rc != DT_OK) {
         CHECK((rc == DT_ECONFIG || rc == DT_ENOMEM) && err.code == rc && err.msg[0]);
         CHECK(p.n_rules == 0 && p.rules == NULL);

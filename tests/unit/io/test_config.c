@@ -442,6 +442,38 @@ static void test_error_structure(void **state)
     expect_error(edit(8, ""), 6, 5, "needs id:");
 }
 
+/* "x: " and a value nested `depth` lists deep, appended to MINIMAL. */
+static const char *nested(int depth)
+{
+    static char text[1 << 18];
+    size_t n = (size_t)snprintf(text, sizeof text, "%sx: ", MINIMAL);
+    assert_true(n + 2 * (size_t)depth + 2 < sizeof text);
+    memset(text + n, '[', (size_t)depth);
+    memset(text + n + (size_t)depth, ']', (size_t)depth);
+    text[n + 2 * (size_t)depth] = '\n';
+    text[n + 2 * (size_t)depth + 1] = '\0';
+    return text;
+}
+
+/* Nesting is refused where it passes the cap, before the document is
+ * built: 100,000 levels took 45 s to reject. With the root mapping, 63
+ * lists are 64 levels (then 'x' is an unknown key); 64 lists are one too
+ * many, refused at the 64th '['. */
+static void test_error_nesting(void **state)
+{
+    (void)state;
+    expect_error(nested(63), 16, 1, "unknown key 'x'");
+    expect_error(nested(64), 16, 4 + 63, "nested more than 64 levels deep");
+    expect_error(nested(100000), 16, 4 + 63, "nested more than 64 levels deep");
+    /* block style, key under key: the same count */
+    char text[8192];
+    size_t n = (size_t)snprintf(text, sizeof text, "%s", MINIMAL);
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%*sk%d:\n", i, "", i);
+    snprintf(text + n, sizeof text - n, "%*sv\n", 70, "");
+    expect_error(text, 16 + 64, 65, "nested more than 64 levels deep"); /* at k64 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_error_blocking),
         cmocka_unit_test(test_error_thresholds),
         cmocka_unit_test(test_error_structure),
+        cmocka_unit_test(test_error_nesting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

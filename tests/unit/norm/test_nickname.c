@@ -155,6 +155,30 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/dir/nick.tsv"));
 }
 
+/* A nickname file is read whole: one over the limit is refused before
+ * it is, naming the file (a well-formed one, so only the size fails). */
+static void test_size_limit(void **state)
+{
+    (void)state;
+    char path[64];
+    write_temp(path, "");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    static const char line[] = "william\tbill,will\n";
+    for (size_t n = 0; n <= NORM_NICK_MAX_BYTES; n += sizeof line - 1) fputs(line, f);
+    fclose(f);
+    norm_nicknames *t = NULL;
+    dt_error err = {0};
+    int rc = norm_nick_load(path, &t, &err);
+    unlink(path);
+    assert_int_equal(rc, DT_ELIMIT);
+    assert_null(t);
+    char want[128];
+    snprintf(want, sizeof want, "%s: over 8388608 bytes, the limit for a nickname file", path);
+    assert_string_equal(err.msg, want);
+    assert_string_equal(err.file, path);
+}
+
 static void test_oom(void **state)
 {
     (void)state;
@@ -180,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_bundled_table),
         cmocka_unit_test(test_format_details),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
