@@ -93,6 +93,10 @@ $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 
+# resolve time with and without hidden records in the block (bench/README.md)
+$(B)/bench-leaks: bench/leaks.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+
 # audit log append throughput (bench/README.md)
 $(B)/bench-audit: bench/audit.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
@@ -149,7 +153,7 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \
-	    build/release/bench-audit
+	    build/release/bench-audit build/release/bench-leaks
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:

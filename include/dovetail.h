@@ -375,7 +375,9 @@ typedef struct dt_resolution {
 /* Resolves one record without storing it (a read): record_json is a JSON
  * object keyed by the source's own column names, as in its CSV, values
  * strings (numbers are taken as their text, null as empty). Errors name
- * the field. OUT: *out, released with dt_resolution_free(). */
+ * the field. Under a purpose, only records of sources the purpose lets the
+ * record link to are read: the time taken does not grow with the records
+ * it hides. OUT: *out, released with dt_resolution_free(). */
 DT_API int dt_store_resolve(dt_store *store, const dt_request *req, const char *source, const char *record_json,
                             dt_resolution **out, dt_error *err);
 DT_API void dt_resolution_free(dt_resolution *r);

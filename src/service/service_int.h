@@ -80,11 +80,14 @@ typedef struct svc_candidate {
 
 /* Runs one record (a row of source i_src, with its header) through the
  * stages against the store, writing nothing: the candidates at or over the
- * review threshold, strongest first. nicks: as for svc_view_entity.
- * OUT: *out (dt_free each record_id and entity, then the array), *n. */
+ * review threshold, strongest first, of the sources that are bits of
+ * `sources` (config indexes): no record of another source is read, so the
+ * work does not grow with what a purpose hides. nicks: as for
+ * svc_view_entity. OUT: *out (dt_free each record_id and entity, then the
+ * array), *n. */
 int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
-                    svc_candidate **out, size_t *n, dt_error *err);
+                    fs_model *m, size_t i_src, uint64_t sources, const csv_row *header,
+                    const csv_row *row, svc_candidate **out, size_t *n, dt_error *err);
 
 
 /* When retention next has something to erase (retention.c). */

@@ -334,6 +334,16 @@ static int fill_resolution(svc_request *q, size_t i_src, svc_candidate *cands, s
     return DT_OK;
 }
 
+/* The sources whose records the query (of source i_src) may link to under
+ * q's view, as bits of config indexes: only these are read. */
+static uint64_t linkable_sources(const svc_request *q, size_t i_src)
+{
+    uint64_t v = 0;
+    for (size_t j = 0; j < q->s->cfg->n_sources && j < 64; j++)
+        if (gv_view_links(&q->view, i_src, j)) v |= UINT64_C(1) << j;
+    return v;
+}
+
 /* The query's own source must be allowed: its records are what it is. */
 static int check_query_source(svc_request *q, size_t i_src, dt_error *err)
 {
@@ -366,8 +376,8 @@ int store_resolve_json(svc_request *q, size_t i_src, const char *record_json,
     if (rc == DT_OK) {
         csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
         csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
-        rc = svc_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src, &header,
-                             &row, &cands, &n, err);
+        rc = svc_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src,
+                             linkable_sources(q, i_src), &header, &row, &cands, &n, err);
     }
     dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
     if (rc == DT_OK && !r) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
