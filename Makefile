@@ -95,7 +95,7 @@ $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 
 # resolve time with and without hidden records in the block (bench/README.md)
 $(B)/bench-leaks: bench/leaks.c $(STATIC_LIB)
-	$(CC) $(CFLAGS_ALL) -Iinclude $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 
 # audit log append throughput (bench/README.md)
 $(B)/bench-audit: bench/audit.c $(STATIC_LIB)
@@ -119,12 +119,13 @@ fuzz-replay: $(FUZZ_REPLAY)
 	    $$t tests/fuzz/corpus/$$name; \
 	done
 
-e2e: $(CLI) $(GEN)
+e2e: $(CLI) $(GEN) $(B)/bench-leaks
 	@sh tests/e2e/run $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
+	@$(if $(GEN),sh tests/e2e/leaks_test.sh $(abspath $(CLI)) $(abspath $(GEN)) $(abspath $(B)/bench-leaks),echo "leaks: needs bench-gen")
 
 layers:
 	@sh scripts/check-layers

@@ -150,6 +150,12 @@ int req_field(svc_request *q, const char *source, const char *column);
  * when rc < 0, which also ends the request), so a killed write is on the
  * log; req_end then logs nothing more. Returns rc or the log's error. */
 int req_log_now(svc_request *q, int rc, dt_error *err);
+/* Ends q for a call whose reply is a file written at tmp: logs the entry
+ * ("failed" when rc < 0), and only once it is durable renames tmp to
+ * path. A rename that fails after an "allowed" entry appends a second
+ * entry, "failed", so the log never claims a file that is not there.
+ * tmp is removed whenever it is not renamed. Returns rc or the error. */
+int req_end_placing(svc_request *q, int rc, const char *tmp, const char *path, dt_error *err);
 /* Runs work in one transaction with q's "allowed" entry, so a change and
  * its entry are stored together or not at all. The entry is made after
  * work ran, so work may name the subjects it found under the write lock.

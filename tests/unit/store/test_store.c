@@ -419,6 +419,19 @@ static void test_blocking_index_by_source(void **state)
     assert_int_equal(hits[5], 0);
     match_codes(s, 1, q, 0, hits);
     for (int r = 1; r <= 5; r++) assert_int_equal(hits[r], 0);
+    /* half of all hashes set a slot's sign bit: a block's ranges hold either way */
+    for (uint64_t key = 1; key <= 16; key++) {
+        uint64_t all[5] = {key, key, key, key, key};
+        const uint64_t *k2[2] = {all, rule1};
+        uint16_t codes[5] = {0, 1, 2, 3, 4};
+        dt_error e;
+        assert_int_equal(st_keys_set(s, recs, codes, 5, k2, 2, &e), DT_OK);
+        uint64_t qk[1] = {key};
+        const uint64_t *qq[2] = {qk, q1};
+        match_codes(s, 1, qq, (1u << 1) | (1u << 3), hits); /* b, d */
+        assert_int_equal(hits[1] | hits[3] | hits[5], 0);
+        assert_int_equal(hits[2] & hits[4], 1);
+    }
     /* a code past the store's sources is our bug, not data */
     dt_error err;
     dt_error_clear(&err);
