@@ -93,6 +93,10 @@ $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 
+# resolve time with and without hidden records in the block (bench/README.md)
+$(B)/bench-leaks: bench/leaks.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+
 # audit log append throughput (bench/README.md)
 $(B)/bench-audit: bench/audit.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
@@ -115,7 +119,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 	    $$t tests/fuzz/corpus/$$name; \
 	done
 
-e2e: $(CLI) $(GEN)
+e2e: $(CLI) $(GEN) $(B)/bench-leaks
 	@sh tests/e2e/run $(abspath $(CLI))
 	@sh tests/e2e/boundary_test.sh $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
@@ -123,6 +127,7 @@ e2e: $(CLI) $(GEN)
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
 	@sh tests/e2e/limits_test.sh $(abspath $(CLI))
+	@$(if $(GEN),sh tests/e2e/leaks_test.sh $(abspath $(CLI)) $(abspath $(GEN)) $(abspath $(B)/bench-leaks),echo "leaks: needs bench-gen")
 
 layers:
 	@sh scripts/check-layers
@@ -169,7 +174,7 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \
-	    build/release/bench-audit
+	    build/release/bench-audit build/release/bench-leaks
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:

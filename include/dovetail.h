@@ -239,6 +239,13 @@ typedef struct dt_explanation {
     dt_explain_row *rows;
     int is_candidate;      /* 1 if some blocking rule pairs them */
     char *blocking_rule;   /* first rule that pairs them, "" if none */
+    const char *band;      /* "link", "review" or "none" (not paired, or below review):
+                              static text, not freed */
+    int is_withheld;       /* 1: a purpose's policy withholds a field some comparison reads,
+                              so its row is left out and total_weight, probability,
+                              is_candidate and blocking_rule are not given (0, 0, 0, ""):
+                              they would tell the withheld value; band still says where
+                              the pair falls */
 } dt_explanation;
 
 /* Compares two records ("source:record_id" each) with the model saved in
@@ -330,7 +337,7 @@ typedef struct dt_purge_count {
 } dt_purge_count;
 
 typedef struct dt_purge_report {
-    dt_purge_count *sources; /* one per config source */
+    dt_purge_count *sources; /* one per config source the caller may see */
     size_t n_sources;
 } dt_purge_report;
 
@@ -340,7 +347,8 @@ typedef struct dt_purge_report {
  * request does the same first by itself (as principal
  * "dovetail:retention"), so this only chooses when the work is done.
  * Admins and stewards. The audit log is never erased. OUT: *out
- * (dt_purge_report_free it). */
+ * (dt_purge_report_free it): a row per config source for an admin; for a
+ * steward, rows of the sources it stewards only. */
 DT_API int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out,
                           dt_error *err);
 DT_API void dt_purge_report_free(dt_purge_report *r);
@@ -354,12 +362,15 @@ DT_API int dt_store_import_model(dt_store *store, const dt_request *req, const c
 /* Fits a model on the store's active records through the batch stages
  * (read from the store, block, compare, EM: the same path as link), keeps
  * it as the newest version, and resolves every record with it. opts gives
- * threads and callbacks (out_dir and model_path are ignored; may be NULL).
- * OUT: *version. */
+ * threads and callbacks (out_dir and model_path are ignored; may be NULL);
+ * its log lines name no record's value (an over-cap block is counted, its
+ * key not shown). OUT: *version. */
 DT_API int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts, int64_t *version,
                           dt_error *err);
 /* Writes source,record_id,entity_id for every active record, as link's
- * entities.csv (rows in source, record id order). OUT: *n_rows (may be NULL). */
+ * entities.csv (rows in source, record id order). The file is put in place
+ * only after the audit entry is durable; a file that cannot be written is
+ * logged "failed". OUT: *n_rows (may be NULL). */
 DT_API int dt_store_export(dt_store *store, const dt_request *req, const char *out_path, uint64_t *n_rows,
                            dt_error *err);
 
@@ -369,6 +380,11 @@ typedef struct dt_candidate {
     char *entity;          /* its entity, "" if none */
     double weight, probability;
     char **levels;         /* per comparison (dt_resolution.comparisons): the level that held */
+    const char *band;      /* "link" or "review": static text, not freed */
+    int is_withheld;       /* 1: the purpose's policy for the candidate's source withholds a
+                              field some comparison reads, so weight and probability are not
+                              given (0) and that comparison's level reads "withheld": they
+                              would tell the withheld value; band still says where it falls */
 } dt_candidate;
 
 typedef struct dt_resolution {
@@ -377,7 +393,9 @@ typedef struct dt_resolution {
     size_t n_comparisons;
     char **comparisons;    /* comparison names */
     size_t n_candidates;
-    dt_candidate *candidates; /* probability >= the review threshold, strongest first */
+    dt_candidate *candidates; /* probability >= the review threshold, strongest first; when
+                                 some candidate is_withheld, link band before review, each by
+                                 source and record id, so the order tells no weight either */
 } dt_resolution;
 
 #define DT_RECORD_JSON_MAX (1u << 20) /* bytes of one record.json */
@@ -385,7 +403,11 @@ typedef struct dt_resolution {
 /* Resolves one record without storing it (a read): record_json is a JSON
  * object keyed by the source's own column names, as in its CSV, values
  * strings (numbers are taken as their text, null as empty). Errors name
- * the field. OUT: *out, released with dt_resolution_free(). */
+ * the field. Under a purpose, a candidate's source's withheld fields show
+ * in nothing but its band and the entity chosen (see is_withheld), and
+ * only records of sources the purpose lets the record link to are read:
+ * the time taken does not grow with the records it hides.
+ * OUT: *out, released with dt_resolution_free(). */
 DT_API int dt_store_resolve(dt_store *store, const dt_request *req, const char *source, const char *record_json,
                             dt_resolution **out, dt_error *err);
 DT_API void dt_resolution_free(dt_resolution *r);
@@ -404,7 +426,9 @@ DT_API void dt_entity_records_free(dt_entity_record *records, size_t n);
 /* Explains, as dt_explain_pair does, two stored records
  * ("source:record_id" each) under the store's model. Both must be visible
  * to the purpose and their sources allowed to link; a row whose columns
- * the purpose may not see is left out. OUT: *out (dt_explanation_free). */
+ * the purpose may not see is left out, and then the explanation is_withheld:
+ * no number or text in it depends on a withheld value but the band.
+ * OUT: *out (dt_explanation_free). */
 DT_API int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
                             const char *key_b, dt_explanation **out, dt_error *err);
 
@@ -488,7 +512,8 @@ DT_API int dt_audit_prove(dt_store *store, const dt_request *req, int64_t seq, c
 DT_API int dt_audit_consistency(dt_store *store, const dt_request *req,
                                 const char *old_head_json, char **json, dt_error *err);
 /* Writes every signed head, and the public key, to a witness file to keep
- * elsewhere (auditor only). OUT: *n_heads. */
+ * elsewhere (auditor only): written aside first, so the entry says whether
+ * it was ("failed" when not), and put in place after. OUT: *n_heads. */
 DT_API int dt_audit_witness(dt_store *store, const dt_request *req, const char *path,
                             int64_t *n_heads, dt_error *err);
 

@@ -78,7 +78,8 @@ const command commands[] = {
      "Prints each comparison's values, the level that held, its weight, and the\n"
      "total weight and probability: of a link run's records under DIR/model.json, or\n"
      "of two stored records under the store's model, as the purpose may see them\n"
-     "(comparisons over columns its policies withhold are left out).\n"
+     "(comparisons over columns its policies withhold are left out, and then the\n"
+     "total, probability and blocking rule too: only the band shows).\n"
      "\n"
      "  -c, --config FILE   the config the run used\n"
      "  -o, --out DIR       the run's output directory (for model.json)\n"
@@ -168,7 +169,9 @@ const command commands[] = {
      "strongest candidate at or over the link threshold) and every candidate at or\n"
      "over the review threshold with its weight, probability and levels. Stores\n"
      "nothing. Candidates and levels are those the purpose may see (a level over a\n"
-     "withheld column reads \"withheld\"). An analyst's or reviewer's token.\n"
+     "withheld column reads \"withheld\", and such a candidate shows its band, link\n"
+     "or review, in place of its weight and probability). An analyst's or\n"
+     "reviewer's token.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
      "  -p, --purpose P     why; required\n"
@@ -651,6 +654,13 @@ static int cmd_explain(int argc, char **argv)
         printf("%-16s %-24s %-24s %-26s %+9.3f\n", cli_text(r->comparison),
                cli_text(r->value_a), cli_text(r->value_b), cli_text(r->level), r->weight);
     }
+    if (ex->is_withheld) { /* the total, probability and rule would tell the withheld values */
+        printf("\nband %s\nwithheld fields were used: the purpose's policies withhold fields "
+               "some comparisons read, so no total, probability or blocking rule is shown\n",
+               ex->band);
+        dt_explanation_free(ex);
+        return 0;
+    }
     printf("%-16s %-24s %-24s %-26s %+9.3f\n", "total", "", "", "", ex->total_weight);
     printf("\nprobability %.6f\n", ex->probability);
     if (ex->is_candidate) printf("blocking: paired by rule %s\n", cli_text(ex->blocking_rule));
@@ -827,7 +837,11 @@ static void print_candidate(const dt_resolution *r, const dt_candidate *c)
     print_json_string(c->record_id);
     printf(", \"entity\": ");
     print_json_string(c->entity);
-    printf(", \"weight\": %.4f, \"probability\": %.6f, \"levels\": {", c->weight, c->probability);
+    if (c->is_withheld) /* weight and probability would tell the withheld values */
+        printf(", \"band\": \"%s\", \"withheld_fields_used\": true, \"levels\": {", c->band);
+    else
+        printf(", \"weight\": %.4f, \"probability\": %.6f, \"levels\": {", c->weight,
+               c->probability);
     for (size_t k = 0; k < r->n_comparisons; k++) {
         printf("%s", k ? ", " : "");
         print_json_string(r->comparisons[k]);

@@ -71,10 +71,16 @@ static int find_rule(pl_ctx *e, uint32_t a, uint32_t b, dt_explanation *ex)
     return ex->blocking_rule ? DT_OK : DT_ENOMEM;
 }
 
+const char *pl_band(const dt_config *cfg, double p)
+{
+    return p >= cfg->link_threshold ? "link" : p >= cfg->review_threshold ? "review" : "none";
+}
+
 int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex)
 {
     int rc = fill_rows(e, m, a, b, ex);
     if (rc == DT_OK) rc = find_rule(e, a, b, ex);
+    if (rc == DT_OK) ex->band = ex->is_candidate ? pl_band(e->cfg, ex->probability) : "none";
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 

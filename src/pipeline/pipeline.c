@@ -143,6 +143,13 @@ static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t
 {
     pl_ctx *e = ctx;
     if (++e->n_skipped_blocks > SKIP_LOG_MAX) return;
+    if (e->hides_values) { /* a block's key is its records' values */
+        pl_log(e, DT_LOG_WARN, "blocking rule %s: a block has %llu records (%llu pairs), over "
+               "the cap of %llu pairs: skipped", e->cfg->rules[rule].name,
+               (unsigned long long)n_recs, (unsigned long long)n_pairs,
+               (unsigned long long)e->cfg->max_block_pairs);
+        return;
+    }
     util_buf text = {0};
     key_text(e, rule, rec, &text);
     pl_log(e, DT_LOG_WARN,

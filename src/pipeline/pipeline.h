@@ -40,6 +40,8 @@ typedef struct pl_ctx {
     uint64_t *null_per_field;   /* values that failed standardization, per field */
     uint64_t *recs_per_source;
     const uint64_t *linkable;   /* per source, bit j: may pair with j (a purpose's view); NULL: any */
+    int hides_values;           /* 1: log lines name no record's value or id (a store's admin,
+                                   who reads no record, trains) */
 
     uint64_t **keys;            /* per rule, per record */
     block_output blk;
@@ -98,6 +100,9 @@ void pl_borrow_nicknames(pl_ctx *e, const norm_nicknames *t);
 /* Fills ex's rows, weights and blocking rule for table records a and b
  * under model m (explain.c): what dt_explain_pair shows. */
 int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex);
+/* "link", "review" or "none": where probability p falls among cfg's
+ * thresholds (static text). */
+const char *pl_band(const dt_config *cfg, double p);
 
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void pl_free_keys(pl_ctx *e);

@@ -5,7 +5,10 @@
  *
  * Invariants:
  *   1. Every request, allowed or denied, appends one audit entry, and the
- *      entry is committed (fsync) before the call returns.
+ *      entry is committed (fsync) before the call returns. Its outcome is
+ *      what happened: a file that could not be written is "failed", and
+ *      one that could not be put in place after its "allowed" entry gets
+ *      a second entry, "failed" (req_end_placing).
  *   2. A denial's message names the principal, its role and the action,
  *      never a record: it says nothing of what the store holds.
  *   3. Every request first erases what retention has made due (its own
@@ -16,6 +19,7 @@
  *      transaction cannot start inside it: a write logs its entry first,
  *      then works in transactions of its own.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -275,6 +279,27 @@ int req_end(svc_request *q, int rc, dt_error *err)
         return lrc;
     }
     return rc;
+}
+
+int req_end_placing(svc_request *q, int rc, const char *tmp, const char *path, dt_error *err)
+{
+    if (rc < 0) {
+        remove(tmp);
+        return req_end(q, rc, err);
+    }
+    rc = log_entry(q, "allowed", err);
+    if (rc < 0) {
+        req_free(q);
+        remove(tmp);
+        return rc;
+    }
+    q->is_logged = 0;
+    if (rename(tmp, path) != 0) {
+        rc = dt_err_at(err, DT_EIO, path, 0, 0, "cannot rename into place (%s)", strerror(errno));
+        remove(tmp);
+        q->is_logged = 1; /* the entry said allowed: a second one says it failed */
+    }
+    return req_end(q, rc, err);
 }
 
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err)
@@ -548,8 +573,13 @@ int dt_audit_witness(dt_store *store, const dt_request *req, const char *path, i
     if (!store || !path || !n_heads) return dt_err_set(err, DT_EINVAL, "dt_audit_witness: NULL argument");
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_AUDIT_WITNESS, NULL, &q, err));
-    int rc = gv_audit_export_witness(store->st, path, n_heads, err);
-    return dt_err_ensure(err, req_end(&q, rc, err));
+    /* written aside first, so the entry says whether it was; in place after the entry */
+    char *staged = dt_asprintf("%s.staged", path);
+    int rc = staged ? gv_audit_export_witness(store->st, staged, n_heads, err)
+                    : dt_err_set(err, DT_ENOMEM, "out of memory");
+    rc = staged ? req_end_placing(&q, rc, staged, path, err) : req_end(&q, rc, err);
+    dt_free(staged);
+    return dt_err_ensure(err, rc);
 }
 
 /* ---- disclosures ------------------------------------------------------------------ */

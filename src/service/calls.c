@@ -68,8 +68,9 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "the call; logged first", "audit prove"),
     ROW(AUDIT_CONSISTENCY, "audit.consistency", R_AUDITOR, SVC_LOG_FIRST, NULL,
         "the call; logged first", "audit consistency"),
-    ROW(AUDIT_WITNESS, "audit.witness", R_AUDITOR, SVC_LOG_FIRST, NULL,
-        "the call; logged first, so the heads written cover it", "audit witness"),
+    ROW(AUDIT_WITNESS, "audit.witness", R_AUDITOR, 0, NULL,
+        "the call, once the file is written aside: failed when it could not be, or not "
+        "put in place", "audit witness"),
     ROW(AUDIT_DISCLOSURES, "audit.disclosures", R_AUDITOR, 0, NULL,
         "every record asked about", "disclosures"),
 };

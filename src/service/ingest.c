@@ -591,6 +591,7 @@ static int load_store(pl_ctx *e, void *ctx)
 {
     train_load *t = ctx;
     t->e = e;
+    e->hides_values = 1; /* train is an admin's, who reads no record */
     if (!t->view->is_full) e->linkable = t->view->linkable;
     DT_TRY(st_records_each(t->st, NULL, 0, add_visible, t, e->err));
     return pl_finish_load(e);

@@ -205,8 +205,8 @@ static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, ut
     pl_ctx *e = &l->e;
     const uint64_t *const *keys = (const uint64_t *const *)e->keys;
     match_list m = {0};
-    DT_TRY(st_keys_set(st, l->sids.ids, n, keys, e->cfg->n_rules, e->err));
-    int rc = st_keys_match(st, n, keys, e->cfg->n_rules, add_match, &m, e->err);
+    DT_TRY(st_keys_set(st, l->sids.ids, e->table.src, n, keys, e->cfg->n_rules, e->err));
+    int rc = st_keys_match(st, n, keys, e->cfg->n_rules, ~UINT64_C(0), add_match, &m, e->err);
     if (rc == DT_OK) rc = unique_matches(&m);
     for (size_t k = 0; k < m.n && rc == DT_OK; k++) {
         uint32_t i = match_i(&m.v[k]);
@@ -880,8 +880,8 @@ static int reject_nulled(const pl_ctx *e, size_t i_src, const csv_row *header,
 }
 
 int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
-                    svc_candidate **out, size_t *n, dt_error *err)
+                    fs_model *m, size_t i_src, uint64_t sources, const csv_row *header,
+                    const csv_row *row, svc_candidate **out, size_t *n, dt_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -897,8 +897,8 @@ int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
     if (rc == DT_OK) rc = pl_keys(&l.e);
     match_list found = {0};
     if (rc == DT_OK)
-        rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, add_match,
-                           &found, err);
+        rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, sources,
+                           add_match, &found, err);
     for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
     if (rc == DT_OK) {
         pl_free_keys(&l.e);

@@ -263,6 +263,34 @@ int store_retention_run(dt_store *s, dt_error *err)
                       "nothing is read until they are: %s", why);
 }
 
+/* The sources whose counts q's principal may see, as bits of config
+ * indexes: an admin's, every one; a steward's, those it stewards. */
+static uint64_t report_shown(const svc_request *q)
+{
+    const dt_config *cfg = q->s->cfg;
+    uint64_t shown = 0;
+    for (size_t i = 0; i < cfg->n_sources && i < 64; i++)
+        if (q->who.role == GV_ADMIN || gv_stewards(&q->who, cfg->sources[i].name))
+            shown |= UINT64_C(1) << i;
+    return shown;
+}
+
+/* Keeps the report's rows of the sources in shown, in order. The erasure
+ * itself is store-wide (every request does it), but a steward of one
+ * source learns nothing of another's from it. */
+static void report_keep(dt_purge_report *rep, uint64_t shown)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < rep->n_sources; i++) {
+        if (i < 64 && (shown >> i & 1)) {
+            rep->sources[kept++] = rep->sources[i];
+            continue;
+        }
+        dt_free(rep->sources[i].source);
+    }
+    rep->n_sources = kept;
+}
+
 int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out, dt_error *err)
 {
     DT_ERR_INIT(err);
@@ -270,9 +298,11 @@ int dt_store_purge(dt_store *store, const dt_request *req, dt_purge_report *out,
     memset(out, 0, sizeof *out);
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_STORE_PURGE, NULL, &q, err));
+    uint64_t shown = report_shown(&q);
     int rc = gv_policies_refresh(store->st, store->cfg, &store->policies, err);
     if (rc == DT_OK && report_init(store, out) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     rc = rc == DT_OK ? purge(&q, out, err) : req_end(&q, rc, err);
     if (rc < 0) dt_purge_report_free(out);
+    else report_keep(out, shown);
     return dt_err_ensure(err, rc);
 }

@@ -80,11 +80,14 @@ typedef struct svc_candidate {
 
 /* Runs one record (a row of source i_src, with its header) through the
  * stages against the store, writing nothing: the candidates at or over the
- * review threshold, strongest first. nicks: as for svc_view_entity.
- * OUT: *out (dt_free each record_id and entity, then the array), *n. */
+ * review threshold, strongest first, of the sources that are bits of
+ * `sources` (config indexes): no record of another source is read, so the
+ * work does not grow with what a purpose hides. nicks: as for
+ * svc_view_entity. OUT: *out (dt_free each record_id and entity, then the
+ * array), *n. */
 int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    fs_model *m, size_t i_src, const csv_row *header, const csv_row *row,
-                    svc_candidate **out, size_t *n, dt_error *err);
+                    fs_model *m, size_t i_src, uint64_t sources, const csv_row *header,
+                    const csv_row *row, svc_candidate **out, size_t *n, dt_error *err);
 
 
 /* When retention next has something to erase (retention.c). */
@@ -201,6 +204,12 @@ int req_view(svc_request *q, dt_error *err);
 int req_subject(svc_request *q, const char *source, const char *record_id);
 int req_subject_text(svc_request *q, const char *subject);
 int req_field(svc_request *q, const char *source, const char *column);
+/* Ends q for a call whose reply is a file written at tmp: logs the entry
+ * ("failed" when rc < 0), and only once it is durable renames tmp to
+ * path. A rename that fails after an "allowed" entry appends a second
+ * entry, "failed", so the log never claims a file that is not there.
+ * tmp is removed whenever it is not renamed. Returns rc or the error. */
+int req_end_placing(svc_request *q, int rc, const char *tmp, const char *path, dt_error *err);
 /* Runs work in one transaction with q's "allowed" entry, so a change and
  * its entry are stored together or not at all. The entry is made after
  * work ran, so work may name the subjects it found under the write lock.

@@ -3,7 +3,9 @@
  * each under a purpose's view (src/govern). What a view hides takes no
  * part: a hidden source's records are not candidates, members or rows;
  * links between sources that may not link are not followed; a column the
- * policy does not name is not shown, in any output.
+ * policy does not name is not shown, in any output, nor any number or
+ * rule that depends on it (a weight, a total, a probability, a blocking
+ * rule): where one took part, the band (link, review, none) stands in.
  *
  * Entity ids: under a view that allows every source and every link, the
  * store's own entity ids; under any other, each entity is clustered again
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "service/service_int.h"
 
@@ -170,6 +173,16 @@ static int export_to(svc_request *q, const char *tmp, uint64_t *n_rows, dt_error
     return rc;
 }
 
+/* A file can be put at path: no directory is there (rename would fail
+ * after the entry was made). */
+static int out_path_ok(const char *path, dt_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return dt_err_at(err, DT_EIO, path, 0, 0, "a directory is there: name a file");
+    return DT_OK;
+}
+
 int dt_store_export(dt_store *store, const dt_request *req, const char *out_path,
                     uint64_t *n_rows, dt_error *err)
 {
@@ -183,11 +196,9 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
     if (rc == DT_OK && q.view.sources == 0 && !q.view.lapsed[0]) /* lapsed: a warning, 0 rows */
         rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s', so there is "
                         "nothing to export", q.purpose);
+    if (rc == DT_OK) rc = out_path_ok(out_path, err);
     if (rc == DT_OK) rc = export_to(&q, tmp, &n, err);
-    rc = req_end(&q, rc, err); /* the entry is durable before the file is in place */
-    if (rc == DT_OK && rename(tmp, out_path) != 0)
-        rc = dt_err_at(err, DT_EIO, out_path, 0, 0, "cannot rename into place");
-    if (rc < 0 && tmp) remove(tmp);
+    rc = tmp ? req_end_placing(&q, rc, tmp, out_path, err) : req_end(&q, rc, err);
     dt_free(tmp);
     if (n_rows) *n_rows = rc == DT_OK ? n : 0;
     return dt_err_ensure(err, rc);
@@ -301,7 +312,8 @@ static char *level_label(const dt_config *cfg, size_t c, int code)
 }
 
 /* One candidate as the view shows it: levels of comparisons over columns
- * the view hides read "withheld". */
+ * the view hides read "withheld", and then its weight and probability are
+ * not given either (they would tell the hidden level); its band is. */
 static int fill_candidate(svc_request *q, view_ids *cache, svc_candidate *c, dt_candidate *d,
                           dt_error *err)
 {
@@ -312,8 +324,7 @@ static int fill_candidate(svc_request *q, view_ids *cache, svc_candidate *c, dt_
     d->record_id = c->record_id;
     d->entity = dt_strdup(entity);
     c->record_id = NULL; /* moved */
-    d->weight = c->weight;
-    d->probability = c->p;
+    d->band = pl_band(cfg, c->p);
     d->levels = dt_calloc(cfg->n_comparisons ? cfg->n_comparisons : 1, sizeof *d->levels);
     if (!d->source || !d->entity || !d->levels) return dt_err_set(err, DT_ENOMEM, "out of memory");
     DT_TRY(req_subject(q, d->source, d->record_id));
@@ -322,11 +333,27 @@ static int fill_candidate(svc_request *q, view_ids *cache, svc_candidate *c, dt_
         DT_TRY(comparison_shown(q, (size_t)c->i_source, k, &shown));
         d->levels[k] = shown ? level_label(cfg, k, c->levels[k]) : dt_strdup("withheld");
         if (!d->levels[k]) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        d->is_withheld |= !shown;
     }
+    d->weight = d->is_withheld ? 0 : c->weight;
+    d->probability = d->is_withheld ? 0 : c->p;
     return DT_OK;
 }
 
-/* The candidates the view lets the query's source link to. */
+/* Link band first, then by source and record id: an order that tells
+ * nothing a band does not. */
+static int cmp_candidate_band(const void *x, const void *y)
+{
+    const dt_candidate *a = x, *b = y;
+    int la = !strcmp(a->band, "link"), lb = !strcmp(b->band, "link");
+    if (la != lb) return lb - la;
+    int c = strcmp(a->source, b->source);
+    return c ? c : strcmp(a->record_id, b->record_id);
+}
+
+/* The candidates the view lets the query's source link to. Where the
+ * record goes is decided on the true probabilities (the strongest
+ * candidate at or over the link threshold), before any is withheld. */
 static int fill_resolution(svc_request *q, size_t i_src, svc_candidate *cands, size_t n,
                            dt_resolution *r, dt_error *err)
 {
@@ -341,18 +368,35 @@ static int fill_resolution(svc_request *q, size_t i_src, svc_candidate *cands, s
         if (!(r->comparisons[c] = dt_strdup(cfg->comparisons[c].name)))
             return dt_err_set(err, DT_ENOMEM, "out of memory");
     view_ids cache = {0};
-    int rc = DT_OK;
-    for (size_t k = 0; k < n && rc == DT_OK; k++)
-        if (gv_view_links(&q->view, i_src, (size_t)cands[k].i_source))
-            rc = fill_candidate(q, &cache, &cands[k], &r->candidates[r->n_candidates++], err);
+    int rc = DT_OK, is_withheld = 0;
+    double top_p = 0;
+    for (size_t k = 0; k < n && rc == DT_OK; k++) {
+        if (!gv_view_links(&q->view, i_src, (size_t)cands[k].i_source)) continue;
+        if (!r->n_candidates) top_p = cands[k].p; /* cands come strongest first */
+        dt_candidate *d = &r->candidates[r->n_candidates++];
+        rc = fill_candidate(q, &cache, &cands[k], d, err);
+        is_withheld |= d->is_withheld;
+    }
     view_ids_fini(&cache);
     DT_TRY(rc);
     const dt_candidate *top = r->n_candidates ? &r->candidates[0] : NULL;
-    if (top && top->probability >= cfg->link_threshold && top->entity[0]) {
+    if (top && top_p >= cfg->link_threshold && top->entity[0]) {
         dt_free(r->entity);
         if (!(r->entity = dt_strdup(top->entity))) return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
+    if (is_withheld)
+        qsort(r->candidates, r->n_candidates, sizeof *r->candidates, cmp_candidate_band);
     return DT_OK;
+}
+
+/* The sources whose records the query (of source i_src) may link to under
+ * q's view, as bits of config indexes: only these are read. */
+static uint64_t linkable_sources(const svc_request *q, size_t i_src)
+{
+    uint64_t v = 0;
+    for (size_t j = 0; j < q->s->cfg->n_sources && j < 64; j++)
+        if (gv_view_links(&q->view, i_src, j)) v |= UINT64_C(1) << j;
+    return v;
 }
 
 /* The query's own source must be allowed: its records are what it is. */
@@ -392,8 +436,8 @@ int store_resolve_json(svc_request *q, size_t i_src, const char *record_json,
     if (rc == DT_OK) {
         csv_row header = {.n_fields = jr.n, .fields = jr.names, .lens = jr.name_lens, .line = 1};
         csv_row row = {.n_fields = jr.n, .fields = jr.values, .lens = jr.value_lens, .line = 1};
-        rc = svc_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src, &header,
-                             &row, &cands, &n, err);
+        rc = svc_resolve_one(store->st, store->cfg, store->nicks, &store->model, i_src,
+                             linkable_sources(q, i_src), &header, &row, &cands, &n, err);
     }
     dt_resolution *r = rc == DT_OK ? dt_calloc(1, sizeof *r) : NULL;
     if (rc == DT_OK && !r) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -668,7 +712,24 @@ static int load_norm(pl_ctx *e, st_store *st, int64_t sid)
     return rc;
 }
 
-/* Drops the rows over columns either side's view hides. */
+/* 1 when the blocking rule named reads only fields both sides show. */
+static int rule_shown(const svc_request *q, size_t src_a, size_t src_b, const char *name)
+{
+    const dt_config *cfg = q->s->cfg;
+    for (size_t r = 0; r < cfg->n_rules; r++) {
+        if (strcmp(cfg->rules[r].name, name)) continue;
+        for (int k = 0; k < cfg->rules[r].n_keys; k++) {
+            int f = cfg->rules[r].keys[k].i_field;
+            if (!field_columns_shown(q, src_a, f) || !field_columns_shown(q, src_b, f)) return 0;
+        }
+    }
+    return 1;
+}
+
+/* Drops the rows over columns either side's view hides; then the total,
+ * probability and blocking rule go too (each tells the hidden levels:
+ * total minus the rows shown, or a rule keyed on a hidden field), and the
+ * band alone says where the pair falls. */
 static int minimize_rows(svc_request *q, size_t src_a, size_t src_b, dt_explanation *ex)
 {
     size_t kept = 0;
@@ -686,7 +747,12 @@ static int minimize_rows(svc_request *q, size_t src_a, size_t src_b, dt_explanat
         dt_free(r->value_b);
         dt_free(r->level);
     }
+    ex->is_withheld = kept < ex->n_rows || !rule_shown(q, src_a, src_b, ex->blocking_rule);
     ex->n_rows = kept;
+    if (!ex->is_withheld) return DT_OK;
+    ex->total_weight = ex->probability = 0;
+    ex->is_candidate = 0;
+    ex->blocking_rule[0] = '\0';
     return DT_OK;
 }
 

@@ -19,6 +19,10 @@
 #include "store/sqlite_int.h"
 
 enum { SCHEMA_VERSION = 5, BUSY_TIMEOUT_MS = 2000 };
+/* meta block_layout: blocking slots carry a source code (see the blocking
+ * index below); a store without it is rebuilt at open (block_layout). */
+#define BLOCK_LAYOUT "source"
+static int block_layout(st_store *s, dt_error *err);
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -63,7 +67,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    N_STMTS
+    S_SOURCE_MAX, S_RKEYS_PAGE, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -73,6 +77,7 @@ static const char *const STMT_SQL[N_STMTS] = {
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
+    [S_SOURCE_MAX] = "SELECT coalesce(max(id), 0) FROM source",
     [S_REC_GET] = "SELECT id, raw, withdrawn, received FROM record "
                   "WHERE source = ?1 AND record_id = ?2",
     /* ids are never reused, even after retention erased the highest ones:
@@ -118,6 +123,8 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_RKEYS_GET] = "SELECT slots FROM record_keys WHERE record = ?1",
     [S_RKEYS_PUT] = "INSERT OR REPLACE INTO record_keys(record, slots) VALUES(?1, ?2)",
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
+    [S_RKEYS_PAGE] = "SELECT k.record, k.slots, r.source FROM record_keys k "
+                     "JOIN record r ON r.id = k.record WHERE k.record > ?1 ORDER BY k.record LIMIT ?2",
     [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
@@ -286,12 +293,14 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
         DT_TRY(prepare_all(s, err));
         char version[16];
         snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
+        DT_TRY(st_meta_set(s, "block_layout", BLOCK_LAYOUT, err));
         return st_meta_set(s, "schema_version", version, err);
     }
     int version;
     DT_TRY(schema_version(s, &version, err));
     DT_TRY(migrate(s, version, err));
-    return prepare_all(s, err);
+    DT_TRY(prepare_all(s, err));
+    return block_layout(s, err);
 }
 
 /* The database and its WAL companions, after a create that failed. */
@@ -315,6 +324,7 @@ int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
     s->n_new = -1;
+    s->source_bits = -1;
     int rc = open_db(s, mode, err);
     if (rc < 0) {
         int created = s->is_created;
@@ -645,19 +655,56 @@ int st_model_version(st_store *s, int64_t *version, dt_error *err)
 
 /* ---- blocking index ----------------------------------------------------
  *
- * A slot packs a 33-bit hash of (rule, key) above a 30-bit record id, so
- * adding a key is one insert into a rowid B-tree and a block is one range
- * scan: about twice as fast as a (rule, key, record) index, and sorted
- * batches touch neighbouring pages. Two keys can share a hash; a match is
+ * A slot packs a hash of (rule, key), then the record's source code, then
+ * its 30-bit record id, so adding a key is one insert into a rowid B-tree
+ * and a block is one range scan: about twice as fast as a (rule, key,
+ * record) index, and sorted batches touch neighbouring pages. Inside a
+ * block the records of one source are one range too, so a purpose's read
+ * scans only the sources it may see and never meets a hidden record: its
+ * work does not grow with what it may not see.
+ *
+ * The code takes the bits the store's sources need (none for one source,
+ * 3 for five); the hash the rest of 64 bits, at most 33 (the sign bit is
+ * used once there is a code: a block's range never straddles it, since
+ * its two ends share the hash). Two keys can share a hash; a match is
  * then a record that shares no key, which callers drop by comparing keys
- * (store.h says so). At 35 M keys that is under 0.5 % of matches. */
+ * (store.h says so). With 33 bits, at 35 M keys that is under 0.5 % of
+ * matches; each bit of code doubles it. */
 
 enum { SLOT_RECORD_BITS = 30 };
 #define SLOT_RECORD_MASK ((UINT64_C(1) << SLOT_RECORD_BITS) - 1)
 
-static uint64_t key_hash(size_t rule, uint64_t key)
+/* Bits of a source code: enough for every source the store has (all are
+ * made at init, in config order, so a code is a config index). Read once
+ * per handle, after the sources exist. */
+static int source_bits(st_store *s, int *bits, dt_error *err)
 {
-    return util_hash64((const char *)&key, sizeof key, rule) >> (SLOT_RECORD_BITS + 1);
+    if (s->source_bits >= 0) {
+        *bits = s->source_bits;
+        return DT_OK;
+    }
+    int64_t n = 0;
+    DT_TRY(sq_one_int(s, stmt(s, S_SOURCE_MAX), &n, "reading sources", err));
+    int b = 0;
+    while ((INT64_C(1) << b) < n) b++;
+    if (n > 0) s->source_bits = b;
+    *bits = b;
+    return DT_OK;
+}
+
+static int hash_bits(int source_bits)
+{
+    return 64 - SLOT_RECORD_BITS - (source_bits ? source_bits : 1);
+}
+
+static uint64_t key_hash(int source_bits, size_t rule, uint64_t key)
+{
+    return util_hash64((const char *)&key, sizeof key, rule) >> (64 - hash_bits(source_bits));
+}
+
+static uint64_t slot_make(int source_bits, uint64_t hash, uint64_t code, uint64_t record)
+{
+    return ((hash << source_bits | code) << SLOT_RECORD_BITS) | record;
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -699,27 +746,138 @@ static int drop_slots(st_store *s, int64_t record, dt_error *err)
     return sq_step_done(s, st, what, err);
 }
 
+/* Schema 5's slot (a 33-bit hash above the record id) as this layout's,
+ * for a record of source code `code`: the hash keeps its top bits. */
+static uint64_t slot_from_v5(int sb, uint64_t old, uint64_t code)
+{
+    uint64_t hash33 = old >> SLOT_RECORD_BITS;
+    return slot_make(sb, hash33 >> (33 - hash_bits(sb)), code, old & SLOT_RECORD_MASK);
+}
+
+/* A page of record_keys rows after record `after`, each slot rebuilt.
+ * OUT: recs, lists (each dt_free'd by the caller), *n. */
+enum { REKEY_PAGE = 4096 };
+static int rekey_page(st_store *s, int sb, int64_t after, int64_t *recs, uint64_t **lists,
+                      size_t *lens, size_t *n, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_RKEYS_PAGE);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, REKEY_PAGE);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t k = (size_t)sqlite3_column_bytes(st, 1) / sizeof(uint64_t);
+        uint64_t *v = dt_malloc((k ? k : 1) * sizeof *v), code = (uint64_t)sqlite3_column_int64(st, 2) - 1;
+        if (!v) break;
+        memcpy(v, sqlite3_column_blob(st, 1), k * sizeof *v);
+        for (size_t j = 0; j < k; j++) v[j] = slot_from_v5(sb, v[j], code);
+        recs[*n] = sqlite3_column_int64(st, 0);
+        lists[*n] = v;
+        lens[(*n)++] = k;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "rebuilding the blocking index", err);
+}
+
+/* Writes a page's rebuilt slot lists and their slots (into block_new). */
+static int rekey_write(st_store *s, const int64_t *recs, uint64_t *const *lists,
+                       const size_t *lens, size_t n, dt_error *err)
+{
+    const char *what = "rebuilding the blocking index";
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
+        sqlite3_bind_int64(st, 1, recs[i]);
+        sqlite3_bind_blob(st, 2, lists[i], (int)(lens[i] * sizeof(uint64_t)), SQLITE_STATIC);
+        DT_TRY(sq_step_done(s, st, what, err));
+        for (size_t j = 0; j < lens[i]; j++) {
+            st = stmt(s, S_KEY_ADD);
+            sqlite3_bind_int64(st, 1, (int64_t)lists[i][j]);
+            DT_TRY(sq_step_done(s, st, what, err));
+        }
+    }
+    return DT_OK;
+}
+
+/* Rebuilds every slot of a store made before slots carried a source code,
+ * in the caller's transaction: each record's stored list gives its
+ * slots, its source id its code (sources were made in config order). */
+static int rekey_all(st_store *s, int sb, dt_error *err)
+{
+    DT_TRY(sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new",
+                   "rebuilding the blocking index", err));
+    int64_t *recs = dt_malloc(REKEY_PAGE * sizeof *recs);
+    uint64_t **lists = dt_calloc(REKEY_PAGE, sizeof *lists);
+    size_t *lens = dt_malloc(REKEY_PAGE * sizeof *lens), n = 0;
+    int rc = recs && lists && lens ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (int64_t after = 0; rc == DT_OK;) {
+        rc = rekey_page(s, sb, after, recs, lists, lens, &n, err);
+        if (rc == DT_OK) rc = rekey_write(s, recs, lists, lens, n, err);
+        for (size_t i = 0; i < n; i++) dt_free(lists[i]);
+        if (rc < 0 || n < REKEY_PAGE) break;
+        after = recs[n - 1];
+    }
+    dt_free(recs);
+    dt_free(lists);
+    dt_free(lens);
+    if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_KEY_MERGE), "rebuilding the blocking index", err);
+    if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_KEY_NEW_CLEAR), "rebuilding the blocking index", err);
+    s->n_new = -1;
+    return rc;
+}
+
+/* Brings a store's blocking index to this layout once, under the write
+ * lock (another process may have done it meanwhile). */
+static int block_layout(st_store *s, dt_error *err)
+{
+    char *layout = NULL;
+    DT_TRY(st_meta_get(s, "block_layout", &layout, err));
+    int done = layout && !strcmp(layout, BLOCK_LAYOUT);
+    dt_free(layout);
+    if (done) return DT_OK;
+    DT_TRY(st_begin(s, err));
+    int sb = 0, rc = st_meta_get(s, "block_layout", &layout, err);
+    done = rc == DT_OK && layout && !strcmp(layout, BLOCK_LAYOUT);
+    dt_free(layout);
+    if (rc == DT_OK && !done) rc = source_bits(s, &sb, err);
+    if (rc == DT_OK && !done && sb) rc = rekey_all(s, sb, err); /* one source: slots as they were */
+    if (rc == DT_OK && !done) rc = st_meta_set(s, "block_layout", BLOCK_LAYOUT, err);
+    if (rc == DT_OK) return st_commit(s, err);
+    st_rollback(s);
+    return rc;
+}
+
 int st_keys_drop(st_store *s, int64_t record, dt_error *err)
 {
     return drop_slots(s, record, err);
 }
 
 /* Each record's slots, record by record; *n_out slots in all. */
-static int batch_slots(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
-                       size_t n_rules, uint64_t **out, size_t *n_out, dt_error *err)
+static int batch_slots(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                       const uint64_t *const *keys, size_t n_rules, uint64_t **out,
+                       size_t *n_out, dt_error *err)
 {
+    int sb;
+    DT_TRY(source_bits(s, &sb, err));
     *out = dt_malloc((n && n_rules ? n * n_rules : 1) * sizeof **out);
     if (!*out) return dt_err_set(err, DT_ENOMEM, "out of memory");
     *n_out = 0;
     for (size_t i = 0; i < n; i++) {
-        if ((uint64_t)records[i] > SLOT_RECORD_MASK) {
+        int rc = DT_OK;
+        if ((uint64_t)records[i] > SLOT_RECORD_MASK)
+            rc = dt_err_at(err, DT_ELIMIT, s->path, 0, 0, "record %lld: the blocking index "
+                           "holds record ids below 2^30", (long long)records[i]);
+        else if (codes[i] >> sb)
+            rc = dt_err_set(err, DT_EINTERNAL, "record %lld: source code %u past the store's "
+                            "sources", (long long)records[i], (unsigned)codes[i]);
+        if (rc < 0) {
             dt_free(*out);
-            return dt_err_at(err, DT_ELIMIT, s->path, 0, 0, "record %lld: the blocking index "
-                             "holds record ids below 2^30", (long long)records[i]);
+            return rc;
         }
         for (size_t r = 0; r < n_rules; r++)
             if (keys[r][i])
-                (*out)[(*n_out)++] = key_hash(r, keys[r][i]) << SLOT_RECORD_BITS | (uint64_t)records[i];
+                (*out)[(*n_out)++] = slot_make(sb, key_hash(sb, r, keys[r][i]), codes[i],
+                                               (uint64_t)records[i]);
     }
     return DT_OK;
 }
@@ -762,13 +920,13 @@ static int merge_new(st_store *s, size_t n_rules, dt_error *err)
     return DT_OK;
 }
 
-int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
-                size_t n_rules, dt_error *err)
+int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err)
 {
     for (size_t i = 0; i < n; i++) DT_TRY(drop_slots(s, records[i], err));
     uint64_t *slots = NULL;
     size_t n_slots = 0;
-    DT_TRY(batch_slots(s, records, n, keys, n_rules, &slots, &n_slots, err));
+    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
     int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
     if (rc == DT_OK) qsort(slots, n_slots, sizeof *slots, cmp_u64); /* neighbouring pages */
     for (size_t k = 0; k < n_slots && rc == DT_OK; k++) {
@@ -794,13 +952,13 @@ static int cmp_query(const void *x, const void *y)
     return (a->i > b->i) - (a->i < b->i);
 }
 
-/* Calls fn for each record in the block of hash h, for each asker in q. */
-static int scan_block(st_store *s, uint64_t h, const key_query *q, size_t n_q, st_match_fn fn,
-                      void *ctx, dt_error *err)
+/* Calls fn for each record in slots lo..hi, for each asker in q. */
+static int scan_range(st_store *s, uint64_t lo, uint64_t hi, const key_query *q, size_t n_q,
+                      st_match_fn fn, void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_KEY_RANGE);
-    sqlite3_bind_int64(st, 1, (int64_t)(h << SLOT_RECORD_BITS));
-    sqlite3_bind_int64(st, 2, (int64_t)(h << SLOT_RECORD_BITS | SLOT_RECORD_MASK));
+    sqlite3_bind_int64(st, 1, (int64_t)lo); /* lo and hi share their sign bit: see above */
+    sqlite3_bind_int64(st, 2, (int64_t)hi);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t rec = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) & SLOT_RECORD_MASK);
@@ -816,21 +974,43 @@ static int scan_block(st_store *s, uint64_t h, const key_query *q, size_t n_q, s
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
 }
 
-int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  st_match_fn fn, void *ctx, dt_error *err)
+/* Scans the block of hash h, one range per run of codes in `codes`, so
+ * the records of other sources are never read. */
+static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key_query *q,
+                      size_t n_q, st_match_fn fn, void *ctx, dt_error *err)
 {
+    uint64_t n_codes = UINT64_C(1) << sb;
+    for (uint64_t c = 0; c < n_codes;) {
+        if (!(codes >> c & 1)) {
+            c++;
+            continue;
+        }
+        uint64_t last = c;
+        while (last + 1 < n_codes && (codes >> (last + 1) & 1)) last++;
+        DT_TRY(scan_range(s, slot_make(sb, h, c, 0), slot_make(sb, h, last, SLOT_RECORD_MASK), q,
+                          n_q, fn, ctx, err));
+        c = last + 1;
+    }
+    return DT_OK;
+}
+
+int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
+                  uint64_t codes, st_match_fn fn, void *ctx, dt_error *err)
+{
+    int sb;
+    DT_TRY(source_bits(s, &sb, err));
     key_query *q = dt_malloc((n && n_rules ? n * n_rules : 1) * sizeof *q);
     if (!q) return dt_err_set(err, DT_ENOMEM, "out of memory");
     size_t n_q = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i]) q[n_q++] = (key_query){key_hash(r, keys[r][i]), i};
+            if (keys[r][i]) q[n_q++] = (key_query){key_hash(sb, r, keys[r][i]), i};
     qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
     int rc = DT_OK;
     for (size_t k = 0; k < n_q && rc == DT_OK;) {
         size_t j = k;
         while (j < n_q && q[j].hash == q[k].hash) j++;
-        rc = scan_block(s, q[k].hash, q + k, j - k, fn, ctx, err);
+        rc = scan_block(s, sb, q[k].hash, codes, q + k, j - k, fn, ctx, err);
         k = j;
     }
     dt_free(q);

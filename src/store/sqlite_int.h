@@ -24,6 +24,7 @@ struct st_store {
     int is_created;    /* this open made the file: a failed create removes it */
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
+    int source_bits;   /* bits of a blocking slot's source code; -1: unread */
 };
 
 /* What retention (govern_sql.c) finds its due record versions by. */

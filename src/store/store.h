@@ -113,21 +113,24 @@ int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
 int st_model_version(st_store *s, int64_t *version, dt_error *err);
 
 /* The persistent blocking index, a batch of n records at a time: keys[r][i]
- * is record i's key under rule r (0: none). Only active, resolved records
- * hold keys: withdrawing a record drops them.
+ * is record i's key under rule r (0: none), codes[i] its source's code
+ * (its config index: the store's sources are made in config order).
+ * Only active, resolved records hold keys: withdrawing a record drops them.
  * Setting replaces whatever keys each record held. Record ids must be
  * below 2^30 (DT_ELIMIT otherwise), so every id a match returns is too. */
-int st_keys_set(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
-                size_t n_rules, dt_error *err);
+int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err);
 /* Drops a record's keys (none held is fine). */
 int st_keys_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_match_fn)(void *ctx, size_t i, int64_t record);
-/* Calls fn(ctx, i, record) for each stored record sharing a key (same rule,
- * same key) with query i of n. A backend may index a hash of the key, so a
+/* Calls fn(ctx, i, record) for each stored record of a source whose code
+ * is a bit of `codes` (~0: any) sharing a key (same rule, same key) with
+ * query i of n. Records of other sources are not read at all, so the work
+ * does not grow with them. A backend may index a hash of the key, so a
  * few records that share none can come too, and one record more than once:
  * callers compare the keys. A negative return from fn stops with it. */
 int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  st_match_fn fn, void *ctx, dt_error *err);
+                  uint64_t codes, st_match_fn fn, void *ctx, dt_error *err);
 typedef int (*st_id_fn)(void *ctx, int64_t id);
 
 /* Scored pairs (at or over the review threshold), a < b. */
