@@ -7,6 +7,7 @@
 #   make bench      benchmark harness (see bench/README.md)
 #   make format     clang-format the tree
 #   make lint       cppcheck
+#   make install    CLI, libraries, header, dovetail.pc, data (PREFIX, DESTDIR); make uninstall
 #
 # Each flavour builds in its own folder: build/release, build/asan, build/fuzz.
 
@@ -68,7 +69,7 @@ $(STATIC_LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -shared -Wl,-soname,libdovetail.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
 
 # The CLI sees the public header only, so it cannot reach internals.
 $(B)/tools/%.o: tools/%.c
@@ -121,6 +122,8 @@ e2e: $(CLI) $(GEN)
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
+	@sh tests/e2e/readme_test.sh $(abspath $(CLI))
+	@sh tests/e2e/install_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers
@@ -162,3 +165,59 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+
+# ---- install --------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the CLI, libdovetail.a,
+# libdovetail.so.VERSION (SONAME libdovetail.so.MAJOR, and the dev symlink),
+# dovetail.h, dovetail.pc and the data files. The installed libraries are the
+# release objects but for src/util/datadir.c, compiled again (build/install)
+# with the directory the data files go to, so the installed library never
+# reads the source tree; a copy staged or moved elsewhere still finds them
+# beside itself (datadir.c).
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+SHAREDIR ?= $(PREFIX)/share/dovetail
+VERSION := $(shell sed -n 's/^\#define DT_VERSION_STRING "\(.*\)"/\1/p' include/dovetail.h)
+SOMAJOR := $(shell sed -n 's/^\#define DT_VERSION_MAJOR \([0-9]*\)/\1/p' include/dovetail.h)
+IB := build/install
+INSTALL_OBJ := $(filter-out $(B)/src/util/datadir.o,$(LIB_OBJ)) $(IB)/datadir.o
+
+# SHAREDIR as last compiled; a new one rebuilds datadir.o.
+$(IB)/share-dir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SHAREDIR)' | cmp -s - $@ || echo '$(SHAREDIR)' >$@
+$(IB)/datadir.o: src/util/datadir.c $(IB)/share-dir
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc -DDT_DATA_DIR='"$(SHAREDIR)"' -c $< -o $@
+$(IB)/libdovetail.a: $(INSTALL_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(IB)/libdovetail.so: $(INSTALL_OBJ)
+	$(CC) -shared -Wl,-soname,libdovetail.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
+$(IB)/dovetail: $(TOOL_OBJ) $(IB)/libdovetail.a
+	$(CC) -o $@ $(TOOL_OBJ) $(IB)/libdovetail.a $(LDLIBS_ALL)
+FORCE:
+
+.PHONY: install uninstall FORCE
+install: $(IB)/libdovetail.a $(IB)/libdovetail.so $(IB)/dovetail
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(SHAREDIR)/names
+	install -m 755 $(IB)/dovetail $(DESTDIR)$(PREFIX)/bin/dovetail
+	install -m 644 $(IB)/libdovetail.a $(DESTDIR)$(LIBDIR)/libdovetail.a
+	install -m 755 $(IB)/libdovetail.so $(DESTDIR)$(LIBDIR)/libdovetail.so.$(VERSION)
+	ln -sf libdovetail.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libdovetail.so.$(SOMAJOR)
+	ln -sf libdovetail.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libdovetail.so
+	install -m 644 include/dovetail.h $(DESTDIR)$(INCLUDEDIR)/dovetail.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' dovetail.pc.in \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dovetail.pc
+	install -m 644 data/nicknames.tsv $(DESTDIR)$(SHAREDIR)/nicknames.tsv
+	install -m 644 data/names/*.tsv $(DESTDIR)$(SHAREDIR)/names/
+
+-include $(IB)/datadir.d
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/dovetail $(DESTDIR)$(LIBDIR)/libdovetail.a \
+	    $(DESTDIR)$(LIBDIR)/libdovetail.so $(DESTDIR)$(LIBDIR)/libdovetail.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libdovetail.so.$(VERSION) $(DESTDIR)$(INCLUDEDIR)/dovetail.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/dovetail.pc
+	rm -rf $(DESTDIR)$(SHAREDIR)
