@@ -1,7 +1,8 @@
 # dovetail — one GNU Makefile for the library, the CLI, tests, fuzzers, demo.
 #
 #   make            release library (static + shared) and the dovetail CLI
-#   make check      install deps, ASan/UBSan build, unit + e2e + accuracy + fuzz corpus
+#   make check      install deps, ASan/UBSan build, unit + e2e + accuracy + fuzz corpus;
+#                   ends with one "check: N passed, M failed" line
 #   make demo       install deps, build, link the bundled examples, print summaries
 #   make fuzz       libFuzzer targets with clang (build/fuzz), 60 s each
 #   make bench      benchmark harness (see bench/README.md)
@@ -110,11 +111,15 @@ deps:
 unit: $(UNIT_BIN)
 	@sh tests/run-unit $(B) $(UNIT_BIN)
 
+# Each corpus input replayed without a crash counts as one passed test.
 fuzz-replay: $(FUZZ_REPLAY)
-	@set -e; for t in $(FUZZ_REPLAY); do \
+	@p=0; f=0; for t in $(FUZZ_REPLAY); do \
 	    name=$${t##*/replay_fuzz_}; \
-	    $$t tests/fuzz/corpus/$$name; \
-	done
+	    if out=$$($$t tests/fuzz/corpus/$$name); then \
+	        p=$$((p + $$(echo "$$out" | sed -n 's/.*: \([0-9]*\) corpus inputs replayed$$/\1/p'))); \
+	    else f=$$((f + 1)); echo "FAIL  replay $$name"; fi; \
+	    echo "$$out"; \
+	done; echo "fuzz: $$p passed, $$f failed"; [ $$f -eq 0 ]
 
 e2e: $(CLI) $(GEN)
 	@sh tests/e2e/run $(abspath $(CLI))
@@ -124,14 +129,20 @@ e2e: $(CLI) $(GEN)
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
 	@sh tests/e2e/readme_test.sh $(abspath $(CLI))
 	@sh tests/e2e/install_test.sh $(abspath $(CLI))
+	@sh tests/e2e/usable_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers
 
-# make check: everything, under ASan/UBSan, from a bare machine.
+# make check: everything, under ASan/UBSan, from a bare machine. Every test
+# family prints "NAME: N passed, M failed"; tests/check-summary adds them up
+# from the log into the last line, "check: N passed, M failed".
+CHECK_LOG := build/check.log
 check: deps
-	@$(MAKE) --no-print-directory FLAVOR=asan layers all unit fuzz-replay e2e
-	@$(MAKE) --no-print-directory FLAVOR=release all
+	@mkdir -p build
+	@{ $(MAKE) -k --no-print-directory FLAVOR=asan layers all unit fuzz-replay e2e && \
+	   $(MAKE) --no-print-directory FLAVOR=release all; echo $$? >$(CHECK_LOG).rc; } 2>&1 | tee $(CHECK_LOG)
+	@sh tests/check-summary $(CHECK_LOG) "$$(cat $(CHECK_LOG).rc)"
 
 demo: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all
