@@ -1,12 +1,14 @@
 # dovetail — one GNU Makefile for the library, the CLI, tests, fuzzers, demo.
 #
 #   make            release library (static + shared) and the dovetail CLI
-#   make check      install deps, ASan/UBSan build, unit + e2e + accuracy + fuzz corpus
+#   make check      install deps, ASan/UBSan build, unit + e2e + accuracy + fuzz corpus;
+#                   ends with one "check: N passed, M failed" line
 #   make demo       install deps, build, link the bundled examples, print summaries
 #   make fuzz       libFuzzer targets with clang (build/fuzz), 60 s each
 #   make bench      benchmark harness (see bench/README.md)
 #   make format     clang-format the tree
 #   make lint       cppcheck
+#   make install    CLI, libraries, header, dovetail.pc, data (PREFIX, DESTDIR); make uninstall
 #
 # Each flavour builds in its own folder: build/release, build/asan, build/fuzz.
 
@@ -68,7 +70,7 @@ $(STATIC_LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -shared -Wl,-soname,libdovetail.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
 
 # The CLI sees the public header only, so it cannot reach internals.
 $(B)/tools/%.o: tools/%.c
@@ -113,11 +115,15 @@ deps:
 unit: $(UNIT_BIN)
 	@sh tests/run-unit $(B) $(UNIT_BIN)
 
+# Each corpus input replayed without a crash counts as one passed test.
 fuzz-replay: $(FUZZ_REPLAY)
-	@set -e; for t in $(FUZZ_REPLAY); do \
+	@p=0; f=0; for t in $(FUZZ_REPLAY); do \
 	    name=$${t##*/replay_fuzz_}; \
-	    $$t tests/fuzz/corpus/$$name; \
-	done
+	    if out=$$($$t tests/fuzz/corpus/$$name); then \
+	        p=$$((p + $$(echo "$$out" | sed -n 's/.*: \([0-9]*\) corpus inputs replayed$$/\1/p'))); \
+	    else f=$$((f + 1)); echo "FAIL  replay $$name"; fi; \
+	    echo "$$out"; \
+	done; echo "fuzz: $$p passed, $$f failed"; [ $$f -eq 0 ]
 
 e2e: $(CLI) $(GEN) $(B)/bench-leaks
 	@sh tests/e2e/run $(abspath $(CLI))
@@ -128,14 +134,22 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
 	@sh tests/e2e/limits_test.sh $(abspath $(CLI))
 	@$(if $(GEN),sh tests/e2e/leaks_test.sh $(abspath $(CLI)) $(abspath $(GEN)) $(abspath $(B)/bench-leaks),echo "leaks: needs bench-gen")
+	@sh tests/e2e/readme_test.sh $(abspath $(CLI))
+	@sh tests/e2e/install_test.sh $(abspath $(CLI))
+	@sh tests/e2e/usable_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers
 
-# make check: everything, under ASan/UBSan, from a bare machine.
+# make check: everything, under ASan/UBSan, from a bare machine. Every test
+# family prints "NAME: N passed, M failed"; tests/check-summary adds them up
+# from the log into the last line, "check: N passed, M failed".
+CHECK_LOG := build/check.log
 check: deps
-	@$(MAKE) --no-print-directory FLAVOR=asan layers all unit fuzz-replay e2e
-	@$(MAKE) --no-print-directory FLAVOR=release all
+	@mkdir -p build
+	@{ $(MAKE) -k --no-print-directory FLAVOR=asan layers all unit fuzz-replay e2e && \
+	   $(MAKE) --no-print-directory FLAVOR=release all; echo $$? >$(CHECK_LOG).rc; } 2>&1 | tee $(CHECK_LOG)
+	@sh tests/check-summary $(CHECK_LOG) "$$(cat $(CHECK_LOG).rc)"
 
 demo: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all
@@ -187,3 +201,59 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+
+# ---- install --------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the CLI, libdovetail.a,
+# libdovetail.so.VERSION (SONAME libdovetail.so.MAJOR, and the dev symlink),
+# dovetail.h, dovetail.pc and the data files. The installed libraries are the
+# release objects but for src/util/datadir.c, compiled again (build/install)
+# with the directory the data files go to, so the installed library never
+# reads the source tree; a copy staged or moved elsewhere still finds them
+# beside itself (datadir.c).
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+SHAREDIR ?= $(PREFIX)/share/dovetail
+VERSION := $(shell sed -n 's/^\#define DT_VERSION_STRING "\(.*\)"/\1/p' include/dovetail.h)
+SOMAJOR := $(shell sed -n 's/^\#define DT_VERSION_MAJOR \([0-9]*\)/\1/p' include/dovetail.h)
+IB := build/install
+INSTALL_OBJ := $(filter-out $(B)/src/util/datadir.o,$(LIB_OBJ)) $(IB)/datadir.o
+
+# SHAREDIR as last compiled; a new one rebuilds datadir.o.
+$(IB)/share-dir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SHAREDIR)' | cmp -s - $@ || echo '$(SHAREDIR)' >$@
+$(IB)/datadir.o: src/util/datadir.c $(IB)/share-dir
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc -DDT_DATA_DIR='"$(SHAREDIR)"' -c $< -o $@
+$(IB)/libdovetail.a: $(INSTALL_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(IB)/libdovetail.so: $(INSTALL_OBJ)
+	$(CC) -shared -Wl,-soname,libdovetail.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
+$(IB)/dovetail: $(TOOL_OBJ) $(IB)/libdovetail.a
+	$(CC) -o $@ $(TOOL_OBJ) $(IB)/libdovetail.a $(LDLIBS_ALL)
+FORCE:
+
+.PHONY: install uninstall FORCE
+install: $(IB)/libdovetail.a $(IB)/libdovetail.so $(IB)/dovetail
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(SHAREDIR)/names
+	install -m 755 $(IB)/dovetail $(DESTDIR)$(PREFIX)/bin/dovetail
+	install -m 644 $(IB)/libdovetail.a $(DESTDIR)$(LIBDIR)/libdovetail.a
+	install -m 755 $(IB)/libdovetail.so $(DESTDIR)$(LIBDIR)/libdovetail.so.$(VERSION)
+	ln -sf libdovetail.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libdovetail.so.$(SOMAJOR)
+	ln -sf libdovetail.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libdovetail.so
+	install -m 644 include/dovetail.h $(DESTDIR)$(INCLUDEDIR)/dovetail.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' dovetail.pc.in \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dovetail.pc
+	install -m 644 data/nicknames.tsv $(DESTDIR)$(SHAREDIR)/nicknames.tsv
+	install -m 644 data/names/*.tsv $(DESTDIR)$(SHAREDIR)/names/
+
+-include $(IB)/datadir.d
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/dovetail $(DESTDIR)$(LIBDIR)/libdovetail.a \
+	    $(DESTDIR)$(LIBDIR)/libdovetail.so $(DESTDIR)$(LIBDIR)/libdovetail.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libdovetail.so.$(VERSION) $(DESTDIR)$(INCLUDEDIR)/dovetail.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/dovetail.pc
+	rm -rf $(DESTDIR)$(SHAREDIR)

@@ -745,7 +745,7 @@ static int parse_root(ycx *y, dt_config *cfg, const yaml_node_t *root)
     if ((x = y_get(y, root, "cluster"))) DT_TRY(parse_cluster(y, cfg, x));
     if ((x = y_get(y, root, "truth"))) DT_TRY(parse_truth(y, cfg, x));
     if ((x = y_get(y, root, "nicknames"))) DT_TRY(y_path(y, x, "nicknames", &cfg->nicknames_path));
-    else if (!(cfg->nicknames_path = dt_strdup(DT_DATA_DIR "/nicknames.tsv")))
+    else if (!(cfg->nicknames_path = util_data_path("nicknames.tsv")))
         return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     return check_sources(y, cfg, root);
 }

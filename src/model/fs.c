@@ -225,7 +225,7 @@ static double em_step(const fs_model *m, const fs_patterns *pats, const uint32_t
         if ((left_out >> c) & 1 || den[c] <= 0) continue;
         const fs_comp *fc = &m->comps[c];
         for (int l = 1; l < fc->n_codes; l++) {
-            double v = fmax(num[c][l] / den[c], 1e-6);
+            double v = fmax(num[c][l] / den[c], FS_M_FLOOR);
             delta = fmax(delta, fabs(v - s->m[c][l]));
             s->m[c][l] = v;
         }

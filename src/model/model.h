@@ -29,6 +29,8 @@
 
 #define FS_MAX_CODES (CFG_MAX_LEVELS + 2)
 #define FS_MAX_COMPARISONS 64
+/* The least m of a level: what EM gives a level no match agreed at. */
+#define FS_M_FLOOR 1e-6
 
 typedef struct fs_comp {
     int n_codes;                 /* n_levels + 2 (null and else included) */

@@ -247,6 +247,35 @@ static int em_pass(link_run *run, const train_set *ts, size_t k, fs_training *ou
     return DT_OK;
 }
 
+static const char *cfg_name(const pl_ctx *e)
+{
+    return e->cfg->path && *e->cfg->path ? e->cfg->path : "the config";
+}
+
+/* A level where m <= u scores agreement as evidence against a match. Say
+ * why, and what to change in the config if that is not what was meant. */
+static void warn_m_le_u(pl_ctx *e, const fs_model *m, size_t c, int l)
+{
+    const cfg_comparison *cc = &e->cfg->comparisons[c];
+    const char *level = cmp_level_label(cc, l);
+    double mv = m->comps[c].m[l], uv = m->comps[c].u[l];
+    if (mv < 2 * FS_M_FLOOR) /* averaged over passes, none of which saw a match there */
+        pl_log(e, DT_LOG_WARN,
+                "model: comparison '%s' level '%s' has m (%.4g) <= u (%.4g): no match in "
+                "training agreed at this level, so agreeing there counts against a match "
+                "(weight %+.3f). If the data has no such variation, remove '%s' from the "
+                "levels of comparison '%s' in %s (its pairs then go to the next level that "
+                "holds, or else)",
+                cc->name, level, mv, uv, fs_level_weight(m, c, l), level, cc->name, cfg_name(e));
+    else
+        pl_log(e, DT_LOG_WARN,
+                "model: comparison '%s' level '%s' has m (%.4g) <= u (%.4g): non-matches agree "
+                "at this level more often than matches, so agreeing there counts against a "
+                "match (weight %+.3f). If it should count for one, make '%s' stricter or "
+                "remove it from the levels of comparison '%s' in %s",
+                cc->name, level, mv, uv, fs_level_weight(m, c, l), level, cc->name, cfg_name(e));
+}
+
 static void log_parameters(pl_ctx *e, const fs_model *m)
 {
     const dt_config *cfg = e->cfg;
@@ -261,11 +290,7 @@ static void log_parameters(pl_ctx *e, const fs_model *m)
             double mv = m->comps[c].m[l], uv = m->comps[c].u[l];
             pl_log(e, DT_LOG_INFO, "model: %-16s %-26s m %.6f  u %.6f  weight %+.3f", cc->name,
                     cmp_level_label(cc, l), mv, uv, fs_level_weight(m, c, l));
-            if (l <= cc->n_levels && mv <= uv)
-                pl_log(e, DT_LOG_WARN,
-                        "model: comparison '%s' level '%s' has m (%.4g) <= u (%.4g): agreeing "
-                        "there is no evidence of a match",
-                        cc->name, cmp_level_label(cc, l), mv, uv);
+            if (l <= cc->n_levels && mv <= uv) warn_m_le_u(e, m, c, l);
         }
     }
     pl_log(e, DT_LOG_INFO,

@@ -7,7 +7,10 @@
  *     duplicate record id) is rejected: counted, and reported with its
  *     file:line (the first REPORT_MAX per source, then a count);
  *   - a bad value in a good row (impossible date, malformed identifier)
- *     becomes null and is counted per field; the row stays;
+ *     becomes null and is counted per field; the row stays; a field read
+ *     from a list of columns or formats is counted only when none of them
+ *     gives it a value ("1987" failing YYYY-MM-DD but read by YYYY is a
+ *     partial date, not a null);
  *   - invalid UTF-8 is counted and reported per row; its bytes are read
  *     as Latin-1 (norm.h, invariant 3).
  * A duplicate record id keeps the row that came first in the file.
@@ -203,7 +206,9 @@ static int remember_row(read_state *st, size_t i_rec, long line)
     return DT_OK;
 }
 
-/* Standardizes raw into the record's field, through the mapping's cache. */
+/* Standardizes raw into the record's field, through the mapping's cache.
+ * A value that cannot be standardized leaves the field as it was and
+ * returns DT_EINPUT (the caller decides whether it became null). */
 static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t i_rec,
                      const char *raw, size_t n)
 {
@@ -211,25 +216,39 @@ static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t
     uint32_t *vals = e->table.cols[m->i_field].vals;
     uint32_t hit = rc->is_used ? util_intern_find(&rc->raw, raw, n) : UINT32_MAX;
     if (hit != UINT32_MAX) {
-        if (rc->value[hit] == RAW_BAD) e->null_per_field[m->i_field]++;
-        else vals[i_rec] = rc->value[hit];
+        if (rc->value[hit] == RAW_BAD) return DT_EINPUT;
+        vals[i_rec] = rc->value[hit];
         return DT_OK;
     }
     int r = standardize(st, m, raw, n);
     if (r != DT_OK && r != DT_EINPUT) return r;
     uint32_t v = RAW_BAD;
-    if (r == DT_EINPUT) {
-        e->null_per_field[m->i_field]++;
-    } else {
+    if (r == DT_OK) {
         DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)m->i_field, st->norm.data, st->norm.len));
         v = vals[i_rec];
     }
-    if (!rc->is_used || rc->raw.n_strs >= RAW_CACHE_MAX) return DT_OK;
-    uint32_t id;
-    DT_TRY(util_intern_put(&rc->raw, raw, n, &id));
-    DT_TRY(util_grow((void **)&rc->value, &rc->cap, (size_t)id + 1, sizeof *rc->value));
-    rc->value[id] = v;
-    return DT_OK;
+    if (rc->is_used && rc->raw.n_strs < RAW_CACHE_MAX) {
+        uint32_t id;
+        DT_TRY(util_intern_put(&rc->raw, raw, n, &id));
+        DT_TRY(util_grow((void **)&rc->value, &rc->cap, (size_t)id + 1, sizeof *rc->value));
+        rc->value[id] = v;
+    }
+    return r;
+}
+
+/* Does a later mapping of mapping m's field have a value in this row? Then
+ * a bad value at m is not a null yet: the later one (say a "YYYY" format
+ * after "YYYY-MM-DD") may still give the field a value, and is the one
+ * counted if it cannot. */
+static int has_fallback(const read_state *st, const csv_row *row, size_t m)
+{
+    const cfg_source *s = st->s;
+    for (size_t k = m + 1; k < s->n_maps; k++) {
+        size_t c = (size_t)st->plan.i_col[k];
+        if (s->maps[k].i_field == s->maps[m].i_field && !is_blank(row->fields[c], row->lens[c]))
+            return 1;
+    }
+    return 0;
 }
 
 static int add_row(read_state *st, const csv_row *row)
@@ -266,7 +285,9 @@ static int add_row(read_state *st, const csv_row *row)
         size_t c = (size_t)st->plan.i_col[m];
         if (is_blank(row->fields[c], row->lens[c])) continue; /* missing: null, not an error */
         if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
-        DT_TRY(put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]));
+        int r = put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]);
+        if (r == DT_EINPUT && !has_fallback(st, row, m)) e->null_per_field[s->maps[m].i_field]++;
+        else if (r != DT_EINPUT) DT_TRY(r);
     }
     if (!st->on_row) return DT_OK;
     return st->on_row(st->row_ctx, i_rec, (const char *const *)st->plan.header, row);

@@ -59,12 +59,21 @@ int util_read_file_max(const char *path, size_t max_bytes, const char *what, cha
 
 int util_mkdir(const char *path, dt_error *err)
 {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
+    int e = mkdir(path, 0777) == 0 ? 0 : errno;
+    if (e == ENOENT) { /* a parent is missing ("out/febrl4" on a fresh tree): make it first */
+        char *parent = util_dirname(path);
+        if (!parent) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        int rc = strcmp(parent, path) == 0 ? DT_OK : util_mkdir(parent, err);
+        dt_free(parent);
+        if (rc < 0) return rc;
+        e = mkdir(path, 0777) == 0 ? 0 : errno;
+    }
+    if (e == 0 || e == EEXIST) {
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return DT_OK;
         return dt_err_at(err, DT_EIO, path, 0, 0, "exists and is not a directory");
     }
-    return dt_err_at(err, DT_EIO, path, 0, 0, "cannot create directory: %s", strerror(errno));
+    return dt_err_at(err, DT_EIO, path, 0, 0, "cannot create directory: %s", strerror(e));
 }
 
 char *util_path_join(const char *dir, const char *name)

@@ -207,11 +207,15 @@ int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err)
  * bytes, the limit for <what>") before reading it whole. */
 int util_read_file_max(const char *path, size_t max_bytes, const char *what, char **out,
                        size_t *out_len, dt_error *err);
-/* mkdir -p for one level (parent must exist); DT_OK if it already exists. */
+/* mkdir -p: makes path and any missing parents; DT_OK if it already exists. */
 int util_mkdir(const char *path, dt_error *err);
 /* Joins dir and name with '/' unless name is absolute. dt_free the result. */
 char *util_path_join(const char *dir, const char *name);
 /* Directory part of path ("." when none). dt_free the result. */
 char *util_dirname(const char *path);
+/* Path of one of dovetail's data files ("nicknames.tsv"): the compiled-in
+ * data directory's, or, when that has none, the one installed beside the
+ * program or library (datadir.c). NULL only when out of memory. dt_free it. */
+char *util_data_path(const char *name);
 
 #endif /* DT_UTIL_H */

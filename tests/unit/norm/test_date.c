@@ -1,5 +1,7 @@
 /* Unit tests for src/norm/date.c: every supported format, one-digit
- * fields, partial dates, impossible dates and bad formats. */
+ * fields, partial dates, impossible dates and bad formats; and, through a
+ * link run, a date field read by a list of formats (YYYY-MM-DD, then
+ * YYYY), where a year alone is a partial date and not a null. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "dovetail.h"
 #include "norm/norm.h"
+#include "tmpdir.h"
 
 static void check_date(const char *s, const char *fmt, int y, int m, int d)
 {
@@ -130,13 +134,77 @@ static void test_formats_ok(void **state)
     check_bad("1980-01-05", "YY-MM-DD", DT_EINVAL);
 }
 
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    tmpdir_path(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Rows: 1 a full date, 2 a year only (read by the second format), 3 a
+ * date no format reads (the one null), 5 blank (missing, not a null). */
+static const char k_people[] = "id,first,last,dob\n"
+                               "1,john,smith,1987-03-04\n"
+                               "2,jon,smith,1987\n"
+                               "3,mary,jones,1990-13-45\n"
+                               "4,mary,jones,1990-01-02\n"
+                               "5,anne,brown,\n"
+                               "6,ann,brown,1975\n";
+
+static const char k_config[] = "mode: dedupe\n"
+                               "fields: {given: given_name, surname: surname, dob: date}\n"
+                               "sources:\n"
+                               "  - name: p\n"
+                               "    path: people.csv\n"
+                               "    id: id\n"
+                               "    columns:\n"
+                               "      given: first\n"
+                               "      surname: last\n"
+                               "      dob: [{column: dob, format: YYYY-MM-DD}, {column: dob, format: YYYY}]\n"
+                               "blocking: {rules: [[soundex(surname)]]}\n"
+                               "comparisons:\n"
+                               "  - {field: given, levels: [exact, {jaro_winkler: 0.8}]}\n"
+                               "  - {field: dob, levels: [exact, same_year]}\n"
+                               "model: {seed: 1, u_sample_pairs: 1000}\n"
+                               "thresholds: {link: 0.5, review: 0.1}\n";
+
+static void test_year_only_through_formats(void **state)
+{
+    (void)state;
+    write_file("people.csv", k_people);
+    write_file("dates.yaml", k_config);
+    char path[256], out[256];
+    tmpdir_path(path, sizeof path, "dates.yaml");
+    tmpdir_path(out, sizeof out, "out");
+    dt_config *cfg = NULL;
+    dt_error err;
+    assert_int_equal(dt_config_load(path, &cfg, &err), DT_OK);
+    dt_link_options o = {.n_threads = 1, .out_dir = out};
+    dt_link_summary s;
+    assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
+    dt_config_free(cfg);
+    assert_int_equal(s.n_records, 6);
+    /* only 1990-13-45: 1987 and 1975 are years, the blank is missing */
+    assert_int_equal(s.n_null_values, 1);
+    /* and the year is kept: john (1987-03-04) and jon (1987) agree on it */
+    tmpdir_path(path, sizeof path, "out/pairs.csv");
+    char *text = NULL;
+    assert_int_equal(util_read_file(path, &text, NULL, &err), DT_OK);
+    assert_non_null(strstr(text, "p,2,p,1,[soundex(surname)],"));
+    assert_non_null(strstr(strstr(text, "p,2,p,1,"), ",same_year\n"));
+    dt_free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_formats),   cmocka_unit_test(test_one_digit_fields),
         cmocka_unit_test(test_spaces),    cmocka_unit_test(test_partial),
         cmocka_unit_test(test_impossible), cmocka_unit_test(test_not_matching),
-        cmocka_unit_test(test_formats_ok),
+        cmocka_unit_test(test_formats_ok), cmocka_unit_test(test_year_only_through_formats),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -1,5 +1,5 @@
 /* Unit tests for src/util: errors, intern table, arena, rng, buffer,
- * parallel-for and the allocation fault hook. */
+ * parallel-for, the allocation fault hook and directory creation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,9 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
+#include "tmpdir.h"
 #include "util/util.h"
 
 static void test_errnames(void **state)
@@ -206,6 +209,33 @@ static void test_sort_kv(void **state)
     assert_int_equal(util_sort_kv(NULL, 0), DT_OK);
 }
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* util_mkdir makes missing parents (link --out out/febrl4 on a fresh tree),
+ * accepts an existing directory and refuses a file in the way. */
+static void test_mkdir_parents(void **state)
+{
+    (void)state;
+    char path[256], file[256];
+    dt_error err;
+    tmpdir_path(path, sizeof path, "out/febrl4/x");
+    assert_int_equal(util_mkdir(path, &err), DT_OK);
+    assert_true(is_dir(path));
+    assert_int_equal(util_mkdir(path, &err), DT_OK);
+    tmpdir_path(file, sizeof file, "out/file");
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    tmpdir_path(path, sizeof path, "out/file/y");
+    assert_int_equal(util_mkdir(path, &err), DT_EIO);
+    assert_int_equal(util_mkdir(file, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "not a directory"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,7 +243,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
-        cmocka_unit_test(test_sort_kv),
+        cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_mkdir_parents),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
