@@ -32,6 +32,10 @@
  *   3. Line-end bytes are consumed only after the row buffer accepted them:
  *      a row that breaks on a line end resynchronises at that very line end
  *      and never skips the next good line.
+ *   4. With keep_raw, the bytes of the row being read are [raw_from, p) of
+ *      the window plus, when it began in an earlier window, `raw` before
+ *      them: refill saves the window's part before replacing it. So a row's
+ *      bytes cost a copy only when the row spans windows.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +89,15 @@ struct csv_reader {
     long u8_line, u8_col;         /* where the pending sequence's lead byte is */
     long bad_line, bad_col;       /* first invalid byte of the row, col 0: none */
     size_t bad_field;
+
+    /* The last row's span (csv_last_span; invariant 4). */
+    int keep_raw;
+    const char *raw_from;         /* window byte where the row's unsaved part starts; NULL
+                                     outside a row */
+    const char *raw_to;           /* r->p when the row ended */
+    util_buf raw;                 /* its part from earlier windows, then all of it */
+    int is_raw_cut, is_raw_whole;
+    long span_last_line;
 };
 
 /* Bytes that end a run inside a quoted field. */
@@ -111,11 +124,26 @@ static void count_newline(csv_reader *r, unsigned char c)
     r->line_start = pos_of(r, r->p);
 }
 
+/* Appends [s, e) to the kept bytes of the row, up to CSV_MAX_RAW_BYTES. */
+static void raw_keep(csv_reader *r, const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s), room = CSV_MAX_RAW_BYTES - r->raw.len;
+    if (n > room) {
+        n = room;
+        r->is_raw_cut = 1;
+    }
+    util_buf_append(&r->raw, s, n); /* a failure sets raw.is_failed: csv_last_span says so */
+}
+
 /* Brings the next window in once r->p == r->end. Returns 1 when bytes are
  * available, 0 at end of input, DT_EIO on a read error. */
 static int refill(csv_reader *r, dt_error *err)
 {
     if (!r->fp || r->is_eof) return 0;
+    if (r->raw_from) {
+        raw_keep(r, r->raw_from, r->end);
+        r->raw_from = r->buf;
+    }
     r->base += (size_t)(r->end - r->win);
     size_t got = fread(r->buf, 1, CSV_BUF_BYTES, r->fp);
     r->p = r->buf;
@@ -144,6 +172,7 @@ static int reader_new(const char *name, const csv_options *opt, csv_reader **out
     }
     r->delim = delim;
     r->trim = opt ? opt->trim : 0;
+    r->keep_raw = opt ? opt->keep_raw : 0;
     r->stop_plain[(unsigned char)delim] = 1;
     r->stop_plain['\r'] = r->stop_plain['\n'] = r->stop_plain[0] = 1;
     r->line = 1;
@@ -211,6 +240,7 @@ void csv_close(csv_reader *r)
     dt_free(r->offs);
     dt_free(r->lens);
     dt_free(r->ptrs);
+    util_buf_fini(&r->raw);
     dt_free(r);
 }
 
@@ -223,14 +253,15 @@ size_t csv_offset(const csv_reader *r)
 
 static int row_too_long(csv_reader *r, dt_error *err)
 {
-    const char *hint = r->state == ST_QUOTED ? "; the quoted field opened there may lack "
-                                               "its closing quote"
-                                             : "";
-    long line = r->state == ST_QUOTED ? r->open_line : r->row_line;
-    long col = r->state == ST_QUOTED ? r->open_col : 1;
-    return dt_err_at(err, DT_EINPUT, r->name, line, col,
-                     "row starting at line %ld is longer than %zu MiB%s", r->row_line,
-                     CSV_MAX_ROW_BYTES >> 20, hint);
+    if (r->state == ST_QUOTED)
+        return dt_err_at(err, DT_EINPUT, r->name, r->open_line, r->open_col,
+                         "unterminated quoted field (opened at line %ld, column %ld): the "
+                         "row starting at line %ld is longer than %zu MiB without its "
+                         "closing quote",
+                         r->open_line, r->open_col, r->row_line, CSV_MAX_ROW_BYTES >> 20);
+    return dt_err_at(err, DT_EINPUT, r->name, r->row_line, 1,
+                     "row starting at line %ld is longer than %zu MiB", r->row_line,
+                     CSV_MAX_ROW_BYTES >> 20);
 }
 
 static int rb_grow(csv_reader *r, size_t need, dt_error *err)
@@ -422,8 +453,8 @@ static int after_quote_error(csv_reader *r, unsigned char c, dt_error *err)
 /* Ends the row at end of input, or reports the quote left open. */
 static int finish_at_eof(csv_reader *r, dt_error *err)
 {
-    if (r->state == ST_QUOTED)
-        return dt_err_at(err, DT_EINPUT, r->name, r->line, col_of(r, r->p),
+    if (r->state == ST_QUOTED) /* placed at the quote: that is what to fix */
+        return dt_err_at(err, DT_EINPUT, r->name, r->open_line, r->open_col,
                          "unterminated quoted field (opened at line %ld, column %ld) at end "
                          "of input",
                          r->open_line, r->open_col);
@@ -556,19 +587,35 @@ static int parse_row(csv_reader *r, dt_error *err)
     }
 }
 
+/* Marks where the row just read or rejected ends (csv_last_span). */
+static void span_end(csv_reader *r)
+{
+    r->raw_to = r->p;
+    /* no byte of the current line consumed: the row ended with a line end */
+    r->span_last_line = pos_of(r, r->p) > r->line_start ? r->line : r->line - 1;
+}
+
 int csv_next(csv_reader *r, csv_row *row, dt_error *err)
 {
+    r->raw_from = NULL;
     int rc = skip_blank_lines(r, err);
     if (rc <= 0) return rc;
+    if (r->keep_raw) {
+        r->raw_from = r->p;
+        util_buf_clear(&r->raw);
+        r->is_raw_cut = r->is_raw_whole = 0;
+    }
     rc = parse_row(r, err);
     if (rc == DT_EINPUT) {
         /* err describes the broken row; only a read error may replace it */
         dt_error sync_err;
         int rc_sync = resync(r, &sync_err);
         if (rc_sync < 0 && err) *err = sync_err;
+        span_end(r);
         return rc_sync < 0 ? rc_sync : DT_EINPUT;
     }
     if (rc < 0) return rc;
+    span_end(r);
     if (util_grow((void **)&r->ptrs, &r->cap_ptrs, r->n_fields, sizeof *r->ptrs) < 0)
         return dt_err_set(err, DT_ENOMEM, "out of memory reading %s", r->name);
     for (size_t i = 0; i < r->n_fields; i++) r->ptrs[i] = r->rb + r->offs[i];
@@ -580,6 +627,28 @@ int csv_next(csv_reader *r, csv_row *row, dt_error *err)
     row->bad_utf8_field = r->bad_col ? r->bad_field : 0;
     row->bad_utf8_line = r->bad_col ? r->bad_line : 0;
     return 1;
+}
+
+int csv_last_span(csv_reader *r, csv_span *out, dt_error *err)
+{
+    *out = (csv_span){.first_line = r->row_line, .last_line = r->span_last_line};
+    if (!r->raw_from) return DT_OK;
+    const char *p = r->raw_from;
+    size_t n = (size_t)(r->raw_to - r->raw_from);
+    if (r->raw.len || r->is_raw_cut) { /* the row began in an earlier window */
+        if (!r->is_raw_whole) raw_keep(r, r->raw_from, r->raw_to);
+        r->is_raw_whole = 1;
+        p = r->raw.data;
+        n = r->raw.len;
+    }
+    if (r->raw.is_failed)
+        return dt_err_set(err, DT_ENOMEM, "out of memory keeping a row of %s", r->name);
+    if (!r->is_raw_cut && n && p[n - 1] == '\n') n--;
+    if (!r->is_raw_cut && n && p[n - 1] == '\r') n--;
+    out->raw = p ? p : "";
+    out->raw_len = n;
+    out->is_raw_cut = r->is_raw_cut;
+    return DT_OK;
 }
 
 /* ---- writing ------------------------------------------------------ */
@@ -604,6 +673,11 @@ int csv_write_field(util_buf *out, const char *s, size_t n, char delimiter)
     if (delimiter == '\0') delimiter = ',';
     if (memchr(s, '\0', n)) return DT_EINVAL;
     if (!needs_quotes(s, n, delimiter)) return util_buf_append(out, s, n);
+    return csv_write_quoted(out, s, n);
+}
+
+int csv_write_quoted(util_buf *out, const char *s, size_t n)
+{
     DT_TRY(util_buf_reserve(out, n + 2));
     DT_TRY(util_buf_putc(out, '"'));
     const char *q;

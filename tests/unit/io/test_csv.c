@@ -134,7 +134,7 @@ static void test_unterminated_quote(void **state)
 {
     (void)state;
     const char *s = "a,b\nc,d\ne,\"never closed\nmore\n";
-    assert_string_equal(dump(s, 0), "1:[a][b]\n2:[c][d]\nE5:1\n");
+    assert_string_equal(dump(s, 0), "1:[a][b]\n2:[c][d]\nE3:3\n");
     csv_reader *r;
     assert_int_equal(csv_open_mem(s, strlen(s), "t.csv", NULL, &r, NULL), DT_OK);
     csv_row row;
@@ -324,10 +324,93 @@ static void test_row_too_long(void **state)
     s[0] = '"';
     assert_int_equal(csv_open_mem(s, n + 6, "big.csv", NULL, &r, NULL), DT_OK);
     assert_int_equal(csv_next(r, &row, &err), DT_EINPUT);
-    assert_non_null(strstr(err.msg, "big.csv:1:1: row starting at line 1"));
-    assert_non_null(strstr(err.msg, "may lack its closing quote"));
+    assert_non_null(strstr(err.msg, "big.csv:1:1: unterminated quoted field"));
+    assert_non_null(strstr(err.msg, "longer than 16 MiB without its closing quote"));
     csv_close(r);
     free(s);
+}
+
+/* Renders each row's span as "<first>-<last>:<raw>|" (broken rows with a
+ * leading E), in a malloc'd string, and closes r. */
+static char *dump_spans(csv_reader *r)
+{
+    util_buf out = {0};
+    for (;;) {
+        csv_row row;
+        dt_error err;
+        int rc = csv_next(r, &row, &err);
+        if (rc == 0) break;
+        assert_true(rc == 1 || rc == DT_EINPUT);
+        csv_span sp;
+        assert_int_equal(csv_last_span(r, &sp, &err), DT_OK);
+        assert_non_null(sp.raw);
+        assert_false(sp.is_raw_cut);
+        util_buf_printf(&out, "%s%ld-%ld:", rc == 1 ? "" : "E", sp.first_line, sp.last_line);
+        util_buf_append(&out, sp.raw, sp.raw_len);
+        util_buf_putc(&out, '|');
+    }
+    csv_close(r);
+    assert_false(out.is_failed);
+    return out.data ? out.data : strdup("");
+}
+
+static void test_span(void **state)
+{
+    (void)state;
+    /* A quote never closed takes every line to the end, all of them named
+     * and kept; blank lines before a row are not part of it. */
+    static const char s[] = "a,b\r\n\r\nc,\"open\nd,e\r\nf,g\n\n";
+    csv_options keep = {.keep_raw = 1};
+    csv_reader *r;
+    assert_int_equal(csv_open_mem(s, sizeof s - 1, "s.csv", &keep, &r, NULL), DT_OK);
+    char *got = dump_spans(r);
+    assert_string_equal(got, "1-1:a,b|E3-6:c,\"open\nd,e\r\nf,g\n|");
+    free(got);
+    /* Text after a closing quote: the row up to its line end; the next
+     * line reads on. No final line end: the last line is the row's. */
+    static const char t[] = "\"x\ny\"z,1\nok,2";
+    assert_int_equal(csv_open_mem(t, sizeof t - 1, "t.csv", &keep, &r, NULL), DT_OK);
+    got = dump_spans(r);
+    assert_string_equal(got, "E1-2:\"x\ny\"z,1|3-3:ok,2|");
+    free(got);
+    /* Without keep_raw: lines only. */
+    assert_int_equal(csv_open_mem(t, sizeof t - 1, "t.csv", NULL, &r, NULL), DT_OK);
+    csv_row row;
+    csv_span sp;
+    assert_int_equal(csv_next(r, &row, NULL), DT_EINPUT);
+    assert_int_equal(csv_last_span(r, &sp, NULL), DT_OK);
+    assert_null(sp.raw);
+    assert_int_equal(sp.first_line, 1);
+    assert_int_equal(sp.last_line, 2);
+    csv_close(r);
+}
+
+/* Rows and broken rows spanning the 256 KiB file windows keep the same
+ * bytes as from memory, where there are no windows. */
+static void test_span_across_windows(void **state)
+{
+    (void)state;
+    util_buf in = {0};
+    util_buf_append(&in, "h1,h2\n", 6);
+    for (int i = 0; i < 30000; i++) util_buf_printf(&in, "%d,\"v\"\"%d\nw\"\r\n", i, i);
+    util_buf_append(&in, "x,\"never closed\n", 16);
+    for (int i = 0; i < 40000; i++) util_buf_printf(&in, "%d,y\n", i);
+    assert_false(in.is_failed);
+    assert_true(in.len > (size_t)3 * (256 << 10));
+    csv_options keep = {.keep_raw = 1};
+    csv_reader *r;
+    assert_int_equal(csv_open_mem(in.data, in.len, "m.csv", &keep, &r, NULL), DT_OK);
+    char *from_mem = dump_spans(r);
+    const char *path = temp_file(in.data, in.len);
+    assert_int_equal(csv_open(path, &keep, &r, NULL), DT_OK);
+    char *from_file = dump_spans(r);
+    assert_string_equal(from_file, from_mem);
+    /* the broken row is the last: lines 60002 to the end, 40,001 of them */
+    assert_non_null(strstr(from_file, "|E60002-100002:x,\"never closed\n0,y\n1,y\n"));
+    unlink(path);
+    free(from_mem);
+    free(from_file);
+    util_buf_fini(&in);
 }
 
 static void test_writer_round_trip(void **state)
@@ -446,6 +529,8 @@ int main(void)
         cmocka_unit_test(test_long_rows_across_windows),
         cmocka_unit_test(test_window_edges),
         cmocka_unit_test(test_row_too_long),
+        cmocka_unit_test(test_span),
+        cmocka_unit_test(test_span_across_windows),
         cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_febrl),
         cmocka_unit_test(test_open_errors),
