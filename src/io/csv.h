@@ -9,8 +9,9 @@
  *      csv_close(); each field is NUL-terminated and unescaped.
  *   2. A structurally broken row (unterminated quote, text after a closing
  *      quote) returns DT_EINPUT with err naming file:line:column; the reader
- *      then resynchronises at the next line, so the caller counts the row and
- *      calls csv_next() again. Nothing is skipped silently: csv_last_span
+ *      then resynchronises at the next line (after a quoted field that read
+ *      past its opening line: at the line after that one, csv.c), so the
+ *      caller counts the row and calls csv_next() again. Nothing is skipped silently: csv_last_span
  *      names every line the broken row consumed, and gives its bytes.
  *   3. Line numbers are 1-based physical lines of the file; a row's
  *      `line` is where it starts.

@@ -264,17 +264,12 @@ static int reject(read_state *st, const csv_span *sp, long line, long column,
     return keep_reject(st, sp, reason);
 }
 
-/* A broken row the reader returned: err says why, without the
- * "file:line:column: " prefix it carries. */
+/* A broken row the reader returned: err says why. */
 static int reject_broken(read_state *st, csv_reader *r, const dt_error *err)
 {
     csv_span sp;
     DT_TRY(csv_last_span(r, &sp, st->e->err));
-    char prefix[sizeof err->file + 48];
-    snprintf(prefix, sizeof prefix, "%s:%ld:%ld: ", err->file, err->line, err->column);
-    size_t n = strlen(prefix);
-    const char *reason = strncmp(err->msg, prefix, n) == 0 ? err->msg + n : err->msg;
-    return reject(st, &sp, err->line, err->column, reason);
+    return reject(st, &sp, err->line, err->column, dt_err_text(err));
 }
 
 /* A row the reader read, rejected here (fmt gives the reason). */

@@ -30,6 +30,8 @@ int dt_err_set(dt_error *err, int code, const char *fmt, ...)
  * "file:line:column: <text>". line/column 0 are left out. */
 int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* err->msg without the "file:line:column: " prefix dt_err_at put there. */
+const char *dt_err_text(const dt_error *err);
 
 /* Makes sure a failed public call leaves a message: if err (not NULL)
  * holds no error yet, sets code with its dt_strerror text. Returns code. */
