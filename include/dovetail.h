@@ -150,7 +150,27 @@ typedef struct dt_link_options {
     dt_log_fn on_log;         /* may be NULL */
     dt_progress_fn on_progress; /* may be NULL */
     void *cb_ctx;             /* passed to both callbacks */
+    const char *rejects_path; /* where rejected rows go (see "Rejected rows" below);
+                                 NULL: out_dir/rejects.csv (one an earlier run left
+                                 there is removed in any case) */
+    int64_t max_rejected;     /* rows that may be rejected and the run go on; 0: none
+                                 (one rejected row fails the run with DT_EINPUT before
+                                 anything is linked); negative: any number */
 } dt_link_options;
+
+/* Rejected rows. A row is rejected when it is structurally broken (a quote
+ * never closed, text after a closing quote, a NUL byte, over 16 MiB), has
+ * the wrong number of fields, an empty record id, or repeats an id an
+ * earlier row of its file has. Each rejected row is counted, reported
+ * through on_log with its file and every line it took (a quote never
+ * closed may take thousands), and written to the rejects file: a CSV
+ * created with mode 0600 at the first rejected row (truncating what was
+ * there), with the header file,line,last_line,reason,row where `row` is
+ * the row's bytes exactly as read (without its final line end, quoted,
+ * quotes doubled; NUL bytes too, so a reader may need to allow them). A
+ * row over 64 MiB keeps its first 64 MiB there, and the warning says so.
+ * When more rows are rejected than max_rejected allows, the call fails
+ * with DT_EINPUT naming the rejects file. */
 
 /* The stages of a run, in order: "read" (parse and standardize), "index"
  * (sort records, code each distinct value), "block", "compare", "train",
@@ -301,6 +321,10 @@ typedef struct dt_ingest_options {
     dt_log_fn on_log;           /* may be NULL */
     dt_progress_fn on_progress; /* may be NULL */
     void *cb_ctx;
+    const char *rejects_path;   /* where rejected rows go ("Rejected rows" above); NULL:
+                                   nowhere, they are counted and reported only */
+    int64_t max_rejected;       /* rows that may be rejected and the call succeed; 0: none;
+                                   negative: any. The accepted rows are stored either way */
 } dt_ingest_options;
 
 typedef struct dt_ingest_summary {
@@ -317,7 +341,14 @@ typedef struct dt_ingest_summary {
 
 /* Reads a CSV of one source into the store, one transaction per batch:
  * a killed ingest keeps whole batches only, and running it again finishes
- * the job (rows already stored count as n_same). OUT: *summary (may be
+ * the job (rows already stored count as n_same). Rejected rows are
+ * handled as for link ("Rejected rows"): more than opts->max_rejected is
+ * DT_EINPUT after the accepted rows are stored. A snapshot with any
+ * rejected row withdraws nothing (the rejected rows' records would look
+ * absent) and is DT_EINPUT whatever max_rejected says; fix the rows and
+ * ingest the file again. A value that is not valid UTF-8 is standardized
+ * as Latin-1, and its raw value is kept as {"latin1": TEXT}: TEXT encoded
+ * as Latin-1 gives the bytes the source sent. OUT: *summary (may be
  * NULL). */
 DT_API int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
                            dt_ingest_summary *summary, dt_error *err);
@@ -414,7 +445,9 @@ DT_API void dt_resolution_free(dt_resolution *r);
 
 typedef struct dt_entity_record {
     char *source, *record_id;
-    char *raw;             /* the row as its source sent it (JSON object) */
+    char *raw;             /* the row as its source sent it (JSON object of column
+                              name and value; a value that was not valid UTF-8 is
+                              {"latin1": TEXT}, see dt_store_ingest) */
 } dt_entity_record;
 
 /* The active records of an entity, in (source, record id) order.

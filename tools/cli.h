@@ -28,6 +28,8 @@ typedef struct cli_opts {
     int threads, quiet, json, snapshot;
     long batch;
     long long seq;
+    const char *rejects;      /* --rejects FILE */
+    long long max_rejected;   /* --max-rejected N; 0 unless given */
 } cli_opts;
 
 /* Which options a command requires. */

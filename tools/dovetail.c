@@ -40,6 +40,7 @@ static int cmd_entity(int argc, char **argv);
 const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
+     "       [--rejects FILE] [--max-rejected N]\n"
      "\n"
      "Reads every source in the config, standardizes, blocks, compares, trains a\n"
      "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
@@ -48,6 +49,14 @@ const command commands[] = {
      "  entities.csv   source,record_id,entity_id for every record\n"
      "  clusters.csv   entity_id,size,confidence (weakest link)\n"
      "  model.json     parameters and training diagnostics\n"
+     "  rejects.csv    rows rejected (see --rejects), only when there are some\n"
+     "\n"
+     "A row is rejected when it is broken (a quote never closed, text after a\n"
+     "closing quote, a NUL byte), has the wrong number of fields, an empty or a\n"
+     "repeated record id. Each goes to the rejects file, verbatim, with its file,\n"
+     "lines and reason (a CSV: file,line,last_line,reason,row; mode 0600). Any\n"
+     "rejected row stops the run before linking (exit 1) unless --max-rejected\n"
+     "allows it.\n"
      "\n"
      "  -c, --config FILE   linkage configuration (YAML); required\n"
      "  -o, --out DIR       output directory, created if missing; required\n"
@@ -55,6 +64,8 @@ const command commands[] = {
      "  -m, --model FILE    use this model.json instead of training\n"
      "  -s, --stats FILE    also write the summary as JSON (with peak memory) to FILE\n"
      "  -q, --quiet         print warnings and the summary only\n"
+     "      --rejects FILE  where rejected rows go (default: DIR/rejects.csv)\n"
+     "      --max-rejected N  go on when at most N rows are rejected (default 0)\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1)",
@@ -102,13 +113,21 @@ const command commands[] = {
      "  -h, --help          this text\n",
      cmd_init},
     {"ingest", "add a source's CSV to a store (new, changed and repeated rows)",
-     "dovetail ingest --store FILE --source NAME --purpose P [--snapshot] [--batch N] CSV\n"
+     "dovetail ingest --store FILE --source NAME --purpose P [--snapshot] [--batch N]\n"
+     "       [--rejects FILE] [--max-rejected N] CSV\n"
      "\n"
      "Reads CSV as the config's source NAME and keeps every row twice: raw, as the\n"
      "source sent it, and standardized. A record id seen before with the same row\n"
      "changes nothing; a different row is stored as a new version (the old one is\n"
      "kept). Rows are committed in batches: after a crash, run the same command\n"
      "again to finish. The source's steward's token (DOVETAIL_TOKEN).\n"
+     "\n"
+     "Rejected rows (as for link) go, verbatim with file, lines and reason, to the\n"
+     "rejects file, created (mode 0600) only when a row is rejected. Any rejected\n"
+     "row makes the command exit 1 unless --max-rejected allows it; the accepted\n"
+     "rows are stored either way. A --snapshot with any rejected row withdraws\n"
+     "nothing and exits 1. A value that is not valid UTF-8 is read as Latin-1 and\n"
+     "kept raw as {\"latin1\": TEXT}, TEXT being the bytes read as Latin-1.\n"
      "\n"
      "  -S, --store FILE    the store; required\n"
      "  -r, --source NAME   the source in the store's config; required\n"
@@ -117,6 +136,9 @@ const command commands[] = {
      "                      records that CSV leaves out\n"
      "  -b, --batch N       rows per transaction (default 10000)\n"
      "  -q, --quiet         print warnings and the summary only\n"
+     "      --rejects FILE  where rejected rows go (default: the CSV's name without\n"
+     "                      .csv, plus .rejects.csv, in the current directory)\n"
+     "      --max-rejected N  exit 0 when at most N rows are rejected (default 0)\n"
      "  -h, --help          this text\n",
      cmd_ingest},
     {"withdraw", "withdraw records of a source from a store by id",
@@ -302,6 +324,9 @@ static void print_notice(const dt_store *store)
     if (n && *n) fprintf(stderr, "warning: %s\n", cli_text(n));
 }
 
+/* Options with no short form. */
+enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED };
+
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
     static const struct option longs[] = {
@@ -315,6 +340,8 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"role", required_argument, 0, 'R'},    {"witness", required_argument, 0, 'w'},
         {"seq", required_argument, 0, 'e'},     {"record", required_argument, 0, 'k'},
         {"entity", required_argument, 0, 'E'},
+        {"rejects", required_argument, 0, OPT_REJECTS},
+        {"max-rejected", required_argument, 0, OPT_MAX_REJECTED},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -336,6 +363,12 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             if (*end || o->seq < 1) return usage_error(c, "--seq takes an entry number from 1");
             break;
         case 'r': o->source = optarg; break;
+        case OPT_REJECTS: o->rejects = optarg; break;
+        case OPT_MAX_REJECTED:
+            o->max_rejected = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || o->max_rejected < 0)
+                return usage_error(c, "--max-rejected takes a number from 0");
+            break;
         case 'n': o->snapshot = 1; break;
         case 'b':
             o->batch = strtol(optarg, &end, 10);
@@ -490,7 +523,8 @@ static int cmd_link(int argc, char **argv)
     dt_error err;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options opts = {.n_threads = o.threads, .out_dir = o.out, .model_path = o.model,
-                            .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l};
+                            .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l,
+                            .rejects_path = o.rejects, .max_rejected = o.max_rejected};
     dt_link_summary s;
     rc = dt_link_run(cfg, &opts, &s, &err);
     clear_bar(&l);
@@ -699,6 +733,19 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
+/* ingest's rejects file when none is named: like SQL*Loader's bad file,
+ * the data file's name in the current directory (the data's own directory
+ * may be read-only): a.csv gives a.rejects.csv. */
+static char *default_rejects(const char *csv)
+{
+    const char *base = strrchr(csv, '/') ? strrchr(csv, '/') + 1 : csv;
+    size_t n = strlen(base);
+    if (n > 4 && strcmp(base + n - 4, ".csv") == 0) n -= 4;
+    char *out = malloc(n + sizeof ".rejects.csv");
+    if (out) sprintf(out, "%.*s.rejects.csv", (int)n, base);
+    return out;
+}
+
 static int cmd_ingest(int argc, char **argv)
 {
     cli_opts o;
@@ -710,13 +757,21 @@ static int cmd_ingest(int argc, char **argv)
     dt_request req;
     if ((rc = open_store("ingest", &o, &store, &req))) return rc;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
+    char *rejects = o.rejects ? strdup(o.rejects) : default_rejects(argv[optind]);
+    if (!rejects) {
+        dt_store_close(store);
+        fprintf(stderr, "dovetail ingest: error: out of memory\n");
+        return 1;
+    }
     dt_ingest_options opts = {.source = o.source, .path = argv[optind], .is_snapshot = o.snapshot,
                               .batch_rows = (size_t)o.batch, .on_log = on_log,
-                              .on_progress = on_progress, .cb_ctx = &l};
+                              .on_progress = on_progress, .cb_ctx = &l, .rejects_path = rejects,
+                              .max_rejected = o.max_rejected};
     dt_ingest_summary s;
     rc = dt_store_ingest(store, &req, &opts, &s, &err);
     clear_bar(&l);
     dt_store_close(store);
+    free(rejects);
     if (rc < 0) return fail("ingest", &err);
     fprintf(stderr,
             "ingest %s into %s:\n"

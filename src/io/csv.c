@@ -15,6 +15,14 @@
  *     `trim`, so is a quote after leading spaces: ` "b"` is the value ` "b"`.
  *   - Spaces and tabs between a closing quote and the delimiter are dropped
  *     (`"a" ,b`); any other byte there breaks the row.
+ *   - A quoted field that spans lines and then breaks (no closing quote by
+ *     the end of input or within 16 MiB, text after its closing quote, a
+ *     NUL) is most often a stray quote, not a field: the broken row is
+ *     then only its lines up to the one where the quote opened, and reading
+ *     goes back to the next line, so a stray quote costs its own row and
+ *     not every row it swallowed. A quote opened where an earlier such
+ *     look-ahead already went is not retried (invariant 5); a pipe, which
+ *     cannot seek, is not either when the line left the read window.
  *   - A NUL byte anywhere breaks the row: fields are C strings, and
  *     dropping the byte would lose data silently. Mostly it means the file
  *     is UTF-16 or binary.
@@ -32,6 +40,14 @@
  *   3. Line-end bytes are consumed only after the row buffer accepted them:
  *      a row that breaks on a line end resynchronises at that very line end
  *      and never skips the next good line.
+ *   4. With keep_raw, the bytes of the row being read are [raw_from, p) of
+ *      the window plus, when it began in an earlier window, `raw` before
+ *      them: refill saves the window's part before replacing it. So a row's
+ *      bytes cost a copy only when the row spans windows.
+ *   5. Going back after a broken quoted field (try_rewind) happens only for
+ *      a quote opened at or past `horizon`, the farthest input an earlier
+ *      going back had read, and moves it past that read: every byte is
+ *      parsed at most twice, so a file of stray quotes stays linear.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -78,6 +94,12 @@ struct csv_reader {
     size_t n_fields, cap_offs, cap_lens, cap_ptrs;
     int is_quoted;                /* current field opened with a quote */
     long open_line, open_col;     /* where it opened */
+    size_t open_pos;              /* input offset of that quote */
+    size_t resume_pos;            /* input offset of the line after open_line, once the
+                                     quoted field has read past it; 0: not yet */
+    size_t horizon;               /* farthest input read before going back (invariant 5) */
+    size_t row_pos;               /* input offset of the row's first byte */
+    int can_seek;                 /* a file that fseeko can go back in */
 
     /* Incremental UTF-8 check of the current field (RFC 3629 table 3-7). */
     int u8_need;                  /* continuation bytes still expected */
@@ -85,6 +107,15 @@ struct csv_reader {
     long u8_line, u8_col;         /* where the pending sequence's lead byte is */
     long bad_line, bad_col;       /* first invalid byte of the row, col 0: none */
     size_t bad_field;
+
+    /* The last row's span (csv_last_span; invariant 4). */
+    int keep_raw;
+    const char *raw_from;         /* window byte where the row's unsaved part starts; NULL
+                                     outside a row */
+    const char *raw_to;           /* r->p when the row ended */
+    util_buf raw;                 /* its part from earlier windows, then all of it */
+    int is_raw_cut, is_raw_whole;
+    long span_last_line;
 };
 
 /* Bytes that end a run inside a quoted field. */
@@ -111,11 +142,26 @@ static void count_newline(csv_reader *r, unsigned char c)
     r->line_start = pos_of(r, r->p);
 }
 
+/* Appends [s, e) to the kept bytes of the row, up to CSV_MAX_RAW_BYTES. */
+static void raw_keep(csv_reader *r, const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s), room = CSV_MAX_RAW_BYTES - r->raw.len;
+    if (n > room) {
+        n = room;
+        r->is_raw_cut = 1;
+    }
+    util_buf_append(&r->raw, s, n); /* a failure sets raw.is_failed: csv_last_span says so */
+}
+
 /* Brings the next window in once r->p == r->end. Returns 1 when bytes are
  * available, 0 at end of input, DT_EIO on a read error. */
 static int refill(csv_reader *r, dt_error *err)
 {
     if (!r->fp || r->is_eof) return 0;
+    if (r->raw_from) {
+        raw_keep(r, r->raw_from, r->end);
+        r->raw_from = r->buf;
+    }
     r->base += (size_t)(r->end - r->win);
     size_t got = fread(r->buf, 1, CSV_BUF_BYTES, r->fp);
     r->p = r->buf;
@@ -144,6 +190,7 @@ static int reader_new(const char *name, const csv_options *opt, csv_reader **out
     }
     r->delim = delim;
     r->trim = opt ? opt->trim : 0;
+    r->keep_raw = opt ? opt->keep_raw : 0;
     r->stop_plain[(unsigned char)delim] = 1;
     r->stop_plain['\r'] = r->stop_plain['\n'] = r->stop_plain[0] = 1;
     r->line = 1;
@@ -177,6 +224,7 @@ int csv_open(const char *path, const csv_options *opt, csv_reader **out, dt_erro
                        "cannot open: %s", strerror(errno));
         goto fail;
     }
+    r->can_seek = fseeko(r->fp, 0, SEEK_CUR) == 0;
     r->win = r->p = r->end = r->buf;
     rc = refill(r, err);
     if (rc < 0) goto fail;
@@ -211,6 +259,7 @@ void csv_close(csv_reader *r)
     dt_free(r->offs);
     dt_free(r->lens);
     dt_free(r->ptrs);
+    util_buf_fini(&r->raw);
     dt_free(r);
 }
 
@@ -223,14 +272,15 @@ size_t csv_offset(const csv_reader *r)
 
 static int row_too_long(csv_reader *r, dt_error *err)
 {
-    const char *hint = r->state == ST_QUOTED ? "; the quoted field opened there may lack "
-                                               "its closing quote"
-                                             : "";
-    long line = r->state == ST_QUOTED ? r->open_line : r->row_line;
-    long col = r->state == ST_QUOTED ? r->open_col : 1;
-    return dt_err_at(err, DT_EINPUT, r->name, line, col,
-                     "row starting at line %ld is longer than %zu MiB%s", r->row_line,
-                     CSV_MAX_ROW_BYTES >> 20, hint);
+    if (r->state == ST_QUOTED)
+        return dt_err_at(err, DT_EINPUT, r->name, r->open_line, r->open_col,
+                         "unterminated quoted field (opened at line %ld, column %ld): the "
+                         "row starting at line %ld is longer than %zu MiB without its "
+                         "closing quote",
+                         r->open_line, r->open_col, r->row_line, CSV_MAX_ROW_BYTES >> 20);
+    return dt_err_at(err, DT_EINPUT, r->name, r->row_line, 1,
+                     "row starting at line %ld is longer than %zu MiB", r->row_line,
+                     CSV_MAX_ROW_BYTES >> 20);
 }
 
 static int rb_grow(csv_reader *r, size_t need, dt_error *err)
@@ -338,6 +388,7 @@ static inline int field_begin(csv_reader *r, dt_error *err)
     }
     r->offs[r->n_fields++] = r->rb_len;
     r->is_quoted = 0;
+    r->resume_pos = 0;
     r->u8_need = 0;
     return DT_OK;
 }
@@ -422,8 +473,8 @@ static int after_quote_error(csv_reader *r, unsigned char c, dt_error *err)
 /* Ends the row at end of input, or reports the quote left open. */
 static int finish_at_eof(csv_reader *r, dt_error *err)
 {
-    if (r->state == ST_QUOTED)
-        return dt_err_at(err, DT_EINPUT, r->name, r->line, col_of(r, r->p),
+    if (r->state == ST_QUOTED) /* placed at the quote: that is what to fix */
+        return dt_err_at(err, DT_EINPUT, r->name, r->open_line, r->open_col,
                          "unterminated quoted field (opened at line %ld, column %ld) at end "
                          "of input",
                          r->open_line, r->open_col);
@@ -474,6 +525,7 @@ static int step_start(csv_reader *r, unsigned char c, dt_error *err)
     if (c == '"') {
         r->open_line = r->line;
         r->open_col = col_of(r, r->p);
+        r->open_pos = pos_of(r, r->p);
         r->is_quoted = 1;
         r->state = ST_QUOTED;
     } else if (r->trim && (c == ' ' || c == '\t')) {
@@ -501,6 +553,7 @@ static int step_quoted(csv_reader *r, unsigned char c, dt_error *err)
     DT_TRY(emit_ascii(r, (char)c, err)); /* a line end inside quotes is data */
     r->p++;
     count_newline(r, c);
+    if (r->line == r->open_line + 1) r->resume_pos = r->line_start; /* a CRLF's LF too */
     return 0;
 }
 
@@ -556,19 +609,102 @@ static int parse_row(csv_reader *r, dt_error *err)
     }
 }
 
+/* Ends the kept bytes of a broken row at input offset pos, before going
+ * back there. */
+static void raw_end_at(csv_reader *r, size_t pos)
+{
+    if (!r->raw_from) return;
+    if (!r->raw.len && !r->is_raw_cut && !r->raw.is_failed) { /* all in the window: no copy */
+        r->raw_to = r->raw_from + (pos - r->row_pos);
+        return;
+    }
+    raw_keep(r, r->raw_from, r->p);
+    if (r->raw.len >= pos - r->row_pos) {
+        r->raw.len = pos - r->row_pos;
+        r->is_raw_cut = 0;
+    }
+    r->is_raw_whole = 1;
+}
+
+/* Moves reading back to input offset pos: in the window, or by seeking. */
+static int seek_to(csv_reader *r, size_t pos, dt_error *err)
+{
+    if (pos >= r->base) {
+        r->p = r->win + (pos - r->base);
+        return DT_OK;
+    }
+    if (fseeko(r->fp, (off_t)pos, SEEK_SET) != 0)
+        return dt_err_at(err, DT_EIO, r->name, 0, 0, "seek failed: %s", strerror(errno));
+    clearerr(r->fp);
+    r->base = pos;
+    r->win = r->p = r->end = r->buf;
+    r->is_eof = 0;
+    return DT_OK;
+}
+
+/* After a broken row whose quoted field had read past the end of its
+ * opening line: ends the row at that line end and reads on from the next
+ * line (the dialect notes; invariant 5). Returns 1 when it did, DT_EINPUT
+ * when it does not apply, DT_EIO when seeking failed. */
+static int try_rewind(csv_reader *r, dt_error *err)
+{
+    int in_quote = r->is_quoted && r->state != ST_START && r->state != ST_UNQUOTED;
+    size_t pos = r->resume_pos;
+    if (!in_quote || !pos || r->open_pos < r->horizon) return DT_EINPUT;
+    size_t read_to = pos_of(r, r->p);
+    if (pos >= read_to) return DT_EINPUT; /* nothing after the quote's line to read again */
+    if (pos < r->base && !r->can_seek) return DT_EINPUT;
+    raw_end_at(r, pos);
+    DT_TRY(seek_to(r, pos, err));
+    r->horizon = read_to;
+    r->line = r->open_line + 1;
+    r->line_start = pos;
+    r->prev_cr = 0;
+    r->span_last_line = r->open_line;
+    if (err) { /* placed at the quote: that is what to fix */
+        char text[sizeof err->msg];
+        snprintf(text, sizeof text, "%s", dt_err_text(err));
+        dt_err_at(err, DT_EINPUT, r->name, r->open_line, r->open_col, "%s; taken as a stray "
+                  "quote: reading goes on at line %ld", text, r->line);
+    }
+    return 1;
+}
+
+/* Marks where the row just read or rejected ends (csv_last_span). */
+static void span_end(csv_reader *r)
+{
+    r->raw_to = r->p;
+    /* no byte of the current line consumed: the row ended with a line end */
+    r->span_last_line = pos_of(r, r->p) > r->line_start ? r->line : r->line - 1;
+}
+
 int csv_next(csv_reader *r, csv_row *row, dt_error *err)
 {
+    r->raw_from = NULL;
     int rc = skip_blank_lines(r, err);
     if (rc <= 0) return rc;
+    r->row_pos = pos_of(r, r->p);
+    if (r->keep_raw) {
+        r->raw_from = r->p;
+        util_buf_clear(&r->raw);
+        r->is_raw_cut = r->is_raw_whole = 0;
+    }
     rc = parse_row(r, err);
+    if (rc == DT_EINPUT) {
+        int rc_back = try_rewind(r, err);
+        if (rc_back != DT_EINPUT) /* 1: the row ended where its quote's line did */
+            return rc_back < 0 ? rc_back : DT_EINPUT;
+    }
     if (rc == DT_EINPUT) {
         /* err describes the broken row; only a read error may replace it */
         dt_error sync_err;
         int rc_sync = resync(r, &sync_err);
         if (rc_sync < 0 && err) *err = sync_err;
+        span_end(r);
         return rc_sync < 0 ? rc_sync : DT_EINPUT;
     }
     if (rc < 0) return rc;
+    span_end(r);
     if (util_grow((void **)&r->ptrs, &r->cap_ptrs, r->n_fields, sizeof *r->ptrs) < 0)
         return dt_err_set(err, DT_ENOMEM, "out of memory reading %s", r->name);
     for (size_t i = 0; i < r->n_fields; i++) r->ptrs[i] = r->rb + r->offs[i];
@@ -580,6 +716,28 @@ int csv_next(csv_reader *r, csv_row *row, dt_error *err)
     row->bad_utf8_field = r->bad_col ? r->bad_field : 0;
     row->bad_utf8_line = r->bad_col ? r->bad_line : 0;
     return 1;
+}
+
+int csv_last_span(csv_reader *r, csv_span *out, dt_error *err)
+{
+    *out = (csv_span){.first_line = r->row_line, .last_line = r->span_last_line};
+    if (!r->raw_from) return DT_OK;
+    const char *p = r->raw_from;
+    size_t n = (size_t)(r->raw_to - r->raw_from);
+    if (r->raw.len || r->is_raw_cut || r->is_raw_whole) { /* began in an earlier window */
+        if (!r->is_raw_whole) raw_keep(r, r->raw_from, r->raw_to);
+        r->is_raw_whole = 1;
+        p = r->raw.data;
+        n = r->raw.len;
+    }
+    if (r->raw.is_failed)
+        return dt_err_set(err, DT_ENOMEM, "out of memory keeping a row of %s", r->name);
+    if (!r->is_raw_cut && n && p[n - 1] == '\n') n--;
+    if (!r->is_raw_cut && n && p[n - 1] == '\r') n--;
+    out->raw = p ? p : "";
+    out->raw_len = n;
+    out->is_raw_cut = r->is_raw_cut;
+    return DT_OK;
 }
 
 /* ---- writing ------------------------------------------------------ */
@@ -604,6 +762,11 @@ int csv_write_field(util_buf *out, const char *s, size_t n, char delimiter)
     if (delimiter == '\0') delimiter = ',';
     if (memchr(s, '\0', n)) return DT_EINVAL;
     if (!needs_quotes(s, n, delimiter)) return util_buf_append(out, s, n);
+    return csv_write_quoted(out, s, n);
+}
+
+int csv_write_quoted(util_buf *out, const char *s, size_t n)
+{
     DT_TRY(util_buf_reserve(out, n + 2));
     DT_TRY(util_buf_putc(out, '"'));
     const char *q;

@@ -9,8 +9,10 @@
  *      csv_close(); each field is NUL-terminated and unescaped.
  *   2. A structurally broken row (unterminated quote, text after a closing
  *      quote) returns DT_EINPUT with err naming file:line:column; the reader
- *      then resynchronises at the next line, so the caller counts the row and
- *      calls csv_next() again. Nothing is skipped silently.
+ *      then resynchronises at the next line (after a quoted field that read
+ *      past its opening line: at the line after that one, csv.c), so the
+ *      caller counts the row and calls csv_next() again. Nothing is skipped silently: csv_last_span
+ *      names every line the broken row consumed, and gives its bytes.
  *   3. Line numbers are 1-based physical lines of the file; a row's
  *      `line` is where it starts.
  */
@@ -24,6 +26,7 @@
 typedef struct csv_options {
     char delimiter;   /* ',' unless set; '\0' means ',' */
     int trim;         /* strip ASCII spaces/tabs around unquoted fields (FEBRL) */
+    int keep_raw;     /* 1: csv_last_span also gives each row's bytes as read */
 } csv_options;
 
 typedef struct csv_row {
@@ -59,8 +62,31 @@ void csv_close(csv_reader *r);
  * lists the whole dialect. */
 int csv_next(csv_reader *r, csv_row *row, dt_error *err);
 
+/* The input the last csv_next() consumed for the row it returned (1) or
+ * rejected (DT_EINPUT): blank lines before the row are not part of it. */
+typedef struct csv_span {
+    long first_line;   /* physical line where the row starts */
+    long last_line;    /* physical line of its last byte: a broken quoted field
+                          may consume many lines, and they are all counted here */
+    const char *raw;   /* the bytes verbatim, without the final line end; NULL
+                          unless csv_options.keep_raw */
+    size_t raw_len;
+    int is_raw_cut;    /* raw holds only the row's first CSV_MAX_RAW_BYTES */
+} csv_span;
+
+#define CSV_MAX_RAW_BYTES ((size_t)64 << 20)
+
+/* Fills *out for the last row. Valid until the next csv_next() or
+ * csv_close(). Returns DT_OK or DT_ENOMEM. Keeping raw bytes costs a copy
+ * only for a row that spans read windows (256 KiB). */
+int csv_last_span(csv_reader *r, csv_span *out, dt_error *err);
+
 /* Bytes consumed so far, for progress. */
 size_t csv_offset(const csv_reader *r);
+
+/* Writes s (n bytes, any bytes, NUL too) to out as one quoted field,
+ * each quote doubled (RFC 4180 2.7). Returns DT_OK or DT_ENOMEM. */
+int csv_write_quoted(util_buf *out, const char *s, size_t n);
 
 /* Writes one field to out, quoting it when it holds the delimiter, a quote,
  * CR or LF (RFC 4180), begins or ends with a space or tab (so a trimming

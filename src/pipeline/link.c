@@ -47,6 +47,7 @@ typedef struct link_run {
     pl_loader load;            /* NULL: the config's CSV files (pl_load) */
     void *load_ctx;
     char **model_text;          /* non-NULL: stop after training, model as text here */
+    char *rejects_default;      /* out_dir/rejects.csv */
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -717,12 +718,38 @@ static int load_or_train(link_run *run)
     return DT_OK;
 }
 
+/* Where the rows the CSV sources reject go. A rejects.csv an earlier run
+ * left in out_dir goes first, wherever this run's go: it must not pass for
+ * this run's. */
+static int rejects_setup(link_run *run)
+{
+    const dt_link_options *o = run->opts;
+    run->rejects_default = util_path_join(o->out_dir, "rejects.csv");
+    if (!run->rejects_default) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    DT_TRY(util_mkdir(o->out_dir, run->e.err));
+    if (remove(run->rejects_default) != 0 && errno != ENOENT)
+        return dt_err_at(run->e.err, DT_EIO, run->rejects_default, 0, 0, "cannot remove: %s",
+                         strerror(errno));
+    run->e.rejects_path = o->rejects_path ? o->rejects_path : run->rejects_default;
+    return DT_OK;
+}
+
+/* After reading the CSV sources: the rejects file is complete, and more
+ * rejected rows than allowed stop the run before any linking. */
+static int rejects_done(link_run *run)
+{
+    pl_ctx *e = &run->e;
+    DT_TRY(pl_rejects_close(e));
+    return pl_rejects_check(e, run->opts->max_rejected, "nothing was linked");
+}
+
 static int run_stages(link_run *run)
 {
     pl_ctx *e = &run->e;
     double t0 = util_now(), start = t0;
     /* read and index are one call: pl_load reads, then codes values */
     DT_TRY(run->load ? run->load(e, run->load_ctx) : pl_load(e));
+    if (!run->load) DT_TRY(rejects_done(run));
     stage_end(run, 0, &t0);
     run->sum.n_records = e->table.n_recs;
     DT_TRY(pl_keys(e));
@@ -773,7 +800,8 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
         run->e.on_progress = opts->on_progress;
         run->e.cb_ctx = opts->cb_ctx;
         if (opts->n_threads > 0) run->e.n_threads = opts->n_threads;
-        rc = run_stages(run);
+        rc = load ? DT_OK : rejects_setup(run);
+        if (rc == DT_OK) rc = run_stages(run);
     }
     run->sum.n_rejected_rows = run->e.n_rejected;
     for (size_t f = 0; run->e.null_per_field && f < cfg->n_fields; f++) {
@@ -797,6 +825,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
     fs_model_fini(&run->model);
     clu_result_fini(&run->clu);
     pl_fini(&run->e);
+    dt_free(run->rejects_default);
     dt_free(run);
     return dt_err_ensure(err, rc);
 }

@@ -37,6 +37,7 @@ int pl_init(pl_ctx *e, const dt_config *cfg, dt_error *err)
 
 void pl_fini(pl_ctx *e)
 {
+    if (e->rejects) fclose(e->rejects);
     cmp_table_fini(&e->table);
     norm_nick_free(e->own_nicks);
     pl_free_keys(e);

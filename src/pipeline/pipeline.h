@@ -14,6 +14,7 @@
 #define DT_PIPELINE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "block/block.h"
 #include "cluster/cluster.h"
@@ -36,6 +37,9 @@ typedef struct pl_ctx {
     norm_nicknames *own_nicks;  /* what pl_fini frees: NULL when nicks is borrowed */
     cmp_table table;
     uint64_t n_rejected;        /* structurally broken rows + duplicate ids */
+    const char *rejects_path;   /* where rejected rows are written (read.c); NULL: counted and
+                                   reported only */
+    FILE *rejects;              /* that file, opened at the first rejected row */
     uint64_t n_bad_utf8_rows;
     uint64_t *null_per_field;   /* values that failed standardization, per field */
     uint64_t *recs_per_source;
@@ -68,6 +72,13 @@ typedef int (*pl_row_fn)(void *ctx, size_t i_rec, const char *const *header, con
 /* Reads one source from path (ingest): rows in file order, no canonical
  * order and no derived data; bad rows counted and reported as in pl_load. */
 int pl_load_file(pl_ctx *e, size_t i_src, const char *path, pl_row_fn on_row, void *ctx);
+/* Closes the rejects file, if a row was rejected: DT_EIO when its last
+ * writes failed. pl_fini closes it too, unchecked. */
+int pl_rejects_close(pl_ctx *e);
+/* DT_EINPUT, naming the rejects file and ending with `outcome`, when more
+ * rows were rejected than max_rejected allows (negative: any); else a
+ * warning naming it, when rows were rejected. */
+int pl_rejects_check(pl_ctx *e, int64_t max_rejected, const char *outcome);
 /* The canonical order's key of a record: its source, then a 48-bit hash of
  * its id; equal keys are settled by the id text. */
 uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len);

@@ -4,8 +4,11 @@
  *
  * What happens to bad input (DEVELOPERS.md, "Bad input"):
  *   - a structurally broken row (csv error, wrong column count, empty or
- *     duplicate record id) is rejected: counted, and reported with its
- *     file:line (the first REPORT_MAX per source, then a count);
+ *     duplicate record id) is rejected: counted, reported with its
+ *     file:line (the first REPORT_MAX per source, then a count), and
+ *     written verbatim with its file, lines and reason to the rejects file
+ *     (e->rejects_path, created 0600 at the first reject). A broken quote
+ *     may consume many lines: the report names them all;
  *   - a bad value in a good row (impossible date, malformed identifier)
  *     becomes null and is counted per field; the row stays; a field read
  *     from a list of columns or formats is counted only when none of them
@@ -13,12 +16,18 @@
  *     partial date, not a null);
  *   - invalid UTF-8 is counted and reported per row; its bytes are read
  *     as Latin-1 (norm.h, invariant 3).
- * A duplicate record id keeps the row that came first in the file.
+ * A duplicate record id keeps the row that came first in the file: the
+ * later row is rejected as it is read, so every source's ids are unique in
+ * the table.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pipeline/pipeline.h"
 #include "io/csv.h"
@@ -60,8 +69,9 @@ typedef struct read_state {
     util_buf norm, given, middle, surname;
     raw_cache *caches;          /* per mapping of the current source */
     uint64_t n_reported;
-    uint64_t *orig_row;         /* per record: (source << 40) | row number, for duplicate ids */
-    size_t cap_orig;
+    uint64_t *id_line;          /* per interned record id: ((source + 1) << 40) | the line of
+                                   its first row in that source, for repeated ids */
+    size_t cap_id_line;
 } read_state;
 
 static long header_index(const csv_row *h, const char *name)
@@ -199,10 +209,133 @@ static void report(read_state *st, const char *fmt, ...)
     pl_log(st->e, DT_LOG_WARN, "%s", line);
 }
 
-static int remember_row(read_state *st, size_t i_rec, long line)
+/* ---- rejected rows ------------------------------------------------- */
+
+/* Opens the rejects file at the first rejected row: 0600, for it holds
+ * people's data as the source sent it. */
+static int rejects_open(pl_ctx *e)
 {
-    DT_TRY(util_grow((void **)&st->orig_row, &st->cap_orig, i_rec + 1, sizeof *st->orig_row));
-    st->orig_row[i_rec] = ((uint64_t)st->i_src << 40) | (uint64_t)line;
+    int fd = open(e->rejects_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0 && fchmod(fd, 0600) == 0) e->rejects = fdopen(fd, "w");
+    if (!e->rejects) {
+        if (fd >= 0) close(fd);
+        return dt_err_at(e->err, DT_EIO, e->rejects_path, 0, 0, "cannot write the rejects "
+                         "file: %s", strerror(errno));
+    }
+    if (fputs("file,line,last_line,reason,row\n", e->rejects) < 0)
+        return dt_err_at(e->err, DT_EIO, e->rejects_path, 0, 0, "write failed: %s",
+                         strerror(errno));
+    return DT_OK;
+}
+
+/* Appends one entry to the rejects file: the row's bytes verbatim, quoted. */
+static int keep_reject(read_state *st, const csv_span *sp, const char *reason)
+{
+    pl_ctx *e = st->e;
+    if (!e->rejects_path) return DT_OK;
+    if (!e->rejects) DT_TRY(rejects_open(e));
+    util_buf b = {0};
+    csv_write_field(&b, st->path, strlen(st->path), ',');
+    util_buf_printf(&b, ",%ld,%ld,", sp->first_line, sp->last_line);
+    csv_write_quoted(&b, reason, strlen(reason));
+    util_buf_putc(&b, ',');
+    csv_write_quoted(&b, sp->raw ? sp->raw : "", sp->raw_len);
+    util_buf_putc(&b, '\n');
+    int rc = b.is_failed ? dt_err_set(e->err, DT_ENOMEM, "out of memory") : DT_OK;
+    if (rc == DT_OK && fwrite(b.data, 1, b.len, e->rejects) != b.len)
+        rc = dt_err_at(e->err, DT_EIO, e->rejects_path, 0, 0, "write failed: %s",
+                       strerror(errno));
+    util_buf_fini(&b);
+    return rc;
+}
+
+/* Counts a rejected row, warns about it with every line it took, and keeps
+ * it. line and column place the fault (column 0: none). */
+static int reject(read_state *st, const csv_span *sp, long line, long column,
+                  const char *reason)
+{
+    st->e->n_rejected++;
+    char where[48] = "";
+    if (column > 0) snprintf(where, sizeof where, ":%ld", column);
+    long n_lines = sp->last_line - sp->first_line + 1;
+    if (n_lines > 1)
+        report(st, "%s:%ld%s: %s; the row took lines %ld-%ld (%ld lines): all rejected%s",
+               st->path, line, where, reason, sp->first_line, sp->last_line, n_lines,
+               sp->is_raw_cut ? " (the rejects file keeps its first 64 MiB)" : "");
+    else
+        report(st, "%s:%ld%s: %s: row rejected", st->path, line, where, reason);
+    return keep_reject(st, sp, reason);
+}
+
+/* A broken row the reader returned: err says why. */
+static int reject_broken(read_state *st, csv_reader *r, const dt_error *err)
+{
+    csv_span sp;
+    DT_TRY(csv_last_span(r, &sp, st->e->err));
+    return reject(st, &sp, err->line, err->column, dt_err_text(err));
+}
+
+/* A row the reader read, rejected here (fmt gives the reason). */
+static int reject_row(read_state *st, csv_reader *r, const csv_row *row, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int reject_row(read_state *st, csv_reader *r, const csv_row *row, const char *fmt, ...)
+{
+    csv_span sp = {.first_line = row->line, .last_line = row->line};
+    if (r) DT_TRY(csv_last_span(r, &sp, st->e->err));
+    char reason[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return reject(st, &sp, row->line, 0, reason);
+}
+
+int pl_rejects_close(pl_ctx *e)
+{
+    if (!e->rejects) return DT_OK;
+    int bad = fclose(e->rejects) != 0;
+    e->rejects = NULL;
+    return bad ? dt_err_at(e->err, DT_EIO, e->rejects_path, 0, 0, "write failed: %s",
+                           strerror(errno))
+               : DT_OK;
+}
+
+int pl_rejects_check(pl_ctx *e, int64_t max_rejected, const char *outcome)
+{
+    if (!e->n_rejected) return DT_OK;
+    const char *path = e->rejects_path;
+    char kept[sizeof ((dt_error *)0)->file + 64];
+    snprintf(kept, sizeof kept, "%s%s%s", path ? "each is in " : "no rejects file was given, "
+             "so only the warnings name them", path ? path : "",
+             path ? " with its file, lines and reason" : "");
+    if (max_rejected >= 0 && e->n_rejected > (uint64_t)max_rejected)
+        return dt_err_set(e->err, DT_EINPUT, "%llu rows rejected, more than the %lld allowed "
+                          "(max_rejected); %s; %s", (unsigned long long)e->n_rejected,
+                          (long long)max_rejected, kept, outcome);
+    pl_log(e, DT_LOG_WARN, "%llu rows rejected (allowed: %lld); %s",
+           (unsigned long long)e->n_rejected, (long long)max_rejected, kept);
+    return DT_OK;
+}
+
+/* 1 when this source already had a row with this id (rid: its intern id,
+ * UINT32_MAX when new); OUT: *first_line, that row's line. */
+static int is_repeat(const read_state *st, uint32_t rid, uint64_t *first_line)
+{
+    if (rid == UINT32_MAX || rid >= st->cap_id_line) return 0;
+    uint64_t v = st->id_line[rid];
+    *first_line = v & 0xffffffffffULL;
+    return v >> 40 == (uint64_t)st->i_src + 1;
+}
+
+static int remember_id(read_state *st, size_t i_rec, long line)
+{
+    uint32_t rid = st->e->table.rid[i_rec];
+    size_t before = st->cap_id_line;
+    DT_TRY(util_grow((void **)&st->id_line, &st->cap_id_line, (size_t)rid + 1,
+                     sizeof *st->id_line));
+    memset(st->id_line + before, 0, (st->cap_id_line - before) * sizeof *st->id_line);
+    st->id_line[rid] = (((uint64_t)st->i_src + 1) << 40) | (uint64_t)line;
     return DT_OK;
 }
 
@@ -251,24 +384,23 @@ static int has_fallback(const read_state *st, const csv_row *row, size_t m)
     return 0;
 }
 
-static int add_row(read_state *st, const csv_row *row)
+/* Reads one row into the table; r (NULL for a single row) gives the
+ * bytes of a row rejected here. */
+static int add_row(read_state *st, csv_reader *r, const csv_row *row)
 {
     pl_ctx *e = st->e;
     const cfg_source *s = st->s;
-    if (row->n_fields != st->plan.n_header) {
-        e->n_rejected++;
-        report(st, "%s:%ld: row has %zu fields, the header has %zu: row rejected", st->path,
-               row->line, row->n_fields, st->plan.n_header);
-        return DT_OK;
-    }
+    if (row->n_fields != st->plan.n_header)
+        return reject_row(st, r, row, "row has %zu fields, the header has %zu", row->n_fields,
+                          st->plan.n_header);
     const char *id = row->fields[st->plan.i_id];
     size_t id_len = row->lens[st->plan.i_id];
-    if (id_len == 0 || is_blank(id, id_len)) {
-        e->n_rejected++;
-        report(st, "%s:%ld: empty record id in column '%s': row rejected", st->path, row->line,
-               s->id_column);
-        return DT_OK;
-    }
+    if (id_len == 0 || is_blank(id, id_len))
+        return reject_row(st, r, row, "empty record id in column '%s'", s->id_column);
+    uint64_t first_line;
+    if (is_repeat(st, util_intern_find(&e->table.ids, id, id_len), &first_line))
+        return reject_row(st, r, row, "record id '%s' repeats line %llu", id,
+                          (unsigned long long)first_line);
     if (row->bad_utf8_column) {
         e->n_bad_utf8_rows++;
         report(st, "%s:%ld:%ld: invalid UTF-8 (read as Latin-1)", st->path, row->line,
@@ -276,7 +408,7 @@ static int add_row(read_state *st, const csv_row *row)
     }
     size_t i_rec;
     DT_TRY(cmp_table_add(&e->table, st->i_src, id, id_len, &i_rec));
-    DT_TRY(remember_row(st, i_rec, row->line));
+    DT_TRY(remember_id(st, i_rec, row->line));
     if (st->plan.i_full_name >= 0) {
         size_t c = (size_t)st->plan.i_full_name;
         DT_TRY(put_full_name(st, i_rec, row->fields[c], row->lens[c]));
@@ -285,9 +417,9 @@ static int add_row(read_state *st, const csv_row *row)
         size_t c = (size_t)st->plan.i_col[m];
         if (is_blank(row->fields[c], row->lens[c])) continue; /* missing: null, not an error */
         if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
-        int r = put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]);
-        if (r == DT_EINPUT && !has_fallback(st, row, m)) e->null_per_field[s->maps[m].i_field]++;
-        else if (r != DT_EINPUT) DT_TRY(r);
+        int put = put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]);
+        if (put == DT_EINPUT && !has_fallback(st, row, m)) e->null_per_field[s->maps[m].i_field]++;
+        else if (put != DT_EINPUT) DT_TRY(put);
     }
     if (!st->on_row) return DT_OK;
     return st->on_row(st->row_ctx, i_rec, (const char *const *)st->plan.header, row);
@@ -297,7 +429,7 @@ static int read_source(read_state *st)
 {
     pl_ctx *e = st->e;
     const cfg_source *s = st->s;
-    csv_options opt = {.delimiter = s->delimiter, .trim = s->trim};
+    csv_options opt = {.delimiter = s->delimiter, .trim = s->trim, .keep_raw = 1};
     csv_reader *r = NULL;
     DT_TRY(csv_open(st->path, &opt, &r, e->err));
     csv_row row;
@@ -317,15 +449,14 @@ static int read_source(read_state *st)
     while (rc >= 0) {
         rc = csv_next(r, &row, e->err);
         if (rc == 0) break;
-        if (rc == DT_EINPUT) { /* broken row: count, report, go on */
-            e->n_rejected++;
-            report(st, "%s: row rejected", e->err->msg);
+        if (rc == DT_EINPUT) { /* broken row: count, report, keep, go on */
+            dt_error broken = *e->err;
             dt_error_clear(e->err);
-            rc = DT_OK;
+            rc = reject_broken(st, r, &broken);
             continue;
         }
         if (rc < 0) break;
-        rc = add_row(st, &row);
+        rc = add_row(st, r, &row);
         if ((e->table.n_recs & 0xffff) == 0) pl_progress(e, "read", csv_offset(r), 0, 0);
     }
     csv_close(r);
@@ -351,21 +482,16 @@ static int read_source(read_state *st)
 
 /* Canonical order is by source, then by a 48-bit hash of the record id,
  * then by the id text: it depends on the ids alone, never on row order,
- * and sorts in linear time. Equal keys (a repeated id, or a hash collision)
- * are settled by the id text, and a repeated id by its row in the file. */
+ * and sorts in linear time. Equal keys (a hash collision) are settled by
+ * the id text: a source's ids are unique in the table (repeats were
+ * rejected as read; a store keeps one record per id). */
 static const pl_ctx *g_sort_eng;
-static const uint64_t *g_sort_rows;
 
 static int cmp_same_key(const void *x, const void *y)
 {
     uint32_t a = ((const util_kv *)x)->val, b = ((const util_kv *)y)->val;
     const cmp_table *t = &g_sort_eng->table;
-    if (t->rid[a] != t->rid[b]) {
-        int c = strcmp(cmp_record_id(t, a), cmp_record_id(t, b));
-        if (c) return c;
-    }
-    if (!g_sort_rows) return 0; /* records from a store: ids are unique there */
-    return (g_sort_rows[a] > g_sort_rows[b]) - (g_sort_rows[a] < g_sort_rows[b]);
+    return strcmp(cmp_record_id(t, a), cmp_record_id(t, b));
 }
 
 uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len)
@@ -373,7 +499,7 @@ uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len)
     return ((uint64_t)src << 48) | (util_hash64(id, len, 0x6964) >> 16);
 }
 
-static int sort_records(pl_ctx *e, const uint64_t *orig_row, util_kv *kv)
+static int sort_records(pl_ctx *e, util_kv *kv)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
@@ -383,7 +509,6 @@ static int sort_records(pl_ctx *e, const uint64_t *orig_row, util_kv *kv)
                           (uint32_t)i};
     DT_TRY(util_sort_kv(kv, n));
     g_sort_eng = e; /* qsort has no context; loading is single-threaded */
-    g_sort_rows = orig_row;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && kv[j].key == kv[i].key) j++;
@@ -393,31 +518,16 @@ static int sort_records(pl_ctx *e, const uint64_t *orig_row, util_kv *kv)
     return DT_OK;
 }
 
-/* Puts records in canonical order; drops later rows repeating an id. */
-static int canonical_order(pl_ctx *e, const uint64_t *orig_row)
+/* Puts records in canonical order. */
+static int canonical_order(pl_ctx *e)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
     util_kv *kv = dt_malloc((n ? n : 1) * sizeof *kv);
     uint32_t *perm = dt_malloc((n ? n : 1) * sizeof *perm);
-    int rc = kv && perm ? sort_records(e, orig_row, kv) : DT_ENOMEM;
-    size_t kept = 0;
-    for (size_t i = 0; i < n && rc == DT_OK; i++) {
-        uint32_t r = kv[i].val;
-        if (kept && orig_row && t->src[perm[kept - 1]] == t->src[r] &&
-            t->rid[perm[kept - 1]] == t->rid[r]) {
-            const cfg_source *s = &e->cfg->sources[t->src[r]];
-            e->n_rejected++;
-            e->recs_per_source[t->src[r]]--;
-            pl_log(e, DT_LOG_WARN, "%s:%llu: record id '%s' repeats line %llu: row rejected",
-                    s->path, (unsigned long long)(orig_row[r] & 0xffffffffffULL),
-                    cmp_record_id(t, r),
-                    (unsigned long long)(orig_row[perm[kept - 1]] & 0xffffffffffULL));
-            continue;
-        }
-        perm[kept++] = r;
-    }
-    if (rc == DT_OK) rc = cmp_table_permute(t, perm, kept);
+    int rc = kv && perm ? sort_records(e, kv) : DT_ENOMEM;
+    for (size_t i = 0; i < n && rc == DT_OK; i++) perm[i] = kv[i].val;
+    if (rc == DT_OK) rc = cmp_table_permute(t, perm, n);
     dt_free(kv);
     dt_free(perm);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory ordering records") : DT_OK;
@@ -429,7 +539,7 @@ static void read_state_fini(read_state *st)
     util_buf_fini(&st->given);
     util_buf_fini(&st->middle);
     util_buf_fini(&st->surname);
-    dt_free(st->orig_row);
+    dt_free(st->id_line);
 }
 
 int pl_load_nicknames(pl_ctx *e)
@@ -459,7 +569,7 @@ int pl_load(pl_ctx *e)
         st.n_reported = 0;
         rc = read_source(&st);
     }
-    if (rc >= 0) rc = canonical_order(e, st.orig_row);
+    if (rc >= 0) rc = canonical_order(e);
     read_state_fini(&st);
     if (rc < 0) return rc;
     rc = cmp_table_finish(&e->table);
@@ -479,7 +589,7 @@ static void read_state_begin(read_state *st, pl_ctx *e, size_t i_src, const char
 int pl_finish_load(pl_ctx *e)
 {
     DT_TRY(pl_load_nicknames(e));
-    DT_TRY(canonical_order(e, NULL));
+    DT_TRY(canonical_order(e));
     int rc = cmp_table_finish(&e->table);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
@@ -492,7 +602,7 @@ int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *r
     read_state_begin(&st, e, i_src, name);
     st.caches = dt_calloc(st.s->n_maps ? st.s->n_maps : 1, sizeof *st.caches);
     int rc = st.caches ? make_plan(&st, header) : dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = add_row(&st, row);
+    if (rc == DT_OK) rc = add_row(&st, NULL, row);
     dt_free(st.caches); /* unused: is_used stays 0, so nothing was cached */
     dt_free(st.plan.i_col);
     read_state_fini(&st);

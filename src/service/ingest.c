@@ -4,16 +4,21 @@
  * Ingest reads a source's CSV through the same reader and standardization
  * as batch link (pl_load_file), and keeps each accepted row twice: raw, as
  * a JSON object of the file's column names and values, and normalized, as
- * a JSON object of the config's field names and standardized values.
+ * a JSON object of the config's field names and standardized values. A
+ * raw value that is not valid UTF-8 (JSON text must be) is kept as
+ * {"latin1": TEXT}: every byte one character, so the bytes come back
+ * exactly. Rejected rows go to the rejects file as in link (read.c).
  *
  * Invariants:
  *   1. One transaction per batch of rows: a killed ingest keeps whole
  *      batches, and ingesting the same file again ends in the state an
  *      uninterrupted run would have left (rows already stored are n_same).
  *   2. Within one file a repeated record id keeps its first row, as in
- *      batch link; the later row is rejected and reported.
+ *      batch link; the later row is rejected and reported (read.c).
  *   3. A snapshot withdraws the source's stored records missing from the
- *      file only after the whole file is in, in a transaction of its own.
+ *      file only after the whole file is in, in a transaction of its own,
+ *      and only when no row was rejected: a rejected row's record would
+ *      look missing.
  *   4. Once the store has a model, each batch's new and changed records are
  *      resolved (resolve.c) in the batch's own transaction, so records,
  *      links and entities never disagree.
@@ -26,7 +31,7 @@
 
 #include "service/service_int.h"
 
-enum { DEFAULT_BATCH_ROWS = 10000, REPORT_MAX = 10 };
+enum { DEFAULT_BATCH_ROWS = 10000 };
 
 /* Loads the newest model the store holds, if any. */
 static int load_model(dt_store *s, dt_error *err)
@@ -181,10 +186,7 @@ typedef struct ingest_run {
     int64_t received;        /* unix seconds at the start: each row's arrival */
     const char *path;
     util_intern seen;        /* record ids of this file */
-    uint64_t *seen_line;     /* per seen id: its row's line, for repeat reports */
-    size_t cap_seen_line;
     size_t in_batch;
-    uint64_t n_reported;
     int64_t *touched;        /* store ids of this batch's new and changed records */
     uint32_t *touched_row;   /* each one's row in e.table */
     uint8_t *touched_new;    /* 1 when it was stored for the first time */
@@ -193,18 +195,60 @@ typedef struct ingest_run {
     dt_ingest_summary sum;
 } ingest_run;
 
+/* s read as Latin-1, in UTF-8: each byte one code point, so encoding
+ * the text as Latin-1 again gives s back. OUT: b (cleared first). */
+static void latin1_to_utf8(util_buf *b, const char *s, size_t n)
+{
+    util_buf_clear(b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            util_buf_putc(b, (char)c);
+        } else {
+            util_buf_putc(b, (char)(0xC0 | c >> 6));
+            util_buf_putc(b, (char)(0x80 | (c & 0x3F)));
+        }
+    }
+}
+
+/* A raw value as JSON: a string when s is UTF-8 (jansson refuses
+ * anything else), else {"latin1": s read as Latin-1}. NULL: no memory. */
+static json_t *raw_value(util_buf *b, const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    if (v) return v;
+    latin1_to_utf8(b, s, n);
+    json_t *text = b->is_failed ? NULL : json_stringn(b->data ? b->data : "", b->len);
+    return text ? json_pack("{s:o}", "latin1", text) : NULL;
+}
+
+/* A header name as a JSON key (keys must be UTF-8): read as Latin-1 when
+ * it is not UTF-8. Header names are the file's, not a person's data. */
+static const char *raw_key(util_buf *b, const char *name)
+{
+    json_t *v = json_string(name);
+    json_decref(v);
+    if (v) return name;
+    latin1_to_utf8(b, name, strlen(name));
+    return b->is_failed ? NULL : b->data;
+}
+
 /* The raw row as a JSON object keyed by the file's column names; a name
  * the header repeats gets "#2", "#3"... so no value is dropped. */
 static char *raw_json(const char *const *header, const csv_row *row)
 {
     json_t *o = json_object();
+    util_buf b = {0};
     int ok = o != NULL;
     for (size_t i = 0; ok && i < row->n_fields; i++) {
         char key[300];
-        snprintf(key, sizeof key, "%s", header[i]);
-        for (int k = 2; json_object_get(o, key); k++) snprintf(key, sizeof key, "%s#%d", header[i], k);
-        ok = json_object_set_new(o, key, json_stringn(row->fields[i], row->lens[i])) == 0;
+        const char *name = raw_key(&b, header[i]);
+        if (!(ok = name != NULL)) break;
+        snprintf(key, sizeof key, "%s", name);
+        for (int k = 2; json_object_get(o, key); k++) snprintf(key, sizeof key, "%s#%d", name, k);
+        ok = json_object_set_new(o, key, raw_value(&b, row->fields[i], row->lens[i])) == 0;
     }
+    util_buf_fini(&b);
     char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return text;
@@ -232,25 +276,6 @@ static void tally(dt_ingest_summary *sum, st_put_result r)
     case ST_PUT_CHANGED: sum->n_changed++; break;
     case ST_PUT_RESTORED: sum->n_restored++; break;
     }
-}
-
-/* 1 if the id was already in this file (the row is then rejected). */
-static int repeated(ingest_run *run, const char *id, long line, int *is_repeat)
-{
-    uint32_t before = run->seen.n_strs, k;
-    DT_TRY(util_intern_put(&run->seen, id, strlen(id), &k));
-    *is_repeat = k < before;
-    if (*is_repeat) {
-        run->sum.n_rejected++;
-        if (++run->n_reported <= REPORT_MAX)
-            pl_log(&run->e, DT_LOG_WARN, "%s:%ld: record id '%s' repeats line %llu: row rejected",
-                    run->path, line, id, (unsigned long long)run->seen_line[k]);
-        return DT_OK;
-    }
-    DT_TRY(util_grow((void **)&run->seen_line, &run->cap_seen_line, (size_t)k + 1,
-                     sizeof *run->seen_line));
-    run->seen_line[k] = (uint64_t)line;
-    return DT_OK;
 }
 
 /* Resolves the batch's new and changed records, when there is a model. */
@@ -293,9 +318,8 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
 {
     ingest_run *run = ctx;
     const char *id = cmp_record_id(&run->e.table, (uint32_t)i_rec);
-    int is_repeat;
-    DT_TRY(repeated(run, id, row->line, &is_repeat));
-    if (is_repeat) return DT_OK;
+    uint32_t k; /* read.c rejected a repeated id: this one is new in the file */
+    DT_TRY(util_intern_put(&run->seen, id, strlen(id), &k));
     char *raw = raw_json(header, row), *norm = raw ? norm_json(&run->e, i_rec) : NULL;
     int rc = norm ? DT_OK : dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
     st_put_result r;
@@ -355,13 +379,21 @@ static int collect_absent(void *ctx, const st_record *r)
     return util_buf_append(&a->ids, r->record_id, strlen(r->record_id) + 1);
 }
 
+/* The source's stored records that the snapshot leaves out. */
+static int find_absent(ingest_run *run, absent_ids *a)
+{
+    int rc = st_records_each(run->store->st, run->opts->source, 0, collect_absent, a,
+                             run->e.err);
+    if (rc == DT_OK && a->ids.is_failed) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    return rc;
+}
+
 /* Withdraws the source's stored records that the snapshot left out. */
 static int withdraw_absent(ingest_run *run)
 {
     st_store *st = run->store->st;
     absent_ids a = {.seen = &run->seen};
-    int rc = st_records_each(st, run->opts->source, 0, collect_absent, &a, run->e.err);
-    if (rc == DT_OK && a.ids.is_failed) rc = dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    int rc = find_absent(run, &a);
     if (rc == DT_OK && a.n) rc = st_begin(st, run->e.err);
     const char *p = a.ids.data;
     gone_list gone = {0};
@@ -378,6 +410,23 @@ static int withdraw_absent(ingest_run *run)
     return rc;
 }
 
+/* A snapshot with rejected rows is not the source's full content: the
+ * records of the rejected rows would look absent. So nothing is withdrawn. */
+static int snapshot_refused(ingest_run *run)
+{
+    pl_ctx *e = &run->e;
+    absent_ids a = {.seen = &run->seen};
+    DT_TRY(find_absent(run, &a));
+    util_buf_fini(&a.ids);
+    const char *path = e->rejects_path;
+    return dt_err_set(e->err, DT_EINPUT, "snapshot not applied: %llu rows of %s were rejected "
+                      "(%s%s), so none of the %zu stored records of %s the file leaves out "
+                      "was withdrawn; the %llu accepted rows are stored. Fix the rejected "
+                      "rows and ingest the whole file again", (unsigned long long)e->n_rejected,
+                      run->path, path ? "each is in " : "see the warnings", path ? path : "",
+                      a.n, run->opts->source, (unsigned long long)run->sum.n_rows);
+}
+
 static int ingest(ingest_run *run, size_t i_src)
 {
     st_store *st = run->store->st;
@@ -391,6 +440,12 @@ static int ingest(ingest_run *run, size_t i_src)
         return rc;
     }
     pl_progress(&run->e, "ingest", run->sum.n_rows, run->sum.n_rows, 1);
+    DT_TRY(pl_rejects_close(&run->e));
+    if (run->opts->is_snapshot && run->e.n_rejected) return snapshot_refused(run);
+    char outcome[64];
+    snprintf(outcome, sizeof outcome, "the %llu accepted rows are stored",
+             (unsigned long long)run->sum.n_rows);
+    DT_TRY(pl_rejects_check(&run->e, run->opts->max_rejected, outcome));
     return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
 }
 
@@ -413,19 +468,16 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
         run->e.on_log = opts->on_log;
         run->e.on_progress = opts->on_progress;
         run->e.cb_ctx = opts->cb_ctx;
+        run->e.rejects_path = opts->rejects_path;
         rc = ingest(run, i_src);
-        run->sum.n_rejected += run->e.n_rejected;
+        run->sum.n_rejected = run->e.n_rejected;
         for (size_t f = 0; f < store->cfg->n_fields; f++)
             run->sum.n_null_values += run->e.null_per_field[f];
-        if (run->n_reported > REPORT_MAX)
-            pl_log(&run->e, DT_LOG_WARN, "%s: %llu more repeated ids not shown", run->path,
-                    (unsigned long long)(run->n_reported - REPORT_MAX));
     }
     run->sum.seconds = util_now() - t0;
     if (rc == DT_OK && summary) *summary = run->sum;
     pl_fini(&run->e);
     util_intern_fini(&run->seen);
-    dt_free(run->seen_line);
     dt_free(run->touched);
     dt_free(run->touched_row);
     dt_free(run->touched_new);

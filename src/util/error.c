@@ -101,6 +101,19 @@ int dt_err_field(dt_error *err, int code, const char *field, const char *fmt, ..
     return code;
 }
 
+const char *dt_err_text(const dt_error *err)
+{
+    char prefix[sizeof err->file + 48];
+    if (err->line > 0 && err->column > 0)
+        snprintf(prefix, sizeof prefix, "%s:%ld:%ld: ", err->file, err->line, err->column);
+    else if (err->line > 0)
+        snprintf(prefix, sizeof prefix, "%s:%ld: ", err->file, err->line);
+    else
+        snprintf(prefix, sizeof prefix, "%s: ", err->file);
+    size_t n = strlen(prefix);
+    return err->file[0] && strncmp(err->msg, prefix, n) == 0 ? err->msg + n : err->msg;
+}
+
 int dt_err_ensure(dt_error *err, int code)
 {
     if (code < 0 && err && err->code == DT_OK) dt_err_set(err, code, "%s", dt_strerror(code));

@@ -30,6 +30,8 @@ int dt_err_set(dt_error *err, int code, const char *fmt, ...)
  * "file:line:column: <text>". line/column 0 are left out. */
 int dt_err_at(dt_error *err, int code, const char *file, long line, long column,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* err->msg without the "file:line:column: " prefix dt_err_at put there. */
+const char *dt_err_text(const dt_error *err);
 
 /* Like dt_err_set, and names the record field or config key concerned
  * (err->field). */

@@ -7,7 +7,9 @@
  *      numbers never go back;
  *   3. round trip: the good rows, written with csv_write_row and read back
  *      with the same options, give the same fields and UTF-8 flags, with
- *      no broken row.
+ *      no broken row;
+ *   4. every row, good or broken, has a span (csv_last_span): its bytes
+ *      are the input it consumed, in order, and its lines never go back.
  * Replayed without libFuzzer by regression_driver.c (make fuzz-replay).
  */
 #include <stdint.h>
@@ -36,15 +38,34 @@ static void canon_row(util_buf *canon, const csv_row *row)
           DT_OK);
 }
 
+/* Checks the span of the row csv_next just returned: its raw bytes are
+ * the input from the row's first byte (blank lines before it skipped),
+ * within what the call consumed. */
+static void check_span(csv_reader *r, const char *data, size_t before, size_t after,
+                       long *last_line)
+{
+    csv_span sp;
+    CHECK(csv_last_span(r, &sp, NULL) == DT_OK);
+    CHECK(sp.raw && !sp.is_raw_cut && sp.first_line <= sp.last_line);
+    CHECK(sp.first_line > *last_line);
+    *last_line = sp.last_line;
+    size_t from = before;
+    while (from < after && (data[from] == '\n' || data[from] == '\r')) from++;
+    CHECK(from + sp.raw_len <= after);
+    CHECK(sp.raw_len == 0 || memcmp(sp.raw, data + from, sp.raw_len) == 0);
+}
+
 /* Reads all of data. Appends good rows to canon and, when `written` is
  * not NULL, writes them there as CSV. Returns the number of broken rows. */
 static size_t read_all(const char *data, size_t size, const csv_options *opt, util_buf *canon,
                        util_buf *written)
 {
     csv_reader *r;
-    CHECK(csv_open_mem(data, size, "fuzz", opt, &r, NULL) == DT_OK);
+    csv_options keep = *opt;
+    keep.keep_raw = 1;
+    CHECK(csv_open_mem(data, size, "fuzz", &keep, &r, NULL) == DT_OK);
     size_t n_broken = 0, last_offset = csv_offset(r);
-    long last_line = 0;
+    long last_line = 0, last_span_line = 0;
     for (;;) {
         csv_row row;
         dt_error err;
@@ -52,6 +73,7 @@ static size_t read_all(const char *data, size_t size, const csv_options *opt, ut
         if (rc == 0) break;
         size_t offset = csv_offset(r);
         CHECK(offset > last_offset && offset <= size);
+        if (rc == 1 || rc == DT_EINPUT) check_span(r, data, last_offset, offset, &last_span_line);
         last_offset = offset;
         if (rc == DT_EINPUT) {
             CHECK(err.code == DT_EINPUT && err.line >= 1 && err.column >= 1);

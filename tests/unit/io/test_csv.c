@@ -105,7 +105,10 @@ static void test_embedded_newlines(void **state)
     assert_string_equal(dump("h\n\"one\ntwo\r\nthree\",x\nnext,row\n", 0),
                         "1:[h]\n2:[one\ntwo\r\nthree][x]\n5:[next][row]\n");
     /* A broken row after a multi-line field reports the right line. */
-    assert_string_equal(dump("\"a\nb\nc\"x,y\nok\n", 0), "E3:3\n4:[ok]\n");
+    assert_string_equal(dump("\"a\nb\",1\n\"c\"x\nok\n", 0), "1:[a\nb][1]\nE3:4\n4:[ok]\n");
+    /* A quote opened on line 1 that breaks on line 3 is taken as stray:
+     * line 1 alone is the broken row, placed at the quote; lines 2-3 read on. */
+    assert_string_equal(dump("\"a\nb\nc\"x,y\nok\n", 0), "E1:1\n2:[b]\n3:[c\"x][y]\n4:[ok]\n");
 }
 
 static void test_bom(void **state)
@@ -134,7 +137,7 @@ static void test_unterminated_quote(void **state)
 {
     (void)state;
     const char *s = "a,b\nc,d\ne,\"never closed\nmore\n";
-    assert_string_equal(dump(s, 0), "1:[a][b]\n2:[c][d]\nE5:1\n");
+    assert_string_equal(dump(s, 0), "1:[a][b]\n2:[c][d]\nE3:3\n4:[more]\n");
     csv_reader *r;
     assert_int_equal(csv_open_mem(s, strlen(s), "t.csv", NULL, &r, NULL), DT_OK);
     csv_row row;
@@ -146,7 +149,11 @@ static void test_unterminated_quote(void **state)
     assert_int_equal(err.code, DT_EINPUT);
     assert_string_equal(err.file, "t.csv");
     assert_non_null(strstr(err.msg, "unterminated quoted field (opened at line 3, column 3)"));
-    assert_int_equal(csv_next(r, &row, &err), 0); /* the rest was consumed */
+    assert_non_null(strstr(err.msg, "stray quote: reading goes on at line 4"));
+    assert_int_equal(csv_next(r, &row, &err), 1); /* line 4 was not swallowed */
+    assert_string_equal(row.fields[0], "more");
+    assert_int_equal(row.line, 4);
+    assert_int_equal(csv_next(r, &row, &err), 0);
     assert_int_equal(csv_offset(r), strlen(s));
     csv_close(r);
 }
@@ -324,10 +331,104 @@ static void test_row_too_long(void **state)
     s[0] = '"';
     assert_int_equal(csv_open_mem(s, n + 6, "big.csv", NULL, &r, NULL), DT_OK);
     assert_int_equal(csv_next(r, &row, &err), DT_EINPUT);
-    assert_non_null(strstr(err.msg, "big.csv:1:1: row starting at line 1"));
-    assert_non_null(strstr(err.msg, "may lack its closing quote"));
+    assert_non_null(strstr(err.msg, "big.csv:1:1: unterminated quoted field"));
+    assert_non_null(strstr(err.msg, "longer than 16 MiB without its closing quote"));
     csv_close(r);
     free(s);
+}
+
+/* Renders each row's span as "<first>-<last>:<raw>|" (broken rows with a
+ * leading E), in a malloc'd string, and closes r. */
+static char *dump_spans(csv_reader *r)
+{
+    util_buf out = {0};
+    for (;;) {
+        csv_row row;
+        dt_error err;
+        int rc = csv_next(r, &row, &err);
+        if (rc == 0) break;
+        assert_true(rc == 1 || rc == DT_EINPUT);
+        csv_span sp;
+        assert_int_equal(csv_last_span(r, &sp, &err), DT_OK);
+        assert_non_null(sp.raw);
+        assert_false(sp.is_raw_cut);
+        util_buf_printf(&out, "%s%ld-%ld:", rc == 1 ? "" : "E", sp.first_line, sp.last_line);
+        util_buf_append(&out, sp.raw, sp.raw_len);
+        util_buf_putc(&out, '|');
+    }
+    csv_close(r);
+    assert_false(out.is_failed);
+    return out.data ? out.data : strdup("");
+}
+
+static void test_span(void **state)
+{
+    (void)state;
+    /* A quote never closed is taken as stray: its line alone is the broken
+     * row, and the next lines read on; blank lines before a row are not
+     * part of it. */
+    static const char s[] = "a,b\r\n\r\nc,\"open\nd,e\r\nf,g\n\n";
+    csv_options keep = {.keep_raw = 1};
+    csv_reader *r;
+    assert_int_equal(csv_open_mem(s, sizeof s - 1, "s.csv", &keep, &r, NULL), DT_OK);
+    char *got = dump_spans(r);
+    assert_string_equal(got, "1-1:a,b|E3-3:c,\"open|4-4:d,e|5-5:f,g|");
+    free(got);
+    /* Text after a closing quote two lines on: the same. No final line
+     * end: the last line is the row's. */
+    static const char t[] = "\"x\ny\"z,1\nok,2";
+    assert_int_equal(csv_open_mem(t, sizeof t - 1, "t.csv", &keep, &r, NULL), DT_OK);
+    got = dump_spans(r);
+    assert_string_equal(got, "E1-1:\"x|2-2:y\"z,1|3-3:ok,2|");
+    free(got);
+    /* A second quote opened where the first one's look-ahead already read
+     * is not retried (csv.c invariant 5): it takes every line to the end,
+     * and the span names and keeps them all. */
+    static const char u[] = "h\n\"a\nb\n\"c\nd\ne\n";
+    assert_int_equal(csv_open_mem(u, sizeof u - 1, "u.csv", &keep, &r, NULL), DT_OK);
+    got = dump_spans(r);
+    assert_string_equal(got, "1-1:h|E2-2:\"a|3-3:b|E4-6:\"c\nd\ne|");
+    free(got);
+    /* Without keep_raw: lines only. */
+    assert_int_equal(csv_open_mem(t, sizeof t - 1, "t.csv", NULL, &r, NULL), DT_OK);
+    csv_row row;
+    csv_span sp;
+    assert_int_equal(csv_next(r, &row, NULL), DT_EINPUT);
+    assert_int_equal(csv_last_span(r, &sp, NULL), DT_OK);
+    assert_null(sp.raw);
+    assert_int_equal(sp.first_line, 1);
+    assert_int_equal(sp.last_line, 1);
+    csv_close(r);
+}
+
+/* Rows and broken rows spanning the 256 KiB file windows keep the same
+ * bytes as from memory, where there are no windows, and going back after a
+ * stray quote seeks in the file as it moves in memory. */
+static void test_span_across_windows(void **state)
+{
+    (void)state;
+    util_buf in = {0};
+    util_buf_append(&in, "h1,h2\n", 6);
+    for (int i = 0; i < 30000; i++) util_buf_printf(&in, "%d,\"v\"\"%d\nw\"\r\n", i, i);
+    util_buf_append(&in, "x,\"never closed\n", 16);
+    for (int i = 0; i < 40000; i++) util_buf_printf(&in, "%d,y\n", i);
+    assert_false(in.is_failed);
+    assert_true(in.len > (size_t)3 * (256 << 10));
+    csv_options keep = {.keep_raw = 1};
+    csv_reader *r;
+    assert_int_equal(csv_open_mem(in.data, in.len, "m.csv", &keep, &r, NULL), DT_OK);
+    char *from_mem = dump_spans(r);
+    const char *path = temp_file(in.data, in.len);
+    assert_int_equal(csv_open(path, &keep, &r, NULL), DT_OK);
+    char *from_file = dump_spans(r);
+    assert_string_equal(from_file, from_mem);
+    /* the stray quote costs its line only, read back from the file */
+    assert_non_null(strstr(from_file, "|E60002-60002:x,\"never closed|60003-60003:0,y|"));
+    assert_non_null(strstr(from_file, "|100002-100002:39999,y|"));
+    unlink(path);
+    free(from_mem);
+    free(from_file);
+    util_buf_fini(&in);
 }
 
 static void test_writer_round_trip(void **state)
@@ -446,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_long_rows_across_windows),
         cmocka_unit_test(test_window_edges),
         cmocka_unit_test(test_row_too_long),
+        cmocka_unit_test(test_span),
+        cmocka_unit_test(test_span_across_windows),
         cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_febrl),
         cmocka_unit_test(test_open_errors),
