@@ -215,7 +215,7 @@ static int gather_checkpoints(st_store *st, const char *witness_path, uint8_t wp
     v->n_heads = (int64_t)c->n;
     *last_store_head = c->n ? c->v[c->n - 1].size : 0;
     if (witness_path) DT_TRY(read_witness(witness_path, wpk, c, &v->n_witness_heads, err));
-    qsort(c->v, c->n, sizeof *c->v, cmp_checkpoint);
+    if (c->n) qsort(c->v, c->n, sizeof *c->v, cmp_checkpoint); /* c->v is NULL when empty */
     return DT_OK;
 }
 
