@@ -5,11 +5,13 @@
  *
  * Every change to a principal or policy row is one audit entry, written
  * in the same transaction, that carries the row as written as a subject
- *   row:principal:ID:NAME:active|revoked:SHA256
- *   row:policy:SOURCE:VERSION:SHA256
- * where SHA256 covers every column of the row (au_digest). The text
- * before the last field but the digest (principal: before NAME) is the
- * row's key. verify replays the allowed entries in seq order (a later
+ *   row,principal:ID:NAME:active|revoked:SHA256
+ *   row,policy:SOURCE:VERSION:SHA256
+ * where SHA256 covers every column of the row (au_digest). The text up to
+ * the digest (a principal's: up to its id) is the row's key. The comma
+ * keeps a record's subject ("SOURCE:RECORD_ID") from ever reading as one:
+ * a source's name holds no comma, so no record id a registry sends can
+ * pose as a binding. verify replays the allowed entries in seq order (a later
  * entry's row replaces an earlier one of the same key) and compares the
  * result with the tables as they are.
  *
@@ -33,7 +35,8 @@
 
 #include "govern/audit_int.h"
 
-#define ROW_PREFIX "row:"
+#define ROW_PRINCIPAL "row,principal:"
+#define ROW_POLICY "row,policy:"
 #define SOURCE_PREFIX "source:"
 
 /* ---- the subjects ----------------------------------------------------------- */
@@ -50,7 +53,7 @@ int gv_bind_principal(const st_principal *p, char **out)
                      strlen(created), strlen(revoked)};
     char hex[65];
     au_digest(parts, lens, sizeof lens / sizeof *lens, hex);
-    *out = dt_asprintf(ROW_PREFIX "principal:%s:%s:%s:%s", id, p->name,
+    *out = dt_asprintf(ROW_PRINCIPAL "%s:%s:%s:%s", id, p->name,
                        p->revoked ? "revoked" : "active", hex);
     return *out ? DT_OK : DT_ENOMEM;
 }
@@ -65,21 +68,21 @@ int gv_bind_policy(const st_policy_row *p, char **out)
                      strlen(time)};
     char hex[65];
     au_digest(parts, lens, sizeof lens / sizeof *lens, hex);
-    *out = dt_asprintf(ROW_PREFIX "policy:%s:%s:%s", p->source, version, hex);
+    *out = dt_asprintf(ROW_POLICY "%s:%s:%s", p->source, version, hex);
     return *out ? DT_OK : DT_ENOMEM;
 }
 
-/* The length of a row subject's key ("row:principal:7:", "row:policy:
+/* The length of a row subject's key ("row,principal:7:", "row,policy:
  * benefits:2:"), or 0 when it is no row subject. */
 static size_t key_len(const char *subject)
 {
-    if (strncmp(subject, ROW_PREFIX, 4) != 0) return 0;
-    const char *end = strrchr(subject, ':');
-    if (strncmp(subject + 4, "principal:", 10) == 0) {
-        const char *id_end = strchr(subject + 14, ':');
+    size_t n = sizeof ROW_PRINCIPAL - 1;
+    if (strncmp(subject, ROW_PRINCIPAL, n) == 0) {
+        const char *id_end = strchr(subject + n, ':');
         return id_end ? (size_t)(id_end - subject) + 1 : 0;
     }
-    return (size_t)(end - subject) + 1;
+    if (strncmp(subject, ROW_POLICY, sizeof ROW_POLICY - 1) != 0) return 0;
+    return (size_t)(strrchr(subject, ':') - subject) + 1;
 }
 
 /* ---- what the log binds ------------------------------------------------------ */

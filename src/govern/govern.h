@@ -209,7 +209,7 @@ int gv_bind_principal(const st_principal *p, char **out);
 int gv_bind_policy(const st_policy_row *p, char **out);
 /* The subject of the one entry that binds the rows of a store kept before
  * the log bound them (an upgrade): valid only before any other binding. */
-#define GV_BIND_BASELINE "row-baseline"
+#define GV_BIND_BASELINE "row,baseline"
 
 /* What audit verify found: ok, or the first bad entry and why (first_bad
  * 0 when the log checks out but a table it binds does not). */

@@ -44,8 +44,9 @@ static const char *const GOV_SQL[N_GOV] = {
                    "LEFT JOIN source s ON s.id = p.source ORDER BY p.source, p.version",
     [G_SRC_WITH_RECORDS] = "SELECT name FROM source s WHERE EXISTS (SELECT 1 FROM record r "
                            "WHERE r.source = s.id) ORDER BY name",
-    [G_AUD_SUBJ_ORPHAN] = "SELECT seq, subject FROM audit_subject WHERE seq < 1 OR seq > ?1 "
-                          "ORDER BY seq LIMIT 1",
+    /* two ranges of the key, not an OR, which would scan every row */
+    [G_AUD_SUBJ_ORPHAN] = "SELECT seq, subject FROM audit_subject WHERE seq < 1 UNION ALL "
+                          "SELECT seq, subject FROM audit_subject WHERE seq > ?1 LIMIT 1",
     [G_AUD_PUT] = "INSERT INTO audit(seq, time, principal, purpose, action, fields, outcome, "
                   "n_subjects, leaf_hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [G_AUD_SUBJ_PUT] = "INSERT INTO audit_subject(seq, i, subject) VALUES(?1, ?2, ?3)",

@@ -234,7 +234,7 @@ static const char MIGRATE_5_TO_6[] =
     PRINCIPAL_INDEXES
     "INSERT INTO meta(key, value) SELECT 'bind_baseline', 'due' WHERE EXISTS "
     "  (SELECT 1 FROM audit) AND NOT EXISTS (SELECT 1 FROM audit_subject "
-    "  WHERE subject >= 'row:' AND subject < 'row;');"
+    "  WHERE subject >= 'row,' AND subject < 'row-');"
     "UPDATE meta SET value = '6' WHERE key = 'schema_version';";
 
 static const char *const MIGRATIONS[] = {[4] = MIGRATE_4_TO_5, [5] = MIGRATE_5_TO_6};

@@ -49,7 +49,7 @@ DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source a --store "$S" --pu
 as steward "$S" ingest -q --source a "$T/dataset4a.csv" 2>/dev/null
 as steward "$S" ingest -q --source b "$T/dataset4b.csv" 2>/dev/null
 as admin "$S" train -q >/dev/null 2>&1
-sqlite3 "$S" "SELECT subject FROM audit_subject WHERE seq = 1" | grep -q '^row:principal:1:admin:active:' \
+sqlite3 "$S" "SELECT subject FROM audit_subject WHERE seq = 1" | grep -q '^row,principal:1:admin:active:' \
     && ok "init's admin is entry 1 of the log, its row bound" || bad "entry 1" "$(sqlite3 "$S" 'SELECT * FROM audit_subject WHERE seq = 1')"
 
 verify() { # STORE [WITNESS]: audit verify as the auditor, into $T/v; its exit status

@@ -140,6 +140,19 @@ static void test_bound_principals(void **state)
             "INSERT INTO principal VALUES(9, 'eve', 'admin', '', zeroblob(32), 1, NULL)");
     expect_bad(&f, "principal 'eve' (row 9, admin) is accounted for by no entry of the signed "
                    "log (3 entries)");
+    /* a read showing a record of a source named "row" whose id spells eve's
+     * row does not vouch for her: a record's subject never reads as a row's */
+    st_principal eve = {.id = 9, .name = "eve", .role = "admin", .sources = "", .created = 1};
+    char *bind;
+    must(gv_bind_principal(&eve, &bind), &err);
+    bind[3] = ':';
+    gv_entry read = {.principal = "ann", .purpose = "test", .action = "resolve",
+                     .outcome = "allowed", .subjects = (const char *const *)&bind,
+                     .n_subjects = 1};
+    must(gv_audit_add(f.log, &read, &err), &err);
+    must(gv_audit_commit(f.log, NULL, &err), &err);
+    dt_free(bind);
+    expect_bad(&f, "principal 'eve' (row 9, admin) is accounted for by no entry");
     close_store(&f);
 }
 
