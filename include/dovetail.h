@@ -501,9 +501,18 @@ DT_API const dt_call_info *dt_calls(size_t *n);
 DT_API int dt_principal_add(dt_store *store, const dt_request *req, const char *name,
                             const char *role, const char *sources, char token[DT_TOKEN_SIZE],
                             dt_error *err);
-/* Revokes a principal's token (admin only); DT_ENOTFOUND if no active one. */
+/* Revokes a principal's token (admin only); DT_ENOTFOUND if no active one,
+ * DT_EDENIED if it is the last active admin (the store would have no one
+ * left to administer it). A revoked name may be added again, as a new
+ * principal with a token of its own. */
 DT_API int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name,
                                dt_error *err);
+/* Gives the active principal `name` a new token and revokes its old one
+ * (admin only), in one transaction with one audit entry: the same name,
+ * role and sources; the new token is written into token (shown once,
+ * stored only as its hash). DT_ENOTFOUND if no active one. */
+DT_API int dt_principal_rotate(dt_store *store, const dt_request *req, const char *name,
+                               char token[DT_TOKEN_SIZE], dt_error *err);
 typedef struct dt_principal_info {
     const char *name, *role, *sources;
     const char *created, *revoked;   /* ISO 8601 UTC; revoked "" when active */

@@ -63,10 +63,13 @@ const char *cli_text(const char *s);
     "dovetail principal add NAME --role ROLE [--source S[,S...]] --store FILE --purpose P\n" \
     "       dovetail principal list --store FILE --purpose P\n"                             \
     "       dovetail principal revoke NAME --store FILE --purpose P\n"                      \
+    "       dovetail principal rotate NAME --store FILE --purpose P\n"                      \
     "\n"                                                                                   \
     "Manages who may use the store (an admin's token in DOVETAIL_TOKEN). 'add' prints\n"   \
     "the new principal's token on standard output, this once: it is stored only as\n"    \
-    "its SHA-256. Roles: admin (principals, models; reads no record), steward (of\n"      \
+    "its SHA-256. 'rotate' prints a new token for NAME the same way and revokes its\n"   \
+    "old one (same role and sources; one audited change). 'revoke' refuses the last\n"   \
+    "active admin; a revoked name may be added again, as a new principal. Roles: admin (principals, models; reads no record), steward (of\n"      \
     "the sources given: their policies, ingest, withdraw), analyst and reviewer\n"        \
     "(resolve, entity, export, explain under a purpose), auditor (audit, disclosures).\n" \
     "\n"                                                                                   \

@@ -210,7 +210,7 @@ const command commands[] = {
      "  -p, --purpose P     why; required\n"
      "  -h, --help          this text\n",
      cmd_entity},
-    {"principal", "add, list or revoke who may use a store (admin)", PRINCIPAL_USAGE,
+    {"principal", "add, list, revoke or rotate who may use a store (admin)", PRINCIPAL_USAGE,
      cmd_principal},
     {"policy", "set or show a source's policy (its steward)", POLICY_USAGE, cmd_policy},
     {"audit", "check the audit log, prove entries, export a witness (auditor)", AUDIT_USAGE,

@@ -51,7 +51,7 @@ static int print_principal(void *ctx, const dt_principal_info *p)
 
 int cmd_principal(int argc, char **argv)
 {
-    static const char *const subs[] = {"add", "list", "revoke", NULL};
+    static const char *const subs[] = {"add", "list", "revoke", "rotate", NULL};
     cli_opts o;
     const char *sub;
     int n_pos = argc >= 2 && strcmp(argv[1], "list") == 0 ? 0 : 1;
@@ -67,12 +67,17 @@ int cmd_principal(int argc, char **argv)
     char token[DT_TOKEN_SIZE];
     if (!strcmp(sub, "add")) rc = dt_principal_add(store, &req, name, o.role, o.source, token, &err);
     else if (!strcmp(sub, "revoke")) rc = dt_principal_revoke(store, &req, name, &err);
+    else if (!strcmp(sub, "rotate")) rc = dt_principal_rotate(store, &req, name, token, &err);
     else rc = dt_principal_list(store, &req, print_principal, NULL, &err);
     dt_store_close(store);
     if (rc < 0) return fail("principal", &err);
     if (!strcmp(sub, "add")) {
         fprintf(stderr, "principal '%s' (%s) added; its token is below, shown this once\n", name,
                 o.role);
+        printf("%s\n", token);
+    } else if (!strcmp(sub, "rotate")) {
+        fprintf(stderr, "principal '%s' has a new token, below, shown this once; its old token "
+                "no longer works\n", name);
         printf("%s\n", token);
     } else if (!strcmp(sub, "revoke")) {
         fprintf(stderr, "principal '%s' revoked: its token no longer works\n", name);
@@ -117,6 +122,8 @@ static int audit_verify(dt_store *store, const dt_request *req, const cli_opts *
     dt_error err;
     dt_audit_verdict v;
     if (dt_audit_verify(store, req, o->witness, &v, &err) < 0) return fail("audit", &err);
+    if (dt_store_notice(store)[0])
+        fprintf(stderr, "dovetail audit: warning: %s\n", dt_store_notice(store));
     printf("entries         %lld\nsigned heads    %lld\n", (long long)v.n_entries,
            (long long)v.n_heads);
     if (o->witness) printf("witness heads   %lld\n", (long long)v.n_witness_heads);

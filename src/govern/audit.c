@@ -54,20 +54,35 @@ static void put_be64(uint8_t *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
+static void digest_part(crypto_hash_sha256_state *h, const void *part, size_t len)
+{
+    uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                     (uint8_t)len};
+    crypto_hash_sha256_update(h, be, 4);
+    crypto_hash_sha256_update(h, part, len);
+}
+
+static void digest_end(crypto_hash_sha256_state *h, char hex[65])
+{
+    uint8_t d[32];
+    crypto_hash_sha256_final(h, d);
+    mk_hex(d, hex);
+}
+
+void au_digest(const void *const *parts, const size_t *lens, size_t n, char hex[65])
+{
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    for (size_t i = 0; i < n; i++) digest_part(&h, parts[i], lens[i]);
+    digest_end(&h, hex);
+}
+
 static void subjects_digest(const char *const *subjects, size_t n, char hex[65])
 {
     crypto_hash_sha256_state h;
     crypto_hash_sha256_init(&h);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(subjects[i]);
-        uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                         (uint8_t)len};
-        crypto_hash_sha256_update(&h, be, 4);
-        crypto_hash_sha256_update(&h, (const unsigned char *)subjects[i], len);
-    }
-    uint8_t d[32];
-    crypto_hash_sha256_final(&h, d);
-    mk_hex(d, hex);
+    for (size_t i = 0; i < n; i++) digest_part(&h, subjects[i], strlen(subjects[i]));
+    digest_end(&h, hex);
 }
 
 int au_leaf(const st_audit_entry *e, size_t n_rows, mk_hash out)

@@ -6,7 +6,9 @@
  * Invariant: verify trusts only the public key (the store's, and the
  * witness's). Every leaf is recomputed from the entry's columns and every
  * root from those leaves, then compared with what was signed, in seq
- * order, so the first entry that differs is the one named.
+ * order, so the first entry that differs is the one named. Only a log
+ * that checks out is then held against the tables it binds (principals,
+ * policies, records, the disclosures index: audit_bind.c).
  *
  * Witness file: JSON lines, the first {"dovetail_witness": 1,
  * "public_key": HEX}, then one head per line {"size", "time", "root",
@@ -21,7 +23,6 @@
 
 #include "govern/audit_int.h"
 
-enum { WALK_STOP = -1000 }; /* a verdict is in: stop walking the log */
 
 typedef struct checkpoint {
     int64_t size, time;
@@ -127,6 +128,7 @@ typedef struct verifier {
     int64_t good[2];         /* the largest store head, witness head, that matched */
     int64_t expected;        /* the next seq */
     mk_stream tree;
+    au_bindings bind;        /* what the checked entries bind */
 } verifier;
 
 static int bad(verifier *w, int64_t first, const char *fmt, ...)
@@ -140,7 +142,7 @@ static int bad(verifier *w, int64_t first, const char *fmt, ...)
     va_end(ap);
     w->v->ok = 0;
     w->v->first_bad = first;
-    return WALK_STOP;
+    return AU_WALK_STOP;
 }
 
 static int check_point(verifier *w, const checkpoint *p)
@@ -179,6 +181,7 @@ static int verify_entry(void *ctx, const st_audit_entry *e)
     if (e->leaf_hash_len != MK_HASH || memcmp(leaf, e->leaf_hash, MK_HASH) != 0)
         return bad(w, e->seq, "entry %lld was changed after it was written: its columns do "
                    "not hash to its stored leaf", seq);
+    if (au_bind_note(&w->bind, e) < 0) return DT_ENOMEM;
     mk_stream_push(&w->tree, leaf);
     w->expected++;
     w->v->n_entries++;
@@ -215,7 +218,7 @@ static int gather_checkpoints(st_store *st, const char *witness_path, uint8_t wp
     v->n_heads = (int64_t)c->n;
     *last_store_head = c->n ? c->v[c->n - 1].size : 0;
     if (witness_path) DT_TRY(read_witness(witness_path, wpk, c, &v->n_witness_heads, err));
-    qsort(c->v, c->n, sizeof *c->v, cmp_checkpoint);
+    if (c->n) qsort(c->v, c->n, sizeof *c->v, cmp_checkpoint); /* c->v is NULL when empty */
     return DT_OK;
 }
 
@@ -232,8 +235,11 @@ int gv_audit_verify(st_store *st, const char *witness_path, gv_verdict *out, dt_
     verifier w = {.pk = pk, .v = out, .c = &c, .expected = 1};
     mk_stream_init(&w.tree);
     if (rc == DT_OK) rc = st_audit_each(st, 1, verify_entry, &w, err);
-    if (rc == WALK_STOP) rc = DT_OK;
+    if (rc == AU_WALK_STOP) rc = DT_OK;
+    if (rc == DT_ENOMEM) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK && out->ok) check_end(&w, last_head, witness_path ? wpk : NULL);
+    if (rc == DT_OK && out->ok) rc = au_bind_check(st, &w.bind, out->n_entries, out, err);
+    au_bind_fini(&w.bind);
     dt_free(c.v);
     return rc;
 }

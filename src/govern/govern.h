@@ -13,6 +13,9 @@
  *   3. The audit log only grows: entries are appended in seq order 1, 2,
  *      ... and each commit of entries signs a tree head over all of them,
  *      in the same transaction, so no committed entry is ever unsigned.
+ *   4. Every principal and policy row is written with the entry that binds
+ *      it (gv_bind_*), in one transaction; verify holds the tables to the
+ *      log (audit_bind.c). At least one admin stays active.
  */
 #ifndef DT_GOVERN_H
 #define DT_GOVERN_H
@@ -60,9 +63,21 @@ void gv_principal_fini(gv_principal *p);
 /* 1 when p is the steward of that source. */
 int gv_stewards(const gv_principal *p, const char *source);
 /* Creates a principal in the caller's transaction and writes its token
- * (shown once, stored only as its hash) into token. */
+ * (shown once, stored only as its hash) into token. A revoked principal's
+ * name may be given again: a new principal. OUT: *bind, the row's subject
+ * for the change's audit entry (gv_bind_principal; dt_free it). */
 int gv_principal_add(st_store *st, const char *name, gv_role role, const char *sources,
-                     char token[GV_TOKEN_LEN + 1], dt_error *err);
+                     char token[GV_TOKEN_LEN + 1], char **bind, dt_error *err);
+/* Revokes the active principal `name` in the caller's transaction
+ * (DT_ENOTFOUND when none). DT_EDENIED when it is the last active admin:
+ * the store would have no one left to administer it; the caller rolls
+ * back. OUT: *bind, as for gv_principal_add. */
+int gv_principal_revoke(st_store *st, const char *name, char **bind, dt_error *err);
+/* Gives the active principal `name` a new token (into token) and revokes
+ * the old: the old row is revoked, a new row of the same name, role and
+ * sources holds the new token. OUT: *bind_old, *bind_new (dt_free). */
+int gv_principal_rotate(st_store *st, const char *name, char token[GV_TOKEN_LEN + 1],
+                        char **bind_old, char **bind_new, dt_error *err);
 /* The active principal holding token. DT_EAUTH (one message for unknown,
  * malformed and revoked tokens) when there is none. */
 int gv_authenticate(st_store *st, const char *token, gv_principal *out, dt_error *err);
@@ -200,7 +215,17 @@ void gv_audit_drop(gv_audit *a);
 /* Entries queued and not yet committed. */
 size_t gv_audit_pending(const gv_audit *a);
 
-/* What audit verify found: ok, or the first bad entry and why. */
+/* The subject an entry carries for a principal or policy row it wrote
+ * (audit_bind.c), so verify holds the tables to the log. *out is
+ * dt_malloc'd; DT_ENOMEM. */
+int gv_bind_principal(const st_principal *p, char **out);
+int gv_bind_policy(const st_policy_row *p, char **out);
+/* The subject of the one entry that binds the rows of a store kept before
+ * the log bound them (an upgrade): valid only before any other binding. */
+#define GV_BIND_BASELINE "row,baseline"
+
+/* What audit verify found: ok, or the first bad entry and why (first_bad
+ * 0 when the log checks out but a table it binds does not). */
 typedef struct gv_verdict {
     int ok;
     int64_t n_entries, n_heads, n_witness_heads;

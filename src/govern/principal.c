@@ -67,9 +67,36 @@ static void token_hash(const char *token, uint8_t out[32])
     crypto_hash_sha256(out, (const unsigned char *)token, strlen(token));
 }
 
-int gv_principal_add(st_store *st, const char *name, gv_role role, const char *sources,
-                     char token[GV_TOKEN_LEN + 1], dt_error *err)
+/* A new token into token, its hash into hash. */
+static void token_new(char token[GV_TOKEN_LEN + 1], uint8_t hash[32])
 {
+    uint8_t secret[32];
+    randombytes_buf(secret, sizeof secret);
+    memcpy(token, "dt_", 3);
+    sodium_bin2hex(token + 3, 65, secret, sizeof secret);
+    sodium_memzero(secret, sizeof secret);
+    token_hash(token, hash);
+}
+
+/* Adds the row with a new token; *bind is its subject for the log. */
+static int add_row(st_store *st, const char *name, const char *role, const char *sources,
+                   char token[GV_TOKEN_LEN + 1], char **bind, dt_error *err)
+{
+    if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
+    st_principal p = {.name = (char *)name, .role = (char *)role,
+                      .sources = (char *)(sources ? sources : ""), .created = gv_now()};
+    token_new(token, p.token_hash);
+    int rc = st_principal_add(st, &p, err);
+    if (rc == DT_OK && gv_bind_principal(&p, bind) < 0)
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc < 0) sodium_memzero(token, GV_TOKEN_LEN + 1);
+    return rc;
+}
+
+int gv_principal_add(st_store *st, const char *name, gv_role role, const char *sources,
+                     char token[GV_TOKEN_LEN + 1], char **bind, dt_error *err)
+{
+    *bind = NULL;
     if (!gv_name_ok(name))
         return dt_err_set(err, DT_EINVAL, "principal name '%s': use 1 to 64 of a-z, 0-9, '.', "
                           "'_' and '-', starting with a letter or digit", name ? name : "");
@@ -77,17 +104,46 @@ int gv_principal_add(st_store *st, const char *name, gv_role role, const char *s
         return dt_err_set(err, DT_EINVAL, role == GV_STEWARD
                               ? "a steward needs the sources it stewards (--source)"
                               : "only a steward has sources");
-    if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
-    uint8_t secret[32], hash[32];
-    randombytes_buf(secret, sizeof secret);
-    memcpy(token, "dt_", 3);
-    sodium_bin2hex(token + 3, 65, secret, sizeof secret);
-    sodium_memzero(secret, sizeof secret);
-    token_hash(token, hash);
-    st_principal p = {.name = (char *)name, .role = (char *)gv_role_name(role),
-                      .sources = (char *)(sources ? sources : ""), .created = gv_now()};
-    int rc = st_principal_add(st, &p, hash, err);
-    if (rc < 0) sodium_memzero(token, GV_TOKEN_LEN + 1);
+    return add_row(st, name, gv_role_name(role), sources, token, bind, err);
+}
+
+/* Revokes the active principal `name`; *row is the row as revoked. */
+static int revoke_row(st_store *st, const char *name, st_principal *row, dt_error *err)
+{
+    int rc = st_principal_revoke(st, name, gv_now(), row, err);
+    if (rc == DT_ENOTFOUND) return dt_err_set(err, DT_ENOTFOUND, "no active principal '%s'", name);
+    return rc;
+}
+
+int gv_principal_revoke(st_store *st, const char *name, char **bind, dt_error *err)
+{
+    *bind = NULL;
+    st_principal row;
+    DT_TRY(revoke_row(st, name, &row, err));
+    int64_t n_admins = 1;
+    int rc = strcmp(row.role, gv_role_name(GV_ADMIN)) == 0
+                 ? st_principal_count_active(st, row.role, &n_admins, err)
+                 : DT_OK;
+    if (rc == DT_OK && n_admins == 0)
+        rc = dt_err_set(err, DT_EDENIED, "'%s' is the last active admin: revoking it would leave "
+                        "no one to administer the store (add another admin first, or rotate "
+                        "its token with 'dovetail principal rotate')", name);
+    if (rc == DT_OK && gv_bind_principal(&row, bind) < 0)
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    st_principal_fini(&row);
+    return rc; /* on failure the caller rolls the revocation back */
+}
+
+int gv_principal_rotate(st_store *st, const char *name, char token[GV_TOKEN_LEN + 1],
+                        char **bind_old, char **bind_new, dt_error *err)
+{
+    *bind_old = *bind_new = NULL;
+    st_principal row;
+    DT_TRY(revoke_row(st, name, &row, err));
+    int rc = gv_bind_principal(&row, bind_old) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                  : DT_OK;
+    if (rc == DT_OK) rc = add_row(st, row.name, row.role, row.sources, token, bind_new, err);
+    st_principal_fini(&row);
     return rc;
 }
 

@@ -102,14 +102,96 @@ static int deny(svc_request *q, int rc, dt_error *err)
     return rc;
 }
 
+/* ---- the baseline of an upgraded store ---------------------------------------- */
+
+/* A store kept before the log bound principals and policies (schema 5 and
+ * older) is upgraded with meta bind_baseline "due": the first request
+ * then binds every such row, and the sources holding records, in one
+ * entry (GV_BIND_BASELINE first), so verify holds them to the log from
+ * then on. verify refuses a baseline after any other binding. */
+static int baseline_subject(svc_request *q, const char *subject)
+{
+    return req_subject_text(q, subject) < 0 ? DT_ENOMEM : DT_OK;
+}
+
+/* Names a row's subject (taking bind) on the baseline entry. */
+static int baseline_bind(svc_request *q, int rc, char *bind)
+{
+    if (rc == DT_OK) rc = baseline_subject(q, bind);
+    dt_free(bind);
+    return rc;
+}
+
+static int on_baseline_principal(void *ctx, const st_principal *p)
+{
+    char *bind = NULL;
+    int rc = gv_bind_principal(p, &bind);
+    return baseline_bind(ctx, rc, bind);
+}
+
+static int on_baseline_policy(void *ctx, const st_policy_row *p)
+{
+    char *bind = NULL;
+    int rc = gv_bind_policy(p, &bind);
+    return baseline_bind(ctx, rc, bind);
+}
+
+static int on_baseline_source(void *ctx, const char *name)
+{
+    return req_subject(ctx, "source", name) < 0 ? DT_ENOMEM : DT_OK;
+}
+
+static int is_baseline_due(st_store *st, int *due, dt_error *err)
+{
+    char *v = NULL;
+    DT_TRY(st_meta_get(st, "bind_baseline", &v, err));
+    *due = v && strcmp(v, "due") == 0;
+    dt_free(v);
+    return DT_OK;
+}
+
+/* Under the write lock: another process may have bound them meanwhile. */
+static int baseline_work(void *ctx, dt_error *err)
+{
+    svc_request *q = ctx;
+    st_store *st = q->s->st;
+    int due;
+    DT_TRY(is_baseline_due(st, &due, err));
+    if (!due) return DT_OK;
+    int rc = baseline_subject(q, GV_BIND_BASELINE);
+    if (rc == DT_OK) rc = st_principals_each(st, on_baseline_principal, q, err);
+    if (rc == DT_OK) rc = st_policies_each(st, on_baseline_policy, q, err);
+    if (rc == DT_OK) rc = st_sources_with_records(st, on_baseline_source, q, err);
+    if (rc == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return rc == DT_OK ? st_meta_set(st, "bind_baseline", "done", err) : rc;
+}
+
+static int bind_baseline(dt_store *s, dt_error *err)
+{
+    int due;
+    DT_TRY(is_baseline_due(s->st, &due, err));
+    if (!due) return DT_OK;
+    svc_request b;
+    req_init(&b, s, "store.bind", "upgrade");
+    b.is_logged = 1;
+    int rc = (b.who.name = dt_strdup("dovetail:upgrade")) ? DT_OK
+                                                         : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = req_commit_with(&b, baseline_work, &b, err);
+    return req_end(&b, rc, err);
+}
+
 static int open_log(dt_store *s, int may_skip_log, svc_request *q, dt_error *err)
 {
     q->is_logged = 1;
+    if (may_skip_log && st_is_readonly(s->st)) { /* nothing can be appended: verify still runs */
+        q->is_logged = 0;
+        return DT_OK;
+    }
     if (s->audit) return DT_OK;
     dt_error open_err;
     dt_error_clear(&open_err);
     int rc = gv_audit_open(s->st, &s->audit, &open_err);
-    if (rc == DT_OK) return DT_OK;
+    if (rc == DT_OK) return bind_baseline(s, err);
     if (may_skip_log && rc == DT_EIO) {
         q->is_logged = 0;
         return DT_OK;
@@ -326,16 +408,27 @@ const char *dt_store_notice(const dt_store *store)
 /* ---- principals ------------------------------------------------------------- */
 
 typedef struct principal_add {
-    dt_store *s;
+    svc_request *q;
     const char *name, *sources;
     gv_role role;
     char *token;
 } principal_add;
 
+/* Names a row the change wrote on its entry (taking bind), so the log
+ * binds the table (src/govern/audit_bind.c). */
+static int bind_row(svc_request *q, char *bind, dt_error *err)
+{
+    int rc = req_subject_text(q, bind) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
+    dt_free(bind);
+    return rc;
+}
+
 static int add_principal(void *ctx, dt_error *err)
 {
     principal_add *p = ctx;
-    return gv_principal_add(p->s->st, p->name, p->role, p->sources, p->token, err);
+    char *bind;
+    DT_TRY(gv_principal_add(p->q->s->st, p->name, p->role, p->sources, p->token, &bind, err));
+    return bind_row(p->q, bind, err);
 }
 
 /* Every named source must be the config's. */
@@ -358,8 +451,8 @@ int dt_principal_add(dt_store *store, const dt_request *req, const char *name, c
     DT_ERR_INIT(err);
     if (!store || !name || !role || !token)
         return dt_err_set(err, DT_EINVAL, "dt_principal_add: NULL argument");
-    principal_add p = {.s = store, .name = name, .sources = sources, .token = token};
     svc_request q;
+    principal_add p = {.q = &q, .name = name, .sources = sources, .token = token};
     DT_TRY(req_begin(store, req, SVC_PRINCIPAL_ADD, name, &q, err));
     int rc = gv_role_parse(role, &p.role) < 0
                  ? dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, "
@@ -369,18 +462,12 @@ int dt_principal_add(dt_store *store, const dt_request *req, const char *name, c
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
-typedef struct principal_revoke {
-    dt_store *s;
-    const char *name;
-    int found;
-} principal_revoke;
-
 static int revoke_principal(void *ctx, dt_error *err)
 {
-    principal_revoke *p = ctx;
-    DT_TRY(st_principal_revoke(p->s->st, p->name, gv_now(), &p->found, err));
-    return p->found ? DT_OK
-                    : dt_err_set(err, DT_ENOTFOUND, "no active principal '%s'", p->name);
+    principal_add *p = ctx;
+    char *bind;
+    DT_TRY(gv_principal_revoke(p->q->s->st, p->name, &bind, err));
+    return bind_row(p->q, bind, err);
 }
 
 int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name, dt_error *err)
@@ -389,8 +476,32 @@ int dt_principal_revoke(dt_store *store, const dt_request *req, const char *name
     if (!store || !name) return dt_err_set(err, DT_EINVAL, "dt_principal_revoke: NULL argument");
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_PRINCIPAL_REVOKE, name, &q, err));
-    principal_revoke p = {.s = store, .name = name};
+    principal_add p = {.q = &q, .name = name};
     int rc = req_commit_with(&q, revoke_principal, &p, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+static int rotate_principal(void *ctx, dt_error *err)
+{
+    principal_add *p = ctx;
+    char *old, *new;
+    DT_TRY(gv_principal_rotate(p->q->s->st, p->name, p->token, &old, &new, err));
+    int rc = bind_row(p->q, old, err);
+    if (rc == DT_OK) return bind_row(p->q, new, err);
+    dt_free(new);
+    return rc;
+}
+
+int dt_principal_rotate(dt_store *store, const dt_request *req, const char *name,
+                        char token[DT_TOKEN_SIZE], dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!store || !name || !token)
+        return dt_err_set(err, DT_EINVAL, "dt_principal_rotate: NULL argument");
+    svc_request q;
+    DT_TRY(req_begin(store, req, SVC_PRINCIPAL_ROTATE, name, &q, err));
+    principal_add p = {.q = &q, .name = name, .token = token};
+    int rc = req_commit_with(&q, rotate_principal, &p, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
@@ -424,16 +535,20 @@ int dt_principal_list(dt_store *store, const dt_request *req, dt_principal_fn fn
 /* ---- policies ------------------------------------------------------------------ */
 
 typedef struct policy_put {
-    dt_store *s;
+    svc_request *q;
     int64_t source;
-    const char *text, *by;
-    int64_t version;
+    st_policy_row row;
 } policy_put;
 
 static int put_policy(void *ctx, dt_error *err)
 {
     policy_put *p = ctx;
-    return st_policy_put(p->s->st, p->source, p->text, p->by, gv_now(), &p->version, err);
+    p->row.time = gv_now();
+    DT_TRY(st_policy_put(p->q->s->st, p->source, p->row.text, p->row.set_by, p->row.time,
+                         &p->row.version, err));
+    char *bind;
+    if (gv_bind_policy(&p->row, &bind) < 0) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return bind_row(p->q, bind, err);
 }
 
 static int set_policy(svc_request *q, size_t i_src, const char *path, int64_t *version,
@@ -448,10 +563,11 @@ static int set_policy(svc_request *q, size_t i_src, const char *path, int64_t *v
                                                  &parsed, err)
                                : dt_err_at(err, DT_EINPUT, path, 0, 0, "a NUL byte in a policy");
     if (rc == DT_OK) gv_policy_fini(&parsed);
-    policy_put p = {.s = s, .text = text, .by = q->who.name};
-    if (rc == DT_OK) rc = st_source_id(s->st, s->cfg->sources[i_src].name, &p.source, err);
+    policy_put p = {.q = q, .row = {.source = s->cfg->sources[i_src].name, .text = text,
+                                    .set_by = q->who.name}};
+    if (rc == DT_OK) rc = st_source_id(s->st, p.row.source, &p.source, err);
     if (rc == DT_OK) rc = req_commit_with(q, put_policy, &p, err);
-    if (rc == DT_OK) *version = p.version;
+    if (rc == DT_OK) *version = p.row.version;
     dt_free(text);
     return rc;
 }
@@ -499,6 +615,7 @@ int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_
     if (!store || !out) return dt_err_set(err, DT_EINVAL, "dt_audit_verify: NULL argument");
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_AUDIT_VERIFY, NULL, &q, err));
+    int is_logged = q.is_logged;
     gv_verdict v;
     int rc = gv_audit_verify(store->st, witness_path, &v, err);
     if (rc == DT_OK) {
@@ -506,7 +623,18 @@ int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_
                                   ""};
         snprintf(out->why, sizeof out->why, "%s", v.why);
     }
-    return dt_err_ensure(err, req_end(&q, rc, err));
+    int end = req_end(&q, rc, err);
+    if (rc < 0 || (is_logged && end == DT_OK)) return dt_err_ensure(err, end);
+    /* The verdict stands though this request's own entry could not be
+     * appended (a full disk, a read-only store, a log that refuses
+     * appends): an auditor must be able to check a store nobody can write. */
+    snprintf(store->notice, sizeof store->notice, "this verify's own audit entry could not be "
+             "logged: %.400s", !is_logged && st_is_readonly(store->st)
+                               ? "the store could be opened for reading only"
+                           : !is_logged ? "the log refuses appends (written outside dovetail)"
+                                        : err->msg);
+    dt_error_clear(err);
+    return DT_OK;
 }
 
 /* An auditor's call that answers with JSON text. */

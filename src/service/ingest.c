@@ -82,16 +82,51 @@ static int keep_config(st_store *st, const dt_config *cfg, const char *config_pa
     return rc;
 }
 
-/* The first admin, the audit log's signing key and the view id key. */
-static int keep_governance(st_store *st, const char *admin_name, char token[DT_TOKEN_SIZE],
-                           dt_error *err)
+/* The audit log's signing key and the view id key. */
+static int keep_keys(st_store *st, dt_error *err)
 {
     DT_TRY(st_begin(st, err));
-    int rc = gv_principal_add(st, admin_name, GV_ADMIN, NULL, token, err);
-    if (rc == DT_OK) rc = gv_audit_init_key(st, err);
+    int rc = gv_audit_init_key(st, err);
     if (rc == DT_OK) rc = gv_view_key_init(st, err);
     if (rc == DT_OK) return st_commit(st, err);
     st_rollback(st);
+    return rc;
+}
+
+typedef struct first_admin {
+    st_store *st;
+    gv_audit *log;
+    const char *name;
+    char *token;
+} first_admin;
+
+/* The first admin and its entry (entry 1 of the log), which binds its row
+ * as every later principal's entry does: a log wiped or cut below it
+ * leaves the admin unaccounted for, and verify says so. */
+static int add_first_admin(void *ctx, dt_error *err)
+{
+    first_admin *f = ctx;
+    char *bind, *named = dt_asprintf("principal:%s", f->name);
+    if (!named) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = gv_principal_add(f->st, f->name, GV_ADMIN, NULL, f->token, &bind, err);
+    const char *subjects[] = {named, bind};
+    gv_entry e = {.principal = "dovetail:init", .purpose = "init", .action = "principal.add",
+                  .outcome = "allowed", .subjects = subjects, .n_subjects = 2};
+    if (rc == DT_OK) rc = gv_audit_add(f->log, &e, err);
+    dt_free(bind);
+    dt_free(named);
+    return rc;
+}
+
+/* The keys, then the first admin with its audit entry. */
+static int keep_governance(st_store *st, const char *admin_name, char token[DT_TOKEN_SIZE],
+                           dt_error *err)
+{
+    DT_TRY(keep_keys(st, err));
+    first_admin f = {.st = st, .name = admin_name, .token = token};
+    DT_TRY(gv_audit_open(st, &f.log, err));
+    int rc = gv_audit_commit_with(f.log, add_first_admin, &f, NULL, err);
+    gv_audit_close(f.log);
     return rc;
 }
 

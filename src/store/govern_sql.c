@@ -14,7 +14,8 @@
 #include "store/sqlite_int.h"
 
 enum gov_stmt {
-    G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_EACH, G_PRIN_REVOKE, G_POL_PUT, G_POL_LATEST, G_POL_COUNT,
+    G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_BY_NAME, G_PRIN_EACH, G_PRIN_REVOKE, G_PRIN_N_ACTIVE,
+    G_POL_PUT, G_POL_LATEST, G_POL_COUNT, G_POL_EACH, G_SRC_WITH_RECORDS, G_AUD_SUBJ_ORPHAN,
     G_AUD_PUT, G_AUD_SUBJ_PUT, G_AUD_LAST, G_AUD_EACH, G_AUD_SUBJ_EACH, G_AUD_OF_SUBJ,
     G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, G_RET_OLDEST, G_RET_DUE,
     G_RET_OLD_VERSIONS, G_RET_ERASE_VERSIONS, G_ERASE_VERSIONS_OF, G_ERASE_RECORD, G_ERASE_MARK,
@@ -22,20 +23,30 @@ enum gov_stmt {
 };
 _Static_assert((int)N_GOV <= (int)SQ_MAX_GOV_STMTS, "raise SQ_MAX_GOV_STMTS");
 
+#define PRIN_COLS "id, name, role, sources, token_hash, created, coalesce(revoked, 0)"
+
 static const char *const GOV_SQL[N_GOV] = {
     [G_PRIN_ADD] = "INSERT INTO principal(name, role, sources, token_hash, created) "
                    "VALUES(?1, ?2, ?3, ?4, ?5)",
-    [G_PRIN_BY_TOKEN] = "SELECT name, role, sources, created, coalesce(revoked, 0) "
-                        "FROM principal WHERE token_hash = ?1",
-    [G_PRIN_EACH] = "SELECT name, role, sources, created, coalesce(revoked, 0) "
-                    "FROM principal ORDER BY name",
-    [G_PRIN_REVOKE] = "UPDATE principal SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+    [G_PRIN_BY_TOKEN] = "SELECT " PRIN_COLS " FROM principal WHERE token_hash = ?1",
+    [G_PRIN_BY_NAME] = "SELECT " PRIN_COLS " FROM principal WHERE name = ?1 AND revoked IS NULL",
+    [G_PRIN_EACH] = "SELECT " PRIN_COLS " FROM principal ORDER BY name, id",
+    [G_PRIN_REVOKE] = "UPDATE principal SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL "
+                      "RETURNING " PRIN_COLS,
+    [G_PRIN_N_ACTIVE] = "SELECT count(*) FROM principal WHERE role = ?1 AND revoked IS NULL",
     [G_POL_PUT] = "INSERT INTO policy(source, version, text, set_by, time) "
                   "SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?3, ?4 FROM policy "
                   "WHERE source = ?1 RETURNING version",
     [G_POL_LATEST] = "SELECT version, text FROM policy WHERE source = ?1 "
                      "ORDER BY version DESC LIMIT 1",
     [G_POL_COUNT] = "SELECT count(*) FROM policy",
+    [G_POL_EACH] = "SELECT coalesce(s.name, ''), p.version, p.text, p.set_by, p.time FROM policy p "
+                   "LEFT JOIN source s ON s.id = p.source ORDER BY p.source, p.version",
+    [G_SRC_WITH_RECORDS] = "SELECT name FROM source s WHERE EXISTS (SELECT 1 FROM record r "
+                           "WHERE r.source = s.id) ORDER BY name",
+    /* two ranges of the key, not an OR, which would scan every row */
+    [G_AUD_SUBJ_ORPHAN] = "SELECT seq, subject FROM audit_subject WHERE seq < 1 UNION ALL "
+                          "SELECT seq, subject FROM audit_subject WHERE seq > ?1 LIMIT 1",
     [G_AUD_PUT] = "INSERT INTO audit(seq, time, principal, purpose, action, fields, outcome, "
                   "n_subjects, leaf_hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [G_AUD_SUBJ_PUT] = "INSERT INTO audit_subject(seq, i, subject) VALUES(?1, ?2, ?3)",
@@ -115,46 +126,72 @@ void st_principal_fini(st_principal *p)
     memset(p, 0, sizeof *p);
 }
 
-int st_principal_add(st_store *s, const st_principal *p, const uint8_t *token_hash,
-                     dt_error *err)
+int st_principal_add(st_store *s, st_principal *p, dt_error *err)
 {
     sqlite3_stmt *st = gov(s, G_PRIN_ADD);
     sq_bind_text(st, 1, p->name);
     sq_bind_text(st, 2, p->role);
     sq_bind_text(st, 3, p->sources ? p->sources : "");
-    sqlite3_bind_blob(st, 4, token_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, p->token_hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, p->created);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return dt_err_set(err, DT_EINVAL, "a principal named '%s' exists already", p->name);
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "adding a principal", err);
+        return dt_err_set(err, DT_EINVAL, "an active principal named '%s' exists already",
+                          p->name);
+    if (rc != SQLITE_DONE) return sq_fail(s, rc, "adding a principal", err);
+    p->id = sqlite3_last_insert_rowid(s->db);
+    return DT_OK;
 }
 
+/* A principal row (PRIN_COLS); a token hash of the wrong length reads as
+ * zeros, so it matches no token and no logged row. */
 static int principal_row(sqlite3_stmt *st, st_principal *p)
 {
-    p->name = col_dup(st, 0);
-    p->role = col_dup(st, 1);
-    p->sources = col_dup(st, 2);
-    p->created = sqlite3_column_int64(st, 3);
-    p->revoked = sqlite3_column_int64(st, 4);
+    memset(p, 0, sizeof *p);
+    p->id = sqlite3_column_int64(st, 0);
+    p->name = col_dup(st, 1);
+    p->role = col_dup(st, 2);
+    p->sources = col_dup(st, 3);
+    if (sqlite3_column_bytes(st, 4) == 32) memcpy(p->token_hash, sqlite3_column_blob(st, 4), 32);
+    p->created = sqlite3_column_int64(st, 5);
+    p->revoked = sqlite3_column_int64(st, 6);
     if (p->name && p->role && p->sources) return DT_OK;
     st_principal_fini(p);
     return DT_ENOMEM;
 }
 
+/* The one row a bound principal statement returns: DT_OK, DT_ENOTFOUND
+ * (no message: callers word it) or the error. */
+static int one_principal(st_store *s, sqlite3_stmt *st, st_principal *out, const char *what,
+                         dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = sqlite3_step(st);
+    int out_rc = rc == SQLITE_ROW ? principal_row(st, out) : DT_OK;
+    if (rc == SQLITE_ROW) rc = sqlite3_step(st); /* a RETURNING statement ends here */
+    sqlite3_reset(st);
+    if (out_rc < 0) return dt_err_set(err, out_rc, "out of memory");
+    if (rc != SQLITE_DONE) {
+        st_principal_fini(out);
+        return sq_fail(s, rc, what, err);
+    }
+    return out->name ? DT_OK : DT_ENOTFOUND;
+}
+
 int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
                           dt_error *err)
 {
-    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = gov(s, G_PRIN_BY_TOKEN);
     sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int out_rc = rc == SQLITE_ROW ? principal_row(st, out) : DT_OK;
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE) return DT_ENOTFOUND; /* the caller words it: no hint of why */
-    if (rc != SQLITE_ROW) return sq_fail(s, rc, "reading principals", err);
-    return out_rc < 0 ? dt_err_set(err, out_rc, "out of memory") : DT_OK;
+    return one_principal(s, st, out, "reading principals", err);
+}
+
+int st_principal_by_name(st_store *s, const char *name, st_principal *out, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_PRIN_BY_NAME);
+    sq_bind_text(st, 1, name);
+    return one_principal(s, st, out, "reading principals", err);
 }
 
 int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err)
@@ -172,15 +209,20 @@ int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err
     return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading principals", err);
 }
 
-int st_principal_revoke(st_store *s, const char *name, int64_t time, int *found,
+int st_principal_revoke(st_store *s, const char *name, int64_t time, st_principal *out,
                         dt_error *err)
 {
     sqlite3_stmt *st = gov(s, G_PRIN_REVOKE);
     sq_bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, time);
-    DT_TRY(sq_step_done(s, st, "revoking a principal", err));
-    *found = sqlite3_changes(s->db) > 0;
-    return DT_OK;
+    return one_principal(s, st, out, "revoking a principal", err);
+}
+
+int st_principal_count_active(st_store *s, const char *role, int64_t *n, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_PRIN_N_ACTIVE);
+    sq_bind_text(st, 1, role);
+    return sq_one_int(s, st, n, "reading principals", err);
 }
 
 /* ---- policies ------------------------------------------------------------ */
@@ -202,26 +244,64 @@ int st_policy_put(st_store *s, int64_t source, const char *text, const char *set
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "storing a policy", err);
 }
 
-int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
-                     dt_error *err)
+/* The integer and text of the one row a bound statement may return: its
+ * columns 0 and 1 into *i and *text (dt_malloc'd), or *text NULL. */
+static int int_and_text(st_store *s, sqlite3_stmt *st, int64_t *i, char **text,
+                        const char *what, dt_error *err)
 {
     *text = NULL;
-    *version = 0;
-    sqlite3_stmt *st = gov(s, G_POL_LATEST);
-    sqlite3_bind_int64(st, 1, source);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *version = sqlite3_column_int64(st, 0);
+        *i = sqlite3_column_int64(st, 0);
         *text = col_dup(st, 1);
         rc = *text ? SQLITE_DONE : SQLITE_NOMEM;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading a policy", err);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
+}
+
+int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
+                     dt_error *err)
+{
+    *version = 0;
+    sqlite3_stmt *st = gov(s, G_POL_LATEST);
+    sqlite3_bind_int64(st, 1, source);
+    return int_and_text(s, st, version, text, "reading a policy", err);
 }
 
 int st_policy_count(st_store *s, int64_t *n, dt_error *err)
 {
     return sq_one_int(s, gov(s, G_POL_COUNT), n, "reading policies", err);
+}
+
+int st_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_POL_EACH);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_policy_row p = {
+            .source = (const char *)sqlite3_column_text(st, 0),
+            .version = sqlite3_column_int64(st, 1),
+            .text = (const char *)sqlite3_column_text(st, 2),
+            .set_by = (const char *)sqlite3_column_text(st, 3),
+            .time = sqlite3_column_int64(st, 4),
+        };
+        out = p.source && p.text && p.set_by ? fn(ctx, &p) : DT_ENOMEM;
+    }
+    if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading policies", err);
+}
+
+int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_SRC_WITH_RECORDS);
+    int rc = SQLITE_DONE, out = DT_OK;
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        out = name ? fn(ctx, name) : DT_ENOMEM;
+    }
+    if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading sources", err);
 }
 
 /* ---- the audit log ------------------------------------------------------- */
@@ -348,6 +428,14 @@ int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_e
     }
     return walk_end(s, st, rc == SQLITE_ROW ? SQLITE_DONE : rc, DT_OK, "reading the audit log",
                     err);
+}
+
+int st_audit_subject_orphan(st_store *s, int64_t n, int64_t *seq, char **subject,
+                            dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_AUD_SUBJ_ORPHAN);
+    sqlite3_bind_int64(st, 1, n);
+    return int_and_text(s, st, seq, subject, "reading the audit log", err);
 }
 
 /* ---- signed tree heads --------------------------------------------------- */

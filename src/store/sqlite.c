@@ -18,7 +18,7 @@
 
 #include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 5, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 6, BUSY_TIMEOUT_MS = 2000 };
 /* meta block_layout: blocking slots carry a source code (see the blocking
  * index below); a store without it is rebuilt at open (block_layout). */
 #define BLOCK_LAYOUT "source"
@@ -225,20 +225,44 @@ static int schema_version(st_store *s, int *version, dt_error *err)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "opening the store", err);
 }
 
-/* Brings a schema 4 store to 5 (under the write lock, reading the version
- * again: another process may have upgraded it meanwhile); refuses older
- * ones before any statement is prepared against them. */
+/* Version 5 to 6: a principal's name is unique among active principals
+ * only (a revoked name may be given again), which SQLite changes by
+ * copying the table. The rows the audit log does not bind yet (it began
+ * binding principals and policies in schema 6) are bound by one entry at
+ * the first request after (meta bind_baseline, src/service/access.c):
+ * only when the log has entries and binds no row yet, so neither a wiped
+ * log nor a store that binds already is bound afresh. */
+static const char MIGRATE_5_TO_6[] =
+    PRINCIPAL_SCHEMA("principal_6")
+    "INSERT INTO principal_6 SELECT id, name, role, sources, token_hash, created, revoked "
+    "  FROM principal;"
+    "DROP TABLE principal;"
+    "ALTER TABLE principal_6 RENAME TO principal;"
+    PRINCIPAL_INDEXES
+    "INSERT INTO meta(key, value) SELECT 'bind_baseline', 'due' WHERE EXISTS "
+    "  (SELECT 1 FROM audit) AND NOT EXISTS (SELECT 1 FROM audit_subject "
+    "  WHERE subject >= 'row,' AND subject < 'row-');"
+    "UPDATE meta SET value = '6' WHERE key = 'schema_version';";
+
+static const char *const MIGRATIONS[] = {[4] = MIGRATE_4_TO_5, [5] = MIGRATE_5_TO_6};
+
+/* Brings a schema 4 or 5 store to SCHEMA_VERSION, a step at a time, each
+ * in its own transaction (under the write lock, reading the version again:
+ * another process may have upgraded it meanwhile); refuses older ones
+ * before any statement is prepared against them. */
 static int migrate(st_store *s, int version, dt_error *err)
 {
-    if (version == 4) {
-        DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "upgrading the store to schema 5", err));
+    while (version >= 4 && version < SCHEMA_VERSION) {
+        char what[48];
+        snprintf(what, sizeof what, "upgrading the store to schema %d", version + 1);
+        DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", what, err));
+        int before = version;
         int rc = schema_version(s, &version, err);
-        if (rc == DT_OK && version == 4)
-            rc = sq_exec(s, MIGRATE_4_TO_5, "upgrading the store to schema 5", err);
-        if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "upgrading the store to schema 5", err);
+        if (rc == DT_OK && version == before) rc = sq_exec(s, MIGRATIONS[version], what, err);
+        if (rc == DT_OK) rc = sq_exec(s, "COMMIT", what, err);
         if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         DT_TRY(rc);
-        version = SCHEMA_VERSION;
+        DT_TRY(schema_version(s, &version, err));
     }
     if (version != SCHEMA_VERSION)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
@@ -269,6 +293,64 @@ static int prepare_all(st_store *s, dt_error *err)
     return sq_prepare_govern(s, err);
 }
 
+/* Opens the database file (a name or a file: URI) and sets it up. */
+static int open_file(st_store *s, const char *name, int flags, dt_error *err)
+{
+    sqlite3_close(s->db);
+    int rc = sqlite3_open_v2(name, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (flags & SQLITE_OPEN_READONLY) /* a read shows whether the file can be read */
+        return sq_exec(s, "SELECT count(*) FROM meta", "opening the store", err);
+    /* journal_mode reads the file: a non-database fails here, not later. */
+    DT_TRY(sq_exec(s, "PRAGMA journal_mode=WAL", "opening the store", err));
+    /* A 256 MiB page cache: resolution reads records, keys and links at random. */
+    return sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                   "PRAGMA cache_size=-262144", "opening the store", err);
+}
+
+/* The store's path as a file: URI with these query parameters. */
+static char *path_uri(const char *path, const char *query)
+{
+    util_buf b = {0};
+    util_buf_printf(&b, "file:");
+    for (const char *p = path; *p; p++)
+        if (*p == '%' || *p == '?' || *p == '#') util_buf_printf(&b, "%%%02x", (unsigned char)*p);
+        else util_buf_printf(&b, "%c", *p);
+    util_buf_printf(&b, "?%s", query);
+    char *uri = b.data ? dt_strdup(b.data) : NULL;
+    util_buf_fini(&b);
+    return uri;
+}
+
+/* When the store cannot be opened for writing (a read-only file, a full
+ * disk where even SQLite's WAL index cannot be made), it is opened to be
+ * read, so an auditor can still verify it; every write then fails. With
+ * no WAL index to be had, the file is read as immutable: what the last
+ * checkpoint left, as no one can write to it meanwhile. The first error
+ * stands when neither works. */
+static int open_readonly(st_store *s, int first_rc, dt_error *err)
+{
+    static const char *const QUERIES[] = {"mode=ro", "mode=ro&immutable=1"};
+    int rc = DT_EIO;
+    for (size_t i = 0; rc < 0 && i < sizeof QUERIES / sizeof *QUERIES; i++) {
+        char *uri = path_uri(s->path, QUERIES[i]);
+        dt_error why;
+        dt_error_clear(&why);
+        rc = uri ? open_file(s, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &why) : DT_ENOMEM;
+        dt_free(uri);
+    }
+    if (rc < 0) return first_rc;
+    if (err) dt_error_clear(err);
+    return DT_OK;
+}
+
+int st_is_readonly(const st_store *s)
+{
+    return sqlite3_db_readonly(s->db, "main") == 1;
+}
+
 static int open_db(st_store *s, st_mode mode, dt_error *err)
 {
     if (mode == ST_CREATE && access(s->path, F_OK) == 0)
@@ -278,16 +360,10 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there (%s); create one with "
                          "'dovetail init'", strerror(errno));
     int flags = SQLITE_OPEN_READWRITE | (mode == ST_CREATE ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
     s->is_created = mode == ST_CREATE;
-    if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    /* journal_mode reads the file: a non-database fails here, not later. */
-    DT_TRY(sq_exec(s, "PRAGMA journal_mode=WAL", "opening the store", err));
-    /* A 256 MiB page cache: resolution reads records, keys and links at random. */
-    DT_TRY(sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-262144",
-                 "opening the store", err));
+    int rc = open_file(s, s->path, flags, err);
+    if (rc == DT_EIO && mode == ST_OPEN) rc = open_readonly(s, rc, err);
+    DT_TRY(rc);
     if (mode == ST_CREATE) {
         DT_TRY(create_schema(s, err));
         DT_TRY(prepare_all(s, err));

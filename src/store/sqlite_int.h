@@ -32,11 +32,19 @@ struct st_store {
     "CREATE INDEX record_received ON record(source, received);"                          \
     "CREATE INDEX history_received ON record_history(source, received);"
 
+/* Principals: a name is held by one active principal at a time, so a
+ * revoked name can be given again (a new row, a new id). Schema 6 on. */
+#define PRINCIPAL_SCHEMA(table)                                                          \
+    "CREATE TABLE " table "(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"                 \
+    "  role TEXT NOT NULL, sources TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE,"     \
+    "  created INTEGER NOT NULL, revoked INTEGER);"
+#define PRINCIPAL_INDEXES                                                                \
+    "CREATE UNIQUE INDEX principal_active ON principal(name) WHERE revoked IS NULL;"
+
 /* The tables govern_sql.c keeps, created with the rest of the schema. */
 #define GOVERN_SCHEMA                                                                    \
-    "CREATE TABLE principal(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"          \
-    "  role TEXT NOT NULL, sources TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE,"     \
-    "  created INTEGER NOT NULL, revoked INTEGER);"                                      \
+    PRINCIPAL_SCHEMA("principal")                                                        \
+    PRINCIPAL_INDEXES                                                                    \
     "CREATE TABLE policy(source INTEGER NOT NULL REFERENCES source(id),"                 \
     "  version INTEGER NOT NULL, text TEXT NOT NULL, set_by TEXT NOT NULL,"              \
     "  time INTEGER NOT NULL, PRIMARY KEY(source, version));"                            \

@@ -35,6 +35,10 @@ int st_open(const char *path, st_mode mode, st_store **out, dt_error *err);
 void st_close(st_store *s);
 const char *st_path(const st_store *s);
 
+/* 1 when the store could only be opened for reading (a read-only file,
+ * a full disk): every write fails with DT_EIO. */
+int st_is_readonly(const st_store *s);
+
 int st_begin(st_store *s, dt_error *err);
 int st_commit(st_store *s, dt_error *err);
 /* Undoes the open transaction, if any; never fails the caller. */
@@ -169,23 +173,30 @@ int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
 /* ---- principals, policies, audit log (govern_sql.c) ------------------- */
 
 typedef struct st_principal {
+    int64_t id;                    /* the row's id: a name may be given again, an id never */
     char *name, *role, *sources;   /* sources: comma-separated (a steward's), or "" */
+    uint8_t token_hash[32];        /* SHA-256 of the token */
     int64_t created, revoked;      /* microseconds since the epoch; revoked 0: active */
 } st_principal;
 
 void st_principal_fini(st_principal *p);
-/* Adds a principal; DT_EINVAL when the name is taken. token_hash: 32 bytes. */
-int st_principal_add(st_store *s, const st_principal *p, const uint8_t *token_hash,
-                     dt_error *err);
+/* Adds a principal (p: every field but id); DT_EINVAL when an active one
+ * has the name. OUT: p->id. */
+int st_principal_add(st_store *s, st_principal *p, dt_error *err);
 /* The principal holding the token of this hash; DT_ENOTFOUND when none. */
 int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
                           dt_error *err);
+/* The active principal of that name; DT_ENOTFOUND (no message) when none. */
+int st_principal_by_name(st_store *s, const char *name, st_principal *out, dt_error *err);
 typedef int (*st_principal_fn)(void *ctx, const st_principal *p);
-/* Every principal, by name. */
+/* Every principal, by name (then id: a revoked name given again). */
 int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err);
-/* Marks a principal revoked at `time`; *found 0 when no active one has the name. */
-int st_principal_revoke(st_store *s, const char *name, int64_t time, int *found,
+/* Marks the active principal of that name revoked at `time`. OUT: *out,
+ * the row as it now is; DT_ENOTFOUND (no message) when none is active. */
+int st_principal_revoke(st_store *s, const char *name, int64_t time, st_principal *out,
                         dt_error *err);
+/* Active principals of a role. */
+int st_principal_count_active(st_store *s, const char *role, int64_t *n, dt_error *err);
 
 /* A source's policy text, versioned: put adds a version. */
 int st_policy_put(st_store *s, int64_t source, const char *text, const char *set_by,
@@ -196,6 +207,19 @@ int st_policy_count(st_store *s, int64_t *n, dt_error *err);
 /* The newest version; *text NULL (and *version 0) when none was set. */
 int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
                      dt_error *err);
+
+/* A policy row as stored: its source by name ("" when the row names no
+ * source), so a renamed source does not keep its policies. */
+typedef struct st_policy_row {
+    const char *source, *text, *set_by;
+    int64_t version, time;
+} st_policy_row;
+typedef int (*st_policy_fn)(void *ctx, const st_policy_row *p);
+/* Every policy row, by source then version (strings valid during fn). */
+int st_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err);
+typedef int (*st_name_fn)(void *ctx, const char *name);
+/* The names of the sources that hold a record (current or withdrawn). */
+int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err);
 
 /* One audit entry as stored: fields is a JSON array text; leaf_hash 32
  * bytes. Subjects are kept one row each, so disclosures find them by index. */
@@ -221,6 +245,11 @@ int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *
 /* Leaf hashes of entries seq 1..n, as stored (32 bytes each); *n_found may
  * be short when rows are missing. */
 int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err);
+
+/* A subject row whose seq is outside 1..n (no entry of a log of n
+ * entries holds it): *subject (dt_malloc'd) and *seq, or *subject NULL. */
+int st_audit_subject_orphan(st_store *s, int64_t n, int64_t *seq, char **subject,
+                            dt_error *err);
 
 typedef struct st_head {
     int64_t size, time;

@@ -165,7 +165,7 @@ sqlite3 "$U" "DROP INDEX record_received; DROP INDEX history_received;
               UPDATE meta SET value = '4' WHERE key = 'schema_version'"
 t0=$(date -u +%s)
 verify "$(date -u +%F)" "$U" >/dev/null 2>"$T/err" || bad "open a schema 4 store" "$(cat "$T/err")"
-[ "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ] \
+[ "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] \
     && [ "$(sqlite3 "$U" "SELECT count(*) FROM record WHERE received < $t0 - 5")" = 0 ] \
     && ok "a schema 4 store is upgraded, its records arriving at the upgrade" \
     || bad "upgrade" "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")"
