@@ -25,6 +25,8 @@ extern const size_t n_commands;
 typedef struct cli_opts {
     const char *config, *out, *model, *stats, *store, *source;
     const char *purpose, *admin, *role, *witness, *record, *entity;
+    const char *key;       /* the store's key file; NULL: DOVETAIL_KEY_FILE */
+    const char *token_out; /* write a new token to this file (0600), not stdout */
     int threads, quiet, json, snapshot;
     long batch;
     long long seq;
@@ -47,6 +49,9 @@ int begin_status(int rc);
  * Returns 0, or the exit status after printing why. */
 int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req);
 void print_json_string(const char *s);
+/* Shows a token just made: into o->token_out (0600) when given, else on
+ * standard output. Returns 0 or 1 after printing why. */
+int show_token(const char *cmd, const cli_opts *o, const char *token);
 
 #define PRINCIPAL_USAGE                                                                    \
     "dovetail principal add NAME --role ROLE [--source S[,S...]] --store FILE --purpose P\n" \
@@ -63,6 +68,8 @@ void print_json_string(const char *s);
     "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
     "  -R, --role ROLE     admin, steward, analyst, reviewer or auditor (add)\n"           \
     "  -r, --source S,...  the sources a steward stewards (add)\n"                         \
+    "  -T, --token-out F   write the new token to F (created 0600), not stdout (add)\n"   \
+    "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
     "  -h, --help          this text\n"
 
 #define POLICY_USAGE                                                                       \

@@ -9,16 +9,23 @@
  *
  * A PostgreSQL backend would implement the same store.h functions; callers
  * only ever see store.h.
+ *
+ * Record contents (raw and norm, in record and record_history) are sealed
+ * by crypt.c, bound to (id, version, column); blocking-index slots hold a
+ * keyed hash. The file is created 0600 before SQLite opens it, and SQLite
+ * gives its -wal and -shm the database file's mode.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 5, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 6, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -26,19 +33,20 @@ static const char SCHEMA[] =
     /* The current version of each record; earlier versions move to
      * record_history, so no row a source sent is ever overwritten (only
      * erased, whole, when its source's retention period has passed).
-     * received: unix time the version last arrived, for retention. */
+     * received: unix time the version last arrived, for retention.
+     * raw and norm are sealed (crypt.c), bound to (id, version). */
     "CREATE TABLE record(id INTEGER PRIMARY KEY,"
     "  source INTEGER NOT NULL REFERENCES source(id),"
-    "  record_id TEXT NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  record_id TEXT NOT NULL, raw BLOB NOT NULL, norm BLOB NOT NULL,"
     "  version INTEGER NOT NULL, withdrawn INTEGER NOT NULL DEFAULT 0,"
     "  received INTEGER NOT NULL, UNIQUE(source, record_id));"
     "CREATE TABLE record_history(record INTEGER NOT NULL REFERENCES record(id),"
-    "  version INTEGER NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  version INTEGER NOT NULL, raw BLOB NOT NULL, norm BLOB NOT NULL,"
     "  source INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY(record, version));"
     RETENTION_INDEXES
     "CREATE TABLE model(version INTEGER PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
     /* The blocking index: one integer per (rule, key, record), the key's
-     * hash above the record id (see key_slot), so a block is one range of
+     * keyed hash above the record id (see key_hash), so a block is one range of
      * the rowid B-tree. New slots go to block_new, small enough to stay
      * in cache, and are merged into block_key in one sorted pass now and
      * then (see merge_new). record_keys lists a record's slots. */
@@ -60,7 +68,7 @@ static const char SCHEMA[] =
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_RECEIVED, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
+    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
     N_STMTS
@@ -73,14 +81,14 @@ static const char *const STMT_SQL[N_STMTS] = {
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
-    [S_REC_GET] = "SELECT id, raw, withdrawn, received FROM record "
+    [S_REC_GET] = "SELECT id, raw, withdrawn, received, version FROM record "
                   "WHERE source = ?1 AND record_id = ?2",
     /* ids are never reused, even after retention erased the highest ones:
      * an id once shown (or enciphered into a view's entity id) names one
      * record for good */
+    [S_REC_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM record), 0), ?1) + 1",
     [S_REC_ADD] = "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
-                  "VALUES(max(coalesce((SELECT max(id) FROM record), 0), ?6) + 1, "
-                  "?1, ?2, ?3, ?4, 1, ?5)",
+                  "VALUES(?6, ?1, ?2, ?3, ?4, 1, ?5)",
     [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm, source, received) "
                    "SELECT id, version, raw, norm, source, received FROM record WHERE id = ?1",
     [S_REC_UPDATE] = "UPDATE record SET raw = ?2, norm = ?3, version = version + 1, "
@@ -88,10 +96,10 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_RECEIVED] = "UPDATE record SET received = ?2 WHERE id = ?1",
     [S_REC_WITHDRAW] = "UPDATE record SET withdrawn = 1 "
                        "WHERE source = ?1 AND record_id = ?2 AND withdrawn = 0",
-    [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+    [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.id "
                    "FROM record r JOIN source s ON s.id = r.source "
                    "WHERE ?2 OR r.withdrawn = 0 ORDER BY s.name, r.record_id",
-    [S_REC_EACH_SRC] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+    [S_REC_EACH_SRC] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.id "
                        "FROM record r JOIN source s ON s.id = r.source "
                        "WHERE s.name = ?1 AND (?2 OR r.withdrawn = 0) ORDER BY r.record_id",
     [S_REC_COUNT] = "SELECT count(*) FROM record WHERE withdrawn = 0",
@@ -99,7 +107,7 @@ static const char *const STMT_SQL[N_STMTS] = {
                         "WHERE s.name = ?1 AND r.withdrawn = 0",
     [S_REC_BY_ID] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.source "
                     "FROM record r JOIN source s ON s.id = r.source WHERE r.id = ?1",
-    [S_REC_NORM] = "SELECT s.name, r.record_id, '', r.norm, r.version, r.withdrawn, r.source, "
+    [S_REC_NORM] = "SELECT s.name, r.record_id, NULL, r.norm, r.version, r.withdrawn, r.source, "
                    "coalesce(m.entity, '') FROM record r JOIN source s ON s.id = r.source "
                    "LEFT JOIN membership m ON m.record = r.id WHERE r.id = ?1",
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
@@ -189,19 +197,6 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
 }
 
-/* Version 4 to 5: each record version learns when it arrived. The stored
- * ones are taken to arrive now: their retention periods start at the
- * upgrade, never earlier than they may have. */
-static const char MIGRATE_4_TO_5[] =
-    "ALTER TABLE record ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE record_history ADD COLUMN source INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE record_history ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE record SET received = CAST(strftime('%s', 'now') AS INTEGER);"
-    "UPDATE record_history SET received = (SELECT received FROM record WHERE id = record),"
-    "  source = (SELECT source FROM record WHERE id = record);"
-    RETENTION_INDEXES
-    "UPDATE meta SET value = '5' WHERE key = 'schema_version';";
-
 /* The schema version, read without the prepared statements (an older
  * schema may not prepare them). */
 static int schema_version(st_store *s, int *version, dt_error *err)
@@ -218,26 +213,22 @@ static int schema_version(st_store *s, int *version, dt_error *err)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "opening the store", err);
 }
 
-/* Brings a schema 4 store to 5 (under the write lock, reading the version
- * again: another process may have upgraded it meanwhile); refuses older
- * ones before any statement is prepared against them. */
-static int migrate(st_store *s, int version, dt_error *err)
+/* Refuses a store of another schema version before any statement is
+ * prepared against it. Versions 1 to 5 kept records in clear, and their
+ * blocking index holds unkeyed hashes that only the records' own
+ * standardization could key again: no in-place upgrade, so what is there
+ * in clear is never left behind in free pages either. */
+static int check_version(st_store *s, int version, dt_error *err)
 {
-    if (version == 4) {
-        DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "upgrading the store to schema 5", err));
-        int rc = schema_version(s, &version, err);
-        if (rc == DT_OK && version == 4)
-            rc = sq_exec(s, MIGRATE_4_TO_5, "upgrading the store to schema 5", err);
-        if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "upgrading the store to schema 5", err);
-        if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        DT_TRY(rc);
-        version = SCHEMA_VERSION;
-    }
-    if (version != SCHEMA_VERSION)
-        return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
-                         "reads version %d: create the store again (dovetail init) and ingest "
-                         "its sources", version, SCHEMA_VERSION);
-    return DT_OK;
+    if (version == SCHEMA_VERSION) return DT_OK;
+    if (version >= 1 && version < SCHEMA_VERSION)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d keeps records "
+                         "unencrypted; this dovetail reads version %d (encrypted at rest): create "
+                         "the store again (dovetail init --key FILE), ingest its sources, and "
+                         "delete this file", version, SCHEMA_VERSION);
+    return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
+                     "reads version %d: create the store again (dovetail init) and ingest "
+                     "its sources", version, SCHEMA_VERSION);
 }
 
 static int create_schema(st_store *s, dt_error *err)
@@ -262,17 +253,33 @@ static int prepare_all(st_store *s, dt_error *err)
     return sq_prepare_govern(s, err);
 }
 
-static int open_db(st_store *s, st_mode mode, dt_error *err)
+/* Makes the empty database file, 0600 whatever the umask, where no file
+ * (or planted symlink) is: SQLite then opens it as an empty database and
+ * makes its -wal and -shm with its mode. */
+static int create_file(st_store *s, dt_error *err)
 {
-    if (mode == ST_CREATE && access(s->path, F_OK) == 0)
+    int fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "a file is already there: remove it or "
                          "choose another path");
+    if (fd < 0)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot create the store: %s",
+                         strerror(errno));
+    s->is_created = 1;
+    int ok = fchmod(fd, 0600) == 0;
+    close(fd);
+    return ok ? DT_OK : dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot set the store's mode: %s",
+                                  strerror(errno));
+}
+
+static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *err)
+{
     if (mode == ST_OPEN && access(s->path, F_OK) != 0)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there (%s); create one with "
                          "'dovetail init'", strerror(errno));
-    int flags = SQLITE_OPEN_READWRITE | (mode == ST_CREATE ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
-    s->is_created = mode == ST_CREATE;
+    if (mode == ST_CREATE) DT_TRY(create_file(s, err));
+    DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
+    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE, NULL);
     if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -286,12 +293,14 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
         DT_TRY(prepare_all(s, err));
         char version[16];
         snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
-        return st_meta_set(s, "schema_version", version, err);
+        DT_TRY(st_meta_set(s, "schema_version", version, err));
+        return sq_key_check(s, key_path, err);
     }
     int version;
     DT_TRY(schema_version(s, &version, err));
-    DT_TRY(migrate(s, version, err));
-    return prepare_all(s, err);
+    DT_TRY(check_version(s, version, err));
+    DT_TRY(prepare_all(s, err));
+    return sq_key_check(s, key_path, err);
 }
 
 /* The database and its WAL companions, after a create that failed. */
@@ -306,7 +315,8 @@ static void remove_store_files(const char *path)
     dt_free(side);
 }
 
-int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
+int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
+            dt_error *err)
 {
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
@@ -315,7 +325,7 @@ int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
     s->n_new = -1;
-    int rc = open_db(s, mode, err);
+    int rc = open_db(s, key_path, mode, err);
     if (rc < 0) {
         int created = s->is_created;
         st_close(s);
@@ -333,6 +343,7 @@ void st_close(st_store *s)
     for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
     sq_finalize_govern(s);
     sqlite3_close(s->db);
+    sq_key_forget(s);
     dt_free(s->path);
     dt_free(s);
 }
@@ -434,6 +445,37 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
  * once a day: re-sending a whole file writes nothing more within the day. */
 enum { RENEW_AFTER_S = 86400 };
 
+/* Binds a record's raw and norm, sealed for (id, version), as ?i_raw and
+ * ?i_raw + 1; the blobs stay in s->scratch until the next seal. */
+static int bind_sealed(st_store *s, sqlite3_stmt *st, int i_raw, int64_t id, int64_t version,
+                       const char *raw, const char *norm, dt_error *err)
+{
+    DT_TRY(sq_seal_column(s, id, version, 'r', raw, &s->scratch[0], err));
+    DT_TRY(sq_seal_column(s, id, version, 'n', norm, &s->scratch[1], err));
+    sqlite3_bind_blob(st, i_raw, s->scratch[0].data, (int)s->scratch[0].len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, i_raw + 1, s->scratch[1].data, (int)s->scratch[1].len, SQLITE_STATIC);
+    return DT_OK;
+}
+
+/* A new record: its id first, since its contents are sealed bound to it. */
+static int record_add(st_store *s, int64_t source, const char *record_id, const char *raw,
+                      const char *norm, int64_t received, int64_t *out_id, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_NEXT_ID);
+    sqlite3_bind_int64(st, 1, s->erased_max);
+    int64_t id = 0;
+    DT_TRY(sq_one_int(s, st, &id, "storing a record", err));
+    st = stmt(s, S_REC_ADD);
+    sqlite3_bind_int64(st, 1, source);
+    sq_bind_text(st, 2, record_id);
+    DT_TRY(bind_sealed(s, st, 3, id, 1, raw, norm, err));
+    sqlite3_bind_int64(st, 5, received);
+    sqlite3_bind_int64(st, 6, id);
+    DT_TRY(sq_step_done(s, st, "storing a record", err));
+    *out_id = id;
+    return DT_OK;
+}
+
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
                   const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
                   dt_error *err)
@@ -446,28 +488,22 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        st = stmt(s, S_REC_ADD);
-        sqlite3_bind_int64(st, 1, source);
-        sq_bind_text(st, 2, record_id);
-        sq_bind_text(st, 3, raw);
-        sq_bind_text(st, 4, norm);
-        sqlite3_bind_int64(st, 5, received);
-        sqlite3_bind_int64(st, 6, s->erased_max);
         *result = ST_PUT_NEW;
-        DT_TRY(sq_step_done(s, st, "storing a record", err));
-        *out_id = sqlite3_last_insert_rowid(s->db);
-        return DT_OK;
+        return record_add(s, source, record_id, raw, norm, received, out_id, err);
     }
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
         return sq_fail(s, rc, "reading a record", err);
     }
     int64_t id = sqlite3_column_int64(st, 0);
+    int64_t version = sqlite3_column_int64(st, 4);
     *out_id = id;
-    int same = strcmp((const char *)sqlite3_column_text(st, 1), raw) == 0;
+    rc = sq_open_column(s, id, version, 'r', st, 1, &s->scratch[0], err);
+    int same = rc == DT_OK && strcmp(s->scratch[0].data, raw) == 0;
     int withdrawn = sqlite3_column_int(st, 2);
     int64_t was_received = sqlite3_column_int64(st, 3);
     sqlite3_reset(st);
+    DT_TRY(rc);
     if (same && !withdrawn) {
         *result = ST_PUT_SAME;
         if (received - was_received < RENEW_AFTER_S) return DT_OK;
@@ -481,8 +517,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     DT_TRY(sq_step_done(s, st, "keeping a record's earlier version", err));
     st = stmt(s, S_REC_UPDATE);
     sqlite3_bind_int64(st, 1, id);
-    sq_bind_text(st, 2, raw);
-    sq_bind_text(st, 3, norm);
+    DT_TRY(bind_sealed(s, st, 2, id, version + 1, raw, norm, err));
     sqlite3_bind_int64(st, 4, received);
     *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
     return sq_step_done(s, st, "updating a record", err);
@@ -507,16 +542,19 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
     sqlite3_bind_int(st, 2, with_withdrawn);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 6), version = sqlite3_column_int64(st, 4);
+        int out = sq_open_column(s, id, version, 'r', st, 2, &s->scratch[0], err);
+        if (out == DT_OK) out = sq_open_column(s, id, version, 'n', st, 3, &s->scratch[1], err);
         st_record r = {
             .source = (const char *)sqlite3_column_text(st, 0),
             .record_id = (const char *)sqlite3_column_text(st, 1),
-            .raw = (const char *)sqlite3_column_text(st, 2),
-            .norm = (const char *)sqlite3_column_text(st, 3),
-            .version = sqlite3_column_int64(st, 4),
+            .raw = s->scratch[0].data,
+            .norm = s->scratch[1].data,
+            .version = version,
             .is_withdrawn = sqlite3_column_int(st, 5),
             .entity = "",
         };
-        int out = fn(ctx, &r);
+        if (out == DT_OK) out = fn(ctx, &r);
         if (out < 0) {
             sqlite3_reset(st);
             return out;
@@ -558,26 +596,40 @@ static int record_row(st_store *s, enum stmt_id which, int64_t id, sqlite3_stmt 
     return sq_fail(s, rc, "reading a record", err);
 }
 
+/* Column i_col of st's row, opened, as a dt_malloc'd string in *out. */
+static int open_owned(st_store *s, int64_t id, int64_t version, char column, sqlite3_stmt *st,
+                      int i_col, const char **out, dt_error *err)
+{
+    util_buf b = {0};
+    int rc = sq_open_column(s, id, version, column, st, i_col, &b, err);
+    if (rc < 0) util_buf_fini(&b);
+    else *out = b.data; /* ownership passes on */
+    return rc;
+}
+
 static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *out,
                       int64_t *source_id, dt_error *err)
 {
     sqlite3_stmt *st;
     DT_TRY(record_row(s, which, id, &st, err));
+    int64_t version = sqlite3_column_int64(st, 4);
     *out = (st_record){
         .source = dt_strdup((const char *)sqlite3_column_text(st, 0)),
         .record_id = dt_strdup((const char *)sqlite3_column_text(st, 1)),
-        .raw = dt_strdup((const char *)sqlite3_column_text(st, 2)),
-        .norm = dt_strdup((const char *)sqlite3_column_text(st, 3)),
-        .version = sqlite3_column_int64(st, 4),
+        .version = version,
         .is_withdrawn = sqlite3_column_int(st, 5),
         .entity = dt_strdup(sqlite3_column_count(st) > 7 ? (const char *)sqlite3_column_text(st, 7)
                                                           : ""),
     };
+    int rc = which == S_REC_NORM ? ((out->raw = dt_strdup("")) ? DT_OK : DT_ENOMEM)
+                                 : open_owned(s, id, version, 'r', st, 2, &out->raw, err);
+    if (rc == DT_OK) rc = open_owned(s, id, version, 'n', st, 3, &out->norm, err);
     if (source_id) *source_id = sqlite3_column_int64(st, 6);
     sqlite3_reset(st);
-    if (out->source && out->record_id && out->raw && out->norm && out->entity) return DT_OK;
+    if (rc == DT_OK && out->source && out->record_id && out->raw && out->norm && out->entity)
+        return DT_OK;
     st_record_free(out);
-    return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return rc < 0 && rc != DT_ENOMEM ? rc : dt_err_set(err, DT_ENOMEM, "out of memory");
 }
 
 int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err)
@@ -655,9 +707,11 @@ int st_model_version(st_store *s, int64_t *version, dt_error *err)
 enum { SLOT_RECORD_BITS = 30 };
 #define SLOT_RECORD_MASK ((UINT64_C(1) << SLOT_RECORD_BITS) - 1)
 
-static uint64_t key_hash(size_t rule, uint64_t key)
+/* Keyed (crypt.c): without the key file, a slot says nothing of the key
+ * it came from, however few values (an SSN's 10^9) the key can take. */
+static uint64_t key_hash(const st_store *s, size_t rule, uint64_t key)
 {
-    return util_hash64((const char *)&key, sizeof key, rule) >> (SLOT_RECORD_BITS + 1);
+    return sq_slot_hash(s, rule, key) >> (SLOT_RECORD_BITS + 1);
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -719,7 +773,7 @@ static int batch_slots(st_store *s, const int64_t *records, size_t n, const uint
         }
         for (size_t r = 0; r < n_rules; r++)
             if (keys[r][i])
-                (*out)[(*n_out)++] = key_hash(r, keys[r][i]) << SLOT_RECORD_BITS | (uint64_t)records[i];
+                (*out)[(*n_out)++] = key_hash(s, r, keys[r][i]) << SLOT_RECORD_BITS | (uint64_t)records[i];
     }
     return DT_OK;
 }
@@ -824,7 +878,7 @@ int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_r
     size_t n_q = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i]) q[n_q++] = (key_query){key_hash(r, keys[r][i]), i};
+            if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, r, keys[r][i]), i};
     qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
     int rc = DT_OK;
     for (size_t k = 0; k < n_q && rc == DT_OK;) {

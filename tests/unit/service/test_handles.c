@@ -80,10 +80,13 @@ static void test_two_handles(void **state)
     write_policy(pol);
     dt_error err;
     char admin[DT_TOKEN_SIZE], steward[DT_TOKEN_SIZE], analyst[DT_TOKEN_SIZE], auditor[DT_TOKEN_SIZE];
-    must(dt_store_init(store, DT_SRC_ROOT "/examples/febrl4.yaml", "admin", admin, &err), &err);
+    char key[300];
+    tmpdir_path(key, sizeof key, "s.key");
+    must(dt_store_init_keyed(store, DT_SRC_ROOT "/examples/febrl4.yaml", key, "admin", admin, &err),
+         &err);
     dt_store *h1 = NULL, *h2 = NULL;
-    must(dt_store_open(store, &h1, &err), &err);
-    must(dt_store_open(store, &h2, &err), &err); /* before any model */
+    must(dt_store_open_keyed(store, key, &h1, &err), &err);
+    must(dt_store_open_keyed(store, key, &h2, &err), &err); /* before any model */
     dt_request as_admin = {admin, "setup"}, as_steward = {steward, "setup"},
                as_analyst = {analyst, "test"};
     must(dt_principal_add(h1, &as_admin, "steward", "steward", "a,b", steward, &err), &err);
