@@ -20,7 +20,11 @@
  *      value moved to another row, version or column fails to open.
  *   2. Nonces are a random 16-byte prefix drawn at open and a 64-bit
  *      counter: never repeated under one key (2^-64 across opens), and no
- *      system call per seal.
+ *      system call per seal. As the prefix is fixed for an open store, the
+ *      HChaCha20 step of XChaCha20 is done once there (key_sealing): a
+ *      seal is then ChaCha20-Poly1305-IETF under that subkey with nonce
+ *      0^4 || counter, which is XChaCha20-Poly1305 to the byte, and
+ *      opens with crypto_aead_xchacha20poly1305_ietf_decrypt.
  *   3. meta 'key_check' holds a subkey of its own, so a wrong key file is
  *      named at open, before any record fails to open.
  */
@@ -104,6 +108,7 @@ int sq_key_load(st_store *s, const char *key_path, int may_create, dt_error *err
     if (rc == DT_OK) rc = st_subkey(s, ST_SUBKEY_SLOT, s->key_slot, sizeof s->key_slot);
     if (rc < 0) return dt_err_at(err, rc, key_path, 0, 0, "cannot use the key file");
     randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
+    crypto_core_hchacha20(s->key_sealing, s->nonce_prefix, s->key_record, NULL);
     s->has_key = 1;
     return DT_OK;
 }
@@ -113,6 +118,7 @@ void sq_key_forget(st_store *s)
     sodium_memzero(s->master, sizeof s->master);
     sodium_memzero(s->key_record, sizeof s->key_record);
     sodium_memzero(s->key_slot, sizeof s->key_slot);
+    sodium_memzero(s->key_sealing, sizeof s->key_sealing);
     util_buf_fini(&s->scratch[0]);
     util_buf_fini(&s->scratch[1]);
 }
@@ -136,11 +142,18 @@ int sq_key_check(st_store *s, const char *key_path, dt_error *err)
 
 /* ---- sealing --------------------------------------------------------- */
 
-static void next_nonce(st_store *s, uint8_t nonce[NONCE_BYTES])
+_Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12, "an IETF nonce is 96 bits");
+_Static_assert(crypto_core_hchacha20_INPUTBYTES == 16, "the prefix is HChaCha20's input");
+
+/* The next nonce, as stored (prefix || counter), and the IETF nonce
+ * (0^4 || counter) it means under key_sealing (invariant 2). */
+static void next_nonce(st_store *s, uint8_t nonce[NONCE_BYTES], uint8_t ietf[12])
 {
     memcpy(nonce, s->nonce_prefix, sizeof s->nonce_prefix);
+    memset(ietf, 0, 4);
     uint64_t c = ++s->nonce_count;
-    for (int i = 0; i < 8; i++) nonce[sizeof s->nonce_prefix + (size_t)i] = (uint8_t)(c >> 8 * i);
+    for (int i = 0; i < 8; i++)
+        nonce[sizeof s->nonce_prefix + (size_t)i] = ietf[4 + i] = (uint8_t)(c >> 8 * i);
 }
 
 /* Seals n bytes of plain, bound to ad, into out (replacing what it held). */
@@ -151,10 +164,11 @@ static int seal(st_store *s, const uint8_t *ad, size_t n_ad, const void *plain, 
     if (util_buf_reserve(out, n + SEAL_OVERHEAD) < 0) return DT_ENOMEM;
     uint8_t *p = (uint8_t *)out->data;
     p[0] = SEAL_FORMAT;
-    next_nonce(s, p + 1);
+    uint8_t ietf[12];
+    next_nonce(s, p + 1, ietf);
     unsigned long long n_ct = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 1 + NONCE_BYTES, &n_ct, plain, n, ad, n_ad,
-                                               NULL, p + 1, s->key_record);
+    crypto_aead_chacha20poly1305_ietf_encrypt(p + 1 + NONCE_BYTES, &n_ct, plain, n, ad, n_ad, NULL,
+                                              ietf, s->key_sealing);
     out->len = 1 + NONCE_BYTES + (size_t)n_ct;
     return DT_OK;
 }

@@ -29,6 +29,7 @@ struct st_store {
     uint8_t key_record[32];         /* XChaCha20-Poly1305: record contents, sealed text */
     uint8_t key_slot[16];           /* SipHash: blocking-index slots */
     uint8_t nonce_prefix[16];       /* random at open; a counter follows it */
+    uint8_t key_sealing[32];        /* HChaCha20(key_record, nonce_prefix): crypt.c inv. 2 */
     uint64_t nonce_count;
     int has_key;
     util_buf scratch[2];            /* sealed raw and norm of the row being written or read */
