@@ -73,7 +73,9 @@ int main(int argc, char **argv)
     dt_error_clear(&err);
     st_store *st = NULL;
     gv_audit *a = NULL;
-    if (st_open(path, ST_OPEN, &st, &err) < 0 || gv_audit_open(st, &a, &err) < 0) {
+    /* the store's key file, as the CLI finds it */
+    if (st_open(path, getenv("DOVETAIL_KEY_FILE"), ST_OPEN, &st, &err) < 0 ||
+        gv_audit_open(st, &a, &err) < 0) {
         fprintf(stderr, "bench-audit: %s\n", err.msg);
         return 1;
     }

@@ -275,6 +275,12 @@ DT_API int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char
                            const char *key_b, dt_explanation **out, dt_error *err);
 DT_API void dt_explanation_free(dt_explanation *ex);
 
+/* Writes n bytes as the whole file at path: created 0600 (whatever the
+ * umask) under an unpredictable temporary name beside path, never
+ * following a planted link, then renamed over path. Every file the
+ * library writes is made this way; tools use it for theirs. */
+DT_API int dt_file_write(const char *path, const void *data, size_t n, dt_error *err);
+
 /* ------------------------------------------------------------------ */
 /* The store: records kept between runs                                 */
 /* ------------------------------------------------------------------ */
@@ -303,10 +309,33 @@ typedef struct dt_store dt_store;
  * text is kept in the store; relative paths in it resolve against its
  * directory), with its first principal, `admin_name` (role admin), whose
  * token is written to admin_token: it is shown this once and stored only
- * as its SHA-256. Fails if a file is already at store_path. */
+ * as its SHA-256. Fails if a file is already at store_path.
+ *
+ * Encryption at rest: the store's record contents (raw rows, standardized
+ * values, the model's term frequencies) are sealed with XChaCha20-Poly1305
+ * and its blocking index holds keyed hashes, under the key file at
+ * key_path: 32 random bytes as 64 hex digits, mode 0600, kept apart from
+ * the store (and backed up: without it the store cannot be read). The
+ * audit log's signing key is derived from it too and never stored. When
+ * no file is at key_path, init creates one; an existing one is used (one
+ * key file may serve several stores). A key file other users may read is
+ * refused. The store file and its -wal and -shm are created 0600.
+ * key_path NULL: the environment variable DOVETAIL_KEY_FILE names it;
+ * neither is DT_EINVAL. */
+DT_API int dt_store_init_keyed(const char *store_path, const char *config_path,
+                               const char *key_path, const char *admin_name,
+                               char admin_token[DT_TOKEN_SIZE], dt_error *err);
+/* dt_store_init_keyed with key_path NULL (DOVETAIL_KEY_FILE). */
 DT_API int dt_store_init(const char *store_path, const char *config_path,
                          const char *admin_name, char admin_token[DT_TOKEN_SIZE], dt_error *err);
-/* OUT: *out, released with dt_store_close(). */
+/* Opens a store with the key file it was made with (key_path; NULL:
+ * DOVETAIL_KEY_FILE). A different key file is DT_EAUTH; a store made
+ * before encryption at rest (schema 5 or older) is refused (DT_EIO) with
+ * what to do: init a new store and ingest its sources again.
+ * OUT: *out, released with dt_store_close(). */
+DT_API int dt_store_open_keyed(const char *store_path, const char *key_path, dt_store **out,
+                               dt_error *err);
+/* dt_store_open_keyed with key_path NULL (DOVETAIL_KEY_FILE). */
 DT_API int dt_store_open(const char *store_path, dt_store **out, dt_error *err);
 DT_API void dt_store_close(dt_store *store);
 /* The configuration kept in the store; owned by the store. */

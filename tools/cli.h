@@ -25,6 +25,8 @@ extern const size_t n_commands;
 typedef struct cli_opts {
     const char *config, *out, *model, *stats, *store, *source;
     const char *purpose, *admin, *role, *witness, *record, *entity;
+    const char *key;       /* the store's key file; NULL: DOVETAIL_KEY_FILE */
+    const char *token_out; /* write a new token to this file (0600), not stdout */
     int threads, quiet, json, snapshot;
     long batch;
     long long seq;
@@ -58,6 +60,9 @@ void print_json_string(const char *s);
  * values, names, messages quoting them. Valid until 8 more calls (so one
  * printf may take several); "" when out of memory. */
 const char *cli_text(const char *s);
+/* Shows a token just made: into o->token_out (0600) when given, else on
+ * standard output. Returns 0 or 1 after printing why. */
+int show_token(const char *cmd, const cli_opts *o, const char *token);
 
 #define PRINCIPAL_USAGE                                                                    \
     "dovetail principal add NAME --role ROLE [--source S[,S...]] --store FILE --purpose P\n" \
@@ -77,6 +82,8 @@ const char *cli_text(const char *s);
     "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
     "  -R, --role ROLE     admin, steward, analyst, reviewer or auditor (add)\n"           \
     "  -r, --source S,...  the sources a steward stewards (add)\n"                         \
+    "  -T, --token-out F   write the new token to F (created 0600), not stdout (add)\n"   \
+    "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
     "  -h, --help          this text\n"
 
 #define POLICY_USAGE                                                                       \

@@ -25,8 +25,17 @@ int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request 
     dt_error err;
     req->token = getenv("DOVETAIL_TOKEN");
     req->purpose = o->purpose;
-    if (dt_store_open(o->store, store, &err) < 0) return fail(cmd, &err);
+    if (dt_store_open_keyed(o->store, o->key, store, &err) < 0) return fail(cmd, &err);
     return 0;
+}
+
+int show_token(const char *cmd, const cli_opts *o, const char *token)
+{
+    if (!o->token_out) return printf("%s\n", token) < 0;
+    char line[DT_TOKEN_SIZE + 1];
+    snprintf(line, sizeof line, "%s\n", token);
+    dt_error err;
+    return dt_file_write(o->token_out, line, strlen(line), &err) < 0 ? fail(cmd, &err) : 0;
 }
 
 static int cmd_init(int argc, char **argv);
@@ -100,7 +109,7 @@ const command commands[] = {
      "  -h, --help          this text\n",
      cmd_explain},
     {"init", "create a store for a config",
-     "dovetail init --store FILE --config FILE [--admin NAME]\n"
+     "dovetail init --store FILE --config FILE --key FILE [--admin NAME] [--token-out F]\n"
      "\n"
      "Creates an empty store (SQLite) at FILE that keeps the configuration's text;\n"
      "later commands read the config from the store. Fails if FILE exists. Creates\n"
@@ -109,7 +118,12 @@ const command commands[] = {
      "\n"
      "  -S, --store FILE    the store to create; required\n"
      "  -c, --config FILE   linkage configuration (YAML); required\n"
+     "  -K, --key FILE      the key file the store's records are encrypted under\n"
+     "                      (default: $DOVETAIL_KEY_FILE); created 0600 when absent.\n"
+     "                      Keep it apart from the store, and backed up: every later\n"
+     "                      command needs it (--key or DOVETAIL_KEY_FILE)\n"
      "  -A, --admin NAME    the first admin's name (default: admin)\n"
+     "  -T, --token-out F   write the admin's token to F (created 0600), not stdout\n"
      "  -h, --help          this text\n",
      cmd_init},
     {"ingest", "add a source's CSV to a store (new, changed and repeated rows)",
@@ -269,7 +283,9 @@ static void print_main_help(FILE *f)
     fprintf(f, "usage: dovetail COMMAND [OPTIONS]\n\n"
                "dovetail links records about the same people across registries.\n"
                "Store commands read the principal's token from DOVETAIL_TOKEN and need\n"
-               "--purpose: every use is authorized, and recorded in the audit log.\n\n"
+               "--purpose: every use is authorized, and recorded in the audit log.\n"
+               "A store's records are encrypted under its key file: give it with --key\n"
+               "FILE or DOVETAIL_KEY_FILE.\n\n"
                "commands:\n");
     for (size_t i = 0; i < n_commands; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
@@ -342,13 +358,15 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"entity", required_argument, 0, 'E'},
         {"rejects", required_argument, 0, OPT_REJECTS},
         {"max-rejected", required_argument, 0, OPT_MAX_REJECTED},
+        {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
+        {"token-out", required_argument, 0, 'T'},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:S:r:b:p:A:R:w:e:k:E:qhjn", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:o:t:m:s:S:r:b:p:A:R:w:e:k:E:K:T:qhjn", longs, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'S': o->store = optarg; break;
@@ -358,6 +376,8 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case 'w': o->witness = optarg; break;
         case 'k': o->record = optarg; break;
         case 'E': o->entity = optarg; break;
+        case 'K': o->key = optarg; break;
+        case 'T': o->token_out = optarg; break;
         case 'e':
             o->seq = strtoll(optarg, &end, 10);
             if (*end || o->seq < 1) return usage_error(c, "--seq takes an entry number from 1");
@@ -495,7 +515,9 @@ static unsigned long long peak_rss_bytes(void)
 
 static int write_stats(const char *path, const dt_link_summary *s)
 {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n); /* then written 0600, whole, by the library */
     if (!f) {
         perror(path);
         return 1;
@@ -511,7 +533,11 @@ static int write_stats(const char *path, const dt_link_summary *s)
         fprintf(f, "\"%s\": %.3f, ", dt_stage_name(i), s->stage_seconds[i]);
     fprintf(f, "\"total\": %.3f}, \"peak_rss_bytes\": %llu}\n", s->total_seconds,
             peak_rss_bytes());
-    return fclose(f) == 0 ? 0 : 1;
+    dt_error err;
+    int rc = fclose(f) == 0 ? 0 : 1;
+    if (rc == 0 && dt_file_write(path, text, n, &err) < 0) rc = fail("link", &err);
+    free(text);
+    return rc;
 }
 
 static int cmd_link(int argc, char **argv)
@@ -724,13 +750,20 @@ static int cmd_init(int argc, char **argv)
     dt_error err;
     char token[DT_TOKEN_SIZE];
     const char *admin = o.admin ? o.admin : "admin";
-    if (dt_store_init(o.store, o.config, admin, token, &err) < 0) return fail("init", &err);
-    fprintf(stderr, "created store %s for %s\n"
-                    "principal '%s' (admin) can use it with the token below: it is shown this "
+    const char *key = o.key ? o.key : getenv("DOVETAIL_KEY_FILE");
+    if (!key)
+        return usage_error(find_command("init"), "--key FILE is required (or DOVETAIL_KEY_FILE): "
+                           "the key file the store's records are encrypted under");
+    int is_new_key = access(key, F_OK) != 0;
+    if (dt_store_init_keyed(o.store, o.config, key, admin, token, &err) < 0)
+        return fail("init", &err);
+    fprintf(stderr, "created store %s for %s, encrypted under %s key file %s: keep it apart "
+                    "from the store, and backed up\n"
+                    "principal '%s' (admin) can use it with the token %s: it is shown this "
                     "once, and the store keeps only its hash. Set DOVETAIL_TOKEN to it.\n",
-            o.store, o.config, admin);
-    printf("%s\n", token);
-    return 0;
+            o.store, o.config, is_new_key ? "the new" : "the", key, admin,
+            o.token_out ? "in the --token-out file" : "below");
+    return show_token("init", &o, token);
 }
 
 /* ingest's rejects file when none is named: like SQL*Loader's bad file,

@@ -72,13 +72,13 @@ int cmd_principal(int argc, char **argv)
     dt_store_close(store);
     if (rc < 0) return fail("principal", &err);
     if (!strcmp(sub, "add")) {
-        fprintf(stderr, "principal '%s' (%s) added; its token is below, shown this once\n", name,
-                o.role);
-        printf("%s\n", token);
+        fprintf(stderr, "principal '%s' (%s) added; its token is %s, shown this once\n", name,
+                o.role, o.token_out ? "in the --token-out file" : "below");
+        return show_token("principal", &o, token);
     } else if (!strcmp(sub, "rotate")) {
-        fprintf(stderr, "principal '%s' has a new token, below, shown this once; its old token "
-                "no longer works\n", name);
-        printf("%s\n", token);
+        fprintf(stderr, "principal '%s' has a new token, %s, shown this once; its old token "
+                "no longer works\n", name, o.token_out ? "in the --token-out file" : "below");
+        return show_token("principal", &o, token);
     } else if (!strcmp(sub, "revoke")) {
         fprintf(stderr, "principal '%s' revoked: its token no longer works\n", name);
     }

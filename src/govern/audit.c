@@ -21,6 +21,9 @@
  *      every leaf from the entry's columns and every root from the leaves.
  *   3. Other processes append to the same log: a commit, holding the
  *      write lock, first takes up the entries and head they added.
+ *   4. The signing key is never stored: its seed is a subkey of the key
+ *      file (st_subkey), so a copy of the store cannot re-sign a log. The
+ *      store keeps the public key, which must match the derived one.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -120,19 +123,26 @@ int au_head_signed(const uint8_t pk[32], int64_t size, int64_t time, const uint8
 
 /* ---- keys ---------------------------------------------------------------- */
 
-int gv_audit_init_key(st_store *st, dt_error *err)
+/* The key pair the key file's audit subkey seeds. */
+static int derive_keys(st_store *st, uint8_t pk[crypto_sign_PUBLICKEYBYTES],
+                       uint8_t sk[crypto_sign_SECRETKEYBYTES], dt_error *err)
 {
     if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    int rc = st_subkey(st, ST_SUBKEY_AUDIT_SIGN, seed, sizeof seed);
+    if (rc == DT_OK) crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    return rc < 0 ? dt_err_set(err, rc, "cannot derive the audit signing key") : DT_OK;
+}
+
+int gv_audit_init_key(st_store *st, dt_error *err)
+{
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    crypto_sign_keypair(pk, sk);
-    char pk_hex[2 * sizeof pk + 1], sk_hex[2 * sizeof sk + 1];
-    sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
-    sodium_bin2hex(sk_hex, sizeof sk_hex, sk, sizeof sk);
-    int rc = st_meta_set(st, "audit_public_key", pk_hex, err);
-    if (rc == DT_OK) rc = st_meta_set(st, "audit_secret_key", sk_hex, err);
+    DT_TRY(derive_keys(st, pk, sk, err));
     sodium_memzero(sk, sizeof sk);
-    sodium_memzero(sk_hex, sizeof sk_hex);
-    return rc;
+    char pk_hex[2 * sizeof pk + 1];
+    sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
+    return st_meta_set(st, "audit_public_key", pk_hex, err);
 }
 
 int au_read_key(st_store *st, const char *name, uint8_t *out, size_t len, dt_error *err)
@@ -185,8 +195,12 @@ int gv_audit_open(st_store *st, gv_audit **out, dt_error *err)
     gv_audit *a = dt_calloc(1, sizeof *a);
     if (!a) return dt_err_set(err, DT_ENOMEM, "out of memory");
     a->st = st;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     int rc = au_read_key(st, "audit_public_key", a->pk, sizeof a->pk, err);
-    if (rc == DT_OK) rc = au_read_key(st, "audit_secret_key", a->sk, sizeof a->sk, err);
+    if (rc == DT_OK) rc = derive_keys(st, pk, a->sk, err);
+    if (rc == DT_OK && sodium_memcmp(pk, a->pk, sizeof pk) != 0)
+        rc = dt_err_at(err, DT_EIO, st_path(st), 0, 0, "the audit log's public key is not the "
+                       "key file's: the store's audit key was replaced");
     if (rc == DT_OK) rc = load_tree(a, err);
     if (rc < 0) {
         gv_audit_close(a);

@@ -314,28 +314,17 @@ static int write_head_line(void *ctx, const st_head *h)
     return ok ? DT_OK : DT_EIO;
 }
 
-int gv_audit_export_witness(st_store *st, const char *path, int64_t *n_heads, dt_error *err)
+int gv_audit_write_witness(st_store *st, util_out *out, int64_t *n_heads, dt_error *err)
 {
     uint8_t pk[32];
     char pk_hex[65];
     DT_TRY(au_read_key(st, "audit_public_key", pk, sizeof pk, err));
     sodium_bin2hex(pk_hex, sizeof pk_hex, pk, 32);
-    char *tmp = dt_asprintf("%s.tmp", path);
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        int rc = tmp ? dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write") : DT_ENOMEM;
-        dt_free(tmp);
-        return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
-    }
-    witness_writer w = {.f = f};
-    fprintf(f, "{\"dovetail_witness\":1,\"public_key\":\"%s\"}\n", pk_hex);
-    int rc = st_heads_each(st, write_head_line, &w, err);
-    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
-    if (rc == DT_EIO && !err->msg[0]) dt_err_at(err, DT_EIO, tmp, 0, 0, "write failed");
-    if (rc == DT_OK && rename(tmp, path) != 0)
-        rc = dt_err_at(err, DT_EIO, path, 0, 0, "cannot rename into place");
-    if (rc < 0) remove(tmp);
-    dt_free(tmp);
+    witness_writer w = {.f = out->f};
+    int rc = fprintf(out->f, "{\"dovetail_witness\":1,\"public_key\":\"%s\"}\n", pk_hex) > 0
+                 ? DT_OK : DT_EIO;
+    if (rc == DT_OK) rc = st_heads_each(st, write_head_line, &w, err);
+    if (rc == DT_EIO && !err->msg[0]) dt_err_at(err, DT_EIO, out->path, 0, 0, "write failed");
     *n_heads = w.n;
     return rc;
 }

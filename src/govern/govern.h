@@ -174,8 +174,7 @@ enum { GV_VIEW_KEY = 32 };
 void gv_view_id(const uint8_t key[GV_VIEW_KEY], int64_t sid, char out[18]);
 /* 0 and *sid, or -1 when id is not one gv_view_id could have made. */
 int gv_view_id_parse(const uint8_t key[GV_VIEW_KEY], const char *id, int64_t *sid);
-/* Makes the key once, at init (caller's transaction); reads it. */
-int gv_view_key_init(st_store *st, dt_error *err);
+/* The key, derived from the store's key file. */
 int gv_view_key_read(st_store *st, uint8_t key[GV_VIEW_KEY], dt_error *err);
 
 /* ---- the audit log -------------------------------------------------------- */
@@ -195,7 +194,8 @@ typedef struct gv_audit gv_audit;
 /* The log of a store; reads its signing key and newest head. */
 int gv_audit_open(st_store *st, gv_audit **out, dt_error *err);
 void gv_audit_close(gv_audit *a);
-/* Makes the store's signing key, once, at init (caller's transaction). */
+/* Keeps the public half of the signing key the key file seeds, once, at
+ * init (caller's transaction); the secret half is never stored. */
 int gv_audit_init_key(st_store *st, dt_error *err);
 /* Queues an entry (copied); nothing is durable until gv_audit_commit. */
 int gv_audit_add(gv_audit *a, const gv_entry *e, dt_error *err);
@@ -238,9 +238,10 @@ typedef struct gv_verdict {
  * heads too, which catches a truncated and re-signed log. */
 int gv_audit_verify(st_store *st, const char *witness_path, gv_verdict *out, dt_error *err);
 
-/* Writes every signed head and the public key as JSON lines, for a
- * witness kept elsewhere. OUT: *n_heads. */
-int gv_audit_export_witness(st_store *st, const char *path, int64_t *n_heads, dt_error *err);
+/* Writes every signed head and the public key as JSON lines into out (a
+ * file the caller opened and commits or aborts), for a witness kept
+ * elsewhere. OUT: *n_heads. */
+int gv_audit_write_witness(st_store *st, util_out *out, int64_t *n_heads, dt_error *err);
 /* JSON of the newest signed head ({size, time, root, signature, key}). */
 int gv_audit_head_json(st_store *st, char **out, dt_error *err);
 /* JSON of an inclusion proof of entry seq in the newest head. */

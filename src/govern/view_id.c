@@ -1,7 +1,7 @@
 /*
  * view_id.c — entity ids under a restricted view. Such an entity is named
- * by its smallest store record id, enciphered with a key kept in the
- * store, so the id can be turned back into its record (to list the
+ * by its smallest store record id, enciphered with a subkey of the store's
+ * key file (never kept in the store), so the id can be turned back into its record (to list the
  * entity) but says nothing of how many records the store holds: store
  * ids are assigned across every source, hidden ones included, so a plain
  * id would let gaps count hidden records.
@@ -59,27 +59,8 @@ int gv_view_id_parse(const uint8_t key[GV_VIEW_KEY], const char *id, int64_t *si
     return 0;
 }
 
-int gv_view_key_init(st_store *st, dt_error *err)
-{
-    if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
-    uint8_t key[GV_VIEW_KEY];
-    char hex[2 * GV_VIEW_KEY + 1];
-    randombytes_buf(key, sizeof key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-    int rc = st_meta_set(st, "view_id_key", hex, err);
-    sodium_memzero(key, sizeof key);
-    sodium_memzero(hex, sizeof hex);
-    return rc;
-}
-
 int gv_view_key_read(st_store *st, uint8_t key[GV_VIEW_KEY], dt_error *err)
 {
-    char *hex = NULL;
-    DT_TRY(st_meta_get(st, "view_id_key", &hex, err));
-    size_t got = 0;
-    int bad = !hex || sodium_hex2bin(key, GV_VIEW_KEY, hex, strlen(hex), NULL, &got, NULL) != 0 ||
-              got != GV_VIEW_KEY;
-    dt_free(hex);
-    return bad ? dt_err_at(err, DT_EIO, st_path(st), 0, 0, "the store has no valid view id key")
-               : DT_OK;
+    return st_subkey(st, ST_SUBKEY_VIEW_ID, key, GV_VIEW_KEY) == DT_OK
+               ? DT_OK : dt_err_set(err, DT_EINTERNAL, "cannot derive the view id key");
 }

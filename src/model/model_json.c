@@ -112,10 +112,14 @@ int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_
 {
     json_t *root = model_json(m, cfg);
     if (!root) return dt_err_set(err, DT_ENOMEM, "out of memory building model.json");
-    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    util_out o;
+    int rc = util_out_open(&o, path, err);
+    if (rc == DT_OK && json_dumpf(root, o.f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
+        rc = dt_err_at(err, DT_EIO, path, 0, 0, "cannot write model");
     json_decref(root);
-    if (rc != 0) return dt_err_at(err, DT_EIO, path, 0, 0, "cannot write model");
-    return DT_OK;
+    if (rc == DT_OK) return util_out_commit(&o, 0, err);
+    util_out_abort(&o);
+    return rc;
 }
 
 static int load_comp(fs_model *m, const cfg_comparison *c, size_t i, json_t *jc,

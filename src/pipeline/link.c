@@ -433,29 +433,27 @@ static int cluster(link_run *run)
 /* ---- write ---------------------------------------------------------- */
 
 typedef struct out_file {
-    FILE *f;
-    char *tmp, *final;
+    util_out out;  /* written through out.f; out.f NULL when not open */
     util_buf line;
 } out_file;
 
 static int out_open(pl_ctx *e, out_file *o, const char *dir, const char *name)
 {
     memset(o, 0, sizeof *o);
-    o->final = util_path_join(dir, name);
-    o->tmp = o->final ? dt_asprintf("%s.tmp", o->final) : NULL;
-    if (!o->tmp) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    o->f = fopen(o->tmp, "wb");
-    if (!o->f) return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "cannot write: %s", strerror(errno));
-    return DT_OK;
+    char *path = util_path_join(dir, name);
+    int rc = path ? util_out_open(&o->out, path, e->err)
+                  : dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    dt_free(path);
+    return rc;
 }
 
 static int out_line(pl_ctx *e, out_file *o)
 {
     util_buf_putc(&o->line, '\n');
     if (o->line.is_failed)
-        return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->final);
-    if (fwrite(o->line.data, 1, o->line.len, o->f) != o->line.len)
-        return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->out.path);
+    if (fwrite(o->line.data, 1, o->line.len, o->out.f) != o->line.len)
+        return dt_err_at(e->err, DT_EIO, o->out.path, 0, 0, "write failed: %s", strerror(errno));
     util_buf_clear(&o->line);
     return DT_OK;
 }
@@ -463,13 +461,8 @@ static int out_line(pl_ctx *e, out_file *o)
 static int out_close(pl_ctx *e, out_file *o, int ok)
 {
     int rc = DT_OK;
-    if (o->f && fclose(o->f) != 0 && ok)
-        rc = dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
-    if (o->f && ok && rc == DT_OK && rename(o->tmp, o->final) != 0)
-        rc = dt_err_at(e->err, DT_EIO, o->final, 0, 0, "cannot rename: %s", strerror(errno));
-    if (o->f && (!ok || rc != DT_OK)) remove(o->tmp);
-    dt_free(o->tmp);
-    dt_free(o->final);
+    if (o->out.f && ok) rc = util_out_commit(&o->out, 0, e->err);
+    else util_out_abort(&o->out);
     util_buf_fini(&o->line);
     return rc;
 }
@@ -528,9 +521,9 @@ static void format_range(void *ctx, size_t begin, size_t end, int i_worker)
 
 static int write_buf(pl_ctx *e, out_file *o, const util_buf *b)
 {
-    if (b->is_failed) return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->final);
-    if (b->len && fwrite(b->data, 1, b->len, o->f) != b->len)
-        return dt_err_at(e->err, DT_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
+    if (b->is_failed) return dt_err_set(e->err, DT_ENOMEM, "out of memory writing %s", o->out.path);
+    if (b->len && fwrite(b->data, 1, b->len, o->out.f) != b->len)
+        return dt_err_at(e->err, DT_EIO, o->out.path, 0, 0, "write failed: %s", strerror(errno));
     return DT_OK;
 }
 
@@ -605,7 +598,7 @@ static int write_pairs(link_run *run, const char *dir)
     out_file all, rev;
     int rc = out_open(e, &all, dir, "pairs.csv");
     if (rc == DT_OK) rc = out_open(e, &rev, dir, "review.csv");
-    else rev.f = NULL, rev.tmp = rev.final = NULL, rev.line = (util_buf){0};
+    else memset(&rev, 0, sizeof rev);
     if (rc == DT_OK) {
         pair_header(cfg, &all.line);
         pair_header(cfg, &rev.line);

@@ -102,84 +102,6 @@ static int deny(svc_request *q, int rc, dt_error *err)
     return rc;
 }
 
-/* ---- the baseline of an upgraded store ---------------------------------------- */
-
-/* A store kept before the log bound principals and policies (schema 5 and
- * older) is upgraded with meta bind_baseline "due": the first request
- * then binds every such row, and the sources holding records, in one
- * entry (GV_BIND_BASELINE first), so verify holds them to the log from
- * then on. verify refuses a baseline after any other binding. */
-static int baseline_subject(svc_request *q, const char *subject)
-{
-    return req_subject_text(q, subject) < 0 ? DT_ENOMEM : DT_OK;
-}
-
-/* Names a row's subject (taking bind) on the baseline entry. */
-static int baseline_bind(svc_request *q, int rc, char *bind)
-{
-    if (rc == DT_OK) rc = baseline_subject(q, bind);
-    dt_free(bind);
-    return rc;
-}
-
-static int on_baseline_principal(void *ctx, const st_principal *p)
-{
-    char *bind = NULL;
-    int rc = gv_bind_principal(p, &bind);
-    return baseline_bind(ctx, rc, bind);
-}
-
-static int on_baseline_policy(void *ctx, const st_policy_row *p)
-{
-    char *bind = NULL;
-    int rc = gv_bind_policy(p, &bind);
-    return baseline_bind(ctx, rc, bind);
-}
-
-static int on_baseline_source(void *ctx, const char *name)
-{
-    return req_subject(ctx, "source", name) < 0 ? DT_ENOMEM : DT_OK;
-}
-
-static int is_baseline_due(st_store *st, int *due, dt_error *err)
-{
-    char *v = NULL;
-    DT_TRY(st_meta_get(st, "bind_baseline", &v, err));
-    *due = v && strcmp(v, "due") == 0;
-    dt_free(v);
-    return DT_OK;
-}
-
-/* Under the write lock: another process may have bound them meanwhile. */
-static int baseline_work(void *ctx, dt_error *err)
-{
-    svc_request *q = ctx;
-    st_store *st = q->s->st;
-    int due;
-    DT_TRY(is_baseline_due(st, &due, err));
-    if (!due) return DT_OK;
-    int rc = baseline_subject(q, GV_BIND_BASELINE);
-    if (rc == DT_OK) rc = st_principals_each(st, on_baseline_principal, q, err);
-    if (rc == DT_OK) rc = st_policies_each(st, on_baseline_policy, q, err);
-    if (rc == DT_OK) rc = st_sources_with_records(st, on_baseline_source, q, err);
-    if (rc == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return rc == DT_OK ? st_meta_set(st, "bind_baseline", "done", err) : rc;
-}
-
-static int bind_baseline(dt_store *s, dt_error *err)
-{
-    int due;
-    DT_TRY(is_baseline_due(s->st, &due, err));
-    if (!due) return DT_OK;
-    svc_request b;
-    req_init(&b, s, "store.bind", "upgrade");
-    b.is_logged = 1;
-    int rc = (b.who.name = dt_strdup("dovetail:upgrade")) ? DT_OK
-                                                         : dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) rc = req_commit_with(&b, baseline_work, &b, err);
-    return req_end(&b, rc, err);
-}
-
 static int open_log(dt_store *s, int may_skip_log, svc_request *q, dt_error *err)
 {
     q->is_logged = 1;
@@ -191,7 +113,7 @@ static int open_log(dt_store *s, int may_skip_log, svc_request *q, dt_error *err
     dt_error open_err;
     dt_error_clear(&open_err);
     int rc = gv_audit_open(s->st, &s->audit, &open_err);
-    if (rc == DT_OK) return bind_baseline(s, err);
+    if (rc == DT_OK) return DT_OK;
     if (may_skip_log && rc == DT_EIO) {
         q->is_logged = 0;
         return DT_OK;
@@ -363,24 +285,22 @@ int req_end(svc_request *q, int rc, dt_error *err)
     return rc;
 }
 
-int req_end_placing(svc_request *q, int rc, const char *tmp, const char *path, dt_error *err)
+int req_end_placing(svc_request *q, int rc, util_out *out, dt_error *err)
 {
+    if (rc == DT_OK) rc = util_out_close(out, err); /* on disk before the entry says so */
     if (rc < 0) {
-        remove(tmp);
+        util_out_abort(out);
         return req_end(q, rc, err);
     }
     rc = log_entry(q, "allowed", err);
     if (rc < 0) {
         req_free(q);
-        remove(tmp);
+        util_out_abort(out);
         return rc;
     }
     q->is_logged = 0;
-    if (rename(tmp, path) != 0) {
-        rc = dt_err_at(err, DT_EIO, path, 0, 0, "cannot rename into place (%s)", strerror(errno));
-        remove(tmp);
-        q->is_logged = 1; /* the entry said allowed: a second one says it failed */
-    }
+    rc = util_out_commit(out, 0, err);
+    if (rc < 0) q->is_logged = 1; /* the entry said allowed: a second one says it failed */
     return req_end(q, rc, err);
 }
 
@@ -702,11 +622,12 @@ int dt_audit_witness(dt_store *store, const dt_request *req, const char *path, i
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_AUDIT_WITNESS, NULL, &q, err));
     /* written aside first, so the entry says whether it was; in place after the entry */
-    char *staged = dt_asprintf("%s.staged", path);
-    int rc = staged ? gv_audit_export_witness(store->st, staged, n_heads, err)
-                    : dt_err_set(err, DT_ENOMEM, "out of memory");
-    rc = staged ? req_end_placing(&q, rc, staged, path, err) : req_end(&q, rc, err);
-    dt_free(staged);
+    util_out out = {0};
+    int64_t n = 0;
+    int rc = util_out_open(&out, path, err);
+    if (rc == DT_OK) rc = gv_audit_write_witness(store->st, &out, &n, err);
+    rc = req_end_placing(&q, rc, &out, err);
+    if (rc == DT_OK) *n_heads = n;
     return dt_err_ensure(err, rc);
 }
 

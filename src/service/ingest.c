@@ -33,16 +33,23 @@
 
 enum { DEFAULT_BATCH_ROWS = 10000 };
 
+/* A model's term frequencies are people's values (surnames, cities), so
+ * the store keeps models sealed under this label. */
+#define MODEL_LABEL "model"
+
 /* Loads the newest model the store holds, if any. */
 static int load_model(dt_store *s, dt_error *err)
 {
     fs_model_fini(&s->model);
     s->has_model = 0;
-    char *json = NULL;
+    char *sealed = NULL, *json = NULL;
     int64_t version;
-    DT_TRY(st_model_latest(s->st, &json, &version, err));
-    int has = json != NULL;
-    int rc = has ? fs_model_from_text(&s->model, s->cfg, json, "the store's model", err) : DT_OK;
+    DT_TRY(st_model_latest(s->st, &sealed, &version, err));
+    int has = sealed != NULL;
+    int rc = has ? st_open_text(s->st, MODEL_LABEL, sealed, &json, err) : DT_OK;
+    if (rc == DT_OK && has)
+        rc = fs_model_from_text(&s->model, s->cfg, json, "the store's model", err);
+    dt_free(sealed);
     dt_free(json);
     s->has_model = has && rc == DT_OK;
     if (rc == DT_OK) s->model_version = version; /* else the next request tries again */
@@ -82,12 +89,12 @@ static int keep_config(st_store *st, const dt_config *cfg, const char *config_pa
     return rc;
 }
 
-/* The audit log's signing key and the view id key. */
+/* The audit log's public key (its signing key is derived from the key
+ * file, never stored). */
 static int keep_keys(st_store *st, dt_error *err)
 {
     DT_TRY(st_begin(st, err));
     int rc = gv_audit_init_key(st, err);
-    if (rc == DT_OK) rc = gv_view_key_init(st, err);
     if (rc == DT_OK) return st_commit(st, err);
     st_rollback(st);
     return rc;
@@ -130,8 +137,20 @@ static int keep_governance(st_store *st, const char *admin_name, char token[DT_T
     return rc;
 }
 
+/* The key file a caller gave, else DOVETAIL_KEY_FILE's (NULL when neither). */
+static const char *key_file(const char *key_path)
+{
+    return key_path ? key_path : getenv("DOVETAIL_KEY_FILE");
+}
+
 int dt_store_init(const char *store_path, const char *config_path, const char *admin_name,
                   char admin_token[DT_TOKEN_SIZE], dt_error *err)
+{
+    return dt_store_init_keyed(store_path, config_path, NULL, admin_name, admin_token, err);
+}
+
+int dt_store_init_keyed(const char *store_path, const char *config_path, const char *key_path,
+                        const char *admin_name, char admin_token[DT_TOKEN_SIZE], dt_error *err)
 {
     DT_ERR_INIT(err);
     if (!store_path || !config_path || !admin_name || !admin_token)
@@ -143,7 +162,7 @@ int dt_store_init(const char *store_path, const char *config_path, const char *a
         return dt_err_set(err, DT_ELIMIT, "a store holds up to %d sources", GV_MAX_SOURCES);
     }
     st_store *st = NULL;
-    int rc = st_open(store_path, ST_CREATE, &st, err);
+    int rc = st_open(store_path, key_file(key_path), ST_CREATE, &st, err);
     if (rc == DT_OK) rc = keep_config(st, cfg, config_path, err);
     if (rc == DT_OK) rc = keep_governance(st, admin_name, admin_token, err);
     st_close(st);
@@ -169,6 +188,12 @@ static int load_config(st_store *st, dt_config **out, dt_error *err)
 
 int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
 {
+    return dt_store_open_keyed(store_path, NULL, out, err);
+}
+
+int dt_store_open_keyed(const char *store_path, const char *key_path, dt_store **out,
+                        dt_error *err)
+{
     DT_ERR_INIT(err);
     if (!store_path || !out) return dt_err_set(err, DT_EINVAL, "dt_store_open: NULL argument");
     *out = NULL;
@@ -176,7 +201,7 @@ int dt_store_open(const char *store_path, dt_store **out, dt_error *err)
     if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
     s->policies.stamp = -1;
     s->retention.checked = -1;
-    int rc = st_open(store_path, ST_OPEN, &s->st, err);
+    int rc = st_open(store_path, key_file(key_path), ST_OPEN, &s->st, err);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
     if (rc == DT_OK) rc = load_model(s, err);
     if (rc == DT_OK) rc = svc_sources_load(s->st, s->cfg, &s->sources, err);
@@ -620,10 +645,15 @@ int store_resolve_all(dt_store *s, const char *cause, dt_error *err)
  * with it. */
 static int adopt_model(dt_store *store, const char *text, int64_t *version, dt_error *err)
 {
-    int rc = st_begin(store->st, err);
-    if (rc == DT_OK) rc = st_model_put(store->st, text, version, err);
-    if (rc == DT_OK) rc = st_commit(store->st, err);
-    else st_rollback(store->st);
+    char *sealed = NULL;
+    int rc = st_seal_text(store->st, MODEL_LABEL, text, &sealed, err);
+    if (rc == DT_OK) rc = st_begin(store->st, err);
+    if (rc == DT_OK) {
+        rc = st_model_put(store->st, sealed, version, err);
+        if (rc == DT_OK) rc = st_commit(store->st, err);
+        else st_rollback(store->st);
+    }
+    dt_free(sealed);
     if (rc == DT_OK) rc = load_model(store, err);
     char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
     if (rc == DT_OK) rc = cause ? store_resolve_all(store, cause, err) : DT_ENOMEM;

@@ -205,12 +205,14 @@ int req_view(svc_request *q, dt_error *err);
 int req_subject(svc_request *q, const char *source, const char *record_id);
 int req_subject_text(svc_request *q, const char *subject);
 int req_field(svc_request *q, const char *source, const char *column);
-/* Ends q for a call whose reply is a file written at tmp: logs the entry
- * ("failed" when rc < 0), and only once it is durable renames tmp to
- * path. A rename that fails after an "allowed" entry appends a second
- * entry, "failed", so the log never claims a file that is not there.
- * tmp is removed whenever it is not renamed. Returns rc or the error. */
-int req_end_placing(svc_request *q, int rc, const char *tmp, const char *path, dt_error *err);
+/* Ends q for a call whose reply is the file out, written aside (its
+ * temporary) and not yet committed: syncs it, logs the entry ("failed"
+ * when rc < 0 or the file could not be synced), and only once that entry
+ * is durable renames it into place. A rename that fails after an
+ * "allowed" entry appends a second entry, "failed", so the log never
+ * claims a file that is not there. out is committed or aborted (freed)
+ * either way. Returns rc or the error. */
+int req_end_placing(svc_request *q, int rc, util_out *out, dt_error *err);
 /* Runs work in one transaction with q's "allowed" entry, so a change and
  * its entry are stored together or not at all. The entry is made after
  * work ran, so work may name the subjects it found under the write lock.

@@ -157,15 +157,14 @@ static int export_row(void *ctx, int64_t sid, const char *source, const char *re
     return fwrite(x->line.data, 1, x->line.len, x->f) == x->line.len ? DT_OK : DT_EIO;
 }
 
-static int export_to(svc_request *q, const char *tmp, uint64_t *n_rows, dt_error *err)
+static int export_to(svc_request *q, util_out *out, uint64_t *n_rows, dt_error *err)
 {
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return dt_err_at(err, DT_EIO, tmp, 0, 0, "cannot write");
+    FILE *f = out->f;
     export_ctx x = {.q = q, .f = f, .err = err};
     fputs("source,record_id,entity_id\n", f);
     int rc = st_members_each(q->s->st, export_row, &x, err);
-    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
-    if (rc == DT_EIO && err->code == DT_OK) dt_err_at(err, DT_EIO, tmp, 0, 0, "write failed");
+    if (rc == DT_OK) rc = util_out_close(out, err);
+    if (rc == DT_EIO && err->code == DT_OK) dt_err_at(err, DT_EIO, out->path, 0, 0, "write failed");
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
     util_buf_fini(&x.line);
     view_ids_fini(&x.cache);
@@ -190,16 +189,16 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
     if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_export: NULL argument");
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_ENTITY_EXPORT, NULL, &q, err));
-    char *tmp = dt_asprintf("%s.tmp", out_path);
+    util_out out = {0};
     uint64_t n = 0;
-    int rc = tmp ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = need_model(store, err);
     if (rc == DT_OK && q.view.sources == 0 && !q.view.lapsed[0]) /* lapsed: a warning, 0 rows */
         rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s', so there is "
                         "nothing to export", q.purpose);
     if (rc == DT_OK) rc = out_path_ok(out_path, err);
-    if (rc == DT_OK) rc = export_to(&q, tmp, &n, err);
-    rc = tmp ? req_end_placing(&q, rc, tmp, out_path, err) : req_end(&q, rc, err);
-    dt_free(tmp);
+    if (rc == DT_OK) rc = util_out_open(&out, out_path, err);
+    if (rc == DT_OK) rc = export_to(&q, &out, &n, err);
+    rc = req_end_placing(&q, rc, &out, err);
     if (n_rows) *n_rows = rc == DT_OK ? n : 0;
     return dt_err_ensure(err, rc);
 }

@@ -9,20 +9,23 @@
  *
  * A PostgreSQL backend would implement the same store.h functions; callers
  * only ever see store.h.
+ *
+ * Record contents (raw and norm, in record and record_history) are sealed
+ * by crypt.c, bound to (id, version, column); blocking-index slots hold a
+ * keyed hash. The file is created 0600 before SQLite opens it, and SQLite
+ * gives its -wal and -shm the database file's mode.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/sqlite_int.h"
 
 enum { SCHEMA_VERSION = 6, BUSY_TIMEOUT_MS = 2000 };
-/* meta block_layout: blocking slots carry a source code (see the blocking
- * index below); a store without it is rebuilt at open (block_layout). */
-#define BLOCK_LAYOUT "source"
-static int block_layout(st_store *s, dt_error *err);
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -30,19 +33,20 @@ static const char SCHEMA[] =
     /* The current version of each record; earlier versions move to
      * record_history, so no row a source sent is ever overwritten (only
      * erased, whole, when its source's retention period has passed).
-     * received: unix time the version last arrived, for retention. */
+     * received: unix time the version last arrived, for retention.
+     * raw and norm are sealed (crypt.c), bound to (id, version). */
     "CREATE TABLE record(id INTEGER PRIMARY KEY,"
     "  source INTEGER NOT NULL REFERENCES source(id),"
-    "  record_id TEXT NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  record_id TEXT NOT NULL, raw BLOB NOT NULL, norm BLOB NOT NULL,"
     "  version INTEGER NOT NULL, withdrawn INTEGER NOT NULL DEFAULT 0,"
     "  received INTEGER NOT NULL, UNIQUE(source, record_id));"
     "CREATE TABLE record_history(record INTEGER NOT NULL REFERENCES record(id),"
-    "  version INTEGER NOT NULL, raw TEXT NOT NULL, norm TEXT NOT NULL,"
+    "  version INTEGER NOT NULL, raw BLOB NOT NULL, norm BLOB NOT NULL,"
     "  source INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY(record, version));"
     RETENTION_INDEXES
     "CREATE TABLE model(version INTEGER PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
     /* The blocking index: one integer per (rule, key, record), the key's
-     * hash above the record id (see key_slot), so a block is one range of
+     * keyed hash above the record id (see key_hash), so a block is one range of
      * the rowid B-tree. New slots go to block_new, small enough to stay
      * in cache, and are merged into block_key in one sorted pass now and
      * then (see merge_new). record_keys lists a record's slots. */
@@ -64,10 +68,10 @@ static const char SCHEMA[] =
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
     S_REC_UPDATE, S_REC_RECEIVED, S_REC_WITHDRAW, S_REC_EACH, S_REC_EACH_SRC, S_REC_COUNT, S_REC_COUNT_SRC,
-    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
+    S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_RKEYS_PAGE, N_STMTS
+    S_SOURCE_MAX, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -78,14 +82,14 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
     [S_SOURCE_MAX] = "SELECT coalesce(max(id), 0) FROM source",
-    [S_REC_GET] = "SELECT id, raw, withdrawn, received FROM record "
+    [S_REC_GET] = "SELECT id, raw, withdrawn, received, version FROM record "
                   "WHERE source = ?1 AND record_id = ?2",
     /* ids are never reused, even after retention erased the highest ones:
      * an id once shown (or enciphered into a view's entity id) names one
      * record for good */
+    [S_REC_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM record), 0), ?1) + 1",
     [S_REC_ADD] = "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
-                  "VALUES(max(coalesce((SELECT max(id) FROM record), 0), ?6) + 1, "
-                  "?1, ?2, ?3, ?4, 1, ?5)",
+                  "VALUES(?6, ?1, ?2, ?3, ?4, 1, ?5)",
     [S_REC_KEEP] = "INSERT INTO record_history(record, version, raw, norm, source, received) "
                    "SELECT id, version, raw, norm, source, received FROM record WHERE id = ?1",
     [S_REC_UPDATE] = "UPDATE record SET raw = ?2, norm = ?3, version = version + 1, "
@@ -93,10 +97,10 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_RECEIVED] = "UPDATE record SET received = ?2 WHERE id = ?1",
     [S_REC_WITHDRAW] = "UPDATE record SET withdrawn = 1 "
                        "WHERE source = ?1 AND record_id = ?2 AND withdrawn = 0",
-    [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+    [S_REC_EACH] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.id "
                    "FROM record r JOIN source s ON s.id = r.source "
                    "WHERE ?2 OR r.withdrawn = 0 ORDER BY s.name, r.record_id",
-    [S_REC_EACH_SRC] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn "
+    [S_REC_EACH_SRC] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.id "
                        "FROM record r JOIN source s ON s.id = r.source "
                        "WHERE s.name = ?1 AND (?2 OR r.withdrawn = 0) ORDER BY r.record_id",
     [S_REC_COUNT] = "SELECT count(*) FROM record WHERE withdrawn = 0",
@@ -104,7 +108,7 @@ static const char *const STMT_SQL[N_STMTS] = {
                         "WHERE s.name = ?1 AND r.withdrawn = 0",
     [S_REC_BY_ID] = "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, r.source "
                     "FROM record r JOIN source s ON s.id = r.source WHERE r.id = ?1",
-    [S_REC_NORM] = "SELECT s.name, r.record_id, '', r.norm, r.version, r.withdrawn, r.source, "
+    [S_REC_NORM] = "SELECT s.name, r.record_id, NULL, r.norm, r.version, r.withdrawn, r.source, "
                    "coalesce(m.entity, '') FROM record r JOIN source s ON s.id = r.source "
                    "LEFT JOIN membership m ON m.record = r.id WHERE r.id = ?1",
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
@@ -123,8 +127,6 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_RKEYS_GET] = "SELECT slots FROM record_keys WHERE record = ?1",
     [S_RKEYS_PUT] = "INSERT OR REPLACE INTO record_keys(record, slots) VALUES(?1, ?2)",
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
-    [S_RKEYS_PAGE] = "SELECT k.record, k.slots, r.source FROM record_keys k "
-                     "JOIN record r ON r.id = k.record WHERE k.record > ?1 ORDER BY k.record LIMIT ?2",
     [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
@@ -196,19 +198,6 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
 }
 
-/* Version 4 to 5: each record version learns when it arrived. The stored
- * ones are taken to arrive now: their retention periods start at the
- * upgrade, never earlier than they may have. */
-static const char MIGRATE_4_TO_5[] =
-    "ALTER TABLE record ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE record_history ADD COLUMN source INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE record_history ADD COLUMN received INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE record SET received = CAST(strftime('%s', 'now') AS INTEGER);"
-    "UPDATE record_history SET received = (SELECT received FROM record WHERE id = record),"
-    "  source = (SELECT source FROM record WHERE id = record);"
-    RETENTION_INDEXES
-    "UPDATE meta SET value = '5' WHERE key = 'schema_version';";
-
 /* The schema version, read without the prepared statements (an older
  * schema may not prepare them). */
 static int schema_version(st_store *s, int *version, dt_error *err)
@@ -225,50 +214,22 @@ static int schema_version(st_store *s, int *version, dt_error *err)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "opening the store", err);
 }
 
-/* Version 5 to 6: a principal's name is unique among active principals
- * only (a revoked name may be given again), which SQLite changes by
- * copying the table. The rows the audit log does not bind yet (it began
- * binding principals and policies in schema 6) are bound by one entry at
- * the first request after (meta bind_baseline, src/service/access.c):
- * only when the log has entries and binds no row yet, so neither a wiped
- * log nor a store that binds already is bound afresh. */
-static const char MIGRATE_5_TO_6[] =
-    PRINCIPAL_SCHEMA("principal_6")
-    "INSERT INTO principal_6 SELECT id, name, role, sources, token_hash, created, revoked "
-    "  FROM principal;"
-    "DROP TABLE principal;"
-    "ALTER TABLE principal_6 RENAME TO principal;"
-    PRINCIPAL_INDEXES
-    "INSERT INTO meta(key, value) SELECT 'bind_baseline', 'due' WHERE EXISTS "
-    "  (SELECT 1 FROM audit) AND NOT EXISTS (SELECT 1 FROM audit_subject "
-    "  WHERE subject >= 'row,' AND subject < 'row-');"
-    "UPDATE meta SET value = '6' WHERE key = 'schema_version';";
-
-static const char *const MIGRATIONS[] = {[4] = MIGRATE_4_TO_5, [5] = MIGRATE_5_TO_6};
-
-/* Brings a schema 4 or 5 store to SCHEMA_VERSION, a step at a time, each
- * in its own transaction (under the write lock, reading the version again:
- * another process may have upgraded it meanwhile); refuses older ones
- * before any statement is prepared against them. */
-static int migrate(st_store *s, int version, dt_error *err)
+/* Refuses a store of another schema version before any statement is
+ * prepared against it. Versions 1 to 5 kept records in clear, and their
+ * blocking index holds unkeyed hashes that only the records' own
+ * standardization could key again: no in-place upgrade, so what is there
+ * in clear is never left behind in free pages either. */
+static int check_version(st_store *s, int version, dt_error *err)
 {
-    while (version >= 4 && version < SCHEMA_VERSION) {
-        char what[48];
-        snprintf(what, sizeof what, "upgrading the store to schema %d", version + 1);
-        DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", what, err));
-        int before = version;
-        int rc = schema_version(s, &version, err);
-        if (rc == DT_OK && version == before) rc = sq_exec(s, MIGRATIONS[version], what, err);
-        if (rc == DT_OK) rc = sq_exec(s, "COMMIT", what, err);
-        if (rc < 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        DT_TRY(rc);
-        DT_TRY(schema_version(s, &version, err));
-    }
-    if (version != SCHEMA_VERSION)
-        return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
-                         "reads version %d: create the store again (dovetail init) and ingest "
-                         "its sources", version, SCHEMA_VERSION);
-    return DT_OK;
+    if (version == SCHEMA_VERSION) return DT_OK;
+    if (version >= 1 && version < SCHEMA_VERSION)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d keeps records "
+                         "unencrypted; this dovetail reads version %d (encrypted at rest): create "
+                         "the store again (dovetail init --key FILE), ingest its sources, and "
+                         "delete this file", version, SCHEMA_VERSION);
+    return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
+                     "reads version %d: create the store again (dovetail init) and ingest "
+                     "its sources", version, SCHEMA_VERSION);
 }
 
 static int create_schema(st_store *s, dt_error *err)
@@ -351,17 +312,33 @@ int st_is_readonly(const st_store *s)
     return sqlite3_db_readonly(s->db, "main") == 1;
 }
 
-static int open_db(st_store *s, st_mode mode, dt_error *err)
+/* Makes the empty database file, 0600 whatever the umask, where no file
+ * (or planted symlink) is: SQLite then opens it as an empty database and
+ * makes its -wal and -shm with its mode. */
+static int create_file(st_store *s, dt_error *err)
 {
-    if (mode == ST_CREATE && access(s->path, F_OK) == 0)
+    int fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "a file is already there: remove it or "
                          "choose another path");
+    if (fd < 0)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot create the store: %s",
+                         strerror(errno));
+    s->is_created = 1;
+    int ok = fchmod(fd, 0600) == 0;
+    close(fd);
+    return ok ? DT_OK : dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot set the store's mode: %s",
+                                  strerror(errno));
+}
+
+static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *err)
+{
     if (mode == ST_OPEN && access(s->path, F_OK) != 0)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there (%s); create one with "
                          "'dovetail init'", strerror(errno));
-    int flags = SQLITE_OPEN_READWRITE | (mode == ST_CREATE ? SQLITE_OPEN_CREATE : 0);
-    s->is_created = mode == ST_CREATE;
-    int rc = open_file(s, s->path, flags, err);
+    if (mode == ST_CREATE) DT_TRY(create_file(s, err));
+    DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
+    int rc = open_file(s, s->path, SQLITE_OPEN_READWRITE, err);
     if (rc == DT_EIO && mode == ST_OPEN) rc = open_readonly(s, rc, err);
     DT_TRY(rc);
     if (mode == ST_CREATE) {
@@ -369,14 +346,14 @@ static int open_db(st_store *s, st_mode mode, dt_error *err)
         DT_TRY(prepare_all(s, err));
         char version[16];
         snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
-        DT_TRY(st_meta_set(s, "block_layout", BLOCK_LAYOUT, err));
-        return st_meta_set(s, "schema_version", version, err);
+        DT_TRY(st_meta_set(s, "schema_version", version, err));
+        return sq_key_check(s, key_path, err);
     }
     int version;
     DT_TRY(schema_version(s, &version, err));
-    DT_TRY(migrate(s, version, err));
+    DT_TRY(check_version(s, version, err));
     DT_TRY(prepare_all(s, err));
-    return block_layout(s, err);
+    return sq_key_check(s, key_path, err);
 }
 
 /* The database and its WAL companions, after a create that failed. */
@@ -391,7 +368,8 @@ static void remove_store_files(const char *path)
     dt_free(side);
 }
 
-int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
+int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
+            dt_error *err)
 {
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
@@ -401,7 +379,7 @@ int st_open(const char *path, st_mode mode, st_store **out, dt_error *err)
     }
     s->n_new = -1;
     s->source_bits = -1;
-    int rc = open_db(s, mode, err);
+    int rc = open_db(s, key_path, mode, err);
     if (rc < 0) {
         int created = s->is_created;
         st_close(s);
@@ -419,6 +397,7 @@ void st_close(st_store *s)
     for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
     sq_finalize_govern(s);
     sqlite3_close(s->db);
+    sq_key_forget(s);
     dt_free(s->path);
     dt_free(s);
 }
@@ -520,6 +499,37 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
  * once a day: re-sending a whole file writes nothing more within the day. */
 enum { RENEW_AFTER_S = 86400 };
 
+/* Binds a record's raw and norm, sealed for (id, version), as ?i_raw and
+ * ?i_raw + 1; the blobs stay in s->scratch until the next seal. */
+static int bind_sealed(st_store *s, sqlite3_stmt *st, int i_raw, int64_t id, int64_t version,
+                       const char *raw, const char *norm, dt_error *err)
+{
+    DT_TRY(sq_seal_column(s, id, version, 'r', raw, &s->scratch[0], err));
+    DT_TRY(sq_seal_column(s, id, version, 'n', norm, &s->scratch[1], err));
+    sqlite3_bind_blob(st, i_raw, s->scratch[0].data, (int)s->scratch[0].len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, i_raw + 1, s->scratch[1].data, (int)s->scratch[1].len, SQLITE_STATIC);
+    return DT_OK;
+}
+
+/* A new record: its id first, since its contents are sealed bound to it. */
+static int record_add(st_store *s, int64_t source, const char *record_id, const char *raw,
+                      const char *norm, int64_t received, int64_t *out_id, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_REC_NEXT_ID);
+    sqlite3_bind_int64(st, 1, s->erased_max);
+    int64_t id = 0;
+    DT_TRY(sq_one_int(s, st, &id, "storing a record", err));
+    st = stmt(s, S_REC_ADD);
+    sqlite3_bind_int64(st, 1, source);
+    sq_bind_text(st, 2, record_id);
+    DT_TRY(bind_sealed(s, st, 3, id, 1, raw, norm, err));
+    sqlite3_bind_int64(st, 5, received);
+    sqlite3_bind_int64(st, 6, id);
+    DT_TRY(sq_step_done(s, st, "storing a record", err));
+    *out_id = id;
+    return DT_OK;
+}
+
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
                   const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
                   dt_error *err)
@@ -532,28 +542,22 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        st = stmt(s, S_REC_ADD);
-        sqlite3_bind_int64(st, 1, source);
-        sq_bind_text(st, 2, record_id);
-        sq_bind_text(st, 3, raw);
-        sq_bind_text(st, 4, norm);
-        sqlite3_bind_int64(st, 5, received);
-        sqlite3_bind_int64(st, 6, s->erased_max);
         *result = ST_PUT_NEW;
-        DT_TRY(sq_step_done(s, st, "storing a record", err));
-        *out_id = sqlite3_last_insert_rowid(s->db);
-        return DT_OK;
+        return record_add(s, source, record_id, raw, norm, received, out_id, err);
     }
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
         return sq_fail(s, rc, "reading a record", err);
     }
     int64_t id = sqlite3_column_int64(st, 0);
+    int64_t version = sqlite3_column_int64(st, 4);
     *out_id = id;
-    int same = strcmp((const char *)sqlite3_column_text(st, 1), raw) == 0;
+    rc = sq_open_column(s, id, version, 'r', st, 1, &s->scratch[0], err);
+    int same = rc == DT_OK && strcmp(s->scratch[0].data, raw) == 0;
     int withdrawn = sqlite3_column_int(st, 2);
     int64_t was_received = sqlite3_column_int64(st, 3);
     sqlite3_reset(st);
+    DT_TRY(rc);
     if (same && !withdrawn) {
         *result = ST_PUT_SAME;
         if (received - was_received < RENEW_AFTER_S) return DT_OK;
@@ -567,8 +571,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     DT_TRY(sq_step_done(s, st, "keeping a record's earlier version", err));
     st = stmt(s, S_REC_UPDATE);
     sqlite3_bind_int64(st, 1, id);
-    sq_bind_text(st, 2, raw);
-    sq_bind_text(st, 3, norm);
+    DT_TRY(bind_sealed(s, st, 2, id, version + 1, raw, norm, err));
     sqlite3_bind_int64(st, 4, received);
     *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
     return sq_step_done(s, st, "updating a record", err);
@@ -593,16 +596,19 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
     sqlite3_bind_int(st, 2, with_withdrawn);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 6), version = sqlite3_column_int64(st, 4);
+        int out = sq_open_column(s, id, version, 'r', st, 2, &s->scratch[0], err);
+        if (out == DT_OK) out = sq_open_column(s, id, version, 'n', st, 3, &s->scratch[1], err);
         st_record r = {
             .source = (const char *)sqlite3_column_text(st, 0),
             .record_id = (const char *)sqlite3_column_text(st, 1),
-            .raw = (const char *)sqlite3_column_text(st, 2),
-            .norm = (const char *)sqlite3_column_text(st, 3),
-            .version = sqlite3_column_int64(st, 4),
+            .raw = s->scratch[0].data,
+            .norm = s->scratch[1].data,
+            .version = version,
             .is_withdrawn = sqlite3_column_int(st, 5),
             .entity = "",
         };
-        int out = fn(ctx, &r);
+        if (out == DT_OK) out = fn(ctx, &r);
         if (out < 0) {
             sqlite3_reset(st);
             return out;
@@ -644,26 +650,40 @@ static int record_row(st_store *s, enum stmt_id which, int64_t id, sqlite3_stmt 
     return sq_fail(s, rc, "reading a record", err);
 }
 
+/* Column i_col of st's row, opened, as a dt_malloc'd string in *out. */
+static int open_owned(st_store *s, int64_t id, int64_t version, char column, sqlite3_stmt *st,
+                      int i_col, const char **out, dt_error *err)
+{
+    util_buf b = {0};
+    int rc = sq_open_column(s, id, version, column, st, i_col, &b, err);
+    if (rc < 0) util_buf_fini(&b);
+    else *out = b.data; /* ownership passes on */
+    return rc;
+}
+
 static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *out,
                       int64_t *source_id, dt_error *err)
 {
     sqlite3_stmt *st;
     DT_TRY(record_row(s, which, id, &st, err));
+    int64_t version = sqlite3_column_int64(st, 4);
     *out = (st_record){
         .source = dt_strdup((const char *)sqlite3_column_text(st, 0)),
         .record_id = dt_strdup((const char *)sqlite3_column_text(st, 1)),
-        .raw = dt_strdup((const char *)sqlite3_column_text(st, 2)),
-        .norm = dt_strdup((const char *)sqlite3_column_text(st, 3)),
-        .version = sqlite3_column_int64(st, 4),
+        .version = version,
         .is_withdrawn = sqlite3_column_int(st, 5),
         .entity = dt_strdup(sqlite3_column_count(st) > 7 ? (const char *)sqlite3_column_text(st, 7)
                                                           : ""),
     };
+    int rc = which == S_REC_NORM ? ((out->raw = dt_strdup("")) ? DT_OK : DT_ENOMEM)
+                                 : open_owned(s, id, version, 'r', st, 2, &out->raw, err);
+    if (rc == DT_OK) rc = open_owned(s, id, version, 'n', st, 3, &out->norm, err);
     if (source_id) *source_id = sqlite3_column_int64(st, 6);
     sqlite3_reset(st);
-    if (out->source && out->record_id && out->raw && out->norm && out->entity) return DT_OK;
+    if (rc == DT_OK && out->source && out->record_id && out->raw && out->norm && out->entity)
+        return DT_OK;
     st_record_free(out);
-    return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return rc < 0 && rc != DT_ENOMEM ? rc : dt_err_set(err, DT_ENOMEM, "out of memory");
 }
 
 int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err)
@@ -773,9 +793,11 @@ static int hash_bits(int source_bits)
     return 64 - SLOT_RECORD_BITS - (source_bits ? source_bits : 1);
 }
 
-static uint64_t key_hash(int source_bits, size_t rule, uint64_t key)
+/* Keyed (crypt.c): without the key file, a slot says nothing of the key
+ * it came from, however few values (an SSN's 10^9) the key can take. */
+static uint64_t key_hash(const st_store *s, int source_bits, size_t rule, uint64_t key)
 {
-    return util_hash64((const char *)&key, sizeof key, rule) >> (64 - hash_bits(source_bits));
+    return sq_slot_hash(s, rule, key) >> (64 - hash_bits(source_bits));
 }
 
 static uint64_t slot_make(int source_bits, uint64_t hash, uint64_t code, uint64_t record)
@@ -822,107 +844,6 @@ static int drop_slots(st_store *s, int64_t record, dt_error *err)
     return sq_step_done(s, st, what, err);
 }
 
-/* Schema 5's slot (a 33-bit hash above the record id) as this layout's,
- * for a record of source code `code`: the hash keeps its top bits. */
-static uint64_t slot_from_v5(int sb, uint64_t old, uint64_t code)
-{
-    uint64_t hash33 = old >> SLOT_RECORD_BITS;
-    return slot_make(sb, hash33 >> (33 - hash_bits(sb)), code, old & SLOT_RECORD_MASK);
-}
-
-/* A page of record_keys rows after record `after`, each slot rebuilt.
- * OUT: recs, lists (each dt_free'd by the caller), *n. */
-enum { REKEY_PAGE = 4096 };
-static int rekey_page(st_store *s, int sb, int64_t after, int64_t *recs, uint64_t **lists,
-                      size_t *lens, size_t *n, dt_error *err)
-{
-    sqlite3_stmt *st = stmt(s, S_RKEYS_PAGE);
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, REKEY_PAGE);
-    int rc;
-    *n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t k = (size_t)sqlite3_column_bytes(st, 1) / sizeof(uint64_t);
-        uint64_t *v = dt_malloc((k ? k : 1) * sizeof *v), code = (uint64_t)sqlite3_column_int64(st, 2) - 1;
-        if (!v) break;
-        memcpy(v, sqlite3_column_blob(st, 1), k * sizeof *v);
-        for (size_t j = 0; j < k; j++) v[j] = slot_from_v5(sb, v[j], code);
-        recs[*n] = sqlite3_column_int64(st, 0);
-        lists[*n] = v;
-        lens[(*n)++] = k;
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "rebuilding the blocking index", err);
-}
-
-/* Writes a page's rebuilt slot lists and their slots (into block_new). */
-static int rekey_write(st_store *s, const int64_t *recs, uint64_t *const *lists,
-                       const size_t *lens, size_t n, dt_error *err)
-{
-    const char *what = "rebuilding the blocking index";
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
-        sqlite3_bind_int64(st, 1, recs[i]);
-        sqlite3_bind_blob(st, 2, lists[i], (int)(lens[i] * sizeof(uint64_t)), SQLITE_STATIC);
-        DT_TRY(sq_step_done(s, st, what, err));
-        for (size_t j = 0; j < lens[i]; j++) {
-            st = stmt(s, S_KEY_ADD);
-            sqlite3_bind_int64(st, 1, (int64_t)lists[i][j]);
-            DT_TRY(sq_step_done(s, st, what, err));
-        }
-    }
-    return DT_OK;
-}
-
-/* Rebuilds every slot of a store made before slots carried a source code,
- * in the caller's transaction: each record's stored list gives its
- * slots, its source id its code (sources were made in config order). */
-static int rekey_all(st_store *s, int sb, dt_error *err)
-{
-    DT_TRY(sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new",
-                   "rebuilding the blocking index", err));
-    int64_t *recs = dt_malloc(REKEY_PAGE * sizeof *recs);
-    uint64_t **lists = dt_calloc(REKEY_PAGE, sizeof *lists);
-    size_t *lens = dt_malloc(REKEY_PAGE * sizeof *lens), n = 0;
-    int rc = recs && lists && lens ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (int64_t after = 0; rc == DT_OK;) {
-        rc = rekey_page(s, sb, after, recs, lists, lens, &n, err);
-        if (rc == DT_OK) rc = rekey_write(s, recs, lists, lens, n, err);
-        for (size_t i = 0; i < n; i++) dt_free(lists[i]);
-        if (rc < 0 || n < REKEY_PAGE) break;
-        after = recs[n - 1];
-    }
-    dt_free(recs);
-    dt_free(lists);
-    dt_free(lens);
-    if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_KEY_MERGE), "rebuilding the blocking index", err);
-    if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_KEY_NEW_CLEAR), "rebuilding the blocking index", err);
-    s->n_new = -1;
-    return rc;
-}
-
-/* Brings a store's blocking index to this layout once, under the write
- * lock (another process may have done it meanwhile). */
-static int block_layout(st_store *s, dt_error *err)
-{
-    char *layout = NULL;
-    DT_TRY(st_meta_get(s, "block_layout", &layout, err));
-    int done = layout && !strcmp(layout, BLOCK_LAYOUT);
-    dt_free(layout);
-    if (done) return DT_OK;
-    DT_TRY(st_begin(s, err));
-    int sb = 0, rc = st_meta_get(s, "block_layout", &layout, err);
-    done = rc == DT_OK && layout && !strcmp(layout, BLOCK_LAYOUT);
-    dt_free(layout);
-    if (rc == DT_OK && !done) rc = source_bits(s, &sb, err);
-    if (rc == DT_OK && !done && sb) rc = rekey_all(s, sb, err); /* one source: slots as they were */
-    if (rc == DT_OK && !done) rc = st_meta_set(s, "block_layout", BLOCK_LAYOUT, err);
-    if (rc == DT_OK) return st_commit(s, err);
-    st_rollback(s);
-    return rc;
-}
-
 int st_keys_drop(st_store *s, int64_t record, dt_error *err)
 {
     return drop_slots(s, record, err);
@@ -952,7 +873,7 @@ static int batch_slots(st_store *s, const int64_t *records, const uint16_t *code
         }
         for (size_t r = 0; r < n_rules; r++)
             if (keys[r][i])
-                (*out)[(*n_out)++] = slot_make(sb, key_hash(sb, r, keys[r][i]), codes[i],
+                (*out)[(*n_out)++] = slot_make(sb, key_hash(s, sb, r, keys[r][i]), codes[i],
                                                (uint64_t)records[i]);
     }
     return DT_OK;
@@ -1080,7 +1001,7 @@ int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_r
     size_t n_q = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i]) q[n_q++] = (key_query){key_hash(sb, r, keys[r][i]), i};
+            if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, sb, r, keys[r][i]), i};
     qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
     int rc = DT_OK;
     for (size_t k = 0; k < n_q && rc == DT_OK;) {

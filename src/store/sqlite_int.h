@@ -25,6 +25,15 @@ struct st_store {
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */
     int source_bits;   /* bits of a blocking slot's source code; -1: unread */
+    /* crypt.c: keys from the key file (wiped at close) and sealing state */
+    uint8_t master[ST_KEY_BYTES];   /* the key file's key; only subkeys are used */
+    uint8_t key_record[32];         /* XChaCha20-Poly1305: record contents, sealed text */
+    uint8_t key_slot[16];           /* SipHash: blocking-index slots */
+    uint8_t nonce_prefix[16];       /* random at open; a counter follows it */
+    uint8_t key_sealing[32];        /* HChaCha20(key_record, nonce_prefix): crypt.c inv. 2 */
+    uint64_t nonce_count;
+    int has_key;
+    util_buf scratch[2];            /* sealed raw and norm of the row being written or read */
 };
 
 /* What retention (govern_sql.c) finds its due record versions by. */
@@ -66,6 +75,25 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
 /* The integer in the one row a bound statement returns. */
 int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err);
 int sq_prepare_govern(st_store *s, dt_error *err);
+
+/* crypt.c. Reads the key file (creating it first when may_create and it
+ * is absent) and derives the keys in use. */
+int sq_key_load(st_store *s, const char *key_path, int may_create, dt_error *err);
+/* Wipes the keys and frees the scratch buffers. */
+void sq_key_forget(st_store *s);
+/* A created store keeps its key check; an opened one compares it (a
+ * wrong key file is DT_EAUTH naming key_path). */
+int sq_key_check(st_store *s, const char *key_path, dt_error *err);
+/* Seals a record's column text (column 'r' raw, 'n' norm) bound to its
+ * store id and version, into out (bind out->data, out->len as a blob). */
+int sq_seal_column(st_store *s, int64_t id, int64_t version, char column, const char *text,
+                   util_buf *out, dt_error *err);
+/* Opens column i_col of st's row, sealed as sq_seal_column did, into out
+ * as NUL-terminated text; a value that does not open is DT_EIO. */
+int sq_open_column(st_store *s, int64_t id, int64_t version, char column,
+                   sqlite3_stmt *st, int i_col, util_buf *out, dt_error *err);
+/* The keyed hash of a blocking key under a rule (SipHash-2-4). */
+uint64_t sq_slot_hash(const st_store *s, size_t rule, uint64_t key);
 void sq_finalize_govern(st_store *s);
 
 #endif

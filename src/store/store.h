@@ -15,6 +15,9 @@
  *   4. Every error names the store's path and what failed; a locked store,
  *      a full disk or an unreadable file is a DT_EIO error, never a crash,
  *      and rolls the batch back.
+ *   5. Record contents are stored sealed and blocking keys as keyed hashes,
+ *      under the key file (crypt.c); no secret key is stored. A copy of the
+ *      store without its key file reveals no record's contents.
  */
 #ifndef DT_STORE_H
 #define DT_STORE_H
@@ -30,14 +33,37 @@ typedef enum st_mode {
     ST_CREATE, /* the store must not exist yet; it is created empty */
 } st_mode;
 
-/* Opens (or creates) the store at path. OUT: *out (st_close it). */
-int st_open(const char *path, st_mode mode, st_store **out, dt_error *err);
+/* Opens (or creates) the store at path, 0600 with its -wal and -shm,
+ * under the key file at key_path (crypt.c): ST_CREATE makes the key file
+ * when it is absent; ST_OPEN needs the one the store was made with (else
+ * DT_EAUTH). OUT: *out (st_close it). */
+int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
+            dt_error *err);
 void st_close(st_store *s);
 const char *st_path(const st_store *s);
 
 /* 1 when the store could only be opened for reading (a read-only file,
  * a full disk): every write fails with DT_EIO. */
 int st_is_readonly(const st_store *s);
+/* ---- keys (crypt.c) ---------------------------------------------------- */
+
+enum { ST_KEY_BYTES = 32 };
+/* What a subkey of the key file is for: each use has its own. */
+enum st_subkey {
+    ST_SUBKEY_RECORD = 1,     /* sealing record contents and st_seal_text */
+    ST_SUBKEY_SLOT = 2,       /* blocking-index hashes */
+    ST_SUBKEY_AUDIT_SIGN = 3, /* the audit log's Ed25519 seed */
+    ST_SUBKEY_VIEW_ID = 4,    /* view entity ids */
+    ST_SUBKEY_CHECK = 5,      /* kept in the store: names a wrong key file */
+};
+/* Derives len (16 to 64) bytes for `which` from the store's key file. */
+int st_subkey(const st_store *s, enum st_subkey which, uint8_t *out, size_t len);
+/* Seals text under the store's key, bound to label (a value sealed under
+ * one label does not open under another), as base64 text. *out is
+ * dt_malloc'd. */
+int st_seal_text(st_store *s, const char *label, const char *plain, char **out, dt_error *err);
+/* Opens what st_seal_text sealed under label; DT_EIO when it does not. */
+int st_open_text(st_store *s, const char *label, const char *sealed, char **out, dt_error *err);
 
 int st_begin(st_store *s, dt_error *err);
 int st_commit(st_store *s, dt_error *err);

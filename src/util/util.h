@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dovetail.h"
 
@@ -209,7 +210,8 @@ int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err)
  * bytes, the limit for <what>") before reading it whole. */
 int util_read_file_max(const char *path, size_t max_bytes, const char *what, char **out,
                        size_t *out_len, dt_error *err);
-/* mkdir -p: makes path and any missing parents; DT_OK if it already exists. */
+/* mkdir -p: makes path and any missing parents, mode 0700 whatever the
+ * umask; DT_OK if it already exists (its mode is left as it is). */
 int util_mkdir(const char *path, dt_error *err);
 /* Joins dir and name with '/' unless name is absolute. dt_free the result. */
 char *util_path_join(const char *dir, const char *name);
@@ -219,5 +221,28 @@ char *util_dirname(const char *path);
  * data directory's, or, when that has none, the one installed beside the
  * program or library (datadir.c). NULL only when out of memory. dt_free it. */
 char *util_data_path(const char *name);
+
+/* An output file written whole or not at all (file.c's invariants): made
+ * 0600 under an unpredictable temporary name beside path, put in place by
+ * util_out_commit. Every file the library writes goes through it. */
+typedef struct util_out {
+    FILE *f;      /* write here between open and close */
+    char *tmp;    /* the temporary's path; NULL once committed */
+    char *path;   /* the target */
+} util_out;
+
+/* OUT: *o. On failure *o holds nothing to abort. */
+int util_out_open(util_out *o, const char *path, dt_error *err);
+/* Flushes, syncs and closes o->f, keeping the temporary (so a caller can
+ * finish other work before committing); a no-op once closed. */
+int util_out_close(util_out *o, dt_error *err);
+/* Closes if open, then renames the temporary over the target, or, with
+ * no_replace, links it there (failing when the target exists). Frees o
+ * either way; on failure the temporary is removed. */
+int util_out_commit(util_out *o, int no_replace, dt_error *err);
+/* Closes and removes the temporary and frees o; safe on a zeroed o. */
+void util_out_abort(util_out *o);
+/* Writes n bytes as the whole file at path, as util_out does. */
+int util_write_file(const char *path, const void *data, size_t n, int no_replace, dt_error *err);
 
 #endif /* DT_UTIL_H */

@@ -5,6 +5,8 @@
 # steward of every source, an analyst and an auditor, and on each source a
 # policy allowing PURPOSE (default: test) with every column and link.
 # Tokens go to STORE.admin, STORE.steward, STORE.analyst, STORE.auditor.
+# The key file is DOVETAIL_KEY_FILE, when unset STORE.key (then exported,
+# so later commands, and later stores, use it).
 #
 # as ROLE STORE COMMAND ARGS...: runs dovetail COMMAND on STORE with that
 # role's token and --purpose test.
@@ -18,6 +20,7 @@ gv_policy() { # purpose expiry(YYYY-MM-DD) fields link_with
 
 gv_setup() {
     _store=$1 _cfg=$2 _purpose=${3:-test}
+    export DOVETAIL_KEY_FILE="${DOVETAIL_KEY_FILE:-$_store.key}"
     "$DT" init --store "$_store" --config "$_cfg" >"$_store.admin" 2>/dev/null || return 1
     _srcs=$(gv_sources "$_cfg" | paste -sd, -)
     for _r in steward analyst auditor; do

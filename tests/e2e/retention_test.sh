@@ -10,7 +10,6 @@
 #     membership) and the records it was linked to keep their entities;
 #   - `dovetail purge` does the same on demand and reports it; only admins
 #     and stewards may; the audit log is never erased and still verifies;
-#   - a schema 4 store is upgraded in place, its records taken to arrive then;
 #   - (on a copy) training under a purpose compares no pair of sources its
 #     policies keep apart.
 # Usage: tests/e2e/retention_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
@@ -153,22 +152,6 @@ q "SELECT principal || '|' || action || '|' || n_subjects FROM audit ORDER BY se
     | grep -qx "admin|store.purge|41" && ok "under the admin's own entry" || bad "explicit purge entry"
 verify 2027-02-20 "$S" >/dev/null 2>"$T/err" && ok "the log verifies at the end" \
     || bad "final verify" "$(cat "$T/err")"
-
-# ---- a schema 4 store is upgraded in place ----------------------------------------------
-U=$T/u.db
-gv_setup "$U" "$T/all.yaml" || bad "second store" "setup failed"
-as steward "$U" ingest -q --source deaths "$G/deaths.csv" 2>/dev/null
-sqlite3 "$U" "DROP INDEX record_received; DROP INDEX history_received;
-              ALTER TABLE record DROP COLUMN received;
-              ALTER TABLE record_history DROP COLUMN received;
-              ALTER TABLE record_history DROP COLUMN source;
-              UPDATE meta SET value = '4' WHERE key = 'schema_version'"
-t0=$(date -u +%s)
-verify "$(date -u +%F)" "$U" >/dev/null 2>"$T/err" || bad "open a schema 4 store" "$(cat "$T/err")"
-[ "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] \
-    && [ "$(sqlite3 "$U" "SELECT count(*) FROM record WHERE received < $t0 - 5")" = 0 ] \
-    && ok "a schema 4 store is upgraded, its records arriving at the upgrade" \
-    || bad "upgrade" "$(sqlite3 "$U" "SELECT value FROM meta WHERE key = 'schema_version'")"
 
 printf 'retention: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

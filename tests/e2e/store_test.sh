@@ -20,8 +20,8 @@ trap 'rm -rf "$T"' EXIT
 . "$HERE/lib.sh"
 # Value of a line "key   value" in a summary.
 field() { awk -v k="$1" '{ v = $2; if ($1 == k) print v }' "$2"; }
-dump() { # every record's state, in a fixed order
-    sqlite3 "$1" "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn
+dump() { # every record's state, in a fixed order (contents are sealed: their lengths)
+    sqlite3 "$1" "SELECT s.name, r.record_id, length(r.raw), length(r.norm), r.version, r.withdrawn
                   FROM record r JOIN source s ON s.id = r.source ORDER BY 1, 2;
                   SELECT count(*) FROM record_history;"
 }

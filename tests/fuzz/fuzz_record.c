@@ -99,8 +99,10 @@ static void setup(void)
     must(dt_link_run(cfg, &lo, NULL, &err), &err);
     dt_config_free(cfg);
     char admin[DT_TOKEN_SIZE], steward[DT_TOKEN_SIZE], policy[160];
-    must(dt_store_init(store, cfg_path, "admin", admin, &err), &err);
-    must(dt_store_open(store, &g_store, &err), &err);
+    char key[300];
+    snprintf(key, sizeof key, "%s/s.key", g_dir);
+    must(dt_store_init_keyed(store, cfg_path, key, "admin", admin, &err), &err);
+    must(dt_store_open_keyed(store, key, &g_store, &err), &err);
     dt_request as_admin = {admin, "setup"}, as_steward = {steward, "setup"};
     must(dt_principal_add(g_store, &as_admin, "steward", "steward", "a", steward, &err), &err);
     must(dt_principal_add(g_store, &as_admin, "analyst", "analyst", NULL, g_analyst, &err), &err);

@@ -81,9 +81,11 @@ static void febrl_store_make(int n, febrl_tokens *tok, dt_store **out)
     write_policy(pol);
     dt_error err;
     dt_store *s = NULL;
-    must(dt_store_init(store, DT_SRC_ROOT "/examples/febrl4.yaml", "admin", tok->admin, &err),
-         &err);
-    must(dt_store_open(store, &s, &err), &err);
+    char key[300];
+    tmpdir_path(key, sizeof key, "s.key");
+    must(dt_store_init_keyed(store, DT_SRC_ROOT "/examples/febrl4.yaml", key, "admin", tok->admin,
+                             &err), &err);
+    must(dt_store_open_keyed(store, key, &s, &err), &err);
     dt_request as_admin = {tok->admin, "setup"}, as_steward = {tok->steward, "setup"};
     must(dt_principal_add(s, &as_admin, "steward", "steward", "a,b", tok->steward, &err), &err);
     must(dt_principal_add(s, &as_admin, "analyst", "analyst", NULL, tok->analyst, &err), &err);

@@ -16,12 +16,13 @@
 
 #include "tmpdir.h"
 
-static char g_path[256];
+static char g_path[256], g_key[256];
 
 static int setup(void **state)
 {
     if (tmpdir_setup(state) < 0) return -1;
     tmpdir_path(g_path, sizeof g_path, "s.db");
+    tmpdir_path(g_key, sizeof g_key, "s.key"); /* made by the first create */
     return 0;
 }
 
@@ -46,11 +47,11 @@ static void test_two_writers(void **state)
     dt_error err;
     dt_error_clear(&err);
     st_store *s1 = NULL, *s2 = NULL;
-    assert_int_equal(st_open(g_path, ST_CREATE, &s1, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_CREATE, &s1, &err), DT_OK);
     assert_int_equal(st_begin(s1, &err), DT_OK);
     assert_int_equal(gv_audit_init_key(s1, &err), DT_OK);
     assert_int_equal(st_commit(s1, &err), DT_OK);
-    assert_int_equal(st_open(g_path, ST_OPEN, &s2, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s2, &err), DT_OK);
     gv_audit *a1 = NULL, *a2 = NULL;
     assert_int_equal(gv_audit_open(s1, &a1, &err), DT_OK);
     assert_int_equal(gv_audit_open(s2, &a2, &err), DT_OK);
@@ -98,7 +99,7 @@ static void test_verify_no_heads(void **state)
     char path[256];
     tmpdir_path(path, sizeof path, "empty.db");
     st_store *s = NULL;
-    assert_int_equal(st_open(path, ST_CREATE, &s, &err), DT_OK);
+    assert_int_equal(st_open(path, g_key, ST_CREATE, &s, &err), DT_OK);
     assert_int_equal(st_begin(s, &err), DT_OK);
     assert_int_equal(gv_audit_init_key(s, &err), DT_OK);
     assert_int_equal(st_commit(s, &err), DT_OK);

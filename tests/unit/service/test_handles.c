@@ -27,7 +27,9 @@ static void test_two_handles(void **state)
     char store[300];
     tmpdir_path(store, sizeof store, "s.db");
     dt_error err;
-    must(dt_store_open(store, &h2, &err), &err); /* before any model */
+    char key[300];
+    tmpdir_path(key, sizeof key, "s.key");
+    must(dt_store_open_keyed(store, key, &h2, &err), &err); /* before any model */
     dt_request as_analyst = {tok.analyst, "test"};
     int64_t version;
 

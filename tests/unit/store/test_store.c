@@ -2,12 +2,14 @@
  * updates that keep the earlier version, withdrawal and restore, a
  * rolled-back batch, a locked store and files that are not stores, and
  * the blocking index. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,12 +20,13 @@
 
 #include "tmpdir.h"
 
-static char g_path[256];
+static char g_path[256], g_key[256];
 
 static int setup(void **state)
 {
     if (tmpdir_setup(state) < 0) return -1;
     tmpdir_path(g_path, sizeof g_path, "s.db");
+    tmpdir_path(g_key, sizeof g_key, "s.key"); /* made by the first create */
     return 0;
 }
 
@@ -43,7 +46,7 @@ static st_store *create(void)
     st_store *s = NULL;
     dt_error err;
     dt_error_clear(&err);
-    assert_int_equal(st_open(g_path, ST_CREATE, &s, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_CREATE, &s, &err), DT_OK);
     return s;
 }
 
@@ -77,11 +80,11 @@ static void test_create_and_reopen(void **state)
     st_close(s);
 
     /* Creating over an existing file is refused and leaves it alone. */
-    assert_int_equal(st_open(g_path, ST_CREATE, &s, &err), DT_EIO);
+    assert_int_equal(st_open(g_path, g_key, ST_CREATE, &s, &err), DT_EIO);
     assert_non_null(strstr(err.msg, "already there"));
     assert_int_equal(access(g_path, F_OK), 0);
 
-    assert_int_equal(st_open(g_path, ST_OPEN, &s, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_OK);
     char *v = NULL;
     assert_int_equal(st_meta_get(s, "config", &v, &err), DT_OK);
     assert_string_equal(v, "fields: {}");
@@ -92,7 +95,7 @@ static void test_create_and_reopen(void **state)
     /* A store of another schema version is refused, saying what to do. */
     assert_int_equal(st_meta_set(s, "schema_version", "1", &err), DT_OK);
     st_close(s);
-    assert_int_equal(st_open(g_path, ST_OPEN, &s, &err), DT_EIO);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_EIO);
     assert_non_null(strstr(err.msg, "schema version 1"));
     assert_non_null(strstr(err.msg, "dovetail init"));
 }
@@ -172,16 +175,19 @@ static void test_update_withdraw_restore(void **state)
     assert_int_equal(count(s, NULL), 1);
     st_close(s);
 
-    /* No version was overwritten: the history holds versions 1 and 2. */
+    /* No version was overwritten: the history holds versions 1 and 2,
+     * sealed (neither value is there in clear). */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(raw, '|') FROM "
-                                            "(SELECT raw FROM record_history ORDER BY version)",
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(version, '|'), "
+                                            "sum(instr(raw, CAST('0213' AS BLOB)) = 0) FROM "
+                                            "(SELECT version, raw FROM record_history "
+                                            "ORDER BY version)",
                                         -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0),
-                        "{\"zip\":\"02139\"}|{\"zip\":\"02140\"}");
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "1|2");
+    assert_int_equal(sqlite3_column_int(st, 1), 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -221,7 +227,7 @@ static void test_locked_and_foreign_files(void **state)
     st_store *s = create(), *t = NULL;
     dt_error err;
     dt_error_clear(&err);
-    assert_int_equal(st_open(g_path, ST_OPEN, &t, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &t, &err), DT_OK);
     assert_int_equal(st_begin(s, &err), DT_OK);
     /* A second writer is told the store is locked, and nothing changes. */
     assert_int_equal(st_begin(t, &err), DT_EIO);
@@ -238,12 +244,12 @@ static void test_locked_and_foreign_files(void **state)
     fputs("name,dob\nann,1980-01-02\n", f);
     fclose(f);
     dt_error_clear(&err);
-    assert_int_equal(st_open(other, ST_OPEN, &t, &err), DT_EIO);
+    assert_int_equal(st_open(other, g_key, ST_OPEN, &t, &err), DT_EIO);
     assert_non_null(strstr(err.msg, other));
     assert_null(t);
 
     snprintf(other, sizeof other, "%s/missing.db", g_dir);
-    assert_int_equal(st_open(other, ST_OPEN, &t, &err), DT_EIO);
+    assert_int_equal(st_open(other, g_key, ST_OPEN, &t, &err), DT_EIO);
     assert_non_null(strstr(err.msg, "dovetail init"));
     assert_int_equal(access(other, F_OK), -1); /* opening never creates */
 }
@@ -284,7 +290,7 @@ static void test_snapshot(void **state)
     int64_t a;
     assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
     put(s, a, "1", "{}");
-    assert_int_equal(st_open(g_path, ST_OPEN, &t, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &t, &err), DT_OK);
     int started = 0;
     assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
     assert_int_equal(started, 1);
@@ -441,48 +447,158 @@ static void test_blocking_index_by_source(void **state)
     st_close(s);
 }
 
-/* A store whose slots have no source code (schema 5, before the
- * block_layout mark): opening it rebuilds them, and matches by source
- * work on it. */
-static void test_blocking_index_upgrade(void **state)
+/* The whole of a file (empty when absent), for grepping. */
+static char *slurp(const char *path, size_t *n)
+{
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(1);
+    if (!f) return buf;
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        buf = realloc(buf, *n + got);
+        memcpy(buf + *n, chunk, got);
+        *n += got;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* 1 when needle occurs in the store file or its WAL. */
+static int store_holds(const char *needle)
+{
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    const char *paths[2] = {g_path, wal};
+    int found = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        char *b = slurp(paths[i], &n);
+        found |= memmem(b, n, needle, strlen(needle)) != NULL;
+        free(b);
+    }
+    return found;
+}
+
+static int mode_of(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (int)(sb.st_mode & 0777) : -1;
+}
+
+/* Record contents are sealed: neither the store nor its WAL holds them,
+ * the files are 0600 whatever the umask, a sealed value moved to another
+ * row does not open, and a wrong or exposed key file is refused. */
+static void test_sealed_at_rest(void **state)
 {
     (void)state;
-    uint64_t rule0[5] = {42, 42, 42, 7, 42}, rule1[5] = {0};
-    const uint64_t *keys[2] = {rule0, rule1};
-    int64_t recs[6];
-    st_store *s = five_sources(recs, keys);
-    st_close(s);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM block_key; DELETE FROM block_new; "
-                                  "DELETE FROM meta WHERE key = 'block_layout'", 0, 0, 0), SQLITE_OK);
-    for (int i = 0; i < 5; i++) { /* schema 5's slot: a 33-bit hash above the record id */
-        uint64_t slot = util_hash64((const char *)&rule0[i], 8, 0) >> 31 << 30 | (uint64_t)recs[i];
-        char sql[200];
-        snprintf(sql, sizeof sql, "INSERT INTO block_key VALUES(%lld); UPDATE record_keys SET "
-                 "slots = x'%016llx' WHERE record = %lld", (long long)slot,
-                 (unsigned long long)__builtin_bswap64(slot), (long long)recs[i]);
-        assert_int_equal(sqlite3_exec(db, sql, 0, 0, 0), SQLITE_OK);
-    }
-    sqlite3_close(db);
+    mode_t old_mask = umask(022);
+    st_store *s = create();
     dt_error err;
     dt_error_clear(&err);
-    assert_int_equal(st_open(g_path, ST_OPEN, &s, &err), DT_OK);
-    uint64_t q0[1] = {42}, q1[1] = {0};
-    const uint64_t *q[2] = {q0, q1};
-    uint32_t hits[8];
-    match_codes(s, 1, q, (1u << 1) | (1u << 4), hits); /* b, e */
-    assert_int_equal(hits[1] | hits[3] | hits[4], 0);
-    assert_int_equal(hits[2], 1);
-    assert_int_equal(hits[5], 1);
-    match(s, 1, q, hits);
-    assert_int_equal(hits[1] & hits[2] & hits[3] & hits[5], 1);
-    assert_int_equal(hits[4], 0);
-    /* dropping a record's keys drops its rebuilt slots */
-    assert_int_equal(st_keys_drop(s, recs[0], &err), DT_OK);
-    match(s, 1, q, hits);
-    assert_int_equal(hits[1], 0);
+    int64_t src = 0, id1 = 0, id2 = 0;
+    st_put_result r;
+    assert_int_equal(st_source_id(s, "a", &src, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_record_put(s, src, "1", "{\"name\":\"Zebedee\",\"ssn\":\"987654321\"}",
+                                   "{\"given\":\"zebedee\"}", 1000, &r, &id1, &err), DT_OK);
+    assert_int_equal(st_record_put(s, src, "2", "{\"name\":\"Quenby\"}", "{\"given\":\"quenby\"}",
+                                   1000, &r, &id2, &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    char side[300];
+    snprintf(side, sizeof side, "%s-wal", g_path);
+    assert_int_equal(mode_of(g_path), 0600);
+    assert_int_equal(mode_of(side), 0600);
+    snprintf(side, sizeof side, "%s-shm", g_path);
+    assert_int_equal(mode_of(side), 0600);
+    assert_int_equal(mode_of(g_key), 0600);
+    assert_false(store_holds("Zebedee"));
+    assert_false(store_holds("zebedee"));
+    assert_false(store_holds("987654321"));
+    assert_false(store_holds("Quenby"));
+    st_record got;
+    assert_int_equal(st_record_get(s, id1, &got, NULL, &err), DT_OK);
+    assert_string_equal(got.raw, "{\"name\":\"Zebedee\",\"ssn\":\"987654321\"}");
+    assert_string_equal(got.norm, "{\"given\":\"zebedee\"}");
+    st_record_free(&got);
     st_close(s);
+    umask(old_mask);
+
+    /* Swapping two rows' sealed values is caught when they are read. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE record SET raw = (SELECT raw FROM record WHERE "
+                                      "record_id = '2') WHERE record_id = '1'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_OK);
+    assert_int_equal(st_record_get(s, id1, &got, NULL, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "does not open"));
+    assert_int_equal(st_record_get(s, id2, &got, NULL, &err), DT_OK);
+    st_record_free(&got);
+    st_close(s);
+
+    /* Another store's key file is named as the wrong one. */
+    char other[300], other_key[300];
+    snprintf(other, sizeof other, "%s/other.db", g_dir);
+    snprintf(other_key, sizeof other_key, "%s/other.key", g_dir);
+    assert_int_equal(st_open(other, other_key, ST_CREATE, &s, &err), DT_OK);
+    st_close(s);
+    dt_error_clear(&err);
+    assert_int_equal(st_open(g_path, other_key, ST_OPEN, &s, &err), DT_EAUTH);
+    assert_non_null(strstr(err.msg, "does not open this store"));
+    assert_null(s);
+    assert_int_equal(st_open(g_path, NULL, ST_OPEN, &s, &err), DT_EINVAL);
+    assert_non_null(strstr(err.msg, "no key file"));
+
+    /* A key file others may read is refused. */
+    assert_int_equal(chmod(g_key, 0644), 0);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_EINVAL);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    assert_int_equal(chmod(g_key, 0600), 0);
+}
+
+/* The blocking index holds keyed hashes: the same keys under two key
+ * files give unrelated slots, so a copy cannot test guesses against it. */
+static void test_keyed_slots(void **state)
+{
+    (void)state;
+    char path[2][300], key[2][300], slots[2][4096];
+    uint64_t rule0[2] = {123456789, 987654321}, rule1[2] = {0, 0};
+    const uint64_t *keys[2] = {rule0, rule1};
+    int64_t recs[2] = {1, 2};
+    dt_error err;
+    dt_error_clear(&err);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path[i], sizeof path[i], "%s/slots%d.db", g_dir, i);
+        snprintf(key[i], sizeof key[i], "%s/slots%d.key", g_dir, i);
+        st_store *s = NULL;
+        assert_int_equal(st_open(path[i], key[i], ST_CREATE, &s, &err), DT_OK);
+        int64_t src;
+        assert_int_equal(st_source_id(s, "a", &src, &err), DT_OK);
+        put(s, src, "r1", "{}");
+        put(s, src, "r2", "{}");
+        uint16_t codes[2] = {0, 0};
+        assert_int_equal(st_keys_set(s, recs, codes, 2, keys, 2, &err), DT_OK);
+        uint32_t hits[8];
+        match(s, 2, keys, hits); /* the store itself still finds its blocks */
+        assert_int_equal(hits[1], 1); /* r1 by query 0 */
+        assert_int_equal(hits[2], 2); /* r2 by query 1 */
+        st_close(s);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path[i], &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(slot) FROM (SELECT slot "
+                                                "FROM block_new UNION SELECT slot FROM "
+                                                "block_key ORDER BY slot)", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(slots[i], sizeof slots[i], "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_string_not_equal(slots[0], slots[1]);
 }
 
 int main(void)
@@ -497,7 +613,8 @@ int main(void)
         cmocka_unit_test(test_erased_ids_not_reused),
         cmocka_unit_test(test_blocking_index),
         cmocka_unit_test(test_blocking_index_by_source),
-        cmocka_unit_test(test_blocking_index_upgrade),
+        cmocka_unit_test(test_sealed_at_rest),
+        cmocka_unit_test(test_keyed_slots),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

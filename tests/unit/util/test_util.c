@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -13,6 +15,8 @@
 
 #include "tmpdir.h"
 #include "util/util.h"
+
+#include "tmpdir.h"
 
 static void test_errnames(void **state)
 {
@@ -236,6 +240,70 @@ static void test_mkdir_parents(void **state)
     assert_non_null(strstr(err.msg, "not a directory"));
 }
 
+static int mode_of(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0 ? (int)(sb.st_mode & 0777) : -1;
+}
+
+static void read_back(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    fclose(f);
+}
+
+/* Files are written 0600 and directories made 0700 whatever the umask,
+ * through a temporary no one can predict: a symlink planted at OUT.tmp
+ * is not followed, an existing target is replaced whole (or, with
+ * no_replace, kept), and an aborted write leaves nothing behind. */
+static void test_private_files(void **state)
+{
+    (void)state;
+    mode_t old_mask = umask(022);
+    char dir[256], out[300], tmp[300], victim[300], text[64];
+    dt_error err;
+    dt_error_clear(&err);
+    tmpdir_path(dir, sizeof dir, "d");
+    assert_int_equal(util_mkdir(dir, &err), DT_OK);
+    assert_int_equal(mode_of(dir), 0700);
+    snprintf(out, sizeof out, "%s/out.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s/out.csv.tmp", dir);
+    snprintf(victim, sizeof victim, "%s/victim", g_dir);
+    assert_int_equal(util_write_file(victim, "keep\n", 5, 0, &err), DT_OK);
+    assert_int_equal(symlink(victim, tmp), 0);
+
+    assert_int_equal(util_write_file(out, "a,b\n", 4, 0, &err), DT_OK);
+    assert_int_equal(mode_of(out), 0600);
+    read_back(victim, text, sizeof text);
+    assert_string_equal(text, "keep\n");
+    assert_int_equal(dt_file_write(out, "c\n", 2, &err), DT_OK); /* replaced whole */
+    read_back(out, text, sizeof text);
+    assert_string_equal(text, "c\n");
+    assert_int_equal(util_write_file(out, "d\n", 2, 1, &err), DT_EIO); /* no_replace */
+    read_back(out, text, sizeof text);
+    assert_string_equal(text, "c\n");
+
+    util_out o;
+    assert_int_equal(util_out_open(&o, out, &err), DT_OK);
+    assert_int_equal(mode_of(o.tmp), 0600);
+    assert_non_null(strstr(o.tmp, "/.out.csv."));
+    char made[300];
+    snprintf(made, sizeof made, "%s", o.tmp);
+    fputs("half", o.f);
+    util_out_abort(&o);
+    assert_int_equal(access(made, F_OK), -1);
+    read_back(out, text, sizeof text);
+    assert_string_equal(text, "c\n");
+
+    snprintf(out, sizeof out, "%s/missing/out.csv", dir);
+    assert_int_equal(util_write_file(out, "x", 1, 0, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, out));
+    umask(old_mask);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
         cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_mkdir_parents),
+        cmocka_unit_test(test_private_files),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
