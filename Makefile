@@ -121,6 +121,7 @@ e2e: $(CLI) $(GEN)
 	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
 	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
 	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
+	@sh tests/e2e/integrity_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers

@@ -141,7 +141,11 @@ enum { SKIP_LOG_MAX = 10 }; /* over-cap blocks named on the log; the rest are co
 
 static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
 {
-    pl_ctx *e = ctx;
+    pl_skipped_block(ctx, rule, rec, n_recs, n_pairs);
+}
+
+void pl_skipped_block(pl_ctx *e, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
+{
     if (++e->n_skipped_blocks > SKIP_LOG_MAX) return;
     util_buf text = {0};
     key_text(e, rule, rec, &text);

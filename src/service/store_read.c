@@ -10,8 +10,11 @@
  * from the links the view allows (svc_view_entity) and named by
  * gv_view_id, so an id never carries what a hidden record joined.
  *
- * Invariant: nothing leaves (a file renamed into place, a result handed
- * back) before the request's audit entry is committed (req_end).
+ * Invariants:
+ *   1. Nothing leaves (a file renamed into place, a result handed back)
+ *      before the request's audit entry is committed (req_end).
+ *   2. Export checks the whole store (st_verify) in the snapshot it reads,
+ *      so a damaged store is an error, never a short or altered file.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -181,6 +184,7 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
     uint64_t n = 0;
     int rc = tmp ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = req_view(&q, err);
+    if (rc == DT_OK) rc = st_verify(store->st, err); /* the snapshot export_to reads */
     if (rc == DT_OK) rc = export_to(&q, tmp, &n, err);
     rc = req_end(&q, rc, err); /* the entry is durable before the file is in place */
     if (rc == DT_OK && rename(tmp, out_path) != 0)
