@@ -4,12 +4,13 @@
  * blocking index, with the store's frozen model, and the entities they
  * touch are clustered again.
  *
- * Why incremental equals batch (with the same frozen model): a pair is compared when the later of its two records
- * arrives, through the same keys, values and weights as in batch; and the
- * batch clusterer decides inside one connected component of the link graph
- * from that component's links alone (strongest first, ties by canonical
- * record order). So clustering again the whole component a change touches,
- * its records in canonical order, gives the component batch would give.
+ * Why incremental equals batch (with the same frozen model): a pair is
+ * compared when the later of its two records arrives, through the same
+ * keys, values and weights as in batch; and the batch clusterer decides
+ * inside one connected component of the link graph from that component's
+ * links alone (strongest first, ties by canonical record order). So
+ * clustering again the whole component a change touches, its records in
+ * canonical order, gives the component batch would give.
  *
  * The block cap: a block whose pairs (counted as batch counts them, by the
  * mode from per-source counts) exceed max_block_pairs is skipped with

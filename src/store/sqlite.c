@@ -166,9 +166,10 @@ int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: the disk is full (%s); nothing of "
                          "this batch was stored", what, why);
     case SQLITE_NOMEM: return dt_err_set(err, DT_ENOMEM, "out of memory in the store");
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return sq_damaged(s, what, why, err);
+    case SQLITE_NOTADB: /* no SQLite header: another kind of file, or a damaged first page */
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: not a dovetail store, or its first "
+                         "page is damaged (%s)", what, why);
+    case SQLITE_CORRUPT: return sq_damaged(s, what, why, err);
     default: return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %s", what, why);
     }
 }
