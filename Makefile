@@ -140,6 +140,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks
 	@sh tests/e2e/rejects_test.sh $(abspath $(CLI))
 	@sh tests/e2e/binding_test.sh $(abspath $(CLI))
 	@sh tests/e2e/atrest_test.sh $(abspath $(CLI))
+	@sh tests/e2e/integrity_test.sh $(abspath $(CLI))
 
 layers:
 	@sh scripts/check-layers

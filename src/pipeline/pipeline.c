@@ -142,7 +142,11 @@ enum { SKIP_LOG_MAX = 10 }; /* over-cap blocks named on the log; the rest are co
 
 static void on_skip(void *ctx, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
 {
-    pl_ctx *e = ctx;
+    pl_skipped_block(ctx, rule, rec, n_recs, n_pairs);
+}
+
+void pl_skipped_block(pl_ctx *e, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs)
+{
     if (++e->n_skipped_blocks > SKIP_LOG_MAX) return;
     if (e->hides_values) { /* a block's key is its records' values */
         pl_log(e, DT_LOG_WARN, "blocking rule %s: a block has %llu records (%llu pairs), over "

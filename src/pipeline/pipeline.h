@@ -94,6 +94,11 @@ int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader l
  * source i_src's CSV; `name` labels messages. */
 int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,
                  const char *name);
+/* Reports a block over max_block_pairs, skipped: a warning naming the
+ * rule, the key (record rec's values) and the counts, for the first few;
+ * the rest are counted in n_skipped_blocks. The store's ingest says the
+ * same as batch link. */
+void pl_skipped_block(pl_ctx *e, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs);
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int pl_keys(pl_ctx *e);
 int pl_block(pl_ctx *e);

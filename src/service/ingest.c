@@ -22,6 +22,9 @@
  *   4. Once the store has a model, each batch's new and changed records are
  *      resolved (resolve.c) in the batch's own transaction, so records,
  *      links and entities never disagree.
+ *   5. A new model (train, import) and every record resolved with it commit
+ *      in one transaction: until then the previous model's entities are
+ *      served, whole, and a killed train leaves them so.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -252,6 +255,7 @@ typedef struct ingest_run {
     uint8_t *touched_new;    /* 1 when it was stored for the first time */
     size_t n_touched, cap_touched, cap_row, cap_new;
     char *cause;             /* recorded with entity merges and splits */
+    util_ids warned;         /* blocks over the cap said already */
     dt_ingest_summary sum;
 } ingest_run;
 
@@ -345,7 +349,8 @@ static int resolve_batch(ingest_run *run)
     if (!s->has_model || !run->n_touched) return DT_OK;
     svc_batch b = {.recs = run->touched, .n = run->n_touched, .is_new = run->touched_new,
                    .values = &run->e.table, .rows = run->touched_row, .cause = run->cause,
-                   .nicks = s->nicks};
+                   .nicks = s->nicks, .on_log = run->e.on_log, .cb_ctx = run->e.cb_ctx,
+                   .warned = &run->warned};
     int rc = svc_resolve(s->st, s->cfg, &s->model, &b, run->e.err);
     run->n_touched = 0;
     return rc;
@@ -541,6 +546,7 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     dt_free(run->touched);
     dt_free(run->touched_row);
     dt_free(run->touched_new);
+    util_ids_fini(&run->warned);
     dt_free(run->cause);
     dt_free(run);
     return rc;
@@ -618,46 +624,79 @@ int dt_store_withdraw(dt_store *store, const dt_request *req, const char *source
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
-/* ---- model and export ------------------------------------------------- */
+/* ---- model and export -------------------------------------------------
+ *
+ * A new model becomes the store's only when every record is resolved with
+ * it: the model row, and every link and entity it changes, commit in one
+ * transaction. Until then readers (other processes, WAL snapshots) see the
+ * previous model and its entities, whole; a killed or failed train leaves
+ * them so, and train run again starts over. The cost is the write lock for
+ * the whole resolution (other writers wait, then fail "locked") and a WAL
+ * as large as the pages it changes; bench/README.md has the figures. */
 
-/* Resolves every active record again with the store's model, in batches,
- * each in its own transaction: after a new model, every entity is its. */
-int store_resolve_all(dt_store *s, const char *cause, dt_error *err)
+/* Resolves every active record again with the store's model, in batches
+ * of bounded memory, inside the caller's transaction. */
+int store_resolve_all(dt_store *s, const char *cause, const dt_link_options *o, dt_error *err)
 {
     enum { BATCH = 2000 };
     int rc = DT_OK;
+    util_ids warned = {0};
     for (int64_t from = 0; rc == DT_OK;) {
         int64_t ids[BATCH];
         size_t k = 0;
         rc = st_active_ids(s->st, from, ids, BATCH, &k, err);
         if (rc < 0 || k == 0) break;
-        rc = st_begin(s->st, err);
-        svc_batch b = {.recs = ids, .n = k, .cause = cause, .nicks = s->nicks};
-        if (rc == DT_OK) rc = svc_resolve(s->st, s->cfg, &s->model, &b, err);
-        if (rc == DT_OK) rc = st_commit(s->st, err);
-        else st_rollback(s->st);
+        svc_batch b = {.recs = ids, .n = k, .cause = cause, .nicks = s->nicks,
+                       .on_log = o ? o->on_log : NULL, .cb_ctx = o ? o->cb_ctx : NULL,
+                       .warned = &warned};
+        rc = svc_resolve(s->st, s->cfg, &s->model, &b, err);
         from = ids[k - 1] + 1;
     }
+    util_ids_fini(&warned);
     return rc;
 }
 
+/* Says on the log (when there is one) that resolution starts. */
+static void log_resolving(dt_store *store, const dt_link_options *o, int64_t version)
+{
+    uint64_t n = 0;
+    dt_error ignored;
+    if (!o || !o->on_log || st_record_count(store->st, NULL, &n, &ignored) < 0) return;
+    char line[200];
+    snprintf(line, sizeof line, "train: resolving %llu records with model version %lld; the "
+             "previous entities are served until every one is done", (unsigned long long)n,
+             (long long)version);
+    o->on_log(o->cb_ctx, DT_LOG_INFO, line);
+}
+
 /* Keeps a model as the store's newest version and resolves every record
- * with it. */
-static int adopt_model(dt_store *store, const char *text, int64_t *version, dt_error *err)
+ * with it, in one transaction. o: for its log, or NULL. */
+static int adopt_model(dt_store *store, const char *text, const dt_link_options *o,
+                       int64_t *version, dt_error *err)
 {
     char *sealed = NULL;
-    int rc = st_seal_text(store->st, MODEL_LABEL, text, &sealed, err);
-    if (rc == DT_OK) rc = st_begin(store->st, err);
-    if (rc == DT_OK) {
-        rc = st_model_put(store->st, sealed, version, err);
-        if (rc == DT_OK) rc = st_commit(store->st, err);
-        else st_rollback(store->st);
+    DT_TRY(st_seal_text(store->st, MODEL_LABEL, text, &sealed, err));
+    int rc = st_begin(store->st, err);
+    if (rc < 0) {
+        dt_free(sealed);
+        return rc;
     }
+    rc = st_model_put(store->st, sealed, version, err);
     dt_free(sealed);
     if (rc == DT_OK) rc = load_model(store, err);
     char *cause = rc == DT_OK ? dt_asprintf("model version %lld", (long long)*version) : NULL;
-    if (rc == DT_OK) rc = cause ? store_resolve_all(store, cause, err) : DT_ENOMEM;
+    if (rc == DT_OK && !cause) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) log_resolving(store, o, *version);
+    if (rc == DT_OK) rc = store_resolve_all(store, cause, o, err);
+    if (rc == DT_OK) rc = st_commit(store->st, err);
     dt_free(cause);
+    if (rc == DT_OK) return DT_OK;
+    st_rollback(store->st);
+    /* The model in memory was never committed, and its version number will
+     * be given again: go back to the committed one (failing that, the next
+     * request loads it). */
+    dt_error ignored;
+    if (load_model(store, &ignored) < 0) store->model_version = -1;
     return rc;
 }
 
@@ -684,7 +723,7 @@ static int import_model(dt_store *store, const char *model_path, int64_t *versio
     char *text = rc == DT_OK ? fs_model_to_text(&m, store->cfg) : NULL;
     if (rc == DT_OK && !text) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     fs_model_fini(&m);
-    if (rc == DT_OK) rc = adopt_model(store, text, version, err);
+    if (rc == DT_OK) rc = adopt_model(store, text, NULL, version, err);
     dt_free(text);
     return rc;
 }
@@ -731,7 +770,7 @@ int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options
                         "is nothing to train on%s%s", q.purpose, store->notice[0] ? ": " : "",
                         store->notice);
     if (rc == DT_OK) rc = pl_train_from(store->cfg, &o, load_store, &t, &text, err);
-    if (rc == DT_OK) rc = adopt_model(store, text, version, err);
+    if (rc == DT_OK) rc = adopt_model(store, text, &o, version, err);
     dt_free(text);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }

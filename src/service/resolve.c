@@ -4,13 +4,21 @@
  * blocking index, with the store's frozen model, and the entities they
  * touch are clustered again.
  *
- * Why incremental equals batch (with the same frozen model and no block
- * over the cap): a pair is compared when the later of its two records
- * arrives, through the same keys, values and weights as in batch; and the
- * batch clusterer decides inside one connected component of the link graph
- * from that component's links alone (strongest first, ties by canonical
- * record order). So clustering again the whole component a change touches,
- * its records in canonical order, gives the component batch would give.
+ * Why incremental equals batch (with the same frozen model): a pair is
+ * compared when the later of its two records arrives, through the same
+ * keys, values and weights as in batch; and the batch clusterer decides
+ * inside one connected component of the link graph from that component's
+ * links alone (strongest first, ties by canonical record order). So
+ * clustering again the whole component a change touches, its records in
+ * canonical order, gives the component batch would give.
+ *
+ * The block cap: a block whose pairs (counted as batch counts them, by the
+ * mode from per-source counts) exceed max_block_pairs is skipped with
+ * batch's warning, and a pair only a skipped block shares is not compared.
+ * The store's block is every stored record with the key, the batch's
+ * included: it equals batch's when the block is over the cap by the time
+ * its records are resolved. Pairs compared while it was under the cap keep
+ * their links until those records are resolved again (train).
  *
  * Invariants:
  *   1. Runs inside the caller's transaction: records, keys, links and
@@ -18,6 +26,7 @@
  *   2. An entity keeps its id while most of its records stay together;
  *      merges and splits are recorded in entity_event with their cause.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +41,7 @@ typedef struct loaded {
     util_ids sids;
     char **entity;
     size_t cap_entity;
+    util_ids *skipped;     /* per rule: keys whose block is over the cap; NULL: none */
 } loaded;
 
 /* nicks: a table to borrow, or NULL to load one (slow: a store passes its own). */
@@ -48,6 +58,8 @@ static void loaded_fini(loaded *l)
 {
     for (uint32_t i = 0; l->entity && i < l->sids.n; i++) dt_free(l->entity[i]);
     dt_free(l->entity);
+    for (size_t r = 0; l->skipped && r < l->e.cfg->n_rules; r++) util_ids_fini(&l->skipped[r]);
+    dt_free(l->skipped);
     pl_fini(&l->e);
     util_ids_fini(&l->sids);
 }
@@ -197,16 +209,86 @@ static int unique_matches(match_list *m)
     return DT_OK;
 }
 
+/* ---- the block cap ----------------------------------------------------- */
+
+typedef struct block_cap {
+    loaded *l;
+    st_store *st;
+    util_ids *warned;      /* hashes of (rule, key) said already; NULL: say none */
+    uint64_t codes;        /* the sources whose records count (a purpose's): bits of codes */
+} block_cap;
+
+static int skip_key(loaded *l, size_t rule, uint64_t key)
+{
+    if (!l->skipped && !(l->skipped = dt_calloc(l->e.cfg->n_rules, sizeof *l->skipped)))
+        return DT_ENOMEM;
+    return util_ids_add(&l->skipped[rule], (int64_t)key);
+}
+
+static int is_skipped_key(const loaded *l, size_t rule, uint64_t key)
+{
+    return l->skipped && util_ids_find(&l->skipped[rule], (int64_t)key) != UINT32_MAX;
+}
+
+static int add_same_pairs(void *ctx, uint64_t n)
+{
+    *(uint64_t *)ctx += n * (n - 1) / 2;
+    return DT_OK;
+}
+
+/* 1 when the block of batch record i's key under rule holds more pairs
+ * than the cap (as block_pair_count counts them); it is then skipped, and
+ * said once. */
+static int too_big(void *ctx, size_t rule, size_t i, uint64_t n_recs)
+{
+    block_cap *c = ctx;
+    pl_ctx *e = &c->l->e;
+    uint64_t key = e->keys[rule][i], n_pairs = n_recs * (n_recs - 1) / 2, same = 0;
+    if (e->cfg->mode != CFG_MODE_LINK_AND_DEDUPE) {
+        DT_TRY(st_block_sources(c->st, rule, key, c->codes, add_same_pairs, &same, e->err));
+        n_pairs = e->cfg->mode == CFG_MODE_DEDUPE ? same : n_pairs - same;
+    }
+    if (n_pairs <= e->cfg->max_block_pairs) return 0;
+    uint32_t ignored;
+    int is_new = 0;
+    int rc = skip_key(c->l, rule, key);
+    if (rc == DT_OK && c->warned)
+        rc = util_ids_put(c->warned, (int64_t)(util_mix64(key) ^ rule), &ignored, &is_new);
+    if (rc < 0) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    if (is_new) pl_skipped_block(e, (int)rule, (uint32_t)i, n_recs, n_pairs);
+    return 1;
+}
+
+/* The fewest records whose pairs may exceed the cap: smaller blocks are
+ * scanned without counting. */
+static uint64_t cap_min_records(uint64_t cap)
+{
+    uint64_t n = (uint64_t)sqrt(2.0 * (double)cap);
+    while (n > 2 && (n - 1) * (n - 2) / 2 > cap) n--;
+    while (n * (n - 1) / 2 <= cap) n++;
+    return n;
+}
+
+static st_block_cap block_cap_of(block_cap *c)
+{
+    return (st_block_cap){cap_min_records(c->l->e.cfg->max_block_pairs), too_big, c};
+}
+
 /* Stores the keys of the table's records 0..n-1 (the new ones), then finds
- * for each the stored records that may share a key with it: every pair
- * once (two new records pair from the one loaded first). */
-static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, util_ids *others)
+ * for each the stored records that may share a key with it, in blocks
+ * under the cap: every pair once (two new records pair from the one
+ * loaded first). */
+static int find_candidates(loaded *l, st_store *st, size_t n, util_ids *warned, cand_list *out,
+                           util_ids *others)
 {
     pl_ctx *e = &l->e;
     const uint64_t *const *keys = (const uint64_t *const *)e->keys;
     match_list m = {0};
     DT_TRY(st_keys_set(st, l->sids.ids, e->table.src, n, keys, e->cfg->n_rules, e->err));
-    int rc = st_keys_match(st, n, keys, e->cfg->n_rules, ~UINT64_C(0), add_match, &m, e->err);
+    block_cap c = {l, st, warned, ~UINT64_C(0)};
+    st_block_cap cap = block_cap_of(&c);
+    int rc = st_keys_match(st, n, keys, e->cfg->n_rules, ~UINT64_C(0), &cap, add_match, &m,
+                           e->err);
     if (rc == DT_OK) rc = unique_matches(&m);
     for (size_t k = 0; k < m.n && rc == DT_OK; k++) {
         uint32_t i = match_i(&m.v[k]);
@@ -221,11 +303,15 @@ static int find_candidates(loaded *l, st_store *st, size_t n, cand_list *out, ut
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
-/* The first rule whose keys agree on two table records, or -1. */
-static int first_rule(const pl_ctx *e, uint32_t a, uint32_t b)
+/* The first rule whose keys agree on two table records, in a block under
+ * the cap, or -1. */
+static int first_rule(const loaded *l, uint32_t a, uint32_t b)
 {
-    for (size_t r = 0; r < e->cfg->n_rules; r++)
-        if (e->keys[r][a] && e->keys[r][a] == e->keys[r][b]) return (int)r;
+    const pl_ctx *e = &l->e;
+    for (size_t r = 0; r < e->cfg->n_rules; r++) {
+        uint64_t k = e->keys[r][a];
+        if (k && k == e->keys[r][b] && !is_skipped_key(l, r, k)) return (int)r;
+    }
     return -1;
 }
 
@@ -239,7 +325,7 @@ static int score_candidates(loaded *l, st_store *st, const fs_model *m, const ca
     uint8_t g[FS_MAX_COMPARISONS];
     for (size_t k = 0; k < cl->n; k++) {
         uint32_t a = cl->v[k].a, b = (uint32_t)index_of(l, cl->v[k].b);
-        int rule = first_rule(e, a, b);
+        int rule = first_rule(l, a, b);
         if (rule < 0 || !block_mode_allows(cfg->mode, e->table.src[a], e->table.src[b])) continue;
         cmp_vector(&e->table, cfg, a, b, g);
         double w = fs_pair_weight(m, cfg, &e->table, g, a), p = fs_probability(w);
@@ -656,7 +742,7 @@ static int score_new(loaded *l, st_store *st, fs_model *m, const svc_batch *bt)
         if (!is_new_record(bt, i)) rc = st_links_drop(st, bt->recs[i], l->e.err);
     if (rc == DT_OK) rc = load_batch(l, st, bt);
     if (rc == DT_OK) rc = pl_keys(&l->e);
-    if (rc == DT_OK) rc = find_candidates(l, st, bt->n, &cl, &others);
+    if (rc == DT_OK) rc = find_candidates(l, st, bt->n, bt->warned, &cl, &others);
     for (size_t k = 0; k < others.n && rc == DT_OK; k++) rc = load_record(l, st, others.ids[k]);
     if (rc == DT_OK) {
         pl_free_keys(&l->e);
@@ -689,6 +775,8 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
     util_ids seeds = {0}, kept = {0};
     loaded l;
     int rc = loaded_init(&l, cfg, bt->nicks, err);
+    l.e.on_log = bt->on_log;
+    l.e.cb_ctx = bt->cb_ctx;
     for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
         if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
@@ -830,7 +918,7 @@ static int score_query(loaded *l, fs_model *m, svc_candidate **out, size_t *n_ou
     const dt_config *cfg = e->cfg;
     size_t cap = 0;
     for (uint32_t j = 1; j < e->table.n_recs; j++) {
-        if (first_rule(e, 0, j) < 0 || !block_mode_allows(cfg->mode, e->table.src[0], e->table.src[j]))
+        if (first_rule(l, 0, j) < 0 || !block_mode_allows(cfg->mode, e->table.src[0], e->table.src[j]))
             continue;
         svc_candidate c = {.sid = l->sids.ids[j]};
         cmp_vector(&e->table, cfg, 0, j, c.levels);
@@ -896,8 +984,11 @@ int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
     if (rc == DT_OK) rc = remember(&l, 0, ""); /* no store id: store ids start at 1 */
     if (rc == DT_OK) rc = pl_keys(&l.e);
     match_list found = {0};
+    /* a read: skips as ingest would, says nothing, and counts only what it may see */
+    block_cap c = {&l, st, NULL, sources};
+    st_block_cap cap = block_cap_of(&c);
     if (rc == DT_OK)
-        rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, sources,
+        rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, sources, &cap,
                            add_match, &found, err);
     for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
     if (rc == DT_OK) {

@@ -36,6 +36,9 @@ typedef struct svc_batch {
     size_t n_gone;
     const char *cause;         /* recorded with each merge or split */
     const norm_nicknames *nicks; /* the store's table, borrowed; NULL loads one */
+    dt_log_fn on_log;          /* blocks over the cap are said here; may be NULL */
+    void *cb_ctx;
+    util_ids *warned;          /* blocks said already, kept across batches; may be NULL */
 } svc_batch;
 
 /* Resolves store records against the store (resolve.c), inside the
@@ -246,7 +249,8 @@ int store_model_refresh(dt_store *s, dt_error *err);
 
 /* The config index of a source name, or DT_EINVAL listing the known ones. */
 int store_source_index(const dt_store *s, const char *name, size_t *i_src, dt_error *err);
-/* Resolves every active record again with the store's model. */
-int store_resolve_all(dt_store *s, const char *cause, dt_error *err);
+/* Resolves every active record again with the store's model, inside the
+ * caller's transaction; o (may be NULL) for the log. */
+int store_resolve_all(dt_store *s, const char *cause, const dt_link_options *o, dt_error *err);
 
 #endif

@@ -12,8 +12,11 @@
  * from the links the view allows (svc_view_entity) and named by
  * gv_view_id, so an id never carries what a hidden record joined.
  *
- * Invariant: nothing leaves (a file renamed into place, a result handed
- * back) before the request's audit entry is committed (req_end).
+ * Invariants:
+ *   1. Nothing leaves (a file renamed into place, a result handed back)
+ *      before the request's audit entry is committed (req_end).
+ *   2. Export checks the whole store (st_verify) in the snapshot it reads,
+ *      so a damaged store is an error, never a short or altered file.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -197,6 +200,7 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
                         "nothing to export", q.purpose);
     if (rc == DT_OK) rc = out_path_ok(out_path, err);
     if (rc == DT_OK) rc = util_out_open(&out, out_path, err);
+    if (rc == DT_OK) rc = st_verify(store->st, err); /* the snapshot export_to reads */
     if (rc == DT_OK) rc = export_to(&q, &out, &n, err);
     rc = req_end_placing(&q, rc, &out, err);
     if (n_rows) *n_rows = rc == DT_OK ? n : 0;

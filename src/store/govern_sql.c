@@ -350,6 +350,17 @@ static st_audit_entry entry_row(sqlite3_stmt *st)
     };
 }
 
+/* An entry row with a NULL where the schema has NOT NULL is a damaged page,
+ * and must not reach the log's checks as a NULL string. */
+static int entry_damaged(sqlite3_stmt *st)
+{
+    for (int i = 2; i <= 6; i++)
+        if (!sqlite3_column_text(st, i)) return 1;
+    return 0;
+}
+
+#define DAMAGED_ROW "a row of the audit log without its values"
+
 /* The subjects cursor's rows for entry `seq`, gathered into *v (their
  * texts copied: the cursor moves on). Rows of a seq with no entry (an
  * orphan a tamperer left) are skipped. */
@@ -384,6 +395,10 @@ int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error
     c.rc = sqlite3_step(c.st);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (entry_damaged(st)) {
+            out = sq_damaged(s, "reading the audit log", DAMAGED_ROW, err);
+            break;
+        }
         st_audit_entry e = entry_row(st);
         out = subjects_of(&c, e.seq);
         if (out < 0) break;
@@ -408,6 +423,10 @@ int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *
     sq_bind_text(st, 1, subject);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (entry_damaged(st)) {
+            out = sq_damaged(s, "reading the audit log", DAMAGED_ROW, err);
+            break;
+        }
         st_audit_entry e = entry_row(st);
         out = fn(ctx, &e);
     }
@@ -509,8 +528,11 @@ int st_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, 
 static int each_id_row(st_store *s, sqlite3_stmt *st, st_due_fn fn, void *ctx, dt_error *err)
 {
     int rc, out = DT_OK;
-    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        out = fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+    while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *record_id = (const char *)sqlite3_column_text(st, 1);
+        out = record_id ? fn(ctx, sqlite3_column_int64(st, 0), record_id)
+                        : sq_damaged(s, "reading records due", "a record without its id", err);
+    }
     return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading records due", err);
 }
 

@@ -71,7 +71,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, N_STMTS
+    S_SOURCE_MAX, S_KEY_COUNT, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -121,6 +121,8 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_KEY_RANGE] = "SELECT slot FROM block_key WHERE slot BETWEEN ?1 AND ?2 "
                     "UNION ALL SELECT slot FROM block_new WHERE slot BETWEEN ?1 AND ?2",
     [S_KEY_NEW_COUNT] = "SELECT count(*) FROM block_new",
+    [S_KEY_COUNT] = "SELECT (SELECT count(*) FROM block_key WHERE slot BETWEEN ?1 AND ?2) + "
+                    "(SELECT count(*) FROM block_new WHERE slot BETWEEN ?1 AND ?2)",
     [S_KEY_MERGE] = "INSERT OR IGNORE INTO block_key(slot) SELECT slot FROM block_new ORDER BY slot",
     [S_KEY_NEW_CLEAR] = "DELETE FROM block_new",
     [S_REC_MAX] = "SELECT coalesce(max(id), 0) FROM record",
@@ -142,11 +144,21 @@ static const char *const STMT_SQL[N_STMTS] = {
                     "VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1, ?2, ?3, ?4)",
     [S_ACTIVE_IDS] = "SELECT id FROM record WHERE withdrawn = 0 AND id >= ?1 ORDER BY id LIMIT ?2",
     [S_ENTITY_MEMBERS] = "SELECT record FROM membership WHERE entity = ?1",
-    [S_MEMBERS_EACH] = "SELECT s.name, r.record_id, m.entity, r.id FROM record r "
+    /* withdrawn records too: one with an entity is damage (see st_members_each) */
+    [S_MEMBERS_EACH] = "SELECT s.name, r.record_id, m.entity, r.id, r.withdrawn FROM record r "
                        "JOIN source s ON s.id = r.source JOIN membership m ON m.record = r.id "
-                       "WHERE r.withdrawn = 0 ORDER BY s.name, r.record_id",
+                       "ORDER BY s.name, r.record_id",
 };
 
+
+/* The store file is damaged: an error naming what we were doing and why,
+ * never "no rows" (a damaged page read as the end of a table would serve a
+ * short result as a whole one). */
+int sq_damaged(const st_store *s, const char *what, const char *why, dt_error *err)
+{
+    return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: the store file is damaged (%s); restore "
+                     "it from a backup", what, why);
+}
 
 /* An error from SQLite, named by the store's path and what we were doing. */
 int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
@@ -162,10 +174,10 @@ int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: the disk is full (%s); nothing of "
                          "this batch was stored", what, why);
     case SQLITE_NOMEM: return dt_err_set(err, DT_ENOMEM, "out of memory in the store");
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: not a readable dovetail store (%s)",
-                         what, why);
+    case SQLITE_NOTADB: /* no SQLite header: another kind of file, or a damaged first page */
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: not a dovetail store, or its first "
+                         "page is damaged (%s)", what, why);
+    case SQLITE_CORRUPT: return sq_damaged(s, what, why, err);
     default: return dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %s", what, why);
     }
 }
@@ -608,6 +620,10 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
             .is_withdrawn = sqlite3_column_int(st, 5),
             .entity = "",
         };
+        if (out == DT_OK && (!r.source || !r.record_id || !r.raw || !r.norm)) {
+            sqlite3_reset(st);
+            return sq_damaged(s, "reading records", "a record without its id or values", err);
+        }
         if (out == DT_OK) out = fn(ctx, &r);
         if (out < 0) {
             sqlite3_reset(st);
@@ -679,9 +695,15 @@ static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *ou
                                  : open_owned(s, id, version, 'r', st, 2, &out->raw, err);
     if (rc == DT_OK) rc = open_owned(s, id, version, 'n', st, 3, &out->norm, err);
     if (source_id) *source_id = sqlite3_column_int64(st, 6);
+    int is_null = !sqlite3_column_text(st, 0) || !sqlite3_column_text(st, 1) ||
+                  (which != S_REC_NORM && sqlite3_column_type(st, 2) == SQLITE_NULL) ||
+                  sqlite3_column_type(st, 3) == SQLITE_NULL; /* S_REC_NORM reads no raw */
     sqlite3_reset(st);
-    if (rc == DT_OK && out->source && out->record_id && out->raw && out->norm && out->entity)
-        return DT_OK;
+    if (is_null) {
+        st_record_free(out);
+        return sq_damaged(s, "reading a record", "a record without its id or values", err);
+    }
+    if (out->source && out->record_id && out->raw && out->norm && out->entity) return DT_OK;
     st_record_free(out);
     return rc < 0 && rc != DT_ENOMEM ? rc : dt_err_set(err, DT_ENOMEM, "out of memory");
 }
@@ -804,6 +826,12 @@ static uint64_t slot_make(int source_bits, uint64_t hash, uint64_t code, uint64_
 {
     return ((hash << source_bits | code) << SLOT_RECORD_BITS) | record;
 }
+
+/* A growable array of record ids. */
+typedef struct id_buf {
+    int64_t *v;
+    size_t n, cap;
+} id_buf;
 
 static int cmp_u64(const void *x, const void *y)
 {
@@ -936,10 +964,10 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
     return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
 }
 
-/* A query key's hash and the batch record asking. */
+/* A query key's hash, its rule and the batch record asking. */
 typedef struct key_query {
     uint64_t hash;
-    size_t i;
+    size_t i, rule;
 } key_query;
 
 static int cmp_query(const void *x, const void *y)
@@ -949,32 +977,28 @@ static int cmp_query(const void *x, const void *y)
     return (a->i > b->i) - (a->i < b->i);
 }
 
-/* Calls fn for each record in slots lo..hi, for each asker in q. */
-static int scan_range(st_store *s, uint64_t lo, uint64_t hi, const key_query *q, size_t n_q,
-                      st_match_fn fn, void *ctx, dt_error *err)
+/* Appends the record ids of slots lo..hi to *recs. */
+static int read_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_KEY_RANGE);
     sqlite3_bind_int64(st, 1, (int64_t)lo); /* lo and hi share their sign bit: see above */
     sqlite3_bind_int64(st, 2, (int64_t)hi);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t rec = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) & SLOT_RECORD_MASK);
-        for (size_t k = 0; k < n_q; k++) {
-            int out = fn(ctx, q[k].i, rec);
-            if (out < 0) {
-                sqlite3_reset(st);
-                return out;
-            }
+        if (util_grow((void **)&recs->v, &recs->cap, recs->n + 1, sizeof *recs->v) < 0) {
+            sqlite3_reset(st);
+            return dt_err_set(err, DT_ENOMEM, "out of memory");
         }
+        recs->v[recs->n++] = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) & SLOT_RECORD_MASK);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
 }
 
-/* Scans the block of hash h, one range per run of codes in `codes`, so
- * the records of other sources are never read. */
-static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key_query *q,
-                      size_t n_q, st_match_fn fn, void *ctx, dt_error *err)
+/* Calls fn(ctx, first, last) for each run of consecutive source codes in
+ * `codes` below 2^sb: the ranges of a block that hold those sources. */
+static int each_code_run(int sb, uint64_t codes, int (*fn)(void *, uint64_t, uint64_t),
+                         void *ctx)
 {
     uint64_t n_codes = UINT64_C(1) << sb;
     for (uint64_t c = 0; c < n_codes;) {
@@ -984,15 +1008,50 @@ static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key
         }
         uint64_t last = c;
         while (last + 1 < n_codes && (codes >> (last + 1) & 1)) last++;
-        DT_TRY(scan_range(s, slot_make(sb, h, c, 0), slot_make(sb, h, last, SLOT_RECORD_MASK), q,
-                          n_q, fn, ctx, err));
+        DT_TRY(fn(ctx, c, last));
         c = last + 1;
     }
     return DT_OK;
 }
 
+typedef struct block_read {
+    st_store *s;
+    int sb;
+    uint64_t h;
+    id_buf *recs;
+    dt_error *err;
+} block_read;
+
+static int read_run(void *ctx, uint64_t first, uint64_t last)
+{
+    block_read *b = ctx;
+    return read_range(b->s, slot_make(b->sb, b->h, first, 0),
+                      slot_make(b->sb, b->h, last, SLOT_RECORD_MASK), b->recs, b->err);
+}
+
+/* Calls fn for each record of the sources in `codes` in the block of hash
+ * h, for each asker in q, unless the cap says the block (as far as those
+ * sources go) is too big. Records of other sources are never read, so
+ * neither the work nor the cap's decision depends on them. */
+static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key_query *q,
+                      size_t n_q, const st_block_cap *cap, id_buf *recs, st_match_fn fn,
+                      void *ctx, dt_error *err)
+{
+    recs->n = 0;
+    block_read b = {s, sb, h, recs, err};
+    DT_TRY(each_code_run(sb, codes, read_run, &b));
+    if (cap && recs->n >= cap->min_records) {
+        int skip = cap->too_big(cap->ctx, q[0].rule, q[0].i, recs->n);
+        if (skip) return skip < 0 ? skip : DT_OK;
+    }
+    for (size_t j = 0; j < recs->n; j++)
+        for (size_t k = 0; k < n_q; k++) DT_TRY(fn(ctx, q[k].i, recs->v[j]));
+    return DT_OK;
+}
+
 int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  uint64_t codes, st_match_fn fn, void *ctx, dt_error *err)
+                  uint64_t codes, const st_block_cap *cap, st_match_fn fn, void *ctx,
+                  dt_error *err)
 {
     int sb;
     DT_TRY(source_bits(s, &sb, err));
@@ -1001,17 +1060,52 @@ int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_r
     size_t n_q = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, sb, r, keys[r][i]), i};
+            if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, sb, r, keys[r][i]), i, r};
     qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
+    id_buf recs = {0};
     int rc = DT_OK;
     for (size_t k = 0; k < n_q && rc == DT_OK;) {
         size_t j = k;
         while (j < n_q && q[j].hash == q[k].hash) j++;
-        rc = scan_block(s, sb, q[k].hash, codes, q + k, j - k, fn, ctx, err);
+        rc = scan_block(s, sb, q[k].hash, codes, q + k, j - k, cap, &recs, fn, ctx, err);
         k = j;
     }
+    dt_free(recs.v);
     dt_free(q);
     return rc;
+}
+
+typedef struct source_count {
+    st_store *s;
+    int sb;
+    uint64_t h;
+    st_count_fn fn;
+    void *ctx;
+    dt_error *err;
+} source_count;
+
+/* One code's range holds one source's records of the block. */
+static int count_run(void *ctx, uint64_t first, uint64_t last)
+{
+    source_count *c = ctx;
+    for (uint64_t code = first; code <= last; code++) {
+        sqlite3_stmt *st = stmt(c->s, S_KEY_COUNT);
+        sqlite3_bind_int64(st, 1, (int64_t)slot_make(c->sb, c->h, code, 0));
+        sqlite3_bind_int64(st, 2, (int64_t)slot_make(c->sb, c->h, code, SLOT_RECORD_MASK));
+        int64_t n = 0;
+        DT_TRY(sq_one_int(c->s, st, &n, "reading the blocking index", c->err));
+        if (n > 0) DT_TRY(c->fn(c->ctx, (uint64_t)n));
+    }
+    return DT_OK;
+}
+
+int st_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_count_fn fn,
+                     void *ctx, dt_error *err)
+{
+    int sb;
+    DT_TRY(source_bits(s, &sb, err));
+    source_count c = {s, sb, key_hash(s, sb, rule, key), fn, ctx, err};
+    return each_code_run(sb, codes, count_run, &c);
 }
 
 /* Walks the rows of a bound statement whose first column is an id. */
@@ -1131,14 +1225,23 @@ int st_entity_event(st_store *s, const char *kind, const char *entity, const cha
     return sq_step_done(s, st, "recording an entity change", err);
 }
 
+/* A withdrawn record loses its entity in the transaction that withdraws
+ * it (resolve.c), so a member marked withdrawn, or one without its names,
+ * is a damaged row: skipping it would serve a short result as a whole. */
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_MEMBERS_EACH);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int out = fn(ctx, sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 0),
-                     (const char *)sqlite3_column_text(st, 1),
-                     (const char *)sqlite3_column_text(st, 2));
+        const char *source = (const char *)sqlite3_column_text(st, 0),
+                   *record_id = (const char *)sqlite3_column_text(st, 1),
+                   *entity = (const char *)sqlite3_column_text(st, 2);
+        if (!source || !record_id || !entity || sqlite3_column_int64(st, 4) != 0) {
+            sqlite3_reset(st);
+            return sq_damaged(s, "reading entities", "a withdrawn or nameless record has an "
+                              "entity", err);
+        }
+        int out = fn(ctx, sqlite3_column_int64(st, 3), source, record_id, entity);
         if (out < 0) {
             sqlite3_reset(st);
             return out;
@@ -1166,4 +1269,31 @@ int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) ids[(*n)++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading records", err);
+}
+
+/* PRAGMA integrity_check, not quick_check: only it compares each index
+ * with its table, and a flipped byte in a record id or an entity id (what
+ * export serves) shows there and nowhere else. It reads every page: about
+ * as long as an export on the FEBRL stores (bench/README.md). */
+int st_verify(st_store *s, dt_error *err)
+{
+    const char *what = "checking the store";
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(3)", -1, &st, NULL);
+    if (rc != SQLITE_OK) return sq_fail(s, rc, what, err);
+    util_buf found = {0};
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (line && !strcmp(line, "ok")) continue;
+        for (const char *p = line ? line : "?"; *p; p++) /* one line: "; " for newlines */
+            if (*p == '\n') util_buf_append(&found, "; ", 2);
+            else util_buf_putc(&found, *p);
+    }
+    sqlite3_finalize(st);
+    int out = rc != SQLITE_DONE ? sq_fail(s, rc, what, err)
+              : found.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
+              : found.len       ? sq_damaged(s, what, found.data, err)
+                                : DT_OK;
+    util_buf_fini(&found);
+    return out;
 }

@@ -68,6 +68,8 @@ struct st_store {
     "  root BLOB NOT NULL, signature BLOB NOT NULL, frontier BLOB NOT NULL);"
 
 int sq_fail(const st_store *s, int rc, const char *what, dt_error *err);
+/* DT_EIO: "<what>: the store file is damaged (<why>)". */
+int sq_damaged(const st_store *s, const char *what, const char *why, dt_error *err);
 int sq_exec(st_store *s, const char *sql, const char *what, dt_error *err);
 int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Runs a statement that returns no row. */

@@ -14,7 +14,9 @@
  *      (idempotent ingest); a changed raw row is an update (new version).
  *   4. Every error names the store's path and what failed; a locked store,
  *      a full disk or an unreadable file is a DT_EIO error, never a crash,
- *      and rolls the batch back.
+ *      and rolls the batch back. A damaged page is an error wherever SQLite
+ *      or a check here meets it, never the end of a table (st_verify finds
+ *      the damage reads alone would not).
  *   5. Record contents are stored sealed and blocking keys as keyed hashes,
  *      under the key file (crypt.c); no secret key is stored. A copy of the
  *      store without its key file reveals no record's contents.
@@ -153,14 +155,32 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
 /* Drops a record's keys (none held is fine). */
 int st_keys_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_match_fn)(void *ctx, size_t i, int64_t record);
+/* The block cap: before the records of a block of min_records or more
+ * reach fn, too_big(ctx, rule, i, n_records) is asked about it (i: the
+ * first query with that key) and returns 1 to skip the block, 0 to scan
+ * it, or a negative code to stop. */
+typedef struct st_block_cap {
+    uint64_t min_records;
+    int (*too_big)(void *ctx, size_t rule, size_t i, uint64_t n_records);
+    void *ctx;
+} st_block_cap;
 /* Calls fn(ctx, i, record) for each stored record of a source whose code
  * is a bit of `codes` (~0: any) sharing a key (same rule, same key) with
- * query i of n. Records of other sources are not read at all, so the work
- * does not grow with them. A backend may index a hash of the key, so a
- * few records that share none can come too, and one record more than once:
- * callers compare the keys. A negative return from fn stops with it. */
+ * query i of n, except in the blocks cap (may be NULL) says are too big.
+ * Records of other sources are not read at all, so the work does not grow
+ * with them (nor does a block's size, as cap sees it). A backend may index
+ * a hash of the key, so a few records that share none can come too (and
+ * count in a block's size), and one record more than once: callers compare
+ * the keys. A negative return from fn stops with it. */
 int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  uint64_t codes, st_match_fn fn, void *ctx, dt_error *err);
+                  uint64_t codes, const st_block_cap *cap, st_match_fn fn, void *ctx,
+                  dt_error *err);
+typedef int (*st_count_fn)(void *ctx, uint64_t n);
+/* Calls fn(ctx, n) for each source whose code is a bit of `codes` with n
+ * records in the block of (rule, key): what a cap that counts pairs by
+ * source needs. */
+int st_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_count_fn fn,
+                     void *ctx, dt_error *err);
 typedef int (*st_id_fn)(void *ctx, int64_t id);
 
 /* Scored pairs (at or over the review threshold), a < b. */
@@ -193,8 +213,13 @@ int st_entity_event(st_store *s, const char *kind, const char *entity, const cha
 int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err);
 typedef int (*st_member_fn)(void *ctx, int64_t record, const char *source,
                             const char *record_id, const char *entity);
-/* Every active record with its entity, in (source name, record id) order. */
+/* Every active record with its entity, in (source name, record id) order;
+ * a withdrawn record with an entity is damage, a DT_EIO error. */
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
+/* Reads every page and compares every index with its table: DT_EIO
+ * "the store file is damaged (...)" naming what is wrong, or DT_OK. Inside
+ * a snapshot, it checks what the snapshot reads. */
+int st_verify(st_store *s, dt_error *err);
 
 /* ---- principals, policies, audit log (govern_sql.c) ------------------- */
 

@@ -328,7 +328,7 @@ static void match_codes(st_store *s, size_t n, const uint64_t *const *keys, uint
     dt_error err;
     dt_error_clear(&err);
     memset(hits, 0, 8 * sizeof *hits);
-    assert_int_equal(st_keys_match(s, n, keys, 2, codes, collect_match, hits, &err), DT_OK);
+    assert_int_equal(st_keys_match(s, n, keys, 2, codes, NULL, collect_match, hits, &err), DT_OK);
 }
 
 static void match(st_store *s, size_t n, const uint64_t *const *keys, uint32_t hits[8])
@@ -601,6 +601,77 @@ static void test_keyed_slots(void **state)
     assert_string_not_equal(slots[0], slots[1]);
 }
 
+/* The block cap: blocks of min_records or more are put to too_big, which
+ * skips them; smaller ones are scanned without asking. */
+typedef struct cap_seen {
+    size_t n_asked;
+    uint64_t n_records;
+    size_t rule;
+} cap_seen;
+
+static int skip_all(void *ctx, size_t rule, size_t i, uint64_t n_records)
+{
+    cap_seen *c = ctx;
+    (void)i;
+    c->n_asked++;
+    c->n_records = n_records;
+    c->rule = rule;
+    return 1;
+}
+
+static int add_count(void *ctx, uint64_t n)
+{
+    uint64_t *per = ctx; /* per[0]: sources, per[1..]: their counts, summed */
+    per[0]++;
+    per[1] += n * n;
+    return 0;
+}
+
+static void test_block_cap(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a = 0, b = 0, recs[4] = {1, 2, 3, 4};
+    assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(st_source_id(s, "b", &b, &err), DT_OK);
+    put(s, a, "r1", "{}");
+    put(s, a, "r2", "{}");
+    put(s, b, "r3", "{}");
+    put(s, b, "r4", "{}");
+    /* rule 0: key 10 for r1, r2, r3 (a block of 3); rule 1: 7 for r3, r4. */
+    uint64_t rule0[4] = {10, 10, 10, 0}, rule1[4] = {0, 0, 7, 7};
+    const uint64_t *keys[2] = {rule0, rule1};
+    uint16_t codes[4] = {0, 0, 1, 1};
+    assert_int_equal(st_keys_set(s, recs, codes, 4, keys, 2, &err), DT_OK);
+
+    uint64_t q0[1] = {10}, q1[1] = {7};
+    const uint64_t *q[2] = {q0, q1};
+    uint32_t hits[8] = {0};
+    cap_seen asked = {0};
+    st_block_cap cap = {3, skip_all, &asked};
+    assert_int_equal(st_keys_match(s, 1, q, 2, ~UINT64_C(0), &cap, collect_match, hits, &err), DT_OK);
+    assert_int_equal(asked.n_asked, 1); /* the block of 2 is under min_records */
+    assert_int_equal(asked.n_records, 3);
+    assert_int_equal(asked.rule, 0);
+    assert_int_equal(hits[1] | hits[2], 0); /* skipped: only rule 1's block came */
+    assert_int_equal(hits[3], 1);
+    assert_int_equal(hits[4], 1);
+
+    /* Per source: a holds 2 of key 10's block, b 1 (2*2 + 1*1 = 5). */
+    uint64_t per[2] = {0, 0};
+    assert_int_equal(st_block_sources(s, 0, 10, ~UINT64_C(0), add_count, per, &err), DT_OK);
+    assert_int_equal(per[0], 2);
+    assert_int_equal(per[1], 5);
+    /* a purpose that sees only b counts only b's record of the block */
+    per[0] = per[1] = 0;
+    assert_int_equal(st_block_sources(s, 0, 10, 1u << 1, add_count, per, &err), DT_OK);
+    assert_int_equal(per[0], 1);
+    assert_int_equal(per[1], 1);
+    st_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_blocking_index_by_source),
         cmocka_unit_test(test_sealed_at_rest),
         cmocka_unit_test(test_keyed_slots),
+        cmocka_unit_test(test_block_cap),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
