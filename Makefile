@@ -125,22 +125,28 @@ fuzz-replay: $(FUZZ_REPLAY)
 	    echo "$$out"; \
 	done; echo "fuzz: $$p passed, $$f failed"; [ $$f -eq 0 ]
 
+# Every script runs whatever an earlier one did (each ends with its own
+# "NAME: N passed, M failed" line); the target fails when any script did.
+E2E_C = $(abspath $(CLI))
+E2E_G = $(abspath $(B)/bench-gen)
 e2e: $(CLI) $(GEN) $(B)/bench-leaks
-	@sh tests/e2e/run $(abspath $(CLI))
-	@sh tests/e2e/boundary_test.sh $(abspath $(CLI))
-	@$(if $(GEN),sh tests/e2e/gen_test.sh $(abspath $(GEN)),echo "gen: bench/gen.c not present yet")
-	@sh tests/e2e/store_test.sh $(abspath $(CLI)) $(if $(GEN),$(abspath $(GEN)))
-	@$(if $(GEN),sh tests/e2e/govern_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "govern: needs bench-gen")
-	@$(if $(GEN),sh tests/e2e/retention_test.sh $(abspath $(CLI)) $(abspath $(GEN)),echo "retention: needs bench-gen")
-	@sh tests/e2e/limits_test.sh $(abspath $(CLI))
-	@$(if $(GEN),sh tests/e2e/leaks_test.sh $(abspath $(CLI)) $(abspath $(GEN)) $(abspath $(B)/bench-leaks),echo "leaks: needs bench-gen")
-	@sh tests/e2e/readme_test.sh $(abspath $(CLI))
-	@sh tests/e2e/install_test.sh $(abspath $(CLI))
-	@sh tests/e2e/usable_test.sh $(abspath $(CLI))
-	@sh tests/e2e/rejects_test.sh $(abspath $(CLI))
-	@sh tests/e2e/binding_test.sh $(abspath $(CLI))
-	@sh tests/e2e/atrest_test.sh $(abspath $(CLI))
-	@sh tests/e2e/integrity_test.sh $(abspath $(CLI))
+	@st=0; \
+	sh tests/e2e/run $(E2E_C) || st=1; \
+	sh tests/e2e/boundary_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/gen_test.sh $(E2E_G) || st=1; \
+	sh tests/e2e/store_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	sh tests/e2e/govern_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	sh tests/e2e/retention_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	sh tests/e2e/limits_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/leaks_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-leaks) || st=1; \
+	sh tests/e2e/readme_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/install_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/usable_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/rejects_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/binding_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/atrest_test.sh $(E2E_C) || st=1; \
+	sh tests/e2e/integrity_test.sh $(E2E_C) || st=1; \
+	exit $$st
 
 layers:
 	@sh scripts/check-layers

@@ -1,7 +1,8 @@
 /*
  * access.c — the request path every public store call takes (see
- * store_int.h), and the governance calls themselves: principals, source
- * policies, the audit log's checks and disclosures.
+ * service_int.h; each call's row is in calls.c), and the governance calls
+ * themselves: principals, source policies, the audit log's checks and
+ * disclosures.
  *
  * Invariants:
  *   1. Every request, allowed or denied, appends one audit entry, and the

@@ -50,6 +50,9 @@ static int loaded_init(loaded *l, const dt_config *cfg, const norm_nicknames *ni
 {
     memset(l, 0, sizeof *l);
     DT_TRY(pl_init(&l->e, cfg, err));
+    /* a block's key is its records' values, across sources: whoever reads
+     * the log (an admin training, a steward ingesting) need not see them */
+    l->e.hides_values = 1;
     pl_borrow_nicknames(&l->e, nicks);
     return pl_load_nicknames(&l->e);
 }

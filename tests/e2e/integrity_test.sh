@@ -157,14 +157,16 @@ sed -e "s|\.\./\.\./shared/data/febrl/dataset4\(.\)\.csv|$C/\1.csv|" \
     -e 's/^    - \[postcode, street_number\]$/&\
     - [state]/' "$CFG" >"$C/c.yaml"
 "$DT" link --config "$C/c.yaml" --out "$C/batch" >"$C/link.log" 2>&1
-grep 'over the cap' "$C/link.log" | sort >"$C/link.warn"
+# the store names no block's key (its records' values) in its log: the same
+# warnings as batch link's, less the key
+grep 'over the cap' "$C/link.log" | sed "s/block '[^']*' has/a block has/" | sort >"$C/link.warn"
 gv_setup "$C/s.db" "$C/c.yaml"
 as admin "$C/s.db" train --model "$C/batch/model.json" 2>/dev/null
 as steward "$C/s.db" ingest -q --source a "$C/a.csv" 2>"$C/ingest.log"
 as steward "$C/s.db" ingest -q --source b "$C/b.csv" 2>>"$C/ingest.log"
 grep 'over the cap' "$C/ingest.log" | sort >"$C/ingest.warn"
 [ "$(wc -l <"$C/link.warn")" -eq 3 ] && cmp -s "$C/link.warn" "$C/ingest.warn" \
-    && ok "ingest skips the 3 blocks over the cap with batch link's warnings" \
+    && ok "ingest skips the 3 blocks over the cap with batch link's warnings (keys left out)" \
     || bad "ingest skips blocks over the cap with batch's warnings" "$(diff "$C/link.warn" "$C/ingest.warn" | head -n 4)"
 as analyst "$C/s.db" export --out "$C/s.csv" 2>/dev/null
 partition "$C/s.csv" >"$C/s.part"
