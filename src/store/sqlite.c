@@ -1014,17 +1014,21 @@ static int each_code_run(int sb, uint64_t codes, int (*fn)(void *, uint64_t, uin
     return DT_OK;
 }
 
-typedef struct block_read {
+/* A walk over the code ranges of the block of hash h: read_run gathers
+ * their record ids into recs, count_run calls fn with each one's count. */
+typedef struct block_walk {
     st_store *s;
-    int sb;
-    uint64_t h;
-    id_buf *recs;
+    int sb;              /* bits of a source code */
+    uint64_t h;          /* the block's keyed hash */
+    id_buf *recs;        /* read_run's ids */
+    st_count_fn fn;      /* count_run's callback, and its ctx */
+    void *ctx;
     dt_error *err;
-} block_read;
+} block_walk;
 
 static int read_run(void *ctx, uint64_t first, uint64_t last)
 {
-    block_read *b = ctx;
+    block_walk *b = ctx;
     return read_range(b->s, slot_make(b->sb, b->h, first, 0),
                       slot_make(b->sb, b->h, last, SLOT_RECORD_MASK), b->recs, b->err);
 }
@@ -1038,7 +1042,7 @@ static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key
                       void *ctx, dt_error *err)
 {
     recs->n = 0;
-    block_read b = {s, sb, h, recs, err};
+    block_walk b = {.s = s, .sb = sb, .h = h, .recs = recs, .err = err};
     DT_TRY(each_code_run(sb, codes, read_run, &b));
     if (cap && recs->n >= cap->min_records) {
         int skip = cap->too_big(cap->ctx, q[0].rule, q[0].i, recs->n);
@@ -1075,19 +1079,10 @@ int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_r
     return rc;
 }
 
-typedef struct source_count {
-    st_store *s;
-    int sb;
-    uint64_t h;
-    st_count_fn fn;
-    void *ctx;
-    dt_error *err;
-} source_count;
-
 /* One code's range holds one source's records of the block. */
 static int count_run(void *ctx, uint64_t first, uint64_t last)
 {
-    source_count *c = ctx;
+    block_walk *c = ctx;
     for (uint64_t code = first; code <= last; code++) {
         sqlite3_stmt *st = stmt(c->s, S_KEY_COUNT);
         sqlite3_bind_int64(st, 1, (int64_t)slot_make(c->sb, c->h, code, 0));
@@ -1104,7 +1099,8 @@ int st_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_
 {
     int sb;
     DT_TRY(source_bits(s, &sb, err));
-    source_count c = {s, sb, key_hash(s, sb, rule, key), fn, ctx, err};
+    block_walk c = {.s = s, .sb = sb, .h = key_hash(s, sb, rule, key), .fn = fn, .ctx = ctx,
+                    .err = err};
     return each_code_run(sb, codes, count_run, &c);
 }
 
