@@ -27,7 +27,9 @@
  *   3. Every SSN written, damaged or not, has area 900-999, group 01-49 and
  *      serial 0001-9999: never issued (9xx with groups 50-99 are real taxpayer
  *      numbers). True SSNs are distinct (a keyed permutation of the person
- *      number) except for planted shared_identifier pairs.
+ *      number) except for planted shared_identifier pairs. Twins hold two
+ *      consecutive serials differing in the last digit only, a pair no one
+ *      else draws from.
  *   4. Record ids are unique within their file and tell nothing about the
  *      person: a prefix letter and a keyed 36-bit permutation of the row
  *      number.
@@ -51,7 +53,7 @@
 #include "util/util.h" /* util_rng, util_hash64, util_mix64, dt_malloc, util_read_file */
 
 #define GEN_VERSION "1"
-#define MAX_PEOPLE 40000000ULL /* below the 48,995,100 SSNs of invariant 3 */
+#define MAX_PEOPLE 40000000ULL /* two to a pair: 20M of the 24,495,100 SSN pairs of invariant 3 */
 #define NAME_CAP 128           /* bytes for one name part, damage included */
 #define LINE_CAP 4096          /* bytes for one output row */
 #define NO_DATE INT32_MIN      /* "no date": alive, no enrollment, ... */
@@ -492,14 +494,20 @@ typedef struct culture {
 
 /* ---- identifiers ---------------------------------------------------- */
 
-/* 9-digit SSNs with area 900-999, group 01-49, serial 0001-9999: 100 * 49 *
- * 9999 values, numbered 0.. in that order. */
-#define SSN_SPACE (100u * 49u * 9999u)
+/* 9-digit SSNs with area 900-999, group 01-49, serial 0002-9999, handed out
+ * in pairs of consecutive serials that differ in the last digit only (0002-
+ * 0003, ..., 9998-9999; 0001 is never used), as SSA numbered twins.
+ * SSN_PAIRS pairs, numbered 0.. in order. */
+#define SSN_PAIRS (100u * 49u * 4999u)
+/* A keyed permutation of the pairs: its first REGULAR_PAIRS values hold one
+ * SSN for each possible person number (two strangers to a pair), the rest
+ * hold twins, one pair each, so a twin's neighbour serial is nobody else's. */
+#define REGULAR_PAIRS ((uint32_t)(MAX_PEOPLE / 2))
 
-static uint32_t ssn_from_number(uint32_t x)
+static uint32_t ssn_of_pair(uint32_t pair, unsigned member)
 {
-    uint32_t area = 900 + x / (49u * 9999u), rest = x % (49u * 9999u);
-    return area * 1000000u + (1 + rest / 9999u) * 10000u + 1 + rest % 9999u;
+    uint32_t area = 900 + pair / (49u * 4999u), rest = pair % (49u * 4999u);
+    return area * 1000000u + (1 + rest / 4999u) * 10000u + 2 * (rest % 4999u + 1) + member;
 }
 
 static int ssn_is_valid(uint32_t ssn)
@@ -508,11 +516,11 @@ static int ssn_is_valid(uint32_t ssn)
     return area >= 900 && area <= 999 && group >= 1 && group <= 49 && serial >= 1;
 }
 
-/* Person i's SSN: a keyed Feistel permutation of 26 bits, walked until it
- * lands below SSN_SPACE, so distinct people get distinct SSNs (invariant 3). */
-static uint32_t ssn_of_person(uint64_t i_person, uint64_t key)
+/* A keyed Feistel permutation of 26 bits, walked until it lands below n
+ * (n <= 2^26), so it permutes 0..n-1. */
+static uint32_t permute26(uint32_t x, uint64_t key, uint32_t n)
 {
-    uint32_t x = (uint32_t)i_person;
+    assert(x < n && n <= 1u << 26);
     do {
         uint32_t hi = x >> 13, lo = x & 0x1FFF;
         for (uint64_t round = 0; round < 4; round++) {
@@ -523,8 +531,31 @@ static uint32_t ssn_of_person(uint64_t i_person, uint64_t key)
             lo = t;
         }
         x = hi << 13 | lo;
-    } while (x >= SSN_SPACE);
-    return ssn_from_number(x);
+    } while (x >= n);
+    return x;
+}
+
+/* The pair permutation's key, apart from the person permutation's. */
+static uint64_t pair_key(uint64_t key)
+{
+    return util_mix64(key ^ 0x7061697273736e73ull);
+}
+
+/* Person i's SSN: a keyed slot among MAX_PEOPLE, two slots to a regular
+ * pair, so distinct people get distinct SSNs (invariant 3). */
+static uint32_t ssn_of_person(uint64_t i_person, uint64_t key)
+{
+    uint32_t slot = permute26((uint32_t)i_person, key, (uint32_t)MAX_PEOPLE);
+    return ssn_of_pair(permute26(slot / 2, pair_key(key), SSN_PAIRS), slot & 1);
+}
+
+/* The i_twins-th twin pair's two consecutive SSNs, lower first. */
+static void ssn_of_twins(uint64_t i_twins, uint64_t key, uint32_t out[2])
+{
+    assert(i_twins < SSN_PAIRS - REGULAR_PAIRS); /* 4.5M pairs; 40M people make ~0.7M */
+    uint32_t pair = permute26(REGULAR_PAIRS + (uint32_t)i_twins, pair_key(key), SSN_PAIRS);
+    out[0] = ssn_of_pair(pair, 0);
+    out[1] = ssn_of_pair(pair, 1);
 }
 
 /* Row number -> 36-bit id: a keyed Feistel permutation, so ids are unique
@@ -920,6 +951,7 @@ typedef struct gen {
     smap variants;   /* Arabic spelling -> romanization variants */
     outfile out[N_OUT];
     uint64_t n_findings[4];
+    uint64_t n_twins;  /* twin pairs made so far: the next one's SSN pair */
 } gen;
 
 enum { F_PAD, F_CONTRADICTED, F_DUPLICATE, F_SHARED };
@@ -1743,7 +1775,11 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
         int tries = 0;
         do make_given(g, &r, &b);
         while (strcmp(a.given, b.given) == 0 && ++tries < 20);
-        b.ssn = ssn_of_person(b.i_person, g->ssn_key);
+        uint32_t ssns[2]; /* consecutive serials, either twin the lower */
+        ssn_of_twins(g->n_twins++, g->ssn_key, ssns);
+        int is_a_lower = chance(&r, 0.5);
+        a.ssn = ssns[!is_a_lower];
+        b.ssn = ssns[is_a_lower];
         b.married = NULL;
         b.dod = NO_DATE;
         if (chance(&r, death_chance(year_of(b.dob)))) {
