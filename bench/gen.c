@@ -52,7 +52,7 @@
 
 #include "util/util.h" /* util_rng, util_hash64, util_mix64, dt_malloc, util_read_file */
 
-#define GEN_VERSION "1"
+#define GEN_VERSION "2"
 #define MAX_PEOPLE 40000000ULL /* two to a pair: 20M of the 24,495,100 SSN pairs of invariant 3 */
 #define NAME_CAP 128           /* bytes for one name part, damage included */
 #define LINE_CAP 4096          /* bytes for one output row */
@@ -575,7 +575,7 @@ static uint64_t id_permute(uint64_t row, uint64_t key)
 /* ---- output files ------------------------------------------------- */
 
 enum { O_DEATHS, O_BENEFITS, O_EARNERS, O_HEALTH, O_VOTERS, O_PAYMENTS, O_EARNINGS,
-       O_TRUTH, O_FINDINGS, N_OUT };
+       O_TRUTH, O_FINDINGS, O_RELATIONS, N_OUT };
 
 static const struct {
     const char *file;
@@ -592,6 +592,7 @@ static const struct {
     {"earnings.csv", 'F', "filing_id,earner_id,tax_year,employer,wages"},
     {"truth.csv", 0, "source,record_id,entity,group"},
     {"findings_truth.csv", 0, "kind,entity,detail"},
+    {"relations.csv", 0, "kind,entity_a,entity_b"},
 };
 /* The five person registries are O_DEATHS..O_VOTERS; their names in truth.csv: */
 static const char *const k_source[5] = {"deaths", "benefits", "earners", "health", "voters"};
@@ -714,6 +715,7 @@ typedef struct profile {
     double phonetic;       /* spelled as heard: ph/f, ie/ei, c/k, doubled letters */
     double ocr;            /* scanned paper: rn/m, cl/d, O/0, I/1 */
     double nickname;       /* given name as a nickname (data/nicknames.tsv) */
+    double english;        /* of people with an English given name: it, not the native one */
     double variant;        /* Arabic romanization variant of the given name (half for surname) */
     double swap;           /* given name and surname exchanged */
     double initial;        /* given name cut to its initial */
@@ -746,46 +748,74 @@ enum { R_DEATHS, R_BENEFITS, R_EARNERS, R_HEALTH, R_VOTERS, R_DUPLICATE, N_PROF 
  * partly keyed from paper, hence OCR errors. R_DUPLICATE is a second,
  * carelessly keyed enrollment of someone already enrolled. */
 static const profile k_prof[N_PROF] = {
-    [R_DEATHS] = {.typo = 0.02, .phonetic = 0.015, .ocr = 0.03, .nickname = 0.03,
+    [R_DEATHS] = {.typo = 0.02, .phonetic = 0.015, .ocr = 0.03, .nickname = 0.03, .english = 0.10,
                   .variant = 0.04, .swap = 0.01, .initial = 0.005, .middle_full = 0.30,
                   .middle_initial = 0.50, .merge_middle = 0.20, .cjk_split = 0.10,
                   .es_both = 0.40, .es_hyphen = 0.20, .wed_married = 0.85, .wed_hyphen = 0.08,
                   .fold = 1.0, .dob_swap = 0.02, .dob_year = 0.02, .dob_digit = 0.01,
                   .id_digit = 0.02, .id_transpose = 0.01, .id_missing = 0.08,
                   .zip_stale = 0.10, .is_upper = 1},
-    [R_BENEFITS] = {.typo = 0.01, .phonetic = 0.005, .nickname = 0.02, .variant = 0.02,
+    [R_BENEFITS] = {.typo = 0.01, .phonetic = 0.005, .nickname = 0.02, .english = 0.15,
+                    .variant = 0.02,
                     .swap = 0.003, .initial = 0.003, .middle_full = 0.55,
                     .middle_initial = 0.35, .merge_middle = 0.15, .cjk_split = 0.05,
                     .es_both = 0.60, .es_hyphen = 0.20, .wed_married = 0.70, .wed_hyphen = 0.15,
                     .fold = 0.6, .dob_swap = 0.01, .dob_year = 0.01, .dob_digit = 0.005,
                     .id_digit = 0.01, .id_transpose = 0.005, .zip_stale = 0.25, .is_upper = 1},
-    [R_EARNERS] = {.typo = 0.02, .phonetic = 0.01, .nickname = 0.06, .variant = 0.06,
+    [R_EARNERS] = {.typo = 0.02, .phonetic = 0.01, .nickname = 0.06, .english = 0.30,
+                   .variant = 0.06,
                    .swap = 0.01, .initial = 0.01, .middle_full = 0.40, .middle_initial = 0.30,
                    .merge_middle = 0.20, .cjk_split = 0.10, .es_both = 0.50, .es_hyphen = 0.20,
                    .wed_married = 0.60, .wed_hyphen = 0.20, .fold = 0.0, .dob_swap = 0.01,
                    .dob_year = 0.015, .dob_digit = 0.01, .id_digit = 0.012,
                    .id_transpose = 0.006, .zip_stale = 0.20, .zip_missing = 0.01},
-    [R_HEALTH] = {.typo = 0.03, .phonetic = 0.02, .ocr = 0.005, .nickname = 0.08,
+    [R_HEALTH] = {.typo = 0.03, .phonetic = 0.02, .ocr = 0.005, .nickname = 0.08, .english = 0.60,
                   .variant = 0.08, .swap = 0.015, .initial = 0.01, .merge_middle = 0.20,
                   .cjk_split = 0.12, .es_both = 0.50, .es_hyphen = 0.15, .wed_married = 0.55,
                   .wed_hyphen = 0.20, .fold = 0.5, .dob_swap = 0.04, .dob_year = 0.02,
                   .dob_digit = 0.01, .dob_missing = 0.005, .id_digit = 0.02,
                   .id_transpose = 0.01, .id_missing = 0.05, .zip_stale = 0.35,
                   .zip_missing = 0.02, .sex_missing = 0.01},
-    [R_VOTERS] = {.typo = 0.05, .phonetic = 0.03, .ocr = 0.005, .nickname = 0.15,
+    [R_VOTERS] = {.typo = 0.05, .phonetic = 0.03, .ocr = 0.005, .nickname = 0.15, .english = 0.70,
                   .variant = 0.15, .swap = 0.02, .initial = 0.02, .middle_initial = 0.30,
                   .merge_middle = 0.25, .cjk_split = 0.15,
                   .es_both = 0.40, .es_hyphen = 0.20, .wed_married = 0.50, .wed_hyphen = 0.20,
                   .fold = 0.3, .dob_swap = 0.03, .dob_year = 0.03, .dob_digit = 0.015,
                   .dob_missing = 0.12, .zip_stale = 0.50, .zip_missing = 0.01,
                   .sex_missing = 0.02},
-    [R_DUPLICATE] = {.typo = 0.15, .phonetic = 0.08, .nickname = 0.25, .variant = 0.25,
+    [R_DUPLICATE] = {.typo = 0.15, .phonetic = 0.08, .nickname = 0.25, .english = 0.15,
+                     .variant = 0.25,
                      .swap = 0.03, .initial = 0.03, .middle_full = 0.30, .middle_initial = 0.40,
                      .merge_middle = 0.30, .cjk_split = 0.20, .es_both = 0.40,
                      .es_hyphen = 0.20, .wed_married = 0.50, .wed_hyphen = 0.25, .fold = 0.6,
                      .dob_swap = 0.08, .dob_year = 0.08, .dob_digit = 0.05, .id_digit = 0.10,
                      .id_transpose = 0.08, .zip_stale = 0.50, .is_upper = 1},
 };
+
+/* Chance a person's row in a registry is written a second time (the person
+ * enrolled, filed or registered again), per registry; benefits plant theirs
+ * as duplicate_enrollment instead (P_DUPLICATE). */
+static const double k_dup_rate[5] = {0.003, 0, 0.005, 0.02, 0.04};
+
+/* The second copy of a row in registry reg: keyed as carelessly as profile
+ * "dup", in reg's layout (case, middle names, what may be empty, how often
+ * an English given name is used). */
+static profile dup_profile(int reg)
+{
+    const profile *own = &k_prof[reg];
+    profile pr = k_prof[R_DUPLICATE];
+    pr.english = own->english;
+    pr.ocr = own->ocr;
+    pr.middle_full = own->middle_full;
+    pr.middle_initial = own->middle_initial;
+    pr.fold = own->fold;
+    pr.dob_missing = own->dob_missing;
+    pr.id_missing = own->id_missing;
+    pr.zip_missing = own->zip_missing;
+    pr.sex_missing = own->sex_missing;
+    pr.is_upper = own->is_upper;
+    return pr;
+}
 
 /* ---- misspelling ---------------------------------------------------- */
 
@@ -917,6 +947,8 @@ typedef struct person {
     char given[NAME_CAP];   /* canonical spelling, mixed case, accents kept */
     size_t given_split;     /* Chinese two-syllable name: byte where the second starts; else 0 */
     char middle[NAME_CAP];  /* "" = none */
+    char english[NAME_CAP]; /* Chinese, Vietnamese: an English given name also used; "" = none */
+    int is_junior;          /* named after a parent of the same sex (suffix "Jr" sometimes) */
     int is_middle_given;    /* middle belongs to the given name (José Luis, Văn Minh) */
     const char *sur1;       /* surname (Spanish: paternal) */
     const char *sur2;       /* Spanish maternal surname, else NULL */
@@ -925,6 +957,7 @@ typedef struct person {
     int32_t dod;            /* true date of death, NO_DATE = alive at the end of 2025 */
     uint32_t ssn;           /* true SSN (invariant 3) */
     uint32_t zip, zip_old;  /* current ZIP; earlier ZIP (== zip unless the person moved) */
+    uint32_t last_zip;      /* ZIP written on the person's last row (0 = empty) */
 
     /* Where the person appears (plan_person). */
     int in_reg[5];          /* deaths, benefits, earners, health, voters */
@@ -965,6 +998,8 @@ static const char *const k_finding[4] = {"payment_after_death", "death_contradic
 #define P_DUPLICATE 0.01    /* of beneficiaries */
 #define P_SHARED 0.0012     /* of families: two strangers with one SSN */
 #define P_TWINS 0.02        /* of families */
+#define P_JUNIOR 0.015      /* of families: a parent and a child named after them */
+#define P_SUFFIX 0.15       /* of a junior's rows with a full name: "Jr" written */
 #define P_COUPLE 0.25       /* of families */
 
 static int pick_culture(util_rng *r)
@@ -1039,8 +1074,11 @@ static void make_given(const gen *g, util_rng *r, person *p)
 {
     const culture *c = &g->cult[p->cult];
     p->middle[0] = '\0';
+    p->english[0] = '\0';
     p->is_middle_given = 0;
     p->given_split = 0;
+    if ((p->cult == ZH && chance(r, 0.35)) || (p->cult == VI && chance(r, 0.15)))
+        join2(p->english, list_name(&g->cult[EN].given, r, p->is_female), "", "");
     if (p->cult == ZH) {
         make_chinese_given(c, r, p);
         return;
@@ -1069,6 +1107,16 @@ static void make_given(const gen *g, util_rng *r, person *p)
     else p->is_middle_given = 0;
 }
 
+/* Whether and when p (born p->dob) dies in 2010-2025. */
+static void draw_death(util_rng *r, person *p)
+{
+    p->dod = NO_DATE;
+    if (chance(r, death_chance(year_of(p->dob)))) {
+        int32_t lo = p->dob + 1 > g_death_min ? p->dob + 1 : g_death_min;
+        p->dod = lo + (int32_t)util_rng_below(r, (uint64_t)(g_data_end - lo + 1));
+    }
+}
+
 /* A new person with everything but family ties. */
 static void make_person(const gen *g, util_rng *r, person *p, uint64_t i_person, int cult)
 {
@@ -1085,11 +1133,7 @@ static void make_person(const gen *g, util_rng *r, person *p, uint64_t i_person,
         while (p->sur2 == p->sur1 && ++tries < 10);
     }
     p->dob = draw_dob(r, 1925, 2006);
-    p->dod = NO_DATE;
-    if (chance(r, death_chance(year_of(p->dob)))) {
-        int32_t lo = p->dob + 1 > g_death_min ? p->dob + 1 : g_death_min;
-        p->dod = lo + (int32_t)util_rng_below(r, (uint64_t)(g_data_end - lo + 1));
-    }
+    draw_death(r, p);
     p->ssn = ssn_of_person(i_person, g->ssn_key);
     p->zip = p->zip_old = draw_zip(r);
     if (chance(r, 0.25)) p->zip_old = moved_zip(r, p->zip);
@@ -1227,10 +1271,12 @@ static void arabic_variant(const gen *g, util_rng *r, char *s)
 static void compose_name(const gen *g, util_rng *r, const profile *pr, const person *p,
                          rname *out)
 {
-    join2(out->given, p->given, "", "");
+    int is_english = p->english[0] && chance(r, pr->english); /* Wei known as David */
+    const char *given = is_english ? p->english : p->given;
+    join2(out->given, given, "", "");
     join2(out->middle, p->middle, "", "");
 
-    if (p->given_split && chance(r, pr->cjk_split)) { /* Xiao Ming, Xiao-Ming */
+    if (!is_english && p->given_split && chance(r, pr->cjk_split)) { /* Xiao Ming, Xiao-Ming */
         char second[NAME_CAP];
         join2(second, p->given + p->given_split, "", "");
         second[0] = upper(second[0]);
@@ -1241,7 +1287,7 @@ static void compose_name(const gen *g, util_rng *r, const profile *pr, const per
         if (chance(r, pr->variant)) arabic_variant(g, r, out->given);
     } else if (chance(r, pr->nickname)) {
         char key[NAME_CAP];
-        fold_key(p->given, key);
+        fold_key(given, key);
         const smap_entry *e = smap_get(&g->nicks, key);
         if (e) {
             join2(out->given, e->vals[util_rng_below(r, e->n_vals)], "", "");
@@ -1249,7 +1295,7 @@ static void compose_name(const gen *g, util_rng *r, const profile *pr, const per
         }
     }
     if (out->middle[0]) {
-        if (p->is_middle_given && chance(r, pr->merge_middle)) {
+        if (p->is_middle_given && !is_english && chance(r, pr->merge_middle)) {
             if (p->cult == VI) join2(out->given, out->middle, " ", out->given); /* Văn Minh */
             else join2(out->given, out->given, " ", out->middle);              /* José Luis */
             out->middle[0] = '\0';
@@ -1360,6 +1406,25 @@ static uint32_t damage_zip(util_rng *r, const profile *pr, const person *p)
     return p->zip_old != p->zip && chance(r, pr->zip_stale) ? p->zip_old : p->zip;
 }
 
+/* The ZIP of a registry row, remembered in p->last_zip: a second copy
+ * (is_dup) of someone who moved carries the other ZIP than the first copy
+ * (they registered again from the other address). */
+static uint32_t row_zip(util_rng *r, const profile *pr, person *p, int is_dup)
+{
+    if (is_dup && p->zip_old != p->zip)
+        p->last_zip = p->last_zip == p->zip ? p->zip_old : p->zip;
+    else
+        p->last_zip = damage_zip(r, pr, p);
+    return p->last_zip;
+}
+
+/* The suffix a junior's row ends with ("" mostly): full-name layouts only. */
+static const char *junior_suffix(util_rng *r, const profile *pr, const person *p)
+{
+    if (!p->is_junior || p->is_female || !chance(r, P_SUFFIX)) return "";
+    return pr->is_upper ? " JR" : " Jr";
+}
+
 /* ---- writing rows --------------------------------------------------- */
 
 static void put_zip(line *l, uint32_t zip)
@@ -1409,17 +1474,17 @@ static void write_finding(gen *g, int kind, const person *p, const char *detail)
     g->n_findings[kind]++;
 }
 
-/* Name parts joined by single spaces, empty parts skipped. */
-static void put_joined(line *l, const char *a, const char *b, const char *c)
+/* Name parts joined by single spaces, empty parts skipped, then suffix. */
+static void put_joined(line *l, const char *a, const char *b, const char *c, const char *suffix)
 {
-    char tmp[3 * NAME_CAP + 4];
+    char tmp[3 * NAME_CAP + 8];
     size_t n = 0;
     const char *parts[3] = {a, b, c};
     for (int i = 0; i < 3; i++) {
         if (!parts[i][0]) continue;
         n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%s%s", n ? " " : "", parts[i]);
     }
-    tmp[n] = '\0';
+    snprintf(tmp + n, sizeof tmp - n, "%s", suffix);
     put_csv(l, tmp);
 }
 
@@ -1432,16 +1497,18 @@ static void start_row(gen *g, int out, char prefix, char *id, line *l)
     put_ch(l, ',');
 }
 
-static void write_death(gen *g, util_rng *r, person *p)
+/* A death row of p written as pr says; the first one's id is p->death_id. */
+static void write_death(gen *g, util_rng *r, person *p, const profile *pr, int is_dup)
 {
-    const profile *pr = &k_prof[R_DEATHS];
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
-    start_row(g, O_DEATHS, 'D', p->death_id, &l);
-    char dec[3 * NAME_CAP + 4]; /* LAST, FIRST MIDDLE */
-    snprintf(dec, sizeof dec, "%s, %s%s%s", nm.surname, nm.given, nm.middle[0] ? " " : "",
-             nm.middle);
+    char dup_id[11];
+    char *id = is_dup ? dup_id : p->death_id;
+    start_row(g, O_DEATHS, 'D', id, &l);
+    char dec[3 * NAME_CAP + 8]; /* LAST, FIRST MIDDLE [JR] */
+    snprintf(dec, sizeof dec, "%s, %s%s%s%s", nm.surname, nm.given, nm.middle[0] ? " " : "",
+             nm.middle, junior_suffix(r, pr, p));
     put_csv(&l, dec);
     put_ch(&l, ',');
     ymd t;
@@ -1452,9 +1519,9 @@ static void write_death(gen *g, util_rng *r, person *p)
     put_ch(&l, ',');
     put_day(&l, p->death_record, DF_ISO);
     put_ch(&l, ',');
-    put_zip(&l, damage_zip(r, pr, p));
+    put_zip(&l, row_zip(r, pr, p, is_dup));
     line_write(&g->out[O_DEATHS], &l);
-    write_truth(g, R_DEATHS, p->death_id, p);
+    write_truth(g, R_DEATHS, id, p);
 }
 
 static const char *program_of(util_rng *r, const person *p, int32_t enrolled)
@@ -1591,24 +1658,28 @@ static void put_filing(gen *g, const char *earner_id, int year, uint32_t emp, ui
     line_write(&g->out[O_EARNINGS], &l);
 }
 
-static void write_earner(gen *g, util_rng *r, person *p)
+/* An earners row of p written as pr says, and, for the first one (whose id
+ * is p->earner_id), its filings. */
+static void write_earner(gen *g, util_rng *r, person *p, const profile *pr, int is_dup)
 {
-    const profile *pr = &k_prof[R_EARNERS];
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
-    start_row(g, O_EARNERS, 'E', p->earner_id, &l);
-    put_joined(&l, nm.given, nm.middle, nm.surname);
+    char dup_id[11];
+    char *id = is_dup ? dup_id : p->earner_id;
+    start_row(g, O_EARNERS, 'E', id, &l);
+    put_joined(&l, nm.given, nm.middle, nm.surname, junior_suffix(r, pr, p));
     put_ch(&l, ',');
     ymd t;
     if (damage_dob(r, pr, p->dob, &t)) put_date(&l, t, DF_ISO);
     put_ch(&l, ',');
     uint32_t ssn = p->ssn;
-    if (p->is_exact_tin || damage_ssn(r, pr, p->ssn, &ssn)) put_ssn(&l, ssn, 0);
+    if ((p->is_exact_tin && !is_dup) || damage_ssn(r, pr, p->ssn, &ssn)) put_ssn(&l, ssn, 0);
     put_ch(&l, ',');
-    put_zip(&l, damage_zip(r, pr, p));
+    put_zip(&l, row_zip(r, pr, p, is_dup));
     line_write(&g->out[O_EARNERS], &l);
-    write_truth(g, R_EARNERS, p->earner_id, p);
+    write_truth(g, R_EARNERS, id, p);
+    if (is_dup) return;
 
     /* Yearly filings; a job change year has two. Integer cents throughout
      * (no libm), so the bytes do not depend on the platform's math library. */
@@ -1635,9 +1706,8 @@ static void put_sex(line *l, util_rng *r, const profile *pr, const person *p)
     if (!chance(r, pr->sex_missing)) put_ch(l, p->is_female ? 'F' : 'M');
 }
 
-static void write_health(gen *g, util_rng *r, person *p)
+static void write_health(gen *g, util_rng *r, person *p, const profile *pr, int is_dup)
 {
-    const profile *pr = &k_prof[R_HEALTH];
     rname nm;
     compose_name(g, r, pr, p, &nm);
     line l;
@@ -1653,23 +1723,22 @@ static void write_health(gen *g, util_rng *r, person *p)
     uint32_t ssn;
     if (damage_ssn(r, pr, p->ssn, &ssn)) put_uint(&l, ssn % 10000, 4);
     put_ch(&l, ',');
-    put_zip(&l, damage_zip(r, pr, p));
+    put_zip(&l, row_zip(r, pr, p, is_dup));
     put_ch(&l, ',');
     put_sex(&l, r, pr, p);
     line_write(&g->out[O_HEALTH], &l);
     write_truth(g, R_HEALTH, id, p);
 }
 
-static void write_voter(gen *g, util_rng *r, person *p)
+static void write_voter(gen *g, util_rng *r, person *p, const profile *pr, int is_dup)
 {
-    const profile *pr = &k_prof[R_VOTERS];
     rname nm;
     compose_name(g, r, pr, p, &nm);
     if (utf8_len(nm.middle) == 1 && chance(r, 0.5)) join2(nm.middle, nm.middle, "", ".");
     line l;
     char id[11];
     start_row(g, O_VOTERS, 'V', id, &l);
-    put_joined(&l, nm.given, nm.middle, nm.surname);
+    put_joined(&l, nm.given, nm.middle, nm.surname, junior_suffix(r, pr, p));
     put_ch(&l, ',');
     ymd t;
     int has_date = damage_dob(r, pr, p->dob, &t);
@@ -1682,21 +1751,33 @@ static void write_voter(gen *g, util_rng *r, person *p)
     put_ch(&l, ',');
     if (has_date) put_date(&l, t, DF_ISO);
     put_ch(&l, ',');
-    put_zip(&l, damage_zip(r, pr, p));
+    put_zip(&l, row_zip(r, pr, p, is_dup));
     put_ch(&l, ',');
     put_sex(&l, r, pr, p);
     line_write(&g->out[O_VOTERS], &l);
     write_truth(g, R_VOTERS, id, p);
 }
 
-/* All of one person's rows, then the findings planted on them. */
+typedef void write_fn(gen *g, util_rng *r, person *p, const profile *pr, int is_dup);
+
+/* All of one person's rows (each, at k_dup_rate, twice), then the findings
+ * planted on them. */
 static void write_person(gen *g, util_rng *r, person *p)
 {
-    if (p->in_reg[R_DEATHS]) write_death(g, r, p);
-    if (p->in_reg[R_BENEFITS]) write_benefits(g, r, p);
-    if (p->in_reg[R_EARNERS]) write_earner(g, r, p);
-    if (p->in_reg[R_HEALTH]) write_health(g, r, p);
-    if (p->in_reg[R_VOTERS]) write_voter(g, r, p);
+    static write_fn *const k_write[5] = {write_death, NULL, write_earner, write_health,
+                                         write_voter};
+    for (int reg = 0; reg < 5; reg++) {
+        if (!p->in_reg[reg]) continue;
+        if (reg == R_BENEFITS) {
+            write_benefits(g, r, p);
+            continue;
+        }
+        k_write[reg](g, r, p, &k_prof[reg], 0);
+        if (chance(r, k_dup_rate[reg])) {
+            profile dup = dup_profile(reg);
+            k_write[reg](g, r, p, &dup, 1);
+        }
+    }
 
     char detail[256];
     if (p->is_pad) {
@@ -1725,6 +1806,67 @@ static void write_person(gen *g, util_rng *r, person *p)
 
 /* ---- families ------------------------------------------------------- */
 
+enum { REL_TWIN, REL_COUPLE, REL_PARENT_CHILD, REL_SHARED_SSN };
+static const char *const k_relation[4] = {"twin", "couple", "parent_child", "shared_ssn"};
+
+static int has_rows(const person *p)
+{
+    return p->in_reg[0] || p->in_reg[1] || p->in_reg[2] || p->in_reg[3] || p->in_reg[4];
+}
+
+/* A relations.csv row for a and b, when both are in some registry (a pair
+ * with no records can be neither merged nor kept apart). */
+static void write_relation(gen *g, int kind, const person *a, const person *b)
+{
+    if (!has_rows(a) || !has_rows(b)) return;
+    line l;
+    l.n = 0;
+    put_str(&l, k_relation[kind]);
+    put_str(&l, ",p");
+    put_uint(&l, a->i_person, 1);
+    put_str(&l, ",p");
+    put_uint(&l, b->i_person, 1);
+    line_write(&g->out[O_RELATIONS], &l);
+    g->out[O_RELATIONS].n_rows++;
+}
+
+/* Makes b, person number i_b, the child of a named after a: same sex, given
+ * name (middle name 70% of the time), surname and ZIP, born 18-45 years
+ * after a (a is born again in 1925-1988 to leave room), own SSN. */
+static void make_junior(const gen *g, util_rng *r, person *a, person *b, uint64_t i_b)
+{
+    if (a->is_female && chance(r, 0.8)) { /* mostly sons: "Jr" is a men's custom */
+        a->is_female = 0;
+        a->married = NULL;
+        make_given(g, r, a);
+    }
+    a->dob = draw_dob(r, 1925, 1988);
+    draw_death(r, a);
+    make_person(g, r, b, i_b, a->cult);
+    b->is_female = a->is_female;
+    make_given(g, r, b); /* a middle name of b's sex, kept 30% of the time */
+    join2(b->given, a->given, "", "");
+    join2(b->english, a->english, "", "");
+    b->given_split = a->given_split;
+    if (chance(r, 0.7)) {
+        join2(b->middle, a->middle, "", "");
+        b->is_middle_given = a->is_middle_given;
+    } else if (!strcmp(b->middle, b->given)) {
+        b->middle[0] = '\0';
+        b->is_middle_given = 0;
+    }
+    b->sur1 = a->is_female && a->married ? a->married : a->sur1;
+    b->married = NULL;
+    int ay = year_of(a->dob), hi = ay + 45 < 2006 ? ay + 45 : 2006;
+    int by = rnd_int(r, ay + 18, hi);
+    int32_t jan1 = days_from_civil(by, 1, 1);
+    b->dob = jan1 + rnd_int(r, 0, days_from_civil(by + 1, 1, 1) - jan1 - 1);
+    draw_death(r, b);
+    b->zip = a->zip;
+    b->zip_old = a->zip_old;
+    b->is_junior = 1;
+}
+
 /* Makes family i_family starting at person number i_person, with at most
  * room people, and writes it. Returns the number of people made. */
 static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t room)
@@ -1734,13 +1876,16 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
     util_rng_seed(&r, util_hash64(key, sizeof key, 0x66616d696c79ull));
     person a, b;
     double x = rnd01(&r);
-    enum { SINGLE, COUPLE, TWINS, SHARED } kind = SINGLE;
+    enum { SINGLE, COUPLE, TWINS, SHARED, JUNIOR } kind = SINGLE;
     if (x < P_SHARED) kind = SHARED;
     else if (x < P_SHARED + P_TWINS) kind = TWINS;
-    else if (x < P_SHARED + P_TWINS + P_COUPLE) kind = COUPLE;
+    else if (x < P_SHARED + P_TWINS + P_JUNIOR) kind = JUNIOR;
+    else if (x < P_SHARED + P_TWINS + P_JUNIOR + P_COUPLE) kind = COUPLE;
     if (room < 2) kind = SINGLE; /* the last family of the run */
 
-    make_person(g, &r, &a, i_person, pick_culture(&r));
+    /* Naming a child after the parent is an English and Spanish custom here. */
+    int cult = kind == JUNIOR ? (chance(&r, 0.75) ? EN : ES) : pick_culture(&r);
+    make_person(g, &r, &a, i_person, cult);
     if (kind == SINGLE) {
         plan_person(&r, &a, 0);
         write_person(g, &r, &a);
@@ -1766,9 +1911,13 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
         snprintf(detail, sizeof detail, "ssn=%09u;with=p%" PRIu64 ";earner_id=%s", b.ssn,
                  a.i_person, b.earner_id);
         write_finding(g, F_SHARED, &b, detail);
+        write_relation(g, REL_SHARED_SSN, &a, &b);
         return 2;
     }
-    if (kind == TWINS) { /* twins: same surname(s), birth date and address */
+    int relation = kind == TWINS ? REL_TWIN : kind == JUNIOR ? REL_PARENT_CHILD : REL_COUPLE;
+    if (kind == JUNIOR) {
+        make_junior(g, &r, &a, &b, i_person + 1);
+    } else if (kind == TWINS) { /* twins: same surname(s), birth date and address */
         b = a;
         b.i_person = i_person + 1;
         b.is_female = chance(&r, 0.5);
@@ -1781,16 +1930,12 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
         a.ssn = ssns[!is_a_lower];
         b.ssn = ssns[is_a_lower];
         b.married = NULL;
-        b.dod = NO_DATE;
-        if (chance(&r, death_chance(year_of(b.dob)))) {
-            int32_t lo = b.dob + 1 > g_death_min ? b.dob + 1 : g_death_min;
-            b.dod = lo + (int32_t)util_rng_below(&r, (uint64_t)(g_data_end - lo + 1));
-        }
+        draw_death(&r, &b);
     } else { /* a couple at one address, born within a few years of each other */
         while (year_of(a.dob) > 2000) a.dob = draw_dob(&r, 1925, 2000);
         if (a.dod != NO_DATE && a.dod <= a.dob) a.dod = NO_DATE;
-        int cult = chance(&r, 0.9) ? a.cult : pick_culture(&r);
-        make_person(g, &r, &b, i_person + 1, cult);
+        int b_cult = chance(&r, 0.9) ? a.cult : pick_culture(&r);
+        make_person(g, &r, &b, i_person + 1, b_cult);
         if (chance(&r, 0.96)) {
             b.is_female = !a.is_female;
             make_given(g, &r, &b);
@@ -1815,6 +1960,7 @@ static int make_family(gen *g, uint64_t i_family, uint64_t i_person, uint64_t ro
     plan_person(&r, &b, 0);
     write_person(g, &r, &a);
     write_person(g, &r, &b);
+    write_relation(g, relation, &a, &b);
     return 2;
 }
 
@@ -1903,10 +2049,10 @@ static void write_manifest(const gen *g, const char *dir)
              "{\"seed\":%" PRIu64 ",\"people\":%" PRIu64 ",\"rows\":{\"deaths\":%" PRIu64
              ",\"benefits\":%" PRIu64 ",\"earners\":%" PRIu64 ",\"health\":%" PRIu64
              ",\"voters\":%" PRIu64 ",\"payments\":%" PRIu64 ",\"earnings\":%" PRIu64
-             "},\"generator_version\":\"" GEN_VERSION "\"}\n",
+             ",\"relations\":%" PRIu64 "},\"generator_version\":\"" GEN_VERSION "\"}\n",
              g->seed, g->n_people, g->out[O_DEATHS].n_rows, g->out[O_BENEFITS].n_rows,
              g->out[O_EARNERS].n_rows, g->out[O_HEALTH].n_rows, g->out[O_VOTERS].n_rows,
-             g->out[O_PAYMENTS].n_rows, g->out[O_EARNINGS].n_rows);
+             g->out[O_PAYMENTS].n_rows, g->out[O_EARNINGS].n_rows, g->out[O_RELATIONS].n_rows);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     FILE *f = fopen(path, "wb");

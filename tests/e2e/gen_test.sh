@@ -111,7 +111,7 @@ for f in deaths benefits earners health voters payments earnings; do
     grep -q "\"$f\":$want[,}]" "$D/manifest.json" || bad "$run: manifest counts $f ($want rows)"
 done
 check "$run: manifest has seed, people, version" \
-    grep -q "^{\"seed\":[0-9]*,\"people\":$N,\"rows\":{.*},\"generator_version\":\"1\"}\$" \
+    grep -q "^{\"seed\":[0-9]*,\"people\":$N,\"rows\":{.*},\"generator_version\":\"2\"}\$" \
     "$D/manifest.json"
 
 # Truth: entities p<n> with n < N, groups from the six cultures, each present.
