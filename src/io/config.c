@@ -592,10 +592,66 @@ static int parse_training_rules(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return DT_OK;
 }
 
+/* model: context: the comparisons a family shares, as a list (each at its
+ * first level) or a map from comparison to the weakest level that still
+ * counts (surname: jaro_winkler>=0.8 takes in double surnames and typos),
+ * or none. Within the context the comparisons get their own m and u
+ * (model.h, invariant 4). */
+static int context_comparison(ycx *y, dt_config *cfg, const yaml_node_t *name,
+                              const yaml_node_t *level)
+{
+    int found = -1;
+    for (size_t c = 0; c < cfg->n_comparisons; c++)
+        if (strcmp(cfg->comparisons[c].name, y_str(name)) == 0) found = (int)c;
+    if (found < 0) return y_err(y, name, "context names unknown comparison '%s'", y_str(name));
+    if (found >= 64) return y_err(y, name, "context: only the first 64 comparisons may be named");
+    cfg_comparison *cc = &cfg->comparisons[found];
+    cc->context_upto = 1;
+    if (level) {
+        DT_TRY(y_expect(y, level, YAML_SCALAR_NODE, "a level of the comparison"));
+        cc->context_upto = 0;
+        for (int l = 1; l <= cc->n_levels; l++)
+            if (strcmp(cc->levels[l - 1].label, y_str(level)) == 0) cc->context_upto = l;
+        if (!cc->context_upto)
+            return y_err(y, level, "context: comparison '%s' has no level '%s'", cc->name,
+                         y_str(level));
+    }
+    cfg->context_mask |= 1ULL << found;
+    return DT_OK;
+}
+
+static int parse_context(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    cfg->context_mask = 0;
+    if (n->type == YAML_SCALAR_NODE && strcmp(y_str(n), "none") == 0) return DT_OK;
+    if (n->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+            const yaml_node_t *k = y_node(y, p->key);
+            DT_TRY(y_expect(y, k, YAML_SCALAR_NODE, "a context comparison"));
+            DT_TRY(context_comparison(y, cfg, k, y_node(y, p->value)));
+        }
+    } else {
+        DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE,
+                        "model: context (a list or map of comparisons, or none)"));
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top; it++) {
+            const yaml_node_t *v = y_node(y, *it);
+            DT_TRY(y_expect(y, v, YAML_SCALAR_NODE, "a context comparison"));
+            DT_TRY(context_comparison(y, cfg, v, NULL));
+        }
+    }
+    uint64_t all = cfg->n_comparisons >= 64 ? ~0ULL : (1ULL << cfg->n_comparisons) - 1;
+    if (!cfg->context_mask || cfg->context_mask == all)
+        return y_err(y, n, "model: context must name at least one comparison and leave at "
+                           "least one out");
+    return DT_OK;
+}
+
 static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"seed", "u_sample_pairs", "em_max_iterations",
-                                       "em_tolerance", "tf_min_u", "training_rules", NULL};
+    static const char *const keys[] = {"seed",           "u_sample_pairs", "em_max_iterations",
+                                       "em_tolerance",   "tf_min_u",       "training_rules",
+                                       "context",        "context_cannot_link", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "model"));
     DT_TRY(y_check_keys(y, n, "model", keys));
     const yaml_node_t *x;
@@ -614,6 +670,9 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
         DT_TRY(y_double(y, x, "em_tolerance", 1e-12, 0.1, &cfg->em_tolerance));
     if ((x = y_get(y, n, "tf_min_u"))) DT_TRY(y_double(y, x, "tf_min_u", 0, 1, &cfg->tf_min_u));
     if ((x = y_get(y, n, "training_rules"))) DT_TRY(parse_training_rules(y, cfg, x));
+    if ((x = y_get(y, n, "context"))) DT_TRY(parse_context(y, cfg, x));
+    if ((x = y_get(y, n, "context_cannot_link")))
+        DT_TRY(y_double(y, x, "context_cannot_link", 0, 1, &cfg->context_cannot_link));
     return DT_OK;
 }
 
@@ -715,6 +774,7 @@ static void set_defaults(dt_config *cfg)
     cfg->em_max_iterations = 50;
     cfg->em_tolerance = 1e-5;
     cfg->tf_min_u = 0;
+    cfg->context_cannot_link = 0.05;
     cfg->link_threshold = 0.5;
     cfg->review_threshold = 0.1;
     cfg->weak_link = 0.9;

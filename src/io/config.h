@@ -149,6 +149,7 @@ typedef struct cfg_comparison {
     cfg_level levels[CFG_MAX_LEVELS];
     int n_levels;
     int tf;                 /* term-frequency adjust the exact level */
+    int context_upto;       /* model: context: levels 1..k put a pair in it; 0: not part */
     long line, column;
 } cfg_comparison;
 
@@ -177,6 +178,9 @@ struct dt_config {
     double tf_min_u;          /* floor for term-frequency u */
     int *training_rules;      /* rule indexes for EM passes; all when n == 0 */
     size_t n_training_rules;
+    uint64_t context_mask;    /* bit c: comparison c is in the family context (model.h) */
+    double context_cannot_link; /* in-context pairs under this probability never share an
+                                   entity */
     /* decisions */
     double link_threshold;    /* probability */
     double review_threshold;

@@ -87,6 +87,11 @@ int fs_model_init(fs_model *m, const dt_config *cfg)
     m->config_hash = cfg->hash;
     m->seed = cfg->seed;
     m->lambda = 1e-4;
+    m->ctx.mask = cfg->context_mask;
+    for (size_t i = 0; i < cfg->n_comparisons && i < FS_MAX_COMPARISONS; i++)
+        m->ctx.upto[i] = cfg->comparisons[i].context_upto;
+    for (size_t k = 0; k < cfg->n_exclusive; k++)
+        if (cfg->exclusive[k] < 64) m->ctx.require |= 1ULL << cfg->exclusive[k];
     for (size_t i = 0; i < m->n_comp; i++) {
         fs_comp *c = &m->comps[i];
         c->n_codes = cfg->comparisons[i].n_levels + 2;
@@ -284,6 +289,145 @@ void fs_finish_m(fs_model *m)
     }
 }
 
+/* ---- the family context (model.h, invariant 4) ---------------------- */
+
+int fs_in_context(const fs_model *m, const uint8_t *g)
+{
+    if (!m->ctx.mask) return 0;
+    int has_id = !m->ctx.require;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        if ((m->ctx.mask >> c) & 1 && (g[c] < 1 || g[c] > m->ctx.upto[c])) return 0;
+        if ((m->ctx.require >> c) & 1 && g[c] != 0) has_id = 1;
+    }
+    return has_id;
+}
+
+typedef struct ctx_state {
+    double m[FS_MAX_COMPARISONS][FS_MAX_CODES];
+    double u[FS_MAX_COMPARISONS][FS_MAX_CODES];
+    double lambda;
+} ctx_state;
+
+/* Floors keep every weight finite with few pairs in the context. */
+enum { CTX_MIN_ITERATIONS = 200 };
+#define CTX_FLOOR 1e-6
+
+static double ctx_bf(const fs_model *m, const ctx_state *s, const uint8_t *g)
+{
+    double bf = 1.0;
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (g[c]) bf *= s->m[c][g[c]] / s->u[c][g[c]];
+    return bf;
+}
+
+static void ctx_normalize(double *p, int n_codes)
+{
+    double sum = 0;
+    for (int l = 1; l < n_codes; l++) sum += p[l] = fmax(p[l], CTX_FLOOR);
+    for (int l = 1; l < n_codes; l++) p[l] /= sum;
+}
+
+/* One E and M step over the context's patterns (ids in order); returns the
+ * largest change of any parameter. */
+static double ctx_step(const fs_model *m, const fs_patterns *pats, const uint32_t *ids,
+                       uint32_t n_ids, ctx_state *s)
+{
+    static const ctx_state zero;
+    ctx_state *acc = dt_malloc(sizeof *acc);
+    if (!acc) return -1;
+    *acc = zero;
+    double match_total = 0, total = 0;
+    for (uint32_t k = 0; k < n_ids; k++) {
+        const uint8_t *g = (const uint8_t *)pats->vecs.strs[ids[k]];
+        double n = (double)pats->counts[ids[k]], bf = ctx_bf(m, s, g);
+        double post = s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
+        match_total += n * post;
+        total += n;
+        for (size_t c = 0; c < m->n_comp; c++) {
+            if (g[c] == 0) continue;
+            acc->m[c][g[c]] += n * post;
+            acc->u[c][g[c]] += n * (1 - post);
+        }
+    }
+    double delta = fabs(match_total / total - s->lambda);
+    s->lambda = fmin(fmax(match_total / total, 1e-9), 1 - 1e-9);
+    for (size_t c = 0; c < m->n_comp; c++) {
+        int n_codes = m->comps[c].n_codes;
+        ctx_normalize(acc->m[c], n_codes);
+        ctx_normalize(acc->u[c], n_codes);
+        for (int l = 1; l < n_codes; l++) {
+            delta = fmax(delta, fabs(acc->m[c][l] - s->m[c][l]));
+            delta = fmax(delta, fabs(acc->u[c][l] - s->u[c][l]));
+            s->m[c][l] = acc->m[c][l];
+            s->u[c][l] = acc->u[c][l];
+        }
+    }
+    dt_free(acc);
+    return delta;
+}
+
+/* Starts from the global m (matches agree) and u (non-matches do not), so
+ * the class EM calls "match" is the one that agrees. */
+static void ctx_start(const fs_model *m, ctx_state *s)
+{
+    for (size_t c = 0; c < m->n_comp; c++) {
+        memcpy(s->m[c], m->comps[c].m, sizeof s->m[c]);
+        memcpy(s->u[c], m->comps[c].u, sizeof s->u[c]);
+    }
+    s->lambda = 0.5;
+}
+
+int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
+{
+    fs_context *x = &m->ctx;
+    x->is_set = 0;
+    x->n_pairs = x->n_patterns = 0;
+    if (!x->mask) return DT_OK;
+    uint32_t *order = sorted_patterns(pats);
+    if (!order) return DT_ENOMEM;
+    uint32_t n_ids = 0;
+    for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
+        if (!fs_in_context(m, (const uint8_t *)pats->vecs.strs[order[k]])) continue;
+        order[n_ids++] = order[k]; /* keeps the byte order (invariant 3) */
+        x->n_pairs += pats->counts[order[k]];
+    }
+    x->n_patterns = n_ids;
+    ctx_state *s = dt_malloc(sizeof *s);
+    if (!s) {
+        dt_free(order);
+        return DT_ENOMEM;
+    }
+    ctx_start(m, s);
+    int max_it = cfg->em_max_iterations > CTX_MIN_ITERATIONS ? cfg->em_max_iterations
+                                                             : CTX_MIN_ITERATIONS;
+    int rc = DT_OK;
+    x->converged = 0;
+    for (x->iterations = 1; n_ids && x->iterations <= max_it; x->iterations++) {
+        double d = ctx_step(m, pats, order, n_ids, s);
+        if (d < 0) {
+            rc = DT_ENOMEM;
+            break;
+        }
+        if (d < cfg->em_tolerance) {
+            x->converged = 1;
+            break;
+        }
+    }
+    if (x->iterations > max_it) x->iterations = max_it;
+    if (rc == DT_OK && n_ids) {
+        for (size_t c = 0; c < m->n_comp; c++) {
+            x->comps[c].n_codes = m->comps[c].n_codes;
+            memcpy(x->comps[c].m, s->m[c], sizeof x->comps[c].m);
+            memcpy(x->comps[c].u, s->u[c], sizeof x->comps[c].u);
+        }
+        x->lambda = s->lambda;
+        x->is_set = 1;
+    }
+    dt_free(s);
+    dt_free(order);
+    return rc;
+}
+
 int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparable_pairs)
 {
     m->n_comparable_pairs = n_comparable_pairs;
@@ -332,13 +476,30 @@ double fs_prior_weight(const fs_model *m)
     return log2(m->lambda / (1 - m->lambda));
 }
 
+double fs_pair_prior_weight(const fs_model *m, int in_ctx)
+{
+    if (in_ctx && m->ctx.is_set) return log2(m->ctx.lambda / (1 - m->ctx.lambda));
+    return fs_prior_weight(m);
+}
+
 double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                       size_t i_comp, int code, uint32_t a, double *u_used)
 {
-    const fs_comp *c = &m->comps[i_comp];
+    return fs_comp_weight_in(m, cfg, t, i_comp, code, a, 0, NULL, u_used);
+}
+
+double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
+                         size_t i_comp, int code, uint32_t a, int in_ctx, double *m_used,
+                         double *u_used)
+{
+    /* Within the context u was learned among the context's own
+     * non-matches, value frequencies included: no TF there. */
+    int use_ctx = in_ctx && m->ctx.is_set;
+    const fs_comp *c = use_ctx ? &m->ctx.comps[i_comp] : &m->comps[i_comp];
     const cfg_comparison *cc = &cfg->comparisons[i_comp];
     double u = code ? c->u[code] : 1;
-    if (code == 1 && cc->tf) {
+    if (m_used) *m_used = code ? c->m[code] : 1;
+    if (code == 1 && cc->tf && !use_ctx) {
         /* Agreeing on a rare value is stronger evidence than on a common
          * one: P(agree on v | non-match) = f_v^2, P(agree on v | match) =
          * m f_v, so the factor is m / f_v (Winkler 1989; Splink). */
@@ -358,8 +519,10 @@ double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                       const uint8_t *gammas, uint32_t a)
 {
-    double w = fs_prior_weight(m);
-    for (size_t c = 0; c < m->n_comp; c++) w += fs_comp_weight(m, cfg, t, c, gammas[c], a, NULL);
+    int in_ctx = fs_in_context(m, gammas);
+    double w = fs_pair_prior_weight(m, in_ctx);
+    for (size_t c = 0; c < m->n_comp; c++)
+        w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, in_ctx, NULL, NULL);
     return w;
 }
 

@@ -7,6 +7,7 @@
  * frozen term frequencies go under "term_frequencies", by comparison.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,38 @@ static json_t *tf_json(const fs_model *m, const dt_config *cfg)
     return all;
 }
 
+/* The family context (model.h, invariant 4): its comparisons, the EM's
+ * diagnostics, and the others' levels within it. */
+static json_t *context_json(const fs_model *m, const dt_config *cfg)
+{
+    const fs_context *x = &m->ctx;
+    json_t *names = json_array(), *levels = json_object();
+    json_t *o = json_pack("{s:o, s:f, s:I, s:I, s:i, s:b, s:o}", "comparisons", names, "lambda",
+                          x->lambda, "pairs", (json_int_t)x->n_pairs, "patterns",
+                          (json_int_t)x->n_patterns, "iterations", x->iterations, "converged",
+                          x->converged, "levels", levels);
+    if (!o) return NULL;
+    for (size_t c = 0; c < m->n_comp; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        if ((x->mask >> c) & 1 &&
+            json_array_append_new(names, json_pack("{s:s, s:s}", "name", cc->name, "upto",
+                                                   cmp_level_label(cc, x->upto[c]))))
+            goto fail;
+        json_t *arr = json_array();
+        if (!arr || json_object_set_new(levels, cc->name, arr)) goto fail;
+        for (int l = 1; l < x->comps[c].n_codes; l++) {
+            double mv = x->comps[c].m[l], uv = x->comps[c].u[l];
+            json_t *lv = json_pack("{s:s, s:f, s:f, s:f}", "level", cmp_level_label(cc, l), "m",
+                                   mv, "u", uv, "weight", log2(mv / uv));
+            if (!lv || json_array_append_new(arr, lv)) goto fail;
+        }
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
 static json_t *model_json(const fs_model *m, const dt_config *cfg)
 {
     char hash[32], seed[32];
@@ -92,6 +125,10 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
     }
     json_t *tf = tf_json(m, cfg);
     if (!tf || json_object_set_new(root, "term_frequencies", tf)) goto fail;
+    if (m->ctx.is_set) {
+        json_t *ctx = context_json(m, cfg);
+        if (!ctx || json_object_set_new(root, "context", ctx)) goto fail;
+    }
     return root;
 fail:
     json_decref(root);
@@ -187,6 +224,60 @@ static int load_tf(fs_model *m, const dt_config *cfg, json_t *all, const char *p
     return DT_OK;
 }
 
+static int load_context_levels(fs_model *m, const cfg_comparison *cc, size_t c, json_t *arr,
+                               const char *path, dt_error *err)
+{
+    fs_comp *fc = &m->ctx.comps[c];
+    fc->n_codes = m->comps[c].n_codes;
+    if (!json_is_array(arr) || json_array_size(arr) != (size_t)(fc->n_codes - 1))
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "context: comparison '%s' has a "
+                         "different number of levels than the config", cc->name);
+    for (int l = 1; l < fc->n_codes; l++) {
+        json_t *jl = json_array_get(arr, (size_t)l - 1);
+        const char *label = json_string_value(json_object_get(jl, "level"));
+        double mv = json_number_value(json_object_get(jl, "m"));
+        double uv = json_number_value(json_object_get(jl, "u"));
+        if (!label || strcmp(label, cmp_level_label(cc, l)) != 0 || !(mv > 0 && mv < 1) ||
+            !(uv > 0 && uv < 1))
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "context: comparison '%s' level %d "
+                             "must be '%s' with m and u in (0, 1)", cc->name, l,
+                             cmp_level_label(cc, l));
+        fc->m[l] = mv;
+        fc->u[l] = uv;
+    }
+    return DT_OK;
+}
+
+/* A model trained with another context than the config's is refused; one
+ * without a context under a config with one scores with global weights. */
+static int load_context(fs_model *m, const dt_config *cfg, json_t *o, const char *path,
+                        dt_error *err)
+{
+    if (!o) return DT_OK;
+    json_t *names = json_object_get(o, "comparisons"), *levels = json_object_get(o, "levels");
+    uint64_t mask = 0;
+    for (size_t k = 0; json_is_array(names) && k < json_array_size(names); k++) {
+        json_t *jn = json_array_get(names, k);
+        const char *name = json_string_value(json_object_get(jn, "name"));
+        const char *upto = json_string_value(json_object_get(jn, "upto"));
+        for (size_t c = 0; name && upto && c < cfg->n_comparisons && c < 64; c++)
+            if (strcmp(cfg->comparisons[c].name, name) == 0 &&
+                strcmp(cmp_level_label(&cfg->comparisons[c], m->ctx.upto[c]), upto) == 0)
+                mask |= 1ULL << c;
+    }
+    if (!mask || mask != cfg->context_mask)
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "the model's context is not the config's "
+                         "model: context");
+    for (size_t c = 0; c < m->n_comp; c++)
+        DT_TRY(load_context_levels(m, &cfg->comparisons[c], c,
+                                   json_object_get(levels, cfg->comparisons[c].name), path,
+                                   err));
+    m->ctx.lambda = json_number_value(json_object_get(o, "lambda"));
+    m->ctx.n_pairs = (uint64_t)json_integer_value(json_object_get(o, "pairs"));
+    m->ctx.is_set = 1;
+    return DT_OK;
+}
+
 static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, const char *path,
                            dt_error *err)
 {
@@ -210,6 +301,7 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
             (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
         rc = load_tf(m, cfg, json_object_get(root, "term_frequencies"), path, err);
     }
+    if (rc == DT_OK) rc = load_context(m, cfg, json_object_get(root, "context"), path, err);
     return rc;
 }
 

@@ -301,6 +301,30 @@ static void log_parameters(pl_ctx *e, const fs_model *m)
             (unsigned long long)m->n_comparable_pairs);
 }
 
+static void log_context(pl_ctx *e, const fs_model *m)
+{
+    const dt_config *cfg = e->cfg;
+    const fs_context *x = &m->ctx;
+    if (!x->mask) return;
+    if (!x->is_set) {
+        pl_log(e, DT_LOG_WARN, "train: no candidate pair falls in the context; global weights "
+               "are used for every pair");
+        return;
+    }
+    pl_log(e, x->converged ? DT_LOG_INFO : DT_LOG_WARN,
+           "train: EM within the context: %llu pairs, %llu patterns, %d iterations%s, "
+           "share of matches %.6g",
+           (unsigned long long)x->n_pairs, (unsigned long long)x->n_patterns, x->iterations,
+           x->converged ? " (converged)" : " (NOT converged)", x->lambda);
+    for (size_t c = 0; c < m->n_comp; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        for (int l = 1; l < x->comps[c].n_codes; l++)
+            pl_log(e, DT_LOG_INFO, "model: in context %-16s %-26s m %.6f  u %.6f  weight %+.3f",
+                   cc->name, cmp_level_label(cc, l), x->comps[c].m[l], x->comps[c].u[l],
+                   log2(x->comps[c].m[l] / x->comps[c].u[l]));
+    }
+}
+
 static int train(link_run *run)
 {
     pl_ctx *e = &run->e;
@@ -332,6 +356,8 @@ static int train(link_run *run)
             if (!mask) rc = fs_patterns_add(&pats, v, ts.all.counts[id]);
         }
         if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
+        if (rc == DT_OK) rc = fs_em_context(&run->model, cfg, &pats);
+        if (rc == DT_OK) log_context(e, &run->model);
     }
     fs_patterns_fini(&pats);
     fs_patterns_fini(&ts.all);
@@ -409,7 +435,7 @@ static int cluster(link_run *run)
     clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
                        .on_weak = on_weak,
-                       .conflicts = cfg->n_exclusive ? records_conflict : NULL, .ctx = run};
+                       .conflicts = pl_has_conflicts(e) ? records_conflict : NULL, .ctx = run};
     int rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
@@ -419,9 +445,10 @@ static int cluster(link_run *run)
                 "weak_links.csv", run->n_weak - WEAK_LOG_MAX, run->n_weak);
     run->sum.n_entities = run->clu.n_entities;
     memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
-    if (cfg->n_exclusive)
+    if (pl_has_conflicts(e))
         pl_log(e, DT_LOG_INFO, "cluster: %llu links refused: they would put records that "
-                "disagree on an exclusive comparison in one entity",
+                "disagree on an exclusive comparison, or that the model calls different "
+                "people within the context, in one entity",
                 (unsigned long long)run->clu.n_refused);
     if (cfg->one_to_one)
         pl_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",
@@ -760,6 +787,7 @@ static int run_stages(link_run *run)
                : dt_err_set(e->err, DT_ECONFIG, "too many comparisons (at most %d)",
                             FS_MAX_COMPARISONS));
     DT_TRY(load_or_train(run));
+    e->model = &run->model;
     pl_free_keys(e); /* training's rule masks were their last use */
     log_parameters(e, &run->model);
     stage_end(run, 4, &t0);

@@ -110,13 +110,46 @@ int pl_keys(pl_ctx *e)
     return DT_OK;
 }
 
+static int context_cannot_link(const pl_ctx *e)
+{
+    return e->model && e->model->ctx.is_set && e->cfg->context_cannot_link > 0 &&
+           e->cfg->n_exclusive;
+}
+
+int pl_has_conflicts(const pl_ctx *e)
+{
+    return e->cfg->n_exclusive || context_cannot_link(e);
+}
+
+/* Two records that share a family's data (the context: same surname and
+ * birth date, each with an identifier; model.h invariant 4) and that the
+ * model, learned within it, calls different people are twins or namesakes:
+ * a chain of other links must not join them either. */
+static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
+{
+    const dt_config *cfg = e->cfg;
+    const fs_model *m = e->model;
+    uint8_t g[FS_MAX_COMPARISONS];
+    for (size_t c = 0; c < cfg->n_comparisons; c++) { /* the cheap way out first */
+        if (!((m->ctx.mask >> c) & 1)) continue;
+        g[c] = (uint8_t)cmp_eval(&e->table, &cfg->comparisons[c], a, b);
+        if (g[c] < 1 || g[c] > m->ctx.upto[c]) return 0;
+    }
+    for (size_t c = 0; c < cfg->n_comparisons; c++)
+        if (!((m->ctx.mask >> c) & 1))
+            g[c] = (uint8_t)cmp_eval(&e->table, &cfg->comparisons[c], a, b);
+    if (!fs_in_context(m, g)) return 0;
+    double p = fs_probability(fs_pair_weight(m, cfg, &e->table, g, a));
+    return p < cfg->context_cannot_link;
+}
+
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
 {
     for (size_t k = 0; k < e->cfg->n_exclusive; k++) {
         const cfg_comparison *c = &e->cfg->comparisons[e->cfg->exclusive[k]];
         if (cmp_eval(&e->table, c, a, b) == c->n_levels + 1) return 1;
     }
-    return 0;
+    return context_cannot_link(e) && context_conflict(e, a, b);
 }
 
 void pl_free_keys(pl_ctx *e)

@@ -47,6 +47,9 @@ typedef struct pl_ctx {
     int hides_values;           /* 1: log lines name no record's value or id (a store's admin,
                                    who reads no record, trains) */
 
+    const fs_model *model;      /* its family context makes cannot-links (pl_records_conflict);
+                                   NULL: exclusive comparisons only */
+
     uint64_t **keys;            /* per rule, per record */
     block_output blk;
     double last_progress;       /* util_now() of the last progress call */
@@ -107,6 +110,8 @@ int pl_block(pl_ctx *e);
 int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair);
 /* Cannot-link: 1 if an exclusive comparison ends in "else" for the pair. */
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b);
+/* 1 when pl_records_conflict can ever say yes: clustering must ask it. */
+int pl_has_conflicts(const pl_ctx *e);
 /* Loads the config's nickname table once (pl_load does it too). */
 int pl_load_nicknames(pl_ctx *e);
 /* Uses t (read-only, outliving e) instead of loading a table: a store

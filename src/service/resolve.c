@@ -674,6 +674,7 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
     memset(&l, 0, sizeof l);
     int rc = component(st, cfg, seeds, &b, err);
     if (rc == DT_OK) rc = loaded_init(&l, cfg, batch->e.nicks, err);
+    l.e.model = batch->e.model; /* its context's cannot-links, as batch has them */
     if (rc == DT_OK) rc = load_component(&l, st, batch, seeds, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
     clu_link *links = NULL;
@@ -684,7 +685,7 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
         clu_options opt = {.src = l.e.table.src, .one_to_one = cfg->one_to_one,
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
-                           .conflicts = cfg->n_exclusive ? conflicts : NULL, .ctx = &l.e};
+                           .conflicts = pl_has_conflicts(&l.e) ? conflicts : NULL, .ctx = &l.e};
         rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
     if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
@@ -780,6 +781,7 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
     int rc = loaded_init(&l, cfg, bt->nicks, err);
     l.e.on_log = bt->on_log;
     l.e.cb_ctx = bt->cb_ctx;
+    l.e.model = m;
     for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
         if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
@@ -859,7 +861,7 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
     memset(&res, 0, sizeof res);
     clu_options opt = {.src = l->e.table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
-                       .conflicts = cfg->n_exclusive ? conflicts : NULL, .ctx = &l->e};
+                       .conflicts = pl_has_conflicts(&l->e) ? conflicts : NULL, .ctx = &l->e};
     int rc = clu_run(l->e.table.n_recs, links, b->n, &opt, &res);
     uint32_t root = rc == DT_OK ? res.entity[index_of(l, seed)] : 0;
     for (uint32_t i = 0; rc == DT_OK && i < l->e.table.n_recs; i++)
@@ -870,8 +872,8 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
 }
 
 int svc_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    const gv_view *v, const svc_sources *map, int64_t sid, util_ids *members,
-                    dt_error *err)
+                    const fs_model *m, const gv_view *v, const svc_sources *map, int64_t sid,
+                    util_ids *members, dt_error *err)
 {
     int64_t source;
     int active, rc = st_record_source(st, sid, &source, &active, err);
@@ -892,6 +894,7 @@ int svc_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *ni
         goto done;
     }
     if (rc == DT_OK) rc = loaded_init(&l, cfg, nicks, err);
+    l.e.model = m; /* its context's cannot-links, as batch clustering has them */
     none.e.cfg = cfg; /* an empty batch: every member is read from the store */
     if (rc == DT_OK) rc = load_component(&l, st, &none, &set, err);
     if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;

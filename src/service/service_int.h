@@ -69,8 +69,8 @@ static inline int svc_source_index(const svc_sources *m, int64_t store_source)
  * withdrawn or of a source the view hides. nicks: the store's nickname
  * table, borrowed. OUT: members (store ids). */
 int svc_view_entity(struct st_store *st, const dt_config *cfg, const norm_nicknames *nicks,
-                    const gv_view *v, const svc_sources *map, int64_t sid, util_ids *members,
-                    dt_error *err);
+                    const fs_model *m, const gv_view *v, const svc_sources *map, int64_t sid,
+                    util_ids *members, dt_error *err);
 
 /* A stored record a query record would link to. */
 typedef struct svc_candidate {

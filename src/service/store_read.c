@@ -99,7 +99,8 @@ static int view_entity_id(svc_request *q, view_ids *cache, int64_t sid, const ch
         return DT_OK;
     }
     util_ids members = {0};
-    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks,
+                             q->s->has_model ? &q->s->model : NULL, &q->view, &q->s->sources, sid,
                              &members, err);
     int64_t min = sid;
     for (uint32_t i = 0; rc == DT_OK && i < members.n; i++)
@@ -614,7 +615,8 @@ static int entity_members(entity_walk *w, const char *entity_id)
         return st_entity_members(q->s->st, entity_id, add_id, w, w->err);
     int64_t sid;
     if (gv_view_id_parse(q->s->view_key, entity_id, &sid) < 0) return DT_OK;
-    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks, &q->view, &q->s->sources, sid,
+    int rc = svc_view_entity(q->s->st, q->s->cfg, q->s->nicks,
+                             q->s->has_model ? &q->s->model : NULL, &q->view, &q->s->sources, sid,
                              &w->ids, w->err);
     if (rc == DT_ENOTFOUND) return DT_OK;
     DT_TRY(rc);

@@ -692,6 +692,109 @@ static void test_json_round_trip(void **state)
     dt_config_free(cfg);
 }
 
+/* The family context (model.h, invariant 4): CONFIG with the surname and
+ * birth date as the context and the postcode as the exclusive identifier.
+ * In the context the non-matches are "twins": given name else, postcode one
+ * edit away. Random pairs (global u) almost never are one edit away, so the
+ * global weight of that level is for a match; learned within the context,
+ * it is against one. */
+static dt_config *parse_with_context(const char *context)
+{
+    /* Without the surname's TF, so weights need no table. */
+    char base[sizeof CONFIG];
+    strcpy(base, CONFIG);
+    char *tf = strstr(base, "    tf: true\n");
+    memmove(tf, tf + strlen("    tf: true\n"), strlen(tf + strlen("    tf: true\n")) + 1);
+    char *yaml = dt_asprintf("%s  context: %s\ncluster:\n  exclusive: [postcode]\n", base,
+                             context);
+    assert_non_null(yaml);
+    dt_config *cfg = parse(yaml);
+    dt_free(yaml);
+    return cfg;
+}
+
+static void add_context_pairs(fs_patterns *p, uint64_t seed, size_t n, double share_twins)
+{
+    util_rng r;
+    util_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t g[N_COMP] = {1, 1, 1, 1};
+        if (uniform(&r) < share_twins) {
+            g[0] = 4;                                 /* another given name */
+            g[3] = uniform(&r) < 0.8 ? 2 : 3;         /* identifier one edit away */
+        } else {
+            g[0] = uniform(&r) < 0.9 ? 1 : 2;
+            g[3] = uniform(&r) < 0.95 ? 1 : 2;        /* a typo now and then */
+        }
+        assert_int_equal(fs_patterns_add(p, g, 1), DT_OK);
+    }
+}
+
+static void test_context(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse_with_context("[surname, dob]");
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    set_true_u(&m);
+
+    /* Membership: the context comparisons at their first level, and the
+     * identifier present on both sides. */
+    assert_true(fs_in_context(&m, (const uint8_t[]){4, 1, 1, 2}));
+    assert_false(fs_in_context(&m, (const uint8_t[]){4, 2, 1, 2}));
+    assert_false(fs_in_context(&m, (const uint8_t[]){4, 1, 1, 0}));
+
+    enum { N_RANDOM = 20000, N_CTX = 20000 };
+    uint8_t *v = gen_vectors(11, N_RANDOM, 0.01);
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP);
+    add_all(&p, v, N_RANDOM);
+    add_context_pairs(&p, 12, N_CTX, 0.2);
+    uint8_t twin[N_COMP] = {4, 1, 1, 2};
+    double before = fs_pair_weight(&m, cfg, NULL, twin, 0);
+    assert_int_equal(fs_em_context(&m, cfg, &p), DT_OK);
+    assert_true(m.ctx.is_set);
+    assert_true(m.ctx.converged);
+    assert_true(m.ctx.n_pairs >= N_CTX);
+    assert_true(fabs(m.ctx.lambda - 0.8) < 0.03);
+    assert_true(fabs(m.ctx.comps[3].u[2] - 0.8) < 0.05);   /* learned, not random-pair u */
+    assert_true(fabs(m.ctx.comps[3].m[2] - 0.05) < 0.02);
+    assert_true(log2(m.comps[3].m[2] / m.comps[3].u[2]) > 0); /* globally: for a match */
+    double after = fs_pair_weight(&m, cfg, NULL, twin, 0);
+    assert_true(after < -5);                                 /* within: a twin */
+    assert_true(before > after);
+    /* A pair out of the context keeps the global weights. */
+    uint8_t out[N_COMP] = {4, 2, 1, 2};
+    double w = fs_prior_weight(&m);
+    for (int c = 0; c < N_COMP; c++) w += fs_level_weight(&m, (size_t)c, out[c]);
+    assert_true(fabs(fs_pair_weight(&m, cfg, NULL, out, 0) - w) < 1e-12);
+
+    /* model.json keeps it; a config with another context refuses it. */
+    char *path = temp_path();
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_save(&m, cfg, path, &err), DT_OK);
+    fs_model back;
+    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_OK);
+    assert_true(back.ctx.is_set);
+    assert_memory_equal(&back.ctx.lambda, &m.ctx.lambda, sizeof m.ctx.lambda);
+    assert_memory_equal(&back.ctx.comps[3].u[2], &m.ctx.comps[3].u[2], sizeof(double));
+    assert_true(fs_pair_weight(&back, cfg, NULL, twin, 0) == after);
+    fs_model_fini(&back);
+    dt_config *other = parse_with_context("{surname: 'jaro_winkler>=0.9', dob: exact}");
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_load(&back, other, path, &err), DT_EMODEL);
+    assert_non_null(strstr(err.msg, "context"));
+    fs_model_fini(&back);
+    dt_config_free(other);
+
+    unlink(path);
+    fs_patterns_fini(&p);
+    free(v);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_order_independent),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
