@@ -592,30 +592,64 @@ static int parse_training_rules(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return DT_OK;
 }
 
-/* model: context: the comparisons a family shares, as a list (each at its
- * first level) or a map from comparison to the weakest level that still
- * counts (surname: jaro_winkler>=0.8 takes in double surnames and typos),
- * or none. Within the context the comparisons get their own m and u
- * (model.h, invariant 4). */
+/* model: context: where the global model is wrong because random pairs
+ * never go there: as a list of comparisons (each at its first level), or a
+ * map from comparison to a level (that level and every stronger one) or to
+ * a list of levels (ssn: [damerau_levenshtein<=1]: an identifier one typo
+ * away, where twins' consecutive SSNs are), or none. Within the context
+ * every comparison gets its own m and u (model.h, invariant 4). */
+/* A level of cc by its label ("else" too) into *bits: that level alone, or
+ * with and_stronger every level above it as well. */
+static int level_bits(ycx *y, const cfg_comparison *cc, const yaml_node_t *level,
+                      int and_stronger, uint32_t *bits)
+{
+    DT_TRY(y_expect(y, level, YAML_SCALAR_NODE, "a level of the comparison"));
+    int found = strcmp(y_str(level), "else") == 0 ? cc->n_levels + 1 : 0;
+    for (int l = 1; l <= cc->n_levels && !found; l++)
+        if (strcmp(cc->levels[l - 1].label, y_str(level)) == 0) found = l;
+    if (!found)
+        return y_err(y, level, "comparison '%s' has no level '%s'", cc->name, y_str(level));
+    for (int k = and_stronger ? 1 : found; k <= found; k++) *bits |= 1u << k;
+    return DT_OK;
+}
+
+/* A level or a list of levels of cc: a list takes each level alone; a
+ * single level takes the stronger ones too when and_stronger. */
+static int level_set(ycx *y, const cfg_comparison *cc, const yaml_node_t *n, int and_stronger,
+                     uint32_t *bits)
+{
+    *bits = 0;
+    if (n->type != YAML_SEQUENCE_NODE) return level_bits(y, cc, n, and_stronger, bits);
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++)
+        DT_TRY(level_bits(y, cc, y_node(y, *it), 0, bits));
+    return *bits ? DT_OK : y_err(y, n, "'%s': the list names no level", cc->name);
+}
+
+/* The index of the comparison a node names, among the first 64. */
+static int comparison_index(ycx *y, const dt_config *cfg, const yaml_node_t *name,
+                            const char *what, int *out)
+{
+    DT_TRY(y_expect(y, name, YAML_SCALAR_NODE, "a comparison name"));
+    for (size_t c = 0; c < cfg->n_comparisons && c < 64; c++)
+        if (strcmp(cfg->comparisons[c].name, y_str(name)) == 0) {
+            *out = (int)c;
+            return DT_OK;
+        }
+    return y_err(y, name, "%s names unknown comparison '%s' (only the first 64 may be named)",
+                 what, y_str(name));
+}
+
 static int context_comparison(ycx *y, dt_config *cfg, const yaml_node_t *name,
                               const yaml_node_t *level)
 {
-    int found = -1;
-    for (size_t c = 0; c < cfg->n_comparisons; c++)
-        if (strcmp(cfg->comparisons[c].name, y_str(name)) == 0) found = (int)c;
-    if (found < 0) return y_err(y, name, "context names unknown comparison '%s'", y_str(name));
-    if (found >= 64) return y_err(y, name, "context: only the first 64 comparisons may be named");
+    int found;
+    DT_TRY(comparison_index(y, cfg, name, "context", &found));
     cfg_comparison *cc = &cfg->comparisons[found];
-    cc->context_upto = 1;
-    if (level) {
-        DT_TRY(y_expect(y, level, YAML_SCALAR_NODE, "a level of the comparison"));
-        cc->context_upto = 0;
-        for (int l = 1; l <= cc->n_levels; l++)
-            if (strcmp(cc->levels[l - 1].label, y_str(level)) == 0) cc->context_upto = l;
-        if (!cc->context_upto)
-            return y_err(y, level, "context: comparison '%s' has no level '%s'", cc->name,
-                         y_str(level));
-    }
+    if (!level) cc->context_levels = 1u << 1;
+    else DT_TRY(level_set(y, cc, level, 1, &cc->context_levels));
+    if ((cc->context_levels >> (cc->n_levels + 1)) & 1)
+        return y_err(y, level, "context: '%s' may not take in 'else'", cc->name);
     cfg->context_mask |= 1ULL << found;
     return DT_OK;
 }
@@ -626,18 +660,14 @@ static int parse_context(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if (n->type == YAML_SCALAR_NODE && strcmp(y_str(n), "none") == 0) return DT_OK;
     if (n->type == YAML_MAPPING_NODE) {
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-            const yaml_node_t *k = y_node(y, p->key);
-            DT_TRY(y_expect(y, k, YAML_SCALAR_NODE, "a context comparison"));
-            DT_TRY(context_comparison(y, cfg, k, y_node(y, p->value)));
+            DT_TRY(context_comparison(y, cfg, y_node(y, p->key), y_node(y, p->value)));
         }
     } else {
         DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE,
                         "model: context (a list or map of comparisons, or none)"));
         for (yaml_node_item_t *it = n->data.sequence.items.start;
              it < n->data.sequence.items.top; it++) {
-            const yaml_node_t *v = y_node(y, *it);
-            DT_TRY(y_expect(y, v, YAML_SCALAR_NODE, "a context comparison"));
-            DT_TRY(context_comparison(y, cfg, v, NULL));
+            DT_TRY(context_comparison(y, cfg, y_node(y, *it), NULL));
         }
     }
     uint64_t all = cfg->n_comparisons >= 64 ? ~0ULL : (1ULL << cfg->n_comparisons) - 1;
@@ -710,10 +740,35 @@ static int parse_exclusive(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return DT_OK;
 }
 
+/* cluster: cannot_link: [{comparison: level or [levels], ...}, ...] */
+static int parse_cannot_link(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    size_t count;
+    DT_TRY(y_list(y, n, "cannot_link", sizeof *cfg->cannot_links, (void **)&cfg->cannot_links,
+                  &count));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *r = y_node(y, *it);
+        DT_TRY(y_expect(y, r, YAML_MAPPING_NODE, "a cannot_link rule (comparison: levels)"));
+        cfg_cannot_link *cl = &cfg->cannot_links[cfg->n_cannot_links++];
+        cl->line = (long)r->start_mark.line + 1;
+        cl->column = (long)r->start_mark.column + 1;
+        for (yaml_node_pair_t *p = r->data.mapping.pairs.start; p < r->data.mapping.pairs.top;
+             p++) {
+            int c;
+            DT_TRY(comparison_index(y, cfg, y_node(y, p->key), "cannot_link", &c));
+            DT_TRY(level_set(y, &cfg->comparisons[c], y_node(y, p->value), 0, &cl->levels[c]));
+            cl->mask |= 1ULL << c;
+        }
+        if (!cl->mask) return y_err(y, r, "a cannot_link rule needs at least one comparison");
+    }
+    return DT_OK;
+}
+
 static int parse_cluster(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
     static const char *const keys[] = {"one_to_one", "weak_link", "weak_join_size", "exclusive",
-                                       NULL};
+                                       "cannot_link", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "cluster"));
     DT_TRY(y_check_keys(y, n, "cluster", keys));
     const yaml_node_t *x;
@@ -722,6 +777,7 @@ static int parse_cluster(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if ((x = y_get(y, n, "weak_join_size")))
         DT_TRY(y_int(y, x, "weak_join_size", 2, 1000000, &cfg->weak_join_size));
     if ((x = y_get(y, n, "exclusive"))) DT_TRY(parse_exclusive(y, cfg, x));
+    if ((x = y_get(y, n, "cannot_link"))) DT_TRY(parse_cannot_link(y, cfg, x));
     return DT_OK;
 }
 
@@ -889,6 +945,7 @@ void dt_config_free(dt_config *cfg)
     dt_free(cfg->comparisons);
     dt_free(cfg->training_rules);
     dt_free(cfg->exclusive);
+    dt_free(cfg->cannot_links);
     dt_free(cfg->nicknames_path);
     dt_free(cfg->truth_pattern);
     dt_free(cfg->truth_file);

@@ -149,9 +149,19 @@ typedef struct cfg_comparison {
     cfg_level levels[CFG_MAX_LEVELS];
     int n_levels;
     int tf;                 /* term-frequency adjust the exact level */
-    int context_upto;       /* model: context: levels 1..k put a pair in it; 0: not part */
+    uint32_t context_levels; /* model: context: bit l: level code l puts a pair in it;
+                                0: not part of the context */
     long line, column;
 } cfg_comparison;
+
+/* cluster: cannot_link: one rule. A pair whose level of every comparison in
+ * mask is among levels[c] (bit l: level code l; n_levels + 1 is "else")
+ * never shares an entity, directly or through a chain of links. */
+typedef struct cfg_cannot_link {
+    uint64_t mask;
+    uint32_t levels[64];
+    long line, column;
+} cfg_cannot_link;
 
 typedef enum cfg_mode { CFG_MODE_LINK, CFG_MODE_DEDUPE, CFG_MODE_LINK_AND_DEDUPE } cfg_mode;
 
@@ -191,6 +201,8 @@ struct dt_config {
     int *exclusive;           /* comparison indexes: records whose level is "else" on one
                                  of these never share an entity (cannot-link) */
     size_t n_exclusive;
+    cfg_cannot_link *cannot_links; /* pairs at all these levels never share an entity */
+    size_t n_cannot_links;
     /* files */
     char *nicknames_path;
     /* truth for eval */

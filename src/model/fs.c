@@ -89,7 +89,7 @@ int fs_model_init(fs_model *m, const dt_config *cfg)
     m->lambda = 1e-4;
     m->ctx.mask = cfg->context_mask;
     for (size_t i = 0; i < cfg->n_comparisons && i < FS_MAX_COMPARISONS; i++)
-        m->ctx.upto[i] = cfg->comparisons[i].context_upto;
+        m->ctx.levels[i] = cfg->comparisons[i].context_levels;
     for (size_t k = 0; k < cfg->n_exclusive; k++)
         if (cfg->exclusive[k] < 64) m->ctx.require |= 1ULL << cfg->exclusive[k];
     for (size_t i = 0; i < m->n_comp; i++) {
@@ -296,7 +296,7 @@ int fs_in_context(const fs_model *m, const uint8_t *g)
     if (!m->ctx.mask) return 0;
     int has_id = !m->ctx.require;
     for (size_t c = 0; c < m->n_comp; c++) {
-        if ((m->ctx.mask >> c) & 1 && (g[c] < 1 || g[c] > m->ctx.upto[c])) return 0;
+        if ((m->ctx.mask >> c) & 1 && !((m->ctx.levels[c] >> g[c]) & 1)) return 0;
         if ((m->ctx.require >> c) & 1 && g[c] != 0) has_id = 1;
     }
     return has_id;
@@ -377,6 +377,25 @@ static void ctx_start(const fs_model *m, ctx_state *s)
     s->lambda = 0.5;
 }
 
+/* EM's two classes have no names: in the context the non-matches (twins)
+ * may outnumber the matches, and EM may end with them in the class it
+ * started as "match". The matches are the class that agrees more often at
+ * the first level of the comparisons outside the context; swap if not. */
+static void ctx_label_classes(const fs_model *m, ctx_state *s)
+{
+    double lead = 0;
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (!((m->ctx.mask >> c) & 1)) lead += s->m[c][1] - s->u[c][1];
+    if (lead >= 0) return;
+    for (size_t c = 0; c < m->n_comp; c++)
+        for (int l = 1; l < m->comps[c].n_codes; l++) {
+            double t = s->m[c][l];
+            s->m[c][l] = s->u[c][l];
+            s->u[c][l] = t;
+        }
+    s->lambda = 1 - s->lambda;
+}
+
 int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
 {
     fs_context *x = &m->ctx;
@@ -414,6 +433,7 @@ int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
         }
     }
     if (x->iterations > max_it) x->iterations = max_it;
+    if (rc == DT_OK && n_ids) ctx_label_classes(m, s);
     if (rc == DT_OK && n_ids) {
         for (size_t c = 0; c < m->n_comp; c++) {
             x->comps[c].n_codes = m->comps[c].n_codes;

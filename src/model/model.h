@@ -17,9 +17,8 @@
  *   3. Every sum runs over aggregated patterns in sorted order, so results
  *      are bit-identical whatever the order pairs were produced in.
  *   4. The family context (config model: context) holds for a pair when
- *      every context comparison is at one of its levels 1..ctx.upto[c]
- *      (same surname, or one within a typo or a double surname; same birth
- *      date) and both records carry an identifier (a value on both sides
+ *      every context comparison is at one of its context levels (an SSN one
+ *      typo away; or a surname and a birth date shared) and both records carry an identifier (a value on both sides
  *      of an exclusive comparison, cluster: exclusive: the identifier is
  *      what tells twins apart; without one the global weights stay). Such
  *      a pair is scored by a model of its own, learned by EM over the
@@ -77,7 +76,7 @@ typedef struct fs_tf {
 /* The other comparisons' parameters within the family context (invariant 4). */
 typedef struct fs_context {
     uint64_t mask;               /* context comparisons; 0: no context */
-    int upto[FS_MAX_COMPARISONS]; /* per context comparison: the weakest level in it */
+    uint32_t levels[FS_MAX_COMPARISONS]; /* per context comparison: bit l, level l is in it */
     uint64_t require;            /* and one of these (the exclusive ones) has values on both
                                     sides; 0: no such condition */
     int is_set;                  /* estimated (or loaded); 0: global weights everywhere */

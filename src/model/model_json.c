@@ -69,8 +69,8 @@ static json_t *context_json(const fs_model *m, const dt_config *cfg)
     for (size_t c = 0; c < m->n_comp; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
         if ((x->mask >> c) & 1 &&
-            json_array_append_new(names, json_pack("{s:s, s:s}", "name", cc->name, "upto",
-                                                   cmp_level_label(cc, x->upto[c]))))
+            json_array_append_new(names, json_pack("{s:s, s:I}", "name", cc->name, "levels",
+                                                   (json_int_t)x->levels[c])))
             goto fail;
         json_t *arr = json_array();
         if (!arr || json_object_set_new(levels, cc->name, arr)) goto fail;
@@ -259,10 +259,9 @@ static int load_context(fs_model *m, const dt_config *cfg, json_t *o, const char
     for (size_t k = 0; json_is_array(names) && k < json_array_size(names); k++) {
         json_t *jn = json_array_get(names, k);
         const char *name = json_string_value(json_object_get(jn, "name"));
-        const char *upto = json_string_value(json_object_get(jn, "upto"));
-        for (size_t c = 0; name && upto && c < cfg->n_comparisons && c < 64; c++)
-            if (strcmp(cfg->comparisons[c].name, name) == 0 &&
-                strcmp(cmp_level_label(&cfg->comparisons[c], m->ctx.upto[c]), upto) == 0)
+        json_int_t bits = json_integer_value(json_object_get(jn, "levels"));
+        for (size_t c = 0; name && c < cfg->n_comparisons && c < 64; c++)
+            if (strcmp(cfg->comparisons[c].name, name) == 0 && bits == m->ctx.levels[c])
                 mask |= 1ULL << c;
     }
     if (!mask || mask != cfg->context_mask)

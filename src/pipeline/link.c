@@ -447,8 +447,8 @@ static int cluster(link_run *run)
     memcpy(run->sum.cluster_size_hist, run->clu.size_hist, sizeof run->clu.size_hist);
     if (pl_has_conflicts(e))
         pl_log(e, DT_LOG_INFO, "cluster: %llu links refused: they would put records that "
-                "disagree on an exclusive comparison, or that the model calls different "
-                "people within the context, in one entity",
+                "disagree on an exclusive comparison, that a cannot_link rule keeps apart, or "
+                "that the model calls different people within the context, in one entity",
                 (unsigned long long)run->clu.n_refused);
     if (cfg->one_to_one)
         pl_log(e, DT_LOG_INFO, "cluster: one-to-one kept %llu links, dropped %llu",

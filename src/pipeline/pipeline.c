@@ -118,7 +118,21 @@ static int context_cannot_link(const pl_ctx *e)
 
 int pl_has_conflicts(const pl_ctx *e)
 {
-    return e->cfg->n_exclusive || context_cannot_link(e);
+    return e->cfg->n_exclusive || e->cfg->n_cannot_links || context_cannot_link(e);
+}
+
+/* A cannot_link rule holds when each of its comparisons is at one of its
+ * levels (config.h): say, an SSN one digit away and a given name that no
+ * level of the comparison takes for the same (not a nickname, an initial, a
+ * shared token or a near spelling): twins, not one person with two typos. */
+static int rule_holds(const pl_ctx *e, const cfg_cannot_link *r, uint32_t a, uint32_t b)
+{
+    for (size_t c = 0; c < e->cfg->n_comparisons && c < 64; c++) {
+        if (!((r->mask >> c) & 1)) continue;
+        int level = cmp_eval(&e->table, &e->cfg->comparisons[c], a, b);
+        if (!((r->levels[c] >> level) & 1)) return 0;
+    }
+    return 1;
 }
 
 /* Two records that share a family's data (the context: same surname and
@@ -133,7 +147,7 @@ static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
     for (size_t c = 0; c < cfg->n_comparisons; c++) { /* the cheap way out first */
         if (!((m->ctx.mask >> c) & 1)) continue;
         g[c] = (uint8_t)cmp_eval(&e->table, &cfg->comparisons[c], a, b);
-        if (g[c] < 1 || g[c] > m->ctx.upto[c]) return 0;
+        if (!((m->ctx.levels[c] >> g[c]) & 1)) return 0;
     }
     for (size_t c = 0; c < cfg->n_comparisons; c++)
         if (!((m->ctx.mask >> c) & 1))
@@ -149,6 +163,8 @@ int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
         const cfg_comparison *c = &e->cfg->comparisons[e->cfg->exclusive[k]];
         if (cmp_eval(&e->table, c, a, b) == c->n_levels + 1) return 1;
     }
+    for (size_t k = 0; k < e->cfg->n_cannot_links; k++)
+        if (rule_holds(e, &e->cfg->cannot_links[k], a, b)) return 1;
     return context_cannot_link(e) && context_conflict(e, a, b);
 }
 

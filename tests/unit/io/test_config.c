@@ -324,6 +324,58 @@ static void test_fallback_columns(void **state)
     dt_config_free(cfg);
 }
 
+/* model: context (a list, a map to a level and the stronger ones, or to a
+ * list of levels) and cluster: cannot_link, whose levels may name "else". */
+static void test_context_and_cannot_link(void **state)
+{
+    (void)state;
+    static const char base[] =
+        "fields: {given: given_name, surname: surname, ssn: identifier}\n"
+        "sources: [{name: a, path: a.csv, id: id, columns: {given: g, surname: s, ssn: n}}]\n"
+        "blocking: {rules: [[surname]]}\n"
+        "comparisons:\n"
+        "  - {field: given, levels: [exact, nickname, {jaro_winkler: 0.8}]}\n"
+        "  - {field: surname, levels: [exact, {jaro_winkler: 0.9}]}\n"
+        "  - {field: ssn, levels: [exact, {damerau_levenshtein: 1}]}\n";
+    char *yaml = dt_asprintf("%smodel: {context: {surname: 'jaro_winkler>=0.9', ssn: "
+                             "['damerau_levenshtein<=1']}}\ncluster: {cannot_link: [{ssn: "
+                             "'damerau_levenshtein<=1', given: [else, 'jaro_winkler>=0.8']}]}\n",
+                             base);
+    dt_config *cfg = NULL;
+    dt_error err;
+    assert_int_equal(cfg_parse(yaml, strlen(yaml), "test.yaml", "/base", &cfg, &err), DT_OK);
+    assert_int_equal(cfg->context_mask, 0x6);
+    assert_int_equal(cfg->comparisons[1].context_levels, (1u << 1) | (1u << 2));
+    assert_int_equal(cfg->comparisons[2].context_levels, 1u << 2);
+    assert_int_equal(cfg->n_cannot_links, 1);
+    assert_int_equal(cfg->cannot_links[0].mask, 0x5);
+    assert_int_equal(cfg->cannot_links[0].levels[0], (1u << 4) | (1u << 3)); /* else is 4 */
+    assert_int_equal(cfg->cannot_links[0].levels[2], 1u << 2);
+    dt_config_free(cfg);
+    dt_free(yaml);
+
+    static const struct { const char *tail, *mention; } bad[] = {
+        {"model: {context: [nobody]}\n", "unknown comparison 'nobody'"},
+        {"model: {context: {ssn: fuzzy}}\n", "no level 'fuzzy'"},
+        {"model: {context: {ssn: else}}\n", "may not take in 'else'"},
+        {"model: {context: [given, surname, ssn]}\n", "leave at least one out"},
+        {"cluster: {cannot_link: [{ssn: [fuzzy]}]}\n", "no level 'fuzzy'"},
+        {"cluster: {cannot_link: [{}]}\n", "at least one comparison"},
+        {"cluster: {cannot_link: [ssn]}\n", "cannot_link rule"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        yaml = dt_asprintf("%s%s", base, bad[i].tail);
+        dt_error_clear(&err);
+        cfg = NULL;
+        assert_int_equal(cfg_parse(yaml, strlen(yaml), "test.yaml", "/base", &cfg, &err),
+                         DT_ECONFIG);
+        if (!strstr(err.msg, bad[i].mention)) fprintf(stderr, "%s\n", err.msg);
+        assert_non_null(strstr(err.msg, bad[i].mention));
+        assert_int_equal(err.line, 8);
+        dt_free(yaml);
+    }
+}
+
 static void test_load_example(void **state)
 {
     (void)state;
@@ -481,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_fallback_columns),
         cmocka_unit_test(test_load_example),
+        cmocka_unit_test(test_context_and_cannot_link),
         cmocka_unit_test(test_error_unknown_keys),
         cmocka_unit_test(test_error_fields),
         cmocka_unit_test(test_error_levels),
