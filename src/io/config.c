@@ -592,12 +592,6 @@ static int parse_training_rules(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return DT_OK;
 }
 
-/* model: context: where the global model is wrong because random pairs
- * never go there: as a list of comparisons (each at its first level), or a
- * map from comparison to a level (that level and every stronger one) or to
- * a list of levels (ssn: [damerau_levenshtein<=1]: an identifier one typo
- * away, where twins' consecutive SSNs are), or none. Within the context
- * every comparison gets its own m and u (model.h, invariant 4). */
 /* A level of cc by its label ("else" too) into *bits: that level alone, or
  * with and_stronger every level above it as well. */
 static int level_bits(ycx *y, const cfg_comparison *cc, const yaml_node_t *level,
@@ -640,40 +634,73 @@ static int comparison_index(ycx *y, const dt_config *cfg, const yaml_node_t *nam
                  what, y_str(name));
 }
 
-static int context_comparison(ycx *y, dt_config *cfg, const yaml_node_t *name,
-                              const yaml_node_t *level)
+/* model: contexts: where the global model is wrong because random pairs
+ * never go there. Each is {name, when: {comparison: level or [levels]},
+ * require: [comparisons]}: a level takes the stronger ones too; a list
+ * takes each alone. Within a context every comparison gets its own m and u
+ * (model.h, invariant 4). */
+static int context_when(ycx *y, dt_config *cfg, cfg_context *x, const yaml_node_t *n)
 {
-    int found;
-    DT_TRY(comparison_index(y, cfg, name, "context", &found));
-    cfg_comparison *cc = &cfg->comparisons[found];
-    if (!level) cc->context_levels = 1u << 1;
-    else DT_TRY(level_set(y, cc, level, 1, &cc->context_levels));
-    if ((cc->context_levels >> (cc->n_levels + 1)) & 1)
-        return y_err(y, level, "context: '%s' may not take in 'else'", cc->name);
-    cfg->context_mask |= 1ULL << found;
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "when: {comparison: level, ...}"));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int c;
+        DT_TRY(comparison_index(y, cfg, y_node(y, p->key), "when", &c));
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        const yaml_node_t *level = y_node(y, p->value);
+        DT_TRY(level_set(y, cc, level, 1, &x->levels[c]));
+        if ((x->levels[c] >> (cc->n_levels + 1)) & 1)
+            return y_err(y, level, "a context may not take in '%s' at 'else'", cc->name);
+        x->mask |= 1ULL << c;
+    }
+    uint64_t all = cfg->n_comparisons >= 64 ? ~0ULL : (1ULL << cfg->n_comparisons) - 1;
+    if (!x->mask || x->mask == all)
+        return y_err(y, n, "when: must name at least one comparison and leave at least one out");
     return DT_OK;
 }
 
-static int parse_context(ycx *y, dt_config *cfg, const yaml_node_t *n)
+static int context_require(ycx *y, dt_config *cfg, cfg_context *x, const yaml_node_t *n)
 {
-    cfg->context_mask = 0;
-    if (n->type == YAML_SCALAR_NODE && strcmp(y_str(n), "none") == 0) return DT_OK;
-    if (n->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-            DT_TRY(context_comparison(y, cfg, y_node(y, p->key), y_node(y, p->value)));
-        }
-    } else {
-        DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE,
-                        "model: context (a list or map of comparisons, or none)"));
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             it < n->data.sequence.items.top; it++) {
-            DT_TRY(context_comparison(y, cfg, y_node(y, *it), NULL));
-        }
+    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "require: [comparisons]"));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        int c;
+        DT_TRY(comparison_index(y, cfg, y_node(y, *it), "require", &c));
+        x->require |= 1ULL << c;
     }
-    uint64_t all = cfg->n_comparisons >= 64 ? ~0ULL : (1ULL << cfg->n_comparisons) - 1;
-    if (!cfg->context_mask || cfg->context_mask == all)
-        return y_err(y, n, "model: context must name at least one comparison and leave at "
-                           "least one out");
+    return DT_OK;
+}
+
+static int parse_context(ycx *y, dt_config *cfg, const yaml_node_t *n, size_t i)
+{
+    static const char *const keys[] = {"name", "when", "require", NULL};
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "a context {name, when, require}"));
+    DT_TRY(y_check_keys(y, n, "context", keys));
+    cfg_context *x = &cfg->contexts[i];
+    x->line = (long)n->start_mark.line + 1;
+    x->column = (long)n->start_mark.column + 1;
+    const yaml_node_t *v = y_get(y, n, "name");
+    if (v) DT_TRY(y_strdup(y, v, "name", &x->name));
+    else if (!(x->name = dt_asprintf("context %zu", i + 1)))
+        return dt_err_set(y->err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(cfg->contexts[k].name, x->name) == 0)
+            return y_err(y, v ? v : n, "context '%s' is named twice", x->name);
+    if (!(v = y_get(y, n, "when"))) return y_err(y, n, "a context needs when:");
+    DT_TRY(context_when(y, cfg, x, v));
+    if ((v = y_get(y, n, "require"))) DT_TRY(context_require(y, cfg, x, v));
+    return DT_OK;
+}
+
+static int parse_contexts(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "model: contexts (a list)"));
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count > CFG_MAX_CONTEXTS)
+        return y_err(y, n, "model: contexts: at most %d", CFG_MAX_CONTEXTS);
+    for (size_t i = 0; i < count; i++) {
+        cfg->n_contexts = i + 1; /* first, so dt_config_free frees a half-parsed one */
+        DT_TRY(parse_context(y, cfg, y_node(y, n->data.sequence.items.start[i]), i));
+    }
     return DT_OK;
 }
 
@@ -681,7 +708,7 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
     static const char *const keys[] = {"seed",           "u_sample_pairs", "em_max_iterations",
                                        "em_tolerance",   "tf_min_u",       "training_rules",
-                                       "context",        "context_cannot_link", NULL};
+                                       "contexts",       "context_cannot_link", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "model"));
     DT_TRY(y_check_keys(y, n, "model", keys));
     const yaml_node_t *x;
@@ -700,7 +727,7 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
         DT_TRY(y_double(y, x, "em_tolerance", 1e-12, 0.1, &cfg->em_tolerance));
     if ((x = y_get(y, n, "tf_min_u"))) DT_TRY(y_double(y, x, "tf_min_u", 0, 1, &cfg->tf_min_u));
     if ((x = y_get(y, n, "training_rules"))) DT_TRY(parse_training_rules(y, cfg, x));
-    if ((x = y_get(y, n, "context"))) DT_TRY(parse_context(y, cfg, x));
+    if ((x = y_get(y, n, "contexts"))) DT_TRY(parse_contexts(y, cfg, x));
     if ((x = y_get(y, n, "context_cannot_link")))
         DT_TRY(y_double(y, x, "context_cannot_link", 0, 1, &cfg->context_cannot_link));
     return DT_OK;
@@ -830,7 +857,7 @@ static void set_defaults(dt_config *cfg)
     cfg->em_max_iterations = 50;
     cfg->em_tolerance = 1e-5;
     cfg->tf_min_u = 0;
-    cfg->context_cannot_link = 0.05;
+    cfg->context_cannot_link = 0.5;
     cfg->link_threshold = 0.5;
     cfg->review_threshold = 0.1;
     cfg->weak_link = 0.9;
@@ -946,6 +973,7 @@ void dt_config_free(dt_config *cfg)
     dt_free(cfg->training_rules);
     dt_free(cfg->exclusive);
     dt_free(cfg->cannot_links);
+    for (size_t i = 0; i < cfg->n_contexts; i++) dt_free(cfg->contexts[i].name);
     dt_free(cfg->nicknames_path);
     dt_free(cfg->truth_pattern);
     dt_free(cfg->truth_file);

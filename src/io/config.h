@@ -149,10 +149,20 @@ typedef struct cfg_comparison {
     cfg_level levels[CFG_MAX_LEVELS];
     int n_levels;
     int tf;                 /* term-frequency adjust the exact level */
-    uint32_t context_levels; /* model: context: bit l: level code l puts a pair in it;
-                                0: not part of the context */
     long line, column;
 } cfg_comparison;
+
+/* model: contexts: one context. A pair is in it when each comparison in
+ * mask is at one of its levels (bit l of levels[c]: level code l) and, with
+ * require, one comparison of require has values on both sides. */
+#define CFG_MAX_CONTEXTS 4
+typedef struct cfg_context {
+    char *name;
+    uint64_t mask;
+    uint32_t levels[64];
+    uint64_t require;
+    long line, column;
+} cfg_context;
 
 /* cluster: cannot_link: one rule. A pair whose level of every comparison in
  * mask is among levels[c] (bit l: level code l; n_levels + 1 is "else")
@@ -188,9 +198,10 @@ struct dt_config {
     double tf_min_u;          /* floor for term-frequency u */
     int *training_rules;      /* rule indexes for EM passes; all when n == 0 */
     size_t n_training_rules;
-    uint64_t context_mask;    /* bit c: comparison c is in the family context (model.h) */
-    double context_cannot_link; /* in-context pairs under this probability never share an
-                                   entity */
+    cfg_context contexts[CFG_MAX_CONTEXTS]; /* model: contexts (model.h, invariant 4) */
+    size_t n_contexts;
+    double context_cannot_link; /* pairs in a context under this probability never share
+                                   an entity */
     /* decisions */
     double link_threshold;    /* probability */
     double review_threshold;

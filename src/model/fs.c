@@ -87,11 +87,12 @@ int fs_model_init(fs_model *m, const dt_config *cfg)
     m->config_hash = cfg->hash;
     m->seed = cfg->seed;
     m->lambda = 1e-4;
-    m->ctx.mask = cfg->context_mask;
-    for (size_t i = 0; i < cfg->n_comparisons && i < FS_MAX_COMPARISONS; i++)
-        m->ctx.levels[i] = cfg->comparisons[i].context_levels;
-    for (size_t k = 0; k < cfg->n_exclusive; k++)
-        if (cfg->exclusive[k] < 64) m->ctx.require |= 1ULL << cfg->exclusive[k];
+    m->n_ctx = cfg->n_contexts;
+    for (size_t k = 0; k < m->n_ctx; k++) {
+        m->ctx[k].mask = cfg->contexts[k].mask;
+        m->ctx[k].require = cfg->contexts[k].require;
+        memcpy(m->ctx[k].levels, cfg->contexts[k].levels, sizeof m->ctx[k].levels);
+    }
     for (size_t i = 0; i < m->n_comp; i++) {
         fs_comp *c = &m->comps[i];
         c->n_codes = cfg->comparisons[i].n_levels + 2;
@@ -291,15 +292,27 @@ void fs_finish_m(fs_model *m)
 
 /* ---- the family context (model.h, invariant 4) ---------------------- */
 
-int fs_in_context(const fs_model *m, const uint8_t *g)
+static int context_holds(const fs_context *x, size_t n_comp, const uint8_t *g)
 {
-    if (!m->ctx.mask) return 0;
-    int has_id = !m->ctx.require;
-    for (size_t c = 0; c < m->n_comp; c++) {
-        if ((m->ctx.mask >> c) & 1 && !((m->ctx.levels[c] >> g[c]) & 1)) return 0;
-        if ((m->ctx.require >> c) & 1 && g[c] != 0) has_id = 1;
+    int has_id = !x->require;
+    for (size_t c = 0; c < n_comp; c++) {
+        if ((x->mask >> c) & 1 && !((x->levels[c] >> g[c]) & 1)) return 0;
+        if ((x->require >> c) & 1 && g[c] != 0) has_id = 1;
     }
     return has_id;
+}
+
+int fs_context_of(const fs_model *m, const uint8_t *g)
+{
+    for (size_t k = 0; k < m->n_ctx; k++)
+        if (context_holds(&m->ctx[k], m->n_comp, g)) return (int)k + 1;
+    return 0;
+}
+
+int fs_scoring_context(const fs_model *m, const uint8_t *g)
+{
+    int k = fs_context_of(m, g);
+    return k && m->ctx[k - 1].is_set ? k : 0;
 }
 
 typedef struct ctx_state {
@@ -381,11 +394,11 @@ static void ctx_start(const fs_model *m, ctx_state *s)
  * may outnumber the matches, and EM may end with them in the class it
  * started as "match". The matches are the class that agrees more often at
  * the first level of the comparisons outside the context; swap if not. */
-static void ctx_label_classes(const fs_model *m, ctx_state *s)
+static void ctx_label_classes(const fs_model *m, const fs_context *x, ctx_state *s)
 {
     double lead = 0;
     for (size_t c = 0; c < m->n_comp; c++)
-        if (!((m->ctx.mask >> c) & 1)) lead += s->m[c][1] - s->u[c][1];
+        if (!((x->mask >> c) & 1)) lead += s->m[c][1] - s->u[c][1];
     if (lead >= 0) return;
     for (size_t c = 0; c < m->n_comp; c++)
         for (int l = 1; l < m->comps[c].n_codes; l++) {
@@ -396,33 +409,19 @@ static void ctx_label_classes(const fs_model *m, ctx_state *s)
     s->lambda = 1 - s->lambda;
 }
 
-int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
+/* EM over the patterns in order[0..n_ids) for context x. */
+static int em_one_context(const fs_model *m, const dt_config *cfg, const fs_patterns *pats,
+                          const uint32_t *ids, uint32_t n_ids, fs_context *x)
 {
-    fs_context *x = &m->ctx;
-    x->is_set = 0;
-    x->n_pairs = x->n_patterns = 0;
-    if (!x->mask) return DT_OK;
-    uint32_t *order = sorted_patterns(pats);
-    if (!order) return DT_ENOMEM;
-    uint32_t n_ids = 0;
-    for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
-        if (!fs_in_context(m, (const uint8_t *)pats->vecs.strs[order[k]])) continue;
-        order[n_ids++] = order[k]; /* keeps the byte order (invariant 3) */
-        x->n_pairs += pats->counts[order[k]];
-    }
-    x->n_patterns = n_ids;
     ctx_state *s = dt_malloc(sizeof *s);
-    if (!s) {
-        dt_free(order);
-        return DT_ENOMEM;
-    }
+    if (!s) return DT_ENOMEM;
     ctx_start(m, s);
     int max_it = cfg->em_max_iterations > CTX_MIN_ITERATIONS ? cfg->em_max_iterations
                                                              : CTX_MIN_ITERATIONS;
     int rc = DT_OK;
     x->converged = 0;
-    for (x->iterations = 1; n_ids && x->iterations <= max_it; x->iterations++) {
-        double d = ctx_step(m, pats, order, n_ids, s);
+    for (x->iterations = 1; x->iterations <= max_it; x->iterations++) {
+        double d = ctx_step(m, pats, ids, n_ids, s);
         if (d < 0) {
             rc = DT_ENOMEM;
             break;
@@ -433,8 +432,8 @@ int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
         }
     }
     if (x->iterations > max_it) x->iterations = max_it;
-    if (rc == DT_OK && n_ids) ctx_label_classes(m, s);
-    if (rc == DT_OK && n_ids) {
+    if (rc == DT_OK) {
+        ctx_label_classes(m, x, s);
         for (size_t c = 0; c < m->n_comp; c++) {
             x->comps[c].n_codes = m->comps[c].n_codes;
             memcpy(x->comps[c].m, s->m[c], sizeof x->comps[c].m);
@@ -444,6 +443,30 @@ int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
         x->is_set = 1;
     }
     dt_free(s);
+    return rc;
+}
+
+int fs_em_contexts(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
+{
+    if (!m->n_ctx) return DT_OK;
+    uint32_t *order = sorted_patterns(pats), *ids = NULL;
+    if (order) ids = dt_malloc((pats->vecs.n_strs ? pats->vecs.n_strs : 1) * sizeof *ids);
+    int rc = order && ids ? DT_OK : DT_ENOMEM;
+    for (size_t k = 0; k < m->n_ctx && rc == DT_OK; k++) {
+        fs_context *x = &m->ctx[k];
+        x->is_set = 0;
+        x->n_pairs = 0;
+        uint32_t n_ids = 0;
+        for (uint32_t i = 0; i < pats->vecs.n_strs; i++) { /* in byte order (invariant 3) */
+            if (fs_context_of(m, (const uint8_t *)pats->vecs.strs[order[i]]) != (int)k + 1)
+                continue;
+            ids[n_ids++] = order[i];
+            x->n_pairs += pats->counts[order[i]];
+        }
+        x->n_patterns = n_ids;
+        if (n_ids) rc = em_one_context(m, cfg, pats, ids, n_ids, x);
+    }
+    dt_free(ids);
     dt_free(order);
     return rc;
 }
@@ -496,9 +519,9 @@ double fs_prior_weight(const fs_model *m)
     return log2(m->lambda / (1 - m->lambda));
 }
 
-double fs_pair_prior_weight(const fs_model *m, int in_ctx)
+double fs_pair_prior_weight(const fs_model *m, int k)
 {
-    if (in_ctx && m->ctx.is_set) return log2(m->ctx.lambda / (1 - m->ctx.lambda));
+    if (k) return log2(m->ctx[k - 1].lambda / (1 - m->ctx[k - 1].lambda));
     return fs_prior_weight(m);
 }
 
@@ -509,13 +532,13 @@ double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
 }
 
 double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
-                         size_t i_comp, int code, uint32_t a, int in_ctx, double *m_used,
+                         size_t i_comp, int code, uint32_t a, int k, double *m_used,
                          double *u_used)
 {
     /* Within the context u was learned among the context's own
      * non-matches, value frequencies included: no TF there. */
-    int use_ctx = in_ctx && m->ctx.is_set;
-    const fs_comp *c = use_ctx ? &m->ctx.comps[i_comp] : &m->comps[i_comp];
+    int use_ctx = k > 0;
+    const fs_comp *c = use_ctx ? &m->ctx[k - 1].comps[i_comp] : &m->comps[i_comp];
     const cfg_comparison *cc = &cfg->comparisons[i_comp];
     double u = code ? c->u[code] : 1;
     if (m_used) *m_used = code ? c->m[code] : 1;
@@ -539,10 +562,10 @@ double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_tabl
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                       const uint8_t *gammas, uint32_t a)
 {
-    int in_ctx = fs_in_context(m, gammas);
-    double w = fs_pair_prior_weight(m, in_ctx);
+    int k = fs_scoring_context(m, gammas);
+    double w = fs_pair_prior_weight(m, k);
     for (size_t c = 0; c < m->n_comp; c++)
-        w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, in_ctx, NULL, NULL);
+        w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
     return w;
 }
 

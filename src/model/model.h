@@ -16,19 +16,16 @@
  *      every weight is finite.
  *   3. Every sum runs over aggregated patterns in sorted order, so results
  *      are bit-identical whatever the order pairs were produced in.
- *   4. The family context (config model: context) holds for a pair when
- *      every context comparison is at one of its context levels (an SSN one
- *      typo away; or a surname and a birth date shared) and both records carry an identifier (a value on both sides
- *      of an exclusive comparison, cluster: exclusive: the identifier is
- *      what tells twins apart; without one the global weights stay). Such
- *      a pair is scored by a model of its own, learned by EM over the
- *      candidate pairs in the context, m AND u of every comparison:
- *      P(match | context) = ctx.lambda is its prior. Global u comes from
- *      random pairs, which almost never share a surname and a birth date,
- *      so it says "an SSN one digit away is a typo" and "a shared surname
- *      and birth date are a coincidence"; among pairs that share both, the
- *      non-matches are twins, and their SSNs are one digit apart. A
- *      comparison constant in the context gets m = u there: weight 0.
+ *   4. A context (config model: contexts) is a region of comparison space
+ *      that random pairs almost never reach, so the global u says nothing
+ *      there: pairs sharing a surname and an address (a household: spouses,
+ *      parents and children, twins), or a surname and a birth date (twins,
+ *      whose SSNs are one digit apart: a "typo" to the global model). A
+ *      pair belongs to the first context whose condition it meets (and,
+ *      with require, whose identifier both records carry). It is scored by
+ *      that context's own model, learned by EM over the candidate pairs in
+ *      it, m AND u of every comparison, with P(match | context) as the
+ *      prior. A comparison constant in the context gets m = u: weight 0.
  */
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
@@ -73,13 +70,13 @@ typedef struct fs_tf {
     double *u_by_value;          /* per value id of the bound table; NULL: unbound */
 } fs_tf;
 
-/* The other comparisons' parameters within the family context (invariant 4). */
+/* One context's condition (from the config) and model (invariant 4). */
+#define FS_MAX_CONTEXTS CFG_MAX_CONTEXTS
 typedef struct fs_context {
-    uint64_t mask;               /* context comparisons; 0: no context */
-    uint32_t levels[FS_MAX_COMPARISONS]; /* per context comparison: bit l, level l is in it */
-    uint64_t require;            /* and one of these (the exclusive ones) has values on both
-                                    sides; 0: no such condition */
-    int is_set;                  /* estimated (or loaded); 0: global weights everywhere */
+    uint64_t mask;               /* comparisons in its condition */
+    uint32_t levels[FS_MAX_COMPARISONS]; /* per comparison in mask: bit l, level l meets it */
+    uint64_t require;            /* one of these has values on both sides; 0: no condition */
+    int is_set;                  /* estimated (or loaded); 0: its pairs use global weights */
     fs_comp comps[FS_MAX_COMPARISONS]; /* m and u of every comparison within it */
     double lambda;               /* share of matches among candidate pairs in it */
     uint64_t n_pairs, n_patterns;
@@ -88,7 +85,8 @@ typedef struct fs_context {
 
 typedef struct fs_model {
     size_t n_comp;
-    fs_context ctx;
+    fs_context ctx[FS_MAX_CONTEXTS];
+    size_t n_ctx;
     fs_comp comps[FS_MAX_COMPARISONS];
     fs_tf tf[FS_MAX_COMPARISONS]; /* only for comparisons with tf: true */
     double lambda;               /* P(match) for two random comparable records */
@@ -128,18 +126,20 @@ int fs_em_pass(fs_model *m, const dt_config *cfg, const fs_patterns *pats, uint6
  * (and the caller warns). */
 void fs_finish_m(fs_model *m);
 
-/* The context's m and u by EM over the candidate patterns that fall in it
- * (invariant 4). No pattern in it: ctx.is_set stays 0. */
-int fs_em_context(fs_model *m, const dt_config *cfg, const fs_patterns *candidates);
-/* 1 when the pair's levels put it in the family context. */
-int fs_in_context(const fs_model *m, const uint8_t *gammas);
+/* Each context's m and u by EM over the candidate patterns that fall in it
+ * (invariant 4). A context no pattern falls in stays unset. */
+int fs_em_contexts(fs_model *m, const dt_config *cfg, const fs_patterns *candidates);
+/* 1 + the index of the first context the pair's levels put it in; 0: none. */
+int fs_context_of(const fs_model *m, const uint8_t *gammas);
+/* The same, but 0 when that context is unset: the model that scores it. */
+int fs_scoring_context(const fs_model *m, const uint8_t *gammas);
 
 /* λ by EM over all candidate pairs, treating pairs outside the candidates
  * as non-matches: λ = Σ P(match | γ, λ) / n_comparable_pairs. */
 int fs_estimate_lambda(fs_model *m, const fs_patterns *candidates, uint64_t n_comparable_pairs);
 
-/* The prior's weight for a pair in the context or not (invariant 4). */
-double fs_pair_prior_weight(const fs_model *m, int in_ctx);
+/* The prior's weight for a pair scored in context k (fs_scoring_context). */
+double fs_pair_prior_weight(const fs_model *m, int k);
 
 /* log2 Bayes factor of one level code (no term-frequency adjustment). */
 double fs_level_weight(const fs_model *m, size_t i_comp, int code);
@@ -159,10 +159,10 @@ int fs_tf_bind(fs_model *m, const dt_config *cfg, const cmp_table *t);
  * OUT (optional): *u_used. */
 double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                       size_t i_comp, int code, uint32_t a, double *u_used);
-/* The same for a pair in the context or not (in_ctx from fs_in_context);
+/* The same for a pair scored in context k (fs_scoring_context; 0: global).
  * OUT (optional): *m_used, *u_used. */
 double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
-                         size_t i_comp, int code, uint32_t a, int in_ctx, double *m_used,
+                         size_t i_comp, int code, uint32_t a, int k, double *m_used,
                          double *u_used);
 
 /* Total match weight and probability of a pair. */

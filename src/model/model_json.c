@@ -55,22 +55,23 @@ static json_t *tf_json(const fs_model *m, const dt_config *cfg)
     return all;
 }
 
-/* The family context (model.h, invariant 4): its comparisons, the EM's
- * diagnostics, and the others' levels within it. */
-static json_t *context_json(const fs_model *m, const dt_config *cfg)
+/* One context (model.h, invariant 4): its condition, the EM's
+ * diagnostics, and every comparison's levels within it. */
+static json_t *context_json(const fs_model *m, const dt_config *cfg, size_t k)
 {
-    const fs_context *x = &m->ctx;
-    json_t *names = json_array(), *levels = json_object();
-    json_t *o = json_pack("{s:o, s:f, s:I, s:I, s:i, s:b, s:o}", "comparisons", names, "lambda",
-                          x->lambda, "pairs", (json_int_t)x->n_pairs, "patterns",
-                          (json_int_t)x->n_patterns, "iterations", x->iterations, "converged",
-                          x->converged, "levels", levels);
+    const fs_context *x = &m->ctx[k];
+    json_t *when = json_object(), *levels = json_object();
+    json_t *o = json_pack("{s:s, s:o, s:I, s:f, s:I, s:I, s:i, s:b, s:o}", "name",
+                          cfg->contexts[k].name, "when", when, "require",
+                          (json_int_t)x->require, "lambda", x->lambda, "pairs",
+                          (json_int_t)x->n_pairs, "patterns", (json_int_t)x->n_patterns,
+                          "iterations", x->iterations, "converged", x->converged, "levels",
+                          levels);
     if (!o) return NULL;
     for (size_t c = 0; c < m->n_comp; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
         if ((x->mask >> c) & 1 &&
-            json_array_append_new(names, json_pack("{s:s, s:I}", "name", cc->name, "levels",
-                                                   (json_int_t)x->levels[c])))
+            json_object_set_new(when, cc->name, json_integer((json_int_t)x->levels[c])))
             goto fail;
         json_t *arr = json_array();
         if (!arr || json_object_set_new(levels, cc->name, arr)) goto fail;
@@ -85,6 +86,20 @@ static json_t *context_json(const fs_model *m, const dt_config *cfg)
 fail:
     json_decref(o);
     return NULL;
+}
+
+static json_t *contexts_json(const fs_model *m, const dt_config *cfg)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; arr && k < m->n_ctx; k++) {
+        if (!m->ctx[k].is_set) continue;
+        json_t *o = context_json(m, cfg, k);
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
 }
 
 static json_t *model_json(const fs_model *m, const dt_config *cfg)
@@ -125,9 +140,9 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
     }
     json_t *tf = tf_json(m, cfg);
     if (!tf || json_object_set_new(root, "term_frequencies", tf)) goto fail;
-    if (m->ctx.is_set) {
-        json_t *ctx = context_json(m, cfg);
-        if (!ctx || json_object_set_new(root, "context", ctx)) goto fail;
+    if (m->n_ctx) {
+        json_t *ctx = contexts_json(m, cfg);
+        if (!ctx || json_object_set_new(root, "contexts", ctx)) goto fail;
     }
     return root;
 fail:
@@ -224,13 +239,13 @@ static int load_tf(fs_model *m, const dt_config *cfg, json_t *all, const char *p
     return DT_OK;
 }
 
-static int load_context_levels(fs_model *m, const cfg_comparison *cc, size_t c, json_t *arr,
-                               const char *path, dt_error *err)
+static int load_context_levels(fs_context *x, const fs_model *m, const cfg_comparison *cc,
+                               size_t c, json_t *arr, const char *path, dt_error *err)
 {
-    fs_comp *fc = &m->ctx.comps[c];
+    fs_comp *fc = &x->comps[c];
     fc->n_codes = m->comps[c].n_codes;
     if (!json_is_array(arr) || json_array_size(arr) != (size_t)(fc->n_codes - 1))
-        return dt_err_at(err, DT_EMODEL, path, 0, 0, "context: comparison '%s' has a "
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "contexts: comparison '%s' has a "
                          "different number of levels than the config", cc->name);
     for (int l = 1; l < fc->n_codes; l++) {
         json_t *jl = json_array_get(arr, (size_t)l - 1);
@@ -239,7 +254,7 @@ static int load_context_levels(fs_model *m, const cfg_comparison *cc, size_t c, 
         double uv = json_number_value(json_object_get(jl, "u"));
         if (!label || strcmp(label, cmp_level_label(cc, l)) != 0 || !(mv > 0 && mv < 1) ||
             !(uv > 0 && uv < 1))
-            return dt_err_at(err, DT_EMODEL, path, 0, 0, "context: comparison '%s' level %d "
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "contexts: comparison '%s' level %d "
                              "must be '%s' with m and u in (0, 1)", cc->name, l,
                              cmp_level_label(cc, l));
         fc->m[l] = mv;
@@ -248,32 +263,57 @@ static int load_context_levels(fs_model *m, const cfg_comparison *cc, size_t c, 
     return DT_OK;
 }
 
-/* A model trained with another context than the config's is refused; one
- * without a context under a config with one scores with global weights. */
-static int load_context(fs_model *m, const dt_config *cfg, json_t *o, const char *path,
-                        dt_error *err)
+/* The context of the config this entry names, if its condition is the
+ * config's; else -1. */
+static int config_context(const fs_model *m, const dt_config *cfg, json_t *o)
 {
-    if (!o) return DT_OK;
-    json_t *names = json_object_get(o, "comparisons"), *levels = json_object_get(o, "levels");
-    uint64_t mask = 0;
-    for (size_t k = 0; json_is_array(names) && k < json_array_size(names); k++) {
-        json_t *jn = json_array_get(names, k);
-        const char *name = json_string_value(json_object_get(jn, "name"));
-        json_int_t bits = json_integer_value(json_object_get(jn, "levels"));
-        for (size_t c = 0; name && c < cfg->n_comparisons && c < 64; c++)
-            if (strcmp(cfg->comparisons[c].name, name) == 0 && bits == m->ctx.levels[c])
-                mask |= 1ULL << c;
+    const char *name = json_string_value(json_object_get(o, "name"));
+    json_t *when = json_object_get(o, "when");
+    for (size_t k = 0; name && k < m->n_ctx; k++) {
+        const fs_context *x = &m->ctx[k];
+        if (strcmp(cfg->contexts[k].name, name) != 0 || !json_is_object(when) ||
+            (json_int_t)x->require != json_integer_value(json_object_get(o, "require")))
+            continue;
+        size_t n = 0;
+        for (size_t c = 0; c < m->n_comp; c++) {
+            if (!((x->mask >> c) & 1)) continue;
+            json_t *v = json_object_get(when, cfg->comparisons[c].name);
+            if (!json_is_integer(v) || json_integer_value(v) != (json_int_t)x->levels[c]) break;
+            n++;
+        }
+        if (n == (size_t)__builtin_popcountll(x->mask) && json_object_size(when) == n)
+            return (int)k;
     }
-    if (!mask || mask != cfg->context_mask)
-        return dt_err_at(err, DT_EMODEL, path, 0, 0, "the model's context is not the config's "
-                         "model: context");
-    for (size_t c = 0; c < m->n_comp; c++)
-        DT_TRY(load_context_levels(m, &cfg->comparisons[c], c,
-                                   json_object_get(levels, cfg->comparisons[c].name), path,
-                                   err));
-    m->ctx.lambda = json_number_value(json_object_get(o, "lambda"));
-    m->ctx.n_pairs = (uint64_t)json_integer_value(json_object_get(o, "pairs"));
-    m->ctx.is_set = 1;
+    return -1;
+}
+
+/* A model trained with contexts the config does not have is refused; a
+ * config context the model lacks scores its pairs with global weights. */
+static int load_contexts(fs_model *m, const dt_config *cfg, json_t *arr, const char *path,
+                         dt_error *err)
+{
+    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        int k = config_context(m, cfg, o);
+        if (k < 0)
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "the model's context '%s' is not one "
+                             "of the config's model: contexts",
+                             json_string_value(json_object_get(o, "name"))
+                                 ? json_string_value(json_object_get(o, "name"))
+                                 : "?");
+        fs_context *x = &m->ctx[k];
+        json_t *levels = json_object_get(o, "levels");
+        for (size_t c = 0; c < m->n_comp; c++)
+            DT_TRY(load_context_levels(x, m, &cfg->comparisons[c], c,
+                                       json_object_get(levels, cfg->comparisons[c].name), path,
+                                       err));
+        x->lambda = json_number_value(json_object_get(o, "lambda"));
+        if (!(x->lambda > 0 && x->lambda < 1))
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "context '%s': lambda must be in "
+                             "(0, 1)", cfg->contexts[k].name);
+        x->n_pairs = (uint64_t)json_integer_value(json_object_get(o, "pairs"));
+        x->is_set = 1;
+    }
     return DT_OK;
 }
 
@@ -300,7 +340,7 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
             (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
         rc = load_tf(m, cfg, json_object_get(root, "term_frequencies"), path, err);
     }
-    if (rc == DT_OK) rc = load_context(m, cfg, json_object_get(root, "context"), path, err);
+    if (rc == DT_OK) rc = load_contexts(m, cfg, json_object_get(root, "contexts"), path, err);
     return rc;
 }
 

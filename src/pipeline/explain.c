@@ -41,8 +41,8 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
     ex->rows = dt_calloc(cfg->n_comparisons, sizeof *ex->rows);
     if (!ex->rows) return DT_ENOMEM;
     ex->n_rows = cfg->n_comparisons;
-    int in_ctx = fs_in_context(m, g) && m->ctx.is_set;
-    ex->prior_weight = fs_pair_prior_weight(m, in_ctx);
+    int k = fs_scoring_context(m, g);
+    ex->prior_weight = fs_pair_prior_weight(m, k);
     ex->total_weight = ex->prior_weight;
     for (size_t c = 0; c < cfg->n_comparisons; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
@@ -50,11 +50,12 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
         r->comparison = dt_strdup(cc->name);
         r->value_a = shown_value(e, cc, a);
         r->value_b = shown_value(e, cc, b);
-        /* Within the context every weight is the context's own. */
-        r->level = in_ctx ? dt_asprintf("%s (within context)", cmp_level_label(cc, g[c]))
-                          : dt_strdup(cmp_level_label(cc, g[c]));
+        /* Within a context every weight is the context's own. */
+        r->level = k ? dt_asprintf("%s (in context %s)", cmp_level_label(cc, g[c]),
+                                   cfg->contexts[k - 1].name)
+                     : dt_strdup(cmp_level_label(cc, g[c]));
         if (!r->comparison || !r->value_a || !r->value_b || !r->level) return DT_ENOMEM;
-        r->weight = fs_comp_weight_in(m, cfg, &e->table, c, g[c], a, in_ctx, &r->m, &r->u);
+        r->weight = fs_comp_weight_in(m, cfg, &e->table, c, g[c], a, k, &r->m, &r->u);
         ex->total_weight += r->weight;
     }
     ex->probability = fs_probability(ex->total_weight);

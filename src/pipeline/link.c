@@ -301,27 +301,29 @@ static void log_parameters(pl_ctx *e, const fs_model *m)
             (unsigned long long)m->n_comparable_pairs);
 }
 
-static void log_context(pl_ctx *e, const fs_model *m)
+static void log_contexts(pl_ctx *e, const fs_model *m)
 {
     const dt_config *cfg = e->cfg;
-    const fs_context *x = &m->ctx;
-    if (!x->mask) return;
-    if (!x->is_set) {
-        pl_log(e, DT_LOG_WARN, "train: no candidate pair falls in the context; global weights "
-               "are used for every pair");
-        return;
-    }
-    pl_log(e, x->converged ? DT_LOG_INFO : DT_LOG_WARN,
-           "train: EM within the context: %llu pairs, %llu patterns, %d iterations%s, "
-           "share of matches %.6g",
-           (unsigned long long)x->n_pairs, (unsigned long long)x->n_patterns, x->iterations,
-           x->converged ? " (converged)" : " (NOT converged)", x->lambda);
-    for (size_t c = 0; c < m->n_comp; c++) {
-        const cfg_comparison *cc = &cfg->comparisons[c];
-        for (int l = 1; l < x->comps[c].n_codes; l++)
-            pl_log(e, DT_LOG_INFO, "model: in context %-16s %-26s m %.6f  u %.6f  weight %+.3f",
-                   cc->name, cmp_level_label(cc, l), x->comps[c].m[l], x->comps[c].u[l],
-                   log2(x->comps[c].m[l] / x->comps[c].u[l]));
+    for (size_t k = 0; k < m->n_ctx; k++) {
+        const fs_context *x = &m->ctx[k];
+        const char *name = cfg->contexts[k].name;
+        if (!x->is_set) {
+            pl_log(e, DT_LOG_WARN, "train: no candidate pair falls in context '%s'; global "
+                   "weights score its pairs", name);
+            continue;
+        }
+        pl_log(e, x->converged ? DT_LOG_INFO : DT_LOG_WARN,
+               "train: EM in context '%s': %llu pairs, %llu patterns, %d iterations%s, share "
+               "of matches %.6g", name, (unsigned long long)x->n_pairs,
+               (unsigned long long)x->n_patterns, x->iterations,
+               x->converged ? " (converged)" : " (NOT converged)", x->lambda);
+        for (size_t c = 0; c < m->n_comp; c++) {
+            const cfg_comparison *cc = &cfg->comparisons[c];
+            for (int l = 1; l < x->comps[c].n_codes; l++)
+                pl_log(e, DT_LOG_INFO, "model: in %-10s %-16s %-26s m %.6f  u %.6f  weight "
+                       "%+.3f", name, cc->name, cmp_level_label(cc, l), x->comps[c].m[l],
+                       x->comps[c].u[l], log2(x->comps[c].m[l] / x->comps[c].u[l]));
+        }
     }
 }
 
@@ -356,8 +358,8 @@ static int train(link_run *run)
             if (!mask) rc = fs_patterns_add(&pats, v, ts.all.counts[id]);
         }
         if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
-        if (rc == DT_OK) rc = fs_em_context(&run->model, cfg, &pats);
-        if (rc == DT_OK) log_context(e, &run->model);
+        if (rc == DT_OK) rc = fs_em_contexts(&run->model, cfg, &pats);
+        if (rc == DT_OK) log_contexts(e, &run->model);
     }
     fs_patterns_fini(&pats);
     fs_patterns_fini(&ts.all);

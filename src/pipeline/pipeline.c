@@ -112,8 +112,7 @@ int pl_keys(pl_ctx *e)
 
 static int context_cannot_link(const pl_ctx *e)
 {
-    return e->model && e->model->ctx.is_set && e->cfg->context_cannot_link > 0 &&
-           e->cfg->n_exclusive;
+    return e->model && e->model->n_ctx && e->cfg->context_cannot_link > 0;
 }
 
 int pl_has_conflicts(const pl_ctx *e)
@@ -135,26 +134,16 @@ static int rule_holds(const pl_ctx *e, const cfg_cannot_link *r, uint32_t a, uin
     return 1;
 }
 
-/* Two records that share a family's data (the context: same surname and
- * birth date, each with an identifier; model.h invariant 4) and that the
- * model, learned within it, calls different people are twins or namesakes:
- * a chain of other links must not join them either. */
+/* Two records in a context (a household's or twins' shared data; model.h
+ * invariant 4) that the model learned there calls different people are
+ * relatives: a chain of other links must not join them either. */
 static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
 {
-    const dt_config *cfg = e->cfg;
-    const fs_model *m = e->model;
     uint8_t g[FS_MAX_COMPARISONS];
-    for (size_t c = 0; c < cfg->n_comparisons; c++) { /* the cheap way out first */
-        if (!((m->ctx.mask >> c) & 1)) continue;
-        g[c] = (uint8_t)cmp_eval(&e->table, &cfg->comparisons[c], a, b);
-        if (!((m->ctx.levels[c] >> g[c]) & 1)) return 0;
-    }
-    for (size_t c = 0; c < cfg->n_comparisons; c++)
-        if (!((m->ctx.mask >> c) & 1))
-            g[c] = (uint8_t)cmp_eval(&e->table, &cfg->comparisons[c], a, b);
-    if (!fs_in_context(m, g)) return 0;
-    double p = fs_probability(fs_pair_weight(m, cfg, &e->table, g, a));
-    return p < cfg->context_cannot_link;
+    cmp_vector(&e->table, e->cfg, a, b, g);
+    if (!fs_scoring_context(e->model, g)) return 0;
+    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, g, a));
+    return p < e->cfg->context_cannot_link;
 }
 
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)

@@ -337,16 +337,22 @@ static void test_context_and_cannot_link(void **state)
         "  - {field: given, levels: [exact, nickname, {jaro_winkler: 0.8}]}\n"
         "  - {field: surname, levels: [exact, {jaro_winkler: 0.9}]}\n"
         "  - {field: ssn, levels: [exact, {damerau_levenshtein: 1}]}\n";
-    char *yaml = dt_asprintf("%smodel: {context: {surname: 'jaro_winkler>=0.9', ssn: "
-                             "['damerau_levenshtein<=1']}}\ncluster: {cannot_link: [{ssn: "
+    char *yaml = dt_asprintf("%smodel: {contexts: [{name: near, when: {surname: "
+                             "'jaro_winkler>=0.9', ssn: ['damerau_levenshtein<=1']}, require: "
+                             "[ssn]}, {when: {surname: exact}}]}\ncluster: {cannot_link: [{ssn: "
                              "'damerau_levenshtein<=1', given: [else, 'jaro_winkler>=0.8']}]}\n",
                              base);
     dt_config *cfg = NULL;
     dt_error err;
     assert_int_equal(cfg_parse(yaml, strlen(yaml), "test.yaml", "/base", &cfg, &err), DT_OK);
-    assert_int_equal(cfg->context_mask, 0x6);
-    assert_int_equal(cfg->comparisons[1].context_levels, (1u << 1) | (1u << 2));
-    assert_int_equal(cfg->comparisons[2].context_levels, 1u << 2);
+    assert_int_equal(cfg->n_contexts, 2);
+    assert_string_equal(cfg->contexts[0].name, "near");
+    assert_string_equal(cfg->contexts[1].name, "context 2");
+    assert_int_equal(cfg->contexts[0].mask, 0x6);
+    assert_int_equal(cfg->contexts[0].require, 0x4);
+    assert_int_equal(cfg->contexts[0].levels[1], (1u << 1) | (1u << 2));
+    assert_int_equal(cfg->contexts[0].levels[2], 1u << 2);
+    assert_int_equal(cfg->contexts[1].levels[1], 1u << 1);
     assert_int_equal(cfg->n_cannot_links, 1);
     assert_int_equal(cfg->cannot_links[0].mask, 0x5);
     assert_int_equal(cfg->cannot_links[0].levels[0], (1u << 4) | (1u << 3)); /* else is 4 */
@@ -355,10 +361,15 @@ static void test_context_and_cannot_link(void **state)
     dt_free(yaml);
 
     static const struct { const char *tail, *mention; } bad[] = {
-        {"model: {context: [nobody]}\n", "unknown comparison 'nobody'"},
-        {"model: {context: {ssn: fuzzy}}\n", "no level 'fuzzy'"},
-        {"model: {context: {ssn: else}}\n", "may not take in 'else'"},
-        {"model: {context: [given, surname, ssn]}\n", "leave at least one out"},
+        {"model: {contexts: [{when: {nobody: exact}}]}\n", "unknown comparison 'nobody'"},
+        {"model: {contexts: [{when: {ssn: fuzzy}}]}\n", "no level 'fuzzy'"},
+        {"model: {contexts: [{when: {ssn: else}}]}\n", "may not take in 'ssn' at 'else'"},
+        {"model: {contexts: [{when: {given: exact, surname: exact, ssn: exact}}]}\n",
+         "leave at least one out"},
+        {"model: {contexts: [{name: a, when: {ssn: exact}}, {name: a, when: {ssn: exact}}]}\n",
+         "named twice"},
+        {"model: {contexts: [{require: [ssn]}]}\n", "needs when:"},
+        {"model: {contexts: [{when: {ssn: exact}, require: [nobody]}]}\n", "'nobody'"},
         {"cluster: {cannot_link: [{ssn: [fuzzy]}]}\n", "no level 'fuzzy'"},
         {"cluster: {cannot_link: [{}]}\n", "at least one comparison"},
         {"cluster: {cannot_link: [ssn]}\n", "cannot_link rule"},
