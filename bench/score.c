@@ -473,6 +473,15 @@ static void read_relations(const char *path, uint32_t max_person, relations *rel
     free(fill);
 }
 
+static void relations_free(relations *rel)
+{
+    free(rel->pair);
+    free(rel->kind);
+    free(rel->is_merged);
+    free(rel->first);
+    free(rel->at);
+}
+
 /* ---- scoring ------------------------------------------------------------ */
 
 typedef struct score {
@@ -602,5 +611,6 @@ int main(int argc, char **argv)
     print_json(&rel, &sc);
     free(pr.person);
     free(pr.first);
+    relations_free(&rel);
     return 0;
 }
