@@ -91,6 +91,9 @@ $(B)/tests/unit/%: tests/unit/%.c $(STATIC_LIB)
 GEN := $(if $(wildcard bench/gen.c),$(B)/bench-gen)
 $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
+# related people merged, from bench-gen's truth (bench/README.md): plain C, no library
+$(B)/bench-score: bench/score.c
+	$(CC) $(CFLAGS_ALL) $< -o $@
 # resolve latency against a store (bench/README.md)
 $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
@@ -198,7 +201,7 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \
-	    build/release/bench-audit build/release/bench-leaks
+	    build/release/bench-audit build/release/bench-leaks build/release/bench-score
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:

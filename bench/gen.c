@@ -5,7 +5,8 @@
  * overlapping subsets of it, each with its own record ids and layout (deaths,
  * benefits, earners, health, voters), two transaction files joined to them by
  * key (payments, earnings), and the truth: the person behind every registry
- * row (truth.csv) and the anomalies planted on purpose (findings_truth.csv).
+ * row (truth.csv), the anomalies planted on purpose (findings_truth.csv) and
+ * which people are related (relations.csv).
  * bench/README.md states the output contract; bench/run and bench/bench.yaml
  * depend on it exactly.
  *
@@ -14,9 +15,11 @@
  * and accent tables; it never calls the engine.
  *
  * How: people are made in families: one person, a couple at one address,
- * twins, or two strangers who share an SSN. Family f draws everything from an
- * RNG seeded by (seed, f), makes its one or two people and writes all their
- * rows at once; nothing about a person is kept after its family is written.
+ * twins, a parent and the child named after them, or two strangers who share
+ * an SSN. Family f draws everything from an RNG seeded by (seed, f), makes
+ * its one or two people and writes all their rows at once; nothing about a
+ * person is kept after its family is written (only a count of twin families,
+ * which numbers their SSN pairs).
  *
  * Invariants:
  *   1. Output depends only on --seed, --people and the lists read from data/

@@ -6,11 +6,18 @@
 # does not; that the truth files agree with the registries (one truth row per
 # registry row, both ways; transaction keys resolve; planted findings are
 # really in the data and nothing unplanted looks like one); that every SSN is
-# of the never-issued kind; and the command line's exit codes. Uses sh, awk,
+# of the never-issued kind; and the command line's exit codes. The hard
+# cases: twins' SSNs one digit apart, relations.csv against truth, juniors'
+# suffixes, within-registry duplicate rates, English given names. Then
+# bench-score on a hand-made input and on the generated one. Uses sh, awk,
 # sort, comm and cmp only (CI machines may lack Python).
+# Usage: gen_test.sh BENCH_GEN [BENCH_SCORE] (default: bench-score beside
+# bench-gen, else compiled from bench/score.c with cc).
 # Ends with "gen: N passed, N failed"; exits 1 if any failed.
 set -u
-GEN=${1:?usage: gen_test.sh /path/to/bench-gen}
+GEN=${1:?usage: gen_test.sh /path/to/bench-gen [/path/to/bench-score]}
+SCORE=${2:-$(dirname "$GEN")/bench-score}
+SRC=$(cd "$(dirname "$GEN")/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-gen.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 passed=0
@@ -21,15 +28,21 @@ bad() {
     failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"
     [ -n "${2:-}" ] && printf '      %s\n' "$2"
 }
-# check name command...: passes when the command succeeds; shows its output if not.
+# check name command...: passes when the command succeeds; shows its output
+# if not (and also then when GEN_TEST_VERBOSE is set: the measured rates).
 check() {
     name=$1; shift
-    if "$@" >"$T/out" 2>&1; then ok "$name"; else bad "$name" "$(head -n 5 "$T/out")"; fi
+    if "$@" >"$T/out" 2>&1; then
+        ok "$name"
+        if [ -n "${GEN_TEST_VERBOSE:-}" ]; then sed 's/^/      /' "$T/out"; fi
+    else
+        bad "$name" "$(head -n 5 "$T/out")"
+    fi
 }
 
 REGS="deaths benefits earners health voters"
 FILES="deaths.csv benefits.csv earners.csv health.csv voters.csv payments.csv earnings.csv
-truth.csv findings_truth.csv manifest.json"
+truth.csv findings_truth.csv relations.csv manifest.json"
 
 # CSV reader for awk (RFC 4180 quotes; the files have no embedded line
 # breaks): csv($0) fills F[1..n] and returns n. Only deaths.csv quotes
@@ -108,6 +121,9 @@ check "$run: record ids look like X + 9 hex digits" awk -F, '
 # Manifest counts equal the files' rows.
 for f in deaths benefits earners health voters payments earnings; do
     want=$(($(wc -l <"$D/$f.csv") - 1))
+    [ "$f" = earnings ] && want_rel=$(($(wc -l <"$D/relations.csv") - 1)) \
+        && { grep -q "\"relations\":$want_rel[,}]" "$D/manifest.json" \
+            || bad "$run: manifest counts relations ($want_rel rows)"; }
     grep -q "\"$f\":$want[,}]" "$D/manifest.json" || bad "$run: manifest counts $f ($want rows)"
 done
 check "$run: manifest has seed, people, version" \
@@ -287,7 +303,175 @@ check "$run: shared identifiers are on both people's earners rows" awk -F, '
         exit bad
     }' \
     "$D/truth.csv" "$D/earners.csv" "$D/findings_truth.csv"
+
+# ---- hard cases -----------------------------------------------------------
+check "$run: relations.csv names known kinds, people in truth, each person once" awk -F, '
+    FILENAME ~ /\/truth\.csv$/ { ent[$3] = 1; next }
+    FNR == 1 { if ($0 != "kind,entity_a,entity_b") { print "header: " $0; bad = 1 } next }
+    $1 !~ /^(twin|couple|parent_child|shared_ssn)$/ { print "kind: " $0; bad = 1 }
+    !($2 in ent) || !($3 in ent) || $2 == $3 { print "people: " $0; bad = 1 }
+    { if (n[$2]++ || n[$3]++) { print "a person in two relations: " $0; bad = 1 } }
+    END { exit bad }' "$D/truth.csv" "$D/relations.csv"
+
+# Twins: some SSN written for one twin and some for the other differ in the
+# last digit only (damage aside: at least 95% of pairs with SSNs on both).
+check "$run: twins' SSNs differ in exactly one digit, the last" awk -F, "$CSV"'
+    FILENAME ~ /\/truth\.csv$/ { who[$2] = $3; next }
+    FILENAME ~ /relations\.csv$/ { if ($1 == "twin") twin[$2] = $3; next }
+    FNR == 1 { next }
+    { csv($0); s = "" }
+    FILENAME ~ /\/deaths\.csv$/ { s = F[4] }
+    FILENAME ~ /\/benefits\.csv$/ { s = F[6]; gsub(/-/, "", s) }
+    FILENAME ~ /\/earners\.csv$/ { s = F[4] }
+    s != "" { ssns[who[F[1]]] = ssns[who[F[1]]] " " s }
+    END {
+        for (a in twin) {
+            b = twin[a]
+            if (!(a in ssns) || !(b in ssns)) continue
+            n++; na = split(ssns[a], sa, " "); nb = split(ssns[b], sb, " "); hit = 0
+            for (i = 1; i <= na; i++)
+                for (j = 1; j <= nb; j++)
+                    if (substr(sa[i], 1, 8) == substr(sb[j], 1, 8) && sa[i] != sb[j]) hit = 1
+            k += hit
+        }
+        printf "%d of %d twin pairs\n", k, n
+        exit !(n > 0 && k >= 0.95 * n)
+    }' "$D/truth.csv" "$D/relations.csv" "$D/deaths.csv" "$D/benefits.csv" "$D/earners.csv"
+
+# Suffixes: only on rows of a parent_child pair'"'"'s child (entity_b).
+check "$run: Jr/JR ends only juniors' names" awk -F, "$CSV"'
+    FILENAME ~ /\/truth\.csv$/ { who[$2] = $3; next }
+    FILENAME ~ /relations\.csv$/ { if ($1 == "parent_child") junior[$3] = 1; next }
+    FNR == 1 { next }
+    { csv($0); name = FILENAME ~ /\/deaths\.csv$/ ? F[2] : F[2] }
+    name ~ / (JR|Jr)$/ { n++; if (!(who[F[1]] in junior)) { print "not a junior: " $0; bad = 1 } }
+    END { if (run == "big" && n == 0) { print "no suffix written"; bad = 1 } exit bad }' \
+    run="$run" "$D/truth.csv" "$D/relations.csv" "$D/deaths.csv" "$D/earners.csv" "$D/voters.csv"
 done
 
+D=$T/big
+# Within-registry duplicates: extra rows per person in the registry.
+check "big: within-registry duplicate rates are about 0.3/1/0.5/2/4%" awk -F, '
+    NR == 1 { next }
+    { k = $1 "," $3; if (c[k]++) extra[$1]++; else people[$1]++ }
+    END {
+        lo["deaths"] = 0;     hi["deaths"] = 0.012
+        lo["benefits"] = 0.006; hi["benefits"] = 0.014
+        lo["earners"] = 0.002; hi["earners"] = 0.009
+        lo["health"] = 0.014; hi["health"] = 0.026
+        lo["voters"] = 0.032; hi["voters"] = 0.048
+        for (r in lo) {
+            x = extra[r] / people[r]; printf "%s %.4f\n", r, x
+            if (x < lo[r] || x > hi[r]) bad = 1
+        }
+        exit bad
+    }' "$D/truth.csv"
+
+# English given names: Chinese health rows mostly (35% of people, 60% of
+# rows: about 21%), Vietnamese fewer (15% and 60%: about 9%).
+check "big: Chinese and Vietnamese health rows use English given names" awk -F, '
+    FILENAME ~ /english_given/ { if ($0 !~ /^#/) { split($0, f, "\t"); eng[f[1]] = 1 } next }
+    FILENAME ~ /\/truth\.csv$/ { grp[$2] = $4; next }
+    FNR == 1 { next }
+    { g = grp[$1]; n[g]++; if ($2 in eng) e[g]++ }
+    END {
+        zh = e["chinese"] / n["chinese"]; vi = e["vietnamese"] / n["vietnamese"]
+        en = e["english"] / n["english"]
+        printf "chinese %.3f vietnamese %.3f english %.3f\n", zh, vi, en
+        exit !(zh > 0.13 && zh < 0.30 && vi > 0.04 && vi < 0.15 && en > 0.8)
+    }' "$SRC/data/names/english_given.tsv" "$D/truth.csv" "$D/health.csv"
+
+# ---- bench-score ------------------------------------------------------------
+if [ ! -x "$SCORE" ]; then
+    SCORE=$T/bench-score
+    cc -std=c17 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE "$SRC/bench/score.c" -o "$SCORE" \
+        || bad "bench-score builds"
+fi
+S=$T/score
+mkdir -p "$S"
+# Twins p0 (3 records) and p1 (2) together in X1 and X2 (merged once;
+# false-positive pairs 2 + 1); a couple kept apart; a parent and child in
+# X5 with a stranger (3 pairs, 1 between them); a shared SSN kept apart; V9
+# not in the prediction (rejected). One field quoted.
+cat >"$S/truth.csv" <<'TXT'
+source,record_id,entity,group
+deaths,D1,p0,english
+benefits,B1,p0,english
+earners,E1,p0,english
+health,H1,p1,english
+voters,V1,p1,english
+health,H2,p2,spanish
+voters,V2,p3,spanish
+earners,E4,p4,english
+earners,E5,p5,english
+earners,E6,p6,arabic
+health,H6,p6,arabic
+health,H7,p7,indian
+voters,V9,p9,indian
+TXT
+cat >"$S/relations.csv" <<'TXT'
+kind,entity_a,entity_b
+twin,p0,p1
+couple,p2,p3
+parent_child,p4,p5
+shared_ssn,p6,p7
+TXT
+cat >"$S/entities.csv" <<'TXT'
+source,record_id,entity_id
+deaths,D1,X1
+benefits,"B1",X1
+health,H1,X1
+earners,E1,X2
+voters,V1,X2
+health,H2,X3
+voters,V2,X4
+earners,E4,X5
+earners,E5,X5
+earners,E6,X5
+health,H6,X6
+health,H7,X7
+TXT
+cat >"$S/want" <<'TXT'
+{"relations": {"twin": {"pairs": 1, "merged": 1, "merged_share": 1.0000}, "couple": {"pairs": 1, "merged": 0, "merged_share": 0.0000}, "parent_child": {"pairs": 1, "merged": 1, "merged_share": 1.0000}, "shared_ssn": {"pairs": 1, "merged": 0, "merged_share": 0.0000}}, "false_positive_pairs": 6, "false_positive_pairs_between_related": {"twin": 3, "couple": 0, "parent_child": 1, "shared_ssn": 0}}
+TXT
+"$SCORE" --truth "$S/truth.csv" --relations "$S/relations.csv" --entities "$S/entities.csv" \
+    >"$S/got" 2>&1
+check "bench-score counts a hand-made input right" cmp "$S/want" "$S/got"
+echo "deaths,D404,X9" >>"$S/entities.csv"
+"$SCORE" --truth "$S/truth.csv" --relations "$S/relations.csv" --entities "$S/entities.csv" \
+    >/dev/null 2>"$S/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'entities.csv:14: the record is not in the truth file' "$S/err" \
+    && ok "bench-score: a record missing from truth is an error with its line" \
+    || bad "bench-score: a record missing from truth is an error with its line" "rc=$rc $(cat "$S/err")"
+"$SCORE" --truth "$S/truth.csv" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "bench-score: usage error exits 2" || bad "bench-score: usage error exits 2" "rc=$rc"
+
+# On generated data: the truth itself merges no related pair; putting each
+# related pair's records in one entity merges every pair, with exactly the
+# cross-person record pairs as false positives.
+awk -F, 'NR == 1 { print "source,record_id,entity_id"; next } { print $1 "," $2 "," $3 }' \
+    "$D/truth.csv" >"$S/perfect.csv"
+awk -F, 'NR == FNR { if (FNR > 1) joint[$3] = $2; next }
+    FNR == 1 { print "source,record_id,entity_id"; next }
+    { print $1 "," $2 "," ($3 in joint ? joint[$3] : $3) }' \
+    "$D/relations.csv" "$D/truth.csv" >"$S/families.csv"
+check "bench-score: the truth as prediction merges no related pair" sh -c "
+    '$SCORE' --truth '$D/truth.csv' --relations '$D/relations.csv' --entities '$S/perfect.csv' \
+    | grep -q '\"merged\": 0,.*\"merged\": 0,.*\"merged\": 0,.*\"merged\": 0,.*\"false_positive_pairs\": 0,'"
+"$SCORE" --truth "$D/truth.csv" --relations "$D/relations.csv" --entities "$S/families.csv" \
+    >"$S/fam" 2>&1
+awk -F, 'NR == FNR { if (FNR > 1) { n[$1]++; ab[$3] = $2; k[$3] = $1 } next }
+    FNR > 1 { c[$3]++ }
+    END {
+        for (b in ab) fp[k[b]] += c[ab[b]] * c[b]
+        for (x in fp) {
+            tot += fp[x]
+            printf "\"%s\": {\"pairs\": %d, \"merged\": %d,\n", x, n[x], n[x]
+        }
+        printf "\"false_positive_pairs\": %d,\n", tot
+    }' "$D/relations.csv" "$D/truth.csv" >"$S/fam_want"
+check "bench-score: families as prediction merge every related pair" sh -c '
+    while read -r line; do grep -qF "$line" "$2" || { echo "missing $line"; exit 1; }; done <"$1"' \
+    sh "$S/fam_want" "$S/fam"
 echo "gen: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
