@@ -77,7 +77,7 @@ const command commands[] = {
      "      --max-rejected N  go on when at most N rows are rejected (default 0)\n"
      "  -h, --help          this text\n",
      cmd_link},
-    {"eval", "score a link run against the config's truth (precision, recall, F1)",
+    {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
      "dovetail eval --config FILE --out DIR [--json]\n"
      "\n"
      "Compares DIR/entities.csv with the truth the config names (truth: id_pattern\n"
@@ -85,6 +85,16 @@ const command commands[] = {
      "mode compares, and over cross-source pairs only), blocking pair completeness\n"
      "and reduction ratio, and B-cubed precision, recall and F1, overall and per\n"
      "group when the truth file has a fourth column `group`.\n"
+     "\n"
+     "Pairs by source: the pairwise figures within each source (duplicates in one\n"
+     "registry) and across each pair of sources, whatever the mode compares; lines\n"
+     "the mode never compares are marked so.\n"
+     "\n"
+     "Calibration (when DIR has model.json): every candidate pair is scored with\n"
+     "that model as link scores it, before clustering, and binned by probability\n"
+     "into [0,0.1) ... [0.9,1]: pairs, mean probability, observed match rate. ece\n"
+     "is sum over bins of (pairs/all) * |mean - observed|; ece uncertain the same\n"
+     "over pairs with 0.01 < p < 0.99.\n"
      "\n"
      "  -c, --config FILE   the config the run used; required\n"
      "  -o, --out DIR       the run's output directory; required\n"
@@ -589,7 +599,8 @@ static void print_calibration_text(const dt_eval_calibration *c)
         printf("calibration         skipped: the out dir has no model.json\n");
         return;
     }
-    printf("calibration of the pairwise model over %llu candidate pairs (before clustering)\n"
+    printf("calibration of the pairwise model over %llu candidate pairs (before clustering;\n"
+           "uncertain: 0.01 < p < 0.99)\n"
            "  probability        pairs   mean p  observed\n",
            (unsigned long long)c->n_pairs);
     for (int i = 0; i < DT_EVAL_BINS; i++) {
@@ -599,8 +610,9 @@ static void print_calibration_text(const dt_eval_calibration *c)
                b->mean_probability, b->observed_rate);
     }
     printf("ece                 %.4f\n"
-           "ece uncertain       %.4f  (%llu pairs with 0.01 < p < 0.99)\n",
-           c->ece, c->ece_uncertain, (unsigned long long)c->n_uncertain);
+           "uncertain pairs     %llu\n"
+           "ece uncertain       %.4f\n",
+           c->ece, (unsigned long long)c->n_uncertain, c->ece_uncertain);
 }
 
 static void print_eval_text(const dt_eval_report *r)

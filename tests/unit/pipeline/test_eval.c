@@ -12,6 +12,7 @@
  *   above 0.1 holds the pairs and probabilities link wrote to pairs.csv,
  *   so eval scored as link did; ECE is in [0, 1] and recomputes from the
  *   bins.
+ * - eval with the Nth allocation failing returns DT_ENOMEM, for many N.
  * - A hand-made case of seven records and a hand-written entities.csv
  *   whose figures are worked out below, and no model.json: calibration is
  *   skipped, not an error. */
@@ -28,9 +29,8 @@
 #include <cmocka.h>
 
 #include "dovetail.h"
+#include "tmpdir.h"
 #include "util/util.h"
-
-static char g_dir[64];
 
 static void write_text(const char *path, const char *text)
 {
@@ -109,7 +109,7 @@ static dt_config *febrl_config(const char *mode)
              "thresholds:\n  link: 0.5\n  review: 0.1\n"
              "truth:\n  id_pattern: \"^rec-([0-9]+)-\"\n",
              mode, febrl_source('a'), febrl_source('b'));
-    snprintf(path, sizeof path, "%s/febrl.yaml", g_dir);
+    tmpdir_path(path, sizeof path, "febrl.yaml");
     write_text(path, text);
     return load_config(path);
 }
@@ -190,7 +190,7 @@ static void test_source_pairs_brute_force(void **state)
     const char *modes[] = {"link_and_dedupe", "link"};
     for (int i_mode = 0; i_mode < 2; i_mode++) {
         char out[96];
-        snprintf(out, sizeof out, "%s/%s", g_dir, modes[i_mode]);
+        tmpdir_path(out, sizeof out, modes[i_mode]);
         dt_eval_report r;
         dt_link_summary s;
         link_and_eval(modes[i_mode], out, &r, &s);
@@ -264,7 +264,7 @@ static void test_calibration(void **state)
 {
     (void)state;
     char out[96];
-    snprintf(out, sizeof out, "%s/calibration", g_dir);
+    tmpdir_path(out, sizeof out, "calibration");
     dt_eval_report r;
     dt_link_summary s;
     link_and_eval("link_and_dedupe", out, &r, &s);
@@ -308,6 +308,38 @@ static void test_calibration(void **state)
     dt_eval_report_fini(&r);
 }
 
+/* eval with the Nth allocation failing, for many N: DT_ENOMEM with a
+ * message, never a crash or a leak (ASan), until it succeeds. */
+static void test_eval_out_of_memory(void **state)
+{
+    (void)state;
+    char out[96];
+    tmpdir_path(out, sizeof out, "oom");
+    dt_config *cfg = febrl_config("link_and_dedupe");
+    dt_link_options o = {.n_threads = 2, .out_dir = out};
+    dt_error err;
+    assert_int_equal(dt_link_run(cfg, &o, NULL, &err), DT_OK);
+    int n_failed = 0, k;
+    for (k = 1; k < 1000000; k += k < 400 ? 1 : k / 8) {
+        dt_eval_report r;
+        dt_error_clear(&err);
+        util_fail_after(k);
+        int rc = dt_eval_run(cfg, out, &r, &err);
+        util_fail_after(0);
+        if (rc == DT_OK) {
+            assert_int_equal(r.calibration.has_model, 1);
+            dt_eval_report_fini(&r);
+            break;
+        }
+        assert_int_equal(rc, DT_ENOMEM);
+        assert_true(err.msg[0] != '\0');
+        n_failed++;
+    }
+    assert_true(n_failed > 100);
+    assert_true(k < 1000000);
+    dt_config_free(cfg);
+}
+
 /* ---- hand-made ------------------------------------------------------- */
 
 /* People p1..p4. s1 holds p1 twice (a within-source duplicate), p2, p3;
@@ -322,11 +354,11 @@ static void test_hand_made(void **state)
 {
     (void)state;
     char path[160], out[96], text[2048];
-    snprintf(path, sizeof path, "%s/s1.csv", g_dir);
+    tmpdir_path(path, sizeof path, "s1.csv");
     write_text(path, "id,name\np1-a,ann\np1-b,ann\np2-a,bob\np3-a,cy\n");
-    snprintf(path, sizeof path, "%s/s2.csv", g_dir);
+    tmpdir_path(path, sizeof path, "s2.csv");
     write_text(path, "id,name\np1-c,ann\np2-c,bob\np4-c,bob\n");
-    snprintf(out, sizeof out, "%s/hand", g_dir);
+    tmpdir_path(out, sizeof out, "hand");
     assert_int_equal(mkdir(out, 0700), 0);
     snprintf(path, sizeof path, "%s/entities.csv", out);
     write_text(path, "source,record_id,entity_id\n"
@@ -340,7 +372,7 @@ static void test_hand_made(void **state)
              "comparisons:\n  - field: name\n    levels: [exact]\n"
              "truth:\n  id_pattern: \"^(p[0-9]+)-\"\n",
              g_dir, g_dir);
-    snprintf(path, sizeof path, "%s/hand.yaml", g_dir);
+    tmpdir_path(path, sizeof path, "hand.yaml");
     write_text(path, text);
     dt_config *cfg = load_config(path);
     dt_eval_report r;
@@ -371,19 +403,21 @@ static void test_hand_made(void **state)
     dt_eval_report_fini(&r);
 }
 
+/* The scratch directory, with the two dataset3 sources in it. */
+static int setup(void **state)
+{
+    if (tmpdir_setup(state) != 0) return -1;
+    write_sources();
+    return 0;
+}
+
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/dt_test_eval_XXXXXX");
-    if (!mkdtemp(g_dir)) return 1;
-    write_sources();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_pairs_brute_force),
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_hand_made),
+        cmocka_unit_test(test_eval_out_of_memory),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) rc = rc ? rc : 1;
-    return rc;
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
