@@ -38,15 +38,9 @@ typedef struct eval_state {
     uint32_t *group;     /* per record: truth group id, or UINT32_MAX; NULL without groups */
     uint32_t n_truth_ids, n_pred_ids;
     util_intern groups;  /* group names */
+    uint32_t *first_rec; /* per record id of the table (e->table.ids): its first record */
+    uint32_t *next_rec;  /* per record: the next record with the same id (another source) */
 } eval_state;
-
-/* The lookup key of a record: source and record id, joined by a byte
- * neither may contain. */
-static int record_key(util_buf *k, const char *source, const char *record_id)
-{
-    util_buf_clear(k);
-    return util_buf_printf(k, "%s\x1f%s", source, record_id);
-}
 
 /* The truth key of a record no truth names: its own entity, which no real
  * entity key can equal (it starts with the separator byte). */
@@ -92,22 +86,32 @@ static int truth_from_pattern(eval_state *st, util_intern *ids)
     return DT_OK;
 }
 
-/* "source\x1frecord_id" -> record index, for reading CSVs keyed by record. */
-static int record_index(pl_ctx *e, util_intern *keys, uint32_t **rec_of)
+/* Finds records by source and id through the table's own index of
+ * record ids (no second index of millions of keys): per id its records,
+ * one per source at most, chained in record order. */
+static int record_index(eval_state *st)
 {
-    util_buf k = {0};
-    int rc = DT_OK;
-    *rec_of = dt_malloc((e->table.n_recs ? e->table.n_recs : 1) * sizeof **rec_of);
-    if (!*rec_of) return DT_ENOMEM;
-    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
-        uint32_t id;
-        rc = record_key(&k, pl_source_name(e, (uint32_t)i),
-                        cmp_record_id(&e->table, (uint32_t)i));
-        if (rc == DT_OK) rc = util_intern_put(keys, k.data, k.len, &id);
-        if (rc == DT_OK) (*rec_of)[id] = (uint32_t)i;
+    const cmp_table *t = &st->e->table;
+    size_t n_ids = t->ids.n_strs, n = t->n_recs;
+    st->first_rec = dt_malloc((n_ids ? n_ids : 1) * sizeof *st->first_rec);
+    st->next_rec = dt_malloc((n ? n : 1) * sizeof *st->next_rec);
+    if (!st->first_rec || !st->next_rec) return DT_ENOMEM;
+    for (size_t i = 0; i < n_ids; i++) st->first_rec[i] = UINT32_MAX;
+    for (size_t i = n; i-- > 0;) {
+        st->next_rec[i] = st->first_rec[t->rid[i]];
+        st->first_rec[t->rid[i]] = (uint32_t)i;
     }
-    util_buf_fini(&k);
-    return rc;
+    return DT_OK;
+}
+
+/* The record of `source` with id `id`, or UINT32_MAX. */
+static uint32_t find_record(const eval_state *st, const char *source, const char *id, size_t len)
+{
+    uint32_t rid = util_intern_find(&st->e->table.ids, id, len);
+    if (rid == UINT32_MAX) return UINT32_MAX;
+    for (uint32_t r = st->first_rec[rid]; r != UINT32_MAX; r = st->next_rec[r])
+        if (!strcmp(pl_source_name(st->e, r), source)) return r;
+    return UINT32_MAX;
 }
 
 static int put_group(eval_state *st, uint32_t rec, const char *name, size_t n)
@@ -127,12 +131,8 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
                            util_intern *ids, uint32_t *out, int want_group)
 {
     pl_ctx *e = st->e;
-    util_intern keys;
-    util_intern_init(&keys);
-    uint32_t *rec_of = NULL;
-    int rc = record_index(e, &keys, &rec_of);
     csv_reader *r = NULL;
-    if (rc == DT_OK) rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
+    int rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
     csv_row row;
     long i_ent = -1, i_group = -1;
     if (rc == DT_OK) {
@@ -147,28 +147,23 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
             rc = dt_err_at(e->err, DT_EINPUT, path, 1, 1,
                            "header must be source,record_id,%s", entity_col);
     }
-    util_buf k = {0};
     while (rc >= 0 && (rc = csv_next(r, &row, e->err)) == 1) {
         if (row.n_fields <= (size_t)i_ent) {
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1, "too few fields");
             break;
         }
-        if ((rc = record_key(&k, row.fields[0], row.fields[1])) < 0) break;
-        uint32_t key = util_intern_find(&keys, k.data, k.len);
-        if (key == UINT32_MAX) {
+        uint32_t rec = find_record(st, row.fields[0], row.fields[1], row.lens[1]);
+        if (rec == UINT32_MAX) {
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1,
                            "record %s:%s is not in the config's sources", row.fields[0],
                            row.fields[1]);
             break;
         }
-        rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec_of[key]]);
+        rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec]);
         if (rc == DT_OK && i_group >= 0 && (size_t)i_group < row.n_fields)
-            rc = put_group(st, rec_of[key], row.fields[i_group], row.lens[i_group]);
+            rc = put_group(st, rec, row.fields[i_group], row.lens[i_group]);
     }
-    util_buf_fini(&k);
     csv_close(r);
-    dt_free(rec_of);
-    util_intern_fini(&keys);
     return rc < 0 ? rc : DT_OK;
 }
 
@@ -590,6 +585,7 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
         st.pred = dt_malloc(n * sizeof *st.pred);
         if (!st.truth || !st.pred) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     }
+    if (rc == DT_OK && record_index(&st) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = load_truth(&st, &truth_ids);
     if (rc == DT_OK) rc = load_pred(&st, out_dir, &pred_ids);
     st.n_truth_ids = truth_ids.n_strs;
@@ -600,6 +596,8 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
     dt_free(st.truth);
     dt_free(st.pred);
     dt_free(st.group);
+    dt_free(st.first_rec);
+    dt_free(st.next_rec);
     util_intern_fini(&st.groups);
     util_intern_fini(&truth_ids);
     util_intern_fini(&pred_ids);

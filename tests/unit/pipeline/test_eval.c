@@ -13,7 +13,7 @@
  *   so eval scored as link did; ECE is in [0, 1] and recomputes from the
  *   bins.
  * - eval with the Nth allocation failing returns DT_ENOMEM, for many N.
- * - A hand-made case of seven records and a hand-written entities.csv
+ * - A hand-made case of nine records and a hand-written entities.csv
  *   whose figures are worked out below, and no model.json: calibration is
  *   skipped, not an error. */
 #include <math.h>
@@ -342,12 +342,13 @@ static void test_eval_out_of_memory(void **state)
 
 /* ---- hand-made ------------------------------------------------------- */
 
-/* People p1..p4. s1 holds p1 twice (a within-source duplicate), p2, p3;
- * s2 holds p1, p2, p4. The hand-written prediction keeps p1's three
- * records together, wrongly joins p2 of s1 with p4 of s2, and leaves p2 of
- * s2 alone. Within s1: 1 true pair, 1 predicted, 1 right. Within s2:
- * none. s1~s2: true p1a~p1c, p1b~p1c, p2a~p2c; predicted p1a~p1c,
- * p1b~p1c, p2a~p4c; 2 right: precision = recall = 2/3. Mode link: the
+/* People p1..p5. s1 holds p1 twice (a within-source duplicate), p2, p3,
+ * p5; s2 holds p1, p2, p4, p5, and p5's record id is the same in both
+ * sources. The hand-written prediction keeps p1's three records together,
+ * wrongly joins p2 of s1 with p4 of s2, leaves p2 of s2 alone, and joins
+ * p5's two. Within s1: 1 true pair, 1 predicted, 1 right. Within s2:
+ * none. s1~s2: true p1a~p1c, p1b~p1c, p2a~p2c, p5~p5; predicted p1a~p1c,
+ * p1b~p1c, p2a~p4c, p5~p5; 3 right: precision = recall = 3/4. Mode link: the
  * within-source pairs are reported, marked not compared, and the mode's
  * figures are the cross-source ones. */
 static void test_hand_made(void **state)
@@ -355,15 +356,16 @@ static void test_hand_made(void **state)
     (void)state;
     char path[160], out[96], text[2048];
     tmpdir_path(path, sizeof path, "s1.csv");
-    write_text(path, "id,name\np1-a,ann\np1-b,ann\np2-a,bob\np3-a,cy\n");
+    write_text(path, "id,name\np1-a,ann\np1-b,ann\np2-a,bob\np3-a,cy\np5-x,dee\n");
     tmpdir_path(path, sizeof path, "s2.csv");
-    write_text(path, "id,name\np1-c,ann\np2-c,bob\np4-c,bob\n");
+    write_text(path, "id,name\np1-c,ann\np2-c,bob\np4-c,bob\np5-x,dee\n");
     tmpdir_path(out, sizeof out, "hand");
     assert_int_equal(mkdir(out, 0700), 0);
     snprintf(path, sizeof path, "%s/entities.csv", out);
     write_text(path, "source,record_id,entity_id\n"
                      "s1,p1-a,E1\ns1,p1-b,E1\ns2,p1-c,E1\n"
-                     "s1,p2-a,E2\ns2,p4-c,E2\ns2,p2-c,E3\ns1,p3-a,E4\n");
+                     "s1,p2-a,E2\ns2,p4-c,E2\ns2,p2-c,E3\ns1,p3-a,E4\n"
+                     "s2,p5-x,E5\ns1,p5-x,E5\n");
     snprintf(text, sizeof text,
              "mode: link\nfields:\n  name: text\nsources:\n"
              "  - name: s1\n    path: %s/s1.csv\n    id: id\n    columns: {name: name}\n"
@@ -389,15 +391,16 @@ static void test_hand_made(void **state)
     assert_int_equal(s1->n_true_positive, 1);
     assert_true(s1->precision == 1 && s1->recall == 1 && s1->f1 == 1);
     assert_int_equal(s2->n_true_pairs + s2->n_predicted_pairs + s2->n_true_positive, 0);
-    assert_int_equal(x->n_true_pairs, 3);
-    assert_int_equal(x->n_predicted_pairs, 3);
-    assert_int_equal(x->n_true_positive, 2);
-    assert_true(fabs(x->precision - 2.0 / 3) < 1e-12 && fabs(x->f1 - 2.0 / 3) < 1e-12);
-    assert_int_equal(r.n_true_pairs, 3);
-    assert_int_equal(r.n_true_positive, 2);
-    /* blocking on name pairs ann~ann twice and bob~bob twice across
-     * sources; no model.json: calibration skipped, eval still succeeds */
-    assert_int_equal(r.n_candidate_pairs, 4);
+    assert_int_equal(x->n_true_pairs, 4);
+    assert_int_equal(x->n_predicted_pairs, 4);
+    assert_int_equal(x->n_true_positive, 3);
+    assert_true(fabs(x->precision - 0.75) < 1e-12 && fabs(x->f1 - 0.75) < 1e-12);
+    assert_int_equal(r.n_true_pairs, 4);
+    assert_int_equal(r.n_true_positive, 3);
+    /* blocking on name pairs ann~ann twice, bob~bob twice and dee~dee
+     * once across sources; no model.json: calibration skipped, eval still
+     * succeeds */
+    assert_int_equal(r.n_candidate_pairs, 5);
     assert_int_equal(r.calibration.has_model, 0);
     assert_int_equal(r.calibration.n_pairs, 0);
     dt_eval_report_fini(&r);
