@@ -12,6 +12,8 @@
  *   above 0.1 holds the pairs and probabilities link wrote to pairs.csv,
  *   so eval scored as link did; ECE is in [0, 1] and recomputes from the
  *   bins.
+ * - entities.csv naming an unknown record, a record under the wrong
+ *   source, or leaving one out: an error naming the record.
  * - eval with the Nth allocation failing returns DT_ENOMEM, for many N.
  * - A hand-made case of nine records and a hand-written entities.csv
  *   whose figures are worked out below, and no model.json: calibration is
@@ -351,21 +353,24 @@ static void test_eval_out_of_memory(void **state)
  * p1b~p1c, p2a~p4c, p5~p5; 3 right: precision = recall = 3/4. Mode link: the
  * within-source pairs are reported, marked not compared, and the mode's
  * figures are the cross-source ones. */
-static void test_hand_made(void **state)
+static const char hand_entities[] = "source,record_id,entity_id\n"
+                                    "s1,p1-a,E1\ns1,p1-b,E1\ns2,p1-c,E1\n"
+                                    "s1,p2-a,E2\ns2,p4-c,E2\ns2,p2-c,E3\ns1,p3-a,E4\n"
+                                    "s2,p5-x,E5\ns1,p5-x,E5\n";
+
+/* The hand-made sources and config, and out/entities.csv holding
+ * `entities`. OUT: out (the run's dir). */
+static dt_config *hand_case(const char *name, const char *entities, char out[96])
 {
-    (void)state;
-    char path[160], out[96], text[2048];
+    char path[160], text[2048];
     tmpdir_path(path, sizeof path, "s1.csv");
     write_text(path, "id,name\np1-a,ann\np1-b,ann\np2-a,bob\np3-a,cy\np5-x,dee\n");
     tmpdir_path(path, sizeof path, "s2.csv");
     write_text(path, "id,name\np1-c,ann\np2-c,bob\np4-c,bob\np5-x,dee\n");
-    tmpdir_path(out, sizeof out, "hand");
+    tmpdir_path(out, 96, name);
     assert_int_equal(mkdir(out, 0700), 0);
     snprintf(path, sizeof path, "%s/entities.csv", out);
-    write_text(path, "source,record_id,entity_id\n"
-                     "s1,p1-a,E1\ns1,p1-b,E1\ns2,p1-c,E1\n"
-                     "s1,p2-a,E2\ns2,p4-c,E2\ns2,p2-c,E3\ns1,p3-a,E4\n"
-                     "s2,p5-x,E5\ns1,p5-x,E5\n");
+    write_text(path, entities);
     snprintf(text, sizeof text,
              "mode: link\nfields:\n  name: text\nsources:\n"
              "  - name: s1\n    path: %s/s1.csv\n    id: id\n    columns: {name: name}\n"
@@ -376,7 +381,14 @@ static void test_hand_made(void **state)
              g_dir, g_dir);
     tmpdir_path(path, sizeof path, "hand.yaml");
     write_text(path, text);
-    dt_config *cfg = load_config(path);
+    return load_config(path);
+}
+
+static void test_hand_made(void **state)
+{
+    (void)state;
+    char out[96];
+    dt_config *cfg = hand_case("hand", hand_entities, out);
     dt_eval_report r;
     dt_error err;
     if (dt_eval_run(cfg, out, &r, &err) != DT_OK) fail_msg("eval: %s", err.msg);
@@ -406,6 +418,40 @@ static void test_hand_made(void **state)
     dt_eval_report_fini(&r);
 }
 
+/* entities.csv naming a record the sources lack, one under the other
+ * source's name (p3-a is only in s1), or leaving one out: DT_EINPUT naming
+ * it. */
+static void test_entities_mismatch(void **state)
+{
+    (void)state;
+    struct {
+        const char *name, *extra, *want;
+    } cases[] = {
+        {"unknown", "s1,p9-a,E9\n", "record s1:p9-a is not in the config's sources"},
+        {"wrong_source", "s2,p3-a,E9\n", "record s2:p3-a is not in the config's sources"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char out[96], text[512];
+        snprintf(text, sizeof text, "%s%s", hand_entities, cases[i].extra);
+        dt_config *cfg = hand_case(cases[i].name, text, out);
+        dt_eval_report r;
+        dt_error err;
+        assert_int_equal(dt_eval_run(cfg, out, &r, &err), DT_EINPUT);
+        assert_non_null(strstr(err.msg, cases[i].want));
+        dt_config_free(cfg);
+    }
+    char out[96];
+    size_t n = sizeof hand_entities - 1 - strlen("s1,p5-x,E5\n");
+    char text[512];
+    snprintf(text, sizeof text, "%.*s", (int)n, hand_entities); /* s1:p5-x left out */
+    dt_config *cfg = hand_case("missing", text, out);
+    dt_eval_report r;
+    dt_error err;
+    assert_int_equal(dt_eval_run(cfg, out, &r, &err), DT_EINPUT);
+    assert_non_null(strstr(err.msg, "record s1:p5-x is missing"));
+    dt_config_free(cfg);
+}
+
 /* The scratch directory, with the two dataset3 sources in it. */
 static int setup(void **state)
 {
@@ -420,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_source_pairs_brute_force),
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_hand_made),
+        cmocka_unit_test(test_entities_mismatch),
         cmocka_unit_test(test_eval_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
