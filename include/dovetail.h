@@ -211,6 +211,49 @@ typedef struct dt_eval_group {
     double bcubed_precision, bcubed_recall, bcubed_f1;
 } dt_eval_group;
 
+/* Pairwise figures over one kind of pair: true pairs share a truth
+ * entity, predicted pairs an entity of entities.csv. */
+typedef struct dt_eval_pairs {
+    uint64_t n_true_pairs, n_predicted_pairs, n_true_positive;
+    double precision, recall, f1;
+} dt_eval_pairs;
+
+/* The pairs of one record from source a and one from source b (a == b:
+ * two records of one source, duplicates within a registry). */
+typedef struct dt_eval_source_pair {
+    char *a, *b;                  /* source names; freed by dt_eval_report_fini */
+    int is_compared;              /* 0: the config's mode never compares these pairs
+                                     (within-source in link, cross-source in dedupe),
+                                     so what they miss is what the mode left out */
+    dt_eval_pairs pairs;
+} dt_eval_source_pair;
+
+#define DT_EVAL_BINS 10
+
+/* Candidate pairs whose predicted probability p falls in [i/10, (i+1)/10)
+ * (the last bin holds p = 1 too). */
+typedef struct dt_eval_bin {
+    uint64_t n_pairs;
+    uint64_t n_matches;           /* pairs with one truth entity */
+    double sum_probability;       /* sum of p over the bin's pairs */
+    double mean_probability;      /* sum_probability / n_pairs (0 when empty) */
+    double observed_rate;         /* n_matches / n_pairs (0 when empty) */
+} dt_eval_bin;
+
+/* Calibration of the pairwise model, before clustering: every candidate
+ * pair blocking yields, scored with the run's model.json as link scores it
+ * (pairs a cannot-link rule keeps apart count with their model
+ * probability). ECE = sum over bins of n_b / N * |mean_b - observed_b|. */
+typedef struct dt_eval_calibration {
+    int has_model;                /* 0: the out dir has no model.json; nothing below is set */
+    uint64_t n_pairs;             /* candidate pairs scored (the bins' sum) */
+    dt_eval_bin bins[DT_EVAL_BINS];
+    double ece;
+    uint64_t n_uncertain;         /* pairs with 0.01 < p < 0.99 */
+    dt_eval_bin uncertain_bins[DT_EVAL_BINS]; /* the same binning over those only */
+    double ece_uncertain;         /* ECE over the uncertain pairs */
+} dt_eval_calibration;
+
 typedef struct dt_eval_report {
     uint64_t n_records;
     uint64_t n_true_pairs;        /* matching pairs in truth (allowed by mode) */
@@ -226,13 +269,22 @@ typedef struct dt_eval_report {
     double bcubed_precision, bcubed_recall, bcubed_f1;
     size_t n_groups;              /* 0 unless the truth file has a group column */
     dt_eval_group *groups;        /* sorted by name; freed by dt_eval_report_fini */
+    size_t n_sources;
+    dt_eval_source_pair *sources; /* per source in config order, within-source pairs (a == b) */
+    size_t n_source_pairs;
+    dt_eval_source_pair *source_pairs; /* per unordered pair of sources, a before b in config
+                                     order */
+    dt_eval_calibration calibration;
 } dt_eval_report;
 
-/* Frees what a report owns (its groups). NULL is a no-op. */
+/* Frees what a report owns (groups, sources, source pairs). NULL is a no-op. */
 DT_API void dt_eval_report_fini(dt_eval_report *report);
 
-/* Scores opts->out_dir/entities.csv against the config's `truth:` section,
- * and re-runs blocking to measure pair completeness.
+/* Scores out_dir/entities.csv against the config's `truth:` section:
+ * pairwise figures over the pairs the mode compares, over cross-source
+ * pairs, per source and per pair of sources (whatever the mode); B-cubed.
+ * Re-runs blocking to measure pair completeness and, when out_dir holds a
+ * model.json, the calibration of the model's probabilities.
  * OUT: *report. */
 DT_API int dt_eval_run(const dt_config *cfg, const char *out_dir,
                        dt_eval_report *report, dt_error *err);

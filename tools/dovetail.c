@@ -77,7 +77,7 @@ const command commands[] = {
      "      --max-rejected N  go on when at most N rows are rejected (default 0)\n"
      "  -h, --help          this text\n",
      cmd_link},
-    {"eval", "score a link run against the config's truth (precision, recall, F1)",
+    {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
      "dovetail eval --config FILE --out DIR [--json]\n"
      "\n"
      "Compares DIR/entities.csv with the truth the config names (truth: id_pattern\n"
@@ -85,6 +85,16 @@ const command commands[] = {
      "mode compares, and over cross-source pairs only), blocking pair completeness\n"
      "and reduction ratio, and B-cubed precision, recall and F1, overall and per\n"
      "group when the truth file has a fourth column `group`.\n"
+     "\n"
+     "Pairs by source: the pairwise figures within each source (duplicates in one\n"
+     "registry) and across each pair of sources, whatever the mode compares; lines\n"
+     "the mode never compares are marked so.\n"
+     "\n"
+     "Calibration (when DIR has model.json): every candidate pair is scored with\n"
+     "that model as link scores it, before clustering, and binned by probability\n"
+     "into [0,0.1) ... [0.9,1]: pairs, mean probability, observed match rate. ece\n"
+     "is sum over bins of (pairs/all) * |mean - observed|; ece uncertain the same\n"
+     "over pairs with 0.01 < p < 0.99.\n"
      "\n"
      "  -c, --config FILE   the config the run used; required\n"
      "  -o, --out DIR       the run's output directory; required\n"
@@ -562,6 +572,49 @@ static int cmd_link(int argc, char **argv)
 
 /* ---- eval ----------------------------------------------------------- */
 
+static void print_source_pair_text(const dt_eval_source_pair *p)
+{
+    char name[64];
+    if (!strcmp(p->a, p->b)) snprintf(name, sizeof name, "%s", cli_text(p->a));
+    else snprintf(name, sizeof name, "%s~%s", cli_text(p->a), cli_text(p->b));
+    printf("  %-22s %10llu %10llu %9.4f %9.4f %9.4f%s\n", name,
+           (unsigned long long)p->pairs.n_true_pairs,
+           (unsigned long long)p->pairs.n_predicted_pairs, p->pairs.precision, p->pairs.recall,
+           p->pairs.f1, p->is_compared ? "" : "  not compared by the mode");
+}
+
+/* Pairs within each source, then across each pair of sources, whatever
+ * the mode compares: a link run shows the duplicates it left inside one
+ * registry. */
+static void print_source_pairs_text(const dt_eval_report *r)
+{
+    printf("pairs by source         true pairs  predicted precision    recall        f1\n");
+    for (size_t i = 0; i < r->n_sources; i++) print_source_pair_text(&r->sources[i]);
+    for (size_t i = 0; i < r->n_source_pairs; i++) print_source_pair_text(&r->source_pairs[i]);
+}
+
+static void print_calibration_text(const dt_eval_calibration *c)
+{
+    if (!c->has_model) {
+        printf("calibration         skipped: the out dir has no model.json\n");
+        return;
+    }
+    printf("calibration of the pairwise model over %llu candidate pairs (before clustering;\n"
+           "uncertain: 0.01 < p < 0.99)\n"
+           "  probability        pairs   mean p  observed\n",
+           (unsigned long long)c->n_pairs);
+    for (int i = 0; i < DT_EVAL_BINS; i++) {
+        const dt_eval_bin *b = &c->bins[i];
+        printf("  [%.1f, %.1f%c %12llu %8.4f %9.4f\n", i / 10.0, (i + 1) / 10.0,
+               i == DT_EVAL_BINS - 1 ? ']' : ')', (unsigned long long)b->n_pairs,
+               b->mean_probability, b->observed_rate);
+    }
+    printf("ece                 %.4f\n"
+           "uncertain pairs     %llu\n"
+           "ece uncertain       %.4f\n",
+           c->ece, (unsigned long long)c->n_uncertain, c->ece_uncertain);
+}
+
 static void print_eval_text(const dt_eval_report *r)
 {
     printf("records             %llu\n"
@@ -587,6 +640,8 @@ static void print_eval_text(const dt_eval_report *r)
         printf("bcubed f1 %-9s %.4f  (%llu records)\n", cli_text(r->groups[i].name),
                r->groups[i].bcubed_f1,
                (unsigned long long)r->groups[i].n_records);
+    print_source_pairs_text(r);
+    print_calibration_text(&r->calibration);
 }
 
 /* Group names come from the truth file: print them as JSON strings. C1
@@ -603,6 +658,43 @@ void print_json_string(const char *s)
         else putchar(c);
     }
     putchar('"');
+}
+
+/* The members of a source pair's object, without the braces around. */
+static void print_pairs_json(const dt_eval_source_pair *p)
+{
+    const dt_eval_pairs *f = &p->pairs;
+    printf("\"compared\": %s, \"true_pairs\": %llu, \"predicted_pairs\": %llu, "
+           "\"true_positives\": %llu, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f",
+           p->is_compared ? "true" : "false", (unsigned long long)f->n_true_pairs,
+           (unsigned long long)f->n_predicted_pairs, (unsigned long long)f->n_true_positive,
+           f->precision, f->recall, f->f1);
+}
+
+static void print_bins_json(const dt_eval_bin *bins)
+{
+    printf("[");
+    for (int i = 0; i < DT_EVAL_BINS; i++)
+        printf("%s{\"low\": %.1f, \"high\": %.1f, \"pairs\": %llu, \"matches\": %llu, "
+               "\"mean_probability\": %.8f, \"observed_rate\": %.8f}",
+               i ? ", " : "", i / 10.0, (i + 1) / 10.0, (unsigned long long)bins[i].n_pairs,
+               (unsigned long long)bins[i].n_matches, bins[i].mean_probability,
+               bins[i].observed_rate);
+    printf("]");
+}
+
+static void print_calibration_json(const dt_eval_calibration *c)
+{
+    if (!c->has_model) {
+        printf("{\"skipped\": \"the out dir has no model.json\"}");
+        return;
+    }
+    printf("{\"pairs\": %llu, \"bins\": ", (unsigned long long)c->n_pairs);
+    print_bins_json(c->bins);
+    printf(", \"ece\": %.8f, \"uncertain_pairs\": %llu, \"uncertain_bins\": ", c->ece,
+           (unsigned long long)c->n_uncertain);
+    print_bins_json(c->uncertain_bins);
+    printf(", \"ece_uncertain\": %.8f}", c->ece_uncertain);
 }
 
 static void print_eval_json(const dt_eval_report *r)
@@ -627,7 +719,27 @@ static void print_eval_json(const dt_eval_report *r)
                (unsigned long long)g->n_records, g->bcubed_precision, g->bcubed_recall,
                g->bcubed_f1);
     }
-    printf("}}\n");
+    printf("}, \"sources\": {");
+    for (size_t i = 0; i < r->n_sources; i++) {
+        printf("%s", i ? ", " : "");
+        print_json_string(r->sources[i].a);
+        printf(": {");
+        print_pairs_json(&r->sources[i]);
+        printf("}");
+    }
+    printf("}, \"source_pairs\": [");
+    for (size_t i = 0; i < r->n_source_pairs; i++) {
+        printf("%s{\"a\": ", i ? ", " : "");
+        print_json_string(r->source_pairs[i].a);
+        printf(", \"b\": ");
+        print_json_string(r->source_pairs[i].b);
+        printf(", ");
+        print_pairs_json(&r->source_pairs[i]);
+        printf("}");
+    }
+    printf("], \"calibration\": ");
+    print_calibration_json(&r->calibration);
+    printf("}\n");
 }
 
 static int cmd_eval(int argc, char **argv)

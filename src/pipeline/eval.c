@@ -8,10 +8,25 @@
  * B-cubed (Bagga & Baldwin 1998) is per record over whole clusters.
  * Pair completeness and reduction ratio follow Christen (2012), "Data
  * Matching", ch. 4.
+ *
+ * Pairs are counted, never enumerated: one sort of the records by (entity,
+ * source) per partition (truth, prediction, their intersection) gives
+ * pair counts per pair of sources, and every pairwise figure (the mode's,
+ * cross-source, per source, per source pair) sums those. Per-source and
+ * per-source-pair figures are reported whatever the mode compares, marked
+ * when the mode does not: what a link run leaves inside one registry.
+ *
+ * Calibration is of the pairwise model, before clustering: every candidate
+ * pair blocking yields is scored with the run's model.json through
+ * pl_pair_probability (link's own comparison and weight), including pairs
+ * a cannot-link rule later keeps apart, and binned by probability; the
+ * expected calibration error follows Naeini, Cooper & Hauskrecht (2015).
  */
+#include <math.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipeline/pipeline.h"
 #include "io/csv.h"
@@ -23,15 +38,9 @@ typedef struct eval_state {
     uint32_t *group;     /* per record: truth group id, or UINT32_MAX; NULL without groups */
     uint32_t n_truth_ids, n_pred_ids;
     util_intern groups;  /* group names */
+    uint32_t *first_rec; /* per record id of the table (e->table.ids): its first record */
+    uint32_t *next_rec;  /* per record: the next record with the same id (another source) */
 } eval_state;
-
-/* The lookup key of a record: source and record id, joined by a byte
- * neither may contain. */
-static int record_key(util_buf *k, const char *source, const char *record_id)
-{
-    util_buf_clear(k);
-    return util_buf_printf(k, "%s\x1f%s", source, record_id);
-}
 
 /* The truth key of a record no truth names: its own entity, which no real
  * entity key can equal (it starts with the separator byte). */
@@ -77,22 +86,32 @@ static int truth_from_pattern(eval_state *st, util_intern *ids)
     return DT_OK;
 }
 
-/* "source\x1frecord_id" -> record index, for reading CSVs keyed by record. */
-static int record_index(pl_ctx *e, util_intern *keys, uint32_t **rec_of)
+/* Finds records by source and id through the table's own index of
+ * record ids (no second index of millions of keys): per id its records,
+ * one per source at most, chained in record order. */
+static int record_index(eval_state *st)
 {
-    util_buf k = {0};
-    int rc = DT_OK;
-    *rec_of = dt_malloc((e->table.n_recs ? e->table.n_recs : 1) * sizeof **rec_of);
-    if (!*rec_of) return DT_ENOMEM;
-    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++) {
-        uint32_t id;
-        rc = record_key(&k, pl_source_name(e, (uint32_t)i),
-                        cmp_record_id(&e->table, (uint32_t)i));
-        if (rc == DT_OK) rc = util_intern_put(keys, k.data, k.len, &id);
-        if (rc == DT_OK) (*rec_of)[id] = (uint32_t)i;
+    const cmp_table *t = &st->e->table;
+    size_t n_ids = t->ids.n_strs, n = t->n_recs;
+    st->first_rec = dt_malloc((n_ids ? n_ids : 1) * sizeof *st->first_rec);
+    st->next_rec = dt_malloc((n ? n : 1) * sizeof *st->next_rec);
+    if (!st->first_rec || !st->next_rec) return DT_ENOMEM;
+    for (size_t i = 0; i < n_ids; i++) st->first_rec[i] = UINT32_MAX;
+    for (size_t i = n; i-- > 0;) {
+        st->next_rec[i] = st->first_rec[t->rid[i]];
+        st->first_rec[t->rid[i]] = (uint32_t)i;
     }
-    util_buf_fini(&k);
-    return rc;
+    return DT_OK;
+}
+
+/* The record of `source` with id `id`, or UINT32_MAX. */
+static uint32_t find_record(const eval_state *st, const char *source, const char *id, size_t len)
+{
+    uint32_t rid = util_intern_find(&st->e->table.ids, id, len);
+    if (rid == UINT32_MAX) return UINT32_MAX;
+    for (uint32_t r = st->first_rec[rid]; r != UINT32_MAX; r = st->next_rec[r])
+        if (!strcmp(pl_source_name(st->e, r), source)) return r;
+    return UINT32_MAX;
 }
 
 static int put_group(eval_state *st, uint32_t rec, const char *name, size_t n)
@@ -112,12 +131,8 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
                            util_intern *ids, uint32_t *out, int want_group)
 {
     pl_ctx *e = st->e;
-    util_intern keys;
-    util_intern_init(&keys);
-    uint32_t *rec_of = NULL;
-    int rc = record_index(e, &keys, &rec_of);
     csv_reader *r = NULL;
-    if (rc == DT_OK) rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
+    int rc = csv_open(path, &(csv_options){.delimiter = ','}, &r, e->err);
     csv_row row;
     long i_ent = -1, i_group = -1;
     if (rc == DT_OK) {
@@ -132,28 +147,23 @@ static int read_assignment(eval_state *st, const char *path, const char *entity_
             rc = dt_err_at(e->err, DT_EINPUT, path, 1, 1,
                            "header must be source,record_id,%s", entity_col);
     }
-    util_buf k = {0};
     while (rc >= 0 && (rc = csv_next(r, &row, e->err)) == 1) {
         if (row.n_fields <= (size_t)i_ent) {
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1, "too few fields");
             break;
         }
-        if ((rc = record_key(&k, row.fields[0], row.fields[1])) < 0) break;
-        uint32_t key = util_intern_find(&keys, k.data, k.len);
-        if (key == UINT32_MAX) {
+        uint32_t rec = find_record(st, row.fields[0], row.fields[1], row.lens[1]);
+        if (rec == UINT32_MAX) {
             rc = dt_err_at(e->err, DT_EINPUT, path, row.line, 1,
                            "record %s:%s is not in the config's sources", row.fields[0],
                            row.fields[1]);
             break;
         }
-        rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec_of[key]]);
+        rc = util_intern_put(ids, row.fields[i_ent], row.lens[i_ent], &out[rec]);
         if (rc == DT_OK && i_group >= 0 && (size_t)i_group < row.n_fields)
-            rc = put_group(st, rec_of[key], row.fields[i_group], row.lens[i_group]);
+            rc = put_group(st, rec, row.fields[i_group], row.lens[i_group]);
     }
-    util_buf_fini(&k);
     csv_close(r);
-    dt_free(rec_of);
-    util_intern_fini(&keys);
     return rc < 0 ? rc : DT_OK;
 }
 
@@ -208,38 +218,48 @@ static int cmp_member(const void *x, const void *y)
     return (a->src > b->src) - (a->src < b->src);
 }
 
-/* Pairs inside groups that the mode compares. */
-static uint64_t allowed_pairs(cfg_mode mode, member *m, size_t n)
-{
-    qsort(m, n, sizeof *m, cmp_member);
-    uint64_t total = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        uint64_t same = 0;
-        while (j < n && m[j].group == m[i].group) {
-            size_t k = j;
-            while (k < n && m[k].group == m[j].group && m[k].src == m[j].src) k++;
-            uint64_t s = k - j;
-            same += s * (s - 1) / 2;
-            j = k;
-        }
-        uint64_t g = j - i, all = g * (g - 1) / 2;
-        total += mode == CFG_MODE_LINK ? all - same : mode == CFG_MODE_DEDUPE ? same : all;
-        i = j;
-    }
-    return total;
-}
-
-static uint64_t count_group_pairs(const eval_state *st, member *m, int which, cfg_mode mode)
+/* Pairs inside groups, per pair of sources: cnt[s * n_src + t] for s <= t
+ * (s == t: both records from s). One sort by (group, source), then per
+ * group the runs of each source multiply: O(n log n), no pair enumerated.
+ * OUT: cnt (zeroed by the caller). runs: scratch, n_src entries. */
+static void count_source_pairs(const eval_state *st, member *m, int which, uint64_t *runs,
+                               uint64_t *cnt)
 {
     const pl_ctx *e = st->e;
-    for (size_t i = 0; i < e->table.n_recs; i++) {
+    size_t n = e->table.n_recs, n_src = e->cfg->n_sources;
+    for (size_t i = 0; i < n; i++) {
         uint64_t g = which == 0 ? st->truth[i]
                      : which == 1 ? st->pred[i]
                                   : ((uint64_t)st->pred[i] << 32) | st->truth[i];
         m[i] = (member){g, e->table.src[i]};
     }
-    return allowed_pairs(mode, m, e->table.n_recs);
+    qsort(m, n, sizeof *m, cmp_member);
+    for (size_t i = 0; i < n;) {
+        size_t j = i, n_runs = 0;
+        while (j < n && m[j].group == m[i].group) {
+            size_t k = j;
+            while (k < n && m[k].group == m[j].group && m[k].src == m[j].src) k++;
+            runs[n_runs++] = (uint64_t)m[j].src << 32 | (k - j);
+            j = k;
+        }
+        for (size_t x = 0; x < n_runs; x++) {
+            uint64_t s = runs[x] >> 32, c = runs[x] & UINT32_MAX;
+            cnt[s * n_src + s] += c * (c - 1) / 2;
+            for (size_t y = x + 1; y < n_runs; y++) /* sources ascend within a group */
+                cnt[s * n_src + (runs[y] >> 32)] += c * (runs[y] & UINT32_MAX);
+        }
+        i = j;
+    }
+}
+
+/* The pairs of cnt the mode compares. */
+static uint64_t mode_pairs(const uint64_t *cnt, size_t n_src, cfg_mode mode)
+{
+    uint64_t total = 0;
+    for (size_t s = 0; s < n_src; s++)
+        for (size_t t = s; t < n_src; t++)
+            if (block_mode_allows(mode, (uint16_t)s, (uint16_t)t)) total += cnt[s * n_src + t];
+    return total;
 }
 
 static double ratio(double a, double b)
@@ -250,6 +270,14 @@ static double ratio(double a, double b)
 static double f1(double p, double r)
 {
     return p + r > 0 ? 2 * p * r / (p + r) : 0;
+}
+
+static dt_eval_pairs pair_figures(uint64_t n_true, uint64_t n_pred, uint64_t n_tp)
+{
+    dt_eval_pairs f = {n_true, n_pred, n_tp, ratio((double)n_tp, (double)n_pred),
+                       ratio((double)n_tp, (double)n_true), 0};
+    f.f1 = f1(f.precision, f.recall);
+    return f;
 }
 
 /* Sums of per-record B-cubed precision and recall, overall and per group. */
@@ -364,27 +392,164 @@ static int bcubed(const eval_state *st, member *m, dt_eval_report *r)
     return rc;
 }
 
-static int measure(eval_state *st, dt_eval_report *r)
+/* Figures per source and per pair of sources from the three count
+ * matrices (truth, prediction, both), whatever the mode compares. */
+static int source_figures(const eval_state *st, const uint64_t *cnt, dt_eval_report *r)
+{
+    const dt_config *cfg = st->e->cfg;
+    size_t ns = cfg->n_sources, nn = ns * ns, k = 0;
+    r->sources = dt_calloc(ns ? ns : 1, sizeof *r->sources);
+    r->source_pairs = dt_calloc(ns > 1 ? ns * (ns - 1) / 2 : 1, sizeof *r->source_pairs);
+    if (!r->sources || !r->source_pairs) return DT_ENOMEM;
+    r->n_sources = ns;
+    r->n_source_pairs = ns > 1 ? ns * (ns - 1) / 2 : 0;
+    for (size_t s = 0; s < ns; s++)
+        for (size_t t = s; t < ns; t++) {
+            dt_eval_source_pair *o = s == t ? &r->sources[s] : &r->source_pairs[k++];
+            size_t i = s * ns + t;
+            o->a = dt_strdup(cfg->sources[s].name);
+            o->b = dt_strdup(cfg->sources[t].name);
+            if (!o->a || !o->b) return DT_ENOMEM;
+            o->is_compared = block_mode_allows(cfg->mode, (uint16_t)s, (uint16_t)t);
+            o->pairs = pair_figures(cnt[i], cnt[nn + i], cnt[2 * nn + i]);
+        }
+    return DT_OK;
+}
+
+/* Pairwise figures over entities.csv: the mode's pairs, cross-source
+ * pairs, per source and per pair of sources. */
+static int pairwise(const eval_state *st, member *m, dt_eval_report *r)
+{
+    size_t ns = st->e->cfg->n_sources, nn = ns * ns;
+    uint64_t *cnt = dt_calloc(3 * nn + 1, sizeof *cnt), *runs = dt_malloc((ns + 1) * sizeof *runs);
+    int rc = cnt && runs ? DT_OK : DT_ENOMEM;
+    for (int which = 0; which < 3 && rc == DT_OK; which++)
+        count_source_pairs(st, m, which, runs, cnt + which * nn);
+    if (rc == DT_OK) {
+        cfg_mode mode = st->e->cfg->mode;
+        dt_eval_pairs all = pair_figures(mode_pairs(cnt, ns, mode), mode_pairs(cnt + nn, ns, mode),
+                                         mode_pairs(cnt + 2 * nn, ns, mode));
+        dt_eval_pairs x = pair_figures(mode_pairs(cnt, ns, CFG_MODE_LINK),
+                                       mode_pairs(cnt + nn, ns, CFG_MODE_LINK),
+                                       mode_pairs(cnt + 2 * nn, ns, CFG_MODE_LINK));
+        r->n_true_pairs = all.n_true_pairs;
+        r->n_predicted_pairs = all.n_predicted_pairs;
+        r->n_true_positive = all.n_true_positive;
+        r->precision = all.precision;
+        r->recall = all.recall;
+        r->f1 = all.f1;
+        r->cross_precision = x.precision;
+        r->cross_recall = x.recall;
+        r->cross_f1 = x.f1;
+        rc = source_figures(st, cnt, r);
+    }
+    dt_free(cnt);
+    dt_free(runs);
+    return rc;
+}
+
+/* ---- calibration ---------------------------------------------------- */
+
+/* Pairs scored per round: the probabilities of one round are kept, then
+ * binned in pair order, so sums are the same for any thread count and
+ * memory does not grow with the candidate pairs. */
+enum { CAL_CHUNK = 1 << 20 };
+
+typedef struct cal_job {
+    const pl_ctx *e;
+    const fs_model *m;
+    const block_pair *pairs; /* this round's */
+    double *p;               /* OUT: per pair of the round */
+} cal_job;
+
+static void cal_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    cal_job *j = ctx;
+    for (size_t i = begin; i < end; i++)
+        j->p[i] = pl_pair_probability(j->e, j->m, j->pairs[i].a, j->pairs[i].b);
+}
+
+/* Bin floor(10 p), p = 1 in the last. */
+static void bin_add(dt_eval_bin *bins, double p, int is_match)
+{
+    int i = (int)(p * DT_EVAL_BINS);
+    dt_eval_bin *b = &bins[i < 0 ? 0 : i >= DT_EVAL_BINS ? DT_EVAL_BINS - 1 : i];
+    b->n_pairs++;
+    b->n_matches += (uint64_t)is_match;
+    b->sum_probability += p;
+}
+
+/* Fills the bins' means and rates; returns their ECE over n pairs. */
+static double bins_finish(dt_eval_bin *bins, uint64_t n)
+{
+    double ece = 0;
+    for (int i = 0; i < DT_EVAL_BINS; i++) {
+        dt_eval_bin *b = &bins[i];
+        b->mean_probability = ratio(b->sum_probability, (double)b->n_pairs);
+        b->observed_rate = ratio((double)b->n_matches, (double)b->n_pairs);
+        ece += ratio((double)b->n_pairs, (double)n) * fabs(b->mean_probability - b->observed_rate);
+    }
+    return ece;
+}
+
+static void bin_round(const eval_state *st, const block_pair *pairs, const double *p, size_t n,
+                      dt_eval_calibration *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        int is_match = st->truth[pairs[i].a] == st->truth[pairs[i].b];
+        bin_add(c->bins, p[i], is_match);
+        if (p[i] > 0.01 && p[i] < 0.99) {
+            bin_add(c->uncertain_bins, p[i], is_match);
+            c->n_uncertain++;
+        }
+    }
+}
+
+/* Scores blocking's candidate pairs with the run's model.json and bins
+ * them; no model.json: has_model stays 0 (a note on the log). */
+static int calibrate(const eval_state *st, const char *out_dir, dt_eval_calibration *c)
+{
+    pl_ctx *e = st->e;
+    char *path = util_path_join(out_dir, "model.json");
+    if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    int has_model = access(path, F_OK) == 0;
+    if (!has_model)
+        pl_log(e, DT_LOG_INFO, "eval: %s is missing: calibration skipped", path);
+    dt_free(path);
+    if (!has_model) return DT_OK;
+    fs_model m;
+    DT_TRY(pl_model_load(e, out_dir, &m));
+    size_t n = e->blk.n_pairs, n_round = n < CAL_CHUNK ? n : CAL_CHUNK;
+    double *p = dt_malloc((n_round ? n_round : 1) * sizeof *p);
+    if (!p) {
+        fs_model_fini(&m);
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
+    for (size_t at = 0; at < n; at += n_round) {
+        size_t k = n - at < n_round ? n - at : n_round;
+        cal_job job = {e, &m, e->blk.pairs + at, p};
+        util_parallel_for(e->n_threads, k, 4096, cal_range, &job);
+        bin_round(st, e->blk.pairs + at, p, k, c);
+    }
+    dt_free(p);
+    fs_model_fini(&m);
+    c->has_model = 1;
+    c->n_pairs = n;
+    c->ece = bins_finish(c->bins, n);
+    c->ece_uncertain = bins_finish(c->uncertain_bins, c->n_uncertain);
+    return DT_OK;
+}
+
+static int measure(eval_state *st, const char *out_dir, dt_eval_report *r)
 {
     pl_ctx *e = st->e;
     size_t n = e->table.n_recs;
     member *m = dt_malloc((n ? n : 1) * sizeof *m);
     if (!m) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     r->n_records = n;
-    cfg_mode mode = e->cfg->mode;
-    r->n_true_pairs = count_group_pairs(st, m, 0, mode);
-    r->n_predicted_pairs = count_group_pairs(st, m, 1, mode);
-    r->n_true_positive = count_group_pairs(st, m, 2, mode);
-    r->precision = ratio((double)r->n_true_positive, (double)r->n_predicted_pairs);
-    r->recall = ratio((double)r->n_true_positive, (double)r->n_true_pairs);
-    r->f1 = f1(r->precision, r->recall);
-    uint64_t x_true = count_group_pairs(st, m, 0, CFG_MODE_LINK);
-    uint64_t x_pred = count_group_pairs(st, m, 1, CFG_MODE_LINK);
-    uint64_t x_tp = count_group_pairs(st, m, 2, CFG_MODE_LINK);
-    r->cross_precision = ratio((double)x_tp, (double)x_pred);
-    r->cross_recall = ratio((double)x_tp, (double)x_true);
-    r->cross_f1 = f1(r->cross_precision, r->cross_recall);
-    int rc = bcubed(st, m, r);
+    int rc = pairwise(st, m, r);
+    if (rc == DT_OK) rc = bcubed(st, m, r);
     dt_free(m);
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory");
     DT_TRY(pl_keys(e));
@@ -395,7 +560,8 @@ static int measure(eval_state *st, dt_eval_report *r)
     r->pair_completeness = ratio((double)r->n_candidate_true, (double)r->n_true_pairs);
     uint64_t comparable = pl_comparable_pairs(e);
     r->reduction_ratio = comparable ? 1.0 - (double)r->n_candidate_pairs / (double)comparable : 0;
-    return DT_OK;
+    pl_free_keys(e); /* the model needs the table, not the keys */
+    return calibrate(st, out_dir, &r->calibration);
 }
 
 int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *report, dt_error *err)
@@ -419,16 +585,19 @@ int dt_eval_run(const dt_config *cfg, const char *out_dir, dt_eval_report *repor
         st.pred = dt_malloc(n * sizeof *st.pred);
         if (!st.truth || !st.pred) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     }
+    if (rc == DT_OK && record_index(&st) < 0) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = load_truth(&st, &truth_ids);
     if (rc == DT_OK) rc = load_pred(&st, out_dir, &pred_ids);
     st.n_truth_ids = truth_ids.n_strs;
     st.n_pred_ids = pred_ids.n_strs;
-    if (rc == DT_OK) rc = measure(&st, &r);
+    if (rc == DT_OK) rc = measure(&st, out_dir, &r);
     if (rc == DT_OK) *report = r;
     else dt_eval_report_fini(&r);
     dt_free(st.truth);
     dt_free(st.pred);
     dt_free(st.group);
+    dt_free(st.first_rec);
+    dt_free(st.next_rec);
     util_intern_fini(&st.groups);
     util_intern_fini(&truth_ids);
     util_intern_fini(&pred_ids);
@@ -443,4 +612,16 @@ void dt_eval_report_fini(dt_eval_report *report)
     dt_free(report->groups);
     report->groups = NULL;
     report->n_groups = 0;
+    for (size_t i = 0; i < report->n_sources; i++) {
+        dt_free(report->sources[i].a);
+        dt_free(report->sources[i].b);
+    }
+    for (size_t i = 0; i < report->n_source_pairs; i++) {
+        dt_free(report->source_pairs[i].a);
+        dt_free(report->source_pairs[i].b);
+    }
+    dt_free(report->sources);
+    dt_free(report->source_pairs);
+    report->sources = report->source_pairs = NULL;
+    report->n_sources = report->n_source_pairs = 0;
 }

@@ -95,15 +95,9 @@ static int explain(pl_ctx *e, const char *out_dir, const char *key_a, const char
     if (a < 0 || b < 0)
         return dt_err_set(e->err, DT_ENOTFOUND, "no record %s in the config's sources "
                           "(write SOURCE:RECORD_ID)", a < 0 ? key_a : key_b);
-    char *path = util_path_join(out_dir, "model.json");
-    if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     fs_model m;
-    memset(&m, 0, sizeof m);
-    int rc = fs_model_load(&m, e->cfg, path, e->err);
-    dt_free(path);
-    if (rc == DT_OK && fs_tf_bind(&m, e->cfg, &e->table) < 0)
-        rc = dt_err_set(e->err, DT_ENOMEM, "out of memory binding term frequencies");
-    if (rc == DT_OK) rc = pl_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
+    DT_TRY(pl_model_load(e, out_dir, &m));
+    int rc = pl_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
     fs_model_fini(&m);
     return rc;
 }

@@ -121,6 +121,15 @@ void pl_borrow_nicknames(pl_ctx *e, const norm_nicknames *t);
 /* Fills ex's rows, weights and blocking rule for table records a and b
  * under model m (explain.c): what dt_explain_pair shows. */
 int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex);
+/* Reads out_dir/model.json for e's config and binds its term frequencies
+ * to e's table (score.c). OUT: *m, fs_model_fini it; on error nothing to
+ * free. */
+int pl_model_load(pl_ctx *e, const char *out_dir, fs_model *m);
+/* Match probability of table records a and b under m: the same comparison
+ * vector and weight link's score stage computes for a candidate pair.
+ * Thread-safe over a shared e and m. */
+double pl_pair_probability(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b);
+
 /* "link", "review" or "none": where probability p falls among cfg's
  * thresholds (static text). */
 const char *pl_band(const dt_config *cfg, double p);
