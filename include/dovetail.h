@@ -141,10 +141,22 @@ typedef void (*dt_log_fn)(void *ctx, dt_log_level level, const char *line);
 typedef void (*dt_progress_fn)(void *ctx, const char *stage, uint64_t done,
                                uint64_t total);
 
+/* Which pair files dt_link_run writes (entities.csv, clusters.csv,
+ * weak_links.csv and model.json are always written). A pair file this run
+ * does not write is removed from out_dir, so none from an earlier run can
+ * pass for this run's. */
+typedef enum dt_pairs_output {
+    DT_PAIRS_REVIEW = 0, /* review.csv only: the possible matches a person decides (default) */
+    DT_PAIRS_NONE = 1,   /* neither file */
+    DT_PAIRS_ALL = 2     /* review.csv and pairs.csv, every pair at or above the review
+                            threshold (about 100 bytes per linked pair: 1.3 GB at 1M people) */
+} dt_pairs_output;
+
 typedef struct dt_link_options {
     int n_threads;            /* worker threads for compare and score; 0: all cores */
-    const char *out_dir;      /* directory for pairs.csv, review.csv, entities.csv,
-                                 model.json; created if missing. Required. */
+    const char *out_dir;      /* directory for the output files (review.csv, entities.csv,
+                                 clusters.csv, weak_links.csv, model.json, and pairs.csv
+                                 when pairs is DT_PAIRS_ALL); created if missing. Required. */
     const char *model_path;   /* load parameters from this model.json instead of
                                  training; NULL: train */
     dt_log_fn on_log;         /* may be NULL */
@@ -156,6 +168,7 @@ typedef struct dt_link_options {
     int64_t max_rejected;     /* rows that may be rejected and the run go on; 0: none
                                  (one rejected row fails the run with DT_EINPUT before
                                  anything is linked); negative: any number */
+    dt_pairs_output pairs;    /* which pair files to write; 0 (DT_PAIRS_REVIEW): review.csv */
 } dt_link_options;
 
 /* Rejected rows. A row is rejected when it is structurally broken (a quote

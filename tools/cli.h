@@ -32,6 +32,7 @@ typedef struct cli_opts {
     long long seq;
     const char *rejects;      /* --rejects FILE */
     long long max_rejected;   /* --max-rejected N; 0 unless given */
+    dt_pairs_output pairs;    /* --pairs none|review|all; review unless given */
 } cli_opts;
 
 /* Which options a command requires. */

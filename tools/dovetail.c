@@ -49,16 +49,22 @@ static int cmd_entity(int argc, char **argv);
 const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
-     "       [--rejects FILE] [--max-rejected N]\n"
+     "       [--rejects FILE] [--max-rejected N] [--pairs none|review|all]\n"
      "\n"
      "Reads every source in the config, standardizes, blocks, compares, trains a\n"
      "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
-     "  pairs.csv      pairs at or above the review threshold, with each level\n"
-     "  review.csv     possible matches (review <= probability < link) for a person\n"
+     "  review.csv     possible matches (review <= probability < link) for a person,\n"
+     "                 with each level (not with --pairs none)\n"
+     "  pairs.csv      every pair at or above the review threshold, with each level\n"
+     "                 (only with --pairs all: ~125 bytes a pair, GBs at 1M people)\n"
      "  entities.csv   source,record_id,entity_id for every record\n"
      "  clusters.csv   entity_id,size,confidence (weakest link)\n"
      "  model.json     parameters and training diagnostics\n"
      "  rejects.csv    rows rejected (see --rejects), only when there are some\n"
+     "\n"
+     "A config of two or more sources without mode: runs link_and_dedupe, which\n"
+     "also compares records within a source (the log says so); write mode: link\n"
+     "to compare records of different sources only.\n"
      "\n"
      "A row is rejected when it is broken (a quote never closed, text after a\n"
      "closing quote, a NUL byte), has the wrong number of fields, an empty or a\n"
@@ -75,6 +81,10 @@ const command commands[] = {
      "  -q, --quiet         print warnings and the summary only\n"
      "      --rejects FILE  where rejected rows go (default: DIR/rejects.csv)\n"
      "      --max-rejected N  go on when at most N rows are rejected (default 0)\n"
+     "      --pairs WHAT    pair files to write: review (default: review.csv), all\n"
+     "                      (review.csv and pairs.csv) or none; a pair file not\n"
+     "                      written is removed from DIR. 'dovetail explain' shows\n"
+     "                      any one pair without pairs.csv\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
@@ -351,7 +361,7 @@ static void print_notice(const dt_store *store)
 }
 
 /* Options with no short form. */
-enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED };
+enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -368,6 +378,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"entity", required_argument, 0, 'E'},
         {"rejects", required_argument, 0, OPT_REJECTS},
         {"max-rejected", required_argument, 0, OPT_MAX_REJECTED},
+        {"pairs", required_argument, 0, OPT_PAIRS},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
         {0, 0, 0, 0},
@@ -398,6 +409,12 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             o->max_rejected = strtoll(optarg, &end, 10);
             if (*end || !*optarg || o->max_rejected < 0)
                 return usage_error(c, "--max-rejected takes a number from 0");
+            break;
+        case OPT_PAIRS:
+            if (!strcmp(optarg, "review")) o->pairs = DT_PAIRS_REVIEW;
+            else if (!strcmp(optarg, "all")) o->pairs = DT_PAIRS_ALL;
+            else if (!strcmp(optarg, "none")) o->pairs = DT_PAIRS_NONE;
+            else return usage_error(c, "--pairs takes none, review or all");
             break;
         case 'n': o->snapshot = 1; break;
         case 'b':
@@ -560,7 +577,8 @@ static int cmd_link(int argc, char **argv)
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options opts = {.n_threads = o.threads, .out_dir = o.out, .model_path = o.model,
                             .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l,
-                            .rejects_path = o.rejects, .max_rejected = o.max_rejected};
+                            .rejects_path = o.rejects, .max_rejected = o.max_rejected,
+                            .pairs = o.pairs};
     dt_link_summary s;
     rc = dt_link_run(cfg, &opts, &s, &err);
     clear_bar(&l);

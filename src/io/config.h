@@ -118,7 +118,9 @@ typedef enum cfg_level_kind {
     CFG_L_DAMERAU_LEVENSHTEIN,
     CFG_L_INITIAL,           /* one side is a single letter equal to the other's first */
     CFG_L_TOKEN_OVERLAP,     /* a token of one side is among the other's (with `with` fields) */
-    CFG_L_SWAPPED,           /* this field equals the other side's `with[0]` field and vice versa */
+    CFG_L_SWAPPED,           /* this field agrees with the other side's `with[0]` field and vice
+                                versa (exact, token, nickname, Jaro-Winkler >= 0.92, or an
+                                initial on one side; levels.c) */
     CFG_L_SOUNDEX,           /* same Soundex code */
     CFG_L_NYSIIS,
     CFG_L_DATE_SWAP_DM,      /* day and month swapped */
@@ -180,6 +182,8 @@ struct dt_config {
     char *dir;              /* its directory, for relative paths */
     uint64_t hash;          /* of the file's bytes, saved in model.json */
     cfg_mode mode;
+    int is_mode_default;    /* 1: no `mode:` given; mode is dedupe for one source,
+                               link_and_dedupe for two or more */
     cfg_field *fields;
     size_t n_fields;
     cfg_source *sources;

@@ -13,6 +13,7 @@
  * Output files are written to a temporary name and renamed, so a failed
  * run never leaves a half-written file under the final name.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -502,6 +503,62 @@ static void put_field(util_buf *b, const char *s, int comma)
     csv_write_field(b, s, strlen(s), ',');
 }
 
+/* Powers of ten up to PL_FIXED_MAX_DECIMALS. */
+static const uint64_t pow10_u64[] = {1,         10,         100,        1000,      10000,
+                                     100000,    1000000,    10000000,   100000000, 1000000000};
+
+/* Exact, not via scaling in floating point: x = m * 2^-sh with m the 53-bit
+ * significand, so x * 10^d = m * 10^d / 2^sh, whose quotient and remainder
+ * 128-bit integers hold. Ties go to the even last digit, as glibc's printf
+ * does under the default rounding mode. */
+size_t pl_fixed(char *out, double x, int n_decimals)
+{
+    assert(n_decimals >= 0 && n_decimals <= PL_FIXED_MAX_DECIMALS);
+    if (!(fabs(x) < 1e9)) /* NaN, infinities, and numbers a link never writes */
+        return (size_t)snprintf(out, PL_FIXED_SIZE, "%.*f", n_decimals, x);
+    int e2;
+    double fr = frexp(fabs(x), &e2); /* |x| = fr * 2^e2, fr in [0.5, 1) or 0 */
+    uint64_t m = (uint64_t)ldexp(fr, 53);
+    int sh = 53 - e2; /* >= 23, since |x| < 2^30 */
+    unsigned __int128 num = (unsigned __int128)m * pow10_u64[n_decimals];
+    uint64_t q = 0;
+    if (sh < 120) { /* else num < 2^83 is under half of 2^sh: q stays 0 */
+        unsigned __int128 one = (unsigned __int128)1 << sh, rem = num & (one - 1);
+        q = (uint64_t)(num >> sh);
+        unsigned __int128 half = one >> 1;
+        if (rem > half || (rem == half && (q & 1))) q++;
+    }
+    char *p = out;
+    if (signbit(x)) *p++ = '-'; /* printf keeps the sign of -0.0 and of what rounds to 0 */
+    uint64_t whole = q / pow10_u64[n_decimals], frac = q % pow10_u64[n_decimals];
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    while (n) *p++ = digits[--n];
+    if (n_decimals) {
+        *p++ = '.';
+        for (int i = n_decimals - 1; i >= 0; i--) {
+            p[i] = (char)('0' + frac % 10);
+            frac /= 10;
+        }
+        p += n_decimals;
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+/* ",<x with n_decimals>" */
+static void put_fixed(util_buf *b, double x, int n_decimals)
+{
+    char text[PL_FIXED_SIZE + 1];
+    text[0] = ',';
+    size_t n = pl_fixed(text + 1, x, n_decimals);
+    util_buf_append(b, text, n + 1);
+}
+
 static void pair_header(const dt_config *cfg, util_buf *b)
 {
     util_buf_printf(b, "source_a,record_id_a,source_b,record_id_b,rule,weight,probability");
@@ -517,7 +574,8 @@ static void pair_row(const link_run *run, size_t i, util_buf *b)
     put_field(b, pl_source_name(e, p->b), 1);
     put_field(b, cmp_record_id(&e->table, p->b), 1);
     put_field(b, e->cfg->rules[e->blk.rules[i]].name, 1);
-    util_buf_printf(b, ",%.4f,%.6f", run->weights[i], fs_probability(run->weights[i]));
+    put_fixed(b, run->weights[i], 4);
+    put_fixed(b, fs_probability(run->weights[i]), 6);
     const uint8_t *g = run->gammas + i * e->cfg->n_comparisons;
     for (size_t c = 0; c < e->cfg->n_comparisons; c++)
         put_field(b, cmp_level_label(&e->cfg->comparisons[c], g[c]), 1);
@@ -526,7 +584,8 @@ static void pair_row(const link_run *run, size_t i, util_buf *b)
 /* Rows are formatted in parallel, a batch at a time, each chunk into its
  * own buffers, then written in chunk order: the bytes are those of a
  * sequential run, and memory stays at one batch of text. A row function
- * writes row k of the output to one file, the other, or both. */
+ * writes row k of the output to one file, the other (when there is one),
+ * or both. */
 enum { FMT_CHUNK = 8192, FMT_BATCH_CHUNKS = 64 };
 
 typedef struct fmt_job fmt_job;
@@ -568,7 +627,7 @@ static int write_rows(link_run *run, out_file *one, out_file *two, row_fn row, c
         util_parallel_for(run->e.n_threads, m, FMT_CHUNK, format_range, &job);
         for (size_t c = 0; c * FMT_CHUNK < m && rc == DT_OK; c++) {
             rc = write_buf(&run->e, one, &bone[c]);
-            if (rc == DT_OK) rc = write_buf(&run->e, two, &btwo[c]);
+            if (rc == DT_OK && two) rc = write_buf(&run->e, two, &btwo[c]);
             util_buf_clear(&bone[c]);
             util_buf_clear(&btwo[c]);
         }
@@ -581,32 +640,44 @@ static int write_rows(link_run *run, out_file *one, out_file *two, row_fn row, c
     return rc;
 }
 
+/* Row k of review.csv. The rows to write are the review band's only. */
+static void review_rows(const fmt_job *j, size_t k, util_buf *rev, util_buf *unused)
+{
+    (void)unused;
+    pair_row(j->run, ((const util_kv *)j->arg)[k].val, rev);
+    util_buf_putc(rev, '\n');
+}
+
 /* Row k of pairs.csv, and of review.csv when under the link threshold. */
 static void pair_rows(const fmt_job *j, size_t k, util_buf *all, util_buf *rev)
 {
     size_t i = ((const util_kv *)j->arg)[k].val;
+    size_t start = all->len;
     pair_row(j->run, i, all);
     util_buf_putc(all, '\n');
-    if (fs_probability(j->run->weights[i]) < j->run->e.cfg->link_threshold) {
-        pair_row(j->run, i, rev);
-        util_buf_putc(rev, '\n');
-    }
+    /* the same bytes: copied, not formatted twice */
+    if (fs_probability(j->run->weights[i]) < j->run->e.cfg->link_threshold && !all->is_failed)
+        util_buf_append(rev, all->data + start, all->len - start);
 }
 
-/* Pairs at or over the review threshold, ordered by (a, b). */
-static int output_pairs(link_run *run, util_kv **out, size_t *n_out)
+/* Pairs at or over the review threshold (and under the link threshold
+ * when is_review_only), ordered by (a, b). */
+static int output_pairs(link_run *run, int is_review_only, util_kv **out, size_t *n_out)
 {
     pl_ctx *e = &run->e;
     if (e->blk.n_pairs > UINT32_MAX)
         return dt_err_set(e->err, DT_EINVAL, "more than 2^32 candidate pairs: tighten the "
                           "blocking rules");
-    util_kv *kv = dt_malloc((run->sum.n_links + run->sum.n_review + 1) * sizeof *kv);
+    size_t cap = run->sum.n_review + (is_review_only ? 0 : run->sum.n_links);
+    util_kv *kv = dt_malloc((cap + 1) * sizeof *kv);
     if (!kv) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    double top = is_review_only ? e->cfg->link_threshold : INFINITY;
     size_t n = 0;
     for (size_t i = 0; i < e->blk.n_pairs; i++) {
-        if (fs_probability(run->weights[i]) < e->cfg->review_threshold) continue;
-        const block_pair *p = &e->blk.pairs[i];
-        kv[n++] = (util_kv){(uint64_t)p->a << 32 | p->b, (uint32_t)i};
+        double p = fs_probability(run->weights[i]);
+        if (p < e->cfg->review_threshold || p >= top) continue;
+        const block_pair *bp = &e->blk.pairs[i];
+        kv[n++] = (util_kv){(uint64_t)bp->a << 32 | bp->b, (uint32_t)i};
     }
     if (util_sort_kv(kv, n) < 0) {
         dt_free(kv);
@@ -617,24 +688,43 @@ static int output_pairs(link_run *run, util_kv **out, size_t *n_out)
     return DT_OK;
 }
 
+/* Removes out_dir/name, left by an earlier run that wrote it. */
+static int remove_stale(pl_ctx *e, const char *dir, const char *name)
+{
+    char *path = util_path_join(dir, name);
+    if (!path) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    int rc = DT_OK;
+    if (remove(path) != 0 && errno != ENOENT)
+        rc = dt_err_at(e->err, DT_EIO, path, 0, 0, "cannot remove: %s", strerror(errno));
+    dt_free(path);
+    return rc;
+}
+
+/* review.csv, and pairs.csv with DT_PAIRS_ALL: one pass over the sorted
+ * pairs fills both. */
 static int write_pairs(link_run *run, const char *dir)
 {
     pl_ctx *e = &run->e;
     const dt_config *cfg = e->cfg;
+    dt_pairs_output what = run->opts->pairs;
+    if (what != DT_PAIRS_ALL) DT_TRY(remove_stale(e, dir, "pairs.csv"));
+    if (what == DT_PAIRS_NONE) return remove_stale(e, dir, "review.csv");
+    int is_all = what == DT_PAIRS_ALL;
     util_kv *order = NULL;
     size_t n = 0;
-    DT_TRY(output_pairs(run, &order, &n));
-    out_file all, rev;
-    int rc = out_open(e, &all, dir, "pairs.csv");
+    DT_TRY(output_pairs(run, !is_all, &order, &n));
+    out_file all = {0}, rev;
+    int rc = is_all ? out_open(e, &all, dir, "pairs.csv") : DT_OK;
     if (rc == DT_OK) rc = out_open(e, &rev, dir, "review.csv");
     else memset(&rev, 0, sizeof rev);
     if (rc == DT_OK) {
-        pair_header(cfg, &all.line);
         pair_header(cfg, &rev.line);
-        rc = out_line(e, &all);
-        if (rc == DT_OK) rc = out_line(e, &rev);
+        rc = out_line(e, &rev);
+        if (is_all) pair_header(cfg, &all.line);
+        if (is_all && rc == DT_OK) rc = out_line(e, &all);
     }
-    if (rc == DT_OK) rc = write_rows(run, &all, &rev, pair_rows, order, n);
+    if (rc == DT_OK && is_all) rc = write_rows(run, &all, &rev, pair_rows, order, n);
+    else if (rc == DT_OK) rc = write_rows(run, &rev, NULL, review_rows, order, n);
     int rc2 = out_close(e, &all, rc == DT_OK);
     int rc3 = out_close(e, &rev, rc == DT_OK && rc2 == DT_OK);
     dt_free(order);
@@ -652,8 +742,19 @@ static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu
     pl_entity_id(e, name, id);
     put_field(ent, pl_source_name(e, (uint32_t)k), 0);
     put_field(ent, cmp_record_id(&e->table, (uint32_t)k), 1);
-    util_buf_printf(ent, ",%s\n", id);
-    if (name == k) util_buf_printf(clu, "%s,%u,%.6f\n", id, c->size[k], c->confidence[k]);
+    id[17] = '\n'; /* the NUL ends the row instead */
+    util_buf_putc(ent, ',');
+    util_buf_append(ent, id, sizeof id);
+    if (name != k) return;
+    /* entity_id,size,confidence */
+    char size[24], *p = size + sizeof size;
+    uint32_t n = c->size[k];
+    do *--p = (char)('0' + n % 10); while (n /= 10);
+    *--p = ',';
+    util_buf_append(clu, id, sizeof id - 1);
+    util_buf_append(clu, p, (size_t)(size + sizeof size - p));
+    put_fixed(clu, c->confidence[k], 6);
+    util_buf_putc(clu, '\n');
 }
 
 static int write_entities(link_run *run, const char *dir)
@@ -769,6 +870,9 @@ static int run_stages(link_run *run)
 {
     pl_ctx *e = &run->e;
     double t0 = util_now(), start = t0;
+    if (e->cfg->is_mode_default && e->cfg->n_sources > 1)
+        pl_log(e, DT_LOG_INFO, "mode: link_and_dedupe (the default with two or more sources; "
+               "set mode: link to compare records of different sources only)");
     /* read and index are one call: pl_load reads, then codes values */
     DT_TRY(run->load ? run->load(e, run->load_ctx) : pl_load(e));
     if (!run->load) DT_TRY(rejects_done(run));

@@ -338,5 +338,9 @@ void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18])
     const char *src = pl_source_name(e, rec), *rid = cmp_record_id(&e->table, rec);
     uint64_t h = util_hash64(src, strlen(src), 0x656e74);
     h = util_hash64(rid, strlen(rid), h);
-    snprintf(buf, 18, "E%016" PRIx64, h);
+    /* "E%016" PRIx64 by hand: link writes one per record */
+    static const char hex[] = "0123456789abcdef";
+    buf[0] = 'E';
+    for (int i = 16; i >= 1; i--, h >>= 4) buf[i] = hex[h & 15];
+    buf[17] = '\0';
 }

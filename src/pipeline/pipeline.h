@@ -149,6 +149,14 @@ static inline const char *pl_source_name(const pl_ctx *e, uint32_t rec)
     return e->cfg->sources[e->table.src[rec]].name;
 }
 
+/* Writes x with n_decimals digits after the point into out: the bytes
+ * printf's "%.*f" writes (exact value, ties to even), without printf's
+ * cost on the output's hot path (link.c). Returns the length, without the
+ * terminating NUL. OUT: out (PL_FIXED_SIZE bytes). */
+#define PL_FIXED_MAX_DECIMALS 9
+#define PL_FIXED_SIZE 352 /* "-" + 309 digits of DBL_MAX + "." + 9 decimals + NUL, rounded up */
+size_t pl_fixed(char *out, double x, int n_decimals);
+
 /* Entity id text for the entity named by record rec: "E" + 16 hex digits of
  * a hash of its source and record id. OUT: buf (at least 18 bytes). */
 void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18]);

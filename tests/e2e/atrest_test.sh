@@ -74,14 +74,14 @@ for f in pairs.csv review.csv entities.csv clusters.csv weak_links.csv model.jso
     ln -s "$T/victim" "$T/out-planted/$f.tmp"
 done
 ln -s "$T/victim" "$T/stats.json.tmp"
-"$DT" link -q --config "$CFG" --out "$T/link" --stats "$T/stats.json" >/dev/null 2>"$T/err" \
+"$DT" link -q --config "$CFG" --out "$T/link" --stats "$T/stats.json" --pairs all >/dev/null 2>"$T/err" \
     || bad "link" "$(cat "$T/err")"
 [ "$(mode "$T/link")" = 700 ] && ok "link --out makes its directory 0700" \
     || bad "link --out directory" "mode $(mode "$T/link")"
 is_private "link writes pairs, review, entities, clusters, model and stats 0600" \
     "$T/link/pairs.csv" "$T/link/review.csv" "$T/link/entities.csv" "$T/link/clusters.csv" \
     "$T/link/model.json" "$T/stats.json"
-"$DT" link -q --config "$CFG" --out "$T/out-planted" --model "$T/link/model.json" >/dev/null \
+"$DT" link -q --config "$CFG" --out "$T/out-planted" --model "$T/link/model.json" --pairs all >/dev/null \
     2>"$T/err" || bad "link into a directory with planted links" "$(cat "$T/err")"
 [ "$(cat "$T/victim")" = "someone else's file" ] && [ ! -L "$T/out-planted/pairs.csv" ] \
     && cmp -s "$T/link/entities.csv" "$T/out-planted/entities.csv" \

@@ -88,7 +88,7 @@ cmp -s "$T/tree/entities.csv" "$T/prog-out/entities.csv" && ok "its entities equ
 if (cd "$T/ex" && "$P/bin/dovetail" link -q --config registries.yaml --out "$T/cli-out" 2>"$T/err"); then
     ok "the installed CLI links the copied example"
 else bad "the installed CLI links the copied example" "$(cat "$T/err")"; fi
-for f in entities.csv pairs.csv; do
+for f in entities.csv review.csv; do
     cmp -s "$T/tree/$f" "$T/cli-out/$f" && ok "installed CLI: $f equals the tree CLI's" ||
         bad "installed CLI: $f equals the tree CLI's"
 done

@@ -1,7 +1,8 @@
 /* Unit tests for src/compare/levels.c (with the record table of table.c
  * underneath): every level kind on hand-made normalized values — exact,
  * nickname, Jaro–Winkler thresholds, (Damerau–)Levenshtein, initial,
- * token_overlap with `with` fields, swapped, Soundex, numbers and the date
+ * token_overlap with `with` fields, swapped (exact and with a nickname,
+ * an initial or a typo on a side), Soundex, numbers and the date
  * levels including partial dates — plus the codes around them: null is 0,
  * no level is n_levels + 1, and the first level that holds wins. */
 #include <setjmp.h>
@@ -78,7 +79,7 @@ static int setup(void **state)
     char path[] = "/tmp/dt_test_levels_nicks_XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) return -1;
-    const char table[] = "william\tbill,will,billy\nrobert\tbob,rob\n";
+    const char table[] = "william\tbill,will,billy\nrobert\tbob,rob\npatricia\tpatty,pat,trish\n";
     ssize_t n = write(fd, table, sizeof table - 1);
     close(fd);
     int rc = n == (ssize_t)(sizeof table - 1) ? norm_nick_load(path, &g_nicks, &err) : -1;
@@ -301,6 +302,57 @@ static void test_swapped(void **state)
     assert_int_equal(eval_recs("swapped", e, g), 2); /* no token shared */
 }
 
+/* Code of "swapped" both ways round; it must not depend on the order. */
+static int swap_code(rec a, rec b)
+{
+    int code = eval_recs("swapped", a, b);
+    assert_int_equal(eval_recs("swapped", b, a), code);
+    return code;
+}
+
+/* A swap with a nickname, an initial or a typo besides still counts as a
+ * swap; both crossed sides must agree, and an initial counts for one. */
+static void test_swapped_fuzzy(void **state)
+{
+    (void)state;
+    /* "SATTERFIELD, PATRICIA" against "PATTY SATTERFIELD" read first-last. */
+    rec pat = {{[F_GIVEN] = "patricia", [F_SURNAME] = "satterfield"}};
+    rec patty = {{[F_GIVEN] = "satterfield", [F_SURNAME] = "patty"}};
+    assert_int_equal(swap_code(pat, patty), 1);
+    /* An initial for the given name. */
+    rec p = {{[F_GIVEN] = "satterfield", [F_SURNAME] = "p"}};
+    assert_int_equal(swap_code(pat, p), 1);
+    /* A typo in the surname, then one in the given name. */
+    rec kath = {{[F_GIVEN] = "katherine", [F_SURNAME] = "macdonald"}};
+    rec mcd = {{[F_GIVEN] = "mcdonald", [F_SURNAME] = "katherine"}};
+    assert_int_equal(swap_code(kath, mcd), 1);
+    rec jon = {{[F_GIVEN] = "jonathan", [F_SURNAME] = "smith"}};
+    rec jon2 = {{[F_GIVEN] = "smith", [F_SURNAME] = "jonathon"}};
+    assert_int_equal(swap_code(jon, jon2), 1);
+
+    /* Different people: twins sharing the surname, a swap on one side. */
+    rec jane = {{[F_GIVEN] = "jane", [F_SURNAME] = "smith"}};
+    rec john = {{[F_GIVEN] = "smith", [F_SURNAME] = "john"}};
+    assert_int_equal(swap_code(jane, john), 2);
+    /* The same given name, another family. */
+    rec pat_r = {{[F_GIVEN] = "robertson", [F_SURNAME] = "patty"}};
+    assert_int_equal(swap_code(pat, pat_r), 2);
+    /* Initials on both sides stand for two names nobody wrote. */
+    rec js = {{[F_GIVEN] = "j", [F_SURNAME] = "s"}};
+    rec sj = {{[F_GIVEN] = "smith", [F_SURNAME] = "john"}};
+    assert_int_equal(swap_code(js, sj), 2);
+    /* Near names under the threshold: smith / smyth is 0.89. */
+    rec smyth = {{[F_GIVEN] = "john", [F_SURNAME] = "smyth"}};
+    rec smith = {{[F_GIVEN] = "smith", [F_SURNAME] = "jon"}};
+    assert_int_equal(swap_code(smyth, smith), 2);
+    /* Without a nickname table the nickname half does not hold. */
+    cmp_table t;
+    const rec recs[2] = {pat, patty};
+    build(&t, recs, 2, NULL);
+    assert_int_equal(cmp_eval(&t, comp("swapped"), 0, 1), 2);
+    cmp_table_fini(&t);
+}
+
 static void test_dates(void **state)
 {
     (void)state;
@@ -407,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_nickname),
         cmocka_unit_test(test_token_overlap),
         cmocka_unit_test(test_swapped),
+        cmocka_unit_test(test_swapped_fuzzy),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_vector_and_table),
     };

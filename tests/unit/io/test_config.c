@@ -251,9 +251,23 @@ static void test_valid(void **state)
     assert_null(cfg->truth_file);
     dt_config_free(cfg);
 
+    /* Two sources and no mode: link_and_dedupe, marked as the default (the
+     * run says so on its log); a mode written is not. */
+    assert_non_null(strstr(VALID, "mode: link\n"));
+    dt_config *two = parse_ok(VALID + strlen("mode: link\n"));
+    assert_int_equal(two->n_sources, 2);
+    assert_int_equal(two->mode, CFG_MODE_LINK_AND_DEDUPE);
+    assert_int_equal(two->is_mode_default, 1);
+    dt_config_free(two);
+    two = parse_ok(VALID);
+    assert_int_equal(two->mode, CFG_MODE_LINK);
+    assert_int_equal(two->is_mode_default, 0);
+    dt_config_free(two);
+
     /* One source: dedupe by default. The hash follows the bytes. */
     dt_config *a = parse_ok(MINIMAL);
     assert_int_equal(a->mode, CFG_MODE_DEDUPE);
+    assert_int_equal(a->is_mode_default, 1);
     assert_int_equal(a->max_block_pairs, 5000000);
     assert_int_equal(a->seed, 42);
     dt_config *b = parse_ok(edit(15, "    levels: [exact]  # same config, other bytes\n"));

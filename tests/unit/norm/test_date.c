@@ -182,7 +182,7 @@ static void test_year_only_through_formats(void **state)
     dt_config *cfg = NULL;
     dt_error err;
     assert_int_equal(dt_config_load(path, &cfg, &err), DT_OK);
-    dt_link_options o = {.n_threads = 1, .out_dir = out};
+    dt_link_options o = {.n_threads = 1, .out_dir = out, .pairs = DT_PAIRS_ALL}; /* reads pairs.csv */
     dt_link_summary s;
     assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
     dt_config_free(cfg);

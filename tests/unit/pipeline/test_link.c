@@ -1,18 +1,24 @@
 /* Tests for src/pipeline through the public API: a whole link run on the
  * bundled registries example (counts, outputs, determinism across thread
- * counts), and the same run with the Nth allocation failing for many N:
- * it must return DT_ENOMEM with a message, never crash or leak (ASan). */
+ * counts), which pair files each dt_pairs_output writes, the default mode
+ * with two sources, and the same run with the Nth allocation failing for
+ * many N: it must return DT_ENOMEM with a message, never crash or leak
+ * (ASan). Also pl_fixed, the output's number formatting, against printf. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "dovetail.h"
+#include "pipeline/pipeline.h"
 #include "util/util.h"
 
 static char g_dir[64];
@@ -61,7 +67,7 @@ static void test_link_counts_and_threads(void **state)
     char out1[96], out2[96];
     snprintf(out1, sizeof out1, "%s/t1", g_dir);
     snprintf(out2, sizeof out2, "%s/t2", g_dir);
-    dt_link_options o = {.n_threads = 1, .out_dir = out1};
+    dt_link_options o = {.n_threads = 1, .out_dir = out1, .pairs = DT_PAIRS_ALL};
     dt_link_summary s;
     dt_error err;
     assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
@@ -111,12 +117,234 @@ static void test_link_out_of_memory(void **state)
     dt_config_free(cfg);
 }
 
+static int file_exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* The probability column (7th) of a pairs.csv row; the registries example
+ * quotes no field before it. */
+static double row_probability(const char *row)
+{
+    for (int i = 0; i < 6; i++) row = strchr(row, ',') + 1;
+    return strtod(row, NULL);
+}
+
+/* --pairs all writes both files, review.csv being exactly the rows of
+ * pairs.csv under the link threshold; review (the default) writes the same
+ * review.csv and removes a pairs.csv an earlier run left; none removes both. */
+static void test_pairs_outputs(void **state)
+{
+    (void)state;
+    dt_config *cfg = small_config();
+    char out[96];
+    snprintf(out, sizeof out, "%s/pairs", g_dir);
+    dt_link_options o = {.n_threads = 2, .out_dir = out, .pairs = DT_PAIRS_ALL};
+    dt_link_summary s;
+    dt_error err;
+    assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
+    char *all = slurp(out, "pairs.csv"), *rev_all = slurp(out, "review.csv");
+    /* review.csv from pairs.csv: the header, then rows with p < link (0.5 here) */
+    size_t n_rows = 0, n_review = 0;
+    char *expect = dt_malloc(strlen(all) + 1);
+    size_t n_expect = 0;
+    for (const char *line = all; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = (size_t)(end - line) + 1;
+        int is_header = line == all;
+        if (!is_header) n_rows++;
+        if (is_header || row_probability(line) < 0.5) {
+            memcpy(expect + n_expect, line, len);
+            n_expect += len;
+            n_review += !is_header;
+        }
+        line = end + 1;
+    }
+    expect[n_expect] = '\0';
+    assert_int_equal(n_rows, s.n_links + s.n_review);
+    assert_int_equal(n_review, s.n_review);
+    assert_true(n_review > 0);
+    assert_string_equal(rev_all, expect);
+
+    o.pairs = DT_PAIRS_REVIEW;
+    assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
+    assert_false(file_exists(out, "pairs.csv"));
+    char *rev = slurp(out, "review.csv");
+    assert_string_equal(rev, rev_all);
+    assert_true(file_exists(out, "entities.csv"));
+
+    o.pairs = DT_PAIRS_NONE;
+    assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
+    assert_false(file_exists(out, "pairs.csv"));
+    assert_false(file_exists(out, "review.csv"));
+    assert_true(file_exists(out, "entities.csv"));
+    dt_free(all);
+    dt_free(rev_all);
+    dt_free(rev);
+    dt_free(expect);
+    dt_config_free(cfg);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Entity id of record `id` of `source` in dir/entities.csv. */
+static void entity_of(const char *dir, const char *source, const char *id, char out[32])
+{
+    char *text = slurp(dir, "entities.csv"), key[64];
+    snprintf(key, sizeof key, "\n%s,%s,", source, id);
+    const char *p = strstr(text, key);
+    assert_non_null(p);
+    p += strlen(key);
+    size_t n = strcspn(p, "\n");
+    assert_true(n < 32);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    dt_free(text);
+}
+
+/* Two sources and no mode: link_and_dedupe, so a duplicate inside one
+ * registry is found (before, the default was link, which never compared
+ * records of one source), and the log says which mode was chosen. */
+static void on_log_keep(void *ctx, dt_log_level level, const char *line)
+{
+    (void)level;
+    if (strncmp(line, "mode: ", 6) == 0) snprintf(ctx, 256, "%s", line);
+}
+
+static void test_default_mode_two_sources(void **state)
+{
+    (void)state;
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/mode", g_dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    /* 40 people; person 0 twice in registry a, the others once in each. */
+    static const char *const given[] = {"ann", "bob", "cy", "di", "eve", "fay", "gus", "hal"};
+    static const char *const surname[] = {"lee", "ray", "kim", "diaz", "moss"};
+    util_buf a = {0}, b = {0};
+    util_buf_printf(&a, "id,first,last,dob,zip\n");
+    util_buf_printf(&b, "id,first,last,dob,zip\n");
+    for (int i = 0; i < 40; i++) {
+        const char *g = given[i % 8], *sn = surname[i / 8];
+        util_buf_printf(&a, "a%d,%s,%s,19%02d-%02d-%02d,%05d\n", i, g, sn, 40 + i, 1 + i % 12,
+                        1 + i % 28, 10000 + 37 * i);
+        if (i > 0) /* person 0 is in registry a only: nothing in b chains the two */
+            util_buf_printf(&b, "b%d,%s,%s,19%02d-%02d-%02d,%05d\n", i, g, sn, 40 + i,
+                            1 + i % 12, 1 + i % 28, 10000 + 37 * i);
+    }
+    util_buf_printf(&a, "a_dup,ann,lee,1940-01-01,10000\n");
+    util_buf_putc(&a, '\0');
+    util_buf_putc(&b, '\0');
+    write_text(dir, "a.csv", a.data);
+    write_text(dir, "b.csv", b.data);
+    util_buf_fini(&a);
+    util_buf_fini(&b);
+    write_text(dir, "c.yaml",
+               "fields: {first: given_name, last: surname, dob: date, zip: postcode}\n"
+               "sources:\n"
+               "  - {name: a, path: a.csv, id: id, columns: {first: first, last: last, dob: dob, "
+               "zip: zip}}\n"
+               "  - {name: b, path: b.csv, id: id, columns: {first: first, last: last, dob: dob, "
+               "zip: zip}}\n"
+               "blocking: {rules: [[last], [dob]]}\n"
+               "comparisons:\n"
+               "  - {field: first, levels: [exact]}\n"
+               "  - {field: last, levels: [exact]}\n"
+               "  - {field: dob, levels: [exact]}\n"
+               "  - {field: zip, levels: [exact]}\n"
+               "model: {u_sample_pairs: 2000}\n");
+    char path[128], out[128], line[256] = "";
+    snprintf(path, sizeof path, "%s/c.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    dt_config *cfg = NULL;
+    dt_error err;
+    assert_int_equal(dt_config_load(path, &cfg, &err), DT_OK);
+    dt_link_options o = {.n_threads = 1, .out_dir = out, .on_log = on_log_keep, .cb_ctx = line};
+    assert_int_equal(dt_link_run(cfg, &o, NULL, &err), DT_OK);
+    assert_non_null(strstr(line, "mode: link_and_dedupe (the default with two or more sources"));
+    char e_dup[32], e_orig[32], e_a[32], e_b[32];
+    entity_of(out, "a", "a_dup", e_dup);
+    entity_of(out, "a", "a0", e_orig);
+    assert_string_equal(e_dup, e_orig);
+    entity_of(out, "a", "a7", e_a); /* and across sources as before */
+    entity_of(out, "b", "b7", e_b);
+    assert_string_equal(e_a, e_b);
+    dt_config_free(cfg);
+}
+
+/* pl_fixed writes what printf's "%.*f" does, for the numbers link writes
+ * (weights, probabilities, confidences) and the awkward ones: ties at the
+ * last digit, values that round to zero (with their sign), tiny and
+ * subnormal numbers, NaN, the infinities, and numbers past its fast range. */
+static void check_fixed(double x, int d)
+{
+    char want[PL_FIXED_SIZE], got[PL_FIXED_SIZE];
+    int n_want = snprintf(want, sizeof want, "%.*f", d, x);
+    size_t n_got = pl_fixed(got, x, d);
+    if (strcmp(want, got) != 0 || (size_t)n_want != n_got)
+        fail_msg("%.17g with %d decimals: printf '%s', pl_fixed '%s'", x, d, want, got);
+}
+
+static void test_fixed_matches_printf(void **state)
+{
+    (void)state;
+    static const double edge[] = {
+        0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, -2.5, 0.0078125, 0.00048828125, 0.25, 0.125,
+        0.0000005, 0.0000015, 0.00000049999999999, 0.99999949999999, 0.9999995, 0.9999996,
+        1e-7, -1e-7, 1e-300, 4.9406564584124654e-324, -4.9406564584124654e-324,
+        2.2250738585072014e-308, 123456.78905, 999999999.9999999, 1e9, -1e9, 1e15, 1e300,
+        -1.7976931348623157e308, 12.34565, 0.1, 0.2, 0.3, 0.7, 16.25, -16.25, 30.0000005};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++)
+        for (int d = 0; d <= PL_FIXED_MAX_DECIMALS; d++) check_fixed(edge[i], d);
+    for (int d = 0; d <= PL_FIXED_MAX_DECIMALS; d++) {
+        check_fixed(NAN, d);
+        check_fixed(-NAN, d);
+        check_fixed(INFINITY, d);
+        check_fixed(-INFINITY, d);
+    }
+    /* Every tie k + 1/2 at the last digit that a double holds exactly. */
+    for (int d = 0; d <= 6; d++)
+        for (int k = 0; k < 4096; k++) check_fixed(ldexp(2 * k + 1, -(d + 1)), d);
+    util_rng rng;
+    util_rng_seed(&rng, 7);
+    for (int i = 0; i < 300000; i++) {
+        uint64_t bits = util_rng_next(&rng);
+        double x;
+        int kind = i % 4;
+        if (kind == 0) { /* any finite double */
+            memcpy(&x, &bits, sizeof x);
+            if (!isfinite(x)) continue;
+        } else if (kind == 1) { /* a probability */
+            x = (double)(bits >> 11) / 9007199254740992.0;
+        } else if (kind == 2) { /* a weight in bits */
+            x = ((double)(bits >> 11) / 9007199254740992.0 - 0.5) * 120.0;
+        } else { /* a short decimal, often a tie in binary's nearest */
+            x = (double)(int64_t)(bits % 2000000001) / 1e7 - 100.0;
+        }
+        check_fixed(x, 4);
+        check_fixed(x, 6);
+        check_fixed(x, (int)(bits >> 60) % (PL_FIXED_MAX_DECIMALS + 1));
+    }
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/dt_test_link_XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_counts_and_threads),
+        cmocka_unit_test(test_pairs_outputs),
+        cmocka_unit_test(test_default_mode_two_sources),
+        cmocka_unit_test(test_fixed_matches_printf),
         cmocka_unit_test(test_link_out_of_memory),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
