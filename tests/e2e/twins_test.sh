@@ -1,0 +1,72 @@
+#!/bin/sh
+# End-to-end accuracy of what keeps relatives apart (README, "Twins and
+# households"): on bench-gen's registries (twins with consecutive SSNs,
+# couples, juniors and seniors, English given names for Chinese and
+# Vietnamese people, duplicates inside every registry), bench/bench.yaml
+# against the same config without its contexts and cannot_link rule. The
+# contexts must keep most twins apart, cut the false pairs within each
+# registry, and cost no name culture more than 0.003 of B-cubed F1.
+# Usage: tests/e2e/twins_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen \
+#        /abs/path/to/bench-score
+# Ends with "twins: N passed, N failed".
+set -u
+DT=$1 GEN=$2 SCORE=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-twins.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+. "$HERE/lib.sh"
+
+"$GEN" --seed 3 --people 30000 --out "$T/g" >/dev/null || bad "bench-gen runs"
+sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/with.yaml"
+# Without: no model contexts, no cannot_link rule (exclusive SSN stays).
+awk '/^  contexts:/ { skip = 1; next }
+     /^  context_cannot_link:/ { next }
+     /^  cannot_link:/ { skip = 1; next }
+     skip && /^    / { next }
+     skip && /^  #/ { next }
+     { skip = 0; print }' "$T/with.yaml" >"$T/without.yaml"
+grep -q 'contexts:' "$T/without.yaml" && bad "the config without contexts has none"
+
+for v in with without; do
+    "$DT" link -q --config "$T/$v.yaml" --out "$T/$v" 2>"$T/$v.log" || bad "link ($v)" "$(tail -n 3 "$T/$v.log")"
+    "$DT" eval --json --config "$T/$v.yaml" --out "$T/$v" >"$T/$v.eval" || bad "eval ($v)"
+    "$SCORE" --truth "$T/g/truth.csv" --relations "$T/g/relations.csv" \
+        --entities "$T/$v/entities.csv" >"$T/$v.score" || bad "bench-score ($v)"
+done
+tr -d ' \n' <"$T/with/model.json" >"$T/model.flat"
+grep -q '"contexts":\[{"name":"twins"' "$T/model.flat" && grep -q '{"name":"household"' "$T/model.flat" \
+    && ok "model.json holds each context's model" || bad "model.json names the contexts"
+
+# "twin": {"pairs": N, "merged": M, "merged_share": x}
+share() { sed -n "s/.*\"$1\": {\"pairs\": [0-9]*, \"merged\": [0-9]*, \"merged_share\": \([0-9.]*\)}.*/\1/p" "$2"; }
+tw=$(share twin "$T/with.score") two=$(share twin "$T/without.score")
+awk -v a="$tw" -v b="$two" 'BEGIN { exit !(a != "" && a <= 0.10 && a * 4 < b) }' \
+    && ok "twins merged: $tw of twin pairs (without contexts: $two)" \
+    || bad "twins merged $tw, without contexts $two: want <= 0.10 and a quarter of without"
+pc=$(share parent_child "$T/with.score") pco=$(share parent_child "$T/without.score")
+awk -v a="$pc" -v b="$pco" 'BEGIN { exit !(a != "" && a <= b) }' \
+    && ok "juniors and seniors merged: $pc (without: $pco)" || bad "parent_child $pc > $pco"
+
+# Per culture and per registry, from eval --json (one key per line is not
+# guaranteed: read the numbers after each name).
+num() { tr -d '\n ' <"$3" | sed -n "s/.*\"$1\":{[^}]*\"$2\":\([0-9.]*\).*/\1/p"; }
+for g in english spanish chinese vietnamese indian arabic; do
+    a=$(num "$g" bcubed_f1 "$T/with.eval") b=$(num "$g" bcubed_f1 "$T/without.eval")
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a != "" && b != "" && a >= b - 0.003) }' \
+        && ok "$g names: B-cubed F1 $a (without contexts $b)" \
+        || bad "$g names lose more than 0.003 of B-cubed F1: $a against $b"
+done
+for s in benefits earners health; do
+    a=$(num "$s" precision "$T/with.eval") b=$(num "$s" precision "$T/without.eval")
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a != "" && a >= 0.95 && a > b) }' \
+        && ok "$s~$s precision $a (without contexts $b)" \
+        || bad "$s~$s precision $a (without $b): want >= 0.95 and better"
+done
+a=$(tr -d '\n ' <"$T/with.eval" | sed -n 's/^{"records":[0-9]*,.*"f1":\([0-9.]*\),"cross_precision".*/\1/p')
+b=$(tr -d '\n ' <"$T/without.eval" | sed -n 's/^{"records":[0-9]*,.*"f1":\([0-9.]*\),"cross_precision".*/\1/p')
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a != "" && a > b && a >= 0.98) }' \
+    && ok "pairwise F1 $a (without contexts $b)" || bad "pairwise F1 $a, without $b"
+
+echo "twins: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
