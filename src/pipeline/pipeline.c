@@ -134,13 +134,44 @@ static int rule_holds(const pl_ctx *e, const cfg_cannot_link *r, uint32_t a, uin
     return 1;
 }
 
+/* The level of comparison c for (a, b), evaluated once: done has bit c set
+ * when g[c] holds it. */
+static uint8_t level_once(const pl_ctx *e, uint32_t a, uint32_t b, size_t c, uint8_t *g,
+                          uint64_t *done)
+{
+    if (!((*done >> c) & 1)) {
+        g[c] = (uint8_t)cmp_eval(&e->table, &e->cfg->comparisons[c], a, b);
+        *done |= 1ULL << c;
+    }
+    return g[c];
+}
+
+/* 1 when the pair meets some context's condition; evaluates only the
+ * comparisons the conditions name (most pairs fail on the first). */
+static int may_be_in_context(const pl_ctx *e, uint32_t a, uint32_t b, uint8_t *g, uint64_t *done)
+{
+    const fs_model *m = e->model;
+    for (size_t k = 0; k < m->n_ctx; k++) {
+        const fs_context *x = &m->ctx[k];
+        int holds = x->is_set;
+        for (size_t c = 0; holds && c < m->n_comp; c++)
+            if ((x->mask >> c) & 1) holds = (x->levels[c] >> level_once(e, a, b, c, g, done)) & 1;
+        if (holds) return 1;
+    }
+    return 0;
+}
+
 /* Two records in a context (a household's or twins' shared data; model.h
  * invariant 4) that the model learned there calls different people are
- * relatives: a chain of other links must not join them either. */
+ * relatives: a chain of other links must not join them either. Called for
+ * every pair across two clusters about to join, so it compares only what
+ * the contexts' conditions need before it knows one may hold. */
 static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
 {
     uint8_t g[FS_MAX_COMPARISONS];
-    cmp_vector(&e->table, e->cfg, a, b, g);
+    uint64_t done = 0;
+    if (!may_be_in_context(e, a, b, g, &done)) return 0;
+    for (size_t c = 0; c < e->cfg->n_comparisons; c++) level_once(e, a, b, c, g, &done);
     if (!fs_scoring_context(e->model, g)) return 0;
     double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, g, a));
     return p < e->cfg->context_cannot_link;
