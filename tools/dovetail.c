@@ -592,7 +592,7 @@ static int cmd_link(int argc, char **argv)
 
 static void print_source_pair_text(const dt_eval_source_pair *p)
 {
-    char name[64];
+    char name[256]; /* longer source names are cut: the line stays readable */
     if (!strcmp(p->a, p->b)) snprintf(name, sizeof name, "%s", cli_text(p->a));
     else snprintf(name, sizeof name, "%s~%s", cli_text(p->a), cli_text(p->b));
     printf("  %-22s %10llu %10llu %9.4f %9.4f %9.4f%s\n", name,
