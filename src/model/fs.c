@@ -342,8 +342,29 @@ static void ctx_normalize(double *p, int n_codes)
 
 /* One E and M step over the context's patterns (ids in order); returns the
  * largest change of any parameter. */
-static double ctx_step(const fs_model *m, const fs_patterns *pats, const uint32_t *ids,
-                       uint32_t n_ids, ctx_state *s)
+/* 1 when clustering will never let the pair share an entity: an exclusive
+ * comparison at "else", or every level of a cannot_link rule. Such a pair
+ * is a known non-match, and EM treats it as one: inside a household the
+ * non-matches are spouses, parents and children and twins, a mix that EM
+ * left alone splits by sex and given name instead of by person. */
+static int pattern_excluded(const dt_config *cfg, const uint8_t *g)
+{
+    for (size_t k = 0; k < cfg->n_exclusive; k++) {
+        int c = cfg->exclusive[k];
+        if (g[c] == cfg->comparisons[c].n_levels + 1) return 1;
+    }
+    for (size_t k = 0; k < cfg->n_cannot_links; k++) {
+        const cfg_cannot_link *r = &cfg->cannot_links[k];
+        int holds = 1;
+        for (size_t c = 0; holds && c < cfg->n_comparisons && c < 64; c++)
+            if ((r->mask >> c) & 1) holds = (r->levels[c] >> g[c]) & 1;
+        if (holds) return 1;
+    }
+    return 0;
+}
+
+static double ctx_step(const fs_model *m, const dt_config *cfg, const fs_patterns *pats,
+                       const uint32_t *ids, uint32_t n_ids, ctx_state *s)
 {
     static const ctx_state zero;
     ctx_state *acc = dt_malloc(sizeof *acc);
@@ -353,7 +374,8 @@ static double ctx_step(const fs_model *m, const fs_patterns *pats, const uint32_
     for (uint32_t k = 0; k < n_ids; k++) {
         const uint8_t *g = (const uint8_t *)pats->vecs.strs[ids[k]];
         double n = (double)pats->counts[ids[k]], bf = ctx_bf(m, s, g);
-        double post = s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
+        double post = pattern_excluded(cfg, g) ? 0
+                                               : s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
         match_total += n * post;
         total += n;
         for (size_t c = 0; c < m->n_comp; c++) {
@@ -421,7 +443,7 @@ static int em_one_context(const fs_model *m, const dt_config *cfg, const fs_patt
     int rc = DT_OK;
     x->converged = 0;
     for (x->iterations = 1; x->iterations <= max_it; x->iterations++) {
-        double d = ctx_step(m, pats, ids, n_ids, s);
+        double d = ctx_step(m, cfg, pats, ids, n_ids, s);
         if (d < 0) {
             rc = DT_ENOMEM;
             break;

@@ -752,15 +752,21 @@ static void test_context(void **state)
     fs_patterns_init(&p, N_COMP);
     add_all(&p, v, N_RANDOM);
     add_context_pairs(&p, 12, N_CTX, 0.2);
+    /* Pairs with a near given name whose identifiers differ outright:
+     * exclusive makes them non-matches, and EM must count them as such, or
+     * the match class learns that a different identifier happens. */
+    assert_int_equal(fs_patterns_add(&p, (const uint8_t[]){2, 1, 1, 3}, 300), DT_OK);
     uint8_t twin[N_COMP] = {4, 1, 1, 2};
     double before = fs_pair_weight(&m, cfg, NULL, twin, 0);
     assert_int_equal(fs_em_contexts(&m, cfg, &p), DT_OK);
     assert_true(m.ctx[0].is_set);
     assert_true(m.ctx[0].converged);
     assert_true(m.ctx[0].n_pairs >= N_CTX);
-    assert_true(fabs(m.ctx[0].lambda - 0.8) < 0.03);
-    assert_true(fabs(m.ctx[0].comps[3].u[2] - 0.8) < 0.05);   /* learned, not random-pair u */
+    assert_true(fabs(m.ctx[0].lambda - 0.8 * N_CTX / (N_CTX + 300.0)) < 0.03);
+    /* learned, not random-pair u: the twins, 80% one edit away, and the 300 */
+    assert_true(fabs(m.ctx[0].comps[3].u[2] - 0.8 * 0.2 * N_CTX / (0.2 * N_CTX + 300)) < 0.05);
     assert_true(fabs(m.ctx[0].comps[3].m[2] - 0.05) < 0.02);
+    assert_true(m.ctx[0].comps[3].m[3] < 1e-4);              /* never a match */
     assert_true(log2(m.comps[3].m[2] / m.comps[3].u[2]) > 0); /* globally: for a match */
     double after = fs_pair_weight(&m, cfg, NULL, twin, 0);
     assert_true(after < -5);                                 /* within: a twin */
