@@ -33,7 +33,7 @@ static char *shown_value(const pl_ctx *e, const cfg_comparison *c, uint32_t rec)
 }
 
 static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
-                     dt_explanation *ex)
+                     int rows_global, dt_explanation *ex)
 {
     const dt_config *cfg = e->cfg;
     uint8_t g[FS_MAX_COMPARISONS];
@@ -41,7 +41,7 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
     ex->rows = dt_calloc(cfg->n_comparisons, sizeof *ex->rows);
     if (!ex->rows) return DT_ENOMEM;
     ex->n_rows = cfg->n_comparisons;
-    int k = fs_scoring_context(m, g);
+    int k = rows_global ? 0 : fs_scoring_context(m, g);
     ex->prior_weight = fs_pair_prior_weight(m, k);
     ex->total_weight = ex->prior_weight;
     for (size_t c = 0; c < cfg->n_comparisons; c++) {
@@ -58,6 +58,7 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
         r->weight = fs_comp_weight_in(m, cfg, &e->table, c, g[c], a, k, &r->m, &r->u);
         ex->total_weight += r->weight;
     }
+    if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a);
     ex->probability = fs_probability(ex->total_weight);
     return DT_OK;
 }
@@ -79,9 +80,10 @@ const char *pl_band(const dt_config *cfg, double p)
     return p >= cfg->link_threshold ? "link" : p >= cfg->review_threshold ? "review" : "none";
 }
 
-int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex)
+int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, int rows_global,
+                       dt_explanation *ex)
 {
-    int rc = fill_rows(e, m, a, b, ex);
+    int rc = fill_rows(e, m, a, b, rows_global, ex);
     if (rc == DT_OK) rc = find_rule(e, a, b, ex);
     if (rc == DT_OK) ex->band = ex->is_candidate ? pl_band(e->cfg, ex->probability) : "none";
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
@@ -97,7 +99,7 @@ static int explain(pl_ctx *e, const char *out_dir, const char *key_a, const char
                           "(write SOURCE:RECORD_ID)", a < 0 ? key_a : key_b);
     fs_model m;
     DT_TRY(pl_model_load(e, out_dir, &m));
-    int rc = pl_explain_records(e, &m, (uint32_t)a, (uint32_t)b, ex);
+    int rc = pl_explain_records(e, &m, (uint32_t)a, (uint32_t)b, 0, ex);
     fs_model_fini(&m);
     return rc;
 }

@@ -120,7 +120,12 @@ void pl_borrow_nicknames(pl_ctx *e, const norm_nicknames *t);
 
 /* Fills ex's rows, weights and blocking rule for table records a and b
  * under model m (explain.c): what dt_explain_pair shows. */
-int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, dt_explanation *ex);
+/* rows_global: every row's weight under the global model, not the pair's
+ * context (model.h, invariant 4), whose choice depends on every field; the
+ * total and probability stay the pair's own. For a view that withholds a
+ * field: the rows shown must not tell what the hidden ones hold. */
+int pl_explain_records(pl_ctx *e, fs_model *m, uint32_t a, uint32_t b, int rows_global,
+                       dt_explanation *ex);
 /* Reads out_dir/model.json for e's config and binds its term frequencies
  * to e's table (score.c). OUT: *m, fs_model_fini it; on error nothing to
  * free. */

@@ -761,6 +761,19 @@ static int minimize_rows(svc_request *q, size_t src_a, size_t src_b, dt_explanat
     return DT_OK;
 }
 
+/* 1 when either side's view hides some comparison. */
+static int any_comparison_hidden(svc_request *q, size_t src_a, size_t src_b, int *hidden)
+{
+    *hidden = 0;
+    for (size_t c = 0; c < q->s->cfg->n_comparisons && !*hidden; c++) {
+        int shown_a, shown_b;
+        DT_TRY(comparison_shown(q, src_a, c, &shown_a));
+        DT_TRY(comparison_shown(q, src_b, c, &shown_b));
+        *hidden = !shown_a || !shown_b;
+    }
+    return DT_OK;
+}
+
 static int explain_stored(svc_request *q, const char *key_a, const char *key_b,
                           dt_explanation *ex, dt_error *err)
 {
@@ -784,7 +797,12 @@ static int explain_stored(svc_request *q, const char *key_a, const char *key_b,
     long ib = rc == DT_OK ? pl_find_record(&e, key_b) : -1;
     if (rc == DT_OK && (ia < 0 || ib < 0))
         rc = dt_err_set(err, DT_EINTERNAL, "a stored record did not load");
-    if (rc == DT_OK) rc = pl_explain_records(&e, &q->s->model, (uint32_t)ia, (uint32_t)ib, ex);
+    /* A context is chosen on every field, hidden ones too: with one hidden,
+     * the rows shown are weighed by the global model. */
+    int hidden = 0;
+    if (rc == DT_OK) rc = any_comparison_hidden(q, src_a, src_b, &hidden);
+    if (rc == DT_OK)
+        rc = pl_explain_records(&e, &q->s->model, (uint32_t)ia, (uint32_t)ib, hidden, ex);
     if (rc == DT_OK) rc = minimize_rows(q, src_a, src_b, ex);
     if (rc == DT_OK) rc = req_subject_text(q, key_a);
     if (rc == DT_OK) rc = req_subject_text(q, key_b);
