@@ -120,44 +120,50 @@ int pl_has_conflicts(const pl_ctx *e)
     return e->cfg->n_exclusive || e->cfg->n_cannot_links || context_cannot_link(e);
 }
 
-/* A cannot_link rule holds when each of its comparisons is at one of its
- * levels (config.h): say, an SSN one digit away and a given name that no
- * level of the comparison takes for the same (not a nickname, an initial, a
- * shared token or a near spelling): twins, not one person with two typos. */
-static int rule_holds(const pl_ctx *e, const cfg_cannot_link *r, uint32_t a, uint32_t b)
+/* The levels of one pair, each comparison evaluated at most once: done has
+ * bit c set when g[c] holds its level. Clustering asks about every pair
+ * across two clusters about to join, so the checks below look at what they
+ * already know first, then at the cheapest comparisons (fewest levels). */
+typedef struct pair_levels {
+    uint8_t g[FS_MAX_COMPARISONS];
+    uint64_t done;
+} pair_levels;
+
+static uint8_t level_once(const pl_ctx *e, uint32_t a, uint32_t b, size_t c, pair_levels *pl)
 {
-    for (size_t c = 0; c < e->cfg->n_comparisons && c < 64; c++) {
-        if (!((r->mask >> c) & 1)) continue;
-        int level = cmp_eval(&e->table, &e->cfg->comparisons[c], a, b);
-        if (!((r->levels[c] >> level) & 1)) return 0;
+    if (!((pl->done >> c) & 1)) {
+        pl->g[c] = (uint8_t)cmp_eval(&e->table, &e->cfg->comparisons[c], a, b);
+        pl->done |= 1ULL << c;
+    }
+    return pl->g[c];
+}
+
+/* 1 when each comparison in mask is at one of its levels (bit l of
+ * levels[c]): a cannot_link rule, or a context's condition. */
+static int levels_meet(const pl_ctx *e, uint32_t a, uint32_t b, uint64_t mask,
+                       const uint32_t *levels, pair_levels *pl)
+{
+    for (size_t c = 0; c < e->cfg->n_comparisons && c < 64; c++)
+        if ((mask & pl->done) >> c & 1 && !((levels[c] >> pl->g[c]) & 1)) return 0;
+    for (uint64_t left = mask & ~pl->done; left;) {
+        size_t best = 64;
+        for (size_t c = 0; c < e->cfg->n_comparisons && c < 64; c++)
+            if ((left >> c) & 1 &&
+                (best == 64 || e->cfg->comparisons[c].n_levels < e->cfg->comparisons[best].n_levels))
+                best = c;
+        if (!((levels[best] >> level_once(e, a, b, best, pl)) & 1)) return 0;
+        left &= ~(1ULL << best);
     }
     return 1;
 }
 
-/* The level of comparison c for (a, b), evaluated once: done has bit c set
- * when g[c] holds it. */
-static uint8_t level_once(const pl_ctx *e, uint32_t a, uint32_t b, size_t c, uint8_t *g,
-                          uint64_t *done)
-{
-    if (!((*done >> c) & 1)) {
-        g[c] = (uint8_t)cmp_eval(&e->table, &e->cfg->comparisons[c], a, b);
-        *done |= 1ULL << c;
-    }
-    return g[c];
-}
-
-/* 1 when the pair meets some context's condition; evaluates only the
- * comparisons the conditions name (most pairs fail on the first). */
-static int may_be_in_context(const pl_ctx *e, uint32_t a, uint32_t b, uint8_t *g, uint64_t *done)
+/* 1 when the pair meets some estimated context's condition. */
+static int may_be_in_context(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels *pl)
 {
     const fs_model *m = e->model;
-    for (size_t k = 0; k < m->n_ctx; k++) {
-        const fs_context *x = &m->ctx[k];
-        int holds = x->is_set;
-        for (size_t c = 0; holds && c < m->n_comp; c++)
-            if ((x->mask >> c) & 1) holds = (x->levels[c] >> level_once(e, a, b, c, g, done)) & 1;
-        if (holds) return 1;
-    }
+    for (size_t k = 0; k < m->n_ctx; k++)
+        if (m->ctx[k].is_set && levels_meet(e, a, b, m->ctx[k].mask, m->ctx[k].levels, pl))
+            return 1;
     return 0;
 }
 
@@ -183,32 +189,35 @@ static int carries_identifier(const dt_config *cfg, const uint8_t *g)
  * identifier on both, a probability under one half is often an absence of
  * evidence (a given name in English on one roll and in Chinese on the
  * other), which must not outvote the links that join them: at 10M people,
- * a hundred people per ZIP, that split 16% of Chinese-named people. Called for
- * every pair across two clusters about to join, so it compares only what
- * the contexts' conditions need before it knows one may hold. */
-static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
+ * a hundred people per ZIP, that split 16% of Chinese-named people. */
+static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels *pl)
 {
-    uint8_t g[FS_MAX_COMPARISONS];
-    uint64_t done = 0;
-    if (!may_be_in_context(e, a, b, g, &done)) return 0;
-    for (size_t c = 0; c < e->cfg->n_comparisons; c++) level_once(e, a, b, c, g, &done);
-    if (!fs_scoring_context(e->model, g)) return 0;
-    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, g, a));
+    if (!may_be_in_context(e, a, b, pl)) return 0;
+    for (size_t c = 0; c < e->cfg->n_comparisons; c++) level_once(e, a, b, c, pl);
+    if (!fs_scoring_context(e->model, pl->g)) return 0;
+    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, pl->g, a));
     double limit = e->cfg->context_cannot_link;
-    if (!carries_identifier(e->cfg, g) && limit > CONTEXT_CANNOT_LINK_WITHOUT_ID)
+    if (!carries_identifier(e->cfg, pl->g) && limit > CONTEXT_CANNOT_LINK_WITHOUT_ID)
         limit = CONTEXT_CANNOT_LINK_WITHOUT_ID;
     return p < limit;
 }
 
+/* A cannot_link rule holds when each of its comparisons is at one of its
+ * levels (config.h): say, an SSN one digit away and a given name that no
+ * level of the comparison takes for the same (not a nickname, an initial, a
+ * shared token or a near spelling): twins, not one person with two typos. */
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
 {
+    pair_levels pl = {.done = 0};
     for (size_t k = 0; k < e->cfg->n_exclusive; k++) {
-        const cfg_comparison *c = &e->cfg->comparisons[e->cfg->exclusive[k]];
-        if (cmp_eval(&e->table, c, a, b) == c->n_levels + 1) return 1;
+        int c = e->cfg->exclusive[k];
+        if (level_once(e, a, b, (size_t)c, &pl) == e->cfg->comparisons[c].n_levels + 1) return 1;
     }
-    for (size_t k = 0; k < e->cfg->n_cannot_links; k++)
-        if (rule_holds(e, &e->cfg->cannot_links[k], a, b)) return 1;
-    return context_cannot_link(e) && context_conflict(e, a, b);
+    for (size_t k = 0; k < e->cfg->n_cannot_links; k++) {
+        const cfg_cannot_link *r = &e->cfg->cannot_links[k];
+        if (levels_meet(e, a, b, r->mask, r->levels, &pl)) return 1;
+    }
+    return context_cannot_link(e) && context_conflict(e, a, b, &pl);
 }
 
 void pl_free_keys(pl_ctx *e)
