@@ -58,6 +58,22 @@ static int y_field_ref(ycx *y, const dt_config *cfg, const yaml_node_t *n, const
     return DT_OK;
 }
 
+int cfg_levels_forbid_link(const dt_config *cfg, const uint8_t *g)
+{
+    for (size_t k = 0; k < cfg->n_exclusive; k++) {
+        int c = cfg->exclusive[k];
+        if (g[c] == cfg->comparisons[c].n_levels + 1) return 1;
+    }
+    for (size_t k = 0; k < cfg->n_cannot_links; k++) {
+        const cfg_cannot_link *r = &cfg->cannot_links[k];
+        int holds = 1;
+        for (size_t c = 0; holds && c < cfg->n_comparisons && c < 64; c++)
+            if ((r->mask >> c) & 1) holds = (r->levels[c] >> g[c]) & 1;
+        if (holds) return 1;
+    }
+    return 0;
+}
+
 int cfg_field_index(const dt_config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->n_fields; i++)

@@ -232,6 +232,11 @@ int cfg_parse(const char *text, size_t n, const char *name, const char *base_dir
 
 /* Index of the field named `name`, or -1. */
 int cfg_field_index(const dt_config *cfg, const char *name);
+/* 1 when a pair at levels g (one code per comparison) may never share an
+ * entity: an exclusive comparison at "else", or every level of a
+ * cannot_link rule. Clustering refuses such pairs; EM counts them as
+ * non-matches. */
+int cfg_levels_forbid_link(const dt_config *cfg, const uint8_t *g);
 /* Index of the source named `name`, or -1. */
 int cfg_source_index(const dt_config *cfg, const char *name);
 

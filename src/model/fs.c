@@ -342,40 +342,20 @@ static void ctx_normalize(double *p, int n_codes)
 
 /* One E and M step over the context's patterns (ids in order); returns the
  * largest change of any parameter. */
-/* 1 when clustering will never let the pair share an entity: an exclusive
- * comparison at "else", or every level of a cannot_link rule. Such a pair
- * is a known non-match, and EM treats it as one: inside a household the
- * non-matches are spouses, parents and children and twins, a mix that EM
- * left alone splits by sex and given name instead of by person. */
-static int pattern_excluded(const dt_config *cfg, const uint8_t *g)
-{
-    for (size_t k = 0; k < cfg->n_exclusive; k++) {
-        int c = cfg->exclusive[k];
-        if (g[c] == cfg->comparisons[c].n_levels + 1) return 1;
-    }
-    for (size_t k = 0; k < cfg->n_cannot_links; k++) {
-        const cfg_cannot_link *r = &cfg->cannot_links[k];
-        int holds = 1;
-        for (size_t c = 0; holds && c < cfg->n_comparisons && c < 64; c++)
-            if ((r->mask >> c) & 1) holds = (r->levels[c] >> g[c]) & 1;
-        if (holds) return 1;
-    }
-    return 0;
-}
-
+/* Pairs clustering never joins (cfg_levels_forbid_link) are known
+ * non-matches, and EM counts them so: inside a household the non-matches
+ * are spouses, parents and children, and twins, a mix that EM left alone
+ * splits by sex and given name instead of by person. acc is scratch. */
 static double ctx_step(const fs_model *m, const dt_config *cfg, const fs_patterns *pats,
-                       const uint32_t *ids, uint32_t n_ids, ctx_state *s)
+                       const uint32_t *ids, uint32_t n_ids, ctx_state *s, ctx_state *acc)
 {
-    static const ctx_state zero;
-    ctx_state *acc = dt_malloc(sizeof *acc);
-    if (!acc) return -1;
-    *acc = zero;
+    memset(acc, 0, sizeof *acc);
     double match_total = 0, total = 0;
     for (uint32_t k = 0; k < n_ids; k++) {
         const uint8_t *g = (const uint8_t *)pats->vecs.strs[ids[k]];
         double n = (double)pats->counts[ids[k]], bf = ctx_bf(m, s, g);
-        double post = pattern_excluded(cfg, g) ? 0
-                                               : s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
+        double post = cfg_levels_forbid_link(cfg, g)
+                          ? 0 : s->lambda * bf / (s->lambda * bf + (1 - s->lambda));
         match_total += n * post;
         total += n;
         for (size_t c = 0; c < m->n_comp; c++) {
@@ -397,7 +377,6 @@ static double ctx_step(const fs_model *m, const dt_config *cfg, const fs_pattern
             s->u[c][l] = acc->u[c][l];
         }
     }
-    dt_free(acc);
     return delta;
 }
 
@@ -435,37 +414,29 @@ static void ctx_label_classes(const fs_model *m, const fs_context *x, ctx_state 
 static int em_one_context(const fs_model *m, const dt_config *cfg, const fs_patterns *pats,
                           const uint32_t *ids, uint32_t n_ids, fs_context *x)
 {
-    ctx_state *s = dt_malloc(sizeof *s);
+    ctx_state *s = dt_malloc(2 * sizeof *s); /* the parameters, then ctx_step's scratch */
     if (!s) return DT_ENOMEM;
     ctx_start(m, s);
     int max_it = cfg->em_max_iterations > CTX_MIN_ITERATIONS ? cfg->em_max_iterations
                                                              : CTX_MIN_ITERATIONS;
-    int rc = DT_OK;
     x->converged = 0;
     for (x->iterations = 1; x->iterations <= max_it; x->iterations++) {
-        double d = ctx_step(m, cfg, pats, ids, n_ids, s);
-        if (d < 0) {
-            rc = DT_ENOMEM;
-            break;
-        }
-        if (d < cfg->em_tolerance) {
+        if (ctx_step(m, cfg, pats, ids, n_ids, s, s + 1) < cfg->em_tolerance) {
             x->converged = 1;
             break;
         }
     }
     if (x->iterations > max_it) x->iterations = max_it;
-    if (rc == DT_OK) {
-        ctx_label_classes(m, x, s);
-        for (size_t c = 0; c < m->n_comp; c++) {
-            x->comps[c].n_codes = m->comps[c].n_codes;
-            memcpy(x->comps[c].m, s->m[c], sizeof x->comps[c].m);
-            memcpy(x->comps[c].u, s->u[c], sizeof x->comps[c].u);
-        }
-        x->lambda = s->lambda;
-        x->is_set = 1;
+    ctx_label_classes(m, x, s);
+    for (size_t c = 0; c < m->n_comp; c++) {
+        x->comps[c].n_codes = m->comps[c].n_codes;
+        memcpy(x->comps[c].m, s->m[c], sizeof x->comps[c].m);
+        memcpy(x->comps[c].u, s->u[c], sizeof x->comps[c].u);
     }
+    x->lambda = s->lambda;
+    x->is_set = 1;
     dt_free(s);
-    return rc;
+    return DT_OK;
 }
 
 int fs_em_contexts(fs_model *m, const dt_config *cfg, const fs_patterns *pats)

@@ -611,6 +611,17 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
+/* Saves m to a temporary model.json and loads it into *back; the path. */
+static char *save_and_load(const fs_model *m, const dt_config *cfg, fs_model *back)
+{
+    char *path = temp_path();
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_save(m, cfg, path, &err), DT_OK);
+    assert_int_equal(fs_model_load(back, cfg, path, &err), DT_OK);
+    return path;
+}
+
 static void test_json_round_trip(void **state)
 {
     (void)state;
@@ -630,13 +641,9 @@ static void test_json_round_trip(void **state)
     fs_finish_m(&m);
     assert_int_equal(fs_estimate_lambda(&m, &p, 50000), DT_OK);
 
-    char *path = temp_path();
-    dt_error err;
-    dt_error_clear(&err);
-    assert_int_equal(fs_model_save(&m, cfg, path, &err), DT_OK);
-
     fs_model back;
-    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_OK);
+    char *path = save_and_load(&m, cfg, &back);
+    dt_error err;
     assert_int_equal(back.n_comp, N_COMP);
     assert_memory_equal(&back.lambda, &m.lambda, sizeof m.lambda);
     assert_int_equal(back.n_u_pairs, N);
@@ -778,12 +785,9 @@ static void test_context(void **state)
     assert_true(fabs(fs_pair_weight(&m, cfg, NULL, out, 0) - w) < 1e-12);
 
     /* model.json keeps it; a config with another context refuses it. */
-    char *path = temp_path();
-    dt_error err;
-    dt_error_clear(&err);
-    assert_int_equal(fs_model_save(&m, cfg, path, &err), DT_OK);
     fs_model back;
-    assert_int_equal(fs_model_load(&back, cfg, path, &err), DT_OK);
+    char *path = save_and_load(&m, cfg, &back);
+    dt_error err;
     assert_true(back.ctx[0].is_set);
     assert_memory_equal(&back.ctx[0].lambda, &m.ctx[0].lambda, sizeof m.ctx[0].lambda);
     assert_memory_equal(&back.ctx[0].comps[3].u[2], &m.ctx[0].comps[3].u[2], sizeof(double));
