@@ -3,8 +3,9 @@
  * The first level that holds wins (see compare.h for the codes). Every
  * check reads only the read-only table, so this runs on many threads.
  *
- * Dates compare as parts: a partial date (month or day unknown) never
- * "exactly" equals a full one, but may meet partial_date, same_year...
+ * Dates compare as parts: a partial date (month or day unknown) is never
+ * "exact", not even against the same partial date, but may meet
+ * partial_date, same_year...
  */
 #include <math.h>
 #include <stdlib.h>
@@ -235,7 +236,7 @@ int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b
     int is_filled = 0;
     for (int l = 0; l < c->n_levels; l++) {
         const cfg_level *lv = &c->levels[l];
-        if (lv->kind == CFG_L_EXACT) {
+        if (lv->kind == CFG_L_EXACT && x.col->type != CFG_T_DATE) {
             if (x.v == y.v) return l + 1;
             continue;
         }
@@ -243,6 +244,12 @@ int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b
             side_fill(&x);
             side_fill(&y);
             is_filled = 1;
+        }
+        if (lv->kind == CFG_L_EXACT) {
+            /* Two birth years that agree are not one birth date: a year
+             * says a hundredth of what a whole date says. */
+            if (x.v == y.v && is_full(&x.in->date)) return l + 1;
+            continue;
         }
         if (level_holds(t, c, lv, &x, &y, a, b, &mm)) return l + 1;
     }

@@ -724,7 +724,8 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
     static const char *const keys[] = {"seed",           "u_sample_pairs", "em_max_iterations",
                                        "em_tolerance",   "tf_min_u",       "training_rules",
-                                       "contexts",       "context_cannot_link", NULL};
+                                       "contexts",       "context_cannot_link", "prior_by_source_pair",
+                                       NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "model"));
     DT_TRY(y_check_keys(y, n, "model", keys));
     const yaml_node_t *x;
@@ -746,6 +747,8 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if ((x = y_get(y, n, "contexts"))) DT_TRY(parse_contexts(y, cfg, x));
     if ((x = y_get(y, n, "context_cannot_link")))
         DT_TRY(y_double(y, x, "context_cannot_link", 0, 1, &cfg->context_cannot_link));
+    if ((x = y_get(y, n, "prior_by_source_pair")))
+        DT_TRY(y_bool(y, x, "prior_by_source_pair", &cfg->prior_by_source_pair));
     return DT_OK;
 }
 
@@ -874,6 +877,7 @@ static void set_defaults(dt_config *cfg)
     cfg->em_tolerance = 1e-5;
     cfg->tf_min_u = 0;
     cfg->context_cannot_link = 0.5;
+    cfg->prior_by_source_pair = 1;
     cfg->link_threshold = 0.5;
     cfg->review_threshold = 0.1;
     cfg->weak_link = 0.9;

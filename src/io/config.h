@@ -206,6 +206,7 @@ struct dt_config {
     size_t n_contexts;
     double context_cannot_link; /* pairs in a context under this probability never share
                                    an entity */
+    int prior_by_source_pair; /* λ per pair of sources (model.h invariant 5) */
     /* decisions */
     double link_threshold;    /* probability */
     double review_threshold;

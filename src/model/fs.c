@@ -196,6 +196,15 @@ static double pattern_bf(const fs_model *m, const double (*mm)[FS_MAX_CODES], co
     return bf;
 }
 
+/* Bayes factor of one pattern under the model's own m and u. */
+static double model_bf(const fs_model *m, const uint8_t *g)
+{
+    double bf = 1.0;
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (g[c]) bf *= m->comps[c].m[g[c]] / m->comps[c].u[g[c]];
+    return bf;
+}
+
 typedef struct em_state {
     double m[FS_MAX_COMPARISONS][FS_MAX_CODES];
     double lambda;
@@ -470,20 +479,13 @@ int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparab
     if (n_comparable_pairs == 0) return DT_OK;
     uint32_t *order = sorted_patterns(pats);
     if (!order) return DT_ENOMEM;
-    double (*mm)[FS_MAX_CODES] = dt_malloc(sizeof(double[FS_MAX_COMPARISONS][FS_MAX_CODES]));
-    if (!mm) {
-        dt_free(order);
-        return DT_ENOMEM;
-    }
-    for (size_t c = 0; c < m->n_comp; c++) memcpy(mm[c], m->comps[c].m, sizeof mm[c]);
     double lambda = 1.0 / (double)n_comparable_pairs;
     m->lambda_iterations = 0;
     for (int it = 1; it <= 1000; it++) {
         double expected = 0;
         for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
             uint32_t id = order[k];
-            double bf = pattern_bf(m, (const double (*)[FS_MAX_CODES])mm,
-                                   (const uint8_t *)pats->vecs.strs[id], 0);
+            double bf = model_bf(m, (const uint8_t *)pats->vecs.strs[id]);
             expected += (double)pats->counts[id] * lambda * bf / (lambda * bf + 1 - lambda);
         }
         double next = fmin(fmax(expected / (double)n_comparable_pairs, 1e-12), 0.5);
@@ -493,7 +495,61 @@ int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparab
         if (done) break;
     }
     m->lambda = lambda;
-    dt_free(mm);
+    dt_free(order);
+    return DT_OK;
+}
+
+/* The pair of sources a pattern carries; -1 when it carries none. */
+static int pattern_sp(const fs_model *m, const fs_patterns *pats, const uint8_t *g)
+{
+    if (!m->n_sources || pats->n_comp != m->n_comp + FS_SP_BYTES) return -1;
+    uint16_t sp;
+    memcpy(&sp, g + m->n_comp, sizeof sp);
+    return sp < FS_MAX_SOURCE_PAIRS ? sp : -1;
+}
+
+/* The same fixed point as fs_estimate_lambda, one per pair of sources:
+ * λ_sp = Σ P(match | γ, λ_sp) over the candidates of sp / comparable[sp]. */
+int fs_estimate_lambda_by_sources(fs_model *m, const fs_patterns *pats, size_t n_sources,
+                                  const uint64_t *comparable)
+{
+    memset(m->lambda_sp, 0, sizeof m->lambda_sp);
+    m->n_sources = 0;
+    if (n_sources > FS_MAX_PRIOR_SOURCES || pats->n_comp != m->n_comp + FS_SP_BYTES)
+        return DT_OK;
+    m->n_sources = n_sources;
+    int n_sp = fs_source_pair((unsigned)n_sources - 1, (unsigned)n_sources - 1) + 1;
+    uint32_t *order = sorted_patterns(pats);
+    double *bf = dt_malloc((pats->vecs.n_strs ? pats->vecs.n_strs : 1) * sizeof *bf);
+    if (!order || !bf) {
+        dt_free(order);
+        dt_free(bf);
+        return DT_ENOMEM;
+    }
+    for (uint32_t k = 0; k < pats->vecs.n_strs; k++)
+        bf[k] = model_bf(m, (const uint8_t *)pats->vecs.strs[order[k]]);
+    double lambda[FS_MAX_SOURCE_PAIRS], expected[FS_MAX_SOURCE_PAIRS];
+    for (int sp = 0; sp < n_sp; sp++) lambda[sp] = m->lambda;
+    for (int it = 1; it <= 1000; it++) {
+        memset(expected, 0, sizeof expected);
+        for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
+            const uint8_t *g = (const uint8_t *)pats->vecs.strs[order[k]];
+            int sp = pattern_sp(m, pats, g);
+            if (sp < 0 || sp >= n_sp) continue;
+            double l = lambda[sp];
+            expected[sp] += (double)pats->counts[order[k]] * l * bf[k] / (l * bf[k] + 1 - l);
+        }
+        int done = 1;
+        for (int sp = 0; sp < n_sp; sp++) {
+            if (!comparable[sp]) continue;
+            double next = fmin(fmax(expected[sp] / (double)comparable[sp], 1e-12), 0.5);
+            if (fabs(next - lambda[sp]) > 1e-9 * lambda[sp]) done = 0;
+            lambda[sp] = next;
+        }
+        if (done) break;
+    }
+    for (int sp = 0; sp < n_sp; sp++) m->lambda_sp[sp] = comparable[sp] ? lambda[sp] : 0;
+    dt_free(bf);
     dt_free(order);
     return DT_OK;
 }
@@ -512,10 +568,14 @@ double fs_prior_weight(const fs_model *m)
     return log2(m->lambda / (1 - m->lambda));
 }
 
-double fs_pair_prior_weight(const fs_model *m, int k)
+double fs_pair_prior_weight(const fs_model *m, int k, int src_a, int src_b)
 {
     if (k) return log2(m->ctx[k - 1].lambda / (1 - m->ctx[k - 1].lambda));
-    return fs_prior_weight(m);
+    int known = src_a >= 0 && src_b >= 0 && (size_t)src_a < m->n_sources &&
+                (size_t)src_b < m->n_sources;
+    double lambda = known ? m->lambda_sp[fs_source_pair((unsigned)src_a, (unsigned)src_b)] : 0;
+    if (lambda <= 0) lambda = m->lambda;
+    return log2(lambda / (1 - lambda));
 }
 
 double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
@@ -553,10 +613,10 @@ double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_tabl
 }
 
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
-                      const uint8_t *gammas, uint32_t a)
+                      const uint8_t *gammas, uint32_t a, uint32_t b)
 {
     int k = fs_scoring_context(m, gammas);
-    double w = fs_pair_prior_weight(m, k);
+    double w = fs_pair_prior_weight(m, k, t ? t->src[a] : -1, t ? t->src[b] : -1);
     for (size_t c = 0; c < m->n_comp; c++)
         w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
     return w;

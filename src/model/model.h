@@ -26,6 +26,16 @@
  *      that context's own model, learned by EM over the candidate pairs in
  *      it, m AND u of every comparison, with P(match | context) as the
  *      prior. A comparison constant in the context gets m = u: weight 0.
+ *   5. Outside contexts the prior is per pair of sources (config model:
+ *      prior_by_source_pair, on by default): duplicates within one
+ *      registry are far rarer than one person in two registries, and one
+ *      prior made every within-registry pair look likelier than it is.
+ *      m and u are shared; λ of a pair of sources is P(match) among the
+ *      comparable pairs of those sources. 0 in lambda_sp: not estimated,
+ *      the one λ is used. A context keeps one λ: its within-registry
+ *      non-matches are mostly twins and namesakes the cannot-link rules
+ *      part anyway, and a λ per pair of sources there counted them and
+ *      cost within-registry recall (earners 0.97 -> 0.90 at 1M people).
  */
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
@@ -70,6 +80,22 @@ typedef struct fs_tf {
     double *u_by_value;          /* per value id of the bound table; NULL: unbound */
 } fs_tf;
 
+/* Sources with a prior per pair (invariant 5); with more, one prior. */
+#define FS_MAX_PRIOR_SOURCES 32
+#define FS_MAX_SOURCE_PAIRS (FS_MAX_PRIOR_SOURCES * (FS_MAX_PRIOR_SOURCES + 1) / 2)
+/* Patterns given to fs_estimate_lambda_by_sources carry, after the
+ * levels, the pair of sources as 2 bytes (memcpy of a uint16_t from
+ * fs_source_pair); fs_estimate_lambda and fs_em_contexts read only the
+ * levels of such patterns. */
+#define FS_SP_BYTES 2
+
+/* Index of an unordered pair of source indexes, both < FS_MAX_PRIOR_SOURCES. */
+static inline int fs_source_pair(unsigned a, unsigned b)
+{
+    unsigned lo = a < b ? a : b, hi = a < b ? b : a;
+    return (int)(hi * (hi + 1) / 2 + lo);
+}
+
 /* One context's condition (from the config) and model (invariant 4). */
 #define FS_MAX_CONTEXTS CFG_MAX_CONTEXTS
 typedef struct fs_context {
@@ -90,6 +116,8 @@ typedef struct fs_model {
     fs_comp comps[FS_MAX_COMPARISONS];
     fs_tf tf[FS_MAX_COMPARISONS]; /* only for comparisons with tf: true */
     double lambda;               /* P(match) for two random comparable records */
+    size_t n_sources;            /* > 0: priors per pair of these sources (invariant 5) */
+    double lambda_sp[FS_MAX_SOURCE_PAIRS]; /* per pair of sources; 0: use lambda */
     uint64_t n_u_pairs;          /* random pairs behind u */
     uint64_t n_comparable_pairs; /* all pairs the mode allows */
     fs_training *train;          /* one per EM pass */
@@ -138,8 +166,16 @@ int fs_scoring_context(const fs_model *m, const uint8_t *gammas);
  * as non-matches: λ = Σ P(match | γ, λ) / n_comparable_pairs. */
 int fs_estimate_lambda(fs_model *m, const fs_patterns *candidates, uint64_t n_comparable_pairs);
 
-/* The prior's weight for a pair scored in context k (fs_scoring_context). */
-double fs_pair_prior_weight(const fs_model *m, int k);
+/* λ per pair of sources (invariant 5), with the m and u already
+ * estimated: patterns carry the source pair (FS_SP_BYTES); comparable[sp]
+ * is the number of pairs of those sources the mode allows. Sets
+ * m->n_sources. */
+int fs_estimate_lambda_by_sources(fs_model *m, const fs_patterns *pats, size_t n_sources,
+                                  const uint64_t *comparable);
+
+/* The prior's weight for a pair scored in context k (fs_scoring_context)
+ * between records of sources a and b (-1: unknown, the one prior). */
+double fs_pair_prior_weight(const fs_model *m, int k, int src_a, int src_b);
 
 /* log2 Bayes factor of one level code (no term-frequency adjustment). */
 double fs_level_weight(const fs_model *m, size_t i_comp, int code);
@@ -167,7 +203,7 @@ double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_tabl
 
 /* Total match weight and probability of a pair. */
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
-                      const uint8_t *gammas, uint32_t a);
+                      const uint8_t *gammas, uint32_t a, uint32_t b);
 double fs_probability(double weight);
 
 /* model.json (jansson). Save writes parameters, diagnostics and the

@@ -55,6 +55,59 @@ static json_t *tf_json(const fs_model *m, const dt_config *cfg)
     return all;
 }
 
+/* λ per pair of sources (model.h invariant 5) as {"a~b": λ}, sources in
+ * config order; NULL when there are none. */
+static json_t *sources_json(const fs_model *m, const dt_config *cfg, const double *lambda_sp)
+{
+    json_t *o = json_object();
+    for (size_t a = 0; o && a < m->n_sources; a++)
+        for (size_t b = a; b < m->n_sources; b++) {
+            double l = lambda_sp[fs_source_pair((unsigned)a, (unsigned)b)];
+            if (l <= 0) continue;
+            char *key = dt_asprintf("%s~%s", cfg->sources[a].name, cfg->sources[b].name);
+            if (!key || json_object_set_new(o, key, json_real(l))) {
+                dt_free(key);
+                json_decref(o);
+                return NULL;
+            }
+            dt_free(key);
+        }
+    return o;
+}
+
+/* Reads what sources_json wrote, by name: a config may list the sources
+ * in another order, or only some of them (a link over the sources one
+ * purpose may see, with the store's model). A pair naming a source the
+ * config lacks is skipped; a pair the model lacks gets the one λ. */
+static int load_sources(const fs_model *m, const dt_config *cfg, json_t *o, double *lambda_sp,
+                        const char *path, dt_error *err)
+{
+    memset(lambda_sp, 0, FS_MAX_SOURCE_PAIRS * sizeof *lambda_sp);
+    if (!o || !m->n_sources) return DT_OK;
+    if (!json_is_object(o))
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "lambda_by_sources must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        int sp = -1;
+        for (size_t a = 0; sp < 0 && a < m->n_sources; a++) {
+            size_t n = strlen(cfg->sources[a].name);
+            if (strncmp(key, cfg->sources[a].name, n) != 0 || key[n] != '~') continue;
+            for (size_t b = a; b < m->n_sources; b++)
+                if (strcmp(key + n + 1, cfg->sources[b].name) == 0) {
+                    sp = fs_source_pair((unsigned)a, (unsigned)b);
+                    break;
+                }
+        }
+        double l = json_number_value(v);
+        if (!(l > 0 && l < 1))
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "lambda_by_sources: '%s' must be in "
+                             "(0, 1)", key);
+        if (sp >= 0) lambda_sp[sp] = l;
+    }
+    return DT_OK;
+}
+
 /* One context (model.h, invariant 4): its condition, the EM's
  * diagnostics, and every comparison's levels within it. */
 static json_t *context_json(const fs_model *m, const dt_config *cfg, size_t k)
@@ -115,6 +168,9 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
                              m->lambda_iterations);
     json_t *comps = json_array(), *train = json_array();
     if (!root || !comps || !train) goto fail;
+    if (m->n_sources && json_object_set_new(root, "lambda_by_sources",
+                                            sources_json(m, cfg, m->lambda_sp)))
+        goto fail;
     json_object_set_new(root, "comparisons", comps);
     json_object_set_new(root, "training", train);
     for (size_t i = 0; i < m->n_comp; i++) {
@@ -339,6 +395,12 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
         m->n_comparable_pairs =
             (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
         rc = load_tf(m, cfg, json_object_get(root, "term_frequencies"), path, err);
+    }
+    if (rc == DT_OK && json_object_get(root, "lambda_by_sources")) {
+        /* A model from before priors per pair of sources has one prior. */
+        m->n_sources = cfg->n_sources <= FS_MAX_PRIOR_SOURCES ? cfg->n_sources : 0;
+        rc = load_sources(m, cfg, json_object_get(root, "lambda_by_sources"), m->lambda_sp,
+                          path, err);
     }
     if (rc == DT_OK) rc = load_contexts(m, cfg, json_object_get(root, "contexts"), path, err);
     return rc;

@@ -42,7 +42,7 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
     if (!ex->rows) return DT_ENOMEM;
     ex->n_rows = cfg->n_comparisons;
     int k = rows_global ? 0 : fs_scoring_context(m, g);
-    ex->prior_weight = fs_pair_prior_weight(m, k);
+    ex->prior_weight = fs_pair_prior_weight(m, k, e->table.src[a], e->table.src[b]);
     ex->total_weight = ex->prior_weight;
     for (size_t c = 0; c < cfg->n_comparisons; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
@@ -58,7 +58,7 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
         r->weight = fs_comp_weight_in(m, cfg, &e->table, c, g[c], a, k, &r->m, &r->u);
         ex->total_weight += r->weight;
     }
-    if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a);
+    if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a, b);
     ex->probability = fs_probability(ex->total_weight);
     return DT_OK;
 }

@@ -157,7 +157,9 @@ static void log_pass(pl_ctx *e, const fs_training *t)
 /* One aggregation over all candidates: each distinct (comparison vector,
  * mask of training rules whose keys agree on the pair) with its count. The
  * EM passes and λ then read distinct patterns only, never the pairs again.
- * The vector is n_comp level bytes followed by the 8-byte mask. */
+ * The vector is n_comp level bytes, the pair of sources (FS_SP_BYTES; its
+ * own prior, model.h invariant 5), then the 8-byte mask. */
+#define TS_MASK_AT(nc) ((nc) + FS_SP_BYTES)
 typedef struct train_set {
     fs_patterns all;          /* vectors of n_comp + 8 bytes */
     int rules[64];            /* training rule indexes, mask bit order */
@@ -182,7 +184,7 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
     const pl_ctx *e = &j->run->e;
     const train_set *ts = j->ts;
     size_t nc = e->cfg->n_comparisons;
-    uint8_t vec[FS_MAX_COMPARISONS + 8];
+    uint8_t vec[FS_MAX_COMPARISONS + FS_SP_BYTES + 8];
     for (size_t i = begin; i < end && j->rc[i_worker] == DT_OK; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
         uint64_t mask = 0;
@@ -190,8 +192,12 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
             const uint64_t *keys = e->keys[ts->rules[k]];
             if (keys[a] && keys[a] == keys[b]) mask |= 1ULL << k;
         }
+        unsigned sa = e->table.src[a], sb = e->table.src[b];
+        uint16_t sp = sa < FS_MAX_PRIOR_SOURCES && sb < FS_MAX_PRIOR_SOURCES
+                          ? (uint16_t)fs_source_pair(sa, sb) : UINT16_MAX;
         memcpy(vec, j->run->gammas + i * nc, nc);
-        memcpy(vec + nc, &mask, 8);
+        memcpy(vec + nc, &sp, FS_SP_BYTES);
+        memcpy(vec + TS_MASK_AT(nc), &mask, 8);
         j->rc[i_worker] = fs_patterns_add(&j->part[i_worker], vec, 1);
     }
 }
@@ -205,13 +211,13 @@ static int aggregate(link_run *run, train_set *ts)
     if (!j) return DT_ENOMEM;
     j->run = run;
     j->ts = ts;
-    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_init(&j->part[w], nc + 8);
+    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_init(&j->part[w], TS_MASK_AT(nc) + 8);
     util_parallel_for(n_workers, e->blk.n_pairs, AGG_CHUNK, aggregate_range, j);
     int rc = DT_OK;
     for (int w = 0; w < AGG_MAX_WORKERS; w++)
         if (j->rc[w] < 0) rc = j->rc[w];
     ts->all = j->part[0]; /* worker 0 always runs; the others merge into it */
-    fs_patterns_init(&j->part[0], nc + 8);
+    fs_patterns_init(&j->part[0], TS_MASK_AT(nc) + 8);
     for (int w = 1; w < AGG_MAX_WORKERS && rc == DT_OK; w++) {
         const fs_patterns *p = &j->part[w];
         for (uint32_t id = 0; id < p->vecs.n_strs && rc == DT_OK; id++)
@@ -222,15 +228,18 @@ static int aggregate(link_run *run, train_set *ts)
     return rc;
 }
 
-/* The comparison vectors of the pairs whose mask has any bit of want. */
-static int select_patterns(const train_set *ts, size_t nc, uint64_t want, fs_patterns *out)
+/* The comparison vectors of the pairs whose mask has any bit of want (or
+ * is empty, with want_none), with their pair of sources when with_sp. */
+static int select_patterns(const train_set *ts, size_t nc, uint64_t want, int want_none,
+                           int with_sp, fs_patterns *out)
 {
-    fs_patterns_init(out, nc);
+    fs_patterns_init(out, with_sp ? nc + FS_SP_BYTES : nc);
     for (uint32_t id = 0; id < ts->all.vecs.n_strs; id++) {
         const uint8_t *v = (const uint8_t *)ts->all.vecs.strs[id];
         uint64_t mask;
-        memcpy(&mask, v + nc, 8);
-        if (mask & want) DT_TRY(fs_patterns_add(out, v, ts->all.counts[id]));
+        memcpy(&mask, v + TS_MASK_AT(nc), 8);
+        if (mask & want || (want_none && !mask))
+            DT_TRY(fs_patterns_add(out, v, ts->all.counts[id]));
     }
     return DT_OK;
 }
@@ -240,7 +249,7 @@ static int em_pass(link_run *run, const train_set *ts, size_t k, fs_training *ou
     const dt_config *cfg = run->e.cfg;
     int rule = ts->rules[k];
     fs_patterns pats;
-    int rc = select_patterns(ts, cfg->n_comparisons, 1ULL << k, &pats);
+    int rc = select_patterns(ts, cfg->n_comparisons, 1ULL << k, 0, 0, &pats);
     if (rc == DT_OK)
         rc = fs_em_pass(&run->model, cfg, &pats, rule_left_out(cfg, &cfg->rules[rule]), rule, out);
     fs_patterns_fini(&pats);
@@ -328,6 +337,32 @@ static void log_contexts(pl_ctx *e, const fs_model *m)
     }
 }
 
+/* λ per pair of sources (model.h invariant 5). */
+static int lambda_by_sources(link_run *run, const fs_patterns *pats)
+{
+    pl_ctx *e = &run->e;
+    size_t n = e->cfg->n_sources;
+    if (n > FS_MAX_PRIOR_SOURCES) {
+        pl_log(e, DT_LOG_WARN, "train: more than %d sources: one prior for every pair of "
+               "sources", FS_MAX_PRIOR_SOURCES);
+        return DT_OK;
+    }
+    uint64_t comparable[FS_MAX_SOURCE_PAIRS] = {0};
+    for (uint16_t a = 0; a < n; a++)
+        for (uint16_t b = a; b < n; b++)
+            comparable[fs_source_pair(a, b)] = pl_comparable_pairs_of(e, a, b);
+    DT_TRY(fs_estimate_lambda_by_sources(&run->model, pats, n, comparable));
+    for (uint16_t a = 0; a < n; a++)
+        for (uint16_t b = a; b < n; b++) {
+            double l = run->model.lambda_sp[fs_source_pair(a, b)];
+            if (l > 0)
+                pl_log(e, DT_LOG_INFO, "model: lambda %s~%s %.6g (prior weight %+.3f)",
+                       e->cfg->sources[a].name, e->cfg->sources[b].name, l,
+                       log2(l / (1 - l)));
+        }
+    return DT_OK;
+}
+
 static int train(link_run *run)
 {
     pl_ctx *e = &run->e;
@@ -351,14 +386,9 @@ static int train(link_run *run)
     if (rc == DT_OK) {
         fs_finish_m(&run->model);
         /* λ is over every candidate: all masks, the empty one included. */
-        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, &pats);
-        for (uint32_t id = 0; rc == DT_OK && id < ts.all.vecs.n_strs; id++) {
-            const uint8_t *v = (const uint8_t *)ts.all.vecs.strs[id];
-            uint64_t mask;
-            memcpy(&mask, v + cfg->n_comparisons, 8);
-            if (!mask) rc = fs_patterns_add(&pats, v, ts.all.counts[id]);
-        }
+        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 1, &pats);
         if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
+        if (rc == DT_OK && cfg->prior_by_source_pair) rc = lambda_by_sources(run, &pats);
         if (rc == DT_OK) rc = fs_em_contexts(&run->model, cfg, &pats);
         if (rc == DT_OK) log_contexts(e, &run->model);
     }
@@ -378,7 +408,7 @@ static void score_range(void *ctx, size_t begin, size_t end, int i_worker)
     size_t nc = e->cfg->n_comparisons;
     for (size_t i = begin; i < end; i++)
         run->weights[i] = fs_pair_weight(&run->model, e->cfg, &e->table, run->gammas + i * nc,
-                                          e->blk.pairs[i].a);
+                                          e->blk.pairs[i].a, e->blk.pairs[i].b);
 }
 
 static int score(link_run *run)

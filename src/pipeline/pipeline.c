@@ -195,7 +195,7 @@ static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels
     if (!may_be_in_context(e, a, b, pl)) return 0;
     for (size_t c = 0; c < e->cfg->n_comparisons; c++) level_once(e, a, b, c, pl);
     if (!fs_scoring_context(e->model, pl->g)) return 0;
-    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, pl->g, a));
+    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, pl->g, a, b));
     double limit = e->cfg->context_cannot_link;
     if (!carries_identifier(e->cfg, pl->g) && limit > CONTEXT_CANNOT_LINK_WITHOUT_ID)
         limit = CONTEXT_CANNOT_LINK_WITHOUT_ID;
@@ -358,28 +358,19 @@ int pl_block(pl_ctx *e)
     return DT_OK;
 }
 
+uint64_t pl_comparable_pairs_of(const pl_ctx *e, uint16_t a, uint16_t b)
+{
+    if (!block_sources_pair(e->cfg->mode, e->linkable, a, b)) return 0;
+    uint64_t k = e->recs_per_source[a];
+    return a == b ? k * (k ? k - 1 : 0) / 2 : k * e->recs_per_source[b];
+}
+
 uint64_t pl_comparable_pairs(const pl_ctx *e)
 {
-    if (e->linkable) { /* source by source: some pairs of sources may not be compared */
-        uint64_t sum = 0;
-        for (uint16_t a = 0; a < e->cfg->n_sources; a++) {
-            uint64_t k = e->recs_per_source[a];
-            if (block_sources_pair(e->cfg->mode, e->linkable, a, a)) sum += k * (k ? k - 1 : 0) / 2;
-            for (uint16_t b = a + 1; b < e->cfg->n_sources; b++)
-                if (block_sources_pair(e->cfg->mode, e->linkable, a, b))
-                    sum += k * e->recs_per_source[b];
-        }
-        return sum;
-    }
-    uint64_t n = e->table.n_recs, same = 0;
-    for (size_t s = 0; s < e->cfg->n_sources; s++) {
-        uint64_t k = e->recs_per_source[s];
-        same += k * (k ? k - 1 : 0) / 2;
-    }
-    uint64_t all = n * (n ? n - 1 : 0) / 2;
-    if (e->cfg->mode == CFG_MODE_LINK) return all - same;
-    if (e->cfg->mode == CFG_MODE_DEDUPE) return same;
-    return all;
+    uint64_t sum = 0;
+    for (uint16_t a = 0; a < e->cfg->n_sources; a++)
+        for (uint16_t b = a; b < e->cfg->n_sources; b++) sum += pl_comparable_pairs_of(e, a, b);
+    return sum;
 }
 
 long pl_find_record(const pl_ctx *e, const char *key)

@@ -142,8 +142,9 @@ const char *pl_band(const dt_config *cfg, double p);
 /* Drops the keys (8 bytes per record per rule) once nothing needs them. */
 void pl_free_keys(pl_ctx *e);
 
-/* All record pairs the mode allows. */
+/* All record pairs the mode allows; those between sources a and b. */
 uint64_t pl_comparable_pairs(const pl_ctx *e);
+uint64_t pl_comparable_pairs_of(const pl_ctx *e, uint16_t a, uint16_t b);
 
 /* Finds a record by "source:record_id". Returns its index or -1. */
 long pl_find_record(const pl_ctx *e, const char *key);

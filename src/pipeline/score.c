@@ -26,5 +26,5 @@ double pl_pair_probability(const pl_ctx *e, const fs_model *m, uint32_t a, uint3
 {
     uint8_t g[FS_MAX_COMPARISONS];
     cmp_vector(&e->table, e->cfg, a, b, g);
-    return fs_probability(fs_pair_weight(m, e->cfg, &e->table, g, a));
+    return fs_probability(fs_pair_weight(m, e->cfg, &e->table, g, a, b));
 }

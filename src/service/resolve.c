@@ -331,7 +331,7 @@ static int score_candidates(loaded *l, st_store *st, const fs_model *m, const ca
         int rule = first_rule(l, a, b);
         if (rule < 0 || !block_mode_allows(cfg->mode, e->table.src[a], e->table.src[b])) continue;
         cmp_vector(&e->table, cfg, a, b, g);
-        double w = fs_pair_weight(m, cfg, &e->table, g, a), p = fs_probability(w);
+        double w = fs_pair_weight(m, cfg, &e->table, g, a, b), p = fs_probability(w);
         if (p >= cfg->review_threshold)
             DT_TRY(st_link_put(st, l->sids.ids[a], l->sids.ids[b], rule, w, p, e->err));
     }
@@ -928,7 +928,7 @@ static int score_query(loaded *l, fs_model *m, svc_candidate **out, size_t *n_ou
             continue;
         svc_candidate c = {.sid = l->sids.ids[j]};
         cmp_vector(&e->table, cfg, 0, j, c.levels);
-        c.weight = fs_pair_weight(m, cfg, &e->table, c.levels, 0);
+        c.weight = fs_pair_weight(m, cfg, &e->table, c.levels, 0, j);
         c.p = fs_probability(c.weight);
         if (c.p < cfg->review_threshold) continue;
         c.i_source = e->table.src[j];

@@ -187,6 +187,11 @@ static void test_first_level_wins(void **state)
     assert_int_equal(eval("dob_all", "19800500", "19800512"), 4);
     assert_int_equal(eval("dob_all", "19800000", "19801231"), 5);
     assert_int_equal(eval("dob_all", "19800512", "19900101"), 6);
+    /* Two records giving only the same birth year share a year, not a
+     * birth date: partial_date, never exact (regression: they were exact,
+     * and voters~voters pairs of one name and year scored as one date). */
+    assert_int_equal(eval("dob_all", "19800000", "19800000"), 5);
+    assert_int_equal(eval("dob_all", "19800500", "19800500"), 4); /* same_year_month */
     assert_int_equal(eval("dob_partial_first", "19800500", "19800512"), 1);
     assert_int_equal(eval("dob_partial_first", "19800512", "19800612"), 2);
     assert_int_equal(eval("dob_partial_first", "19800512", "19810512"), 3);
@@ -358,6 +363,7 @@ static void test_dates(void **state)
     (void)state;
     HOLDS("d_exact", "19800512", "19800512");
     FAILS("d_exact", "19800500", "19800512"); /* partial never equals full */
+    FAILS("d_exact", "19800000", "19800000"); /* nor another partial */
 
     HOLDS("d_swap", "19800512", "19801205");
     FAILS("d_swap", "19800512", "19811205"); /* other year */

@@ -459,6 +459,107 @@ static void test_estimate_lambda(void **state)
     dt_config_free(cfg);
 }
 
+/* Adds vectors with their pair of sources after the levels (model.h,
+ * invariant 5). */
+static void add_all_sp(fs_patterns *p, const uint8_t *v, size_t n, int sp)
+{
+    uint8_t g[N_COMP + FS_SP_BYTES];
+    uint16_t code = (uint16_t)sp;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(g, v + i * N_COMP, N_COMP);
+        memcpy(g + N_COMP, &code, FS_SP_BYTES);
+        assert_int_equal(fs_patterns_add(p, g, 1), DT_OK);
+    }
+}
+
+/* Duplicates within source a are rarer than a's records in b: one λ
+ * would serve neither. Each pair of sources gets its own fixed point,
+ * the prior of its pairs, and survives model.json. */
+static void test_lambda_by_sources(void **state)
+{
+    (void)state;
+    char *yaml = dt_asprintf("%s", CONFIG);
+    const char *at = strstr(yaml, "blocking:");
+    char *two = dt_asprintf("%.*s  - name: b\n    path: b.csv\n    id: id\n    columns: {given: "
+                            "given, surname: surname, dob: dob, postcode: postcode}\n%s",
+                            (int)(at - yaml), yaml, at);
+    dt_config *cfg = parse(two);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) {
+            m.comps[c].m[l] = TRUE_M[c][l];
+            m.comps[c].u[l] = TRUE_U[c][l];
+        }
+    enum { N = 20000 };
+    const int aa = fs_source_pair(0, 0), ab = fs_source_pair(1, 0), bb = fs_source_pair(1, 1);
+    assert_int_equal(ab, fs_source_pair(0, 1));
+    assert_true(aa != ab && ab != bb && aa != bb);
+    uint8_t *within = gen_vectors(7, N, 0.02), *across = gen_vectors(8, N, 0.3);
+    fs_patterns p;
+    fs_patterns_init(&p, N_COMP + FS_SP_BYTES);
+    add_all_sp(&p, within, N, aa);
+    add_all_sp(&p, across, N, ab);
+    uint64_t comparable[FS_MAX_SOURCE_PAIRS] = {0};
+    comparable[aa] = N;
+    comparable[ab] = 2 * N; /* as many pairs again that blocking never proposed */
+    assert_int_equal(fs_estimate_lambda(&m, &p, 3 * N), DT_OK);
+    assert_int_equal(fs_estimate_lambda_by_sources(&m, &p, 2, comparable), DT_OK);
+    assert_int_equal(m.n_sources, 2);
+    assert_true(m.lambda_sp[aa] > 0.01 && m.lambda_sp[aa] < 0.03);
+    assert_true(m.lambda_sp[ab] > 0.13 && m.lambda_sp[ab] < 0.17);
+    assert_true(m.lambda_sp[bb] == 0); /* no comparable pairs: not estimated */
+    /* Each is its own fixed point: λ = Σ P(match | γ, λ) / comparable. */
+    double sum_aa = 0, sum_ab = 0;
+    for (size_t i = 0; i < N; i++) {
+        sum_aa += posterior(&m, within + i * N_COMP, m.lambda_sp[aa]);
+        sum_ab += posterior(&m, across + i * N_COMP, m.lambda_sp[ab]);
+    }
+    assert_true(fabs(sum_aa / N - m.lambda_sp[aa]) < 1e-6);
+    assert_true(fabs(sum_ab / (2 * N) - m.lambda_sp[ab]) < 1e-6);
+    /* Scoring: the pair's own prior; unknown sources or no estimate: the one λ. */
+    assert_true(fs_pair_prior_weight(&m, 0, 0, 0) == log2(m.lambda_sp[aa] / (1 - m.lambda_sp[aa])));
+    assert_true(fs_pair_prior_weight(&m, 0, 1, 0) == log2(m.lambda_sp[ab] / (1 - m.lambda_sp[ab])));
+    assert_true(fs_pair_prior_weight(&m, 0, 1, 1) == fs_prior_weight(&m));
+    assert_true(fs_pair_prior_weight(&m, 0, -1, 0) == fs_prior_weight(&m));
+
+    dt_error err;
+    dt_error_clear(&err);
+    char *text = fs_model_to_text(&m, cfg);
+    assert_non_null(text);
+    fs_model back;
+    assert_int_equal(fs_model_from_text(&back, cfg, text, "model.json", &err), DT_OK);
+    assert_int_equal(back.n_sources, 2);
+    for (int sp = 0; sp < FS_MAX_SOURCE_PAIRS; sp++)
+        assert_true(fabs(back.lambda_sp[sp] - m.lambda_sp[sp]) <= 1e-12 * m.lambda_sp[sp]);
+    fs_model_fini(&back);
+    /* A config with only some of the model's sources (a purpose's view)
+     * reads the pairs it has by name; a prior out of (0, 1) is refused. */
+    char *bad = dt_asprintf("%s", text);
+    char *name = strstr(bad, "\"a~b\"");
+    assert_non_null(name);
+    name[3] = 'z';
+    assert_int_equal(fs_model_from_text(&back, cfg, bad, "model.json", &err), DT_OK);
+    assert_true(back.lambda_sp[ab] == 0 && back.lambda_sp[aa] > 0);
+    fs_model_fini(&back);
+    char *value = strstr(bad, "\"a~a\":"); /* compact JSON */
+    assert_non_null(value);
+    value[6] = '2'; /* 0.0... -> 2.0... */
+    assert_int_equal(fs_model_from_text(&back, cfg, bad, "model.json", &err), DT_EMODEL);
+    assert_non_null(strstr(err.msg, "a~a"));
+    fs_model_fini(&back);
+
+    dt_free(bad);
+    dt_free(text);
+    fs_patterns_fini(&p);
+    free(within);
+    free(across);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+    dt_free(two);
+    dt_free(yaml);
+}
+
 static void test_weights(void **state)
 {
     (void)state;
@@ -514,7 +615,7 @@ static void test_weights(void **state)
     /* The pair weight is the prior plus the comparisons' weights. */
     const uint8_t g[N_COMP] = {1, 1, 0, 3};
     double want = log2(0.25) + log2(0.80 / 0.02) + log2(0.85 / 0.25) + log2(0.10 / 0.95);
-    assert_true(fabs(fs_pair_weight(&m, cfg, &t, g, 3) - want) < 1e-12);
+    assert_true(fabs(fs_pair_weight(&m, cfg, &t, g, 3, 3) - want) < 1e-12);
 
     /* tf_min_u floors the term frequency. */
     dt_config *cfg2 = parse(CONFIG);
@@ -764,7 +865,7 @@ static void test_context(void **state)
      * the match class learns that a different identifier happens. */
     assert_int_equal(fs_patterns_add(&p, (const uint8_t[]){2, 1, 1, 3}, 300), DT_OK);
     uint8_t twin[N_COMP] = {4, 1, 1, 2};
-    double before = fs_pair_weight(&m, cfg, NULL, twin, 0);
+    double before = fs_pair_weight(&m, cfg, NULL, twin, 0, 0);
     assert_int_equal(fs_em_contexts(&m, cfg, &p), DT_OK);
     assert_true(m.ctx[0].is_set);
     assert_true(m.ctx[0].converged);
@@ -775,14 +876,14 @@ static void test_context(void **state)
     assert_true(fabs(m.ctx[0].comps[3].m[2] - 0.05) < 0.02);
     assert_true(m.ctx[0].comps[3].m[3] < 1e-4);              /* never a match */
     assert_true(log2(m.comps[3].m[2] / m.comps[3].u[2]) > 0); /* globally: for a match */
-    double after = fs_pair_weight(&m, cfg, NULL, twin, 0);
+    double after = fs_pair_weight(&m, cfg, NULL, twin, 0, 0);
     assert_true(after < -5);                                 /* within: a twin */
     assert_true(before > after);
     /* A pair out of the context keeps the global weights. */
     uint8_t out[N_COMP] = {4, 2, 1, 2};
     double w = fs_prior_weight(&m);
     for (int c = 0; c < N_COMP; c++) w += fs_level_weight(&m, (size_t)c, out[c]);
-    assert_true(fabs(fs_pair_weight(&m, cfg, NULL, out, 0) - w) < 1e-12);
+    assert_true(fabs(fs_pair_weight(&m, cfg, NULL, out, 0, 0) - w) < 1e-12);
 
     /* model.json keeps it; a config with another context refuses it. */
     fs_model back;
@@ -791,7 +892,7 @@ static void test_context(void **state)
     assert_true(back.ctx[0].is_set);
     assert_memory_equal(&back.ctx[0].lambda, &m.ctx[0].lambda, sizeof m.ctx[0].lambda);
     assert_memory_equal(&back.ctx[0].comps[3].u[2], &m.ctx[0].comps[3].u[2], sizeof(double));
-    assert_true(fs_pair_weight(&back, cfg, NULL, twin, 0) == after);
+    assert_true(fs_pair_weight(&back, cfg, NULL, twin, 0, 0) == after);
     fs_model_fini(&back);
     dt_config *other = parse_with_context("{surname: 'jaro_winkler>=0.9', dob: exact}");
     dt_error_clear(&err);
@@ -816,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_em_recovers_parameters),
         cmocka_unit_test(test_left_out_and_average),
         cmocka_unit_test(test_estimate_lambda),
+        cmocka_unit_test(test_lambda_by_sources),
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_order_independent),
         cmocka_unit_test(test_json_round_trip),
