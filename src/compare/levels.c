@@ -236,20 +236,17 @@ int cmp_eval(const cmp_table *t, const cfg_comparison *c, uint32_t a, uint32_t b
     int is_filled = 0;
     for (int l = 0; l < c->n_levels; l++) {
         const cfg_level *lv = &c->levels[l];
-        if (lv->kind == CFG_L_EXACT && x.col->type != CFG_T_DATE) {
-            if (x.v == y.v) return l + 1;
+        if (lv->kind == CFG_L_EXACT) {
+            /* Two birth years that agree are not one birth date: a year
+             * says a hundredth of what a whole date says. */
+            if (x.v == y.v && (x.col->type != CFG_T_DATE || is_full(&x.col->info[x.v].date)))
+                return l + 1;
             continue;
         }
         if (!is_filled) {
             side_fill(&x);
             side_fill(&y);
             is_filled = 1;
-        }
-        if (lv->kind == CFG_L_EXACT) {
-            /* Two birth years that agree are not one birth date: a year
-             * says a hundredth of what a whole date says. */
-            if (x.v == y.v && is_full(&x.in->date)) return l + 1;
-            continue;
         }
         if (level_holds(t, c, lv, &x, &y, a, b, &mm)) return l + 1;
     }

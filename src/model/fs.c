@@ -515,7 +515,8 @@ int fs_estimate_lambda_by_sources(fs_model *m, const fs_patterns *pats, size_t n
 {
     memset(m->lambda_sp, 0, sizeof m->lambda_sp);
     m->n_sources = 0;
-    if (n_sources > FS_MAX_PRIOR_SOURCES || pats->n_comp != m->n_comp + FS_SP_BYTES)
+    if (n_sources == 0 || n_sources > FS_MAX_PRIOR_SOURCES ||
+        pats->n_comp != m->n_comp + FS_SP_BYTES)
         return DT_OK;
     m->n_sources = n_sources;
     int n_sp = fs_source_pair((unsigned)n_sources - 1, (unsigned)n_sources - 1) + 1;

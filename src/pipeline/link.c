@@ -161,7 +161,7 @@ static void log_pass(pl_ctx *e, const fs_training *t)
  * own prior, model.h invariant 5), then the 8-byte mask. */
 #define TS_MASK_AT(nc) ((nc) + FS_SP_BYTES)
 typedef struct train_set {
-    fs_patterns all;          /* vectors of n_comp + 8 bytes */
+    fs_patterns all;          /* vectors of TS_MASK_AT(n_comp) + 8 bytes */
     int rules[64];            /* training rule indexes, mask bit order */
     size_t n_rules;
 } train_set;
@@ -337,8 +337,8 @@ static void log_contexts(pl_ctx *e, const fs_model *m)
     }
 }
 
-/* λ per pair of sources (model.h invariant 5). */
-static int lambda_by_sources(link_run *run, const fs_patterns *pats)
+/* λ per pair of sources (model.h invariant 5) over every candidate. */
+static int lambda_by_sources(link_run *run, const train_set *ts)
 {
     pl_ctx *e = &run->e;
     size_t n = e->cfg->n_sources;
@@ -351,7 +351,11 @@ static int lambda_by_sources(link_run *run, const fs_patterns *pats)
     for (uint16_t a = 0; a < n; a++)
         for (uint16_t b = a; b < n; b++)
             comparable[fs_source_pair(a, b)] = pl_comparable_pairs_of(e, a, b);
-    DT_TRY(fs_estimate_lambda_by_sources(&run->model, pats, n, comparable));
+    fs_patterns pats;
+    int rc = select_patterns(ts, e->cfg->n_comparisons, ~0ULL, 1, 1, &pats);
+    if (rc == DT_OK) rc = fs_estimate_lambda_by_sources(&run->model, &pats, n, comparable);
+    fs_patterns_fini(&pats);
+    DT_TRY(rc);
     for (uint16_t a = 0; a < n; a++)
         for (uint16_t b = a; b < n; b++) {
             double l = run->model.lambda_sp[fs_source_pair(a, b)];
@@ -386,9 +390,9 @@ static int train(link_run *run)
     if (rc == DT_OK) {
         fs_finish_m(&run->model);
         /* λ is over every candidate: all masks, the empty one included. */
-        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 1, &pats);
+        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 0, &pats);
         if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
-        if (rc == DT_OK && cfg->prior_by_source_pair) rc = lambda_by_sources(run, &pats);
+        if (rc == DT_OK && cfg->prior_by_source_pair) rc = lambda_by_sources(run, &ts);
         if (rc == DT_OK) rc = fs_em_contexts(&run->model, cfg, &pats);
         if (rc == DT_OK) log_contexts(e, &run->model);
     }
