@@ -473,32 +473,6 @@ int fs_em_contexts(fs_model *m, const dt_config *cfg, const fs_patterns *pats)
     return rc;
 }
 
-int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparable_pairs)
-{
-    m->n_comparable_pairs = n_comparable_pairs;
-    if (n_comparable_pairs == 0) return DT_OK;
-    uint32_t *order = sorted_patterns(pats);
-    if (!order) return DT_ENOMEM;
-    double lambda = 1.0 / (double)n_comparable_pairs;
-    m->lambda_iterations = 0;
-    for (int it = 1; it <= 1000; it++) {
-        double expected = 0;
-        for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
-            uint32_t id = order[k];
-            double bf = model_bf(m, (const uint8_t *)pats->vecs.strs[id]);
-            expected += (double)pats->counts[id] * lambda * bf / (lambda * bf + 1 - lambda);
-        }
-        double next = fmin(fmax(expected / (double)n_comparable_pairs, 1e-12), 0.5);
-        m->lambda_iterations = it;
-        int done = fabs(next - lambda) <= 1e-9 * lambda;
-        lambda = next;
-        if (done) break;
-    }
-    m->lambda = lambda;
-    dt_free(order);
-    return DT_OK;
-}
-
 /* The pair of sources a pattern carries; -1 when it carries none. */
 static int pattern_sp(const fs_model *m, const fs_patterns *pats, const uint8_t *g)
 {
@@ -508,8 +482,64 @@ static int pattern_sp(const fs_model *m, const fs_patterns *pats, const uint8_t 
     return sp < FS_MAX_SOURCE_PAIRS ? sp : -1;
 }
 
-/* The same fixed point as fs_estimate_lambda, one per pair of sources:
- * λ_sp = Σ P(match | γ, λ_sp) over the candidates of sp / comparable[sp]. */
+/* λ_c = Σ P(match | γ, λ_c) over the candidates of class c / comparable[c],
+ * iterated from lambda[c] to its fixed point, for n_cls classes: one class
+ * (by_sp 0), or one per pair of sources. A class with no comparable pairs
+ * keeps its start. Returns the iterations, or DT_ENOMEM. */
+static int lambda_fixed_point(const fs_model *m, const fs_patterns *pats, int by_sp, int n_cls,
+                              const uint64_t *comparable, double *lambda)
+{
+    uint32_t n = pats->vecs.n_strs;
+    uint32_t *order = sorted_patterns(pats);
+    double *bf = dt_malloc((n ? n : 1) * sizeof *bf);
+    int *cls = dt_malloc((n ? n : 1) * sizeof *cls);
+    if (!order || !bf || !cls) {
+        dt_free(order);
+        dt_free(bf);
+        dt_free(cls);
+        return DT_ENOMEM;
+    }
+    for (uint32_t k = 0; k < n; k++) { /* in byte order (invariant 3) */
+        const uint8_t *g = (const uint8_t *)pats->vecs.strs[order[k]];
+        bf[k] = model_bf(m, g);
+        cls[k] = by_sp ? pattern_sp(m, pats, g) : 0;
+    }
+    double expected[FS_MAX_SOURCE_PAIRS];
+    int it;
+    for (it = 1; it <= 1000; it++) {
+        memset(expected, 0, (size_t)n_cls * sizeof *expected);
+        for (uint32_t k = 0; k < n; k++) {
+            if (cls[k] < 0 || cls[k] >= n_cls) continue;
+            double l = lambda[cls[k]];
+            expected[cls[k]] += (double)pats->counts[order[k]] * l * bf[k] / (l * bf[k] + 1 - l);
+        }
+        int done = 1;
+        for (int c = 0; c < n_cls; c++) {
+            if (!comparable[c]) continue;
+            double next = fmin(fmax(expected[c] / (double)comparable[c], 1e-12), 0.5);
+            if (fabs(next - lambda[c]) > 1e-9 * lambda[c]) done = 0;
+            lambda[c] = next;
+        }
+        if (done) break;
+    }
+    dt_free(cls);
+    dt_free(bf);
+    dt_free(order);
+    return it > 1000 ? 1000 : it;
+}
+
+int fs_estimate_lambda(fs_model *m, const fs_patterns *pats, uint64_t n_comparable_pairs)
+{
+    m->n_comparable_pairs = n_comparable_pairs;
+    if (n_comparable_pairs == 0) return DT_OK;
+    double lambda = 1.0 / (double)n_comparable_pairs;
+    int it = lambda_fixed_point(m, pats, 0, 1, &n_comparable_pairs, &lambda);
+    if (it < 0) return it;
+    m->lambda_iterations = it;
+    m->lambda = lambda;
+    return DT_OK;
+}
+
 int fs_estimate_lambda_by_sources(fs_model *m, const fs_patterns *pats, size_t n_sources,
                                   const uint64_t *comparable)
 {
@@ -520,38 +550,11 @@ int fs_estimate_lambda_by_sources(fs_model *m, const fs_patterns *pats, size_t n
         return DT_OK;
     m->n_sources = n_sources;
     int n_sp = fs_source_pair((unsigned)n_sources - 1, (unsigned)n_sources - 1) + 1;
-    uint32_t *order = sorted_patterns(pats);
-    double *bf = dt_malloc((pats->vecs.n_strs ? pats->vecs.n_strs : 1) * sizeof *bf);
-    if (!order || !bf) {
-        dt_free(order);
-        dt_free(bf);
-        return DT_ENOMEM;
-    }
-    for (uint32_t k = 0; k < pats->vecs.n_strs; k++)
-        bf[k] = model_bf(m, (const uint8_t *)pats->vecs.strs[order[k]]);
-    double lambda[FS_MAX_SOURCE_PAIRS], expected[FS_MAX_SOURCE_PAIRS];
+    double lambda[FS_MAX_SOURCE_PAIRS];
     for (int sp = 0; sp < n_sp; sp++) lambda[sp] = m->lambda;
-    for (int it = 1; it <= 1000; it++) {
-        memset(expected, 0, sizeof expected);
-        for (uint32_t k = 0; k < pats->vecs.n_strs; k++) {
-            const uint8_t *g = (const uint8_t *)pats->vecs.strs[order[k]];
-            int sp = pattern_sp(m, pats, g);
-            if (sp < 0 || sp >= n_sp) continue;
-            double l = lambda[sp];
-            expected[sp] += (double)pats->counts[order[k]] * l * bf[k] / (l * bf[k] + 1 - l);
-        }
-        int done = 1;
-        for (int sp = 0; sp < n_sp; sp++) {
-            if (!comparable[sp]) continue;
-            double next = fmin(fmax(expected[sp] / (double)comparable[sp], 1e-12), 0.5);
-            if (fabs(next - lambda[sp]) > 1e-9 * lambda[sp]) done = 0;
-            lambda[sp] = next;
-        }
-        if (done) break;
-    }
+    int it = lambda_fixed_point(m, pats, 1, n_sp, comparable, lambda);
+    if (it < 0) return it;
     for (int sp = 0; sp < n_sp; sp++) m->lambda_sp[sp] = comparable[sp] ? lambda[sp] : 0;
-    dt_free(bf);
-    dt_free(order);
     return DT_OK;
 }
 

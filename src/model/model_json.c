@@ -56,13 +56,13 @@ static json_t *tf_json(const fs_model *m, const dt_config *cfg)
 }
 
 /* λ per pair of sources (model.h invariant 5) as {"a~b": λ}, sources in
- * config order; NULL when there are none. */
-static json_t *sources_json(const fs_model *m, const dt_config *cfg, const double *lambda_sp)
+ * config order; NULL when out of memory. */
+static json_t *sources_json(const fs_model *m, const dt_config *cfg)
 {
     json_t *o = json_object();
     for (size_t a = 0; o && a < m->n_sources; a++)
         for (size_t b = a; b < m->n_sources; b++) {
-            double l = lambda_sp[fs_source_pair((unsigned)a, (unsigned)b)];
+            double l = m->lambda_sp[fs_source_pair((unsigned)a, (unsigned)b)];
             if (l <= 0) continue;
             char *key = dt_asprintf("%s~%s", cfg->sources[a].name, cfg->sources[b].name);
             if (!key || json_object_set_new(o, key, json_real(l))) {
@@ -79,10 +79,10 @@ static json_t *sources_json(const fs_model *m, const dt_config *cfg, const doubl
  * in another order, or only some of them (a link over the sources one
  * purpose may see, with the store's model). A pair naming a source the
  * config lacks is skipped; a pair the model lacks gets the one λ. */
-static int load_sources(const fs_model *m, const dt_config *cfg, json_t *o, double *lambda_sp,
-                        const char *path, dt_error *err)
+static int load_sources(fs_model *m, const dt_config *cfg, json_t *o, const char *path,
+                        dt_error *err)
 {
-    memset(lambda_sp, 0, FS_MAX_SOURCE_PAIRS * sizeof *lambda_sp);
+    memset(m->lambda_sp, 0, sizeof m->lambda_sp);
     if (!o || !m->n_sources) return DT_OK;
     if (!json_is_object(o))
         return dt_err_at(err, DT_EMODEL, path, 0, 0, "lambda_by_sources must be an object");
@@ -103,7 +103,7 @@ static int load_sources(const fs_model *m, const dt_config *cfg, json_t *o, doub
         if (!(l > 0 && l < 1))
             return dt_err_at(err, DT_EMODEL, path, 0, 0, "lambda_by_sources: '%s' must be in "
                              "(0, 1)", key);
-        if (sp >= 0) lambda_sp[sp] = l;
+        if (sp >= 0) m->lambda_sp[sp] = l;
     }
     return DT_OK;
 }
@@ -169,7 +169,7 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
     json_t *comps = json_array(), *train = json_array();
     if (!root || !comps || !train) goto fail;
     if (m->n_sources && json_object_set_new(root, "lambda_by_sources",
-                                            sources_json(m, cfg, m->lambda_sp)))
+                                            sources_json(m, cfg)))
         goto fail;
     json_object_set_new(root, "comparisons", comps);
     json_object_set_new(root, "training", train);
@@ -399,8 +399,7 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
     if (rc == DT_OK && json_object_get(root, "lambda_by_sources")) {
         /* A model from before priors per pair of sources has one prior. */
         m->n_sources = cfg->n_sources <= FS_MAX_PRIOR_SOURCES ? cfg->n_sources : 0;
-        rc = load_sources(m, cfg, json_object_get(root, "lambda_by_sources"), m->lambda_sp,
-                          path, err);
+        rc = load_sources(m, cfg, json_object_get(root, "lambda_by_sources"), path, err);
     }
     if (rc == DT_OK) rc = load_contexts(m, cfg, json_object_get(root, "contexts"), path, err);
     return rc;

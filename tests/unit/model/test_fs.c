@@ -149,6 +149,13 @@ static void set_true_u(fs_model *m)
         for (int l = 1; l < N_CODES[c]; l++) m->comps[c].u[l] = TRUE_U[c][l];
 }
 
+static void set_true_m_u(fs_model *m)
+{
+    set_true_u(m);
+    for (int c = 0; c < N_COMP; c++)
+        for (int l = 1; l < N_CODES[c]; l++) m->comps[c].m[l] = TRUE_M[c][l];
+}
+
 static void test_patterns_aggregate(void **state)
 {
     (void)state;
@@ -429,11 +436,7 @@ static void test_estimate_lambda(void **state)
 
     /* Realistic parameters: λ is the fixed point of
      * λ = Σ n(γ) P(match | γ, λ) / N. */
-    for (int c = 0; c < N_COMP; c++)
-        for (int l = 1; l < N_CODES[c]; l++) {
-            m.comps[c].m[l] = TRUE_M[c][l];
-            m.comps[c].u[l] = TRUE_U[c][l];
-        }
+    set_true_m_u(&m);
     enum { N = 20000 };
     uint8_t *v = gen_vectors(5, N, 0.05);
     fs_patterns_init(&p, N_COMP);
@@ -478,19 +481,14 @@ static void add_all_sp(fs_patterns *p, const uint8_t *v, size_t n, int sp)
 static void test_lambda_by_sources(void **state)
 {
     (void)state;
-    char *yaml = dt_asprintf("%s", CONFIG);
-    const char *at = strstr(yaml, "blocking:");
+    const char *at = strstr(CONFIG, "blocking:");
     char *two = dt_asprintf("%.*s  - name: b\n    path: b.csv\n    id: id\n    columns: {given: "
                             "given, surname: surname, dob: dob, postcode: postcode}\n%s",
-                            (int)(at - yaml), yaml, at);
+                            (int)(at - CONFIG), CONFIG, at);
     dt_config *cfg = parse(two);
     fs_model m;
     assert_int_equal(fs_model_init(&m, cfg), DT_OK);
-    for (int c = 0; c < N_COMP; c++)
-        for (int l = 1; l < N_CODES[c]; l++) {
-            m.comps[c].m[l] = TRUE_M[c][l];
-            m.comps[c].u[l] = TRUE_U[c][l];
-        }
+    set_true_m_u(&m);
     enum { N = 20000 };
     const int aa = fs_source_pair(0, 0), ab = fs_source_pair(1, 0), bb = fs_source_pair(1, 1);
     assert_int_equal(ab, fs_source_pair(0, 1));
@@ -557,7 +555,6 @@ static void test_lambda_by_sources(void **state)
     fs_model_fini(&m);
     dt_config_free(cfg);
     dt_free(two);
-    dt_free(yaml);
 }
 
 static void test_weights(void **state)
@@ -566,11 +563,7 @@ static void test_weights(void **state)
     dt_config *cfg = parse(CONFIG);
     fs_model m;
     assert_int_equal(fs_model_init(&m, cfg), DT_OK);
-    for (int c = 0; c < N_COMP; c++)
-        for (int l = 1; l < N_CODES[c]; l++) {
-            m.comps[c].m[l] = TRUE_M[c][l];
-            m.comps[c].u[l] = TRUE_U[c][l];
-        }
+    set_true_m_u(&m);
     m.lambda = 0.2;
     assert_true(fabs(fs_level_weight(&m, 0, 1) - log2(0.80 / 0.02)) < 1e-12);
     assert_true(fabs(fs_level_weight(&m, 0, 4) - log2(0.05 / 0.85)) < 1e-12);
