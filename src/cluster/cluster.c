@@ -48,7 +48,7 @@ enum { CLU_MAX_CONFLICT_CHECKS = 1 << 20 };
 /* Members of each cluster form a circular list through next[]; joining
  * two clusters splices their lists in O(1). */
 static int clusters_conflict(const uint32_t *next, uint32_t ra, uint32_t rb, uint64_t n_pairs,
-                             const clu_options *opt)
+                             const clu_link *l, const clu_options *opt)
 {
     /* Two giant clusters would cost |A| x |B| checks: past the bound the
      * join goes ahead unchecked, and weak_links.csv is where to look. */
@@ -57,7 +57,7 @@ static int clusters_conflict(const uint32_t *next, uint32_t ra, uint32_t rb, uin
     do {
         uint32_t y = rb;
         do {
-            if (opt->conflicts(opt->ctx, x, y)) return 1;
+            if (opt->conflicts(opt->ctx, x, y, x == l->a && y == l->b ? l->g : NULL)) return 1;
             y = next[y];
         } while (y != rb);
         x = next[x];
@@ -71,7 +71,7 @@ static void join(clu_result *r, uint32_t *parent, uint32_t *next, double *conf,
     uint32_t ra = find(parent, l->a), rb = find(parent, l->b);
     if (ra == rb) return;
     uint32_t sa = r->size[ra], sb = r->size[rb];
-    if (opt->conflicts && clusters_conflict(next, ra, rb, (uint64_t)sa * sb, opt)) {
+    if (opt->conflicts && clusters_conflict(next, ra, rb, (uint64_t)sa * sb, l, opt)) {
         r->n_refused++;
         return;
     }

@@ -23,15 +23,19 @@
 
 typedef struct clu_link {
     uint32_t a, b;
-    double p;        /* match probability */
+    double p;            /* match probability */
+    const uint8_t *g;    /* the pair's comparison levels when known, else NULL */
 } clu_link;
 
 /* Called for a weak link that joins two clusters of at least
  * weak_join_size records each. */
 typedef void (*clu_weak_fn)(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size_b);
 
-/* 1 if records a and b may not be in one entity (say, two different SSNs). */
-typedef int (*clu_conflict_fn)(void *ctx, uint32_t a, uint32_t b);
+/* 1 if records a and b may not be in one entity (say, two different SSNs).
+ * g: their comparison levels when the caller gave them with the link (the
+ * link's own pair, a to b), else NULL. Most joins are of two single
+ * records, where the one pair to check is the link itself. */
+typedef int (*clu_conflict_fn)(void *ctx, uint32_t a, uint32_t b, const uint8_t *g);
 
 typedef struct clu_options {
     const uint16_t *src;   /* source per record */

@@ -588,6 +588,21 @@ double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
     return fs_comp_weight_in(m, cfg, t, i_comp, code, a, 0, NULL, u_used);
 }
 
+/* u at the exact level for value v. Agreeing on a rare value is stronger
+ * evidence than on a common one: P(agree on v | non-match) = f_v^2,
+ * P(agree on v | match) = m f_v, so the factor is m / f_v (Winkler 1989;
+ * Splink). */
+static double tf_u(const fs_model *m, const dt_config *cfg, const cmp_column *col, size_t i_comp,
+                   uint32_t v, double u)
+{
+    if (v != CMP_NULL && m->tf[i_comp].u_by_value) return m->tf[i_comp].u_by_value[v];
+    if (v != CMP_NULL && col->n_nonnull) {
+        u = (double)col->info[v].count / (double)col->n_nonnull;
+        if (u < cfg->tf_min_u) u = cfg->tf_min_u;
+    }
+    return u;
+}
+
 double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                          size_t i_comp, int code, uint32_t a, int k, double *m_used,
                          double *u_used)
@@ -600,17 +615,8 @@ double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_tabl
     double u = code ? c->u[code] : 1;
     if (m_used) *m_used = code ? c->m[code] : 1;
     if (code == 1 && cc->tf && !use_ctx) {
-        /* Agreeing on a rare value is stronger evidence than on a common
-         * one: P(agree on v | non-match) = f_v^2, P(agree on v | match) =
-         * m f_v, so the factor is m / f_v (Winkler 1989; Splink). */
         const cmp_column *col = &t->cols[cc->i_field];
-        uint32_t v = col->vals[a];
-        if (v != CMP_NULL && m->tf[i_comp].u_by_value) {
-            u = m->tf[i_comp].u_by_value[v];
-        } else if (v != CMP_NULL && col->n_nonnull) {
-            u = (double)col->info[v].count / (double)col->n_nonnull;
-            if (u < cfg->tf_min_u) u = cfg->tf_min_u;
-        }
+        u = tf_u(m, cfg, col, i_comp, col->vals[a], u);
     }
     if (u_used) *u_used = u;
     return code ? log2(c->m[code] / u) : 0;
@@ -623,6 +629,69 @@ double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
     double w = fs_pair_prior_weight(m, k, t ? t->src[a] : -1, t ? t->src[b] : -1);
     for (size_t c = 0; c < m->n_comp; c++)
         w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
+    return w;
+}
+
+int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, fs_scorer **out)
+{
+    fs_scorer *sc = *out = dt_calloc(1, sizeof *sc);
+    if (!sc) return DT_ENOMEM;
+    *sc = (fs_scorer){.m = m, .t = t, .n_comp = m->n_comp};
+    for (size_t k = 0; k <= m->n_ctx; k++) {
+        if (k && !m->ctx[k - 1].is_set) continue; /* never a scoring context */
+        sc->prior_ctx[k] = fs_pair_prior_weight(m, (int)k, -1, -1);
+        for (size_t c = 0; c < m->n_comp; c++)
+            for (int code = 1; code <= cfg->comparisons[c].n_levels + 1; code++) {
+                /* The value only matters for TF at exact, taken below. */
+                const fs_comp *fc = k ? &m->ctx[k - 1].comps[c] : &m->comps[c];
+                sc->w[k][c][code] = log2(fc->m[code] / fc->u[code]);
+            }
+    }
+    for (unsigned a = 0; a < m->n_sources; a++)
+        for (unsigned b = a; b < m->n_sources; b++)
+            sc->prior_sp[fs_source_pair(a, b)] = fs_pair_prior_weight(m, 0, (int)a, (int)b);
+    for (size_t c = 0; c < m->n_comp && t; c++) {
+        if (!cfg->comparisons[c].tf) continue;
+        const cmp_column *col = &t->cols[cfg->comparisons[c].i_field];
+        uint32_t n = col->dict.n_strs;
+        if (!(sc->tf_exact[c] = dt_malloc((n ? n : 1) * sizeof *sc->tf_exact[c]))) {
+            fs_scorer_free(sc);
+            *out = NULL;
+            return DT_ENOMEM;
+        }
+        sc->tf_vals[c] = col->vals;
+        for (uint32_t v = 0; v < n; v++)
+            sc->tf_exact[c][v] = log2(m->comps[c].m[1] / tf_u(m, cfg, col, c, v, m->comps[c].u[1]));
+    }
+    return DT_OK;
+}
+
+void fs_scorer_free(fs_scorer *sc)
+{
+    for (size_t c = 0; sc && c < FS_MAX_COMPARISONS; c++) dt_free(sc->tf_exact[c]);
+    dt_free(sc);
+}
+
+double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint32_t b)
+{
+    int k = fs_scoring_context(sc->m, g);
+    double w;
+    if (k || !sc->t || sc->m->n_sources == 0) {
+        w = sc->prior_ctx[k];
+    } else {
+        unsigned sa = sc->t->src[a], sb = sc->t->src[b];
+        w = sa < sc->m->n_sources && sb < sc->m->n_sources ? sc->prior_sp[fs_source_pair(sa, sb)]
+                                                           : sc->prior_ctx[0];
+    }
+    for (size_t c = 0; c < sc->n_comp; c++) {
+        int code = g[c];
+        if (code == 1 && !k && sc->tf_exact[c]) {
+            uint32_t v = sc->tf_vals[c][a];
+            w += v != CMP_NULL ? sc->tf_exact[c][v] : sc->w[0][c][1];
+        } else {
+            w += code ? sc->w[k][c][code] : 0;
+        }
+    }
     return w;
 }
 

@@ -42,6 +42,7 @@ typedef struct link_run {
     uint8_t *gammas;            /* n_pairs x n_comp level codes */
     double *weights;            /* per pair */
     fs_model model;
+    fs_scorer *scorer;          /* model over e.table, from the score stage on (e.scorer) */
     clu_result clu;
     dt_link_summary sum;
     atomic_ulong done;          /* progress of the running parallel stage */
@@ -411,15 +412,17 @@ static void score_range(void *ctx, size_t begin, size_t end, int i_worker)
     const pl_ctx *e = &run->e;
     size_t nc = e->cfg->n_comparisons;
     for (size_t i = begin; i < end; i++)
-        run->weights[i] = fs_pair_weight(&run->model, e->cfg, &e->table, run->gammas + i * nc,
-                                          e->blk.pairs[i].a, e->blk.pairs[i].b);
+        run->weights[i] = fs_scorer_weight(e->scorer, run->gammas + i * nc, e->blk.pairs[i].a,
+                                           e->blk.pairs[i].b);
 }
 
 static int score(link_run *run)
 {
     size_t n = run->e.blk.n_pairs;
     run->weights = dt_malloc((n ? n : 1) * sizeof *run->weights);
-    if (!run->weights) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory for weights");
+    if (!run->weights || fs_scorer_new(&run->model, run->e.cfg, &run->e.table, &run->scorer) < 0)
+        return dt_err_set(run->e.err, DT_ENOMEM, "out of memory for weights");
+    run->e.scorer = run->scorer;
     util_parallel_for(run->e.n_threads, n, 4096, score_range, run);
     for (size_t i = 0; i < n; i++) {
         double p = fs_probability(run->weights[i]);
@@ -449,9 +452,9 @@ static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size
 }
 
 /* cannot-link: an exclusive comparison ends in "else" for the pair. */
-static int records_conflict(void *ctx, uint32_t a, uint32_t b)
+static int records_conflict(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
-    return pl_records_conflict(&((const link_run *)ctx)->e, a, b);
+    return pl_records_conflict(&((const link_run *)ctx)->e, a, b, g);
 }
 
 static int cluster(link_run *run)
@@ -463,7 +466,9 @@ static int cluster(link_run *run)
     size_t n = 0;
     for (size_t i = 0; i < e->blk.n_pairs; i++) {
         double p = fs_probability(run->weights[i]);
-        if (p >= cfg->link_threshold) links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b, p};
+        if (p >= cfg->link_threshold)
+            links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b, p,
+                                    run->gammas + i * cfg->n_comparisons};
     }
     if (cfg->one_to_one && cfg->n_sources > 64) {
         dt_free(links);
@@ -981,6 +986,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
         *model_text = NULL;
     }
     dt_free(run->gammas);
+    fs_scorer_free(run->scorer);
     dt_free(run->weights);
     dt_free(run->weak);
     fs_model_fini(&run->model);

@@ -195,7 +195,9 @@ static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels
     if (!may_be_in_context(e, a, b, pl)) return 0;
     for (size_t c = 0; c < e->cfg->n_comparisons; c++) level_once(e, a, b, c, pl);
     if (!fs_scoring_context(e->model, pl->g)) return 0;
-    double p = fs_probability(fs_pair_weight(e->model, e->cfg, &e->table, pl->g, a, b));
+    double w = e->scorer ? fs_scorer_weight(e->scorer, pl->g, a, b)
+                         : fs_pair_weight(e->model, e->cfg, &e->table, pl->g, a, b);
+    double p = fs_probability(w);
     double limit = e->cfg->context_cannot_link;
     if (!carries_identifier(e->cfg, pl->g) && limit > CONTEXT_CANNOT_LINK_WITHOUT_ID)
         limit = CONTEXT_CANNOT_LINK_WITHOUT_ID;
@@ -208,9 +210,13 @@ static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels
  * one of its levels: say, an SSN one digit away and a given name that no
  * level takes for the same (not a nickname, an initial, a shared token or
  * a near spelling): twins, not one person with two typos. */
-int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b)
+int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b, const uint8_t *g)
 {
     pair_levels pl = {.done = 0};
+    if (g) { /* the compare stage's levels for this very pair */
+        memcpy(pl.g, g, e->cfg->n_comparisons);
+        pl.done = e->cfg->n_comparisons >= 64 ? ~0ULL : (1ULL << e->cfg->n_comparisons) - 1;
+    }
     for (size_t k = 0; k < e->cfg->n_exclusive; k++) {
         int c = e->cfg->exclusive[k];
         if (level_once(e, a, b, (size_t)c, &pl) == e->cfg->comparisons[c].n_levels + 1) return 1;

@@ -49,6 +49,7 @@ typedef struct pl_ctx {
 
     const fs_model *model;      /* its family context makes cannot-links (pl_records_conflict);
                                    NULL: exclusive comparisons only */
+    const fs_scorer *scorer;    /* model's weights over this table, when built; NULL: computed */
 
     uint64_t **keys;            /* per rule, per record */
     block_output blk;
@@ -108,8 +109,10 @@ int pl_block(pl_ctx *e);
 /* Refuses (DT_ELIMIT) when the candidate pairs, at bytes_per_pair more
  * each, would not fit in the memory the machine has left. */
 int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair);
-/* Cannot-link: 1 if an exclusive comparison ends in "else" for the pair. */
-int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b);
+/* Cannot-link: 1 if an exclusive comparison ends in "else" for the pair,
+ * a cannot_link rule holds, or a context calls them two people. g: the
+ * pair's levels (cmp_vector, a to b) when the caller has them, else NULL. */
+int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b, const uint8_t *g);
 /* 1 when pl_records_conflict can ever say yes: clustering must ask it. */
 int pl_has_conflicts(const pl_ctx *e);
 /* Loads the config's nickname table once (pl_load does it too). */

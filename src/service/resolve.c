@@ -452,9 +452,9 @@ static int table_links(const loaded *l, const bfs *b, clu_link **out)
     return DT_OK;
 }
 
-static int conflicts(void *ctx, uint32_t a, uint32_t b)
+static int conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
-    return pl_records_conflict(ctx, a, b);
+    return pl_records_conflict(ctx, a, b, g);
 }
 
 /* ---- entity ids -------------------------------------------------------- */

@@ -269,8 +269,9 @@ static void test_size_histogram(void **state)
 
 /* Records 0 and 3 hold different identifiers: they may never share an
  * entity, whichever path of links would join them. */
-static int conflict_0_3(void *ctx, uint32_t a, uint32_t b)
+static int conflict_0_3(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
+    (void)g;
     (*(int *)ctx)++;
     return (a == 0 && b == 3) || (a == 3 && b == 0);
 }
@@ -303,6 +304,46 @@ static void test_cannot_link(void **state)
     clu_result_fini(&r);
 }
 
+/* The link's own levels reach the check for its own pair, a to b, and for
+ * no other: any other cross pair was never compared. */
+typedef struct levels_seen {
+    const uint8_t *link_levels[3];
+    int with, without, wrong;
+} levels_seen;
+
+static int record_levels(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
+{
+    levels_seen *s = ctx;
+    const uint8_t *own = NULL; /* links below: i joins 2i and 2i+1 for i < 2, then 1-2 */
+    if (a == 0 && b == 1) own = s->link_levels[0];
+    if (a == 2 && b == 3) own = s->link_levels[1];
+    if (a == 1 && b == 2) own = s->link_levels[2];
+    if (g) s->with++;
+    else s->without++;
+    if (g != own) s->wrong++;
+    return 0;
+}
+
+static void test_conflict_gets_link_levels(void **state)
+{
+    (void)state;
+    static const uint8_t g01[] = {1, 2}, g23[] = {3, 4}, g12[] = {5, 6};
+    clu_link links[] = {{0, 1, 0.99, g01}, {2, 3, 0.98, g23}, {1, 2, 0.70, g12}};
+    levels_seen seen = {.link_levels = {g01, g23, g12}};
+    clu_options opt = PLAIN;
+    opt.conflicts = record_levels;
+    opt.ctx = &seen;
+    clu_result r;
+    assert_int_equal(clu_run(4, links, 3, &opt, &r), DT_OK);
+    /* 0-1 and 2-3: one check each, the link itself; 1-2 joins {0,1} and
+     * {2,3}: four checks, one of them (1, 2) the link's own pair. */
+    assert_int_equal(seen.with, 3);
+    assert_int_equal(seen.without, 3);
+    assert_int_equal(seen.wrong, 0);
+    assert_int_equal(r.n_entities, 1);
+    clu_result_fini(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_weak_join),
         cmocka_unit_test(test_size_histogram),
         cmocka_unit_test(test_cannot_link),
+        cmocka_unit_test(test_conflict_gets_link_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -610,6 +610,21 @@ static void test_weights(void **state)
     double want = log2(0.25) + log2(0.80 / 0.02) + log2(0.85 / 0.25) + log2(0.10 / 0.95);
     assert_true(fabs(fs_pair_weight(&m, cfg, &t, g, 3, 3) - want) < 1e-12);
 
+    /* The scorer's tables give fs_pair_weight's numbers bit for bit, on
+     * every level of every comparison and for every record's surname. */
+    fs_scorer *sc;
+    assert_int_equal(fs_scorer_new(&m, cfg, &t, &sc), DT_OK);
+    size_t n_same = 0;
+    for (int code = 0; code <= cfg->comparisons[1].n_levels + 1; code++)
+        for (uint32_t a = 0; a < 5; a++) {
+            const uint8_t gv[N_COMP] = {(uint8_t)(code % 3), (uint8_t)code, 2, (uint8_t)(3 - code % 4)};
+            double x = fs_scorer_weight(sc, gv, a, 4 - a), y = fs_pair_weight(&m, cfg, &t, gv, a, 4 - a);
+            assert_memory_equal(&x, &y, sizeof x);
+            n_same++;
+        }
+    assert_true(n_same >= 20);
+    fs_scorer_free(sc);
+
     /* tf_min_u floors the term frequency. */
     dt_config *cfg2 = parse(CONFIG);
     cfg2->tf_min_u = 0.5;
@@ -871,6 +886,11 @@ static void test_context(void **state)
     assert_true(log2(m.comps[3].m[2] / m.comps[3].u[2]) > 0); /* globally: for a match */
     double after = fs_pair_weight(&m, cfg, NULL, twin, 0, 0);
     assert_true(after < -5);                                 /* within: a twin */
+    fs_scorer *sc; /* the scorer takes the context's tables, bit for bit */
+    assert_int_equal(fs_scorer_new(&m, cfg, NULL, &sc), DT_OK);
+    double scored = fs_scorer_weight(sc, twin, 0, 0);
+    assert_memory_equal(&scored, &after, sizeof after);
+    fs_scorer_free(sc);
     assert_true(before > after);
     /* A pair out of the context keeps the global weights. */
     uint8_t out[N_COMP] = {4, 2, 1, 2};
