@@ -550,7 +550,7 @@ static int parse_level(ycx *y, const dt_config *cfg, const cfg_comparison *c, cf
 
 static int parse_comparison(ycx *y, const dt_config *cfg, cfg_comparison *c, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"field", "name", "tf", "levels", NULL};
+    static const char *const keys[] = {"field", "name", "tf", "m_by_value", "levels", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "a comparison"));
     DT_TRY(y_check_keys(y, n, "a comparison", keys));
     set_pos(&c->line, &c->column, n);
@@ -561,6 +561,13 @@ static int parse_comparison(ycx *y, const dt_config *cfg, cfg_comparison *c, con
     else if (!(c->name = dt_strdup(cfg->fields[c->i_field].name)))
         return dt_err_set(y->err, DT_ENOMEM, "out of memory");
     if ((x = y_get(y, n, "tf"))) DT_TRY(y_bool(y, x, "tf", &c->tf));
+    c->m_by_field = -1;
+    if ((x = y_get(y, n, "m_by_value"))) {
+        DT_TRY(y_field_ref(y, cfg, x, "m_by_value", &c->m_by_field));
+        if (c->m_by_field == c->i_field)
+            return y_err(y, x, "m_by_value of '%s' names its own field: name another field "
+                               "(e.g. the surname for a given name)", c->name);
+    }
     if (!(x = y_get(y, n, "levels"))) return y_err(y, n, "comparison '%s' needs levels:", c->name);
     DT_TRY(y_expect(y, x, YAML_SEQUENCE_NODE, "levels"));
     for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top;

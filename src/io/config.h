@@ -151,6 +151,8 @@ typedef struct cfg_comparison {
     cfg_level levels[CFG_MAX_LEVELS];
     int n_levels;
     int tf;                 /* term-frequency adjust the exact level */
+    int m_by_field;         /* m_by_value: m learned per value of this field when both
+                               records share it (model.h invariant 6); -1: none */
     long line, column;
 } cfg_comparison;
 

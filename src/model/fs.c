@@ -110,10 +110,21 @@ static void tf_fini(fs_tf *tf)
     memset(tf, 0, sizeof *tf);
 }
 
+static void mby_fini(fs_mby *x)
+{
+    util_intern_fini(&x->values);
+    dt_free(x->ratio);
+    dt_free(x->bound);
+    memset(x, 0, sizeof *x);
+}
+
 void fs_model_fini(fs_model *m)
 {
     dt_free(m->train);
-    for (size_t c = 0; c < FS_MAX_COMPARISONS; c++) tf_fini(&m->tf[c]);
+    for (size_t c = 0; c < FS_MAX_COMPARISONS; c++) {
+        tf_fini(&m->tf[c]);
+        mby_fini(&m->mby[c]);
+    }
     memset(m, 0, sizeof *m);
 }
 
@@ -139,8 +150,54 @@ int fs_tf_capture(fs_model *m, const dt_config *cfg, const cmp_table *t)
     return fs_tf_bind(m, cfg, t);
 }
 
+/* bound[v] for every value id of t's conditioning field: the model's id
+ * of the same text, or -1. */
+static int mby_bind(fs_mby *x, const cmp_column *col)
+{
+    dt_free(x->bound);
+    uint32_t n = col->dict.n_strs;
+    if (!(x->bound = dt_malloc((n ? n : 1) * sizeof *x->bound))) return DT_ENOMEM;
+    for (uint32_t v = 0; v < n; v++) {
+        uint32_t id = util_intern_find(&x->values, col->dict.strs[v], col->dict.lens[v]);
+        x->bound[v] = id == UINT32_MAX ? -1 : (int32_t)id;
+    }
+    return DT_OK;
+}
+
+int fs_mby_fit(fs_model *m, const dt_config *cfg, const cmp_table *t, size_t c,
+               const uint64_t *mass)
+{
+    fs_mby *x = &m->mby[c];
+    const fs_comp *fc = &m->comps[c];
+    const cmp_column *col = &t->cols[cfg->comparisons[c].m_by_field];
+    int n_codes = fc->n_codes;
+    mby_fini(x);
+    util_intern_init(&x->values);
+    size_t cap = 0;
+    for (uint32_t v = 0; v < col->dict.n_strs; v++) {
+        const uint64_t *mv = mass + (size_t)v * (size_t)n_codes;
+        double total = 0;
+        for (int l = 1; l < n_codes; l++) total += (double)mv[l] / FS_MBY_UNIT;
+        if (total < FS_MBY_MIN_MASS) continue;
+        uint32_t id;
+        DT_TRY(util_intern_put(&x->values, col->dict.strs[v], col->dict.lens[v], &id));
+        DT_TRY(util_grow((void **)&x->ratio, &cap, (size_t)id + 1, sizeof *x->ratio));
+        for (int l = 0; l < FS_MAX_CODES; l++) x->ratio[id][l] = 1;
+        for (int l = 1; l < n_codes; l++) {
+            double mv_l = ((double)mv[l] / FS_MBY_UNIT + FS_MBY_PRIOR_PAIRS * fc->m[l]) /
+                          (total + FS_MBY_PRIOR_PAIRS);
+            x->ratio[id][l] = mv_l / fc->m[l];
+        }
+    }
+    x->is_set = 1;
+    return mby_bind(x, col);
+}
+
 int fs_tf_bind(fs_model *m, const dt_config *cfg, const cmp_table *t)
 {
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (m->mby[c].is_set && cfg->comparisons[c].m_by_field >= 0)
+            DT_TRY(mby_bind(&m->mby[c], &t->cols[cfg->comparisons[c].m_by_field]));
     for (size_t c = 0; c < m->n_comp; c++) {
         fs_tf *tf = &m->tf[c];
         dt_free(tf->u_by_value);
@@ -603,6 +660,18 @@ static double tf_u(const fs_model *m, const dt_config *cfg, const cmp_column *co
     return u;
 }
 
+/* The model's id of the value records a and b share in the field that
+ * conditions comparison c's m (invariant 6), or -1. */
+static int32_t mby_id(const fs_model *m, const dt_config *cfg, const cmp_table *t, size_t c,
+                      uint32_t a, uint32_t b)
+{
+    const fs_mby *x = &m->mby[c];
+    if (!x->is_set || !x->bound || !t) return -1;
+    const uint32_t *vals = t->cols[cfg->comparisons[c].m_by_field].vals;
+    uint32_t v = vals[a];
+    return v != CMP_NULL && v == vals[b] ? x->bound[v] : -1;
+}
+
 double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                          size_t i_comp, int code, uint32_t a, int k, double *m_used,
                          double *u_used)
@@ -622,13 +691,25 @@ double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_tabl
     return code ? log2(c->m[code] / u) : 0;
 }
 
+double fs_mby_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t, size_t i_comp,
+                     int code, uint32_t a, uint32_t b, double *ratio)
+{
+    int32_t id = code ? mby_id(m, cfg, t, i_comp, a, b) : -1;
+    double r = id >= 0 ? m->mby[i_comp].ratio[id][code] : 1;
+    if (ratio) *ratio = r;
+    return id >= 0 ? log2(r) : 0;
+}
+
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                       const uint8_t *gammas, uint32_t a, uint32_t b)
 {
     int k = fs_scoring_context(m, gammas);
     double w = fs_pair_prior_weight(m, k, t ? t->src[a] : -1, t ? t->src[b] : -1);
-    for (size_t c = 0; c < m->n_comp; c++)
-        w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
+    for (size_t c = 0; c < m->n_comp; c++) { /* summed as fs_scorer_weight sums them */
+        double x = fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
+        x += fs_mby_weight(m, cfg, t, c, gammas[c], a, b, NULL);
+        w += x;
+    }
     return w;
 }
 
@@ -663,12 +744,29 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         for (uint32_t v = 0; v < n; v++)
             sc->tf_exact[c][v] = log2(m->comps[c].m[1] / tf_u(m, cfg, col, c, v, m->comps[c].u[1]));
     }
+    for (size_t c = 0; c < m->n_comp && t; c++) {
+        const fs_mby *x = &m->mby[c];
+        if (!x->is_set || !x->bound) continue;
+        uint32_t n = x->values.n_strs;
+        if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) {
+            fs_scorer_free(sc);
+            *out = NULL;
+            return DT_ENOMEM;
+        }
+        sc->mby_vals[c] = t->cols[cfg->comparisons[c].m_by_field].vals;
+        for (uint32_t id = 0; id < n; id++)
+            for (int code = 1; code < m->comps[c].n_codes; code++)
+                sc->mby_w[c][id][code] = log2(x->ratio[id][code]);
+    }
     return DT_OK;
 }
 
 void fs_scorer_free(fs_scorer *sc)
 {
-    for (size_t c = 0; sc && c < FS_MAX_COMPARISONS; c++) dt_free(sc->tf_exact[c]);
+    for (size_t c = 0; sc && c < FS_MAX_COMPARISONS; c++) {
+        dt_free(sc->tf_exact[c]);
+        dt_free(sc->mby_w[c]);
+    }
     dt_free(sc);
 }
 
@@ -685,12 +783,19 @@ double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint3
     }
     for (size_t c = 0; c < sc->n_comp; c++) {
         int code = g[c];
+        double x;
         if (code == 1 && !k && sc->tf_exact[c]) {
             uint32_t v = sc->tf_vals[c][a];
-            w += v != CMP_NULL ? sc->tf_exact[c][v] : sc->w[0][c][1];
+            x = v != CMP_NULL ? sc->tf_exact[c][v] : sc->w[0][c][1];
         } else {
-            w += code ? sc->w[k][c][code] : 0;
+            x = code ? sc->w[k][c][code] : 0;
         }
+        if (code && sc->mby_w[c]) { /* as fs_comp_weight_in, term by term */
+            uint32_t v = sc->mby_vals[c][a];
+            int32_t id = v != CMP_NULL && v == sc->mby_vals[c][b] ? sc->m->mby[c].bound[v] : -1;
+            if (id >= 0) x += sc->mby_w[c][id][code];
+        }
+        w += x;
     }
     return w;
 }

@@ -36,6 +36,15 @@
  *      non-matches are mostly twins and namesakes the cannot-link rules
  *      part anyway, and a λ per pair of sources there counted them and
  *      cost within-registry recall (earners 0.97 -> 0.90 at 1M people).
+ *   6. A comparison with m_by_value (config) has, besides its m, an m per
+ *      value of another field that both records share: P(given names
+ *      differ | same person) is not one number when part of a population
+ *      goes by an adopted given name in one registry and the name they
+ *      were born with in another. It is kept as a ratio to the
+ *      comparison's m, per value with enough pairs behind it, learned from
+ *      the pairs' match posteriors (fs_mby_fit), and shrunk towards 1 by a
+ *      prior of FS_MBY_PRIOR_PAIRS pairs; other values, and pairs whose
+ *      values differ, use m alone.
  */
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
@@ -80,6 +89,20 @@ typedef struct fs_tf {
     double *u_by_value;          /* per value id of the bound table; NULL: unbound */
 } fs_tf;
 
+/* m given a value of another field (invariant 6), by value text, bound to
+ * a table's value ids like fs_tf. */
+typedef struct fs_mby {
+    int is_set;
+    util_intern values;              /* value text -> id */
+    double (*ratio)[FS_MAX_CODES];   /* per id, per level code: m given the value / m */
+    int32_t *bound;                  /* per value id of the bound table: id, or -1 */
+} fs_mby;
+
+/* The pseudo-pairs at the comparison's m that every value's estimate
+ * starts from, and the least posterior mass a value needs to be kept. */
+#define FS_MBY_PRIOR_PAIRS 50.0
+#define FS_MBY_MIN_MASS 20.0
+
 /* Sources with a prior per pair (invariant 5); with more, one prior. */
 #define FS_MAX_PRIOR_SOURCES 32
 #define FS_MAX_SOURCE_PAIRS (FS_MAX_PRIOR_SOURCES * (FS_MAX_PRIOR_SOURCES + 1) / 2)
@@ -115,6 +138,7 @@ typedef struct fs_model {
     size_t n_ctx;
     fs_comp comps[FS_MAX_COMPARISONS];
     fs_tf tf[FS_MAX_COMPARISONS]; /* only for comparisons with tf: true */
+    fs_mby mby[FS_MAX_COMPARISONS]; /* only for comparisons with m_by_value */
     double lambda;               /* P(match) for two random comparable records */
     size_t n_sources;            /* > 0: priors per pair of these sources (invariant 5) */
     double lambda_sp[FS_MAX_SOURCE_PAIRS]; /* per pair of sources; 0: use lambda */
@@ -190,6 +214,14 @@ int fs_tf_capture(fs_model *m, const dt_config *cfg, const cmp_table *t);
  * older than them) t's own counts are used. */
 int fs_tf_bind(fs_model *m, const dt_config *cfg, const cmp_table *t);
 
+/* Sets comparison c's m per value (invariant 6) from the posterior mass
+ * of the pairs whose two records share the value: mass[v * n_codes + l]
+ * for t's value id v and level code l, in units of 2^-32 of a pair (so
+ * sums are exact in any order), then binds to t. */
+int fs_mby_fit(fs_model *m, const dt_config *cfg, const cmp_table *t, size_t c,
+               const uint64_t *mass);
+#define FS_MBY_UNIT 4294967296.0
+
 /* Weight of one comparison for a record pair with TF adjustment when the
  * comparison asks for it and the level is exact: log2(m / tf(value)).
  * OUT (optional): *u_used. */
@@ -200,6 +232,11 @@ double fs_comp_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
 double fs_comp_weight_in(const fs_model *m, const dt_config *cfg, const cmp_table *t,
                          size_t i_comp, int code, uint32_t a, int k, double *m_used,
                          double *u_used);
+/* What m given the value records a and b share adds to comparison
+ * i_comp's weight at this level (invariant 6): log2 of the ratio, 0 when
+ * it does not apply. OUT (optional): *ratio (1 when it does not apply). */
+double fs_mby_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t, size_t i_comp,
+                     int code, uint32_t a, uint32_t b, double *ratio);
 
 /* Total match weight and probability of a pair. */
 double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *t,
@@ -220,6 +257,8 @@ typedef struct fs_scorer {
     double prior_sp[FS_MAX_SOURCE_PAIRS];
     double w[FS_MAX_CONTEXTS + 1][FS_MAX_COMPARISONS][FS_MAX_CODES];
     double *tf_exact[FS_MAX_COMPARISONS]; /* per value id of t; NULL: no TF */
+    double (*mby_w[FS_MAX_COMPARISONS])[FS_MAX_CODES]; /* per model id: log2 ratio */
+    const uint32_t *mby_vals[FS_MAX_COMPARISONS]; /* t's value per record, conditioning field */
     const uint32_t *tf_vals[FS_MAX_COMPARISONS]; /* t's value id per record, where TF */
 } fs_scorer;
 

@@ -55,6 +55,39 @@ static json_t *tf_json(const fs_model *m, const dt_config *cfg)
     return all;
 }
 
+/* m per shared value (model.h invariant 6): {"given": {"field": "surname",
+ * "ratios": {"wang": [r per level, else last]}}}; NULL when out of memory. */
+static json_t *mby_json(const fs_model *m, const dt_config *cfg)
+{
+    json_t *all = json_object();
+    for (size_t c = 0; all && c < m->n_comp; c++) {
+        const fs_mby *x = &m->mby[c];
+        if (!x->is_set) continue;
+        json_t *ratios = json_object();
+        for (uint32_t id = 0; ratios && id < x->values.n_strs; id++) {
+            json_t *arr = json_array();
+            for (int l = 1; arr && l < m->comps[c].n_codes; l++)
+                if (json_array_append_new(arr, json_real(x->ratio[id][l]))) {
+                    json_decref(arr);
+                    arr = NULL;
+                }
+            if (!arr || json_object_set_new(ratios, x->values.strs[id], arr)) {
+                json_decref(ratios);
+                ratios = NULL;
+            }
+        }
+        json_t *o = ratios ? json_pack("{s:s, s:o}", "field",
+                                       cfg->fields[cfg->comparisons[c].m_by_field].name,
+                                       "ratios", ratios)
+                           : NULL;
+        if (!o || json_object_set_new(all, cfg->comparisons[c].name, o)) {
+            json_decref(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
 /* λ per pair of sources (model.h invariant 5) as {"a~b": λ}, sources in
  * config order; NULL when out of memory. */
 static json_t *sources_json(const fs_model *m, const dt_config *cfg)
@@ -196,6 +229,8 @@ static json_t *model_json(const fs_model *m, const dt_config *cfg)
     }
     json_t *tf = tf_json(m, cfg);
     if (!tf || json_object_set_new(root, "term_frequencies", tf)) goto fail;
+    json_t *mby = mby_json(m, cfg);
+    if (!mby || json_object_set_new(root, "m_by_value", mby)) goto fail;
     if (m->n_ctx) {
         json_t *ctx = contexts_json(m, cfg);
         if (!ctx || json_object_set_new(root, "contexts", ctx)) goto fail;
@@ -291,6 +326,59 @@ static int load_tf(fs_model *m, const dt_config *cfg, json_t *all, const char *p
         }
         tf->n_nonnull = (uint64_t)nonnull;
         tf->is_set = 1;
+    }
+    return DT_OK;
+}
+
+/* One comparison's m per shared value, as mby_json wrote it. A config
+ * without m_by_value there ignores it; one that conditions on another
+ * field refuses the model. */
+static int load_mby_one(fs_model *m, const dt_config *cfg, size_t c, json_t *o,
+                        const char *path, dt_error *err)
+{
+    const cfg_comparison *cc = &cfg->comparisons[c];
+    const char *field = json_string_value(json_object_get(o, "field"));
+    json_t *ratios = json_object_get(o, "ratios");
+    if (!field || !json_is_object(ratios))
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "m_by_value of '%s' is not {field, ratios}",
+                         cc->name);
+    if (strcmp(field, cfg->fields[cc->m_by_field].name) != 0)
+        return dt_err_at(err, DT_EMODEL, path, 0, 0, "the model's m_by_value of '%s' is by "
+                         "'%s', the config's by '%s': train again", cc->name, field,
+                         cfg->fields[cc->m_by_field].name);
+    fs_mby *x = &m->mby[c];
+    util_intern_init(&x->values);
+    x->is_set = 1;
+    size_t n = json_object_size(ratios), n_levels = (size_t)m->comps[c].n_codes - 1;
+    if (!(x->ratio = dt_malloc((n ? n : 1) * sizeof *x->ratio)))
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    const char *key;
+    json_t *arr;
+    json_object_foreach(ratios, key, arr) {
+        uint32_t id;
+        if (util_intern_put(&x->values, key, strlen(key), &id) < 0)
+            return dt_err_set(err, DT_ENOMEM, "out of memory");
+        if (!json_is_array(arr) || json_array_size(arr) != n_levels)
+            return dt_err_at(err, DT_EMODEL, path, 0, 0, "m_by_value of '%s', value '%s': "
+                             "expected %zu ratios (its levels and else)", cc->name, key, n_levels);
+        for (int l = 0; l < FS_MAX_CODES; l++) x->ratio[id][l] = 1;
+        for (size_t l = 0; l < n_levels; l++) {
+            double r = json_number_value(json_array_get(arr, l));
+            if (!(r > 0 && r < 1e6))
+                return dt_err_at(err, DT_EMODEL, path, 0, 0, "m_by_value of '%s', value '%s': "
+                                 "ratios must be numbers in (0, 1e6)", cc->name, key);
+            x->ratio[id][l + 1] = r;
+        }
+    }
+    return DT_OK;
+}
+
+static int load_mby(fs_model *m, const dt_config *cfg, json_t *all, const char *path,
+                    dt_error *err)
+{
+    for (size_t c = 0; json_is_object(all) && c < m->n_comp; c++) {
+        json_t *o = json_object_get(all, cfg->comparisons[c].name);
+        if (o && cfg->comparisons[c].m_by_field >= 0) DT_TRY(load_mby_one(m, cfg, c, o, path, err));
     }
     return DT_OK;
 }
@@ -396,6 +484,7 @@ static int model_from_json(fs_model *m, const dt_config *cfg, json_t *root, cons
             (uint64_t)json_integer_value(json_object_get(root, "comparable_pairs"));
         rc = load_tf(m, cfg, json_object_get(root, "term_frequencies"), path, err);
     }
+    if (rc == DT_OK) rc = load_mby(m, cfg, json_object_get(root, "m_by_value"), path, err);
     if (rc == DT_OK && json_object_get(root, "lambda_by_sources")) {
         /* A model from before priors per pair of sources has one prior. */
         m->n_sources = cfg->n_sources <= FS_MAX_PRIOR_SOURCES ? cfg->n_sources : 0;

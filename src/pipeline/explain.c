@@ -56,6 +56,10 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
                      : dt_strdup(cmp_level_label(cc, g[c]));
         if (!r->comparison || !r->value_a || !r->value_b || !r->level) return DT_ENOMEM;
         r->weight = fs_comp_weight_in(m, cfg, &e->table, c, g[c], a, k, &r->m, &r->u);
+        /* A view that hides a field may hide the one m is conditioned on. */
+        double ratio = 1;
+        if (!rows_global) r->weight += fs_mby_weight(m, cfg, &e->table, c, g[c], a, b, &ratio);
+        r->m *= ratio;
         ex->total_weight += r->weight;
     }
     if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a, b);

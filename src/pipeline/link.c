@@ -403,6 +403,81 @@ static int train(link_run *run)
     return rc;
 }
 
+/* ---- m given a shared value (model.h invariant 6) -------------------- */
+
+/* Passes over the candidates: each refits every m_by_value comparison from
+ * the posteriors the previous fit gives, so a surname whose twins the
+ * first pass still calls one person sheds that mass in the next. */
+enum { MBY_PASSES = 3 };
+
+typedef struct mby_job {
+    link_run *run;
+    const fs_scorer *sc;
+    size_t c;                /* the comparison */
+    int n_codes;
+    const uint32_t *vals;    /* the conditioning field's value id per record */
+    uint64_t **mass;         /* per worker: value id x level code, FS_MBY_UNIT per pair */
+} mby_job;
+
+static void mby_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    mby_job *j = ctx;
+    const pl_ctx *e = &j->run->e;
+    size_t nc = e->cfg->n_comparisons;
+    uint64_t *mass = j->mass[i_worker];
+    for (size_t i = begin; i < end; i++) {
+        const block_pair *p = &e->blk.pairs[i];
+        const uint8_t *g = j->run->gammas + i * nc;
+        uint32_t v = j->vals[p->a];
+        if (v == CMP_NULL || v != j->vals[p->b] || !g[j->c]) continue;
+        double post = fs_probability(fs_scorer_weight(j->sc, g, p->a, p->b));
+        mass[(size_t)v * (size_t)j->n_codes + g[j->c]] += (uint64_t)(post * FS_MBY_UNIT);
+    }
+}
+
+/* One pass for comparison c: the posterior mass per shared value and level,
+ * summed in integers so any split across workers gives the same fit. */
+static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
+{
+    pl_ctx *e = &run->e;
+    int n_workers = e->n_threads > 0 ? e->n_threads : 1;
+    fs_scorer *sc;
+    DT_TRY(fs_scorer_new(&run->model, e->cfg, &e->table, &sc));
+    for (int w = 0; w < n_workers; w++) memset(mass[w], 0, n_cells * sizeof **mass);
+    mby_job j = {run, sc, c, run->model.comps[c].n_codes,
+                 e->table.cols[e->cfg->comparisons[c].m_by_field].vals, mass};
+    util_parallel_for(n_workers, e->blk.n_pairs, 1 << 16, mby_range, &j);
+    fs_scorer_free(sc);
+    for (int w = 1; w < n_workers; w++)
+        for (size_t k = 0; k < n_cells; k++) mass[0][k] += mass[w][k];
+    return fs_mby_fit(&run->model, e->cfg, &e->table, c, mass[0]);
+}
+
+static int fit_m_by_value(link_run *run)
+{
+    pl_ctx *e = &run->e;
+    int n_workers = e->n_threads > 0 ? e->n_threads : 1, rc = DT_OK;
+    for (size_t c = 0; c < e->cfg->n_comparisons && rc == DT_OK; c++) {
+        const cfg_comparison *cc = &e->cfg->comparisons[c];
+        if (cc->m_by_field < 0) continue;
+        size_t n_cells = (size_t)e->table.cols[cc->m_by_field].dict.n_strs *
+                         (size_t)run->model.comps[c].n_codes;
+        uint64_t **mass = dt_calloc((size_t)n_workers, sizeof *mass);
+        for (int w = 0; mass && w < n_workers && rc == DT_OK; w++)
+            if (!(mass[w] = dt_malloc((n_cells ? n_cells : 1) * sizeof **mass))) rc = DT_ENOMEM;
+        if (!mass) rc = DT_ENOMEM;
+        for (int pass = 0; pass < MBY_PASSES && rc == DT_OK; pass++)
+            rc = mby_pass(run, c, mass, n_cells);
+        for (int w = 0; mass && w < n_workers; w++) dt_free(mass[w]);
+        dt_free(mass);
+        if (rc == DT_OK)
+            pl_log(e, DT_LOG_INFO, "model: '%s' has m per value of '%s' for %u values",
+                   cc->name, e->cfg->fields[cc->m_by_field].name,
+                   run->model.mby[c].values.n_strs);
+    }
+    return rc < 0 ? dt_err_set(e->err, rc, "out of memory fitting m_by_value") : DT_OK;
+}
+
 /* ---- score ---------------------------------------------------------- */
 
 static void score_range(void *ctx, size_t begin, size_t end, int i_worker)
@@ -870,7 +945,7 @@ static int load_or_train(link_run *run)
         DT_TRY(train(run));
         if (fs_tf_capture(&run->model, e->cfg, &e->table) < 0)
             return dt_err_set(e->err, DT_ENOMEM, "out of memory keeping term frequencies");
-        return DT_OK;
+        return fit_m_by_value(run);
     }
     DT_TRY(fs_model_load(&run->model, run->e.cfg, run->opts->model_path, run->e.err));
     if (fs_tf_bind(&run->model, e->cfg, &e->table) < 0)

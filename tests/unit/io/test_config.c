@@ -471,6 +471,16 @@ static void test_error_levels(void **state)
     expect_error(edit(15, "    levels: []\n"), 15, 13, "at least one level");
     expect_error(edit(15, "    tf: true\n    levels: [{jaro_winkler: 0.9}, exact]\n"), 14, 5,
                  "tf: true needs 'exact'");
+    expect_error(edit(15, "    m_by_value: given\n    levels: [exact]\n"), 15, 17,
+                 "names its own field");
+    expect_error(edit(15, "    m_by_value: surnam\n    levels: [exact]\n"), 15, 17, "'surnam'");
+    /* m conditioned on the surname; without the key, on nothing */
+    dt_config *cfg = parse_ok(edit(15, "    m_by_value: surname\n    levels: [exact]\n"));
+    assert_int_equal(cfg->comparisons[0].m_by_field, cfg_field_index(cfg, "surname"));
+    dt_config_free(cfg);
+    cfg = parse_ok(MINIMAL);
+    assert_int_equal(cfg->comparisons[0].m_by_field, -1);
+    dt_config_free(cfg);
 }
 
 static void test_error_blocking(void **state)

@@ -637,6 +637,104 @@ static void test_weights(void **state)
     dt_config_free(cfg);
 }
 
+static char *save_and_load(const fs_model *m, const dt_config *cfg, fs_model *back);
+
+/* Invariant 6: m of the given name per surname both records share. Among
+ * the pairs sharing "wang", 40% of the posterior mass disagrees on the
+ * given name (an English name in one registry); among "smith" none does,
+ * and "jones" has too few pairs to be kept. */
+static void test_m_by_value(void **state)
+{
+    (void)state;
+    char *yaml = dt_asprintf("%s", CONFIG);
+    assert_non_null(yaml);
+    char *at = strstr(yaml, "  - field: given\n") + strlen("  - field: given\n");
+    char *with = dt_asprintf("%.*s    m_by_value: surname\n%s", (int)(at - yaml), yaml, at);
+    dt_config *cfg = parse(with);
+    fs_model m;
+    assert_int_equal(fs_model_init(&m, cfg), DT_OK);
+    set_true_m_u(&m);
+    m.lambda = 0.2;
+    cmp_table t;
+    assert_int_equal(cmp_table_init(&t, cfg, NULL), DT_OK);
+    const char *surnames[] = {"wang", "wang", "smith", "smith", "jones", "jones", ""};
+    for (size_t i = 0; i < 7; i++) {
+        size_t rec;
+        char rid[8];
+        snprintf(rid, sizeof rid, "r%zu", i);
+        assert_int_equal(cmp_table_add(&t, 0, rid, strlen(rid), &rec), DT_OK);
+        assert_int_equal(cmp_table_set(&t, rec, 1, surnames[i], strlen(surnames[i])), DT_OK);
+    }
+    assert_int_equal(cmp_table_finish(&t), DT_OK);
+    const cmp_column *col = &t.cols[1];
+    size_t n_codes = (size_t)m.comps[0].n_codes; /* null, 3 levels, else */
+    uint64_t *mass = dt_calloc(col->dict.n_strs * n_codes, sizeof *mass);
+    assert_non_null(mass);
+    uint32_t wang = col->vals[0], smith = col->vals[2], jones = col->vals[4];
+    mass[wang * n_codes + 1] = (uint64_t)(60 * FS_MBY_UNIT);
+    mass[wang * n_codes + 4] = (uint64_t)(40 * FS_MBY_UNIT);
+    mass[smith * n_codes + 1] = (uint64_t)(100 * FS_MBY_UNIT);
+    mass[jones * n_codes + 4] = (uint64_t)(5 * FS_MBY_UNIT);
+    assert_int_equal(fs_mby_fit(&m, cfg, &t, 0, mass), DT_OK);
+    dt_free(mass);
+    assert_int_equal(m.mby[0].values.n_strs, 2); /* jones: under FS_MBY_MIN_MASS */
+    double m_else = m.comps[0].m[4], k = FS_MBY_PRIOR_PAIRS;
+    double r_wang = 0, r_smith = 0, r_jones = 0, r_apart = 0;
+    const uint8_t g[N_COMP] = {4, 1, 1, 1}; /* given names differ, all else agrees */
+    double w_wang = fs_mby_weight(&m, cfg, &t, 0, 4, 0, 1, &r_wang);
+    double w_smith = fs_mby_weight(&m, cfg, &t, 0, 4, 2, 3, &r_smith);
+    assert_true(fs_mby_weight(&m, cfg, &t, 0, 4, 4, 5, &r_jones) == 0 && r_jones == 1);
+    assert_true(fs_mby_weight(&m, cfg, &t, 0, 4, 0, 2, &r_apart) == 0 && r_apart == 1);
+    assert_true(fs_mby_weight(&m, cfg, &t, 0, 0, 0, 1, NULL) == 0); /* null given: nothing */
+    assert_true(fabs(r_wang - (40 + k * m_else) / (100 + k) / m_else) < 1e-12);
+    assert_true(fabs(r_smith - (k * m_else) / (100 + k) / m_else) < 1e-12);
+    assert_true(w_wang > 0 && w_smith < 0);
+    assert_true(fs_pair_weight(&m, cfg, &t, g, 0, 1) > fs_pair_weight(&m, cfg, &t, g, 2, 3));
+
+    /* The scorer and fs_pair_weight agree bit for bit with it. */
+    fs_scorer *sc;
+    assert_int_equal(fs_scorer_new(&m, cfg, &t, &sc), DT_OK);
+    for (uint32_t a = 0; a < 7; a++)
+        for (uint32_t b = 0; b < 7; b++)
+            for (int code = 0; code < 5; code++) {
+                const uint8_t gv[N_COMP] = {(uint8_t)code, (uint8_t)(a == b ? 1 : 2), 1, 0};
+                double x = fs_scorer_weight(sc, gv, a, b), y = fs_pair_weight(&m, cfg, &t, gv, a, b);
+                assert_memory_equal(&x, &y, sizeof x);
+            }
+    fs_scorer_free(sc);
+
+    /* model.json keeps it by value text; bound again, the same weights. */
+    fs_model back;
+    char *path = save_and_load(&m, cfg, &back);
+    assert_int_equal(back.mby[0].values.n_strs, 2);
+    assert_int_equal(fs_tf_bind(&back, cfg, &t), DT_OK);
+    double w_back = fs_mby_weight(&back, cfg, &t, 0, 4, 0, 1, NULL);
+    assert_memory_equal(&w_back, &w_wang, sizeof w_back);
+    fs_model_fini(&back);
+    /* A config that conditions on another field refuses the model. */
+    char *other_yaml = dt_asprintf("%.*s    m_by_value: postcode\n%s", (int)(at - yaml), yaml, at);
+    dt_config *other = parse(other_yaml);
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(fs_model_load(&back, other, path, &err), DT_EMODEL);
+    assert_non_null(strstr(err.msg, "train again"));
+    fs_model_fini(&back);
+    /* One without m_by_value reads the rest and ignores it. */
+    dt_config *plain = parse(CONFIG);
+    assert_int_equal(fs_model_load(&back, plain, path, &err), DT_OK);
+    assert_false(back.mby[0].is_set);
+    fs_model_fini(&back);
+    dt_config_free(plain);
+    dt_config_free(other);
+    dt_free(other_yaml);
+    unlink(path);
+    cmp_table_fini(&t);
+    fs_model_fini(&m);
+    dt_config_free(cfg);
+    dt_free(with);
+    dt_free(yaml);
+}
+
 /* Invariant 3: the same multiset of vectors in another order, with other
  * count splits, gives bit-identical u, m and λ. */
 static void test_order_independent(void **state)
@@ -932,6 +1030,7 @@ int main(void)
         cmocka_unit_test(test_estimate_lambda),
         cmocka_unit_test(test_lambda_by_sources),
         cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_m_by_value),
         cmocka_unit_test(test_order_independent),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_context),
