@@ -168,14 +168,19 @@ typedef struct block_state {
     skipped_keys *skipped;  /* n_rules */
     rule_pairs_out *pairs;  /* n_rules */
     entry **entries;        /* per worker: n_recs entries */
-    uint64_t **earlier;     /* per worker: a block's keys under earlier rules */
-    size_t *cap_earlier;    /* per worker */
     int *rc;                /* per rule */
 } block_state;
 
 static int is_skipped(const skipped_keys *s, uint64_t key)
 {
     return s->n && bsearch(&key, s->keys, s->n, sizeof key, cmp_u64) != NULL;
+}
+
+static int rule_pairs(const block_input *in, const skipped_keys *skipped, int r, uint32_t a,
+                      uint32_t b)
+{
+    uint64_t ka = in->keys[r][a];
+    return ka && ka == in->keys[r][b] && !is_skipped(&skipped[r], ka);
 }
 
 /* Pairs a block holds under the mode, from its per-source counts. */
@@ -205,62 +210,17 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule)
     return DT_OK;
 }
 
-/* 1 when an earlier rule puts a and b in one block it did not skip. */
-static int covered_direct(const block_state *st, int rule, uint32_t a, uint32_t b)
+static int emit_block(block_state *st, int rule, const entry *e, size_t n)
 {
     const block_input *in = st->in;
-    for (int r = 0; r < rule; r++) {
-        uint64_t ka = in->keys[r][a];
-        if (ka && ka == in->keys[r][b] && !is_skipped(&st->skipped[r], ka)) return 1;
-    }
-    return 0;
-}
-
-/* The block's keys under each earlier rule, record by record (0 where the
- * record has none or its block there was skipped). Each record's keys sit
- * in their own rule's array, so checking them pair by pair costs two cache
- * misses per rule per pair; a block of n records has n (n - 1) / 2 pairs,
- * and at 10M people most pairs are in blocks of dozens. Small blocks, most
- * blocks, check directly: a pair is mostly covered by the first rules. */
-enum { GATHER_MIN_RECORDS = 8 };
-
-static int gather_earlier(block_state *st, int rule, int i_worker, const entry *e, size_t n,
-                          uint64_t **out)
-{
-    const block_input *in = st->in;
-    size_t nr = (size_t)rule;
-    DT_TRY(util_grow((void **)&st->earlier[i_worker], &st->cap_earlier[i_worker],
-                     n * (nr ? nr : 1), sizeof **st->earlier));
-    uint64_t *k = st->earlier[i_worker];
-    for (size_t i = 0; i < n; i++)
-        for (size_t r = 0; r < nr; r++) {
-            uint64_t key = in->keys[r][e[i].val];
-            k[i * nr + r] = key && !is_skipped(&st->skipped[r], key) ? key : 0;
-        }
-    *out = k;
-    return DT_OK;
-}
-
-static int covered_gathered(const uint64_t *ka, const uint64_t *kb, int rule)
-{
-    for (int r = 0; r < rule; r++)
-        if (ka[r] && ka[r] == kb[r]) return 1;
-    return 0;
-}
-
-static int emit_block(block_state *st, int rule, int i_worker, const entry *e, size_t n)
-{
-    const block_input *in = st->in;
-    uint64_t *k = NULL;
-    if (n >= GATHER_MIN_RECORDS && rule > 0) DT_TRY(gather_earlier(st, rule, i_worker, e, n, &k));
     for (size_t i = 0; i < n; i++) {
         uint32_t a = e[i].val;
         for (size_t j = i + 1; j < n; j++) {
             uint32_t b = e[j].val;
             if (!block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b])) continue;
-            if (k ? covered_gathered(k + i * (size_t)rule, k + j * (size_t)rule, rule)
-                  : covered_direct(st, rule, a, b))
-                continue;
+            int covered = 0;
+            for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
+            if (covered) continue;
             DT_TRY(emit(st, a, b, rule));
         }
     }
@@ -315,7 +275,7 @@ static int count_rule(block_state *st, int rule, entry *entries)
 }
 
 /* Phase 2: emit the pairs of every block not skipped. */
-static int emit_rule(block_state *st, int rule, int i_worker, entry *entries)
+static int emit_rule(block_state *st, int rule, entry *entries)
 {
     size_t n;
     DT_TRY(rule_entries(st->in, rule, entries, &n));
@@ -323,7 +283,7 @@ static int emit_rule(block_state *st, int rule, int i_worker, entry *entries)
         size_t j = i + 1;
         while (j < n && entries[j].key == entries[i].key) j++;
         if (j - i >= 2 && !is_skipped(&st->skipped[rule], entries[i].key))
-            DT_TRY(emit_block(st, rule, i_worker, entries + i, j - i));
+            DT_TRY(emit_block(st, rule, entries + i, j - i));
         i = j;
     }
     return DT_OK;
@@ -338,7 +298,7 @@ static void count_rules(void *ctx, size_t begin, size_t end, int i_worker)
 static void emit_rules(void *ctx, size_t begin, size_t end, int i_worker)
 {
     block_state *st = ctx;
-    for (size_t r = begin; r < end; r++) st->rc[r] = emit_rule(st, (int)r, i_worker, st->entries[i_worker]);
+    for (size_t r = begin; r < end; r++) st->rc[r] = emit_rule(st, (int)r, st->entries[i_worker]);
 }
 
 static int first_error(const block_state *st)
@@ -392,9 +352,6 @@ static void state_fini(block_state *st, int n_workers)
     }
     for (size_t r = 0; st->pairs && r < st->in->n_rules; r++) dt_free(st->pairs[r].pairs);
     for (int w = 0; st->entries && w < n_workers; w++) dt_free(st->entries[w]);
-    for (int w = 0; st->earlier && w < n_workers; w++) dt_free(st->earlier[w]);
-    dt_free(st->earlier);
-    dt_free(st->cap_earlier);
     dt_free(st->skipped);
     dt_free(st->pairs);
     dt_free(st->entries);
@@ -414,10 +371,7 @@ int block_run(const block_input *in, block_output *out)
     st.pairs = dt_calloc(n_rules, sizeof *st.pairs);
     st.rc = dt_calloc(n_rules, sizeof *st.rc);
     st.entries = dt_calloc((size_t)n_workers, sizeof *st.entries);
-    st.earlier = dt_calloc((size_t)n_workers, sizeof *st.earlier);
-    st.cap_earlier = dt_calloc((size_t)n_workers, sizeof *st.cap_earlier);
-    int rc = out->stats && st.skipped && st.pairs && st.rc && st.entries && st.earlier &&
-             st.cap_earlier ? DT_OK : DT_ENOMEM;
+    int rc = out->stats && st.skipped && st.pairs && st.rc && st.entries ? DT_OK : DT_ENOMEM;
     for (int w = 0; w < n_workers && rc == DT_OK; w++)
         if (!(st.entries[w] = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof **st.entries)))
             rc = DT_ENOMEM;

@@ -409,6 +409,14 @@ static int train(link_run *run)
  * the posteriors the previous fit gives, so a surname whose twins the
  * first pass still calls one person sheds that mass in the next. */
 enum { MBY_PASSES = 3 };
+/* Each worker keeps counts for every value (at 10M people, millions of
+ * surnames): a few workers are as fast on a pass this cheap. */
+enum { MBY_MAX_WORKERS = 4 };
+
+static int mby_workers(const pl_ctx *e)
+{
+    return e->n_threads < 1 ? 1 : e->n_threads > MBY_MAX_WORKERS ? MBY_MAX_WORKERS : e->n_threads;
+}
 
 typedef struct mby_job {
     link_run *run;
@@ -440,7 +448,7 @@ static void mby_range(void *ctx, size_t begin, size_t end, int i_worker)
 static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
 {
     pl_ctx *e = &run->e;
-    int n_workers = e->n_threads > 0 ? e->n_threads : 1;
+    int n_workers = mby_workers(e);
     fs_scorer *sc;
     DT_TRY(fs_scorer_new(&run->model, e->cfg, &e->table, &sc));
     for (int w = 0; w < n_workers; w++) memset(mass[w], 0, n_cells * sizeof **mass);
@@ -456,7 +464,7 @@ static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
 static int fit_m_by_value(link_run *run)
 {
     pl_ctx *e = &run->e;
-    int n_workers = e->n_threads > 0 ? e->n_threads : 1, rc = DT_OK;
+    int n_workers = mby_workers(e), rc = DT_OK;
     for (size_t c = 0; c < e->cfg->n_comparisons && rc == DT_OK; c++) {
         const cfg_comparison *cc = &e->cfg->comparisons[c];
         if (cc->m_by_field < 0) continue;

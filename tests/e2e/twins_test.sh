@@ -27,8 +27,11 @@ awk '/^  contexts:/ { skip = 1; next }
      skip && /^  #/ { next }
      { skip = 0; print }' "$T/with.yaml" >"$T/without.yaml"
 grep -q 'contexts:' "$T/without.yaml" && bad "the config without contexts has none"
+# Without m per surname (README, "Given names that differ"), all else kept.
+grep -v '^    m_by_value:' "$T/with.yaml" >"$T/nomby.yaml"
+grep -q 'm_by_value' "$T/nomby.yaml" && bad "the config without m_by_value has none"
 
-for v in with without; do
+for v in with without nomby; do
     "$DT" link -q --config "$T/$v.yaml" --out "$T/$v" 2>"$T/$v.log" || bad "link ($v)" "$(tail -n 3 "$T/$v.log")"
     "$DT" eval --json --config "$T/$v.yaml" --out "$T/$v" >"$T/$v.eval" || bad "eval ($v)"
     "$SCORE" --truth "$T/g/truth.csv" --relations "$T/g/relations.csv" \
@@ -48,6 +51,13 @@ pc=$(share parent_child "$T/with.score") pco=$(share parent_child "$T/without.sc
 awk -v a="$pc" -v b="$pco" 'BEGIN { exit !(a != "" && a <= b) }' \
     && ok "juniors and seniors merged: $pc (without: $pco)" || bad "parent_child $pc > $pco"
 
+grep -q '"m_by_value":{"given":{"field":"surname","ratios":{"' "$T/model.flat" \
+    && ok "model.json holds the given name's m per surname" || bad "model.json has no m_by_value"
+twm=$(share twin "$T/nomby.score")
+awk -v a="$tw" -v b="$twm" 'BEGIN { exit !(a != "" && b != "" && a <= b) }' \
+    && ok "twins merged with m per surname $tw, without $twm" \
+    || bad "m per surname merged more twins: $tw against $twm"
+
 # Per culture and per registry, from eval --json (one key per line is not
 # guaranteed: read the numbers after each name).
 num() { tr -d '\n ' <"$3" | sed -n "s/.*\"$1\":{[^}]*\"$2\":\([0-9.]*\).*/\1/p"; }
@@ -56,6 +66,10 @@ for g in english spanish chinese vietnamese indian arabic; do
     awk -v a="$a" -v b="$b" 'BEGIN { exit !(a != "" && b != "" && a >= b - 0.003) }' \
         && ok "$g names: B-cubed F1 $a (without contexts $b)" \
         || bad "$g names lose more than 0.003 of B-cubed F1: $a against $b"
+    c=$(num "$g" bcubed_f1 "$T/nomby.eval")
+    awk -v a="$a" -v c="$c" 'BEGIN { exit !(a != "" && c != "" && a >= c - 0.003) }' \
+        && ok "$g names: B-cubed F1 $a (without m per surname $c)" \
+        || bad "$g names lose more than 0.003 of B-cubed F1 to m per surname: $a against $c"
 done
 for s in benefits earners health; do
     a=$(num "$s" precision "$T/with.eval") b=$(num "$s" precision "$T/without.eval")
