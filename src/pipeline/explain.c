@@ -60,6 +60,13 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
         double ratio = 1;
         if (!rows_global) r->weight += fs_mby_weight(m, cfg, &e->table, c, g[c], a, b, &ratio);
         r->m *= ratio;
+        if (ratio != 1) { /* say why m is not the comparison's own */
+            char *with = dt_asprintf("%s, m x%.3g for this %s", r->level, ratio,
+                                     cfg->fields[cc->m_by_field].name);
+            if (!with) return DT_ENOMEM;
+            dt_free(r->level);
+            r->level = with;
+        }
         ex->total_weight += r->weight;
     }
     if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a, b);

@@ -58,6 +58,19 @@ awk -v a="$tw" -v b="$twm" 'BEGIN { exit !(a != "" && b != "" && a <= b) }' \
     && ok "twins merged with m per surname $tw, without $twm" \
     || bad "m per surname merged more twins: $tw against $twm"
 
+# explain says when the given name's m is its surname's: among review pairs
+# that share a surname, the first whose surname the model kept.
+said=
+for pair in $(sed 's/"[^"]*"/R/' "$T/with/review.csv" |
+              awk -F, 'NR > 1 && $10 == "exact" && $8 != "null" { print $1 ":" $2 "," $3 ":" $4 }' |
+              head -n 40); do
+    "$DT" explain --config "$T/with.yaml" --out "$T/with" "${pair%,*}" "${pair#*,}" \
+        >"$T/explain.txt" 2>/dev/null || continue
+    if grep -q '^given .*, m x[0-9.e-]* for this surname' "$T/explain.txt"; then said=$pair; break; fi
+done
+[ -n "$said" ] && ok "explain names the surname's m ($said)" \
+    || bad "explain never said the given name's m came from the surname"
+
 # Per culture and per registry, from eval --json (one key per line is not
 # guaranteed: read the numbers after each name).
 num() { tr -d '\n ' <"$3" | sed -n "s/.*\"$1\":{[^}]*\"$2\":\([0-9.]*\).*/\1/p"; }
