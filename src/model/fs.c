@@ -735,11 +735,7 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         if (!cfg->comparisons[c].tf) continue;
         const cmp_column *col = &t->cols[cfg->comparisons[c].i_field];
         uint32_t n = col->dict.n_strs;
-        if (!(sc->tf_exact[c] = dt_malloc((n ? n : 1) * sizeof *sc->tf_exact[c]))) {
-            fs_scorer_free(sc);
-            *out = NULL;
-            return DT_ENOMEM;
-        }
+        if (!(sc->tf_exact[c] = dt_malloc((n ? n : 1) * sizeof *sc->tf_exact[c]))) goto fail;
         sc->tf_vals[c] = col->vals;
         for (uint32_t v = 0; v < n; v++)
             sc->tf_exact[c][v] = log2(m->comps[c].m[1] / tf_u(m, cfg, col, c, v, m->comps[c].u[1]));
@@ -748,17 +744,17 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         const fs_mby *x = &m->mby[c];
         if (!x->is_set || !x->bound) continue;
         uint32_t n = x->values.n_strs;
-        if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) {
-            fs_scorer_free(sc);
-            *out = NULL;
-            return DT_ENOMEM;
-        }
+        if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) goto fail;
         sc->mby_vals[c] = t->cols[cfg->comparisons[c].m_by_field].vals;
         for (uint32_t id = 0; id < n; id++)
             for (int code = 1; code < m->comps[c].n_codes; code++)
                 sc->mby_w[c][id][code] = log2(x->ratio[id][code]);
     }
     return DT_OK;
+fail:
+    fs_scorer_free(sc);
+    *out = NULL;
+    return DT_ENOMEM;
 }
 
 void fs_scorer_free(fs_scorer *sc)
