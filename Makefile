@@ -94,6 +94,9 @@ $(B)/bench-gen: bench/gen.c $(STATIC_LIB)
 # related people merged, from bench-gen's truth (bench/README.md): plain C, no library
 $(B)/bench-score: bench/score.c
 	$(CC) $(CFLAGS_ALL) $< -o $@
+# findings against bench-gen's planted ones (bench/README.md, "Findings")
+$(B)/bench-findings: bench/fscore.c $(STATIC_LIB)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
 # resolve latency against a store (bench/README.md)
 $(B)/bench-resolve: bench/resolve.c $(STATIC_LIB)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Isrc $< -o $@ $(STATIC_LIB) $(LDLIBS_ALL)
@@ -202,7 +205,8 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=release all build/release/bench-gen build/release/bench-resolve \
-	    build/release/bench-audit build/release/bench-leaks build/release/bench-score
+	    build/release/bench-audit build/release/bench-leaks build/release/bench-score \
+	    build/release/bench-findings
 	@echo "built; now run e.g.: bench/run --people 100000   (see bench/README.md)"
 
 format:

@@ -55,7 +55,7 @@
 
 #include "util/util.h" /* util_rng, util_hash64, util_mix64, dt_malloc, util_read_file */
 
-#define GEN_VERSION "2"
+#define GEN_VERSION "3"
 #define MAX_PEOPLE 40000000ULL /* two to a pair: 20M of the 24,495,100 SSN pairs of invariant 3 */
 #define NAME_CAP 128           /* bytes for one name part, damage included */
 #define LINE_CAP 4096          /* bytes for one output row */
@@ -965,7 +965,7 @@ typedef struct person {
     /* Where the person appears (plan_person). */
     int in_reg[5];          /* deaths, benefits, earners, health, voters */
     int32_t death_record;   /* date_of_death written in deaths.csv */
-    int n_enroll;           /* 0, 1, or 2 (planted duplicate_enrollment) */
+    int n_enroll;           /* 0, 1, or 2 (a second enrollment) */
     int32_t enroll[2];      /* ENROLLED_ON */
     int32_t paid_until[2];  /* last day a payment may be dated */
     int earn_first, earn_last; /* tax years filed; 0 = none */
@@ -976,6 +976,8 @@ typedef struct person {
     /* Record ids written, for findings_truth.csv details. */
     char death_id[11], earner_id[11], enroll_id[2][11];
     int n_paid_after_death;
+    const char *program[2]; /* PROGRAM written per enrollment */
+    int32_t last_paid[2];   /* date of the last payment written; NO_DATE: none */
 } person;
 
 typedef struct gen {
@@ -1542,7 +1544,9 @@ static void write_payments(gen *g, util_rng *r, person *p, int e)
     uint64_t cents = (uint64_t)rnd_int(r, 60000, 280000);
     ymd t = civil_from_days(p->enroll[e]);
     int32_t day = days_from_civil(t.y, t.m, 3);
+    p->last_paid[e] = NO_DATE;
     for (day = add_months(day, 1); day <= p->paid_until[e]; day = add_months(day, 1)) {
+        p->last_paid[e] = day;
         ymd pt = civil_from_days(day);
         if (pt.m == 1) cents = cents * 1025 / 1000;
         line l;
@@ -1590,6 +1594,7 @@ static void write_benefits(gen *g, util_rng *r, person *p)
         }
         put_ch(&l, ',');
         if (!program || !chance(r, 0.7)) program = program_of(r, p, p->enroll[e]);
+        p->program[e] = program;
         put_str(&l, program);
         put_ch(&l, ',');
         put_day(&l, p->enroll[e], DF_ISO);
@@ -1763,6 +1768,19 @@ static void write_voter(gen *g, util_rng *r, person *p, const profile *pr, int i
 
 typedef void write_fn(gen *g, util_rng *r, person *p, const profile *pr, int is_dup);
 
+/* A second enrollment is a duplicate_enrollment finding only when it is in
+ * the same program while the first is still paid: each enrollment runs
+ * from ENROLLED_ON to its last payment (or that day, unpaid), and the two
+ * overlap. Re-enrolling after the first ended, or a second program at the
+ * same time, is allowed. */
+static int is_duplicate_enrollment(const person *p)
+{
+    if (p->n_enroll != 2 || strcmp(p->program[0], p->program[1]) != 0) return 0;
+    int32_t end0 = p->last_paid[0] == NO_DATE ? p->enroll[0] : p->last_paid[0];
+    int32_t end1 = p->last_paid[1] == NO_DATE ? p->enroll[1] : p->last_paid[1];
+    return p->enroll[1] <= end0 && p->enroll[0] <= end1;
+}
+
 /* All of one person's rows (each, at k_dup_rate, twice), then the findings
  * planted on them. */
 static void write_person(gen *g, util_rng *r, person *p)
@@ -1800,7 +1818,7 @@ static void write_person(gen *g, util_rng *r, person *p)
                  p->death_id, t.y, t.m, t.d, p->earner_id, p->earn_last);
         write_finding(g, F_CONTRADICTED, p, detail);
     }
-    if (p->n_enroll == 2) {
+    if (is_duplicate_enrollment(p)) {
         snprintf(detail, sizeof detail, "enrollment_ids=%s;%s", p->enroll_id[0],
                  p->enroll_id[1]);
         write_finding(g, F_DUPLICATE, p, detail);

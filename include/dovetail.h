@@ -213,6 +213,40 @@ DT_API int dt_link_run(const dt_config *cfg, const dt_link_options *opts,
                        dt_link_summary *summary, dt_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Findings (README, "Findings")                                         */
+/* ------------------------------------------------------------------ */
+
+/* Rules, in this order: payment_after_death, death_contradicted,
+ * duplicate_enrollment, shared_identifier. */
+#define DT_N_FINDING_RULES 4
+/* "payment_after_death", ...; NULL outside 0..DT_N_FINDING_RULES-1. */
+DT_API const char *dt_finding_rule_name(int rule);
+
+typedef struct dt_findings_summary {
+    uint64_t n_findings;
+    uint64_t per_rule[DT_N_FINDING_RULES];
+    int ran[DT_N_FINDING_RULES];   /* 0: the config lacks what the rule needs (the log says what) */
+    uint64_t n_needs_review;       /* resting on a link under findings: review_below */
+    uint64_t n_withheld;           /* payment_after_death not raised: the death is contradicted */
+    uint64_t n_event_rows;         /* rows read from the event sources */
+    uint64_t n_events;             /* kept: joined to a record, with a date */
+    uint64_t n_rejected_events;    /* broken, wrong field count, empty or repeated id, bad amount */
+    uint64_t n_orphan_events;      /* their key is no record of their source */
+    uint64_t n_undated_events;     /* no date the format reads */
+    double seconds;                /* reading events, the rules and writing, after linking */
+} dt_findings_summary;
+
+/* dt_link_run, then the config's finding rules (config findings:) over its
+ * entities: writes findings.csv and findings.json into opts->out_dir
+ * beside the other outputs. Every finding is a proposal for a person to
+ * verify: "open", or "needs-review" when a link it rests on is under
+ * findings: review_below. DT_ECONFIG when the config has no findings:.
+ * OUT: *summary (may be NULL), *findings. */
+DT_API int dt_link_findings_run(const dt_config *cfg, const dt_link_options *opts,
+                                dt_link_summary *summary, dt_findings_summary *findings,
+                                dt_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Evaluation against the configuration's truth                         */
 /* ------------------------------------------------------------------ */
 

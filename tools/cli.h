@@ -33,6 +33,7 @@ typedef struct cli_opts {
     const char *rejects;      /* --rejects FILE */
     long long max_rejected;   /* --max-rejected N; 0 unless given */
     dt_pairs_output pairs;    /* --pairs none|review|all; review unless given */
+    int findings;             /* --findings */
 } cli_opts;
 
 /* Which options a command requires. */

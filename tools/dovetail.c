@@ -49,7 +49,7 @@ static int cmd_entity(int argc, char **argv);
 const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
-     "       [--rejects FILE] [--max-rejected N] [--pairs none|review|all]\n"
+     "       [--rejects FILE] [--max-rejected N] [--pairs none|review|all] [--findings]\n"
      "\n"
      "Reads every source in the config, standardizes, blocks, compares, trains a\n"
      "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
@@ -61,6 +61,10 @@ const command commands[] = {
      "  clusters.csv   entity_id,size,confidence (weakest link)\n"
      "  model.json     parameters and training diagnostics\n"
      "  rejects.csv    rows rejected (see --rejects), only when there are some\n"
+     "  findings.csv   with --findings: one row per finding (rule, state, confidence,\n"
+     "                 records, identifier, date, events, amount)\n"
+     "  findings.json  with --findings: each finding with its evidence (records, the\n"
+     "                 links that tie them and their probabilities, events)\n"
      "\n"
      "A config of two or more sources without mode: runs link_and_dedupe, which\n"
      "also compares records within a source (the log says so); write mode: link\n"
@@ -85,6 +89,11 @@ const command commands[] = {
      "                      (review.csv and pairs.csv) or none; a pair file not\n"
      "                      written is removed from DIR. 'dovetail explain' shows\n"
      "                      any one pair without pairs.csv\n"
+     "      --findings      then run the config's finding rules (findings:) over the\n"
+     "                      entities: payment_after_death, death_contradicted,\n"
+     "                      duplicate_enrollment, shared_identifier. Each finding is\n"
+     "                      'open' or 'needs-review' (a link under review_below):\n"
+     "                      a proposal for a person to verify, never a conclusion\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
@@ -361,7 +370,7 @@ static void print_notice(const dt_store *store)
 }
 
 /* Options with no short form. */
-enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS };
+enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -379,6 +388,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"rejects", required_argument, 0, OPT_REJECTS},
         {"max-rejected", required_argument, 0, OPT_MAX_REJECTED},
         {"pairs", required_argument, 0, OPT_PAIRS},
+        {"findings", no_argument, 0, OPT_FINDINGS},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
         {0, 0, 0, 0},
@@ -417,6 +427,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             else return usage_error(c, "--pairs takes none, review or all");
             break;
         case 'n': o->snapshot = 1; break;
+        case OPT_FINDINGS: o->findings = 1; break;
         case 'b':
             o->batch = strtol(optarg, &end, 10);
             if (*end || o->batch < 1 || o->batch > 10000000)
@@ -540,7 +551,38 @@ static unsigned long long peak_rss_bytes(void)
     return (unsigned long long)ru.ru_maxrss * 1024ULL; /* Linux reports KiB */
 }
 
-static int write_stats(const char *path, const dt_link_summary *s)
+static void print_findings(const dt_findings_summary *f)
+{
+    fprintf(stderr, "findings:        ");
+    for (int k = 0; k < DT_N_FINDING_RULES; k++)
+        fprintf(stderr, " %s %s", dt_finding_rule_name(k),
+                f->ran[k] ? "" : "(not run)");
+    fprintf(stderr, "\n ");
+    for (int k = 0; k < DT_N_FINDING_RULES; k++)
+        if (f->ran[k]) fprintf(stderr, " %s %llu", dt_finding_rule_name(k),
+                               (unsigned long long)f->per_rule[k]);
+    fprintf(stderr, "\n  needs review %llu, withheld (death contradicted) %llu; event rows %llu: "
+            "kept %llu, rejected %llu, orphans %llu, undated %llu; %.2f s\n",
+            (unsigned long long)f->n_needs_review, (unsigned long long)f->n_withheld,
+            (unsigned long long)f->n_event_rows, (unsigned long long)f->n_events,
+            (unsigned long long)f->n_rejected_events, (unsigned long long)f->n_orphan_events,
+            (unsigned long long)f->n_undated_events, f->seconds);
+}
+
+static void stats_findings(FILE *f, const dt_findings_summary *s)
+{
+    fprintf(f, ", \"findings\": {\"seconds\": %.3f, \"needs_review\": %llu, \"withheld\": %llu, "
+               "\"event_rows\": %llu, \"events\": %llu, \"rejected_events\": %llu",
+            s->seconds, (unsigned long long)s->n_needs_review,
+            (unsigned long long)s->n_withheld, (unsigned long long)s->n_event_rows,
+            (unsigned long long)s->n_events, (unsigned long long)s->n_rejected_events);
+    for (int k = 0; k < DT_N_FINDING_RULES; k++)
+        if (s->ran[k]) fprintf(f, ", \"%s\": %llu", dt_finding_rule_name(k),
+                               (unsigned long long)s->per_rule[k]);
+    fputc('}', f);
+}
+
+static int write_stats(const char *path, const dt_link_summary *s, const dt_findings_summary *fs)
 {
     char *text = NULL;
     size_t n = 0;
@@ -558,8 +600,10 @@ static int write_stats(const char *path, const dt_link_summary *s)
             (unsigned long long)s->n_entities);
     for (int i = 0; i < DT_N_STAGES; i++)
         fprintf(f, "\"%s\": %.3f, ", dt_stage_name(i), s->stage_seconds[i]);
-    fprintf(f, "\"total\": %.3f}, \"peak_rss_bytes\": %llu}\n", s->total_seconds,
+    fprintf(f, "\"total\": %.3f}, \"peak_rss_bytes\": %llu", s->total_seconds,
             peak_rss_bytes());
+    if (fs) stats_findings(f, fs);
+    fputs("}\n", f);
     dt_error err;
     int rc = fclose(f) == 0 ? 0 : 1;
     if (rc == 0 && dt_file_write(path, text, n, &err) < 0) rc = fail("link", &err);
@@ -580,12 +624,15 @@ static int cmd_link(int argc, char **argv)
                             .rejects_path = o.rejects, .max_rejected = o.max_rejected,
                             .pairs = o.pairs};
     dt_link_summary s;
-    rc = dt_link_run(cfg, &opts, &s, &err);
+    dt_findings_summary fs;
+    rc = o.findings ? dt_link_findings_run(cfg, &opts, &s, &fs, &err)
+                    : dt_link_run(cfg, &opts, &s, &err);
     clear_bar(&l);
     dt_config_free(cfg);
     if (rc < 0) return fail("link", &err);
     print_summary(&s);
-    return o.stats ? write_stats(o.stats, &s) : 0;
+    if (o.findings) print_findings(&fs);
+    return o.stats ? write_stats(o.stats, &s, o.findings ? &fs : NULL) : 0;
 }
 
 /* ---- eval ----------------------------------------------------------- */

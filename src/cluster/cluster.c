@@ -75,6 +75,7 @@ static void join(clu_result *r, uint32_t *parent, uint32_t *next, double *conf,
         r->n_refused++;
         return;
     }
+    if (r->joins) r->joins[r->n_joins++] = (clu_link){l->a, l->b, l->p, NULL};
     uint32_t t_next = next[ra]; /* splice the member lists */
     next[ra] = next[rb];
     next[rb] = t_next;
@@ -138,8 +139,9 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
     out->entity = dt_malloc(n * sizeof *out->entity);
     out->confidence = dt_malloc(n * sizeof *out->confidence);
     out->size = dt_malloc(n * sizeof *out->size);
+    if (opt->keep_joins) out->joins = dt_malloc(n * sizeof *out->joins); /* < n_recs joins */
     if (!parent || !next || !conf || !out->entity || !out->confidence || !out->size ||
-        (opt->one_to_one && !linked_to)) {
+        (opt->one_to_one && !linked_to) || (opt->keep_joins && !out->joins)) {
         dt_free(parent);
         dt_free(next);
         dt_free(conf);
@@ -176,5 +178,6 @@ void clu_result_fini(clu_result *r)
     dt_free(r->entity);
     dt_free(r->confidence);
     dt_free(r->size);
+    dt_free(r->joins);
     memset(r, 0, sizeof *r);
 }

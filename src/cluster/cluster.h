@@ -44,6 +44,7 @@ typedef struct clu_options {
     uint32_t weak_join_size;
     clu_weak_fn on_weak;   /* may be NULL */
     clu_conflict_fn conflicts; /* may be NULL: no cannot-link constraints */
+    int keep_joins;        /* 1: keep the links that joined clusters (a spanning forest) */
     void *ctx;
 } clu_options;
 
@@ -57,6 +58,9 @@ typedef struct clu_result {
     uint64_t n_dropped_one_to_one;
     uint64_t n_weak_joins;
     uint64_t n_refused;    /* links not applied: a record pair across the two clusters conflicts */
+    clu_link *joins;       /* with keep_joins: each link that joined two clusters, in order
+                              (g NULL); they make one tree per entity */
+    size_t n_joins;
 } clu_result;
 
 /* Sorts links in place (invariant 1) and clusters n_recs records.

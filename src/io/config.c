@@ -845,6 +845,172 @@ static int parse_truth(ycx *y, dt_config *cfg, const yaml_node_t *n)
     return y_path(y, f, "file", &cfg->truth_file);
 }
 
+/* ---- findings ------------------------------------------------------ */
+
+static int y_source_ref(ycx *y, const dt_config *cfg, const yaml_node_t *n, const char *what,
+                        int *out)
+{
+    DT_TRY(y_expect(y, n, YAML_SCALAR_NODE, what));
+    int i = cfg_source_index(cfg, y_str(n));
+    if (i < 0) return y_err(y, n, "%s names unknown source '%s'", what, y_str(n));
+    *out = i;
+    return DT_OK;
+}
+
+/* A field the rules read as a date, or as any value when type < 0. */
+static int y_typed_field(ycx *y, const dt_config *cfg, const yaml_node_t *map, const char *key,
+                         const char *where, int want_date, int *out)
+{
+    const yaml_node_t *x = y_get(y, map, key);
+    if (!x) return y_err(y, map, "%s needs %s:", where, key);
+    DT_TRY(y_field_ref(y, cfg, x, key, out));
+    if (want_date && cfg->fields[*out].type != CFG_T_DATE)
+        return y_err(y, x, "%s: field '%s' must be of type date", key, cfg->fields[*out].name);
+    return DT_OK;
+}
+
+/* {source: S, <date_key>: F, ...}: a person source and a date field of it. */
+static int parse_source_date(ycx *y, const dt_config *cfg, const yaml_node_t *n, const char *where,
+                             const char *const *keys, const char *date_key, int *src, int *field)
+{
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, where));
+    DT_TRY(y_check_keys(y, n, where, keys));
+    const yaml_node_t *x = y_get(y, n, "source");
+    if (!x) return y_err(y, n, "%s needs source:", where);
+    DT_TRY(y_source_ref(y, cfg, x, "source", src));
+    return y_typed_field(y, cfg, n, date_key, where, 1, field);
+}
+
+static int parse_event(ycx *y, const dt_config *cfg, cfg_event *ev, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"name", "path", "id", "of", "key", "date", "amount",
+                                       "payment", "delimiter", NULL};
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "an event source"));
+    DT_TRY(y_check_keys(y, n, "an event source", keys));
+    set_pos(&ev->line, &ev->column, n);
+    ev->delimiter = ',';
+    static const char *const needed[] = {"name", "path", "id", "of", "key", "date", NULL};
+    for (const char *const *k = needed; *k; k++)
+        if (!y_get(y, n, *k)) return y_err(y, n, "an event source needs %s:", *k);
+    DT_TRY(y_strdup(y, y_get(y, n, "name"), "name", &ev->name));
+    if (cfg_source_index(cfg, ev->name) >= 0)
+        return y_err(y, y_get(y, n, "name"), "event source '%s' has a person source's name",
+                     ev->name);
+    DT_TRY(y_path(y, y_get(y, n, "path"), "path", &ev->path));
+    DT_TRY(y_strdup(y, y_get(y, n, "id"), "id", &ev->id_column));
+    DT_TRY(y_source_ref(y, cfg, y_get(y, n, "of"), "of", &ev->of));
+    DT_TRY(y_strdup(y, y_get(y, n, "key"), "key", &ev->key_column));
+    const yaml_node_t *d = y_get(y, n, "date"), *x;
+    if (d->type == YAML_SCALAR_NODE) {
+        DT_TRY(y_strdup(y, d, "date", &ev->date_column));
+    } else {
+        static const char *const dkeys[] = {"column", "format", NULL};
+        DT_TRY(y_expect(y, d, YAML_MAPPING_NODE, "date"));
+        DT_TRY(y_check_keys(y, d, "date", dkeys));
+        if (!(x = y_get(y, d, "column"))) return y_err(y, d, "date needs column:");
+        DT_TRY(y_strdup(y, x, "column", &ev->date_column));
+        if ((x = y_get(y, d, "format"))) {
+            DT_TRY(y_strdup(y, x, "format", &ev->date_format));
+            if (!strstr(ev->date_format, "YYYY"))
+                return y_err(y, x, "date format '%s' must contain YYYY (e.g. YYYYMMDD, "
+                                   "MM/DD/YYYY, YYYY-MM-DD, YYYY)", ev->date_format);
+        }
+    }
+    if ((x = y_get(y, n, "amount"))) DT_TRY(y_strdup(y, x, "amount", &ev->amount_column));
+    if ((x = y_get(y, n, "payment"))) DT_TRY(y_bool(y, x, "payment", &ev->is_payment));
+    if ((x = y_get(y, n, "delimiter"))) {
+        DT_TRY(y_expect(y, x, YAML_SCALAR_NODE, "delimiter"));
+        const char *c = y_str(x);
+        if (!strcmp(c, "\\t") || !strcmp(c, "tab")) ev->delimiter = '\t';
+        else if (strlen(c) == 1 && c[0] != '"' && c[0] != '\n' && c[0] != '\r') ev->delimiter = c[0];
+        else return y_err(y, x, "delimiter must be one character (or 'tab'), found '%s'", c);
+    }
+    return DT_OK;
+}
+
+static int parse_events(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    cfg_findings *f = &cfg->findings;
+    size_t count;
+    DT_TRY(y_list(y, n, "events", sizeof *f->events, (void **)&f->events, &count));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        cfg_event *ev = &f->events[f->n_events++]; /* counted first: freed on failure */
+        ev->of = -1;
+        DT_TRY(parse_event(y, cfg, ev, y_node(y, *it)));
+        for (size_t j = 0; j + 1 < f->n_events; j++)
+            if (!strcmp(f->events[j].name, ev->name))
+                return y_err(y, y_node(y, *it), "event source name '%s' is used twice", ev->name);
+    }
+    return DT_OK;
+}
+
+static int parse_activity(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"source", "date", NULL};
+    cfg_findings *f = &cfg->findings;
+    DT_TRY(y_expect(y, n, YAML_SEQUENCE_NODE, "activity"));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        if (f->n_activity == CFG_MAX_ACTIVITY)
+            return y_err(y, n, "activity: at most %d entries", CFG_MAX_ACTIVITY);
+        DT_TRY(parse_source_date(y, cfg, y_node(y, *it), "an activity entry", keys, "date",
+                                 &f->activity_source[f->n_activity],
+                                 &f->activity_field[f->n_activity]));
+        f->n_activity++;
+    }
+    return DT_OK;
+}
+
+static int parse_enrollment(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"source", "start", "program", NULL};
+    cfg_findings *f = &cfg->findings;
+    DT_TRY(parse_source_date(y, cfg, n, "enrollment", keys, "start", &f->enroll_source,
+                             &f->enroll_start));
+    if (y_get(y, n, "program"))
+        DT_TRY(y_typed_field(y, cfg, n, "program", "enrollment", 0, &f->enroll_program));
+    return DT_OK;
+}
+
+static int parse_identifier(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"field", "min_length", NULL};
+    cfg_findings *f = &cfg->findings;
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "identifier"));
+    DT_TRY(y_check_keys(y, n, "identifier", keys));
+    DT_TRY(y_typed_field(y, cfg, n, "field", "identifier", 0, &f->identifier_field));
+    if (cfg->fields[f->identifier_field].type != CFG_T_IDENTIFIER)
+        return y_err(y, y_get(y, n, "field"), "field: '%s' must be of type identifier",
+                     cfg->fields[f->identifier_field].name);
+    const yaml_node_t *x = y_get(y, n, "min_length");
+    return x ? y_int(y, x, "min_length", 1, 64, &f->identifier_min_length) : DT_OK;
+}
+
+static int parse_findings(ycx *y, dt_config *cfg, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"death", "enrollment", "activity", "identifier",
+                                       "review_below", "contest_days", "events", NULL};
+    static const char *const death_keys[] = {"source", "date", NULL};
+    cfg_findings *f = &cfg->findings;
+    DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "findings"));
+    DT_TRY(y_check_keys(y, n, "findings", keys));
+    f->is_set = 1;
+    const yaml_node_t *x;
+    if ((x = y_get(y, n, "death")))
+        DT_TRY(parse_source_date(y, cfg, x, "death", death_keys, "date", &f->death_source,
+                                 &f->death_field));
+    if ((x = y_get(y, n, "enrollment"))) DT_TRY(parse_enrollment(y, cfg, x));
+    if ((x = y_get(y, n, "activity"))) DT_TRY(parse_activity(y, cfg, x));
+    if ((x = y_get(y, n, "identifier"))) DT_TRY(parse_identifier(y, cfg, x));
+    if ((x = y_get(y, n, "review_below")))
+        DT_TRY(y_double(y, x, "review_below", 0, 1, &f->review_below));
+    if ((x = y_get(y, n, "contest_days")))
+        DT_TRY(y_int(y, x, "contest_days", 0, 3650, &f->contest_days));
+    if ((x = y_get(y, n, "events"))) DT_TRY(parse_events(y, cfg, x));
+    return DT_OK;
+}
+
 static int parse_mode(ycx *y, dt_config *cfg, const yaml_node_t *n)
 {
     DT_TRY(y_expect(y, n, YAML_SCALAR_NODE, "mode"));
@@ -889,13 +1055,19 @@ static void set_defaults(dt_config *cfg)
     cfg->review_threshold = 0.1;
     cfg->weak_link = 0.9;
     cfg->weak_join_size = 3;
+    cfg_findings *f = &cfg->findings;
+    f->death_source = f->death_field = -1;
+    f->enroll_source = f->enroll_start = f->enroll_program = -1;
+    f->identifier_field = -1;
+    f->review_below = 0.9;
+    f->contest_days = 30;
 }
 
 static int parse_root(ycx *y, dt_config *cfg, const yaml_node_t *root)
 {
     static const char *const keys[] = {"mode", "fields", "sources", "blocking", "comparisons",
                                        "model", "thresholds", "cluster", "truth", "nicknames",
-                                       NULL};
+                                       "findings", NULL};
     DT_TRY(y_expect(y, root, YAML_MAPPING_NODE, "the configuration"));
     DT_TRY(y_check_keys(y, root, "the configuration", keys));
     const yaml_node_t *x;
@@ -921,6 +1093,7 @@ static int parse_root(ycx *y, dt_config *cfg, const yaml_node_t *root)
     if ((x = y_get(y, root, "thresholds"))) DT_TRY(parse_thresholds(y, cfg, x));
     if ((x = y_get(y, root, "cluster"))) DT_TRY(parse_cluster(y, cfg, x));
     if ((x = y_get(y, root, "truth"))) DT_TRY(parse_truth(y, cfg, x));
+    if ((x = y_get(y, root, "findings"))) DT_TRY(parse_findings(y, cfg, x));
     if ((x = y_get(y, root, "nicknames"))) DT_TRY(y_path(y, x, "nicknames", &cfg->nicknames_path));
     else if (!(cfg->nicknames_path = util_data_path("nicknames.tsv")))
         return dt_err_set(y->err, DT_ENOMEM, "out of memory");
@@ -1009,6 +1182,17 @@ void dt_config_free(dt_config *cfg)
     dt_free(cfg->cannot_links);
     for (size_t i = 0; i < cfg->n_contexts; i++) dt_free(cfg->contexts[i].name);
     dt_free(cfg->nicknames_path);
+    for (size_t i = 0; i < cfg->findings.n_events; i++) {
+        cfg_event *ev = &cfg->findings.events[i];
+        dt_free(ev->name);
+        dt_free(ev->path);
+        dt_free(ev->id_column);
+        dt_free(ev->key_column);
+        dt_free(ev->date_column);
+        dt_free(ev->date_format);
+        dt_free(ev->amount_column);
+    }
+    dt_free(cfg->findings.events);
     dt_free(cfg->truth_pattern);
     dt_free(cfg->truth_file);
     dt_free(cfg->path);

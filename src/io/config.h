@@ -179,6 +179,39 @@ typedef struct cfg_cannot_link {
 
 typedef enum cfg_mode { CFG_MODE_LINK, CFG_MODE_DEDUPE, CFG_MODE_LINK_AND_DEDUPE } cfg_mode;
 
+/* findings: events: rows about something that happened to a record of a
+ * person source (a payment of an enrollment, a tax filing of an earner),
+ * joined to it by its record id. */
+typedef struct cfg_event {
+    char *name;
+    char *path;             /* resolved */
+    char *id_column;        /* the row's own id */
+    int of;                 /* source index the rows belong to */
+    char *key_column;       /* holds that source's record id */
+    char *date_column;
+    char *date_format;      /* norm_date_parse format; NULL: YYYY-MM-DD */
+    char *amount_column;    /* NULL: no amount */
+    int is_payment;         /* a payment to the person (not their own act) */
+    char delimiter;
+    long line, column;
+} cfg_event;
+
+#define CFG_MAX_ACTIVITY 16
+/* findings: which sources and fields the rules read (findings.h). A source
+ * or field index of -1: not declared, and the rules that need it cannot run. */
+typedef struct cfg_findings {
+    int is_set;
+    int death_source, death_field;                    /* date of death */
+    int enroll_source, enroll_start, enroll_program;  /* program: -1 = one program */
+    int activity_source[CFG_MAX_ACTIVITY], activity_field[CFG_MAX_ACTIVITY];
+    size_t n_activity;
+    int identifier_field, identifier_min_length;
+    double review_below;    /* a finding whose weakest link is under this: needs-review */
+    int contest_days;
+    cfg_event *events;
+    size_t n_events;
+} cfg_findings;
+
 struct dt_config {
     char *path;             /* as given */
     char *dir;              /* its directory, for relative paths */
@@ -223,6 +256,7 @@ struct dt_config {
     size_t n_cannot_links;
     /* files */
     char *nicknames_path;
+    cfg_findings findings;    /* findings: (src/findings) */
     /* truth for eval */
     char *truth_pattern;      /* POSIX ERE on record ids; group 1 is the entity */
     char *truth_file;         /* or CSV source,record_id,entity */

@@ -128,3 +128,40 @@ int norm_date_parse(const char *s, size_t n, const char *format, norm_date *out)
     out->day = (int8_t)day;
     return DT_OK;
 }
+
+/* Howard Hinnant's days_from_civil (public-domain algorithm, written out
+ * here: libc has no calendar arithmetic that avoids time zones). */
+static int32_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int norm_date_days(const norm_date *d, int32_t *lo, int32_t *hi)
+{
+    if (!d->year) return DT_EINVAL;
+    int m_lo = d->month ? d->month : 1, m_hi = d->month ? d->month : 12;
+    *lo = days_from_civil(d->year, m_lo, d->day ? d->day : 1);
+    *hi = days_from_civil(d->year, m_hi, d->day ? d->day : days_in_month(d->year, m_hi));
+    return DT_OK;
+}
+
+int norm_date_from_days(int32_t days, norm_date *out)
+{
+    int32_t z = days + 719468;
+    int32_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int32_t doe = z - era * 146097;
+    int32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int32_t mp = (5 * doy + 2) / 153;
+    int32_t d = doy - (153 * mp + 2) / 5 + 1;
+    int32_t m = mp + (mp < 10 ? 3 : -9);
+    int32_t y = yoe + era * 400 + (m <= 2);
+    if (y < 1 || y > 9999) return DT_EINVAL;
+    *out = (norm_date){(int16_t)y, (int8_t)m, (int8_t)d};
+    return DT_OK;
+}

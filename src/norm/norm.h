@@ -117,6 +117,14 @@ typedef struct norm_date {
  * DT_EINVAL for a format without YYYY. */
 int norm_date_parse(const char *s, size_t n, const char *format, norm_date *out);
 
+/* The first and last day d may be (days since 1970-01-01): one day for a
+ * full date, its month or year for a partial one. DT_EINVAL for null. */
+int norm_date_days(const norm_date *d, int32_t *lo, int32_t *hi);
+
+/* The date of a day count (days since 1970-01-01); DT_EINVAL outside
+ * years 1..9999. */
+int norm_date_from_days(int32_t days, norm_date *out);
+
 /* 1 if the format string is one norm_date_parse accepts. */
 int norm_date_format_ok(const char *format);
 

@@ -50,6 +50,8 @@ typedef struct link_run {
     void *load_ctx;
     char **model_text;          /* non-NULL: stop after training, model as text here */
     char *rejects_default;      /* out_dir/rejects.csv */
+    pl_after_fn after;          /* NULL: none (pl_link_run_then) */
+    void *after_ctx;
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -560,7 +562,8 @@ static int cluster(link_run *run)
     clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
                        .on_weak = on_weak,
-                       .conflicts = pl_has_conflicts(e) ? records_conflict : NULL, .ctx = run};
+                       .conflicts = pl_has_conflicts(e) ? records_conflict : NULL, .ctx = run,
+                       .keep_joins = run->after != NULL};
     int rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
@@ -1030,15 +1033,21 @@ static int run_stages(link_run *run)
     DT_TRY(write_outputs(run));
     stage_end(run, 7, &t0);
     run->sum.total_seconds = util_now() - start;
+    if (run->after) {
+        pl_linked l = {.e = e, .clu = &run->clu, .out_dir = run->opts->out_dir};
+        DT_TRY(run->after(run->after_ctx, &l));
+    }
     return DT_OK;
 }
 
 static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_loader load,
                         void *load_ctx, char **model_text, dt_link_summary *summary,
-                        dt_error *err)
+                        pl_after_fn after, void *after_ctx, dt_error *err)
 {
     link_run *run = dt_calloc(1, sizeof *run);
     if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    run->after = after;
+    run->after_ctx = after_ctx;
     run->opts = opts;
     run->load = load;
     run->load_ctx = load_ctx;
@@ -1083,6 +1092,12 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
 int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summary *summary,
                 dt_error *err)
 {
+    return pl_link_run_then(cfg, opts, NULL, NULL, summary, err);
+}
+
+int pl_link_run_then(const dt_config *cfg, const dt_link_options *opts, pl_after_fn after,
+                     void *ctx, dt_link_summary *summary, dt_error *err)
+{
     DT_ERR_INIT(err);
     if (!cfg || !opts || !opts->out_dir)
         return dt_err_set(err, DT_EINVAL, "dt_link_run: config, options and out_dir are required");
@@ -1092,7 +1107,7 @@ int dt_link_run(const dt_config *cfg, const dt_link_options *opts, dt_link_summa
     if (access(opts->out_dir, W_OK | X_OK) != 0)
         return dt_err_at(err, DT_EIO, opts->out_dir, 0, 0, "cannot write in this directory: %s",
                          strerror(errno));
-    return link_run_all(cfg, opts, NULL, NULL, NULL, summary, err);
+    return link_run_all(cfg, opts, NULL, NULL, NULL, summary, after, ctx, err);
 }
 
 int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader load, void *ctx,
@@ -1100,5 +1115,5 @@ int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader l
 {
     *model_text = NULL;
     if (opts->model_path) return dt_err_set(err, DT_EINVAL, "training does not load a model");
-    return link_run_all(cfg, opts, load, ctx, model_text, NULL, err);
+    return link_run_all(cfg, opts, load, ctx, model_text, NULL, NULL, NULL, err);
 }

@@ -94,6 +94,19 @@ int pl_finish_load(pl_ctx *e);
 typedef int (*pl_loader)(pl_ctx *e, void *ctx);
 int pl_train_from(const dt_config *cfg, const dt_link_options *opts, pl_loader load, void *ctx,
                    char **model_text, dt_error *err);
+/* What a batch link run hands the part above it (findings) once its
+ * outputs are written: the records, model and entities, and the links that
+ * joined each entity (one tree per entity). */
+typedef struct pl_linked {
+    pl_ctx *e;
+    const clu_result *clu;
+    const char *out_dir;
+} pl_linked;
+typedef int (*pl_after_fn)(void *ctx, const pl_linked *l);
+/* dt_link_run, then after(ctx, ...) before the run's state is freed; its
+ * error is the run's. */
+int pl_link_run_then(const dt_config *cfg, const dt_link_options *opts, pl_after_fn after,
+                     void *ctx, dt_link_summary *summary, dt_error *err);
 /* Reads one row given with its header (resolve's JSON record), as a row of
  * source i_src's CSV; `name` labels messages. */
 int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *row,

@@ -1,0 +1,207 @@
+/*
+ * fscore.c — bench-findings: scores dovetail's findings.csv against the
+ * findings bench-gen planted (findings_truth.csv), per rule: precision,
+ * recall and F1, and how many found ones are needs-review.
+ *
+ * Where it sits: a program beside the library, run by bench/run
+ * --findings. It reads both CSVs with the library's reader (io/csv.h).
+ *
+ * How each planted finding is matched (bench/README.md, "Findings"):
+ *   payment_after_death   its enrollment_id: the finding's benefits record
+ *   death_contradicted    its death_id: the finding's deaths record
+ *   duplicate_enrollment  its two enrollment_ids: the finding's benefits
+ *                         records, sorted
+ *   shared_identifier     its ssn (both people's rows name it once): the
+ *                         finding's identifier
+ * A key found twice counts once; a finding whose key is no planted one is a
+ * false positive.
+ *
+ * Invariants:
+ *   1. Keys are compared as sorted, distinct strings per rule, so the
+ *      figures do not depend on row order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/csv.h"
+
+#define N_RULES 4
+static const char *const k_rules[N_RULES] = {"payment_after_death", "death_contradicted",
+                                             "duplicate_enrollment", "shared_identifier"};
+/* Which source's records make the key of a found finding (NULL: identifier). */
+static const char *const k_key_source[N_RULES] = {"benefits", "deaths", "benefits", NULL};
+
+typedef struct keys {
+    char **s;
+    size_t n, cap;
+} keys;
+
+static void die(const char *what, const dt_error *err)
+{
+    fprintf(stderr, "bench-findings: %s: %s\n", what, err ? err->msg : "out of memory");
+    exit(1);
+}
+
+static void add(keys *k, const char *s)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 1024;
+        k->s = realloc(k->s, k->cap * sizeof *k->s);
+        if (!k->s) die("keys", NULL);
+    }
+    if (!(k->s[k->n++] = strdup(s))) die("keys", NULL);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void finish(keys *k)
+{
+    qsort(k->s, k->n, sizeof *k->s, cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < k->n; i++) {
+        if (w && !strcmp(k->s[w - 1], k->s[i])) {
+            free(k->s[i]);
+            continue;
+        }
+        k->s[w++] = k->s[i];
+    }
+    k->n = w;
+}
+
+static int rule_index(const char *s)
+{
+    for (int r = 0; r < N_RULES; r++)
+        if (!strcmp(s, k_rules[r])) return r;
+    return -1;
+}
+
+/* The value of `name=` in a "k=v;k=v" detail, into out. */
+static int detail_value(const char *detail, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *p = detail; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        if (strncmp(p, name, n) || p[n] != '=') continue;
+        /* enrollment_ids holds its own ';': it is the detail's only key */
+        const char *v = p + n + 1, *end = strcmp(name, "enrollment_ids") ? strchr(v, ';') : NULL;
+        size_t len = end ? (size_t)(end - v) : strlen(v);
+        if (len >= cap) return 0;
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* Sorts the ';'-separated ids in place (two, in practice). */
+static void sort_ids(char *s)
+{
+    char *a = s, *b = strchr(s, ';');
+    if (!b || strchr(b + 1, ';')) return;
+    *b++ = '\0';
+    char tmp[256];
+    if (strcmp(a, b) > 0) snprintf(tmp, sizeof tmp, "%s;%s", b, a);
+    else snprintf(tmp, sizeof tmp, "%s;%s", a, b);
+    strcpy(s, tmp);
+}
+
+static csv_reader *open_csv(const char *path)
+{
+    dt_error err = {0};
+    csv_reader *r = NULL;
+    csv_options opt = {.delimiter = ','};
+    if (csv_open(path, &opt, &r, &err) < 0) die(path, &err);
+    return r;
+}
+
+static void read_truth(const char *path, keys *truth)
+{
+    csv_reader *r = open_csv(path);
+    dt_error err = {0};
+    csv_row row;
+    int rc, first = 1;
+    while ((rc = csv_next(r, &row, &err)) == 1) {
+        if (first-- > 0 || row.n_fields < 3) continue; /* header */
+        int k = rule_index(row.fields[0]);
+        char v[256];
+        const char *name = k == 0 ? "enrollment_id" : k == 1 ? "death_id"
+                         : k == 2 ? "enrollment_ids" : "ssn";
+        if (k < 0 || !detail_value(row.fields[2], name, v, sizeof v)) continue;
+        if (k == 2) sort_ids(v);
+        add(&truth[k], v);
+    }
+    if (rc < 0) die(path, &err);
+    csv_close(r);
+}
+
+/* findings.csv: finding_id,rule,rule_version,state,confidence,entity_id,
+ * other_entity_id,records,identifier,... */
+static void read_found(const char *path, keys *found, size_t *review)
+{
+    csv_reader *r = open_csv(path);
+    dt_error err = {0};
+    csv_row row;
+    int rc, first = 1;
+    while ((rc = csv_next(r, &row, &err)) == 1) {
+        if (first-- > 0 || row.n_fields < 9) continue;
+        int k = rule_index(row.fields[1]);
+        if (k < 0) continue;
+        review[k] += !strcmp(row.fields[3], "needs-review");
+        if (!k_key_source[k]) {
+            add(&found[k], row.fields[8]);
+            continue;
+        }
+        char key[256] = "", rec[512];
+        snprintf(rec, sizeof rec, "%s", row.fields[7]);
+        size_t len = strlen(k_key_source[k]);
+        for (char *t = strtok(rec, ";"); t; t = strtok(NULL, ";")) {
+            if (strncmp(t, k_key_source[k], len) || t[len] != ':') continue;
+            size_t at = strlen(key);
+            snprintf(key + at, sizeof key - at, "%s%s", at ? ";" : "", t + len + 1);
+        }
+        if (k == 2) sort_ids(key);
+        add(&found[k], key);
+    }
+    if (rc < 0) die(path, &err);
+    csv_close(r);
+}
+
+static size_t common(const keys *a, const keys *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        n += bsearch(&a->s[i], b->s, b->n, sizeof *b->s, cmp_str) != NULL;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || !strcmp(argv[1], "--help")) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: bench-findings FINDINGS_TRUTH.csv FINDINGS.csv\n"
+                "Prints per-rule precision, recall and F1 of dovetail's findings against\n"
+                "bench-gen's planted ones, as JSON (bench/README.md, \"Findings\").\n");
+        return argc == 2 ? 0 : 2;
+    }
+    keys truth[N_RULES] = {0}, found[N_RULES] = {0};
+    size_t review[N_RULES] = {0};
+    read_truth(argv[1], truth);
+    read_found(argv[2], found, review);
+    printf("{");
+    for (int k = 0; k < N_RULES; k++) {
+        finish(&truth[k]);
+        finish(&found[k]);
+        size_t tp = common(&found[k], &truth[k]);
+        double p = found[k].n ? (double)tp / (double)found[k].n : 0;
+        double rcl = truth[k].n ? (double)tp / (double)truth[k].n : 0;
+        double f1 = p + rcl > 0 ? 2 * p * rcl / (p + rcl) : 0;
+        printf("%s\"%s\": {\"planted\": %zu, \"found\": %zu, \"correct\": %zu, \"precision\": "
+               "%.4f, \"recall\": %.4f, \"f1\": %.4f, \"needs_review\": %zu}",
+               k ? ", " : "", k_rules[k], truth[k].n, found[k].n, tp, p, rcl, f1, review[k]);
+    }
+    printf("}\n");
+    return 0;
+}

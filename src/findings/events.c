@@ -1,0 +1,307 @@
+/*
+ * events.c — reads the config's event sources (findings: events:): rows
+ * about something that happened to a record of a person source, a payment
+ * of an enrollment or a tax filing of an earner, joined to that record by
+ * its id.
+ *
+ * Invariants:
+ *   1. No row is dropped unsaid: each is kept, or counted as rejected
+ *      (broken, wrong number of fields, empty or repeated id, an amount that
+ *      is no number), orphaned (its key is no record of the parent source),
+ *      or undated (no date the format reads); the counts go to the log and
+ *      the first few rejected rows are named by file and line.
+ *   2. After reading, one record's events are contiguous (first[]) and in
+ *      date order, ties in file order: the same files give the same order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "findings/findings.h"
+#include "io/csv.h"
+#include "norm/norm.h"
+
+enum { EV_LOG_MAX = 5 }; /* rejected rows named on the log, per event source */
+
+typedef struct ev_cols {
+    int id, key, date, amount; /* column indexes; amount -1: none */
+    size_t n_fields;
+} ev_cols;
+
+static int find_column(pl_ctx *e, const cfg_event *ev, const csv_row *h, const char *name,
+                       int *out)
+{
+    for (size_t i = 0; i < h->n_fields; i++)
+        if (strcmp(h->fields[i], name) == 0) {
+            *out = (int)i;
+            return DT_OK;
+        }
+    return dt_err_at(e->err, DT_EINPUT, ev->path, 1, 0, "event source '%s' has no column '%s'",
+                     ev->name, name);
+}
+
+static int read_header(pl_ctx *e, const cfg_event *ev, csv_reader *r, ev_cols *c)
+{
+    csv_row h;
+    int rc = csv_next(r, &h, e->err);
+    if (rc == 0) return dt_err_at(e->err, DT_EINPUT, ev->path, 1, 0, "the file is empty");
+    DT_TRY(rc);
+    DT_TRY(find_column(e, ev, &h, ev->id_column, &c->id));
+    DT_TRY(find_column(e, ev, &h, ev->key_column, &c->key));
+    DT_TRY(find_column(e, ev, &h, ev->date_column, &c->date));
+    c->amount = -1;
+    if (ev->amount_column) DT_TRY(find_column(e, ev, &h, ev->amount_column, &c->amount));
+    c->n_fields = h.n_fields;
+    return DT_OK;
+}
+
+/* Amount text as cents: optional sign, digits, optional '.' and up to two
+ * decimals (an export's "1234.5" or "-12.00"). 0 when empty. */
+static int parse_cents(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    *out = 0;
+    if (n == 0) return DT_OK;
+    if (s[0] == '-' || s[0] == '+') neg = s[i++] == '-';
+    int64_t whole = 0, frac = 0;
+    int n_whole = 0, n_frac = -1;
+    for (; i < n; i++) {
+        if (s[i] == '.' && n_frac < 0) {
+            n_frac = 0;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            if (n_frac >= 0) {
+                if (++n_frac > 2) return DT_EINPUT;
+                frac = frac * 10 + (s[i] - '0');
+            } else {
+                if (++n_whole > 15) return DT_EINPUT;
+                whole = whole * 10 + (s[i] - '0');
+            }
+        } else {
+            return DT_EINPUT;
+        }
+    }
+    if (n_whole == 0 && n_frac <= 0) return DT_EINPUT;
+    if (n_frac == 1) frac *= 10;
+    *out = (whole * 100 + frac) * (neg ? -1 : 1);
+    return DT_OK;
+}
+
+static int grow(fnd_events *ev, size_t *cap)
+{
+    if (ev->n < *cap) return DT_OK;
+    size_t c = *cap ? *cap * 2 : 4096;
+    uint32_t *rec = dt_realloc(ev->rec, c * sizeof *rec);
+    if (rec) ev->rec = rec;
+    int32_t *lo = dt_realloc(ev->lo, c * sizeof *lo);
+    if (lo) ev->lo = lo;
+    int32_t *hi = dt_realloc(ev->hi, c * sizeof *hi);
+    if (hi) ev->hi = hi;
+    int64_t *cents = dt_realloc(ev->cents, c * sizeof *cents);
+    if (cents) ev->cents = cents;
+    uint32_t *id = dt_realloc(ev->id, c * sizeof *id);
+    if (id) ev->id = id;
+    uint8_t *src = dt_realloc(ev->src, c * sizeof *src);
+    if (src) ev->src = src;
+    if (!rec || !lo || !hi || !cents || !id || !src) return DT_ENOMEM;
+    *cap = c;
+    return DT_OK;
+}
+
+/* Per id in the table's id dictionary: the record of source `of` with that
+ * id, or UINT32_MAX. */
+static uint32_t *records_by_id(const pl_ctx *e, int of)
+{
+    const cmp_table *t = &e->table;
+    size_t n = t->ids.n_strs ? t->ids.n_strs : 1;
+    uint32_t *by = dt_malloc(n * sizeof *by);
+    if (!by) return NULL;
+    for (size_t i = 0; i < n; i++) by[i] = UINT32_MAX;
+    for (uint32_t r = 0; r < t->n_recs; r++)
+        if (t->src[r] == of) by[t->rid[r]] = r;
+    return by;
+}
+
+static void reject(pl_ctx *e, const cfg_event *ev, fnd_events *out, uint64_t *n_logged,
+                   long line, const char *why)
+{
+    out->n_rejected++;
+    if ((*n_logged)++ < EV_LOG_MAX)
+        pl_log(e, DT_LOG_WARN, "findings: %s:%ld: row rejected: %s", ev->path, line, why);
+}
+
+/* One row: kept, or counted as it says (invariant 1). */
+static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
+                    const uint32_t *by_id, fnd_events *out, size_t *cap, uint64_t *n_logged)
+{
+    const cfg_event *ev = &e->cfg->findings.events[k];
+    if (row->n_fields != c->n_fields) {
+        reject(e, ev, out, n_logged, row->line, "wrong number of fields");
+        return DT_OK;
+    }
+    const char *rid = row->fields[c->id];
+    size_t rid_len = row->lens[c->id];
+    if (rid_len == 0) {
+        reject(e, ev, out, n_logged, row->line, "empty id");
+        return DT_OK;
+    }
+    int64_t cents = 0;
+    if (c->amount >= 0 && parse_cents(row->fields[c->amount], row->lens[c->amount], &cents) < 0) {
+        reject(e, ev, out, n_logged, row->line, "the amount is not a number");
+        return DT_OK;
+    }
+    uint32_t key = util_intern_find(&e->table.ids, row->fields[c->key], row->lens[c->key]);
+    uint32_t rec = key == UINT32_MAX ? UINT32_MAX : by_id[key];
+    if (rec == UINT32_MAX) {
+        out->n_orphans++;
+        return DT_OK;
+    }
+    norm_date d;
+    int32_t lo, hi;
+    if (norm_date_parse(row->fields[c->date], row->lens[c->date],
+                        ev->date_format ? ev->date_format : "YYYY-MM-DD", &d) < 0 ||
+        norm_date_days(&d, &lo, &hi) < 0) {
+        out->n_undated++;
+        return DT_OK;
+    }
+    /* ids are kept as "source\x1fid", so two event sources may share an id */
+    char buf[512];
+    size_t nn = strlen(ev->name);
+    if (nn + 1 + rid_len > sizeof buf) {
+        reject(e, ev, out, n_logged, row->line, "id over 500 bytes");
+        return DT_OK;
+    }
+    memcpy(buf, ev->name, nn);
+    buf[nn] = '\x1f';
+    memcpy(buf + nn + 1, rid, rid_len);
+    uint32_t before = out->ids.n_strs, id;
+    DT_TRY(util_intern_put(&out->ids, buf, nn + 1 + rid_len, &id));
+    if (out->ids.n_strs == before) {
+        reject(e, ev, out, n_logged, row->line, "repeats an earlier row's id");
+        return DT_OK;
+    }
+    DT_TRY(grow(out, cap));
+    size_t i = out->n++;
+    out->rec[i] = rec;
+    out->lo[i] = lo;
+    out->hi[i] = hi;
+    out->cents[i] = cents;
+    out->id[i] = id;
+    out->src[i] = (uint8_t)k;
+    return DT_OK;
+}
+
+static int read_one(pl_ctx *e, size_t k, fnd_events *out, size_t *cap)
+{
+    const cfg_event *ev = &e->cfg->findings.events[k];
+    uint32_t *by_id = records_by_id(e, ev->of);
+    if (!by_id) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    csv_options opt = {.delimiter = ev->delimiter};
+    csv_reader *r = NULL;
+    ev_cols c;
+    uint64_t n_logged = 0, read_before = out->n_read;
+    int rc = csv_open(ev->path, &opt, &r, e->err);
+    if (rc == DT_OK) rc = read_header(e, ev, r, &c);
+    while (rc == DT_OK) {
+        csv_row row;
+        int got = csv_next(r, &row, e->err);
+        if (got == 0) break;
+        out->n_read++;
+        if (got == DT_EINPUT) { /* a broken row: the reader goes on at the next line */
+            reject(e, ev, out, &n_logged, e->err->line, e->err->msg);
+            dt_error_clear(e->err);
+            continue;
+        }
+        rc = got < 0 ? got : take_row(e, k, &c, &row, by_id, out, cap, &n_logged);
+    }
+    if (rc == DT_OK)
+        pl_log(e, DT_LOG_INFO, "findings: read %llu rows of event source '%s'",
+               (unsigned long long)(out->n_read - read_before), ev->name);
+    csv_close(r);
+    dt_free(by_id);
+    return rc;
+}
+
+static int event_before(const fnd_events *ev, uint32_t a, uint32_t b)
+{
+    if (ev->lo[a] != ev->lo[b]) return ev->lo[a] < ev->lo[b];
+    if (ev->hi[a] != ev->hi[b]) return ev->hi[a] < ev->hi[b];
+    return a < b;
+}
+
+/* Counting sort by record, then each record's few events by date
+ * (invariant 2): the arrays are permuted through `order`. */
+static int group_by_record(const pl_ctx *e, fnd_events *ev)
+{
+    size_t n_recs = e->table.n_recs;
+    ev->first = dt_calloc(n_recs + 1, sizeof *ev->first);
+    uint32_t *order = dt_malloc((ev->n ? ev->n : 1) * sizeof *order);
+    if (!ev->first || !order) {
+        dt_free(order);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < ev->n; i++) ev->first[ev->rec[i] + 1]++;
+    for (size_t r = 0; r < n_recs; r++) ev->first[r + 1] += ev->first[r];
+    for (size_t i = 0; i < ev->n; i++) order[ev->first[ev->rec[i]]++] = (uint32_t)i;
+    for (size_t r = n_recs; r > 0; r--) ev->first[r] = ev->first[r - 1];
+    ev->first[0] = 0;
+    for (size_t r = 0; r < n_recs; r++) /* insertion sort: a record has a few dozen at most */
+        for (uint32_t i = ev->first[r] + 1; i < ev->first[r + 1]; i++)
+            for (uint32_t j = i; j > ev->first[r] && event_before(ev, order[j], order[j - 1]); j--) {
+                uint32_t t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+    int rc = DT_OK;
+#define PERMUTE(arr, type)                                                                     \
+    do {                                                                                       \
+        type *next = dt_malloc((ev->n ? ev->n : 1) * sizeof *next);                            \
+        if (!next) {                                                                           \
+            rc = DT_ENOMEM;                                                                    \
+            break;                                                                             \
+        }                                                                                      \
+        for (size_t i = 0; i < ev->n; i++) next[i] = ev->arr[order[i]];                        \
+        dt_free(ev->arr);                                                                      \
+        ev->arr = next;                                                                        \
+    } while (0)
+    PERMUTE(rec, uint32_t);
+    if (rc == DT_OK) PERMUTE(lo, int32_t);
+    if (rc == DT_OK) PERMUTE(hi, int32_t);
+    if (rc == DT_OK) PERMUTE(cents, int64_t);
+    if (rc == DT_OK) PERMUTE(id, uint32_t);
+    if (rc == DT_OK) PERMUTE(src, uint8_t);
+#undef PERMUTE
+    dt_free(order);
+    return rc;
+}
+
+int fnd_events_read(pl_ctx *e, fnd_events *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    util_intern_init(&ev->ids);
+    size_t cap = 0;
+    int rc = DT_OK;
+    for (size_t k = 0; k < e->cfg->findings.n_events && rc == DT_OK; k++)
+        rc = read_one(e, k, ev, &cap);
+    if (rc == DT_OK && group_by_record(e, ev) < 0) rc = DT_ENOMEM;
+    if (rc == DT_ENOMEM && e->err->code == DT_OK)
+        dt_err_set(e->err, DT_ENOMEM, "out of memory reading event sources");
+    if (rc == DT_OK && (ev->n_rejected || ev->n_orphans || ev->n_undated))
+        pl_log(e, DT_LOG_WARN, "findings: of %llu event rows, %llu rejected, %llu name no "
+               "record of their source (orphans), %llu have no date; none of them is used",
+               (unsigned long long)ev->n_read, (unsigned long long)ev->n_rejected,
+               (unsigned long long)ev->n_orphans, (unsigned long long)ev->n_undated);
+    return rc;
+}
+
+void fnd_events_fini(fnd_events *ev)
+{
+    dt_free(ev->rec);
+    dt_free(ev->lo);
+    dt_free(ev->hi);
+    dt_free(ev->cents);
+    dt_free(ev->id);
+    dt_free(ev->src);
+    dt_free(ev->first);
+    util_intern_fini(&ev->ids);
+    memset(ev, 0, sizeof *ev);
+}

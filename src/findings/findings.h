@@ -1,0 +1,111 @@
+/*
+ * findings.h — findings (src/findings): the rules that turn linked records
+ * into findings a person must verify before anything is done about them
+ * (ARCHITECTURE.md; the Computer Matching Act, 5 U.S.C. 552a(p): no adverse
+ * action on a match until it is independently verified, the person told,
+ * and their time to contest has passed).
+ *
+ *   payment_after_death    a payment of an enrollment dated after the date
+ *                          of death of the entity the enrollment belongs to
+ *   death_contradicted     a death record whose entity acted after that date
+ *   duplicate_enrollment   one entity enrolled twice in one program at once
+ *   shared_identifier      one identifier held by two entities that the rest
+ *                          of their records call two people
+ *
+ * Invariants:
+ *   1. A rule proposes; it never concludes. It emits needs-review or open,
+ *      and only a named person moves a finding further (the store's states).
+ *   2. A finding's confidence is the weakest link on the join tree paths
+ *      that tie its records together (1 for one record). Under review_below
+ *      it is needs-review, never open.
+ *   3. death_contradicted takes precedence: the payments after a death that
+ *      the person's own later activity contradicts are not improper, so that
+ *      death's payment_after_death findings are withheld and the death
+ *      finding lists what was withheld.
+ *   4. A rule that needs a source or field the config does not declare does
+ *      not run, and the run says which rule and why; it is never "no
+ *      findings".
+ *   5. Findings come out in an order fixed by the records (rule, entity,
+ *      anchor record), so a run gives the same bytes for any thread count.
+ */
+#ifndef DT_FINDINGS_H
+#define DT_FINDINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "pipeline/pipeline.h"
+
+enum {
+    FND_PAYMENT_AFTER_DEATH,
+    FND_DEATH_CONTRADICTED,
+    FND_DUPLICATE_ENROLLMENT,
+    FND_SHARED_IDENTIFIER,
+    FND_N_RULES
+};
+extern const char *const fnd_rule_names[FND_N_RULES];
+/* Bumped whenever a rule's meaning changes: a finding names the version
+ * that made it. */
+extern const int fnd_rule_versions[FND_N_RULES];
+
+#define FND_NO_DAY INT32_MIN
+
+/* Every event row of the config's event sources, grouped by the record it
+ * belongs to (first[rec] .. first[rec + 1]), dates ascending within one. */
+typedef struct fnd_events {
+    size_t n;
+    uint32_t *rec;           /* the person record it belongs to (table index) */
+    int32_t *lo, *hi;        /* first and last day its date may be */
+    int64_t *cents;          /* its amount in cents; 0 without one */
+    uint32_t *id;            /* its own id, in ids */
+    uint8_t *src;            /* index into cfg->findings.events */
+    util_intern ids;         /* event source name, US, row id */
+    uint32_t *first;         /* n_recs + 1 offsets */
+    uint64_t n_read, n_rejected, n_orphans, n_undated;
+} fnd_events;
+
+/* Reads every event source (rows whose key is no record of the parent
+ * source are orphans: counted and reported, not kept). Bad rows are
+ * counted, and the first few named on the log with file and line. */
+int fnd_events_read(pl_ctx *e, fnd_events *ev);
+void fnd_events_fini(fnd_events *ev);
+
+typedef struct fnd_finding {
+    int rule;
+    int needs_review;
+    double confidence;
+    uint32_t entity;         /* the entity's naming record */
+    uint32_t entity_b;       /* shared_identifier: the other entity; else UINT32_MAX */
+    uint32_t *recs;          /* records it rests on, anchor first */
+    size_t n_recs;
+    clu_link *links;         /* the links that tie its records (a < b), g NULL */
+    size_t n_links;
+    uint32_t *events;        /* event indexes it lists (payments after death, activity) */
+    size_t n_events;
+    int64_t cents;           /* their sum */
+    int32_t day;             /* date of death; FND_NO_DAY otherwise */
+    uint32_t value;          /* shared_identifier: the identifier's value id; else CMP_NULL */
+    uint64_t n_withheld;     /* death_contradicted: payments after it, not called improper */
+    int64_t withheld_cents;
+    double p_one_person;     /* shared_identifier: the best pair's probability without it */
+} fnd_finding;
+
+typedef struct fnd_result {
+    fnd_finding *items;
+    size_t n, cap;
+    uint64_t per_rule[FND_N_RULES];
+    uint64_t n_needs_review;
+    uint64_t n_withheld;     /* payment_after_death findings withheld (invariant 3) */
+    int ran[FND_N_RULES];    /* 0: the rule could not run (invariant 4) */
+    char why_not[FND_N_RULES][160];
+} fnd_result;
+
+/* Runs every rule over l's entities and ev. */
+int fnd_run_rules(const pl_linked *l, const fnd_events *ev, fnd_result *out);
+void fnd_result_fini(fnd_result *r);
+
+/* Writes findings.csv and findings.json into l->out_dir. */
+int fnd_write(const pl_linked *l, const fnd_events *ev, const fnd_result *r);
+
+#endif /* DT_FINDINGS_H */
