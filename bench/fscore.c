@@ -1,7 +1,8 @@
 /*
  * fscore.c — bench-findings: scores dovetail's findings.csv against the
  * findings bench-gen planted (findings_truth.csv), per rule: precision,
- * recall and F1, and how many found ones are needs-review.
+ * recall and F1 over every finding, and the precision of the open ones
+ * (the rest are needs-review: a person looks before anyone else does).
  *
  * Where it sits: a program beside the library, run by bench/run
  * --findings. It reads both CSVs with the library's reader (io/csv.h).
@@ -139,7 +140,7 @@ static void read_truth(const char *path, keys *truth)
 
 /* findings.csv: finding_id,rule,rule_version,state,confidence,entity_id,
  * other_entity_id,records,identifier,... */
-static void read_found(const char *path, keys *found, size_t *review)
+static void read_found(const char *path, keys *found, keys *open)
 {
     csv_reader *r = open_csv(path);
     dt_error err = {0};
@@ -149,9 +150,10 @@ static void read_found(const char *path, keys *found, size_t *review)
         if (first-- > 0 || row.n_fields < 9) continue;
         int k = rule_index(row.fields[1]);
         if (k < 0) continue;
-        review[k] += !strcmp(row.fields[3], "needs-review");
+        int is_open = !strcmp(row.fields[3], "open");
         if (!k_key_source[k]) {
             add(&found[k], row.fields[8]);
+            if (is_open) add(&open[k], row.fields[8]);
             continue;
         }
         char key[256] = "", rec[512];
@@ -164,6 +166,7 @@ static void read_found(const char *path, keys *found, size_t *review)
         }
         if (k == 2) sort_ids(key);
         add(&found[k], key);
+        if (is_open) add(&open[k], key);
     }
     if (rc < 0) die(path, &err);
     csv_close(r);
@@ -186,21 +189,22 @@ int main(int argc, char **argv)
                 "bench-gen's planted ones, as JSON (bench/README.md, \"Findings\").\n");
         return argc == 2 ? 0 : 2;
     }
-    keys truth[N_RULES] = {0}, found[N_RULES] = {0};
-    size_t review[N_RULES] = {0};
+    keys truth[N_RULES] = {0}, found[N_RULES] = {0}, open[N_RULES] = {0};
     read_truth(argv[1], truth);
-    read_found(argv[2], found, review);
+    read_found(argv[2], found, open);
     printf("{");
     for (int k = 0; k < N_RULES; k++) {
         finish(&truth[k]);
         finish(&found[k]);
-        size_t tp = common(&found[k], &truth[k]);
+        finish(&open[k]);
+        size_t tp = common(&found[k], &truth[k]), tp_open = common(&open[k], &truth[k]);
         double p = found[k].n ? (double)tp / (double)found[k].n : 0;
         double rcl = truth[k].n ? (double)tp / (double)truth[k].n : 0;
         double f1 = p + rcl > 0 ? 2 * p * rcl / (p + rcl) : 0;
         printf("%s\"%s\": {\"planted\": %zu, \"found\": %zu, \"correct\": %zu, \"precision\": "
-               "%.4f, \"recall\": %.4f, \"f1\": %.4f, \"needs_review\": %zu}",
-               k ? ", " : "", k_rules[k], truth[k].n, found[k].n, tp, p, rcl, f1, review[k]);
+               "%.4f, \"recall\": %.4f, \"f1\": %.4f, \"open\": %zu, \"open_precision\": %.4f}",
+               k ? ", " : "", k_rules[k], truth[k].n, found[k].n, tp, p, rcl, f1, open[k].n,
+               open[k].n ? (double)tp_open / (double)open[k].n : 0);
     }
     printf("}\n");
     return 0;

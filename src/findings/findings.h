@@ -17,7 +17,9 @@
  *      and only a named person moves a finding further (the store's states).
  *   2. A finding's confidence is the weakest link on the join tree paths
  *      that tie its records together (1 for one record). Under review_below
- *      it is needs-review, never open.
+ *      it is needs-review, never open; so is one whose records disagree
+ *      outright on a given name or a date (twins, a parent and child),
+ *      whatever the links say.
  *   3. death_contradicted takes precedence: the payments after a death that
  *      the person's own later activity contradicts are not improper, so that
  *      death's payment_after_death findings are withheld and the death
@@ -89,6 +91,8 @@ typedef struct fnd_finding {
     uint64_t n_withheld;     /* death_contradicted: payments after it, not called improper */
     int64_t withheld_cents;
     double p_one_person;     /* shared_identifier: the best pair's probability without it */
+    int disagrees;           /* its records disagree on a given name or a date (a twin?):
+                                needs-review whatever its confidence */
 } fnd_finding;
 
 typedef struct fnd_result {

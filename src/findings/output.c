@@ -92,6 +92,18 @@ static int detail(const pl_ctx *e, const fnd_events *ev, const fnd_finding *f, u
     }
 }
 
+/* Why a finding needs review, after what it says. */
+static int review_reason(const fnd_finding *f, double review_below, util_buf *b)
+{
+    if (f->disagrees)
+        DT_TRY(util_buf_printf(b, "; needs review: its records disagree on a given name or a "
+                                  "date (twins? a parent and child?)"));
+    if (f->confidence < review_below)
+        DT_TRY(util_buf_printf(b, "; needs review: a link it rests on has probability %.3f",
+                               f->confidence));
+    return DT_OK;
+}
+
 static int field(util_buf *b, const char *s, int last)
 {
     DT_TRY(csv_write_field(b, s, strlen(s), ','));
@@ -133,6 +145,7 @@ static int csv_row_of(const pl_ctx *e, const fnd_events *ev, const fnd_finding *
     DT_TRY(field(b, f->n_events ? amount : "", 0));
     util_buf_clear(tmp);
     DT_TRY(detail(e, ev, f, tmp));
+    DT_TRY(review_reason(f, e->cfg->findings.review_below, tmp));
     return field(b, tmp->len ? tmp->data : "", 1);
 }
 

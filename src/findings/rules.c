@@ -149,6 +149,24 @@ static int is_payment(const rule_ctx *x, uint32_t i_ev)
     return x->e->cfg->findings.events[x->ev->src[i_ev]].is_payment;
 }
 
+/* 1 when records a and b disagree outright ("else") on a given name or a
+ * date: a twin, a parent or a namesake the linkage joined. A finding that
+ * rests on such a pair goes to a person (needs-review) whatever the links'
+ * probabilities. */
+static int identity_disagrees(const rule_ctx *x, uint32_t a, uint32_t b)
+{
+    const dt_config *cfg = x->e->cfg;
+    uint8_t g[FS_MAX_COMPARISONS];
+    cmp_vector(&x->e->table, cfg, a, b, g);
+    for (size_t c = 0; c < cfg->n_comparisons; c++) {
+        cfg_field_type t = cfg->fields[cfg->comparisons[c].i_field].type;
+        if ((t == CFG_T_GIVEN_NAME || t == CFG_T_DATE) &&
+            g[c] == cfg->comparisons[c].n_levels + 1)
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- findings ----------------------------------------------------------- */
 
 static fnd_finding *new_finding(rule_ctx *x, int rule, uint32_t entity)
@@ -190,7 +208,7 @@ static int add_event(fnd_finding *f, const fnd_events *ev, uint32_t i)
 /* Counts the finding, and sets its state from its confidence (invariant 2). */
 static void settle(rule_ctx *x, fnd_finding *f)
 {
-    f->needs_review = f->confidence < x->fc->review_below;
+    f->needs_review = f->confidence < x->fc->review_below || f->disagrees;
     x->out->per_rule[f->rule]++;
     x->out->n_needs_review += (uint64_t)f->needs_review;
 }
@@ -263,6 +281,7 @@ static int death_payments(rule_ctx *x, uint32_t ent, uint32_t death, int32_t aft
         if (f) {
             f = &x->out->items[i_f];
             DT_TRY(path_min(x, f, death, r, &f->confidence));
+            f->disagrees = identity_disagrees(x, death, r);
             settle(x, f);
         }
     }
@@ -300,13 +319,17 @@ static int deaths(rule_ctx *x, uint32_t ent)
     if (dc) {
         i_dc = (size_t)(dc - x->out->items);
         dc->day = lo == hi ? lo : FND_NO_DAY;
-        /* the strongest tie to one record that acted: that one suffices */
-        dc->confidence = 0;
+        /* the strongest tie to one record that acted and agrees with the
+         * death record on who it is; a twin's records do not */
+        double agreeing = 0, any = 0;
         for (size_t i = 1; i < dc->n_recs; i++) {
             double p;
             DT_TRY(path_min(x, dc, death, dc->recs[i], &p));
-            dc->confidence = fmax(dc->confidence, p);
+            any = fmax(any, p);
+            if (!identity_disagrees(x, death, dc->recs[i])) agreeing = fmax(agreeing, p);
         }
+        dc->disagrees = agreeing == 0;
+        dc->confidence = dc->disagrees ? any : agreeing;
     }
     if (x->out->ran[FND_PAYMENT_AFTER_DEATH])
         DT_TRY(death_payments(x, ent, death, hi, dc ? &x->out->items[i_dc] : NULL, lo));
@@ -370,6 +393,7 @@ static int duplicates(rule_ctx *x, uint32_t ent)
                 DT_TRY(add_rec(f, buf[k].rec));
                 DT_TRY(path_min(x, f, buf[i].rec, buf[k].rec, &p));
                 f->confidence = fmin(f->confidence, p);
+                f->disagrees |= identity_disagrees(x, buf[i].rec, buf[k].rec);
             }
             f->day = buf[i].start;
             settle(x, f);
