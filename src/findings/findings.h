@@ -19,7 +19,8 @@
  *      that tie its records together (1 for one record). Under review_below
  *      it is needs-review, never open; so is one whose records disagree
  *      outright on a given name or a date (twins, a parent and child),
- *      whatever the links say.
+ *      or a shared identifier one of whose holders has it on one record
+ *      only, whatever the links say.
  *   3. death_contradicted takes precedence: the payments after a death that
  *      the person's own later activity contradicts are not improper, so that
  *      death's payment_after_death findings are withheld and the death
@@ -52,6 +53,14 @@ extern const char *const fnd_rule_names[FND_N_RULES];
 extern const int fnd_rule_versions[FND_N_RULES];
 
 #define FND_NO_DAY INT32_MIN
+
+/* Why a finding needs a person whatever its links' probabilities. */
+enum {
+    FND_WHY_NONE,
+    FND_WHY_DISAGREES,   /* its records disagree on a given name or a date (a twin?) */
+    FND_WHY_ONE_RECORD   /* shared_identifier: one entity holds it on one record only, and
+                            a typo of the other's identifier would look the same */
+};
 
 /* Every event row of the config's event sources, grouped by the record it
  * belongs to (first[rec] .. first[rec + 1]), dates ascending within one. */
@@ -91,8 +100,7 @@ typedef struct fnd_finding {
     uint64_t n_withheld;     /* death_contradicted: payments after it, not called improper */
     int64_t withheld_cents;
     double p_one_person;     /* shared_identifier: the best pair's probability without it */
-    int disagrees;           /* its records disagree on a given name or a date (a twin?):
-                                needs-review whatever its confidence */
+    int review_why;          /* FND_WHY_*: needs-review whatever its confidence */
 } fnd_finding;
 
 typedef struct fnd_result {

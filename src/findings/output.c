@@ -95,9 +95,12 @@ static int detail(const pl_ctx *e, const fnd_events *ev, const fnd_finding *f, u
 /* Why a finding needs review, after what it says. */
 static int review_reason(const fnd_finding *f, double review_below, util_buf *b)
 {
-    if (f->disagrees)
+    if (f->review_why == FND_WHY_DISAGREES)
         DT_TRY(util_buf_printf(b, "; needs review: its records disagree on a given name or a "
                                   "date (twins? a parent and child?)"));
+    if (f->review_why == FND_WHY_ONE_RECORD)
+        DT_TRY(util_buf_printf(b, "; needs review: one holder has it on one record only, and "
+                                  "a typo of the other's identifier would look the same"));
     if (f->confidence < review_below)
         DT_TRY(util_buf_printf(b, "; needs review: a link it rests on has probability %.3f",
                                f->confidence));

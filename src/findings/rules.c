@@ -208,16 +208,26 @@ static int add_event(fnd_finding *f, const fnd_events *ev, uint32_t i)
 /* Counts the finding, and sets its state from its confidence (invariant 2). */
 static void settle(rule_ctx *x, fnd_finding *f)
 {
-    f->needs_review = f->confidence < x->fc->review_below || f->disagrees;
+    f->needs_review = f->confidence < x->fc->review_below || f->review_why != FND_WHY_NONE;
     x->out->per_rule[f->rule]++;
     x->out->n_needs_review += (uint64_t)f->needs_review;
 }
 
 /* ---- deaths: death_contradicted, then payment_after_death ------------ */
 
+static int has_activity_field(const rule_ctx *x, uint32_t r)
+{
+    for (size_t k = 0; k < x->fc->n_activity; k++)
+        if (x->e->table.src[r] == x->fc->activity_source[k]) return 1;
+    return 0;
+}
+
 /* Activity of entity members after day `after` (a death's last possible
  * day): events that are not payments, and activity fields. Adds each to f
- * (created on the first) with the records that carry them. */
+ * (created on the first) with the records that carry them. A record that
+ * disagrees with the death record on a given name or a date is no
+ * evidence: the living twin's filings do not contradict the other twin's
+ * death, however the linkage joined them. */
 static int death_activity(rule_ctx *x, uint32_t ent, uint32_t death, int32_t after,
                           fnd_finding **f)
 {
@@ -225,7 +235,9 @@ static int death_activity(rule_ctx *x, uint32_t ent, uint32_t death, int32_t aft
     const cfg_findings *fc = x->fc;
     for (uint32_t m = x->mfirst[ent]; m < x->mfirst[ent + 1]; m++) {
         uint32_t r = x->members[m];
-        if (r == death) continue;
+        if (r == death || (ev->first[r] == ev->first[r + 1] && !has_activity_field(x, r)) ||
+            identity_disagrees(x, death, r))
+            continue;
         int acted = 0;
         for (uint32_t i = ev->first[r]; i < ev->first[r + 1]; i++) {
             if (is_payment(x, i) || ev->lo[i] <= after) continue;
@@ -281,7 +293,7 @@ static int death_payments(rule_ctx *x, uint32_t ent, uint32_t death, int32_t aft
         if (f) {
             f = &x->out->items[i_f];
             DT_TRY(path_min(x, f, death, r, &f->confidence));
-            f->disagrees = identity_disagrees(x, death, r);
+            if (identity_disagrees(x, death, r)) f->review_why = FND_WHY_DISAGREES;
             settle(x, f);
         }
     }
@@ -319,17 +331,13 @@ static int deaths(rule_ctx *x, uint32_t ent)
     if (dc) {
         i_dc = (size_t)(dc - x->out->items);
         dc->day = lo == hi ? lo : FND_NO_DAY;
-        /* the strongest tie to one record that acted and agrees with the
-         * death record on who it is; a twin's records do not */
-        double agreeing = 0, any = 0;
+        /* the strongest tie to one record that acted: that one suffices */
+        dc->confidence = 0;
         for (size_t i = 1; i < dc->n_recs; i++) {
             double p;
             DT_TRY(path_min(x, dc, death, dc->recs[i], &p));
-            any = fmax(any, p);
-            if (!identity_disagrees(x, death, dc->recs[i])) agreeing = fmax(agreeing, p);
+            dc->confidence = fmax(dc->confidence, p);
         }
-        dc->disagrees = agreeing == 0;
-        dc->confidence = dc->disagrees ? any : agreeing;
     }
     if (x->out->ran[FND_PAYMENT_AFTER_DEATH])
         DT_TRY(death_payments(x, ent, death, hi, dc ? &x->out->items[i_dc] : NULL, lo));
@@ -393,7 +401,8 @@ static int duplicates(rule_ctx *x, uint32_t ent)
                 DT_TRY(add_rec(f, buf[k].rec));
                 DT_TRY(path_min(x, f, buf[i].rec, buf[k].rec, &p));
                 f->confidence = fmin(f->confidence, p);
-                f->disagrees |= identity_disagrees(x, buf[i].rec, buf[k].rec);
+                if (identity_disagrees(x, buf[i].rec, buf[k].rec))
+                    f->review_why = FND_WHY_DISAGREES;
             }
             f->day = buf[i].start;
             settle(x, f);
@@ -416,18 +425,27 @@ static int cmp_owner(const void *pa, const void *pb)
     return a->entity < b->entity ? -1 : a->entity > b->entity;
 }
 
-/* The identifier an entity holds: the value most of its records with a
- * full-length value carry, when they are a strict majority (a record
- * whose value is a typo of the others' does not make it two people's).
- * CMP_NULL when none. */
+/* 1 when identifier value w (of any length: a last-4 too) agrees with
+ * the full value v: the same, or its last digits. */
+static int agrees_with(const cmp_column *c, uint32_t v, uint32_t w)
+{
+    if (w == v) return 1;
+    uint32_t lv = c->dict.lens[v], lw = c->dict.lens[w];
+    return lw < lv && !memcmp(c->dict.strs[v] + (lv - lw), c->dict.strs[w], lw);
+}
+
+/* The identifier an entity holds: its most common full-length value, when
+ * its records that agree with it (the same value, or its last digits)
+ * outnumber those that do not. A record whose value is a typo of another
+ * person's identifier, alone in its entity but for a last-4 that says
+ * otherwise, does not make that identifier two people's. CMP_NULL: none. */
 static uint32_t entity_identifier(const rule_ctx *x, uint32_t ent)
 {
     const cmp_column *c = &x->e->table.cols[x->fc->identifier_field];
-    uint32_t best = CMP_NULL, n_best = 0, n_all = 0;
+    uint32_t best = CMP_NULL, n_best = 0;
     for (uint32_t m = x->mfirst[ent]; m < x->mfirst[ent + 1]; m++) {
         uint32_t v = c->vals[x->members[m]];
         if (v == CMP_NULL || c->dict.lens[v] < (uint32_t)x->fc->identifier_min_length) continue;
-        n_all++;
         uint32_t k = 0;
         for (uint32_t m2 = x->mfirst[ent]; m2 < x->mfirst[ent + 1]; m2++)
             k += c->vals[x->members[m2]] == v;
@@ -436,7 +454,15 @@ static uint32_t entity_identifier(const rule_ctx *x, uint32_t ent)
             n_best = k;
         }
     }
-    return 2 * n_best > n_all ? best : CMP_NULL;
+    if (best == CMP_NULL) return CMP_NULL;
+    uint32_t agree = 0, differ = 0;
+    for (uint32_t m = x->mfirst[ent]; m < x->mfirst[ent + 1]; m++) {
+        uint32_t w = c->vals[x->members[m]];
+        if (w == CMP_NULL) continue;
+        if (agrees_with(c, best, w)) agree++;
+        else differ++;
+    }
+    return agree > differ ? best : CMP_NULL;
 }
 
 /* The match probability of records a and b with the identifier's
@@ -463,11 +489,12 @@ static double best_pair(const rule_ctx *x, uint32_t ea, uint32_t eb)
 }
 
 /* The records of entity ent that carry value v, added to f; the weakest
- * tie among them lowers its confidence. */
+ * tie among them lowers its confidence. One record alone: a typo of the
+ * other holder's identifier would look the same (findings.h, invariant 2). */
 static int add_carriers(rule_ctx *x, fnd_finding *f, uint32_t ent, uint32_t v)
 {
     const cmp_column *c = &x->e->table.cols[x->fc->identifier_field];
-    uint32_t first = UINT32_MAX;
+    uint32_t first = UINT32_MAX, n = 0;
     for (uint32_t m = x->mfirst[ent]; m < x->mfirst[ent + 1]; m++) {
         uint32_t r = x->members[m];
         if (c->vals[r] != v) continue;
@@ -476,7 +503,9 @@ static int add_carriers(rule_ctx *x, fnd_finding *f, uint32_t ent, uint32_t v)
         DT_TRY(path_min(x, f, first, r, &p));
         f->confidence = fmin(f->confidence, p);
         DT_TRY(add_rec(f, r));
+        n++;
     }
+    if (n == 1) f->review_why = FND_WHY_ONE_RECORD;
     return DT_OK;
 }
 
