@@ -135,7 +135,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 # "NAME: N passed, M failed" line); the target fails when any script did.
 E2E_C = $(abspath $(CLI))
 E2E_G = $(abspath $(B)/bench-gen)
-e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score
+e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score $(B)/bench-findings
 	@st=0; \
 	sh tests/e2e/run $(E2E_C) || st=1; \
 	sh tests/e2e/boundary_test.sh $(E2E_C) || st=1; \
@@ -153,6 +153,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score
 	sh tests/e2e/atrest_test.sh $(E2E_C) || st=1; \
 	sh tests/e2e/integrity_test.sh $(E2E_C) || st=1; \
 	sh tests/e2e/twins_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-score) || st=1; \
+	sh tests/e2e/findings_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-findings) || st=1; \
 	exit $$st
 
 layers:

@@ -340,7 +340,8 @@ static int deaths(rule_ctx *x, uint32_t ent)
         }
     }
     if (x->out->ran[FND_PAYMENT_AFTER_DEATH])
-        DT_TRY(death_payments(x, ent, death, hi, dc ? &x->out->items[i_dc] : NULL, lo));
+        DT_TRY(death_payments(x, ent, death, hi, dc ? &x->out->items[i_dc] : NULL,
+                              lo == hi ? lo : FND_NO_DAY));
     if (dc) settle(x, &x->out->items[i_dc]);
     return DT_OK;
 }

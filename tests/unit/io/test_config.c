@@ -483,6 +483,49 @@ static void test_error_levels(void **state)
     dt_config_free(cfg);
 }
 
+/* findings: (README, "Findings"): what the rules read, named by source
+ * and field, each checked where it is written. */
+static void test_findings_section(void **state)
+{
+    (void)state;
+    dt_config *cfg = parse_ok(edit(0, "findings:\n"
+                                      "  death: {source: a, date: dob}\n"
+                                      "  review_below: 0.8\n"
+                                      "  events:\n"
+                                      "    - {name: pay, path: p.csv, id: pid, of: a, key: aid,\n"
+                                      "       date: {column: on, format: YYYYMMDD}, amount: amt,\n"
+                                      "       payment: true}\n"));
+    const cfg_findings *f = &cfg->findings;
+    assert_true(f->is_set);
+    assert_int_equal(f->death_source, 0);
+    assert_int_equal(f->death_field, cfg_field_index(cfg, "dob"));
+    assert_int_equal(f->enroll_source, -1);
+    assert_int_equal(f->contest_days, 30);
+    assert_true(f->review_below == 0.8);
+    assert_int_equal(f->n_events, 1);
+    assert_string_equal(f->events[0].path, "/base/p.csv");
+    assert_string_equal(f->events[0].date_format, "YYYYMMDD");
+    assert_true(f->events[0].is_payment);
+    dt_config_free(cfg);
+    cfg = parse_ok(MINIMAL);
+    assert_false(cfg->findings.is_set);
+    assert_int_equal(cfg->findings.death_source, -1);
+    dt_config_free(cfg);
+    expect_error(edit(0, "findings:\n  death: {source: b, date: dob}\n"), 17, 19,
+                 "unknown source 'b'");
+    expect_error(edit(0, "findings:\n  death: {source: a, date: given}\n"), 17, 28,
+                 "must be of type date");
+    expect_error(edit(0, "findings:\n  identifier: {field: dob}\n"), 17, 23,
+                 "must be of type identifier");
+    expect_error(edit(0, "findings:\n  review_below: 2\n"), 17, 17, "review_below");
+    expect_error(edit(0, "findings:\n  events:\n    - {name: p, path: p.csv, id: i, of: a}\n"),
+                 18, 7, "needs key:");
+    expect_error(edit(0, "findings:\n  events:\n    - {name: a, path: p.csv, id: i, of: a, "
+                         "key: k, date: d}\n"),
+                 18, 14, "a person source's name");
+    expect_error(edit(0, "findings:\n  deaths: {source: a, date: dob}\n"), 17, 3, "deaths");
+}
+
 static void test_error_blocking(void **state)
 {
     (void)state;
@@ -572,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_error_unknown_keys),
         cmocka_unit_test(test_error_fields),
         cmocka_unit_test(test_error_levels),
+        cmocka_unit_test(test_findings_section),
         cmocka_unit_test(test_error_blocking),
         cmocka_unit_test(test_error_thresholds),
         cmocka_unit_test(test_error_structure),
