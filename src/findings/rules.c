@@ -272,10 +272,11 @@ static int death_payments(rule_ctx *x, uint32_t ent, uint32_t death, int32_t aft
         uint32_t r = x->members[m];
         fnd_finding *f = NULL;
         size_t i_f = 0;
+        int withheld = 0;
         for (uint32_t i = ev->first[r]; i < ev->first[r + 1]; i++) {
             if (!is_payment(x, i) || ev->lo[i] <= after) continue;
             if (contradicted) {
-                x->out->n_withheld += contradicted->n_withheld == 0 || i == ev->first[r];
+                withheld = 1;
                 contradicted->n_withheld++;
                 contradicted->withheld_cents += ev->cents[i];
                 continue;
@@ -290,6 +291,7 @@ static int death_payments(rule_ctx *x, uint32_t ent, uint32_t death, int32_t aft
             f = &x->out->items[i_f];
             DT_TRY(add_event(f, ev, i));
         }
+        x->out->n_withheld += (uint64_t)withheld; /* a finding not raised for r */
         if (f) {
             f = &x->out->items[i_f];
             DT_TRY(path_min(x, f, death, r, &f->confidence));

@@ -273,6 +273,7 @@ static void test_death_contradicted(void **state)
     assert_false(f->needs_review);
     /* the payments after a contradicted death are not called improper */
     assert_null(find(&x, FND_PAYMENT_AFTER_DEATH, "benefits", "B3"));
+    assert_int_equal(x.r.n_withheld, 1); /* one enrollment's finding not raised */
     /* nor does a twin's filing contradict the other twin's death */
     assert_null(find(&x, FND_DEATH_CONTRADICTED, "deaths", "D8"));
     assert_int_equal(x.r.per_rule[FND_DEATH_CONTRADICTED], 1);
