@@ -86,23 +86,23 @@ static int parse_cents(const char *s, size_t n, int64_t *out)
     return DT_OK;
 }
 
+static int grow_array(void **p, size_t n, size_t elem)
+{
+    void *q = dt_realloc(*p, n * elem);
+    if (q) *p = q;
+    return q ? DT_OK : DT_ENOMEM;
+}
+
 static int grow(fnd_events *ev, size_t *cap)
 {
     if (ev->n < *cap) return DT_OK;
     size_t c = *cap ? *cap * 2 : 4096;
-    uint32_t *rec = dt_realloc(ev->rec, c * sizeof *rec);
-    if (rec) ev->rec = rec;
-    int32_t *lo = dt_realloc(ev->lo, c * sizeof *lo);
-    if (lo) ev->lo = lo;
-    int32_t *hi = dt_realloc(ev->hi, c * sizeof *hi);
-    if (hi) ev->hi = hi;
-    int64_t *cents = dt_realloc(ev->cents, c * sizeof *cents);
-    if (cents) ev->cents = cents;
-    uint32_t *id = dt_realloc(ev->id, c * sizeof *id);
-    if (id) ev->id = id;
-    uint8_t *src = dt_realloc(ev->src, c * sizeof *src);
-    if (src) ev->src = src;
-    if (!rec || !lo || !hi || !cents || !id || !src) return DT_ENOMEM;
+    DT_TRY(grow_array((void **)&ev->rec, c, sizeof *ev->rec));
+    DT_TRY(grow_array((void **)&ev->lo, c, sizeof *ev->lo));
+    DT_TRY(grow_array((void **)&ev->hi, c, sizeof *ev->hi));
+    DT_TRY(grow_array((void **)&ev->cents, c, sizeof *ev->cents));
+    DT_TRY(grow_array((void **)&ev->id, c, sizeof *ev->id));
+    DT_TRY(grow_array((void **)&ev->src, c, sizeof *ev->src));
     *cap = c;
     return DT_OK;
 }

@@ -11,17 +11,6 @@
 
 #include "govern/govern.h"
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -36,7 +25,7 @@ int64_t gv_date_parse(const char *text)
         used != 10 || text[4] != '-' || text[7] != '-')
         return -1;
     if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m)) return -1;
-    return days_from_civil(y, m, d) * 86400 * INT64_C(1000000);
+    return util_days_from_civil(y, m, d) * 86400 * INT64_C(1000000);
 }
 
 #ifdef DT_TEST_HOOKS

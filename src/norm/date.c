@@ -129,24 +129,13 @@ int norm_date_parse(const char *s, size_t n, const char *format, norm_date *out)
     return DT_OK;
 }
 
-/* Howard Hinnant's days_from_civil (public-domain algorithm, written out
- * here: libc has no calendar arithmetic that avoids time zones). */
-static int32_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int norm_date_days(const norm_date *d, int32_t *lo, int32_t *hi)
 {
     if (!d->year) return DT_EINVAL;
     int m_lo = d->month ? d->month : 1, m_hi = d->month ? d->month : 12;
-    *lo = days_from_civil(d->year, m_lo, d->day ? d->day : 1);
-    *hi = days_from_civil(d->year, m_hi, d->day ? d->day : days_in_month(d->year, m_hi));
+    *lo = (int32_t)util_days_from_civil(d->year, m_lo, d->day ? d->day : 1);
+    *hi = (int32_t)util_days_from_civil(d->year, m_hi,
+                                        d->day ? d->day : days_in_month(d->year, m_hi));
     return DT_OK;
 }
 

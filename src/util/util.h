@@ -204,6 +204,18 @@ uint64_t util_peak_rss(void);
 /* ---- time and files ----------------------------------------------- */
 
 double util_now(void); /* monotonic seconds */
+/* Days since 1970-01-01 of a civil date, proleptic Gregorian (Howard
+ * Hinnant's days_from_civil: libc has no calendar arithmetic that is free
+ * of time zones). */
+static inline int64_t util_days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
 /* Reads a whole file into a NUL-terminated dt_malloc'd buffer. */
 int util_read_file(const char *path, char **out, size_t *out_len, dt_error *err);
 /* Same, refusing a file over max_bytes with DT_ELIMIT ("path: over N

@@ -198,9 +198,36 @@ static void test_year_only_through_formats(void **state)
     dt_free(text);
 }
 
+/* Day counts: a full date is one day, a partial one its month or year;
+ * days round-trip through norm_date_from_days over four centuries. */
+static void test_days(void **state)
+{
+    (void)state;
+    int32_t lo, hi;
+    assert_int_equal(norm_date_days(&(norm_date){1970, 1, 1}, &lo, &hi), DT_OK);
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 0);
+    assert_int_equal(norm_date_days(&(norm_date){2000, 3, 1}, &lo, &hi), DT_OK);
+    assert_int_equal(lo, 11017);
+    assert_int_equal(norm_date_days(&(norm_date){2024, 2, 0}, &lo, &hi), DT_OK);
+    assert_int_equal(hi - lo, 28); /* a leap February */
+    assert_int_equal(norm_date_days(&(norm_date){2023, 0, 0}, &lo, &hi), DT_OK);
+    assert_int_equal(hi - lo, 364);
+    assert_int_equal(norm_date_days(&(norm_date){0, 0, 0}, &lo, &hi), DT_EINVAL);
+    norm_date d;
+    for (int32_t day = -80000; day < 80000; day += 7) {
+        assert_int_equal(norm_date_from_days(day, &d), DT_OK);
+        assert_int_equal(norm_date_days(&d, &lo, &hi), DT_OK);
+        assert_int_equal(lo, day);
+        assert_int_equal(hi, day);
+    }
+    assert_int_equal(norm_date_from_days(-719468 - 1, &d), DT_EINVAL); /* year 0 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_days),
         cmocka_unit_test(test_formats),   cmocka_unit_test(test_one_digit_fields),
         cmocka_unit_test(test_spaces),    cmocka_unit_test(test_partial),
         cmocka_unit_test(test_impossible), cmocka_unit_test(test_not_matching),
