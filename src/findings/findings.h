@@ -120,4 +120,59 @@ void fnd_result_fini(fnd_result *r);
 /* Writes findings.csv and findings.json into l->out_dir. */
 int fnd_write(const pl_linked *l, const fnd_events *ev, const fnd_result *r);
 
+/* ---- the due-process states (state.c) ------------------------------ */
+
+/* needs-review | open -> verified | dismissed (a named reviewer, a reason,
+ * after the evidence was shown) -> notified (the notice date) -> final,
+ * only once the contest window has passed without a contest; or contested
+ * -> verified | dismissed. Any state but dismissed and superseded may be
+ * superseded when its evidence no longer holds; nothing is deleted. */
+typedef enum fnd_state {
+    FND_S_NEEDS_REVIEW,
+    FND_S_OPEN,
+    FND_S_VERIFIED,
+    FND_S_DISMISSED,
+    FND_S_NOTIFIED,
+    FND_S_CONTESTED,
+    FND_S_FINAL,
+    FND_S_SUPERSEDED,
+    FND_N_STATES
+} fnd_state;
+extern const char *const fnd_state_names[FND_N_STATES]; /* "needs-review", ... */
+
+typedef enum fnd_action {
+    FND_A_VERIFY,
+    FND_A_DISMISS,
+    FND_A_NOTIFY,
+    FND_A_CONTEST,
+    FND_A_FINALIZE,
+    FND_A_SUPERSEDE,
+    FND_N_ACTIONS
+} fnd_action;
+extern const char *const fnd_action_names[FND_N_ACTIONS]; /* "verify", ... */
+
+typedef struct fnd_status {
+    fnd_state state;
+    int64_t notified_at;     /* seconds since the epoch; 0: not notified */
+    int contest_days;        /* the window (config findings: contest_days) */
+} fnd_status;
+
+typedef struct fnd_step {
+    fnd_action action;
+    const char *by;          /* the named person (or, for supersede, the run) */
+    const char *reason;      /* why: required to verify, dismiss, contest, supersede */
+    int evidence_shown;      /* verify, dismiss: the evidence was shown to `by` first */
+    int64_t at;              /* when, seconds since the epoch */
+} fnd_step;
+
+/* Applies step to s: DT_OK and s moved on, or DT_ESTATE (the action is not
+ * one the state allows, or too early or too late for the contest window)
+ * or DT_EINVAL (a required field is missing), with err saying which and
+ * naming the actions the state allows; s unchanged then. */
+int fnd_apply(fnd_status *s, const fnd_step *step, dt_error *err);
+/* 1 when action may be taken from state (timing aside). */
+int fnd_allows(fnd_state state, fnd_action action);
+/* The first second at which a notified finding may become final. */
+int64_t fnd_final_from(const fnd_status *s);
+
 #endif /* DT_FINDINGS_H */
