@@ -127,7 +127,7 @@ for f in deaths benefits earners health voters payments earnings; do
     grep -q "\"$f\":$want[,}]" "$D/manifest.json" || bad "$run: manifest counts $f ($want rows)"
 done
 check "$run: manifest has seed, people, version" \
-    grep -q "^{\"seed\":[0-9]*,\"people\":$N,\"rows\":{.*},\"generator_version\":\"2\"}\$" \
+    grep -q "^{\"seed\":[0-9]*,\"people\":$N,\"rows\":{.*},\"generator_version\":\"3\"}\$" \
     "$D/manifest.json"
 
 # Truth: entities p<n> with n < N, groups from the six cultures, each present.
@@ -273,17 +273,35 @@ check "$run: filings 2+ years after a recorded death are exactly the planted one
     }' "$D/truth.csv" "$D/findings_truth.csv" "$D/deaths.csv" "$D/earnings.csv"
 
 # Two benefits rows for one person exactly when duplicate_enrollment says so.
-check "$run: people enrolled twice are exactly duplicate_enrollment" awk -F, '
-    FILENAME ~ /\/truth\.csv$/ { if ($1 == "benefits") { n[$3]++; who[$2] = $3 } next }
+# duplicate_enrollment: exactly the people with two enrollments in one program
+# whose periods (ENROLLED_ON to the last payment, or that day) overlap.
+check "$run: duplicate_enrollment is exactly two overlapping enrollments in one program" awk -F, '
+    FILENAME ~ /\/truth\.csv$/ { if ($1 == "benefits") { n[$3]++; who[$2] = $3; list[$3] = list[$3] " " $2 } next }
+    FILENAME ~ /\/benefits\.csv$/ { if (FNR > 1) { prog[$1] = $(NF - 1); start[$1] = $NF } next }
+    FILENAME ~ /\/payments\.csv$/ { if (FNR > 1 && $3 > last[$2]) last[$2] = $3; next }
     FNR == 1 { next }
     $1 == "duplicate_enrollment" {
         dup[$2] = 1; split($3, kv, "="); split(kv[2], ids, ";")
         if (who[ids[1]] != $2 || who[ids[2]] != $2) { print "ids of another person: " $0; bad = 1 }
     }
     END {
-        for (e in n) if ((n[e] > 1) != (e in dup)) { print e ": " n[e] " enrollments"; bad = 1 }
+        for (e in n) {
+            if (n[e] > 2) { print e ": " n[e] " enrollments"; bad = 1; continue }
+            want = 0
+            if (n[e] == 2) {
+                split(substr(list[e], 2), id, " ")
+                a = id[1]; b = id[2]
+                ea = last[a] != "" ? last[a] : start[a]; eb = last[b] != "" ? last[b] : start[b]
+                want = prog[a] == prog[b] && start[b] <= ea && start[a] <= eb
+            }
+            if (want != (e in dup)) { print e ": planted " (e in dup) ", overlap in one program " want; bad = 1 }
+        }
         exit bad
-    }' "$D/truth.csv" "$D/findings_truth.csv"
+    }' "$D/truth.csv" "$D/benefits.csv" "$D/payments.csv" "$D/findings_truth.csv"
+check "$run: some second enrollments are not duplicate_enrollment" awk -F, '
+    FILENAME ~ /\/truth\.csv$/ { if ($1 == "benefits") n[$3]++; next }
+    FNR > 1 && $1 == "duplicate_enrollment" { d++ }
+    END { for (e in n) t += n[e] == 2; exit !(t > d && d > 0) }' "$D/truth.csv" "$D/findings_truth.csv"
 
 # shared_identifier: pairs of different people whose earners rows carry the SSN.
 check "$run: shared identifiers are on both people's earners rows" awk -F, '

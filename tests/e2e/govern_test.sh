@@ -65,8 +65,9 @@ policy earners no all all no
 policy health no all "[]" no
 
 # ---- the purpose's entities are batch link over its sources alone ----------------
-awk '/^  - name: (earners|health)$/ { skip = 1; next } /^  - name:/ { skip = 0 } /^[^ ]/ { skip = 0 } !skip' \
-    "$T/all.yaml" >"$T/pi.yaml"
+# (findings: goes too: its events name earners)
+awk '/^  - name: (earners|health)$/ { skip = 1; next } /^  - name:/ { skip = 0 } /^[^ ]/ { skip = 0 }
+     /^findings:/ { gone = 1 } !skip && !gone' "$T/all.yaml" >"$T/pi.yaml"
 "$DT" link -q --config "$T/pi.yaml" --model "$T/batch/model.json" --out "$T/pi-batch" 2>/dev/null
 run_as "$(tok analyst)" pi export --out "$T/pi.csv" 2>"$T/err"
 partition "$T/pi-batch/entities.csv" >"$T/pi-batch.part"
