@@ -54,6 +54,12 @@ static void add(keys *k, const char *s)
     if (!(k->s[k->n++] = strdup(s))) die("keys", NULL);
 }
 
+static void free_keys(keys *k)
+{
+    for (size_t i = 0; i < k->n; i++) free(k->s[i]);
+    free(k->s);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -207,5 +213,10 @@ int main(int argc, char **argv)
                open[k].n ? (double)tp_open / (double)open[k].n : 0);
     }
     printf("}\n");
+    for (int k = 0; k < N_RULES; k++) {
+        free_keys(&truth[k]);
+        free_keys(&found[k]);
+        free_keys(&open[k]);
+    }
     return 0;
 }

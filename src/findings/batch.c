@@ -22,7 +22,7 @@ static void summarize(const fnd_events *ev, const fnd_result *r, dt_findings_sum
     s->n_needs_review = r->n_needs_review;
     s->n_withheld = r->n_withheld;
     s->n_event_rows = ev->n_read;
-    s->n_events = ev->n;
+    s->n_events = ev->n_used;
     s->n_rejected_events = ev->n_rejected;
     s->n_orphan_events = ev->n_orphans;
     s->n_undated_events = ev->n_undated;
@@ -32,9 +32,12 @@ static int after_link(void *ctx, const pl_linked *l)
 {
     batch *b = ctx;
     double t0 = util_now();
-    fnd_events ev;
+    fnd_events ev = {0};
     fnd_result r = {0};
-    int rc = fnd_events_read(l->e, &ev);
+    uint8_t *keep = NULL;
+    int rc = fnd_keep_records(l, &keep);
+    if (rc == DT_OK) rc = fnd_events_read(l->e, keep, &ev);
+    dt_free(keep);
     if (rc == DT_OK) rc = fnd_run_rules(l, &ev, &r);
     if (rc == DT_OK) rc = fnd_write(l, &ev, &r);
     if (rc == DT_OK) {

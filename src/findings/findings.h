@@ -62,8 +62,10 @@ enum {
                             a typo of the other's identifier would look the same */
 };
 
-/* Every event row of the config's event sources, grouped by the record it
- * belongs to (first[rec] .. first[rec + 1]), dates ascending within one. */
+/* The event rows of the config's event sources that the rules need whole
+ * (those of records in keep[]), grouped by the record they belong to
+ * (first[rec] .. first[rec + 1]), dates ascending within one; and, for
+ * every record, the last day of its last payment (events.c). */
 typedef struct fnd_events {
     size_t n;
     uint32_t *rec;           /* the person record it belongs to (table index) */
@@ -73,13 +75,20 @@ typedef struct fnd_events {
     uint8_t *src;            /* index into cfg->findings.events */
     util_intern ids;         /* event source name, US, row id */
     uint32_t *first;         /* n_recs + 1 offsets */
-    uint64_t n_read, n_rejected, n_orphans, n_undated;
+    int32_t *last_pay;       /* per record: its last payment's last day; FND_NO_DAY: none */
+    uint64_t n_read, n_used, n_rejected, n_orphans, n_undated;
+    uint64_t *idset;         /* while reading: hashes of the ids seen */
+    size_t idset_cap, idset_n;
 } fnd_events;
 
 /* Reads every event source (rows whose key is no record of the parent
  * source are orphans: counted and reported, not kept). Bad rows are
- * counted, and the first few named on the log with file and line. */
-int fnd_events_read(pl_ctx *e, fnd_events *ev);
+ * counted, and the first few named on the log with file and line. keep:
+ * per record, 1 to keep its rows whole (fnd_keep_records); NULL: all. */
+int fnd_events_read(pl_ctx *e, const uint8_t *keep, fnd_events *ev);
+/* The records whose events the rules read whole: those of entities that
+ * hold a death record. OUT: *keep (dt_free it). */
+int fnd_keep_records(const pl_linked *l, uint8_t **keep);
 void fnd_events_fini(fnd_events *ev);
 
 typedef struct fnd_finding {

@@ -374,8 +374,7 @@ static int enrollment_of(const rule_ctx *x, uint32_t r, enrollment *out)
     out->end = lo;
     int p = x->fc->enroll_program;
     out->program = p >= 0 ? x->e->table.cols[p].vals[r] : 0;
-    for (uint32_t i = x->ev->first[r]; i < x->ev->first[r + 1]; i++)
-        if (is_payment(x, i) && x->ev->hi[i] > out->end) out->end = x->ev->hi[i];
+    if (x->ev->last_pay[r] > out->end) out->end = x->ev->last_pay[r];
     return 1;
 }
 
@@ -554,6 +553,22 @@ static int shared(rule_ctx *x)
 }
 
 /* ---- running ------------------------------------------------------------ */
+
+int fnd_keep_records(const pl_linked *l, uint8_t **keep)
+{
+    const cfg_findings *fc = &l->e->cfg->findings;
+    size_t n = l->e->table.n_recs;
+    uint8_t *k = *keep = dt_calloc(n ? n : 1, 1);
+    if (!k) return DT_ENOMEM;
+    if (fc->death_source < 0) return DT_OK;
+    const cmp_column *c = &l->e->table.cols[fc->death_field];
+    for (size_t r = 0; r < n; r++) /* mark each entity by its naming record ... */
+        if (l->e->table.src[r] == fc->death_source && c->vals[r] != CMP_NULL)
+            k[l->clu->entity[r]] = 1;
+    for (size_t r = 0; r < n; r++) /* ... then its members; a name is its own member */
+        k[r] = k[l->clu->entity[r]];
+    return DT_OK;
+}
 
 static void not_run(fnd_result *r, int rule, const char *why)
 {

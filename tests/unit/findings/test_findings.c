@@ -184,11 +184,21 @@ static void load(fixture *x, const char *findings)
     x->e.model = &x->model;
 }
 
-static void run(fixture *x)
+/* As dt_link_findings_run does: events kept whole only around a death;
+ * keep_all: every event kept. */
+static void run_keeping(fixture *x, int keep_all)
 {
     pl_linked l = {.e = &x->e, .clu = &x->clu, .out_dir = g_dir};
-    assert_int_equal(fnd_events_read(&x->e, &x->ev), DT_OK);
+    uint8_t *keep = NULL;
+    if (!keep_all) assert_int_equal(fnd_keep_records(&l, &keep), DT_OK);
+    assert_int_equal(fnd_events_read(&x->e, keep, &x->ev), DT_OK);
+    dt_free(keep);
     assert_int_equal(fnd_run_rules(&l, &x->ev, &x->r), DT_OK);
+}
+
+static void run(fixture *x)
+{
+    run_keeping(x, 0);
 }
 
 static void fini(fixture *x)
@@ -319,18 +329,48 @@ static void test_event_rows_counted(void **state)
     (void)state;
     fixture x = {0};
     load(&x, k_findings);
-    run(&x);
+    run_keeping(&x, 1);
     assert_int_equal(x.ev.n_read, 19);
     assert_int_equal(x.ev.n_orphans, 1);
     assert_int_equal(x.ev.n_rejected, 2);
     assert_int_equal(x.ev.n_undated, 1);
+    assert_int_equal(x.ev.n_used, 15);
     assert_int_equal(x.ev.n, 15);
     /* one record's events are in date order */
     uint32_t b1 = rec(&x, "benefits", "B1");
     for (uint32_t i = x.ev.first[b1] + 1; i < x.ev.first[b1 + 1]; i++)
         assert_true(x.ev.lo[i - 1] <= x.ev.lo[i]);
     assert_int_equal(x.ev.first[b1 + 1] - x.ev.first[b1], 4);
+    assert_int_equal(x.ev.last_pay[b1], x.ev.lo[x.ev.first[b1 + 1] - 1]); /* 2020-05-03 */
     fini(&x);
+}
+
+/* Around a death every event is kept whole; elsewhere a record keeps only
+ * its last payment, and the rules find the same. A repeated id is
+ * rejected wherever it is. */
+static void test_events_kept_around_deaths(void **state)
+{
+    (void)state;
+    fixture x = {0};
+    load(&x, k_findings);
+    link_all(&x);
+    run(&x);
+    uint32_t b1 = rec(&x, "benefits", "B1"), b5 = rec(&x, "benefits", "B5a");
+    assert_int_equal(x.ev.first[b1 + 1] - x.ev.first[b1], 4); /* D1's entity */
+    assert_int_equal(x.ev.first[b5 + 1] - x.ev.first[b5], 0); /* no death */
+    assert_true(x.ev.last_pay[b5] != FND_NO_DAY);
+    assert_int_equal(x.ev.n_used, 15);
+    assert_true(x.ev.n < x.ev.n_used);
+    assert_non_null(find(&x, FND_DUPLICATE_ENROLLMENT, "benefits", "B5a"));
+    fini(&x);
+    write_file("earnings.csv", "id,earner,year\nF1,E3,2017\nF2,E3,2018\nF1,E9,2019\n");
+    fixture y = {0};
+    load(&y, k_findings);
+    link_all(&y);
+    run(&y);
+    assert_int_equal(y.ev.n_rejected, 3); /* P14, P16, and F1 again (E9: no death) */
+    fini(&y);
+    write_file("earnings.csv", "id,earner,year\nF1,E3,2017\nF2,E3,2018\nF3,E8,2019\n");
 }
 
 static void test_rules_that_cannot_run(void **state)
@@ -357,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_enrollment),
         cmocka_unit_test(test_shared_identifier),
         cmocka_unit_test(test_event_rows_counted),
+        cmocka_unit_test(test_events_kept_around_deaths),
         cmocka_unit_test(test_rules_that_cannot_run),
     };
     int (*setup)(void **) = tmpdir_setup;
