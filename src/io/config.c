@@ -212,6 +212,17 @@ static int parse_full_name(ycx *y, cfg_source *s, const yaml_node_t *n)
     return DT_OK;
 }
 
+/* A CSV delimiter: one character (not a quote or a line end), or "tab". */
+static int parse_delimiter(ycx *y, const yaml_node_t *x, char *out)
+{
+    DT_TRY(y_expect(y, x, YAML_SCALAR_NODE, "delimiter"));
+    const char *d = y_str(x);
+    if (!strcmp(d, "\\t") || !strcmp(d, "tab")) *out = '\t';
+    else if (strlen(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r') *out = d[0];
+    else return y_err(y, x, "delimiter must be one character (or 'tab'), found '%s'", d);
+    return DT_OK;
+}
+
 static int parse_source(ycx *y, dt_config *cfg, cfg_source *s, const yaml_node_t *n)
 {
     static const char *const keys[] = {"name", "path", "id", "delimiter", "trim",
@@ -235,13 +246,7 @@ static int parse_source(ycx *y, dt_config *cfg, cfg_source *s, const yaml_node_t
     if (!(x = y_get(y, n, "id"))) return y_err(y, n, "source '%s' needs id: (its id column)",
                                                 s->name);
     DT_TRY(y_strdup(y, x, "id", &s->id_column));
-    if ((x = y_get(y, n, "delimiter"))) {
-        DT_TRY(y_expect(y, x, YAML_SCALAR_NODE, "delimiter"));
-        const char *d = y_str(x);
-        if (!strcmp(d, "\\t") || !strcmp(d, "tab")) s->delimiter = '\t';
-        else if (strlen(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r') s->delimiter = d[0];
-        else return y_err(y, x, "delimiter must be one character (or 'tab'), found '%s'", d);
-    }
+    if ((x = y_get(y, n, "delimiter"))) DT_TRY(parse_delimiter(y, x, &s->delimiter));
     if ((x = y_get(y, n, "trim"))) DT_TRY(y_bool(y, x, "trim", &s->trim));
     if ((x = y_get(y, n, "full_name"))) DT_TRY(parse_full_name(y, s, x));
     if (!(x = y_get(y, n, "columns")))
@@ -918,13 +923,7 @@ static int parse_event(ycx *y, const dt_config *cfg, cfg_event *ev, const yaml_n
     }
     if ((x = y_get(y, n, "amount"))) DT_TRY(y_strdup(y, x, "amount", &ev->amount_column));
     if ((x = y_get(y, n, "payment"))) DT_TRY(y_bool(y, x, "payment", &ev->is_payment));
-    if ((x = y_get(y, n, "delimiter"))) {
-        DT_TRY(y_expect(y, x, YAML_SCALAR_NODE, "delimiter"));
-        const char *c = y_str(x);
-        if (!strcmp(c, "\\t") || !strcmp(c, "tab")) ev->delimiter = '\t';
-        else if (strlen(c) == 1 && c[0] != '"' && c[0] != '\n' && c[0] != '\r') ev->delimiter = c[0];
-        else return y_err(y, x, "delimiter must be one character (or 'tab'), found '%s'", c);
-    }
+    if ((x = y_get(y, n, "delimiter"))) DT_TRY(parse_delimiter(y, x, &ev->delimiter));
     return DT_OK;
 }
 
