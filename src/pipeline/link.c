@@ -1034,6 +1034,13 @@ static int run_stages(link_run *run)
     stage_end(run, 7, &t0);
     run->sum.total_seconds = util_now() - start;
     if (run->after) {
+        /* The pairs, their levels and weights are written: what comes after
+         * reads records and entities, and at 10M people those are 6 GB. */
+        dt_free(run->gammas);
+        dt_free(run->weights);
+        run->gammas = NULL;
+        run->weights = NULL;
+        block_output_fini(&e->blk);
         pl_linked l = {.e = e, .clu = &run->clu, .out_dir = run->opts->out_dir};
         DT_TRY(run->after(run->after_ctx, &l));
     }
