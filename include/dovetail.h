@@ -230,7 +230,7 @@ typedef struct dt_findings_summary {
     uint64_t n_needs_review;       /* resting on a link under findings: review_below */
     uint64_t n_withheld;           /* payment_after_death not raised: the death is contradicted */
     uint64_t n_event_rows;         /* rows read from the event sources */
-    uint64_t n_events;             /* kept: joined to a record, with a date */
+    uint64_t n_events;             /* used: joined to a record, with a date, id not repeated */
     uint64_t n_rejected_events;    /* broken, wrong field count, empty or repeated id, bad amount */
     uint64_t n_orphan_events;      /* their key is no record of their source */
     uint64_t n_undated_events;     /* no date the format reads */

@@ -562,7 +562,7 @@ static void print_findings(const dt_findings_summary *f)
         if (f->ran[k]) fprintf(stderr, " %s %llu", dt_finding_rule_name(k),
                                (unsigned long long)f->per_rule[k]);
     fprintf(stderr, "\n  needs review %llu, withheld (death contradicted) %llu; event rows %llu: "
-            "kept %llu, rejected %llu, orphans %llu, undated %llu; %.2f s\n",
+            "used %llu, rejected %llu, orphans %llu, undated %llu; %.2f s\n",
             (unsigned long long)f->n_needs_review, (unsigned long long)f->n_withheld,
             (unsigned long long)f->n_event_rows, (unsigned long long)f->n_events,
             (unsigned long long)f->n_rejected_events, (unsigned long long)f->n_orphan_events,
