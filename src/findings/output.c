@@ -258,13 +258,34 @@ static json_t *rules_json(const fnd_result *r)
     return a;
 }
 
+/* The model's version in a file run: a hash of its parameters as
+ * model.json holds them, so a finding names the model that made it. */
+static int model_version(const pl_ctx *e, char out[18])
+{
+    if (!e->model) return snprintf(out, 18, "none"), DT_OK;
+    char *text = fs_model_to_text(e->model, e->cfg);
+    if (!text) return DT_ENOMEM;
+    snprintf(out, 18, "M%016llx", (unsigned long long)util_hash64(text, strlen(text), 0x6d6f64));
+    dt_free(text);
+    return DT_OK;
+}
+
 static int write_json(const pl_linked *l, const fnd_events *ev, const fnd_result *r)
 {
     json_t *root = json_object(), *arr = json_array(), *rules = rules_json(r);
-    int rc = root && arr && rules ? DT_OK : DT_ENOMEM;
-    for (size_t i = 0; i < r->n && rc == DT_OK; i++)
-        if (json_array_append_new(arr, finding_json(l->e, ev, &r->items[i]))) rc = DT_ENOMEM;
-    if (rc == DT_OK && (json_object_set_new(root, "rules", rules) ||
+    char model[18];
+    int rc = root && arr && rules ? model_version(l->e, model) : DT_ENOMEM;
+    for (size_t i = 0; i < r->n && rc == DT_OK; i++) {
+        json_t *f = finding_json(l->e, ev, &r->items[i]);
+        if (!f || json_object_set_new(f, "model_version", json_string(model))) {
+            json_decref(f);
+            rc = DT_ENOMEM;
+        } else if (json_array_append_new(arr, f)) {
+            rc = DT_ENOMEM;
+        }
+    }
+    if (rc == DT_OK && (json_object_set_new(root, "model_version", json_string(model)) ||
+                        json_object_set_new(root, "rules", rules) ||
                         json_object_set_new(root, "findings", arr)))
         rc = DT_ENOMEM;
     else if (rc != DT_OK) {

@@ -33,6 +33,8 @@ awk -F, 'NR > 1 && $4 != "open" && $4 != "needs-review" { bad = 1 } END { exit b
     || bad "a finding in another state"
 grep -q '"links": \[' "$T/o1/findings.json" && grep -q '"probability": ' "$T/o1/findings.json" \
     && ok "findings.json carries the links and their probabilities" || bad "no links in findings.json"
+grep -q '"rule_version": 1' "$T/o1/findings.json" && grep -q '"model_version": "M[0-9a-f]\{16\}"' "$T/o1/findings.json" \
+    && ok "each finding names its rule's version and the model's" || bad "no rule or model version"
 grep -q 'findings:.*payment_after_death [0-9]' "$T/o1.log" || grep -q 'payment_after_death [0-9]' "$T/o1.log" \
     && ok "the summary counts findings per rule" || bad "no per-rule summary" "$(tail -n 3 "$T/o1.log")"
 
