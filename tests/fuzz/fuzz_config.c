@@ -8,7 +8,8 @@
  *   2. a success holds config.h's invariants: every field index is in
  *      range, every rule has 1..CFG_MAX_KEYS keys, every comparison
  *      1..CFG_MAX_LEVELS levels with labels, review <= link, paths resolved
- *      against the base directory.
+ *      against the base directory; findings: names existing sources and
+ *      fields of the right types, and event sources what the reader needs.
  * ASan's leak check covers the error paths. Replayed without libFuzzer by
  * regression_driver.c (make fuzz-replay).
  */
@@ -28,6 +29,40 @@ static int field_ok(const dt_config *cfg, int i)
     return i >= 0 && (size_t)i < cfg->n_fields;
 }
 
+static int source_ok(const dt_config *cfg, int i)
+{
+    return i >= 0 && (size_t)i < cfg->n_sources;
+}
+
+/* findings: each source and field it names exists, date fields are
+ * dates, events have what the reader needs. */
+static void check_findings(const dt_config *cfg)
+{
+    const cfg_findings *f = &cfg->findings;
+    CHECK((f->death_source < 0) == (f->death_field < 0));
+    if (f->death_source >= 0)
+        CHECK(source_ok(cfg, f->death_source) && field_ok(cfg, f->death_field) &&
+              cfg->fields[f->death_field].type == CFG_T_DATE);
+    CHECK((f->enroll_source < 0) == (f->enroll_start < 0));
+    if (f->enroll_source >= 0)
+        CHECK(source_ok(cfg, f->enroll_source) && field_ok(cfg, f->enroll_start) &&
+              cfg->fields[f->enroll_start].type == CFG_T_DATE);
+    CHECK(f->enroll_program < 0 || field_ok(cfg, f->enroll_program));
+    CHECK(f->n_activity <= CFG_MAX_ACTIVITY);
+    for (size_t i = 0; i < f->n_activity; i++)
+        CHECK(source_ok(cfg, f->activity_source[i]) && field_ok(cfg, f->activity_field[i]) &&
+              cfg->fields[f->activity_field[i]].type == CFG_T_DATE);
+    CHECK(f->identifier_field < 0 ||
+          cfg->fields[f->identifier_field].type == CFG_T_IDENTIFIER);
+    CHECK(f->review_below >= 0 && f->review_below <= 1 && f->contest_days >= 0);
+    for (size_t i = 0; i < f->n_events; i++) {
+        const cfg_event *e = &f->events[i];
+        CHECK(e->name && e->path && e->path[0] == '/' && e->id_column && e->key_column &&
+              e->date_column && source_ok(cfg, e->of));
+        CHECK(cfg_source_index(cfg, e->name) < 0);
+    }
+}
+
 static void check_config(const dt_config *cfg)
 {
     CHECK(cfg->n_fields >= 1 && cfg->n_sources >= 1 && cfg->n_rules >= 1 &&
@@ -42,7 +77,10 @@ static void check_config(const dt_config *cfg)
         CHECK(s->path[0] == '/'); /* base dir is absolute */
         for (size_t j = 0; j < s->n_maps; j++) {
             CHECK(field_ok(cfg, s->maps[j].i_field) && s->maps[j].column);
-            for (size_t k = 0; k < j; k++) CHECK(s->maps[k].i_field != s->maps[j].i_field);
+            /* a field maps once, or to one list of fallback columns in a row */
+            for (size_t k = 0; k < j; k++)
+                if (s->maps[k].i_field == s->maps[j].i_field)
+                    CHECK(s->maps[j - 1].i_field == s->maps[j].i_field);
         }
     }
     if (cfg->mode == CFG_MODE_LINK) CHECK(cfg->n_sources >= 2);
@@ -71,6 +109,7 @@ static void check_config(const dt_config *cfg)
     CHECK(cfg->review_threshold >= 0 && cfg->review_threshold <= cfg->link_threshold &&
           cfg->link_threshold <= 1);
     CHECK(cfg->nicknames_path);
+    check_findings(cfg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
