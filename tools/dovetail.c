@@ -554,13 +554,11 @@ static unsigned long long peak_rss_bytes(void)
 static void print_findings(const dt_findings_summary *f)
 {
     fprintf(stderr, "findings:        ");
-    for (int k = 0; k < DT_N_FINDING_RULES; k++)
-        fprintf(stderr, " %s %s", dt_finding_rule_name(k),
-                f->ran[k] ? "" : "(not run)");
-    fprintf(stderr, "\n ");
-    for (int k = 0; k < DT_N_FINDING_RULES; k++)
+    for (int k = 0; k < DT_N_FINDING_RULES; k++) {
         if (f->ran[k]) fprintf(stderr, " %s %llu", dt_finding_rule_name(k),
                                (unsigned long long)f->per_rule[k]);
+        else fprintf(stderr, " %s not run", dt_finding_rule_name(k));
+    }
     fprintf(stderr, "\n  needs review %llu, withheld (death contradicted) %llu; event rows %llu: "
             "used %llu, rejected %llu, orphans %llu, undated %llu; %.2f s\n",
             (unsigned long long)f->n_needs_review, (unsigned long long)f->n_withheld,

@@ -239,13 +239,19 @@ static void link_all(fixture *x)
     join(x, "earners", "E10", "benefits", "B10", 0.99);
 }
 
+/* The bench-like case: every link of link_all, then the rules. */
+static void load_linked(fixture *x)
+{
+    load(x, k_findings);
+    link_all(x);
+    run(x);
+}
+
 static void test_payment_after_death(void **state)
 {
     (void)state;
     fixture x = {0};
-    load(&x, k_findings);
-    link_all(&x);
-    run(&x);
+    load_linked(&x);
     const fnd_finding *f = find(&x, FND_PAYMENT_AFTER_DEATH, "benefits", "B1");
     assert_non_null(f);
     assert_int_equal(f->n_events, 2); /* P3, P4: not P1, nor P2 on the day of death */
@@ -272,9 +278,7 @@ static void test_death_contradicted(void **state)
 {
     (void)state;
     fixture x = {0};
-    load(&x, k_findings);
-    link_all(&x);
-    run(&x);
+    load_linked(&x);
     const fnd_finding *f = find(&x, FND_DEATH_CONTRADICTED, "deaths", "D3");
     assert_non_null(f);
     assert_int_equal(f->n_events, 2); /* filings for 2017 and 2018 */
@@ -294,9 +298,7 @@ static void test_duplicate_enrollment(void **state)
 {
     (void)state;
     fixture x = {0};
-    load(&x, k_findings);
-    link_all(&x);
-    run(&x);
+    load_linked(&x);
     const fnd_finding *f = find(&x, FND_DUPLICATE_ENROLLMENT, "benefits", "B5a");
     assert_non_null(f);
     assert_int_equal(f->n_recs, 2);
@@ -310,9 +312,7 @@ static void test_shared_identifier(void **state)
 {
     (void)state;
     fixture x = {0};
-    load(&x, k_findings);
-    link_all(&x);
-    run(&x);
+    load_linked(&x);
     const fnd_finding *f = find(&x, FND_SHARED_IDENTIFIER, "earners", "E9");
     assert_non_null(f);
     assert_non_null(find(&x, FND_SHARED_IDENTIFIER, "earners", "E10"));
@@ -352,9 +352,7 @@ static void test_events_kept_around_deaths(void **state)
 {
     (void)state;
     fixture x = {0};
-    load(&x, k_findings);
-    link_all(&x);
-    run(&x);
+    load_linked(&x);
     uint32_t b1 = rec(&x, "benefits", "B1"), b5 = rec(&x, "benefits", "B5a");
     assert_int_equal(x.ev.first[b1 + 1] - x.ev.first[b1], 4); /* D1's entity */
     assert_int_equal(x.ev.first[b5 + 1] - x.ev.first[b5], 0); /* no death */
@@ -365,9 +363,7 @@ static void test_events_kept_around_deaths(void **state)
     fini(&x);
     write_file("earnings.csv", "id,earner,year\nF1,E3,2017\nF2,E3,2018\nF1,E9,2019\n");
     fixture y = {0};
-    load(&y, k_findings);
-    link_all(&y);
-    run(&y);
+    load_linked(&y);
     assert_int_equal(y.ev.n_rejected, 3); /* P14, P16, and F1 again (E9: no death) */
     fini(&y);
     write_file("earnings.csv", "id,earner,year\nF1,E3,2017\nF2,E3,2018\nF3,E8,2019\n");
