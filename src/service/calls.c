@@ -79,6 +79,28 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "put in place", "audit witness"),
     ROW(AUDIT_DISCLOSURES, "audit.disclosures", R_AUDITOR, 0, NULL,
         "every record asked about", "disclosures"),
+    /* findings (src/findings): rows here like every call, made through service.h */
+    ROW(EVENT_INGEST, "event.ingest", R_STEWARD, SVC_WRITE | SVC_SOURCE | SVC_LOG_FIRST,
+        SOURCE_SUBJECT, "the parent source (its steward ingests its events) and the event "
+        "source; logged before the first batch", "ingest"),
+    ROW(FINDING_RUN, "finding.run", R_ANALYST, SVC_WRITE | SVC_VIEW, NULL,
+        "every finding made or superseded, in the transaction that stores them",
+        "findings run"),
+    ROW(FINDING_LIST, "finding.list", R_READERS, SVC_VIEW, NULL, "every finding listed",
+        "findings list"),
+    ROW(FINDING_SHOW, "finding.show", R_READERS, SVC_VIEW, NULL,
+        "the finding, every record shown and the columns shown: what a verify or "
+        "dismiss by the same person must follow", "findings show"),
+    ROW(FINDING_VERIFY, "finding.verify", R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
+        "the finding, in the transaction that records the step", "findings verify"),
+    ROW(FINDING_DISMISS, "finding.dismiss", R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
+        "the finding, in the transaction that records the step", "findings dismiss"),
+    ROW(FINDING_NOTIFY, "finding.notify", R_ANALYST | R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
+        "the finding, in the transaction that records the notice", "findings notify"),
+    ROW(FINDING_CONTEST, "finding.contest", R_ANALYST | R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
+        "the finding, in the transaction that records the contest", "findings contest"),
+    ROW(FINDING_EXPORT, "finding.export", R_READERS, SVC_VIEW, NULL,
+        "every finding written and its records", "findings export"),
 };
 
 const svc_call *svc_call_get(svc_call_id id)

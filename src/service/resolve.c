@@ -1043,3 +1043,82 @@ void svc_sources_fini(svc_sources *m)
     dt_free(m->index);
     memset(m, 0, sizeof *m);
 }
+
+/* ---- every entity under a view, for findings (service.h) ------------------ */
+
+typedef struct linked_load {
+    loaded l;
+    const gv_view *v;
+    clu_link *links;
+    size_t n_links, cap_links;
+} linked_load;
+
+static int add_view_record(void *ctx, const st_record *r)
+{
+    linked_load *o = ctx;
+    int i = cfg_source_index(o->l.e.cfg, r->source);
+    if (i < 0 || !gv_view_has(o->v, (size_t)i)) return DT_OK;
+    return add_stored_record(&o->l, r, r->id);
+}
+
+/* A link is kept when the view shows both records and lets their sources
+ * link: a hidden record never joins two shown ones. */
+static int add_view_link(void *ctx, int64_t a, int64_t b, double p)
+{
+    linked_load *o = ctx;
+    long i = index_of(&o->l, a), j = index_of(&o->l, b);
+    if (i < 0 || j < 0) return DT_OK;
+    const uint16_t *src = o->l.e.table.src;
+    if (!gv_view_links(o->v, src[i], src[j])) return DT_OK;
+    DT_TRY(util_grow((void **)&o->links, &o->cap_links, o->n_links + 1, sizeof *o->links));
+    o->links[o->n_links++] = (clu_link){(uint32_t)(i < j ? i : j), (uint32_t)(i < j ? j : i), p};
+    return DT_OK;
+}
+
+int svc_load_linked(svc_request *q, svc_linked *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const dt_config *cfg = q->s->cfg;
+    const fs_model *m;
+    int64_t version;
+    DT_TRY(svc_model(q, &m, &version, err));
+    linked_load *o = dt_calloc(1, sizeof *o);
+    if (!o) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    out->own = o;
+    o->v = &q->view;
+    int rc = loaded_init(&o->l, cfg, q->s->nicks, err);
+    o->l.e.model = m;
+    if (!q->view.is_full) o->l.e.linkable = q->view.linkable;
+    if (rc == DT_OK) rc = st_records_each(q->s->st, NULL, 0, add_view_record, o, err);
+    if (rc == DT_OK && cmp_table_finish(&o->l.e.table) < 0) rc = DT_ENOMEM;
+    if (rc == DT_OK && fs_tf_bind((fs_model *)m, cfg, &o->l.e.table) < 0) rc = DT_ENOMEM;
+    if (rc == DT_OK) rc = st_links_each(q->s->st, cfg->link_threshold, add_view_link, o, err);
+    if (rc == DT_OK) {
+        clu_options opt = {.src = o->l.e.table.src, .one_to_one = cfg->one_to_one,
+                           .weak_link = cfg->weak_link,
+                           .weak_join_size = (uint32_t)cfg->weak_join_size,
+                           .conflicts = pl_has_conflicts(&o->l.e) ? conflicts : NULL,
+                           .ctx = &o->l.e, .keep_joins = 1};
+        rc = clu_run(o->l.e.table.n_recs, o->links, o->n_links, &opt, &out->clu);
+    }
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory loading entities");
+    if (rc < 0) {
+        svc_linked_fini(out);
+        return rc;
+    }
+    out->e = &o->l.e;
+    out->sids = o->l.sids.ids;
+    return DT_OK;
+}
+
+void svc_linked_fini(svc_linked *l)
+{
+    linked_load *o = l->own;
+    clu_result_fini(&l->clu);
+    if (o) {
+        if (o->l.e.cfg) loaded_fini(&o->l);
+        dt_free(o->links);
+        dt_free(o);
+    }
+    memset(l, 0, sizeof *l);
+}

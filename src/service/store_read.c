@@ -832,3 +832,30 @@ int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
     *out = ex;
     return DT_OK;
 }
+
+/* ---- for the parts above (service.h) ---------------------------------------- */
+
+int svc_record_shown(svc_request *q, const char *key, char **raw, dt_error *err)
+{
+    size_t i_src;
+    int64_t sid;
+    *raw = NULL;
+    DT_TRY(visible_record(q, key, &i_src, &sid, err));
+    st_record r;
+    DT_TRY(st_record_get(q->s->st, sid, &r, NULL, err));
+    int rc = r.is_withdrawn ? DT_ENOTFOUND : minimize_raw(q, i_src, r.raw, raw);
+    if (rc == DT_OK) rc = req_subject(q, r.source, r.record_id);
+    st_record_free(&r);
+    if (rc < 0) {
+        dt_free(*raw);
+        *raw = NULL;
+    }
+    return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
+}
+
+int svc_explain(svc_request *q, const char *key_a, const char *key_b, dt_explanation *ex,
+                dt_error *err)
+{
+    DT_TRY(need_model(q->s, err));
+    return explain_stored(q, key_a, key_b, ex, err);
+}

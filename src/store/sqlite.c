@@ -25,7 +25,7 @@
 
 #include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 6, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 7, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -63,7 +63,8 @@ static const char SCHEMA[] =
     "CREATE INDEX membership_entity ON membership(entity);"
     "CREATE TABLE entity_event(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL,"
     "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);"
-    GOVERN_SCHEMA;
+    GOVERN_SCHEMA
+    FINDINGS_SCHEMA;
 
 enum stmt_id {
     S_META_GET, S_META_SET, S_SOURCE_GET, S_SOURCE_ADD, S_REC_GET, S_REC_ADD, S_REC_KEEP,
@@ -71,7 +72,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, N_STMTS
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -136,6 +137,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_LINKS_OF_SRC] = "SELECT l.b, l.p, r.source FROM link l JOIN record r ON r.id = l.b "
                        "WHERE l.a = ?1 AND l.p >= ?2 UNION ALL SELECT l.a, l.p, r.source "
                        "FROM link l JOIN record r ON r.id = l.a WHERE l.b = ?1 AND l.p >= ?2",
+    [S_LINKS_EACH] = "SELECT a, b, p FROM link WHERE p >= ?1 ORDER BY a, b",
     [S_REC_SOURCE] = "SELECT source, withdrawn FROM record WHERE id = ?1",
     [S_ENTITY_OF] = "SELECT entity FROM membership WHERE record = ?1",
     [S_ENTITY_SET] = "INSERT OR REPLACE INTO membership(record, entity) VALUES(?1, ?2)",
@@ -234,7 +236,7 @@ static int schema_version(st_store *s, int *version, dt_error *err)
 static int check_version(st_store *s, int version, dt_error *err)
 {
     if (version == SCHEMA_VERSION) return DT_OK;
-    if (version >= 1 && version < SCHEMA_VERSION)
+    if (version >= 1 && version < 6)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d keeps records "
                          "unencrypted; this dovetail reads version %d (encrypted at rest): create "
                          "the store again (dovetail init --key FILE), ingest its sources, and "
@@ -242,6 +244,21 @@ static int check_version(st_store *s, int version, dt_error *err)
     return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this dovetail "
                      "reads version %d: create the store again (dovetail init) and ingest "
                      "its sources", version, SCHEMA_VERSION);
+}
+
+/* Schema 6 lacks only the findings' tables (events, findings, their
+ * steps): they are added in place, in one transaction. */
+static int upgrade_from_6(st_store *s, int *version, dt_error *err)
+{
+    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "adding the findings' tables to the store", err));
+    int rc = sq_exec(s, FINDINGS_SCHEMA "UPDATE meta SET value = '7' WHERE key = 'schema_version';"
+                     "COMMIT", "adding the findings' tables to the store", err);
+    if (rc < 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    *version = 7;
+    return DT_OK;
 }
 
 static int create_schema(st_store *s, dt_error *err)
@@ -263,7 +280,8 @@ static int prepare_all(st_store *s, dt_error *err)
                                     &s->stmt[i], NULL);
         if (rc != SQLITE_OK) return sq_fail(s, rc, "opening the store", err);
     }
-    return sq_prepare_govern(s, err);
+    DT_TRY(sq_prepare_govern(s, err));
+    return sq_prepare_findings(s, err);
 }
 
 /* Opens the database file (a name or a file: URI) and sets it up. */
@@ -363,6 +381,7 @@ static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *er
     }
     int version;
     DT_TRY(schema_version(s, &version, err));
+    if (version == 6) DT_TRY(upgrade_from_6(s, &version, err));
     DT_TRY(check_version(s, version, err));
     DT_TRY(prepare_all(s, err));
     return sq_key_check(s, key_path, err);
@@ -408,6 +427,7 @@ void st_close(st_store *s)
     if (s->in_txn) st_rollback(s);
     for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
     sq_finalize_govern(s);
+    sq_finalize_findings(s);
     sqlite3_close(s->db);
     sq_key_forget(s);
     dt_free(s->path);
@@ -619,6 +639,7 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
             .version = version,
             .is_withdrawn = sqlite3_column_int(st, 5),
             .entity = "",
+            .id = id,
         };
         if (out == DT_OK && (!r.source || !r.record_id || !r.raw || !r.norm)) {
             sqlite3_reset(st);
@@ -1148,6 +1169,23 @@ int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
+}
+
+int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINKS_EACH);
+    sqlite3_bind_double(st, 1, min_p);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                     sqlite3_column_double(st, 2));
         if (out < 0) {
             sqlite3_reset(st);
             return out;

@@ -13,13 +13,14 @@
 
 #include "store/store.h"
 
-enum { SQ_MAX_STMTS = 64, SQ_MAX_GOV_STMTS = 32 };
+enum { SQ_MAX_STMTS = 64, SQ_MAX_GOV_STMTS = 32, SQ_MAX_FND_STMTS = 16 };
 
 struct st_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[SQ_MAX_STMTS];
     sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];
+    sqlite3_stmt *fnd[SQ_MAX_FND_STMTS];
     int in_txn;
     int is_created;    /* this open made the file: a failed create removes it */
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
@@ -77,6 +78,23 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
 /* The integer in the one row a bound statement returns. */
 int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err);
 int sq_prepare_govern(st_store *s, dt_error *err);
+
+/* The tables findings_sql.c keeps (schema 7 on; a schema 6 store gets them
+ * at open): event rows of event sources, findings and their steps. */
+#define FINDINGS_SCHEMA                                                                  \
+    "CREATE TABLE event(id INTEGER PRIMARY KEY, source INTEGER NOT NULL REFERENCES source(id)," \
+    "  event_id TEXT NOT NULL, row TEXT NOT NULL, received INTEGER NOT NULL,"            \
+    "  UNIQUE(source, event_id));"                                                       \
+    "CREATE TABLE finding(id TEXT PRIMARY KEY, rule TEXT NOT NULL,"                      \
+    "  rule_version INTEGER NOT NULL, model_version INTEGER NOT NULL, state TEXT NOT NULL," \
+    "  confidence REAL NOT NULL, sources INTEGER NOT NULL, evidence TEXT NOT NULL,"      \
+    "  purpose TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"       \
+    "  notified_at INTEGER NOT NULL, contest_days INTEGER NOT NULL) WITHOUT ROWID;"      \
+    "CREATE TABLE finding_step(finding TEXT NOT NULL REFERENCES finding(id),"            \
+    "  seq INTEGER NOT NULL, action TEXT NOT NULL, state TEXT NOT NULL, by TEXT NOT NULL," \
+    "  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(finding, seq)) WITHOUT ROWID;"
+int sq_prepare_findings(st_store *s, dt_error *err);
+void sq_finalize_findings(st_store *s);
 
 /* crypt.c. Reads the key file (creating it first when may_create and it
  * is absent) and derives the keys in use. */

@@ -109,6 +109,7 @@ typedef struct st_record {
     const char *entity;    /* st_record_norm only: its entity, "" when none */
     int64_t version;
     int is_withdrawn;
+    int64_t id;            /* st_records_each only: its store id */
 } st_record;
 
 /* Calls fn for each record (of one source, or all when source is NULL),
@@ -189,6 +190,7 @@ int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, doub
 /* Drops every link of a record (before it is scored again or withdrawn). */
 int st_links_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_link_fn)(void *ctx, int64_t other, double p);
+typedef int (*st_link_pair_fn)(void *ctx, int64_t a, int64_t b, double p);
 /* Calls fn for each link of record with probability >= min_p. */
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
                 dt_error *err);
@@ -220,6 +222,52 @@ int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
  * "the store file is damaged (...)" naming what is wrong, or DT_OK. Inside
  * a snapshot, it checks what the snapshot reads. */
 int st_verify(st_store *s, dt_error *err);
+
+/* Calls fn for each stored link with probability >= min_p (a < b), in
+ * (a, b) order: one walk where a per-record st_links_of would be many. */
+int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err);
+
+/* ---- events and findings (findings_sql.c) ---------------------------- */
+
+/* An event source's row (a payment, a filing) as JSON text, by its id: put
+ * stores it sealed. OUT: *result (new, same, changed). */
+int st_event_put(st_store *s, int64_t source, const char *event_id, const char *row,
+                 int64_t received, st_put_result *result, dt_error *err);
+typedef int (*st_event_fn)(void *ctx, const char *event_id, const char *row);
+/* Every row of an event source, in the order first stored. */
+int st_events_each(st_store *s, int64_t source, st_event_fn fn, void *ctx, dt_error *err);
+
+/* A finding as stored: evidence is JSON text (sealed in the store);
+ * sources the bits of the config sources it rests on; times are unix
+ * seconds. */
+typedef struct st_finding {
+    char *id, *rule, *state, *purpose, *evidence;
+    int rule_version, contest_days;
+    int64_t model_version, created, updated, notified_at;
+    double confidence;
+    uint64_t sources;
+} st_finding;
+/* Adds or replaces the finding of f->id (every field). */
+int st_finding_put(st_store *s, const st_finding *f, dt_error *err);
+/* DT_ENOTFOUND (no message) when there is none. st_finding_free *out. */
+int st_finding_get(st_store *s, const char *id, st_finding *out, dt_error *err);
+void st_finding_free(st_finding *f);
+typedef int (*st_finding_fn)(void *ctx, const st_finding *f);
+/* Every finding, by id. */
+int st_findings_each(st_store *s, st_finding_fn fn, void *ctx, dt_error *err);
+
+/* A step of a finding's history: the action, the state it led to, who,
+ * why (sealed in the store), when. */
+typedef struct st_finding_step {
+    int64_t seq, at;
+    const char *action, *state, *by, *reason;
+} st_finding_step;
+/* Appends a step (step->seq is set: the next of the finding's). */
+int st_finding_step_add(st_store *s, const char *finding, st_finding_step *step, dt_error *err);
+typedef int (*st_step_fn)(void *ctx, const st_finding_step *step);
+/* A finding's steps in order; a gap in their numbers is damage (DT_EIO). */
+int st_finding_steps_each(st_store *s, const char *finding, st_step_fn fn, void *ctx,
+                          dt_error *err);
 
 /* ---- principals, policies, audit log (govern_sql.c) ------------------- */
 
