@@ -599,6 +599,72 @@ DT_API int dt_store_explain(dt_store *store, const dt_request *req, const char *
  * store, valid until its next call. */
 DT_API const char *dt_store_notice(const dt_store *store);
 
+/* Findings in a store. Each call is governed like every store call (a
+ * token, a purpose, a row of dt_calls, an audit entry). A finding belongs
+ * to the purpose whose run made it: listed, shown and moved on under that
+ * purpose only, and only while its policies still show every source it
+ * rests on. States: needs-review | open -> verified | dismissed (a
+ * reviewer, a reason, after `findings show` showed them the evidence: the
+ * audit log proves it) -> notified -> final (read as final once the
+ * contest window, findings: contest_days, has passed) or contested ->
+ * verified | dismissed; superseded when a run no longer finds it, with the
+ * reason. Nothing is deleted. */
+
+/* 1 when name is one of the config's event sources (findings: events:). */
+DT_API int dt_config_is_event_source(const dt_config *cfg, const char *name);
+
+/* Stores the rows of event source opts->source from opts->path (its
+ * columns as the config names them), batch_rows per transaction: new,
+ * unchanged (same id, same row) and changed rows as for dt_store_ingest.
+ * The steward of the source the events belong to ingests them, and they
+ * are governed by that source's policy. A row with no id, a repeated id,
+ * the wrong number of fields, no date the format reads or an amount that
+ * is no number is rejected and counted (the first few named on the log by
+ * file and line); more than opts->max_rejected is DT_EINPUT after the rest
+ * is stored. Rows whose key names no record yet are kept: the record may
+ * come later. */
+DT_API int dt_store_ingest_events(dt_store *store, const dt_request *req,
+                                  const dt_ingest_options *opts, dt_ingest_summary *summary,
+                                  dt_error *err);
+
+typedef struct dt_findings_run_summary {
+    dt_findings_summary found;   /* what the rules found, as dt_link_findings_run counts it */
+    uint64_t n_new;              /* findings stored for the first time */
+    uint64_t n_kept;             /* found again: state kept, evidence brought up to date */
+    uint64_t n_superseded;       /* no longer found: superseded, with the reason */
+    char why_not[DT_N_FINDING_RULES][160]; /* for a rule that did not run */
+} dt_findings_run_summary;
+
+/* Runs every rule over the store's records and entities as the purpose's
+ * view has them (an analyst's token), and stores what it finds with one
+ * audit entry naming each finding made or superseded. A rule that needs a
+ * source or column the purpose may not see does not run, and says so. */
+DT_API int dt_store_findings_run(dt_store *store, const dt_request *req,
+                                 dt_findings_run_summary *out, dt_error *err);
+/* The purpose's findings as JSON text ({"findings": [...]}), of one state
+ * when state is not NULL. dt_free *json. */
+DT_API int dt_store_findings_list(dt_store *store, const dt_request *req, const char *state,
+                                  char **json, dt_error *err);
+/* One finding as JSON text: its evidence with the records as the view
+ * shows them, each link with its probability and why the model made it,
+ * the events, and every step. DT_ENOTFOUND for a finding that is absent or
+ * not the purpose's. dt_free *json. */
+DT_API int dt_store_finding_show(dt_store *store, const dt_request *req, const char *id,
+                                 char **json, dt_error *err);
+/* Moves a finding on: action "verify", "dismiss" (a reviewer, after
+ * showing it), "notify" or "contest"; reason required but for notify.
+ * DT_ESTATE when its state does not allow the action (the message names
+ * what it allows) or the contest window rules it out. OUT: *state (may be
+ * NULL), the state it is now in; dt_free it. */
+DT_API int dt_store_finding_step(dt_store *store, const dt_request *req, const char *id,
+                                 const char *action, const char *reason, char **state,
+                                 dt_error *err);
+/* Writes the purpose's findings to out_dir/findings.csv and
+ * out_dir/findings.json (state as of now: final only after the contest
+ * window). OUT: *n (may be NULL). */
+DT_API int dt_store_findings_export(dt_store *store, const dt_request *req, const char *out_dir,
+                                    uint64_t *n, dt_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Governance: principals, source policies, the audit log, disclosures  */
 /* ------------------------------------------------------------------ */

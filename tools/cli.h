@@ -34,6 +34,8 @@ typedef struct cli_opts {
     long long max_rejected;   /* --max-rejected N; 0 unless given */
     dt_pairs_output pairs;    /* --pairs none|review|all; review unless given */
     int findings;             /* --findings */
+    const char *reason;       /* --reason TEXT (findings verify, dismiss, contest) */
+    const char *state;        /* --state S (findings list) */
 } cli_opts;
 
 /* Which options a command requires. */
@@ -162,6 +164,36 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -j, --json          print JSON lines\n"                                             \
     "  -h, --help          this text\n"
 
+#define FINDINGS_USAGE                                                                     \
+    "dovetail findings run --store FILE --purpose P\n"                                       \
+    "       dovetail findings list [--state S] --store FILE --purpose P\n"                   \
+    "       dovetail findings show ID --store FILE --purpose P\n"                            \
+    "       dovetail findings verify|dismiss ID --reason TEXT --store FILE --purpose P\n"    \
+    "       dovetail findings notify ID --store FILE --purpose P\n"                          \
+    "       dovetail findings contest ID --reason TEXT --store FILE --purpose P\n"           \
+    "       dovetail findings export --out DIR --store FILE --purpose P\n"                   \
+    "\n"                                                                                   \
+    "'run' (an analyst) runs the config's finding rules over the store's records and\n"   \
+    "entities as the purpose may see them, and stores each finding as needs-review or\n"  \
+    "open; a finding it no longer finds is superseded, with the reason. A rule that\n"    \
+    "needs a source or column the purpose may not see does not run, and says so.\n"      \
+    "Event sources (payments, filings) are stored with 'dovetail ingest --source'.\n"    \
+    "'list' prints the purpose's findings (JSON); 'show' one, with its records as the\n" \
+    "policies show them, why each link was made, and its history. A reviewer\n"          \
+    "verifies or dismisses a finding only after 'show' showed it to them (the audit\n"   \
+    "log is the proof); 'notify' records the notice to the person, who may 'contest'\n" \
+    "it within findings: contest_days (30); after that it is final. 'export' writes\n"  \
+    "DIR/findings.csv and DIR/findings.json. Nothing is ever deleted.\n"                \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "      --state S       list only findings in state S (list)\n"                        \
+    "      --reason TEXT   why (verify, dismiss, contest)\n"                              \
+    "  -o, --out DIR       where export writes (export)\n"                                \
+    "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
+    "  -h, --help          this text\n"
+
+int cmd_findings(int argc, char **argv);
 int cmd_principal(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

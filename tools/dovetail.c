@@ -262,6 +262,8 @@ const command commands[] = {
      DISCLOSURES_USAGE, cmd_disclosures},
     {"purge", "erase what sources' retention periods have passed (admin, steward)", PURGE_USAGE,
      cmd_purge},
+    {"findings", "run the finding rules over a store; list, show, decide and export findings",
+     FINDINGS_USAGE, cmd_findings},
     {"calls", "list the governed calls: action, roles, what each audit entry records",
      "dovetail calls [--json]\n"
      "\n"
@@ -370,7 +372,7 @@ static void print_notice(const dt_store *store)
 }
 
 /* Options with no short form. */
-enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS };
+enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -389,6 +391,8 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"max-rejected", required_argument, 0, OPT_MAX_REJECTED},
         {"pairs", required_argument, 0, OPT_PAIRS},
         {"findings", no_argument, 0, OPT_FINDINGS},
+        {"reason", required_argument, 0, OPT_REASON},
+        {"state", required_argument, 0, OPT_STATE},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
         {0, 0, 0, 0},
@@ -428,6 +432,8 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             break;
         case 'n': o->snapshot = 1; break;
         case OPT_FINDINGS: o->findings = 1; break;
+        case OPT_REASON: o->reason = optarg; break;
+        case OPT_STATE: o->state = optarg; break;
         case 'b':
             o->batch = strtol(optarg, &end, 10);
             if (*end || o->batch < 1 || o->batch > 10000000)
@@ -976,7 +982,15 @@ static int cmd_ingest(int argc, char **argv)
                               .on_progress = on_progress, .cb_ctx = &l, .rejects_path = rejects,
                               .max_rejected = o.max_rejected};
     dt_ingest_summary s;
-    rc = dt_store_ingest(store, &req, &opts, &s, &err);
+    int is_events = dt_config_is_event_source(dt_store_config(store), o.source);
+    if (is_events && o.snapshot) {
+        dt_store_close(store);
+        free(rejects);
+        return usage_error(find_command("ingest"), "--snapshot is for a person source, not "
+                           "an event source");
+    }
+    rc = is_events ? dt_store_ingest_events(store, &req, &opts, &s, &err)
+                   : dt_store_ingest(store, &req, &opts, &s, &err);
     clear_bar(&l);
     dt_store_close(store);
     free(rejects);

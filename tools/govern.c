@@ -278,3 +278,91 @@ int cmd_purge(int argc, char **argv)
     dt_store_close(store);
     return rc < 0 ? fail("purge", &err) : 0;
 }
+
+/* ---- findings ------------------------------------------------------------------- */
+
+static void print_run(const dt_findings_run_summary *s)
+{
+    for (int k = 0; k < DT_N_FINDING_RULES; k++) {
+        if (s->found.ran[k])
+            fprintf(stderr, "  %-22s %llu\n", dt_finding_rule_name(k),
+                    (unsigned long long)s->found.per_rule[k]);
+        else
+            fprintf(stderr, "  %-22s did not run: %s\n", dt_finding_rule_name(k),
+                    cli_text(s->why_not[k]));
+    }
+    fprintf(stderr,
+            "  findings            %llu (%llu need review)\n"
+            "  new                 %llu\n"
+            "  found again         %llu\n"
+            "  superseded          %llu\n"
+            "  event rows          %llu (%llu used, %llu name no record held)\n"
+            "  seconds             %.2f\n",
+            (unsigned long long)s->found.n_findings, (unsigned long long)s->found.n_needs_review,
+            (unsigned long long)s->n_new, (unsigned long long)s->n_kept,
+            (unsigned long long)s->n_superseded, (unsigned long long)s->found.n_event_rows,
+            (unsigned long long)s->found.n_events, (unsigned long long)s->found.n_orphan_events,
+            s->found.seconds);
+}
+
+static int findings_call(const char *sub, const char *id, const cli_opts *o, dt_store *store,
+                         const dt_request *req, dt_error *err)
+{
+    char *text = NULL;
+    int rc;
+    if (!strcmp(sub, "run")) {
+        dt_findings_run_summary s;
+        rc = dt_store_findings_run(store, req, &s, err);
+        if (rc == DT_OK) print_run(&s);
+        return rc;
+    }
+    if (!strcmp(sub, "export")) {
+        uint64_t n = 0;
+        rc = dt_store_findings_export(store, req, o->out, &n, err);
+        if (rc == DT_OK)
+            fprintf(stderr, "%llu findings written to %s/findings.csv and findings.json\n",
+                    (unsigned long long)n, cli_text(o->out));
+        return rc;
+    }
+    if (!strcmp(sub, "list")) rc = dt_store_findings_list(store, req, o->state, &text, err);
+    else if (!strcmp(sub, "show")) rc = dt_store_finding_show(store, req, id, &text, err);
+    else {
+        rc = dt_store_finding_step(store, req, id, sub, o->reason, &text, err);
+        if (rc == DT_OK) fprintf(stderr, "finding %s is now %s\n", cli_text(id), text);
+        dt_free(text);
+        return rc;
+    }
+    if (rc == DT_OK) printf("%s\n", text);
+    dt_free(text);
+    return rc;
+}
+
+int cmd_findings(int argc, char **argv)
+{
+    static const char *const subs[] = {"run",    "list",    "show",    "verify", "dismiss",
+                                       "notify", "contest", "export",  NULL};
+    /* the subcommand may follow the options (`--store S --purpose P run`): it is moved first */
+    for (int i = 2; i < argc && argv[1][0] == '-'; i++)
+        for (const char *const *k = subs; *k; k++)
+            if (!strcmp(argv[i], *k) && strcmp(argv[i - 1], "--reason") && strcmp(argv[i - 1], "--state")) {
+                char *sub_arg = argv[i];
+                memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof *argv);
+                argv[1] = sub_arg;
+                break;
+            }
+    const char *first = argc >= 2 ? argv[1] : "";
+    int n_pos = !strcmp(first, "run") || !strcmp(first, "list") || !strcmp(first, "export") ? 0 : 1;
+    cli_opts o;
+    const char *sub;
+    int rc = begin_sub("findings", argc, argv, subs, n_pos, 0, &o, &sub);
+    if (rc) return begin_status(rc);
+    if (!strcmp(sub, "export") && !o.out)
+        return usage_error(find_command("findings"), "export needs --out DIR");
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("findings", &o, &store, &req))) return rc;
+    dt_error err;
+    rc = findings_call(sub, n_pos ? argv[1 + optind] : NULL, &o, store, &req, &err);
+    dt_store_close(store);
+    return rc < 0 ? fail("findings", &err) : 0;
+}

@@ -64,7 +64,7 @@ static int read_header(pl_ctx *e, const cfg_event *ev, csv_reader *r, ev_cols *c
 
 /* Amount text as cents: optional sign, digits, optional '.' and up to two
  * decimals (an export's "1234.5" or "-12.00"). 0 when empty. */
-static int parse_cents(const char *s, size_t n, int64_t *out)
+int fnd_parse_cents(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
@@ -101,23 +101,23 @@ static int grow_array(void **p, size_t n, size_t elem)
     return q ? DT_OK : DT_ENOMEM;
 }
 
-static int grow(fnd_events *ev, size_t *cap)
+static int grow(fnd_events *ev)
 {
-    if (ev->n < *cap) return DT_OK;
-    size_t c = *cap ? *cap * 2 : 4096;
+    if (ev->n < ev->cap) return DT_OK;
+    size_t c = ev->cap ? ev->cap * 2 : 4096;
     DT_TRY(grow_array((void **)&ev->rec, c, sizeof *ev->rec));
     DT_TRY(grow_array((void **)&ev->lo, c, sizeof *ev->lo));
     DT_TRY(grow_array((void **)&ev->hi, c, sizeof *ev->hi));
     DT_TRY(grow_array((void **)&ev->cents, c, sizeof *ev->cents));
     DT_TRY(grow_array((void **)&ev->id, c, sizeof *ev->id));
     DT_TRY(grow_array((void **)&ev->src, c, sizeof *ev->src));
-    *cap = c;
+    ev->cap = c;
     return DT_OK;
 }
 
 /* Per id in the table's id dictionary: the record of source `of` with that
  * id, or UINT32_MAX. */
-static uint32_t *records_by_id(const pl_ctx *e, int of)
+uint32_t *fnd_records_by_id(const pl_ctx *e, int of)
 {
     const cmp_table *t = &e->table;
     size_t n = t->ids.n_strs ? t->ids.n_strs : 1;
@@ -158,7 +158,7 @@ static int idset_grow(fnd_events *ev)
 }
 
 /* 1 when h was in the set already; else adds it and returns 0. */
-static int idset_seen(fnd_events *ev, uint64_t h, int *seen)
+int fnd_idset_seen(fnd_events *ev, uint64_t h, int *seen)
 {
     if (2 * (ev->idset_n + 1) > ev->idset_cap) DT_TRY(idset_grow(ev));
     h = h ? h : 1;
@@ -172,7 +172,7 @@ static int idset_seen(fnd_events *ev, uint64_t h, int *seen)
 
 /* One row: kept, or counted as it says (invariant 1). */
 static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
-                    const uint32_t *by_id, const uint8_t *keep, fnd_events *out, size_t *cap,
+                    const uint32_t *by_id, const uint8_t *keep, fnd_events *out,
                     uint64_t *n_logged)
 {
     const cfg_event *ev = &e->cfg->findings.events[k];
@@ -187,7 +187,7 @@ static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
         return DT_OK;
     }
     int64_t cents = 0;
-    if (c->amount >= 0 && parse_cents(row->fields[c->amount], row->lens[c->amount], &cents) < 0) {
+    if (c->amount >= 0 && fnd_parse_cents(row->fields[c->amount], row->lens[c->amount], &cents) < 0) {
         reject(e, ev, out, n_logged, row->line, "the amount is not a number");
         return DT_OK;
     }
@@ -216,31 +216,39 @@ static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
     buf[nn] = '\x1f';
     memcpy(buf + nn + 1, rid, rid_len);
     int seen;
-    DT_TRY(idset_seen(out, util_hash64(buf, nn + 1 + rid_len, 0x65766964), &seen));
+    DT_TRY(fnd_idset_seen(out, util_hash64(buf, nn + 1 + rid_len, 0x65766964), &seen));
     if (seen) {
         reject(e, ev, out, n_logged, row->line, "repeats an earlier row's id");
         return DT_OK;
     }
+    fnd_event ve = {.k = k, .rec = rec, .lo = lo, .hi = hi, .cents = cents};
+    return fnd_event_put(e, out, keep, &ve, buf, nn + 1 + rid_len);
+}
+
+int fnd_event_put(const pl_ctx *e, fnd_events *out, const uint8_t *keep, const fnd_event *ve,
+                  const char *key, size_t key_len)
+{
+    const cfg_event *ev = &e->cfg->findings.events[ve->k];
     out->n_used++;
-    if (ev->is_payment && hi > out->last_pay[rec]) out->last_pay[rec] = hi;
-    if (keep && !keep[rec]) return DT_OK;
+    if (ev->is_payment && ve->hi > out->last_pay[ve->rec]) out->last_pay[ve->rec] = ve->hi;
+    if (keep && !keep[ve->rec]) return DT_OK;
     uint32_t id;
-    DT_TRY(util_intern_put(&out->ids, buf, nn + 1 + rid_len, &id));
-    DT_TRY(grow(out, cap));
+    DT_TRY(util_intern_put(&out->ids, key, key_len, &id));
+    DT_TRY(grow(out));
     size_t i = out->n++;
-    out->rec[i] = rec;
-    out->lo[i] = lo;
-    out->hi[i] = hi;
-    out->cents[i] = cents;
+    out->rec[i] = ve->rec;
+    out->lo[i] = ve->lo;
+    out->hi[i] = ve->hi;
+    out->cents[i] = ve->cents;
     out->id[i] = id;
-    out->src[i] = (uint8_t)k;
+    out->src[i] = (uint8_t)ve->k;
     return DT_OK;
 }
 
-static int read_one(pl_ctx *e, size_t k, const uint8_t *keep, fnd_events *out, size_t *cap)
+static int read_one(pl_ctx *e, size_t k, const uint8_t *keep, fnd_events *out)
 {
     const cfg_event *ev = &e->cfg->findings.events[k];
-    uint32_t *by_id = records_by_id(e, ev->of);
+    uint32_t *by_id = fnd_records_by_id(e, ev->of);
     if (!by_id) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     csv_options opt = {.delimiter = ev->delimiter};
     csv_reader *r = NULL;
@@ -258,7 +266,7 @@ static int read_one(pl_ctx *e, size_t k, const uint8_t *keep, fnd_events *out, s
             dt_error_clear(e->err);
             continue;
         }
-        rc = got < 0 ? got : take_row(e, k, &c, &row, by_id, keep, out, cap, &n_logged);
+        rc = got < 0 ? got : take_row(e, k, &c, &row, by_id, keep, out, &n_logged);
     }
     if (rc == DT_OK)
         pl_log(e, DT_LOG_INFO, "findings: read %llu rows of event source '%s'",
@@ -321,15 +329,26 @@ static int group_by_record(const pl_ctx *e, fnd_events *ev)
     return rc;
 }
 
-int fnd_events_read(pl_ctx *e, const uint8_t *keep, fnd_events *ev)
+int fnd_events_begin(const pl_ctx *e, fnd_events *ev)
 {
     memset(ev, 0, sizeof *ev);
     util_intern_init(&ev->ids);
-    size_t cap = 0, n = e->table.n_recs;
-    int rc = (ev->last_pay = dt_malloc((n ? n : 1) * sizeof *ev->last_pay)) ? DT_OK : DT_ENOMEM;
-    for (size_t r = 0; rc == DT_OK && r < n; r++) ev->last_pay[r] = FND_NO_DAY;
+    size_t n = e->table.n_recs;
+    if (!(ev->last_pay = dt_malloc((n ? n : 1) * sizeof *ev->last_pay))) return DT_ENOMEM;
+    for (size_t r = 0; r < n; r++) ev->last_pay[r] = FND_NO_DAY;
+    return DT_OK;
+}
+
+int fnd_events_read(pl_ctx *e, const uint8_t *keep, fnd_events *ev)
+{
+    int rc = fnd_events_begin(e, ev);
     for (size_t k = 0; k < e->cfg->findings.n_events && rc == DT_OK; k++)
-        rc = read_one(e, k, keep, ev, &cap);
+        rc = read_one(e, k, keep, ev);
+    return fnd_events_end(e, ev, rc);
+}
+
+int fnd_events_end(pl_ctx *e, fnd_events *ev, int rc)
+{
     dt_free(ev->idset); /* its work is done */
     ev->idset = NULL;
     if (rc == DT_OK && group_by_record(e, ev) < 0) rc = DT_ENOMEM;

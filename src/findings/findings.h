@@ -79,7 +79,16 @@ typedef struct fnd_events {
     uint64_t n_read, n_used, n_rejected, n_orphans, n_undated;
     uint64_t *idset;         /* while reading: hashes of the ids seen */
     size_t idset_cap, idset_n;
+    size_t cap;              /* of the per-event arrays */
 } fnd_events;
+
+/* One event row, read and checked: event source k's, of record rec. */
+typedef struct fnd_event {
+    size_t k;
+    uint32_t rec;
+    int32_t lo, hi;
+    int64_t cents;
+} fnd_event;
 
 /* Reads every event source (rows whose key is no record of the parent
  * source are orphans: counted and reported, not kept). Bad rows are
@@ -90,6 +99,22 @@ int fnd_events_read(pl_ctx *e, const uint8_t *keep, fnd_events *ev);
  * hold a death record. OUT: *keep (dt_free it). */
 int fnd_keep_records(const pl_linked *l, uint8_t **keep);
 void fnd_events_fini(fnd_events *ev);
+/* The steps of fnd_events_read, for a reader of rows kept elsewhere (the
+ * store): begin, put each row (key: "<event source>\x1f<row id>", unique),
+ * then end with the reading's rc (it groups the rows by record). */
+int fnd_events_begin(const pl_ctx *e, fnd_events *ev);
+int fnd_event_put(const pl_ctx *e, fnd_events *ev, const uint8_t *keep, const fnd_event *ve,
+                  const char *key, size_t key_len);
+int fnd_events_end(pl_ctx *e, fnd_events *ev, int rc);
+/* The set of 64-bit hashes of ids seen (ev->idset): *seen 1 when h was
+ * in it, else h is added. fnd_events_fini frees it. */
+int fnd_idset_seen(fnd_events *ev, uint64_t h, int *seen);
+/* Per id in e's id dictionary, the record of source `of` with that id, or
+ * UINT32_MAX. dt_free it. NULL: out of memory. */
+uint32_t *fnd_records_by_id(const pl_ctx *e, int of);
+/* Amount text as cents: optional sign, digits, optional '.' and up to two
+ * decimals; "" is 0. DT_EINPUT when it is no such amount. */
+int fnd_parse_cents(const char *s, size_t n, int64_t *out);
 
 typedef struct fnd_finding {
     int rule;
@@ -126,6 +151,12 @@ typedef struct fnd_result {
 int fnd_run_rules(const pl_linked *l, const fnd_events *ev, fnd_result *out);
 void fnd_result_fini(fnd_result *r);
 
+/* A finding's id: "F" and 16 hex digits, a hash of its rule and records,
+ * so a run that finds it again gives it the same id. */
+void fnd_finding_id(const pl_ctx *e, const fnd_finding *f, char out[18]);
+/* A finding as findings.json writes it (jansson; NULL: out of memory). */
+struct json_t;
+struct json_t *fnd_finding_json(const pl_ctx *e, const fnd_events *ev, const fnd_finding *f);
 /* Writes findings.csv and findings.json into l->out_dir. */
 int fnd_write(const pl_linked *l, const fnd_events *ev, const fnd_result *r);
 

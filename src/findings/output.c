@@ -19,7 +19,7 @@ static const char *state_of(const fnd_finding *f)
     return f->needs_review ? "needs-review" : "open";
 }
 
-static void finding_id(const pl_ctx *e, const fnd_finding *f, char out[18])
+void fnd_finding_id(const pl_ctx *e, const fnd_finding *f, char out[18])
 {
     const char *rule = fnd_rule_names[f->rule];
     uint64_t h = util_hash64(rule, strlen(rule), 0x66696e64);
@@ -117,7 +117,7 @@ static int csv_row_of(const pl_ctx *e, const fnd_events *ev, const fnd_finding *
                       util_buf *tmp)
 {
     char id[18], ent[18], ent_b[18] = "", d[11], amount[32], conf[32], ver[16];
-    finding_id(e, f, id);
+    fnd_finding_id(e, f, id);
     pl_entity_id(e, f->entity, ent);
     if (f->entity_b != UINT32_MAX) pl_entity_id(e, f->entity_b, ent_b);
     day_text(f->day, d);
@@ -176,10 +176,10 @@ static json_t *record_json(const pl_ctx *e, uint32_t r)
                      cmp_record_id(&e->table, r));
 }
 
-static json_t *finding_json(const pl_ctx *e, const fnd_events *ev, const fnd_finding *f)
+json_t *fnd_finding_json(const pl_ctx *e, const fnd_events *ev, const fnd_finding *f)
 {
     char id[18], ent[18], ent_b[18], d[11];
-    finding_id(e, f, id);
+    fnd_finding_id(e, f, id);
     pl_entity_id(e, f->entity, ent);
     day_text(f->day, d);
     json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:f, s:s}", "finding_id", id, "rule",
@@ -215,6 +215,11 @@ static json_t *finding_json(const pl_ctx *e, const fnd_events *ev, const fnd_fin
         json_object_set_new(o, "events", events))
         goto fail_o;
     if (d[0] && json_object_set_new(o, "date", json_string(d))) goto fail_o;
+    if (f->n_events) {
+        char am[32];
+        cents_text(f->cents, am);
+        if (json_object_set_new(o, "amount", json_string(am))) goto fail_o;
+    }
     if (f->entity_b != UINT32_MAX) {
         pl_entity_id(e, f->entity_b, ent_b);
         if (json_object_set_new(o, "other_entity_id", json_string(ent_b))) goto fail_o;
@@ -226,6 +231,13 @@ static json_t *finding_json(const pl_ctx *e, const fnd_events *ev, const fnd_fin
             json_object_set_new(o, "p_one_person", json_real(f->p_one_person)))
             goto fail_o;
     }
+    util_buf why = {0};
+    int wrc = detail(e, ev, f, &why);
+    if (wrc == DT_OK) wrc = review_reason(f, e->cfg->findings.review_below, &why);
+    if (wrc == DT_OK && json_object_set_new(o, "detail", json_string(why.data ? why.data : "")))
+        wrc = DT_ENOMEM;
+    util_buf_fini(&why);
+    if (wrc < 0) goto fail_o;
     if (f->rule == FND_DEATH_CONTRADICTED) {
         char am[32];
         cents_text(f->withheld_cents, am);
@@ -276,7 +288,7 @@ static int write_json(const pl_linked *l, const fnd_events *ev, const fnd_result
     char model[18];
     int rc = root && arr && rules ? model_version(l->e, model) : DT_ENOMEM;
     for (size_t i = 0; i < r->n && rc == DT_OK; i++) {
-        json_t *f = finding_json(l->e, ev, &r->items[i]);
+        json_t *f = fnd_finding_json(l->e, ev, &r->items[i]);
         if (!f || json_object_set_new(f, "model_version", json_string(model))) {
             json_decref(f);
             rc = DT_ENOMEM;

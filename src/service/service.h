@@ -73,6 +73,9 @@ void svc_linked_fini(svc_linked *l);
  * only the columns shown, each noted for the entry with the record.
  * DT_ENOTFOUND, the same for absent and hidden. */
 int svc_record_shown(svc_request *q, const char *key, char **raw, dt_error *err);
+/* 1 when q's view shows source i_src and every column that feeds field
+ * `field` of it. */
+int svc_field_shown(const svc_request *q, size_t i_src, int field);
 /* Why two records link, as dt_store_explain shows it under q's view. */
 int svc_explain(svc_request *q, const char *key_a, const char *key_b, dt_explanation *ex,
                 dt_error *err);

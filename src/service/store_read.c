@@ -859,3 +859,8 @@ int svc_explain(svc_request *q, const char *key_a, const char *key_b, dt_explana
     DT_TRY(need_model(q->s, err));
     return explain_stored(q, key_a, key_b, ex, err);
 }
+
+int svc_field_shown(const svc_request *q, size_t i_src, int field)
+{
+    return gv_view_has(&q->view, i_src) && field_columns_shown(q, i_src, field);
+}

@@ -31,16 +31,18 @@ static const char *const FND_SQL[N_FND] = {
     [F_EVENT_GET] = "SELECT id, row FROM event WHERE source = ?1 AND event_id = ?2",
     [F_EVENT_ADD] = "INSERT INTO event(source, event_id, row, received) VALUES(?1, ?2, ?3, ?4)",
     [F_EVENT_UPDATE] = "UPDATE event SET row = ?2, received = ?3 WHERE id = ?1",
-    [F_EVENTS_EACH] = "SELECT event_id, row FROM event WHERE source = ?1 ORDER BY id",
+    [F_EVENTS_EACH] = "SELECT e.event_id, e.row, e.source FROM event e "
+                      "JOIN source s ON s.id = e.source WHERE s.name = ?1 ORDER BY e.id",
     [F_FINDING_PUT] = "INSERT OR REPLACE INTO finding(" FINDING_COLS ") "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [F_FINDING_GET] = "SELECT " FINDING_COLS " FROM finding WHERE id = ?1",
-    [F_FINDINGS_EACH] = "SELECT " FINDING_COLS " FROM finding ORDER BY id",
-    [F_STEP_NEXT] = "SELECT coalesce(max(seq), 0) + 1 FROM finding_step WHERE finding = ?1",
-    [F_STEP_ADD] = "INSERT INTO finding_step(finding, seq, action, state, by, reason, at) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [F_FINDING_GET] = "SELECT " FINDING_COLS " FROM finding WHERE purpose = ?2 AND id = ?1",
+    [F_FINDINGS_EACH] = "SELECT " FINDING_COLS " FROM finding WHERE purpose = ?1 ORDER BY id",
+    [F_STEP_NEXT] = "SELECT coalesce(max(seq), 0) + 1 FROM finding_step "
+                    "WHERE purpose = ?2 AND finding = ?1",
+    [F_STEP_ADD] = "INSERT INTO finding_step(finding, seq, action, state, by, reason, at, purpose) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [F_STEPS_EACH] = "SELECT seq, action, state, by, reason, at FROM finding_step "
-                     "WHERE finding = ?1 ORDER BY seq",
+                     "WHERE purpose = ?2 AND finding = ?1 ORDER BY seq",
 };
 
 int sq_prepare_findings(st_store *s, dt_error *err)
@@ -148,15 +150,15 @@ int st_event_put(st_store *s, int64_t source, const char *event_id, const char *
     return rc;
 }
 
-int st_events_each(st_store *s, int64_t source, st_event_fn fn, void *ctx, dt_error *err)
+int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = fnd(s, F_EVENTS_EACH);
-    sqlite3_bind_int64(st, 1, source);
+    sq_bind_text(st, 1, source);
     int rc, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *event_id = (const char *)sqlite3_column_text(st, 0);
         char *row = NULL;
-        out = open_labelled(s, event_label(source, event_id),
+        out = open_labelled(s, event_label(sqlite3_column_int64(st, 2), event_id),
                             (const char *)sqlite3_column_text(st, 1), &row, err);
         if (out == DT_OK) out = fn(ctx, event_id, row);
         dt_free(row);
@@ -166,15 +168,15 @@ int st_events_each(st_store *s, int64_t source, st_event_fn fn, void *ctx, dt_er
 
 /* ---- findings ---------------------------------------------------------------- */
 
-static char *finding_label(const char *id)
+static char *finding_label(const char *purpose, const char *id)
 {
-    return dt_asprintf("finding %s", id);
+    return dt_asprintf("finding %s/%s", purpose, id);
 }
 
 int st_finding_put(st_store *s, const st_finding *f, dt_error *err)
 {
     char *sealed = NULL;
-    DT_TRY(seal_labelled(s, finding_label(f->id), f->evidence, &sealed, err));
+    DT_TRY(seal_labelled(s, finding_label(f->purpose, f->id), f->evidence, &sealed, err));
     sqlite3_stmt *st = fnd(s, F_FINDING_PUT);
     sq_bind_text(st, 1, f->id);
     sq_bind_text(st, 2, f->rule);
@@ -229,16 +231,18 @@ static int finding_row(st_store *s, sqlite3_stmt *st, st_finding *f, dt_error *e
     int rc = f->id && f->rule && f->state && f->purpose ? DT_OK
                                                         : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK)
-        rc = open_labelled(s, finding_label(f->id), (const char *)sqlite3_column_text(st, 7),
+        rc = open_labelled(s, finding_label(f->purpose, f->id), (const char *)sqlite3_column_text(st, 7),
                            &f->evidence, err);
     if (rc < 0) st_finding_free(f);
     return rc;
 }
 
-int st_finding_get(st_store *s, const char *id, st_finding *out, dt_error *err)
+int st_finding_get(st_store *s, const char *purpose, const char *id, st_finding *out,
+                   dt_error *err)
 {
     sqlite3_stmt *st = fnd(s, F_FINDING_GET);
     sq_bind_text(st, 1, id);
+    sq_bind_text(st, 2, purpose);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
@@ -254,9 +258,11 @@ int st_finding_get(st_store *s, const char *id, st_finding *out, dt_error *err)
     return rc;
 }
 
-int st_findings_each(st_store *s, st_finding_fn fn, void *ctx, dt_error *err)
+int st_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *ctx,
+                     dt_error *err)
 {
     sqlite3_stmt *st = fnd(s, F_FINDINGS_EACH);
+    sq_bind_text(st, 1, purpose);
     int rc, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         st_finding f;
@@ -267,18 +273,20 @@ int st_findings_each(st_store *s, st_finding_fn fn, void *ctx, dt_error *err)
     return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading findings", err);
 }
 
-static char *step_label(const char *finding, int64_t seq)
+static char *step_label(const char *purpose, const char *finding, int64_t seq)
 {
-    return dt_asprintf("finding %s step %lld", finding, (long long)seq);
+    return dt_asprintf("finding %s/%s step %lld", purpose, finding, (long long)seq);
 }
 
-int st_finding_step_add(st_store *s, const char *finding, st_finding_step *step, dt_error *err)
+int st_finding_step_add(st_store *s, const char *purpose, const char *finding,
+                        st_finding_step *step, dt_error *err)
 {
     sqlite3_stmt *st = fnd(s, F_STEP_NEXT);
     sq_bind_text(st, 1, finding);
+    sq_bind_text(st, 2, purpose);
     DT_TRY(sq_one_int(s, st, &step->seq, "numbering a finding's step", err));
     char *sealed = NULL;
-    DT_TRY(seal_labelled(s, step_label(finding, step->seq), step->reason ? step->reason : "",
+    DT_TRY(seal_labelled(s, step_label(purpose, finding, step->seq), step->reason ? step->reason : "",
                          &sealed, err));
     st = fnd(s, F_STEP_ADD);
     sq_bind_text(st, 1, finding);
@@ -288,16 +296,18 @@ int st_finding_step_add(st_store *s, const char *finding, st_finding_step *step,
     sq_bind_text(st, 5, step->by);
     sq_bind_text(st, 6, sealed);
     sqlite3_bind_int64(st, 7, step->at);
+    sq_bind_text(st, 8, purpose);
     int rc = sq_step_done(s, st, "storing a finding's step", err);
     dt_free(sealed);
     return rc;
 }
 
-int st_finding_steps_each(st_store *s, const char *finding, st_step_fn fn, void *ctx,
-                          dt_error *err)
+int st_finding_steps_each(st_store *s, const char *purpose, const char *finding, st_step_fn fn,
+                          void *ctx, dt_error *err)
 {
     sqlite3_stmt *st = fnd(s, F_STEPS_EACH);
     sq_bind_text(st, 1, finding);
+    sq_bind_text(st, 2, purpose);
     int rc, out = DT_OK;
     int64_t expect = 1;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -311,7 +321,7 @@ int st_finding_steps_each(st_store *s, const char *finding, st_step_fn fn, void 
             return sq_damaged(s, "reading a finding's steps", "a step is missing", err);
         }
         char *reason = NULL;
-        out = open_labelled(s, step_label(finding, step.seq),
+        out = open_labelled(s, step_label(purpose, finding, step.seq),
                             (const char *)sqlite3_column_text(st, 4), &reason, err);
         step.reason = reason;
         if (out == DT_OK) out = fn(ctx, &step);

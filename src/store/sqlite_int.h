@@ -85,14 +85,16 @@ int sq_prepare_govern(st_store *s, dt_error *err);
     "CREATE TABLE event(id INTEGER PRIMARY KEY, source INTEGER NOT NULL REFERENCES source(id)," \
     "  event_id TEXT NOT NULL, row TEXT NOT NULL, received INTEGER NOT NULL,"            \
     "  UNIQUE(source, event_id));"                                                       \
-    "CREATE TABLE finding(id TEXT PRIMARY KEY, rule TEXT NOT NULL,"                      \
+    "CREATE TABLE finding(id TEXT NOT NULL, rule TEXT NOT NULL,"                         \
     "  rule_version INTEGER NOT NULL, model_version INTEGER NOT NULL, state TEXT NOT NULL," \
     "  confidence REAL NOT NULL, sources INTEGER NOT NULL, evidence TEXT NOT NULL,"      \
     "  purpose TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"       \
-    "  notified_at INTEGER NOT NULL, contest_days INTEGER NOT NULL) WITHOUT ROWID;"      \
-    "CREATE TABLE finding_step(finding TEXT NOT NULL REFERENCES finding(id),"            \
+    "  notified_at INTEGER NOT NULL, contest_days INTEGER NOT NULL,"                     \
+    "  PRIMARY KEY(purpose, id)) WITHOUT ROWID;"                                          \
+    "CREATE TABLE finding_step(purpose TEXT NOT NULL, finding TEXT NOT NULL,"            \
     "  seq INTEGER NOT NULL, action TEXT NOT NULL, state TEXT NOT NULL, by TEXT NOT NULL," \
-    "  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(finding, seq)) WITHOUT ROWID;"
+    "  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(purpose, finding, seq),"   \
+    "  FOREIGN KEY(purpose, finding) REFERENCES finding(purpose, id)) WITHOUT ROWID;"
 int sq_prepare_findings(st_store *s, dt_error *err);
 void sq_finalize_findings(st_store *s);
 

@@ -234,8 +234,9 @@ int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_e
 int st_event_put(st_store *s, int64_t source, const char *event_id, const char *row,
                  int64_t received, st_put_result *result, dt_error *err);
 typedef int (*st_event_fn)(void *ctx, const char *event_id, const char *row);
-/* Every row of an event source, in the order first stored. */
-int st_events_each(st_store *s, int64_t source, st_event_fn fn, void *ctx, dt_error *err);
+/* Every row of the event source of that name, in the order first stored
+ * (none when it was never ingested: nothing is created). */
+int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err);
 
 /* A finding as stored: evidence is JSON text (sealed in the store);
  * sources the bits of the config sources it rests on; times are unix
@@ -247,14 +248,18 @@ typedef struct st_finding {
     double confidence;
     uint64_t sources;
 } st_finding;
-/* Adds or replaces the finding of f->id (every field). */
+/* A finding is keyed by (purpose, id): each purpose's run keeps its own,
+ * with its own history, even where two find the same thing. */
+/* Adds or replaces the finding of (f->purpose, f->id) (every field). */
 int st_finding_put(st_store *s, const st_finding *f, dt_error *err);
 /* DT_ENOTFOUND (no message) when there is none. st_finding_free *out. */
-int st_finding_get(st_store *s, const char *id, st_finding *out, dt_error *err);
+int st_finding_get(st_store *s, const char *purpose, const char *id, st_finding *out,
+                   dt_error *err);
 void st_finding_free(st_finding *f);
 typedef int (*st_finding_fn)(void *ctx, const st_finding *f);
-/* Every finding, by id. */
-int st_findings_each(st_store *s, st_finding_fn fn, void *ctx, dt_error *err);
+/* Every finding of a purpose, by id. */
+int st_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *ctx,
+                     dt_error *err);
 
 /* A step of a finding's history: the action, the state it led to, who,
  * why (sealed in the store), when. */
@@ -263,11 +268,12 @@ typedef struct st_finding_step {
     const char *action, *state, *by, *reason;
 } st_finding_step;
 /* Appends a step (step->seq is set: the next of the finding's). */
-int st_finding_step_add(st_store *s, const char *finding, st_finding_step *step, dt_error *err);
+int st_finding_step_add(st_store *s, const char *purpose, const char *finding,
+                        st_finding_step *step, dt_error *err);
 typedef int (*st_step_fn)(void *ctx, const st_finding_step *step);
 /* A finding's steps in order; a gap in their numbers is damage (DT_EIO). */
-int st_finding_steps_each(st_store *s, const char *finding, st_step_fn fn, void *ctx,
-                          dt_error *err);
+int st_finding_steps_each(st_store *s, const char *purpose, const char *finding, st_step_fn fn,
+                          void *ctx, dt_error *err);
 
 /* ---- principals, policies, audit log (govern_sql.c) ------------------- */
 
