@@ -68,14 +68,6 @@ static sqlite3_stmt *fnd(st_store *s, enum fnd_stmt id)
     return st;
 }
 
-static int walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what,
-                    dt_error *err)
-{
-    sqlite3_reset(st);
-    if (out < 0) return out;
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, what, err);
-}
-
 /* ---- events ---------------------------------------------------------------- */
 
 static char *event_label(int64_t source, const char *event_id)
@@ -163,7 +155,7 @@ int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, d
         if (out == DT_OK) out = fn(ctx, event_id, row);
         dt_free(row);
     }
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading events", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading events", err);
 }
 
 /* ---- findings ---------------------------------------------------------------- */
@@ -206,24 +198,18 @@ void st_finding_free(st_finding *f)
     memset(f, 0, sizeof *f);
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const char *v = (const char *)sqlite3_column_text(st, i);
-    return dt_strdup(v ? v : "");
-}
-
 /* The finding on st's row (FINDING_COLS), its evidence opened. */
 static int finding_row(st_store *s, sqlite3_stmt *st, st_finding *f, dt_error *err)
 {
     memset(f, 0, sizeof *f);
-    f->id = col_dup(st, 0);
-    f->rule = col_dup(st, 1);
+    f->id = sq_col_dup(st, 0);
+    f->rule = sq_col_dup(st, 1);
     f->rule_version = sqlite3_column_int(st, 2);
     f->model_version = sqlite3_column_int64(st, 3);
-    f->state = col_dup(st, 4);
+    f->state = sq_col_dup(st, 4);
     f->confidence = sqlite3_column_double(st, 5);
     f->sources = (uint64_t)sqlite3_column_int64(st, 6);
-    f->purpose = col_dup(st, 8);
+    f->purpose = sq_col_dup(st, 8);
     f->created = sqlite3_column_int64(st, 9);
     f->updated = sqlite3_column_int64(st, 10);
     f->notified_at = sqlite3_column_int64(st, 11);
@@ -270,7 +256,7 @@ int st_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *c
         if (out == DT_OK) out = fn(ctx, &f);
         st_finding_free(&f);
     }
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading findings", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading findings", err);
 }
 
 static char *step_label(const char *purpose, const char *finding, int64_t seq)
@@ -327,5 +313,5 @@ int st_finding_steps_each(st_store *s, const char *purpose, const char *finding,
         if (out == DT_OK) out = fn(ctx, &step);
         dt_free(reason);
     }
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading a finding's steps", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading a finding's steps", err);
 }

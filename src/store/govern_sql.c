@@ -101,15 +101,15 @@ static sqlite3_stmt *gov(st_store *s, enum gov_stmt id)
     return st;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+char *sq_col_dup(sqlite3_stmt *st, int i)
 {
     const char *v = (const char *)sqlite3_column_text(st, i);
     return dt_strdup(v ? v : "");
 }
 
 /* Ends a walk: the statement's final code, or fn's negative return. */
-static int walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what,
-                    dt_error *err)
+int sq_walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what,
+                dt_error *err)
 {
     sqlite3_reset(st);
     if (out < 0) return out;
@@ -150,9 +150,9 @@ static int principal_row(sqlite3_stmt *st, st_principal *p)
 {
     memset(p, 0, sizeof *p);
     p->id = sqlite3_column_int64(st, 0);
-    p->name = col_dup(st, 1);
-    p->role = col_dup(st, 2);
-    p->sources = col_dup(st, 3);
+    p->name = sq_col_dup(st, 1);
+    p->role = sq_col_dup(st, 2);
+    p->sources = sq_col_dup(st, 3);
     if (sqlite3_column_bytes(st, 4) == 32) memcpy(p->token_hash, sqlite3_column_blob(st, 4), 32);
     p->created = sqlite3_column_int64(st, 5);
     p->revoked = sqlite3_column_int64(st, 6);
@@ -206,7 +206,7 @@ int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err
         st_principal_fini(&p);
     }
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading principals", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading principals", err);
 }
 
 int st_principal_revoke(st_store *s, const char *name, int64_t time, st_principal *out,
@@ -253,7 +253,7 @@ static int int_and_text(st_store *s, sqlite3_stmt *st, int64_t *i, char **text,
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *i = sqlite3_column_int64(st, 0);
-        *text = col_dup(st, 1);
+        *text = sq_col_dup(st, 1);
         rc = *text ? SQLITE_DONE : SQLITE_NOMEM;
     }
     sqlite3_reset(st);
@@ -289,7 +289,7 @@ int st_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err)
         out = p.source && p.text && p.set_by ? fn(ctx, &p) : DT_ENOMEM;
     }
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading policies", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading policies", err);
 }
 
 int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err)
@@ -301,7 +301,7 @@ int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err
         out = name ? fn(ctx, name) : DT_ENOMEM;
     }
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading sources", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading sources", err);
 }
 
 /* ---- the audit log ------------------------------------------------------- */
@@ -379,7 +379,7 @@ static int subjects_of(subj_cursor *c, int64_t seq)
         c->rc = sqlite3_step(c->st);
     while (c->rc == SQLITE_ROW && sqlite3_column_int64(c->st, 0) == seq) {
         DT_TRY(util_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v));
-        if (!(c->v[c->n] = col_dup(c->st, 1))) return DT_ENOMEM;
+        if (!(c->v[c->n] = sq_col_dup(c->st, 1))) return DT_ENOMEM;
         c->n++;
         c->rc = sqlite3_step(c->st);
     }
@@ -413,7 +413,7 @@ int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
     if (out >= 0 && subj_rc != SQLITE_ROW && subj_rc != SQLITE_DONE)
         return sq_fail(s, subj_rc, "reading the audit log", err);
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
 }
 
 int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *ctx,
@@ -430,7 +430,7 @@ int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *
         st_audit_entry e = entry_row(st);
         out = fn(ctx, &e);
     }
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading the audit log", err);
 }
 
 int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err)
@@ -445,7 +445,7 @@ int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_e
         else memset(out + 32 * *n_found, 0, 32);
         (*n_found)++;
     }
-    return walk_end(s, st, rc == SQLITE_ROW ? SQLITE_DONE : rc, DT_OK, "reading the audit log",
+    return sq_walk_end(s, st, rc == SQLITE_ROW ? SQLITE_DONE : rc, DT_OK, "reading the audit log",
                     err);
 }
 
@@ -508,7 +508,7 @@ int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
         dt_free(h.frontier);
     }
     if (out == DT_ENOMEM) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading tree heads", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading tree heads", err);
 }
 
 /* ---- retention ------------------------------------------------------------- */
@@ -533,7 +533,7 @@ static int each_id_row(st_store *s, sqlite3_stmt *st, st_due_fn fn, void *ctx, d
         out = record_id ? fn(ctx, sqlite3_column_int64(st, 0), record_id)
                         : sq_damaged(s, "reading records due", "a record without its id", err);
     }
-    return walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading records due", err);
+    return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading records due", err);
 }
 
 int st_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after, size_t max,

@@ -78,6 +78,11 @@ int sq_step_done(st_store *s, sqlite3_stmt *st, const char *what, dt_error *err)
 /* The integer in the one row a bound statement returns. */
 int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err);
 int sq_prepare_govern(st_store *s, dt_error *err);
+/* Column i of st's row as a dt_malloc'd string ("" for NULL); NULL: out of memory. */
+char *sq_col_dup(sqlite3_stmt *st, int i);
+/* Ends a walk over st's rows: fn's negative return `out`, else the
+ * statement's final code rc as an error or DT_OK. */
+int sq_walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what, dt_error *err);
 
 /* The tables findings_sql.c keeps (schema 7 on; a schema 6 store gets them
  * at open): event rows of event sources, findings and their steps. */
