@@ -166,5 +166,31 @@ as analyst "$S" calls >/dev/null 2>&1
 "$DT" calls | grep -q "finding.verify" && ok "the finding calls are rows of the table" \
     || bad "calls lack finding.verify"
 
+# ---- the contest window: with contest_days 0, a notified finding is final at once ----
+S0=$T/s0.db
+awk '{ print } /^  review_below:/ { print "  contest_days: 0" }' "$T/c.yaml" >"$T/c0.yaml"
+gv_setup "$S0" "$T/c0.yaml" || bad "second store set up"
+DOVETAIL_TOKEN=$(cat "$S0.admin") "$DT" principal add reviewer --role reviewer --store "$S0" \
+    --purpose setup >"$S0.reviewer" 2>/dev/null || bad "reviewer added"
+for s in deaths benefits earners health voters payments; do
+    as steward "$S0" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s (2)"
+done
+DOVETAIL_TOKEN=$(cat "$S0.admin") "$DT" train -q --store "$S0" --purpose test 2>/dev/null || bad "train (2)"
+as analyst "$S0" findings run 2>/dev/null || bad "findings run (2)"
+F0=$(as analyst "$S0" findings list --state open | grep -o 'F[0-9a-f]\{16\}' | head -n 1)
+as reviewer "$S0" findings show "$F0" >/dev/null
+as reviewer "$S0" findings verify "$F0" --reason "checked" 2>/dev/null || bad "verify (2)"
+as analyst "$S0" findings list --state final | grep -q "$F0" && bad "final before the notice" \
+    || ok "verified is not final"
+as analyst "$S0" findings notify "$F0" 2>/dev/null || bad "notify (2)"
+as analyst "$S0" findings list --state final | grep -q "$F0" \
+    && ok "notified, with the window passed: final" || bad "not final after the window"
+as analyst "$S0" findings contest "$F0" --reason "late" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "cannot contest a finding that is final" "$T/err" \
+    && ok "a contest after the window is refused" || bad "late contest" "rc=$rc $(cat "$T/err")"
+as analyst "$S0" findings export --out "$T/x0" 2>/dev/null
+grep -q "^$F0,.*,final," "$T/x0/findings.csv" && ok "export calls it final" \
+    || bad "export final" "$(grep "^$F0" "$T/x0/findings.csv")"
+
 echo "findings-store: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
