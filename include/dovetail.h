@@ -494,6 +494,7 @@ typedef struct dt_purge_count {
     long retention_days;    /* its policy's retention period; 0: it keeps all */
     uint64_t records;       /* records erased whole (their newest version was due) */
     uint64_t versions;      /* earlier versions erased of records kept */
+    uint64_t events;        /* rows of its event sources (findings: events:) erased */
 } dt_purge_count;
 
 typedef struct dt_purge_report {

@@ -249,15 +249,16 @@ static void print_purge(const dt_purge_count *c, int json)
     if (json) {
         printf("{\"source\": ");
         print_json_string(c->source);
-        printf(", \"retention_days\": %ld, \"records\": %llu, \"versions\": %llu}\n",
-               c->retention_days, (unsigned long long)c->records,
-               (unsigned long long)c->versions);
+        printf(", \"retention_days\": %ld, \"records\": %llu, \"versions\": %llu, "
+               "\"events\": %llu}\n", c->retention_days, (unsigned long long)c->records,
+               (unsigned long long)c->versions, (unsigned long long)c->events);
     } else if (!c->retention_days) {
         printf("%-16s keeps all (no retention period)\n", c->source);
     } else {
-        printf("%-16s retention %ld days: %llu records erased, %llu earlier versions\n",
-               c->source, c->retention_days, (unsigned long long)c->records,
-               (unsigned long long)c->versions);
+        printf("%-16s retention %ld days: %llu records erased, %llu earlier versions, "
+               "%llu event rows\n", c->source, c->retention_days,
+               (unsigned long long)c->records, (unsigned long long)c->versions,
+               (unsigned long long)c->events);
     }
 }
 

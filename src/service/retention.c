@@ -15,6 +15,9 @@
  *   3. A record erased whole leaves as a withdrawn one does (links, keys,
  *      entity; its entity's other records are clustered again), then every
  *      row of it goes.
+ *   4. An event source's rows (findings: events:) are governed by the
+ *      policy of the source they belong to: they are erased once that
+ *      source's retention period has passed since each arrived.
  */
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +92,15 @@ static int next_due(dt_store *s, int64_t *next, dt_error *err)
         int any;
         if (days <= 0 || src < 0) continue;
         DT_TRY(st_retention_oldest(s->st, src, &oldest, &any, err));
+        if (any && oldest + (int64_t)days * DAY_S < *next) *next = oldest + (int64_t)days * DAY_S;
+    }
+    for (size_t k = 0; k < s->cfg->findings.n_events; k++) { /* invariant 4 */
+        const cfg_event *ev = &s->cfg->findings.events[k];
+        long days = retention_days(s, (size_t)ev->of);
+        int64_t oldest;
+        int any;
+        if (days <= 0) continue;
+        DT_TRY(st_events_oldest(s->st, ev->name, &oldest, &any, err));
         if (any && oldest + (int64_t)days * DAY_S < *next) *next = oldest + (int64_t)days * DAY_S;
     }
     return DT_OK;
@@ -214,6 +226,20 @@ void dt_purge_report_free(dt_purge_report *r)
     if (r) memset(r, 0, sizeof *r);
 }
 
+/* Invariant 4: the event source's rows past its parent's cutoff; the
+ * entry names the event source when any went. */
+static int erase_events(svc_request *q, size_t k, const source_due *parent, dt_purge_report *rep,
+                        dt_error *err)
+{
+    const cfg_event *ev = &q->s->cfg->findings.events[k];
+    uint64_t n = 0;
+    if (!parent->cutoff) return DT_OK;
+    DT_TRY(st_events_erase(q->s->st, ev->name, parent->cutoff, &n, err));
+    rep->sources[ev->of].events += n;
+    if (n && req_subject_text(q, ev->name) < 0) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    return DT_OK;
+}
+
 typedef struct purge_run {
     svc_request *q;
     dt_purge_report *rep;
@@ -230,6 +256,8 @@ static int purge_work(void *ctx, dt_error *err)
     int rc = plan_subjects(p->q, plan) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
     for (size_t i = 0; rc == DT_OK && i < s->cfg->n_sources; i++)
         if (plan[i].cutoff) rc = erase_source(s, i, &plan[i], &p->rep->sources[i], err);
+    for (size_t k = 0; rc == DT_OK && k < s->cfg->findings.n_events; k++)
+        rc = erase_events(p->q, k, &plan[s->cfg->findings.events[k].of], p->rep, err);
     plan_fini(plan, s->cfg->n_sources);
     return rc;
 }
@@ -240,7 +268,7 @@ static int purge(svc_request *q, dt_purge_report *rep, dt_error *err)
     purge_run p = {q, rep};
     int rc = req_commit_with(q, purge_work, &p, err);
     for (size_t i = 0; rc < 0 && i < rep->n_sources; i++) /* rolled back: none of it happened */
-        rep->sources[i].records = rep->sources[i].versions = 0;
+        rep->sources[i].records = rep->sources[i].versions = rep->sources[i].events = 0;
     q->s->retention.checked = -1; /* what falls due next changed */
     return req_end(q, rc, err);
 }

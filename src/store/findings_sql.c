@@ -19,7 +19,7 @@
 
 enum fnd_stmt {
     F_EVENT_GET, F_EVENT_ADD, F_EVENT_UPDATE, F_EVENTS_EACH, F_FINDING_PUT, F_FINDING_GET,
-    F_FINDINGS_EACH, F_STEP_NEXT, F_STEP_ADD, F_STEPS_EACH, N_FND
+    F_FINDINGS_EACH, F_STEP_NEXT, F_STEP_ADD, F_STEPS_EACH, F_EVENT_OLDEST, F_EVENT_ERASE, N_FND
 };
 _Static_assert((int)N_FND <= (int)SQ_MAX_FND_STMTS, "raise SQ_MAX_FND_STMTS");
 
@@ -33,6 +33,10 @@ static const char *const FND_SQL[N_FND] = {
     [F_EVENT_UPDATE] = "UPDATE event SET row = ?2, received = ?3 WHERE id = ?1",
     [F_EVENTS_EACH] = "SELECT e.event_id, e.row, e.source FROM event e "
                       "JOIN source s ON s.id = e.source WHERE s.name = ?1 ORDER BY e.id",
+    [F_EVENT_OLDEST] = "SELECT min(e.received) FROM event e JOIN source s ON s.id = e.source "
+                       "WHERE s.name = ?1",
+    [F_EVENT_ERASE] = "DELETE FROM event WHERE received < ?2 AND "
+                      "source = (SELECT id FROM source WHERE name = ?1)",
     [F_FINDING_PUT] = "INSERT OR REPLACE INTO finding(" FINDING_COLS ") "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [F_FINDING_GET] = "SELECT " FINDING_COLS " FROM finding WHERE purpose = ?2 AND id = ?1",
@@ -156,6 +160,27 @@ int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, d
         dt_free(row);
     }
     return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading events", err);
+}
+
+int st_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any, dt_error *err)
+{
+    sqlite3_stmt *st = fnd(s, F_EVENT_OLDEST);
+    sq_bind_text(st, 1, source);
+    int rc = sqlite3_step(st);
+    *any = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *oldest = *any ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? DT_OK : sq_fail(s, rc, "reading event arrival times", err);
+}
+
+int st_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n, dt_error *err)
+{
+    sqlite3_stmt *st = fnd(s, F_EVENT_ERASE);
+    sq_bind_text(st, 1, source);
+    sqlite3_bind_int64(st, 2, cutoff);
+    DT_TRY(sq_step_done(s, st, "erasing events past retention", err));
+    *n = (uint64_t)sqlite3_changes(s->db);
+    return DT_OK;
 }
 
 /* ---- findings ---------------------------------------------------------------- */

@@ -238,6 +238,11 @@ typedef int (*st_event_fn)(void *ctx, const char *event_id, const char *row);
  * (none when it was never ingested: nothing is created). */
 int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err);
 
+/* Retention: the earliest arrival of the event source's rows (*any 0 when
+ * it has none), and erasing those that arrived before cutoff (OUT: *n). */
+int st_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any, dt_error *err);
+int st_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n, dt_error *err);
+
 /* A finding as stored: evidence is JSON text (sealed in the store);
  * sources the bits of the config sources it rests on; times are unix
  * seconds. */

@@ -8,6 +8,8 @@
 #     no read shows it;
 #   - an erased record leaves no row behind (versions, links, keys,
 #     membership) and the records it was linked to keep their entities;
+#   - an event source's rows (payments) go by the retention of the source
+#     they belong to (benefits);
 #   - `dovetail purge` does the same on demand and reports it; only admins
 #     and stewards may; the audit log is never erased and still verifies;
 #   - (on a copy) training under a purpose compares no pair of sources its
@@ -49,7 +51,9 @@ gv_setup "$S" "$T/all.yaml" || bad "governed store" "setup failed"
 DOVETAIL_TOKEN=$(cat "$S.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source benefits \
     --store "$S" --purpose setup "$T/benefits.policy.yaml" 2>"$T/err" || bad "policy set" "$(cat "$T/err")"
 at 2026-12-01 admin train --model "$T/batch/model.json" 2>/dev/null
-for s in benefits deaths voters; do at 2026-12-01 steward ingest -q --source "$s" "$G/$s.csv" 2>/dev/null; done
+for s in benefits deaths voters payments; do at 2026-12-01 steward ingest -q --source "$s" "$G/$s.csv" 2>/dev/null; done
+n_events() { q "SELECT count(*) FROM event"; }
+NE=$(n_events)
 at 2026-12-01 analyst export --out "$T/e0.csv" 2>/dev/null
 N=$(n_benefits)
 [ "$N" -gt 100 ] && ok "day 0: $N benefits records stored" || bad "ingest" "$N benefits records"
@@ -98,8 +102,12 @@ at 2027-01-01 steward ingest -q --source voters "$G/voters.csv" 2>/dev/null
     && ok "the first request erased the $((N - 41)) records and the version past 30 days" \
     || bad "auto purge" "$(n_benefits) benefits records, $(n_history) versions"
 row=$(q "SELECT principal || '|' || purpose || '|' || action || '|' || outcome || '|' || n_subjects FROM audit WHERE seq = $((before + 1))")
-[ "$row" = "dovetail:retention|retention|store.purge|allowed|$((N - 41 + 1))" ] \
-    && ok "under an entry of its own, naming every record touched" || bad "purge entry" "$row"
+[ "$row" = "dovetail:retention|retention|store.purge|allowed|$((N - 41 + 1 + 1))" ] \
+    && ok "under an entry of its own, naming every record touched and the event source" \
+    || bad "purge entry" "$row"
+[ "$NE" -gt 100 ] && [ "$(n_events)" = 0 ] \
+    && ok "benefits' payments ($NE rows, 30 days old) went with them: its policy governs its events" \
+    || bad "event retention" "$NE before, $(n_events) after"
 q "SELECT action FROM audit WHERE seq = $((before + 2))" | grep -qx store.ingest \
     && ok "the request's own entry follows" || bad "entry order"
 at 2027-01-01 analyst export --out "$T/e31.csv" 2>"$T/err" || bad "export at day 31" "$(cat "$T/err")"
@@ -145,7 +153,7 @@ at 2027-02-20 analyst purge >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "may not store.purge" "$T/err" && [ "$(n_benefits)" = 41 ] \
     && ok "an analyst may not purge" || bad "analyst purge" "rc=$rc $(cat "$T/err")"
 at 2027-02-20 admin purge --json >"$T/p50" 2>"$T/err"
-grep -q '{"source": "benefits", "retention_days": 30, "records": 41, "versions": 0}' "$T/p50" \
+grep -q '{"source": "benefits", "retention_days": 30, "records": 41, "versions": 0, "events": 0}' "$T/p50" \
     && [ "$(n_benefits)" = 0 ] && ok "day 81: purge erases the renewed ones, as JSON" \
     || bad "purge day 81" "$(cat "$T/p50" "$T/err")"
 q "SELECT principal || '|' || action || '|' || n_subjects FROM audit ORDER BY seq DESC LIMIT 1" \
