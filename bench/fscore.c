@@ -144,26 +144,44 @@ static void read_truth(const char *path, keys *truth)
     csv_close(r);
 }
 
-/* findings.csv: finding_id,rule,rule_version,state,confidence,entity_id,
- * other_entity_id,records,identifier,... */
+/* The column of that name in a header row; exits when there is none. */
+static size_t column(const csv_row *h, const char *name, const char *path)
+{
+    for (size_t i = 0; i < h->n_fields; i++)
+        if (!strcmp(h->fields[i], name)) return i;
+    fprintf(stderr, "bench-findings: %s: no column '%s'\n", path, name);
+    exit(1);
+}
+
+/* findings.csv as `link --findings` or `findings export` writes it: the
+ * columns rule, state, records and identifier, found by their names. */
 static void read_found(const char *path, keys *found, keys *open)
 {
     csv_reader *r = open_csv(path);
     dt_error err = {0};
     csv_row row;
     int rc, first = 1;
+    size_t c_rule = 0, c_state = 0, c_recs = 0, c_ident = 0, width = 0;
     while ((rc = csv_next(r, &row, &err)) == 1) {
-        if (first-- > 0 || row.n_fields < 9) continue;
-        int k = rule_index(row.fields[1]);
+        if (first-- > 0) {
+            c_rule = column(&row, "rule", path);
+            c_state = column(&row, "state", path);
+            c_recs = column(&row, "records", path);
+            c_ident = column(&row, "identifier", path);
+            width = row.n_fields;
+            continue;
+        }
+        if (row.n_fields != width) continue;
+        int k = rule_index(row.fields[c_rule]);
         if (k < 0) continue;
-        int is_open = !strcmp(row.fields[3], "open");
+        int is_open = !strcmp(row.fields[c_state], "open");
         if (!k_key_source[k]) {
-            add(&found[k], row.fields[8]);
-            if (is_open) add(&open[k], row.fields[8]);
+            add(&found[k], row.fields[c_ident]);
+            if (is_open) add(&open[k], row.fields[c_ident]);
             continue;
         }
         char key[256] = "", rec[512];
-        snprintf(rec, sizeof rec, "%s", row.fields[7]);
+        snprintf(rec, sizeof rec, "%s", row.fields[c_recs]);
         size_t len = strlen(k_key_source[k]);
         for (char *t = strtok(rec, ";"); t; t = strtok(NULL, ";")) {
             if (strncmp(t, k_key_source[k], len) || t[len] != ':') continue;

@@ -12,6 +12,11 @@
  *   shared_identifier      one identifier held by two entities that the rest
  *                          of their records call two people
  *
+ * Files: rules.c (the rules), events.c (event rows), output.c (findings.csv
+ * and findings.json), batch.c (link --findings), state.c (the states),
+ * store.c and store_events.c (findings and event rows in a store, each a
+ * governed call made through service.h).
+ *
  * Invariants:
  *   1. A rule proposes; it never concludes. It emits needs-review or open,
  *      and only a named person moves a finding further (the store's states).

@@ -9,6 +9,7 @@
  * the same finding gets the same id in every run that finds it.
  */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "findings/findings.h"
@@ -19,15 +20,29 @@ static const char *state_of(const fnd_finding *f)
     return f->needs_review ? "needs-review" : "open";
 }
 
+static int cmp_key(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The hash is of the rule and the sorted "source:record_id" of its records:
+ * the same finding gets the same id whatever order its records were
+ * loaded in (a file run's, a store's). */
 void fnd_finding_id(const pl_ctx *e, const fnd_finding *f, char out[18])
 {
     const char *rule = fnd_rule_names[f->rule];
     uint64_t h = util_hash64(rule, strlen(rule), 0x66696e64);
-    for (size_t i = 0; i < f->n_recs; i++) {
-        const char *s = pl_source_name(e, f->recs[i]), *id = cmp_record_id(&e->table, f->recs[i]);
-        h = util_hash64(s, strlen(s) + 1, h);
-        h = util_hash64(id, strlen(id) + 1, h);
+    char **keys = dt_calloc(f->n_recs ? f->n_recs : 1, sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; keys && i < f->n_recs; i++) {
+        keys[n] = dt_asprintf("%s%c%s", pl_source_name(e, f->recs[i]), 0x1f,
+                              cmp_record_id(&e->table, f->recs[i]));
+        n += keys[n] != NULL;
     }
+    if (keys) qsort(keys, n, sizeof *keys, cmp_key);
+    for (size_t i = 0; i < n; i++) h = util_hash64(keys[i], strlen(keys[i]) + 1, h);
+    for (size_t i = 0; i < n; i++) dt_free(keys[i]);
+    dt_free(keys);
     snprintf(out, 18, "F%016llx", (unsigned long long)h);
 }
 

@@ -559,6 +559,145 @@ static void test_sealed_at_rest(void **state)
     assert_int_equal(chmod(g_key, 0600), 0);
 }
 
+/* Event rows and findings (findings_sql.c): events are sealed and keyed by
+ * (event source, id); a finding is keyed by (purpose, id), so two purposes
+ * that find the same thing keep two findings; its evidence and steps are
+ * sealed and bound to their row; a missing step is damage, not a shorter
+ * history; a schema 6 store gets the tables at open. */
+typedef struct seen_rows {
+    int n;
+    char last[256];
+} seen_rows;
+
+static int count_event(void *ctx, const char *event_id, const char *row)
+{
+    seen_rows *r = ctx;
+    r->n++;
+    snprintf(r->last, sizeof r->last, "%s=%s", event_id, row);
+    return DT_OK;
+}
+
+static int count_step(void *ctx, const st_finding_step *step)
+{
+    seen_rows *r = ctx;
+    assert_int_equal(step->seq, ++r->n);
+    snprintf(r->last, sizeof r->last, "%s:%s:%s", step->action, step->state, step->reason);
+    return DT_OK;
+}
+
+static st_finding finding_of(const char *purpose, const char *state)
+{
+    return (st_finding){.id = "F00000000000000aa", .rule = "payment_after_death",
+                        .state = (char *)state, .purpose = (char *)purpose,
+                        .evidence = "{\"records\":[{\"source\":\"benefits\",\"record_id\":\"Zebulon-7\"}]}",
+                        .rule_version = 1, .contest_days = 30, .model_version = 2,
+                        .created = 100, .updated = 100, .confidence = 0.97, .sources = 3};
+}
+
+static void test_events_and_findings(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t pay;
+    st_put_result r;
+    assert_int_equal(st_source_id(s, "payments", &pay, &err), DT_OK);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_event_put(s, pay, "P1", "{\"cents\":123456,\"key\":\"Quillon-9\"}", 5, &r, &err), DT_OK);
+    assert_int_equal(r, ST_PUT_NEW);
+    assert_int_equal(st_event_put(s, pay, "P1", "{\"cents\":123456,\"key\":\"Quillon-9\"}", 6, &r, &err), DT_OK);
+    assert_int_equal(r, ST_PUT_SAME);
+    assert_int_equal(st_event_put(s, pay, "P1", "{\"cents\":7,\"key\":\"Quillon-9\"}", 7, &r, &err), DT_OK);
+    assert_int_equal(r, ST_PUT_CHANGED);
+    assert_int_equal(st_event_put(s, pay, "P2", "{\"cents\":8,\"key\":\"Quillon-9\"}", 9, &r, &err), DT_OK);
+
+    st_finding a = finding_of("integrity", "open"), b = finding_of("audit", "needs-review");
+    assert_int_equal(st_finding_put(s, &a, &err), DT_OK);
+    assert_int_equal(st_finding_put(s, &b, &err), DT_OK);
+    st_finding_step s1 = {.at = 101, .action = "verify", .state = "verified", .by = "rev",
+                          .reason = "Zebulon's payments confirmed"};
+    st_finding_step s2 = {.at = 102, .action = "notify", .state = "notified", .by = "ana", .reason = ""};
+    assert_int_equal(st_finding_step_add(s, "integrity", a.id, &s1, &err), DT_OK);
+    assert_int_equal(st_finding_step_add(s, "integrity", a.id, &s2, &err), DT_OK);
+    assert_int_equal(s2.seq, 2);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+
+    seen_rows ev = {0};
+    assert_int_equal(st_events_each(s, "payments", count_event, &ev, &err), DT_OK);
+    assert_int_equal(ev.n, 2);
+    assert_string_equal(ev.last, "P2={\"cents\":8,\"key\":\"Quillon-9\"}");
+    ev.n = 0;
+    assert_int_equal(st_events_each(s, "earnings", count_event, &ev, &err), DT_OK);
+    assert_int_equal(ev.n, 0); /* never ingested: none, and nothing created */
+    int64_t oldest;
+    int any;
+    uint64_t n_erased;
+    assert_int_equal(st_events_oldest(s, "payments", &oldest, &any, &err), DT_OK);
+    assert_true(any);
+    assert_int_equal(oldest, 7);
+
+    st_finding got;
+    assert_int_equal(st_finding_get(s, "audit", a.id, &got, &err), DT_OK);
+    assert_string_equal(got.state, "needs-review"); /* the other purpose's row was not replaced */
+    st_finding_free(&got);
+    assert_int_equal(st_finding_get(s, "integrity", a.id, &got, &err), DT_OK);
+    assert_string_equal(got.state, "open");
+    assert_string_equal(got.evidence, a.evidence);
+    assert_int_equal(got.sources, 3);
+    st_finding_free(&got);
+    assert_int_equal(st_finding_get(s, "other", a.id, &got, &err), DT_ENOTFOUND);
+    seen_rows steps = {0};
+    assert_int_equal(st_finding_steps_each(s, "integrity", a.id, count_step, &steps, &err), DT_OK);
+    assert_int_equal(steps.n, 2);
+    steps.n = 0;
+    assert_int_equal(st_finding_steps_each(s, "audit", a.id, count_step, &steps, &err), DT_OK);
+    assert_int_equal(steps.n, 0);
+    assert_false(store_holds("Quillon-9"));
+    assert_false(store_holds("Zebulon"));
+    assert_false(store_holds("123456"));
+
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_events_erase(s, "payments", 8, &n_erased, &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(n_erased, 1);
+    st_close(s);
+
+    /* One purpose's evidence moved onto the other's row does not open; a
+     * step removed is damage. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE finding SET evidence = (SELECT evidence FROM finding "
+                                      "WHERE purpose = 'integrity') WHERE purpose = 'audit';"
+                                      "DELETE FROM finding_step WHERE seq = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_OK);
+    assert_int_equal(st_finding_get(s, "audit", a.id, &got, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "does not open"));
+    dt_error_clear(&err);
+    assert_int_equal(st_finding_steps_each(s, "integrity", a.id, count_step, &steps, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "a step is missing"));
+    st_close(s);
+
+    /* A schema 6 store (no findings tables) gets them at open. */
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE finding_step; DROP TABLE finding; DROP TABLE event;"
+                                      "UPDATE meta SET value = '6' WHERE key = 'schema_version'",
+                                      NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    dt_error_clear(&err);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_OK);
+    ev.n = 0;
+    assert_int_equal(st_events_each(s, "payments", count_event, &ev, &err), DT_OK);
+    assert_int_equal(ev.n, 0);
+    char *v = NULL;
+    assert_int_equal(st_meta_get(s, "schema_version", &v, &err), DT_OK);
+    assert_string_equal(v, "7");
+    dt_free(v);
+    st_close(s);
+}
+
 /* The blocking index holds keyed hashes: the same keys under two key
  * files give unrelated slots, so a copy cannot test guesses against it. */
 static void test_keyed_slots(void **state)
@@ -687,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_sealed_at_rest),
         cmocka_unit_test(test_keyed_slots),
         cmocka_unit_test(test_block_cap),
+        cmocka_unit_test(test_events_and_findings),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
