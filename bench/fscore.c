@@ -17,6 +17,13 @@
  * A key found twice counts once; a finding whose key is no planted one is a
  * false positive.
  *
+ * With the data directory as a third argument, shared_identifier is also
+ * scored against what the registries show: every SSN that the rows of two
+ * or more different people carry (truth.csv says whose each row is), be it
+ * planted sharing or a typo that landed on another person's SSN. The rule's
+ * definition (one identifier, two people) is met by both; bench-gen plants
+ * only the first ("observed" in the JSON).
+ *
  * Invariants:
  *   1. Keys are compared as sorted, distinct strings per rule, so the
  *      figures do not depend on row order.
@@ -204,13 +211,124 @@ static size_t common(const keys *a, const keys *b)
     return n;
 }
 
+/* ---- what the registries show (the data directory) ---------------------- */
+
+typedef struct owner {
+    char *key;      /* "source\x1frecord_id" */
+    char *person;
+} owner;
+
+static int cmp_owner(const void *a, const void *b)
+{
+    return strcmp(((const owner *)a)->key, ((const owner *)b)->key);
+}
+
+static char *joined(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 2);
+    if (!s) die("keys", NULL);
+    memcpy(s, a, na);
+    s[na] = 0x1f;
+    memcpy(s + na + 1, b, nb + 1);
+    return s;
+}
+
+static owner *read_owners(const char *dir, size_t *n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/truth.csv", dir);
+    csv_reader *r = open_csv(path);
+    dt_error err = {0};
+    csv_row row;
+    owner *v = NULL;
+    size_t cap = 0;
+    int rc, first = 1;
+    *n = 0;
+    while ((rc = csv_next(r, &row, &err)) == 1) {
+        if (first-- > 0 || row.n_fields < 3) continue;
+        if (*n == cap && !(v = realloc(v, (cap = cap ? 2 * cap : 1 << 16) * sizeof *v)))
+            die("owners", NULL);
+        v[*n].key = joined(row.fields[0], row.fields[1]);
+        if (!(v[(*n)++].person = strdup(row.fields[2]))) die("owners", NULL);
+    }
+    if (rc < 0) die(path, &err);
+    csv_close(r);
+    qsort(v, *n, sizeof *v, cmp_owner);
+    return v;
+}
+
+/* "ssn\tperson" for each row of a registry with a full SSN. */
+static void read_ssns(const char *dir, const char *source, const char *id_col, const char *ssn_col,
+                      const owner *own, size_t n_own, keys *out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.csv", dir, source);
+    csv_reader *r = open_csv(path);
+    dt_error err = {0};
+    csv_row row;
+    int rc, first = 1;
+    size_t c_id = 0, c_ssn = 0;
+    while ((rc = csv_next(r, &row, &err)) == 1) {
+        if (first-- > 0) {
+            c_id = column(&row, id_col, path);
+            c_ssn = column(&row, ssn_col, path);
+            continue;
+        }
+        char digits[16];
+        size_t nd = 0;
+        for (const char *p = row.fields[c_ssn]; *p && nd < 10; p++)
+            if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+        if (nd != 9) continue;
+        digits[nd] = '\0';
+        char *key = joined(source, row.fields[c_id]);
+        owner probe = {.key = key};
+        const owner *o = bsearch(&probe, own, n_own, sizeof *own, cmp_owner);
+        free(key);
+        if (!o) continue;
+        char pair[256];
+        snprintf(pair, sizeof pair, "%s\t%s", digits, o->person);
+        add(out, pair);
+    }
+    if (rc < 0) die(path, &err);
+    csv_close(r);
+}
+
+/* SSNs the rows of two or more people carry. */
+static void read_observed(const char *dir, keys *observed)
+{
+    size_t n_own;
+    owner *own = read_owners(dir, &n_own);
+    keys pairs = {0};
+    read_ssns(dir, "deaths", "death_id", "ssn", own, n_own, &pairs);
+    read_ssns(dir, "benefits", "enrollment_id", "SSN", own, n_own, &pairs);
+    read_ssns(dir, "earners", "earner_id", "tin", own, n_own, &pairs);
+    finish(&pairs); /* sorted, distinct (ssn, person) */
+    for (size_t i = 1; i < pairs.n; i++)
+        if (!strncmp(pairs.s[i - 1], pairs.s[i], 10)) { /* same 9 digits and the tab */
+            char ssn[10];
+            memcpy(ssn, pairs.s[i], 9);
+            ssn[9] = '\0';
+            add(observed, ssn);
+        }
+    finish(observed);
+    free_keys(&pairs);
+    for (size_t i = 0; i < n_own; i++) {
+        free(own[i].key);
+        free(own[i].person);
+    }
+    free(own);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || !strcmp(argv[1], "--help")) {
+    if ((argc != 3 && argc != 4) || !strcmp(argv[1], "--help")) {
         fprintf(argc == 2 ? stdout : stderr,
-                "usage: bench-findings FINDINGS_TRUTH.csv FINDINGS.csv\n"
+                "usage: bench-findings FINDINGS_TRUTH.csv FINDINGS.csv [DATA_DIR]\n"
                 "Prints per-rule precision, recall and F1 of dovetail's findings against\n"
-                "bench-gen's planted ones, as JSON (bench/README.md, \"Findings\").\n");
+                "bench-gen's planted ones, as JSON (bench/README.md, \"Findings\"). With\n"
+                "DATA_DIR (bench-gen's output), shared_identifier also against every SSN\n"
+                "the registries show on two or more people's rows (\"observed\").\n");
         return argc == 2 ? 0 : 2;
     }
     keys truth[N_RULES] = {0}, found[N_RULES] = {0}, open[N_RULES] = {0};
@@ -229,6 +347,19 @@ int main(int argc, char **argv)
                "%.4f, \"recall\": %.4f, \"f1\": %.4f, \"open\": %zu, \"open_precision\": %.4f}",
                k ? ", " : "", k_rules[k], truth[k].n, found[k].n, tp, p, rcl, f1, open[k].n,
                open[k].n ? (double)tp_open / (double)open[k].n : 0);
+    }
+    if (argc == 4) {
+        keys observed = {0};
+        read_observed(argv[3], &observed);
+        int k = 3;
+        size_t tp = common(&found[k], &observed), tp_open = common(&open[k], &observed);
+        double p = found[k].n ? (double)tp / (double)found[k].n : 0;
+        double rcl = observed.n ? (double)tp / (double)observed.n : 0;
+        printf(", \"observed\": {\"shared_identifier\": {\"in_data\": %zu, \"found\": %zu, "
+               "\"correct\": %zu, \"precision\": %.4f, \"recall\": %.4f, \"open_precision\": "
+               "%.4f}}", observed.n, found[k].n, tp, p, rcl,
+               open[k].n ? (double)tp_open / (double)open[k].n : 0);
+        free_keys(&observed);
     }
     printf("}\n");
     for (int k = 0; k < N_RULES; k++) {
