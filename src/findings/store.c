@@ -19,7 +19,8 @@
  *      would depend on what the view withholds.
  *   4. verify and dismiss need an earlier finding.show of the finding by the
  *      same principal, after its evidence last changed: the audit log is
- *      the proof. "final" is read, not stored: a notified finding is final
+ *      the proof. verify and notify are refused while a record its evidence
+ *      names has been withdrawn since the run (the next run supersedes it). "final" is read, not stored: a notified finding is final
  *      once its contest window has passed.
  */
 #include <jansson.h>
@@ -730,6 +731,35 @@ static int write_step(void *ctx, dt_error *err)
     return svc_subject_text(s->q, subject) < 0 ? oom(err) : DT_OK;
 }
 
+/* A verify or a notice moves toward action against a person: refused while
+ * a record the evidence names has been withdrawn since the run (the next
+ * run supersedes the finding, saying so). */
+static int evidence_holds(stepping *s, dt_error *err)
+{
+    json_t *ev = json_loads(s->f.evidence, 0, NULL), *r;
+    size_t i;
+    int rc = ev ? DT_OK : oom(err);
+    json_array_foreach(json_object_get(ev, "records"), i, r) {
+        const char *src = json_string_value(json_object_get(r, "source"));
+        const char *rid = json_string_value(json_object_get(r, "record_id"));
+        int64_t source, sid;
+        int active = 0;
+        if (rc < 0 || !src || !rid) continue;
+        rc = st_source_id(svc_st(s->q), src, &source, err);
+        if (rc == DT_OK) rc = st_record_id(svc_st(s->q), source, rid, &sid, err);
+        if (rc == DT_OK) rc = st_record_source(svc_st(s->q), sid, &source, &active, err);
+        if (rc == DT_ENOTFOUND || (rc == DT_OK && !active)) {
+            dt_error_clear(err);
+            rc = dt_err_set(err, DT_ESTATE, "record %s:%s of finding %s has been withdrawn "
+                            "since the run that made it: run `dovetail findings run`, which "
+                            "supersedes the finding if its evidence no longer holds", src, rid,
+                            s->f.id);
+        }
+    }
+    json_decref(ev);
+    return rc;
+}
+
 static int take_step(stepping *s, fnd_action a, const char *reason, dt_error *err)
 {
     int64_t now = now_s();
@@ -743,6 +773,8 @@ static int take_step(stepping *s, fnd_action a, const char *reason, dt_error *er
         DT_TRY(st_audit_of_subject(svc_st(s->q), subject, find_show, &c, err));
         step.evidence_shown = c.shown;
     }
+    if ((a == FND_A_VERIFY || a == FND_A_NOTIFY) && fnd_allows(st.state, a))
+        DT_TRY(evidence_holds(s, err));
     DT_TRY(fnd_apply(&st, &step, err));
     dt_free(s->f.state);
     if (!(s->f.state = dt_strdup(fnd_state_names[st.state]))) return oom(err);

@@ -124,6 +124,11 @@ as analyst "$S" findings show "$P" >"$T/p.json"
 D=$(tr -d ' \n' <"$T/p.json" | grep -o '"source":"deaths","record_id":"[^"]*"' | head -n 1 | cut -d'"' -f8)
 printf 'death_id\n%s\n' "$D" >"$T/wd.csv"
 as steward "$S" withdraw --source deaths "$T/wd.csv" 2>/dev/null || bad "withdraw"
+as reviewer "$S" findings show "$P" >/dev/null
+as reviewer "$S" findings verify "$P" --reason "looks right" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "record deaths:$D of finding $P has been withdrawn since the run" "$T/err" \
+    && ok "no verify while a record of its evidence is withdrawn and no run has looked again" \
+    || bad "verify on withdrawn evidence" "rc=$rc $(cat "$T/err")"
 as analyst "$S" findings run 2>"$T/run3"
 as analyst "$S" findings show "$P" >"$T/p2.json"
 grep -q '"state": "superseded"' "$T/p2.json" && grep -q "record deaths:$D is withdrawn" "$T/p2.json" \
