@@ -491,7 +491,7 @@ static int list_one(void *ctx, const st_finding *f)
     if (!is_ours(l->q, f)) return DT_OK;
     json_t *o = finding_head(f, l->now), *ev = json_loads(f->evidence, 0, NULL);
     const char *state = json_string_value(json_object_get(o, "state"));
-    int rc = o && ev ? DT_OK : DT_ENOMEM;
+    int rc = o && ev && state ? DT_OK : DT_ENOMEM;
     if (rc == DT_OK && l->state && strcmp(state, l->state) != 0) {
         json_decref(o);
         json_decref(ev);

@@ -198,9 +198,11 @@ int dt_store_ingest_events(dt_store *store, const dt_request *req, const dt_inge
     ingest g = {.o = opts, .sum = summary, .err = err, .received = gv_now() / 1000000};
     DT_TRY(event_source(cfg, opts->source, &g.ev, err));
     double t0 = util_now();
-    DT_TRY(svc_begin(store, req, "event.ingest", cfg->sources[g.ev->of].name, &g.q, err));
-    int rc = svc_subject_text(g.q, g.ev->name) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                    : read_rows(&g);
+    char subject[160];
+    snprintf(subject, sizeof subject, "events:%s", g.ev->name);
+    DT_TRY(svc_begin_also(store, req, "event.ingest", cfg->sources[g.ev->of].name, subject, &g.q,
+                          err));
+    int rc = read_rows(&g);
     fnd_events_fini(&g.seen);
     if (rc == DT_OK && summary->n_rejected &&
         (opts->max_rejected >= 0 && summary->n_rejected > (uint64_t)opts->max_rejected))

@@ -203,9 +203,19 @@ static int begin_work(svc_request *q, dt_error *err)
 int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
               svc_request *q, dt_error *err)
 {
+    return req_begin_also(s, r, id, object, NULL, q, err);
+}
+
+int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
+                   const char *also, svc_request *q, dt_error *err)
+{
     const svc_call *c = svc_call_get(id);
     req_init(q, s, c->action, r && r->purpose ? r->purpose : "");
     q->call = c;
+    if (also && req_subject_text(q, also) < 0) {
+        req_free(q);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
     s->notice[0] = '\0';
     int rc = open_log(s, (c->flags & SVC_LOG_OPTIONAL) != 0, q, err);
     if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);

@@ -13,6 +13,12 @@
 int svc_begin(dt_store *s, const dt_request *r, const char *action, const char *object,
               svc_request **q, dt_error *err)
 {
+    return svc_begin_also(s, r, action, object, NULL, q, err);
+}
+
+int svc_begin_also(dt_store *s, const dt_request *r, const char *action, const char *object,
+                   const char *also, svc_request **q, dt_error *err)
+{
     *q = NULL;
     const svc_call *c = NULL;
     for (size_t i = 0; i < SVC_N_CALLS && !c; i++)
@@ -20,7 +26,7 @@ int svc_begin(dt_store *s, const dt_request *r, const char *action, const char *
     if (!c) return dt_err_set(err, DT_EINTERNAL, "no governed call '%s'", action);
     svc_request *req = dt_calloc(1, sizeof *req);
     if (!req) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    int rc = req_begin(s, r, c->id, object, req, err);
+    int rc = req_begin_also(s, r, c->id, object, also, req, err);
     if (rc < 0) {
         dt_free(req);
         return rc;

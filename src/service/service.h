@@ -41,6 +41,10 @@ typedef struct svc_request svc_request;
  * the source it names, or NULL. OUT: *q, until svc_end. */
 int svc_begin(dt_store *s, const dt_request *r, const char *action, const char *object,
               svc_request **q, dt_error *err);
+/* svc_begin, with a subject the entry names from the start (also: for a
+ * call logged before its work). */
+int svc_begin_also(dt_store *s, const dt_request *r, const char *action, const char *object,
+                   const char *also, svc_request **q, dt_error *err);
 /* Logs the entry ("failed" when rc < 0) and frees q; returns rc or the
  * log's error. */
 int svc_end(svc_request *q, int rc, dt_error *err);

@@ -211,6 +211,11 @@ typedef struct svc_request {
  * nothing about the store is said before the token is checked. */
 int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
               svc_request *q, dt_error *err);
+/* req_begin, with `also` (not NULL) a subject the entry names from the
+ * start, so a SVC_LOG_FIRST entry holds it too (event.ingest: the event
+ * source beside the source it belongs to). */
+int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
+                   const char *also, svc_request *q, dt_error *err);
 /* Builds q->view: what q->purpose may see now. */
 int req_view(svc_request *q, dt_error *err);
 /* Notes a record the reply shows, and a column of a source it shows. */

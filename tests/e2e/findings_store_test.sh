@@ -39,6 +39,10 @@ as steward "$S" ingest --source payments "$T/g/payments.csv" 2>"$T/ev1"
 as steward "$S" ingest --source payments "$T/g/payments.csv" 2>"$T/ev2"
 [ "$(field unchanged "$T/ev2")" = "$n_pay" ] && [ "$(field new "$T/ev2")" = 0 ] \
     && ok "payments again: all unchanged" || bad "payments again" "$(cat "$T/ev2")"
+[ "$(sqlite3 "$S" "SELECT group_concat(s.subject, ' ') FROM audit a JOIN audit_subject s ON s.seq = a.seq
+                    WHERE a.action = 'event.ingest' AND a.seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')")" \
+  = "events:payments source:benefits" ] && ok "the entry, logged first, names the event source and its source" \
+    || bad "event.ingest entry subjects" "$(sqlite3 "$S" "SELECT subject FROM audit_subject WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')")"
 as steward "$S" ingest --source earnings "$T/g/earnings.csv" 2>"$T/ev3" \
     && ok "earnings ingested" || bad "earnings ingested" "$(cat "$T/ev3")"
 { head -n 1 "$T/g/payments.csv"
