@@ -229,6 +229,8 @@ typedef struct dt_findings_summary {
     int ran[DT_N_FINDING_RULES];   /* 0: the config lacks what the rule needs (the log says what) */
     uint64_t n_needs_review;       /* resting on a link under findings: review_below */
     uint64_t n_withheld;           /* payment_after_death not raised: the death is contradicted */
+    uint64_t n_identifier_typos;   /* shared_identifier not raised: one record's identifier is a
+                                      typo of its own person's (another entity, one keystroke away) */
     uint64_t n_event_rows;         /* rows read from the event sources */
     uint64_t n_events;             /* used: joined to a record, with a date, id not repeated */
     uint64_t n_rejected_events;    /* broken, wrong field count, empty or repeated id, bad amount */

@@ -21,6 +21,7 @@ static void summarize(const fnd_events *ev, const fnd_result *r, dt_findings_sum
     s->n_findings = r->n;
     s->n_needs_review = r->n_needs_review;
     s->n_withheld = r->n_withheld;
+    s->n_identifier_typos = r->n_typos;
     s->n_event_rows = ev->n_read;
     s->n_events = ev->n_used;
     s->n_rejected_events = ev->n_rejected;
@@ -45,6 +46,10 @@ static int after_link(void *ctx, const pl_linked *l)
             if (!r.ran[k])
                 pl_log(l->e, DT_LOG_WARN, "findings: rule %s did not run: %s",
                        fnd_rule_names[k], r.why_not[k]);
+        if (r.n_typos)
+            pl_log(l->e, DT_LOG_INFO, "findings: %llu shared identifiers not raised: the one "
+                   "record holding it is the person of an entity whose own identifier is one "
+                   "keystroke away (a typo)", (unsigned long long)r.n_typos);
         summarize(&ev, &r, b->sum);
         b->sum->seconds = util_now() - t0;
         pl_log(l->e, DT_LOG_INFO, "findings: %zu findings (%llu need review) in %.1f s; "

@@ -25,7 +25,9 @@
  *      it is needs-review, never open; so is one whose records disagree
  *      outright on a given name or a date (twins, a parent and child),
  *      or a shared identifier one of whose holders has it on one record
- *      only, whatever the links say.
+ *      only, whatever the links say. A shared identifier is not raised at
+ *      all when that one record is the person of a third entity whose own
+ *      identifier is one keystroke away: a typo, not two people sharing.
  *   3. death_contradicted takes precedence: the payments after a death that
  *      the person's own later activity contradicts are not improper, so that
  *      death's payment_after_death findings are withheld and the death
@@ -148,6 +150,7 @@ typedef struct fnd_result {
     uint64_t per_rule[FND_N_RULES];
     uint64_t n_needs_review;
     uint64_t n_withheld;     /* payment_after_death findings withheld (invariant 3) */
+    uint64_t n_typos;        /* shared_identifier not raised: a typo of a lookalike's identifier */
     int ran[FND_N_RULES];    /* 0: the rule could not run (invariant 4) */
     char why_not[FND_N_RULES][160];
 } fnd_result;

@@ -511,10 +511,77 @@ static int add_carriers(rule_ctx *x, fnd_finding *f, uint32_t ent, uint32_t v)
     return DT_OK;
 }
 
-static int shared_pair(rule_ctx *x, uint32_t v, uint32_t ea, uint32_t eb)
+/* The entities that hold identifier value w: own[*lo .. hi). */
+static size_t owners_of(const owner *own, size_t n_own, uint32_t w, size_t *lo)
+{
+    size_t a = 0, b = n_own;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (own[m].value < w) a = m + 1;
+        else b = m;
+    }
+    *lo = a;
+    while (b < n_own && own[b].value == w) b++;
+    return b;
+}
+
+/* 1 when another entity (not ent, not other) holds value text w and its
+ * records say they are the person of ent's records (the identifier left
+ * out). */
+static int lookalike_holds(const rule_ctx *x, const owner *own, size_t n_own, const char *w,
+                           uint32_t len, uint32_t ent, uint32_t other)
+{
+    const cmp_column *c = &x->e->table.cols[x->fc->identifier_field];
+    uint32_t id = util_intern_find(&c->dict, w, len);
+    if (id == UINT32_MAX) return 0;
+    size_t lo, hi = owners_of(own, n_own, id, &lo);
+    for (size_t k = lo; k < hi; k++)
+        if (own[k].entity != ent && own[k].entity != other && best_pair(x, ent, own[k].entity) >= 0.5)
+            return 1;
+    return 0;
+}
+
+/* 1 when entity ent holds v on one record only, and that record is the
+ * person of another entity whose identifier is one keystroke from v (a
+ * digit changed, two neighbours swapped): a typo of their own identifier
+ * that happens to be other's, which no one shares (invariant 2). Where
+ * identifiers are dense (real SSNs), most one-digit typos land on somebody's. */
+static int is_neighbour_typo(const rule_ctx *x, const owner *own, size_t n_own, uint32_t v,
+                             uint32_t ent, uint32_t other)
+{
+    const cmp_column *c = &x->e->table.cols[x->fc->identifier_field];
+    uint32_t n = 0;
+    for (uint32_t m = x->mfirst[ent]; m < x->mfirst[ent + 1]; m++) n += c->vals[x->members[m]] == v;
+    uint32_t len = c->dict.lens[v];
+    char w[64];
+    if (n != 1 || len >= sizeof w) return 0;
+    const char *s = c->dict.strs[v];
+    for (uint32_t i = 0; i < len; i++) {
+        memcpy(w, s, len);
+        for (char d = '0'; d <= '9'; d++) {
+            if (d == s[i]) continue;
+            w[i] = d;
+            if (lookalike_holds(x, own, n_own, w, len, ent, other)) return 1;
+        }
+        if (i + 1 < len && s[i] != s[i + 1]) {
+            memcpy(w, s, len);
+            w[i] = s[i + 1];
+            w[i + 1] = s[i];
+            if (lookalike_holds(x, own, n_own, w, len, ent, other)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int shared_pair(rule_ctx *x, const owner *own, size_t n_own, uint32_t v, uint32_t ea,
+                       uint32_t eb)
 {
     double p = best_pair(x, ea, eb);
     if (p >= 0.5) return DT_OK; /* one person the run split, not two: no finding */
+    if (is_neighbour_typo(x, own, n_own, v, ea, eb) || is_neighbour_typo(x, own, n_own, v, eb, ea)) {
+        x->out->n_typos++;
+        return DT_OK;
+    }
     fnd_finding *f = new_finding(x, FND_SHARED_IDENTIFIER, ea);
     if (!f) return DT_ENOMEM;
     f->entity_b = eb;
@@ -545,7 +612,7 @@ static int shared(rule_ctx *x)
         size_t end = j - i > SHARED_MAX_ENTITIES ? i + SHARED_MAX_ENTITIES : j;
         for (size_t a = i; a < end && rc == DT_OK; a++)
             for (size_t b = a + 1; b < end && rc == DT_OK; b++)
-                rc = shared_pair(x, own[a].value, own[a].entity, own[b].entity);
+                rc = shared_pair(x, own, n_own, own[a].value, own[a].entity, own[b].entity);
         i = j;
     }
     dt_free(own);

@@ -59,11 +59,29 @@ static fnd_status status_of(const st_finding *f, int64_t now)
     return s;
 }
 
-/* Invariant 1. */
+/* The config index of the source a JSON record reference names, or -1. */
+static int ref_source(const svc_request *q, json_t *ref)
+{
+    const char *name = json_string_value(json_object_get(ref, "source"));
+    return name ? cfg_source_index(svc_config(q), name) : -1;
+}
+
+/* Invariant 1: the purpose's, every source it rests on in the view, and
+ * every link it shows one the view lets join. */
 static int is_ours(const svc_request *q, const st_finding *f)
 {
     const gv_view *v = svc_view(q);
-    return strcmp(f->purpose, svc_purpose(q)) == 0 && (f->sources & ~v->sources) == 0;
+    if (strcmp(f->purpose, svc_purpose(q)) != 0 || (f->sources & ~v->sources) != 0) return 0;
+    if (v->is_full) return 1;
+    json_t *ev = json_loads(f->evidence, 0, NULL), *lk;
+    size_t i;
+    int ok = ev != NULL;
+    json_array_foreach(json_object_get(ev, "links"), i, lk) {
+        int a = ref_source(q, json_object_get(lk, "a")), b = ref_source(q, json_object_get(lk, "b"));
+        if (a < 0 || b < 0 || !gv_view_links(v, (size_t)a, (size_t)b)) ok = 0;
+    }
+    json_decref(ev);
+    return ok;
 }
 
 /* ---- which rules the view lets run (invariant 3) ---------------------------- */
@@ -101,6 +119,15 @@ static void rules_allowed(const svc_request *q, int ok[FND_N_RULES], char why[][
     for (size_t k = 0; k < fc->n_activity && ok[FND_DEATH_CONTRADICTED]; k++)
         if (!field_ok(q, fc->activity_source[k], fc->activity_field[k], "activity", why[1], 160))
             ok[FND_DEATH_CONTRADICTED] = 0;
+    for (size_t k = 0; k < fc->n_events && ok[FND_DEATH_CONTRADICTED]; k++)
+        if (!fc->events[k].is_payment &&
+            !field_ok(q, fc->events[k].of, -1, "whose events are activity", why[1], 160))
+            ok[FND_DEATH_CONTRADICTED] = 0;
+    /* a payment after a death that later activity contradicts is not
+     * improper (findings.h, invariant 3): unchecked, none may be raised */
+    if (ok[FND_PAYMENT_AFTER_DEATH] && !ok[FND_DEATH_CONTRADICTED])
+        snprintf(why[0], 160, "death_contradicted cannot run, which must clear each death "
+                 "first: %.80s", why[1]), ok[FND_PAYMENT_AFTER_DEATH] = 0;
     if (!field_ok(q, fc->enroll_source, fc->enroll_start, "the enrollments", why[2], 160) ||
         !field_ok(q, fc->enroll_source, fc->enroll_program, "the enrollments", why[2], 160))
         ok[FND_DUPLICATE_ENROLLMENT] = 0;
@@ -170,8 +197,11 @@ static int load_events(svc_request *q, pl_ctx *e, const uint8_t *keep, fnd_event
 /* A finding to write, and the step that records why. */
 typedef struct pending {
     st_finding f;
-    const char *action;      /* "run" or "supersede" */
+    const char *action;      /* "run", "supersede", or NULL: no step */
     char reason[256];
+    int has_base, bump;      /* a stored row it replaces; its evidence changed */
+    const char *base_state;
+    int64_t base_notified;
 } pending;
 
 typedef struct run {
@@ -260,9 +290,15 @@ static int take_found(run *x, const fnd_finding *f)
                         .rule_version = fnd_rule_versions[f->rule],
                         .model_version = x->model_version, .confidence = f->confidence,
                         .sources = sources_of(x->L.e, f), .purpose = (char *)svc_purpose(x->q),
-                        .created = x->now, .updated = x->now,
+                        .created = x->now,
                         .contest_days = x->L.e->cfg->findings.contest_days};
     if (!(p->f.id = dt_strdup(id)) || !(p->f.evidence = evidence_text(x, f))) return DT_ENOMEM;
+    p->bump = 1;
+    if (old) {
+        p->has_base = 1;
+        p->base_state = old->state;
+        p->base_notified = old->notified_at;
+    }
     if (!old || strcmp(old->state, "superseded") == 0) {
         p->f.state = (char *)fresh;
         snprintf(p->reason, sizeof p->reason, "%s", old ? "found again after it was superseded"
@@ -284,7 +320,10 @@ static int take_found(run *x, const fnd_finding *f)
         snprintf(p->reason, sizeof p->reason, "a run found it resting on weaker links "
                  "(confidence %.3f): it needs review", f->confidence);
     }
-    if (strcmp(old->evidence, p->f.evidence) == 0 && !p->action) p->f.updated = old->updated;
+    if (strcmp(old->evidence, p->f.evidence) == 0 && !p->action) {
+        p->f.updated = old->updated;
+        p->bump = 0;
+    }
     return DT_OK;
 }
 
@@ -341,18 +380,49 @@ static int supersede_lost(run *x)
         gone_reason(x, f, k, p->reason, sizeof p->reason);
         p->f = *f;
         p->f.state = (char *)fnd_state_names[FND_S_SUPERSEDED];
-        p->f.updated = x->now;
         p->action = "supersede";
+        p->has_base = p->bump = 1;
+        p->base_state = f->state;
+        p->base_notified = f->notified_at;
         x->sum->n_superseded++;
     }
+    return DT_OK;
+}
+
+/* Under the write lock: a person's step taken on the finding while the
+ * run read (its state or notice changed) stands; the run brings the
+ * evidence up to date around it, and supersedes it only if that state
+ * allows. 0: write p; 1: leave the row as it is. */
+static int settle_base(run *x, pending *p, int *skip, dt_error *err)
+{
+    *skip = 0;
+    if (!p->has_base) return DT_OK;
+    st_finding cur;
+    DT_TRY(st_finding_get(svc_st(x->q), p->f.purpose, p->f.id, &cur, err));
+    fnd_state now_state = status_of(&cur, x->now).state;
+    int moved = strcmp(cur.state, p->base_state) != 0 || cur.notified_at != p->base_notified;
+    if (moved && p->action && !strcmp(p->action, "supersede"))
+        *skip = !fnd_allows(now_state, FND_A_SUPERSEDE);
+    else if (moved) {
+        p->f.state = (char *)fnd_state_names[state_of_name(cur.state) < FND_N_STATES
+                                                  ? state_of_name(cur.state) : FND_S_NEEDS_REVIEW];
+        p->f.notified_at = cur.notified_at;
+        p->action = NULL;
+    }
+    st_finding_free(&cur);
     return DT_OK;
 }
 
 static int write_pending(void *ctx, dt_error *err)
 {
     run *x = ctx;
+    int64_t stamp = gv_now(); /* the evidence's version: a show before this showed older */
     for (size_t i = 0; i < x->n_w; i++) {
         pending *p = &x->w[i];
+        int skip;
+        DT_TRY(settle_base(x, p, &skip, err));
+        if (skip) continue;
+        if (p->bump) p->f.updated = stamp;
         DT_TRY(st_finding_put(svc_st(x->q), &p->f, err));
         if (p->action) {
             st_finding_step step = {.at = x->now, .action = p->action, .state = p->f.state,
@@ -379,6 +449,7 @@ static void summarize(run *x)
     s->n_rejected_events = x->ev.n_rejected;
     s->n_orphan_events = x->ev.n_orphans;
     s->n_withheld = x->r.n_withheld;
+    s->n_identifier_typos = x->r.n_typos;
 }
 
 static int run_rules(run *x)
@@ -450,6 +521,7 @@ int dt_store_findings_run(dt_store *store, const dt_request *req, dt_findings_ru
 
 typedef struct lister {
     svc_request *q;
+    dt_error *err;
     const char *state;       /* NULL: any */
     json_t *arr;
     int64_t now;
@@ -464,7 +536,7 @@ static json_t *finding_head(const st_finding *f, int64_t now)
                           s.state < FND_N_STATES ? fnd_state_names[s.state] : f->state,
                           "confidence", f->confidence, "model_version",
                           (json_int_t)f->model_version, "created", (json_int_t)f->created,
-                          "updated", (json_int_t)f->updated);
+                          "updated", (json_int_t)(f->updated / 1000000));
     if (o && f->notified_at) {
         json_object_set_new(o, "notified_at", json_integer(f->notified_at));
         json_object_set_new(o, "final_from", json_integer(fnd_final_from(&s)));
@@ -491,7 +563,10 @@ static int list_one(void *ctx, const st_finding *f)
     if (!is_ours(l->q, f)) return DT_OK;
     json_t *o = finding_head(f, l->now), *ev = json_loads(f->evidence, 0, NULL);
     const char *state = json_string_value(json_object_get(o, "state"));
-    int rc = o && ev && state ? DT_OK : DT_ENOMEM;
+    int rc = o && state ? DT_OK : DT_ENOMEM;
+    if (rc == DT_OK && !ev)
+        rc = dt_err_set(l->err, DT_EIO, "finding %s: its evidence does not parse: the store "
+                        "was altered or damaged", f->id);
     if (rc == DT_OK && l->state && strcmp(state, l->state) != 0) {
         json_decref(o);
         json_decref(ev);
@@ -537,8 +612,9 @@ int dt_store_findings_list(dt_store *store, const dt_request *req, const char *s
     if (!store || !json) return dt_err_set(err, DT_EINVAL, "dt_store_findings_list: NULL argument");
     *json = NULL;
     DT_TRY(state_known(state, err));
-    lister l = {.state = state, .now = now_s(), .arr = json_array()};
+    lister l = {.state = state, .now = now_s(), .err = err};
     DT_TRY(svc_begin(store, req, "finding.list", NULL, &l.q, err));
+    l.arr = json_array();
     int rc = l.arr ? st_findings_each(svc_st(l.q), svc_purpose(l.q), list_one, &l, err)
                    : DT_ENOMEM;
     json_t *root = rc == DT_OK ? json_pack("{s:o}", "findings", l.arr) : NULL;
@@ -646,6 +722,13 @@ static int show_links(svc_request *q, json_t *ev, dt_error *err)
     return DT_OK;
 }
 
+/* "finding:<id>@<its evidence's version>": a show's entry names what it
+ * showed, so a verify finds a show of the evidence as it is now. */
+static void shown_subject(const st_finding *f, char *out, size_t cap)
+{
+    snprintf(out, cap, "finding:%s@%lld", f->id, (long long)f->updated);
+}
+
 static int show(svc_request *q, const char *id, char **json, dt_error *err)
 {
     st_finding f;
@@ -659,8 +742,10 @@ static int show(svc_request *q, const char *id, char **json, dt_error *err)
     if (rc == DT_OK && (json_object_set(o, "evidence", ev) < 0 ||
                         json_object_set(o, "steps", steps) < 0))
         rc = oom(err);
-    char subject[40];
+    char subject[64];
     snprintf(subject, sizeof subject, "finding:%s", f.id);
+    if (rc == DT_OK && svc_subject_text(q, subject) < 0) rc = oom(err);
+    shown_subject(&f, subject, sizeof subject); /* which evidence was shown (invariant 4) */
     if (rc == DT_OK && svc_subject_text(q, subject) < 0) rc = oom(err);
     if (rc == DT_OK) rc = dump(o, json, err);
     json_decref(o);
@@ -690,7 +775,6 @@ int dt_store_finding_show(dt_store *store, const dt_request *req, const char *id
 
 typedef struct shown_check {
     const char *who, *purpose;
-    int64_t since_us;
     int shown;
 } shown_check;
 
@@ -698,8 +782,7 @@ static int find_show(void *ctx, const st_audit_entry *e)
 {
     shown_check *c = ctx;
     if (strcmp(e->action, "finding.show") == 0 && strcmp(e->outcome, "allowed") == 0 &&
-        strcmp(e->principal, c->who) == 0 && strcmp(e->purpose, c->purpose) == 0 &&
-        e->time >= c->since_us)
+        strcmp(e->principal, c->who) == 0 && strcmp(e->purpose, c->purpose) == 0)
         c->shown = 1;
     return DT_OK;
 }
@@ -719,11 +802,33 @@ typedef struct stepping {
     svc_request *q;
     st_finding f;
     st_finding_step step;
+    fnd_action a;
+    char *read_state;          /* as read before the lock */
+    int64_t read_notified, read_updated;
 } stepping;
+
+static int evidence_holds(stepping *s, dt_error *err);
+
+/* Under the write lock: the finding is as it was read (no other step or
+ * run moved it meanwhile), and a verify or notice still rests on records
+ * that are there. */
+static int still_as_read(stepping *s, dt_error *err)
+{
+    st_finding cur;
+    DT_TRY(st_finding_get(svc_st(s->q), s->f.purpose, s->f.id, &cur, err));
+    int same = !strcmp(cur.state, s->read_state) && cur.notified_at == s->read_notified &&
+               cur.updated == s->read_updated;
+    st_finding_free(&cur);
+    if (!same)
+        return dt_err_set(err, DT_ESTATE, "finding %s changed while this step was made (another "
+                          "step or a run): show it again, then decide", s->f.id);
+    return s->a == FND_A_VERIFY || s->a == FND_A_NOTIFY ? evidence_holds(s, err) : DT_OK;
+}
 
 static int write_step(void *ctx, dt_error *err)
 {
     stepping *s = ctx;
+    DT_TRY(still_as_read(s, err));
     DT_TRY(st_finding_put(svc_st(s->q), &s->f, err));
     DT_TRY(st_finding_step_add(svc_st(s->q), s->f.purpose, s->f.id, &s->step, err));
     char subject[40];
@@ -763,13 +868,16 @@ static int evidence_holds(stepping *s, dt_error *err)
 static int take_step(stepping *s, fnd_action a, const char *reason, dt_error *err)
 {
     int64_t now = now_s();
+    s->a = a;
+    s->read_notified = s->f.notified_at;
+    s->read_updated = s->f.updated;
+    if (!(s->read_state = dt_strdup(s->f.state))) return oom(err);
     fnd_status st = status_of(&s->f, now);
     fnd_step step = {.action = a, .by = svc_who(s->q), .reason = reason, .at = now};
     if (a == FND_A_VERIFY || a == FND_A_DISMISS) { /* invariant 4 */
-        char subject[40];
-        snprintf(subject, sizeof subject, "finding:%s", s->f.id);
-        shown_check c = {.who = svc_who(s->q), .purpose = svc_purpose(s->q),
-                         .since_us = s->f.updated * 1000000};
+        char subject[64];
+        shown_subject(&s->f, subject, sizeof subject);
+        shown_check c = {.who = svc_who(s->q), .purpose = svc_purpose(s->q)};
         DT_TRY(st_audit_of_subject(svc_st(s->q), subject, find_show, &c, err));
         step.evidence_shown = c.shown;
     }
@@ -801,6 +909,7 @@ int dt_store_finding_step(dt_store *store, const dt_request *req, const char *id
     if (rc == DT_OK && state && !(*state = dt_strdup(s.f.state))) rc = oom(err);
     rc = svc_end(s.q, rc, err);
     st_finding_free(&s.f);
+    dt_free(s.read_state);
     if (rc < 0 && state) {
         dt_free(*state);
         *state = NULL;
@@ -854,18 +963,24 @@ static int csv_of(json_t *arr, util_buf *b)
     return DT_OK;
 }
 
-static int export_to(lister *l, const char *dir, uint64_t *n, dt_error *err)
+/* Writes both files aside (outs): they are put in place only after the
+ * entry is durable (svc_end_placing). */
+static int export_to(lister *l, const char *dir, util_out *outs, uint64_t *n, dt_error *err)
 {
-    DT_TRY(st_findings_each(svc_st(l->q), svc_purpose(l->q), list_one, l, err));
+    int rc = st_findings_each(svc_st(l->q), svc_purpose(l->q), list_one, l, err);
     util_buf b = {0};
-    json_t *root = json_pack("{s:O}", "findings", l->arr);
+    json_t *root = rc == DT_OK ? json_pack("{s:O}", "findings", l->arr) : NULL;
     char *text = NULL, *csv_path = util_path_join(dir, "findings.csv");
     char *json_path = util_path_join(dir, "findings.json");
-    int rc = root && csv_path && json_path ? util_mkdir(dir, err) : DT_ENOMEM;
+    if (rc == DT_OK) rc = root && csv_path && json_path ? util_mkdir(dir, err) : DT_ENOMEM;
     if (rc == DT_OK) rc = csv_of(l->arr, &b);
     if (rc == DT_OK) rc = dump(root, &text, err);
-    if (rc == DT_OK) rc = util_write_file(csv_path, b.data ? b.data : "", b.len, 0, err);
-    if (rc == DT_OK) rc = util_write_file(json_path, text, strlen(text), 0, err);
+    if (rc == DT_OK) rc = util_out_open(&outs[0], csv_path, err);
+    if (rc == DT_OK && b.len && fwrite(b.data, 1, b.len, outs[0].f) != b.len)
+        rc = dt_err_at(err, DT_EIO, csv_path, 0, 0, "cannot write");
+    if (rc == DT_OK) rc = util_out_open(&outs[1], json_path, err);
+    if (rc == DT_OK && fwrite(text, 1, strlen(text), outs[1].f) != strlen(text))
+        rc = dt_err_at(err, DT_EIO, json_path, 0, 0, "cannot write");
     if (n) *n = json_array_size(l->arr);
     dt_free(text);
     dt_free(csv_path);
@@ -881,9 +996,13 @@ int dt_store_findings_export(dt_store *store, const dt_request *req, const char 
     DT_ERR_INIT(err);
     if (!store || !out_dir)
         return dt_err_set(err, DT_EINVAL, "dt_store_findings_export: NULL argument");
-    lister l = {.now = now_s(), .arr = json_array(), .with_evidence = 1};
+    lister l = {.now = now_s(), .with_evidence = 1, .err = err};
     DT_TRY(svc_begin(store, req, "finding.export", NULL, &l.q, err));
-    int rc = l.arr ? export_to(&l, out_dir, n, err) : oom(err);
+    util_out outs[2];
+    memset(outs, 0, sizeof outs);
+    util_out *const ptrs[2] = {&outs[0], &outs[1]};
+    l.arr = json_array();
+    int rc = l.arr ? export_to(&l, out_dir, outs, n, err) : oom(err);
     json_decref(l.arr);
-    return svc_end(l.q, rc, err);
+    return svc_end_placing(l.q, rc, ptrs, 2, err);
 }

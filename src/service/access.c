@@ -298,20 +298,34 @@ int req_end(svc_request *q, int rc, dt_error *err)
 
 int req_end_placing(svc_request *q, int rc, util_out *out, dt_error *err)
 {
-    if (rc == DT_OK) rc = util_out_close(out, err); /* on disk before the entry says so */
+    return req_end_placing_n(q, rc, &out, 1, err);
+}
+
+static void abort_all(util_out *const *outs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) util_out_abort(outs[i]);
+}
+
+int req_end_placing_n(svc_request *q, int rc, util_out *const *outs, size_t n, dt_error *err)
+{
+    for (size_t i = 0; i < n && rc == DT_OK; i++) /* on disk before the entry says so */
+        rc = util_out_close(outs[i], err);
     if (rc < 0) {
-        util_out_abort(out);
+        abort_all(outs, n);
         return req_end(q, rc, err);
     }
     rc = log_entry(q, "allowed", err);
     if (rc < 0) {
         req_free(q);
-        util_out_abort(out);
+        abort_all(outs, n);
         return rc;
     }
     q->is_logged = 0;
-    rc = util_out_commit(out, 0, err);
-    if (rc < 0) q->is_logged = 1; /* the entry said allowed: a second one says it failed */
+    for (size_t i = 0; i < n && rc == DT_OK; i++) rc = util_out_commit(outs[i], 0, err);
+    if (rc < 0) { /* the entry said allowed: a second one says it failed */
+        abort_all(outs, n);
+        q->is_logged = 1;
+    }
     return req_end(q, rc, err);
 }
 

@@ -42,6 +42,13 @@ int svc_end(svc_request *q, int rc, dt_error *err)
     return rc;
 }
 
+int svc_end_placing(svc_request *q, int rc, util_out *const *outs, size_t n, dt_error *err)
+{
+    rc = req_end_placing_n(q, rc, outs, n, err);
+    dt_free(q);
+    return rc;
+}
+
 int svc_commit_with(svc_request *q, gv_work_fn work, void *ctx, dt_error *err)
 {
     return req_commit_with(q, work, ctx, err);

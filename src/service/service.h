@@ -48,6 +48,10 @@ int svc_begin_also(dt_store *s, const dt_request *r, const char *action, const c
 /* Logs the entry ("failed" when rc < 0) and frees q; returns rc or the
  * log's error. */
 int svc_end(svc_request *q, int rc, dt_error *err);
+/* svc_end for a call whose reply is files written aside (util_out, not yet
+ * committed): they are synced, the entry logged, and only then put in
+ * place; a failure leaves none of them. */
+int svc_end_placing(svc_request *q, int rc, util_out *const *outs, size_t n, dt_error *err);
 /* Runs work in one transaction with the call's "allowed" entry. */
 int svc_commit_with(svc_request *q, gv_work_fn work, void *ctx, dt_error *err);
 st_store *svc_st(const svc_request *q);

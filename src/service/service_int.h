@@ -230,6 +230,10 @@ int req_field(svc_request *q, const char *source, const char *column);
  * claims a file that is not there. out is committed or aborted (freed)
  * either way. Returns rc or the error. */
 int req_end_placing(svc_request *q, int rc, util_out *out, dt_error *err);
+/* req_end_placing for n files: all synced before the entry, all renamed
+ * after it (a rename that fails leaves the rest aborted, and a "failed"
+ * entry follows). */
+int req_end_placing_n(svc_request *q, int rc, util_out *const *outs, size_t n, dt_error *err);
 /* Runs work in one transaction with q's "allowed" entry, so a change and
  * its entry are stored together or not at all. The entry is made after
  * work ran, so work may name the subjects it found under the write lock.

@@ -122,6 +122,25 @@ as reviewer "$S" findings verify F0000000000000000 --reason x 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no finding 'F0000000000000000'" "$T/err" && ok "an unknown finding" \
     || bad "unknown finding" "$(cat "$T/err")"
 
+# ---- a show counts only for the evidence it showed -------------------------------------
+P2=$(grep -B1 '"rule": "payment_after_death"' "$T/l1.json" | grep -o 'F[0-9a-f]\{16\}' | sed -n 2p)
+as reviewer "$S" findings show "$P2" >"$T/p2a.json"
+E2=$(tr -d ' \n' <"$T/p2a.json" | grep -o '"source":"benefits","record_id":"[^"]*"' | head -n 1 | cut -d'"' -f8)
+{ head -n 1 "$T/g/payments.csv"; echo "PLATE1,$E2,2025-12-01,99.99"; } >"$T/late.csv"
+as steward "$S" ingest -q --source payments "$T/late.csv" 2>/dev/null || bad "a late payment ingested"
+as analyst "$S" findings run 2>/dev/null
+as reviewer "$S" findings verify "$P2" --reason "checked" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "not shown to reviewer first" "$T/err" \
+    && ok "a show of the evidence before a run changed it does not count" \
+    || bad "verify after the evidence changed" "rc=$rc $(cat "$T/err")"
+as reviewer "$S" findings show "$P2" | grep -q "PLATE1" && ok "the new evidence lists the late payment" \
+    || bad "late payment in the evidence"
+as reviewer "$S" findings verify "$P2" --reason "checked again" 2>/dev/null \
+    && ok "after showing the new evidence, verify" || bad "verify after a new show"
+as steward "$S" findings list 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "may not finding.list" "$T/err" && ! grep -q "LeakSanitizer" "$T/err" \
+    && ok "a steward may not list findings (and nothing leaks)" || bad "steward list" "rc=$rc $(head -3 "$T/err")"
+
 # ---- re-evaluation after a withdrawal ---------------------------------------------------
 P=$(grep -B1 '"rule": "payment_after_death"' "$T/l1.json" | grep -o 'F[0-9a-f]\{16\}' | head -n 1)
 as analyst "$S" findings show "$P" >"$T/p.json"
@@ -160,6 +179,25 @@ DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings show "$P" --store "$S" --purpo
 DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings list --store "$S" --purpose nodeaths >"$T/l3.json"
 grep -q '"source": "deaths"' "$T/l3.json" && bad "nodeaths lists a death record" \
     || ok "nodeaths' findings rest on no death record"
+
+# A purpose that sees the deaths and the benefits but not the earners: a
+# death may be contradicted by filings it cannot see, so no payment after
+# it is called improper either.
+gv_policy noearn "$(date -u -d '+700 days' +%F)" all all >"$T/p3.yaml"
+sed -n '2,$p' "$T/p3.yaml" >>"$T/both.yaml"
+cat "$S.policy.yaml" >"$T/deaths.yaml"
+sed -n '2,$p' "$T/p3.yaml" >>"$T/deaths.yaml"
+for s in benefits health voters; do
+    DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source $s --store "$S" --purpose setup \
+        "$T/both.yaml" 2>/dev/null || bad "policy for noearn"
+done
+DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source deaths --store "$S" --purpose setup \
+    "$T/deaths.yaml" 2>/dev/null || bad "deaths policy for noearn"
+DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings run --store "$S" --purpose noearn 2>"$T/run5"
+grep -q "death_contradicted *did not run: purpose 'noearn' may not use source 'earners'" "$T/run5" \
+    && grep -q "payment_after_death *did not run: death_contradicted cannot run" "$T/run5" \
+    && ok "no payment after death is raised while its death cannot be checked against filings" \
+    || bad "noearn run" "$(cat "$T/run5")"
 
 # ---- audit, export -----------------------------------------------------------------
 R=$(tr -d ' \n' <"$T/show.json" | grep -o '"source":"benefits","record_id":"[^"]*"' | head -n 1 | cut -d'"' -f8)

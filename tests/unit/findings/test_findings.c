@@ -11,7 +11,9 @@
  *   - duplicate_enrollment: two overlapping enrollments in one program, not
  *     one after the other, not in two programs;
  *   - shared_identifier: one SSN on two people; one person split in two is
- *     no finding; one holder with one record is needs-review;
+ *     no finding; one holder with one record is needs-review; a record whose
+ *     SSN is a one-digit typo of its own person's, landing on another's, is
+ *     no finding;
  *   - event rows: orphans, rejected and undated rows are counted, not kept;
  *   - a config without what a rule needs: the rule does not run and says
  *     why. */
@@ -94,7 +96,8 @@ static void write_data(void)
                "B7a,GUS,GRAY,1946-07-07,,RETIREMENT,2020-01-01\n"
                "B7b,GUS,GRAY,1946-07-07,,SSI,2020-02-01\n"
                "B9,OLGA,IVES,1943-09-09,,RETIREMENT,2016-01-01\n"
-               "B10,MARY,JONES,1985-10-10,900-01-0001,SSI,2020-01-01\n");
+               "B10,MARY,JONES,1985-10-10,900-01-0001,SSI,2020-01-01\n"
+               "B13,LENA,LOPEZ,1975-12-12,900-03-0004,SSI,2020-01-01\n"); /* OTTO's: a typo */
     write_file("earners.csv",
                "id,given,surname,dob,ssn\n"
                "E3,CARL,COOK,1950-03-03,\n"
@@ -102,7 +105,11 @@ static void write_data(void)
                "E9,JOHN,SMITH,1970-09-09,900010001\n"
                "E10,MARY,JONES,1985-10-10,900010001\n"
                "E11,KATE,KING,1980-11-11,900020002\n"
-               "E12,KATE,KING,1980-11-11,900020002\n");
+               "E12,KATE,KING,1980-11-11,900020002\n"
+               "E13,LENA,LOPEZ,1975-12-12,900030003\n"
+               "E14,LENA,LOPEZ,1975-12-12,900030003\n"
+               "E15,OTTO,ORR,1955-05-15,900030004\n"
+               "E16,OTTO,ORR,1955-05-15,900030004\n");
     write_file("payments.csv",
                "id,enrollment,paid_on,amount\n"
                "P1,B1,2020-02-03,100.00\n"
@@ -237,6 +244,8 @@ static void link_all(fixture *x)
     join(x, "deaths", "D8", "earners", "E8", 0.97); /* twins the linkage joined */
     join(x, "deaths", "D9", "benefits", "B9", 0.95);
     join(x, "earners", "E10", "benefits", "B10", 0.99);
+    join(x, "earners", "E13", "earners", "E14", 0.99);
+    join(x, "earners", "E15", "earners", "E16", 0.99);
 }
 
 /* The bench-like case: every link of link_all, then the rules. */
@@ -320,6 +329,10 @@ static void test_shared_identifier(void **state)
     assert_int_equal(f->review_why, FND_WHY_ONE_RECORD); /* JOHN SMITH has it on one record */
     /* KATE KING twice, split by the linkage: one person, no finding */
     assert_null(find(&x, FND_SHARED_IDENTIFIER, "earners", "E11"));
+    /* LENA LOPEZ's benefits record holds OTTO ORR's SSN, one digit from her
+     * own (E13, E14): a typo of hers, not two people sharing one */
+    assert_null(find(&x, FND_SHARED_IDENTIFIER, "benefits", "B13"));
+    assert_int_equal(x.r.n_typos, 1);
     assert_int_equal(x.r.per_rule[FND_SHARED_IDENTIFIER], 1);
     fini(&x);
 }
