@@ -16,9 +16,9 @@ FLAVOR ?= release
 B := build/$(FLAVOR)
 
 CC ?= cc
-PKGS := yaml-0.1 jansson libutf8proc sqlite3 libsodium
+PKGS := yaml-0.1 jansson libutf8proc sqlite3 libsodium libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc -lsqlite3 -lsodium)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc -lsqlite3 -lsodium -lmicrohttpd)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
         -Wno-missing-field-initializers

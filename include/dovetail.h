@@ -669,6 +669,39 @@ DT_API int dt_store_findings_export(dt_store *store, const dt_request *req, cons
                                     uint64_t *n, dt_error *err);
 
 /* ------------------------------------------------------------------ */
+/* The HTTP API server (README, "The server")                           */
+/* ------------------------------------------------------------------ */
+
+/* The store's governed calls as a JSON API over HTTP (libmicrohttpd):
+ * every route is a row of dt_calls, authenticated by "Authorization:
+ * Bearer TOKEN" and named by "Dovetail-Purpose: P", and takes the same
+ * path as the call itself (authorization, audit entry before the reply).
+ * Each worker thread holds its own handle on the store. */
+typedef struct dt_server dt_server;
+
+typedef struct dt_server_options {
+    const char *store_path;     /* required */
+    const char *key_path;       /* NULL: DOVETAIL_KEY_FILE */
+    const char *listen;         /* "HOST:PORT" (port 0: any free one); NULL: 127.0.0.1:8080 */
+    const char *tls_cert, *tls_key; /* PEM files; both or neither (then plain HTTP) */
+    unsigned threads;           /* worker threads; 0: 2 */
+    size_t max_body;            /* bytes of a request body; 0: 16 MiB (413 over it) */
+    unsigned max_connections;   /* 0: 256 */
+    unsigned timeout_s;         /* idle connection timeout; 0: 30 */
+    dt_log_fn on_log;           /* may be NULL */
+    void *cb_ctx;
+} dt_server_options;
+
+/* Checks that every governed call has a route, opens the store once to
+ * check it (and the key), and starts listening. OUT: *out. */
+DT_API int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *err);
+/* The port it listens on (the one chosen, for port 0). */
+DT_API unsigned dt_server_port(const dt_server *s);
+/* Stops accepting, lets the requests in flight finish (each one's audit
+ * entry is durable before its reply), closes every handle, frees s. */
+DT_API void dt_server_stop(dt_server *s);
+
+/* ------------------------------------------------------------------ */
 /* Governance: principals, source policies, the audit log, disclosures  */
 /* ------------------------------------------------------------------ */
 

@@ -36,6 +36,7 @@ typedef struct cli_opts {
     int findings;             /* --findings */
     const char *reason;       /* --reason TEXT (findings verify, dismiss, contest) */
     const char *state;        /* --state S (findings list) */
+    const char *listen, *tls_cert, *tls_key; /* serve */
 } cli_opts;
 
 /* Which options a command requires. */
@@ -193,6 +194,30 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
     "  -h, --help          this text\n"
 
+#define SERVE_USAGE                                                                        \
+    "dovetail serve --store FILE [--key FILE] [--listen HOST:PORT] [--threads N]\n"          \
+    "       [--tls-cert CERT.pem --tls-key KEY.pem]\n"                                       \
+    "\n"                                                                                   \
+    "Serves the store's governed calls as a JSON API over HTTP (HTTPS with a\n"          \
+    "certificate): each request carries \"Authorization: Bearer TOKEN\" and\n"             \
+    "\"Dovetail-Purpose: P\", and takes the path the command would (authorization,\n"     \
+    "one audit entry, durable before the reply). Routes (README, \"The server\"):\n"       \
+    "GET /healthz; POST /v1/sources/S/resolve; GET /v1/entities/ID; GET\n"              \
+    "/v1/explain?a=S:ID&b=S:ID; GET /v1/findings[?state=S], GET /v1/findings/ID, POST\n" \
+    "/v1/findings/run and /v1/findings/ID/{verify,dismiss,notify,contest} with\n"        \
+    "{\"reason\": ...}; GET /v1/principals, /v1/sources/S/policy, /v1/audit/head,\n"     \
+    "/v1/audit/proofs/N. The other calls have routes that answer 501 for now.\n"       \
+    "Runs until SIGTERM or SIGINT, then finishes the requests in flight and exits 0.\n" \
+    "\n"                                                                                   \
+    "  -S, --store FILE      the store; required\n"                                       \
+    "  -K, --key FILE        the store's key file (default: $DOVETAIL_KEY_FILE)\n"        \
+    "      --listen H:P      address and port (default 127.0.0.1:8080; port 0: any)\n"   \
+    "  -t, --threads N       worker threads (default 2)\n"                                \
+    "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
+    "      --tls-key FILE    ... and its PEM key\n"                                       \
+    "  -h, --help            this text\n"
+
+int cmd_serve(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_principal(int argc, char **argv);
 int cmd_policy(int argc, char **argv);

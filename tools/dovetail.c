@@ -268,6 +268,7 @@ const command commands[] = {
      DISCLOSURES_USAGE, cmd_disclosures},
     {"purge", "erase what sources' retention periods have passed (admin, steward)", PURGE_USAGE,
      cmd_purge},
+    {"serve", "serve a store's governed calls as an HTTP JSON API", SERVE_USAGE, cmd_serve},
     {"findings", "run the finding rules over a store; list, show, decide and export findings",
      FINDINGS_USAGE, cmd_findings},
     {"calls", "list the governed calls: action, roles, what each audit entry records",
@@ -378,7 +379,8 @@ static void print_notice(const dt_store *store)
 }
 
 /* Options with no short form. */
-enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE };
+enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
+       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -398,6 +400,9 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"pairs", required_argument, 0, OPT_PAIRS},
         {"findings", no_argument, 0, OPT_FINDINGS},
         {"reason", required_argument, 0, OPT_REASON},
+        {"listen", required_argument, 0, OPT_LISTEN},
+        {"tls-cert", required_argument, 0, OPT_TLS_CERT},
+        {"tls-key", required_argument, 0, OPT_TLS_KEY},
         {"state", required_argument, 0, OPT_STATE},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
@@ -439,6 +444,9 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case 'n': o->snapshot = 1; break;
         case OPT_FINDINGS: o->findings = 1; break;
         case OPT_REASON: o->reason = optarg; break;
+        case OPT_LISTEN: o->listen = optarg; break;
+        case OPT_TLS_CERT: o->tls_cert = optarg; break;
+        case OPT_TLS_KEY: o->tls_key = optarg; break;
         case OPT_STATE: o->state = optarg; break;
         case 'b':
             o->batch = strtol(optarg, &end, 10);

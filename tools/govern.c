@@ -7,6 +7,8 @@
  * log that does not check out), 2 wrong usage.
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -366,4 +368,35 @@ int cmd_findings(int argc, char **argv)
     rc = findings_call(sub, n_pos ? argv[1 + optind] : NULL, &o, store, &req, &err);
     dt_store_close(store);
     return rc < 0 ? fail("findings", &err) : 0;
+}
+
+/* ---- serve ------------------------------------------------------------------------ */
+
+int cmd_serve(int argc, char **argv)
+{
+    const command *c = find_command("serve");
+    cli_opts o;
+    int rc = parse_opts(c, argc, argv, &o, NEED_STORE);
+    if (rc) return begin_status(rc);
+    if (argc != optind) return usage_error(c, "unexpected argument");
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the workers inherit it: sigwait below takes them */
+    dt_server_options so = {.store_path = o.store, .key_path = o.key, .listen = o.listen,
+                            .tls_cert = o.tls_cert, .tls_key = o.tls_key,
+                            .threads = o.threads > 0 ? (unsigned)o.threads : 0};
+    dt_server *srv = NULL;
+    dt_error err;
+    if (dt_server_start(&so, &srv, &err) < 0) return fail("serve", &err);
+    fprintf(stderr, "dovetail serve: listening on %s://%s (port %u)\n", o.tls_cert ? "https" : "http",
+            o.listen ? o.listen : "127.0.0.1:8080", dt_server_port(srv));
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "dovetail serve: %s: finishing the requests in flight\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    dt_server_stop(srv);
+    fprintf(stderr, "dovetail serve: stopped\n");
+    return 0;
 }

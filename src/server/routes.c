@@ -1,0 +1,336 @@
+/*
+ * routes.c — the route of every governed call (server_int.h, invariant
+ * 1) and the handlers that serve them: each parses what the request
+ * carries, makes the one public call, and writes its result as JSON.
+ * A route without a handler answers 501 and says so: it has a place in
+ * the API and is not served yet.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_int.h"
+
+/* The public header has no DT_TRY: the server sees the public API only. */
+#define TRY(expr)                                                                              \
+    do {                                                                                       \
+        int try_rc_ = (expr);                                                                  \
+        if (try_rc_ < 0) return try_rc_;                                                       \
+    } while (0)
+
+/* ---- replies --------------------------------------------------------------- */
+
+static int reply_json(srv_reply *out, unsigned status, json_t *o, dt_error *err)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text) return err->code = DT_ENOMEM, snprintf(err->msg, sizeof err->msg, "out of memory"), DT_ENOMEM;
+    out->status = status;
+    out->body = text; /* jansson's malloc: the server frees it with free() */
+    return DT_OK;
+}
+
+/* A library-made JSON text (dt_free'd) passed on as the body. */
+static int reply_text(srv_reply *out, char *text, dt_error *err)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    dt_free(text);
+    return reply_json(out, 200, o, err);
+}
+
+static int bad_field(dt_error *err, const char *pointer, const char *what)
+{
+    dt_error_clear(err);
+    err->code = DT_EINVAL;
+    snprintf(err->field, sizeof err->field, "%s", pointer);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", pointer, what);
+    return DT_EINVAL;
+}
+
+/* The body as a JSON object, or a 400 naming what is wrong. */
+static int body_object(const srv_req *r, json_t **out, dt_error *err)
+{
+    json_error_t je;
+    *out = json_loadb(r->body, r->body_len, 0, &je);
+    if (!*out) {
+        dt_error_clear(err);
+        err->code = DT_EINVAL;
+        err->field[0] = '\0';
+        snprintf(err->msg, sizeof err->msg, "the body is not JSON: %s (line %d, column %d)",
+                 je.text, je.line, je.column);
+        return DT_EINVAL;
+    }
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return bad_field(err, "", "the body must be a JSON object");
+    }
+    return DT_OK;
+}
+
+/* ---- handlers --------------------------------------------------------------- */
+
+static int health(srv_req *r, srv_reply *out, dt_error *err)
+{
+    (void)r;
+    return reply_json(out, 200, json_pack("{s:s}", "status", "ok"), err);
+}
+
+static json_t *candidate_json(const dt_resolution *res, const dt_candidate *c)
+{
+    json_t *levels = json_object();
+    for (size_t k = 0; levels && k < res->n_comparisons; k++)
+        json_object_set_new(levels, res->comparisons[k], json_string(c->levels[k]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "source", c->source, "record_id",
+                          c->record_id, "entity", c->entity, "band", c->band, "withheld",
+                          c->is_withheld, "levels", levels);
+    if (o && !c->is_withheld) {
+        json_object_set_new(o, "weight", json_real(c->weight));
+        json_object_set_new(o, "probability", json_real(c->probability));
+    }
+    return o;
+}
+
+static int resolve(srv_req *r, srv_reply *out, dt_error *err)
+{
+    json_t *probe;
+    TRY(body_object(r, &probe, err));
+    json_decref(probe);
+    dt_resolution *res = NULL;
+    TRY(dt_store_resolve(r->store, &r->auth, r->params[0], r->body, &res, err));
+    json_t *cands = json_array();
+    for (size_t i = 0; cands && i < res->n_candidates; i++)
+        json_array_append_new(cands, candidate_json(res, &res->candidates[i]));
+    json_t *o = json_pack("{s:s, s:o}", "entity", res->entity, "candidates", cands);
+    dt_resolution_free(res);
+    return reply_json(out, 200, o, err);
+}
+
+static int entity(srv_req *r, srv_reply *out, dt_error *err)
+{
+    dt_entity_record *recs = NULL;
+    size_t n = 0;
+    TRY(dt_store_entity(r->store, &r->auth, r->params[0], &recs, &n, err));
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *raw = json_loads(recs[i].raw, 0, NULL);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o*}", "source", recs[i].source,
+                                             "record_id", recs[i].record_id, "row", raw));
+    }
+    dt_entity_records_free(recs, n);
+    return reply_json(out, 200, json_pack("{s:s, s:o}", "entity", r->params[0], "records", arr),
+                      err);
+}
+
+static int explain(srv_req *r, srv_reply *out, dt_error *err)
+{
+    const char *a = srv_query(r, "a"), *b = srv_query(r, "b");
+    if (!a || !b) return bad_field(err, a ? "b" : "a", "give both records: ?a=SOURCE:ID&b=SOURCE:ID");
+    dt_explanation *ex = NULL;
+    TRY(dt_store_explain(r->store, &r->auth, a, b, &ex, err));
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < ex->n_rows; i++) {
+        const dt_explain_row *w = &ex->rows[i];
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:f}", "comparison",
+                                              w->comparison, "a", w->value_a, "b", w->value_b,
+                                              "level", w->level, "weight", w->weight));
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o}", "a", ex->key_a, "b", ex->key_b, "band",
+                          ex->band, "withheld", ex->is_withheld, "rows", rows);
+    if (o && !ex->is_withheld) json_object_set_new(o, "probability", json_real(ex->probability));
+    dt_explanation_free(ex);
+    return reply_json(out, 200, o, err);
+}
+
+static int add_principal(void *ctx, const dt_principal_info *p)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", p->name, "role", p->role,
+                          "sources", p->sources, "created", p->created, "revoked", p->revoked);
+    return json_array_append_new(ctx, o) < 0 ? DT_ENOMEM : DT_OK;
+}
+
+static int principals(srv_req *r, srv_reply *out, dt_error *err)
+{
+    json_t *arr = json_array();
+    int rc = arr ? dt_principal_list(r->store, &r->auth, add_principal, arr, err) : DT_ENOMEM;
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    return reply_json(out, 200, json_pack("{s:o}", "principals", arr), err);
+}
+
+static int policy_get(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char *text = NULL;
+    int64_t version = 0;
+    TRY(dt_policy_get(r->store, &r->auth, r->params[0], &text, &version, err));
+    json_t *o = json_pack("{s:s, s:I, s:s?}", "source", r->params[0], "version",
+                          (json_int_t)version, "policy", text);
+    dt_free(text);
+    return reply_json(out, 200, o, err);
+}
+
+static int audit_head(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char *json = NULL;
+    TRY(dt_audit_head(r->store, &r->auth, &json, err));
+    return reply_text(out, json, err);
+}
+
+static int audit_prove(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char *end;
+    long long seq = strtoll(r->params[0], &end, 10);
+    if (*end || seq < 1) return bad_field(err, "seq", "an entry number from 1");
+    char *json = NULL;
+    TRY(dt_audit_prove(r->store, &r->auth, seq, &json, err));
+    return reply_text(out, json, err);
+}
+
+static int findings_list(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char *json = NULL;
+    TRY(dt_store_findings_list(r->store, &r->auth, srv_query(r, "state"), &json, err));
+    return reply_text(out, json, err);
+}
+
+static int finding_show(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char *json = NULL;
+    TRY(dt_store_finding_show(r->store, &r->auth, r->params[0], &json, err));
+    return reply_text(out, json, err);
+}
+
+static int findings_run(srv_req *r, srv_reply *out, dt_error *err)
+{
+    dt_findings_run_summary s;
+    TRY(dt_store_findings_run(r->store, &r->auth, &s, err));
+    json_t *rules = json_object();
+    for (int k = 0; rules && k < DT_N_FINDING_RULES; k++) {
+        json_t *o = json_pack("{s:b, s:I}", "ran", s.found.ran[k], "findings",
+                              (json_int_t)s.found.per_rule[k]);
+        if (o && !s.found.ran[k]) json_object_set_new(o, "why_not", json_string(s.why_not[k]));
+        json_object_set_new(rules, dt_finding_rule_name(k), o);
+    }
+    return reply_json(out, 200, json_pack("{s:o, s:I, s:I, s:I, s:I}", "rules", rules, "new",
+                                          (json_int_t)s.n_new, "found_again", (json_int_t)s.n_kept,
+                                          "superseded", (json_int_t)s.n_superseded,
+                                          "needs_review", (json_int_t)s.found.n_needs_review),
+                      err);
+}
+
+/* verify, dismiss, notify, contest: the action is the path's last segment,
+ * the reason the body's "reason". */
+static int finding_step(srv_req *r, const char *action, srv_reply *out, dt_error *err)
+{
+    const char *reason = NULL;
+    json_t *b = NULL;
+    if (r->body_len) {
+        TRY(body_object(r, &b, err));
+        json_t *v = json_object_get(b, "reason");
+        if (v && !json_is_string(v)) {
+            json_decref(b);
+            return bad_field(err, "/reason", "must be a string");
+        }
+        reason = json_string_value(v);
+    }
+    char *state = NULL;
+    int rc = dt_store_finding_step(r->store, &r->auth, r->params[0], action, reason, &state, err);
+    json_t *o = rc == DT_OK ? json_pack("{s:s, s:s}", "finding_id", r->params[0], "state", state) : NULL;
+    dt_free(state);
+    json_decref(b);
+    if (rc < 0) {
+        if (!strcmp(err->field, "reason")) snprintf(err->field, sizeof err->field, "/reason");
+        return rc;
+    }
+    return reply_json(out, 200, o, err);
+}
+
+static int verify(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return finding_step(r, "verify", out, err);
+}
+
+static int dismiss(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return finding_step(r, "dismiss", out, err);
+}
+
+static int notify(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return finding_step(r, "notify", out, err);
+}
+
+static int contest(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return finding_step(r, "contest", out, err);
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+/* Literal paths come before a "{}" at the same place: the first match wins. */
+const srv_route srv_routes[] = {
+    {NULL, "GET", "/healthz", health, 0},
+    {"store.ingest", "POST", "/v1/sources/{}/records", NULL, 0},
+    {"store.withdraw", "POST", "/v1/sources/{}/withdraw", NULL, 0},
+    {"store.purge", "POST", "/v1/purge", NULL, 0},
+    {"model.import", "PUT", "/v1/model", NULL, 0},
+    {"model.train", "POST", "/v1/model/train", NULL, 0},
+    {"entity.export", "GET", "/v1/entities", NULL, 0},
+    {"record.resolve", "POST", "/v1/sources/{}/resolve", resolve, 1},
+    {"entity.get", "GET", "/v1/entities/{}", entity, 0},
+    {"pair.explain", "GET", "/v1/explain", explain, 0},
+    {"principal.add", "POST", "/v1/principals", NULL, 0},
+    {"principal.revoke", "POST", "/v1/principals/{}/revoke", NULL, 0},
+    {"principal.rotate", "POST", "/v1/principals/{}/rotate", NULL, 0},
+    {"principal.list", "GET", "/v1/principals", principals, 0},
+    {"policy.set", "PUT", "/v1/sources/{}/policy", NULL, 0},
+    {"policy.get", "GET", "/v1/sources/{}/policy", policy_get, 0},
+    {"audit.verify", "POST", "/v1/audit/verify", NULL, 0},
+    {"audit.head", "GET", "/v1/audit/head", audit_head, 0},
+    {"audit.prove", "GET", "/v1/audit/proofs/{}", audit_prove, 0},
+    {"audit.consistency", "POST", "/v1/audit/consistency", NULL, 0},
+    {"audit.witness", "GET", "/v1/audit/witness", NULL, 0},
+    {"audit.disclosures", "GET", "/v1/disclosures", NULL, 0},
+    {"event.ingest", "POST", "/v1/events/{}/rows", NULL, 0},
+    {"finding.run", "POST", "/v1/findings/run", findings_run, 0},
+    {"finding.export", "GET", "/v1/findings/export", NULL, 0},
+    {"finding.list", "GET", "/v1/findings", findings_list, 0},
+    {"finding.show", "GET", "/v1/findings/{}", finding_show, 0},
+    {"finding.verify", "POST", "/v1/findings/{}/verify", verify, 0},
+    {"finding.dismiss", "POST", "/v1/findings/{}/dismiss", dismiss, 0},
+    {"finding.notify", "POST", "/v1/findings/{}/notify", notify, 0},
+    {"finding.contest", "POST", "/v1/findings/{}/contest", contest, 0},
+};
+const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
+
+int srv_routes_check(dt_error *err)
+{
+    size_t n_calls;
+    const dt_call_info *calls = dt_calls(&n_calls);
+    for (size_t i = 0; i < n_calls; i++) {
+        size_t n = 0;
+        for (size_t k = 0; k < srv_n_routes; k++)
+            n += srv_routes[k].action && !strcmp(srv_routes[k].action, calls[i].action);
+        if (n != 1) {
+            err->code = DT_EINTERNAL;
+            snprintf(err->msg, sizeof err->msg, "the governed call %s has %zu routes, not one",
+                     calls[i].action, n);
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < srv_n_routes; k++) {
+        int known = srv_routes[k].action == NULL;
+        for (size_t i = 0; i < n_calls && !known; i++)
+            known = !strcmp(srv_routes[k].action, calls[i].action);
+        if (!known) {
+            err->code = DT_EINTERNAL;
+            snprintf(err->msg, sizeof err->msg, "route %s %s names no governed call (%s)",
+                     srv_routes[k].method, srv_routes[k].path, srv_routes[k].action);
+            return -1;
+        }
+    }
+    return 0;
+}

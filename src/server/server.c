@@ -1,0 +1,369 @@
+/*
+ * server.c — dt_server_*: a libmicrohttpd daemon (a pool of worker
+ * threads on epoll, HTTPS through its GnuTLS support) that routes each
+ * request to its governed call (routes.c).
+ *
+ * Invariants:
+ *   1. Each worker thread opens its own handle on the store at its first
+ *      request and closes it when the thread ends: a dt_store is never
+ *      shared between threads.
+ *   2. A body over max_body is refused with 413 before more of it is
+ *      read into memory; one that does not end is cut by the idle timeout.
+ *   3. Every error reply has one shape: {"error": {"status", "code",
+ *      "message", "field"}}, field a JSON pointer into the body, a query
+ *      argument's name, or "".
+ *   4. dt_server_stop returns after every request in flight has been
+ *      answered: MHD_stop_daemon joins the workers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_int.h"
+
+struct dt_server {
+    struct MHD_Daemon *d;
+    dt_server_options o;
+    char *store_path, *key_path;
+    char *cert, *key;        /* PEM text for TLS, or NULL */
+    pthread_key_t handle;    /* this thread's dt_store */
+    unsigned port;
+};
+
+typedef struct pending_req {
+    char *body;
+    size_t len, cap;
+    int too_big;
+} pending_req;
+
+static void close_handle(void *p)
+{
+    dt_store_close(p);
+}
+
+unsigned srv_status_of(int code)
+{
+    switch (code) {
+    case DT_EAUTH: return 401;
+    case DT_EDENIED: return 403;
+    case DT_ENOTFOUND: return 404;
+    case DT_ESTATE: return 409;
+    case DT_ELIMIT: return 413;
+    case DT_EINVAL:
+    case DT_EINPUT:
+    case DT_ECONFIG: return 400;
+    default: return 500;
+    }
+}
+
+const char *srv_query(const srv_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ok = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* Invariant 3. */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *message, const char *field)
+{
+    json_t *o = json_pack("{s:{s:i, s:s, s:s, s:s}}", "error", "status", (int)status, "code", code,
+                          "message", message, "field", field ? field : "");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text ? send_body(c, status, text) : MHD_NO;
+}
+
+static enum MHD_Result send_dt_error(struct MHD_Connection *c, const dt_error *err)
+{
+    return send_error(c, srv_status_of(err->code), dt_errname(err->code),
+                      err->msg[0] ? err->msg : dt_strerror(err->code), err->field);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/* 1 when path matches the route's pattern, segment by segment; its {}
+ * segments go to params (pointers into buf, a copy of path cut at each
+ * '/'). */
+static int match(const char *pattern, const char *path, char *buf, size_t cap, const char **params)
+{
+    size_t n = strlen(path);
+    if (n + 1 > cap || path[0] != '/') return 0;
+    memcpy(buf, path, n + 1);
+    int k = 0;
+    const char *p = pattern + 1;
+    char *s = buf + 1;
+    for (;;) {
+        const char *pend = strchr(p, '/');
+        char *send = strchr(s, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        size_t slen = send ? (size_t)(send - s) : strlen(s);
+        if (plen == 2 && p[0] == '{' && p[1] == '}') {
+            if (!slen || k >= SRV_MAX_PARAMS) return 0;
+            params[k++] = s;
+        } else if (plen != slen || memcmp(p, s, plen) != 0) {
+            return 0;
+        }
+        if (!pend && !send) return 1;
+        if (!pend || !send) return 0;
+        *send = '\0';
+        p = pend + 1;
+        s = send + 1;
+    }
+}
+
+static const srv_route *find_route(const char *method, const char *path, char *buf, size_t cap,
+                                   const char **params, int *path_known)
+{
+    *path_known = 0;
+    for (size_t k = 0; k < srv_n_routes; k++) {
+        if (!match(srv_routes[k].path, path, buf, cap, params)) continue;
+        *path_known = 1;
+        if (!strcmp(srv_routes[k].method, method)) return &srv_routes[k];
+    }
+    return NULL;
+}
+
+static dt_store *worker_store(dt_server *s, dt_error *err)
+{
+    dt_store *st = pthread_getspecific(s->handle);
+    if (st) return st;
+    if (dt_store_open_keyed(s->store_path, s->key_path, &st, err) < 0) return NULL;
+    pthread_setspecific(s->handle, st);
+    return st;
+}
+
+static const char *bearer(struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
+}
+
+static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, pending_req *p)
+{
+    char buf[2048];
+    const char *params[SRV_MAX_PARAMS] = {0};
+    int path_known;
+    const srv_route *rt = find_route(method, url, buf, sizeof buf, params, &path_known);
+    if (!rt && path_known)
+        return send_error(c, 405, "method_not_allowed", "this path takes another method", "");
+    if (!rt) return send_error(c, 404, "not_found", "no such route", "");
+    if (!rt->handler)
+        return send_error(c, 501, "not_implemented", "this governed call has its route but is "
+                          "not served over HTTP yet; use the dovetail command", "");
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (rt->needs_json && (!ctype || strncmp(ctype, "application/json", 16)))
+        return send_error(c, 415, "unsupported_media_type", "the body must be application/json",
+                          "");
+    dt_error err;
+    dt_error_clear(&err);
+    srv_req r = {.body = p->body ? p->body : "", .body_len = p->len,
+                 .content_type = ctype ? ctype : "", .conn = c};
+    r.auth.token = bearer(c);
+    r.auth.purpose = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Dovetail-Purpose");
+    memcpy(r.params, params, sizeof params);
+    if (rt->action && !r.auth.token)
+        return send_error(c, 401, "DT_EAUTH", "no token: send Authorization: Bearer TOKEN", "");
+    if (rt->action && !(r.store = worker_store(s, &err))) return send_dt_error(c, &err);
+    srv_reply out = {0};
+    if (rt->handler(&r, &out, &err) < 0) return send_dt_error(c, &err);
+    return send_body(c, out.status ? out.status : 200, out.body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    dt_server *s = cls;
+    pending_req *p = *con_cls;
+    if (!p) { /* the headers: refuse an announced body over the limit at once */
+        if (!(p = calloc(1, sizeof *p))) return MHD_NO;
+        *con_cls = p;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) p->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* a piece of the body */
+        if (!p->too_big && p->len + *upload_size > s->o.max_body) p->too_big = 1;
+        if (!p->too_big) {
+            if (p->len + *upload_size + 1 > p->cap) {
+                size_t cap = (p->len + *upload_size + 1) * 2;
+                char *nb = realloc(p->body, cap);
+                if (!nb) return MHD_NO;
+                p->body = nb;
+                p->cap = cap;
+            }
+            memcpy(p->body + p->len, upload, *upload_size);
+            p->len += *upload_size;
+            p->body[p->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (p->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the body is over %zu bytes", s->o.max_body);
+        return send_error(c, 413, "DT_ELIMIT", msg, "");
+    }
+    return serve(s, c, url, method, p);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode why)
+{
+    (void)cls, (void)c, (void)why;
+    pending_req *p = *con_cls;
+    if (p) free(p->body);
+    free(p);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+static char *read_pem(const char *path, dt_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err->code = DT_EIO;
+        snprintf(err->msg, sizeof err->msg, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+static int parse_listen(const char *listen, char *host, size_t cap, unsigned *port, dt_error *err)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    unsigned long p = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || *end || p > 65535 || (size_t)(colon - listen) >= cap) {
+        err->code = DT_EINVAL;
+        snprintf(err->field, sizeof err->field, "listen");
+        snprintf(err->msg, sizeof err->msg, "--listen '%s': write HOST:PORT (127.0.0.1:8080)",
+                 listen);
+        return DT_EINVAL;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    *port = (unsigned)p;
+    return DT_OK;
+}
+
+static void free_server(dt_server *s)
+{
+    if (!s) return;
+    free(s->store_path);
+    free(s->key_path);
+    free(s->cert);
+    free(s->key);
+    pthread_key_delete(s->handle);
+    free(s);
+}
+
+int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *err)
+{
+    dt_error_clear(err);
+    *out = NULL;
+    if (!opts || !opts->store_path) {
+        err->code = DT_EINVAL;
+        snprintf(err->msg, sizeof err->msg, "dt_server_start: a store is required");
+        return DT_EINVAL;
+    }
+    if (srv_routes_check(err) < 0) return err->code;
+    if (!opts->tls_cert != !opts->tls_key) {
+        err->code = DT_EINVAL;
+        snprintf(err->msg, sizeof err->msg, "TLS needs both a certificate and its key");
+        return DT_EINVAL;
+    }
+    dt_store *probe = NULL; /* the store and its key, checked before listening */
+    if (dt_store_open_keyed(opts->store_path, opts->key_path, &probe, err) < 0) return err->code;
+    dt_store_close(probe);
+    dt_server *s = calloc(1, sizeof *s);
+    if (!s || pthread_key_create(&s->handle, close_handle) != 0) {
+        free(s);
+        err->code = DT_ENOMEM;
+        return DT_ENOMEM;
+    }
+    s->o = *opts;
+    if (!s->o.threads) s->o.threads = 2;
+    if (!s->o.max_body) s->o.max_body = 16u << 20;
+    if (!s->o.max_connections) s->o.max_connections = 256;
+    if (!s->o.timeout_s) s->o.timeout_s = 30;
+    s->store_path = strdup(opts->store_path);
+    s->key_path = opts->key_path ? strdup(opts->key_path) : NULL;
+    char host[256];
+    unsigned port;
+    int rc = parse_listen(opts->listen ? opts->listen : "127.0.0.1:8080", host, sizeof host, &port,
+                          err);
+    if (rc == DT_OK && opts->tls_cert) {
+        s->cert = read_pem(opts->tls_cert, err);
+        s->key = s->cert ? read_pem(opts->tls_key, err) : NULL;
+        if (!s->key) rc = err->code ? err->code : DT_ENOMEM;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (rc == DT_OK && inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        err->code = rc = DT_EINVAL;
+        snprintf(err->field, sizeof err->field, "listen");
+        snprintf(err->msg, sizeof err->msg, "--listen: '%s' is not an IPv4 address", host);
+    }
+    if (rc < 0) {
+        free_server(s);
+        return rc;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (s->cert) flags |= MHD_USE_TLS;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_LIMIT,
+        s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, s, s->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        s->cert, MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
+    if (!s->d) {
+        err->code = DT_EIO;
+        snprintf(err->msg, sizeof err->msg, "cannot listen on %s:%u (in use, or not an address "
+                 "of this machine)", host, port);
+        free_server(s);
+        return DT_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
+    *out = s;
+    return DT_OK;
+}
+
+unsigned dt_server_port(const dt_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void dt_server_stop(dt_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d); /* joins the workers: their handles close (invariants 1, 4) */
+    free_server(s);
+}
