@@ -92,11 +92,10 @@ static json_t *candidate_json(const dt_resolution *res, const dt_candidate *c)
     return o;
 }
 
+/* The body goes to the library as it is: it authenticates first, then
+ * says what is wrong with the record (and names the field). */
 static int resolve(srv_req *r, srv_reply *out, dt_error *err)
 {
-    json_t *probe;
-    TRY(body_object(r, &probe, err));
-    json_decref(probe);
     dt_resolution *res = NULL;
     TRY(dt_store_resolve(r->store, &r->auth, r->params[0], r->body, &res, err));
     json_t *cands = json_array();

@@ -1,0 +1,165 @@
+#!/bin/sh
+# End-to-end tests of `dovetail serve` (README, "The server"): the real
+# server on a loopback port, driven with curl. Each served route answers;
+# each error status has one JSON shape (401 no or bad token, 403 role or
+# purpose, 404, 405, 409 a refused step, 413, 415, 400 naming the field,
+# 501 a route not served yet); every request to a governed call is one
+# audit entry; HTTPS with a self-signed certificate; SIGTERM stops it with
+# exit 0 after the request in flight.
+# Usage: tests/e2e/server_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
+# Ends with "server: N passed, N failed". Needs curl, openssl and sqlite3.
+set -u
+DT=$1 GEN=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-server.XXXXXX")
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$T"' EXIT
+unset DOVETAIL_KEY_FILE
+. "$HERE/govern_lib.sh"
+. "$HERE/lib.sh"
+S=$T/s.db
+
+"$GEN" --seed 7 --people 2000 --out "$T/g" >/dev/null || bad "bench-gen runs"
+sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
+gv_setup "$S" "$T/c.yaml" || bad "store set up"
+DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" principal add reviewer --role reviewer --store "$S" \
+    --purpose setup >"$S.reviewer" 2>/dev/null || bad "reviewer added"
+for s in deaths benefits earners health voters payments earnings; do
+    as steward "$S" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s"
+done
+DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null || bad "train"
+as analyst "$S" findings run 2>/dev/null || bad "findings run"
+
+# start SCHEME [ARGS...]: the server on a free loopback port; sets PID, URL.
+start() {
+    _scheme=$1
+    shift
+    "$DT" serve --store "$S" --listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
+    PID=$!
+    i=0
+    while [ $i -lt 100 ] && ! grep -q "port [0-9]" "$T/serve.log"; do sleep 0.05; i=$((i + 1)); done
+    URL="$_scheme://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")"
+}
+# req ROLE METHOD PATH [curl args...]: the status on the first line, the body after.
+req() {
+    _role=$1 _m=$2 _p=$3
+    shift 3
+    _auth=""
+    [ "$_role" = none ] || _auth="Authorization: Bearer $(cat "$S.$_role" 2>/dev/null || echo "$_role")"
+    curl -sk -o "$T/body" -w '%{http_code}\n' -X "$_m" -H "$_auth" -H "Dovetail-Purpose: ${PURPOSE:-test}" \
+        "$@" "$URL$_p" >"$T/status"
+    cat "$T/status" "$T/body"
+}
+status() { head -n 1 "$1"; }
+has() { grep -q -- "$2" "$1"; }
+n_audit() { sqlite3 "$S" "SELECT count(*) FROM audit"; }
+
+start http
+req none GET /healthz >"$T/r" && [ "$(status "$T/r")" = 200 ] && has "$T/r" '"status":"ok"' \
+    && ok "GET /healthz: 200" || bad "healthz" "$(cat "$T/r" "$T/serve.log")"
+
+# ---- resolve, and its error statuses ------------------------------------------------------
+# The first benefits row as a JSON record (bench-gen's rows have no quoted fields).
+head -n 2 "$T/g/benefits.csv" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; next }
+    { printf "{"; for (i = 1; i <= NF; i++) { v = (i == 1 ? "QUERY-1" : $i); gsub(/["\\]/, "", v)
+      printf "%s\"%s\": \"%s\"", (i > 1 ? ", " : ""), h[i], v }; print "}" }' >"$T/record.json"
+before=$(n_audit)
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' \
+    --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"candidates":\[{' && has "$T/r" '"probability"' \
+    && ok "resolve: 200 with candidates" || bad "resolve" "$(head -c 300 "$T/r")"
+[ "$(n_audit)" = $((before + 1)) ] && ok "one request, one audit entry" || bad "audit entries" "$before -> $(n_audit)"
+req none POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 401 ] && has "$T/r" '"error":{"status":401' && ok "no token: 401, one error shape" \
+    || bad "no token" "$(cat "$T/r")"
+req dt_0000 POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 401 ] && ok "a token that is no one's: 401" || bad "bad token" "$(cat "$T/r")"
+req steward POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 403 ] && has "$T/r" '"code":"DT_EDENIED"' && ok "a steward may not resolve: 403" \
+    || bad "steward resolve" "$(cat "$T/r")"
+PURPOSE=marketing req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' \
+    --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "a purpose no policy allows: 403" || bad "purpose" "$(cat "$T/r")"
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: text/plain' --data-binary @"$T/record.json" >"$T/r"
+[ "$(status "$T/r")" = 415 ] && ok "not application/json: 415" || bad "415" "$(cat "$T/r")"
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary '{"FIRST_NAME": "A",' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" 'record:1:19' && ok "broken JSON: 400 saying where (line:column)" || bad "400" "$(cat "$T/r")"
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary '{"NOT_A_COLUMN": "x"}' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && ! has "$T/r" '"field":""' && ok "a body the source cannot read: 400 naming the field" \
+    || bad "field 400" "$(cat "$T/r")"
+head -c 17000000 /dev/zero | tr '\0' ' ' >"$T/big"
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/big" >"$T/r"
+[ "$(status "$T/r")" = 413 ] && ok "a body over 16 MiB: 413" || bad "413" "$(head -c 200 "$T/r")"
+req analyst GET /v1/nowhere >"$T/r"
+[ "$(status "$T/r")" = 404 ] && ok "no such route: 404" || bad "404 route" "$(cat "$T/r")"
+req analyst DELETE /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 405 ] && ok "a method the path does not take: 405" || bad "405" "$(cat "$T/r")"
+req admin POST /v1/purge >"$T/r"
+[ "$(status "$T/r")" = 501 ] && has "$T/r" 'not served over HTTP yet' && ok "a route not served yet: 501, saying so" \
+    || bad "501" "$(cat "$T/r")"
+
+# ---- entity, explain, findings --------------------------------------------------------
+req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
+E=$(tail -n 1 "$T/r" | sed -n 's/^{"entity":"\([^"]*\)".*/\1/p')
+req analyst GET "/v1/entities/$E" >"$T/r"
+[ -n "$E" ] && [ "$(status "$T/r")" = 200 ] && has "$T/r" '"records":\[{' && ok "GET an entity: its records as sent" \
+    || bad "entity" "$E $(head -c 300 "$T/r")"
+req analyst GET /v1/entities/E-none >"$T/r"
+[ "$(status "$T/r")" = 404 ] && ok "an entity that is not there: 404" || bad "entity 404" "$(cat "$T/r")"
+req analyst GET "/v1/explain?a=benefits:$(sed -n 2p "$T/g/benefits.csv" | cut -d, -f1)&b=benefits:$(sed -n 3p "$T/g/benefits.csv" | cut -d, -f1)" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"rows":\[' && ok "explain a pair" || bad "explain" "$(head -c 300 "$T/r")"
+req analyst GET "/v1/explain?a=benefits:x" >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"b"' && ok "explain without b: 400 naming it" || bad "explain 400" "$(cat "$T/r")"
+req analyst GET /v1/findings >"$T/r"
+F=$(grep -o '"finding_id":"F[0-9a-f]*","rule":"duplicate_enrollment"' "$T/r" | head -n 1 | cut -d'"' -f4)
+[ "$(status "$T/r")" = 200 ] && [ -n "$F" ] && ok "list findings" || bad "findings list" "$(head -c 300 "$T/r")"
+req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' --data-binary '{"reason": "checked"}' >"$T/r"
+[ "$(status "$T/r")" = 409 ] && has "$T/r" 'not shown to reviewer first' && ok "verify before show: 409" \
+    || bad "verify before show" "$(cat "$T/r")"
+req reviewer GET "/v1/findings/$F" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"steps":\[' && ok "show a finding" || bad "show" "$(head -c 300 "$T/r")"
+req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' --data-binary '{"reason": 5}' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/reason"' && ok "a reason that is no string: 400 at /reason" \
+    || bad "reason type" "$(cat "$T/r")"
+req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' --data-binary '{"reason": "both confirmed"}' >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"state":"verified"' && ok "verify after show: 200" || bad "verify" "$(cat "$T/r")"
+req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' --data-binary '{"reason": "again"}' >"$T/r"
+[ "$(status "$T/r")" = 409 ] && ok "verify twice: 409" || bad "verify twice" "$(cat "$T/r")"
+req analyst POST /v1/findings/run >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"found_again":' && ok "run the rules over HTTP" || bad "run" "$(cat "$T/r")"
+req auditor GET /v1/audit/head >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"size"' && ok "the audit log's head" || bad "head" "$(cat "$T/r")"
+req auditor GET /v1/audit/proofs/2 >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "an inclusion proof" || bad "proof" "$(cat "$T/r")"
+req admin GET /v1/principals >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"name":"reviewer"' && ok "principals (admin)" || bad "principals" "$(cat "$T/r")"
+req steward GET /v1/sources/benefits/policy >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"version":' && ok "a source's policy (its steward)" || bad "policy" "$(cat "$T/r")"
+
+# ---- SIGTERM --------------------------------------------------------------------------
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+PID=""
+[ $rc -eq 0 ] && grep -q "stopped" "$T/serve.log" && ok "SIGTERM: stops, exit 0" || bad "SIGTERM" "rc=$rc $(cat "$T/serve.log")"
+DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" audit verify --store "$S" --purpose test >/dev/null 2>"$T/err" \
+    && ok "the audit log verifies after the server's requests" || bad "audit verify" "$(cat "$T/err")"
+
+# ---- HTTPS ------------------------------------------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -days 2 \
+    -subj /CN=127.0.0.1 >/dev/null 2>&1 || bad "openssl makes a certificate"
+start https --tls-cert "$T/c.pem" --tls-key "$T/k.pem"
+req none GET /healthz >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "HTTPS: /healthz over TLS" || bad "https" "$(cat "$T/r" "$T/serve.log")"
+curl -s -o /dev/null -w '%{http_code}' "http://${URL#https://}/healthz" >"$T/plain" 2>/dev/null
+[ "$(cat "$T/plain")" != 200 ] && ok "HTTPS: plain HTTP is not answered" || bad "plain over TLS port"
+kill -TERM "$PID"
+wait "$PID"
+PID=""
+"$DT" serve --store "$S" --tls-cert "$T/c.pem" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "both a certificate and its key" "$T/err" && ok "a certificate without its key is refused" \
+    || bad "tls half" "rc=$rc $(cat "$T/err")"
+
+echo "server: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
