@@ -339,7 +339,7 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
     if (s->cert) flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_THREAD_POOL_SIZE, s->o.threads > 1 ? s->o.threads : 0, MHD_OPTION_CONNECTION_LIMIT,
         s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_done, s, s->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
         s->cert, MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
