@@ -1,0 +1,67 @@
+#!/bin/sh
+# bench/serve.sh — load on `dovetail serve` with wrk (loopback only,
+# bounded in time): POST /v1/sources/benefits/resolve with one benefits row
+# of the store's own data, under a purpose, every request audited. Prints
+# one JSON object: requests/s, latency percentiles, non-2xx replies, socket
+# errors, and the audit entries the run added (one per request).
+#
+# Usage: bench/serve.sh STORE_DIR [SECONDS] [CONNECTIONS]
+#   STORE_DIR holds a governed store as tests/e2e/govern_lib.sh's gv_setup
+#   makes it (s.db, s.db.key, s.db.analyst; purpose "test") over bench-gen
+#   data whose benefits.csv is DATA (the first row is the query), e.g. the
+#   one `bench/serve.sh --make DATA_DIR STORE_DIR` builds.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DT=$ROOT/build/release/dovetail
+
+if [ "${1:-}" = --make ]; then # --make DATA_DIR STORE_DIR: a store to load
+    DATA=$2 T=$3
+    mkdir -p "$T"
+    . "$ROOT/tests/e2e/govern_lib.sh"
+    sed "s|DATA/|$DATA/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
+    gv_setup "$T/s.db" "$T/c.yaml"
+    for s in deaths benefits earners health voters; do
+        as steward "$T/s.db" ingest -q --source $s "$DATA/$s.csv" >/dev/null 2>&1
+    done
+    DOVETAIL_TOKEN=$(cat "$T/s.db.admin") "$DT" train -q --store "$T/s.db" --purpose test 2>/dev/null
+    head -n 2 "$DATA/benefits.csv" >"$T/query.csv"
+    echo "bench/serve.sh: store ready in $T" >&2
+    exit 0
+fi
+
+T=${1:?usage: bench/serve.sh STORE_DIR [SECONDS] [CONNECTIONS]}
+SECS=${2:-15}
+CONNS=${3:-16}
+export DOVETAIL_KEY_FILE=$T/s.db.key
+TOKEN=$(cat "$T/s.db.analyst")
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; next }
+    { printf "{"; for (i = 1; i <= NF; i++) { v = (i == 1 ? "QUERY-1" : $i); gsub(/["\\]/, "", v)
+      printf "%s\"%s\": \"%s\"", (i > 1 ? ", " : ""), h[i], v }; print "}" }' "$T/query.csv" >"$T/query.json"
+cat >"$T/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = [[$(cat "$T/query.json")]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Dovetail-Purpose"] = "test"
+EOF
+"$DT" serve --store "$T/s.db" --listen 127.0.0.1:0 --threads 2 2>"$T/serve.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null' EXIT
+i=0
+while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log"; do sleep 0.05; i=$((i + 1)); done
+PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")
+a0=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
+wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/post.lua" \
+    "http://127.0.0.1:$PORT/v1/sources/benefits/resolve" >"$T/wrk.out" 2>&1
+kill -TERM $PID
+wait $PID || true
+trap - EXIT
+a1=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
+awk -v audited=$((a1 - a0)) -v secs="$SECS" -v conns="$CONNS" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    / 50% / { p50 = ms($2) } / 90% / { p90 = ms($2) } / 99% / { p99 = ms($2) }
+    /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+    /Non-2xx/ { non2xx = $NF } /Socket errors/ { sockerr = $0 }
+    END { printf "{\"route\": \"resolve\", \"seconds\": %d, \"connections\": %d, \"requests\": %d, ", secs, conns, n
+          printf "\"requests_per_s\": %.1f, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, ", rps, p50, p90, p99
+          printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d}\n", non2xx, sockerr, audited }' "$T/wrk.out"
