@@ -24,10 +24,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server_int.h"
 
+/* /metrics: per route (slot 0: no route), requests by status and a latency
+ * histogram, counted with atomics by every worker. */
+static const unsigned k_statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 501};
+enum { N_STATUS = sizeof k_statuses / sizeof k_statuses[0] + 1 /* other */, MAX_ROUTES = 64 };
+static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
+enum { N_BUCKET = sizeof k_buckets / sizeof k_buckets[0] };
+
+typedef struct route_metrics {
+    uint64_t by_status[N_STATUS];
+    uint64_t le[N_BUCKET];     /* requests at or under each bucket's bound */
+    uint64_t sum_us, count;
+} route_metrics;
+
 struct dt_server {
+    route_metrics metrics[MAX_ROUTES + 1];
     struct MHD_Daemon *d;
     dt_server_options o;
     char *store_path, *key_path;
@@ -40,7 +55,13 @@ typedef struct pending_req {
     char *body;
     size_t len, cap;
     int too_big;
+    int route;                 /* index in srv_routes, or -1 */
+    unsigned status;           /* of the reply queued */
+    struct timespec t0;
 } pending_req;
+
+/* The request this worker is answering: send_body notes its status. */
+static __thread pending_req *t_current;
 
 static void close_handle(void *p)
 {
@@ -75,7 +96,9 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (t_current) t_current->status = status;
+    MHD_add_response_header(resp, "Content-Type", body[0] == '{' ? "application/json"
+                                                                 : "text/plain; version=0.0.4");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ok = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
@@ -158,6 +181,72 @@ static const char *bearer(struct MHD_Connection *c)
     return h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
 }
 
+static void count_request(dt_server *s, const pending_req *p)
+{
+    int slot = p->route >= 0 && p->route < MAX_ROUTES ? p->route + 1 : 0;
+    route_metrics *m = &s->metrics[slot];
+    size_t k = 0;
+    while (k < N_STATUS - 1 && k_statuses[k] != p->status) k++;
+    __atomic_add_fetch(&m->by_status[k], 1, __ATOMIC_RELAXED);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - p->t0.tv_sec) + (double)(t1.tv_nsec - p->t0.tv_nsec) / 1e9;
+    for (size_t b = 0; b < N_BUCKET; b++)
+        if (secs <= k_buckets[b]) __atomic_add_fetch(&m->le[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->sum_us, (uint64_t)(secs * 1e6), __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->count, 1, __ATOMIC_RELAXED);
+}
+
+/* Prometheus text format (0.0.4). */
+static enum MHD_Result send_metrics(dt_server *s, struct MHD_Connection *c)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    if (!out) return MHD_NO;
+#define EMIT(...)                                                                              \
+    do {                                                                                       \
+        int w_ = snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__);                        \
+        if (w_ > 0) n += (size_t)w_;                                                           \
+    } while (0)
+    EMIT("# HELP dovetail_http_requests_total Requests answered, by route and status.\n"
+         "# TYPE dovetail_http_requests_total counter\n");
+    for (size_t r = 0; r <= srv_n_routes && r <= MAX_ROUTES; r++) {
+        const route_metrics *m = &s->metrics[r];
+        const char *meth = r ? srv_routes[r - 1].method : "", *path = r ? srv_routes[r - 1].path : "none";
+        for (size_t k = 0; k < N_STATUS; k++) {
+            uint64_t v = __atomic_load_n(&m->by_status[k], __ATOMIC_RELAXED);
+            if (!v) continue;
+            char st[8];
+            if (k < N_STATUS - 1) snprintf(st, sizeof st, "%u", k_statuses[k]);
+            else snprintf(st, sizeof st, "other");
+            EMIT("dovetail_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                 meth, path, st, (unsigned long long)v);
+        }
+    }
+    EMIT("# HELP dovetail_http_request_duration_seconds Time from the request's headers to its "
+         "reply, by route.\n# TYPE dovetail_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r <= srv_n_routes && r <= MAX_ROUTES; r++) {
+        const route_metrics *m = &s->metrics[r];
+        uint64_t count = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+        if (!count) continue;
+        const char *meth = r ? srv_routes[r - 1].method : "", *path = r ? srv_routes[r - 1].path : "none";
+        for (size_t b = 0; b < N_BUCKET; b++)
+            EMIT("dovetail_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} "
+                 "%llu\n", meth, path, k_buckets[b],
+                 (unsigned long long)__atomic_load_n(&m->le[b], __ATOMIC_RELAXED));
+        EMIT("dovetail_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} "
+             "%llu\n", meth, path, (unsigned long long)count);
+        EMIT("dovetail_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n", meth,
+             path, (double)__atomic_load_n(&m->sum_us, __ATOMIC_RELAXED) / 1e6);
+        EMIT("dovetail_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+             meth, path, (unsigned long long)count);
+    }
+#undef EMIT
+    if (n >= cap) n = cap - 1; /* cut, never overrun: 64 KiB holds every route */
+    out[n] = '\0';
+    return send_body(c, 200, out);
+}
+
 static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char *url,
                              const char *method, pending_req *p)
 {
@@ -165,6 +254,8 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     const char *params[SRV_MAX_PARAMS] = {0};
     int path_known;
     const srv_route *rt = find_route(method, url, buf, sizeof buf, params, &path_known);
+    p->route = rt ? (int)(rt - srv_routes) : -1;
+    if (rt && !strcmp(rt->path, "/metrics")) return send_metrics(s, c);
     if (!rt && path_known)
         return send_error(c, 405, "method_not_allowed", "this path takes another method", "");
     if (!rt) return send_error(c, 404, "not_found", "no such route", "");
@@ -200,6 +291,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!p) { /* the headers: refuse an announced body over the limit at once */
         if (!(p = calloc(1, sizeof *p))) return MHD_NO;
         *con_cls = p;
+        p->route = -1;
+        clock_gettime(CLOCK_MONOTONIC, &p->t0);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) p->too_big = 1;
         return MHD_YES;
@@ -221,19 +314,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    t_current = p;
     if (p->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "the body is over %zu bytes", s->o.max_body);
         return send_error(c, 413, "DT_ELIMIT", msg, "");
     }
-    return serve(s, c, url, method, p);
+    enum MHD_Result ok = serve(s, c, url, method, p);
+    t_current = NULL;
+    return ok;
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode why)
 {
-    (void)cls, (void)c, (void)why;
+    (void)c, (void)why;
     pending_req *p = *con_cls;
+    if (p && p->status) count_request(cls, p);
     if (p) free(p->body);
     free(p);
     *con_cls = NULL;

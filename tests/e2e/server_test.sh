@@ -137,6 +137,14 @@ req admin GET /v1/principals >"$T/r"
 req steward GET /v1/sources/benefits/policy >"$T/r"
 [ "$(status "$T/r")" = 200 ] && has "$T/r" '"version":' && ok "a source's policy (its steward)" || bad "policy" "$(cat "$T/r")"
 
+curl -s -o "$T/metrics" -w '%{http_code}' "$URL/metrics" >"$T/mstatus"
+[ "$(cat "$T/mstatus")" = 200 ] \
+    && grep -q 'dovetail_http_requests_total{method="POST",route="/v1/sources/{}/resolve",status="200"} [1-9]' "$T/metrics" \
+    && grep -q 'dovetail_http_requests_total{method="POST",route="/v1/sources/{}/resolve",status="401"} 2' "$T/metrics" \
+    && grep -q 'dovetail_http_request_duration_seconds_bucket{method="GET",route="/v1/findings",le="+Inf"} [1-9]' "$T/metrics" \
+    && ok "GET /metrics: requests by route and status, latency histograms (Prometheus text)" \
+    || bad "metrics" "$(head -n 12 "$T/metrics")"
+
 # ---- SIGTERM --------------------------------------------------------------------------
 kill -TERM "$PID"
 wait "$PID"
