@@ -692,6 +692,15 @@ typedef struct dt_server_options {
     void *cb_ctx;
 } dt_server_options;
 
+/* The routes the server has, in the order it matches them: method, path
+ * ("{}" for a segment it takes as a parameter), and the governed call's
+ * action (NULL for /healthz and /metrics). Static; OUT: *n. */
+typedef struct dt_route_info {
+    const char *method, *path, *action;
+    int is_served;              /* 0: the route answers 501 for now */
+} dt_route_info;
+DT_API const dt_route_info *dt_server_routes(size_t *n);
+
 /* Checks that every governed call has a route, opens the store once to
  * check it (and the key), and starts listening. OUT: *out. */
 DT_API int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *err);

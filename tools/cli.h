@@ -37,6 +37,7 @@ typedef struct cli_opts {
     const char *reason;       /* --reason TEXT (findings verify, dismiss, contest) */
     const char *state;        /* --state S (findings list) */
     const char *listen, *tls_cert, *tls_key; /* serve */
+    int routes;               /* serve --routes */
 } cli_opts;
 
 /* Which options a command requires. */
@@ -202,7 +203,7 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "certificate): each request carries \"Authorization: Bearer TOKEN\" and\n"             \
     "\"Dovetail-Purpose: P\", and takes the path the command would (authorization,\n"     \
     "one audit entry, durable before the reply). Routes (README, \"The server\"):\n"       \
-    "GET /healthz; POST /v1/sources/S/resolve; GET /v1/entities/ID; GET\n"              \
+    "GET /healthz, /metrics; POST /v1/sources/S/resolve; GET /v1/entities/ID; GET\n"              \
     "/v1/explain?a=S:ID&b=S:ID; GET /v1/findings[?state=S], GET /v1/findings/ID, POST\n" \
     "/v1/findings/run and /v1/findings/ID/{verify,dismiss,notify,contest} with\n"        \
     "{\"reason\": ...}; GET /v1/principals, /v1/sources/S/policy, /v1/audit/head,\n"     \
@@ -215,6 +216,7 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -t, --threads N       worker threads (default 2)\n"                                \
     "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
     "      --tls-key FILE    ... and its PEM key\n"                                       \
+    "      --routes          print the routes (method, path, governed call) and exit\n" \
     "  -h, --help            this text\n"
 
 int cmd_serve(int argc, char **argv);

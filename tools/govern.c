@@ -376,9 +376,18 @@ int cmd_serve(int argc, char **argv)
 {
     const command *c = find_command("serve");
     cli_opts o;
-    int rc = parse_opts(c, argc, argv, &o, NEED_STORE);
+    int rc = parse_opts(c, argc, argv, &o, 0);
     if (rc) return begin_status(rc);
     if (argc != optind) return usage_error(c, "unexpected argument");
+    if (o.routes) { /* docs/openapi.yaml is checked against this list */
+        size_t n;
+        const dt_route_info *r = dt_server_routes(&n);
+        for (size_t i = 0; i < n; i++)
+            printf("%s %s %s%s\n", r[i].method, r[i].path, r[i].action ? r[i].action : "-",
+                   r[i].is_served ? "" : " (501)");
+        return 0;
+    }
+    if (!o.store) return usage_error(c, "--store is required");
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);

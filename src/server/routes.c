@@ -6,6 +6,7 @@
  * the API and is not served yet.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,25 @@ const srv_route srv_routes[] = {
     {"finding.contest", "POST", "/v1/findings/{}/contest", contest, 0},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
+
+static dt_route_info g_infos[64];
+static pthread_once_t g_infos_once = PTHREAD_ONCE_INIT;
+
+static void fill_infos(void)
+{
+    for (size_t k = 0; k < srv_n_routes && k < 64; k++)
+        g_infos[k] = (dt_route_info){srv_routes[k].method, srv_routes[k].path,
+                                     srv_routes[k].action,
+                                     srv_routes[k].handler != NULL ||
+                                         !strcmp(srv_routes[k].path, "/metrics")};
+}
+
+const dt_route_info *dt_server_routes(size_t *n)
+{
+    pthread_once(&g_infos_once, fill_infos);
+    if (n) *n = srv_n_routes < 64 ? srv_n_routes : 64;
+    return g_infos;
+}
 
 int srv_routes_check(dt_error *err)
 {

@@ -169,5 +169,14 @@ PID=""
 [ $rc -eq 1 ] && grep -q "both a certificate and its key" "$T/err" && ok "a certificate without its key is refused" \
     || bad "tls half" "rc=$rc $(cat "$T/err")"
 
+# ---- docs/openapi.yaml has every route, and only them --------------------------------------
+"$DT" serve --routes | awk '{ print $1, $2 }' | sort >"$T/routes.code"
+awk '/^  \// { path = $1; sub(/:$/, "", path); gsub(/\{[a-z_]*\}/, "{}", path) }
+     /^    (get|post|put|delete|patch):/ { m = $1; sub(/:$/, "", m); print toupper(m), path }' \
+    "$ROOT/docs/openapi.yaml" | sort >"$T/routes.doc"
+[ -s "$T/routes.code" ] && cmp -s "$T/routes.code" "$T/routes.doc" \
+    && ok "docs/openapi.yaml describes every route ($(wc -l <"$T/routes.code")), and no other" \
+    || bad "openapi.yaml and the routes differ" "$(diff "$T/routes.code" "$T/routes.doc" | head -5)"
+
 echo "server: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
