@@ -376,6 +376,10 @@ typedef struct dt_explanation {
 DT_API int dt_explain_pair(const dt_config *cfg, const char *out_dir, const char *key_a,
                            const char *key_b, dt_explanation **out, dt_error *err);
 DT_API void dt_explanation_free(dt_explanation *ex);
+/* ex as JSON text: a, b, band, blocking_rule, withheld, rows (comparison,
+ * a, b, level, weight), and probability unless withheld. dt_free it;
+ * NULL: out of memory. */
+DT_API char *dt_explanation_json(const dt_explanation *ex);
 
 /* Writes n bytes as the whole file at path: created 0600 (whatever the
  * umask) under an unpredictable temporary name beside path, never

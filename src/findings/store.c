@@ -680,16 +680,10 @@ static int show_records(svc_request *q, json_t *ev, dt_error *err)
 
 static json_t *explanation_json(const dt_explanation *ex)
 {
-    json_t *rows = json_array();
-    for (size_t i = 0; rows && i < ex->n_rows; i++) {
-        const dt_explain_row *w = &ex->rows[i];
-        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:f}", "comparison",
-                                              w->comparison, "a", w->value_a, "b", w->value_b,
-                                              "level", w->level, "weight", w->weight));
-    }
-    return json_pack("{s:s, s:s, s:b, s:o}", "band", ex->band, "blocking_rule",
-                     ex->blocking_rule ? ex->blocking_rule : "", "withheld", ex->is_withheld,
-                     "rows", rows);
+    char *text = dt_explanation_json(ex);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    dt_free(text);
+    return o;
 }
 
 /* Why the model made each link: its comparisons as the view shows them. */

@@ -5,9 +5,38 @@
  * applied it. Reads the sources through pl_load, so the values shown are
  * exactly the ones link compared.
  */
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+
+char *dt_explanation_json(const dt_explanation *ex)
+{
+    if (!ex) return NULL;
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < ex->n_rows; i++) {
+        const dt_explain_row *w = &ex->rows[i];
+        if (json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:f}", "comparison",
+                                                  w->comparison, "a", w->value_a, "b",
+                                                  w->value_b, "level", w->level, "weight",
+                                                  w->weight)) < 0) {
+            json_decref(rows);
+            return NULL;
+        }
+    }
+    json_t *o = json_pack("{s:s?, s:s?, s:s, s:s, s:b, s:o}", "a", ex->key_a, "b", ex->key_b,
+                          "band", ex->band ? ex->band : "", "blocking_rule",
+                          ex->blocking_rule ? ex->blocking_rule : "", "withheld",
+                          ex->is_withheld, "rows", rows);
+    /* withheld: the total and probability would tell the hidden value */
+    if (o && !ex->is_withheld) json_object_set_new(o, "probability", json_real(ex->probability));
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    char *copy = text ? dt_strdup(text) : NULL;
+    free(text);
+    return copy;
+}
 
 void dt_explanation_free(dt_explanation *ex)
 {

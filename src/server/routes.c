@@ -129,18 +129,10 @@ static int explain(srv_req *r, srv_reply *out, dt_error *err)
     if (!a || !b) return bad_field(err, a ? "b" : "a", "give both records: ?a=SOURCE:ID&b=SOURCE:ID");
     dt_explanation *ex = NULL;
     TRY(dt_store_explain(r->store, &r->auth, a, b, &ex, err));
-    json_t *rows = json_array();
-    for (size_t i = 0; rows && i < ex->n_rows; i++) {
-        const dt_explain_row *w = &ex->rows[i];
-        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:f}", "comparison",
-                                              w->comparison, "a", w->value_a, "b", w->value_b,
-                                              "level", w->level, "weight", w->weight));
-    }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o}", "a", ex->key_a, "b", ex->key_b, "band",
-                          ex->band, "withheld", ex->is_withheld, "rows", rows);
-    if (o && !ex->is_withheld) json_object_set_new(o, "probability", json_real(ex->probability));
+    char *text = dt_explanation_json(ex);
     dt_explanation_free(ex);
-    return reply_json(out, 200, o, err);
+    if (!text) return err->code = DT_ENOMEM, snprintf(err->msg, sizeof err->msg, "out of memory"), DT_ENOMEM;
+    return reply_text(out, text, err);
 }
 
 static int add_principal(void *ctx, const dt_principal_info *p)
