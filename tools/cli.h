@@ -203,11 +203,13 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "certificate): each request carries \"Authorization: Bearer TOKEN\" and\n"             \
     "\"Dovetail-Purpose: P\", and takes the path the command would (authorization,\n"     \
     "one audit entry, durable before the reply). Routes (README, \"The server\"):\n"       \
-    "GET /healthz, /metrics; POST /v1/sources/S/resolve; GET /v1/entities/ID; GET\n"              \
-    "/v1/explain?a=S:ID&b=S:ID; GET /v1/findings[?state=S], GET /v1/findings/ID, POST\n" \
-    "/v1/findings/run and /v1/findings/ID/{verify,dismiss,notify,contest} with\n"        \
-    "{\"reason\": ...}; GET /v1/principals, /v1/sources/S/policy, /v1/audit/head,\n"     \
-    "/v1/audit/proofs/N. The other calls have routes that answer 501 for now.\n"       \
+    "GET /healthz, /metrics; POST /v1/sources/S/records (CSV or JSON rows),\n"          \
+    "/v1/events/E/rows, /v1/sources/S/withdraw, /v1/sources/S/resolve; GET\n"          \
+    "/v1/entities/ID, /v1/explain?a=S:ID&b=S:ID, /v1/findings[?state=S],\n"              \
+    "/v1/findings/ID; POST /v1/findings/run, /v1/findings/ID/{verify,dismiss,notify,\n"   \
+    "contest} with {\"reason\": ...}; GET /v1/principals, /v1/sources/S/policy,\n"       \
+    "/v1/audit/head, /v1/audit/proofs/N. The other calls have routes that answer 501\n" \
+    "for now (serve --routes lists them all).\n"                                        \
     "Runs until SIGTERM or SIGINT, then finishes the requests in flight and exits 0.\n" \
     "\n"                                                                                   \
     "  -S, --store FILE      the store; required\n"                                       \

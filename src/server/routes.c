@@ -9,7 +9,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server_int.h"
 
@@ -44,7 +46,7 @@ static int bad_field(dt_error *err, const char *pointer, const char *what)
 {
     dt_error_clear(err);
     err->code = DT_EINVAL;
-    snprintf(err->field, sizeof err->field, "%s", pointer);
+    snprintf(err->field, sizeof err->field, "%.120s", pointer);
     snprintf(err->msg, sizeof err->msg, "%s: %s", pointer, what);
     return DT_EINVAL;
 }
@@ -260,14 +262,207 @@ static int contest(srv_req *r, srv_reply *out, dt_error *err)
     return finding_step(r, "contest", out, err);
 }
 
+/* ---- bodies a call reads as a file (ingest, withdraw) -------------------------- */
+
+/* One CSV field, quoted when it must be (RFC 4180). */
+static void csv_field(FILE *f, const char *v, int last)
+{
+    if (strpbrk(v, ",\"\r\n")) {
+        fputc('"', f);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"') fputc('"', f);
+            fputc(*p, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(v, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+/* A JSON value of a row as CSV text: strings as they are, numbers as
+ * written, null empty; anything else is a 400 at its pointer. */
+static int cell_text(json_t *v, char *num, size_t cap, const char **out)
+{
+    if (!v || json_is_null(v)) return *out = "", DT_OK;
+    if (json_is_string(v)) return *out = json_string_value(v), DT_OK;
+    if (json_is_integer(v)) return snprintf(num, cap, "%lld", (long long)json_integer_value(v)), *out = num, DT_OK;
+    if (json_is_real(v)) return snprintf(num, cap, "%.17g", json_real_value(v)), *out = num, DT_OK;
+    return DT_EINVAL;
+}
+
+/* A JSON array of objects as CSV: the first object's keys are the header;
+ * every row must use only those. */
+static int json_rows_to_csv(const srv_req *r, FILE *f, dt_error *err)
+{
+    json_error_t je;
+    json_t *a = json_loadb(r->body, r->body_len, 0, &je);
+    char ptr[160];
+    if (!json_is_array(a) || !json_array_size(a) || !json_is_object(json_array_get(a, 0))) {
+        json_decref(a);
+        return bad_field(err, "", "the body must be a JSON array of row objects, or text/csv");
+    }
+    json_t *first = json_array_get(a, 0), *row, *v;
+    const char *key;
+    size_t n_keys = json_object_size(first), k = 0, i;
+    json_object_foreach(first, key, v) csv_field(f, key, ++k == n_keys);
+    int rc = DT_OK;
+    json_array_foreach(a, i, row) {
+        if (!json_is_object(row)) {
+            snprintf(ptr, sizeof ptr, "/%zu", i);
+            rc = bad_field(err, ptr, "each row must be a JSON object");
+            break;
+        }
+        json_object_foreach(row, key, v)
+            if (!json_object_get(first, key) && rc == DT_OK) {
+                snprintf(ptr, sizeof ptr, "/%zu/%.100s", i, key);
+                rc = bad_field(err, ptr, "a column the first row does not have");
+            }
+        k = 0;
+        json_object_foreach(first, key, v) {
+            char num[64];
+            const char *text;
+            if (rc == DT_OK && cell_text(json_object_get(row, key), num, sizeof num, &text) < 0) {
+                snprintf(ptr, sizeof ptr, "/%zu/%.100s", i, key);
+                rc = bad_field(err, ptr, "a value must be a string, a number or null");
+            }
+            if (rc == DT_OK) csv_field(f, text, ++k == n_keys);
+        }
+        if (rc < 0) break;
+    }
+    json_decref(a);
+    return rc;
+}
+
+/* The body into a file of the server's private folder (0600), as CSV:
+ * text/csv as sent, a JSON array converted. OUT: path. */
+static int body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
+{
+    snprintf(path, cap, "%s/body.XXXXXX", r->tmp_dir);
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        err->code = DT_EIO;
+        snprintf(err->msg, sizeof err->msg, "cannot hold the body: %s", strerror(errno));
+        return DT_EIO;
+    }
+    int rc = DT_OK;
+    if (!strncmp(r->content_type, "text/csv", 8)) {
+        if (r->body_len && fwrite(r->body, 1, r->body_len, f) != r->body_len) rc = DT_EIO;
+    } else if (!strncmp(r->content_type, "application/json", 16)) {
+        rc = json_rows_to_csv(r, f, err);
+    } else {
+        rc = DT_EINVAL; /* the server answers 415 for an error at Content-Type */
+        err->code = DT_EINVAL;
+        snprintf(err->field, sizeof err->field, "Content-Type");
+        snprintf(err->msg, sizeof err->msg, "send the rows as text/csv or application/json");
+    }
+    if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
+    if (rc == DT_EIO && !err->code) {
+        err->code = DT_EIO;
+        snprintf(err->msg, sizeof err->msg, "cannot hold the body: %s", strerror(errno));
+    }
+    if (rc < 0) unlink(path);
+    return rc;
+}
+
+static long long query_number(const srv_req *r, const char *name, long long dflt)
+{
+    const char *v = srv_query(r, name);
+    char *end;
+    long long n = v ? strtoll(v, &end, 10) : dflt;
+    return v && (*end || n < 0) ? -2 : n;
+}
+
+static json_t *summary_json(const dt_ingest_summary *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)s->n_rows,
+                     "new", (json_int_t)s->n_new, "unchanged", (json_int_t)s->n_same, "changed",
+                     (json_int_t)s->n_changed, "restored", (json_int_t)s->n_restored, "withdrawn",
+                     (json_int_t)s->n_withdrawn, "rejected", (json_int_t)s->n_rejected,
+                     "nulled_values", (json_int_t)s->n_null_values);
+}
+
+/* ?snapshot=1 (records only) and ?max_rejected=N as for the command. */
+static int ingest_rows(srv_req *r, int events, srv_reply *out, dt_error *err)
+{
+    long long max_rejected = query_number(r, "max_rejected", 0);
+    if (max_rejected == -2) return bad_field(err, "max_rejected", "a number from 0");
+    const char *snap = srv_query(r, "snapshot");
+    if (snap && strcmp(snap, "1") && strcmp(snap, "0")) return bad_field(err, "snapshot", "1 or 0");
+    char path[512];
+    TRY(body_file(r, path, sizeof path, err));
+    dt_ingest_options o = {.source = r->params[0], .path = path, .max_rejected = max_rejected,
+                           .is_snapshot = snap && !strcmp(snap, "1")};
+    dt_ingest_summary sum;
+    memset(&sum, 0, sizeof sum);
+    int rc = events ? dt_store_ingest_events(r->store, &r->auth, &o, &sum, err)
+                    : dt_store_ingest(r->store, &r->auth, &o, &sum, err);
+    unlink(path);
+    if (rc < 0) return rc;
+    return reply_json(out, 200, summary_json(&sum), err);
+}
+
+static int ingest(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return ingest_rows(r, 0, out, err);
+}
+
+static int ingest_events(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return ingest_rows(r, 1, out, err);
+}
+
+/* The ids as a CSV body (a header, then one id a line), or JSON
+ * {"ids": [...]}. */
+static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char path[512];
+    if (!strncmp(r->content_type, "application/json", 16)) {
+        json_t *b;
+        TRY(body_object(r, &b, err));
+        json_t *ids = json_object_get(b, "ids"), *v;
+        size_t i;
+        int rc = json_is_array(ids) ? DT_OK : bad_field(err, "/ids", "an array of record ids");
+        json_array_foreach(ids, i, v) if (rc == DT_OK && !json_is_string(v)) {
+            char ptr[32];
+            snprintf(ptr, sizeof ptr, "/ids/%zu", i);
+            rc = bad_field(err, ptr, "a record id is a string");
+        }
+        FILE *f = NULL;
+        if (rc == DT_OK) {
+            snprintf(path, sizeof path, "%s/ids.XXXXXX", r->tmp_dir);
+            int fd = mkstemp(path);
+            f = fd >= 0 ? fdopen(fd, "w") : NULL;
+            if (!f) rc = DT_EIO, err->code = DT_EIO, snprintf(err->msg, sizeof err->msg, "cannot hold the body");
+        }
+        if (f) {
+            csv_field(f, "id", 1);
+            json_array_foreach(ids, i, v) csv_field(f, json_string_value(v), 1);
+            fclose(f);
+        }
+        json_decref(b);
+        if (rc < 0) return rc;
+    } else {
+        TRY(body_file(r, path, sizeof path, err));
+    }
+    uint64_t n = 0, unknown = 0;
+    int rc = dt_store_withdraw(r->store, &r->auth, r->params[0], path, &n, &unknown, err);
+    unlink(path);
+    if (rc < 0) return rc;
+    return reply_json(out, 200, json_pack("{s:I, s:I}", "withdrawn", (json_int_t)n, "unknown",
+                                          (json_int_t)unknown), err);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 /* Literal paths come before a "{}" at the same place: the first match wins. */
 const srv_route srv_routes[] = {
     {NULL, "GET", "/healthz", health, 0},
     {NULL, "GET", "/metrics", NULL, 0}, /* server.c answers it: the counts are the server's */
-    {"store.ingest", "POST", "/v1/sources/{}/records", NULL, 0},
-    {"store.withdraw", "POST", "/v1/sources/{}/withdraw", NULL, 0},
+    {"store.ingest", "POST", "/v1/sources/{}/records", ingest, 0},
+    {"store.withdraw", "POST", "/v1/sources/{}/withdraw", withdraw, 0},
     {"store.purge", "POST", "/v1/purge", NULL, 0},
     {"model.import", "PUT", "/v1/model", NULL, 0},
     {"model.train", "POST", "/v1/model/train", NULL, 0},
@@ -287,7 +482,7 @@ const srv_route srv_routes[] = {
     {"audit.consistency", "POST", "/v1/audit/consistency", NULL, 0},
     {"audit.witness", "GET", "/v1/audit/witness", NULL, 0},
     {"audit.disclosures", "GET", "/v1/disclosures", NULL, 0},
-    {"event.ingest", "POST", "/v1/events/{}/rows", NULL, 0},
+    {"event.ingest", "POST", "/v1/events/{}/rows", ingest_events, 0},
     {"finding.run", "POST", "/v1/findings/run", findings_run, 0},
     {"finding.export", "GET", "/v1/findings/export", NULL, 0},
     {"finding.list", "GET", "/v1/findings", findings_list, 0},

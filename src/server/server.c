@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server_int.h"
 
@@ -47,6 +48,7 @@ struct dt_server {
     dt_server_options o;
     char *store_path, *key_path;
     char *cert, *key;        /* PEM text for TLS, or NULL */
+    char tmp_dir[256];       /* 0700, for bodies a call reads as a file; removed at stop */
     pthread_key_t handle;    /* this thread's dt_store */
     unsigned port;
 };
@@ -118,7 +120,9 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 static enum MHD_Result send_dt_error(struct MHD_Connection *c, const dt_error *err)
 {
-    return send_error(c, srv_status_of(err->code), dt_errname(err->code),
+    unsigned status = srv_status_of(err->code);
+    if (status == 400 && !strcmp(err->field, "Content-Type")) status = 415;
+    return send_error(c, status, dt_errname(err->code),
                       err->msg[0] ? err->msg : dt_strerror(err->code), err->field);
 }
 
@@ -269,7 +273,7 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     dt_error err;
     dt_error_clear(&err);
     srv_req r = {.body = p->body ? p->body : "", .body_len = p->len,
-                 .content_type = ctype ? ctype : "", .conn = c};
+                 .content_type = ctype ? ctype : "", .conn = c, .tmp_dir = s->tmp_dir};
     r.auth.token = bearer(c);
     r.auth.purpose = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Dovetail-Purpose");
     memcpy(r.params, params, sizeof params);
@@ -374,6 +378,7 @@ static int parse_listen(const char *listen, char *host, size_t cap, unsigned *po
 static void free_server(dt_server *s)
 {
     if (!s) return;
+    if (s->tmp_dir[0]) rmdir(s->tmp_dir); /* each body file is removed after its call */
     free(s->store_path);
     free(s->key_path);
     free(s->cert);
@@ -407,6 +412,16 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         return DT_ENOMEM;
     }
     s->o = *opts;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/dovetail-serve.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(s->tmp_dir)) { /* mkdtemp makes it 0700 */
+        err->code = DT_EIO;
+        snprintf(err->msg, sizeof err->msg, "cannot make a private folder in %s: %s",
+                 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        s->tmp_dir[0] = '\0';
+        free_server(s);
+        return DT_EIO;
+    }
     if (!s->o.threads) s->o.threads = 2;
     if (!s->o.max_body) s->o.max_body = 16u << 20;
     if (!s->o.max_connections) s->o.max_connections = 256;
@@ -434,12 +449,21 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (s->cert) flags |= MHD_USE_TLS;
-    s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, s->o.threads > 1 ? s->o.threads : 0, MHD_OPTION_CONNECTION_LIMIT,
-        s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, s, s->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-        s->cert, MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
+    /* options as an array: the pool and TLS are there only when used */
+    struct MHD_OptionItem ops[8];
+    size_t k = 0;
+    if (s->o.threads > 1)
+        ops[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, NULL};
+    if (s->cert) {
+        ops[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
+        ops[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
+    }
+    ops[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                            s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_ARRAY, ops,
+                            MHD_OPTION_END);
     if (!s->d) {
         err->code = DT_EIO;
         snprintf(err->msg, sizeof err->msg, "cannot listen on %s:%u (in use, or not an address "

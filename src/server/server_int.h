@@ -29,6 +29,7 @@ typedef struct srv_req {
     size_t body_len;
     const char *content_type;  /* "" when none */
     void *conn;                /* for query arguments (srv_query) */
+    const char *tmp_dir;       /* the server's own 0700 folder, for bodies a call reads as a file */
 } srv_req;
 
 /* What a handler answers: a status and a JSON body (malloc'd, freed by

@@ -99,6 +99,32 @@ req admin POST /v1/purge >"$T/r"
 [ "$(status "$T/r")" = 501 ] && has "$T/r" 'not served over HTTP yet' && ok "a route not served yet: 501, saying so" \
     || bad "501" "$(cat "$T/r")"
 
+# ---- ingest, events, withdraw -------------------------------------------------------------
+{ head -n 1 "$T/g/benefits.csv"; sed -n '2,4p' "$T/g/benefits.csv" | sed 's/^[^,]*,/NEW-&/; s/^NEW-\([^,]*\),/NEW-\1,/'; } >"$T/new.csv"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/new.csv" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"new":3' && ok "ingest CSV rows: 200, 3 new" || bad "ingest csv" "$(cat "$T/r")"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/new.csv" >"$T/r"
+has "$T/r" '"unchanged":3' && ok "the same rows again: unchanged" || bad "ingest again" "$(cat "$T/r")"
+printf '[{"enrollment_id": "J-1", "FIRST_NAME": "ZOILA", "MIDDLE_NAME": null, "LAST_NAME": "SUAREZ", "DOB": "04/20/1930", "SSN": null, "ZIP": 38596, "PROGRAM": "SSI", "ENROLLED_ON": "2024-01-01"}]' >"$T/rows.json"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: application/json' --data-binary @"$T/rows.json" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"new":1' && ok "ingest a JSON array of rows" || bad "ingest json" "$(cat "$T/r")"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: application/json' \
+    --data-binary '[{"enrollment_id": "J-2"}, {"enrollment_id": "J-3", "FIRST_NAME": {"x": 1}}]' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/1/FIRST_NAME"' && ok "a row the first does not shape: 400 at /1/FIRST_NAME" \
+    || bad "json rows 400" "$(cat "$T/r")"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: text/plain' --data-binary @"$T/new.csv" >"$T/r"
+[ "$(status "$T/r")" = 415 ] && ok "rows as text/plain: 415" || bad "ingest 415" "$(cat "$T/r")"
+req analyst POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/new.csv" >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not ingest: 403" || bad "analyst ingest" "$(cat "$T/r")"
+{ head -n 1 "$T/g/payments.csv"; echo "PAPI-1,NEW-$(sed -n 2p "$T/g/benefits.csv" | cut -d, -f1),2025-01-01,10.00"; } >"$T/pay.csv"
+req steward POST /v1/events/payments/rows -H 'Content-Type: text/csv' --data-binary @"$T/pay.csv" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"new":1' && ok "ingest an event source's rows" || bad "events" "$(cat "$T/r")"
+req steward POST /v1/sources/benefits/withdraw -H 'Content-Type: application/json' --data-binary '{"ids": ["J-1", "NO-SUCH"]}' >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"withdrawn":1,"unknown":1' && ok "withdraw by ids: 1 withdrawn, 1 unknown" \
+    || bad "withdraw" "$(cat "$T/r")"
+ls "$T" >/dev/null; [ -z "$(ls -A "${TMPDIR:-/tmp}"/dovetail-serve.* 2>/dev/null)" ] \
+    && ok "no body file is left behind" || bad "body files left" "$(ls -A "${TMPDIR:-/tmp}"/dovetail-serve.* | head -3)"
+
 # ---- entity, explain, findings --------------------------------------------------------
 req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
 E=$(tail -n 1 "$T/r" | sed -n 's/^{"entity":"\([^"]*\)".*/\1/p')
