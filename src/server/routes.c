@@ -367,6 +367,21 @@ static int body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
     return rc;
 }
 
+/* An error about the body's file names "the body": the caller sent no
+ * file, and the server's folder is none of its business. */
+static void body_named(dt_error *err, const char *path)
+{
+    char *at = strstr(err->msg, path);
+    if (!at) {
+        if (!strcmp(err->file, path)) snprintf(err->file, sizeof err->file, "body");
+        return;
+    }
+    char rest[sizeof err->msg];
+    snprintf(rest, sizeof rest, "%s", at + strlen(path));
+    snprintf(at, sizeof err->msg - (size_t)(at - err->msg), "the body%s", rest);
+    if (!strcmp(err->file, path)) snprintf(err->file, sizeof err->file, "body");
+}
+
 static long long query_number(const srv_req *r, const char *name, long long dflt)
 {
     const char *v = srv_query(r, name);
@@ -400,7 +415,10 @@ static int ingest_rows(srv_req *r, int events, srv_reply *out, dt_error *err)
     int rc = events ? dt_store_ingest_events(r->store, &r->auth, &o, &sum, err)
                     : dt_store_ingest(r->store, &r->auth, &o, &sum, err);
     unlink(path);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        body_named(err, path);
+        return rc;
+    }
     return reply_json(out, 200, summary_json(&sum), err);
 }
 
@@ -450,7 +468,10 @@ static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
     uint64_t n = 0, unknown = 0;
     int rc = dt_store_withdraw(r->store, &r->auth, r->params[0], path, &n, &unknown, err);
     unlink(path);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        body_named(err, path);
+        return rc;
+    }
     return reply_json(out, 200, json_pack("{s:I, s:I}", "withdrawn", (json_int_t)n, "unknown",
                                           (json_int_t)unknown), err);
 }

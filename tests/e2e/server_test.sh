@@ -112,6 +112,11 @@ req steward POST /v1/sources/benefits/records -H 'Content-Type: application/json
     --data-binary '[{"enrollment_id": "J-2"}, {"enrollment_id": "J-3", "FIRST_NAME": {"x": 1}}]' >"$T/r"
 [ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/1/FIRST_NAME"' && ok "a row the first does not shape: 400 at /1/FIRST_NAME" \
     || bad "json rows 400" "$(cat "$T/r")"
+cut -d, -f1-3 "$T/new.csv" >"$T/narrow.csv"
+req steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/narrow.csv" >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" "is not in the header of the body" && ! has "$T/r" "/body\." \
+    && ok "rows without a column: 400 naming the column and the body, not the server's file" \
+    || bad "narrow csv" "$(cat "$T/r")"
 req steward POST /v1/sources/benefits/records -H 'Content-Type: text/plain' --data-binary @"$T/new.csv" >"$T/r"
 [ "$(status "$T/r")" = 415 ] && ok "rows as text/plain: 415" || bad "ingest 415" "$(cat "$T/r")"
 req analyst POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/new.csv" >"$T/r"
