@@ -692,6 +692,8 @@ typedef struct dt_server_options {
     size_t max_body;            /* bytes of a request body; 0: 16 MiB (413 over it) */
     unsigned max_connections;   /* 0: 256 */
     unsigned timeout_s;         /* idle connection timeout; 0: 30 */
+    unsigned rate_per_s;        /* requests a second one token may make (a burst of twice
+                                   that), 429 over it; 0: 10,000 */
     dt_log_fn on_log;           /* may be NULL */
     void *cb_ctx;
 } dt_server_options;

@@ -38,6 +38,7 @@ typedef struct cli_opts {
     const char *state;        /* --state S (findings list) */
     const char *listen, *tls_cert, *tls_key; /* serve */
     int routes;               /* serve --routes */
+    long rate;                /* serve --rate N */
 } cli_opts;
 
 /* Which options a command requires. */
@@ -218,6 +219,8 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -t, --threads N       worker threads (default 2)\n"                                \
     "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
     "      --tls-key FILE    ... and its PEM key\n"                                       \
+    "      --rate N          requests a second per token, bursts of 2N (default\n"     \
+    "                        10000); over it: 429\n"                                    \
     "      --routes          print the routes (method, path, governed call) and exit\n" \
     "  -h, --help            this text\n"
 

@@ -380,7 +380,7 @@ static void print_notice(const dt_store *store)
 
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
-       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES };
+       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -404,6 +404,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
         {"routes", no_argument, 0, OPT_ROUTES},
+        {"rate", required_argument, 0, OPT_RATE},
         {"state", required_argument, 0, OPT_STATE},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
@@ -449,6 +450,11 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;
         case OPT_ROUTES: o->routes = 1; break;
+        case OPT_RATE:
+            o->rate = strtol(optarg, &end, 10);
+            if (*end || o->rate < 1 || o->rate > 10000000)
+                return usage_error(c, "--rate takes requests a second, from 1");
+            break;
         case OPT_STATE: o->state = optarg; break;
         case 'b':
             o->batch = strtol(optarg, &end, 10);

@@ -42,8 +42,19 @@ typedef struct route_metrics {
     uint64_t sum_us, count;
 } route_metrics;
 
+/* The rate limit: a token bucket per token, in a table of slots by the
+ * token's hash (a collision shares a bucket: it can only slow both). */
+enum { RATE_SLOTS = 4096 };
+typedef struct rate_slot {
+    uint64_t token;          /* hash of the bearer token; 0: free */
+    double tokens;
+    struct timespec last;
+} rate_slot;
+
 struct dt_server {
     route_metrics metrics[MAX_ROUTES + 1];
+    rate_slot rate[RATE_SLOTS];
+    pthread_mutex_t rate_lock;
     struct MHD_Daemon *d;
     dt_server_options o;
     char *store_path, *key_path;
@@ -179,6 +190,32 @@ static dt_store *worker_store(dt_server *s, dt_error *err)
     return st;
 }
 
+static uint64_t token_hash(const char *t)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: spread, not secrecy (the slot is in memory) */
+    for (; *t; t++) h = (h ^ (unsigned char)*t) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* 1 when the token may make one more request now. */
+static int rate_ok(dt_server *s, const char *token)
+{
+    uint64_t h = token_hash(token);
+    rate_slot *b = &s->rate[h % RATE_SLOTS];
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double rate = s->o.rate_per_s, burst = 2.0 * rate;
+    pthread_mutex_lock(&s->rate_lock);
+    if (b->token != h) *b = (rate_slot){h, burst, now};
+    double dt = (double)(now.tv_sec - b->last.tv_sec) + (double)(now.tv_nsec - b->last.tv_nsec) / 1e9;
+    b->tokens = b->tokens + dt * rate > burst ? burst : b->tokens + dt * rate;
+    b->last = now;
+    int ok = b->tokens >= 1.0;
+    if (ok) b->tokens -= 1.0;
+    pthread_mutex_unlock(&s->rate_lock);
+    return ok;
+}
+
 static const char *bearer(struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -279,6 +316,9 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     memcpy(r.params, params, sizeof params);
     if (rt->action && !r.auth.token)
         return send_error(c, 401, "DT_EAUTH", "no token: send Authorization: Bearer TOKEN", "");
+    if (rt->action && !rate_ok(s, r.auth.token))
+        return send_error(c, 429, "rate_limited", "over this token's requests a second: try "
+                          "again in a second", "");
     if (rt->action && !(r.store = worker_store(s, &err))) return send_dt_error(c, &err);
     srv_reply out = {0};
     if (rt->handler(&r, &out, &err) < 0) return send_dt_error(c, &err);
@@ -384,6 +424,7 @@ static void free_server(dt_server *s)
     free(s->cert);
     free(s->key);
     pthread_key_delete(s->handle);
+    pthread_mutex_destroy(&s->rate_lock);
     free(s);
 }
 
@@ -412,6 +453,8 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         return DT_ENOMEM;
     }
     s->o = *opts;
+    pthread_mutex_init(&s->rate_lock, NULL);
+    if (!s->o.rate_per_s) s->o.rate_per_s = 10000;
     const char *tmp = getenv("TMPDIR");
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/dovetail-serve.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(s->tmp_dir)) { /* mkdtemp makes it 0700 */

@@ -185,6 +185,27 @@ PID=""
 DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" audit verify --store "$S" --purpose test >/dev/null 2>"$T/err" \
     && ok "the audit log verifies after the server's requests" || bad "audit verify" "$(cat "$T/err")"
 
+# ---- the rate limit ----------------------------------------------------------------------
+start http --rate 5
+i=0
+t0=$(date +%s.%N)
+while [ $i -lt 30 ]; do req analyst GET /v1/findings | head -n 1; i=$((i + 1)); done >"$T/codes"
+t1=$(date +%s.%N)
+n200=$(grep -c '^200$' "$T/codes") n429=$(grep -c '^429$' "$T/codes")
+# a burst of 10, then 5 a second refilled while the 30 went: no more may pass
+most=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 10 + 5 * (b - a) + 1 }')
+[ "$n200" -ge 10 ] && [ "$n200" -le "$most" ] && [ "$n429" -ge 1 ] && [ $((n200 + n429)) = 30 ] \
+    && ok "--rate 5: a burst of 10, then 429 ($n200 answered, $n429 refused)" \
+    || bad "rate limit" "$n200 200s, $n429 429s: $(sort "$T/codes" | uniq -c | tr '\n' ' ')"
+req auditor GET /v1/audit/head >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "another token has its own bucket" || bad "per token" "$(cat "$T/r")"
+sleep 1
+req analyst GET /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "a second later, answered again" || bad "refill" "$(head -c 200 "$T/r")"
+kill -TERM "$PID"
+wait "$PID"
+PID=""
+
 # ---- HTTPS ------------------------------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -days 2 \
     -subj /CN=127.0.0.1 >/dev/null 2>&1 || bad "openssl makes a certificate"
