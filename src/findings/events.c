@@ -30,36 +30,40 @@
 
 enum { EV_LOG_MAX = 5 }; /* rejected rows named on the log, per event source */
 
-typedef struct ev_cols {
-    int id, key, date, amount; /* column indexes; amount -1: none */
-    size_t n_fields;
-} ev_cols;
-
-static int find_column(pl_ctx *e, const cfg_event *ev, const csv_row *h, const char *name,
-                       int *out)
+static int find_column(const cfg_event *ev, const char *path, const csv_row *h,
+                       const char *name, int *out, dt_error *err)
 {
     for (size_t i = 0; i < h->n_fields; i++)
         if (strcmp(h->fields[i], name) == 0) {
             *out = (int)i;
             return DT_OK;
         }
-    return dt_err_at(e->err, DT_EINPUT, ev->path, 1, 0, "event source '%s' has no column '%s'",
+    return dt_err_at(err, DT_EINPUT, path, 1, 0, "event source '%s' has no column '%s'",
                      ev->name, name);
 }
 
-static int read_header(pl_ctx *e, const cfg_event *ev, csv_reader *r, ev_cols *c)
+int fnd_event_columns(const cfg_event *ev, const char *path, csv_reader *r, fnd_cols *c,
+                      dt_error *err)
 {
     csv_row h;
-    int rc = csv_next(r, &h, e->err);
-    if (rc == 0) return dt_err_at(e->err, DT_EINPUT, ev->path, 1, 0, "the file is empty");
+    int rc = csv_next(r, &h, err);
+    if (rc == 0) return dt_err_at(err, DT_EINPUT, path, 1, 0, "the file is empty");
     DT_TRY(rc);
-    DT_TRY(find_column(e, ev, &h, ev->id_column, &c->id));
-    DT_TRY(find_column(e, ev, &h, ev->key_column, &c->key));
-    DT_TRY(find_column(e, ev, &h, ev->date_column, &c->date));
+    DT_TRY(find_column(ev, path, &h, ev->id_column, &c->id, err));
+    DT_TRY(find_column(ev, path, &h, ev->key_column, &c->key, err));
+    DT_TRY(find_column(ev, path, &h, ev->date_column, &c->date, err));
     c->amount = -1;
-    if (ev->amount_column) DT_TRY(find_column(e, ev, &h, ev->amount_column, &c->amount));
+    if (ev->amount_column) DT_TRY(find_column(ev, path, &h, ev->amount_column, &c->amount, err));
     c->n_fields = h.n_fields;
     return DT_OK;
+}
+
+int fnd_event_days(const cfg_event *ev, const char *s, size_t n, int32_t *lo, int32_t *hi)
+{
+    norm_date d;
+    if (norm_date_parse(s, n, ev->date_format ? ev->date_format : "YYYY-MM-DD", &d) < 0)
+        return DT_EINPUT;
+    return norm_date_days(&d, lo, hi) < 0 ? DT_EINPUT : DT_OK;
 }
 
 /* Amount text as cents: optional sign, digits, optional '.' and up to two
@@ -171,7 +175,7 @@ int fnd_idset_seen(fnd_events *ev, uint64_t h, int *seen)
 }
 
 /* One row: kept, or counted as it says (invariant 1). */
-static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
+static int take_row(pl_ctx *e, size_t k, const fnd_cols *c, const csv_row *row,
                     const uint32_t *by_id, const uint8_t *keep, fnd_events *out,
                     uint64_t *n_logged)
 {
@@ -197,11 +201,8 @@ static int take_row(pl_ctx *e, size_t k, const ev_cols *c, const csv_row *row,
         out->n_orphans++;
         return DT_OK;
     }
-    norm_date d;
     int32_t lo, hi;
-    if (norm_date_parse(row->fields[c->date], row->lens[c->date],
-                        ev->date_format ? ev->date_format : "YYYY-MM-DD", &d) < 0 ||
-        norm_date_days(&d, &lo, &hi) < 0) {
+    if (fnd_event_days(ev, row->fields[c->date], row->lens[c->date], &lo, &hi) < 0) {
         out->n_undated++;
         return DT_OK;
     }
@@ -252,10 +253,10 @@ static int read_one(pl_ctx *e, size_t k, const uint8_t *keep, fnd_events *out)
     if (!by_id) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     csv_options opt = {.delimiter = ev->delimiter};
     csv_reader *r = NULL;
-    ev_cols c;
+    fnd_cols c;
     uint64_t n_logged = 0, read_before = out->n_read;
     int rc = csv_open(ev->path, &opt, &r, e->err);
-    if (rc == DT_OK) rc = read_header(e, ev, r, &c);
+    if (rc == DT_OK) rc = fnd_event_columns(ev, ev->path, r, &c, e->err);
     while (rc == DT_OK) {
         csv_row row;
         int got = csv_next(r, &row, e->err);

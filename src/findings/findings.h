@@ -119,6 +119,19 @@ int fnd_idset_seen(fnd_events *ev, uint64_t h, int *seen);
 /* Per id in e's id dictionary, the record of source `of` with that id, or
  * UINT32_MAX. dt_free it. NULL: out of memory. */
 uint32_t *fnd_records_by_id(const pl_ctx *e, int of);
+/* An event file's columns (io/csv.h's reader): their indexes from its
+ * header, by the names the config gives (amount -1: none); an empty file
+ * or a missing column is DT_EINPUT naming path. */
+typedef struct fnd_cols {
+    int id, key, date, amount;
+    size_t n_fields;
+} fnd_cols;
+struct csv_reader;
+int fnd_event_columns(const cfg_event *ev, const char *path, struct csv_reader *r, fnd_cols *c,
+                      dt_error *err);
+/* The first and last day an event's date may be, read with its format;
+ * DT_EINPUT when the format does not read it. */
+int fnd_event_days(const cfg_event *ev, const char *s, size_t n, int32_t *lo, int32_t *hi);
 /* Amount text as cents: optional sign, digits, optional '.' and up to two
  * decimals; "" is 0. DT_EINPUT when it is no such amount. */
 int fnd_parse_cents(const char *s, size_t n, int64_t *out);

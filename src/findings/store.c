@@ -68,20 +68,33 @@ static int ref_source(const svc_request *q, json_t *ref)
 
 /* Invariant 1: the purpose's, every source it rests on in the view, and
  * every link it shows one the view lets join. */
-static int is_ours(const svc_request *q, const st_finding *f)
+static int links_allowed(const svc_request *q, json_t *ev)
+{
+    const gv_view *v = svc_view(q);
+    json_t *lk;
+    size_t i;
+    json_array_foreach(json_object_get(ev, "links"), i, lk) {
+        int a = ref_source(q, json_object_get(lk, "a")), b = ref_source(q, json_object_get(lk, "b"));
+        if (a < 0 || b < 0 || !gv_view_links(v, (size_t)a, (size_t)b)) return 0;
+    }
+    return 1;
+}
+
+/* ev: the finding's evidence parsed, or NULL to parse it here. */
+static int is_ours_parsed(const svc_request *q, const st_finding *f, json_t *ev)
 {
     const gv_view *v = svc_view(q);
     if (strcmp(f->purpose, svc_purpose(q)) != 0 || (f->sources & ~v->sources) != 0) return 0;
     if (v->is_full) return 1;
-    json_t *ev = json_loads(f->evidence, 0, NULL), *lk;
-    size_t i;
-    int ok = ev != NULL;
-    json_array_foreach(json_object_get(ev, "links"), i, lk) {
-        int a = ref_source(q, json_object_get(lk, "a")), b = ref_source(q, json_object_get(lk, "b"));
-        if (a < 0 || b < 0 || !gv_view_links(v, (size_t)a, (size_t)b)) ok = 0;
-    }
-    json_decref(ev);
+    json_t *own = ev ? NULL : json_loads(f->evidence, 0, NULL);
+    int ok = (ev || own) && links_allowed(q, ev ? ev : own);
+    json_decref(own);
     return ok;
+}
+
+static int is_ours(const svc_request *q, const st_finding *f)
+{
+    return is_ours_parsed(q, f, NULL);
 }
 
 /* ---- which rules the view lets run (invariant 3) ---------------------------- */
@@ -200,6 +213,7 @@ typedef struct pending {
     const char *action;      /* "run", "supersede", or NULL: no step */
     char reason[256];
     int has_base, bump;      /* a stored row it replaces; its evidence changed */
+    int owns;                /* f.id and f.evidence are its own (else the stored row's) */
     const char *base_state;
     int64_t base_notified;
 } pending;
@@ -216,6 +230,7 @@ typedef struct run {
     int64_t now, model_version;
     st_finding *old;         /* the purpose's stored findings */
     size_t n_old, cap_old;
+    util_intern old_ids;     /* their ids: id k is old[k] */
     util_intern found;       /* ids this run found */
     pending *w;
     size_t n_w, cap_w;
@@ -225,7 +240,8 @@ typedef struct run {
 static int keep_old(void *ctx, const st_finding *f)
 {
     run *x = ctx;
-    if (strcmp(f->purpose, svc_purpose(x->q)) != 0) return DT_OK;
+    uint32_t k;
+    DT_TRY(util_intern_put(&x->old_ids, f->id, strlen(f->id), &k)); /* ids are unique: k == n_old */
     DT_TRY(util_grow((void **)&x->old, &x->cap_old, x->n_old + 1, sizeof *x->old));
     st_finding *c = &x->old[x->n_old];
     *c = *f;
@@ -240,9 +256,8 @@ static int keep_old(void *ctx, const st_finding *f)
 
 static const st_finding *old_of(const run *x, const char *id)
 {
-    for (size_t i = 0; i < x->n_old; i++) /* a purpose holds thousands: a scan per finding */
-        if (strcmp(x->old[i].id, id) == 0) return &x->old[i];
-    return NULL;
+    uint32_t k = util_intern_find(&x->old_ids, id, strlen(id));
+    return k == UINT32_MAX ? NULL : &x->old[k];
 }
 
 static pending *add_pending(run *x)
@@ -292,6 +307,7 @@ static int take_found(run *x, const fnd_finding *f)
                         .sources = sources_of(x->L.e, f), .purpose = (char *)svc_purpose(x->q),
                         .created = x->now,
                         .contest_days = x->L.e->cfg->findings.contest_days};
+    p->owns = 1;
     if (!(p->f.id = dt_strdup(id)) || !(p->f.evidence = evidence_text(x, f))) return DT_ENOMEM;
     p->bump = 1;
     if (old) {
@@ -481,9 +497,8 @@ static int run_rules(run *x)
 
 static void run_fini(run *x)
 {
-    for (size_t i = 0; i < x->n_w; i++) /* only the copies made for new rows are owned */
-        if (x->w[i].action != NULL && strcmp(x->w[i].action, "supersede") == 0) continue;
-        else {
+    for (size_t i = 0; i < x->n_w; i++)
+        if (x->w[i].owns) {
             dt_free(x->w[i].f.id);
             dt_free(x->w[i].f.evidence);
         }
@@ -491,6 +506,7 @@ static void run_fini(run *x)
     for (size_t i = 0; i < x->n_old; i++) st_finding_free(&x->old[i]);
     dt_free(x->old);
     util_intern_fini(&x->found);
+    util_intern_fini(&x->old_ids);
     fnd_result_fini(&x->r);
     fnd_events_fini(&x->ev);
     svc_linked_fini(&x->L);
@@ -508,6 +524,7 @@ int dt_store_findings_run(dt_store *store, const dt_request *req, dt_findings_ru
     double t0 = util_now();
     run x = {.err = err, .sum = out, .now = now_s()};
     util_intern_init(&x.found);
+    util_intern_init(&x.old_ids);
     DT_TRY(svc_begin(store, req, "finding.run", NULL, &x.q, err));
     int rc = run_rules(&x);
     if (rc == DT_OK) rc = svc_commit_with(x.q, write_pending, &x, err);
@@ -560,8 +577,12 @@ static int note_records(svc_request *q, json_t *ev)
 static int list_one(void *ctx, const st_finding *f)
 {
     lister *l = ctx;
-    if (!is_ours(l->q, f)) return DT_OK;
-    json_t *o = finding_head(f, l->now), *ev = json_loads(f->evidence, 0, NULL);
+    json_t *ev = json_loads(f->evidence, 0, NULL);
+    if (ev && !is_ours_parsed(l->q, f, ev)) {
+        json_decref(ev);
+        return DT_OK;
+    }
+    json_t *o = finding_head(f, l->now);
     const char *state = json_string_value(json_object_get(o, "state"));
     int rc = o && state ? DT_OK : DT_ENOMEM;
     if (rc == DT_OK && !ev)

@@ -20,7 +20,6 @@
 
 #include "findings/findings.h"
 #include "io/csv.h"
-#include "norm/norm.h"
 #include "service/service.h"
 
 enum { LOG_MAX = 5, DEFAULT_BATCH = 10000 };
@@ -38,8 +37,7 @@ typedef struct ingest {
     const dt_ingest_options *o;
     dt_ingest_summary *sum;
     dt_error *err;
-    int id, key, date, amount;  /* column indexes; amount -1: none */
-    size_t n_fields;
+    fnd_cols c;
     uint64_t n_logged, n_read;
     fnd_events seen;            /* its id set only: a repeated id in the file is rejected */
     int64_t source;
@@ -67,45 +65,19 @@ static void reject(ingest *g, long line, const char *why)
         say(g, DT_LOG_WARN, "%s:%ld: row rejected: %s", g->o->path, line, why);
 }
 
-static int column(ingest *g, const csv_row *h, const char *name, int *out)
-{
-    for (size_t i = 0; i < h->n_fields; i++)
-        if (strcmp(h->fields[i], name) == 0) return *out = (int)i, DT_OK;
-    return dt_err_at(g->err, DT_EINPUT, g->o->path, 1, 0, "event source '%s' has no column '%s'",
-                     g->ev->name, name);
-}
-
-static int header(ingest *g, csv_reader *r)
-{
-    csv_row h;
-    int rc = csv_next(r, &h, g->err);
-    if (rc == 0) return dt_err_at(g->err, DT_EINPUT, g->o->path, 1, 0, "the file is empty");
-    DT_TRY(rc);
-    DT_TRY(column(g, &h, g->ev->id_column, &g->id));
-    DT_TRY(column(g, &h, g->ev->key_column, &g->key));
-    DT_TRY(column(g, &h, g->ev->date_column, &g->date));
-    g->amount = -1;
-    if (g->ev->amount_column) DT_TRY(column(g, &h, g->ev->amount_column, &g->amount));
-    g->n_fields = h.n_fields;
-    return DT_OK;
-}
-
 /* The row as stored (invariant 2), or NULL and *why. */
 static char *row_json(ingest *g, const csv_row *row, const char **why)
 {
     int64_t cents = 0;
-    if (g->amount >= 0 &&
-        fnd_parse_cents(row->fields[g->amount], row->lens[g->amount], &cents) < 0)
+    if (g->c.amount >= 0 &&
+        fnd_parse_cents(row->fields[g->c.amount], row->lens[g->c.amount], &cents) < 0)
         return *why = "the amount is not a number", NULL;
-    norm_date d;
     int32_t lo, hi;
-    const char *fmt = g->ev->date_format ? g->ev->date_format : "YYYY-MM-DD";
-    if (norm_date_parse(row->fields[g->date], row->lens[g->date], fmt, &d) < 0 ||
-        norm_date_days(&d, &lo, &hi) < 0)
+    if (fnd_event_days(g->ev, row->fields[g->c.date], row->lens[g->c.date], &lo, &hi) < 0)
         return *why = "no date the format reads", NULL;
-    if (row->lens[g->key] == 0) return *why = "no key (the record it belongs to)", NULL;
-    json_t *o = json_pack("{s:s%, s:s%, s:i, s:i, s:I}", "key", row->fields[g->key],
-                          row->lens[g->key], "date", row->fields[g->date], row->lens[g->date],
+    if (row->lens[g->c.key] == 0) return *why = "no key (the record it belongs to)", NULL;
+    json_t *o = json_pack("{s:s%, s:s%, s:i, s:i, s:I}", "key", row->fields[g->c.key],
+                          row->lens[g->c.key], "date", row->fields[g->c.date], row->lens[g->c.date],
                           "lo", (int)lo, "hi", (int)hi, "cents", (json_int_t)cents);
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
@@ -122,16 +94,16 @@ static int commit_batch(ingest *g)
 
 static int take(ingest *g, const csv_row *row)
 {
-    if (row->n_fields != g->n_fields) return reject(g, row->line, "wrong number of fields"), DT_OK;
-    if (row->lens[g->id] == 0) return reject(g, row->line, "empty id"), DT_OK;
+    if (row->n_fields != g->c.n_fields) return reject(g, row->line, "wrong number of fields"), DT_OK;
+    if (row->lens[g->c.id] == 0) return reject(g, row->line, "empty id"), DT_OK;
     int seen;
-    DT_TRY(fnd_idset_seen(&g->seen, util_hash64(row->fields[g->id], row->lens[g->id], 0x65766964),
+    DT_TRY(fnd_idset_seen(&g->seen, util_hash64(row->fields[g->c.id], row->lens[g->c.id], 0x65766964),
                           &seen));
     if (seen) return reject(g, row->line, "repeats an earlier row's id"), DT_OK;
     const char *why = NULL;
     char *json = row_json(g, row, &why);
     if (!json) return reject(g, row->line, why), DT_OK;
-    char *id = dt_strndup(row->fields[g->id], row->lens[g->id]);
+    char *id = dt_strndup(row->fields[g->c.id], row->lens[g->c.id]);
     int rc = id ? DT_OK : DT_ENOMEM;
     if (rc == DT_OK && g->in_batch == 0) rc = st_begin(svc_st(g->q), g->err);
     st_put_result res = ST_PUT_SAME;
@@ -155,7 +127,7 @@ static int read_rows(ingest *g)
     csv_options opt = {.delimiter = g->ev->delimiter};
     csv_reader *r = NULL;
     int rc = csv_open(g->o->path, &opt, &r, g->err);
-    if (rc == DT_OK) rc = header(g, r);
+    if (rc == DT_OK) rc = fnd_event_columns(g->ev, g->o->path, r, &g->c, g->err);
     if (rc == DT_OK) rc = st_source_id(svc_st(g->q), g->ev->name, &g->source, g->err);
     while (rc == DT_OK) {
         csv_row row;
