@@ -35,6 +35,7 @@ as analyst "$S" findings run 2>/dev/null || bad "findings run"
 start() {
     _scheme=$1
     shift
+    rm -f "$T/serve.log" # the redirect below opens it in the child: an old one would be read first
     "$DT" serve --store "$S" --listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
     PID=$!
     i=0
