@@ -49,7 +49,7 @@ rm -f "$T/serve.log"
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 i=0
-while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log"; do sleep 0.05; i=$((i + 1)); done
+while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
 PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")
 a0=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/post.lua" \

@@ -39,7 +39,7 @@ start() {
     "$DT" serve --store "$S" --listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
     PID=$!
     i=0
-    while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log"; do sleep 0.05; i=$((i + 1)); done
+    while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
     URL="$_scheme://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")"
 }
 # req ROLE METHOD PATH [curl args...]: the status on the first line, the body after.
