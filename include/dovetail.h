@@ -444,6 +444,30 @@ DT_API int dt_store_open_keyed(const char *store_path, const char *key_path, dt_
 /* dt_store_open_keyed with key_path NULL (DOVETAIL_KEY_FILE). */
 DT_API int dt_store_open(const char *store_path, dt_store **out, dt_error *err);
 DT_API void dt_store_close(dt_store *store);
+/* A group committer: the audit entries of the handles that use one become
+ * durable together, many requests' entries in one transaction, one fsync
+ * and one signed head, where a handle alone pays one each (a server's
+ * workers share one). A request's reply still waits for its own entry.
+ * An entry that must commit with the write it records (a policy, a
+ * principal, a finding's step) commits on the handle's own connection as
+ * before. The committer holds its own handle on the store; close it after
+ * every handle that uses it. OUT: *out. */
+typedef struct dt_committer dt_committer;
+DT_API int dt_committer_open(const char *store_path, const char *key_path, dt_committer **out,
+                             dt_error *err);
+DT_API void dt_committer_close(dt_committer *c);
+/* From now on, store's lone entries go through c (NULL: its own commits
+ * again). c must be of the same store file (DT_EINVAL). Not to be called
+ * while store is in a call. */
+DT_API int dt_store_use_committer(dt_store *store, dt_committer *c, dt_error *err);
+/* What a committer has done: groups committed, entries in them, and
+ * groups by size (bucket i: up to 2^i entries; the last: more). */
+enum { DT_GROUP_BUCKETS = 8 };
+typedef struct dt_group_stats {
+    uint64_t commits, entries;
+    uint64_t sizes[DT_GROUP_BUCKETS];
+} dt_group_stats;
+DT_API void dt_committer_stats(dt_committer *c, dt_group_stats *out);
 /* The configuration kept in the store; owned by the store. */
 DT_API const dt_config *dt_store_config(const dt_store *store);
 

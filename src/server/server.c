@@ -4,9 +4,12 @@
  * request to its governed call (routes.c).
  *
  * Invariants:
- *   1. Each worker thread opens its own handle on the store at its first
- *      request and closes it when the thread ends: a dt_store is never
- *      shared between threads.
+ *   1. The server opens one handle on the store per worker thread before
+ *      it listens (opening one loads the model: not a cost for a request
+ *      to pay), and a request takes a free one for its call: a dt_store
+ *      is used by one request at a time. Their lone audit entries (every
+ *      read's) go through one committer, so concurrent requests share a
+ *      commit.
  *   2. A body over max_body is refused with 413 before more of it is
  *      read into memory; one that does not end is cut by the idle timeout.
  *   3. Every error reply has one shape: {"error": {"status", "code",
@@ -60,7 +63,12 @@ struct dt_server {
     char *store_path, *key_path;
     char *cert, *key;        /* PEM text for TLS, or NULL */
     char tmp_dir[256];       /* 0700, for bodies a call reads as a file; removed at stop */
-    pthread_key_t handle;    /* this thread's dt_store */
+    dt_committer *committer; /* every handle's lone audit entries, in groups */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_free;
+    dt_store **handles;      /* invariant 1: all of them, opened at start */
+    dt_store **free_handles; /* those no request holds */
+    size_t n_handles, n_free;
     unsigned port;
 };
 
@@ -75,11 +83,6 @@ typedef struct pending_req {
 
 /* The request this worker is answering: send_body notes its status. */
 static __thread pending_req *t_current;
-
-static void close_handle(void *p)
-{
-    dt_store_close(p);
-}
 
 unsigned srv_status_of(int code)
 {
@@ -181,13 +184,42 @@ static const srv_route *find_route(const char *method, const char *path, char *b
     return NULL;
 }
 
-static dt_store *worker_store(dt_server *s, dt_error *err)
+/* Invariant 1: there are as many handles as workers, so a wait is short. */
+static dt_store *take_handle(dt_server *s)
 {
-    dt_store *st = pthread_getspecific(s->handle);
-    if (st) return st;
-    if (dt_store_open_keyed(s->store_path, s->key_path, &st, err) < 0) return NULL;
-    pthread_setspecific(s->handle, st);
+    pthread_mutex_lock(&s->pool_lock);
+    while (!s->n_free) pthread_cond_wait(&s->pool_free, &s->pool_lock);
+    dt_store *st = s->free_handles[--s->n_free];
+    pthread_mutex_unlock(&s->pool_lock);
     return st;
+}
+
+static void give_back(dt_server *s, dt_store *st)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    s->free_handles[s->n_free++] = st;
+    pthread_cond_signal(&s->pool_free);
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+static int open_handles(dt_server *s, dt_error *err)
+{
+    s->handles = calloc(s->o.threads, sizeof *s->handles);
+    s->free_handles = calloc(s->o.threads, sizeof *s->free_handles);
+    if (!s->handles || !s->free_handles) {
+        err->code = DT_ENOMEM;
+        return DT_ENOMEM;
+    }
+    for (; s->n_handles < s->o.threads; s->n_handles++) {
+        dt_store **h = &s->handles[s->n_handles];
+        if (dt_store_open_keyed(s->store_path, s->key_path, h, err) < 0) return err->code;
+        if (dt_store_use_committer(*h, s->committer, err) < 0) {
+            dt_store_close(*h);
+            return err->code;
+        }
+        s->free_handles[s->n_free++] = *h;
+    }
+    return DT_OK;
 }
 
 static uint64_t token_hash(const char *t)
@@ -282,6 +314,20 @@ static enum MHD_Result send_metrics(dt_server *s, struct MHD_Connection *c)
         EMIT("dovetail_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
              meth, path, (unsigned long long)count);
     }
+    dt_group_stats g;
+    dt_committer_stats(s->committer, &g);
+    EMIT("# HELP dovetail_audit_group_size Audit entries made durable together, by group "
+         "commit.\n# TYPE dovetail_audit_group_size histogram\n");
+    uint64_t below = 0;
+    for (int b = 0; b < DT_GROUP_BUCKETS - 1; b++) {
+        below += g.sizes[b];
+        EMIT("dovetail_audit_group_size_bucket{le=\"%d\"} %llu\n", 1 << b,
+             (unsigned long long)below);
+    }
+    EMIT("dovetail_audit_group_size_bucket{le=\"+Inf\"} %llu\n"
+         "dovetail_audit_group_size_sum %llu\ndovetail_audit_group_size_count %llu\n",
+         (unsigned long long)g.commits, (unsigned long long)g.entries,
+         (unsigned long long)g.commits);
 #undef EMIT
     if (n >= cap) n = cap - 1; /* cut, never overrun: 64 KiB holds every route */
     out[n] = '\0';
@@ -319,9 +365,11 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     if (rt->action && !rate_ok(s, r.auth.token))
         return send_error(c, 429, "rate_limited", "over this token's requests a second: try "
                           "again in a second", "");
-    if (rt->action && !(r.store = worker_store(s, &err))) return send_dt_error(c, &err);
+    if (rt->action) r.store = take_handle(s);
     srv_reply out = {0};
-    if (rt->handler(&r, &out, &err) < 0) return send_dt_error(c, &err);
+    int rc = rt->handler(&r, &out, &err);
+    if (r.store) give_back(s, r.store);
+    if (rc < 0) return send_dt_error(c, &err);
     return send_body(c, out.status ? out.status : 200, out.body);
 }
 
@@ -423,7 +471,12 @@ static void free_server(dt_server *s)
     free(s->key_path);
     free(s->cert);
     free(s->key);
-    pthread_key_delete(s->handle);
+    for (size_t i = 0; i < s->n_handles; i++) dt_store_close(s->handles[i]);
+    dt_committer_close(s->committer); /* after every handle that uses it */
+    free(s->handles);
+    free(s->free_handles);
+    pthread_cond_destroy(&s->pool_free);
+    pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->rate_lock);
     free(s);
 }
@@ -443,15 +496,17 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         snprintf(err->msg, sizeof err->msg, "TLS needs both a certificate and its key");
         return DT_EINVAL;
     }
-    dt_store *probe = NULL; /* the store and its key, checked before listening */
-    if (dt_store_open_keyed(opts->store_path, opts->key_path, &probe, err) < 0) return err->code;
-    dt_store_close(probe);
+    dt_committer *committer = NULL; /* opening it checks the store and key before listening */
+    if (dt_committer_open(opts->store_path, opts->key_path, &committer, err) < 0) return err->code;
     dt_server *s = calloc(1, sizeof *s);
-    if (!s || pthread_key_create(&s->handle, close_handle) != 0) {
-        free(s);
+    if (!s) {
+        dt_committer_close(committer);
         err->code = DT_ENOMEM;
         return DT_ENOMEM;
     }
+    s->committer = committer;
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_cond_init(&s->pool_free, NULL);
     s->o = *opts;
     pthread_mutex_init(&s->rate_lock, NULL);
     if (!s->o.rate_per_s) s->o.rate_per_s = 10000;
@@ -486,6 +541,7 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         snprintf(err->field, sizeof err->field, "listen");
         snprintf(err->msg, sizeof err->msg, "--listen: '%s' is not an IPv4 address", host);
     }
+    if (rc == DT_OK) rc = open_handles(s, err);
     if (rc < 0) {
         free_server(s);
         return rc;
@@ -528,6 +584,6 @@ unsigned dt_server_port(const dt_server *s)
 void dt_server_stop(dt_server *s)
 {
     if (!s) return;
-    MHD_stop_daemon(s->d); /* joins the workers: their handles close (invariants 1, 4) */
+    MHD_stop_daemon(s->d); /* joins the workers: no request holds a handle (invariant 4) */
     free_server(s);
 }

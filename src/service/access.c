@@ -19,6 +19,15 @@
  *      one instant. The snapshot ends before any commit, since a write
  *      transaction cannot start inside it: a write logs its entry first,
  *      then works in transactions of its own.
+ *   4. With a committer, a SVC_SNAPSHOT read's snapshot is held after its
+ *      request (st_snapshot_hold), and the next such request on the
+ *      handle goes on in it only when a fresh read of the data generation
+ *      equals the one it shows, and it is under SVC_HOLD_MS old: so it
+ *      reads the data as they are, with the page cache a new snapshot
+ *      would have lost to the audit log's commits. Any other call, and
+ *      any write (st_begin), releases it; the committer releases one left
+ *      idle (commit.c), so a held snapshot never stops the WAL's reset
+ *      for long. A request holds s->busy throughout.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,23 +37,62 @@
 
 /* ---- the request path ------------------------------------------------------ */
 
+/* Invariant 4: a snapshot this call may hold, on a handle that may. */
+static int may_hold(const dt_store *s, const svc_call *c)
+{
+    return s->committer && c && (c->flags & SVC_SNAPSHOT);
+}
+
 static void end_snapshot(svc_request *q)
 {
-    st_snapshot_end(q->s->st, q->snapshot);
+    if (q->snapshot && may_hold(q->s, q->call)) st_snapshot_hold(q->s->st, 1);
+    else st_snapshot_end(q->s->st, q->snapshot);
     q->snapshot = 0;
+}
+
+/* Releases the held snapshot unless call c may go on in it (invariant 4). */
+static int check_held(dt_store *s, const svc_call *c, dt_error *err)
+{
+    if (!st_snapshot_is_held(s->st)) return DT_OK;
+    int64_t gen = -1;
+    if (may_hold(s, c) && svc_mono_ms() - s->held_at_ms < SVC_HOLD_MS)
+        DT_TRY(st_probe_gen(s->probe, &gen, err));
+    if (gen != s->held_gen) st_snapshot_release(s->st);
+    return DT_OK;
+}
+
+/* Starts q's snapshot, or goes on in the held one (invariant 4). */
+static int start_snapshot(svc_request *q, dt_error *err)
+{
+    dt_store *s = q->s;
+    DT_TRY(check_held(s, q->call, err));
+    DT_TRY(st_snapshot_begin(s->st, &q->snapshot, err));
+    if (!q->snapshot || !may_hold(s, q->call)) return DT_OK;
+    s->held_at_ms = svc_mono_ms();
+    return st_data_gen(s->st, &s->held_gen, err);
+}
+
+static void lock_handle(svc_request *q)
+{
+    dt_store *s = q->s;
+    if (!s->committer) return;
+    if (s->depth++ == 0) pthread_mutex_lock(&s->busy);
+    q->is_locked = 1;
 }
 
 static void req_free(svc_request *q)
 {
     end_snapshot(q);
+    if (q->is_locked && --q->s->depth == 0) pthread_mutex_unlock(&q->s->busy);
+    q->is_locked = 0;
     gv_principal_fini(&q->who);
     util_intern_fini(&q->subjects);
     util_intern_fini(&q->fields);
 }
 
-static int queue_entry(svc_request *q, const char *outcome, dt_error *err)
+static gv_entry entry_of(const svc_request *q, const char *outcome)
 {
-    gv_entry e = {
+    return (gv_entry){
         .principal = q->who.name ? q->who.name : "",
         .purpose = gv_name_ok(q->purpose) ? q->purpose : "",
         .action = q->action,
@@ -54,14 +102,24 @@ static int queue_entry(svc_request *q, const char *outcome, dt_error *err)
         .fields = (const char *const *)q->fields.strs,
         .n_fields = q->fields.n_strs,
     };
+}
+
+static int queue_entry(svc_request *q, const char *outcome, dt_error *err)
+{
+    gv_entry e = entry_of(q, outcome);
     return gv_audit_add(q->s->audit, &e, err);
 }
 
-/* Appends q's entry with this outcome and commits it. */
+/* Appends q's entry with this outcome and commits it: through the
+ * handle's committer when it has one (a group commit), else alone. */
 static int log_entry(svc_request *q, const char *outcome, dt_error *err)
 {
     end_snapshot(q);
     if (!q->is_logged) return DT_OK;
+    if (q->s->committer) {
+        gv_entry e = entry_of(q, outcome);
+        return svc_committer_append(q->s->committer, &e, err);
+    }
     DT_TRY(queue_entry(q, outcome, err));
     return gv_audit_commit(q->s->audit, NULL, err);
 }
@@ -136,7 +194,7 @@ static int retention_first(svc_request *q, dt_error *err)
     end_snapshot(q);
     q->policies_fresh = 0;
     DT_TRY(store_retention_run(q->s, err));
-    return st_snapshot_begin(q->s->st, &q->snapshot, err);
+    return start_snapshot(q, err);
 }
 
 void req_init(svc_request *q, dt_store *s, const char *action, const char *purpose)
@@ -217,8 +275,9 @@ int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char 
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
     s->notice[0] = '\0';
+    lock_handle(q);
     int rc = open_log(s, (c->flags & SVC_LOG_OPTIONAL) != 0, q, err);
-    if (rc == DT_OK) rc = st_snapshot_begin(s->st, &q->snapshot, err);
+    if (rc == DT_OK) rc = start_snapshot(q, err);
     if (rc < 0) {
         req_free(q);
         return rc;

@@ -13,6 +13,8 @@
  *      admin (an admin manages, and reads no record).
  *   4. A row that names a source or a principal says what its audit entry
  *      calls it (subject kind).
+ *   5. A row that may go on in a held snapshot (SVC_SNAPSHOT) writes
+ *      nothing and logs last: it reads the data, never the log.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -41,13 +43,13 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "the call; logged before the work", "train --model"),
     ROW(MODEL_TRAIN, "model.train", R_ADMIN, SVC_WRITE | SVC_LOG_FIRST | SVC_VIEW, NULL,
         "the call and its purpose; logged before the work", "train"),
-    ROW(ENTITY_EXPORT, "entity.export", R_READERS, SVC_VIEW, NULL,
+    ROW(ENTITY_EXPORT, "entity.export", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "every record written and the columns shown", "export"),
-    ROW(RECORD_RESOLVE, "record.resolve", R_READERS, SVC_VIEW | SVC_SOURCE, NULL,
+    ROW(RECORD_RESOLVE, "record.resolve", R_READERS, SVC_VIEW | SVC_SOURCE | SVC_SNAPSHOT, NULL,
         "every candidate shown and the columns compared", "resolve"),
-    ROW(ENTITY_GET, "entity.get", R_READERS, SVC_VIEW, NULL,
+    ROW(ENTITY_GET, "entity.get", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "every record shown and the columns shown", "entity"),
-    ROW(PAIR_EXPLAIN, "pair.explain", R_READERS, SVC_VIEW, NULL,
+    ROW(PAIR_EXPLAIN, "pair.explain", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "both records and the columns shown", "explain --store"),
     ROW(PRINCIPAL_ADD, "principal.add", R_ADMIN, SVC_WRITE | SVC_PRINCIPAL, PRINCIPAL_SUBJECT,
         "the principal and its row as written, in the transaction that adds it",
@@ -59,12 +61,12 @@ const svc_call svc_calls[SVC_N_CALLS] = {
     ROW(PRINCIPAL_ROTATE, "principal.rotate", R_ADMIN, SVC_WRITE | SVC_PRINCIPAL,
         PRINCIPAL_SUBJECT, "the principal, its old and new rows, in the transaction that "
         "rotates its token", "principal rotate"),
-    ROW(PRINCIPAL_LIST, "principal.list", R_ADMIN | R_AUDITOR, 0, NULL, "the call",
+    ROW(PRINCIPAL_LIST, "principal.list", R_ADMIN | R_AUDITOR, SVC_SNAPSHOT, NULL, "the call",
         "principal list"),
     ROW(POLICY_SET, "policy.set", R_STEWARD, SVC_WRITE | SVC_SOURCE, POLICY_SUBJECT,
         "the source's policy and its row as written, in the transaction that sets it",
         "policy set"),
-    ROW(POLICY_GET, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, SVC_SOURCE, POLICY_SUBJECT,
+    ROW(POLICY_GET, "policy.get", R_STEWARD | R_ADMIN | R_AUDITOR, SVC_SOURCE | SVC_SNAPSHOT, POLICY_SUBJECT,
         "the source's policy", "policy show"),
     ROW(AUDIT_VERIFY, "audit.verify", R_AUDITOR, SVC_LOG_OPTIONAL, NULL,
         "the call (when the log still takes entries)", "audit verify"),
@@ -86,9 +88,9 @@ const svc_call svc_calls[SVC_N_CALLS] = {
     ROW(FINDING_RUN, "finding.run", R_ANALYST, SVC_WRITE | SVC_VIEW, NULL,
         "every finding made or superseded, in the transaction that stores them",
         "findings run"),
-    ROW(FINDING_LIST, "finding.list", R_READERS, SVC_VIEW, NULL, "every finding listed",
+    ROW(FINDING_LIST, "finding.list", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL, "every finding listed",
         "findings list"),
-    ROW(FINDING_SHOW, "finding.show", R_READERS, SVC_VIEW, NULL,
+    ROW(FINDING_SHOW, "finding.show", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "the finding, every record shown and the columns shown: what a verify or "
         "dismiss by the same person must follow", "findings show"),
     ROW(FINDING_VERIFY, "finding.verify", R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
@@ -99,7 +101,7 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "the finding, in the transaction that records the notice", "findings notify"),
     ROW(FINDING_CONTEST, "finding.contest", R_ANALYST | R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
         "the finding, in the transaction that records the contest", "findings contest"),
-    ROW(FINDING_EXPORT, "finding.export", R_READERS, SVC_VIEW, NULL,
+    ROW(FINDING_EXPORT, "finding.export", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "every finding written and its records", "findings export"),
 };
 
@@ -135,6 +137,8 @@ int svc_calls_check(const svc_call *table, size_t n, const char **why)
             return *why = c->action, -1;
         if ((c->flags & SVC_PRINCIPAL) && !c->subject_kind) return *why = c->action, -1;
         if (!c->audit || !c->command) return *why = c->action, -1;
+        if ((c->flags & SVC_SNAPSHOT) && (c->flags & (SVC_WRITE | SVC_LOG_FIRST)))
+            return *why = c->action, -1;
     }
     return 0;
 }

@@ -204,7 +204,9 @@ int dt_store_open_keyed(const char *store_path, const char *key_path, dt_store *
     if (!s) return dt_err_set(err, DT_ENOMEM, "out of memory");
     s->policies.stamp = -1;
     s->retention.checked = -1;
+    pthread_mutex_init(&s->busy, NULL);
     int rc = st_open(store_path, key_file(key_path), ST_OPEN, &s->st, err);
+    if (rc == DT_OK) st_check_commits(s->st);
     if (rc == DT_OK) rc = load_config(s->st, &s->cfg, err);
     if (rc == DT_OK) rc = load_model(s, err);
     if (rc == DT_OK) rc = svc_sources_load(s->st, s->cfg, &s->sources, err);
@@ -224,6 +226,9 @@ int dt_store_open_keyed(const char *store_path, const char *key_path, dt_store *
 void dt_store_close(dt_store *store)
 {
     if (!store) return;
+    if (store->committer) svc_committer_leave(store->committer, store);
+    st_probe_close(store->probe);
+    pthread_mutex_destroy(&store->busy);
     fs_model_fini(&store->model);
     norm_nick_free(store->nicks);
     gv_audit_close(store->audit);

@@ -12,6 +12,8 @@
 #ifndef DT_SERVICE_INT_H
 #define DT_SERVICE_INT_H
 
+#include <pthread.h>
+
 #include "govern/govern.h"
 #include "pipeline/pipeline.h"
 #include "service/service.h"
@@ -112,8 +114,23 @@ struct dt_store {
     uint8_t view_key[GV_VIEW_KEY];
     norm_nicknames *nicks; /* loaded at open; read-only, shared by every call */
     store_retention retention;
+    dt_committer *committer; /* borrowed: lone entries commit through it; NULL: here */
+    /* with a committer (access.c, invariant 4): */
+    struct st_probe *probe;   /* reads the current data generation */
+    int64_t held_gen;         /* the data generation the held snapshot shows */
+    int64_t held_at_ms;       /* when it started (monotonic) */
+    pthread_mutex_t busy;     /* held by a request from req_begin to its end */
+    int depth;                /* requests under way on this handle (retention's nest) */
     char notice[512];
 };
+
+/* Appends e through c and waits until it is durable (commit.c). */
+int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err);
+/* How long a snapshot may be held (access.c), and the monotonic clock. */
+enum { SVC_HOLD_MS = 200 };
+int64_t svc_mono_ms(void);
+/* Takes back store from its committer (dt_store_close). */
+void svc_committer_leave(dt_committer *c, dt_store *store);
 
 /* Roles a call admits, as bits of gv_role. */
 enum {
@@ -170,6 +187,9 @@ enum svc_flag {
     SVC_LOG_FIRST = 1u << 4,    /* its entry is committed before the work starts: a killed
                                    write is on the log, a head shown covers its own entry */
     SVC_LOG_OPTIONAL = 1u << 5, /* runs when the log refuses appends (audit verify) */
+    SVC_SNAPSHOT = 1u << 6,     /* a read of no audit table: with a committer, it may go on
+                                   in the snapshot an earlier one held, while the data
+                                   generation says nothing changed (access.c, inv. 4) */
 };
 
 typedef struct svc_call {
@@ -197,6 +217,7 @@ typedef struct svc_request {
     int is_logged;       /* 0 only for audit verify on a log that refuses appends */
     int snapshot;        /* the read snapshot req_begin started, until a commit */
     int policies_fresh;  /* the policy set was refreshed inside this snapshot */
+    int is_locked;       /* this request took s->busy (a handle shared with a committer) */
     gv_view view;        /* after req_view */
     util_intern subjects, fields;
 } svc_request;

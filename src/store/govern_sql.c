@@ -319,12 +319,14 @@ int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err)
     sqlite3_bind_int64(st, 8, (int64_t)e->n_subjects);
     sqlite3_bind_blob(st, 9, e->leaf_hash, (int)e->leaf_hash_len, SQLITE_STATIC);
     DT_TRY(sq_step_done(s, st, "appending to the audit log", err));
+    st_log_changed(s);
     for (size_t i = 0; i < e->n_subjects; i++) {
         st = gov(s, G_AUD_SUBJ_PUT);
         sqlite3_bind_int64(st, 1, e->seq);
         sqlite3_bind_int64(st, 2, (int64_t)i);
         sq_bind_text(st, 3, e->subjects[i]);
         DT_TRY(sq_step_done(s, st, "appending to the audit log", err));
+        st_log_changed(s);
     }
     return DT_OK;
 }
@@ -467,7 +469,9 @@ int st_head_put(st_store *s, const st_head *h, dt_error *err)
     sqlite3_bind_blob(st, 3, h->root, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, h->signature, 64, SQLITE_STATIC);
     sqlite3_bind_blob(st, 5, h->frontier, (int)h->frontier_len, SQLITE_STATIC);
-    return sq_step_done(s, st, "signing the audit log", err);
+    DT_TRY(sq_step_done(s, st, "signing the audit log", err));
+    st_log_changed(s);
+    return DT_OK;
 }
 
 /* A head row; a root or signature of the wrong length reads as zeros, so

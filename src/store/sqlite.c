@@ -14,7 +14,17 @@
  * by crypt.c, bound to (id, version, column); blocking-index slots hold a
  * keyed hash. The file is created 0600 before SQLite opens it, and SQLite
  * gives its -wal and -shm the database file's mode.
+ *
+ * Invariant: every write after open commits through st_commit or moves
+ * the generation itself (test builds check it with a commit hook on every
+ * handle the service opens, st_check_commits; the store's own unit tests
+ * also write outside transactions), and
+ * st_commit moves the data
+ * generation on when the transaction changed a row outside the audit log
+ * (store.h, st_data_gen): a reader that held a snapshot tells with one
+ * small read whether it still shows the data as they are.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -72,7 +82,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, N_STMTS
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -80,6 +90,8 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [S_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_GEN_BUMP] = "INSERT INTO meta(key, value) VALUES('data_gen', '1') ON CONFLICT(key) "
+                   "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
     [S_SOURCE_GET] = "SELECT id FROM source WHERE name = ?1",
     [S_SOURCE_ADD] = "INSERT INTO source(name) VALUES(?1)",
     [S_SOURCE_MAX] = "SELECT coalesce(max(id), 0) FROM source",
@@ -399,6 +411,26 @@ static void remove_store_files(const char *path)
     dt_free(side);
 }
 
+#ifndef NDEBUG
+/* Test builds: the invariant, every write commits through st_commit. */
+static int commit_hook(void *ctx)
+{
+    st_store *s = ctx;
+    assert(s->is_committing || s->is_gen_moved);
+    s->is_gen_moved = 0;
+    return 0;
+}
+#endif
+
+void st_check_commits(st_store *s)
+{
+#ifndef NDEBUG
+    sqlite3_commit_hook(s->db, commit_hook, s);
+#else
+    (void)s;
+#endif
+}
+
 int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
             dt_error *err)
 {
@@ -441,8 +473,11 @@ const char *st_path(const st_store *s)
 
 int st_begin(st_store *s, dt_error *err)
 {
+    st_snapshot_release(s); /* a write cannot start inside a read */
     DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
     s->in_txn = 1;
+    s->changes_at_begin = sqlite3_total_changes64(s->db);
+    s->log_changes = 0;
     /* under the write lock: what any process erased last (see S_REC_ADD) */
     char *v = NULL;
     int rc = st_meta_get(s, "record_id_erased", &v, err);
@@ -452,9 +487,19 @@ int st_begin(st_store *s, dt_error *err)
     return rc;
 }
 
+void st_log_changed(st_store *s)
+{
+    s->log_changes += sqlite3_changes64(s->db);
+}
+
 int st_commit(st_store *s, dt_error *err)
 {
-    int rc = sq_exec(s, "COMMIT", "committing a batch", err);
+    /* the invariant: a commit that changed more than the audit log says so */
+    int64_t changed = sqlite3_total_changes64(s->db) - s->changes_at_begin - s->log_changes;
+    int rc = changed > 0 ? sq_step_done(s, stmt(s, S_GEN_BUMP), "committing a batch", err) : DT_OK;
+    s->is_committing = 1;
+    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "committing a batch", err);
+    s->is_committing = 0;
     if (rc < 0) {
         st_rollback(s);
         return rc;
@@ -467,14 +512,44 @@ void st_rollback(st_store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* fails only when none is open */
     s->in_txn = 0;
+    s->is_gen_moved = 0;
 }
 
 int st_snapshot_begin(st_store *s, int *started, dt_error *err)
 {
     *started = 0;
+    if (s->is_held) return DT_OK; /* the held one goes on: the caller checked it (store.h) */
     if (s->in_txn || !sqlite3_get_autocommit(s->db)) return DT_OK;
     DT_TRY(sq_exec(s, "BEGIN", "starting a read", err)); /* deferred: takes no write lock */
     *started = 1;
+    return DT_OK;
+}
+
+void st_snapshot_hold(st_store *s, int started)
+{
+    if (!started) return;
+    if (sqlite3_txn_state(s->db, NULL) == SQLITE_TXN_READ) s->is_held = 1;
+    else st_snapshot_end(s, started); /* a read that wrote (st_source_id) holds no lock long */
+}
+
+int st_snapshot_is_held(const st_store *s)
+{
+    return s->is_held;
+}
+
+void st_snapshot_release(st_store *s)
+{
+    if (!s->is_held) return;
+    s->is_held = 0;
+    st_snapshot_end(s, 1);
+}
+
+int st_data_gen(st_store *s, int64_t *gen, dt_error *err)
+{
+    char *v = NULL;
+    DT_TRY(st_meta_get(s, "data_gen", &v, err));
+    *gen = v ? strtoll(v, NULL, 10) : 0;
+    dt_free(v);
     return DT_OK;
 }
 
@@ -484,6 +559,7 @@ void st_snapshot_end(st_store *s, int started)
      * fails, ROLLBACK still ends it, or every later st_begin would fail. */
     if (started && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (started) s->is_gen_moved = 0;
 }
 
 int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
@@ -520,11 +596,21 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_fail(s, rc, "reading sources", err);
+    /* a new source is new data (the invariant): in a transaction of its
+     * own when none is open; inside a read, which this write turns into a
+     * write, the generation moves here */
+    int is_alone = sqlite3_get_autocommit(s->db);
+    if (is_alone) DT_TRY(st_begin(s, err));
     st = stmt(s, S_SOURCE_ADD);
     sq_bind_text(st, 1, name);
-    DT_TRY(sq_step_done(s, st, "adding a source", err));
+    rc = sq_step_done(s, st, "adding a source", err);
     *id = sqlite3_last_insert_rowid(s->db);
-    return DT_OK;
+    if (rc == DT_OK && !s->in_txn) {
+        rc = sq_step_done(s, stmt(s, S_GEN_BUMP), "adding a source", err);
+        s->is_gen_moved = rc == DT_OK;
+    }
+    if (is_alone) rc = rc == DT_OK ? st_commit(s, err) : (st_rollback(s), rc);
+    return rc;
 }
 
 /* A row sent again unchanged renews its retention period, but at most
@@ -1330,4 +1416,52 @@ int st_verify(st_store *s, dt_error *err)
                                 : DT_OK;
     util_buf_fini(&found);
     return out;
+}
+
+/* ---- the data generation's probe ------------------------------------------ */
+
+struct st_probe {
+    sqlite3 *db;
+    sqlite3_stmt *gen;
+};
+
+int st_probe_open(const char *path, st_probe **out, dt_error *err)
+{
+    *out = NULL;
+    st_probe *p = dt_calloc(1, sizeof *p);
+    if (!p) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    /* read-write without create: a WAL reader may need to set up the -shm */
+    int rc = sqlite3_open_v2(path, &p->db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(p->db, "SELECT value FROM meta WHERE key = 'data_gen'", -1,
+                                SQLITE_PREPARE_PERSISTENT, &p->gen, NULL);
+    if (rc != SQLITE_OK) {
+        int code = rc == SQLITE_NOMEM ? DT_ENOMEM : DT_EIO;
+        dt_err_at(err, code, path, 0, 0, "opening the store: %s",
+                  p->db ? sqlite3_errmsg(p->db) : sqlite3_errstr(rc));
+        st_probe_close(p);
+        return code;
+    }
+    *out = p;
+    return DT_OK;
+}
+
+int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err)
+{
+    int rc = sqlite3_step(p->gen); /* one statement: its own read transaction, fresh */
+    const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(p->gen, 0) : NULL;
+    *gen = v ? strtoll(v, NULL, 10) : 0;
+    sqlite3_reset(p->gen);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) return DT_OK;
+    return dt_err_set(err, DT_EIO, "reading the store's data generation: %s",
+                      sqlite3_errstr(rc));
+}
+
+void st_probe_close(st_probe *p)
+{
+    if (!p) return;
+    sqlite3_finalize(p->gen);
+    sqlite3_close(p->db);
+    dt_free(p);
 }

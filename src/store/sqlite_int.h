@@ -22,6 +22,11 @@ struct st_store {
     sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];
     sqlite3_stmt *fnd[SQ_MAX_FND_STMTS];
     int in_txn;
+    int is_committing; /* st_commit's COMMIT is under way */
+    int is_gen_moved;  /* the open transaction moved the data generation itself */
+    int is_held;       /* a read transaction is kept open between requests (st_snapshot_hold) */
+    int64_t changes_at_begin; /* sqlite3_total_changes64 at st_begin */
+    int64_t log_changes;      /* rows the audit log's statements wrote since st_begin */
     int is_created;    /* this open made the file: a failed create removes it */
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */

@@ -77,6 +77,31 @@ void st_rollback(st_store *s);
  * (*started = 0). st_snapshot_end ends what st_snapshot_begin started. */
 int st_snapshot_begin(st_store *s, int *started, dt_error *err);
 void st_snapshot_end(st_store *s, int started);
+/* Keeps the read transaction st_snapshot_begin started open after the
+ * call, so the next one reads the same snapshot with its page cache
+ * intact (a commit by anyone, even of one audit entry, empties the cache
+ * of every handle that starts a new one). While held, st_snapshot_begin
+ * continues it; the caller must first check that no data changed since
+ * (st_data_gen of a fresh read, e.g. st_probe_gen) and release it when
+ * some did, or when it reads the audit log, which a held snapshot shows
+ * as it was. st_begin releases it (a write cannot start inside a read). */
+void st_snapshot_hold(st_store *s, int started);
+int st_snapshot_is_held(const st_store *s);
+void st_snapshot_release(st_store *s);
+/* The data generation: 0 in a new store, one more after every commit
+ * that changed any row but the audit log's (st_commit; the audit log's
+ * statements count their rows with st_log_changed). Equal generations
+ * mean equal data, whatever the audit log gained. */
+int st_data_gen(st_store *s, int64_t *gen, dt_error *err);
+void st_log_changed(st_store *s);
+/* Test builds: from now on, a commit that bypasses the above aborts. */
+void st_check_commits(st_store *s);
+/* A small connection of its own that reads the current data generation
+ * in a fresh transaction: cheap, since it caches nothing worth keeping. */
+typedef struct st_probe st_probe;
+int st_probe_open(const char *path, st_probe **out, dt_error *err);
+int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err);
+void st_probe_close(st_probe *p);
 
 /* Store-wide settings (the config text, its hash, the model). *value is
  * dt_malloc'd, or NULL when the key is absent. */

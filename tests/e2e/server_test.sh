@@ -36,7 +36,8 @@ start() {
     _scheme=$1
     shift
     rm -f "$T/serve.log" # the redirect below opens it in the child: an old one would be read first
-    "$DT" serve --store "$S" --listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
+    mkdir -p "$T/tmp"
+    TMPDIR=$T/tmp "$DT" serve --store "$S" --listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
     PID=$!
     i=0
     while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
@@ -128,8 +129,8 @@ req steward POST /v1/events/payments/rows -H 'Content-Type: text/csv' --data-bin
 req steward POST /v1/sources/benefits/withdraw -H 'Content-Type: application/json' --data-binary '{"ids": ["J-1", "NO-SUCH"]}' >"$T/r"
 [ "$(status "$T/r")" = 200 ] && has "$T/r" '"withdrawn":1,"unknown":1' && ok "withdraw by ids: 1 withdrawn, 1 unknown" \
     || bad "withdraw" "$(cat "$T/r")"
-ls "$T" >/dev/null; [ -z "$(ls -A "${TMPDIR:-/tmp}"/dovetail-serve.* 2>/dev/null)" ] \
-    && ok "no body file is left behind" || bad "body files left" "$(ls -A "${TMPDIR:-/tmp}"/dovetail-serve.* | head -3)"
+[ -z "$(ls -A "$T"/tmp/dovetail-serve.* 2>/dev/null)" ] \
+    && ok "no body file is left behind" || bad "body files left" "$(ls -A "$T"/tmp/dovetail-serve.* | head -3)"
 
 # ---- entity, explain, findings --------------------------------------------------------
 req analyst POST /v1/sources/benefits/resolve -H 'Content-Type: application/json' --data-binary @"$T/record.json" >"$T/r"
@@ -176,6 +177,12 @@ curl -s -o "$T/metrics" -w '%{http_code}' "$URL/metrics" >"$T/mstatus"
     && grep -q 'dovetail_http_request_duration_seconds_bucket{method="GET",route="/v1/findings",le="+Inf"} [1-9]' "$T/metrics" \
     && ok "GET /metrics: requests by route and status, latency histograms (Prometheus text)" \
     || bad "metrics" "$(head -n 12 "$T/metrics")"
+# every lone entry went through the committer: the group sizes add up to them
+awk '/^dovetail_audit_group_size_sum/ { sum = $2 } /^dovetail_audit_group_size_count/ { n = $2 }
+     /^dovetail_audit_group_size_bucket\{le="\+Inf"\}/ { inf = $2 }
+     END { exit !(sum >= n && n == inf && n > 0) }' "$T/metrics" \
+    && ok "GET /metrics: group commits, with the entries they made durable" \
+    || bad "group metrics" "$(grep group_size "$T/metrics")"
 
 # ---- SIGTERM --------------------------------------------------------------------------
 kill -TERM "$PID"

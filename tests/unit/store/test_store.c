@@ -313,6 +313,84 @@ static void test_snapshot(void **state)
     st_close(s);
 }
 
+static int64_t gen_of(st_store *s)
+{
+    dt_error err;
+    int64_t gen = -1;
+    assert_int_equal(st_data_gen(s, &gen, &err), DT_OK);
+    return gen;
+}
+
+/* The data generation moves on with every commit that changes data and
+ * only then: the audit log's rows alone leave it, so a held snapshot
+ * stays usable while reads are logged; and a held snapshot goes on until
+ * released, while the probe sees the generation as it is now. */
+static void test_data_generation_and_held_snapshot(void **state)
+{
+    (void)state;
+    st_store *s = create(), *t = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a, g0 = gen_of(s), g;
+    assert_int_equal(st_source_id(s, "a", &a, &err), DT_OK);
+    put(s, a, "1", "{}");
+    assert_true(gen_of(s) > g0);
+    g0 = gen_of(s);
+
+    assert_int_equal(st_begin(s, &err), DT_OK); /* an entry and a head: the log alone */
+    uint8_t leaf[32] = {1};
+    const char *subjects[] = {"a:1"};
+    st_audit_entry e = {.seq = 1, .time = 1, .principal = "p", .purpose = "x", .action = "a.b",
+                        .fields = "[]", .outcome = "allowed", .subjects = subjects,
+                        .n_subjects = 1, .leaf_hash = leaf, .leaf_hash_len = 32};
+    assert_int_equal(st_audit_put(s, &e, &err), DT_OK);
+    uint8_t frontier[32] = {0};
+    st_head h = {.size = 1, .time = 1, .frontier = frontier, .frontier_len = 32};
+    assert_int_equal(st_head_put(s, &h, &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* a data row beside an entry: moves */
+    e.seq = 2;
+    assert_int_equal(st_audit_put(s, &e, &err), DT_OK);
+    assert_int_equal(st_meta_set(s, "k", "v", &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 1);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* rolled back: nothing moves */
+    assert_int_equal(st_meta_set(s, "k", "w", &err), DT_OK);
+    st_rollback(s);
+    assert_int_equal(gen_of(s), g0 + 1);
+
+    st_probe *p = NULL;
+    assert_int_equal(st_probe_open(g_path, &p, &err), DT_OK);
+    int started = 0;
+    assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(count(s, NULL), 1);
+    st_snapshot_hold(s, started);
+    assert_true(st_snapshot_is_held(s));
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &t, &err), DT_OK);
+    assert_int_equal(st_begin(t, &err), DT_OK);
+    put(t, a, "2", "{}");
+    assert_int_equal(st_commit(t, &err), DT_OK);
+    assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK); /* goes on in the held one */
+    assert_int_equal(started, 0);
+    assert_int_equal(count(s, NULL), 1);
+    assert_int_equal(gen_of(s), g0 + 1);
+    assert_int_equal(st_probe_gen(p, &g, &err), DT_OK); /* the probe sees it as it is */
+    assert_int_equal(g, g0 + 2);
+    st_snapshot_release(s);
+    assert_false(st_snapshot_is_held(s));
+    assert_int_equal(count(s, NULL), 2);
+    assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(count(s, NULL), 2);
+    st_snapshot_hold(s, started);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* a write releases a held snapshot */
+    assert_false(st_snapshot_is_held(s));
+    st_rollback(s);
+    st_probe_close(p);
+    st_close(t);
+    st_close(s);
+}
+
 static int collect_match(void *ctx, size_t i, int64_t record)
 {
     uint32_t *hits = ctx; /* per record id, a bit per query */
@@ -827,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_keyed_slots),
         cmocka_unit_test(test_block_cap),
         cmocka_unit_test(test_events_and_findings),
+        cmocka_unit_test(test_data_generation_and_held_snapshot),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

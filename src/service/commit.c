@@ -1,0 +1,256 @@
+/*
+ * commit.c — dt_committer: one group commit for the audit entries of every
+ * handle that shares it (a server's workers), so many requests' entries
+ * become durable in one transaction and one fsync, and one signed head.
+ *
+ * A request's entry that is the only thing it writes (a read, a denial, a
+ * write's entry logged before the write) is handed to the committer; an
+ * entry that must land in the same transaction as the write it records
+ * (req_commit_with) still commits on the caller's own connection. Both
+ * append to the same log: each commit takes up, under SQLite's write
+ * lock, what the other appended (audit.c, invariant 3).
+ *
+ * Invariants:
+ *   1. A caller returns only after the transaction holding its entry has
+ *      committed (its waiter is done with rc DT_OK), or with the error
+ *      that commit met; an entry is never in two commits.
+ *   2. One leader at a time: a waiter that finds no commit under way takes
+ *      every queued entry and commits them on the committer's own
+ *      connection; entries queued meanwhile wait for the next leader.
+ *   3. The queue holds pointers into the waiting callers' requests: a
+ *      caller is blocked until its waiter is done, so they stay valid.
+ *   4. The committer knows the handles that use it, and a thread of its
+ *      own releases a snapshot one of them has held longer than
+ *      SVC_HOLD_MS while no request is under way on it (access.c,
+ *      invariant 4), taking the handle's busy lock to do so: an idle
+ *      server never keeps an old snapshot, which would keep the WAL from
+ *      being reset while another process writes.
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "service/service_int.h"
+
+typedef struct waiter {
+    const gv_entry *e;
+    int done, rc;
+    dt_error err;
+    struct waiter *next;
+} waiter;
+
+struct dt_committer {
+    dt_store *s;                /* its own handle: the leader's connection */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    waiter *head, **tail;       /* entries not yet taken by a leader */
+    int busy;                   /* a leader is committing */
+    atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS];
+    /* invariant 4 */
+    pthread_mutex_t users_lock;
+    pthread_cond_t stop_wake;
+    dt_store **users;
+    size_t n_users, cap_users;
+    int is_stopping;
+    pthread_t sweeper;
+};
+
+int64_t svc_mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Invariant 4: releases snapshots held too long by handles left idle. */
+static void sweep(dt_committer *c)
+{
+    for (size_t i = 0; i < c->n_users; i++) {
+        dt_store *s = c->users[i];
+        if (pthread_mutex_trylock(&s->busy) != 0) continue; /* a request is under way */
+        if (st_snapshot_is_held(s->st) && svc_mono_ms() - s->held_at_ms >= SVC_HOLD_MS)
+            st_snapshot_release(s->st);
+        pthread_mutex_unlock(&s->busy);
+    }
+}
+
+static void *sweeper_main(void *arg)
+{
+    dt_committer *c = arg;
+    pthread_mutex_lock(&c->users_lock);
+    while (!c->is_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += SVC_HOLD_MS / 2 * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&c->stop_wake, &c->users_lock, &until);
+        if (!c->is_stopping) sweep(c);
+    }
+    pthread_mutex_unlock(&c->users_lock);
+    return NULL;
+}
+
+int dt_committer_open(const char *store_path, const char *key_path, dt_committer **out,
+                      dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!out) return dt_err_set(err, DT_EINVAL, "dt_committer_open: NULL argument");
+    *out = NULL;
+    dt_committer *c = dt_calloc(1, sizeof *c);
+    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = dt_store_open_keyed(store_path, key_path, &c->s, err);
+    if (rc == DT_OK) rc = gv_audit_open(c->s->st, &c->s->audit, err);
+    if (rc < 0) {
+        dt_store_close(c->s);
+        dt_free(c);
+        return rc;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    pthread_mutex_init(&c->users_lock, NULL);
+    pthread_cond_init(&c->stop_wake, NULL);
+    c->tail = &c->head;
+    if (pthread_create(&c->sweeper, NULL, sweeper_main, c) != 0) {
+        c->is_stopping = 1; /* no thread to join */
+        dt_committer_close(c);
+        return dt_err_set(err, DT_ENOMEM, "cannot start the committer's thread");
+    }
+    *out = c;
+    return DT_OK;
+}
+
+void dt_committer_close(dt_committer *c)
+{
+    if (!c) return;
+    assert(!c->head && !c->busy && !c->n_users); /* every handle that used it left first */
+    pthread_mutex_lock(&c->users_lock);
+    int was_running = !c->is_stopping;
+    c->is_stopping = 1;
+    pthread_cond_signal(&c->stop_wake);
+    pthread_mutex_unlock(&c->users_lock);
+    if (was_running) pthread_join(c->sweeper, NULL);
+    pthread_cond_destroy(&c->stop_wake);
+    pthread_mutex_destroy(&c->users_lock);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    dt_free(c->users);
+    dt_store_close(c->s);
+    dt_free(c);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int dt_store_use_committer(dt_store *store, dt_committer *c, dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!store) return dt_err_set(err, DT_EINVAL, "dt_store_use_committer: NULL argument");
+    if (c && !same_file(st_path(store->st), st_path(c->s->st)))
+        return dt_err_set(err, DT_EINVAL, "the committer is of store '%s', not '%s'",
+                          st_path(c->s->st), st_path(store->st));
+    if (store->committer == c) return DT_OK;
+    if (store->committer) svc_committer_leave(store->committer, store);
+    if (!c) return DT_OK;
+    if (!store->probe) DT_TRY(st_probe_open(st_path(store->st), &store->probe, err));
+    pthread_mutex_lock(&c->users_lock);
+    int rc = util_grow((void **)&c->users, &c->cap_users, c->n_users + 1, sizeof *c->users);
+    if (rc == DT_OK) {
+        c->users[c->n_users++] = store;
+        store->committer = c;
+    }
+    pthread_mutex_unlock(&c->users_lock);
+    return rc < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
+}
+
+void svc_committer_leave(dt_committer *c, dt_store *store)
+{
+    pthread_mutex_lock(&c->users_lock); /* the sweeper is not looking at it meanwhile */
+    for (size_t i = 0; i < c->n_users; i++)
+        if (c->users[i] == store) c->users[i] = c->users[--c->n_users];
+    store->committer = NULL;
+    st_snapshot_release(store->st);
+    pthread_mutex_unlock(&c->users_lock);
+}
+
+void dt_committer_stats(dt_committer *c, dt_group_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c) return;
+    out->commits = atomic_load(&c->commits);
+    out->entries = atomic_load(&c->entries);
+    for (int i = 0; i < DT_GROUP_BUCKETS; i++) out->sizes[i] = atomic_load(&c->sizes[i]);
+}
+
+/* The bucket of a group of n: bucket i holds sizes up to 2^i, the last
+ * every larger one. */
+static int size_bucket(size_t n)
+{
+    int i = 0;
+    while (i < DT_GROUP_BUCKETS - 1 && n > (size_t)1 << i) i++;
+    return i;
+}
+
+/* Commits the taken list in one transaction (the leader, unlocked). */
+static int commit_group(dt_committer *c, waiter *group, dt_error *err)
+{
+    gv_audit *a = c->s->audit;
+    size_t n = 0;
+    for (waiter *w = group; w; w = w->next, n++) {
+        int rc = gv_audit_add(a, w->e, err);
+        if (rc < 0) {
+            gv_audit_drop(a);
+            return rc;
+        }
+    }
+    int rc = gv_audit_commit(a, NULL, err);
+    if (rc < 0) {
+        gv_audit_drop(a);
+        return rc;
+    }
+    atomic_fetch_add(&c->commits, 1);
+    atomic_fetch_add(&c->entries, n);
+    atomic_fetch_add(&c->sizes[size_bucket(n)], 1);
+    return DT_OK;
+}
+
+int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err)
+{
+    waiter me = {.e = e};
+    pthread_mutex_lock(&c->lock);
+    *c->tail = &me;
+    c->tail = &me.next;
+    while (!me.done) {
+        if (c->busy) {
+            pthread_cond_wait(&c->wake, &c->lock);
+            continue;
+        }
+        waiter *group = c->head; /* invariant 2: this waiter leads */
+        c->head = NULL;
+        c->tail = &c->head;
+        c->busy = 1;
+        pthread_mutex_unlock(&c->lock);
+        dt_error gerr;
+        dt_error_clear(&gerr);
+        int rc = commit_group(c, group, &gerr);
+        pthread_mutex_lock(&c->lock);
+        for (waiter *w = group, *next; w; w = next) {
+            next = w->next; /* w may return (and its frame go) once done is seen */
+            w->rc = rc;
+            w->err = gerr;
+            w->done = 1;
+        }
+        c->busy = 0;
+        pthread_cond_broadcast(&c->wake);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (me.rc < 0) *err = me.err;
+    return me.rc;
+}

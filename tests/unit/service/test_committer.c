@@ -1,0 +1,227 @@
+/* Unit tests of dt_committer (src/service/commit.c) and the snapshots a
+ * handle that uses one holds between requests (access.c, invariant 4):
+ * a read after another handle's write sees the write, though its handle
+ * held an older snapshot; a revoked token is refused at once; a held
+ * snapshot left idle is released, so the WAL can be checkpointed whole;
+ * threads that share a committer lose no entry and keep the log whole.
+ * FEBRL dataset4: 300 originals and their duplicates. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "dovetail.h"
+
+#include "tmpdir.h"
+#include "febrl_store.h"
+
+static const char *k_query =
+    "{\"rec_id\": \"q-1\", \"given_name\": \"michaela\", \"surname\": \"neumann\", "
+    "\"street_number\": \"8\", \"address_1\": \"stanley street\", "
+    "\"suburb\": \"winston hills\", \"postcode\": \"4223\", \"state\": \"nsw\", "
+    "\"date_of_birth\": \"19151111\", \"soc_sec_id\": \"5304218\"}";
+
+static febrl_tokens g_tok;
+static dt_store *g_admin_handle;
+static char g_store[300], g_key[300];
+
+static int setup(void **state)
+{
+    if (tmpdir_setup(state) < 0) return -1;
+    febrl_store_make(300, &g_tok, &g_admin_handle);
+    tmpdir_path(g_store, sizeof g_store, "s.db");
+    tmpdir_path(g_key, sizeof g_key, "s.key");
+    dt_error err;
+    dt_link_options opts = {0};
+    int64_t version;
+    must(dt_store_train(g_admin_handle, &(dt_request){g_tok.admin, "test"}, &opts, &version,
+                        &err), &err);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    dt_store_close(g_admin_handle);
+    return tmpdir_teardown(state);
+}
+
+static dt_store *open_on(dt_committer *c)
+{
+    dt_error err;
+    dt_store *h = NULL;
+    must(dt_store_open_keyed(g_store, g_key, &h, &err), &err);
+    must(dt_store_use_committer(h, c, &err), &err);
+    return h;
+}
+
+/* 1 when a resolve of the query on h shows record a:id. */
+static int shows(dt_store *h, const char *token, const char *id, int *rc)
+{
+    dt_error err;
+    dt_resolution *r = NULL;
+    *rc = dt_store_resolve(h, &(dt_request){token, "test"}, "b", k_query, &r, &err);
+    int found = 0;
+    for (size_t i = 0; r && i < r->n_candidates; i++)
+        found |= !strcmp(r->candidates[i].source, "a") && !strcmp(r->candidates[i].record_id, id);
+    dt_resolution_free(r);
+    return found;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int64_t entries(void)
+{
+    dt_error err;
+    dt_audit_verdict v;
+    must(dt_audit_verify(g_admin_handle, &(dt_request){g_tok.auditor, "oversight"}, NULL, &v,
+                         &err), &err);
+    assert_true(v.ok);
+    return v.n_entries;
+}
+
+/* The WAL's frames and those a passive checkpoint could copy back. */
+static void checkpoint(int *n_log, int *n_done)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(g_store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM meta", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, n_log, n_done),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_held_snapshot_sees_writes(void **state)
+{
+    (void)state;
+    dt_error err;
+    dt_committer *c = NULL;
+    must(dt_committer_open(g_store, g_key, &c, &err), &err);
+    dt_store *h = open_on(c);
+    int rc;
+    assert_true(shows(h, g_tok.analyst, "rec-1070-org", &rc));
+    assert_int_equal(rc, DT_OK);
+
+    /* another handle withdraws the record: h's next read does not show it */
+    char ids[300];
+    tmpdir_path(ids, sizeof ids, "ids.csv");
+    FILE *f = fopen(ids, "w");
+    assert_non_null(f);
+    fputs("rec_id\nrec-1070-org\n", f);
+    fclose(f);
+    uint64_t n_out = 0, n_unknown = 0;
+    must(dt_store_withdraw(g_admin_handle, &(dt_request){g_tok.steward, "test"}, "a", ids, &n_out,
+                           &n_unknown, &err), &err);
+    assert_int_equal(n_out, 1);
+    assert_false(shows(h, g_tok.analyst, "rec-1070-org", &rc));
+    assert_int_equal(rc, DT_OK);
+
+    /* a held snapshot left idle is released: the WAL checkpoints whole */
+    double t0 = now_ms();
+    shows(h, g_tok.analyst, "x", &rc);
+    char token[DT_TOKEN_SIZE];
+    dt_request as_admin = {g_tok.admin, "setup"};
+    must(dt_principal_add(g_admin_handle, &as_admin, "temp", "analyst", NULL, token, &err), &err);
+    int n_log = 0, n_done = 0;
+    checkpoint(&n_log, &n_done);
+    if (now_ms() - t0 < 150) assert_true(n_done < n_log); /* still held (a slow run: released) */
+    usleep(600 * 1000);
+    checkpoint(&n_log, &n_done);
+    assert_int_equal(n_done, n_log);
+
+    /* a token revoked by another handle is refused at once */
+    shows(h, token, "x", &rc);
+    assert_int_equal(rc, DT_OK);
+    must(dt_principal_revoke(g_admin_handle, &as_admin, "temp", &err), &err);
+    shows(h, token, "x", &rc);
+    assert_int_equal(rc, DT_EAUTH);
+
+    dt_group_stats g;
+    dt_committer_stats(c, &g);
+    assert_int_equal(g.entries, 5); /* h's five requests, the refused one too */
+    dt_store_close(h);
+    dt_committer_close(c);
+    entries();
+}
+
+enum { N_THREADS = 4, N_EACH = 25 };
+
+static void *reader(void *arg)
+{
+    dt_store *h = arg;
+    for (int i = 0; i < N_EACH; i++) {
+        int rc;
+        shows(h, g_tok.analyst, "x", &rc);
+        if (rc != DT_OK) return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads_share_commits(void **state)
+{
+    (void)state;
+    dt_error err;
+    dt_committer *c = NULL;
+    must(dt_committer_open(g_store, g_key, &c, &err), &err);
+    int64_t before = entries();
+    dt_store *h[N_THREADS];
+    pthread_t t[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) h[i] = open_on(c);
+    for (int i = 0; i < N_THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, reader, h[i]), 0);
+    for (int i = 0; i < N_THREADS; i++) {
+        void *out;
+        pthread_join(t[i], &out);
+        assert_null(out);
+    }
+    dt_group_stats g;
+    dt_committer_stats(c, &g);
+    assert_int_equal(g.entries, N_THREADS * N_EACH);
+    uint64_t groups = 0;
+    for (int b = 0; b < DT_GROUP_BUCKETS; b++) groups += g.sizes[b];
+    assert_int_equal(groups, g.commits);
+    assert_true(g.commits >= 1 && g.commits <= g.entries);
+    for (int i = 0; i < N_THREADS; i++) dt_store_close(h[i]);
+    dt_committer_close(c);
+    assert_int_equal(entries(), before + 1 + N_THREADS * N_EACH); /* and the verify's own */
+}
+
+static void test_other_store_refused(void **state)
+{
+    (void)state;
+    dt_error err;
+    dt_committer *c = NULL;
+    must(dt_committer_open(g_store, g_key, &c, &err), &err);
+    char other[300];
+    tmpdir_path(other, sizeof other, "other.db");
+    char admin[DT_TOKEN_SIZE];
+    must(dt_store_init_keyed(other, DT_SRC_ROOT "/examples/febrl4.yaml", g_key, "admin", admin,
+                             &err), &err);
+    dt_store *h = NULL;
+    must(dt_store_open_keyed(other, g_key, &h, &err), &err);
+    assert_int_equal(dt_store_use_committer(h, c, &err), DT_EINVAL);
+    assert_non_null(strstr(err.msg, "committer"));
+    dt_store_close(h);
+    dt_committer_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_held_snapshot_sees_writes),
+        cmocka_unit_test(test_threads_share_commits),
+        cmocka_unit_test(test_other_store_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
