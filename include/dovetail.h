@@ -66,7 +66,8 @@ DT_API const char *dt_version(void);
     X(ELIMIT, -9, "work over a configured or memory limit")                \
     X(EAUTH, -10, "not authenticated")                                     \
     X(EDENIED, -11, "not allowed")                                        \
-    X(ESTATE, -12, "not allowed in the current state")
+    X(ESTATE, -12, "not allowed in the current state")                    \
+    X(EBUSY, -13, "the store is busy with another writer")
 
 typedef enum dt_errcode {
 #define DT_ERRNO_ENUM_(name, value, text) DT_##name = (value),

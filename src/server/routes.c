@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -476,6 +478,266 @@ static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
                                           (json_int_t)unknown), err);
 }
 
+/* ---- calls that read or write a file of their own ------------------------------- */
+
+static int io_error(dt_error *err, const char *what)
+{
+    dt_error_clear(err);
+    err->code = DT_EIO;
+    snprintf(err->msg, sizeof err->msg, "%s: %s", what, strerror(errno));
+    return DT_EIO;
+}
+
+/* The body as it is, into a new 0600 file of the server's folder. */
+static int raw_body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
+{
+    snprintf(path, cap, "%s/body.XXXXXX", r->tmp_dir);
+    int fd = mkstemp(path);
+    if (fd < 0) return io_error(err, "cannot hold the body");
+    size_t done = 0;
+    while (done < r->body_len) {
+        ssize_t w = write(fd, r->body + done, r->body_len - done);
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    int ok = done == r->body_len;
+    if (close(fd) != 0) ok = 0;
+    if (!ok) {
+        unlink(path);
+        return io_error(err, "cannot hold the body");
+    }
+    return DT_OK;
+}
+
+/* A file the call wrote, as the reply: opened, then unlinked (the open
+ * descriptor keeps it until the server has sent it and closed it). */
+static int file_reply(const char *path, const char *content_type, srv_reply *out, dt_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        unlink(path);
+        return io_error(err, "cannot read what the call wrote");
+    }
+    unlink(path);
+    out->fd = fd;
+    out->size = (uint64_t)st.st_size;
+    out->content_type = content_type;
+    return DT_OK;
+}
+
+/* A private folder for a call that writes files there. */
+static int private_dir(const srv_req *r, char *dir, size_t cap, dt_error *err)
+{
+    snprintf(dir, cap, "%s/out.XXXXXX", r->tmp_dir);
+    return mkdtemp(dir) ? DT_OK : io_error(err, "cannot make a folder for the reply");
+}
+
+static int export_entities(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char dir[512], path[600];
+    TRY(private_dir(r, dir, sizeof dir, err));
+    snprintf(path, sizeof path, "%s/entities.csv", dir);
+    uint64_t n = 0;
+    int rc = dt_store_export(r->store, &r->auth, path, &n, err);
+    if (rc == DT_OK) rc = file_reply(path, "text/csv", out, err);
+    unlink(path);
+    rmdir(dir);
+    if (rc < 0) body_named(err, path);
+    return rc;
+}
+
+/* findings.json, or findings.csv for a client that accepts text/csv. */
+static int export_findings(srv_req *r, srv_reply *out, dt_error *err)
+{
+    const char *accept = srv_header(r, "Accept");
+    int csv = accept && strstr(accept, "text/csv") != NULL;
+    char dir[512], json_path[600], csv_path[600];
+    TRY(private_dir(r, dir, sizeof dir, err));
+    snprintf(json_path, sizeof json_path, "%s/findings.json", dir);
+    snprintf(csv_path, sizeof csv_path, "%s/findings.csv", dir);
+    uint64_t n = 0;
+    int rc = dt_store_findings_export(r->store, &r->auth, dir, &n, err);
+    if (rc == DT_OK)
+        rc = file_reply(csv ? csv_path : json_path, csv ? "text/csv" : "application/json", out, err);
+    unlink(json_path);
+    unlink(csv_path);
+    rmdir(dir);
+    if (rc < 0) body_named(err, dir);
+    return rc;
+}
+
+static int audit_witness(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char dir[512], path[600];
+    TRY(private_dir(r, dir, sizeof dir, err));
+    snprintf(path, sizeof path, "%s/witness.jsonl", dir);
+    int64_t n = 0;
+    int rc = dt_audit_witness(r->store, &r->auth, path, &n, err);
+    if (rc == DT_OK) rc = file_reply(path, "application/jsonl", out, err);
+    unlink(path);
+    rmdir(dir);
+    if (rc < 0) body_named(err, path);
+    return rc;
+}
+
+/* A body that is a file the call reads: model.json, a policy, a witness. */
+static int with_body_file(srv_req *r, char *path, size_t cap, dt_error *err)
+{
+    if (!r->body_len) return bad_field(err, "", "the body is empty");
+    return raw_body_file(r, path, cap, err);
+}
+
+static int model_import(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char path[512];
+    TRY(with_body_file(r, path, sizeof path, err));
+    int64_t version = 0;
+    int rc = dt_store_import_model(r->store, &r->auth, path, &version, err);
+    unlink(path);
+    if (rc < 0) return body_named(err, path), rc;
+    return reply_json(out, 200, json_pack("{s:I}", "model_version", (json_int_t)version), err);
+}
+
+static int model_train(srv_req *r, srv_reply *out, dt_error *err)
+{
+    long long threads = query_number(r, "threads", 0);
+    if (threads < 0 || threads > 256) return bad_field(err, "threads", "a number from 0 to 256");
+    dt_link_options o = {.n_threads = (int)threads};
+    int64_t version = 0;
+    TRY(dt_store_train(r->store, &r->auth, &o, &version, err));
+    return reply_json(out, 200, json_pack("{s:I}", "model_version", (json_int_t)version), err);
+}
+
+static int policy_set(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char path[512];
+    TRY(with_body_file(r, path, sizeof path, err));
+    int64_t version = 0;
+    int rc = dt_policy_set(r->store, &r->auth, r->params[0], path, &version, err);
+    unlink(path);
+    if (rc < 0) return body_named(err, path), rc;
+    return reply_json(out, 200, json_pack("{s:s, s:I}", "source", r->params[0], "version",
+                                          (json_int_t)version), err);
+}
+
+/* The body, when there is one, is a witness file (JSON lines). */
+static int audit_verify(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char path[512];
+    int has_witness = r->body_len > 0;
+    if (has_witness) TRY(raw_body_file(r, path, sizeof path, err));
+    dt_audit_verdict v;
+    int rc = dt_audit_verify(r->store, &r->auth, has_witness ? path : NULL, &v, err);
+    if (has_witness) unlink(path);
+    if (rc < 0) return has_witness ? (body_named(err, path), rc) : rc;
+    json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:s}", "ok", v.ok, "entries",
+                          (json_int_t)v.n_entries, "heads", (json_int_t)v.n_heads,
+                          "witness_heads", (json_int_t)v.n_witness_heads, "first_bad",
+                          (json_int_t)v.first_bad, "why", v.why);
+    return reply_json(out, 200, o, err);
+}
+
+static int audit_consistency(srv_req *r, srv_reply *out, dt_error *err)
+{
+    json_t *b;
+    TRY(body_object(r, &b, err)); /* the earlier head, as GET /v1/audit/head gave it */
+    json_decref(b);
+    char *json = NULL;
+    TRY(dt_audit_consistency(r->store, &r->auth, r->body, &json, err));
+    return reply_text(out, json, err);
+}
+
+static int add_disclosure(void *ctx, const dt_disclosure *d)
+{
+    json_t *fields = json_loads(d->fields, 0, NULL);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o*}", "seq", (json_int_t)d->seq,
+                          "time", d->time, "principal", d->principal, "purpose", d->purpose,
+                          "action", d->action, "subject", d->subject, "fields", fields);
+    return json_array_append_new(ctx, o) < 0 ? DT_ENOMEM : DT_OK;
+}
+
+/* ?record=SOURCE:ID or ?entity=ID, one of the two. */
+static int disclosures(srv_req *r, srv_reply *out, dt_error *err)
+{
+    const char *rec = srv_query(r, "record"), *ent = srv_query(r, "entity");
+    if (!rec == !ent) return bad_field(err, rec ? "entity" : "record", "give ?record=SOURCE:ID or ?entity=ID, one of the two");
+    json_t *arr = json_array();
+    int rc = arr ? dt_disclosures(r->store, &r->auth, rec, ent, add_disclosure, arr, err) : DT_ENOMEM;
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    return reply_json(out, 200, json_pack("{s:o}", "disclosures", arr), err);
+}
+
+static int purge(srv_req *r, srv_reply *out, dt_error *err)
+{
+    dt_purge_report rep;
+    TRY(dt_store_purge(r->store, &r->auth, &rep, err));
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < rep.n_sources; i++) {
+        const dt_purge_count *c = &rep.sources[i];
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "source", c->source,
+                                             "retention_days", (json_int_t)c->retention_days,
+                                             "records", (json_int_t)c->records, "versions",
+                                             (json_int_t)c->versions, "events",
+                                             (json_int_t)c->events));
+    }
+    dt_purge_report_free(&rep);
+    return reply_json(out, 200, json_pack("{s:o}", "sources", arr), err);
+}
+
+/* ---- principals ------------------------------------------------------------------ */
+
+static int principal_add(srv_req *r, srv_reply *out, dt_error *err)
+{
+    json_t *b;
+    TRY(body_object(r, &b, err));
+    json_t *name = json_object_get(b, "name"), *role = json_object_get(b, "role"),
+           *sources = json_object_get(b, "sources");
+    int rc = DT_OK;
+    if (!json_is_string(name)) rc = bad_field(err, "/name", "a principal's name is required (a string)");
+    else if (!json_is_string(role)) rc = bad_field(err, "/role", "a role is required: admin, steward, analyst, reviewer or auditor");
+    else if (sources && !json_is_string(sources) && !json_is_null(sources))
+        rc = bad_field(err, "/sources", "a steward's sources, comma-separated (a string)");
+    char token[DT_TOKEN_SIZE];
+    if (rc == DT_OK)
+        rc = dt_principal_add(r->store, &r->auth, json_string_value(name), json_string_value(role),
+                              json_string_value(sources), token, err);
+    json_t *o = rc == DT_OK ? json_pack("{s:s, s:s, s:s}", "name", json_string_value(name), "role",
+                                        json_string_value(role), "token", token)
+                            : NULL;
+    memset(token, 0, sizeof token);
+    json_decref(b);
+    if (rc < 0) {
+        json_decref(o);
+        if (!strcmp(err->field, "role") || !strcmp(err->field, "name") || !strcmp(err->field, "sources")) {
+            char ptr[sizeof err->field];
+            snprintf(ptr, sizeof ptr, "/%.60s", err->field);
+            snprintf(err->field, sizeof err->field, "%s", ptr);
+        }
+        return rc;
+    }
+    return reply_json(out, 201, o, err);
+}
+
+static int principal_revoke(srv_req *r, srv_reply *out, dt_error *err)
+{
+    TRY(dt_principal_revoke(r->store, &r->auth, r->params[0], err));
+    return reply_json(out, 200, json_pack("{s:s, s:b}", "name", r->params[0], "revoked", 1), err);
+}
+
+static int principal_rotate(srv_req *r, srv_reply *out, dt_error *err)
+{
+    char token[DT_TOKEN_SIZE];
+    TRY(dt_principal_rotate(r->store, &r->auth, r->params[0], token, err));
+    json_t *o = json_pack("{s:s, s:s}", "name", r->params[0], "token", token);
+    memset(token, 0, sizeof token);
+    return reply_json(out, 200, o, err);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 /* Literal paths come before a "{}" at the same place: the first match wins. */
@@ -484,28 +746,28 @@ const srv_route srv_routes[] = {
     {NULL, "GET", "/metrics", NULL, 0}, /* server.c answers it: the counts are the server's */
     {"store.ingest", "POST", "/v1/sources/{}/records", ingest, 0},
     {"store.withdraw", "POST", "/v1/sources/{}/withdraw", withdraw, 0},
-    {"store.purge", "POST", "/v1/purge", NULL, 0},
-    {"model.import", "PUT", "/v1/model", NULL, 0},
-    {"model.train", "POST", "/v1/model/train", NULL, 0},
-    {"entity.export", "GET", "/v1/entities", NULL, 0},
+    {"store.purge", "POST", "/v1/purge", purge, 0},
+    {"model.import", "PUT", "/v1/model", model_import, 1},
+    {"model.train", "POST", "/v1/model/train", model_train, 0},
+    {"entity.export", "GET", "/v1/entities", export_entities, 0},
     {"record.resolve", "POST", "/v1/sources/{}/resolve", resolve, 1},
     {"entity.get", "GET", "/v1/entities/{}", entity, 0},
     {"pair.explain", "GET", "/v1/explain", explain, 0},
-    {"principal.add", "POST", "/v1/principals", NULL, 0},
-    {"principal.revoke", "POST", "/v1/principals/{}/revoke", NULL, 0},
-    {"principal.rotate", "POST", "/v1/principals/{}/rotate", NULL, 0},
+    {"principal.add", "POST", "/v1/principals", principal_add, 1},
+    {"principal.revoke", "POST", "/v1/principals/{}/revoke", principal_revoke, 0},
+    {"principal.rotate", "POST", "/v1/principals/{}/rotate", principal_rotate, 0},
     {"principal.list", "GET", "/v1/principals", principals, 0},
-    {"policy.set", "PUT", "/v1/sources/{}/policy", NULL, 0},
+    {"policy.set", "PUT", "/v1/sources/{}/policy", policy_set, 0},
     {"policy.get", "GET", "/v1/sources/{}/policy", policy_get, 0},
-    {"audit.verify", "POST", "/v1/audit/verify", NULL, 0},
+    {"audit.verify", "POST", "/v1/audit/verify", audit_verify, 0},
     {"audit.head", "GET", "/v1/audit/head", audit_head, 0},
     {"audit.prove", "GET", "/v1/audit/proofs/{}", audit_prove, 0},
-    {"audit.consistency", "POST", "/v1/audit/consistency", NULL, 0},
-    {"audit.witness", "GET", "/v1/audit/witness", NULL, 0},
-    {"audit.disclosures", "GET", "/v1/disclosures", NULL, 0},
+    {"audit.consistency", "POST", "/v1/audit/consistency", audit_consistency, 1},
+    {"audit.witness", "GET", "/v1/audit/witness", audit_witness, 0},
+    {"audit.disclosures", "GET", "/v1/disclosures", disclosures, 0},
     {"event.ingest", "POST", "/v1/events/{}/rows", ingest_events, 0},
     {"finding.run", "POST", "/v1/findings/run", findings_run, 0},
-    {"finding.export", "GET", "/v1/findings/export", NULL, 0},
+    {"finding.export", "GET", "/v1/findings/export", export_findings, 0},
     {"finding.list", "GET", "/v1/findings", findings_list, 0},
     {"finding.show", "GET", "/v1/findings/{}", finding_show, 0},
     {"finding.verify", "POST", "/v1/findings/{}/verify", verify, 0},

@@ -90,8 +90,10 @@ unsigned srv_status_of(int code)
     case DT_EAUTH: return 401;
     case DT_EDENIED: return 403;
     case DT_ENOTFOUND: return 404;
-    case DT_ESTATE: return 409;
+    case DT_ESTATE:
+    case DT_EBUSY: return 409;
     case DT_ELIMIT: return 413;
+    case DT_EMODEL: return 422; /* understood, but no model can be made or loaded from it */
     case DT_EINVAL:
     case DT_EINPUT:
     case DT_ECONFIG: return 400;
@@ -102,6 +104,11 @@ unsigned srv_status_of(int code)
 const char *srv_query(const srv_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *srv_header(const srv_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body)
@@ -117,6 +124,22 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
                                                                  : "text/plain; version=0.0.4");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ok = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* A file a call wrote, streamed from its descriptor: never whole in memory. */
+static enum MHD_Result send_file(struct MHD_Connection *c, const srv_reply *out)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd64(out->size, out->fd);
+    if (!resp) {
+        close(out->fd);
+        return MHD_NO;
+    }
+    if (t_current) t_current->status = 200;
+    MHD_add_response_header(resp, "Content-Type", out->content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     return ok;
 }
@@ -370,6 +393,7 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     int rc = rt->handler(&r, &out, &err);
     if (r.store) give_back(s, r.store);
     if (rc < 0) return send_dt_error(c, &err);
+    if (out.fd > 0) return send_file(c, &out);
     return send_body(c, out.status ? out.status : 200, out.body);
 }
 

@@ -15,6 +15,7 @@
 #define DT_SERVER_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dovetail.h"
 
@@ -33,10 +34,15 @@ typedef struct srv_req {
 } srv_req;
 
 /* What a handler answers: a status and a JSON body (malloc'd, freed by
- * the server), or an error (err set, the server writes its JSON). */
+ * the server), or a file streamed from fd (size bytes, content_type; the
+ * server closes it; the file is already unlinked), or an error (err set,
+ * the server writes its JSON). */
 typedef struct srv_reply {
     unsigned status;
     char *body;
+    int fd;                    /* > 0: stream this file instead of body */
+    uint64_t size;
+    const char *content_type;
 } srv_reply;
 
 typedef int (*srv_handler)(srv_req *r, srv_reply *out, dt_error *err);
@@ -54,8 +60,9 @@ extern const size_t srv_n_routes;
 
 /* 0 when invariant 1 holds; else -1 and err names the action at fault. */
 int srv_routes_check(dt_error *err);
-/* The query argument `name`, or NULL. */
+/* The query argument `name`, or NULL; the header `name`, or NULL. */
 const char *srv_query(const srv_req *r, const char *name);
+const char *srv_header(const srv_req *r, const char *name);
 /* A dt_error's HTTP status. */
 unsigned srv_status_of(int code);
 

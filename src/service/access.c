@@ -459,8 +459,8 @@ int dt_principal_add(dt_store *store, const dt_request *req, const char *name, c
     principal_add p = {.q = &q, .name = name, .sources = sources, .token = token};
     DT_TRY(req_begin(store, req, SVC_PRINCIPAL_ADD, name, &q, err));
     int rc = gv_role_parse(role, &p.role) < 0
-                 ? dt_err_set(err, DT_EINVAL, "no role '%s' (admin, steward, analyst, "
-                              "reviewer, auditor)", role)
+                 ? dt_err_field(err, DT_EINVAL, "role", "no role '%s' (admin, steward, "
+                                "analyst, reviewer, auditor)", role)
                  : check_sources(store, sources, err);
     if (rc == DT_OK) rc = req_commit_with(&q, add_principal, &p, err);
     return dt_err_ensure(err, req_end(&q, rc, err));

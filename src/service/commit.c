@@ -14,9 +14,11 @@
  *   1. A caller returns only after the transaction holding its entry has
  *      committed (its waiter is done with rc DT_OK), or with the error
  *      that commit met; an entry is never in two commits.
- *   2. One leader at a time: a waiter that finds no commit under way takes
- *      every queued entry and commits them on the committer's own
- *      connection; entries queued meanwhile wait for the next leader.
+ *   2. One leader at a time: a caller that finds no commit under way
+ *      leads. A leader takes every queued entry, commits them on the
+ *      committer's own connection, wakes their callers (each on its own
+ *      condition: no herd), and hands the lead to the first caller that
+ *      queued meanwhile.
  *   3. The queue holds pointers into the waiting callers' requests: a
  *      caller is blocked until its waiter is done, so they stay valid.
  *   4. The committer knows the handles that use it, and a thread of its
@@ -38,14 +40,15 @@
 typedef struct waiter {
     const gv_entry *e;
     int done, rc;
+    int leads;              /* handed the lead by the leader before it */
     dt_error err;
+    pthread_cond_t wake;    /* its own: a commit wakes its group and the next leader only */
     struct waiter *next;
 } waiter;
 
 struct dt_committer {
     dt_store *s;                /* its own handle: the leader's connection */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
     waiter *head, **tail;       /* entries not yet taken by a leader */
     int busy;                   /* a leader is committing */
     atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS];
@@ -110,7 +113,6 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
         return rc;
     }
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->wake, NULL);
     pthread_mutex_init(&c->users_lock, NULL);
     pthread_cond_init(&c->stop_wake, NULL);
     c->tail = &c->head;
@@ -135,7 +137,6 @@ void dt_committer_close(dt_committer *c)
     if (was_running) pthread_join(c->sweeper, NULL);
     pthread_cond_destroy(&c->stop_wake);
     pthread_mutex_destroy(&c->users_lock);
-    pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     dt_free(c->users);
     dt_store_close(c->s);
@@ -221,36 +222,51 @@ static int commit_group(dt_committer *c, waiter *group, dt_error *err)
     return DT_OK;
 }
 
+/* The leader, locked: commits every queued entry (its own among them),
+ * wakes each of their callers, and hands the lead to the first caller
+ * that queued meanwhile (invariant 2). */
+static void lead(dt_committer *c)
+{
+    waiter *group = c->head;
+    c->head = NULL;
+    c->tail = &c->head;
+    pthread_mutex_unlock(&c->lock);
+    dt_error gerr;
+    dt_error_clear(&gerr);
+    int rc = commit_group(c, group, &gerr);
+    pthread_mutex_lock(&c->lock);
+    for (waiter *w = group, *next; w; w = next) {
+        next = w->next; /* w may return (and its frame go) once done is seen */
+        w->rc = rc;
+        w->err = gerr;
+        w->done = 1;
+        pthread_cond_signal(&w->wake);
+    }
+    if (c->head) { /* busy stays set: the lead passes on */
+        c->head->leads = 1;
+        pthread_cond_signal(&c->head->wake);
+    } else {
+        c->busy = 0;
+    }
+}
+
 int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err)
 {
     waiter me = {.e = e};
+    pthread_cond_init(&me.wake, NULL);
     pthread_mutex_lock(&c->lock);
     *c->tail = &me;
     c->tail = &me.next;
-    while (!me.done) {
-        if (c->busy) {
-            pthread_cond_wait(&c->wake, &c->lock);
-            continue;
-        }
-        waiter *group = c->head; /* invariant 2: this waiter leads */
-        c->head = NULL;
-        c->tail = &c->head;
+    if (!c->busy) { /* no commit under way: this caller leads */
         c->busy = 1;
-        pthread_mutex_unlock(&c->lock);
-        dt_error gerr;
-        dt_error_clear(&gerr);
-        int rc = commit_group(c, group, &gerr);
-        pthread_mutex_lock(&c->lock);
-        for (waiter *w = group, *next; w; w = next) {
-            next = w->next; /* w may return (and its frame go) once done is seen */
-            w->rc = rc;
-            w->err = gerr;
-            w->done = 1;
-        }
-        c->busy = 0;
-        pthread_cond_broadcast(&c->wake);
+        me.leads = 1;
+    }
+    while (!me.done) {
+        if (me.leads) lead(c);
+        else pthread_cond_wait(&me.wake, &c->lock);
     }
     pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&me.wake);
     if (me.rc < 0) *err = me.err;
     return me.rc;
 }

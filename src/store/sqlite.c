@@ -181,7 +181,7 @@ int sq_fail(const st_store *s, int rc, const char *what, dt_error *err)
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        return dt_err_at(err, DT_EIO, s->path, 0, 0,
+        return dt_err_at(err, DT_EBUSY, s->path, 0, 0,
                          "%s: the store is locked by another process (%s); try again when it "
                          "has finished", what, why);
     case SQLITE_FULL:

@@ -2,8 +2,8 @@
 # End-to-end tests of `dovetail serve` (README, "The server"): the real
 # server on a loopback port, driven with curl. Each served route answers;
 # each error status has one JSON shape (401 no or bad token, 403 role or
-# purpose, 404, 405, 409 a refused step, 413, 415, 400 naming the field,
-# 501 a route not served yet); every request to a governed call is one
+# purpose, 404, 405, 409 a refused step, 413, 415, 400 naming the field);
+# every request to a governed call is one
 # audit entry; HTTPS with a self-signed certificate; SIGTERM stops it with
 # exit 0 after the request in flight.
 # Usage: tests/e2e/server_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
@@ -97,9 +97,6 @@ req analyst GET /v1/nowhere >"$T/r"
 [ "$(status "$T/r")" = 404 ] && ok "no such route: 404" || bad "404 route" "$(cat "$T/r")"
 req analyst DELETE /v1/findings >"$T/r"
 [ "$(status "$T/r")" = 405 ] && ok "a method the path does not take: 405" || bad "405" "$(cat "$T/r")"
-req admin POST /v1/purge >"$T/r"
-[ "$(status "$T/r")" = 501 ] && has "$T/r" 'not served over HTTP yet' && ok "a route not served yet: 501, saying so" \
-    || bad "501" "$(cat "$T/r")"
 
 # ---- ingest, events, withdraw -------------------------------------------------------------
 { head -n 1 "$T/g/benefits.csv"; sed -n '2,4p' "$T/g/benefits.csv" | sed 's/^[^,]*,/NEW-&/; s/^NEW-\([^,]*\),/NEW-\1,/'; } >"$T/new.csv"
@@ -183,6 +180,103 @@ awk '/^dovetail_audit_group_size_sum/ { sum = $2 } /^dovetail_audit_group_size_c
      END { exit !(sum >= n && n == inf && n > 0) }' "$T/metrics" \
     && ok "GET /metrics: group commits, with the entries they made durable" \
     || bad "group metrics" "$(grep group_size "$T/metrics")"
+
+# a write while another process holds the store's write lock: 409, once the wait (2 s) is over
+(printf 'BEGIN IMMEDIATE;\nSELECT 1;\n'; sleep 4; printf 'COMMIT;\n') | sqlite3 "$S" >/dev/null &
+lock=$!
+sleep 0.5
+req steward POST /v1/sources/benefits/withdraw -H 'Content-Type: application/json' --data-binary '{"ids": ["J-2"]}' >"$T/r"
+wait $lock
+[ "$(status "$T/r")" = 409 ] && has "$T/r" '"code":"DT_EBUSY"' && ok "a write while the store is locked: 409" \
+    || bad "locked 409" "$(cat "$T/r")"
+
+# ---- the other governed calls -------------------------------------------------------------
+req admin POST /v1/purge >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"sources":\[{"source":' && ok "purge: what each source erased" \
+    || bad "purge" "$(cat "$T/r")"
+req analyst POST /v1/purge >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not purge: 403" || bad "purge 403" "$(cat "$T/r")"
+req admin POST /v1/principals -H 'Content-Type: application/json' --data-binary '{"name": "clerk", "role": "analyst"}' >"$T/r"
+CLERK=$(tail -n 1 "$T/r" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ "$(status "$T/r")" = 201 ] && [ -n "$CLERK" ] && ok "add a principal: 201 with its token (shown once)" \
+    || bad "principal add" "$(cat "$T/r")"
+echo "$CLERK" >"$S.clerk"
+req clerk GET /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "the new principal's token works" || bad "clerk token" "$(head -c 200 "$T/r")"
+req admin POST /v1/principals -H 'Content-Type: application/json' --data-binary '{"name": "x", "role": "king"}' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/role"' && ok "a role that is none: 400 at /role" \
+    || bad "bad role" "$(cat "$T/r")"
+req admin POST /v1/principals -H 'Content-Type: application/json' --data-binary '{"role": "analyst"}' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/name"' && ok "no name: 400 at /name" || bad "no name" "$(cat "$T/r")"
+req analyst POST /v1/principals -H 'Content-Type: application/json' --data-binary '{"name": "y", "role": "admin"}' >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not add a principal: 403" || bad "add 403" "$(cat "$T/r")"
+req admin POST /v1/principals/clerk/rotate >"$T/r"
+NEW=$(tail -n 1 "$T/r" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ "$(status "$T/r")" = 200 ] && [ -n "$NEW" ] && [ "$NEW" != "$CLERK" ] && ok "rotate: a new token" || bad "rotate" "$(cat "$T/r")"
+req clerk GET /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 401 ] && ok "the old token is refused at once: 401" || bad "old token" "$(head -c 200 "$T/r")"
+echo "$NEW" >"$S.clerk"
+req clerk GET /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "the rotated token works" || bad "new token" "$(head -c 200 "$T/r")"
+req admin POST /v1/principals/clerk/revoke >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"revoked":true' && ok "revoke" || bad "revoke" "$(cat "$T/r")"
+req clerk GET /v1/findings >"$T/r"
+[ "$(status "$T/r")" = 401 ] && ok "a revoked token is refused at once: 401" || bad "revoked token" "$(head -c 200 "$T/r")"
+req admin POST /v1/principals/nobody/revoke >"$T/r"
+[ "$(status "$T/r")" = 404 ] && ok "revoke no one: 404" || bad "revoke 404" "$(cat "$T/r")"
+
+req steward PUT /v1/sources/benefits/policy -H 'Content-Type: application/yaml' --data-binary @"$S.policy.yaml" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"version":' && ok "set a policy (its steward)" || bad "policy set" "$(cat "$T/r")"
+req steward PUT /v1/sources/benefits/policy -H 'Content-Type: application/yaml' --data-binary 'purposes: [' >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" 'the body' && ! has "$T/r" 'dovetail-serve' \
+    && ok "a broken policy: 400 naming the body, not the server's file" || bad "policy 400" "$(cat "$T/r")"
+req analyst PUT /v1/sources/benefits/policy -H 'Content-Type: application/yaml' --data-binary @"$S.policy.yaml" >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not set a policy: 403" || bad "policy 403" "$(cat "$T/r")"
+
+req admin POST /v1/model/train >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"model_version":2' && ok "train over HTTP: model version 2" \
+    || bad "train" "$(cat "$T/r")"
+"$DT" link --config "$T/c.yaml" --out "$T/lk" -q >/dev/null 2>&1 || bad "link for a model.json"
+req admin PUT /v1/model -H 'Content-Type: application/json' --data-binary @"$T/lk/model.json" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"model_version":3' && ok "import a model.json: version 3" \
+    || bad "model import" "$(head -c 300 "$T/r")"
+req admin PUT /v1/model -H 'Content-Type: application/json' --data-binary '{"not": "a model"}' >"$T/r"
+[ "$(status "$T/r")" = 422 ] && ! has "$T/r" 'dovetail-serve' && ok "a body that is no model for this config: 422" \
+    || bad "model 400" "$(cat "$T/r")"
+
+req analyst GET /v1/entities -D "$T/hdr" >"$T/r"
+n_active=$(tail -n +2 "$T/r" | wc -l)
+[ "$(status "$T/r")" = 200 ] && sed -n 2p "$T/r" | grep -q '^source,record_id,entity_id' \
+    && grep -qi '^content-type: text/csv' "$T/hdr" && [ "$n_active" -gt 5000 ] \
+    && ok "export entities: text/csv, streamed ($((n_active - 1)) records)" || bad "export" "$(head -c 300 "$T/r")"
+req analyst GET /v1/findings/export >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"finding_id"' && ok "export findings: JSON" || bad "findings export" "$(head -c 300 "$T/r")"
+req analyst GET /v1/findings/export -H 'Accept: text/csv' >"$T/r"
+[ "$(status "$T/r")" = 200 ] && sed -n 2p "$T/r" | grep -q '^finding_id,' && ok "export findings: CSV when asked" \
+    || bad "findings csv" "$(head -c 300 "$T/r")"
+
+req auditor GET /v1/audit/head >"$T/r"
+tail -n 1 "$T/r" >"$T/head0.json"
+req auditor GET /v1/audit/witness >"$T/r"
+tail -n +2 "$T/r" >"$T/witness.jsonl"
+[ "$(status "$T/r")" = 200 ] && head -n 1 "$T/witness.jsonl" | grep -q dovetail_witness && ok "the witness file" \
+    || bad "witness" "$(head -c 300 "$T/r")"
+req auditor POST /v1/audit/verify >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"ok":true' && ok "audit verify over HTTP" || bad "verify" "$(cat "$T/r")"
+req auditor POST /v1/audit/verify -H 'Content-Type: application/jsonl' --data-binary @"$T/witness.jsonl" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"ok":true' && ! has "$T/r" '"witness_heads":0' \
+    && ok "audit verify with the witness file as the body" || bad "verify witness" "$(cat "$T/r")"
+req auditor POST /v1/audit/consistency -H 'Content-Type: application/json' --data-binary @"$T/head0.json" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && ok "a consistency proof from an earlier head" || bad "consistency" "$(cat "$T/r")"
+req auditor GET "/v1/disclosures?entity=$E" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"action":"record.resolve"' && ok "disclosures of an entity" \
+    || bad "disclosures" "$(head -c 300 "$T/r")"
+req auditor GET /v1/disclosures >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"record"' && ok "disclosures of no one: 400" || bad "disclosures 400" "$(cat "$T/r")"
+req analyst GET "/v1/disclosures?entity=$E" >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not list disclosures: 403" || bad "disclosures 403" "$(cat "$T/r")"
+[ -z "$(ls -A "$T"/tmp/dovetail-serve.* 2>/dev/null)" ] && ok "no reply file is left behind" \
+    || bad "reply files left" "$(ls -A "$T"/tmp/dovetail-serve.* | head -3)"
 
 # ---- SIGTERM --------------------------------------------------------------------------
 kill -TERM "$PID"
