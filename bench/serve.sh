@@ -45,7 +45,7 @@ wrk.headers["Authorization"] = "Bearer $TOKEN"
 wrk.headers["Dovetail-Purpose"] = "test"
 EOF
 rm -f "$T/serve.log"
-"$DT" serve --store "$T/s.db" --listen 127.0.0.1:0 --threads "${THREADS:-2}" 2>"$T/serve.log" &
+"$DT" serve --store "$T/s.db" --listen 127.0.0.1:0 --threads "${THREADS:-16}" 2>"$T/serve.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 i=0

@@ -204,19 +204,17 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "certificate): each request carries \"Authorization: Bearer TOKEN\" and\n"             \
     "\"Dovetail-Purpose: P\", and takes the path the command would (authorization,\n"     \
     "one audit entry, durable before the reply). Routes (README, \"The server\"):\n"       \
-    "GET /healthz, /metrics; POST /v1/sources/S/records (CSV or JSON rows),\n"          \
-    "/v1/events/E/rows, /v1/sources/S/withdraw, /v1/sources/S/resolve; GET\n"          \
-    "/v1/entities/ID, /v1/explain?a=S:ID&b=S:ID, /v1/findings[?state=S],\n"              \
-    "/v1/findings/ID; POST /v1/findings/run, /v1/findings/ID/{verify,dismiss,notify,\n"   \
-    "contest} with {\"reason\": ...}; GET /v1/principals, /v1/sources/S/policy,\n"       \
-    "/v1/audit/head, /v1/audit/proofs/N. The other calls have routes that answer 501\n" \
-    "for now (serve --routes lists them all).\n"                                        \
+    "every governed call has one (serve --routes lists them; docs/openapi.yaml\n"      \
+    "describes them). Concurrent requests' audit entries are made durable together,\n" \
+    "one fsync for many (group commit).\n"                                              \
     "Runs until SIGTERM or SIGINT, then finishes the requests in flight and exits 0.\n" \
     "\n"                                                                                   \
     "  -S, --store FILE      the store; required\n"                                       \
     "  -K, --key FILE        the store's key file (default: $DOVETAIL_KEY_FILE)\n"        \
     "      --listen H:P      address and port (default 127.0.0.1:8080; port 0: any)\n"   \
-    "  -t, --threads N       worker threads (default 2)\n"                                \
+    "  -t, --threads N       worker threads, each with its handle on the store\n"        \
+    "                        (default 8 per core: a request waiting for its group's\n" \
+    "                        commit holds its thread)\n"                                \
     "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
     "      --tls-key FILE    ... and its PEM key\n"                                       \
     "      --rate N          requests a second per token, bursts of 2N (default\n"     \

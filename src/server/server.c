@@ -17,6 +17,8 @@
  *      argument's name, or "".
  *   4. dt_server_stop returns after every request in flight has been
  *      answered: MHD_stop_daemon joins the workers.
+ *   5. Workers run at nice WORKER_NICE, the committer's thread at the
+ *      process's own: under load, commits go first (lower_worker).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +40,7 @@
  * histogram, counted with atomics by every worker. */
 static const unsigned k_statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 501};
 enum { N_STATUS = sizeof k_statuses / sizeof k_statuses[0] + 1 /* other */, MAX_ROUTES = 64 };
+enum { WORKER_NICE = 5 };
 static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
 enum { N_BUCKET = sizeof k_buckets / sizeof k_buckets[0] };
 
@@ -83,6 +88,17 @@ typedef struct pending_req {
 
 /* The request this worker is answering: send_body notes its status. */
 static __thread pending_req *t_current;
+static __thread int t_lowered;
+
+/* Invariant 5: a worker runs below the committer's thread (and the rest of
+ * the process), so the one serial step of every request is never the one
+ * the scheduler keeps waiting. Lowering needs no privilege. */
+static void lower_worker(void)
+{
+    if (t_lowered) return;
+    t_lowered = 1;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
+}
 
 unsigned srv_status_of(int code)
 {
@@ -430,6 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    lower_worker();
     t_current = p;
     if (p->too_big) {
         char msg[128];
@@ -544,7 +561,10 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         free_server(s);
         return DT_EIO;
     }
-    if (!s->o.threads) s->o.threads = 2;
+    if (!s->o.threads) { /* a worker waits for its group's commit: more of them than cores */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        s->o.threads = (unsigned)(cores > 0 && cores < 64 ? 8 * cores : 16);
+    }
     if (!s->o.max_body) s->o.max_body = 16u << 20;
     if (!s->o.max_connections) s->o.max_connections = 256;
     if (!s->o.timeout_s) s->o.timeout_s = 30;

@@ -14,11 +14,12 @@
  *   1. A caller returns only after the transaction holding its entry has
  *      committed (its waiter is done with rc DT_OK), or with the error
  *      that commit met; an entry is never in two commits.
- *   2. One leader at a time: a caller that finds no commit under way
- *      leads. A leader takes every queued entry, commits them on the
- *      committer's own connection, wakes their callers (each on its own
- *      condition: no herd), and hands the lead to the first caller that
- *      queued meanwhile.
+ *   2. One thread of the committer's own commits: it takes every queued
+ *      entry, commits them on the committer's own connection, and wakes
+ *      their callers (each on its own condition: no herd); entries queued
+ *      meanwhile go in its next commit. A thread of its own, not a caller
+ *      that leads: the server runs its workers at a lower priority, so
+ *      under load the one serial step is never the one kept waiting.
  *   3. The queue holds pointers into the waiting callers' requests: a
  *      caller is blocked until its waiter is done, so they stay valid.
  *   4. The committer knows the handles that use it, and a thread of its
@@ -40,17 +41,18 @@
 typedef struct waiter {
     const gv_entry *e;
     int done, rc;
-    int leads;              /* handed the lead by the leader before it */
     dt_error err;
-    pthread_cond_t wake;    /* its own: a commit wakes its group and the next leader only */
+    pthread_cond_t wake;    /* its own: a commit wakes its own callers only */
     struct waiter *next;
 } waiter;
 
 struct dt_committer {
-    dt_store *s;                /* its own handle: the leader's connection */
+    dt_store *s;                /* its own handle: the committing thread's connection */
     pthread_mutex_t lock;
-    waiter *head, **tail;       /* entries not yet taken by a leader */
-    int busy;                   /* a leader is committing */
+    pthread_cond_t work;        /* entries queued, or stop */
+    waiter *head, **tail;       /* entries not yet taken */
+    int is_closing;
+    pthread_t committer;
     atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS];
     /* invariant 4 */
     pthread_mutex_t users_lock;
@@ -60,6 +62,8 @@ struct dt_committer {
     int is_stopping;
     pthread_t sweeper;
 };
+
+static void *committer_main(void *arg);
 
 int64_t svc_mono_ms(void)
 {
@@ -113,11 +117,17 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
         return rc;
     }
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->work, NULL);
     pthread_mutex_init(&c->users_lock, NULL);
     pthread_cond_init(&c->stop_wake, NULL);
     c->tail = &c->head;
+    if (pthread_create(&c->committer, NULL, committer_main, c) != 0) {
+        c->is_closing = c->is_stopping = 1; /* no thread to join */
+        dt_committer_close(c);
+        return dt_err_set(err, DT_ENOMEM, "cannot start the committer's thread");
+    }
     if (pthread_create(&c->sweeper, NULL, sweeper_main, c) != 0) {
-        c->is_stopping = 1; /* no thread to join */
+        c->is_stopping = 1;
         dt_committer_close(c);
         return dt_err_set(err, DT_ENOMEM, "cannot start the committer's thread");
     }
@@ -128,7 +138,13 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
 void dt_committer_close(dt_committer *c)
 {
     if (!c) return;
-    assert(!c->head && !c->busy && !c->n_users); /* every handle that used it left first */
+    assert(!c->head && !c->n_users); /* every handle that used it left first */
+    pthread_mutex_lock(&c->lock);
+    int committing = !c->is_closing;
+    c->is_closing = 1;
+    pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->lock);
+    if (committing) pthread_join(c->committer, NULL);
     pthread_mutex_lock(&c->users_lock);
     int was_running = !c->is_stopping;
     c->is_stopping = 1;
@@ -137,6 +153,7 @@ void dt_committer_close(dt_committer *c)
     if (was_running) pthread_join(c->sweeper, NULL);
     pthread_cond_destroy(&c->stop_wake);
     pthread_mutex_destroy(&c->users_lock);
+    pthread_cond_destroy(&c->work);
     pthread_mutex_destroy(&c->lock);
     dt_free(c->users);
     dt_store_close(c->s);
@@ -199,7 +216,7 @@ static int size_bucket(size_t n)
     return i;
 }
 
-/* Commits the taken list in one transaction (the leader, unlocked). */
+/* Commits the taken list in one transaction (the committer's thread, unlocked). */
 static int commit_group(dt_committer *c, waiter *group, dt_error *err)
 {
     gv_audit *a = c->s->audit;
@@ -222,32 +239,32 @@ static int commit_group(dt_committer *c, waiter *group, dt_error *err)
     return DT_OK;
 }
 
-/* The leader, locked: commits every queued entry (its own among them),
- * wakes each of their callers, and hands the lead to the first caller
- * that queued meanwhile (invariant 2). */
-static void lead(dt_committer *c)
+/* Invariant 2. */
+static void *committer_main(void *arg)
 {
-    waiter *group = c->head;
-    c->head = NULL;
-    c->tail = &c->head;
-    pthread_mutex_unlock(&c->lock);
-    dt_error gerr;
-    dt_error_clear(&gerr);
-    int rc = commit_group(c, group, &gerr);
+    dt_committer *c = arg;
     pthread_mutex_lock(&c->lock);
-    for (waiter *w = group, *next; w; w = next) {
-        next = w->next; /* w may return (and its frame go) once done is seen */
-        w->rc = rc;
-        w->err = gerr;
-        w->done = 1;
-        pthread_cond_signal(&w->wake);
+    for (;;) {
+        while (!c->head && !c->is_closing) pthread_cond_wait(&c->work, &c->lock);
+        if (!c->head) break; /* closing, and nothing is left to commit */
+        waiter *group = c->head;
+        c->head = NULL;
+        c->tail = &c->head;
+        pthread_mutex_unlock(&c->lock);
+        dt_error gerr;
+        dt_error_clear(&gerr);
+        int rc = commit_group(c, group, &gerr);
+        pthread_mutex_lock(&c->lock);
+        for (waiter *w = group, *next; w; w = next) {
+            next = w->next; /* w may return (and its frame go) once done is seen */
+            w->rc = rc;
+            w->err = gerr;
+            w->done = 1;
+            pthread_cond_signal(&w->wake);
+        }
     }
-    if (c->head) { /* busy stays set: the lead passes on */
-        c->head->leads = 1;
-        pthread_cond_signal(&c->head->wake);
-    } else {
-        c->busy = 0;
-    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
 }
 
 int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err)
@@ -257,14 +274,8 @@ int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err)
     pthread_mutex_lock(&c->lock);
     *c->tail = &me;
     c->tail = &me.next;
-    if (!c->busy) { /* no commit under way: this caller leads */
-        c->busy = 1;
-        me.leads = 1;
-    }
-    while (!me.done) {
-        if (me.leads) lead(c);
-        else pthread_cond_wait(&me.wake, &c->lock);
-    }
+    pthread_cond_signal(&c->work);
+    while (!me.done) pthread_cond_wait(&me.wake, &c->lock);
     pthread_mutex_unlock(&c->lock);
     pthread_cond_destroy(&me.wake);
     if (me.rc < 0) *err = me.err;
