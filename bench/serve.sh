@@ -5,11 +5,18 @@
 # one JSON object: requests/s, latency percentiles, non-2xx replies, socket
 # errors, and the audit entries the run added (one per request).
 #
-# Usage: bench/serve.sh STORE_DIR [SECONDS] [CONNECTIONS]
+# With --mixed DATA_DIR, a steward ingests new benefits rows (batches of 100
+# of DATA_DIR/benefits.csv under new ids) over HTTP the whole time as well;
+# afterwards the JSON also says how many rows were acknowledged (200), how
+# many of those the store holds (every one, or the run failed), and whether
+# `audit verify` passed.
+#
+# Usage: bench/serve.sh [--mixed DATA_DIR] STORE_DIR [SECONDS] [CONNECTIONS]
 #   STORE_DIR holds a governed store as tests/e2e/govern_lib.sh's gv_setup
 #   makes it (s.db, s.db.key, s.db.analyst; purpose "test") over bench-gen
 #   data whose benefits.csv is DATA (the first row is the query), e.g. the
 #   one `bench/serve.sh --make DATA_DIR STORE_DIR` builds.
+#   THREADS (default 16): the server's workers.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DT=$ROOT/build/release/dovetail
@@ -29,7 +36,9 @@ if [ "${1:-}" = --make ]; then # --make DATA_DIR STORE_DIR: a store to load
     exit 0
 fi
 
-T=${1:?usage: bench/serve.sh STORE_DIR [SECONDS] [CONNECTIONS]}
+MIXED=""
+if [ "${1:-}" = --mixed ]; then MIXED=$2; shift 2; fi
+T=${1:?usage: bench/serve.sh [--mixed DATA_DIR] STORE_DIR [SECONDS] [CONNECTIONS]}
 SECS=${2:-15}
 CONNS=${3:-16}
 export DOVETAIL_KEY_FILE=$T/s.db.key
@@ -52,17 +61,53 @@ i=0
 while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
 PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")
 a0=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
+
+# --mixed: batches of 100 new rows until $T/stop appears; the ids of each
+# batch answered 200 go to $T/acked, other statuses to $T/ingest_errors.
+ingest_loop() {
+    steward=$(cat "$T/s.db.steward")
+    i=0
+    while [ ! -e "$T/stop" ]; do
+        first=$((2 + i * 100))
+        { head -n 1 "$MIXED/benefits.csv"
+          sed -n "${first},$((first + 99))p" "$MIXED/benefits.csv" | sed "s/^/MIX$$-$i-/"; } >"$T/batch.csv"
+        code=$(curl -s -o "$T/batch.out" -w '%{http_code}' -H "Authorization: Bearer $steward" \
+            -H "Dovetail-Purpose: test" -H 'Content-Type: text/csv' --data-binary @"$T/batch.csv" \
+            "http://127.0.0.1:$PORT/v1/sources/benefits/records")
+        if [ "$code" = 200 ]; then tail -n +2 "$T/batch.csv" | cut -d, -f1 >>"$T/acked"
+        else echo "$code $(cat "$T/batch.out")" >>"$T/ingest_errors"; fi
+        i=$((i + 1))
+    done
+}
+rm -f "$T/stop" "$T/acked" "$T/ingest_errors"
+: >"$T/acked"
+if [ -n "$MIXED" ]; then ingest_loop & LOOP=$!; fi
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/post.lua" \
     "http://127.0.0.1:$PORT/v1/sources/benefits/resolve" >"$T/wrk.out" 2>&1
+touch "$T/stop"
+[ -n "$MIXED" ] && wait $LOOP
 kill -TERM $PID
 wait $PID || true
 trap - EXIT
 a1=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
-awk -v audited=$((a1 - a0)) -v secs="$SECS" -v conns="$CONNS" '
+acked=$(wc -l <"$T/acked")
+stored=0 verified=null
+if [ -n "$MIXED" ]; then # every acknowledged row is there, and the log verifies
+    sqlite3 "$T/s.db" "SELECT record_id FROM record WHERE withdrawn = 0 AND record_id LIKE 'MIX$$-%'" \
+        | sort >"$T/stored"
+    sort "$T/acked" | comm -23 - "$T/stored" >"$T/missing"
+    stored=$((acked - $(wc -l <"$T/missing")))
+    DOVETAIL_TOKEN=$(cat "$T/s.db.auditor") "$DT" audit verify --store "$T/s.db" --purpose bench \
+        >"$T/verify.out" 2>&1 && verified=true || verified=false
+fi
+awk -v audited=$((a1 - a0)) -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" -v acked="$acked" \
+    -v stored="$stored" -v verified="$verified" -v errs="$(cat "$T/ingest_errors" 2>/dev/null | wc -l)" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     / 50% / { p50 = ms($2) } / 90% / { p90 = ms($2) } / 99% / { p99 = ms($2) }
     /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
     /Non-2xx/ { non2xx = $NF } /Socket errors/ { sockerr = $0 }
     END { printf "{\"route\": \"resolve\", \"seconds\": %d, \"connections\": %d, \"requests\": %d, ", secs, conns, n
           printf "\"requests_per_s\": %.1f, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, ", rps, p50, p90, p99
-          printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d}\n", non2xx, sockerr, audited }' "$T/wrk.out"
+          printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d", non2xx, sockerr, audited
+          if (mixed != "") printf ", \"ingest_rows_acknowledged\": %d, \"ingest_rows_stored\": %d, \"ingest_errors\": %d, \"audit_verify\": %s", acked, stored, errs, verified
+          printf "}\n" }' "$T/wrk.out"

@@ -28,6 +28,10 @@
  *      invariant 4), taking the handle's busy lock to do so: an idle
  *      server never keeps an old snapshot, which would keep the WAL from
  *      being reset while another process writes.
+ *   5. The committer's handle and every handle that uses it share a
+ *      write gate (st_set_write_gate): a handle's own write (an ingest
+ *      batch, a finding's step) queues for the write lock behind the
+ *      committer's commits instead of polling against them.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -50,6 +54,7 @@ struct dt_committer {
     dt_store *s;                /* its own handle: the committing thread's connection */
     pthread_mutex_t lock;
     pthread_cond_t work;        /* entries queued, or stop */
+    pthread_mutex_t gate;       /* invariant 5: every handle's write lock, queued for */
     waiter *head, **tail;       /* entries not yet taken */
     int is_closing;
     pthread_t committer;
@@ -118,6 +123,8 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
     }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->work, NULL);
+    pthread_mutex_init(&c->gate, NULL);
+    st_set_write_gate(c->s->st, &c->gate);
     pthread_mutex_init(&c->users_lock, NULL);
     pthread_cond_init(&c->stop_wake, NULL);
     c->tail = &c->head;
@@ -157,6 +164,7 @@ void dt_committer_close(dt_committer *c)
     pthread_mutex_destroy(&c->lock);
     dt_free(c->users);
     dt_store_close(c->s);
+    pthread_mutex_destroy(&c->gate);
     dt_free(c);
 }
 
@@ -183,6 +191,7 @@ int dt_store_use_committer(dt_store *store, dt_committer *c, dt_error *err)
     if (rc == DT_OK) {
         c->users[c->n_users++] = store;
         store->committer = c;
+        st_set_write_gate(store->st, &c->gate);
     }
     pthread_mutex_unlock(&c->users_lock);
     return rc < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory") : DT_OK;
@@ -195,6 +204,7 @@ void svc_committer_leave(dt_committer *c, dt_store *store)
         if (c->users[i] == store) c->users[i] = c->users[--c->n_users];
     store->committer = NULL;
     st_snapshot_release(store->st);
+    st_set_write_gate(store->st, NULL);
     pthread_mutex_unlock(&c->users_lock);
 }
 

@@ -471,10 +471,30 @@ const char *st_path(const st_store *s)
     return s->path;
 }
 
+void st_set_write_gate(st_store *s, pthread_mutex_t *gate)
+{
+    assert(!s->is_gated);
+    s->gate = gate;
+}
+
+static void ungate(st_store *s)
+{
+    if (s->is_gated) pthread_mutex_unlock(s->gate);
+    s->is_gated = 0;
+}
+
 int st_begin(st_store *s, dt_error *err)
 {
     st_snapshot_release(s); /* a write cannot start inside a read */
-    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err));
+    if (s->gate && !s->is_gated) {
+        pthread_mutex_lock(s->gate);
+        s->is_gated = 1;
+    }
+    int brc = sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err);
+    if (brc < 0) {
+        ungate(s);
+        return brc;
+    }
     s->in_txn = 1;
     s->changes_at_begin = sqlite3_total_changes64(s->db);
     s->log_changes = 0;
@@ -505,6 +525,7 @@ int st_commit(st_store *s, dt_error *err)
         return rc;
     }
     s->in_txn = 0;
+    ungate(s);
     return DT_OK;
 }
 
@@ -513,6 +534,7 @@ void st_rollback(st_store *s)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* fails only when none is open */
     s->in_txn = 0;
     s->is_gen_moved = 0;
+    ungate(s);
 }
 
 int st_snapshot_begin(st_store *s, int *started, dt_error *err)

@@ -9,6 +9,7 @@
 #ifndef DT_STORE_SQLITE_INT_H
 #define DT_STORE_SQLITE_INT_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -23,6 +24,8 @@ struct st_store {
     sqlite3_stmt *fnd[SQ_MAX_FND_STMTS];
     int in_txn;
     int is_committing; /* st_commit's COMMIT is under way */
+    pthread_mutex_t *gate; /* st_set_write_gate: taken from st_begin to its end */
+    int is_gated;          /* this handle holds the gate */
     int is_gen_moved;  /* the open transaction moved the data generation itself */
     int is_held;       /* a read transaction is kept open between requests (st_snapshot_hold) */
     int64_t changes_at_begin; /* sqlite3_total_changes64 at st_begin */

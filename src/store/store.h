@@ -26,6 +26,8 @@
 
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "util/util.h"
 
 typedef struct st_store st_store;
@@ -94,6 +96,12 @@ void st_snapshot_release(st_store *s);
  * mean equal data, whatever the audit log gained. */
 int st_data_gen(st_store *s, int64_t *gen, dt_error *err);
 void st_log_changed(st_store *s);
+/* Handles of one process that share gate take it before their write
+ * lock and give it back after their commit or rollback: they queue for
+ * the lock, where SQLite's busy timeout would have them poll for it, and
+ * a writer polling against a busy group committer can lose every time
+ * until its timeout. NULL: none. */
+void st_set_write_gate(st_store *s, pthread_mutex_t *gate);
 /* Test builds: from now on, a commit that bypasses the above aborts. */
 void st_check_commits(st_store *s);
 /* A small connection of its own that reads the current data generation
