@@ -15,8 +15,10 @@
  *   3. Every error reply has one shape: {"error": {"status", "code",
  *      "message", "field"}}, field a JSON pointer into the body, a query
  *      argument's name, or "".
- *   4. dt_server_stop returns after every request in flight has been
- *      answered: MHD_stop_daemon joins the workers.
+ *   4. dt_server_stop stops accepting, then returns after every request
+ *      in flight has been answered (or STOP_WAIT_MS passed): a request a
+ *      client was not answered may have been done, but none is cut off
+ *      half-sent by a stop.
  *   5. Workers run at nice WORKER_NICE, the committer's thread at the
  *      process's own: under load, commits go first (lower_worker).
  */
@@ -40,7 +42,7 @@
  * histogram, counted with atomics by every worker. */
 static const unsigned k_statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 501};
 enum { N_STATUS = sizeof k_statuses / sizeof k_statuses[0] + 1 /* other */, MAX_ROUTES = 64 };
-enum { WORKER_NICE = 5 };
+enum { WORKER_NICE = 5, STOP_WAIT_MS = 60000 };
 static const double k_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
 enum { N_BUCKET = sizeof k_buckets / sizeof k_buckets[0] };
 
@@ -74,6 +76,7 @@ struct dt_server {
     dt_store **handles;      /* invariant 1: all of them, opened at start */
     dt_store **free_handles; /* those no request holds */
     size_t n_handles, n_free;
+    unsigned long in_flight;  /* requests begun and not yet answered (atomics) */
     unsigned port;
 };
 
@@ -423,6 +426,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!p) { /* the headers: refuse an announced body over the limit at once */
         if (!(p = calloc(1, sizeof *p))) return MHD_NO;
         *con_cls = p;
+        __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
         p->route = -1;
         clock_gettime(CLOCK_MONOTONIC, &p->t0);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -464,6 +468,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)c, (void)why;
     pending_req *p = *con_cls;
     if (p && p->status) count_request(cls, p);
+    if (p) __atomic_sub_fetch(&((dt_server *)cls)->in_flight, 1, __ATOMIC_RELAXED);
     if (p) free(p->body);
     free(p);
     *con_cls = NULL;
@@ -590,7 +595,8 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         free_server(s);
         return rc;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC; /* MHD_quiesce_daemon needs it */
     if (s->cert) flags |= MHD_USE_TLS;
     /* options as an array: the pool and TLS are there only when used */
     struct MHD_OptionItem ops[8];
@@ -628,6 +634,15 @@ unsigned dt_server_port(const dt_server *s)
 void dt_server_stop(dt_server *s)
 {
     if (!s) return;
-    MHD_stop_daemon(s->d); /* joins the workers: no request holds a handle (invariant 4) */
+    /* invariant 4: no new connection; every request begun is answered
+     * (idle keep-alive connections are not waited for) */
+    MHD_socket listener = MHD_quiesce_daemon(s->d);
+    for (int waited_ms = 0; waited_ms < STOP_WAIT_MS; waited_ms += 10) {
+        if (!__atomic_load_n(&s->in_flight, __ATOMIC_RELAXED)) break;
+        struct timespec ten = {0, 10 * 1000000L};
+        nanosleep(&ten, NULL);
+    }
+    MHD_stop_daemon(s->d); /* joins the workers: no request holds a handle */
+    if (listener != MHD_INVALID_SOCKET) close(listener);
     free_server(s);
 }

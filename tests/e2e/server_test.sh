@@ -3,9 +3,10 @@
 # server on a loopback port, driven with curl. Each served route answers;
 # each error status has one JSON shape (401 no or bad token, 403 role or
 # purpose, 404, 405, 409 a refused step, 413, 415, 400 naming the field);
-# every request to a governed call is one
-# audit entry; HTTPS with a self-signed certificate; SIGTERM stops it with
-# exit 0 after the request in flight.
+# every request to a governed call is one audit entry; HTTPS with a
+# self-signed certificate; SIGTERM stops it with exit 0 after the request
+# in flight (an ingest, answered); a kill during an ingest leaves the store
+# whole and the same body sent again after a restart completes it.
 # Usage: tests/e2e/server_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
 # Ends with "server: N passed, N failed". Needs curl, openssl and sqlite3.
 set -u
@@ -286,6 +287,65 @@ PID=""
 [ $rc -eq 0 ] && grep -q "stopped" "$T/serve.log" && ok "SIGTERM: stops, exit 0" || bad "SIGTERM" "rc=$rc $(cat "$T/serve.log")"
 DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" audit verify --store "$S" --purpose test >/dev/null 2>"$T/err" \
     && ok "the audit log verifies after the server's requests" || bad "audit verify" "$(cat "$T/err")"
+
+# ---- a stop, and a kill, in the middle of an HTTP ingest --------------------------------------
+# body PREFIX: 16 copies of the benefits rows under new ids (two batches of up to 10,000)
+body() {
+    head -n 1 "$T/g/benefits.csv"
+    for k in $(seq 1 16); do tail -n +2 "$T/g/benefits.csv" | sed "s/^/$1$k-/"; done
+}
+n_rows() { sqlite3 "$S" "SELECT count(*) FROM record WHERE record_id LIKE '$1%' AND withdrawn = 0"; }
+n_ingests() { sqlite3 "$S" "SELECT count(*) FROM audit WHERE action = 'store.ingest'"; }
+# post_body PREFIX: the ingest in the background (CURL), once its entry is logged
+post_body() {
+    body "$1" >"$T/$1.csv"
+    _was=$(n_ingests)
+    curl -s -o "$T/$1.out" -w '%{http_code}' -H "Authorization: Bearer $(cat "$S.steward")" \
+        -H "Dovetail-Purpose: test" -H 'Content-Type: text/csv' --data-binary @"$T/$1.csv" \
+        "$URL/v1/sources/benefits/records" >"$T/$1.code" &
+    CURL=$!
+    i=0
+    while [ $i -lt 400 ] && [ "$(n_ingests)" = "$_was" ]; do sleep 0.05; i=$((i + 1)); done
+}
+total=$(($(body X | wc -l) - 1))
+start http
+post_body RSTT
+sleep 0.3
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+PID=""
+wait $CURL
+[ $rc -eq 0 ] && [ "$(cat "$T/RSTT.code")" = 200 ] && grep -q "\"new\":$total" "$T/RSTT.out" \
+    && [ "$(n_rows RSTT)" = "$total" ] \
+    && ok "SIGTERM during an ingest: it finishes, is answered ($total rows), then exit 0" \
+    || bad "SIGTERM mid-ingest" "rc=$rc $(cat "$T/RSTT.code") $(cat "$T/RSTT.out") $(n_rows RSTT)"
+
+start http
+post_body RSTK
+i=0 # until its first batch is committed: the kill falls between two batches' commits
+while [ $i -lt 600 ] && [ "$(n_rows RSTK)" = 0 ]; do sleep 0.05; i=$((i + 1)); done
+kill -KILL "$PID"
+wait "$PID" 2>/dev/null
+PID=""
+wait $CURL
+partial=$(n_rows RSTK)
+[ "$(cat "$T/RSTK.code")" != 200 ] && [ "$(sqlite3 "$S" 'PRAGMA integrity_check')" = ok ] \
+    && [ "$partial" -lt "$total" ] && [ $((partial % 10000)) = 0 ] \
+    && ok "killed during an ingest: not acknowledged, the store whole ($partial of $total rows, whole batches)" \
+    || bad "kill mid-ingest" "$(cat "$T/RSTK.code") $partial/$total $(sqlite3 "$S" 'PRAGMA integrity_check' | head -3)"
+start http
+req steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' --data-binary @"$T/RSTK.csv" >"$T/r"
+new=$(sed -n 's/.*"new":\([0-9]*\).*/\1/p' "$T/r") same=$(sed -n 's/.*"unchanged":\([0-9]*\).*/\1/p' "$T/r")
+[ "$(status "$T/r")" = 200 ] && [ $((new + same)) = "$total" ] && [ "$same" = "$partial" ] \
+    && [ "$(n_rows RSTK)" = "$total" ] \
+    && ok "restarted, the same body again: $new new, $same already stored, all $total there" \
+    || bad "resume after kill" "$(cat "$T/r") $(n_rows RSTK)/$total"
+kill -TERM "$PID"
+wait "$PID"
+PID=""
+DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" audit verify --store "$S" --purpose test >/dev/null 2>"$T/err" \
+    && ok "the audit log verifies after the kill" || bad "verify after kill" "$(cat "$T/err")"
 
 # ---- the rate limit ----------------------------------------------------------------------
 start http --rate 5
