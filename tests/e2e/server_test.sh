@@ -45,14 +45,23 @@ start() {
     URL="$_scheme://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")"
 }
 # req ROLE METHOD PATH [curl args...]: the status on the first line, the body after.
+# Each JSON reply is kept in $T/replies for openapi_check.py (its route and status).
+mkdir -p "$T/replies"
+: >"$T/replies/index.tsv"
 req() {
     _role=$1 _m=$2 _p=$3
     shift 3
     _auth=""
     [ "$_role" = none ] || _auth="Authorization: Bearer $(cat "$S.$_role" 2>/dev/null || echo "$_role")"
-    curl -sk -o "$T/body" -w '%{http_code}\n' -X "$_m" -H "$_auth" -H "Dovetail-Purpose: ${PURPOSE:-test}" \
-        "$@" "$URL$_p" >"$T/status"
-    cat "$T/status" "$T/body"
+    curl -sk -o "$T/body" -w '%{http_code}\n%{content_type}\n' -X "$_m" -H "$_auth" \
+        -H "Dovetail-Purpose: ${PURPOSE:-test}" "$@" "$URL$_p" >"$T/status"
+    if sed -n 2p "$T/status" | grep -q '^application/json\(;.*\)\{0,1\}$'; then
+        _n=$(($(wc -l <"$T/replies/index.tsv") + 1)) # not a variable: req may run in a subshell
+        cp "$T/body" "$T/replies/$_n.json"
+        printf '%s\t%s\t%s\t%s\n' "$_m" "${_p%%\?*}" "$(head -n 1 "$T/status")" "$_n.json" >>"$T/replies/index.tsv"
+    fi
+    head -n 1 "$T/status"
+    cat "$T/body"
 }
 status() { head -n 1 "$1"; }
 has() { grep -q -- "$2" "$1"; }
@@ -391,6 +400,13 @@ awk '/^  \// { path = $1; sub(/:$/, "", path); gsub(/\{[a-z_]*\}/, "{}", path) }
 [ -s "$T/routes.code" ] && cmp -s "$T/routes.code" "$T/routes.doc" \
     && ok "docs/openapi.yaml describes every route ($(wc -l <"$T/routes.code")), and no other" \
     || bad "openapi.yaml and the routes differ" "$(diff "$T/routes.code" "$T/routes.doc" | head -5)"
+
+# ---- docs/openapi.yaml: its examples, and every JSON reply above, match its schemas ----------
+if /usr/bin/python3 "$HERE/openapi_check.py" "$ROOT/docs/openapi.yaml" "$T/replies" >"$T/oa" 2>&1; then
+    ok "docs/openapi.yaml: its examples and the $(wc -l <"$T/replies/index.tsv") JSON replies of this test match its schemas ($(tail -n 1 "$T/oa"))"
+else
+    bad "openapi.yaml schemas" "$(head -n 8 "$T/oa")"
+fi
 
 echo "server: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
