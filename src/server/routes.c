@@ -421,6 +421,7 @@ static int ingest_rows(srv_req *r, int events, srv_reply *out, dt_error *err)
         body_named(err, path);
         return rc;
     }
+    srv_count_rows(r->server, &sum);
     return reply_json(out, 200, summary_json(&sum), err);
 }
 

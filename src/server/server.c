@@ -77,6 +77,7 @@ struct dt_server {
     dt_store **free_handles; /* those no request holds */
     size_t n_handles, n_free;
     unsigned long in_flight;  /* requests begun and not yet answered (atomics) */
+    uint64_t rows[4];         /* rows ingested: new, changed or restored, unchanged, rejected */
     unsigned port;
 };
 
@@ -296,6 +297,14 @@ static const char *bearer(struct MHD_Connection *c)
     return h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
 }
 
+void srv_count_rows(dt_server *s, const dt_ingest_summary *sum)
+{
+    __atomic_add_fetch(&s->rows[0], sum->n_new, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->rows[1], sum->n_changed + sum->n_restored, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->rows[2], sum->n_same, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->rows[3], sum->n_rejected, __ATOMIC_RELAXED);
+}
+
 static void count_request(dt_server *s, const pending_req *p)
 {
     int slot = p->route >= 0 && p->route < MAX_ROUTES ? p->route + 1 : 0;
@@ -356,6 +365,21 @@ static enum MHD_Result send_metrics(dt_server *s, struct MHD_Connection *c)
         EMIT("dovetail_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
              meth, path, (unsigned long long)count);
     }
+    uint64_t denied[2] = {0, 0}; /* 401, 403 over every route */
+    for (size_t r = 0; r <= srv_n_routes && r <= MAX_ROUTES; r++)
+        for (size_t k = 0; k < N_STATUS - 1; k++)
+            if (k_statuses[k] == 401 || k_statuses[k] == 403)
+                denied[k_statuses[k] == 403] += __atomic_load_n(&s->metrics[r].by_status[k], __ATOMIC_RELAXED);
+    EMIT("# HELP dovetail_denials_total Requests refused: no valid token (401), or not allowed "
+         "(403, audited).\n# TYPE dovetail_denials_total counter\n"
+         "dovetail_denials_total{status=\"401\"} %llu\ndovetail_denials_total{status=\"403\"} %llu\n",
+         (unsigned long long)denied[0], (unsigned long long)denied[1]);
+    static const char *const row_kinds[4] = {"new", "changed", "unchanged", "rejected"};
+    EMIT("# HELP dovetail_ingest_rows_total Rows ingested over HTTP, by what became of them.\n"
+         "# TYPE dovetail_ingest_rows_total counter\n");
+    for (int k = 0; k < 4; k++)
+        EMIT("dovetail_ingest_rows_total{result=\"%s\"} %llu\n", row_kinds[k],
+             (unsigned long long)__atomic_load_n(&s->rows[k], __ATOMIC_RELAXED));
     dt_group_stats g;
     dt_committer_stats(s->committer, &g);
     EMIT("# HELP dovetail_audit_group_size Audit entries made durable together, by group "
@@ -398,7 +422,8 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     dt_error err;
     dt_error_clear(&err);
     srv_req r = {.body = p->body ? p->body : "", .body_len = p->len,
-                 .content_type = ctype ? ctype : "", .conn = c, .tmp_dir = s->tmp_dir};
+                 .content_type = ctype ? ctype : "", .conn = c, .tmp_dir = s->tmp_dir,
+                 .server = s};
     r.auth.token = bearer(c);
     r.auth.purpose = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Dovetail-Purpose");
     memcpy(r.params, params, sizeof params);

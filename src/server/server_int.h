@@ -31,6 +31,7 @@ typedef struct srv_req {
     const char *content_type;  /* "" when none */
     void *conn;                /* for query arguments (srv_query) */
     const char *tmp_dir;       /* the server's own 0700 folder, for bodies a call reads as a file */
+    dt_server *server;         /* for srv_count_rows */
 } srv_req;
 
 /* What a handler answers: a status and a JSON body (malloc'd, freed by
@@ -63,6 +64,8 @@ int srv_routes_check(dt_error *err);
 /* The query argument `name`, or NULL; the header `name`, or NULL. */
 const char *srv_query(const srv_req *r, const char *name);
 const char *srv_header(const srv_req *r, const char *name);
+/* Counts an ingest's rows for /metrics. */
+void srv_count_rows(dt_server *s, const dt_ingest_summary *sum);
 /* A dt_error's HTTP status. */
 unsigned srv_status_of(int code);
 

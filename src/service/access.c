@@ -29,6 +29,7 @@
  *      idle (commit.c), so a held snapshot never stops the WAL's reset
  *      for long. A request holds s->busy throughout.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,6 +118,8 @@ static int log_entry(svc_request *q, const char *outcome, dt_error *err)
     end_snapshot(q);
     if (!q->is_logged) return DT_OK;
     if (q->s->committer) {
+        /* the committer needs the write lock: a caller holding it would wait forever */
+        assert(!st_is_writing(q->s->st));
         gv_entry e = entry_of(q, outcome);
         return svc_committer_append(q->s->committer, &e, err);
     }

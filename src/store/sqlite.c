@@ -477,6 +477,11 @@ void st_set_write_gate(st_store *s, pthread_mutex_t *gate)
     s->gate = gate;
 }
 
+int st_is_writing(const st_store *s)
+{
+    return s->in_txn;
+}
+
 static void ungate(st_store *s)
 {
     if (s->is_gated) pthread_mutex_unlock(s->gate);

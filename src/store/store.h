@@ -102,6 +102,8 @@ void st_log_changed(st_store *s);
  * a writer polling against a busy group committer can lose every time
  * until its timeout. NULL: none. */
 void st_set_write_gate(st_store *s, pthread_mutex_t *gate);
+/* 1 while an st_begin transaction is open. */
+int st_is_writing(const st_store *s);
 /* Test builds: from now on, a commit that bypasses the above aborts. */
 void st_check_commits(st_store *s);
 /* A small connection of its own that reads the current data generation
