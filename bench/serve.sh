@@ -6,7 +6,7 @@
 # errors, and the audit entries the run added (one per request).
 #
 # With --mixed DATA_DIR, a steward ingests new benefits rows (batches of 100
-# of DATA_DIR/benefits.csv under new ids) over HTTP the whole time as well;
+# from the second half of DATA_DIR/benefits.csv, under new ids) over HTTP the whole time as well;
 # afterwards the JSON also says how many rows were acknowledged (200), how
 # many of those the store holds (every one, or the run failed), and whether
 # `audit verify` passed.
@@ -19,7 +19,7 @@
 #   THREADS (default 16): the server's workers.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DT=$ROOT/build/release/dovetail
+DT=${DT:-$ROOT/build/release/dovetail} # DT: another build to compare
 
 if [ "${1:-}" = --make ]; then # --make DATA_DIR STORE_DIR: a store to load
     DATA=$2 T=$3
@@ -52,6 +52,9 @@ wrk.body = [[$(cat "$T/query.json")]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 wrk.headers["Dovetail-Purpose"] = "test"
+response = function(status, headers, body)
+  if status ~= 200 then io.stderr:write("non-2xx ", status, " ", body, "\n") end
+end
 EOF
 rm -f "$T/serve.log"
 "$DT" serve --store "$T/s.db" --listen 127.0.0.1:0 --threads "${THREADS:-16}" 2>"$T/serve.log" &
@@ -66,9 +69,10 @@ a0=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
 # batch answered 200 go to $T/acked, other statuses to $T/ingest_errors.
 ingest_loop() {
     steward=$(cat "$T/s.db.steward")
+    FAR=$(($(wc -l <"$MIXED/benefits.csv") / 2))
     i=0
     while [ ! -e "$T/stop" ]; do
-        first=$((2 + i * 100))
+        first=$((FAR + i * 100)) # far from the query's row: its entity stays as it was
         { head -n 1 "$MIXED/benefits.csv"
           sed -n "${first},$((first + 99))p" "$MIXED/benefits.csv" | sed "s/^/MIX$$-$i-/"; } >"$T/batch.csv"
         code=$(curl -s -o "$T/batch.out" -w '%{http_code}' -H "Authorization: Bearer $steward" \

@@ -161,14 +161,33 @@ int au_read_key(st_store *st, const char *name, uint8_t *out, size_t len, dt_err
 
 /* ---- open and append ------------------------------------------------------- */
 
+#ifdef DT_TEST_HOOKS
+void (*gv_test_between_log_reads)(void);
+#endif
+
+/* The log's last entry and newest head, read in one snapshot: read apart,
+ * another handle's commit between them looked like entries no head
+ * covers, and a server's first request on a handle failed with it. */
+static int read_end(gv_audit *a, int64_t *last, st_head *h, int *found, dt_error *err)
+{
+    int started;
+    DT_TRY(st_snapshot_begin(a->st, &started, err));
+    int rc = st_audit_last(a->st, last, err);
+#ifdef DT_TEST_HOOKS
+    if (gv_test_between_log_reads) gv_test_between_log_reads();
+#endif
+    if (rc == DT_OK) rc = st_head_latest(a->st, h, found, err);
+    st_snapshot_end(a->st, started);
+    return rc;
+}
+
 static int load_tree(gv_audit *a, dt_error *err)
 {
     st_head h;
     int found;
     int64_t last;
     mk_stream_init(&a->tree);
-    DT_TRY(st_audit_last(a->st, &last, err));
-    DT_TRY(st_head_latest(a->st, &h, &found, err));
+    DT_TRY(read_end(a, &last, &h, &found, err));
     int ok = 1;
     if (found) {
         mk_hash root;

@@ -193,6 +193,10 @@ typedef struct gv_audit gv_audit;
 
 /* The log of a store; reads its signing key and newest head. */
 int gv_audit_open(st_store *st, gv_audit **out, dt_error *err);
+#ifdef DT_TEST_HOOKS
+/* Test builds: called between the two reads of the log's end at open. */
+extern void (*gv_test_between_log_reads)(void);
+#endif
 void gv_audit_close(gv_audit *a);
 /* Keeps the public half of the signing key the key file seeds, once, at
  * init (caller's transaction); the secret half is never stored. */

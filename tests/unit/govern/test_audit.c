@@ -89,6 +89,50 @@ static void test_two_writers(void **state)
     st_close(s2);
 }
 
+static gv_audit *g_other;
+
+static void append_between(void)
+{
+    gv_test_between_log_reads = NULL;
+    append(g_other, "two", 2);
+}
+
+/* A handle opening the log while another commits between its two reads
+ * of the log's end (entries, then the newest head) opens: it used to see
+ * the new head over the old entries and refuse the log as written
+ * outside dovetail (a server's first request on a handle, under load). */
+static void test_open_while_another_commits(void **state)
+{
+    (void)state;
+    dt_error err;
+    dt_error_clear(&err);
+    st_store *s1 = NULL, *s2 = NULL;
+    char side[300];
+    unlink(g_path);
+    snprintf(side, sizeof side, "%s-wal", g_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", g_path);
+    unlink(side);
+    assert_int_equal(st_open(g_path, g_key, ST_CREATE, &s1, &err), DT_OK);
+    assert_int_equal(st_begin(s1, &err), DT_OK);
+    assert_int_equal(gv_audit_init_key(s1, &err), DT_OK);
+    assert_int_equal(st_commit(s1, &err), DT_OK);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s2, &err), DT_OK);
+    assert_int_equal(gv_audit_open(s2, &g_other, &err), DT_OK);
+    append(g_other, "two", 1);
+    gv_audit *a1 = NULL;
+    gv_test_between_log_reads = append_between;
+    int rc = gv_audit_open(s1, &a1, &err);
+    if (rc != DT_OK) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, DT_OK);
+    assert_null(gv_test_between_log_reads); /* the commit did fall between the reads */
+    append(a1, "one", 3);
+    gv_audit_close(a1);
+    gv_audit_close(g_other);
+    st_close(s1);
+    st_close(s2);
+}
+
 /* A store whose log has no entry and no head yet verifies as empty (the
  * checkpoint list is empty: qsort got NULL, which UBSan stopped on). */
 static void test_verify_no_heads(void **state)
@@ -115,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_writers),
+        cmocka_unit_test(test_open_while_another_commits),
         cmocka_unit_test(test_verify_no_heads),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
