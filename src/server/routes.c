@@ -535,18 +535,32 @@ static int private_dir(const srv_req *r, char *dir, size_t cap, dt_error *err)
     return mkdtemp(dir) ? DT_OK : io_error(err, "cannot make a folder for the reply");
 }
 
-static int export_entities(srv_req *r, srv_reply *out, dt_error *err)
+/* A call that writes one file (name, in a private folder): the file, as
+ * the reply. */
+typedef int (*file_call)(srv_req *r, const char *path, dt_error *err);
+static int call_to_file(srv_req *r, const char *name, const char *content_type, file_call call,
+                        srv_reply *out, dt_error *err)
 {
     char dir[512], path[600];
     TRY(private_dir(r, dir, sizeof dir, err));
-    snprintf(path, sizeof path, "%s/entities.csv", dir);
-    uint64_t n = 0;
-    int rc = dt_store_export(r->store, &r->auth, path, &n, err);
-    if (rc == DT_OK) rc = file_reply(path, "text/csv", out, err);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = call(r, path, err);
+    if (rc == DT_OK) rc = file_reply(path, content_type, out, err);
     unlink(path);
     rmdir(dir);
     if (rc < 0) body_named(err, path);
     return rc;
+}
+
+static int write_entities(srv_req *r, const char *path, dt_error *err)
+{
+    uint64_t n = 0;
+    return dt_store_export(r->store, &r->auth, path, &n, err);
+}
+
+static int export_entities(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return call_to_file(r, "entities.csv", "text/csv", write_entities, out, err);
 }
 
 /* findings.json, or findings.csv for a client that accepts text/csv. */
@@ -569,18 +583,15 @@ static int export_findings(srv_req *r, srv_reply *out, dt_error *err)
     return rc;
 }
 
+static int write_witness(srv_req *r, const char *path, dt_error *err)
+{
+    int64_t n = 0;
+    return dt_audit_witness(r->store, &r->auth, path, &n, err);
+}
+
 static int audit_witness(srv_req *r, srv_reply *out, dt_error *err)
 {
-    char dir[512], path[600];
-    TRY(private_dir(r, dir, sizeof dir, err));
-    snprintf(path, sizeof path, "%s/witness.jsonl", dir);
-    int64_t n = 0;
-    int rc = dt_audit_witness(r->store, &r->auth, path, &n, err);
-    if (rc == DT_OK) rc = file_reply(path, "application/jsonl", out, err);
-    unlink(path);
-    rmdir(dir);
-    if (rc < 0) body_named(err, path);
-    return rc;
+    return call_to_file(r, "witness.jsonl", "application/jsonl", write_witness, out, err);
 }
 
 /* A body that is a file the call reads: model.json, a policy, a witness. */

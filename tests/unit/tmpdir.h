@@ -23,6 +23,17 @@ static int tmpdir_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Removes a store file and its WAL companions, if there. */
+static inline void tmpdir_remove_store(const char *path)
+{
+    char side[512];
+    remove(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    remove(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    remove(side);
+}
+
 /* g_dir/name into out. */
 static void tmpdir_path(char *out, size_t n, const char *name)
 {

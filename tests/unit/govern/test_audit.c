@@ -107,12 +107,7 @@ static void test_open_while_another_commits(void **state)
     dt_error err;
     dt_error_clear(&err);
     st_store *s1 = NULL, *s2 = NULL;
-    char side[300];
-    unlink(g_path);
-    snprintf(side, sizeof side, "%s-wal", g_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", g_path);
-    unlink(side);
+    tmpdir_remove_store(g_path);
     assert_int_equal(st_open(g_path, g_key, ST_CREATE, &s1, &err), DT_OK);
     assert_int_equal(st_begin(s1, &err), DT_OK);
     assert_int_equal(gv_audit_init_key(s1, &err), DT_OK);

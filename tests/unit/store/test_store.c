@@ -32,12 +32,7 @@ static int setup(void **state)
 
 static void fresh(void)
 {
-    char side[300];
-    unlink(g_path);
-    snprintf(side, sizeof side, "%s-wal", g_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", g_path);
-    unlink(side);
+    tmpdir_remove_store(g_path);
 }
 
 static st_store *create(void)
