@@ -21,6 +21,8 @@
  *      half-sent by a stop.
  *   5. Workers run at nice WORKER_NICE, the committer's thread at the
  *      process's own: under load, commits go first (lower_worker).
+ *   6. An error's message names no file of the server's: the store, its
+ *      key file and the server's folder are called that (send_dt_error).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -175,10 +177,28 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     return text ? send_body(c, status, text) : MHD_NO;
 }
 
-static enum MHD_Result send_dt_error(struct MHD_Connection *c, const dt_error *err)
+/* Every occurrence of path in msg (cap bytes) as name. */
+static void replace_all(char *msg, size_t cap, const char *path, const char *name)
+{
+    size_t n = path ? strlen(path) : 0, k = strlen(name);
+    char *from = msg, *at;
+    while (n && (at = strstr(from, path))) { /* on after the name: it may hold path */
+        char rest[sizeof ((dt_error *)0)->msg];
+        snprintf(rest, sizeof rest, "%s", at + n);
+        snprintf(at, cap - (size_t)(at - msg), "%s%s", name, rest);
+        from = at + k < msg + cap ? at + k : msg + cap - 1;
+    }
+}
+
+/* Invariant 6: a client is told what went wrong, not where the server
+ * keeps its files. */
+static enum MHD_Result send_dt_error(dt_server *s, struct MHD_Connection *c, dt_error *err)
 {
     unsigned status = srv_status_of(err->code);
     if (status == 400 && !strcmp(err->field, "Content-Type")) status = 415;
+    replace_all(err->msg, sizeof err->msg, s->tmp_dir, "the server's folder");
+    replace_all(err->msg, sizeof err->msg, s->key_path, "the key file");
+    replace_all(err->msg, sizeof err->msg, s->store_path, "the store");
     return send_error(c, status, dt_errname(err->code),
                       err->msg[0] ? err->msg : dt_strerror(err->code), err->field);
 }
@@ -436,7 +456,7 @@ static enum MHD_Result serve(dt_server *s, struct MHD_Connection *c, const char 
     srv_reply out = {0};
     int rc = rt->handler(&r, &out, &err);
     if (r.store) give_back(s, r.store);
-    if (rc < 0) return send_dt_error(c, &err);
+    if (rc < 0) return send_dt_error(s, c, &err);
     if (out.fd > 0) return send_file(c, &out);
     return send_body(c, out.status ? out.status : 200, out.body);
 }
