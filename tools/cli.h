@@ -39,6 +39,8 @@ typedef struct cli_opts {
     const char *listen, *tls_cert, *tls_key; /* serve */
     int routes;               /* serve --routes */
     long rate;                /* serve --rate N */
+    long max_connections;     /* serve --max-connections N */
+    long timeout;             /* serve --timeout S */
 } cli_opts;
 
 /* Which options a command requires. */
@@ -198,6 +200,7 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
 
 #define SERVE_USAGE                                                                        \
     "dovetail serve --store FILE [--key FILE] [--listen HOST:PORT] [--threads N]\n"          \
+    "       [--rate N] [--max-connections N] [--timeout S]\n"                             \
     "       [--tls-cert CERT.pem --tls-key KEY.pem]\n"                                       \
     "\n"                                                                                   \
     "Serves the store's governed calls as a JSON API over HTTP (HTTPS with a\n"          \
@@ -219,6 +222,10 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "      --tls-key FILE    ... and its PEM key\n"                                       \
     "      --rate N          requests a second per token, bursts of 2N (default\n"     \
     "                        10000); over it: 429\n"                                    \
+    "      --max-connections N  connections open at once (default 256); more are\n"   \
+    "                        closed at once\n"                                          \
+    "      --timeout S       a connection idle (or sending slower than this) for S\n"  \
+    "                        seconds is closed (default 30)\n"                          \
     "      --routes          print the routes (method, path, governed call) and exit\n" \
     "  -h, --help            this text\n"
 

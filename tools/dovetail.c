@@ -380,7 +380,7 @@ static void print_notice(const dt_store *store)
 
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
-       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE };
+       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT };
 
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
@@ -405,6 +405,8 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
         {"routes", no_argument, 0, OPT_ROUTES},
         {"rate", required_argument, 0, OPT_RATE},
+        {"max-connections", required_argument, 0, OPT_MAX_CONN},
+        {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"state", required_argument, 0, OPT_STATE},
         {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
@@ -454,6 +456,16 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
             o->rate = strtol(optarg, &end, 10);
             if (*end || o->rate < 1 || o->rate > 10000000)
                 return usage_error(c, "--rate takes requests a second, from 1");
+            break;
+        case OPT_MAX_CONN:
+            o->max_connections = strtol(optarg, &end, 10);
+            if (*end || o->max_connections < 1 || o->max_connections > 100000)
+                return usage_error(c, "--max-connections takes a number from 1 to 100000");
+            break;
+        case OPT_TIMEOUT:
+            o->timeout = strtol(optarg, &end, 10);
+            if (*end || o->timeout < 1 || o->timeout > 86400)
+                return usage_error(c, "--timeout takes seconds, from 1 to 86400");
             break;
         case OPT_STATE: o->state = optarg; break;
         case 'b':

@@ -396,7 +396,9 @@ int cmd_serve(int argc, char **argv)
     dt_server_options so = {.store_path = o.store, .key_path = o.key, .listen = o.listen,
                             .tls_cert = o.tls_cert, .tls_key = o.tls_key,
                             .threads = o.threads > 0 ? (unsigned)o.threads : 0,
-                            .rate_per_s = o.rate > 0 ? (unsigned)o.rate : 0};
+                            .rate_per_s = o.rate > 0 ? (unsigned)o.rate : 0,
+                            .max_connections = (unsigned)o.max_connections,
+                            .timeout_s = (unsigned)o.timeout};
     dt_server *srv = NULL;
     dt_error err;
     if (dt_server_start(&so, &srv, &err) < 0) return fail("serve", &err);

@@ -381,6 +381,21 @@ kill -TERM "$PID"
 wait "$PID"
 PID=""
 
+# ---- slow clients and the connection limit ---------------------------------------------------
+start http --timeout 2 --max-connections 2 --threads 2
+PORT=${URL##*:}
+/usr/bin/python3 "$HERE/slow_clients.py" "$PORT" slow >"$T/slow"
+secs=$(sed -n 's/closed after \([0-9]*\)\..*/\1/p' "$T/slow")
+[ -n "$secs" ] && [ "$secs" -ge 1 ] && [ "$secs" -le 5 ] \
+    && ok "--timeout 2: headers that never end are cut off ($(cat "$T/slow"))" || bad "slow client" "$(cat "$T/slow")"
+/usr/bin/python3 "$HERE/slow_clients.py" "$PORT" limit 8 >"$T/limit"
+grep -q "extra: waiting" "$T/limit" && grep -q "after: answered" "$T/limit" \
+    && ok "--max-connections 2: with 8 held open, another waits unanswered; served once they close" \
+    || bad "connection limit" "$(cat "$T/limit")"
+kill -TERM "$PID"
+wait "$PID"
+PID=""
+
 # ---- HTTPS ------------------------------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -days 2 \
     -subj /CN=127.0.0.1 >/dev/null 2>&1 || bad "openssl makes a certificate"
