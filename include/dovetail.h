@@ -713,7 +713,7 @@ typedef struct dt_server_options {
     const char *key_path;       /* NULL: DOVETAIL_KEY_FILE */
     const char *listen;         /* "HOST:PORT" (port 0: any free one); NULL: 127.0.0.1:8080 */
     const char *tls_cert, *tls_key; /* PEM files; both or neither (then plain HTTP) */
-    unsigned threads;           /* worker threads; 0: 8 per core */
+    unsigned threads;           /* worker threads; 0: 8 per core, at most 64 */
     size_t max_body;            /* bytes of a request body; 0: 16 MiB (413 over it) */
     unsigned max_connections;   /* 0: 256 */
     unsigned timeout_s;         /* idle connection timeout; 0: 30 */

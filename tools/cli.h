@@ -216,8 +216,8 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -K, --key FILE        the store's key file (default: $DOVETAIL_KEY_FILE)\n"        \
     "      --listen H:P      address and port (default 127.0.0.1:8080; port 0: any)\n"   \
     "  -t, --threads N       worker threads, each with its handle on the store\n"        \
-    "                        (default 8 per core: a request waiting for its group's\n" \
-    "                        commit holds its thread)\n"                                \
+    "                        (default 8 per core, at most 64: a request waiting for its\n" \
+    "                        group's commit holds its thread)\n"                        \
     "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
     "      --tls-key FILE    ... and its PEM key\n"                                       \
     "      --rate N          requests a second per token, bursts of 2N (default\n"     \

@@ -611,9 +611,9 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         free_server(s);
         return DT_EIO;
     }
-    if (!s->o.threads) { /* a worker waits for its group's commit: more of them than cores */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        s->o.threads = (unsigned)(cores > 0 && cores < 64 ? 8 * cores : 16);
+    if (!s->o.threads) { /* a worker waits for its group's commit: more of them than cores, */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN); /* but each holds a handle (~32 MB at 1M) */
+        s->o.threads = cores > 0 && cores < 8 ? 8 * (unsigned)cores : 64;
     }
     if (!s->o.max_body) s->o.max_body = 16u << 20;
     if (!s->o.max_connections) s->o.max_connections = 256;
