@@ -166,6 +166,19 @@ req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' -
 [ "$(status "$T/r")" = 200 ] && has "$T/r" '"state":"verified"' && ok "verify after show: 200" || bad "verify" "$(cat "$T/r")"
 req reviewer POST "/v1/findings/$F/verify" -H 'Content-Type: application/json' --data-binary '{"reason": "again"}' >"$T/r"
 [ "$(status "$T/r")" = 409 ] && ok "verify twice: 409" || bad "verify twice" "$(cat "$T/r")"
+req analyst POST "/v1/findings/$F/notify" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"state":"notified"' && ok "notify: 200" || bad "notify" "$(cat "$T/r")"
+req analyst POST "/v1/findings/$F/contest" -H 'Content-Type: application/json' --data-binary '{"reason": "the person says the payments were to an estate"}' >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '"state":"contested"' && ok "contest: 200" || bad "contest" "$(cat "$T/r")"
+req analyst GET /v1/findings >"$T/r"
+F2=$(grep -o '"finding_id":"F[0-9a-f]*","rule":"duplicate_enrollment"' "$T/r" | sed -n 2p | cut -d'"' -f4)
+req reviewer GET "/v1/findings/$F2" >/dev/null
+req reviewer POST "/v1/findings/$F2/dismiss" >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/reason"' && ok "dismiss without a reason: 400 at /reason" \
+    || bad "dismiss no reason" "$(cat "$T/r")"
+req reviewer POST "/v1/findings/$F2/dismiss" -H 'Content-Type: application/json' --data-binary '{"reason": "two people: different parents"}' >"$T/r"
+[ -n "$F2" ] && [ "$(status "$T/r")" = 200 ] && has "$T/r" '"state":"dismissed"' && ok "dismiss after show: 200" \
+    || bad "dismiss" "$F2 $(cat "$T/r")"
 req analyst POST /v1/findings/run >"$T/r"
 [ "$(status "$T/r")" = 200 ] && has "$T/r" '"found_again":' && ok "run the rules over HTTP" || bad "run" "$(cat "$T/r")"
 req auditor GET /v1/audit/head >"$T/r"
