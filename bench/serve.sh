@@ -16,7 +16,9 @@
 #   makes it (s.db, s.db.key, s.db.analyst; purpose "test") over bench-gen
 #   data whose benefits.csv is DATA (the first row is the query), e.g. the
 #   one `bench/serve.sh --make DATA_DIR STORE_DIR` builds.
-#   THREADS (default 16): the server's workers.
+#   THREADS (default 16): the server's workers. QUERIES=N QDATA=DATA_DIR: each
+#   request resolves the next of N benefits rows of DATA_DIR (all in the
+#   store), not the one query row again and again.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DT=${DT:-$ROOT/build/release/dovetail} # DT: another build to compare
@@ -46,9 +48,26 @@ TOKEN=$(cat "$T/s.db.analyst")
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; next }
     { printf "{"; for (i = 1; i <= NF; i++) { v = (i == 1 ? "QUERY-1" : $i); gsub(/["\\]/, "", v)
       printf "%s\"%s\": \"%s\"", (i > 1 ? ", " : ""), h[i], v }; print "}" }' "$T/query.csv" >"$T/query.json"
+# QUERIES=N (with --data DATA_DIR rows to draw from, or the store's own query.csv): each
+# request sends the next of N different benefits rows, not one row again and again.
+if [ -n "${QUERIES:-}" ] && [ -n "${QDATA:-}" ]; then
+    sed -n "2,$((QUERIES + 1))p" "$QDATA/benefits.csv" | awk -F, -v hdr="$(head -n 1 "$QDATA/benefits.csv")" '
+        BEGIN { n = split(hdr, h, ","); print "bodies = {" }
+        { printf "[[{"; for (i = 1; i <= n; i++) { v = (i == 1 ? "Q-" NR : $i); gsub(/["\\]/, "", v)
+          printf "%s\"%s\": \"%s\"", (i > 1 ? ", " : ""), h[i], v }; print "}]]," }
+        END { print "}" }' >"$T/bodies.lua"
+else
+    printf 'bodies = {[[%s]]}\n' "$(cat "$T/query.json")" >"$T/bodies.lua"
+fi
 cat >"$T/post.lua" <<EOF
+dofile("$T/bodies.lua")
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
 wrk.method = "POST"
-wrk.body = [[$(cat "$T/query.json")]]
+wrk.body = bodies[1]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 wrk.headers["Dovetail-Purpose"] = "test"
