@@ -70,7 +70,9 @@ static int start_snapshot(svc_request *q, dt_error *err)
     DT_TRY(st_snapshot_begin(s->st, &q->snapshot, err));
     if (!q->snapshot || !may_hold(s, q->call)) return DT_OK;
     s->held_at_ms = svc_mono_ms();
-    return st_data_gen(s->st, &s->held_gen, err);
+    int rc = st_data_gen(s->st, &s->held_gen, err);
+    if (rc < 0) s->held_gen = -1; /* no probe matches it: the snapshot is not held on */
+    return rc;
 }
 
 static void lock_handle(svc_request *q)

@@ -16,13 +16,12 @@
  * gives its -wal and -shm the database file's mode.
  *
  * Invariant: every write after open commits through st_commit or moves
- * the generation itself (test builds check it with a commit hook on every
- * handle the service opens, st_check_commits; the store's own unit tests
- * also write outside transactions), and
- * st_commit moves the data
- * generation on when the transaction changed a row outside the audit log
- * (store.h, st_data_gen): a reader that held a snapshot tells with one
- * small read whether it still shows the data as they are.
+ * the data generation itself, and st_commit moves it on when the
+ * transaction changed a row outside the audit log (store.h, st_data_gen):
+ * a reader that held a snapshot tells with one small read whether it
+ * still shows the data as they are. Test builds check it with a commit
+ * hook on every handle the service opens (st_check_commits; the store's
+ * own unit tests also write outside transactions).
  */
 #include <assert.h>
 #include <errno.h>
