@@ -6,6 +6,7 @@
  * Exit status: 0 success, 1 failure (the message names file:line:column
  * where it applies), 2 wrong usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -382,6 +383,17 @@ static void print_notice(const dt_store *store)
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT };
 
+/* 1 when text is a whole number in [lo, hi], put in *out. */
+static int long_in(const char *text, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
 int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
 {
     static const struct option longs[] = {
@@ -408,7 +420,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"max-connections", required_argument, 0, OPT_MAX_CONN},
         {"timeout", required_argument, 0, OPT_TIMEOUT},
         {"state", required_argument, 0, OPT_STATE},
-        {"entity", required_argument, 0, 'E'}, {"key", required_argument, 0, 'K'},
+        {"key", required_argument, 0, 'K'},
         {"token-out", required_argument, 0, 'T'},
         {0, 0, 0, 0},
     };
@@ -453,24 +465,20 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_TLS_KEY: o->tls_key = optarg; break;
         case OPT_ROUTES: o->routes = 1; break;
         case OPT_RATE:
-            o->rate = strtol(optarg, &end, 10);
-            if (*end || o->rate < 1 || o->rate > 10000000)
+            if (!long_in(optarg, 1, 10000000, &o->rate))
                 return usage_error(c, "--rate takes requests a second, from 1");
             break;
         case OPT_MAX_CONN:
-            o->max_connections = strtol(optarg, &end, 10);
-            if (*end || o->max_connections < 1 || o->max_connections > 100000)
+            if (!long_in(optarg, 1, 100000, &o->max_connections))
                 return usage_error(c, "--max-connections takes a number from 1 to 100000");
             break;
         case OPT_TIMEOUT:
-            o->timeout = strtol(optarg, &end, 10);
-            if (*end || o->timeout < 1 || o->timeout > 86400)
+            if (!long_in(optarg, 1, 86400, &o->timeout))
                 return usage_error(c, "--timeout takes seconds, from 1 to 86400");
             break;
         case OPT_STATE: o->state = optarg; break;
         case 'b':
-            o->batch = strtol(optarg, &end, 10);
-            if (*end || o->batch < 1 || o->batch > 10000000)
+            if (!long_in(optarg, 1, 10000000, &o->batch))
                 return usage_error(c, "--batch takes a number from 1 to 10000000");
             break;
         case 'c': o->config = optarg; break;

@@ -336,37 +336,64 @@ static int json_rows_to_csv(const srv_req *r, FILE *f, dt_error *err)
     return rc;
 }
 
-/* The body into a file of the server's private folder (0600), as CSV:
- * text/csv as sent, a JSON array converted. OUT: path. */
-static int body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
+static int io_error(dt_error *err, const char *what)
+{
+    dt_error_clear(err);
+    err->code = DT_EIO;
+    snprintf(err->msg, sizeof err->msg, "%s: %s", what, strerror(errno));
+    return DT_EIO;
+}
+
+/* What goes in a body file: fill writes it to f. */
+typedef int (*body_fill)(const srv_req *r, FILE *f, const void *ctx, dt_error *err);
+
+/* A new 0600 file of the server's private folder, filled; removed again
+ * when it could not be written whole. OUT: path. */
+static int private_file(const srv_req *r, body_fill fill, const void *ctx, char *path, size_t cap,
+                        dt_error *err)
 {
     snprintf(path, cap, "%s/body.XXXXXX", r->tmp_dir);
     int fd = mkstemp(path);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        if (fd >= 0) close(fd);
-        err->code = DT_EIO;
-        snprintf(err->msg, sizeof err->msg, "cannot hold the body: %s", strerror(errno));
-        return DT_EIO;
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return io_error(err, "cannot hold the body");
     }
-    int rc = DT_OK;
-    if (!strncmp(r->content_type, "text/csv", 8)) {
-        if (r->body_len && fwrite(r->body, 1, r->body_len, f) != r->body_len) rc = DT_EIO;
-    } else if (!strncmp(r->content_type, "application/json", 16)) {
-        rc = json_rows_to_csv(r, f, err);
-    } else {
-        rc = DT_EINVAL; /* the server answers 415 for an error at Content-Type */
-        err->code = DT_EINVAL;
-        snprintf(err->field, sizeof err->field, "Content-Type");
-        snprintf(err->msg, sizeof err->msg, "send the rows as text/csv or application/json");
-    }
+    dt_error_clear(err);
+    int rc = fill(r, f, ctx, err);
     if (fclose(f) != 0 && rc == DT_OK) rc = DT_EIO;
-    if (rc == DT_EIO && !err->code) {
-        err->code = DT_EIO;
-        snprintf(err->msg, sizeof err->msg, "cannot hold the body: %s", strerror(errno));
-    }
+    if (rc == DT_EIO && !err->code) io_error(err, "cannot hold the body");
     if (rc < 0) unlink(path);
     return rc;
+}
+
+static int fill_raw(const srv_req *r, FILE *f, const void *ctx, dt_error *err)
+{
+    (void)ctx, (void)err;
+    return r->body_len && fwrite(r->body, 1, r->body_len, f) != r->body_len ? DT_EIO : DT_OK;
+}
+
+static int fill_rows(const srv_req *r, FILE *f, const void *ctx, dt_error *err)
+{
+    (void)ctx;
+    return json_rows_to_csv(r, f, err);
+}
+
+/* The body as CSV in a private file: text/csv as sent, a JSON array of
+ * rows converted. OUT: path. */
+static int body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
+{
+    if (!strncmp(r->content_type, "text/csv", 8)) return private_file(r, fill_raw, NULL, path, cap, err);
+    if (!strncmp(r->content_type, "application/json", 16))
+        return private_file(r, fill_rows, NULL, path, cap, err);
+    dt_error_clear(err); /* the server answers 415 for an error at Content-Type */
+    err->code = DT_EINVAL;
+    snprintf(err->field, sizeof err->field, "Content-Type");
+    snprintf(err->msg, sizeof err->msg, "send the rows as text/csv or application/json");
+    return DT_EINVAL;
 }
 
 /* An error about the body's file names "the body": the caller sent no
@@ -435,6 +462,17 @@ static int ingest_events(srv_req *r, srv_reply *out, dt_error *err)
     return ingest_rows(r, 1, out, err);
 }
 
+/* The ids of a checked JSON array as CSV: a header, then one a line. */
+static int fill_ids(const srv_req *r, FILE *f, const void *ids, dt_error *err)
+{
+    (void)r, (void)err;
+    size_t i;
+    json_t *v;
+    csv_field(f, "id", 1);
+    json_array_foreach((json_t *)ids, i, v) csv_field(f, json_string_value(v), 1);
+    return ferror(f) ? DT_EIO : DT_OK;
+}
+
 /* The ids as a CSV body (a header, then one id a line), or JSON
  * {"ids": [...]}. */
 static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
@@ -451,18 +489,7 @@ static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
             snprintf(ptr, sizeof ptr, "/ids/%zu", i);
             rc = bad_field(err, ptr, "a record id is a string");
         }
-        FILE *f = NULL;
-        if (rc == DT_OK) {
-            snprintf(path, sizeof path, "%s/ids.XXXXXX", r->tmp_dir);
-            int fd = mkstemp(path);
-            f = fd >= 0 ? fdopen(fd, "w") : NULL;
-            if (!f) rc = DT_EIO, err->code = DT_EIO, snprintf(err->msg, sizeof err->msg, "cannot hold the body");
-        }
-        if (f) {
-            csv_field(f, "id", 1);
-            json_array_foreach(ids, i, v) csv_field(f, json_string_value(v), 1);
-            fclose(f);
-        }
+        if (rc == DT_OK) rc = private_file(r, fill_ids, ids, path, sizeof path, err);
         json_decref(b);
         if (rc < 0) return rc;
     } else {
@@ -480,35 +507,6 @@ static int withdraw(srv_req *r, srv_reply *out, dt_error *err)
 }
 
 /* ---- calls that read or write a file of their own ------------------------------- */
-
-static int io_error(dt_error *err, const char *what)
-{
-    dt_error_clear(err);
-    err->code = DT_EIO;
-    snprintf(err->msg, sizeof err->msg, "%s: %s", what, strerror(errno));
-    return DT_EIO;
-}
-
-/* The body as it is, into a new 0600 file of the server's folder. */
-static int raw_body_file(const srv_req *r, char *path, size_t cap, dt_error *err)
-{
-    snprintf(path, cap, "%s/body.XXXXXX", r->tmp_dir);
-    int fd = mkstemp(path);
-    if (fd < 0) return io_error(err, "cannot hold the body");
-    size_t done = 0;
-    while (done < r->body_len) {
-        ssize_t w = write(fd, r->body + done, r->body_len - done);
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    int ok = done == r->body_len;
-    if (close(fd) != 0) ok = 0;
-    if (!ok) {
-        unlink(path);
-        return io_error(err, "cannot hold the body");
-    }
-    return DT_OK;
-}
 
 /* A file the call wrote, as the reply: opened, then unlinked (the open
  * descriptor keeps it until the server has sent it and closed it). */
@@ -598,7 +596,7 @@ static int audit_witness(srv_req *r, srv_reply *out, dt_error *err)
 static int with_body_file(srv_req *r, char *path, size_t cap, dt_error *err)
 {
     if (!r->body_len) return bad_field(err, "", "the body is empty");
-    return raw_body_file(r, path, cap, err);
+    return private_file(r, fill_raw, NULL, path, cap, err);
 }
 
 static int model_import(srv_req *r, srv_reply *out, dt_error *err)
@@ -639,7 +637,7 @@ static int audit_verify(srv_req *r, srv_reply *out, dt_error *err)
 {
     char path[512];
     int has_witness = r->body_len > 0;
-    if (has_witness) TRY(raw_body_file(r, path, sizeof path, err));
+    if (has_witness) TRY(private_file(r, fill_raw, NULL, path, sizeof path, err));
     dt_audit_verdict v;
     int rc = dt_audit_verify(r->store, &r->auth, has_witness ? path : NULL, &v, err);
     if (has_witness) unlink(path);
