@@ -414,6 +414,9 @@ static enum MHD_Result send_metrics(dt_server *s, struct MHD_Connection *c)
          "dovetail_audit_group_size_sum %llu\ndovetail_audit_group_size_count %llu\n",
          (unsigned long long)g.commits, (unsigned long long)g.entries,
          (unsigned long long)g.commits);
+    EMIT("# HELP dovetail_wal_resets_total Times the committer reset the store's WAL, which "
+         "keeps it short under load.\n# TYPE dovetail_wal_resets_total counter\n"
+         "dovetail_wal_resets_total %llu\n", (unsigned long long)g.wal_resets);
 #undef EMIT
     if (n >= cap) n = cap - 1; /* cut, never overrun: 64 KiB holds every route */
     out[n] = '\0';

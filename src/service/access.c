@@ -27,7 +27,8 @@
  *      would have lost to the audit log's commits. Any other call, and
  *      any write (st_begin), releases it; the committer releases one left
  *      idle (commit.c), so a held snapshot never stops the WAL's reset
- *      for long. A request holds s->busy throughout.
+ *      for long, and none is held while the committer wants to reset the
+ *      WAL (commit.c, invariant 6). A request holds s->busy throughout.
  */
 #include <assert.h>
 #include <errno.h>
@@ -46,7 +47,8 @@ static int may_hold(const dt_store *s, const svc_call *c)
 
 static void end_snapshot(svc_request *q)
 {
-    if (q->snapshot && may_hold(q->s, q->call)) st_snapshot_hold(q->s->st, 1);
+    if (q->snapshot && may_hold(q->s, q->call) && !svc_committer_wants_reset(q->s->committer))
+        st_snapshot_hold(q->s->st, 1);
     else st_snapshot_end(q->s->st, q->snapshot);
     q->snapshot = 0;
 }
@@ -56,7 +58,8 @@ static int check_held(dt_store *s, const svc_call *c, dt_error *err)
 {
     if (!st_snapshot_is_held(s->st)) return DT_OK;
     int64_t gen = -1;
-    if (may_hold(s, c) && svc_mono_ms() - s->held_at_ms < SVC_HOLD_MS)
+    if (may_hold(s, c) && svc_mono_ms() - s->held_at_ms < SVC_HOLD_MS &&
+        !svc_committer_wants_reset(s->committer))
         DT_TRY(st_probe_gen(s->probe, &gen, err));
     if (gen != s->held_gen) st_snapshot_release(s->st);
     return DT_OK;

@@ -32,6 +32,16 @@
  *      write gate (st_set_write_gate): a handle's own write (an ingest
  *      batch, a finding's step) queues for the write lock behind the
  *      committer's commits instead of polling against them.
+ *   6. The WAL stays short: its readers always overlap under load, so
+ *      SQLite would never reset it by itself (store.h, st_wal_reset). The
+ *      committer counts its frames; past SVC_WAL_COPY_FRAMES the sweeper
+ *      copies them into the database off the committing thread; past
+ *      SVC_WAL_RESET_FRAMES the committer asks its handles to hold no
+ *      snapshot (svc_committer_wants_reset) and, from the next group on,
+ *      resets the WAL between two groups, waiting at most
+ *      ST_RESET_WAIT_US for the last readers. A reset that meets a
+ *      reader is tried again after the next group; a long read (an
+ *      export) can still make the WAL grow while it lasts.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -58,10 +68,13 @@ struct dt_committer {
     waiter *head, **tail;       /* entries not yet taken */
     int is_closing;
     pthread_t committer;
-    atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS];
+    atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS], wal_resets;
+    _Atomic int_fast64_t wal_frames; /* invariant 6: the WAL's, after the last commit */
+    atomic_int wants_reset;
+    st_probe *copier;                /* the sweeper's connection: passive checkpoints */
     /* invariant 4 */
     pthread_mutex_t users_lock;
-    pthread_cond_t stop_wake;
+    pthread_cond_t sweep_wake;       /* stop, or a WAL to copy or reset */
     dt_store **users;
     size_t n_users, cap_users;
     int is_stopping;
@@ -77,15 +90,27 @@ int64_t svc_mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Invariant 4: releases snapshots held too long by handles left idle. */
+int svc_committer_wants_reset(dt_committer *c)
+{
+    return atomic_load_explicit(&c->wants_reset, memory_order_relaxed);
+}
+
+/* Invariants 4 and 6: releases snapshots held too long by handles left
+ * idle (any, when the WAL is to be reset), and copies a long WAL. */
 static void sweep(dt_committer *c)
 {
+    int wants_reset = svc_committer_wants_reset(c);
     for (size_t i = 0; i < c->n_users; i++) {
         dt_store *s = c->users[i];
         if (pthread_mutex_trylock(&s->busy) != 0) continue; /* a request is under way */
-        if (st_snapshot_is_held(s->st) && svc_mono_ms() - s->held_at_ms >= SVC_HOLD_MS)
+        if (st_snapshot_is_held(s->st) &&
+            (wants_reset || svc_mono_ms() - s->held_at_ms >= SVC_HOLD_MS))
             st_snapshot_release(s->st);
         pthread_mutex_unlock(&s->busy);
+    }
+    if (atomic_load(&c->wal_frames) >= SVC_WAL_COPY_FRAMES) {
+        dt_error err; /* a failed copy is the reset's to do, or the next commit's to report */
+        (void)st_probe_checkpoint(c->copier, &err);
     }
 }
 
@@ -99,7 +124,7 @@ static void *sweeper_main(void *arg)
         until.tv_nsec += SVC_HOLD_MS / 2 * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&c->stop_wake, &c->users_lock, &until);
+        pthread_cond_timedwait(&c->sweep_wake, &c->users_lock, &until);
         if (!c->is_stopping) sweep(c);
     }
     pthread_mutex_unlock(&c->users_lock);
@@ -116,17 +141,20 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
     if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
     int rc = dt_store_open_keyed(store_path, key_path, &c->s, err);
     if (rc == DT_OK) rc = gv_audit_open(c->s->st, &c->s->audit, err);
+    if (rc == DT_OK) rc = st_probe_open(st_path(c->s->st), &c->copier, err);
     if (rc < 0) {
+        st_probe_close(c->copier);
         dt_store_close(c->s);
         dt_free(c);
         return rc;
     }
+    st_wal_watch(c->s->st, &c->wal_frames);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->work, NULL);
     pthread_mutex_init(&c->gate, NULL);
     st_set_write_gate(c->s->st, &c->gate);
     pthread_mutex_init(&c->users_lock, NULL);
-    pthread_cond_init(&c->stop_wake, NULL);
+    pthread_cond_init(&c->sweep_wake, NULL);
     c->tail = &c->head;
     if (pthread_create(&c->committer, NULL, committer_main, c) != 0) {
         c->is_closing = c->is_stopping = 1; /* no thread to join */
@@ -155,14 +183,15 @@ void dt_committer_close(dt_committer *c)
     pthread_mutex_lock(&c->users_lock);
     int was_running = !c->is_stopping;
     c->is_stopping = 1;
-    pthread_cond_signal(&c->stop_wake);
+    pthread_cond_signal(&c->sweep_wake);
     pthread_mutex_unlock(&c->users_lock);
     if (was_running) pthread_join(c->sweeper, NULL);
-    pthread_cond_destroy(&c->stop_wake);
+    pthread_cond_destroy(&c->sweep_wake);
     pthread_mutex_destroy(&c->users_lock);
     pthread_cond_destroy(&c->work);
     pthread_mutex_destroy(&c->lock);
     dt_free(c->users);
+    st_probe_close(c->copier);
     dt_store_close(c->s);
     pthread_mutex_destroy(&c->gate);
     dt_free(c);
@@ -215,6 +244,7 @@ void dt_committer_stats(dt_committer *c, dt_group_stats *out)
     out->commits = atomic_load(&c->commits);
     out->entries = atomic_load(&c->entries);
     for (int i = 0; i < DT_GROUP_BUCKETS; i++) out->sizes[i] = atomic_load(&c->sizes[i]);
+    out->wal_resets = atomic_load(&c->wal_resets);
 }
 
 /* The bucket of a group of n: bucket i holds sizes up to 2^i, the last
@@ -249,6 +279,44 @@ static int commit_group(dt_committer *c, waiter *group, dt_error *err)
     return DT_OK;
 }
 
+/* Tells each caller of the group its commit's outcome (c->lock held). */
+static void wake_group(waiter *group, int rc, const dt_error *err)
+{
+    for (waiter *w = group, *next; w; w = next) {
+        next = w->next; /* w may return (and its frame go) once done is seen */
+        w->rc = rc;
+        w->err = *err;
+        w->done = 1;
+        pthread_cond_signal(&w->wake);
+    }
+}
+
+static void wake_sweeper(dt_committer *c)
+{
+    pthread_mutex_lock(&c->users_lock);
+    pthread_cond_signal(&c->sweep_wake);
+    pthread_mutex_unlock(&c->users_lock);
+}
+
+/* Invariant 6, between two groups (the committer's thread, unlocked). */
+static void keep_wal_short(dt_committer *c)
+{
+    int64_t n = atomic_load(&c->wal_frames);
+    if (n < SVC_WAL_RESET_FRAMES) {
+        if (n < SVC_WAL_COPY_FRAMES) atomic_store(&c->wants_reset, 0);
+        else if (!svc_committer_wants_reset(c)) wake_sweeper(c);
+        return;
+    }
+    if (!atomic_exchange(&c->wants_reset, 1)) { /* first let the handles drop their snapshots */
+        wake_sweeper(c);
+        return;
+    }
+    int is_reset = 0;
+    dt_error err; /* a store that fails here fails the next commit, which reports it */
+    if (st_wal_reset(c->s->st, &is_reset, &err) == DT_OK && is_reset)
+        atomic_fetch_add(&c->wal_resets, 1);
+}
+
 /* Invariant 2. */
 static void *committer_main(void *arg)
 {
@@ -265,13 +333,10 @@ static void *committer_main(void *arg)
         dt_error_clear(&gerr);
         int rc = commit_group(c, group, &gerr);
         pthread_mutex_lock(&c->lock);
-        for (waiter *w = group, *next; w; w = next) {
-            next = w->next; /* w may return (and its frame go) once done is seen */
-            w->rc = rc;
-            w->err = gerr;
-            w->done = 1;
-            pthread_cond_signal(&w->wake);
-        }
+        wake_group(group, rc, &gerr);
+        pthread_mutex_unlock(&c->lock);
+        keep_wal_short(c);
+        pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;

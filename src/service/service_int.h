@@ -128,6 +128,11 @@ struct dt_store {
 int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err);
 /* How long a snapshot may be held (access.c), and the monotonic clock. */
 enum { SVC_HOLD_MS = 200 };
+/* The WAL's length, in frames, past which the sweeper copies it into the
+ * database and past which the committer resets it (commit.c, invariant
+ * 6); while it wants to, a handle holds no snapshot (access.c). */
+enum { SVC_WAL_COPY_FRAMES = 1024, SVC_WAL_RESET_FRAMES = 2048 };
+int svc_committer_wants_reset(dt_committer *c);
 int64_t svc_mono_ms(void);
 /* Takes back store from its committer (dt_store_close). */
 void svc_committer_leave(dt_committer *c, dt_store *store);

@@ -26,6 +26,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1444,6 +1445,42 @@ int st_verify(st_store *s, dt_error *err)
     return out;
 }
 
+/* ---- the WAL's length ----------------------------------------------------- */
+
+static int count_frames(void *frames, sqlite3 *db, const char *name, int n_frames)
+{
+    (void)db;
+    (void)name;
+    atomic_store((_Atomic int_fast64_t *)frames, n_frames);
+    return SQLITE_OK;
+}
+
+void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames)
+{
+    sqlite3_wal_hook(s->db, count_frames, frames); /* ends the automatic checkpoint */
+}
+
+enum { RESET_POLL_US = 100 };
+
+static int reset_busy(void *arg, int n_tries)
+{
+    (void)arg;
+    if (n_tries >= ST_RESET_WAIT_US / RESET_POLL_US) return 0;
+    usleep(RESET_POLL_US);
+    return 1;
+}
+
+int st_wal_reset(st_store *s, int *is_reset, dt_error *err)
+{
+    assert(!s->in_txn && !s->is_held); /* its own snapshot would keep the WAL */
+    sqlite3_busy_handler(s->db, reset_busy, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    *is_reset = rc == SQLITE_OK;
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK;
+    return sq_fail(s, rc, "resetting the WAL", err);
+}
+
 /* ---- the data generation's probe ------------------------------------------ */
 
 struct st_probe {
@@ -1482,6 +1519,13 @@ int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err)
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) return DT_OK;
     return dt_err_set(err, DT_EIO, "reading the store's data generation: %s",
                       sqlite3_errstr(rc));
+}
+
+int st_probe_checkpoint(st_probe *p, dt_error *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(p->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK; /* busy: another checkpoints */
+    return dt_err_set(err, DT_EIO, "copying the WAL into the store: %s", sqlite3_errstr(rc));
 }
 
 void st_probe_close(st_probe *p)
