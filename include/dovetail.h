@@ -707,7 +707,8 @@ DT_API int dt_store_findings_export(dt_store *store, const dt_request *req, cons
  * every route is a row of dt_calls, authenticated by "Authorization:
  * Bearer TOKEN" and named by "Dovetail-Purpose: P", and takes the same
  * path as the call itself (authorization, audit entry before the reply).
- * Each worker thread holds its own handle on the store. */
+ * Each connection has a thread of its own; a request takes one of the
+ * server's handles on the store for its call. */
 typedef struct dt_server dt_server;
 
 typedef struct dt_server_options {
@@ -715,7 +716,8 @@ typedef struct dt_server_options {
     const char *key_path;       /* NULL: DOVETAIL_KEY_FILE */
     const char *listen;         /* "HOST:PORT" (port 0: any free one); NULL: 127.0.0.1:8080 */
     const char *tls_cert, *tls_key; /* PEM files; both or neither (then plain HTTP) */
-    unsigned threads;           /* worker threads; 0: 8 per core, at most 64 */
+    unsigned threads;           /* requests worked on at once, each on a handle of its own
+                                   on the store; 0: 8 per core, at most 64 */
     size_t max_body;            /* bytes of a request body; 0: 16 MiB (413 over it) */
     unsigned max_connections;   /* 0: 256 */
     unsigned timeout_s;         /* idle connection timeout; 0: 30 */

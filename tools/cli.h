@@ -215,9 +215,10 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -S, --store FILE      the store; required\n"                                       \
     "  -K, --key FILE        the store's key file (default: $DOVETAIL_KEY_FILE)\n"        \
     "      --listen H:P      address and port (default 127.0.0.1:8080; port 0: any)\n"   \
-    "  -t, --threads N       worker threads, each with its handle on the store\n"        \
-    "                        (default 8 per core, at most 64: a request waiting for its\n" \
-    "                        group's commit holds its thread)\n"                        \
+    "  -t, --threads N       requests worked on at once, each on a handle of its own\n"  \
+    "                        on the store (default 8 per core, at most 64: a request\n" \
+    "                        waiting for its group's commit keeps its handle); each\n"   \
+    "                        connection has a thread of its own\n"                      \
     "      --tls-cert FILE   serve HTTPS with this PEM certificate ...\n"                 \
     "      --tls-key FILE    ... and its PEM key\n"                                       \
     "      --rate N          requests a second per token, bursts of 2N (default\n"     \

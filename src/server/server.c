@@ -1,15 +1,17 @@
 /*
- * server.c — dt_server_*: a libmicrohttpd daemon (a pool of worker
- * threads on epoll, HTTPS through its GnuTLS support) that routes each
- * request to its governed call (routes.c).
+ * server.c — dt_server_*: a libmicrohttpd daemon (a thread per
+ * connection, HTTPS through its GnuTLS support) that routes each request
+ * to its governed call (routes.c).
  *
  * Invariants:
- *   1. The server opens one handle on the store per worker thread before
- *      it listens (opening one loads the model: not a cost for a request
- *      to pay), and a request takes a free one for its call: a dt_store
- *      is used by one request at a time. Their lone audit entries (every
- *      read's) go through one committer, so concurrent requests share a
- *      commit.
+ *   1. The server opens o.threads handles on the store before it listens
+ *      (opening one loads the model: not a cost for a request to pay), and
+ *      a request takes a free one for its call: a dt_store is used by one
+ *      request at a time. Their lone audit entries (every read's) go
+ *      through one committer, so concurrent requests share a commit. A
+ *      connection has a thread of its own, not a share of a pool: in a
+ *      pool, connections are dealt to threads as they come, and two on
+ *      one thread wait for each other's commit while a handle is free.
  *   2. A body over max_body is refused with 413 before more of it is
  *      read into memory; one that does not end is cut by the idle timeout.
  *   3. Every error reply has one shape: {"error": {"status", "code",
@@ -614,8 +616,8 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         free_server(s);
         return DT_EIO;
     }
-    if (!s->o.threads) { /* a worker waits for its group's commit: more of them than cores, */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN); /* but each holds a handle (~32 MB at 1M) */
+    if (!s->o.threads) { /* a request waits for its group's commit: more handles than cores, */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN); /* but each holds a model (~32 MB at 1M) */
         s->o.threads = cores > 0 && cores < 8 ? 8 * (unsigned)cores : 64;
     }
     if (!s->o.max_body) s->o.max_body = 16u << 20;
@@ -643,14 +645,13 @@ int dt_server_start(const dt_server_options *opts, dt_server **out, dt_error *er
         free_server(s);
         return rc;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC; /* MHD_quiesce_daemon needs it */
     if (s->cert) flags |= MHD_USE_TLS;
-    /* options as an array: the pool and TLS are there only when used */
+    /* options as an array: TLS's are there only when used */
     struct MHD_OptionItem ops[8];
     size_t k = 0;
-    if (s->o.threads > 1)
-        ops[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, NULL};
     if (s->cert) {
         ops[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
         ops[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};

@@ -402,8 +402,8 @@ secs=$(sed -n 's/closed after \([0-9]*\)\..*/\1/p' "$T/slow")
 [ -n "$secs" ] && [ "$secs" -ge 1 ] && [ "$secs" -le 5 ] \
     && ok "--timeout 2: headers that never end are cut off ($(cat "$T/slow"))" || bad "slow client" "$(cat "$T/slow")"
 /usr/bin/python3 "$HERE/slow_clients.py" "$PORT" limit 8 >"$T/limit"
-grep -q "extra: waiting" "$T/limit" && grep -q "after: answered" "$T/limit" \
-    && ok "--max-connections 2: with 8 held open, another waits unanswered; served once they close" \
+grep -q "extra: refused" "$T/limit" && grep -q "after: answered" "$T/limit" \
+    && ok "--max-connections 2: with 8 held open, another is closed unanswered; served once they close" \
     || bad "connection limit" "$(cat "$T/limit")"
 kill -TERM "$PID"
 wait "$PID"

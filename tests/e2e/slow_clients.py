@@ -6,9 +6,9 @@ slow: a request whose headers never end; prints how long until the
 server closed the connection ("closed after N.N s"), or "open" if it had
 not within 20 s.
 limit: HELD connections opened and left idle, then one more with a
-request; prints "extra: answered" or "extra: waiting" (no reply within
-3 s), then closes the idle ones and prints "after: answered" when a new
-request is answered.
+request; prints "extra: answered", "extra: waiting" (no reply within
+3 s) or "extra: refused" (closed unanswered), then closes the idle ones
+and prints "after: answered" when a new request is answered.
 """
 import socket
 import sys
@@ -21,12 +21,15 @@ def connect(port, timeout):
     return s
 
 
-def answered(s):
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+def outcome(s):
     try:
-        return s.recv(16).startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        head = s.recv(16)
     except socket.timeout:
-        return False
+        return "waiting"
+    except (ConnectionResetError, BrokenPipeError):
+        return "refused"
+    return "answered" if head.startswith(b"HTTP/1.1 200") else "refused"
 
 
 def main():
@@ -43,11 +46,11 @@ def main():
         return 0
     held = [connect(port, 3) for _ in range(int(sys.argv[3]))]
     time.sleep(0.5)
-    print("extra: %s" % ("answered" if answered(connect(port, 3)) else "waiting"))
+    print("extra: %s" % outcome(connect(port, 3)))
     for s in held:
         s.close()
     time.sleep(0.5)
-    print("after: %s" % ("answered" if answered(connect(port, 5)) else "waiting"))
+    print("after: %s" % outcome(connect(port, 5)))
     return 0
 
 
