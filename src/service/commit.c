@@ -33,15 +33,20 @@
  *      batch, a finding's step) queues for the write lock behind the
  *      committer's commits instead of polling against them.
  *   6. The WAL stays short: its readers always overlap under load, so
- *      SQLite would never reset it by itself (store.h, st_wal_reset). The
- *      committer counts its frames; past SVC_WAL_COPY_FRAMES the sweeper
- *      copies them into the database off the committing thread; past
- *      SVC_WAL_RESET_FRAMES the committer asks its handles to hold no
- *      snapshot (svc_committer_wants_reset) and, from the next group on,
- *      resets the WAL between two groups, waiting at most
- *      ST_RESET_WAIT_US for the last readers. A reset that meets a
- *      reader is tried again after the next group; a long read (an
- *      export) can still make the WAL grow while it lasts.
+ *      SQLite would never reset it by itself (store.h). The committer
+ *      counts its frames; past SVC_WAL_COPY_FRAMES the sweeper copies them
+ *      into the database at each of its rounds, off the committing thread.
+ *      Past SVC_WAL_RESET_FRAMES the sweeper resets it: it asks the
+ *      handles to hold no snapshot (svc_committer_wants_reset; meanwhile a
+ *      request's page cache lasts that request only), releases the idle
+ *      ones' and waits SVC_RESET_LEAD_MS for the others' requests to end,
+ *      copies the WAL again (now no old snapshot holds any of it back),
+ *      and then, holding the write gate so no commit starts, copies the
+ *      rest and resets it, waiting at most ST_RESET_WAIT_US for the last
+ *      readers. Commits stop only for that last step, and it is rare (the
+ *      WAL is let grow to 64 MB: about a second under full load). A reset
+ *      that meets a reader is tried again at the next round; a long read
+ *      (an export) can still make the WAL grow while it lasts.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -49,6 +54,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "service/service_int.h"
 
@@ -70,7 +76,9 @@ struct dt_committer {
     pthread_t committer;
     atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS], wal_resets;
     _Atomic int_fast64_t wal_frames; /* invariant 6: the WAL's, after the last commit */
-    atomic_int wants_reset;
+    int64_t wal_reset_frames;        /* SVC_WAL_RESET_FRAMES, or a test's */
+    atomic_int wants_reset;          /* the handles are asked to hold no snapshot */
+    atomic_int reset_due;            /* the committer asks the sweeper for a reset */
     st_probe *copier;                /* the sweeper's connection: passive checkpoints */
     /* invariant 4 */
     pthread_mutex_t users_lock;
@@ -90,42 +98,87 @@ int64_t svc_mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+void svc_committer_set_wal_reset(dt_committer *c, int64_t frames)
+{
+    c->wal_reset_frames = frames;
+}
+
 int svc_committer_wants_reset(dt_committer *c)
 {
     return atomic_load_explicit(&c->wants_reset, memory_order_relaxed);
 }
 
 /* Invariants 4 and 6: releases snapshots held too long by handles left
- * idle (any, when the WAL is to be reset), and copies a long WAL. */
-static void sweep(dt_committer *c)
+ * idle (any, while the WAL is to be reset); 1 when none is left held. */
+static int release_idle(dt_committer *c)
 {
-    int wants_reset = svc_committer_wants_reset(c);
+    int wants_reset = svc_committer_wants_reset(c), none_held = 1;
     for (size_t i = 0; i < c->n_users; i++) {
         dt_store *s = c->users[i];
-        if (pthread_mutex_trylock(&s->busy) != 0) continue; /* a request is under way */
+        if (pthread_mutex_trylock(&s->busy) != 0) { /* a request is under way */
+            none_held = 0;
+            continue;
+        }
         if (st_snapshot_is_held(s->st) &&
             (wants_reset || svc_mono_ms() - s->held_at_ms >= SVC_HOLD_MS))
             st_snapshot_release(s->st);
+        none_held &= !st_snapshot_is_held(s->st);
         pthread_mutex_unlock(&s->busy);
     }
-    if (atomic_load(&c->wal_frames) >= SVC_WAL_COPY_FRAMES) {
-        dt_error err; /* a failed copy is the reset's to do, or the next commit's to report */
-        (void)st_probe_checkpoint(c->copier, &err);
-    }
+    return none_held;
+}
+
+static void copy_wal(dt_committer *c, int restart, int *is_whole)
+{
+    dt_error err; /* a store that fails here fails the next commit, which reports it */
+    if (st_probe_checkpoint(c->copier, restart, is_whole, &err) < 0) *is_whole = 0;
+}
+
+/* Invariant 6 (the sweeper's thread, users_lock held); 0: a reader stayed. */
+static int reset_wal(dt_committer *c)
+{
+    atomic_store(&c->wants_reset, 1);
+    for (int waited = 0; !release_idle(c) && waited < SVC_RESET_LEAD_MS; waited++)
+        usleep(1000);
+    int is_whole = 0;
+    copy_wal(c, 0, &is_whole);
+    pthread_mutex_lock(&c->gate);
+    copy_wal(c, 1, &is_whole);
+    pthread_mutex_unlock(&c->gate);
+    if (!is_whole) return 0;
+    atomic_fetch_add(&c->wal_resets, 1);
+    atomic_store(&c->reset_due, 0);
+    atomic_store(&c->wants_reset, 0);
+    return 1;
+}
+
+/* One round; 0 when a reset is due and failed. */
+static int sweep(dt_committer *c)
+{
+    if (atomic_load(&c->reset_due)) return reset_wal(c);
+    release_idle(c);
+    int is_whole;
+    if (atomic_load(&c->wal_frames) >= SVC_WAL_COPY_FRAMES) copy_wal(c, 0, &is_whole);
+    return 1;
 }
 
 static void *sweeper_main(void *arg)
 {
     dt_committer *c = arg;
     pthread_mutex_lock(&c->users_lock);
+    int was_ok = 1;
     while (!c->is_stopping) {
+        /* a round each SVC_HOLD_MS / 2; a failed reset is tried again sooner, a
+         * reset asked for while it swept at once */
+        long ms = was_ok ? SVC_HOLD_MS / 2 : SVC_RESET_LEAD_MS;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += SVC_HOLD_MS / 2 * 1000000L;
+        until.tv_nsec += ms * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&c->sweep_wake, &c->users_lock, &until);
-        if (!c->is_stopping) sweep(c);
+        if (!was_ok || !atomic_load(&c->reset_due))
+            pthread_cond_timedwait(&c->sweep_wake, &c->users_lock, &until);
+        if (!c->is_stopping) was_ok = sweep(c);
     }
     pthread_mutex_unlock(&c->users_lock);
     return NULL;
@@ -156,6 +209,7 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
     pthread_mutex_init(&c->users_lock, NULL);
     pthread_cond_init(&c->sweep_wake, NULL);
     c->tail = &c->head;
+    c->wal_reset_frames = SVC_WAL_RESET_FRAMES;
     if (pthread_create(&c->committer, NULL, committer_main, c) != 0) {
         c->is_closing = c->is_stopping = 1; /* no thread to join */
         dt_committer_close(c);
@@ -293,7 +347,8 @@ static void wake_group(waiter *group, int rc, const dt_error *err)
 
 static void wake_sweeper(dt_committer *c)
 {
-    pthread_mutex_lock(&c->users_lock);
+    /* a sweeper at work holds the lock for a while: it sees reset_due when done */
+    if (pthread_mutex_trylock(&c->users_lock) != 0) return;
     pthread_cond_signal(&c->sweep_wake);
     pthread_mutex_unlock(&c->users_lock);
 }
@@ -301,20 +356,8 @@ static void wake_sweeper(dt_committer *c)
 /* Invariant 6, between two groups (the committer's thread, unlocked). */
 static void keep_wal_short(dt_committer *c)
 {
-    int64_t n = atomic_load(&c->wal_frames);
-    if (n < SVC_WAL_RESET_FRAMES) {
-        if (n < SVC_WAL_COPY_FRAMES) atomic_store(&c->wants_reset, 0);
-        else if (!svc_committer_wants_reset(c)) wake_sweeper(c);
-        return;
-    }
-    if (!atomic_exchange(&c->wants_reset, 1)) { /* first let the handles drop their snapshots */
-        wake_sweeper(c);
-        return;
-    }
-    int is_reset = 0;
-    dt_error err; /* a store that fails here fails the next commit, which reports it */
-    if (st_wal_reset(c->s->st, &is_reset, &err) == DT_OK && is_reset)
-        atomic_fetch_add(&c->wal_resets, 1);
+    if (atomic_load(&c->wal_frames) < c->wal_reset_frames) return;
+    if (!atomic_exchange(&c->reset_due, 1)) wake_sweeper(c);
 }
 
 /* Invariant 2. */

@@ -129,9 +129,12 @@ int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err);
 /* How long a snapshot may be held (access.c), and the monotonic clock. */
 enum { SVC_HOLD_MS = 200 };
 /* The WAL's length, in frames, past which the sweeper copies it into the
- * database and past which the committer resets it (commit.c, invariant
- * 6); while it wants to, a handle holds no snapshot (access.c). */
-enum { SVC_WAL_COPY_FRAMES = 1024, SVC_WAL_RESET_FRAMES = 2048 };
+ * database and past which it resets it, and how long it waits for the
+ * handles to drop their snapshots first (commit.c, invariant 6; a test may
+ * set a shorter length before the committer is used); meanwhile a handle
+ * holds no snapshot (access.c). */
+enum { SVC_WAL_COPY_FRAMES = 1024, SVC_WAL_RESET_FRAMES = 16384, SVC_RESET_LEAD_MS = 20 };
+void svc_committer_set_wal_reset(dt_committer *c, int64_t frames);
 int svc_committer_wants_reset(dt_committer *c);
 int64_t svc_mono_ms(void);
 /* Takes back store from its committer (dt_store_close). */

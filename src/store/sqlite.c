@@ -1460,27 +1460,6 @@ void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames)
     sqlite3_wal_hook(s->db, count_frames, frames); /* ends the automatic checkpoint */
 }
 
-enum { RESET_POLL_US = 100 };
-
-static int reset_busy(void *arg, int n_tries)
-{
-    (void)arg;
-    if (n_tries >= ST_RESET_WAIT_US / RESET_POLL_US) return 0;
-    usleep(RESET_POLL_US);
-    return 1;
-}
-
-int st_wal_reset(st_store *s, int *is_reset, dt_error *err)
-{
-    assert(!s->in_txn && !s->is_held); /* its own snapshot would keep the WAL */
-    sqlite3_busy_handler(s->db, reset_busy, NULL);
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    *is_reset = rc == SQLITE_OK;
-    if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK;
-    return sq_fail(s, rc, "resetting the WAL", err);
-}
-
 /* ---- the data generation's probe ------------------------------------------ */
 
 struct st_probe {
@@ -1521,10 +1500,25 @@ int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err)
                       sqlite3_errstr(rc));
 }
 
-int st_probe_checkpoint(st_probe *p, dt_error *err)
+enum { RESET_POLL_US = 100 };
+
+static int reset_busy(void *arg, int n_tries)
 {
-    int rc = sqlite3_wal_checkpoint_v2(p->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK; /* busy: another checkpoints */
+    (void)arg;
+    if (n_tries >= ST_RESET_WAIT_US / RESET_POLL_US) return 0;
+    usleep(RESET_POLL_US);
+    return 1;
+}
+
+int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err)
+{
+    if (restart) sqlite3_busy_handler(p->db, reset_busy, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(p->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART
+                                                            : SQLITE_CHECKPOINT_PASSIVE,
+                                       NULL, NULL);
+    if (restart) sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
+    *is_whole = rc == SQLITE_OK;
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK; /* busy: a reader or writer stays */
     return dt_err_set(err, DT_EIO, "copying the WAL into the store: %s", sqlite3_errstr(rc));
 }
 

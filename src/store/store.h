@@ -111,22 +111,22 @@ void st_check_commits(st_store *s);
 typedef struct st_probe st_probe;
 int st_probe_open(const char *path, st_probe **out, dt_error *err);
 int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err);
-/* Copies what it can of the WAL into the database (a passive checkpoint:
- * it waits for no one). */
-int st_probe_checkpoint(st_probe *p, dt_error *err);
 void st_probe_close(st_probe *p);
 /* SQLite resets the WAL (writes it again from the top) only when a
  * checkpoint has copied all of it and no reader is still on it; readers
  * that always overlap, as a busy server's do, never leave it that moment
- * and the WAL grows by every commit. A connection that keeps the WAL
- * short itself: st_wal_watch counts the WAL's frames into *frames after
- * each of s's commits, in place of SQLite's automatic checkpoint on s;
- * st_wal_reset copies the WAL whole and waits a moment (ST_RESET_WAIT_US
- * at most) for its readers to leave, so that s's next commit resets it.
- * *is_reset: 0 when a reader or writer was still there (try again). */
+ * and the WAL grows by every commit. A process that keeps the WAL short
+ * itself: st_wal_watch counts the WAL's frames into *frames after each of
+ * s's commits, in place of SQLite's automatic checkpoint on s; and
+ * st_probe_checkpoint copies what it can of the WAL into the database
+ * (waiting for no one), or with restart copies all of it and resets it,
+ * waiting at most ST_RESET_WAIT_US for readers on it to leave and for a
+ * writer (the caller keeps its own from starting meanwhile). *is_whole:
+ * the WAL was copied whole (and, with restart, reset); 0 when a reader or
+ * writer was still there (try again). */
 enum { ST_RESET_WAIT_US = 2000 };
 void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames);
-int st_wal_reset(st_store *s, int *is_reset, dt_error *err);
+int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err);
 
 /* Store-wide settings (the config text, its hash, the model). *value is
  * dt_malloc'd, or NULL when the key is absent. */
