@@ -49,7 +49,7 @@ uint32_t util_ids_find(const util_ids *s, int64_t id)
 
 int util_ids_put(util_ids *s, int64_t id, uint32_t *index, int *is_new)
 {
-    if ((size_t)s->n * 2 + 2 > s->n_slots) DT_TRY(ids_rehash(s, s->n_slots ? s->n_slots * 2 : 256));
+    if ((size_t)s->n * 2 + 2 > s->n_slots) DT_TRY(ids_rehash(s, s->n_slots ? s->n_slots * 2 : 16));
     size_t i = ids_probe(s, id);
     *is_new = s->slots[i] == 0;
     if (!*is_new) {
