@@ -91,24 +91,41 @@ static int remember(loaded *l, int64_t sid, const char *entity)
     return rc;
 }
 
+typedef struct norm_row {
+    pl_ctx *e;
+    size_t i_rec;
+} norm_row;
+
+static int set_norm_value(void *ctx, const char *key, size_t key_len, const char *v, size_t n)
+{
+    norm_row *r = ctx;
+    const dt_config *cfg = r->e->cfg;
+    if (!v) return 0; /* null: no value, as the record was written */
+    for (size_t f = 0; f < cfg->n_fields; f++)
+        if (strlen(cfg->fields[f].name) == key_len && !memcmp(cfg->fields[f].name, key, key_len))
+            return cmp_table_set(&r->e->table, r->i_rec, f, v, n);
+    return 0; /* a field the config no longer has */
+}
+
 /* Adds a stored record's normalized values to the table, counting it
  * for its source (the comparable pairs behind λ count them). */
 static int table_add_stored(pl_ctx *e, const st_record *r)
 {
     int src = cfg_source_index(e->cfg, r->source);
-    json_t *norm = src >= 0 ? json_loads(r->norm, 0, NULL) : NULL;
-    if (!norm)
+    if (src < 0)
         return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
                           r->record_id);
-    size_t i_rec;
-    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &i_rec);
+    norm_row row = {e, 0};
+    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &row.i_rec);
     e->recs_per_source[src]++;
-    for (size_t f = 0; rc == DT_OK && f < e->cfg->n_fields; f++) {
-        json_t *v = json_object_get(norm, e->cfg->fields[f].name);
-        if (json_is_string(v))
-            rc = cmp_table_set(&e->table, i_rec, f, json_string_value(v), json_string_length(v));
-    }
-    json_decref(norm);
+    util_buf key = {0}, value = {0};
+    if (rc == DT_OK) rc = util_json_flat_each(r->norm, &key, &value, set_norm_value, &row);
+    if (rc == DT_OK && (key.is_failed || value.is_failed)) rc = DT_ENOMEM;
+    util_buf_fini(&key);
+    util_buf_fini(&value);
+    if (rc == 1)
+        return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
+                          r->record_id);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 

@@ -100,6 +100,18 @@ int util_buf_append(util_buf *b, const void *p, size_t n);
 int util_buf_putc(util_buf *b, char c);
 int util_buf_printf(util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- flat JSON objects (json_flat.c) ------------------------------ */
+
+/* Called with each member of the object, unescaped and NUL-terminated (a
+ * null's value is NULL); 0 to go on, anything else to stop with it. */
+typedef int (*util_flat_fn)(void *ctx, const char *key, size_t key_len, const char *value,
+                            size_t value_len);
+/* Walks text, a JSON object whose values are strings or null, using key
+ * and value as scratch: 0, 1 when text is not such an object (json_flat.c,
+ * invariant 2), or fn's nonzero return. */
+int util_json_flat_each(const char *text, util_buf *key, util_buf *value, util_flat_fn fn,
+                        void *ctx);
+
 /* ---- arena -------------------------------------------------------- */
 
 typedef struct util_arena_block util_arena_block;

@@ -88,6 +88,54 @@ static void test_intern(void **state)
     util_intern_fini(&t);
 }
 
+/* util_json_flat_each: what it reports, and what it refuses. */
+static int flat_join(void *ctx, const char *key, size_t key_len, const char *v, size_t n)
+{
+    util_buf *out = ctx;
+    assert_int_equal(strlen(key), key_len);
+    util_buf_printf(out, "%s=%s;", key, v ? v : "(null)");
+    if (v) assert_int_equal(strlen(v), n);
+    return 0;
+}
+
+static const char *flat(const char *text, int *rc)
+{
+    static util_buf out;
+    util_buf key = {0}, value = {0};
+    util_buf_clear(&out);
+    util_buf_append(&out, "", 0);
+    *rc = util_json_flat_each(text, &key, &value, flat_join, &out);
+    util_buf_fini(&key);
+    util_buf_fini(&value);
+    return out.data;
+}
+
+static void test_json_flat(void **state)
+{
+    (void)state;
+    int rc;
+    assert_string_equal(flat("{\"given\":\"zoila\",\"dob\":\"1930-04-20\"}", &rc),
+                        "given=zoila;dob=1930-04-20;");
+    assert_int_equal(rc, 0);
+    assert_string_equal(flat(" { \"a\" : \"x\\\"y\\\\z\\/\\t\" , \"b\" : null , \"c\" : \"\" } ", &rc),
+                        "a=x\"y\\z/\t;b=(null);c=;");
+    assert_int_equal(rc, 0);
+    /* é, then U+1F600 from a surrogate pair, as UTF-8 */
+    assert_string_equal(flat("{\"k\":\"\\u00e9\\ud83d\\ude00\"}", &rc), "k=\xc3\xa9\xf0\x9f\x98\x80;");
+    assert_int_equal(rc, 0);
+    assert_string_equal(flat("{}", &rc), "");
+    assert_int_equal(rc, 0);
+    static const char *const refused[] = {
+        "", "[]", "{\"k\":1}", "{\"k\":\"a\"} x", "{\"k\":\"\\ud800\"}", "{\"k\":\"\\udc00\"}",
+        "{\"k\":\"\\u0000\"}", "{\"k\":\"\\x\"}", "{\"k\":\"a\tb\"}", "{\"k\":\"a", "{\"k\" \"a\"}",
+        "{\"k\":\"a\",}", "{\"k\":nul}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        flat(refused[i], &rc);
+        assert_int_equal(rc, 1);
+    }
+}
+
 static void test_rng_deterministic(void **state)
 {
     (void)state;
@@ -312,7 +360,7 @@ int main(void)
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
         cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_mkdir_parents),
-        cmocka_unit_test(test_private_files),
+        cmocka_unit_test(test_private_files), cmocka_unit_test(test_json_flat),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
