@@ -168,9 +168,10 @@ static void *sweeper_main(void *arg)
     pthread_mutex_lock(&c->users_lock);
     int was_ok = 1;
     while (!c->is_stopping) {
-        /* a round each SVC_HOLD_MS / 2; a failed reset is tried again sooner, a
-         * reset asked for while it swept at once */
-        long ms = was_ok ? SVC_HOLD_MS / 2 : SVC_RESET_LEAD_MS;
+        /* a round each SVC_HOLD_MS / 2, a reset asked for while it swept at
+         * once; a failed reset waits a round (a long read may be what holds
+         * the WAL, and each try stops the commits for a moment) */
+        long ms = SVC_HOLD_MS / 2;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += ms * 1000000L;
