@@ -82,7 +82,8 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, N_STMTS
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP,
+    S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
 
@@ -128,6 +129,13 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
     [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
     [S_MODEL_VERSION] = "SELECT coalesce(max(version), 0) FROM model",
+    /* prepared, not run as text: a request begins and ends a read or two
+     * and the committer a write, and parsing each was 5 parser allocations
+     * a request (sqlite3ParserAlloc) */
+    [S_BEGIN_READ] = "BEGIN", /* deferred: takes no write lock */
+    [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
     [S_KEY_ADD] = "INSERT OR IGNORE INTO block_new(slot) VALUES(?1)",
     [S_KEY_DEL] = "DELETE FROM block_key WHERE slot = ?1",
     [S_KEY_DEL_NEW] = "DELETE FROM block_new WHERE slot = ?1",
@@ -495,7 +503,7 @@ int st_begin(st_store *s, dt_error *err)
         pthread_mutex_lock(s->gate);
         s->is_gated = 1;
     }
-    int brc = sq_exec(s, "BEGIN IMMEDIATE", "starting a batch", err);
+    int brc = sq_step_done(s, stmt(s, S_BEGIN_WRITE), "starting a batch", err);
     if (brc < 0) {
         ungate(s);
         return brc;
@@ -523,7 +531,7 @@ int st_commit(st_store *s, dt_error *err)
     int64_t changed = sqlite3_total_changes64(s->db) - s->changes_at_begin - s->log_changes;
     int rc = changed > 0 ? sq_step_done(s, stmt(s, S_GEN_BUMP), "committing a batch", err) : DT_OK;
     s->is_committing = 1;
-    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "committing a batch", err);
+    if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_COMMIT), "committing a batch", err);
     s->is_committing = 0;
     if (rc < 0) {
         st_rollback(s);
@@ -536,7 +544,12 @@ int st_commit(st_store *s, dt_error *err)
 
 void st_rollback(st_store *s)
 {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* fails only when none is open */
+    if (s->stmt[S_ROLLBACK]) { /* fails only when none is open */
+        sqlite3_step(stmt(s, S_ROLLBACK));
+        sqlite3_reset(s->stmt[S_ROLLBACK]);
+    } else {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* a store not yet prepared */
+    }
     s->in_txn = 0;
     s->is_gen_moved = 0;
     ungate(s);
@@ -547,7 +560,7 @@ int st_snapshot_begin(st_store *s, int *started, dt_error *err)
     *started = 0;
     if (s->is_held) return DT_OK; /* the held one goes on: the caller checked it (store.h) */
     if (s->in_txn || !sqlite3_get_autocommit(s->db)) return DT_OK;
-    DT_TRY(sq_exec(s, "BEGIN", "starting a read", err)); /* deferred: takes no write lock */
+    DT_TRY(sq_step_done(s, stmt(s, S_BEGIN_READ), "starting a read", err));
     *started = 1;
     return DT_OK;
 }
@@ -584,8 +597,12 @@ void st_snapshot_end(st_store *s, int started)
 {
     /* A read changed nothing, so ending it cannot lose data; if COMMIT
      * fails, ROLLBACK still ends it, or every later st_begin would fail. */
-    if (started && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (started && sqlite3_step(stmt(s, S_COMMIT)) != SQLITE_DONE) {
+        sqlite3_reset(s->stmt[S_COMMIT]);
+        sqlite3_step(stmt(s, S_ROLLBACK));
+        sqlite3_reset(s->stmt[S_ROLLBACK]);
+    }
+    sqlite3_reset(s->stmt[S_COMMIT]);
     if (started) s->is_gen_moved = 0;
 }
 
