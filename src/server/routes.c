@@ -27,11 +27,18 @@
 
 /* ---- replies --------------------------------------------------------------- */
 
+static int no_memory(dt_error *err)
+{
+    err->code = DT_ENOMEM;
+    snprintf(err->msg, sizeof err->msg, "out of memory");
+    return DT_ENOMEM;
+}
+
 static int reply_json(srv_reply *out, unsigned status, json_t *o, dt_error *err)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
-    if (!text) return err->code = DT_ENOMEM, snprintf(err->msg, sizeof err->msg, "out of memory"), DT_ENOMEM;
+    if (!text) return no_memory(err);
     out->status = status;
     out->body = text; /* jansson's malloc: the server frees it with free() */
     return DT_OK;
@@ -211,7 +218,7 @@ static int resolve(srv_req *r, srv_reply *out, dt_error *err)
     dt_resolution_free(res);
     if (t.is_failed) {
         free(t.s);
-        return err->code = DT_ENOMEM, snprintf(err->msg, sizeof err->msg, "out of memory"), DT_ENOMEM;
+        return no_memory(err);
     }
     out->status = 200;
     out->body = t.s; /* malloc'd: the server frees it with free() */
@@ -242,7 +249,7 @@ static int explain(srv_req *r, srv_reply *out, dt_error *err)
     TRY(dt_store_explain(r->store, &r->auth, a, b, &ex, err));
     char *text = dt_explanation_json(ex);
     dt_explanation_free(ex);
-    if (!text) return err->code = DT_ENOMEM, snprintf(err->msg, sizeof err->msg, "out of memory"), DT_ENOMEM;
+    if (!text) return no_memory(err);
     return reply_text(out, text, err);
 }
 

@@ -98,13 +98,11 @@ typedef struct norm_row {
 
 static int set_norm_value(void *ctx, const char *key, size_t key_len, const char *v, size_t n)
 {
+    (void)key_len;
     norm_row *r = ctx;
-    const dt_config *cfg = r->e->cfg;
-    if (!v) return 0; /* null: no value, as the record was written */
-    for (size_t f = 0; f < cfg->n_fields; f++)
-        if (strlen(cfg->fields[f].name) == key_len && !memcmp(cfg->fields[f].name, key, key_len))
-            return cmp_table_set(&r->e->table, r->i_rec, f, v, n);
-    return 0; /* a field the config no longer has */
+    /* a null is no value, as it was written; a field the config no longer has is skipped */
+    int f = v ? cfg_field_index(r->e->cfg, key) : -1;
+    return f < 0 ? 0 : cmp_table_set(&r->e->table, r->i_rec, (size_t)f, v, n);
 }
 
 /* Adds a stored record's normalized values to the table, counting it
@@ -112,15 +110,16 @@ static int set_norm_value(void *ctx, const char *key, size_t key_len, const char
 static int table_add_stored(pl_ctx *e, const st_record *r)
 {
     int src = cfg_source_index(e->cfg, r->source);
-    if (src < 0)
-        return dt_err_set(e->err, DT_EINTERNAL, "stored record %s:%s is unreadable", r->source,
-                          r->record_id);
     norm_row row = {e, 0};
-    int rc = cmp_table_add(&e->table, (uint16_t)src, r->record_id, strlen(r->record_id), &row.i_rec);
-    e->recs_per_source[src]++;
+    int rc = src < 0 ? 1
+                     : cmp_table_add(&e->table, (uint16_t)src, r->record_id,
+                                     strlen(r->record_id), &row.i_rec);
     util_buf key = {0}, value = {0};
-    if (rc == DT_OK) rc = util_json_flat_each(r->norm, &key, &value, set_norm_value, &row);
-    if (rc == DT_OK && (key.is_failed || value.is_failed)) rc = DT_ENOMEM;
+    if (rc == DT_OK) {
+        e->recs_per_source[src]++;
+        rc = util_json_flat_each(r->norm, &key, &value, set_norm_value, &row);
+        if (key.is_failed || value.is_failed) rc = DT_ENOMEM; /* the reader says 1 for it */
+    }
     util_buf_fini(&key);
     util_buf_fini(&value);
     if (rc == 1)

@@ -219,6 +219,14 @@ static sqlite3_stmt *stmt(st_store *s, enum stmt_id id)
     return st;
 }
 
+/* Runs a transaction's prepared BEGIN, COMMIT or ROLLBACK; SQLite's code. */
+static int run_txn(st_store *s, enum stmt_id id)
+{
+    int rc = sqlite3_step(stmt(s, id));
+    sqlite3_reset(s->stmt[id]);
+    return rc;
+}
+
 int sq_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
@@ -544,12 +552,8 @@ int st_commit(st_store *s, dt_error *err)
 
 void st_rollback(st_store *s)
 {
-    if (s->stmt[S_ROLLBACK]) { /* fails only when none is open */
-        sqlite3_step(stmt(s, S_ROLLBACK));
-        sqlite3_reset(s->stmt[S_ROLLBACK]);
-    } else {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* a store not yet prepared */
-    }
+    if (s->stmt[S_ROLLBACK]) run_txn(s, S_ROLLBACK); /* fails only when none is open */
+    else sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* a store not yet prepared */
     s->in_txn = 0;
     s->is_gen_moved = 0;
     ungate(s);
@@ -597,12 +601,7 @@ void st_snapshot_end(st_store *s, int started)
 {
     /* A read changed nothing, so ending it cannot lose data; if COMMIT
      * fails, ROLLBACK still ends it, or every later st_begin would fail. */
-    if (started && sqlite3_step(stmt(s, S_COMMIT)) != SQLITE_DONE) {
-        sqlite3_reset(s->stmt[S_COMMIT]);
-        sqlite3_step(stmt(s, S_ROLLBACK));
-        sqlite3_reset(s->stmt[S_ROLLBACK]);
-    }
-    sqlite3_reset(s->stmt[S_COMMIT]);
+    if (started && run_txn(s, S_COMMIT) != SQLITE_DONE) run_txn(s, S_ROLLBACK);
     if (started) s->is_gen_moved = 0;
 }
 
