@@ -811,6 +811,9 @@ typedef struct dt_audit_verdict {
     int ok;                    /* 1: every entry and head checks out */
     int64_t n_entries, n_heads, n_witness_heads;
     int64_t first_bad;         /* seq of the first bad entry; 0 when none or not one entry */
+    int64_t n_unsigned;        /* the newest entries, not yet under a signed head: a server
+                                  signs at most every 250 ms, sealing each commit's end with
+                                  a MAC under the key file meanwhile, which verify checks */
     char why[512];
 } dt_audit_verdict;
 

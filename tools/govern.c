@@ -129,6 +129,9 @@ static int audit_verify(dt_store *store, const dt_request *req, const cli_opts *
     printf("entries         %lld\nsigned heads    %lld\n", (long long)v.n_entries,
            (long long)v.n_heads);
     if (o->witness) printf("witness heads   %lld\n", (long long)v.n_witness_heads);
+    if (v.n_unsigned) /* a server's newest commits: it signs them within SVC_SIGN_MS */
+        printf("sealed, unsigned %lld (the newest; a head over them is signed shortly)\n",
+               (long long)v.n_unsigned);
     if (v.ok) {
         printf("verdict         ok: every entry and head checks out\n");
         return 0;

@@ -21,6 +21,9 @@ int au_leaf(const st_audit_entry *e, size_t n_rows, mk_hash out);
 /* 1 when sig is the key's signature of the head (size, time, root). */
 int au_head_signed(const uint8_t pk[32], int64_t size, int64_t time, const uint8_t root[32],
                    const uint8_t sig[64]);
+/* 1 when the sealed end's MAC is the key file's and its frontier is a
+ * stream of its size (loaded into *out), else 0; or an error. */
+int au_end_stream(st_store *st, const st_log_end *e, mk_stream *out, dt_error *err);
 /* A key kept in the store's meta as hex, as len bytes. */
 int au_read_key(st_store *st, const char *name, uint8_t *out, size_t len, dt_error *err);
 

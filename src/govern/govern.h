@@ -214,6 +214,16 @@ int gv_audit_commit(gv_audit *a, int64_t *seq, dt_error *err);
  * without its entry or the reverse. A failing work rolls everything back. */
 typedef int (*gv_work_fn)(void *ctx, dt_error *err);
 int gv_audit_commit_with(gv_audit *a, gv_work_fn work, void *ctx, int64_t *seq, dt_error *err);
+/* Signs a head at a commit only when the last was signed ms or more ago
+ * (0, the default: at every commit); the commits between seal the log's
+ * end instead (audit.c, invariant 1). For a log under load. */
+void gv_audit_sign_every(gv_audit *a, int64_t ms);
+/* 1 when the newest head this handle knows of covers the log it knows. */
+int gv_audit_is_signed(const gv_audit *a);
+/* Signs a head over the whole log, in a transaction of its own, unless
+ * one already covers it (nothing queued; not inside a transaction). Not
+ * may_wait: DT_EBUSY at once when another write holds the store. */
+int gv_audit_sign(gv_audit *a, int may_wait, dt_error *err);
 /* Forgets the queued entries (their request did not happen). */
 void gv_audit_drop(gv_audit *a);
 /* Entries queued and not yet committed. */
@@ -234,11 +244,15 @@ typedef struct gv_verdict {
     int ok;
     int64_t n_entries, n_heads, n_witness_heads;
     int64_t first_bad;          /* seq of the first bad entry, 0 when none */
+    int64_t n_unsigned;         /* entries past the newest head, vouched for by the
+                                   sealed end (audit.c, invariant 1) */
     char why[512];
 } gv_verdict;
 
-/* Checks the whole log: seq order, each entry against its leaf hash, each
- * head's signature and root; with a witness file (NULL: none), each of its
+/* Checks the whole log, in one snapshot: seq order, each entry against
+ * its leaf hash, each head's signature and root, and the entries past the
+ * newest head against the sealed end (its MAC needs the key file); with a
+ * witness file (NULL: none), each of its
  * heads too, which catches a truncated and re-signed log. */
 int gv_audit_verify(st_store *st, const char *witness_path, gv_verdict *out, dt_error *err);
 

@@ -756,10 +756,11 @@ static int audit_verify(srv_req *r, srv_reply *out, dt_error *err)
     int rc = dt_audit_verify(r->store, &r->auth, has_witness ? path : NULL, &v, err);
     if (has_witness) unlink(path);
     if (rc < 0) return has_witness ? (body_named(err, path), rc) : rc;
-    json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:s}", "ok", v.ok, "entries",
+    json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "ok", v.ok, "entries",
                           (json_int_t)v.n_entries, "heads", (json_int_t)v.n_heads,
                           "witness_heads", (json_int_t)v.n_witness_heads, "first_bad",
-                          (json_int_t)v.first_bad, "why", v.why);
+                          (json_int_t)v.first_bad, "unsigned", (json_int_t)v.n_unsigned,
+                          "why", v.why);
     return reply_json(out, 200, o, err);
 }
 

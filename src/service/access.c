@@ -263,6 +263,10 @@ static int begin_work(svc_request *q, dt_error *err)
             return rc;
         }
     }
+    if (c->flags & SVC_SIGNS) {
+        end_snapshot(q); /* a write of its own: no snapshot may stay open */
+        DT_TRY(gv_audit_sign(q->s->audit, 1, err));
+    }
     return c->flags & SVC_VIEW ? req_view(q, err) : DT_OK;
 }
 
@@ -632,7 +636,7 @@ int dt_audit_verify(dt_store *store, const dt_request *req, const char *witness_
     int rc = gv_audit_verify(store->st, witness_path, &v, err);
     if (rc == DT_OK) {
         *out = (dt_audit_verdict){v.ok, v.n_entries, v.n_heads, v.n_witness_heads, v.first_bad,
-                                  ""};
+                                  v.n_unsigned, ""};
         snprintf(out->why, sizeof out->why, "%s", v.why);
     }
     int end = req_end(&q, rc, err);

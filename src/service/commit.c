@@ -47,6 +47,11 @@
  *      WAL is let grow to 64 MB: about a second under full load). A reset
  *      that meets a reader is tried again at the next round; a long read
  *      (an export) can still make the WAL grow while it lasts.
+ *   7. The committer signs a head at most every SVC_SIGN_MS; the commits
+ *      between seal the log's end (audit.c, invariant 1). Idle for
+ *      SVC_SIGN_MS with entries no head covers, it signs them, and it
+ *      signs what is left when it closes: a stopped server leaves a log
+ *      signed to its end.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -195,6 +200,7 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
     if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
     int rc = dt_store_open_keyed(store_path, key_path, &c->s, err);
     if (rc == DT_OK) rc = gv_audit_open(c->s->st, &c->s->audit, err);
+    if (rc == DT_OK) gv_audit_sign_every(c->s->audit, SVC_SIGN_MS);
     if (rc == DT_OK) rc = st_probe_open(st_path(c->s->st), &c->copier, err);
     if (rc < 0) {
         st_probe_close(c->copier);
@@ -354,11 +360,43 @@ static void wake_sweeper(dt_committer *c)
     pthread_mutex_unlock(&c->users_lock);
 }
 
+/* Invariant 7. A head that cannot be signed now is signed by a later
+ * commit; meanwhile the sealed end vouches for the log, and a failing
+ * store fails the next commit, which reports it. An idle round does not
+ * wait for another's write: entries that came meanwhile would wait for
+ * it twice, the sign's turn and their own. */
+static void sign_log(dt_committer *c, int may_wait)
+{
+    dt_error err;
+    if (!gv_audit_is_signed(c->s->audit)) (void)gv_audit_sign(c->s->audit, may_wait, &err);
+}
+
 /* Invariant 6, between two groups (the committer's thread, unlocked). */
 static void keep_wal_short(dt_committer *c)
 {
     if (atomic_load(&c->wal_frames) < c->wal_reset_frames) return;
     if (!atomic_exchange(&c->reset_due, 1)) wake_sweeper(c);
+}
+
+/* Invariant 7 (the committer's thread, c->lock held): waits for entries;
+ * idle with entries no head covers, signs them after SVC_SIGN_MS. */
+static void wait_for_work(dt_committer *c)
+{
+    while (!c->head && !c->is_closing) {
+        if (gv_audit_is_signed(c->s->audit)) {
+            pthread_cond_wait(&c->work, &c->lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += SVC_SIGN_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (pthread_cond_timedwait(&c->work, &c->lock, &until) == 0 || c->head) continue;
+        pthread_mutex_unlock(&c->lock);
+        sign_log(c, 0);
+        pthread_mutex_lock(&c->lock);
+    }
 }
 
 /* Invariant 2. */
@@ -367,7 +405,7 @@ static void *committer_main(void *arg)
     dt_committer *c = arg;
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (!c->head && !c->is_closing) pthread_cond_wait(&c->work, &c->lock);
+        wait_for_work(c);
         if (!c->head) break; /* closing, and nothing is left to commit */
         waiter *group = c->head;
         c->head = NULL;
@@ -383,6 +421,7 @@ static void *committer_main(void *arg)
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
+    sign_log(c, 1);
     return NULL;
 }
 

@@ -1008,10 +1008,11 @@ int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
     match_list found = {0};
     /* a read: skips as ingest would, says nothing, and counts only what it may see */
     block_cap c = {&l, st, NULL, sources};
-    st_block_cap cap = block_cap_of(&c);
-    if (rc == DT_OK)
+    if (rc == DT_OK) { /* not before: a load that failed for want of memory has no config */
+        st_block_cap cap = block_cap_of(&c);
         rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, sources, &cap,
                            add_match, &found, err);
+    }
     for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
     if (rc == DT_OK) {
         pl_free_keys(&l.e);

@@ -135,6 +135,9 @@ enum { SVC_HOLD_MS = 200 };
  * holds no snapshot (access.c). */
 enum { SVC_WAL_COPY_FRAMES = 1024, SVC_WAL_RESET_FRAMES = 16384, SVC_RESET_LEAD_MS = 20 };
 void svc_committer_set_wal_reset(dt_committer *c, int64_t frames);
+/* The committer signs a head at most this often under load, and this long
+ * after its last commit when idle (commit.c, invariant 7). */
+enum { SVC_SIGN_MS = 250 };
 int svc_committer_wants_reset(dt_committer *c);
 int64_t svc_mono_ms(void);
 /* Takes back store from its committer (dt_store_close). */
@@ -198,6 +201,9 @@ enum svc_flag {
     SVC_SNAPSHOT = 1u << 6,     /* a read of no audit table: with a committer, it may go on
                                    in the snapshot an earlier one held, while the data
                                    generation says nothing changed (access.c, inv. 4) */
+    SVC_SIGNS = 1u << 7,        /* shows signed heads: a head is signed over the whole log
+                                   first (after its own entry, when logged first), as a
+                                   committer signs only every SVC_SIGN_MS */
 };
 
 typedef struct svc_call {

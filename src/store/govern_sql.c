@@ -17,7 +17,7 @@ enum gov_stmt {
     G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_BY_NAME, G_PRIN_EACH, G_PRIN_REVOKE, G_PRIN_N_ACTIVE,
     G_POL_PUT, G_POL_LATEST, G_POL_COUNT, G_POL_EACH, G_SRC_WITH_RECORDS, G_AUD_SUBJ_ORPHAN,
     G_AUD_PUT, G_AUD_SUBJ_PUT, G_AUD_LAST, G_AUD_EACH, G_AUD_SUBJ_EACH, G_AUD_OF_SUBJ,
-    G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, G_RET_OLDEST, G_RET_DUE,
+    G_AUD_LEAVES, G_HEAD_PUT, G_HEAD_LATEST, G_HEAD_EACH, G_END_PUT, G_END_GET, G_RET_OLDEST, G_RET_DUE,
     G_RET_OLD_VERSIONS, G_RET_ERASE_VERSIONS, G_ERASE_VERSIONS_OF, G_ERASE_RECORD, G_ERASE_MARK,
     N_GOV
 };
@@ -63,6 +63,8 @@ static const char *const GOV_SQL[N_GOV] = {
     [G_HEAD_LATEST] = "SELECT size, time, root, signature, frontier FROM tree_head "
                       "ORDER BY size DESC LIMIT 1",
     [G_HEAD_EACH] = "SELECT size, time, root, signature, frontier FROM tree_head ORDER BY size",
+    [G_END_PUT] = "INSERT OR REPLACE INTO log_end(id, size, frontier, mac) VALUES(1, ?1, ?2, ?3)",
+    [G_END_GET] = "SELECT size, frontier, mac FROM log_end WHERE id = 1",
     [G_RET_OLDEST] = "SELECT min(t) FROM (SELECT min(received) AS t FROM record WHERE source = ?1 "
                      "UNION ALL SELECT min(received) FROM record_history WHERE source = ?1)",
     [G_RET_DUE] = "SELECT id, record_id FROM record WHERE source = ?1 AND received < ?2 "
@@ -472,6 +474,38 @@ int st_head_put(st_store *s, const st_head *h, dt_error *err)
     DT_TRY(sq_step_done(s, st, "signing the audit log", err));
     st_log_changed(s);
     return DT_OK;
+}
+
+int st_log_end_put(st_store *s, const st_log_end *e, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_END_PUT);
+    sqlite3_bind_int64(st, 1, e->size);
+    sqlite3_bind_blob(st, 2, e->frontier, (int)e->frontier_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, e->mac, ST_MAC_BYTES, SQLITE_STATIC);
+    DT_TRY(sq_step_done(s, st, "sealing the audit log", err));
+    st_log_changed(s);
+    return DT_OK;
+}
+
+int st_log_end_get(st_store *s, st_log_end *out, int *found, dt_error *err)
+{
+    sqlite3_stmt *st = gov(s, G_END_GET);
+    memset(out, 0, sizeof *out);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
+        out->size = sqlite3_column_int64(st, 0);
+        int n = sqlite3_column_bytes(st, 1);
+        if (n > 0 && n <= ST_FRONTIER_MAX) {
+            memcpy(out->frontier, sqlite3_column_blob(st, 1), (size_t)n);
+            out->frontier_len = (size_t)n;
+        }
+        if (sqlite3_column_bytes(st, 2) == ST_MAC_BYTES)
+            memcpy(out->mac, sqlite3_column_blob(st, 2), ST_MAC_BYTES);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the audit log's end", err);
 }
 
 /* A head row; a root or signature of the wrong length reads as zeros, so

@@ -35,7 +35,7 @@
 
 #include "store/sqlite_int.h"
 
-enum { SCHEMA_VERSION = 7, BUSY_TIMEOUT_MS = 2000 };
+enum { SCHEMA_VERSION = 8, BUSY_TIMEOUT_MS = 2000 };
 
 static const char SCHEMA[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -274,18 +274,22 @@ static int check_version(st_store *s, int version, dt_error *err)
                      "its sources", version, SCHEMA_VERSION);
 }
 
-/* Schema 6 lacks only the findings' tables (events, findings, their
- * steps): they are added in place, in one transaction. */
-static int upgrade_from_6(st_store *s, int *version, dt_error *err)
+/* Schemas 6 and 7 lack only tables added since (the findings' tables in
+ * 7, the log's sealed end in 8): they are added in place, in one
+ * transaction. */
+static int upgrade(st_store *s, int *version, dt_error *err)
 {
-    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "adding the findings' tables to the store", err));
-    int rc = sq_exec(s, FINDINGS_SCHEMA "UPDATE meta SET value = '7' WHERE key = 'schema_version';"
-                     "COMMIT", "adding the findings' tables to the store", err);
+    const char *what = "adding the newer tables to the store";
+    DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", what, err));
+    int rc = *version == 6 ? sq_exec(s, FINDINGS_SCHEMA, what, err) : DT_OK;
+    if (rc == DT_OK)
+        rc = sq_exec(s, LOG_END_SCHEMA "UPDATE meta SET value = '8' WHERE key = 'schema_version';"
+                     "COMMIT", what, err);
     if (rc < 0) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
-    *version = 7;
+    *version = 8;
     return DT_OK;
 }
 
@@ -409,7 +413,7 @@ static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *er
     }
     int version;
     DT_TRY(schema_version(s, &version, err));
-    if (version == 6) DT_TRY(upgrade_from_6(s, &version, err));
+    if (version == 6 || version == 7) DT_TRY(upgrade(s, &version, err));
     DT_TRY(check_version(s, version, err));
     DT_TRY(prepare_all(s, err));
     return sq_key_check(s, key_path, err);
@@ -504,14 +508,18 @@ static void ungate(st_store *s)
     s->is_gated = 0;
 }
 
-int st_begin(st_store *s, dt_error *err)
+static int begin_write(st_store *s, int may_wait, dt_error *err)
 {
     st_snapshot_release(s); /* a write cannot start inside a read */
     if (s->gate && !s->is_gated) {
-        pthread_mutex_lock(s->gate);
+        if (may_wait) pthread_mutex_lock(s->gate);
+        else if (pthread_mutex_trylock(s->gate) != 0)
+            return dt_err_set(err, DT_EBUSY, "the store is being written");
         s->is_gated = 1;
     }
+    if (!may_wait) sqlite3_busy_timeout(s->db, 0);
     int brc = sq_step_done(s, stmt(s, S_BEGIN_WRITE), "starting a batch", err);
+    if (!may_wait) sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     if (brc < 0) {
         ungate(s);
         return brc;
@@ -526,6 +534,16 @@ int st_begin(st_store *s, dt_error *err)
     dt_free(v);
     if (rc < 0) st_rollback(s);
     return rc;
+}
+
+int st_begin(st_store *s, dt_error *err)
+{
+    return begin_write(s, 1, err);
+}
+
+int st_begin_now(st_store *s, dt_error *err)
+{
+    return begin_write(s, 0, err);
 }
 
 void st_log_changed(st_store *s)

@@ -74,7 +74,14 @@ struct st_store {
     "  subject TEXT NOT NULL, PRIMARY KEY(seq, i)) WITHOUT ROWID;"                       \
     "CREATE INDEX audit_subject_of ON audit_subject(subject, seq);"                      \
     "CREATE TABLE tree_head(size INTEGER PRIMARY KEY, time INTEGER NOT NULL,"            \
-    "  root BLOB NOT NULL, signature BLOB NOT NULL, frontier BLOB NOT NULL);"
+    "  root BLOB NOT NULL, signature BLOB NOT NULL, frontier BLOB NOT NULL);"            \
+    LOG_END_SCHEMA
+
+/* The log's end as its last commit left it, sealed by a MAC (audit.c,
+ * invariant 1): one row, rewritten in place. Schema 8. */
+#define LOG_END_SCHEMA                                                                   \
+    "CREATE TABLE log_end(id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL," \
+    "  frontier BLOB NOT NULL, mac BLOB NOT NULL);"
 
 int sq_fail(const st_store *s, int rc, const char *what, dt_error *err);
 /* DT_EIO: "<what>: the store file is damaged (<why>)". */

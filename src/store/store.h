@@ -59,6 +59,7 @@ enum st_subkey {
     ST_SUBKEY_AUDIT_SIGN = 3, /* the audit log's Ed25519 seed */
     ST_SUBKEY_VIEW_ID = 4,    /* view entity ids */
     ST_SUBKEY_CHECK = 5,      /* kept in the store: names a wrong key file */
+    ST_SUBKEY_AUDIT_MAC = 6,  /* the MAC that seals the audit log's end */
 };
 /* Derives len (16 to 64) bytes for `which` from the store's key file. */
 int st_subkey(const st_store *s, enum st_subkey which, uint8_t *out, size_t len);
@@ -70,6 +71,9 @@ int st_seal_text(st_store *s, const char *label, const char *plain, char **out, 
 int st_open_text(st_store *s, const char *label, const char *sealed, char **out, dt_error *err);
 
 int st_begin(st_store *s, dt_error *err);
+/* As st_begin, but DT_EBUSY at once where st_begin would wait for the
+ * write lock (another handle's or process's write). */
+int st_begin_now(st_store *s, dt_error *err);
 int st_commit(st_store *s, dt_error *err);
 /* Undoes the open transaction, if any; never fails the caller. */
 void st_rollback(st_store *s);
@@ -425,6 +429,24 @@ int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err);
 typedef int (*st_head_fn)(void *ctx, const st_head *h);
 /* Every head, by size. */
 int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err);
+
+/* The log's end as the last commit left it: its size, the Merkle stream's
+ * state there, and a MAC over both under a key the store does not keep
+ * (audit.c, invariant 1). */
+enum { ST_FRONTIER_MAX = 8 + 64 * 33, ST_MAC_BYTES = 32 };
+typedef struct st_log_end {
+    int64_t size;
+    uint8_t frontier[ST_FRONTIER_MAX];
+    size_t frontier_len;
+    uint8_t mac[ST_MAC_BYTES];
+} st_log_end;
+
+/* Replaces the one end row (caller's transaction). */
+int st_log_end_put(st_store *s, const st_log_end *e, dt_error *err);
+/* *found 0 when no commit has written one (a log signed at every commit
+ * so far); a frontier or MAC of the wrong length reads as a MAC that
+ * fails. */
+int st_log_end_get(st_store *s, st_log_end *out, int *found, dt_error *err);
 
 /* ---- retention: record versions by source and arrival (unix seconds) ---- */
 

@@ -5,7 +5,8 @@
  * snapshot left idle is released, so the WAL can be checkpointed whole;
  * threads that share a committer lose no entry and keep the log whole;
  * under a steady stream of requests the WAL stays short (it is reset,
- * not grown without end).
+ * not grown without end), and heads are signed now and then, not at
+ * every commit, the log signed to its end when the committer closes.
  * FEBRL dataset4: 300 originals and their duplicates. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -94,7 +95,22 @@ static int64_t entries(void)
     must(dt_audit_verify(g_admin_handle, &(dt_request){g_tok.auditor, "oversight"}, NULL, &v,
                          &err), &err);
     assert_true(v.ok);
+    assert_int_equal(v.n_unsigned, 0); /* a closed committer signed to the end */
     return v.n_entries;
+}
+
+static int64_t heads(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(g_store, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM tree_head", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }
 
 /* The WAL's frames and those a passive checkpoint could copy back. */
@@ -248,6 +264,8 @@ static void test_wal_stays_short(void **state)
     for (int i = 0; i < N_THREADS; i++) h[i] = open_on(c);
     char wal[310];
     snprintf(wal, sizeof wal, "%s-wal", g_store);
+    int64_t heads_before = heads();
+    double t0 = now_ms();
     g_wal_max = 0;
     atomic_store(&g_running, 1);
     assert_int_equal(pthread_create(&w, NULL, watch_wal, wal), 0);
@@ -263,6 +281,12 @@ static void test_wal_stays_short(void **state)
     assert_true(g.commits * 3 > 2 * RESET_FRAMES);
     assert_true(g.wal_resets >= 1);
     assert_true(g_wal_max < (off_t)(RESET_FRAMES + 512) * WAL_FRAME);
+    /* a head per commit made the heads half the size of the log: one is
+     * signed at most every SVC_SIGN_MS (and one at close) */
+    int64_t signed_heads = heads() - heads_before;
+    fprintf(stderr, "heads: %lld signed over %llu commits in %.0f ms\n", (long long)signed_heads,
+            (unsigned long long)g.commits, now_ms() - t0);
+    assert_true(signed_heads <= 2 + (int64_t)((now_ms() - t0) / SVC_SIGN_MS));
     for (int i = 0; i < N_THREADS; i++) dt_store_close(h[i]);
     dt_committer_close(c);
     entries();

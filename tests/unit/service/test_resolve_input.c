@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dovetail.h"
+#include "util/util.h"
 
 #include "tmpdir.h"
 #include "febrl_store.h"
@@ -127,6 +128,33 @@ static void test_impossible_date(void **state)
     dt_resolution_free(r);
 }
 
+/* Out of memory at each allocation of a resolve in turn: the call fails
+ * with DT_ENOMEM and says so, or succeeds. A stored record whose values
+ * could not be read for want of memory was reported unreadable (the flat
+ * reader answers 1 for both). */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    int n_failed = 0, k;
+    for (k = 1; k < 100000; k += k < 600 ? 1 : k / 8) {
+        dt_error err;
+        dt_error_clear(&err);
+        dt_resolution *r = NULL;
+        util_fail_after(k);
+        int rc = dt_store_resolve(g_store, &(dt_request){g_analyst, "test"}, "b",
+                                  record("postcode", "19151111", "winston hills"), &r, &err);
+        util_fail_after(0);
+        dt_resolution_free(r);
+        if (rc == DT_OK) break;
+        if (rc != DT_ENOMEM || strstr(err.msg, "unreadable"))
+            fail_msg("allocation %d: %d \"%s\"", k, rc, err.msg);
+        n_failed++;
+    }
+    assert_true(n_failed > 50);
+    assert_true(k < 100000);
+    top_weight(record("postcode", "19151111", "winston hills")); /* the handle still works */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_nul_in_value),
         cmocka_unit_test(test_impossible_date),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -753,9 +753,10 @@ static void test_events_and_findings(void **state)
     assert_non_null(strstr(err.msg, "a step is missing"));
     st_close(s);
 
-    /* A schema 6 store (no findings tables) gets them at open. */
+    /* A schema 6 store (no findings tables, no log_end) gets them at open. */
     assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE finding_step; DROP TABLE finding; DROP TABLE event;"
+                                      "DROP TABLE log_end;"
                                       "UPDATE meta SET value = '6' WHERE key = 'schema_version'",
                                       NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -766,7 +767,23 @@ static void test_events_and_findings(void **state)
     assert_int_equal(ev.n, 0);
     char *v = NULL;
     assert_int_equal(st_meta_get(s, "schema_version", &v, &err), DT_OK);
-    assert_string_equal(v, "7");
+    assert_string_equal(v, "8");
+    dt_free(v);
+    st_close(s);
+
+    /* A schema 7 store (no log_end) gets it at open, its findings kept. */
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE log_end;"
+                                      "UPDATE meta SET value = '7' WHERE key = 'schema_version'",
+                                      NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(st_open(g_path, g_key, ST_OPEN, &s, &err), DT_OK);
+    st_log_end end;
+    int found = 1;
+    assert_int_equal(st_log_end_get(s, &end, &found, &err), DT_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(st_meta_get(s, "schema_version", &v, &err), DT_OK);
+    assert_string_equal(v, "8");
     dt_free(v);
     st_close(s);
 }
