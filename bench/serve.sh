@@ -3,7 +3,8 @@
 # bounded in time): POST /v1/sources/benefits/resolve with one benefits row
 # of the store's own data, under a purpose, every request audited. Prints
 # one JSON object: requests/s, latency percentiles, non-2xx replies, socket
-# errors, and the audit entries the run added (one per request).
+# errors, the audit entries the run added (one per request), and the WAL
+# resets the server made and the longest they stopped its commits.
 #
 # With --mixed DATA_DIR, a steward ingests new benefits rows (batches of 100
 # from the second half of DATA_DIR/benefits.csv, under new ids) over HTTP the whole time as well;
@@ -113,6 +114,9 @@ wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/post.lua" \
     "http://127.0.0.1:$PORT/v1/sources/benefits/resolve" >"$T/wrk.out" 2>&1
 touch "$T/stop"
 [ -n "$MIXED" ] && wait $LOOP
+curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" >"$T/metrics" || :
+resets=$(awk '/^dovetail_wal_resets_total/ { print $2 }' "$T/metrics")
+pause=$(awk '/^dovetail_wal_reset_pause_seconds_max/ { printf "%.2f", $2 * 1000 }' "$T/metrics")
 kill -TERM $PID
 wait $PID || true
 trap - EXIT
@@ -127,7 +131,7 @@ if [ -n "$MIXED" ]; then # every acknowledged row is there, and the log verifies
     DOVETAIL_TOKEN=$(cat "$T/s.db.auditor") "$DT" audit verify --store "$T/s.db" --purpose bench \
         >"$T/verify.out" 2>&1 && verified=true || verified=false
 fi
-awk -v audited=$((a1 - a0)) -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" -v acked="$acked" \
+awk -v audited=$((a1 - a0)) -v resets="${resets:-0}" -v pause="${pause:-0}" -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" -v acked="$acked" \
     -v stored="$stored" -v verified="$verified" -v errs="$(cat "$T/ingest_errors" 2>/dev/null | wc -l)" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     / 50% / { p50 = ms($2) } / 90% / { p90 = ms($2) } / 99% / { p99 = ms($2) }
@@ -135,6 +139,7 @@ awk -v audited=$((a1 - a0)) -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" 
     /Non-2xx/ { non2xx = $NF } /Socket errors/ { sockerr = $0 }
     END { printf "{\"route\": \"resolve\", \"seconds\": %d, \"connections\": %d, \"requests\": %d, ", secs, conns, n
           printf "\"requests_per_s\": %.1f, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, ", rps, p50, p90, p99
-          printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d", non2xx, sockerr, audited
+          printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d, ", non2xx, sockerr, audited
+          printf "\"wal_resets\": %d, \"wal_reset_pause_max_ms\": %s", resets, pause
           if (mixed != "") printf ", \"ingest_rows_acknowledged\": %d, \"ingest_rows_stored\": %d, \"ingest_errors\": %d, \"audit_verify\": %s", acked, stored, errs, verified
           printf "}\n" }' "$T/wrk.out"

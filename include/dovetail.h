@@ -462,13 +462,14 @@ DT_API void dt_committer_close(dt_committer *c);
  * while store is in a call. */
 DT_API int dt_store_use_committer(dt_store *store, dt_committer *c, dt_error *err);
 /* What a committer has done: groups committed, entries in them, groups
- * by size (bucket i: up to 2^i entries; the last: more), and the times it
- * reset the WAL to keep it short. */
+ * by size (bucket i: up to 2^i entries; the last: more), the times it
+ * reset the WAL to keep it short, and how long those resets stopped the
+ * commits (in all, and the longest), in microseconds. */
 enum { DT_GROUP_BUCKETS = 8 };
 typedef struct dt_group_stats {
     uint64_t commits, entries;
     uint64_t sizes[DT_GROUP_BUCKETS];
-    uint64_t wal_resets;
+    uint64_t wal_resets, reset_pause_us, reset_pause_max_us;
 } dt_group_stats;
 DT_API void dt_committer_stats(dt_committer *c, dt_group_stats *out);
 /* The configuration kept in the store; owned by the store. */

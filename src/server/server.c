@@ -419,6 +419,13 @@ static enum MHD_Result send_metrics(dt_server *s, struct MHD_Connection *c)
     EMIT("# HELP dovetail_wal_resets_total Times the committer reset the store's WAL, which "
          "keeps it short under load.\n# TYPE dovetail_wal_resets_total counter\n"
          "dovetail_wal_resets_total %llu\n", (unsigned long long)g.wal_resets);
+    EMIT("# HELP dovetail_wal_reset_pause_seconds_total Time WAL resets stopped the commits.\n"
+         "# TYPE dovetail_wal_reset_pause_seconds_total counter\n"
+         "dovetail_wal_reset_pause_seconds_total %.6f\n"
+         "# HELP dovetail_wal_reset_pause_seconds_max The longest a WAL reset stopped them.\n"
+         "# TYPE dovetail_wal_reset_pause_seconds_max gauge\n"
+         "dovetail_wal_reset_pause_seconds_max %.6f\n", (double)g.reset_pause_us / 1e6,
+         (double)g.reset_pause_max_us / 1e6);
 #undef EMIT
     if (n >= cap) n = cap - 1; /* cut, never overrun: 64 KiB holds every route */
     out[n] = '\0';

@@ -35,7 +35,9 @@
  *   6. The WAL stays short: its readers always overlap under load, so
  *      SQLite would never reset it by itself (store.h). The committer
  *      counts its frames; past SVC_WAL_COPY_FRAMES the sweeper copies them
- *      into the database at each of its rounds, off the committing thread.
+ *      into the database at each of its rounds, off the committing thread,
+ *      and syncs the store file after each copy (st_probe_checkpoint), so
+ *      the reset's own copy has little left to sync while commits wait.
  *      Past SVC_WAL_RESET_FRAMES the sweeper resets it: it asks the
  *      handles to hold no snapshot (svc_committer_wants_reset; meanwhile a
  *      request's page cache lasts that request only), releases the idle
@@ -80,6 +82,7 @@ struct dt_committer {
     int is_closing;
     pthread_t committer;
     atomic_uint_fast64_t commits, entries, sizes[DT_GROUP_BUCKETS], wal_resets;
+    atomic_uint_fast64_t reset_pause_us, reset_pause_max_us; /* commits stopped by resets */
     _Atomic int_fast64_t wal_frames; /* invariant 6: the WAL's, after the last commit */
     int64_t wal_reset_frames;        /* SVC_WAL_RESET_FRAMES, or a test's */
     atomic_int wants_reset;          /* the handles are asked to hold no snapshot */
@@ -96,11 +99,16 @@ struct dt_committer {
 
 static void *committer_main(void *arg);
 
-int64_t svc_mono_ms(void)
+int64_t svc_mono_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+int64_t svc_mono_ms(void)
+{
+    return svc_mono_us() / 1000;
 }
 
 void svc_committer_set_wal_reset(dt_committer *c, int64_t frames)
@@ -139,6 +147,13 @@ static void copy_wal(dt_committer *c, int restart, int *is_whole)
     (void)st_probe_checkpoint(c->copier, restart, is_whole, &err); /* an error: not whole */
 }
 
+static void note_pause(dt_committer *c, int64_t us)
+{
+    atomic_fetch_add(&c->reset_pause_us, (uint_fast64_t)us);
+    if ((uint_fast64_t)us > atomic_load(&c->reset_pause_max_us)) /* the sweeper's alone */
+        atomic_store(&c->reset_pause_max_us, (uint_fast64_t)us);
+}
+
 /* Invariant 6 (the sweeper's thread, users_lock held); 0: a reader stayed. */
 static int reset_wal(dt_committer *c)
 {
@@ -148,8 +163,10 @@ static int reset_wal(dt_committer *c)
     int is_whole = 0;
     copy_wal(c, 0, &is_whole);
     pthread_mutex_lock(&c->gate);
+    int64_t stopped_at = svc_mono_us();
     copy_wal(c, 1, &is_whole);
     pthread_mutex_unlock(&c->gate);
+    note_pause(c, svc_mono_us() - stopped_at);
     if (!is_whole) return 0;
     atomic_fetch_add(&c->wal_resets, 1);
     atomic_store(&c->reset_due, 0);
@@ -306,6 +323,8 @@ void dt_committer_stats(dt_committer *c, dt_group_stats *out)
     out->entries = atomic_load(&c->entries);
     for (int i = 0; i < DT_GROUP_BUCKETS; i++) out->sizes[i] = atomic_load(&c->sizes[i]);
     out->wal_resets = atomic_load(&c->wal_resets);
+    out->reset_pause_us = atomic_load(&c->reset_pause_us);
+    out->reset_pause_max_us = atomic_load(&c->reset_pause_max_us);
 }
 
 /* The bucket of a group of n: bucket i holds sizes up to 2^i, the last

@@ -140,6 +140,7 @@ void svc_committer_set_wal_reset(dt_committer *c, int64_t frames);
 enum { SVC_SIGN_MS = 250 };
 int svc_committer_wants_reset(dt_committer *c);
 int64_t svc_mono_ms(void);
+int64_t svc_mono_us(void);
 /* Takes back store from its committer (dt_store_close). */
 void svc_committer_leave(dt_committer *c, dt_store *store);
 

@@ -1544,14 +1544,29 @@ static int reset_busy(void *arg, int n_tries)
     return 1;
 }
 
+/* Writes the store file's dirty pages to disk. SQLite syncs the file
+ * only when a checkpoint copied the whole WAL; a reset's checkpoint then
+ * synced all that the passive ones had copied before it (64 MB, 38 ms
+ * with every commit stopped behind it, every half second under load). */
+static int sync_store_file(sqlite3 *db)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods)
+        return SQLITE_OK; /* no file: nothing to sync */
+    return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+}
+
 int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err)
 {
     if (restart) sqlite3_busy_handler(p->db, reset_busy, NULL);
+    int n_copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(p->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART
                                                             : SQLITE_CHECKPOINT_PASSIVE,
-                                       NULL, NULL);
+                                       NULL, &n_copied);
     if (restart) sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
     *is_whole = rc == SQLITE_OK;
+    if (!restart && rc == SQLITE_OK && n_copied > 0) rc = sync_store_file(p->db);
     if (rc == SQLITE_OK || rc == SQLITE_BUSY) return DT_OK; /* busy: a reader or writer stays */
     return dt_err_set(err, DT_EIO, "copying the WAL into the store: %s", sqlite3_errstr(rc));
 }

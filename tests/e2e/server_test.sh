@@ -218,6 +218,7 @@ curl -s -o "$T/metrics" -w '%{http_code}' "$URL/metrics" >"$T/mstatus"
     && grep -q 'dovetail_denials_total{status="403"} [1-9]' "$T/metrics" \
     && grep -q 'dovetail_ingest_rows_total{result="new"} [1-9]' "$T/metrics" \
     && grep -q '^dovetail_wal_resets_total [0-9]' "$T/metrics" \
+    && grep -q '^dovetail_wal_reset_pause_seconds_max [0-9]' "$T/metrics" \
     && ok "GET /metrics: requests by route and status, latency histograms, denials, ingested rows, WAL resets (Prometheus text)" \
     || bad "metrics" "$(head -n 12 "$T/metrics")"
 # every lone entry went through the committer: the group sizes add up to them
