@@ -629,6 +629,29 @@ DT_API void dt_entity_records_free(dt_entity_record *records, size_t n);
 DT_API int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
                             const char *key_b, dt_explanation **out, dt_error *err);
 
+/* ---- review: people decide uncertain links ---------------------------------- */
+
+enum { DT_NOTE_MAX = 4096 }; /* bytes of a reviewer's note */
+
+typedef struct dt_decision_result {
+    char entity_a[64], entity_b[64]; /* each record's entity after the decision */
+} dt_decision_result;
+
+/* A reviewer's decision (reviewer role only) on two stored records
+ * ("source:record_id" each): the same person (same 1) or not (0). It is
+ * kept, replacing an earlier one on the pair, and clustering honours it
+ * from then on, here and in every later ingest and train: "same" joins the
+ * two records' entities (over a rule's conflict: a person looked), "not
+ * the same" keeps them in different entities (over any link). Both
+ * entities are clustered again at once, in the transaction that keeps the
+ * decision and its audit entry, which names both records. Both must be
+ * visible to the purpose, and their sources allowed to link. note (may
+ * be NULL, at most DT_NOTE_MAX bytes) is kept sealed under the store's
+ * key. OUT: *out, the records' entities after. */
+DT_API int dt_review_decide(dt_store *store, const dt_request *req, const char *key_a,
+                            const char *key_b, int same, const char *note,
+                            dt_decision_result *out, dt_error *err);
+
 /* A notice about the store's last call, for people (say, a source that
  * took no part because its agreement expired); "" when none. Owned by the
  * store, valid until its next call. */

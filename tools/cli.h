@@ -35,6 +35,7 @@ typedef struct cli_opts {
     dt_pairs_output pairs;    /* --pairs none|review|all; review unless given */
     int findings;             /* --findings */
     const char *reason;       /* --reason TEXT (findings verify, dismiss, contest) */
+    const char *note;         /* --note TEXT (review decide) */
     const char *state;        /* --state S (findings list) */
     const char *listen, *tls_cert, *tls_key; /* serve */
     int routes;               /* serve --routes */
@@ -198,6 +199,25 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
     "  -h, --help          this text\n"
 
+#define REVIEW_USAGE                                                                       \
+    "dovetail review decide SOURCE:ID SOURCE:ID same|different [--note TEXT]\n"             \
+    "                       --store FILE --purpose P\n"                                     \
+    "\n"                                                                                   \
+    "A reviewer's decision on two stored records: the same person, or not. It is\n"      \
+    "kept, replacing an earlier one on the pair, and clustering honours it from then\n"  \
+    "on, here and in every later ingest and train: 'same' joins the two records'\n"     \
+    "entities (over a rule's conflict, such as two SSNs: a person looked), 'different'\n"\
+    "keeps them in different entities (over any link). Both entities are clustered\n"   \
+    "again at once; the decision, the change and the audit entry, which names both\n"   \
+    "records, commit together. Both records must be visible to the purpose and their\n" \
+    "sources allowed to link. Prints each record's entity after. A reviewer's token.\n" \
+    "\n"                                                                                   \
+    "  -S, --store FILE    the store; required\n"                                          \
+    "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
+    "      --note TEXT     why, for the next reviewer (kept sealed; at most 4,096 bytes)\n" \
+    "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
+    "  -h, --help          this text\n"
+
 #define SERVE_USAGE                                                                        \
     "dovetail serve --store FILE [--key FILE] [--listen HOST:PORT] [--threads N]\n"          \
     "       [--rate N] [--max-connections N] [--timeout S]\n"                             \
@@ -232,6 +252,7 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
 
 int cmd_serve(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 int cmd_principal(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

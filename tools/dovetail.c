@@ -272,6 +272,8 @@ const command commands[] = {
     {"serve", "serve a store's governed calls as an HTTP JSON API", SERVE_USAGE, cmd_serve},
     {"findings", "run the finding rules over a store; list, show, decide and export findings",
      FINDINGS_USAGE, cmd_findings},
+    {"review", "decide whether two stored records are the same person (reviewer)",
+     REVIEW_USAGE, cmd_review},
     {"calls", "list the governed calls: action, roles, what each audit entry records",
      "dovetail calls [--json]\n"
      "\n"
@@ -381,7 +383,8 @@ static void print_notice(const dt_store *store)
 
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
-       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT };
+       OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
+       OPT_NOTE };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -412,6 +415,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"pairs", required_argument, 0, OPT_PAIRS},
         {"findings", no_argument, 0, OPT_FINDINGS},
         {"reason", required_argument, 0, OPT_REASON},
+        {"note", required_argument, 0, OPT_NOTE},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
@@ -460,6 +464,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case 'n': o->snapshot = 1; break;
         case OPT_FINDINGS: o->findings = 1; break;
         case OPT_REASON: o->reason = optarg; break;
+        case OPT_NOTE: o->note = optarg; break;
         case OPT_LISTEN: o->listen = optarg; break;
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;

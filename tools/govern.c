@@ -40,6 +40,24 @@ static int begin_sub(const char *name, int argc, char **argv, const char *const 
     return 0;
 }
 
+/* The subcommand may follow the options (`--store S --purpose P run`): it
+ * is moved first, unless it is the value of an option that takes text. */
+static void sub_first(int argc, char **argv, const char *const *subs)
+{
+    static const char *const takes_text[] = {"--reason", "--state", "--note", NULL};
+    for (int i = 2; i < argc && argv[1][0] == '-'; i++) {
+        int is_value = 0;
+        for (const char *const *t = takes_text; *t; t++) is_value |= !strcmp(argv[i - 1], *t);
+        for (const char *const *k = subs; *k && !is_value; k++)
+            if (!strcmp(argv[i], *k)) {
+                char *sub_arg = argv[i];
+                memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof *argv);
+                argv[1] = sub_arg;
+                break;
+            }
+    }
+}
+
 /* ---- principal ------------------------------------------------------------------- */
 
 static int print_principal(void *ctx, const dt_principal_info *p)
@@ -347,15 +365,7 @@ int cmd_findings(int argc, char **argv)
 {
     static const char *const subs[] = {"run",    "list",    "show",    "verify", "dismiss",
                                        "notify", "contest", "export",  NULL};
-    /* the subcommand may follow the options (`--store S --purpose P run`): it is moved first */
-    for (int i = 2; i < argc && argv[1][0] == '-'; i++)
-        for (const char *const *k = subs; *k; k++)
-            if (!strcmp(argv[i], *k) && strcmp(argv[i - 1], "--reason") && strcmp(argv[i - 1], "--state")) {
-                char *sub_arg = argv[i];
-                memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof *argv);
-                argv[1] = sub_arg;
-                break;
-            }
+    sub_first(argc, argv, subs);
     const char *first = argc >= 2 ? argv[1] : "";
     int n_pos = !strcmp(first, "run") || !strcmp(first, "list") || !strcmp(first, "export") ? 0 : 1;
     cli_opts o;
@@ -371,6 +381,35 @@ int cmd_findings(int argc, char **argv)
     rc = findings_call(sub, n_pos ? argv[1 + optind] : NULL, &o, store, &req, &err);
     dt_store_close(store);
     return rc < 0 ? fail("findings", &err) : 0;
+}
+
+/* ---- review ----------------------------------------------------------------------- */
+
+int cmd_review(int argc, char **argv)
+{
+    static const char *const subs[] = {"decide", NULL};
+    sub_first(argc, argv, subs);
+    cli_opts o;
+    const char *sub;
+    int rc = begin_sub("review", argc, argv, subs, 3, 0, &o, &sub);
+    if (rc) return begin_status(rc);
+    const char *verdict = argv[3 + optind];
+    int same = !strcmp(verdict, "same");
+    if (!same && strcmp(verdict, "different"))
+        return usage_error(find_command("review"), "the third argument is 'same' or 'different'");
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("review", &o, &store, &req))) return rc;
+    dt_error err;
+    dt_decision_result r;
+    rc = dt_review_decide(store, &req, argv[1 + optind], argv[2 + optind], same, o.note, &r, &err);
+    if (dt_store_notice(store)[0])
+        fprintf(stderr, "dovetail review: warning: %s\n", cli_text(dt_store_notice(store)));
+    dt_store_close(store);
+    if (rc < 0) return fail("review", &err);
+    printf("%s\t%s\n%s\t%s\n", cli_text(argv[1 + optind]), cli_text(r.entity_a),
+           cli_text(argv[2 + optind]), cli_text(r.entity_b));
+    return 0;
 }
 
 /* ---- serve ------------------------------------------------------------------------ */

@@ -863,6 +863,34 @@ static int principal_rotate(srv_req *r, srv_reply *out, dt_error *err)
     return reply_json(out, 200, o, err);
 }
 
+/* POST /v1/review/decisions {"a": "SOURCE:ID", "b": "SOURCE:ID", "same": bool, "note"}. */
+static int review_decide(srv_req *r, srv_reply *out, dt_error *err)
+{
+    json_t *b;
+    TRY(body_object(r, &b, err));
+    json_t *ka = json_object_get(b, "a"), *kb = json_object_get(b, "b"),
+           *same = json_object_get(b, "same"), *note = json_object_get(b, "note");
+    int rc = DT_OK;
+    if (!json_is_string(ka)) rc = bad_field(err, "/a", "a record is required: \"SOURCE:ID\"");
+    else if (!json_is_string(kb)) rc = bad_field(err, "/b", "a record is required: \"SOURCE:ID\"");
+    else if (!json_is_boolean(same))
+        rc = bad_field(err, "/same", "true (the same person) or false (not the same person)");
+    else if (note && !json_is_string(note) && !json_is_null(note))
+        rc = bad_field(err, "/note", "why, for the next reviewer (a string)");
+    dt_decision_result d;
+    if (rc == DT_OK)
+        rc = dt_review_decide(r->store, &r->auth, json_string_value(ka), json_string_value(kb),
+                              json_is_true(same), json_string_value(note), &d, err);
+    json_t *o = rc == DT_OK ? json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:b}", "a", "record",
+                                        json_string_value(ka), "entity", d.entity_a, "b",
+                                        "record", json_string_value(kb), "entity", d.entity_b,
+                                        "same", json_is_true(same))
+                            : NULL;
+    json_decref(b);
+    if (rc < 0) return rc;
+    return reply_json(out, 200, o, err);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 /* Literal paths come before a "{}" at the same place: the first match wins. */
@@ -899,6 +927,7 @@ const srv_route srv_routes[] = {
     {"finding.dismiss", "POST", "/v1/findings/{}/dismiss", dismiss, 0},
     {"finding.notify", "POST", "/v1/findings/{}/notify", notify, 0},
     {"finding.contest", "POST", "/v1/findings/{}/contest", contest, 0},
+    {"review.decide", "POST", "/v1/review/decisions", review_decide, 1},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

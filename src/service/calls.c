@@ -103,6 +103,9 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "the finding, in the transaction that records the contest", "findings contest"),
     ROW(FINDING_EXPORT, "finding.export", R_READERS, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "every finding written and its records", "findings export"),
+    ROW(REVIEW_DECIDE, "review.decide", R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
+        "both records, in the transaction that keeps the decision and changes the entities",
+        "review decide"),
 };
 
 const svc_call *svc_call_get(svc_call_id id)

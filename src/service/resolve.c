@@ -26,6 +26,7 @@
  *   2. An entity keeps its id while most of its records stay together;
  *      merges and splits are recorded in entity_event with their cause.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,8 @@ typedef struct bfs {
     int64_t from;
     edge *v;
     size_t n, cap;
+    edge *apart;           /* reviewers' cannot-links met, once each (p: 0), and */
+    size_t n_apart, cap_apart; /* must-links (p: 1) */
 } bfs;
 
 /* Each link is met from both ends; it is kept once, from its smaller id. */
@@ -380,14 +383,28 @@ static int visit(void *ctx, int64_t other, double p)
     return DT_OK;
 }
 
+/* A reviewer's decision: "same" is a link of probability 1, so it joins
+ * first (clu_run, invariant 1); "not the same" a pair kept apart. */
+static int visit_decision(void *ctx, int64_t other, int same)
+{
+    bfs *b = ctx;
+    if (same) DT_TRY(visit(ctx, other, 1.0));
+    if (b->from > other) return DT_OK;
+    DT_TRY(util_grow((void **)&b->apart, &b->cap_apart, b->n_apart + 1, sizeof *b->apart));
+    b->apart[b->n_apart++] = (edge){b->from, other, same ? 1.0 : 0.0};
+    return DT_OK;
+}
+
 /* Every record reachable from the seeds through links at or over the link
- * threshold (the seeds included), and those links. */
+ * threshold and reviewers' "same" decisions (the seeds included), those
+ * links, and the "not the same" decisions among them. */
 static int component(st_store *st, const dt_config *cfg, util_ids *set, bfs *b, dt_error *err)
 {
     b->seen = set;
     for (size_t k = 0; k < set->n; k++) { /* set grows as we go: a queue */
         b->from = set->ids[k];
         DT_TRY(st_links_of(st, set->ids[k], cfg->link_threshold, visit, b, err));
+        DT_TRY(st_decisions_of(st, set->ids[k], visit_decision, b, err));
     }
     return DT_OK;
 }
@@ -468,9 +485,43 @@ static int table_links(const loaded *l, const bfs *b, clu_link **out)
     return DT_OK;
 }
 
+/* What may not share an entity: pairs a reviewer said are not the same
+ * person, and pairs the config's rules say differ unless a reviewer said
+ * they are the same (a person looked; a rule only guessed). Table
+ * indices, the smaller above. */
+typedef struct apart_ctx {
+    pl_ctx *e;
+    int has_rules;
+    util_ids pairs, together;
+} apart_ctx;
+
+static int64_t pair_key(uint32_t a, uint32_t b)
+{
+    return (int64_t)((uint64_t)(a < b ? a : b) << 32 | (a < b ? b : a));
+}
+
 static int conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
     return pl_records_conflict(ctx, a, b, g);
+}
+
+static int decided_conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
+{
+    const apart_ctx *c = ctx;
+    if (c->pairs.n && util_ids_find(&c->pairs, pair_key(a, b)) != UINT32_MAX) return 1;
+    if (c->together.n && util_ids_find(&c->together, pair_key(a, b)) != UINT32_MAX) return 0;
+    return c->has_rules && pl_records_conflict(c->e, a, b, g);
+}
+
+static int decided_pairs(const loaded *l, const bfs *b, apart_ctx *c)
+{
+    for (size_t k = 0; k < b->n_apart; k++) {
+        long i = index_of(l, b->apart[k].a), j = index_of(l, b->apart[k].b);
+        assert(i >= 0 && j >= 0); /* both were met by the walk */
+        int64_t key = pair_key((uint32_t)i, (uint32_t)j);
+        DT_TRY(util_ids_add(b->apart[k].p > 0 ? &c->together : &c->pairs, key));
+    }
+    return DT_OK;
 }
 
 /* ---- entity ids -------------------------------------------------------- */
@@ -697,18 +748,25 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
     if (rc == DT_OK) rc = table_links(&l, &b, &links);
     clu_result res;
     memset(&res, 0, sizeof res);
+    apart_ctx apart = {&l.e, l.e.cfg && pl_has_conflicts(&l.e), {0}, {0}};
+    if (rc == DT_OK) rc = decided_pairs(&l, &b, &apart);
     if (rc == DT_OK) {
         clu_options opt = {.src = l.e.table.src, .one_to_one = cfg->one_to_one,
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
-                           .conflicts = pl_has_conflicts(&l.e) ? conflicts : NULL, .ctx = &l.e};
+                           .conflicts = apart.has_rules || apart.pairs.n ? decided_conflicts
+                                                                         : NULL,
+                           .ctx = &apart};
         rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
+    util_ids_fini(&apart.pairs);
+    util_ids_fini(&apart.together);
     if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     clu_result_fini(&res);
     dt_free(links);
     dt_free(b.v);
+    dt_free(b.apart);
     if (l.e.cfg) loaded_fini(&l);
     return rc;
 }
@@ -802,8 +860,13 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
         if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
         rc = add_entity_mates(st, bt->gone[i], &seeds, err);
+    for (size_t i = 0; i < bt->n_also && rc == DT_OK; i++) {
+        rc = add_entity_mates(st, bt->also[i], &seeds, err);
+        if (rc == DT_OK) rc = util_ids_add(&seeds, bt->also[i]);
+    }
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++) {
         rc = st_links_drop(st, bt->gone[i], err);
+        if (rc == DT_OK) rc = st_decisions_drop(st, bt->gone[i], err);
         if (rc == DT_OK) rc = st_keys_drop(st, bt->gone[i], err);
         if (rc == DT_OK) rc = st_entity_set(st, bt->gone[i], NULL, err);
     }

@@ -36,6 +36,9 @@ typedef struct svc_batch {
     const uint32_t *rows;
     const int64_t *gone;
     size_t n_gone;
+    const int64_t *also;       /* records whose entities are clustered again though not
+                                  scored again (a reviewer's decision on them) */
+    size_t n_also;
     const char *cause;         /* recorded with each merge or split */
     const norm_nicknames *nicks; /* the store's table, borrowed; NULL loads one */
     dt_log_fn on_log;          /* blocks over the cap are said here; may be NULL */
@@ -124,6 +127,14 @@ struct dt_store {
     char notice[512];
 };
 
+/* The store record "source:record_id" names, when the purpose's view
+ * shows its source and it is active; DT_ENOTFOUND naming it otherwise
+ * (store_read.c). */
+int svc_visible_record(svc_request *q, const char *key, size_t *i_src, int64_t *sid,
+                       dt_error *err);
+/* DT_EINVAL naming the store when it has no model (no entities yet). */
+int svc_need_model(const dt_store *s, dt_error *err);
+
 /* Appends e through c and waits until it is durable (commit.c). */
 int svc_committer_append(dt_committer *c, const gv_entry *e, dt_error *err);
 /* How long a snapshot may be held (access.c), and the monotonic clock. */
@@ -186,6 +197,7 @@ typedef enum svc_call_id {
     SVC_FINDING_NOTIFY,
     SVC_FINDING_CONTEST,
     SVC_FINDING_EXPORT,
+    SVC_REVIEW_DECIDE,
     SVC_N_CALLS
 } svc_call_id;
 

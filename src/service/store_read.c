@@ -125,7 +125,7 @@ static int view_entity_id(svc_request *q, view_ids *cache, int64_t sid, const ch
     return DT_OK;
 }
 
-static int need_model(const dt_store *s, dt_error *err)
+int svc_need_model(const dt_store *s, dt_error *err)
 {
     if (s->has_model) return DT_OK;
     return dt_err_at(err, DT_EINVAL, st_path(s->st), 0, 0, "the store has no model, so no "
@@ -195,7 +195,7 @@ int dt_store_export(dt_store *store, const dt_request *req, const char *out_path
     DT_TRY(req_begin(store, req, SVC_ENTITY_EXPORT, NULL, &q, err));
     util_out out = {0};
     uint64_t n = 0;
-    int rc = need_model(store, err);
+    int rc = svc_need_model(store, err);
     if (rc == DT_OK && q.view.sources == 0 && !q.view.lapsed[0]) /* lapsed: a warning, 0 rows */
         rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s', so there is "
                         "nothing to export", q.purpose);
@@ -471,7 +471,7 @@ int dt_store_resolve(dt_store *store, const dt_request *req, const char *source,
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_RECORD_RESOLVE, source, &q, err));
     dt_resolution *r = NULL;
-    int rc = need_model(store, err);
+    int rc = svc_need_model(store, err);
     if (rc == DT_OK) rc = check_query_source(&q, q.i_src, err);
     if (rc == DT_OK) rc = store_resolve_json(&q, q.i_src, record_json, &r, err);
     rc = req_end(&q, rc, err);
@@ -661,7 +661,7 @@ int dt_store_entity(dt_store *store, const dt_request *req, const char *entity_i
     DT_TRY(req_begin(store, req, SVC_ENTITY_GET, NULL, &q, err));
     dt_entity_record *v = NULL;
     size_t k = 0;
-    int rc = need_model(store, err);
+    int rc = svc_need_model(store, err);
     if (rc == DT_OK) rc = entity_records(&q, entity_id, &v, &k, err);
     rc = req_end(&q, rc, err);
     if (rc < 0) {
@@ -687,8 +687,8 @@ void dt_entity_records_free(dt_entity_record *records, size_t n)
 
 /* A stored record by "source:record_id", if the view shows it; the same
  * DT_ENOTFOUND for absent and hidden. */
-static int visible_record(svc_request *q, const char *key, size_t *i_src, int64_t *sid,
-                          dt_error *err)
+int svc_visible_record(svc_request *q, const char *key, size_t *i_src, int64_t *sid,
+                       dt_error *err)
 {
     const char *colon = strchr(key, ':');
     char *source = colon ? dt_strndup(key, (size_t)(colon - key)) : NULL;
@@ -779,8 +779,8 @@ static int explain_stored(svc_request *q, const char *key_a, const char *key_b,
 {
     size_t src_a, src_b;
     int64_t a, b;
-    DT_TRY(visible_record(q, key_a, &src_a, &a, err));
-    DT_TRY(visible_record(q, key_b, &src_b, &b, err));
+    DT_TRY(svc_visible_record(q, key_a, &src_a, &a, err));
+    DT_TRY(svc_visible_record(q, key_b, &src_b, &b, err));
     if (!gv_view_links(&q->view, src_a, src_b))
         return dt_err_set(err, DT_EDENIED, "sources '%s' and '%s' may not be linked for "
                           "purpose '%s'", q->s->cfg->sources[src_a].name,
@@ -820,7 +820,7 @@ int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_PAIR_EXPLAIN, NULL, &q, err));
     dt_explanation *ex = dt_calloc(1, sizeof *ex);
-    int rc = ex ? need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
+    int rc = ex ? svc_need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK && (!(ex->key_a = dt_strdup(key_a)) || !(ex->key_b = dt_strdup(key_b))))
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK) rc = explain_stored(&q, key_a, key_b, ex, err);
@@ -840,7 +840,7 @@ int svc_record_shown(svc_request *q, const char *key, char **raw, dt_error *err)
     size_t i_src;
     int64_t sid;
     *raw = NULL;
-    DT_TRY(visible_record(q, key, &i_src, &sid, err));
+    DT_TRY(svc_visible_record(q, key, &i_src, &sid, err));
     st_record r;
     DT_TRY(st_record_get(q->s->st, sid, &r, NULL, err));
     int rc = r.is_withdrawn ? DT_ENOTFOUND : minimize_raw(q, i_src, r.raw, raw);
@@ -856,7 +856,7 @@ int svc_record_shown(svc_request *q, const char *key, char **raw, dt_error *err)
 int svc_explain(svc_request *q, const char *key_a, const char *key_b, dt_explanation *ex,
                 dt_error *err)
 {
-    DT_TRY(need_model(q->s, err));
+    DT_TRY(svc_need_model(q->s, err));
     return explain_stored(q, key_a, key_b, ex, err);
 }
 

@@ -608,6 +608,7 @@ int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uin
 int st_record_erase(st_store *s, int64_t id, dt_error *err)
 {
     DT_TRY(st_links_drop(s, id, err));
+    DT_TRY(st_decisions_drop(s, id, err));
     DT_TRY(st_keys_drop(s, id, err));
     DT_TRY(st_entity_set(s, id, NULL, err));
     sqlite3_stmt *st = gov(s, G_ERASE_VERSIONS_OF);

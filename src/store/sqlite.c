@@ -73,6 +73,7 @@ static const char SCHEMA[] =
     "CREATE INDEX membership_entity ON membership(entity);"
     "CREATE TABLE entity_event(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL,"
     "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);"
+    DECISION_SCHEMA
     GOVERN_SCHEMA
     FINDINGS_SCHEMA;
 
@@ -82,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -152,6 +153,11 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
     [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
+    [S_DEC_PUT] = "INSERT OR REPLACE INTO decision(a, b, same, by, time, note) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_DEC_OF] = "SELECT b, same FROM decision WHERE a = ?1 "
+                 "UNION ALL SELECT a, same FROM decision WHERE b = ?1",
+    [S_DEC_DROP] = "DELETE FROM decision WHERE a = ?1 OR b = ?1",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
                    "UNION ALL SELECT a, p FROM link WHERE b = ?1 AND p >= ?2",
     [S_LINKS_OF_SRC] = "SELECT l.b, l.p, r.source FROM link l JOIN record r ON r.id = l.b "
@@ -275,7 +281,7 @@ static int check_version(st_store *s, int version, dt_error *err)
 }
 
 /* Schemas 6 and 7 lack only tables added since (the findings' tables in
- * 7, the log's sealed end in 8): they are added in place, in one
+ * 7, the log's sealed end and reviewers' decisions in 8): they are added in place, in one
  * transaction. */
 static int upgrade(st_store *s, int *version, dt_error *err)
 {
@@ -283,7 +289,8 @@ static int upgrade(st_store *s, int *version, dt_error *err)
     DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", what, err));
     int rc = *version == 6 ? sq_exec(s, FINDINGS_SCHEMA, what, err) : DT_OK;
     if (rc == DT_OK)
-        rc = sq_exec(s, LOG_END_SCHEMA "UPDATE meta SET value = '8' WHERE key = 'schema_version';"
+        rc = sq_exec(s, LOG_END_SCHEMA DECISION_SCHEMA
+                     "UPDATE meta SET value = '8' WHERE key = 'schema_version';"
                      "COMMIT", what, err);
     if (rc < 0) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1305,6 +1312,43 @@ int st_links_drop(st_store *s, int64_t record, dt_error *err)
     sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
     sqlite3_bind_int64(st, 1, record);
     return sq_step_done(s, st, "dropping links", err);
+}
+
+int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by, int64_t time,
+                    const char *note, dt_error *err)
+{
+    assert(a != b);
+    sqlite3_stmt *st = stmt(s, S_DEC_PUT);
+    sqlite3_bind_int64(st, 1, a < b ? a : b);
+    sqlite3_bind_int64(st, 2, a < b ? b : a);
+    sqlite3_bind_int(st, 3, same != 0);
+    sq_bind_text(st, 4, by);
+    sqlite3_bind_int64(st, 5, time);
+    sq_bind_text(st, 6, note);
+    return sq_step_done(s, st, "storing a review decision", err);
+}
+
+int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_DEC_OF);
+    sqlite3_bind_int64(st, 1, record);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
+}
+
+int st_decisions_drop(st_store *s, int64_t record, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_DEC_DROP);
+    sqlite3_bind_int64(st, 1, record);
+    return sq_step_done(s, st, "dropping review decisions", err);
 }
 
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,

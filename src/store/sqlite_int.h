@@ -77,6 +77,16 @@ struct st_store {
     "  root BLOB NOT NULL, signature BLOB NOT NULL, frontier BLOB NOT NULL);"            \
     LOG_END_SCHEMA
 
+/* Reviewers' decisions on pairs of records, a < b (store ids): same
+ * person (a must-link) or not (a cannot-link), which clustering honours
+ * from then on (resolve.c); the note is sealed (crypt.c). Schema 8. */
+#define DECISION_SCHEMA                                                                  \
+    "CREATE TABLE decision(a INTEGER NOT NULL REFERENCES record(id),"                    \
+    "  b INTEGER NOT NULL REFERENCES record(id), same INTEGER NOT NULL,"                 \
+    "  by TEXT NOT NULL, time INTEGER NOT NULL, note TEXT NOT NULL,"                     \
+    "  PRIMARY KEY(a, b)) WITHOUT ROWID;"                                                \
+    "CREATE INDEX decision_b ON decision(b);"
+
 /* The log's end as its last commit left it, sealed by a MAC (audit.c,
  * invariant 1): one row, rewritten in place. Schema 8. */
 #define LOG_END_SCHEMA                                                                   \

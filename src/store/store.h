@@ -249,6 +249,17 @@ typedef int (*st_link_pair_fn)(void *ctx, int64_t a, int64_t b, double p);
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
                 dt_error *err);
 
+/* A reviewer's decision that records a and b (a != b) are the same
+ * person (same 1) or not (0), replacing any earlier one on the pair; note
+ * as the caller sealed it. */
+int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by, int64_t time,
+                    const char *note, dt_error *err);
+typedef int (*st_decision_fn)(void *ctx, int64_t other, int same);
+/* Calls fn for each decision on a pair that holds record. */
+int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, dt_error *err);
+/* Drops every decision on a record (withdrawn or erased). */
+int st_decisions_drop(st_store *s, int64_t record, dt_error *err);
+
 typedef int (*st_link_src_fn)(void *ctx, int64_t other, double p, int64_t other_source);
 /* As st_links_of, with the other record's source id. */
 int st_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn fn, void *ctx,

@@ -303,6 +303,45 @@ req analyst GET /v1/findings/export -H 'Accept: text/csv' >"$T/r"
 [ "$(status "$T/r")" = 200 ] && sed -n 2p "$T/r" | grep -q '^finding_id,' && ok "export findings: CSV when asked" \
     || bad "findings csv" "$(head -c 300 "$T/r")"
 
+# ---- review decisions: the reviewer's "same" and "not the same" take effect at once ----
+decide() { # decide ROLE A B true|false: the reply in $T/r
+    req "$1" POST /v1/review/decisions -H 'Content-Type: application/json' \
+        --data-binary "{\"a\": \"$2\", \"b\": \"$3\", \"same\": $4, \"note\": \"looked\"}" >"$T/r"
+}
+entities_equal() { tail -n +2 "$T/r" | jq -e '.a.entity == .b.entity' >/dev/null; }
+set -- $(sqlite3 -separator ' ' "$S" "SELECT sa.name || ':' || ra.record_id, sb.name || ':' ||
+    rb.record_id FROM link l JOIN record ra ON ra.id = l.a JOIN record rb ON rb.id = l.b
+    JOIN source sa ON sa.id = ra.source JOIN source sb ON sb.id = rb.source
+    JOIN membership ma ON ma.record = l.a JOIN membership mb ON mb.record = l.b
+    WHERE l.p >= 0.9 AND ma.entity = mb.entity AND ra.source != rb.source ORDER BY l.a, l.b LIMIT 1")
+RA=$1 RB=$2
+decide reviewer "$RA" "$RB" false
+[ "$(status "$T/r")" = 200 ] && ! entities_equal \
+    && [ "$(sqlite3 "$S" "SELECT count(*) FROM entity_event WHERE cause = 'review: not the same person'")" -ge 1 ] \
+    && ok "a reviewer's 'not the same' splits a linked pair at once, recorded as a split" \
+    || bad "decide not the same" "$RA $RB $(cat "$T/r")"
+decide reviewer "$RA" "$RB" true
+[ "$(status "$T/r")" = 200 ] && entities_equal && ok "a later 'same' on the pair replaces it: joined again" \
+    || bad "decide same again" "$(cat "$T/r")"
+# two people with different SSNs: bench.yaml's exclusive ssn keeps them apart; a person overrides it
+set -- $(awk -F, 'NR > 1 && $6 != "" { if (!a) { a = $1; s = $6 } else if ($6 != s) { print a, $1; exit } }' "$T/g/benefits.csv")
+decide reviewer "benefits:$1" "benefits:$2" true
+[ "$(status "$T/r")" = 200 ] && entities_equal \
+    && ok "'same' joins two records whose SSNs differ (exclusive: ssn): a person looked, a rule guessed" \
+    || bad "decide same over a conflict" "$(cat "$T/r")"
+decide reviewer "benefits:$1" "benefits:$2" false
+[ "$(status "$T/r")" = 200 ] && ! entities_equal && ok "and 'not the same' parts them again" \
+    || bad "decide apart again" "$(cat "$T/r")"
+decide analyst "benefits:$1" "benefits:$2" false
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not decide: 403" || bad "analyst decides" "$(cat "$T/r")"
+req reviewer POST /v1/review/decisions -H 'Content-Type: application/json' \
+    --data-binary "{\"a\": \"benefits:$1\", \"b\": \"benefits:$2\", \"same\": \"yes\"}" >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"/same"' && ok "a decision that is not true or false: 400 at /same" \
+    || bad "decision /same" "$(cat "$T/r")"
+decide reviewer "benefits:$1" "benefits:no-such-row" true
+[ "$(status "$T/r")" = 404 ] && has "$T/r" 'benefits:no-such-row' && ok "a decision on a record not stored: 404 naming it" \
+    || bad "decision 404" "$(cat "$T/r")"
+
 req auditor GET /v1/audit/head >"$T/r"
 tail -n 1 "$T/r" >"$T/head0.json"
 req auditor GET /v1/audit/witness >"$T/r"

@@ -753,10 +753,10 @@ static void test_events_and_findings(void **state)
     assert_non_null(strstr(err.msg, "a step is missing"));
     st_close(s);
 
-    /* A schema 6 store (no findings tables, no log_end) gets them at open. */
+    /* A schema 6 store (no findings tables, no log_end, no decision) gets them at open. */
     assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE finding_step; DROP TABLE finding; DROP TABLE event;"
-                                      "DROP TABLE log_end;"
+                                      "DROP TABLE log_end; DROP TABLE decision;"
                                       "UPDATE meta SET value = '6' WHERE key = 'schema_version'",
                                       NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -771,9 +771,9 @@ static void test_events_and_findings(void **state)
     dt_free(v);
     st_close(s);
 
-    /* A schema 7 store (no log_end) gets it at open, its findings kept. */
+    /* A schema 7 store (no log_end, no decision) gets them at open, its findings kept. */
     assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE log_end;"
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE log_end; DROP TABLE decision;"
                                       "UPDATE meta SET value = '7' WHERE key = 'schema_version'",
                                       NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);

@@ -1,0 +1,152 @@
+/* Unit tests of dt_review_decide (src/service/review.c, resolve.c): a
+ * reviewer's "not the same" splits a linked pair and keeps it apart
+ * through a later train; "same" joins two people the model kept apart;
+ * a later decision on the pair replaces the earlier; the decision is a
+ * reviewer's, on visible records, audited with both records named.
+ * FEBRL dataset4: 300 originals and their duplicates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "dovetail.h"
+
+#include "tmpdir.h"
+#include "febrl_store.h"
+
+static dt_store *g_store;
+static febrl_tokens g_tok;
+static char g_reviewer[DT_TOKEN_SIZE];
+
+static void train(void)
+{
+    dt_error err;
+    dt_link_options opts = {0};
+    int64_t version;
+    must(dt_store_train(g_store, &(dt_request){g_tok.admin, "test"}, &opts, &version, &err), &err);
+}
+
+static int setup(void **state)
+{
+    if (tmpdir_setup(state) < 0) return -1;
+    febrl_store_make(300, &g_tok, &g_store);
+    dt_error err;
+    must(dt_principal_add(g_store, &(dt_request){g_tok.admin, "setup"}, "rita", "reviewer", NULL,
+                          g_reviewer, &err), &err);
+    train();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    dt_store_close(g_store);
+    return tmpdir_teardown(state);
+}
+
+static dt_decision_result decide(const char *a, const char *b, int same)
+{
+    dt_error err;
+    dt_decision_result r;
+    must(dt_review_decide(g_store, &(dt_request){g_reviewer, "test"}, a, b, same, "looked",
+                          &r, &err), &err);
+    assert_true(r.entity_a[0] && r.entity_b[0]);
+    return r;
+}
+
+static void test_not_the_same_splits_and_stays(void **state)
+{
+    (void)state;
+    const char *a = "a:rec-1016-org", *b = "b:rec-1016-dup-0";
+    dt_decision_result r = decide(a, b, 0);
+    assert_string_not_equal(r.entity_a, r.entity_b);
+    train(); /* every record resolved again: the decision still holds */
+    dt_error err;
+    dt_entity_record *recs = NULL;
+    size_t n = 0;
+    must(dt_store_entity(g_store, &(dt_request){g_tok.analyst, "test"}, r.entity_a, &recs, &n,
+                         &err), &err);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(recs[i].record_id, "rec-1016-dup-0");
+    dt_entity_records_free(recs, n);
+    /* the reviewer changes their mind: the later decision replaces it */
+    r = decide(a, b, 1);
+    assert_string_equal(r.entity_a, r.entity_b);
+}
+
+static void test_same_joins_what_the_model_kept_apart(void **state)
+{
+    (void)state;
+    const char *a = "a:rec-1070-org", *b = "a:rec-4405-org"; /* two people */
+    dt_decision_result r = decide(a, b, 1);
+    assert_string_equal(r.entity_a, r.entity_b);
+    train();
+    dt_error err;
+    dt_entity_record *recs = NULL;
+    size_t n = 0;
+    must(dt_store_entity(g_store, &(dt_request){g_tok.analyst, "test"}, r.entity_a, &recs, &n,
+                         &err), &err);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        seen |= (!strcmp(recs[i].record_id, "rec-1070-org")) | (!strcmp(recs[i].record_id,
+                                                                          "rec-4405-org") << 1);
+    dt_entity_records_free(recs, n);
+    assert_int_equal(seen, 3);
+    decide(a, b, 0); /* undone: they part again */
+    r = decide(a, "b:rec-4405-dup-0", 0);
+    assert_string_not_equal(r.entity_a, r.entity_b);
+}
+
+static int count_disclosure(void *ctx, const dt_disclosure *d)
+{
+    if (!strcmp(d->action, "review.decide")) ++*(int *)ctx;
+    return 0;
+}
+
+static void test_who_may_decide(void **state)
+{
+    (void)state;
+    dt_error err;
+    dt_decision_result r;
+    const char *a = "a:rec-1288-org", *b = "b:rec-1288-dup-0";
+    assert_int_equal(dt_review_decide(g_store, &(dt_request){g_tok.analyst, "test"}, a, b, 0,
+                                      NULL, &r, &err), DT_EDENIED);
+    assert_int_equal(dt_review_decide(g_store, &(dt_request){g_reviewer, "test"}, a, a, 0, NULL,
+                                      &r, &err), DT_EINPUT);
+    assert_int_equal(dt_review_decide(g_store, &(dt_request){g_reviewer, "test"}, a,
+                                      "b:no-such-record", 0, NULL, &r, &err), DT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "b:no-such-record"));
+    char long_note[DT_NOTE_MAX + 2];
+    memset(long_note, 'x', sizeof long_note - 1);
+    long_note[sizeof long_note - 1] = '\0';
+    assert_int_equal(dt_review_decide(g_store, &(dt_request){g_reviewer, "test"}, a, b, 0,
+                                      long_note, &r, &err), DT_EINPUT);
+    /* the decision's entry names both records: each person's disclosures list it */
+    decide(a, b, 0);
+    int n = 0;
+    must(dt_disclosures(g_store, &(dt_request){g_tok.auditor, "oversight"}, a, NULL,
+                              count_disclosure, &n, &err), &err);
+    assert_int_equal(n, 1);
+    n = 0;
+    must(dt_disclosures(g_store, &(dt_request){g_tok.auditor, "oversight"}, b, NULL,
+                              count_disclosure, &n, &err), &err);
+    assert_int_equal(n, 1);
+    dt_audit_verdict v;
+    must(dt_audit_verify(g_store, &(dt_request){g_tok.auditor, "oversight"}, NULL, &v, &err),
+         &err);
+    assert_true(v.ok);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_the_same_splits_and_stays),
+        cmocka_unit_test(test_same_joins_what_the_model_kept_apart),
+        cmocka_unit_test(test_who_may_decide),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
