@@ -500,11 +500,6 @@ static int64_t pair_key(uint32_t a, uint32_t b)
     return (int64_t)((uint64_t)(a < b ? a : b) << 32 | (a < b ? b : a));
 }
 
-static int conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
-{
-    return pl_records_conflict(ctx, a, b, g);
-}
-
 static int decided_conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
     const apart_ctx *c = ctx;
@@ -517,7 +512,7 @@ static int decided_pairs(const loaded *l, const bfs *b, apart_ctx *c)
 {
     for (size_t k = 0; k < b->n_apart; k++) {
         long i = index_of(l, b->apart[k].a), j = index_of(l, b->apart[k].b);
-        assert(i >= 0 && j >= 0); /* both were met by the walk */
+        if (i < 0 || j < 0) continue; /* "not the same" as a record out of reach: moot */
         int64_t key = pair_key((uint32_t)i, (uint32_t)j);
         DT_TRY(util_ids_add(b->apart[k].p > 0 ? &c->together : &c->pairs, key));
     }
@@ -890,6 +885,8 @@ typedef struct view_walk {
     bfs b;
     const gv_view *v;
     const svc_sources *map;
+    st_store *st;
+    dt_error *err;
     uint16_t *src;             /* per record of the set: its config source */
     size_t cap_src;
     uint32_t from_i;
@@ -917,14 +914,36 @@ static int visit_view(void *ctx, int64_t other, double p, int64_t other_source)
     return DT_OK;
 }
 
+/* A reviewer's decision, as the view allows it: "same" is followed as a
+ * link of probability 1 where the view lets the two sources link;
+ * "not the same" is kept for the clusterer (moot unless both are met). */
+static int visit_view_decision(void *ctx, int64_t other, int same)
+{
+    view_walk *w = ctx;
+    int64_t source;
+    int active;
+    DT_TRY(st_record_source(w->st, other, &source, &active, w->err));
+    int to = svc_source_index(w->map, source);
+    if (!active || to < 0 || !gv_view_links(w->v, w->src[w->from_i], (size_t)to)) return DT_OK;
+    if (same) DT_TRY(visit_view(ctx, other, 1.0, source));
+    if (w->b.from > other) return DT_OK;
+    bfs *b = &w->b;
+    DT_TRY(util_grow((void **)&b->apart, &b->cap_apart, b->n_apart + 1, sizeof *b->apart));
+    b->apart[b->n_apart++] = (edge){b->from, other, same ? 1.0 : 0.0};
+    return DT_OK;
+}
+
 static int view_component(st_store *st, const dt_config *cfg, view_walk *w, util_ids *set,
                           dt_error *err)
 {
     w->b.seen = set;
+    w->st = st;
+    w->err = err;
     for (uint32_t k = 0; k < set->n; k++) {
         w->b.from = set->ids[k];
         w->from_i = k;
         DT_TRY(st_links_of_source(st, set->ids[k], cfg->link_threshold, visit_view, w, err));
+        DT_TRY(st_decisions_of(st, set->ids[k], visit_view_decision, w, err));
     }
     return DT_OK;
 }
@@ -938,10 +957,15 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
     DT_TRY(table_links(l, b, &links));
     clu_result res;
     memset(&res, 0, sizeof res);
+    apart_ctx apart = {&l->e, pl_has_conflicts(&l->e), {0}, {0}};
+    int rc = decided_pairs(l, b, &apart);
     clu_options opt = {.src = l->e.table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
-                       .conflicts = pl_has_conflicts(&l->e) ? conflicts : NULL, .ctx = &l->e};
-    int rc = clu_run(l->e.table.n_recs, links, b->n, &opt, &res);
+                       .conflicts = apart.has_rules || apart.pairs.n ? decided_conflicts : NULL,
+                       .ctx = &apart};
+    if (rc == DT_OK) rc = clu_run(l->e.table.n_recs, links, b->n, &opt, &res);
+    util_ids_fini(&apart.pairs);
+    util_ids_fini(&apart.together);
     uint32_t root = rc == DT_OK ? res.entity[index_of(l, seed)] : 0;
     for (uint32_t i = 0; rc == DT_OK && i < l->e.table.n_recs; i++)
         if (res.entity[i] == root) rc = util_ids_add(members, l->sids.ids[i]);
@@ -981,6 +1005,7 @@ int svc_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *ni
 done:
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     dt_free(w.b.v);
+    dt_free(w.b.apart);
     dt_free(w.src);
     util_ids_fini(&set);
     if (l.e.cfg) loaded_fini(&l);
@@ -1131,6 +1156,7 @@ typedef struct linked_load {
     const gv_view *v;
     clu_link *links;
     size_t n_links, cap_links;
+    apart_ctx apart;       /* reviewers' decisions the view allows */
 } linked_load;
 
 static int add_view_record(void *ctx, const st_record *r)
@@ -1155,6 +1181,20 @@ static int add_view_link(void *ctx, int64_t a, int64_t b, double p)
     return DT_OK;
 }
 
+/* A reviewer's decision on two records the view shows and lets link:
+ * "same" a link of probability 1, "not the same" a pair kept apart. */
+static int add_view_decision(void *ctx, int64_t a, int64_t b, int same)
+{
+    linked_load *o = ctx;
+    long i = index_of(&o->l, a), j = index_of(&o->l, b);
+    if (i < 0 || j < 0 || !gv_view_links(o->v, o->l.e.table.src[i], o->l.e.table.src[j]))
+        return DT_OK;
+    int64_t key = pair_key((uint32_t)i, (uint32_t)j);
+    if (!same) return util_ids_add(&o->apart.pairs, key);
+    DT_TRY(util_ids_add(&o->apart.together, key));
+    return add_view_link(ctx, a, b, 1.0);
+}
+
 int svc_load_linked(svc_request *q, svc_linked *out, dt_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -1173,14 +1213,20 @@ int svc_load_linked(svc_request *q, svc_linked *out, dt_error *err)
     if (rc == DT_OK && cmp_table_finish(&o->l.e.table) < 0) rc = DT_ENOMEM;
     if (rc == DT_OK && fs_tf_bind((fs_model *)m, cfg, &o->l.e.table) < 0) rc = DT_ENOMEM;
     if (rc == DT_OK) rc = st_links_each(q->s->st, cfg->link_threshold, add_view_link, o, err);
+    if (rc == DT_OK) rc = st_decisions_each(q->s->st, add_view_decision, o, err);
+    o->apart.e = &o->l.e;
+    o->apart.has_rules = o->l.e.cfg && pl_has_conflicts(&o->l.e);
     if (rc == DT_OK) {
         clu_options opt = {.src = o->l.e.table.src, .one_to_one = cfg->one_to_one,
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
-                           .conflicts = pl_has_conflicts(&o->l.e) ? conflicts : NULL,
-                           .ctx = &o->l.e, .keep_joins = 1};
+                           .conflicts = o->apart.has_rules || o->apart.pairs.n ? decided_conflicts
+                                                                               : NULL,
+                           .ctx = &o->apart, .keep_joins = 1};
         rc = clu_run(o->l.e.table.n_recs, o->links, o->n_links, &opt, &out->clu);
     }
+    util_ids_fini(&o->apart.pairs);
+    util_ids_fini(&o->apart.together);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory loading entities");
     if (rc < 0) {
         svc_linked_fini(out);

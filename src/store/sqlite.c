@@ -83,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -158,6 +158,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_DEC_OF] = "SELECT b, same FROM decision WHERE a = ?1 "
                  "UNION ALL SELECT a, same FROM decision WHERE b = ?1",
     [S_DEC_DROP] = "DELETE FROM decision WHERE a = ?1 OR b = ?1",
+    [S_DEC_EACH] = "SELECT a, b, same FROM decision ORDER BY a, b",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
                    "UNION ALL SELECT a, p FROM link WHERE b = ?1 AND p >= ?2",
     [S_LINKS_OF_SRC] = "SELECT l.b, l.p, r.source FROM link l JOIN record r ON r.id = l.b "
@@ -1335,6 +1336,22 @@ int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, d
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1));
+        if (out < 0) {
+            sqlite3_reset(st);
+            return out;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
+}
+
+int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_DEC_EACH);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                     sqlite3_column_int(st, 2));
         if (out < 0) {
             sqlite3_reset(st);
             return out;

@@ -257,6 +257,9 @@ int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by,
 typedef int (*st_decision_fn)(void *ctx, int64_t other, int same);
 /* Calls fn for each decision on a pair that holds record. */
 int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, dt_error *err);
+typedef int (*st_decision_pair_fn)(void *ctx, int64_t a, int64_t b, int same);
+/* Calls fn for every decision, by (a, b). */
+int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *err);
 /* Drops every decision on a record (withdrawn or erased). */
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err);
 

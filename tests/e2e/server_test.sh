@@ -332,6 +332,18 @@ decide reviewer "benefits:$1" "benefits:$2" true
 decide reviewer "benefits:$1" "benefits:$2" false
 [ "$(status "$T/r")" = 200 ] && ! entities_equal && ok "and 'not the same' parts them again" \
     || bad "decide apart again" "$(cat "$T/r")"
+# a finding rests on a link: "not the same" on its two records, and the next run supersedes it
+req analyst GET "/v1/findings?state=open" >"$T/r"
+tail -n +2 "$T/r" | jq -r '[.findings[] | select(.rule == "payment_after_death")][0]
+    | .finding_id + " " + .records[0].source + ":" + .records[0].record_id + " "
+    + .records[1].source + ":" + .records[1].record_id' >"$T/pad"
+read -r PF PA PB <"$T/pad"
+decide reviewer "$PA" "$PB" false
+req analyst POST /v1/findings/run >"$T/r"
+req analyst GET "/v1/findings/$PF" >"$T/r"
+[ -n "$PF" ] && [ "$(status "$T/r")" = 200 ] && tail -n +2 "$T/r" | jq -e '.state == "superseded"' >/dev/null \
+    && ok "a finding whose link a reviewer undid ('not the same') is superseded at the next run" \
+    || bad "finding after not the same" "$PF $PA $PB $(head -c 400 "$T/r")"
 decide analyst "benefits:$1" "benefits:$2" false
 [ "$(status "$T/r")" = 403 ] && ok "an analyst may not decide: 403" || bad "analyst decides" "$(cat "$T/r")"
 req reviewer POST /v1/review/decisions -H 'Content-Type: application/json' \
