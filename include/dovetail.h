@@ -652,6 +652,24 @@ DT_API int dt_review_decide(dt_store *store, const dt_request *req, const char *
                             const char *key_b, int same, const char *note,
                             dt_decision_result *out, dt_error *err);
 
+enum { DT_REVIEW_MAX = 1000 }; /* pairs in one queue */
+
+/* A pair the model is unsure of: a link between the review and the link
+ * thresholds that no reviewer has decided. */
+typedef struct dt_review_pair {
+    const char *a, *b;         /* "source:record_id" */
+    double p;                  /* the match probability; NAN when the purpose's view hides a
+                                  column a comparison reads (the pair is then listed in
+                                  store order, not by doubt) */
+} dt_review_pair;
+typedef int (*dt_review_pair_fn)(void *ctx, const dt_review_pair *pair);
+/* The review queue (reviewer only): up to limit (1 to DT_REVIEW_MAX)
+ * undecided pairs in the review band, the most doubtful first (p nearest
+ * 0.5), between active records the purpose may see and link. Its audit
+ * entry names every record listed. */
+DT_API int dt_review_queue(dt_store *store, const dt_request *req, size_t limit,
+                           dt_review_pair_fn fn, void *ctx, dt_error *err);
+
 /* A notice about the store's last call, for people (say, a source that
  * took no part because its agreement expired); "" when none. Owned by the
  * store, valid until its next call. */

@@ -40,6 +40,7 @@ typedef struct cli_opts {
     const char *listen, *tls_cert, *tls_key; /* serve */
     int routes;               /* serve --routes */
     long rate;                /* serve --rate N */
+    long limit;               /* review queue --limit N */
     long max_connections;     /* serve --max-connections N */
     long timeout;             /* serve --timeout S */
 } cli_opts;
@@ -200,9 +201,15 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -h, --help          this text\n"
 
 #define REVIEW_USAGE                                                                       \
-    "dovetail review decide SOURCE:ID SOURCE:ID same|different [--note TEXT]\n"             \
-    "                       --store FILE --purpose P\n"                                     \
+    "dovetail review queue [--limit N] --store FILE --purpose P\n"                          \
+    "       dovetail review decide SOURCE:ID SOURCE:ID same|different [--note TEXT]\n"      \
+    "                              --store FILE --purpose P\n"                              \
     "\n"                                                                                   \
+    "'queue' prints (JSON) the pairs the model is unsure of: links between the review\n" \
+    "and the link thresholds that no reviewer has decided, the most doubtful first\n"    \
+    "(probability nearest 0.5), between records the purpose may see and link; where\n"  \
+    "its view hides a column a comparison reads, no probability is shown (null) and\n"  \
+    "the pairs come in store order. 'decide':\n"                                         \
     "A reviewer's decision on two stored records: the same person, or not. It is\n"      \
     "kept, replacing an earlier one on the pair, and clustering honours it from then\n"  \
     "on, here and in every later ingest and train: 'same' joins the two records'\n"     \
@@ -215,6 +222,7 @@ int show_token(const char *cmd, const cli_opts *o, const char *token);
     "  -S, --store FILE    the store; required\n"                                          \
     "  -p, --purpose P     why (recorded in the audit log); required\n"                    \
     "      --note TEXT     why, for the next reviewer (kept sealed; at most 4,096 bytes)\n" \
+    "      --limit N       pairs in the queue (default 50, at most 1,000)\n"              \
     "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"          \
     "  -h, --help          this text\n"
 

@@ -384,7 +384,7 @@ static void print_notice(const dt_store *store)
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
-       OPT_NOTE };
+       OPT_NOTE, OPT_LIMIT };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -416,6 +416,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"findings", no_argument, 0, OPT_FINDINGS},
         {"reason", required_argument, 0, OPT_REASON},
         {"note", required_argument, 0, OPT_NOTE},
+        {"limit", required_argument, 0, OPT_LIMIT},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
@@ -469,6 +470,10 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;
         case OPT_ROUTES: o->routes = 1; break;
+        case OPT_LIMIT:
+            if (!long_in(optarg, 1, DT_REVIEW_MAX, &o->limit))
+                return usage_error(c, "--limit takes a number of pairs, 1 to 1000");
+            break;
         case OPT_RATE:
             if (!long_in(optarg, 1, 10000000, &o->rate))
                 return usage_error(c, "--rate takes requests a second, from 1");

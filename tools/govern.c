@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,31 +386,60 @@ int cmd_findings(int argc, char **argv)
 
 /* ---- review ----------------------------------------------------------------------- */
 
+static int print_pair(void *ctx, const dt_review_pair *pair)
+{
+    int *n = ctx;
+    printf("%s\n    {\"a\": ", (*n)++ ? "," : "");
+    print_json_string(pair->a);
+    printf(", \"b\": ");
+    print_json_string(pair->b);
+    if (isnan(pair->p)) printf(", \"p\": null}");
+    else printf(", \"p\": %.6g}", pair->p);
+    return 0;
+}
+
+static int review_queue(dt_store *store, const dt_request *req, const cli_opts *o, dt_error *err)
+{
+    int n = 0;
+    printf("{\"pairs\": [");
+    int rc = dt_review_queue(store, req, o->limit ? (size_t)o->limit : 50, print_pair, &n, err);
+    printf("%s]}\n", n ? "\n  " : "");
+    return rc;
+}
+
+static int review_decide(dt_store *store, const dt_request *req, const cli_opts *o,
+                         char **args, dt_error *err)
+{
+    int same = !strcmp(args[2], "same");
+    dt_decision_result r;
+    int rc = dt_review_decide(store, req, args[0], args[1], same, o->note, &r, err);
+    if (rc == DT_OK)
+        printf("%s\t%s\n%s\t%s\n", cli_text(args[0]), cli_text(r.entity_a), cli_text(args[1]),
+               cli_text(r.entity_b));
+    return rc;
+}
+
 int cmd_review(int argc, char **argv)
 {
-    static const char *const subs[] = {"decide", NULL};
+    static const char *const subs[] = {"queue", "decide", NULL};
     sub_first(argc, argv, subs);
+    int is_decide = argc >= 2 && !strcmp(argv[1], "decide");
     cli_opts o;
     const char *sub;
-    int rc = begin_sub("review", argc, argv, subs, 3, 0, &o, &sub);
+    int rc = begin_sub("review", argc, argv, subs, is_decide ? 3 : 0, 0, &o, &sub);
     if (rc) return begin_status(rc);
-    const char *verdict = argv[3 + optind];
-    int same = !strcmp(verdict, "same");
-    if (!same && strcmp(verdict, "different"))
+    char **args = argv + 1 + optind;
+    if (is_decide && strcmp(args[2], "same") && strcmp(args[2], "different"))
         return usage_error(find_command("review"), "the third argument is 'same' or 'different'");
     dt_store *store = NULL;
     dt_request req;
     if ((rc = open_store("review", &o, &store, &req))) return rc;
     dt_error err;
-    dt_decision_result r;
-    rc = dt_review_decide(store, &req, argv[1 + optind], argv[2 + optind], same, o.note, &r, &err);
+    rc = is_decide ? review_decide(store, &req, &o, args, &err) : review_queue(store, &req, &o, &err);
     if (dt_store_notice(store)[0])
         fprintf(stderr, "dovetail review: warning: %s\n", cli_text(dt_store_notice(store)));
     dt_store_close(store);
-    if (rc < 0) return fail("review", &err);
-    printf("%s\t%s\n%s\t%s\n", cli_text(argv[1 + optind]), cli_text(r.entity_a),
-           cli_text(argv[2 + optind]), cli_text(r.entity_b));
-    return 0;
+    return rc < 0 ? fail("review", &err) : 0;
 }
 
 /* ---- serve ------------------------------------------------------------------------ */

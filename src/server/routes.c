@@ -891,6 +891,29 @@ static int review_decide(srv_req *r, srv_reply *out, dt_error *err)
     return reply_json(out, 200, o, err);
 }
 
+static int add_review_pair(void *ctx, const dt_review_pair *pair)
+{
+    json_t *o = json_pack("{s:s, s:s, s:o}", "a", pair->a, "b", pair->b, "p",
+                          isnan(pair->p) ? json_null() : json_real(pair->p));
+    return json_array_append_new(ctx, o) < 0 ? DT_ENOMEM : DT_OK;
+}
+
+/* GET /v1/review/queue?limit=N (default 50). */
+static int review_queue(srv_req *r, srv_reply *out, dt_error *err)
+{
+    long long limit = query_number(r, "limit", 50);
+    if (limit < 1 || limit > DT_REVIEW_MAX)
+        return bad_field(err, "limit", "a number of pairs, 1 to 1000");
+    json_t *arr = json_array();
+    int rc = arr ? dt_review_queue(r->store, &r->auth, (size_t)limit, add_review_pair, arr, err)
+                 : no_memory(err);
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    return reply_json(out, 200, json_pack("{s:o}", "pairs", arr), err);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 /* Literal paths come before a "{}" at the same place: the first match wins. */
@@ -928,6 +951,7 @@ const srv_route srv_routes[] = {
     {"finding.notify", "POST", "/v1/findings/{}/notify", notify, 0},
     {"finding.contest", "POST", "/v1/findings/{}/contest", contest, 0},
     {"review.decide", "POST", "/v1/review/decisions", review_decide, 1},
+    {"review.queue", "GET", "/v1/review/queue", review_queue, 0},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

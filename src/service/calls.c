@@ -106,6 +106,8 @@ const svc_call svc_calls[SVC_N_CALLS] = {
     ROW(REVIEW_DECIDE, "review.decide", R_REVIEWER, SVC_WRITE | SVC_VIEW, NULL,
         "both records, in the transaction that keeps the decision and changes the entities",
         "review decide"),
+    ROW(REVIEW_QUEUE, "review.queue", R_REVIEWER, SVC_VIEW | SVC_SNAPSHOT, NULL,
+        "every record listed, and the columns the probabilities read", "review queue"),
 };
 
 const svc_call *svc_call_get(svc_call_id id)

@@ -19,6 +19,7 @@
  *      so a damaged store is an error, never a short or altered file.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -831,6 +832,77 @@ int dt_store_explain(dt_store *store, const dt_request *req, const char *key_a,
     }
     *out = ex;
     return DT_OK;
+}
+
+/* ---- the review queue ---------------------------------------------------------- */
+
+typedef struct queue_walk {
+    svc_request *q;
+    size_t limit, n;
+    dt_review_pair_fn fn;
+    void *ctx;
+    dt_error *err;
+} queue_walk;
+
+/* 1 when the view hides a column some comparison reads, for a pair of
+ * sources it lets link: then no pair's probability is shown, nor the
+ * order it would give. */
+static int view_hides_comparisons(svc_request *q, int *hides)
+{
+    *hides = 0;
+    size_t n = q->s->cfg->n_sources;
+    for (size_t i = 0; i < n && !*hides; i++)
+        for (size_t j = i; j < n && !*hides; j++)
+            if (gv_view_links(&q->view, i, j)) DT_TRY(any_comparison_hidden(q, i, j, hides));
+    return DT_OK;
+}
+
+static int on_band_pair(void *ctx, const st_band_pair *bp)
+{
+    queue_walk *w = ctx;
+    if (w->n >= w->limit) return 1;
+    int i = cfg_source_index(w->q->s->cfg, bp->source_a);
+    int j = cfg_source_index(w->q->s->cfg, bp->source_b);
+    if (i < 0 || j < 0 || !gv_view_links(&w->q->view, (size_t)i, (size_t)j)) return 0;
+    char *a = dt_asprintf("%s:%s", bp->source_a, bp->id_a);
+    char *b = dt_asprintf("%s:%s", bp->source_b, bp->id_b);
+    int rc = a && b ? DT_OK : DT_ENOMEM;
+    if (rc == DT_OK) rc = req_subject(w->q, bp->source_a, bp->id_a);
+    if (rc == DT_OK) rc = req_subject(w->q, bp->source_b, bp->id_b);
+    dt_review_pair pair = {a, b, bp->p};
+    if (rc == DT_OK) rc = w->fn(w->ctx, &pair);
+    dt_free(a);
+    dt_free(b);
+    if (rc < 0) return rc == DT_ENOMEM ? dt_err_set(w->err, rc, "out of memory") : rc;
+    w->n++;
+    return 0;
+}
+
+static int on_withheld_pair(void *ctx, const st_band_pair *bp)
+{
+    st_band_pair hidden = *bp;
+    hidden.p = NAN;
+    return on_band_pair(ctx, &hidden);
+}
+
+int dt_review_queue(dt_store *store, const dt_request *req, size_t limit,
+                    dt_review_pair_fn fn, void *ctx, dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!store || !fn) return dt_err_set(err, DT_EINVAL, "dt_review_queue: NULL argument");
+    if (limit == 0 || limit > DT_REVIEW_MAX)
+        return dt_err_set(err, DT_EINPUT, "a queue is 1 to %d pairs, not %zu", DT_REVIEW_MAX, limit);
+    svc_request q;
+    DT_TRY(req_begin(store, req, SVC_REVIEW_QUEUE, NULL, &q, err));
+    int hides = 0;
+    int rc = svc_need_model(store, err);
+    if (rc == DT_OK) rc = view_hides_comparisons(&q, &hides);
+    queue_walk w = {&q, limit, 0, fn, ctx, err};
+    const dt_config *cfg = store->cfg;
+    if (rc == DT_OK)
+        rc = st_links_band(store->st, cfg->review_threshold, cfg->link_threshold, !hides,
+                           hides ? on_withheld_pair : on_band_pair, &w, err);
+    return dt_err_ensure(err, req_end(&q, rc, err));
 }
 
 /* ---- for the parts above (service.h) ---------------------------------------- */

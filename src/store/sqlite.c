@@ -83,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -159,6 +159,12 @@ static const char *const STMT_SQL[N_STMTS] = {
                  "UNION ALL SELECT a, same FROM decision WHERE b = ?1",
     [S_DEC_DROP] = "DELETE FROM decision WHERE a = ?1 OR b = ?1",
     [S_DEC_EACH] = "SELECT a, b, same FROM decision ORDER BY a, b",
+    [S_LINKS_BAND] = "SELECT l.a, l.b, l.p, sa.name, ra.record_id, sb.name, rb.record_id "
+                     "FROM link l JOIN record ra ON ra.id = l.a JOIN source sa ON sa.id = ra.source "
+                     "JOIN record rb ON rb.id = l.b JOIN source sb ON sb.id = rb.source "
+                     "WHERE l.p >= ?1 AND l.p < ?2 AND ra.withdrawn = 0 AND rb.withdrawn = 0 "
+                     "AND NOT EXISTS (SELECT 1 FROM decision d WHERE d.a = l.a AND d.b = l.b) "
+                     "ORDER BY CASE WHEN ?3 THEN abs(l.p - 0.5) ELSE 0 END, l.a, l.b",
     [S_LINKS_OF] = "SELECT b, p FROM link WHERE a = ?1 AND p >= ?2 "
                    "UNION ALL SELECT a, p FROM link WHERE b = ?1 AND p >= ?2",
     [S_LINKS_OF_SRC] = "SELECT l.b, l.p, r.source FROM link l JOIN record r ON r.id = l.b "
@@ -1359,6 +1365,32 @@ int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
+}
+
+int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
+                  dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINKS_BAND);
+    sqlite3_bind_double(st, 1, lo);
+    sqlite3_bind_double(st, 2, hi);
+    sqlite3_bind_int(st, 3, by_doubt != 0);
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        st_band_pair bp = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                           sqlite3_column_double(st, 2),
+                           (const char *)sqlite3_column_text(st, 3),
+                           (const char *)sqlite3_column_text(st, 4),
+                           (const char *)sqlite3_column_text(st, 5),
+                           (const char *)sqlite3_column_text(st, 6)};
+        if (!bp.source_a || !bp.id_a || !bp.source_b || !bp.id_b) {
+            out = DT_ENOMEM;
+            break;
+        }
+        out = fn(ctx, &bp);
+    }
+    sqlite3_reset(st);
+    if (out < 0) return out == DT_ENOMEM ? dt_err_set(err, out, "out of memory") : out;
+    return out > 0 || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
 }
 
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err)

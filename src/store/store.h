@@ -260,6 +260,18 @@ int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, d
 typedef int (*st_decision_pair_fn)(void *ctx, int64_t a, int64_t b, int same);
 /* Calls fn for every decision, by (a, b). */
 int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *err);
+/* A pair in the review band, with its records' names. */
+typedef struct st_band_pair {
+    int64_t a, b;
+    double p;
+    const char *source_a, *id_a, *source_b, *id_b;
+} st_band_pair;
+typedef int (*st_band_fn)(void *ctx, const st_band_pair *bp); /* 1: stop */
+/* Each link with lo <= p < hi between two active records that no
+ * reviewer has decided, the most doubtful first (p nearest 0.5) when
+ * by_doubt, else by (a, b). */
+int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
+                  dt_error *err);
 /* Drops every decision on a record (withdrawn or erased). */
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err);
 

@@ -303,6 +303,51 @@ req analyst GET /v1/findings/export -H 'Accept: text/csv' >"$T/r"
 [ "$(status "$T/r")" = 200 ] && sed -n 2p "$T/r" | grep -q '^finding_id,' && ok "export findings: CSV when asked" \
     || bad "findings csv" "$(head -c 300 "$T/r")"
 
+# ---- the review queue: undecided pairs in the review band, the most doubtful first ----
+req reviewer GET "/v1/review/queue?limit=1000" >"$T/r"
+tail -n +2 "$T/r" >"$T/queue.json"
+[ "$(status "$T/r")" = 200 ] && jq -e '(.pairs | length) > 0
+    and all(.pairs[]; .p >= 0.1 and .p < 0.5)
+    and ([.pairs[] | (.p - 0.5) | fabs] as $d | $d == ($d | sort))' "$T/queue.json" >/dev/null \
+    && ok "the review queue: $(jq '.pairs | length' "$T/queue.json") pairs in the review band, the most doubtful first" \
+    || bad "review queue" "$(head -c 400 "$T/r")"
+QA=$(jq -r '.pairs[0].a' "$T/queue.json") QB=$(jq -r '.pairs[0].b' "$T/queue.json")
+req reviewer POST /v1/review/decisions -H 'Content-Type: application/json' \
+    --data-binary "{\"a\": \"$QA\", \"b\": \"$QB\", \"same\": false}" >/dev/null
+req reviewer GET "/v1/review/queue?limit=1000" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && tail -n +2 "$T/r" | jq -e --arg a "$QA" --arg b "$QB" \
+    '[.pairs[] | select(.a == $a and .b == $b)] | length == 0' >/dev/null \
+    && ok "a decided pair leaves the queue" || bad "decided pair still queued" "$QA $QB"
+req reviewer GET "/v1/review/queue?limit=0" >"$T/r"
+[ "$(status "$T/r")" = 400 ] && has "$T/r" '"field":"limit"' && ok "a queue of 0 pairs: 400 at limit" \
+    || bad "queue limit" "$(cat "$T/r")"
+req analyst GET /v1/review/queue >"$T/r"
+[ "$(status "$T/r")" = 403 ] && ok "an analyst may not read the review queue: 403" || bad "analyst queue" "$(cat "$T/r")"
+# a purpose whose view hides benefits' SSN: no probability is shown, nor the order it gives
+{ gv_policy test "$(date -u -d '+700 days' +%F)" all all
+  printf '  narrow:\n    allowed: true\n    agreement: N-1\n    expires: %s\n    fields: [enrollment_id, FIRST_NAME, LAST_NAME, DOB, ZIP]\n    link_with: all\n' \
+      "$(date -u -d '+700 days' +%F)"; } >"$T/narrow.yaml"
+{ gv_policy test "$(date -u -d '+700 days' +%F)" all all
+  printf '  narrow:\n    allowed: true\n    agreement: N-1\n    expires: %s\n    fields: all\n    link_with: all\n' \
+      "$(date -u -d '+700 days' +%F)"; } >"$T/wide.yaml"
+for s in $(gv_sources "$T/c.yaml"); do
+    pol=$T/wide.yaml
+    [ "$s" = benefits ] && pol=$T/narrow.yaml
+    DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source "$s" --store "$S" --purpose setup "$pol" \
+        >/dev/null 2>&1 || bad "narrow policy set on $s"
+done
+PURPOSE=narrow req reviewer GET "/v1/review/queue?limit=1000" >"$T/r"
+[ "$(status "$T/r")" = 200 ] && tail -n +2 "$T/r" | jq -e '(.pairs | length) > 0 and all(.pairs[]; .p == null)' >/dev/null \
+    && ok "under a purpose that hides a compared column, the queue shows no probability" \
+    || bad "queue under narrow" "$(head -c 400 "$T/r")"
+for s in $(gv_sources "$T/c.yaml"); do
+    DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source "$s" --store "$S" --purpose setup "$S.policy.yaml" \
+        >/dev/null 2>&1 || bad "policy put back on $s"
+done
+as reviewer "$S" review queue --limit 3 >"$T/cq" 2>&1
+[ "$(jq '.pairs | length' "$T/cq")" = 3 ] && ok "dovetail review queue --limit 3: three pairs" \
+    || bad "cli queue" "$(cat "$T/cq")"
+
 # ---- review decisions: the reviewer's "same" and "not the same" take effect at once ----
 decide() { # decide ROLE A B true|false: the reply in $T/r
     req "$1" POST /v1/review/decisions -H 'Content-Type: application/json' \
