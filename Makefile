@@ -156,6 +156,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score $(B)/bench-findings
 	sh tests/e2e/findings_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-findings) || st=1; \
 	sh tests/e2e/findings_store_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/server_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	sh tests/e2e/web_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	exit $$st
 
 layers:
@@ -257,7 +258,7 @@ FORCE:
 .PHONY: install uninstall FORCE
 install: $(IB)/libdovetail.a $(IB)/libdovetail.so $(IB)/dovetail
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
-	    $(DESTDIR)$(SHAREDIR)/names
+	    $(DESTDIR)$(SHAREDIR)/names $(DESTDIR)$(SHAREDIR)/web
 	install -m 755 $(IB)/dovetail $(DESTDIR)$(PREFIX)/bin/dovetail
 	install -m 644 $(IB)/libdovetail.a $(DESTDIR)$(LIBDIR)/libdovetail.a
 	install -m 755 $(IB)/libdovetail.so $(DESTDIR)$(LIBDIR)/libdovetail.so.$(VERSION)
@@ -269,6 +270,7 @@ install: $(IB)/libdovetail.a $(IB)/libdovetail.so $(IB)/dovetail
 	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dovetail.pc
 	install -m 644 data/nicknames.tsv $(DESTDIR)$(SHAREDIR)/nicknames.tsv
 	install -m 644 data/names/*.tsv $(DESTDIR)$(SHAREDIR)/names/
+	install -m 644 data/web/index.html data/web/app.js data/web/app.css $(DESTDIR)$(SHAREDIR)/web/
 
 -include $(IB)/datadir.d
 

@@ -112,6 +112,11 @@ DT_API size_t dt_escape_controls(const char *s, char *out, size_t cap);
 /* Frees memory the library returned as a non-const pointer. NULL is a
  * no-op. */
 DT_API void dt_free(void *p);
+/* Where one of dovetail's data files is (NAME under data/ in the source
+ * tree, share/dovetail/ when installed: the nickname table, the review
+ * page's files), whether or not it is there; dt_free it. NULL: out of
+ * memory. */
+DT_API char *dt_data_path(const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Configuration                                                        */

@@ -914,10 +914,64 @@ static int review_queue(srv_req *r, srv_reply *out, dt_error *err)
     return reply_json(out, 200, json_pack("{s:o}", "pairs", arr), err);
 }
 
+/* ---- the review page (data/web): static files, no governed call --------------- */
+
+/* Only these names are served: a path never reaches another file. */
+static const struct {
+    const char *name, *type;
+} k_web_files[] = {
+    {"index.html", "text/html; charset=utf-8"},
+    {"app.js", "text/javascript; charset=utf-8"},
+    {"app.css", "text/css; charset=utf-8"},
+};
+
+static int page_not_found(dt_error *err, const char *what)
+{
+    dt_error_clear(err);
+    err->code = DT_ENOTFOUND;
+    snprintf(err->msg, sizeof err->msg, "%s", what);
+    return DT_ENOTFOUND;
+}
+
+static int web_file(const char *name, srv_reply *out, dt_error *err)
+{
+    const char *type = NULL;
+    for (size_t i = 0; i < sizeof k_web_files / sizeof *k_web_files; i++)
+        if (!strcmp(name, k_web_files[i].name)) type = k_web_files[i].type;
+    if (!type) return page_not_found(err, "no such file of the review page");
+    char rel[64];
+    snprintf(rel, sizeof rel, "web/%s", name);
+    char *path = dt_data_path(rel);
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    dt_free(path);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0) close(fd);
+        return page_not_found(err, "the review page is not installed (data/web)");
+    }
+    out->fd = fd;
+    out->size = (uint64_t)st.st_size;
+    out->content_type = type;
+    return DT_OK;
+}
+
+static int web_index(srv_req *r, srv_reply *out, dt_error *err)
+{
+    (void)r;
+    return web_file("index.html", out, err);
+}
+
+static int web_asset(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return web_file(r->params[0], out, err);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 /* Literal paths come before a "{}" at the same place: the first match wins. */
 const srv_route srv_routes[] = {
+    {NULL, "GET", "/", web_index, 0},
+    {NULL, "GET", "/web/{}", web_asset, 0},
     {NULL, "GET", "/healthz", health, 0},
     {NULL, "GET", "/metrics", NULL, 0}, /* server.c answers it: the counts are the server's */
     {"store.ingest", "POST", "/v1/sources/{}/records", ingest, 0},

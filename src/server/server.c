@@ -163,6 +163,14 @@ static enum MHD_Result send_file(struct MHD_Connection *c, const srv_reply *out)
     if (t_current) t_current->status = 200;
     MHD_add_response_header(resp, "Content-Type", out->content_type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (!strncmp(out->content_type, "text/html", 9)) { /* the review page: its own files only */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; connect-src 'self'; frame-ancestors "
+                                "'none'; base-uri 'none'; form-action 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
     enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     return ok;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "dovetail.h"
 #include "util.h"
 
 #ifndef DT_DATA_DIR
@@ -48,4 +49,9 @@ char *util_data_path(const char *name)
     if (!found) return path; /* its error, when read, names the installed place */
     dt_free(path);
     return found;
+}
+
+char *dt_data_path(const char *name)
+{
+    return name ? util_data_path(name) : NULL;
 }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# web_test.sh — the review page (data/web, served by `dovetail serve` at /)
+# in Debian's headless Chromium, driven through chromedriver by
+# web_driver.py: sign in, the queue, a decision by key that the server
+# records, a refused finding step, an accessibility check, a tablet's
+# width. Screenshots are kept in build/e2e-artifacts/web (look at them).
+# Also: the page's files are the only ones served, with a strict
+# Content-Security-Policy.
+#
+# Usage: web_test.sh DOVETAIL BENCH_GEN
+set -u
+DT=$1 GEN=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+ART=${ARTIFACTS:-$ROOT/build/e2e-artifacts/web}
+T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-web.XXXXXX")
+PID="" DPID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
+unset DOVETAIL_KEY_FILE
+. "$HERE/govern_lib.sh"
+. "$HERE/lib.sh"
+S=$T/s.db
+mkdir -p "$ART"
+
+if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
+    bad "chromium and chromedriver are installed (scripts/install-deps)"
+    echo "web: $passed passed, $failed failed"
+    exit 1
+fi
+
+"$GEN" --seed 7 --people 2000 --out "$T/g" >/dev/null || bad "bench-gen runs"
+sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
+gv_setup "$S" "$T/c.yaml" || bad "store set up"
+DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" principal add rita --role reviewer --store "$S" \
+    --purpose setup >"$S.reviewer" 2>/dev/null || bad "reviewer added"
+for s in deaths benefits earners health voters payments earnings; do
+    as steward "$S" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s"
+done
+DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null || bad "train"
+as analyst "$S" findings run >/dev/null 2>&1 || bad "findings run"
+
+"$DT" serve --store "$S" --listen 127.0.0.1:0 2>"$T/serve.log" &
+PID=$!
+i=0
+while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+URL="http://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")"
+
+# the page's three files, and nothing else, whatever the path
+curl -s -D "$T/h" -o "$T/index.html" "$URL/" >/dev/null
+grep -qi "^content-type: text/html" "$T/h" && grep -qi "^content-security-policy: default-src 'self'" "$T/h" \
+    && grep -q '<script src="/web/app.js">' "$T/index.html" \
+    && ok "GET /: the page, with a Content-Security-Policy of its own origin only" \
+    || bad "GET /" "$(cat "$T/h")"
+for p in /web/app.js /web/app.css; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL$p")" = 200 ] || bad "GET $p"
+done
+bad_paths=0
+for p in /web/..%2fs.db /web/../s.db /web/s.db /web/index.html.bak /web/%2e%2e%2fREADME.md; do
+    c=$(curl -s --path-as-is -o "$T/x" -w '%{http_code}' "$URL$p")
+    [ "$c" = 404 ] || bad_paths=$((bad_paths + 1))
+done
+[ $bad_paths = 0 ] && ok "any other file under /web/ (../s.db, encoded or not): 404" || bad "web paths" "$bad_paths served"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+chromedriver --port="$PORT" >"$T/driver.log" 2>&1 &
+DPID=$!
+i=0
+while [ $i -lt 200 ] && ! curl -s "http://127.0.0.1:$PORT/status" | grep -q '"ready": *true'; do sleep 0.05; i=$((i + 1)); done
+rm -f "$ART"/*.png
+python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
+cat "$T/driver.out" | grep -v '^web: '
+dp=$(sed -n 's/^web: \([0-9]*\) passed.*/\1/p' "$T/driver.out")
+df=$(sed -n 's/^web: [0-9]* passed, \([0-9]*\) failed/\1/p' "$T/driver.out")
+passed=$((passed + ${dp:-0}))
+failed=$((failed + ${df:-0}))
+grep -q '^web: ' "$T/driver.out" || bad "the driver ran to its end" "$(tail -n 5 "$T/driver.out")"
+
+# every decision the page made is in the audit log, and the log verifies
+n=$(sqlite3 "$S" "SELECT count(*) FROM audit WHERE action = 'review.decide' AND outcome = 'allowed'")
+[ "$n" -ge 2 ] && ok "the page's decisions are in the audit log ($n)" || bad "decisions audited" "$n"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+PID=""
+DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" audit verify --store "$S" --purpose oversight >"$T/v" 2>&1 \
+    && ok "audit verify passes after the page's session" || bad "verify" "$(cat "$T/v")"
+ls "$ART"/*.png >/dev/null 2>&1 && ok "screenshots kept in $ART" || bad "screenshots"
+echo "web: $passed passed, $failed failed"
+[ "$failed" = 0 ]
