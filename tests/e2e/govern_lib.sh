@@ -40,3 +40,22 @@ as() {
     shift 3
     DOVETAIL_TOKEN=$(cat "$_store.$_role") "$DT" "$_cmd" --store "$_store" --purpose test "$@"
 }
+
+# A governed store of bench-gen's registries (2,000 people, seed 7) under
+# bench/bench.yaml in DIR/s.db, with a reviewer (DIR/s.db.reviewer), every
+# source ingested, a model trained and the finding rules run; the data in
+# DIR/g. Calls bad (lib.sh) for each step that fails. Needs DT and GEN.
+gv_bench_store() {
+    _d=$1 _root=$(cd "$(dirname "$0")/../.." && pwd)
+    "$GEN" --seed 7 --people 2000 --out "$_d/g" >/dev/null || bad "bench-gen runs"
+    sed "s|DATA/|$_d/g/|g" "$_root/bench/bench.yaml" >"$_d/c.yaml"
+    gv_setup "$_d/s.db" "$_d/c.yaml" || bad "store set up"
+    DOVETAIL_TOKEN=$(cat "$_d/s.db.admin") "$DT" principal add reviewer --role reviewer \
+        --store "$_d/s.db" --purpose setup >"$_d/s.db.reviewer" 2>/dev/null || bad "reviewer added"
+    for _s in deaths benefits earners health voters payments earnings; do
+        as steward "$_d/s.db" ingest -q --source $_s "$_d/g/$_s.csv" 2>/dev/null || bad "ingest $_s"
+    done
+    DOVETAIL_TOKEN=$(cat "$_d/s.db.admin") "$DT" train -q --store "$_d/s.db" --purpose test \
+        2>/dev/null || bad "train"
+    as analyst "$_d/s.db" findings run >/dev/null 2>&1 || bad "findings run"
+}

@@ -21,16 +21,7 @@ unset DOVETAIL_KEY_FILE
 . "$HERE/lib.sh"
 S=$T/s.db
 
-"$GEN" --seed 7 --people 2000 --out "$T/g" >/dev/null || bad "bench-gen runs"
-sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
-gv_setup "$S" "$T/c.yaml" || bad "store set up"
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" principal add reviewer --role reviewer --store "$S" \
-    --purpose setup >"$S.reviewer" 2>/dev/null || bad "reviewer added"
-for s in deaths benefits earners health voters payments earnings; do
-    as steward "$S" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s"
-done
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null || bad "train"
-as analyst "$S" findings run 2>/dev/null || bad "findings run"
+gv_bench_store "$T"
 
 # start SCHEME [ARGS...]: the server on a free loopback port; sets PID, URL.
 start() {

@@ -28,16 +28,7 @@ if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
     exit 1
 fi
 
-"$GEN" --seed 7 --people 2000 --out "$T/g" >/dev/null || bad "bench-gen runs"
-sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
-gv_setup "$S" "$T/c.yaml" || bad "store set up"
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" principal add rita --role reviewer --store "$S" \
-    --purpose setup >"$S.reviewer" 2>/dev/null || bad "reviewer added"
-for s in deaths benefits earners health voters payments earnings; do
-    as steward "$S" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s"
-done
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null || bad "train"
-as analyst "$S" findings run >/dev/null 2>&1 || bad "findings run"
+gv_bench_store "$T"
 
 "$DT" serve --store "$S" --listen 127.0.0.1:0 2>"$T/serve.log" &
 PID=$!
