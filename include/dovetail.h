@@ -176,7 +176,21 @@ typedef struct dt_link_options {
                                  (one rejected row fails the run with DT_EINPUT before
                                  anything is linked); negative: any number */
     dt_pairs_output pairs;    /* which pair files to write; 0 (DT_PAIRS_REVIEW): review.csv */
+    const struct dt_label *labels; /* pairs a person labelled, to fit m from (with EM's as a
+                                      prior); NULL: none */
+    size_t n_labels;
+    int use_decisions;        /* dt_store_train: the store's review decisions as labels */
 } dt_link_options;
+
+/* A pair a person labelled: records a and b ("source:record_id") are the
+ * same person (same 1) or not (0). Training refits each comparison's m
+ * from the "same" pairs' levels, EM's m counting as DT_LABEL_PRIOR pairs
+ * of prior evidence: m[l] = (n_l + DT_LABEL_PRIOR m_em[l]) / (n + DT_LABEL_PRIOR). */
+typedef struct dt_label {
+    const char *a, *b;
+    int same;
+} dt_label;
+enum { DT_LABEL_PRIOR = 50 };
 
 /* Rejected rows. A row is rejected when it is structurally broken (a quote
  * never closed, text after a closing quote, a NUL byte, over 16 MiB), has

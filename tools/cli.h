@@ -41,6 +41,7 @@ typedef struct cli_opts {
     int routes;               /* serve --routes */
     long rate;                /* serve --rate N */
     long limit;               /* review queue --limit N */
+    int labels;               /* train --labels */
     long max_connections;     /* serve --max-connections N */
     long timeout;             /* serve --timeout S */
 } cli_opts;

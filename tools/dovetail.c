@@ -205,7 +205,8 @@ const command commands[] = {
      "  -h, --help          this text\n",
      cmd_withdraw},
     {"train", "give a store a model; resolve every stored record with it",
-     "dovetail train --store FILE --purpose P [--model MODEL.json] [--threads N] [--quiet]\n"
+     "dovetail train --store FILE --purpose P [--model MODEL.json] [--labels] [--threads N]\n"
+     "               [--quiet]\n"
      "\n"
      "Fits a model on the stored records (the same stages as 'dovetail link'), or\n"
      "takes the parameters of MODEL.json (written by 'link' on the same config); keeps\n"
@@ -217,6 +218,8 @@ const command commands[] = {
      "  -S, --store FILE    the store; required\n"
      "  -p, --purpose P     why; required\n"
      "  -m, --model FILE    take the parameters from this model.json instead of fitting\n"
+     "      --labels        also fit m from reviewers' decisions ('review decide'): each\n"
+     "                      'same' pair's levels, EM's m counting as 50 pairs of prior\n"
      "  -t, --threads N     worker threads when fitting (default: all cores)\n"
      "  -q, --quiet         print warnings only\n"
      "  -h, --help          this text\n",
@@ -384,7 +387,7 @@ static void print_notice(const dt_store *store)
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
-       OPT_NOTE, OPT_LIMIT };
+       OPT_NOTE, OPT_LIMIT, OPT_LABELS };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -417,6 +420,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"reason", required_argument, 0, OPT_REASON},
         {"note", required_argument, 0, OPT_NOTE},
         {"limit", required_argument, 0, OPT_LIMIT},
+        {"labels", no_argument, 0, OPT_LABELS},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
@@ -466,6 +470,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_FINDINGS: o->findings = 1; break;
         case OPT_REASON: o->reason = optarg; break;
         case OPT_NOTE: o->note = optarg; break;
+        case OPT_LABELS: o->labels = 1; break;
         case OPT_LISTEN: o->listen = optarg; break;
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;
@@ -1098,7 +1103,7 @@ static int cmd_train(int argc, char **argv)
     int64_t version = 0;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options lo = {.n_threads = o.threads, .on_log = on_log, .on_progress = on_progress,
-                          .cb_ctx = &l};
+                          .cb_ctx = &l, .use_decisions = o.labels};
     rc = o.model ? dt_store_import_model(store, &req, o.model, &version, &err)
                  : dt_store_train(store, &req, &lo, &version, &err);
     print_notice(store);

@@ -370,6 +370,44 @@ static int lambda_by_sources(link_run *run, const train_set *ts)
     return DT_OK;
 }
 
+/* m from the pairs a person labelled the same (dt_label): each level's
+ * count, with EM's m as DT_LABEL_PRIOR pairs of prior evidence. A label
+ * whose records were not loaded (another purpose's, withdrawn) is skipped
+ * and counted. */
+static int learn_from_labels(link_run *run)
+{
+    pl_ctx *e = &run->e;
+    const dt_link_options *o = run->opts;
+    if (!o || !o->n_labels) return DT_OK;
+    fs_model *m = &run->model;
+    double n[FS_MAX_COMPARISONS][FS_MAX_CODES] = {{0}}, total[FS_MAX_COMPARISONS] = {0};
+    size_t used = 0, missing = 0;
+    uint8_t g[FS_MAX_COMPARISONS];
+    for (size_t k = 0; k < o->n_labels; k++) {
+        const dt_label *lb = &o->labels[k];
+        if (!lb->same) continue;
+        long a = lb->a ? pl_find_record(e, lb->a) : -1, b = lb->b ? pl_find_record(e, lb->b) : -1;
+        if (a < 0 || b < 0 || a == b) {
+            missing++;
+            continue;
+        }
+        cmp_vector(&e->table, e->cfg, (uint32_t)a, (uint32_t)b, g);
+        for (size_t c = 0; c < m->n_comp; c++)
+            if (g[c]) n[c][g[c]]++, total[c]++;
+        used++;
+    }
+    for (size_t c = 0; c < m->n_comp && used; c++) {
+        fs_comp *fc = &m->comps[c];
+        for (int l = 1; l < fc->n_codes; l++)
+            fc->m[l] = fmax((n[c][l] + DT_LABEL_PRIOR * fc->m[l]) / (total[c] + DT_LABEL_PRIOR),
+                            FS_M_FLOOR);
+    }
+    if (used) fs_finish_m(m); /* renormalized */
+    pl_log(e, DT_LOG_INFO, "labels: m refitted from %zu pairs labelled the same person "
+           "(%zu labels' records not loaded, skipped)", used, missing);
+    return DT_OK;
+}
+
 static int train(link_run *run)
 {
     pl_ctx *e = &run->e;
@@ -392,6 +430,7 @@ static int train(link_run *run)
     fs_patterns pats = {0};
     if (rc == DT_OK) {
         fs_finish_m(&run->model);
+        rc = learn_from_labels(run);
         /* λ is over every candidate: all masks, the empty one included. */
         rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 0, &pats);
         if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));

@@ -758,6 +758,33 @@ static int load_store(pl_ctx *e, void *ctx)
     return pl_finish_load(e);
 }
 
+/* The store's review decisions as labels (dt_link_options.use_decisions). */
+typedef struct label_list {
+    dt_label *v;
+    size_t n, cap;
+} label_list;
+
+static int add_label(void *ctx, const char *a, const char *b, int same)
+{
+    label_list *l = ctx;
+    DT_TRY(util_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v));
+    dt_label *x = &l->v[l->n];
+    x->a = dt_strdup(a);
+    x->b = dt_strdup(b);
+    x->same = same;
+    l->n++;
+    return x->a && x->b ? DT_OK : DT_ENOMEM;
+}
+
+static void labels_free(label_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        dt_free((char *)l->v[i].a);
+        dt_free((char *)l->v[i].b);
+    }
+    dt_free(l->v);
+}
+
 int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts,
                    int64_t *version, dt_error *err)
 {
@@ -774,8 +801,15 @@ int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options
         rc = dt_err_set(err, DT_EDENIED, "no source's policy allows purpose '%s' now, so there "
                         "is nothing to train on%s%s", q.purpose, store->notice[0] ? ": " : "",
                         store->notice);
+    label_list labels = {0};
+    if (rc == DT_OK && o.use_decisions) {
+        rc = st_decision_keys_each(store->st, add_label, &labels, err);
+        o.labels = labels.v;
+        o.n_labels = labels.n;
+    }
     if (rc == DT_OK) rc = pl_train_from(store->cfg, &o, load_store, &t, &text, err);
     if (rc == DT_OK) rc = adopt_model(store, text, &o, version, err);
     dt_free(text);
+    labels_free(&labels);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }

@@ -272,6 +272,9 @@ typedef int (*st_band_fn)(void *ctx, const st_band_pair *bp); /* 1: stop */
  * by_doubt, else by (a, b). */
 int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
                   dt_error *err);
+typedef int (*st_decision_key_fn)(void *ctx, const char *a, const char *b, int same);
+/* Every decision between two active records, their keys "source:record_id". */
+int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err);
 /* Drops every decision on a record (withdrawn or erased). */
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err);
 
