@@ -180,6 +180,10 @@ typedef struct dt_link_options {
                                       prior); NULL: none */
     size_t n_labels;
     int use_decisions;        /* dt_store_train: the store's review decisions as labels */
+    const char *report_path;  /* dt_link_run: write the linkage report here (one HTML file:
+                                 the model, blocking, probabilities, clusters, links by
+                                 pair of sources, weak links; no record's id or value);
+                                 NULL: none */
 } dt_link_options;
 
 /* A pair a person labelled: records a and b ("source:record_id") are the

@@ -42,6 +42,7 @@ typedef struct cli_opts {
     long rate;                /* serve --rate N */
     long limit;               /* review queue --limit N */
     int labels;               /* train --labels */
+    const char *report;       /* link --report FILE */
     long max_connections;     /* serve --max-connections N */
     long timeout;             /* serve --timeout S */
 } cli_opts;

@@ -51,6 +51,7 @@ const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
      "       [--rejects FILE] [--max-rejected N] [--pairs none|review|all] [--findings]\n"
+     "       [--report FILE.html]\n"
      "\n"
      "Reads every source in the config, standardizes, blocks, compares, trains a\n"
      "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
@@ -95,6 +96,10 @@ const command commands[] = {
      "                      duplicate_enrollment, shared_identifier. Each finding is\n"
      "                      'open' or 'needs-review' (a link under review_below):\n"
      "                      a proposal for a person to verify, never a conclusion\n"
+     "      --report FILE   also write the linkage report, one HTML file with its charts\n"
+     "                      (the model's m, u and weights, EM per training rule,\n"
+     "                      blocking, match probabilities, entity sizes, links by pair\n"
+     "                      of sources, weak links); no record's id or value is in it\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
@@ -387,7 +392,7 @@ static void print_notice(const dt_store *store)
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
-       OPT_NOTE, OPT_LIMIT, OPT_LABELS };
+       OPT_NOTE, OPT_LIMIT, OPT_LABELS, OPT_REPORT };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -421,6 +426,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"note", required_argument, 0, OPT_NOTE},
         {"limit", required_argument, 0, OPT_LIMIT},
         {"labels", no_argument, 0, OPT_LABELS},
+        {"report", required_argument, 0, OPT_REPORT},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
@@ -471,6 +477,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_REASON: o->reason = optarg; break;
         case OPT_NOTE: o->note = optarg; break;
         case OPT_LABELS: o->labels = 1; break;
+        case OPT_REPORT: o->report = optarg; break;
         case OPT_LISTEN: o->listen = optarg; break;
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;
@@ -683,7 +690,7 @@ static int cmd_link(int argc, char **argv)
     dt_link_options opts = {.n_threads = o.threads, .out_dir = o.out, .model_path = o.model,
                             .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l,
                             .rejects_path = o.rejects, .max_rejected = o.max_rejected,
-                            .pairs = o.pairs};
+                            .pairs = o.pairs, .report_path = o.report};
     dt_link_summary s;
     dt_findings_summary fs;
     rc = o.findings ? dt_link_findings_run(cfg, &opts, &s, &fs, &err)

@@ -23,15 +23,12 @@
 #include <unistd.h>
 
 #include "pipeline/pipeline.h"
+#include "pipeline/report.h"
 #include "io/csv.h"
 
 enum { WEAK_LOG_MAX = 10 }; /* weak joins shown on the log; all go to weak_links.csv */
 
-typedef struct weak_join {
-    uint32_t a, b;
-    double p;
-    uint32_t size_a, size_b;
-} weak_join;
+typedef pl_weak_join weak_join;
 
 typedef struct link_run {
     pl_ctx e;
@@ -964,6 +961,13 @@ static int write_weak_links(link_run *run, const char *dir)
     return rc < 0 ? rc : rc2;
 }
 
+static int write_report(link_run *run)
+{
+    pl_report r = {run->e.cfg, &run->model, &run->sum, &run->e.blk, run->weights,
+                   run->e.table.src, run->weak, run->n_weak};
+    return pl_report_write(&r, run->opts->report_path, run->e.err);
+}
+
 static int write_outputs(link_run *run)
 {
     const char *dir = run->opts->out_dir;
@@ -1072,6 +1076,7 @@ static int run_stages(link_run *run)
     DT_TRY(write_outputs(run));
     stage_end(run, 7, &t0);
     run->sum.total_seconds = util_now() - start;
+    if (run->opts->report_path) DT_TRY(write_report(run));
     if (run->after) {
         /* The pairs, their levels and weights are written: what comes after
          * reads records and entities, and at 10M people those are 6 GB. */

@@ -13,6 +13,7 @@ round-trip times.
 """
 import base64
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -207,6 +208,24 @@ try:
         ok("at 800 wide (a tablet) the page needs no sideways scrolling")
     else:
         bad("tablet width")
+    # ---- the linkage report (dovetail link --report) opens, every chart drawn ----------
+    report = os.environ.get("REPORT")
+    if report:
+        wd("POST", S + "/window/rect", {"width": 1280, "height": 2400})
+        wd("POST", S + "/se/log", {"type": "browser"})  # drains the page's own (a 401, a 409)
+        wd("POST", S + "/url", {"url": "file://" + report})
+        wait("return document.readyState === 'complete'")
+        errors = [e for e in (wd("POST", S + "/se/log", {"type": "browser"}) or [])
+                  if e.get("level") == "SEVERE"]
+        charts = js("return Array.from(document.querySelectorAll('svg.chart')).map(s => "
+                    "s.querySelectorAll('rect').length + (s.textContent.indexOf('no data') >= 0 ? 1 : 0))")
+        drawn = js("return Array.from(document.querySelectorAll('svg.chart rect'))"
+                   ".filter(r => r.getBoundingClientRect().width > 0).length")
+        shot("report.png")
+        if not errors and charts and all(c > 0 for c in charts) and drawn > 0:
+            ok("the linkage report opens with no error, its %d charts drawn (%d bars)" % (len(charts), drawn))
+        else:
+            bad("report", (errors, charts, drawn))
 finally:
     wd("DELETE", S)
 

@@ -58,7 +58,12 @@ DPID=$!
 i=0
 while [ $i -lt 200 ] && ! curl -s "http://127.0.0.1:$PORT/status" | grep -q '"ready": *true'; do sleep 0.05; i=$((i + 1)); done
 rm -f "$ART"/*.png
-python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
+# the linkage report of a batch run, opened by the driver after the page
+"$DT" link --config "$ROOT/examples/febrl4.yaml" --out "$T/link" --report "$T/link/report.html" -q \
+    >/dev/null 2>&1 && [ -s "$T/link/report.html" ] && ok "dovetail link --report writes the report" \
+    || bad "link --report"
+! grep -q 'rec-[0-9]' "$T/link/report.html" && ok "the report names no record" || bad "report names records"
+REPORT=$T/link/report.html python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
 cat "$T/driver.out" | grep -v '^web: '
 dp=$(sed -n 's/^web: \([0-9]*\) passed.*/\1/p' "$T/driver.out")
 df=$(sed -n 's/^web: [0-9]* passed, \([0-9]*\) failed/\1/p' "$T/driver.out")

@@ -1,0 +1,270 @@
+/*
+ * report.c — the linkage report: one self-contained HTML file a person
+ * reads after `dovetail link --report FILE`. The model (m, u and the match
+ * weight of every level; λ; each EM pass and whether it converged), the
+ * blocking rules and their pairs, the distribution of match probabilities
+ * with the thresholds, cluster sizes, links per pair of sources and the
+ * weak links that joined large clusters, each as a chart drawn in inline
+ * SVG: no script, no file or font from elsewhere, so it opens anywhere
+ * and shows the same.
+ *
+ * Invariants:
+ *   1. No record's id or value is written: counts, parameters and names
+ *      from the config only, so a report may go where the data may not.
+ *   2. Every text from the config is HTML-escaped (html_text).
+ *   3. Every chart is an <svg class="chart"> holding at least one drawn
+ *      mark when it has data, and says "no data" in text when it has none.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline/report.h"
+
+static void html_text(util_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': util_buf_append(b, "&amp;", 5); break;
+        case '<': util_buf_append(b, "&lt;", 4); break;
+        case '>': util_buf_append(b, "&gt;", 4); break;
+        case '"': util_buf_append(b, "&quot;", 6); break;
+        case '\'': util_buf_append(b, "&#39;", 5); break;
+        default: util_buf_putc(b, *s);
+        }
+    }
+}
+
+/* A horizontal bar chart: a row per label, bars from 0 (negative ones to
+ * the left), the value printed at the bar's end. */
+static void bars(util_buf *b, const char *title, const char *const *labels, const double *v,
+                 size_t n, int is_weight)
+{
+    util_buf_printf(b, "<figure><figcaption>");
+    html_text(b, title);
+    util_buf_printf(b, "</figcaption>");
+    double lo = 0, hi = 0;
+    for (size_t i = 0; i < n; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+    if (n == 0 || hi - lo <= 0) {
+        util_buf_printf(b, "<svg class=\"chart\" width=\"640\" height=\"24\" role=\"img\" "
+                        "aria-label=\"no data\"><text x=\"4\" y=\"16\">no data</text></svg>"
+                        "</figure>\n");
+        return;
+    }
+    const double left = 230, width = 330, row = 20;
+    util_buf_printf(b, "<svg class=\"chart\" width=\"640\" height=\"%.0f\" role=\"img\" "
+                    "aria-label=\"", n * row + 8);
+    html_text(b, title);
+    util_buf_printf(b, "\">");
+    double zero = left + (0 - lo) / (hi - lo) * width;
+    util_buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"0\" y2=\"%.0f\" class=\"axis\"/>", zero,
+                    zero, n * row + 4);
+    for (size_t i = 0; i < n; i++) {
+        double x = left + (v[i] - lo) / (hi - lo) * width, y = (double)i * row + 4;
+        util_buf_printf(b, "<text x=\"4\" y=\"%.0f\">", y + 12);
+        html_text(b, labels[i]);
+        util_buf_printf(b, "</text><rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" "
+                        "class=\"%s\"/><text x=\"%.1f\" y=\"%.0f\">", fmin(x, zero), y,
+                        fmax(fabs(x - zero), 1.0), row - 6, v[i] < 0 ? "down" : "up",
+                        fmax(x, zero) + 4, y + 12);
+        if (is_weight) util_buf_printf(b, "%+.2f", v[i]);
+        else util_buf_printf(b, "%.0f", v[i]);
+        util_buf_printf(b, "</text>");
+    }
+    util_buf_printf(b, "</svg></figure>\n");
+}
+
+static void model_section(util_buf *b, const pl_report *r)
+{
+    const dt_config *cfg = r->cfg;
+    const fs_model *m = r->model;
+    util_buf_printf(b, "<h2>The model</h2><p>λ (a random comparable pair is a match): %.3g. "
+                    "A level's weight is log2(m/u): what agreeing there adds.</p>\n", m->lambda);
+    for (size_t c = 0; c < m->n_comp; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        const fs_comp *fc = &m->comps[c];
+        const char *labels[FS_MAX_CODES];
+        double w[FS_MAX_CODES];
+        size_t n = 0;
+        util_buf_printf(b, "<h3>");
+        html_text(b, cc->name);
+        util_buf_printf(b, "</h3><table><tr><th>level</th><th>m</th><th>u</th><th>weight</th>"
+                        "</tr>");
+        for (int l = 1; l < fc->n_codes; l++) {
+            labels[n] = cmp_level_label(cc, l);
+            w[n] = fs_level_weight(m, c, l);
+            util_buf_printf(b, "<tr><td>");
+            html_text(b, labels[n]);
+            util_buf_printf(b, "</td><td>%.4g</td><td>%.4g</td><td>%+.2f</td></tr>", fc->m[l],
+                            fc->u[l], w[n]);
+            n++;
+        }
+        util_buf_printf(b, "</table>\n");
+        char title[200];
+        snprintf(title, sizeof title, "Match weight by level of %s", cc->name);
+        bars(b, title, labels, w, n, 1);
+    }
+    util_buf_printf(b, "<h3>Training (EM), one pass per training rule</h3><table><tr>"
+                    "<th>rule</th><th>pairs</th><th>patterns</th><th>iterations</th>"
+                    "<th>converged</th><th>λ in the rule's pairs</th></tr>");
+    for (size_t k = 0; k < m->n_train; k++) {
+        const fs_training *t = &m->train[k];
+        util_buf_printf(b, "<tr><td>");
+        html_text(b, t->rule >= 0 && (size_t)t->rule < cfg->n_rules ? cfg->rules[t->rule].name : "?");
+        util_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%d</td><td>%s</td><td>%.3g</td>"
+                        "</tr>", (unsigned long long)t->n_pairs,
+                        (unsigned long long)t->n_patterns, t->iterations,
+                        t->converged ? "yes" : "no", t->lambda);
+    }
+    util_buf_printf(b, "</table>\n");
+}
+
+static void blocking_section(util_buf *b, const pl_report *r)
+{
+    const dt_config *cfg = r->cfg;
+    const char *labels[64];
+    double v[64];
+    size_t n = cfg->n_rules < 64 ? cfg->n_rules : 64;
+    util_buf_printf(b, "<h2>Blocking</h2><table><tr><th>rule</th><th>blocks</th>"
+                    "<th>pairs it added</th><th>largest block</th><th>blocks over the cap"
+                    "</th></tr>");
+    for (size_t k = 0; k < n; k++) {
+        const block_rule_stats *s = &r->blk->stats[k];
+        labels[k] = cfg->rules[k].name;
+        v[k] = (double)s->n_pairs;
+        util_buf_printf(b, "<tr><td>");
+        html_text(b, labels[k]);
+        util_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td></tr>",
+                        (unsigned long long)s->n_blocks, (unsigned long long)s->n_pairs,
+                        (unsigned long long)s->largest_block,
+                        (unsigned long long)s->n_skipped_blocks);
+    }
+    util_buf_printf(b, "</table>\n");
+    bars(b, "Candidate pairs each blocking rule added", labels, v, n, 0);
+}
+
+enum { N_BINS = 20 };
+
+static void probability_section(util_buf *b, const pl_report *r)
+{
+    uint64_t bin[N_BINS] = {0};
+    for (size_t i = 0; i < r->blk->n_pairs; i++) {
+        int k = (int)(fs_probability(r->weights[i]) * N_BINS);
+        bin[k < 0 ? 0 : k >= N_BINS ? N_BINS - 1 : k]++;
+    }
+    const dt_config *cfg = r->cfg;
+    util_buf_printf(b, "<h2>Match probabilities</h2><p>Every compared pair, in bins of 5%% "
+                    "(a log scale of pairs). Dashed: the review threshold (%.2f) and the "
+                    "link threshold (%.2f).</p>\n", cfg->review_threshold, cfg->link_threshold);
+    double top = 0;
+    for (int k = 0; k < N_BINS; k++) top = fmax(top, log10(1.0 + (double)bin[k]));
+    const double left = 40, width = 560, height = 160;
+    util_buf_printf(b, "<figure><figcaption>Pairs by match probability</figcaption>"
+                    "<svg class=\"chart\" width=\"640\" height=\"200\" role=\"img\" "
+                    "aria-label=\"Pairs by match probability\">");
+    for (int k = 0; k < N_BINS && top > 0; k++) {
+        double h = log10(1.0 + (double)bin[k]) / top * height;
+        util_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                        "class=\"%s\"><title>%d-%d%%: %llu pairs</title></rect>",
+                        left + k * width / N_BINS + 1, 10 + height - h, width / N_BINS - 2,
+                        fmax(h, 0.5), (k + 1) * 100 / N_BINS <= cfg->link_threshold * 100 ? "down"
+                                                                                        : "up",
+                        k * 100 / N_BINS, (k + 1) * 100 / N_BINS, (unsigned long long)bin[k]);
+    }
+    const double thr[2] = {cfg->review_threshold, cfg->link_threshold};
+    for (int t = 0; t < 2; t++)
+        util_buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"5\" y2=\"%.0f\" class=\"axis\"/>",
+                        left + thr[t] * width, left + thr[t] * width, 10 + height);
+    util_buf_printf(b, "<text x=\"%.0f\" y=\"195\">0</text><text x=\"%.0f\" y=\"195\">0.5</text>"
+                    "<text x=\"%.0f\" y=\"195\">1</text>", left, left + width / 2 - 8,
+                    left + width - 8);
+    if (top <= 0) util_buf_printf(b, "<text x=\"4\" y=\"16\">no data</text>");
+    util_buf_printf(b, "</svg></figure>\n");
+}
+
+static void cluster_section(util_buf *b, const pl_report *r)
+{
+    static const char *const sizes[8] = {"1", "2", "3", "4", "5", "6-10", "11-100", ">100"};
+    double v[8];
+    for (int i = 0; i < 8; i++) v[i] = (double)r->sum->cluster_size_hist[i];
+    util_buf_printf(b, "<h2>Entities</h2><p>%llu entities from %llu records; %llu links, %llu "
+                    "pairs for review.</p>\n", (unsigned long long)r->sum->n_entities,
+                    (unsigned long long)r->sum->n_records, (unsigned long long)r->sum->n_links,
+                    (unsigned long long)r->sum->n_review);
+    bars(b, "Entities by size (records)", sizes, v, 8, 0);
+}
+
+static void source_pairs_section(util_buf *b, const pl_report *r)
+{
+    const dt_config *cfg = r->cfg;
+    size_t ns = cfg->n_sources < 16 ? cfg->n_sources : 16;
+    double count[16][16] = {{0}};
+    for (size_t i = 0; i < r->blk->n_pairs; i++) {
+        if (fs_probability(r->weights[i]) < cfg->link_threshold) continue;
+        uint16_t sa = r->src[r->blk->pairs[i].a], sb = r->src[r->blk->pairs[i].b];
+        if (sa < ns && sb < ns) count[sa < sb ? sa : sb][sa < sb ? sb : sa]++;
+    }
+    char names[136][80];
+    const char *labels[136];
+    double v[136];
+    size_t n = 0;
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = i; j < ns; j++) {
+            snprintf(names[n], sizeof names[n], "%s ~ %s", cfg->sources[i].name,
+                     cfg->sources[j].name);
+            labels[n] = names[n];
+            v[n++] = count[i][j];
+        }
+    util_buf_printf(b, "<h2>Links by pair of sources</h2>\n");
+    bars(b, "Links at or over the link threshold, by pair of sources", labels, v, n, 0);
+}
+
+static void weak_section(util_buf *b, const pl_report *r)
+{
+    util_buf_printf(b, "<h2>Weak links that joined large clusters</h2><p>A link under "
+                    "weak_link (%.2f) that joined two clusters of %zu records or more each: "
+                    "where chaining would show first.</p>", r->cfg->weak_link,
+                    (size_t)r->cfg->weak_join_size);
+    if (!r->n_weak) {
+        util_buf_printf(b, "<p>None.</p>\n");
+        return;
+    }
+    util_buf_printf(b, "<table><tr><th>probability</th><th>cluster sizes joined</th></tr>");
+    for (size_t i = 0; i < r->n_weak && i < 50; i++)
+        util_buf_printf(b, "<tr><td>%.3f</td><td>%u + %u</td></tr>", r->weak[i].p,
+                        r->weak[i].size_a, r->weak[i].size_b);
+    util_buf_printf(b, "</table>%s\n", r->n_weak > 50 ? "<p>(the first 50)</p>" : "");
+}
+
+static const char k_style[] =
+    "body{font-family:system-ui,sans-serif;color:#1b1f24;max-width:60rem;margin:1rem auto;"
+    "padding:0 1rem}table{border-collapse:collapse;margin:.5rem 0}th,td{border-bottom:1px solid "
+    "#c9ced6;padding:.2rem .5rem;text-align:left}svg text{font-size:12px;fill:#1b1f24}"
+    ".up{fill:#1d7a3a}.down{fill:#b3261e}.axis{stroke:#4a5260;stroke-dasharray:3 3}"
+    "figcaption{color:#4a5260}";
+
+int pl_report_write(const pl_report *r, const char *path, dt_error *err)
+{
+    util_buf b = {0};
+    util_buf_printf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<title>dovetail linkage report</title><style>%s</style></head><body>\n"
+                    "<h1>Linkage report</h1><p>Config: ", k_style);
+    html_text(&b, r->cfg->path ? r->cfg->path : "");
+    util_buf_printf(&b, ". %llu records, %llu candidate pairs compared, in %.1f s. No record's "
+                    "id or value is in this report.</p>\n", (unsigned long long)r->sum->n_records,
+                    (unsigned long long)r->sum->n_candidate_pairs, r->sum->total_seconds);
+    model_section(&b, r);
+    blocking_section(&b, r);
+    probability_section(&b, r);
+    cluster_section(&b, r);
+    source_pairs_section(&b, r);
+    weak_section(&b, r);
+    util_buf_printf(&b, "</body></html>\n");
+    if (b.is_failed) {
+        util_buf_fini(&b);
+        return dt_err_set(err, DT_ENOMEM, "out of memory writing the report");
+    }
+    int rc = dt_file_write(path, b.data, b.len, err);
+    util_buf_fini(&b);
+    return rc;
+}
