@@ -43,6 +43,7 @@ typedef struct cli_opts {
     long limit;               /* review queue --limit N */
     int labels;               /* train --labels */
     const char *report;       /* link --report FILE */
+    const char *decisions;    /* link --decisions FILE */
     long max_connections;     /* serve --max-connections N */
     long timeout;             /* serve --timeout S */
 } cli_opts;

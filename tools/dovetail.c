@@ -51,7 +51,7 @@ const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
      "dovetail link --config FILE --out DIR [--threads N] [--model FILE] [--quiet]\n"
      "       [--rejects FILE] [--max-rejected N] [--pairs none|review|all] [--findings]\n"
-     "       [--report FILE.html]\n"
+     "       [--report FILE.html] [--decisions FILE.csv]\n"
      "\n"
      "Reads every source in the config, standardizes, blocks, compares, trains a\n"
      "Fellegi-Sunter model (or loads one), scores, clusters, and writes to DIR:\n"
@@ -100,6 +100,12 @@ const command commands[] = {
      "                      (the model's m, u and weights, EM per training rule,\n"
      "                      blocking, match probabilities, entity sizes, links by pair\n"
      "                      of sources, weak links); no record's id or value is in it\n"
+     "      --decisions FILE  people's decisions on pairs (a CSV: a,b,decision with\n"
+     "                      SOURCE:RECORD_ID and same|different): 'same' joins the two\n"
+     "                      records' entities (over a rule's conflict), 'different'\n"
+     "                      keeps them apart (over any link), as 'review decide' does\n"
+     "                      in a store; the 'same' pairs also refit m, as 'train\n"
+     "                      --labels' does\n"
      "  -h, --help          this text\n",
      cmd_link},
     {"eval", "score a link run against the config's truth (precision, recall, F1, by source, calibration)",
@@ -392,7 +398,7 @@ static void print_notice(const dt_store *store)
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
-       OPT_NOTE, OPT_LIMIT, OPT_LABELS, OPT_REPORT };
+       OPT_NOTE, OPT_LIMIT, OPT_LABELS, OPT_REPORT, OPT_DECISIONS };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -427,6 +433,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"limit", required_argument, 0, OPT_LIMIT},
         {"labels", no_argument, 0, OPT_LABELS},
         {"report", required_argument, 0, OPT_REPORT},
+        {"decisions", required_argument, 0, OPT_DECISIONS},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"tls-cert", required_argument, 0, OPT_TLS_CERT},
         {"tls-key", required_argument, 0, OPT_TLS_KEY},
@@ -478,6 +485,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         case OPT_NOTE: o->note = optarg; break;
         case OPT_LABELS: o->labels = 1; break;
         case OPT_REPORT: o->report = optarg; break;
+        case OPT_DECISIONS: o->decisions = optarg; break;
         case OPT_LISTEN: o->listen = optarg; break;
         case OPT_TLS_CERT: o->tls_cert = optarg; break;
         case OPT_TLS_KEY: o->tls_key = optarg; break;
@@ -679,6 +687,67 @@ static int write_stats(const char *path, const dt_link_summary *s, const dt_find
     return rc;
 }
 
+/* --decisions FILE: a CSV with the header a,b,decision and a row per pair
+ * ("source:record_id", "source:record_id", same|different). Fields are
+ * plain (no quotes): a record key holding a comma cannot be written here. */
+typedef struct decision_file {
+    dt_label *v;
+    size_t n, cap;
+    char *text;
+} decision_file;
+
+static void decision_file_free(decision_file *d)
+{
+    free(d->v);
+    free(d->text);
+}
+
+static int decision_error(const char *path, long line, const char *why)
+{
+    fprintf(stderr, "dovetail link: error: %s:%ld: %s\n", cli_text(path), line, why);
+    return 1;
+}
+
+static int read_decisions(const char *path, decision_file *d)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "dovetail link: error: %s: %s\n", cli_text(path), strerror(errno));
+        return 1;
+    }
+    size_t cap = 0;
+    ssize_t got = getdelim(&d->text, &cap, '\0', f);
+    fclose(f);
+    if (got < 0) return decision_error(path, 1, "empty: the header a,b,decision is required");
+    long line = 1;
+    char *save = NULL;
+    for (char *l = strtok_r(d->text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), line++) {
+        l[strcspn(l, "\r")] = '\0';
+        if (line == 1) {
+            if (strcmp(l, "a,b,decision")) return decision_error(path, 1, "the header is not a,b,decision");
+            continue;
+        }
+        char *b = strchr(l, ','), *v = b ? strchr(b + 1, ',') : NULL;
+        if (!b || !v || strchr(v + 1, ','))
+            return decision_error(path, line, "not three fields: a,b,decision");
+        *b++ = '\0';
+        *v++ = '\0';
+        int same = !strcmp(v, "same");
+        if (!same && strcmp(v, "different"))
+            return decision_error(path, line, "the decision is 'same' or 'different'");
+        if (!strchr(l, ':') || !strchr(b, ':'))
+            return decision_error(path, line, "a record is written SOURCE:RECORD_ID");
+        if (d->n == d->cap) {
+            d->cap = d->cap ? 2 * d->cap : 64;
+            dt_label *nv = realloc(d->v, d->cap * sizeof *nv);
+            if (!nv) return decision_error(path, line, "out of memory");
+            d->v = nv;
+        }
+        d->v[d->n++] = (dt_label){l, b, same};
+    }
+    return 0;
+}
+
 static int cmd_link(int argc, char **argv)
 {
     cli_opts o;
@@ -691,11 +760,20 @@ static int cmd_link(int argc, char **argv)
                             .on_log = on_log, .on_progress = on_progress, .cb_ctx = &l,
                             .rejects_path = o.rejects, .max_rejected = o.max_rejected,
                             .pairs = o.pairs, .report_path = o.report};
+    decision_file dec = {0};
+    if (o.decisions && read_decisions(o.decisions, &dec)) {
+        decision_file_free(&dec);
+        dt_config_free(cfg);
+        return 1;
+    }
+    opts.labels = dec.v;
+    opts.n_labels = dec.n;
     dt_link_summary s;
     dt_findings_summary fs;
     rc = o.findings ? dt_link_findings_run(cfg, &opts, &s, &fs, &err)
                     : dt_link_run(cfg, &opts, &s, &err);
     clear_bar(&l);
+    decision_file_free(&dec);
     dt_config_free(cfg);
     if (rc < 0) return fail("link", &err);
     print_summary(&s);
