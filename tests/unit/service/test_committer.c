@@ -285,7 +285,10 @@ static void test_wal_stays_short(void **state)
     /* enough commits that an unreset WAL would have passed the bound */
     assert_true(g.commits * 3 > 2 * RESET_FRAMES);
     assert_true(g.wal_resets >= 1);
-    assert_true(g_wal_max < (off_t)(RESET_FRAMES + 512) * WAL_FRAME);
+    /* a reset waits for the sweeper's round, which syncs after each copy: on a
+     * loaded machine the WAL runs past the mark by up to a mark's worth
+     * before it (13 MB seen at an 8 MB mark), where it used to grow for good */
+    assert_true(g_wal_max < (off_t)(2 * RESET_FRAMES) * WAL_FRAME);
     long syncs = atomic_load(&g_main_syncs) - syncs_before;
     fprintf(stderr, "store file synced %ld times, %llu resets\n", syncs,
             (unsigned long long)g.wal_resets);
