@@ -684,6 +684,10 @@ typedef struct dt_review_pair {
     double p;                  /* the match probability; NAN when the purpose's view hides a
                                   column a comparison reads (the pair is then listed in
                                   store order, not by doubt) */
+    const char *entity_a, *entity_b; /* each record's entity now, so a reviewer sees what a
+                                        decision merges or splits; NULL under a purpose whose
+                                        view is narrower than the store (its entities are
+                                        clustered again per view, dt_store_entity) */
 } dt_review_pair;
 typedef int (*dt_review_pair_fn)(void *ctx, const dt_review_pair *pair);
 /* The review queue (reviewer only): up to limit (1 to DT_REVIEW_MAX)

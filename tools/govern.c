@@ -393,8 +393,15 @@ static int print_pair(void *ctx, const dt_review_pair *pair)
     print_json_string(pair->a);
     printf(", \"b\": ");
     print_json_string(pair->b);
-    if (isnan(pair->p)) printf(", \"p\": null}");
-    else printf(", \"p\": %.6g}", pair->p);
+    if (isnan(pair->p)) printf(", \"p\": null");
+    else printf(", \"p\": %.6g", pair->p);
+    if (pair->entity_a && pair->entity_b) {
+        printf(", \"entity_a\": ");
+        print_json_string(pair->entity_a);
+        printf(", \"entity_b\": ");
+        print_json_string(pair->entity_b);
+    }
+    printf("}");
     return 0;
 }
 

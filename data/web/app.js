@@ -108,6 +108,7 @@ async function select(i) {
   }
   const p = state.pairs[i];
   $("pair-title").textContent = p.a + " and " + p.b;
+  $("effect").textContent = effectText(p);
   $("col-a").textContent = p.a;
   $("col-b").textContent = p.b;
   try {
@@ -116,6 +117,16 @@ async function select(i) {
   } catch (e) {
     $("band").textContent = "No explanation: " + e.message;
   }
+}
+
+// What a decision would change, from the records' entities now (the
+// server gives them only under a purpose that sees the whole store).
+function effectText(p) {
+  if (!p.entity_a || !p.entity_b) return "";
+  if (p.entity_a === p.entity_b)
+    return "Both are in entity " + p.entity_a + ": 'not the same' splits it; 'same' keeps it.";
+  return p.a + " is in " + p.entity_a + ", " + p.b + " in " + p.entity_b +
+    ": 'same' merges the two; 'not the same' keeps them apart from now on.";
 }
 
 function renderExplanation(ex) {
@@ -128,9 +139,10 @@ function renderExplanation(ex) {
     tr.firstChild.scope = "row";
     tb.append(tr);
   }
+  const rule = ex.blocking_rule ? "; compared because they share " + ex.blocking_rule : "";
   $("band").textContent = ex.withheld
     ? "Band: " + ex.band + " (a compared column is withheld under this purpose, so no weight is shown)"
-    : "Band: " + ex.band + ", match probability " + (100 * ex.probability).toFixed(1) + "%";
+    : "Band: " + ex.band + ", match probability " + (100 * ex.probability).toFixed(1) + "%" + rule;
   drawWaterfall(ex);
 }
 

@@ -893,8 +893,9 @@ static int review_decide(srv_req *r, srv_reply *out, dt_error *err)
 
 static int add_review_pair(void *ctx, const dt_review_pair *pair)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o}", "a", pair->a, "b", pair->b, "p",
-                          isnan(pair->p) ? json_null() : json_real(pair->p));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?}", "a", pair->a, "b", pair->b, "p",
+                          isnan(pair->p) ? json_null() : json_real(pair->p), "entity_a",
+                          pair->entity_a, "entity_b", pair->entity_b);
     return json_array_append_new(ctx, o) < 0 ? DT_ENOMEM : DT_OK;
 }
 

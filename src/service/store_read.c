@@ -869,7 +869,8 @@ static int on_band_pair(void *ctx, const st_band_pair *bp)
     int rc = a && b ? DT_OK : DT_ENOMEM;
     if (rc == DT_OK) rc = req_subject(w->q, bp->source_a, bp->id_a);
     if (rc == DT_OK) rc = req_subject(w->q, bp->source_b, bp->id_b);
-    dt_review_pair pair = {a, b, bp->p};
+    int full = w->q->view.is_full;
+    dt_review_pair pair = {a, b, bp->p, full ? bp->entity_a : NULL, full ? bp->entity_b : NULL};
     if (rc == DT_OK) rc = w->fn(w->ctx, &pair);
     dt_free(a);
     dt_free(b);

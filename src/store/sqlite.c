@@ -163,9 +163,12 @@ static const char *const STMT_SQL[N_STMTS] = {
                    "FROM decision d JOIN record ra ON ra.id = d.a JOIN source sa ON sa.id = ra.source "
                    "JOIN record rb ON rb.id = d.b JOIN source sb ON sb.id = rb.source "
                    "WHERE ra.withdrawn = 0 AND rb.withdrawn = 0 ORDER BY d.a, d.b",
-    [S_LINKS_BAND] = "SELECT l.a, l.b, l.p, sa.name, ra.record_id, sb.name, rb.record_id "
+    [S_LINKS_BAND] = "SELECT l.a, l.b, l.p, sa.name, ra.record_id, sb.name, rb.record_id, "
+                     "coalesce(ma.entity, ''), coalesce(mb.entity, '') "
                      "FROM link l JOIN record ra ON ra.id = l.a JOIN source sa ON sa.id = ra.source "
                      "JOIN record rb ON rb.id = l.b JOIN source sb ON sb.id = rb.source "
+                     "LEFT JOIN membership ma ON ma.record = l.a "
+                     "LEFT JOIN membership mb ON mb.record = l.b "
                      "WHERE l.p >= ?1 AND l.p < ?2 AND ra.withdrawn = 0 AND rb.withdrawn = 0 "
                      "AND NOT EXISTS (SELECT 1 FROM decision d WHERE d.a = l.a AND d.b = l.b) "
                      "ORDER BY CASE WHEN ?3 THEN abs(l.p - 0.5) ELSE 0 END, l.a, l.b",
@@ -1399,8 +1402,11 @@ int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn
                            (const char *)sqlite3_column_text(st, 3),
                            (const char *)sqlite3_column_text(st, 4),
                            (const char *)sqlite3_column_text(st, 5),
-                           (const char *)sqlite3_column_text(st, 6)};
-        if (!bp.source_a || !bp.id_a || !bp.source_b || !bp.id_b) {
+                           (const char *)sqlite3_column_text(st, 6),
+                           (const char *)sqlite3_column_text(st, 7),
+                           (const char *)sqlite3_column_text(st, 8)};
+        if (!bp.source_a || !bp.id_a || !bp.source_b || !bp.id_b || !bp.entity_a ||
+            !bp.entity_b) {
             out = DT_ENOMEM;
             break;
         }

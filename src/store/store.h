@@ -265,6 +265,7 @@ typedef struct st_band_pair {
     int64_t a, b;
     double p;
     const char *source_a, *id_a, *source_b, *id_b;
+    const char *entity_a, *entity_b; /* the store's entities ("" when none) */
 } st_band_pair;
 typedef int (*st_band_fn)(void *ctx, const st_band_pair *bp); /* 1: stop */
 /* Each link with lo <= p < hi between two active records that no

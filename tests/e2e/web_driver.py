@@ -131,10 +131,16 @@ try:
     # ---- a pair: side by side, with its waterfall ---------------------------------------------
     rows = wait("return document.querySelectorAll('#rows tbody tr').length || null")
     bars = js("return document.querySelectorAll('#waterfall rect').length")
-    if rows and bars == rows and js("return /^Band: /.test(document.getElementById('band').textContent)"):
-        ok("the first pair: %d comparisons side by side, a bar each in the waterfall" % rows)
+    band = js("return document.getElementById('band').textContent")
+    effect = js("return document.getElementById('effect').textContent")
+    want = ("'same' merges the two" if truth[0]["entity_a"] != truth[0]["entity_b"]
+            else "'not the same' splits it")
+    if rows and bars == rows and band.startswith("Band: ") and "compared because they share [" in band \
+            and want in effect:
+        ok("the first pair: %d comparisons side by side, a bar each in the waterfall, its "
+           "blocking rule, and what a decision would do" % rows)
     else:
-        bad("pair view", (rows, bars))
+        bad("pair view", (rows, bars, band, effect))
     shot("pair.png")
 
     # ---- j moves, n decides "not the same": the server has it, the pair leaves ------------------
@@ -149,6 +155,7 @@ try:
     timings["decision_round_trip_ms"] = round((time.time() - t0) * 1000, 1)
     after = api("GET", "/v1/review/queue?limit=200")["pairs"]
     gone = all(not (p["a"] == target["a"] and p["b"] == target["b"]) for p in after)
+    print("decided %s %s" % (target["a"], target["b"]), flush=True)
     if out and gone and len(after) == len(truth) - 1:
         ok("j then n: '%s' recorded by the server, the pair left the queue (%.0f ms)"
            % (out[:50], timings["decision_round_trip_ms"]))
@@ -191,6 +198,20 @@ try:
     else:
         bad("verify on the page", (done, steps))
     shot("finding.png")
+    states = []
+    for action, reason in (("notify", ""), ("contest", "the person says the payments were theirs"),
+                           ("dismiss", "payments were to the survivor")):
+        if reason:
+            wd("POST", S + "/element/" + find("#reason") + "/value", {"text": reason})
+        wd("POST", S + "/element/" + find("#" + action) + "/click", {})
+        got = wait("var t = document.getElementById('finding-outcome').textContent;"
+                   "return t.indexOf(arguments[0] + ': the finding is now') === 0 ? t : null",
+                   15.0, action)
+        states.append(got.split("now ")[1].rstrip(".") if got else None)
+    if states == ["notified", "contested", "dismissed"]:
+        ok("the finding on through notify, contest and dismiss: " + " -> ".join(states))
+    else:
+        bad("finding states", states)
 
     # ---- an automated accessibility check ---------------------------------------------------
     problems = js(open(sys.argv[0].replace("web_driver.py", "a11y_check.js")).read())

@@ -64,13 +64,22 @@ rm -f "$ART"/*.png
     || bad "link --report"
 ! grep -q 'rec-[0-9]' "$T/link/report.html" && ok "the report names no record" || bad "report names records"
 REPORT=$T/link/report.html python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
-cat "$T/driver.out" | grep -v '^web: '
+grep -v '^web: \|^decided ' "$T/driver.out"
 dp=$(sed -n 's/^web: \([0-9]*\) passed.*/\1/p' "$T/driver.out")
 df=$(sed -n 's/^web: [0-9]* passed, \([0-9]*\) failed/\1/p' "$T/driver.out")
 passed=$((passed + ${dp:-0}))
 failed=$((failed + ${df:-0}))
 grep -q '^web: ' "$T/driver.out" || bad "the driver ran to its end" "$(tail -n 5 "$T/driver.out")"
 
+# the decision the page made is on the audit log: each record's disclosures list it
+read -r _ DA DB <<EOF2
+$(grep '^decided ' "$T/driver.out")
+EOF2
+n_a=$(DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" disclosures --record "$DA" --store "$S" --purpose oversight 2>/dev/null | grep -c 'review.decide')
+n_b=$(DOVETAIL_TOKEN=$(cat "$S.auditor") "$DT" disclosures --record "$DB" --store "$S" --purpose oversight 2>/dev/null | grep -c 'review.decide')
+[ "${n_a:-0}" -ge 1 ] && [ "${n_b:-0}" -ge 1 ] \
+    && ok "the page's decision is on the audit log: $DA's and $DB's disclosures list it" \
+    || bad "decision disclosures" "$DA=$n_a $DB=$n_b"
 # every decision the page made is in the audit log, and the log verifies
 n=$(sqlite3 "$S" "SELECT count(*) FROM audit WHERE action = 'review.decide' AND outcome = 'allowed'")
 [ "$n" -ge 2 ] && ok "the page's decisions are in the audit log ($n)" || bad "decisions audited" "$n"
