@@ -495,6 +495,13 @@ typedef struct dt_group_stats {
     uint64_t wal_resets, reset_pause_us, reset_pause_max_us;
 } dt_group_stats;
 DT_API void dt_committer_stats(dt_committer *c, dt_group_stats *out);
+/* Writes the linkage report of the store (as dt_link_options.report_path
+ * does for a batch run) to out_path: the model, the stored pairs' match
+ * probabilities, links by pair of sources, entity sizes; what the purpose
+ * may see only (entity sizes only under a view of the whole store), and
+ * no record's id or value. Put in place after the audit entry. */
+DT_API int dt_store_report(dt_store *store, const dt_request *req, const char *out_path,
+                           dt_error *err);
 /* The configuration kept in the store; owned by the store. */
 DT_API const dt_config *dt_store_config(const dt_store *store);
 

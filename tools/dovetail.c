@@ -21,6 +21,7 @@ static int cmd_eval(int argc, char **argv);
 static int cmd_explain(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_calls(int argc, char **argv);
+static int cmd_report(int argc, char **argv);
 int open_store(const char *cmd, const cli_opts *o, dt_store **store, dt_request *req)
 {
     dt_error err;
@@ -235,6 +236,22 @@ const command commands[] = {
      "  -q, --quiet         print warnings only\n"
      "  -h, --help          this text\n",
      cmd_train},
+    {"report", "write a store's linkage report (one HTML file of charts)",
+     "dovetail report --store FILE --purpose P --out REPORT.html\n"
+     "\n"
+     "Writes the store's linkage report, as 'link --report' does for a batch run: the\n"
+     "model (m, u and the weight of every level; EM per training rule), the stored\n"
+     "pairs' match probabilities against the thresholds, links by pair of sources,\n"
+     "and entity sizes, as far as the purpose may see (entity sizes only under a\n"
+     "purpose that sees the whole store). No record's id or value is in it. An\n"
+     "analyst's, reviewer's or auditor's token (an admin reads no record's data);\n"
+     "the file (0600) is put in place after the audit entry.\n"
+     "\n"
+     "  -S, --store FILE    the store; required\n"
+     "  -p, --purpose P     why; required\n"
+     "  -o, --out FILE      where the report goes; required\n"
+     "  -h, --help          this text\n",
+     cmd_report},
     {"export", "write the store's entities as source,record_id,entity_id",
      "dovetail export --store FILE --out FILE --purpose P\n"
      "\n"
@@ -1331,6 +1348,25 @@ static int cmd_entity(int argc, char **argv)
         printf("%s:%s\t%s\n", cli_text(recs[i].source), cli_text(recs[i].record_id),
                cli_text(recs[i].raw));
     dt_entity_records_free(recs, n);
+    return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = begin_store("report", argc, argv, 0, "unexpected argument",
+                         NEED_STORE | NEED_PURPOSE, &o);
+    if (rc) return begin_status(rc);
+    if (!o.out) return usage_error(find_command("report"), "--out is required");
+    dt_error err;
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("report", &o, &store, &req))) return rc;
+    rc = dt_store_report(store, &req, o.out, &err);
+    print_notice(store);
+    dt_store_close(store);
+    if (rc < 0) return fail("report", &err);
+    fprintf(stderr, "report written to %s\n", cli_text(o.out));
     return 0;
 }
 

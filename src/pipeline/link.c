@@ -1000,9 +1000,27 @@ static int write_weak_links(link_run *run, const char *dir)
 
 static int write_report(link_run *run)
 {
-    pl_report r = {run->e.cfg, &run->model, &run->sum, &run->e.blk, run->weights,
-                   run->e.table.src, run->weak, run->n_weak};
-    return pl_report_write(&r, run->opts->report_path, run->e.err);
+    const pl_ctx *e = &run->e;
+    pl_report *r = dt_calloc(1, sizeof *r);
+    if (!r) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    *r = (pl_report){.cfg = e->cfg, .model = &run->model, .n_records = run->sum.n_records,
+                     .n_candidate_pairs = run->sum.n_candidate_pairs,
+                     .n_links = run->sum.n_links, .n_review = run->sum.n_review,
+                     .n_entities = run->sum.n_entities, .seconds = run->sum.total_seconds,
+                     .blocking = e->blk.stats, .pairs_counted = "Every compared pair",
+                     .has_sizes = 1, .has_weak = 1, .weak = run->weak,
+                     .n_weak = run->n_weak};
+    memcpy(r->size_hist, run->sum.cluster_size_hist, sizeof r->size_hist);
+    for (size_t i = 0; i < e->blk.n_pairs; i++) {
+        double p = fs_probability(run->weights[i]);
+        r->prob_bins[pl_report_bin(p)]++;
+        uint16_t sa = e->table.src[e->blk.pairs[i].a], sb = e->table.src[e->blk.pairs[i].b];
+        if (p >= e->cfg->link_threshold && sa < PL_REPORT_SOURCES && sb < PL_REPORT_SOURCES)
+            r->sp_links[sa < sb ? sa : sb][sa < sb ? sb : sa]++;
+    }
+    int rc = pl_report_write(r, run->opts->report_path, run->e.err);
+    dt_free(r);
+    return rc;
 }
 
 static int write_outputs(link_run *run)

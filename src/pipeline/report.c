@@ -122,6 +122,11 @@ static void model_section(util_buf *b, const pl_report *r)
 static void blocking_section(util_buf *b, const pl_report *r)
 {
     const dt_config *cfg = r->cfg;
+    if (!r->blocking) {
+        util_buf_printf(b, "<h2>Blocking</h2><p>A store keeps no blocking counts: see the "
+                        "report of a batch run (<code>dovetail link --report</code>).</p>\n");
+        return;
+    }
     const char *labels[64];
     double v[64];
     size_t n = cfg->n_rules < 64 ? cfg->n_rules : 64;
@@ -129,7 +134,7 @@ static void blocking_section(util_buf *b, const pl_report *r)
                     "<th>pairs it added</th><th>largest block</th><th>blocks over the cap"
                     "</th></tr>");
     for (size_t k = 0; k < n; k++) {
-        const block_rule_stats *s = &r->blk->stats[k];
+        const block_rule_stats *s = &r->blocking[k];
         labels[k] = cfg->rules[k].name;
         v[k] = (double)s->n_pairs;
         util_buf_printf(b, "<tr><td>");
@@ -143,19 +148,17 @@ static void blocking_section(util_buf *b, const pl_report *r)
     bars(b, "Candidate pairs each blocking rule added", labels, v, n, 0);
 }
 
-enum { N_BINS = 20 };
+enum { N_BINS = PL_REPORT_BINS };
 
 static void probability_section(util_buf *b, const pl_report *r)
 {
-    uint64_t bin[N_BINS] = {0};
-    for (size_t i = 0; i < r->blk->n_pairs; i++) {
-        int k = (int)(fs_probability(r->weights[i]) * N_BINS);
-        bin[k < 0 ? 0 : k >= N_BINS ? N_BINS - 1 : k]++;
-    }
+    const uint64_t *bin = r->prob_bins;
     const dt_config *cfg = r->cfg;
-    util_buf_printf(b, "<h2>Match probabilities</h2><p>Every compared pair, in bins of 5%% "
-                    "(a log scale of pairs). Dashed: the review threshold (%.2f) and the "
-                    "link threshold (%.2f).</p>\n", cfg->review_threshold, cfg->link_threshold);
+    util_buf_printf(b, "<h2>Match probabilities</h2><p>");
+    html_text(b, r->pairs_counted);
+    util_buf_printf(b, ", in bins of 5%% (a log scale of pairs). Dashed: the review threshold "
+                    "(%.2f) and the link threshold (%.2f).</p>\n", cfg->review_threshold,
+                    cfg->link_threshold);
     double top = 0;
     for (int k = 0; k < N_BINS; k++) top = fmax(top, log10(1.0 + (double)bin[k]));
     const double left = 40, width = 560, height = 160;
@@ -186,24 +189,23 @@ static void cluster_section(util_buf *b, const pl_report *r)
 {
     static const char *const sizes[8] = {"1", "2", "3", "4", "5", "6-10", "11-100", ">100"};
     double v[8];
-    for (int i = 0; i < 8; i++) v[i] = (double)r->sum->cluster_size_hist[i];
-    util_buf_printf(b, "<h2>Entities</h2><p>%llu entities from %llu records; %llu links, %llu "
-                    "pairs for review.</p>\n", (unsigned long long)r->sum->n_entities,
-                    (unsigned long long)r->sum->n_records, (unsigned long long)r->sum->n_links,
-                    (unsigned long long)r->sum->n_review);
+    for (int i = 0; i < 8; i++) v[i] = (double)r->size_hist[i];
+    util_buf_printf(b, "<h2>Entities</h2><p>%llu records; %llu links, %llu pairs for review",
+                    (unsigned long long)r->n_records, (unsigned long long)r->n_links,
+                    (unsigned long long)r->n_review);
+    if (!r->has_sizes) {
+        util_buf_printf(b, ". Entity sizes are not shown under a purpose that sees part of "
+                        "the store.</p>\n");
+        return;
+    }
+    util_buf_printf(b, "; %llu entities.</p>\n", (unsigned long long)r->n_entities);
     bars(b, "Entities by size (records)", sizes, v, 8, 0);
 }
 
 static void source_pairs_section(util_buf *b, const pl_report *r)
 {
     const dt_config *cfg = r->cfg;
-    size_t ns = cfg->n_sources < 16 ? cfg->n_sources : 16;
-    double count[16][16] = {{0}};
-    for (size_t i = 0; i < r->blk->n_pairs; i++) {
-        if (fs_probability(r->weights[i]) < cfg->link_threshold) continue;
-        uint16_t sa = r->src[r->blk->pairs[i].a], sb = r->src[r->blk->pairs[i].b];
-        if (sa < ns && sb < ns) count[sa < sb ? sa : sb][sa < sb ? sb : sa]++;
-    }
+    size_t ns = cfg->n_sources < PL_REPORT_SOURCES ? cfg->n_sources : PL_REPORT_SOURCES;
     char names[136][80];
     const char *labels[136];
     double v[136];
@@ -213,7 +215,7 @@ static void source_pairs_section(util_buf *b, const pl_report *r)
             snprintf(names[n], sizeof names[n], "%s ~ %s", cfg->sources[i].name,
                      cfg->sources[j].name);
             labels[n] = names[n];
-            v[n++] = count[i][j];
+            v[n++] = (double)r->sp_links[i][j];
         }
     util_buf_printf(b, "<h2>Links by pair of sources</h2>\n");
     bars(b, "Links at or over the link threshold, by pair of sources", labels, v, n, 0);
@@ -221,6 +223,11 @@ static void source_pairs_section(util_buf *b, const pl_report *r)
 
 static void weak_section(util_buf *b, const pl_report *r)
 {
+    if (!r->has_weak) {
+        util_buf_printf(b, "<h2>Weak links that joined large clusters</h2><p>A store keeps "
+                        "none: see the report of a batch run.</p>\n");
+        return;
+    }
     util_buf_printf(b, "<h2>Weak links that joined large clusters</h2><p>A link under "
                     "weak_link (%.2f) that joined two clusters of %zu records or more each: "
                     "where chaining would show first.</p>", r->cfg->weak_link,
@@ -243,16 +250,18 @@ static const char k_style[] =
     ".up{fill:#1d7a3a}.down{fill:#b3261e}.axis{stroke:#4a5260;stroke-dasharray:3 3}"
     "figcaption{color:#4a5260}";
 
-int pl_report_write(const pl_report *r, const char *path, dt_error *err)
+int pl_report_html(const pl_report *r, util_buf *out)
 {
     util_buf b = {0};
     util_buf_printf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<title>dovetail linkage report</title><style>%s</style></head><body>\n"
                     "<h1>Linkage report</h1><p>Config: ", k_style);
     html_text(&b, r->cfg->path ? r->cfg->path : "");
-    util_buf_printf(&b, ". %llu records, %llu candidate pairs compared, in %.1f s. No record's "
-                    "id or value is in this report.</p>\n", (unsigned long long)r->sum->n_records,
-                    (unsigned long long)r->sum->n_candidate_pairs, r->sum->total_seconds);
+    util_buf_printf(&b, ". %llu records", (unsigned long long)r->n_records);
+    if (r->seconds > 0)
+        util_buf_printf(&b, ", %llu candidate pairs compared, in %.1f s",
+                        (unsigned long long)r->n_candidate_pairs, r->seconds);
+    util_buf_printf(&b, ". No record's id or value is in this report.</p>\n");
     model_section(&b, r);
     blocking_section(&b, r);
     probability_section(&b, r);
@@ -262,8 +271,16 @@ int pl_report_write(const pl_report *r, const char *path, dt_error *err)
     util_buf_printf(&b, "</body></html>\n");
     if (b.is_failed) {
         util_buf_fini(&b);
-        return dt_err_set(err, DT_ENOMEM, "out of memory writing the report");
+        return DT_ENOMEM;
     }
+    *out = b;
+    return DT_OK;
+}
+
+int pl_report_write(const pl_report *r, const char *path, dt_error *err)
+{
+    util_buf b = {0};
+    if (pl_report_html(r, &b) < 0) return dt_err_set(err, DT_ENOMEM, "out of memory writing the report");
     int rc = dt_file_write(path, b.data, b.len, err);
     util_buf_fini(&b);
     return rc;

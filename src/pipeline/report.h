@@ -15,17 +15,35 @@ typedef struct pl_weak_join {
     uint32_t size_a, size_b;
 } pl_weak_join;
 
+enum { PL_REPORT_BINS = 20, PL_REPORT_SOURCES = 16 };
+
+/* What the report shows, counted by its caller: a batch run from its
+ * arrays (link.c), a store from its tables (store_read.c). */
 typedef struct pl_report {
     const dt_config *cfg;
     const fs_model *model;
-    const dt_link_summary *sum;
-    const block_output *blk;    /* the candidate pairs, their rules' counts */
-    const double *weights;      /* per candidate pair */
-    const uint16_t *src;        /* per record: its source */
+    uint64_t n_records, n_candidate_pairs, n_links, n_review, n_entities;
+    double seconds;                      /* the run's; 0: not a run */
+    const block_rule_stats *blocking;    /* per rule; NULL: not known (a store) */
+    uint64_t prob_bins[PL_REPORT_BINS];  /* pairs by match probability, 5% each */
+    const char *pairs_counted;           /* which pairs the bins hold, for people */
+    uint64_t sp_links[PL_REPORT_SOURCES][PL_REPORT_SOURCES]; /* links by source pair, a <= b */
+    uint64_t size_hist[8];               /* entities of 1,2,3,4,5,6-10,11-100,>100 */
+    int has_sizes;                       /* 0: not shown (a narrower view) */
+    int has_weak;                        /* 0: not known (a store) */
     const pl_weak_join *weak;
     size_t n_weak;
 } pl_report;
 
+/* The 5% bin of probability p. */
+static inline int pl_report_bin(double p)
+{
+    int k = (int)(p * PL_REPORT_BINS);
+    return k < 0 ? 0 : k >= PL_REPORT_BINS ? PL_REPORT_BINS - 1 : k;
+}
+
+/* The report as HTML text into *out (util_buf_fini it); DT_ENOMEM. */
+int pl_report_html(const pl_report *r, util_buf *out);
 /* Writes the report to path (dt_file_write: 0600, in place when whole). */
 int pl_report_write(const pl_report *r, const char *path, dt_error *err);
 

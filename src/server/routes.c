@@ -675,6 +675,17 @@ static int export_entities(srv_req *r, srv_reply *out, dt_error *err)
     return call_to_file(r, "entities.csv", "text/csv", write_entities, out, err);
 }
 
+static int write_report(srv_req *r, const char *path, dt_error *err)
+{
+    return dt_store_report(r->store, &r->auth, path, err);
+}
+
+/* GET /v1/report: the store's linkage report, one HTML file. */
+static int store_report(srv_req *r, srv_reply *out, dt_error *err)
+{
+    return call_to_file(r, "report.html", "text/html; charset=utf-8", write_report, out, err);
+}
+
 /* findings.json, or findings.csv for a client that accepts text/csv. */
 static int export_findings(srv_req *r, srv_reply *out, dt_error *err)
 {
@@ -1007,6 +1018,7 @@ const srv_route srv_routes[] = {
     {"finding.contest", "POST", "/v1/findings/{}/contest", contest, 0},
     {"review.decide", "POST", "/v1/review/decisions", review_decide, 1},
     {"review.queue", "GET", "/v1/review/queue", review_queue, 0},
+    {"store.report", "GET", "/v1/report", store_report, 0},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

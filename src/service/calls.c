@@ -108,6 +108,8 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "review decide"),
     ROW(REVIEW_QUEUE, "review.queue", R_REVIEWER, SVC_VIEW | SVC_SNAPSHOT, NULL,
         "every record listed, and the columns the probabilities read", "review queue"),
+    ROW(STORE_REPORT, "store.report", R_READERS | R_AUDITOR, SVC_VIEW | SVC_SNAPSHOT,
+        NULL, "the call: the report counts links and entities, and names no record", "report"),
 };
 
 const svc_call *svc_call_get(svc_call_id id)

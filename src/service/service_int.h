@@ -199,6 +199,7 @@ typedef enum svc_call_id {
     SVC_FINDING_EXPORT,
     SVC_REVIEW_DECIDE,
     SVC_REVIEW_QUEUE,
+    SVC_STORE_REPORT,
     SVC_N_CALLS
 } svc_call_id;
 

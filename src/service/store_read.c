@@ -18,6 +18,7 @@
  *   2. Export checks the whole store (st_verify) in the snapshot it reads,
  *      so a damaged store is an error, never a short or altered file.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pipeline/report.h"
 #include "service/service_int.h"
 
 /* ---- what a view shows ------------------------------------------------------- */
@@ -904,6 +906,81 @@ int dt_review_queue(dt_store *store, const dt_request *req, size_t limit,
         rc = st_links_band(store->st, cfg->review_threshold, cfg->link_threshold, !hides,
                            hides ? on_withheld_pair : on_band_pair, &w, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+/* ---- the report of a store ------------------------------------------------------ */
+
+typedef struct report_count {
+    svc_request *q;
+    pl_report *r;
+} report_count;
+
+/* A link counts when the view shows both records' sources and lets them link. */
+static void count_link(void *ctx, double p, int64_t source_a, int64_t source_b)
+{
+    report_count *c = ctx;
+    int i = svc_source_index(&c->q->s->sources, source_a);
+    int j = svc_source_index(&c->q->s->sources, source_b);
+    if (i < 0 || j < 0 || !gv_view_links(&c->q->view, (size_t)i, (size_t)j)) return;
+    pl_report *r = c->r;
+    const dt_config *cfg = c->q->s->cfg;
+    r->prob_bins[pl_report_bin(p)]++;
+    if (p < cfg->link_threshold) {
+        r->n_review++;
+        return;
+    }
+    r->n_links++;
+    if (i < PL_REPORT_SOURCES && j < PL_REPORT_SOURCES) r->sp_links[i < j ? i : j][i < j ? j : i]++;
+}
+
+static void count_entity(void *ctx, uint64_t n)
+{
+    pl_report *r = ctx;
+    r->n_entities++;
+    r->size_hist[clu_hist_bucket((uint32_t)(n > UINT32_MAX ? UINT32_MAX : n))]++;
+}
+
+static int report_counts(svc_request *q, pl_report *r, dt_error *err)
+{
+    const dt_config *cfg = q->s->cfg;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        uint64_t n = 0;
+        if (!gv_view_has(&q->view, i)) continue;
+        DT_TRY(st_record_count(q->s->st, cfg->sources[i].name, &n, err));
+        r->n_records += n;
+    }
+    report_count c = {q, r};
+    DT_TRY(st_link_sources_each(q->s->st, count_link, &c, err));
+    /* sizes count every record: under a narrower view they would tell of hidden ones */
+    r->has_sizes = q->view.is_full;
+    return r->has_sizes ? st_entity_sizes_each(q->s->st, count_entity, r, err) : DT_OK;
+}
+
+int dt_store_report(dt_store *store, const dt_request *req, const char *out_path, dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!store || !out_path) return dt_err_set(err, DT_EINVAL, "dt_store_report: NULL argument");
+    svc_request q;
+    DT_TRY(req_begin(store, req, SVC_STORE_REPORT, NULL, &q, err));
+    util_out out = {0};
+    util_buf html = {0};
+    pl_report *r = dt_calloc(1, sizeof *r);
+    int rc = r ? svc_need_model(store, err) : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) {
+        *r = (pl_report){.cfg = store->cfg, .model = &store->model,
+                         .pairs_counted = "Every stored pair at or over the review threshold "
+                                          "between sources the purpose may link"};
+        rc = out_path_ok(out_path, err);
+    }
+    if (rc == DT_OK) rc = report_counts(&q, r, err);
+    if (rc == DT_OK && pl_report_html(r, &html) < 0)
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory writing the report");
+    if (rc == DT_OK) rc = util_out_open(&out, out_path, err);
+    if (rc == DT_OK && fwrite(html.data, 1, html.len, out.f) != html.len)
+        rc = dt_err_at(err, DT_EIO, out_path, 0, 0, "cannot write: %s", strerror(errno));
+    util_buf_fini(&html);
+    dt_free(r);
+    return dt_err_ensure(err, req_end_placing(&q, rc, &out, err));
 }
 
 /* ---- for the parts above (service.h) ---------------------------------------- */

@@ -83,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -159,6 +159,10 @@ static const char *const STMT_SQL[N_STMTS] = {
                  "UNION ALL SELECT a, same FROM decision WHERE b = ?1",
     [S_DEC_DROP] = "DELETE FROM decision WHERE a = ?1 OR b = ?1",
     [S_DEC_EACH] = "SELECT a, b, same FROM decision ORDER BY a, b",
+    [S_LINK_SOURCES] = "SELECT l.p, ra.source, rb.source FROM link l JOIN record ra ON ra.id = l.a "
+                       "JOIN record rb ON rb.id = l.b WHERE ra.withdrawn = 0 AND rb.withdrawn = 0",
+    [S_ENTITY_SIZES] = "SELECT count(*) FROM membership m JOIN record r ON r.id = m.record "
+                       "WHERE r.withdrawn = 0 GROUP BY m.entity",
     [S_DEC_KEYS] = "SELECT sa.name || ':' || ra.record_id, sb.name || ':' || rb.record_id, d.same "
                    "FROM decision d JOIN record ra ON ra.id = d.a JOIN source sa ON sa.id = ra.source "
                    "JOIN record rb ON rb.id = d.b JOIN source sb ON sb.id = rb.source "
@@ -1372,6 +1376,26 @@ int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
+}
+
+int st_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_LINK_SOURCES);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_double(st, 0), sqlite3_column_int64(st, 1),
+           sqlite3_column_int64(st, 2));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading links", err);
+}
+
+int st_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_ENTITY_SIZES);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(ctx, (uint64_t)sqlite3_column_int64(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading entities", err);
 }
 
 int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err)

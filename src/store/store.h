@@ -273,6 +273,12 @@ typedef int (*st_band_fn)(void *ctx, const st_band_pair *bp); /* 1: stop */
  * by_doubt, else by (a, b). */
 int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
                   dt_error *err);
+typedef void (*st_link_sources_fn)(void *ctx, double p, int64_t source_a, int64_t source_b);
+/* Every link between two active records: its probability and their sources. */
+int st_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error *err);
+typedef void (*st_size_fn)(void *ctx, uint64_t n);
+/* The active records of each entity, counted. */
+int st_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err);
 typedef int (*st_decision_key_fn)(void *ctx, const char *a, const char *b, int same);
 /* Every decision between two active records, their keys "source:record_id". */
 int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err);

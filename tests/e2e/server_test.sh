@@ -339,6 +339,15 @@ as reviewer "$S" review queue --limit 3 >"$T/cq" 2>&1
 [ "$(jq '.pairs | length' "$T/cq")" = 3 ] && ok "dovetail review queue --limit 3: three pairs" \
     || bad "cli queue" "$(cat "$T/cq")"
 
+# ---- the store's linkage report --------------------------------------------------------
+req analyst GET /v1/report >"$T/r"
+[ "$(status "$T/r")" = 200 ] && has "$T/r" '<h1>Linkage report</h1>' && has "$T/r" 'svg class="chart"' \
+    && ! grep -q 'B[0-9A-F]\{9\}\|D[0-9A-F]\{9\}' "$T/r" \
+    && ok "GET /v1/report: the store's linkage report, naming no record" \
+    || bad "store report" "$(head -c 300 "$T/r")"
+req none GET /v1/report >"$T/r"
+[ "$(status "$T/r")" = 401 ] && ok "the report without a token: 401" || bad "report 401" "$(cat "$T/r")"
+
 # ---- review decisions: the reviewer's "same" and "not the same" take effect at once ----
 decide() { # decide ROLE A B true|false: the reply in $T/r
     req "$1" POST /v1/review/decisions -H 'Content-Type: application/json' \

@@ -230,8 +230,7 @@ try:
     else:
         bad("tablet width")
     # ---- the linkage report (dovetail link --report) opens, every chart drawn ----------
-    report = os.environ.get("REPORT")
-    if report:
+    for k, report in enumerate(os.environ.get("REPORTS", "").split()):
         wd("POST", S + "/window/rect", {"width": 1280, "height": 2400})
         wd("POST", S + "/se/log", {"type": "browser"})  # drains the page's own (a 401, a 409)
         wd("POST", S + "/url", {"url": "file://" + report})
@@ -242,9 +241,10 @@ try:
                     "s.querySelectorAll('rect').length + (s.textContent.indexOf('no data') >= 0 ? 1 : 0))")
         drawn = js("return Array.from(document.querySelectorAll('svg.chart rect'))"
                    ".filter(r => r.getBoundingClientRect().width > 0).length")
-        shot("report.png")
+        shot("report%d.png" % k)
         if not errors and charts and all(c > 0 for c in charts) and drawn > 0:
-            ok("the linkage report opens with no error, its %d charts drawn (%d bars)" % (len(charts), drawn))
+            ok("%s opens with no error, its %d charts drawn (%d bars)"
+               % (os.path.basename(report), len(charts), drawn))
         else:
             bad("report", (errors, charts, drawn))
 finally:
