@@ -187,6 +187,30 @@ static int load_truth(eval_state *st, util_intern *ids)
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory") : DT_OK;
 }
 
+int pl_truth_of(pl_ctx *e, uint32_t **out)
+{
+    *out = NULL;
+    eval_state st = {.e = e};
+    util_intern_init(&st.groups);
+    util_intern ids;
+    util_intern_init(&ids);
+    st.truth = dt_malloc((e->table.n_recs ? e->table.n_recs : 1) * sizeof *st.truth);
+    int rc = st.truth && record_index(&st) == DT_OK ? DT_OK
+                                                    : dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK) rc = load_truth(&st, &ids);
+    dt_free(st.first_rec);
+    dt_free(st.next_rec);
+    dt_free(st.group);
+    util_intern_fini(&st.groups);
+    util_intern_fini(&ids);
+    if (rc < 0) {
+        dt_free(st.truth);
+        return rc;
+    }
+    *out = st.truth;
+    return DT_OK;
+}
+
 static int load_pred(eval_state *st, const char *out_dir, util_intern *ids)
 {
     pl_ctx *e = st->e;

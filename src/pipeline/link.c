@@ -998,6 +998,60 @@ static int write_weak_links(link_run *run, const char *dir)
     return rc < 0 ? rc : rc2;
 }
 
+/* A record's truth entity and source, for counting true pairs by entity. */
+typedef struct truth_rec {
+    uint32_t truth;
+    uint16_t src;
+} truth_rec;
+
+static int cmp_truth_rec(const void *x, const void *y)
+{
+    const truth_rec *a = x, *b = y;
+    if (a->truth != b->truth) return a->truth < b->truth ? -1 : 1;
+    return (a->src > b->src) - (a->src < b->src);
+}
+
+/* True pairs the mode compares: per truth entity, its pairs, less or only
+ * those within one source as the mode has it. */
+static uint64_t true_pairs(const pl_ctx *e, const uint32_t *truth, truth_rec *v)
+{
+    size_t n = e->table.n_recs;
+    for (size_t i = 0; i < n; i++) v[i] = (truth_rec){truth[i], e->table.src[i]};
+    qsort(v, n, sizeof *v, cmp_truth_rec);
+    uint64_t total = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t all = 0, same = 0;
+        for (j = i; j < n && v[j].truth == v[i].truth; j++) all++;
+        for (size_t k = i, l; k < j; k = l) {
+            for (l = k; l < j && v[l].src == v[k].src; l++) {}
+            same += (uint64_t)(l - k) * (l - k - 1) / 2;
+        }
+        uint64_t pairs = all * (all - 1) / 2;
+        total += e->cfg->mode == CFG_MODE_LINK ? pairs - same
+                 : e->cfg->mode == CFG_MODE_DEDUPE ? same : pairs;
+    }
+    return total;
+}
+
+/* Per rule, the true pairs it added; and all true pairs (report.h). */
+static int truth_counts(link_run *run, uint64_t *found, uint64_t *n_true)
+{
+    pl_ctx *e = &run->e;
+    uint32_t *truth = NULL;
+    DT_TRY(pl_truth_of(e, &truth));
+    truth_rec *v = dt_malloc((e->table.n_recs ? e->table.n_recs : 1) * sizeof *v);
+    if (!v) {
+        dt_free(truth);
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < e->blk.n_pairs; i++)
+        if (truth[e->blk.pairs[i].a] == truth[e->blk.pairs[i].b]) found[e->blk.rules[i]]++;
+    *n_true = true_pairs(e, truth, v);
+    dt_free(v);
+    dt_free(truth);
+    return DT_OK;
+}
+
 static int write_report(link_run *run)
 {
     const pl_ctx *e = &run->e;
@@ -1011,6 +1065,15 @@ static int write_report(link_run *run)
                      .has_sizes = 1, .has_weak = 1, .weak = run->weak,
                      .n_weak = run->n_weak};
     memcpy(r->size_hist, run->sum.cluster_size_hist, sizeof r->size_hist);
+    uint64_t found[256] = {0};
+    if (e->cfg->truth_pattern || e->cfg->truth_file) {
+        int trc = truth_counts(run, found, &r->n_true_pairs);
+        if (trc < 0) {
+            dt_free(r);
+            return trc;
+        }
+        r->true_found = found;
+    }
     for (size_t i = 0; i < e->blk.n_pairs; i++) {
         double p = fs_probability(run->weights[i]);
         r->prob_bins[pl_report_bin(p)]++;

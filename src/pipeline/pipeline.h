@@ -164,6 +164,10 @@ uint64_t pl_comparable_pairs_of(const pl_ctx *e, uint16_t a, uint16_t b);
 
 /* Finds a record by "source:record_id". Returns its index or -1. */
 long pl_find_record(const pl_ctx *e, const char *key);
+/* The truth entity of each of e's records (eval.c; the config's truth:
+ * section), as dense ids; a record no truth names is its own. OUT: *out,
+ * dt_free it. */
+int pl_truth_of(pl_ctx *e, uint32_t **out);
 
 /* Name of the source of a record. */
 static inline const char *pl_source_name(const pl_ctx *e, uint32_t rec)

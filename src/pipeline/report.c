@@ -130,17 +130,29 @@ static void blocking_section(util_buf *b, const pl_report *r)
     const char *labels[64];
     double v[64];
     size_t n = cfg->n_rules < 64 ? cfg->n_rules : 64;
-    util_buf_printf(b, "<h2>Blocking</h2><table><tr><th>rule</th><th>blocks</th>"
-                    "<th>pairs it added</th><th>largest block</th><th>blocks over the cap"
-                    "</th></tr>");
+    util_buf_printf(b, "<h2>Blocking</h2>");
+    if (r->true_found) {
+        uint64_t found = 0;
+        for (size_t k = 0; k < n; k++) found += r->true_found[k];
+        util_buf_printf(b, "<p>Pair completeness (the truth's pairs the blocking rules found, "
+                        "of those the mode compares): %.4f (%llu of %llu).</p>",
+                        r->n_true_pairs ? (double)found / (double)r->n_true_pairs : 1.0,
+                        (unsigned long long)found, (unsigned long long)r->n_true_pairs);
+    }
+    util_buf_printf(b, "<table><tr><th>rule</th><th>blocks</th>"
+                    "<th>pairs it added</th>%s<th>largest block</th><th>blocks over the cap"
+                    "</th></tr>", r->true_found ? "<th>true pairs it added</th>" : "");
     for (size_t k = 0; k < n; k++) {
         const block_rule_stats *s = &r->blocking[k];
         labels[k] = cfg->rules[k].name;
         v[k] = (double)s->n_pairs;
         util_buf_printf(b, "<tr><td>");
         html_text(b, labels[k]);
-        util_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td></tr>",
-                        (unsigned long long)s->n_blocks, (unsigned long long)s->n_pairs,
+        util_buf_printf(b, "</td><td>%llu</td><td>%llu</td>", (unsigned long long)s->n_blocks,
+                        (unsigned long long)s->n_pairs);
+        if (r->true_found)
+            util_buf_printf(b, "<td>%llu</td>", (unsigned long long)r->true_found[k]);
+        util_buf_printf(b, "<td>%llu</td><td>%llu</td></tr>",
                         (unsigned long long)s->largest_block,
                         (unsigned long long)s->n_skipped_blocks);
     }

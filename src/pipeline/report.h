@@ -25,6 +25,8 @@ typedef struct pl_report {
     uint64_t n_records, n_candidate_pairs, n_links, n_review, n_entities;
     double seconds;                      /* the run's; 0: not a run */
     const block_rule_stats *blocking;    /* per rule; NULL: not known (a store) */
+    const uint64_t *true_found;          /* per rule: true pairs it added; NULL: no truth */
+    uint64_t n_true_pairs;               /* true pairs the mode compares */
     uint64_t prob_bins[PL_REPORT_BINS];  /* pairs by match probability, 5% each */
     const char *pairs_counted;           /* which pairs the bins hold, for people */
     uint64_t sp_links[PL_REPORT_SOURCES][PL_REPORT_SOURCES]; /* links by source pair, a <= b */

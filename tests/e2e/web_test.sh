@@ -63,6 +63,10 @@ rm -f "$ART"/*.png
     >/dev/null 2>&1 && [ -s "$T/link/report.html" ] && ok "dovetail link --report writes the report" \
     || bad "link --report"
 ! grep -q 'rec-[0-9]' "$T/link/report.html" && ok "the report names no record" || bad "report names records"
+pc=$("$DT" eval --config "$ROOT/examples/febrl4.yaml" --out "$T/link" 2>/dev/null | awk '/^pair completeness/ { print $3 }')
+grep -q "Pair completeness ([^)]*): $pc (" "$T/link/report.html" \
+    && ok "the report's pair completeness is eval's ($pc)" \
+    || bad "report pair completeness" "$pc $(grep -o 'Pair completeness[^<]*' "$T/link/report.html")"
 as analyst "$S" report --out "$T/store-report.html" >/dev/null 2>&1 && [ -s "$T/store-report.html" ] \
     && ok "dovetail report writes a store's report" || bad "dovetail report"
 REPORTS="$T/link/report.html $T/store-report.html" python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
