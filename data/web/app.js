@@ -37,16 +37,27 @@ function el(tag, text, cls) {
 
 // ---- sign in ------------------------------------------------------------
 
+// A reviewer's token reads the queue; an auditor's, disclosures. Either
+// proves the token and purpose; the server refuses what the role may not.
 async function signIn(token, purpose) {
   state.token = token;
   state.purpose = purpose;
-  await loadQueue(); // proves the token and purpose, or throws
+  let role = "reviewer";
+  try {
+    await loadQueue();
+  } catch (e) {
+    if (!e.message.startsWith("403")) throw e;
+    await api("GET", "/v1/audit/head"); // an auditor's, or throws
+    role = "auditor";
+  }
   sessionStorage.setItem("dovetail", JSON.stringify({ token, purpose }));
   $("signin").hidden = true;
   $("review").hidden = false;
   $("signout").hidden = false;
-  $("who").textContent = "purpose: " + purpose;
-  $("queue").focus();
+  $("who").textContent = role + ", purpose: " + purpose;
+  for (const id of ["tab-links", "tab-findings"]) $(id).hidden = role !== "reviewer";
+  if (role === "auditor") showTab("disclosures");
+  else $("queue").focus();
 }
 
 $("signin-form").addEventListener("submit", async (ev) => {
@@ -272,15 +283,37 @@ async function step(action) {
 for (const a of ["verify", "dismiss", "notify", "contest"]) $(a).addEventListener("click", () => step(a));
 $("state").addEventListener("change", () => loadFindings().catch((e) => { $("finding-outcome").textContent = e.message; }));
 
-function showTab(links) {
-  $("links").hidden = !links;
-  $("findings").hidden = links;
-  $("tab-links").setAttribute("aria-pressed", String(links));
-  $("tab-findings").setAttribute("aria-pressed", String(!links));
-  if (!links) loadFindings().catch((e) => { $("finding-outcome").textContent = e.message; });
+function showTab(which) {
+  for (const t of ["links", "findings", "disclosures"]) {
+    $(t).hidden = t !== which;
+    $("tab-" + t).setAttribute("aria-pressed", String(t === which));
+  }
+  if (which === "findings") loadFindings().catch((e) => { $("finding-outcome").textContent = e.message; });
+  if (which === "disclosures") $("disc-record").focus();
 }
-$("tab-links").addEventListener("click", () => showTab(true));
-$("tab-findings").addEventListener("click", () => showTab(false));
+$("tab-links").addEventListener("click", () => showTab("links"));
+$("tab-findings").addEventListener("click", () => showTab("findings"));
+$("tab-disclosures").addEventListener("click", () => showTab("disclosures"));
+
+$("disc-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const rec = $("disc-record").value.trim();
+  const tb = $("disc-rows").tBodies[0];
+  tb.replaceChildren();
+  $("disc-outcome").textContent = "";
+  try {
+    const r = await api("GET", "/v1/disclosures?record=" + encodeURIComponent(rec));
+    for (const d of r.disclosures) {
+      const tr = el("tr");
+      tr.append(el("td", d.seq), el("td", d.time), el("td", d.principal), el("td", d.purpose),
+                el("td", d.action), el("td", (d.fields || []).join(", ")));
+      tb.append(tr);
+    }
+    $("disc-outcome").textContent = r.disclosures.length + " entries for " + rec + ".";
+  } catch (e) {
+    $("disc-outcome").textContent = "Refused: " + e.message;
+  }
+});
 
 // ---- keys: j/k move, y/n/s decide (not while typing) ---------------------------
 

@@ -19,6 +19,7 @@ import time
 import urllib.request
 
 DRIVER, PAGE, TOKEN, ART = sys.argv[1:5]
+AUDITOR = sys.argv[5] if len(sys.argv) > 5 else None
 passed = failed = 0
 timings = {}
 
@@ -178,6 +179,12 @@ try:
 
     # ---- findings: a step the state machine forbids is refused, and says so ---------------
     wd("POST", S + "/element/" + find("#tab-findings") + "/click", {})
+    panes = js("return ['links', 'findings', 'disclosures'].filter("
+               "id => document.getElementById(id).getBoundingClientRect().height > 0)")
+    if panes == ["findings"]:
+        ok("the findings tab shows the findings pane alone")
+    else:
+        bad("tabs", panes)
     first = wait("var b = document.querySelector('#finding-list li button'); return b ? b.textContent : null")
     wd("POST", S + "/element/" + find("#finding-list li button") + "/click", {})
     wait("return document.getElementById('finding-steps').children.length || null")
@@ -229,6 +236,30 @@ try:
         ok("at 800 wide (a tablet) the page needs no sideways scrolling")
     else:
         bad("tablet width")
+    # ---- an auditor: the decided record's disclosures, one click away ----------------------
+    if AUDITOR:
+        wd("POST", S + "/window/rect", {"width": 1280, "height": 800})
+        wd("POST", S + "/element/" + find("#signout") + "/click", {})
+        wait("return !document.getElementById('signin').hidden")
+        wd("POST", S + "/element/" + find("#token") + "/value", {"text": AUDITOR})
+        wd("POST", S + "/element/" + find("#purpose") + "/value", {"text": "oversight"})
+        wd("POST", S + "/element/" + find("#signin-form button") + "/click", {})
+        wait("return !document.getElementById('disclosures').hidden")
+        wd("POST", S + "/element/" + find("#disc-record") + "/value", {"text": target["a"]})
+        wd("POST", S + "/element/" + find("#disc-form button") + "/click", {})
+        got = wait("var t = document.getElementById('disc-outcome').textContent; return t || null")
+        actions = js("return Array.from(document.querySelectorAll('#disc-rows tbody tr'))"
+                     ".map(r => r.children[4].textContent)")
+        shot("disclosures.png")
+        shown = js("return ['links', 'findings', 'disclosures'].filter("
+                   "id => document.getElementById(id).getBoundingClientRect().height > 0)")
+        if got and "review.decide" in (actions or []) and shown == ["disclosures"] and \
+                js("return document.getElementById('tab-links').getBoundingClientRect().height == 0"):
+            ok("an auditor signs in to disclosures only and sees the decision on %s: %s"
+               % (target["a"], ", ".join(sorted(set(actions)))))
+        else:
+            bad("auditor disclosures", (got, actions, shown))
+
     # ---- the linkage report (dovetail link --report) opens, every chart drawn ----------
     for k, report in enumerate(os.environ.get("REPORTS", "").split()):
         wd("POST", S + "/window/rect", {"width": 1280, "height": 2400})

@@ -69,7 +69,8 @@ grep -q "Pair completeness ([^)]*): $pc (" "$T/link/report.html" \
     || bad "report pair completeness" "$pc $(grep -o 'Pair completeness[^<]*' "$T/link/report.html")"
 as analyst "$S" report --out "$T/store-report.html" >/dev/null 2>&1 && [ -s "$T/store-report.html" ] \
     && ok "dovetail report writes a store's report" || bad "dovetail report"
-REPORTS="$T/link/report.html $T/store-report.html" python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" "$(cat "$S.reviewer")" "$ART" >"$T/driver.out" 2>&1
+REPORTS="$T/link/report.html $T/store-report.html" python3 "$HERE/web_driver.py" "http://127.0.0.1:$PORT" "$URL/" \
+    "$(cat "$S.reviewer")" "$ART" "$(cat "$S.auditor")" >"$T/driver.out" 2>&1
 grep -v '^web: \|^decided ' "$T/driver.out"
 dp=$(sed -n 's/^web: \([0-9]*\) passed.*/\1/p' "$T/driver.out")
 df=$(sed -n 's/^web: [0-9]* passed, \([0-9]*\) failed/\1/p' "$T/driver.out")
