@@ -154,19 +154,20 @@ function renderExplanation(ex) {
   $("band").textContent = ex.withheld
     ? "Band: " + ex.band + " (a compared column is withheld under this purpose, so no weight is shown)"
     : "Band: " + ex.band + ", match probability " + (100 * ex.probability).toFixed(1) + "%" + rule;
-  drawWaterfall(ex);
+  drawWaterfall($("waterfall"), ex);
 }
 
 // A waterfall of match weights: each comparison's weight as a bar that
 // starts where the sum so far ended; green adds, red takes away.
-function drawWaterfall(ex) {
-  const svg = $("waterfall"), ns = "http://www.w3.org/2000/svg";
+function drawWaterfall(svg, ex) {
+  const ns = "http://www.w3.org/2000/svg";
   svg.replaceChildren();
   const rows = ex.rows.filter((r) => r.level !== "withheld");
   if (!rows.length) return;
   let sum = 0, lo = 0, hi = 0;
   for (const r of rows) { sum += r.weight; lo = Math.min(lo, sum); hi = Math.max(hi, sum); }
-  const W = 640, rowH = 22, left = 150, width = W - left - 60;
+  const longest = Math.max(...rows.map((r) => (r.comparison + " (" + r.level + ")").length));
+  const W = 640, rowH = 22, left = Math.min(330, 12 + 6.8 * longest), width = W - left - 60;
   const x = (v) => left + ((v - lo) / ((hi - lo) || 1)) * width;
   svg.setAttribute("height", String(rows.length * rowH + 30));
   svg.setAttribute("viewBox", "0 0 " + W + " " + (rows.length * rowH + 30));
@@ -256,6 +257,20 @@ async function showFinding(id) {
     const li = el("li", r.source + ":" + r.record_id);
     if (r.row) li.append(el("pre", JSON.stringify(r.row, null, 1)));
     ul.append(li);
+  }
+  const links = $("finding-links");
+  links.replaceChildren();
+  for (const l of f.evidence.links || []) {
+    const a = l.a.source + ":" + l.a.record_id, b = l.b.source + ":" + l.b.record_id;
+    const p = l.why && !l.why.withheld ? ", match probability " + (100 * l.probability).toFixed(1) + "%" : "";
+    const fig = el("figure"), cap = el("figcaption", a + " ~ " + b + p);
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "Match weights of " + a + " and " + b);
+    svg.setAttribute("width", "640");
+    fig.append(cap, svg);
+    links.append(fig);
+    if (l.why) drawWaterfall(svg, l.why);
   }
   const steps = $("finding-steps");
   steps.replaceChildren();

@@ -229,7 +229,15 @@ static void source_pairs_section(util_buf *b, const pl_report *r)
             labels[n] = names[n];
             v[n++] = (double)r->sp_links[i][j];
         }
-    util_buf_printf(b, "<h2>Links by pair of sources</h2>\n");
+    util_buf_printf(b, "<h2>Links by source and by pair of sources</h2>\n");
+    const char *src_labels[PL_REPORT_SOURCES];
+    double per_source[PL_REPORT_SOURCES] = {0};
+    for (size_t i = 0; i < ns; i++) {
+        src_labels[i] = cfg->sources[i].name;
+        for (size_t j = 0; j < ns; j++) /* a link counts for each of its sources */
+            per_source[i] += (double)(i <= j ? r->sp_links[i][j] : r->sp_links[j][i]);
+    }
+    bars(b, "Links at or over the link threshold, by source", src_labels, per_source, ns, 0);
     bars(b, "Links at or over the link threshold, by pair of sources", labels, v, n, 0);
 }
 

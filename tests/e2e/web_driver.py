@@ -188,6 +188,12 @@ try:
     first = wait("var b = document.querySelector('#finding-list li button'); return b ? b.textContent : null")
     wd("POST", S + "/element/" + find("#finding-list li button") + "/click", {})
     wait("return document.getElementById('finding-steps').children.length || null")
+    lw = js("return Array.from(document.querySelectorAll('#finding-links svg'))"
+            ".map(s => s.querySelectorAll('rect').length)")
+    if lw and all(n > 0 for n in lw):
+        ok("a finding shows each of its %d links with its waterfall" % len(lw))
+    else:
+        bad("finding links", lw)
     wd("POST", S + "/element/" + find("#contest") + "/click", {})
     refused = wait("var t = document.getElementById('finding-outcome').textContent;"
                    "return t.indexOf('Refused') === 0 ? t : null")
