@@ -58,5 +58,15 @@ while [ "$i" -le "$n_blocks" ]; do
 done
 [ "$rc" -eq 0 ] && ok "the README's commands exit 0" || bad "the README's commands exit 0" "exit $rc"
 
+# make demo's script, as a new checkout runs it: the bundled examples end to end
+mkdir -p "$T/dovetail/scripts"
+cp "$ROOT/scripts/demo" "$T/dovetail/scripts/"
+(cd "$T/dovetail" && sh scripts/demo "$DT") >"$T/demo.out" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "Why two records linked" "$T/demo.out" && grep -q "^Outputs are in" "$T/demo.out" \
+    && [ -s "$T/dovetail/out/demo/registries/report.html" ] \
+    && ok "make demo's script runs end to end: FEBRL, the registries, a pair explained, the report" \
+    || bad "make demo's script" "exit $rc: $(tail -n 4 "$T/demo.out" | tr '\n' '|')"
+
 echo "readme: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
