@@ -325,7 +325,9 @@ int fs_em_pass(fs_model *m, const dt_config *cfg, const fs_patterns *pats, uint6
     }
     s.lambda = 0.1;
     for (out->iterations = 1; out->iterations <= cfg->em_max_iterations; out->iterations++) {
-        if (em_step(m, pats, order, left_out, &s) < cfg->em_tolerance) {
+        double change = em_step(m, pats, order, left_out, &s);
+        if (out->iterations <= FS_TRACE) out->change[out->iterations - 1] = (float)change;
+        if (change < cfg->em_tolerance) {
             out->converged = 1;
             break;
         }

@@ -68,6 +68,7 @@ typedef struct fs_comp {
     int n_m_estimates;           /* EM passes that estimated m; 0: m is the default */
 } fs_comp;
 
+enum { FS_TRACE = 64 };
 typedef struct fs_training {
     int rule;                    /* blocking rule index */
     uint64_t n_pairs;            /* pairs it trained on */
@@ -76,6 +77,8 @@ typedef struct fs_training {
     int iterations;
     int converged;
     double lambda;               /* share of matches within the rule's pairs */
+    float change[FS_TRACE];      /* the largest change of any m or λ at iteration i+1 (the
+                                    first FS_TRACE), for the report's convergence chart */
 } fs_training;
 
 /* Term frequencies of a comparison's values, frozen with the model so a

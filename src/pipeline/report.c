@@ -74,6 +74,38 @@ static void bars(util_buf *b, const char *title, const char *const *labels, cons
     util_buf_printf(b, "</svg></figure>\n");
 }
 
+/* One EM pass: the largest change of any parameter, iteration by
+ * iteration, on a log scale down to the tolerance (dashed). A model read
+ * back from a store has no trace: nothing is drawn for it. */
+static void convergence(util_buf *b, const pl_report *r, const fs_training *t)
+{
+    int n = t->iterations < FS_TRACE ? t->iterations : FS_TRACE;
+    if (n < 1 || t->change[0] <= 0) return;
+    const double tol = r->cfg->em_tolerance > 0 ? r->cfg->em_tolerance : 1e-6;
+    double top = log10(fmax(t->change[0], tol * 10)), bottom = log10(tol) - 0.5;
+    for (int i = 0; i < n; i++) top = fmax(top, log10(fmax(t->change[i], 1e-300)));
+    const double left = 50, width = 560, height = 120;
+#define Y(v) (10 + (top - log10(fmax((v), pow(10, bottom)))) / (top - bottom) * height)
+    util_buf_printf(b, "<figure><figcaption>EM on ");
+    html_text(b, t->rule >= 0 && (size_t)t->rule < r->cfg->n_rules ? r->cfg->rules[t->rule].name
+                                                                   : "?");
+    util_buf_printf(b, ": the largest change per iteration (%d, %s)</figcaption>"
+                    "<svg class=\"chart\" width=\"640\" height=\"160\" role=\"img\" "
+                    "aria-label=\"EM convergence\"><polyline class=\"trace\" points=\"",
+                    t->iterations, t->converged ? "converged" : "did not converge");
+    for (int i = 0; i < n; i++)
+        util_buf_printf(b, "%.1f,%.1f ", left + (n > 1 ? i * width / (n - 1) : 0), Y(t->change[i]));
+    util_buf_printf(b, "\"/>");
+    for (int i = 0; i < n; i++)
+        util_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"3\" height=\"3\" class=\"up\"/>",
+                        left + (n > 1 ? i * width / (n - 1) : 0) - 1.5, Y(t->change[i]) - 1.5);
+    util_buf_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>"
+                    "<text x=\"4\" y=\"%.1f\">tol</text><text x=\"%.0f\" y=\"155\">1</text>"
+                    "<text x=\"%.0f\" y=\"155\">%d</text></svg></figure>\n",
+                    left, left + width, Y(tol), Y(tol), Y(tol) + 4, left, left + width - 10, n);
+#undef Y
+}
+
 static void model_section(util_buf *b, const pl_report *r)
 {
     const dt_config *cfg = r->cfg;
@@ -117,6 +149,7 @@ static void model_section(util_buf *b, const pl_report *r)
                         t->converged ? "yes" : "no", t->lambda);
     }
     util_buf_printf(b, "</table>\n");
+    for (size_t k = 0; k < m->n_train; k++) convergence(b, r, &m->train[k]);
 }
 
 static void blocking_section(util_buf *b, const pl_report *r)
@@ -268,6 +301,7 @@ static const char k_style[] =
     "padding:0 1rem}table{border-collapse:collapse;margin:.5rem 0}th,td{border-bottom:1px solid "
     "#c9ced6;padding:.2rem .5rem;text-align:left}svg text{font-size:12px;fill:#1b1f24}"
     ".up{fill:#1d7a3a}.down{fill:#b3261e}.axis{stroke:#4a5260;stroke-dasharray:3 3}"
+    ".trace{fill:none;stroke:#0b5cad;stroke-width:2}"
     "figcaption{color:#4a5260}";
 
 int pl_report_html(const pl_report *r, util_buf *out)
