@@ -49,7 +49,7 @@ typedef struct link_run {
     char *rejects_default;      /* out_dir/rejects.csv */
     pl_after_fn after;          /* NULL: none (pl_link_run_then) */
     void *after_ctx;
-    util_ids label_apart, label_together; /* labelled pairs, (a << 32 | b), a < b */
+    pl_decided decided;         /* labelled pairs (dt_link_options.labels) */
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -574,22 +574,10 @@ static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size
 }
 
 /* cannot-link: an exclusive comparison ends in "else" for the pair. */
-static int64_t label_key(uint32_t a, uint32_t b)
-{
-    return (int64_t)((uint64_t)(a < b ? a : b) << 32 | (a < b ? b : a));
-}
-
-/* A pair labelled "not the same" never shares an entity; one labelled
- * "the same" is exempt from the config's rule conflicts (a person looked). */
+/* The run is the clusterer's ctx (on_weak reads it): its labels decide. */
 static int records_conflict(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
-    const link_run *run = ctx;
-    if (run->label_apart.n && util_ids_find(&run->label_apart, label_key(a, b)) != UINT32_MAX)
-        return 1;
-    if (run->label_together.n &&
-        util_ids_find(&run->label_together, label_key(a, b)) != UINT32_MAX)
-        return 0;
-    return pl_has_conflicts(&run->e) && pl_records_conflict(&run->e, a, b, g);
+    return pl_decided_conflict(&((link_run *)ctx)->decided, a, b, g);
 }
 
 /* Labels as constraints (dt_link_options.labels): "same" a link of
@@ -603,8 +591,7 @@ static int label_constraints(link_run *run, clu_link *links, size_t *n)
         long a = lb->a ? pl_find_record(&run->e, lb->a) : -1;
         long b = lb->b ? pl_find_record(&run->e, lb->b) : -1;
         if (a < 0 || b < 0 || a == b) continue;
-        int64_t key = label_key((uint32_t)a, (uint32_t)b);
-        DT_TRY(util_ids_add(lb->same ? &run->label_together : &run->label_apart, key));
+        DT_TRY(pl_decided_add(&run->decided, (uint32_t)a, (uint32_t)b, lb->same));
         if (lb->same)
             links[(*n)++] = (clu_link){(uint32_t)(a < b ? a : b), (uint32_t)(a < b ? b : a), 1.0,
                                        NULL};
@@ -630,12 +617,12 @@ static int cluster(link_run *run)
         dt_free(links);
         return dt_err_set(e->err, DT_ECONFIG, "one_to_one supports at most 64 sources");
     }
+    pl_decided_init(&run->decided, e);
     int rc = label_constraints(run, links, &n);
     clu_options opt = {.src = e->table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
                        .on_weak = on_weak,
-                       .conflicts = pl_has_conflicts(e) || run->label_apart.n ? records_conflict
-                                                                             : NULL,
+                       .conflicts = pl_decided_any(&run->decided) ? records_conflict : NULL,
                        .ctx = run, .keep_joins = run->after != NULL};
     if (rc == DT_OK) rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
@@ -1250,8 +1237,7 @@ static int link_run_all(const dt_config *cfg, const dt_link_options *opts, pl_lo
     fs_scorer_free(run->scorer);
     dt_free(run->weights);
     dt_free(run->weak);
-    util_ids_fini(&run->label_apart);
-    util_ids_fini(&run->label_together);
+    pl_decided_fini(&run->decided);
     fs_model_fini(&run->model);
     clu_result_fini(&run->clu);
     pl_fini(&run->e);

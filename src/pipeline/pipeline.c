@@ -210,6 +210,39 @@ static int context_conflict(const pl_ctx *e, uint32_t a, uint32_t b, pair_levels
  * one of its levels: say, an SSN one digit away and a given name that no
  * level takes for the same (not a nickname, an initial, a shared token or
  * a near spelling): twins, not one person with two typos. */
+/* ---- people's decisions (pipeline.h, pl_decided) ---------------------- */
+
+static int64_t decided_key(uint32_t a, uint32_t b)
+{
+    return (int64_t)((uint64_t)(a < b ? a : b) << 32 | (a < b ? b : a));
+}
+
+void pl_decided_init(pl_decided *d, const pl_ctx *e)
+{
+    memset(d, 0, sizeof *d);
+    d->e = e;
+    d->has_rules = e->cfg && pl_has_conflicts(e);
+}
+
+int pl_decided_add(pl_decided *d, uint32_t a, uint32_t b, int same)
+{
+    return util_ids_add(same ? &d->together : &d->apart, decided_key(a, b));
+}
+
+void pl_decided_fini(pl_decided *d)
+{
+    util_ids_fini(&d->apart);
+    util_ids_fini(&d->together);
+}
+
+int pl_decided_conflict(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
+{
+    const pl_decided *d = ctx;
+    if (d->apart.n && util_ids_find(&d->apart, decided_key(a, b)) != UINT32_MAX) return 1;
+    if (d->together.n && util_ids_find(&d->together, decided_key(a, b)) != UINT32_MAX) return 0;
+    return d->has_rules && pl_records_conflict(d->e, a, b, g);
+}
+
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b, const uint8_t *g)
 {
     pair_levels pl = {.done = 0};

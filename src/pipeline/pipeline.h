@@ -128,6 +128,26 @@ int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair);
 int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b, const uint8_t *g);
 /* 1 when pl_records_conflict can ever say yes: clustering must ask it. */
 int pl_has_conflicts(const pl_ctx *e);
+
+/* People's decisions on pairs of e's records (a store's review decisions,
+ * a batch run's labels), as clustering takes them: a pair decided "not
+ * the same" never shares an entity; one decided "the same" is exempt from
+ * the config's rule conflicts (a person looked; a rule only guessed). */
+typedef struct pl_decided {
+    const pl_ctx *e;
+    int has_rules;              /* pl_has_conflicts(e) */
+    util_ids apart, together;   /* pairs as (smaller << 32 | larger) */
+} pl_decided;
+void pl_decided_init(pl_decided *d, const pl_ctx *e);
+int pl_decided_add(pl_decided *d, uint32_t a, uint32_t b, int same);
+void pl_decided_fini(pl_decided *d);
+/* A clu_conflict_fn over a pl_decided (ctx). */
+int pl_decided_conflict(void *ctx, uint32_t a, uint32_t b, const uint8_t *g);
+/* 1 when clustering must ask pl_decided_conflict. */
+static inline int pl_decided_any(const pl_decided *d)
+{
+    return d->has_rules || d->apart.n;
+}
 /* Loads the config's nickname table once (pl_load does it too). */
 int pl_load_nicknames(pl_ctx *e);
 /* Uses t (read-only, outliving e) instead of loading a table: a store

@@ -485,36 +485,13 @@ static int table_links(const loaded *l, const bfs *b, clu_link **out)
     return DT_OK;
 }
 
-/* What may not share an entity: pairs a reviewer said are not the same
- * person, and pairs the config's rules say differ unless a reviewer said
- * they are the same (a person looked; a rule only guessed). Table
- * indices, the smaller above. */
-typedef struct apart_ctx {
-    pl_ctx *e;
-    int has_rules;
-    util_ids pairs, together;
-} apart_ctx;
-
-static int64_t pair_key(uint32_t a, uint32_t b)
-{
-    return (int64_t)((uint64_t)(a < b ? a : b) << 32 | (a < b ? b : a));
-}
-
-static int decided_conflicts(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
-{
-    const apart_ctx *c = ctx;
-    if (c->pairs.n && util_ids_find(&c->pairs, pair_key(a, b)) != UINT32_MAX) return 1;
-    if (c->together.n && util_ids_find(&c->together, pair_key(a, b)) != UINT32_MAX) return 0;
-    return c->has_rules && pl_records_conflict(c->e, a, b, g);
-}
-
-static int decided_pairs(const loaded *l, const bfs *b, apart_ctx *c)
+/* The walk's decisions, by table index (pl_decided). */
+static int decided_pairs(const loaded *l, const bfs *b, pl_decided *d)
 {
     for (size_t k = 0; k < b->n_apart; k++) {
         long i = index_of(l, b->apart[k].a), j = index_of(l, b->apart[k].b);
         if (i < 0 || j < 0) continue; /* "not the same" as a record out of reach: moot */
-        int64_t key = pair_key((uint32_t)i, (uint32_t)j);
-        DT_TRY(util_ids_add(b->apart[k].p > 0 ? &c->together : &c->pairs, key));
+        DT_TRY(pl_decided_add(d, (uint32_t)i, (uint32_t)j, b->apart[k].p > 0));
     }
     return DT_OK;
 }
@@ -743,19 +720,18 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
     if (rc == DT_OK) rc = table_links(&l, &b, &links);
     clu_result res;
     memset(&res, 0, sizeof res);
-    apart_ctx apart = {&l.e, l.e.cfg && pl_has_conflicts(&l.e), {0}, {0}};
-    if (rc == DT_OK) rc = decided_pairs(&l, &b, &apart);
+    pl_decided decided;
+    pl_decided_init(&decided, &l.e);
+    if (rc == DT_OK) rc = decided_pairs(&l, &b, &decided);
     if (rc == DT_OK) {
         clu_options opt = {.src = l.e.table.src, .one_to_one = cfg->one_to_one,
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
-                           .conflicts = apart.has_rules || apart.pairs.n ? decided_conflicts
-                                                                         : NULL,
-                           .ctx = &apart};
+                           .conflicts = pl_decided_any(&decided) ? pl_decided_conflict : NULL,
+                           .ctx = &decided};
         rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
-    util_ids_fini(&apart.pairs);
-    util_ids_fini(&apart.together);
+    pl_decided_fini(&decided);
     if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     clu_result_fini(&res);
@@ -957,15 +933,15 @@ static int view_cluster(loaded *l, const bfs *b, int64_t seed, util_ids *members
     DT_TRY(table_links(l, b, &links));
     clu_result res;
     memset(&res, 0, sizeof res);
-    apart_ctx apart = {&l->e, pl_has_conflicts(&l->e), {0}, {0}};
-    int rc = decided_pairs(l, b, &apart);
+    pl_decided decided;
+    pl_decided_init(&decided, &l->e);
+    int rc = decided_pairs(l, b, &decided);
     clu_options opt = {.src = l->e.table.src, .one_to_one = cfg->one_to_one,
                        .weak_link = cfg->weak_link, .weak_join_size = (uint32_t)cfg->weak_join_size,
-                       .conflicts = apart.has_rules || apart.pairs.n ? decided_conflicts : NULL,
-                       .ctx = &apart};
+                       .conflicts = pl_decided_any(&decided) ? pl_decided_conflict : NULL,
+                       .ctx = &decided};
     if (rc == DT_OK) rc = clu_run(l->e.table.n_recs, links, b->n, &opt, &res);
-    util_ids_fini(&apart.pairs);
-    util_ids_fini(&apart.together);
+    pl_decided_fini(&decided);
     uint32_t root = rc == DT_OK ? res.entity[index_of(l, seed)] : 0;
     for (uint32_t i = 0; rc == DT_OK && i < l->e.table.n_recs; i++)
         if (res.entity[i] == root) rc = util_ids_add(members, l->sids.ids[i]);
@@ -1156,7 +1132,7 @@ typedef struct linked_load {
     const gv_view *v;
     clu_link *links;
     size_t n_links, cap_links;
-    apart_ctx apart;       /* reviewers' decisions the view allows */
+    pl_decided decided;    /* reviewers' decisions the view allows */
 } linked_load;
 
 static int add_view_record(void *ctx, const st_record *r)
@@ -1189,10 +1165,8 @@ static int add_view_decision(void *ctx, int64_t a, int64_t b, int same)
     long i = index_of(&o->l, a), j = index_of(&o->l, b);
     if (i < 0 || j < 0 || !gv_view_links(o->v, o->l.e.table.src[i], o->l.e.table.src[j]))
         return DT_OK;
-    int64_t key = pair_key((uint32_t)i, (uint32_t)j);
-    if (!same) return util_ids_add(&o->apart.pairs, key);
-    DT_TRY(util_ids_add(&o->apart.together, key));
-    return add_view_link(ctx, a, b, 1.0);
+    DT_TRY(pl_decided_add(&o->decided, (uint32_t)i, (uint32_t)j, same));
+    return same ? add_view_link(ctx, a, b, 1.0) : DT_OK;
 }
 
 int svc_load_linked(svc_request *q, svc_linked *out, dt_error *err)
@@ -1213,20 +1187,17 @@ int svc_load_linked(svc_request *q, svc_linked *out, dt_error *err)
     if (rc == DT_OK && cmp_table_finish(&o->l.e.table) < 0) rc = DT_ENOMEM;
     if (rc == DT_OK && fs_tf_bind((fs_model *)m, cfg, &o->l.e.table) < 0) rc = DT_ENOMEM;
     if (rc == DT_OK) rc = st_links_each(q->s->st, cfg->link_threshold, add_view_link, o, err);
+    pl_decided_init(&o->decided, &o->l.e);
     if (rc == DT_OK) rc = st_decisions_each(q->s->st, add_view_decision, o, err);
-    o->apart.e = &o->l.e;
-    o->apart.has_rules = o->l.e.cfg && pl_has_conflicts(&o->l.e);
     if (rc == DT_OK) {
         clu_options opt = {.src = o->l.e.table.src, .one_to_one = cfg->one_to_one,
                            .weak_link = cfg->weak_link,
                            .weak_join_size = (uint32_t)cfg->weak_join_size,
-                           .conflicts = o->apart.has_rules || o->apart.pairs.n ? decided_conflicts
-                                                                               : NULL,
-                           .ctx = &o->apart, .keep_joins = 1};
+                           .conflicts = pl_decided_any(&o->decided) ? pl_decided_conflict : NULL,
+                           .ctx = &o->decided, .keep_joins = 1};
         rc = clu_run(o->l.e.table.n_recs, o->links, o->n_links, &opt, &out->clu);
     }
-    util_ids_fini(&o->apart.pairs);
-    util_ids_fini(&o->apart.together);
+    pl_decided_fini(&o->decided);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory loading entities");
     if (rc < 0) {
         svc_linked_fini(out);

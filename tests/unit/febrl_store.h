@@ -44,15 +44,19 @@ static void write_subsets(const char *a_path, const char *b_path, int n)
     fclose(out);
 }
 
-static void write_policy(const char *path)
+/* A policy allowing purpose "test" (and `also`, when not NULL) on
+ * everything for 400 days. */
+static void write_policy(const char *path, const char *also)
 {
     time_t later = time(NULL) + 400L * 86400;
     char day[16];
     strftime(day, sizeof day, "%Y-%m-%d", gmtime(&later));
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "purposes:\n  test:\n    allowed: true\n    agreement: T-1\n    expires: %s\n"
-               "    fields: all\n    link_with: all\n", day);
+    fprintf(f, "purposes:\n");
+    for (int i = 0; i < (also ? 2 : 1); i++)
+        fprintf(f, "  %s:\n    allowed: true\n    agreement: T-%d\n    expires: %s\n"
+                   "    fields: all\n    link_with: all\n", i ? also : "test", i + 1, day);
     fclose(f);
 }
 
@@ -78,7 +82,7 @@ static void febrl_store_make(int n, febrl_tokens *tok, dt_store **out)
     tmpdir_path(b_csv, sizeof b_csv, "b.csv");
     tmpdir_path(pol, sizeof pol, "policy.yaml");
     write_subsets(a_csv, b_csv, n);
-    write_policy(pol);
+    write_policy(pol, NULL);
     dt_error err;
     dt_store *s = NULL;
     char key[300];

@@ -133,16 +133,7 @@ static void test_decisions_hold_under_a_narrower_view(void **state)
     (void)state;
     char pol[300];
     tmpdir_path(pol, sizeof pol, "narrow.yaml");
-    time_t later = time(NULL) + 400L * 86400;
-    char day[16];
-    strftime(day, sizeof day, "%Y-%m-%d", gmtime(&later));
-    FILE *f = fopen(pol, "w");
-    assert_non_null(f);
-    fprintf(f, "purposes:\n  test:\n    allowed: true\n    agreement: T-1\n    expires: %s\n"
-               "    fields: all\n    link_with: all\n  narrow:\n    allowed: true\n"
-               "    agreement: N-1\n    expires: %s\n    fields: all\n    link_with: all\n",
-            day, day);
-    fclose(f);
+    write_policy(pol, "narrow"); /* on a only: b is hidden under "narrow" */
     dt_error err;
     int64_t version;
     must(dt_policy_set(g_store, &(dt_request){g_tok.steward, "setup"}, "a", pol, &version, &err),
