@@ -677,7 +677,9 @@ typedef struct dt_decision_result {
  * decision and its audit entry, which names both records. Both must be
  * visible to the purpose, and their sources allowed to link. note (may
  * be NULL, at most DT_NOTE_MAX bytes) is kept sealed under the store's
- * key. OUT: *out, the records' entities after. */
+ * key. OUT: *out, the records' entities after ("" under a purpose whose
+ * view is narrower than the store: a store id would tell what a hidden
+ * record joined). */
 DT_API int dt_review_decide(dt_store *store, const dt_request *req, const char *key_a,
                             const char *key_b, int same, const char *note,
                             dt_decision_result *out, dt_error *err);

@@ -211,8 +211,9 @@ async function decide(same) {
     $("note").value = "";
     state.pairs.splice(i, 1);
     await select(Math.min(i, state.pairs.length - 1)); // the next pair first, then the outcome
-    $("outcome").textContent = (same ? "Same person: " : "Not the same: ") + r.a.record + " is in " +
-      r.a.entity + ", " + r.b.record + " in " + r.b.entity + ".";
+    $("outcome").textContent = (same ? "Same person: " : "Not the same: ") + (r.a.entity
+      ? r.a.record + " is in " + r.a.entity + ", " + r.b.record + " in " + r.b.entity + "."
+      : "recorded (this purpose sees part of the store, so no entity is named).");
   } catch (e) {
     $("outcome").textContent = "Not recorded: " + e.message;
   } finally {

@@ -94,6 +94,8 @@ int dt_review_decide(dt_store *store, const dt_request *req, const char *key_a,
     int rc = svc_need_model(store, err);
     if (rc == DT_OK) rc = decidable(&q, key_a, key_b, &w.a, &w.b, err);
     if (rc == DT_OK) rc = req_commit_with(&q, decide, &w, err);
-    if (rc < 0) memset(out, 0, sizeof *out);
+    /* a store entity id under a narrower view would tell what a hidden record
+     * joined (store_read.c): the reply names none there */
+    if (rc < 0 || !q.view.is_full) memset(out, 0, sizeof *out);
     return dt_err_ensure(err, req_end(&q, rc, err));
 }
