@@ -518,7 +518,14 @@ typedef struct dt_ingest_options {
                                    nowhere, they are counted and reported only */
     int64_t max_rejected;       /* rows that may be rejected and the call succeed; 0: none;
                                    negative: any. The accepted rows are stored either way */
+    int bulk;                   /* 1: load in bulk (one transaction, then the batch stages
+                                   over the store); -1: batch by batch; 0: in bulk when the
+                                   file has DT_BULK_MIN_ROWS rows or more and at least an
+                                   eighth of the records stored. Only a store with a model
+                                   resolves, so only there does it matter */
 } dt_ingest_options;
+
+enum { DT_BULK_MIN_ROWS = 20000 };
 
 typedef struct dt_ingest_summary {
     uint64_t n_rows;        /* rows accepted from the file */

@@ -42,6 +42,7 @@ typedef struct cli_opts {
     long rate;                /* serve --rate N */
     long limit;               /* review queue --limit N */
     int labels;               /* train --labels */
+    int bulk;                 /* ingest --bulk 1, --no-bulk -1, else 0 (by size) */
     const char *report;       /* link --report FILE */
     const char *decisions;    /* link --decisions FILE */
     long max_connections;     /* serve --max-connections N */

@@ -86,6 +86,10 @@ int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_
 int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new)
 {
     size_t n = n_new;
+    if (!n) { /* an empty table's arrays may be NULL, which memcpy may not take */
+        t->n_recs = 0;
+        return DT_OK;
+    }
     uint32_t *tmp = dt_malloc((n ? n : 1) * sizeof *tmp);
     uint16_t *tmp16 = dt_malloc((n ? n : 1) * sizeof *tmp16);
     if (!tmp || !tmp16) {

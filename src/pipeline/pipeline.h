@@ -89,6 +89,9 @@ uint64_t pl_canonical_key(uint16_t src, const char *id, size_t len);
 /* After records were added to e->table by other means (a store): puts
  * them in canonical order and codes their values, as pl_load does. */
 int pl_finish_load(pl_ctx *e);
+/* As pl_finish_load; OUT: *perm, the index each record had before
+ * (dt_free it), for the caller's arrays beside the table. */
+int pl_finish_load_perm(pl_ctx *e, uint32_t **perm);
 /* Runs the batch stages up to training over records a loader puts in the
  * table (link.c), and returns the model as text (dt_free it). */
 typedef int (*pl_loader)(pl_ctx *e, void *ctx);

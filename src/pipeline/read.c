@@ -518,8 +518,9 @@ static int sort_records(pl_ctx *e, util_kv *kv)
     return DT_OK;
 }
 
-/* Puts records in canonical order. */
-static int canonical_order(pl_ctx *e)
+/* Puts records in canonical order; *perm_out (when not NULL) gets each
+ * record's index before (dt_free it). */
+static int canonical_order(pl_ctx *e, uint32_t **perm_out)
 {
     cmp_table *t = &e->table;
     size_t n = t->n_recs;
@@ -529,7 +530,8 @@ static int canonical_order(pl_ctx *e)
     for (size_t i = 0; i < n && rc == DT_OK; i++) perm[i] = kv[i].val;
     if (rc == DT_OK) rc = cmp_table_permute(t, perm, n);
     dt_free(kv);
-    dt_free(perm);
+    if (rc == DT_OK && perm_out) *perm_out = perm;
+    else dt_free(perm);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory ordering records") : DT_OK;
 }
 
@@ -569,7 +571,7 @@ int pl_load(pl_ctx *e)
         st.n_reported = 0;
         rc = read_source(&st);
     }
-    if (rc >= 0) rc = canonical_order(e);
+    if (rc >= 0) rc = canonical_order(e, NULL);
     read_state_fini(&st);
     if (rc < 0) return rc;
     rc = cmp_table_finish(&e->table);
@@ -588,8 +590,13 @@ static void read_state_begin(read_state *st, pl_ctx *e, size_t i_src, const char
 
 int pl_finish_load(pl_ctx *e)
 {
+    return pl_finish_load_perm(e, NULL);
+}
+
+int pl_finish_load_perm(pl_ctx *e, uint32_t **perm)
+{
     DT_TRY(pl_load_nicknames(e));
-    DT_TRY(canonical_order(e));
+    DT_TRY(canonical_order(e, perm));
     int rc = cmp_table_finish(&e->table);
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }

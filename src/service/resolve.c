@@ -20,6 +20,13 @@
  * its records are resolved. Pairs compared while it was under the cap keep
  * their links until those records are resolved again (train).
  *
+ * In bulk (svc_resolve_bulk: a large ingest, train) the same holds with
+ * the whole store in one table: the pairs a batch would score are the
+ * candidate pairs that hold one of its records (the block cap counts the
+ * same stored records), the links of other pairs stay as stored, and
+ * clustering every component, untouched ones included, gives each the
+ * entities it has (their records keep their ids, so nothing is written).
+ *
  * Invariants:
  *   1. Runs inside the caller's transaction: records, keys, links and
  *      entities of a batch commit together or not at all.
@@ -473,6 +480,19 @@ static int load_component(loaded *l, st_store *st, const loaded *batch, const ut
     return rc;
 }
 
+/* Codes the component's values and binds the model's term frequencies
+ * and m-by-value to them: a context's cannot-link weighs the pair with
+ * them (pl_records_conflict), and a model bound to another table (the
+ * batch's) reads another table's value numbers, so the same two records
+ * were kept apart, or not, by whatever values shared their numbers. */
+static int bind_component(loaded *l)
+{
+    if (cmp_table_finish(&l->e.table) < 0 ||
+        (l->e.model && fs_tf_bind((fs_model *)l->e.model, l->e.cfg, &l->e.table) < 0))
+        return DT_ENOMEM;
+    return DT_OK;
+}
+
 /* The component's links between table indices, smaller index first. */
 static int table_links(const loaded *l, const bfs *b, clu_link **out)
 {
@@ -519,7 +539,11 @@ typedef struct naming {
     size_t n_clusters;
     size_t *cluster_of;    /* per root record: its index in all */
     util_intern chosen;    /* ids given in this round */
+    uint32_t *holder;      /* whole store loaded (bulk): per old id, the one cluster root
+                              holding it, or HELD_BY_MANY; NULL: ask the store */
 } naming;
+
+enum { HELD_BY_MANY = UINT32_MAX };
 
 static const naming *g_naming; /* qsort has no context; resolution is single-threaded */
 
@@ -598,7 +622,12 @@ static int fresh_id(naming *nm, cluster_name *c)
     for (uint64_t salt = 1;; salt++) {
         outside_check oc = {nm->l, nm->res, c->root, 0};
         oc.is_used = util_intern_find(&nm->chosen, c->id, strlen(c->id)) != UINT32_MAX;
-        if (!oc.is_used) DT_TRY(st_entity_members(nm->st, c->id, held_outside, &oc, nm->l->e.err));
+        if (!oc.is_used && nm->holder) {
+            uint32_t o = util_intern_find(&nm->olds, c->id, strlen(c->id));
+            oc.is_used = o != UINT32_MAX && nm->holder[o] != c->root;
+        } else if (!oc.is_used) {
+            DT_TRY(st_entity_members(nm->st, c->id, held_outside, &oc, nm->l->e.err));
+        }
         if (!oc.is_used) {
             uint32_t ignored;
             return util_intern_put(&nm->chosen, c->id, strlen(c->id), &ignored);
@@ -649,10 +678,51 @@ static int read_old_ids(naming *nm)
     return DT_OK;
 }
 
+/* With the whole store loaded: which cluster holds each old id (one, or
+ * HELD_BY_MANY), so a fresh id is checked in memory, not by a query per
+ * cluster. */
+static int find_holders(naming *nm)
+{
+    size_t n_old = nm->olds.n_strs;
+    nm->holder = dt_malloc((n_old ? n_old : 1) * sizeof *nm->holder);
+    if (!nm->holder) return DT_ENOMEM;
+    for (size_t k = 0; k < n_old; k++) nm->holder[k] = HELD_BY_MANY - 1;
+    for (size_t i = 0; i < nm->n; i++) {
+        uint32_t o = nm->old[i], root = nm->res->entity[i];
+        if (o == UINT32_MAX) continue;
+        if (nm->holder[o] == HELD_BY_MANY - 1) nm->holder[o] = root;
+        else if (nm->holder[o] != root) nm->holder[o] = HELD_BY_MANY;
+    }
+    return DT_OK;
+}
+
+/* Writes the memberships that changed, by store id: neighbouring rows. */
+static int write_memberships(naming *nm)
+{
+    loaded *l = nm->l;
+    util_kv *v = dt_malloc((nm->n ? nm->n : 1) * sizeof *v);
+    if (!v) return DT_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nm->n; i++) {
+        const char *id = nm->all[nm->cluster_of[nm->res->entity[i]]].id;
+        if (nm->old[i] != UINT32_MAX && !strcmp(nm->olds.strs[nm->old[i]], id)) continue; /* as it was */
+        v[k++] = (util_kv){(uint64_t)l->sids.ids[i], (uint32_t)i};
+    }
+    int rc = util_sort_kv(v, k);
+    for (size_t j = 0; j < k && rc == DT_OK; j++) {
+        const char *id = nm->all[nm->cluster_of[nm->res->entity[v[j].val]]].id;
+        rc = st_entity_set(nm->st, (int64_t)v[j].key, id, l->e.err);
+    }
+    dt_free(v);
+    return rc;
+}
+
 /* Gives each cluster of the component its id and writes the memberships:
  * a cluster keeps the old id most of its records held unless another
- * cluster holds more of that entity; otherwise it gets a fresh id. */
-static int name_clusters(loaded *l, st_store *st, const clu_result *res, const char *cause)
+ * cluster holds more of that entity; otherwise it gets a fresh id.
+ * is_whole: l holds every active record of the store. */
+static int name_clusters(loaded *l, st_store *st, const clu_result *res, const char *cause,
+                         int is_whole)
 {
     naming nm = {.l = l, .st = st, .res = res, .n = l->e.table.n_recs};
     size_t n = nm.n ? nm.n : 1;
@@ -684,15 +754,13 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
         snprintf(c->id, sizeof c->id, "%s", o);
         rc = util_intern_put(&nm.chosen, o, strlen(o), &ignored);
     }
+    if (rc == DT_OK && is_whole) rc = find_holders(&nm);
     for (size_t k = 0; k < nm.n_clusters && rc == DT_OK; k++)
         if (!nm.all[k].id[0]) rc = fresh_id(&nm, &nm.all[k]);
     if (rc == DT_OK) rc = record_events(&nm, cause);
-    for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
-        const char *id = nm.all[nm.cluster_of[res->entity[i]]].id;
-        if (nm.old[i] != UINT32_MAX && !strcmp(nm.olds.strs[nm.old[i]], id)) continue; /* as it was */
-        rc = st_entity_set(st, l->sids.ids[i], id, l->e.err);
-    }
+    if (rc == DT_OK) rc = write_memberships(&nm);
     if (rc == DT_ENOMEM && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
+    dt_free(nm.holder);
     dt_free(best);
     dt_free(nm.old);
     dt_free(nm.order);
@@ -715,7 +783,7 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
     if (rc == DT_OK) rc = loaded_init(&l, cfg, batch->e.nicks, err);
     l.e.model = batch->e.model; /* its context's cannot-links, as batch has them */
     if (rc == DT_OK) rc = load_component(&l, st, batch, seeds, err);
-    if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
+    if (rc == DT_OK) rc = bind_component(&l);
     clu_link *links = NULL;
     if (rc == DT_OK) rc = table_links(&l, &b, &links);
     clu_result res;
@@ -732,7 +800,7 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
         rc = clu_run(l.e.table.n_recs, links, b.n, &opt, &res);
     }
     pl_decided_fini(&decided);
-    if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause);
+    if (rc == DT_OK) rc = name_clusters(&l, st, &res, cause, 0);
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");
     clu_result_fini(&res);
     dt_free(links);
@@ -849,6 +917,284 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
     util_ids_fini(&kept);
     util_ids_fini(&seeds);
     if (l.e.cfg) loaded_fini(&l);
+    return rc;
+}
+
+/* ---- resolving in bulk ----------------------------------------------------- */
+
+/* What a bulk resolution holds: every active record of the store in one
+ * table (canonical order), which of them are fresh (scored again), and
+ * the links the fresh ones make. */
+typedef struct bulk {
+    loaded l;
+    st_store *st;
+    fs_model *m;
+    const svc_batch *in;
+    uint8_t *fresh;            /* per table record */
+    size_t n_fresh;
+    block_pair *pairs;         /* candidate pairs with a fresh record */
+    double *weights;           /* per pair */
+    size_t n_pairs;
+    fs_scorer *scorer;
+} bulk;
+
+static int add_bulk_record(void *ctx, const st_record *r)
+{
+    bulk *b = ctx;
+    return add_stored_record(&b->l, r, r->id);
+}
+
+/* The table in canonical order, store ids and entities beside it. */
+static int bulk_order(bulk *b)
+{
+    loaded *l = &b->l;
+    uint32_t *perm = NULL;
+    DT_TRY(pl_finish_load_perm(&l->e, &perm));
+    util_ids sids = {0};
+    char **entity = dt_malloc((l->sids.n ? l->sids.n : 1) * sizeof *entity);
+    int rc = entity ? DT_OK : DT_ENOMEM;
+    for (uint32_t i = 0; i < l->sids.n && rc == DT_OK; i++) {
+        rc = util_ids_add(&sids, l->sids.ids[perm[i]]);
+        entity[i] = l->entity[perm[i]];
+    }
+    dt_free(perm);
+    if (rc < 0) {
+        dt_free(entity);
+        util_ids_fini(&sids);
+        return dt_err_set(l->e.err, DT_ENOMEM, "out of memory");
+    }
+    util_ids_fini(&l->sids);
+    dt_free(l->entity);
+    l->sids = sids;
+    l->entity = entity;
+    l->cap_entity = sids.n;
+    return DT_OK;
+}
+
+/* Marks the fresh records; all of them when the caller names none. */
+static int mark_fresh(bulk *b)
+{
+    const loaded *l = &b->l;
+    size_t n = l->e.table.n_recs;
+    if (!(b->fresh = dt_calloc(n ? n : 1, 1))) return DT_ENOMEM;
+    for (size_t i = 0; i < n && !b->in->recs; i++) b->fresh[i] = 1;
+    for (size_t k = 0; b->in->recs && k < b->in->n; k++) {
+        long i = index_of(l, b->in->recs[k]);
+        if (i >= 0) b->fresh[i] = 1;
+    }
+    for (size_t i = 0; i < n; i++) b->n_fresh += b->fresh[i];
+    return DT_OK;
+}
+
+/* The candidate pairs that hold a fresh record: a pair of two others
+ * keeps the link it has. */
+static int fresh_pairs(bulk *b)
+{
+    block_output *blk = &b->l.e.blk;
+    size_t k = 0;
+    for (size_t i = 0; i < blk->n_pairs; i++)
+        if (b->fresh[blk->pairs[i].a] || b->fresh[blk->pairs[i].b]) {
+            blk->pairs[k] = blk->pairs[i];
+            blk->rules[k++] = blk->rules[i];
+        }
+    b->pairs = blk->pairs;
+    b->n_pairs = k;
+    b->weights = dt_malloc((k ? k : 1) * sizeof *b->weights);
+    return b->weights ? DT_OK : DT_ENOMEM;
+}
+
+static void bulk_score_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    bulk *b = ctx;
+    const pl_ctx *e = &b->l.e;
+    uint8_t g[FS_MAX_COMPARISONS];
+    for (size_t i = begin; i < end; i++) {
+        cmp_vector(&e->table, e->cfg, b->pairs[i].a, b->pairs[i].b, g);
+        b->weights[i] = fs_scorer_weight(b->scorer, g, b->pairs[i].a, b->pairs[i].b);
+    }
+}
+
+/* Compares and scores the fresh pairs with the frozen model. */
+static int bulk_score(bulk *b)
+{
+    pl_ctx *e = &b->l.e;
+    if (fs_tf_bind(b->m, e->cfg, &e->table) < 0 ||
+        fs_scorer_new(b->m, e->cfg, &e->table, &b->scorer) < 0)
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    return util_parallel_for(e->n_threads, b->n_pairs, 4096, bulk_score_range, b) < 0
+               ? dt_err_set(e->err, DT_ENOMEM, "out of memory")
+               : DT_OK;
+}
+
+/* The fresh records lose the links they had (all links, when all are
+ * fresh); the new ones are written by (a, b) store ids. */
+static int bulk_write_links(bulk *b)
+{
+    pl_ctx *e = &b->l.e;
+    const int64_t *sid = b->l.sids.ids;
+    if (!b->in->recs) DT_TRY(st_links_clear(b->st, e->err));
+    for (size_t k = 0; b->in->recs && k < b->in->n; k++)
+        if (!b->in->is_new || !b->in->is_new[k]) DT_TRY(st_links_drop(b->st, b->in->recs[k], e->err));
+    util_kv *v = dt_malloc((b->n_pairs ? b->n_pairs : 1) * sizeof *v);
+    if (!v) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_pairs; i++) {
+        if (fs_probability(b->weights[i]) < e->cfg->review_threshold) continue;
+        int64_t x = sid[b->pairs[i].a], y = sid[b->pairs[i].b];
+        /* ids are below 2^30 (st_keys_set), so (a, b) packs in one key */
+        v[n++] = (util_kv){(uint64_t)(x < y ? x : y) << 32 | (uint64_t)(x < y ? y : x),
+                           (uint32_t)i};
+    }
+    int rc = util_sort_kv(v, n);
+    for (size_t k = 0; k < n && rc == DT_OK; k++) {
+        size_t i = v[k].val;
+        rc = st_link_put(b->st, (int64_t)(v[k].key >> 32), (int64_t)(v[k].key & 0xffffffffu),
+                         b->l.e.blk.rules[i], b->weights[i], fs_probability(b->weights[i]),
+                         e->err);
+    }
+    dt_free(v);
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
+/* The fresh records' blocking keys; when all are fresh the index is
+ * written anew (a store ingested before it had a model holds none). */
+static int bulk_write_keys(bulk *b)
+{
+    pl_ctx *e = &b->l.e;
+    size_t n_rules = e->cfg->n_rules, n = 0;
+    if (!b->n_fresh) return DT_OK;
+    int64_t *recs = dt_malloc(b->n_fresh * sizeof *recs);
+    uint16_t *codes = dt_malloc(b->n_fresh * sizeof *codes);
+    uint64_t **keys = dt_calloc(n_rules ? n_rules : 1, sizeof *keys);
+    int rc = recs && codes && keys ? DT_OK : DT_ENOMEM;
+    for (size_t r = 0; r < n_rules && rc == DT_OK; r++)
+        if (!(keys[r] = dt_malloc(b->n_fresh * sizeof *keys[r]))) rc = DT_ENOMEM;
+    util_kv *order = rc == DT_OK ? dt_malloc(b->n_fresh * sizeof *order) : NULL;
+    if (!order) rc = DT_ENOMEM;
+    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++)
+        if (b->fresh[i]) order[n++] = (util_kv){(uint64_t)b->l.sids.ids[i], (uint32_t)i};
+    if (rc == DT_OK) rc = util_sort_kv(order, n); /* by store id: record_keys in order */
+    for (size_t k = 0; k < n && rc == DT_OK; k++) {
+        uint32_t i = order[k].val;
+        recs[k] = b->l.sids.ids[i];
+        codes[k] = e->table.src[i];
+        for (size_t r = 0; r < n_rules; r++) keys[r][k] = e->keys[r][i];
+    }
+    dt_free(order);
+    const uint64_t *const *kk = (const uint64_t *const *)keys;
+    if (rc == DT_OK)
+        rc = b->in->recs ? st_keys_set(b->st, recs, codes, n, kk, n_rules, e->err)
+                         : st_keys_reset(b->st, recs, codes, n, kk, n_rules, e->err);
+    for (size_t r = 0; keys && r < n_rules; r++) dt_free(keys[r]);
+    dt_free(keys);
+    dt_free(recs);
+    dt_free(codes);
+    return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
+}
+
+/* Every link at or over the link threshold and every decision, as the
+ * store now holds them, by table index. */
+typedef struct graph {
+    const loaded *l;
+    clu_link *v;
+    size_t n, cap;
+    pl_decided *decided;
+} graph;
+
+static int graph_add(graph *g, int64_t a, int64_t b, double p)
+{
+    long i = index_of(g->l, a), j = index_of(g->l, b);
+    if (i < 0 || j < 0) return DT_OK; /* a withdrawn record's: it has none (st_links_drop) */
+    DT_TRY(util_grow((void **)&g->v, &g->cap, g->n + 1, sizeof *g->v));
+    g->v[g->n++] = (clu_link){(uint32_t)(i < j ? i : j), (uint32_t)(i < j ? j : i), p, NULL};
+    return DT_OK;
+}
+
+static int graph_link(void *ctx, int64_t a, int64_t b, double p)
+{
+    return graph_add(ctx, a, b, p);
+}
+
+/* A reviewer's decision: "same" is a link of probability 1 too, as the
+ * component walk has it (visit_decision). */
+static int graph_decision(void *ctx, int64_t a, int64_t b, int same)
+{
+    graph *g = ctx;
+    long i = index_of(g->l, a), j = index_of(g->l, b);
+    if (i < 0 || j < 0) return DT_OK;
+    if (same) DT_TRY(graph_add(g, a, b, 1.0));
+    return pl_decided_add(g->decided, (uint32_t)i, (uint32_t)j, same);
+}
+
+/* Clusters the whole store from its links and decisions, and names the
+ * entities as the incremental path names them. */
+static int bulk_cluster(bulk *b)
+{
+    loaded *l = &b->l;
+    const dt_config *cfg = l->e.cfg;
+    pl_decided decided;
+    pl_decided_init(&decided, &l->e);
+    graph g = {.l = l, .decided = &decided};
+    int rc = st_links_each(b->st, cfg->link_threshold, graph_link, &g, l->e.err);
+    if (rc == DT_OK) rc = st_decisions_each(b->st, graph_decision, &g, l->e.err);
+    clu_result res;
+    memset(&res, 0, sizeof res);
+    if (rc == DT_OK) {
+        clu_options opt = {.src = l->e.table.src, .one_to_one = cfg->one_to_one,
+                           .weak_link = cfg->weak_link,
+                           .weak_join_size = (uint32_t)cfg->weak_join_size,
+                           .conflicts = pl_decided_any(&decided) ? pl_decided_conflict : NULL,
+                           .ctx = &decided};
+        rc = clu_run(l->e.table.n_recs, g.v, g.n, &opt, &res);
+    }
+    pl_decided_fini(&decided);
+    dt_free(g.v);
+    if (rc == DT_OK) rc = name_clusters(l, b->st, &res, b->in->cause, 1);
+    if (rc == DT_OK)
+        pl_log(&l->e, DT_LOG_INFO, "resolve: %zu records in %zu entities, %zu of them scored "
+               "again (%zu candidate pairs)", (size_t)l->e.table.n_recs, (size_t)res.n_entities,
+               b->n_fresh, b->n_pairs);
+    clu_result_fini(&res);
+    return rc;
+}
+
+static int bulk_run(bulk *b)
+{
+    pl_ctx *e = &b->l.e;
+    DT_TRY(st_records_norm_each(b->st, add_bulk_record, b, e->err));
+    DT_TRY(bulk_order(b));
+    DT_TRY(mark_fresh(b) == DT_OK ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory"));
+    DT_TRY(pl_keys(e));
+    DT_TRY(pl_block(e));
+    DT_TRY(fresh_pairs(b) == DT_OK ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory"));
+    DT_TRY(bulk_score(b));
+    DT_TRY(bulk_write_keys(b));
+    pl_free_keys(e);
+    DT_TRY(bulk_write_links(b));
+    dt_free(b->weights);
+    b->weights = NULL;
+    block_output_fini(&e->blk);
+    b->pairs = NULL;
+    return bulk_cluster(b);
+}
+
+int svc_resolve_bulk(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *in,
+                     dt_error *err)
+{
+    assert(!in->n_gone && !in->n_also && !in->values);
+    bulk b = {.st = st, .m = m, .in = in};
+    int rc = loaded_init(&b.l, cfg, in->nicks, err);
+    b.l.e.on_log = in->on_log;
+    b.l.e.on_progress = in->on_progress;
+    b.l.e.cb_ctx = in->cb_ctx;
+    b.l.e.model = m;
+    if (rc == DT_OK) rc = bulk_run(&b);
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory resolving");
+    fs_scorer_free(b.scorer);
+    dt_free(b.weights);
+    dt_free(b.fresh);
+    if (b.l.e.cfg) loaded_fini(&b.l);
     return rc;
 }
 
@@ -976,7 +1322,7 @@ int svc_view_entity(st_store *st, const dt_config *cfg, const norm_nicknames *ni
     l.e.model = m; /* its context's cannot-links, as batch clustering has them */
     none.e.cfg = cfg; /* an empty batch: every member is read from the store */
     if (rc == DT_OK) rc = load_component(&l, st, &none, &set, err);
-    if (rc == DT_OK && cmp_table_finish(&l.e.table) < 0) rc = DT_ENOMEM;
+    if (rc == DT_OK) rc = bind_component(&l);
     if (rc == DT_OK) rc = view_cluster(&l, &w.b, sid, members);
 done:
     if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory clustering");

@@ -42,6 +42,7 @@ typedef struct svc_batch {
     const char *cause;         /* recorded with each merge or split */
     const norm_nicknames *nicks; /* the store's table, borrowed; NULL loads one */
     dt_log_fn on_log;          /* blocks over the cap are said here; may be NULL */
+    dt_progress_fn on_progress; /* svc_resolve_bulk's stages; may be NULL */
     void *cb_ctx;
     util_ids *warned;          /* blocks said already, kept across batches; may be NULL */
 } svc_batch;
@@ -53,6 +54,18 @@ typedef struct svc_batch {
 struct st_store;
 int svc_resolve(struct st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *batch,
                 dt_error *err);
+
+/* Resolves as svc_resolve does, with the same links and entities, for
+ * a batch of recs (NULL: every active record, as after a new model; the
+ * batch's values, gone and also are not taken) large beside the store:
+ * every active record is read once into
+ * one table, the batch stages block and score the pairs that hold a
+ * record to score again, links are written by (a, b), and the whole
+ * store is clustered from its links and named by the incremental rule.
+ * Its cost grows with the store, not the batch. Inside the caller's
+ * transaction. */
+int svc_resolve_bulk(struct st_store *st, const dt_config *cfg, fs_model *m,
+                     const svc_batch *in, dt_error *err);
 
 /* Store source ids to config source indexes. */
 typedef struct svc_sources {

@@ -83,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_REC_NORM_EACH, S_LINKS_CLEAR, S_KEY_PUT, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -126,6 +126,10 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_REC_NORM] = "SELECT s.name, r.record_id, NULL, r.norm, r.version, r.withdrawn, r.source, "
                    "coalesce(m.entity, '') FROM record r JOIN source s ON s.id = r.source "
                    "LEFT JOIN membership m ON m.record = r.id WHERE r.id = ?1",
+    [S_REC_NORM_EACH] = "SELECT s.name, r.record_id, NULL, r.norm, r.version, r.withdrawn, r.id, "
+                        "coalesce(m.entity, '') FROM record r JOIN source s ON s.id = r.source "
+                        "LEFT JOIN membership m ON m.record = r.id WHERE r.withdrawn = 0 "
+                        "ORDER BY r.id",
     [S_REC_ID] = "SELECT id FROM record WHERE source = ?1 AND record_id = ?2",
     [S_MODEL_PUT] = "INSERT INTO model(created, json) VALUES(strftime('%Y-%m-%dT%H:%M:%SZ'), ?1)",
     [S_MODEL_LATEST] = "SELECT version, json FROM model ORDER BY version DESC LIMIT 1",
@@ -139,6 +143,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_KEY_ADD] = "INSERT OR IGNORE INTO block_new(slot) VALUES(?1)",
     [S_KEY_DEL] = "DELETE FROM block_key WHERE slot = ?1",
+    [S_KEY_PUT] = "INSERT OR IGNORE INTO block_key(slot) VALUES(?1)",
     [S_KEY_DEL_NEW] = "DELETE FROM block_new WHERE slot = ?1",
     [S_KEY_RANGE] = "SELECT slot FROM block_key WHERE slot BETWEEN ?1 AND ?2 "
                     "UNION ALL SELECT slot FROM block_new WHERE slot BETWEEN ?1 AND ?2",
@@ -153,6 +158,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
     [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_LINKS_DROP] = "DELETE FROM link WHERE a = ?1 OR b = ?1",
+    [S_LINKS_CLEAR] = "DELETE FROM link",
     [S_DEC_PUT] = "INSERT OR REPLACE INTO decision(a, b, same, by, time, note) "
                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_DEC_OF] = "SELECT b, same FROM decision WHERE a = ?1 "
@@ -792,28 +798,28 @@ int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *
     return DT_OK;
 }
 
-int st_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
-                    void *ctx, dt_error *err)
+/* Calls fn with each row of st as a record: columns source, record id,
+ * raw (read when with_raw), norm, version, withdrawn, id, and the entity
+ * when the statement has an eighth column. */
+static int walk_records(st_store *s, sqlite3_stmt *st, int with_raw, st_record_fn fn, void *ctx,
+                        dt_error *err)
 {
-    sqlite3_stmt *st = stmt(s, source ? S_REC_EACH_SRC : S_REC_EACH);
-    if (source) sq_bind_text(st, 1, source);
-    sqlite3_bind_int(st, 2, with_withdrawn);
-    int rc;
+    int rc, has_entity = sqlite3_column_count(st) > 7;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 6), version = sqlite3_column_int64(st, 4);
-        int out = sq_open_column(s, id, version, 'r', st, 2, &s->scratch[0], err);
+        int out = with_raw ? sq_open_column(s, id, version, 'r', st, 2, &s->scratch[0], err) : DT_OK;
         if (out == DT_OK) out = sq_open_column(s, id, version, 'n', st, 3, &s->scratch[1], err);
         st_record r = {
             .source = (const char *)sqlite3_column_text(st, 0),
             .record_id = (const char *)sqlite3_column_text(st, 1),
-            .raw = s->scratch[0].data,
+            .raw = with_raw ? s->scratch[0].data : "",
             .norm = s->scratch[1].data,
             .version = version,
             .is_withdrawn = sqlite3_column_int(st, 5),
-            .entity = "",
+            .entity = has_entity ? (const char *)sqlite3_column_text(st, 7) : "",
             .id = id,
         };
-        if (out == DT_OK && (!r.source || !r.record_id || !r.raw || !r.norm)) {
+        if (out == DT_OK && (!r.source || !r.record_id || !r.raw || !r.norm || !r.entity)) {
             sqlite3_reset(st);
             return sq_damaged(s, "reading records", "a record without its id or values", err);
         }
@@ -825,6 +831,20 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading records", err);
+}
+
+int st_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
+                    void *ctx, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, source ? S_REC_EACH_SRC : S_REC_EACH);
+    if (source) sq_bind_text(st, 1, source);
+    sqlite3_bind_int(st, 2, with_withdrawn);
+    return walk_records(s, st, 1, fn, ctx, err);
+}
+
+int st_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err)
+{
+    return walk_records(s, stmt(s, S_REC_NORM_EACH), 0, fn, ctx, err);
 }
 
 int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_error *err)
@@ -1157,6 +1177,34 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
     return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
 }
 
+static int cmp_as_rowid(const void *x, const void *y)
+{
+    int64_t a = (int64_t)*(const uint64_t *)x, b = (int64_t)*(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                  const uint64_t *const *keys, size_t n_rules, dt_error *err)
+{
+    const char *what = "writing the blocking index";
+    DT_TRY(sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new; DELETE FROM record_keys",
+                   what, err));
+    s->n_new = 0;
+    uint64_t *slots = NULL;
+    size_t n_slots = 0;
+    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
+    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
+    /* in rowid order, block_key is only appended to: each page written once */
+    if (rc == DT_OK) qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
+    for (size_t k = 0; k < n_slots && rc == DT_OK; k++) {
+        sqlite3_stmt *st = stmt(s, S_KEY_PUT);
+        sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
+        rc = sq_step_done(s, st, what, err);
+    }
+    dt_free(slots);
+    return rc;
+}
+
 /* A query key's hash, its rule and the batch record asking. */
 typedef struct key_query {
     uint64_t hash;
@@ -1330,6 +1378,11 @@ int st_links_drop(st_store *s, int64_t record, dt_error *err)
     sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
     sqlite3_bind_int64(st, 1, record);
     return sq_step_done(s, st, "dropping links", err);
+}
+
+int st_links_clear(st_store *s, dt_error *err)
+{
+    return sq_step_done(s, stmt(s, S_LINKS_CLEAR), "dropping links", err);
 }
 
 int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by, int64_t time,

@@ -172,6 +172,10 @@ typedef struct st_record {
 typedef int (*st_record_fn)(void *ctx, const st_record *r);
 int st_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
                     void *ctx, dt_error *err);
+/* Every active record by store id, with its normalized values and its
+ * entity ("" when none), raw "": what a bulk resolution reads (one
+ * sequential pass where st_record_norm per record would seek). */
+int st_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err);
 /* Records of a source (NULL: all) that are not withdrawn. */
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err);
 /* One record by store id, its strings copied (st_record_free them).
@@ -207,6 +211,10 @@ int st_model_version(st_store *s, int64_t *version, dt_error *err);
  * below 2^30 (DT_ELIMIT otherwise), so every id a match returns is too. */
 int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
                 const uint64_t *const *keys, size_t n_rules, dt_error *err);
+/* As st_keys_set for every active record at once: the index is emptied
+ * and written again in one sorted pass (a new model: train). */
+int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                  const uint64_t *const *keys, size_t n_rules, dt_error *err);
 /* Drops a record's keys (none held is fine). */
 int st_keys_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_match_fn)(void *ctx, size_t i, int64_t record);
@@ -241,6 +249,8 @@ typedef int (*st_id_fn)(void *ctx, int64_t id);
 /* Scored pairs (at or over the review threshold), a < b. */
 int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
                 dt_error *err);
+/* Drops every link (before every record is scored again, in bulk). */
+int st_links_clear(st_store *s, dt_error *err);
 /* Drops every link of a record (before it is scored again or withdrawn). */
 int st_links_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_link_fn)(void *ctx, int64_t other, double p);

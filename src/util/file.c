@@ -71,6 +71,22 @@ int util_read_file_max(const char *path, size_t max_bytes, const char *what, cha
     return DT_OK;
 }
 
+int util_count_lines(const char *path, uint64_t max, uint64_t *n)
+{
+    *n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return DT_EIO;
+    static const size_t SIZE = 1 << 20;
+    char *buf = dt_malloc(SIZE);
+    ssize_t got = buf ? 1 : -1;
+    while (buf && *n < max && (got = read(fd, buf, SIZE)) > 0)
+        for (const char *p = buf, *end = buf + got; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+            ++*n;
+    dt_free(buf);
+    close(fd);
+    return got < 0 ? DT_EIO : DT_OK;
+}
+
 int util_mkdir(const char *path, dt_error *err)
 {
     int e = mkdir(path, 0700) == 0 ? 0 : errno;

@@ -237,6 +237,9 @@ int util_read_file_max(const char *path, size_t max_bytes, const char *what, cha
 /* mkdir -p: makes path and any missing parents, mode 0700 whatever the
  * umask; DT_OK if it already exists (its mode is left as it is). */
 int util_mkdir(const char *path, dt_error *err);
+/* The newline bytes in the file, counted until more than max were seen
+ * (an estimate of its rows, for choosing a path). DT_EIO when unreadable. */
+int util_count_lines(const char *path, uint64_t max, uint64_t *n);
 /* Joins dir and name with '/' unless name is absolute. dt_free the result. */
 char *util_path_join(const char *dir, const char *name);
 /* Directory part of path ("." when none). dt_free the result. */
