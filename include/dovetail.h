@@ -594,7 +594,8 @@ DT_API int dt_store_import_model(dt_store *store, const dt_request *req, const c
 /* Fits a model on the store's active records through the batch stages
  * (read from the store, block, compare, EM: the same path as link), keeps
  * it as the newest version, and resolves every record with it. opts gives
- * threads and callbacks (out_dir and model_path are ignored; may be NULL);
+ * threads and callbacks (out_dir is ignored; may be NULL); with its
+ * model_path set, this is dt_store_import_model with opts's callbacks;
  * its log lines name no record's value (an over-cap block is counted, its
  * key not shown). OUT: *version. */
 DT_API int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options *opts, int64_t *version,

@@ -1218,9 +1218,8 @@ static int cmd_train(int argc, char **argv)
     int64_t version = 0;
     log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
     dt_link_options lo = {.n_threads = o.threads, .on_log = on_log, .on_progress = on_progress,
-                          .cb_ctx = &l, .use_decisions = o.labels};
-    rc = o.model ? dt_store_import_model(store, &req, o.model, &version, &err)
-                 : dt_store_train(store, &req, &lo, &version, &err);
+                          .cb_ctx = &l, .use_decisions = o.labels, .model_path = o.model};
+    rc = dt_store_train(store, &req, &lo, &version, &err);
     print_notice(store);
     clear_bar(&l);
     dt_store_close(store);

@@ -538,7 +538,7 @@ static int ingest(ingest_run *run, size_t i_src)
     if ((run->is_bulk = chooses_bulk(run)))
         pl_log(&run->e, DT_LOG_INFO, "ingest: loading %s in bulk, in one transaction",
                run->path);
-    DT_TRY(st_begin(st, run->e.err));
+    DT_TRY(run->is_bulk ? st_begin_bulk(st, run->e.err) : st_begin(st, run->e.err));
     int rc = pl_load_file(&run->e, i_src, run->path, on_row, run);
     if (rc == DT_OK) rc = resolve_batch(run);
     if (rc == DT_OK) rc = st_commit(st, run->e.err);
@@ -705,7 +705,7 @@ static int adopt_model(dt_store *store, const char *text, const dt_link_options 
 {
     char *sealed = NULL;
     DT_TRY(st_seal_text(store->st, MODEL_LABEL, text, &sealed, err));
-    int rc = st_begin(store->st, err);
+    int rc = st_begin_bulk(store->st, err);
     if (rc < 0) {
         dt_free(sealed);
         return rc;
@@ -729,22 +729,29 @@ static int adopt_model(dt_store *store, const char *text, const dt_link_options 
     return rc;
 }
 
-static int import_model(dt_store *store, const char *model_path, int64_t *version,
-                        dt_error *err);
+static int import_model(dt_store *store, const char *model_path, const dt_link_options *o,
+                        int64_t *version, dt_error *err);
 
-int dt_store_import_model(dt_store *store, const dt_request *req, const char *model_path,
-                          int64_t *version, dt_error *err)
+/* o: callbacks for the log, or NULL. */
+static int store_import(dt_store *store, const dt_request *req, const char *model_path,
+                        const dt_link_options *o, int64_t *version, dt_error *err)
 {
     DT_ERR_INIT(err);
     if (!store || !model_path || !version)
         return dt_err_set(err, DT_EINVAL, "dt_store_import_model: NULL argument");
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_MODEL_IMPORT, NULL, &q, err));
-    return dt_err_ensure(err, req_end(&q, import_model(store, model_path, version, err), err));
+    return dt_err_ensure(err, req_end(&q, import_model(store, model_path, o, version, err), err));
 }
 
-static int import_model(dt_store *store, const char *model_path, int64_t *version,
-                        dt_error *err)
+int dt_store_import_model(dt_store *store, const dt_request *req, const char *model_path,
+                          int64_t *version, dt_error *err)
+{
+    return store_import(store, req, model_path, NULL, version, err);
+}
+
+static int import_model(dt_store *store, const char *model_path, const dt_link_options *o,
+                        int64_t *version, dt_error *err)
 {
     fs_model m;
     memset(&m, 0, sizeof m);
@@ -752,7 +759,7 @@ static int import_model(dt_store *store, const char *model_path, int64_t *versio
     char *text = rc == DT_OK ? fs_model_to_text(&m, store->cfg) : NULL;
     if (rc == DT_OK && !text) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     fs_model_fini(&m);
-    if (rc == DT_OK) rc = adopt_model(store, text, NULL, version, err);
+    if (rc == DT_OK) rc = adopt_model(store, text, o, version, err);
     dt_free(text);
     return rc;
 }
@@ -814,6 +821,7 @@ int dt_store_train(dt_store *store, const dt_request *req, const dt_link_options
 {
     DT_ERR_INIT(err);
     if (!store || !version) return dt_err_set(err, DT_EINVAL, "dt_store_train: NULL argument");
+    if (opts && opts->model_path) return store_import(store, req, opts->model_path, opts, version, err);
     svc_request q;
     DT_TRY(req_begin(store, req, SVC_MODEL_TRAIN, NULL, &q, err));
     int rc = DT_OK;

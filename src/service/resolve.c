@@ -545,16 +545,19 @@ typedef struct naming {
 
 enum { HELD_BY_MANY = UINT32_MAX };
 
-static const naming *g_naming; /* qsort has no context; resolution is single-threaded */
-
-static int cmp_by_cluster_old(const void *x, const void *y)
+/* Records by (cluster, old id, record): one radix sort, so naming a
+ * whole store (svc_resolve_bulk) costs O(n). A record with no old id
+ * (UINT32_MAX) comes last in its cluster. */
+static int order_by_cluster_old(naming *nm)
 {
-    const naming *nm = g_naming;
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    uint32_t ra = nm->res->entity[a], rb = nm->res->entity[b];
-    if (ra != rb) return ra < rb ? -1 : 1;
-    if (nm->old[a] != nm->old[b]) return nm->old[a] < nm->old[b] ? -1 : 1;
-    return (a > b) - (a < b);
+    util_kv *kv = dt_malloc((nm->n ? nm->n : 1) * sizeof *kv);
+    if (!kv) return DT_ENOMEM;
+    for (size_t i = 0; i < nm->n; i++)
+        kv[i] = (util_kv){(uint64_t)nm->res->entity[i] << 32 | nm->old[i], (uint32_t)i};
+    int rc = util_sort_kv(kv, nm->n);
+    for (size_t i = 0; i < nm->n && rc == DT_OK; i++) nm->order[i] = kv[i].val;
+    dt_free(kv);
+    return rc;
 }
 
 /* Each cluster's most held old id (ties: the smaller string), from runs
@@ -709,10 +712,15 @@ static int write_memberships(naming *nm)
         v[k++] = (util_kv){(uint64_t)l->sids.ids[i], (uint32_t)i};
     }
     int rc = util_sort_kv(v, k);
+    /* many beside the records loaded (a bulk load): the index on entity
+     * is built again after, in one sorted pass */
+    int is_many = nm->holder && k * 4 >= nm->n;
+    if (rc == DT_OK && is_many) rc = st_members_index_drop(nm->st, l->e.err);
     for (size_t j = 0; j < k && rc == DT_OK; j++) {
         const char *id = nm->all[nm->cluster_of[nm->res->entity[v[j].val]]].id;
         rc = st_entity_set(nm->st, (int64_t)v[j].key, id, l->e.err);
     }
+    if (rc == DT_OK && is_many) rc = st_members_index_build(nm->st, l->e.err);
     dt_free(v);
     return rc;
 }
@@ -735,14 +743,12 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
     size_t *best = NULL;
     int rc = nm.old && nm.order && nm.cluster_of && nm.all ? read_old_ids(&nm) : DT_ENOMEM;
     for (size_t i = 0; i < nm.n && rc == DT_OK; i++) {
-        nm.order[i] = (uint32_t)i;
         if (res->entity[i] != i) continue;
         nm.cluster_of[i] = nm.n_clusters;
         nm.all[nm.n_clusters++] = (cluster_name){.root = (uint32_t)i, .old = -1};
     }
+    if (rc == DT_OK) rc = order_by_cluster_old(&nm);
     if (rc == DT_OK) {
-        g_naming = &nm;
-        qsort(nm.order, nm.n, sizeof *nm.order, cmp_by_cluster_old);
         tally_votes(&nm);
         rc = best_claims(&nm, &best);
     }
@@ -922,6 +928,8 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
 
 /* ---- resolving in bulk ----------------------------------------------------- */
 
+enum { FRESH_NEW = 1, FRESH_CHANGED = 2 };
+
 /* What a bulk resolution holds: every active record of the store in one
  * table (canonical order), which of them are fresh (scored again), and
  * the links the fresh ones make. */
@@ -930,8 +938,12 @@ typedef struct bulk {
     st_store *st;
     fs_model *m;
     const svc_batch *in;
-    uint8_t *fresh;            /* per table record */
+    uint8_t *fresh;            /* per table record: 0, or FRESH_NEW (stored in this
+                                  transaction: no keys, links or entity yet) or FRESH_CHANGED */
     size_t n_fresh;
+    uint32_t *at;              /* by store id: its table record, or UINT32_MAX (a
+                                  dense index_of: millions of links are looked up) */
+    int64_t n_at;
     block_pair *pairs;         /* candidate pairs with a fresh record */
     double *weights;           /* per pair */
     size_t n_pairs;
@@ -971,18 +983,36 @@ static int bulk_order(bulk *b)
     return DT_OK;
 }
 
+/* The table record of store record sid, or -1 when it holds none. */
+static long bulk_index(const bulk *b, int64_t sid)
+{
+    return sid >= 0 && sid < b->n_at && b->at[sid] != UINT32_MAX ? (long)b->at[sid] : -1;
+}
+
+static int index_stored(bulk *b)
+{
+    const util_ids *sids = &b->l.sids;
+    for (uint32_t i = 0; i < sids->n; i++)
+        if (sids->ids[i] >= b->n_at) b->n_at = sids->ids[i] + 1;
+    if (!(b->at = dt_malloc((size_t)(b->n_at ? b->n_at : 1) * sizeof *b->at))) return DT_ENOMEM;
+    for (int64_t k = 0; k < b->n_at; k++) b->at[k] = UINT32_MAX;
+    for (uint32_t i = 0; i < sids->n; i++) b->at[sids->ids[i]] = i;
+    return DT_OK;
+}
+
 /* Marks the fresh records; all of them when the caller names none. */
 static int mark_fresh(bulk *b)
 {
     const loaded *l = &b->l;
     size_t n = l->e.table.n_recs;
+    DT_TRY(index_stored(b));
     if (!(b->fresh = dt_calloc(n ? n : 1, 1))) return DT_ENOMEM;
-    for (size_t i = 0; i < n && !b->in->recs; i++) b->fresh[i] = 1;
+    for (size_t i = 0; i < n && !b->in->recs; i++) b->fresh[i] = FRESH_CHANGED;
     for (size_t k = 0; b->in->recs && k < b->in->n; k++) {
-        long i = index_of(l, b->in->recs[k]);
-        if (i >= 0) b->fresh[i] = 1;
+        long i = bulk_index(b, b->in->recs[k]);
+        if (i >= 0) b->fresh[i] = b->in->is_new && b->in->is_new[k] ? FRESH_NEW : FRESH_CHANGED;
     }
-    for (size_t i = 0; i < n; i++) b->n_fresh += b->fresh[i];
+    for (size_t i = 0; i < n; i++) b->n_fresh += b->fresh[i] != 0;
     return DT_OK;
 }
 
@@ -1028,7 +1058,8 @@ static int bulk_score(bulk *b)
 }
 
 /* The fresh records lose the links they had (all links, when all are
- * fresh); the new ones are written by (a, b) store ids. */
+ * fresh); the new ones are written by (a, b) store ids, the index on b
+ * dropped meanwhile when they are many beside the store. */
 static int bulk_write_links(bulk *b)
 {
     pl_ctx *e = &b->l.e;
@@ -1036,6 +1067,8 @@ static int bulk_write_links(bulk *b)
     if (!b->in->recs) DT_TRY(st_links_clear(b->st, e->err));
     for (size_t k = 0; b->in->recs && k < b->in->n; k++)
         if (!b->in->is_new || !b->in->is_new[k]) DT_TRY(st_links_drop(b->st, b->in->recs[k], e->err));
+    int is_many = b->n_fresh * 4 >= e->table.n_recs;
+    if (is_many) DT_TRY(st_links_index_drop(b->st, e->err));
     util_kv *v = dt_malloc((b->n_pairs ? b->n_pairs : 1) * sizeof *v);
     if (!v) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     size_t n = 0;
@@ -1054,49 +1087,59 @@ static int bulk_write_links(bulk *b)
                          e->err);
     }
     dt_free(v);
+    if (rc == DT_OK && is_many) rc = st_links_index_build(b->st, e->err);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
-/* The fresh records' blocking keys; when all are fresh the index is
- * written anew (a store ingested before it had a model holds none). */
-static int bulk_write_keys(bulk *b)
+/* The blocking keys of the fresh records that are `which` (a FRESH_
+ * value), by store id; those of every record when all are fresh, the
+ * index written anew when it holds none (a store ingested before it had
+ * a model). */
+static int write_keys_of(bulk *b, uint8_t which)
 {
     pl_ctx *e = &b->l.e;
     size_t n_rules = e->cfg->n_rules, n = 0;
-    if (!b->n_fresh) return DT_OK;
-    int64_t *recs = dt_malloc(b->n_fresh * sizeof *recs);
-    uint16_t *codes = dt_malloc(b->n_fresh * sizeof *codes);
+    for (size_t i = 0; i < e->table.n_recs; i++) n += b->fresh[i] == which;
+    if (!n) return DT_OK;
+    int64_t *recs = dt_malloc(n * sizeof *recs);
+    uint16_t *codes = dt_malloc(n * sizeof *codes);
     uint64_t **keys = dt_calloc(n_rules ? n_rules : 1, sizeof *keys);
-    int rc = recs && codes && keys ? DT_OK : DT_ENOMEM;
+    util_kv *order = dt_malloc(n * sizeof *order);
+    int rc = recs && codes && keys && order ? DT_OK : DT_ENOMEM;
     for (size_t r = 0; r < n_rules && rc == DT_OK; r++)
-        if (!(keys[r] = dt_malloc(b->n_fresh * sizeof *keys[r]))) rc = DT_ENOMEM;
-    util_kv *order = rc == DT_OK ? dt_malloc(b->n_fresh * sizeof *order) : NULL;
-    if (!order) rc = DT_ENOMEM;
-    for (size_t i = 0; i < e->table.n_recs && rc == DT_OK; i++)
-        if (b->fresh[i]) order[n++] = (util_kv){(uint64_t)b->l.sids.ids[i], (uint32_t)i};
-    if (rc == DT_OK) rc = util_sort_kv(order, n); /* by store id: record_keys in order */
+        if (!(keys[r] = dt_malloc(n * sizeof *keys[r]))) rc = DT_ENOMEM;
+    for (size_t i = 0, k = 0; i < e->table.n_recs && rc == DT_OK; i++)
+        if (b->fresh[i] == which) order[k++] = (util_kv){(uint64_t)b->l.sids.ids[i], (uint32_t)i};
+    if (rc == DT_OK) rc = util_sort_kv(order, n); /* record_keys in order */
     for (size_t k = 0; k < n && rc == DT_OK; k++) {
         uint32_t i = order[k].val;
         recs[k] = b->l.sids.ids[i];
         codes[k] = e->table.src[i];
         for (size_t r = 0; r < n_rules; r++) keys[r][k] = e->keys[r][i];
     }
-    dt_free(order);
     const uint64_t *const *kk = (const uint64_t *const *)keys;
     if (rc == DT_OK)
-        rc = b->in->recs ? st_keys_set(b->st, recs, codes, n, kk, n_rules, e->err)
-                         : st_keys_reset(b->st, recs, codes, n, kk, n_rules, e->err);
+        rc = !b->in->recs          ? st_keys_reset(b->st, recs, codes, n, kk, n_rules, e->err)
+             : which == FRESH_NEW ? st_keys_add(b->st, recs, codes, n, kk, n_rules, e->err)
+                                  : st_keys_set(b->st, recs, codes, n, kk, n_rules, e->err);
     for (size_t r = 0; keys && r < n_rules; r++) dt_free(keys[r]);
     dt_free(keys);
+    dt_free(order);
     dt_free(recs);
     dt_free(codes);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
+static int bulk_write_keys(bulk *b)
+{
+    DT_TRY(write_keys_of(b, FRESH_CHANGED));
+    return write_keys_of(b, FRESH_NEW);
+}
+
 /* Every link at or over the link threshold and every decision, as the
  * store now holds them, by table index. */
 typedef struct graph {
-    const loaded *l;
+    const bulk *b;
     clu_link *v;
     size_t n, cap;
     pl_decided *decided;
@@ -1104,7 +1147,7 @@ typedef struct graph {
 
 static int graph_add(graph *g, int64_t a, int64_t b, double p)
 {
-    long i = index_of(g->l, a), j = index_of(g->l, b);
+    long i = bulk_index(g->b, a), j = bulk_index(g->b, b);
     if (i < 0 || j < 0) return DT_OK; /* a withdrawn record's: it has none (st_links_drop) */
     DT_TRY(util_grow((void **)&g->v, &g->cap, g->n + 1, sizeof *g->v));
     g->v[g->n++] = (clu_link){(uint32_t)(i < j ? i : j), (uint32_t)(i < j ? j : i), p, NULL};
@@ -1121,7 +1164,7 @@ static int graph_link(void *ctx, int64_t a, int64_t b, double p)
 static int graph_decision(void *ctx, int64_t a, int64_t b, int same)
 {
     graph *g = ctx;
-    long i = index_of(g->l, a), j = index_of(g->l, b);
+    long i = bulk_index(g->b, a), j = bulk_index(g->b, b);
     if (i < 0 || j < 0) return DT_OK;
     if (same) DT_TRY(graph_add(g, a, b, 1.0));
     return pl_decided_add(g->decided, (uint32_t)i, (uint32_t)j, same);
@@ -1135,7 +1178,7 @@ static int bulk_cluster(bulk *b)
     const dt_config *cfg = l->e.cfg;
     pl_decided decided;
     pl_decided_init(&decided, &l->e);
-    graph g = {.l = l, .decided = &decided};
+    graph g = {.b = b, .decided = &decided};
     int rc = st_links_each(b->st, cfg->link_threshold, graph_link, &g, l->e.err);
     if (rc == DT_OK) rc = st_decisions_each(b->st, graph_decision, &g, l->e.err);
     clu_result res;
@@ -1159,24 +1202,40 @@ static int bulk_cluster(bulk *b)
     return rc;
 }
 
+/* Says how long a stage of a bulk resolution took, on the log. */
+static void bulk_stage(bulk *b, const char *what, double *t0)
+{
+    double now = util_now();
+    pl_log(&b->l.e, DT_LOG_INFO, "resolve: %s (%.1f s)", what, now - *t0);
+    *t0 = now;
+}
+
 static int bulk_run(bulk *b)
 {
     pl_ctx *e = &b->l.e;
+    double t0 = util_now();
     DT_TRY(st_records_norm_each(b->st, add_bulk_record, b, e->err));
     DT_TRY(bulk_order(b));
     DT_TRY(mark_fresh(b) == DT_OK ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory"));
+    bulk_stage(b, "read the stored records", &t0);
     DT_TRY(pl_keys(e));
     DT_TRY(pl_block(e));
     DT_TRY(fresh_pairs(b) == DT_OK ? DT_OK : dt_err_set(e->err, DT_ENOMEM, "out of memory"));
+    bulk_stage(b, "blocked", &t0);
     DT_TRY(bulk_score(b));
+    bulk_stage(b, "compared and scored", &t0);
     DT_TRY(bulk_write_keys(b));
     pl_free_keys(e);
+    bulk_stage(b, "wrote the blocking index", &t0);
     DT_TRY(bulk_write_links(b));
+    bulk_stage(b, "wrote the links", &t0);
     dt_free(b->weights);
     b->weights = NULL;
     block_output_fini(&e->blk);
     b->pairs = NULL;
-    return bulk_cluster(b);
+    DT_TRY(bulk_cluster(b));
+    bulk_stage(b, "clustered and wrote the entities", &t0);
+    return DT_OK;
 }
 
 int svc_resolve_bulk(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *in,
@@ -1194,6 +1253,7 @@ int svc_resolve_bulk(st_store *st, const dt_config *cfg, fs_model *m, const svc_
     fs_scorer_free(b.scorer);
     dt_free(b.weights);
     dt_free(b.fresh);
+    dt_free(b.at);
     if (b.l.e.cfg) loaded_fini(&b.l);
     return rc;
 }

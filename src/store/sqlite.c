@@ -83,7 +83,7 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_REC_NORM_EACH, S_LINKS_CLEAR, S_KEY_PUT, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_REC_NORM_EACH, S_LINKS_CLEAR, S_KEY_PUT, S_RKEYS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
@@ -154,6 +154,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_KEY_NEW_CLEAR] = "DELETE FROM block_new",
     [S_REC_MAX] = "SELECT coalesce(max(id), 0) FROM record",
     [S_RKEYS_GET] = "SELECT slots FROM record_keys WHERE record = ?1",
+    [S_RKEYS_EACH] = "SELECT record, slots FROM record_keys ORDER BY record",
     [S_RKEYS_PUT] = "INSERT OR REPLACE INTO record_keys(record, slots) VALUES(?1, ?2)",
     [S_RKEYS_DEL] = "DELETE FROM record_keys WHERE record = ?1",
     [S_LINK_PUT] = "INSERT OR REPLACE INTO link(a, b, rule, weight, p) VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -572,6 +573,36 @@ int st_begin(st_store *s, dt_error *err)
     return begin_write(s, 1, err);
 }
 
+/* Foreign keys are checked again once a bulk transaction ends. */
+static void bulk_end(st_store *s)
+{
+    if (!s->is_bulk) return;
+    s->is_bulk = 0;
+    sqlite3_exec(s->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL); /* cannot fail outside a txn */
+}
+
+int st_begin_bulk(st_store *s, dt_error *err)
+{
+    st_snapshot_release(s); /* the pragma is a no-op inside a transaction */
+    DT_TRY(sq_exec(s, "PRAGMA foreign_keys=OFF", "starting a bulk write", err));
+    s->is_bulk = 1;
+    int rc = begin_write(s, 1, err);
+    if (rc < 0) bulk_end(s);
+    return rc;
+}
+
+#ifndef NDEBUG
+/* Test builds: a bulk transaction left every reference whole. */
+static int foreign_keys_hold(st_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE;
+}
+#endif
+
 int st_begin_now(st_store *s, dt_error *err)
 {
     return begin_write(s, 0, err);
@@ -586,6 +617,7 @@ int st_commit(st_store *s, dt_error *err)
 {
     /* the invariant: a commit that changed more than the audit log says so */
     int64_t changed = sqlite3_total_changes64(s->db) - s->changes_at_begin - s->log_changes;
+    assert(!s->is_bulk || foreign_keys_hold(s));
     int rc = changed > 0 ? sq_step_done(s, stmt(s, S_GEN_BUMP), "committing a batch", err) : DT_OK;
     s->is_committing = 1;
     if (rc == DT_OK) rc = sq_step_done(s, stmt(s, S_COMMIT), "committing a batch", err);
@@ -595,6 +627,7 @@ int st_commit(st_store *s, dt_error *err)
         return rc;
     }
     s->in_txn = 0;
+    bulk_end(s);
     ungate(s);
     return DT_OK;
 }
@@ -605,6 +638,7 @@ void st_rollback(st_store *s)
     else sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* a store not yet prepared */
     s->in_txn = 0;
     s->is_gen_moved = 0;
+    bulk_end(s);
     ungate(s);
 }
 
@@ -1183,25 +1217,137 @@ static int cmp_as_rowid(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                  const uint64_t *const *keys, size_t n_rules, dt_error *err)
+/* Writes slots straight into block_key, in rowid order: many at once
+ * touch each page of it once, in order (into an empty index, appends). */
+static int put_sorted_slots(st_store *s, uint64_t *slots, size_t n_slots, dt_error *err)
+{
+    qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
+    for (size_t k = 0; k < n_slots; k++) {
+        sqlite3_stmt *st = stmt(s, S_KEY_PUT);
+        sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
+        DT_TRY(sq_step_done(s, st, "writing the blocking index", err));
+    }
+    return DT_OK;
+}
+
+int st_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err)
+{
+    uint64_t *slots = NULL;
+    size_t n_slots = 0;
+    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
+    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
+    if (rc == DT_OK) rc = put_sorted_slots(s, slots, n_slots, err);
+    dt_free(slots);
+    return rc;
+}
+
+/* Empties the index and writes every record's slots (slots: record by
+ * record, as batch_slots gives them) in one pass. */
+static int keys_rewrite(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
+                        size_t n_rules, uint64_t *slots, size_t n_slots, dt_error *err)
 {
     const char *what = "writing the blocking index";
     DT_TRY(sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new; DELETE FROM record_keys",
                    what, err));
     s->n_new = 0;
-    uint64_t *slots = NULL;
-    size_t n_slots = 0;
-    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
-    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
-    /* in rowid order, block_key is only appended to: each page written once */
-    if (rc == DT_OK) qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
-    for (size_t k = 0; k < n_slots && rc == DT_OK; k++) {
-        sqlite3_stmt *st = stmt(s, S_KEY_PUT);
-        sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
-        rc = sq_step_done(s, st, what, err);
+    DT_TRY(put_slot_lists(s, records, n, keys, n_rules, slots, err));
+    return put_sorted_slots(s, slots, n_slots, err);
+}
+
+/* The keys' slots, record by record; at[i] where record i's begin
+ * (at[n] the end). */
+typedef struct slot_runs {
+    uint64_t *slots;
+    size_t n_slots, *at;
+} slot_runs;
+
+/* Marks redo[i] for each record whose stored slots are not what runs
+ * gives it (none stored, or others), and drops the slots of records
+ * stored with keys but not in the list (they are not active). OUT:
+ * *n_stored, the records that held slots. */
+static int keys_compare(st_store *s, const int64_t *records, size_t n, const slot_runs *runs,
+                        uint8_t *redo, int64_t *n_stored, dt_error *err)
+{
+    util_ids stale = {0};
+    sqlite3_stmt *st = stmt(s, S_RKEYS_EACH);
+    size_t i = 0;
+    int rc, out = DT_OK;
+    *n_stored = 0;
+    while (out == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t r = sqlite3_column_int64(st, 0);
+        ++*n_stored;
+        for (; i < n && records[i] < r; i++) redo[i] = 1;
+        if (i == n || records[i] != r) {
+            out = util_ids_add(&stale, r);
+            continue;
+        }
+        size_t len = (runs->at[i + 1] - runs->at[i]) * sizeof *runs->slots;
+        const void *blob = sqlite3_column_blob(st, 1);
+        redo[i] = (size_t)sqlite3_column_bytes(st, 1) != len ||
+                  (len && memcmp(blob, runs->slots + runs->at[i], len) != 0);
+        i++;
     }
-    dt_free(slots);
+    sqlite3_reset(st);
+    if (out == DT_OK && rc != SQLITE_DONE) out = sq_fail(s, rc, "reading the blocking index", err);
+    for (; i < n; i++) redo[i] = 1;
+    for (uint32_t k = 0; k < stale.n && out == DT_OK; k++) out = drop_slots(s, stale.ids[k], err);
+    util_ids_fini(&stale);
+    return out == DT_ENOMEM ? dt_err_set(err, out, "out of memory") : out;
+}
+
+/* st_keys_set on the records redo marks. */
+static int keys_redo(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                     const uint64_t *const *keys, size_t n_rules, const uint8_t *redo,
+                     dt_error *err)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) m += redo[i];
+    if (!m) return DT_OK;
+    int64_t *r = dt_malloc(m * sizeof *r);
+    uint16_t *c = dt_malloc(m * sizeof *c);
+    uint64_t **k = dt_calloc(n_rules ? n_rules : 1, sizeof *k);
+    int rc = r && c && k ? DT_OK : DT_ENOMEM;
+    for (size_t j = 0; j < n_rules && rc == DT_OK; j++)
+        if (!(k[j] = dt_malloc(m * sizeof *k[j]))) rc = DT_ENOMEM;
+    for (size_t i = 0, x = 0; i < n && rc == DT_OK; i++) {
+        if (!redo[i]) continue;
+        r[x] = records[i];
+        c[x] = codes[i];
+        for (size_t j = 0; j < n_rules; j++) k[j][x] = keys[j][i];
+        x++;
+    }
+    if (rc == DT_OK) rc = st_keys_set(s, r, c, m, (const uint64_t *const *)k, n_rules, err);
+    for (size_t j = 0; k && j < n_rules; j++) dt_free(k[j]);
+    dt_free(k);
+    dt_free(r);
+    dt_free(c);
+    return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
+}
+
+int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                  const uint64_t *const *keys, size_t n_rules, dt_error *err)
+{
+    for (size_t i = 1; i < n; i++)
+        if (records[i] <= records[i - 1])
+            return dt_err_set(err, DT_EINTERNAL, "st_keys_reset: records out of order");
+    slot_runs runs = {0};
+    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &runs.slots, &runs.n_slots, err));
+    runs.at = dt_malloc((n + 1) * sizeof *runs.at);
+    uint8_t *redo = dt_malloc(n ? n : 1);
+    int rc = runs.at && redo ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0, at = 0; i <= n && rc == DT_OK; i++) {
+        runs.at[i] = at;
+        for (size_t r = 0; i < n && r < n_rules; r++) at += keys[r][i] != 0;
+    }
+    int64_t n_stored = 0;
+    if (rc == DT_OK) rc = keys_compare(s, records, n, &runs, redo, &n_stored, err);
+    if (rc == DT_OK)
+        rc = n_stored ? keys_redo(s, records, codes, n, keys, n_rules, redo, err)
+                      : keys_rewrite(s, records, n, keys, n_rules, runs.slots, runs.n_slots, err);
+    dt_free(runs.slots);
+    dt_free(runs.at);
+    dt_free(redo);
     return rc;
 }
 
@@ -1378,6 +1524,27 @@ int st_links_drop(st_store *s, int64_t record, dt_error *err)
     sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
     sqlite3_bind_int64(st, 1, record);
     return sq_step_done(s, st, "dropping links", err);
+}
+
+int st_links_index_drop(st_store *s, dt_error *err)
+{
+    return sq_exec(s, "DROP INDEX link_b", "writing links in bulk", err);
+}
+
+int st_links_index_build(st_store *s, dt_error *err)
+{
+    return sq_exec(s, "CREATE INDEX link_b ON link(b)", "writing links in bulk", err);
+}
+
+int st_members_index_drop(st_store *s, dt_error *err)
+{
+    return sq_exec(s, "DROP INDEX membership_entity", "writing entities in bulk", err);
+}
+
+int st_members_index_build(st_store *s, dt_error *err)
+{
+    return sq_exec(s, "CREATE INDEX membership_entity ON membership(entity)",
+                   "writing entities in bulk", err);
 }
 
 int st_links_clear(st_store *s, dt_error *err)

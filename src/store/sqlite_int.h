@@ -28,6 +28,7 @@ struct st_store {
     int is_gated;          /* this handle holds the gate */
     int is_gen_moved;  /* the open transaction moved the data generation itself */
     int is_held;       /* a read transaction is kept open between requests (st_snapshot_hold) */
+    int is_bulk;       /* st_begin_bulk's transaction: foreign keys unchecked until its end */
     int64_t changes_at_begin; /* sqlite3_total_changes64 at st_begin */
     int64_t log_changes;      /* rows the audit log's statements wrote since st_begin */
     int is_created;    /* this open made the file: a failed create removes it */

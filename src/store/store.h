@@ -74,6 +74,12 @@ int st_begin(st_store *s, dt_error *err);
 /* As st_begin, but DT_EBUSY at once where st_begin would wait for the
  * write lock (another handle's or process's write). */
 int st_begin_now(st_store *s, dt_error *err);
+/* As st_begin, for a transaction that writes many rows (svc_resolve_bulk):
+ * foreign keys are not checked until it ends (each check a lookup in
+ * the record table: 70% of writing three million links). Its writer
+ * must only name records it read in it; test builds check every
+ * reference at st_commit. */
+int st_begin_bulk(st_store *s, dt_error *err);
 int st_commit(st_store *s, dt_error *err);
 /* Undoes the open transaction, if any; never fails the caller. */
 void st_rollback(st_store *s);
@@ -211,10 +217,18 @@ int st_model_version(st_store *s, int64_t *version, dt_error *err);
  * below 2^30 (DT_ELIMIT otherwise), so every id a match returns is too. */
 int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
                 const uint64_t *const *keys, size_t n_rules, dt_error *err);
-/* As st_keys_set for every active record at once: the index is emptied
- * and written again in one sorted pass (a new model: train). */
+/* As st_keys_set for every active record at once (records ascending):
+ * one pass over the stored slot lists finds the records whose keys
+ * differ (a new config, a record stored before the store had a model)
+ * and only those are written; when no record holds keys, the index is
+ * written in one sorted pass. Records not in the list lose their keys. */
 int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
                   const uint64_t *const *keys, size_t n_rules, dt_error *err);
+/* As st_keys_set for records that hold no keys (new in this
+ * transaction), many at once: nothing is looked up, and the slots go
+ * straight into the index in one sorted pass (a bulk load). */
+int st_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err);
 /* Drops a record's keys (none held is fine). */
 int st_keys_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_match_fn)(void *ctx, size_t i, int64_t record);
@@ -251,6 +265,12 @@ int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, doub
                 dt_error *err);
 /* Drops every link (before every record is scored again, in bulk). */
 int st_links_clear(st_store *s, dt_error *err);
+/* Many links to write: the index that finds a record's links as the
+ * second of a pair is dropped, inside the caller's transaction, and built
+ * again in one sorted pass after (st_links_of and st_links_drop need it:
+ * nothing may call them in between). */
+int st_links_index_drop(st_store *s, dt_error *err);
+int st_links_index_build(st_store *s, dt_error *err);
 /* Drops every link of a record (before it is scored again or withdrawn). */
 int st_links_drop(st_store *s, int64_t record, dt_error *err);
 typedef int (*st_link_fn)(void *ctx, int64_t other, double p);
@@ -305,6 +325,10 @@ int st_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, d
 
 /* Which entity a record belongs to ("" when none yet). *entity is dt_malloc'd. */
 int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err);
+/* As st_links_index_drop and _build, for memberships: the index that
+ * finds an entity's records (st_entity_members needs it). */
+int st_members_index_drop(st_store *s, dt_error *err);
+int st_members_index_build(st_store *s, dt_error *err);
 /* Puts a record in an entity, or takes it out of any (entity NULL). */
 int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err);
 /* Records how an entity changed: kind "new", "merge" or "split", the
