@@ -16,9 +16,9 @@ FLAVOR ?= release
 B := build/$(FLAVOR)
 
 CC ?= cc
-PKGS := yaml-0.1 jansson libutf8proc sqlite3 libsodium libmicrohttpd
+PKGS := yaml-0.1 jansson libutf8proc sqlite3 libsodium libmicrohttpd libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc -lsqlite3 -lsodium -lmicrohttpd)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -ljansson -lutf8proc -lsqlite3 -lsodium -lmicrohttpd -lpq)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
         -Wno-missing-field-initializers

@@ -24,7 +24,7 @@ done
 case $mode in auto|bulk|no-bulk) ;; *) echo "bench/load.sh: --mode auto, bulk or no-bulk" >&2; exit 2 ;; esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DT=$ROOT/build/release/dovetail
+DT=${DT:-$ROOT/build/release/dovetail} # DT=...: another build, to compare
 GEN=$ROOT/build/release/bench-gen
 for b in "$DT" "$GEN"; do
     [ -x "$b" ] || { echo "bench/load.sh: $b is missing: run 'make bench' first" >&2; exit 1; }

@@ -216,10 +216,16 @@ int sq_seal_column(st_store *s, int64_t id, int64_t version, char column, const 
 int sq_open_column(st_store *s, int64_t id, int64_t version, char column,
                    sqlite3_stmt *st, int i_col, util_buf *out, dt_error *err)
 {
+    return sq_open_blob(s, id, version, column, sqlite3_column_blob(st, i_col),
+                        (size_t)sqlite3_column_bytes(st, i_col), out, err);
+}
+
+int sq_open_blob(st_store *s, int64_t id, int64_t version, char column, const void *blob,
+                 size_t n, util_buf *out, dt_error *err)
+{
     uint8_t ad[RECORD_AD];
     record_ad(id, version, column, ad);
-    const void *blob = sqlite3_column_blob(st, i_col);
-    int rc = unseal(s, ad, sizeof ad, blob, (size_t)sqlite3_column_bytes(st, i_col), out);
+    int rc = unseal(s, ad, sizeof ad, blob, n, out);
     if (rc == DT_ENOMEM) return dt_err_set(err, rc, "out of memory");
     if (rc < 0)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "record %lld (version %lld) does not open "

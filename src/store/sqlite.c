@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/sqlite_int.h"
+#include "store/pg_int.h"
 
 enum { SCHEMA_VERSION = 8, BUSY_TIMEOUT_MS = 2000 };
 
@@ -690,6 +690,7 @@ void st_snapshot_end(st_store *s, int started)
 
 int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
 {
+    if (s->pg) return pg_meta_set(s, key, value, err);
     sqlite3_stmt *st = stmt(s, S_META_SET);
     sq_bind_text(st, 1, key);
     sq_bind_text(st, 2, value);
@@ -698,6 +699,7 @@ int st_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
 
 int st_meta_get(st_store *s, const char *key, char **value, dt_error *err)
 {
+    if (s->pg) return pg_meta_get(s, key, value, err);
     *value = NULL;
     sqlite3_stmt *st = stmt(s, S_META_GET);
     sq_bind_text(st, 1, key);
@@ -738,10 +740,6 @@ int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
     if (is_alone) rc = rc == DT_OK ? st_commit(s, err) : (st_rollback(s), rc);
     return rc;
 }
-
-/* A row sent again unchanged renews its retention period, but at most
- * once a day: re-sending a whole file writes nothing more within the day. */
-enum { RENEW_AFTER_S = 86400 };
 
 /* Binds a record's raw and norm, sealed for (id, version), as ?i_raw and
  * ?i_raw + 1; the blobs stay in s->scratch until the next seal. */
@@ -804,7 +802,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     DT_TRY(rc);
     if (same && !withdrawn) {
         *result = ST_PUT_SAME;
-        if (received - was_received < RENEW_AFTER_S) return DT_OK;
+        if (received - was_received < ST_RENEW_AFTER_S) return DT_OK;
         st = stmt(s, S_REC_RECEIVED);
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, received);

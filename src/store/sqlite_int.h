@@ -15,9 +15,15 @@
 #include "store/store.h"
 
 enum { SQ_MAX_STMTS = 64, SQ_MAX_GOV_STMTS = 32, SQ_MAX_FND_STMTS = 16 };
+/* The same row sent again renews its arrival (its retention period) once
+ * a day at most, so a daily full snapshot does not write every row. */
+enum { ST_RENEW_AFTER_S = 86400 };
+
+struct pg_conn; /* libpq's PGconn */
 
 struct st_store {
     sqlite3 *db;
+    struct pg_conn *pg;   /* a PostgreSQL store (pg_int.h): db is NULL */
     char *path;
     sqlite3_stmt *stmt[SQ_MAX_STMTS];
     sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];
@@ -145,6 +151,9 @@ int sq_seal_column(st_store *s, int64_t id, int64_t version, char column, const 
  * as NUL-terminated text; a value that does not open is DT_EIO. */
 int sq_open_column(st_store *s, int64_t id, int64_t version, char column,
                    sqlite3_stmt *st, int i_col, util_buf *out, dt_error *err);
+/* As sq_open_column, from n bytes at blob (another backend's row). */
+int sq_open_blob(st_store *s, int64_t id, int64_t version, char column, const void *blob,
+                 size_t n, util_buf *out, dt_error *err);
 /* The keyed hash of a blocking key under a rule (SipHash-2-4). */
 uint64_t sq_slot_hash(const st_store *s, size_t rule, uint64_t key);
 void sq_finalize_govern(st_store *s);

@@ -1,0 +1,635 @@
+/*
+ * pg.c — the PostgreSQL backend's connection, schema, transactions,
+ * settings, sources, models and records (pg_int.h has the invariants and
+ * what is not here yet).
+ *
+ * The tables are the SQLite backend's (sqlite.c, govern_sql.c,
+ * findings_sql.c), typed for PostgreSQL: every integer BIGINT (one binary
+ * width to read), blobs BYTEA, "by" and "row" quoted. Ids the SQLite
+ * backend takes as max + 1 (records, sources, models) are taken so here
+ * too, under the write lock, so a rolled-back train gives its model
+ * version again, as there.
+ */
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_int.h"
+
+static const char SCHEMA[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE source(id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE record(id BIGINT PRIMARY KEY, source BIGINT NOT NULL REFERENCES source(id),"
+    "  record_id TEXT NOT NULL, raw BYTEA NOT NULL, norm BYTEA NOT NULL,"
+    "  version BIGINT NOT NULL, withdrawn BIGINT NOT NULL DEFAULT 0,"
+    "  received BIGINT NOT NULL, UNIQUE(source, record_id));"
+    "CREATE TABLE record_history(record BIGINT NOT NULL REFERENCES record(id),"
+    "  version BIGINT NOT NULL, raw BYTEA NOT NULL, norm BYTEA NOT NULL,"
+    "  source BIGINT NOT NULL, received BIGINT NOT NULL, PRIMARY KEY(record, version));"
+    "CREATE INDEX record_received ON record(source, received);"
+    "CREATE INDEX history_received ON record_history(source, received);"
+    "CREATE TABLE model(version BIGINT PRIMARY KEY, created TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE TABLE block_key(slot BIGINT PRIMARY KEY);"
+    "CREATE TABLE block_new(slot BIGINT PRIMARY KEY);"
+    "CREATE TABLE record_keys(record BIGINT PRIMARY KEY REFERENCES record(id),"
+    "  slots BYTEA NOT NULL);"
+    "CREATE TABLE link(a BIGINT NOT NULL REFERENCES record(id),"
+    "  b BIGINT NOT NULL REFERENCES record(id), rule BIGINT NOT NULL,"
+    "  weight DOUBLE PRECISION NOT NULL, p DOUBLE PRECISION NOT NULL, PRIMARY KEY(a, b));"
+    "CREATE INDEX link_b ON link(b);"
+    "CREATE TABLE membership(record BIGINT PRIMARY KEY REFERENCES record(id),"
+    "  entity TEXT NOT NULL);"
+    "CREATE INDEX membership_entity ON membership(entity);"
+    "CREATE TABLE entity_event(seq BIGINT PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  entity TEXT NOT NULL, other TEXT NOT NULL, cause TEXT NOT NULL);"
+    "CREATE TABLE decision(a BIGINT NOT NULL REFERENCES record(id),"
+    "  b BIGINT NOT NULL REFERENCES record(id), same BIGINT NOT NULL,"
+    "  \"by\" TEXT NOT NULL, time BIGINT NOT NULL, note TEXT NOT NULL, PRIMARY KEY(a, b));"
+    "CREATE INDEX decision_b ON decision(b);"
+    "CREATE TABLE principal(id BIGINT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,"
+    "  sources TEXT NOT NULL, token_hash BYTEA NOT NULL UNIQUE, created BIGINT NOT NULL,"
+    "  revoked BIGINT);"
+    "CREATE UNIQUE INDEX principal_active ON principal(name) WHERE revoked IS NULL;"
+    "CREATE TABLE policy(source BIGINT NOT NULL REFERENCES source(id),"
+    "  version BIGINT NOT NULL, text TEXT NOT NULL, set_by TEXT NOT NULL,"
+    "  time BIGINT NOT NULL, PRIMARY KEY(source, version));"
+    "CREATE TABLE audit(seq BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
+    "  principal TEXT NOT NULL, purpose TEXT NOT NULL, action TEXT NOT NULL,"
+    "  fields TEXT NOT NULL, outcome TEXT NOT NULL, n_subjects BIGINT NOT NULL,"
+    "  leaf_hash BYTEA NOT NULL);"
+    "CREATE TABLE audit_subject(seq BIGINT NOT NULL, i BIGINT NOT NULL,"
+    "  subject TEXT NOT NULL, PRIMARY KEY(seq, i));"
+    "CREATE INDEX audit_subject_of ON audit_subject(subject, seq);"
+    "CREATE TABLE tree_head(size BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
+    "  root BYTEA NOT NULL, signature BYTEA NOT NULL, frontier BYTEA NOT NULL);"
+    "CREATE TABLE log_end(id BIGINT PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL,"
+    "  frontier BYTEA NOT NULL, mac BYTEA NOT NULL);"
+    "CREATE TABLE event(id BIGINT PRIMARY KEY, source BIGINT NOT NULL REFERENCES source(id),"
+    "  event_id TEXT NOT NULL, \"row\" TEXT NOT NULL, received BIGINT NOT NULL,"
+    "  UNIQUE(source, event_id));"
+    "CREATE TABLE finding(id TEXT NOT NULL, rule TEXT NOT NULL,"
+    "  rule_version BIGINT NOT NULL, model_version BIGINT NOT NULL, state TEXT NOT NULL,"
+    "  confidence DOUBLE PRECISION NOT NULL, sources BIGINT NOT NULL, evidence TEXT NOT NULL,"
+    "  purpose TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL,"
+    "  notified_at BIGINT NOT NULL, contest_days BIGINT NOT NULL, PRIMARY KEY(purpose, id));"
+    "CREATE TABLE finding_step(purpose TEXT NOT NULL, finding TEXT NOT NULL,"
+    "  seq BIGINT NOT NULL, action TEXT NOT NULL, state TEXT NOT NULL, \"by\" TEXT NOT NULL,"
+    "  reason TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY(purpose, finding, seq),"
+    "  FOREIGN KEY(purpose, finding) REFERENCES finding(purpose, id));";
+
+/* ---- parameters and results ------------------------------------------ */
+
+static void put_be64(unsigned char *b, uint64_t v)
+{
+    uint64_t be = htobe64(v);
+    memcpy(b, &be, 8);
+}
+
+void pg_param_i64(pg_params *p, int64_t v)
+{
+    put_be64(p->num[p->n], (uint64_t)v);
+    p->v[p->n] = (const char *)p->num[p->n];
+    p->len[p->n] = 8;
+    p->fmt[p->n++] = 1;
+}
+
+void pg_param_f64(pg_params *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    put_be64(p->num[p->n], bits);
+    p->v[p->n] = (const char *)p->num[p->n];
+    p->len[p->n] = 8;
+    p->fmt[p->n++] = 1;
+}
+
+void pg_param_text(pg_params *p, const char *s)
+{
+    p->v[p->n] = s;
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
+void pg_param_blob(pg_params *p, const void *data, size_t n)
+{
+    p->v[p->n] = n ? data : "";
+    p->len[p->n] = (int)n;
+    p->fmt[p->n++] = 1;
+}
+
+PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
+                 dt_error *err)
+{
+    PGconn *c = (PGconn *)s->pg;
+    PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                               p ? p->fmt : NULL, 1);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!why) why = PQerrorMessage(c);
+    size_t n = strcspn(why, "\n");
+    while (n && (why[n - 1] == '\n' || why[n - 1] == ' ')) n--;
+    dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %.*s", what, (int)n, why);
+    PQclear(r);
+    return NULL;
+}
+
+int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt_error *err)
+{
+    PGresult *r = pg_run(s, sql, p, what, err);
+    PQclear(r);
+    return r ? DT_OK : DT_EIO;
+}
+
+int64_t pg_i64(const PGresult *r, int row, int col)
+{
+    uint64_t be = 0;
+    if (PQgetlength(r, row, col) == 8) memcpy(&be, PQgetvalue(r, row, col), 8);
+    return (int64_t)be64toh(be);
+}
+
+double pg_f64(const PGresult *r, int row, int col)
+{
+    uint64_t bits = (uint64_t)pg_i64(r, row, col);
+    double v;
+    memcpy(&v, &bits, 8);
+    return v;
+}
+
+const char *pg_text(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* The one integer a statement returns. */
+static int one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, const char *what,
+                   dt_error *err)
+{
+    PGresult *r = pg_run(s, sql, p, what, err);
+    if (!r) return DT_EIO;
+    int ok = PQntuples(r) == 1 && PQnfields(r) >= 1 && !PQgetisnull(r, 0, 0);
+    if (ok) *v = pg_i64(r, 0, 0);
+    PQclear(r);
+    return ok ? DT_OK : dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: no value", what);
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+/* The URL without its password (invariant 4): postgresql://user:pw@host
+ * becomes postgresql://user@host; a password=... parameter is cut. */
+static char *redacted(const char *url)
+{
+    char *out = dt_strdup(url);
+    if (!out) return NULL;
+    char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    if (at && colon && colon < at) memmove(colon, at, strlen(at) + 1);
+    char *pw = strstr(out, "password=");
+    if (pw) {
+        char *end = strchr(pw, '&');
+        memmove(pw, end ? end + 1 : pw + strlen(pw), strlen(end ? end + 1 : "") + 1);
+    }
+    return out;
+}
+
+static int has_schema(st_store *s, int *yes, dt_error *err)
+{
+    int64_t n = 0;
+    DT_TRY(one_i64(s, "SELECT count(*) FROM pg_catalog.pg_tables "
+                   "WHERE schemaname = current_schema() AND tablename = 'meta'",
+                   NULL, &n, "opening the store", err));
+    *yes = n > 0;
+    return DT_OK;
+}
+
+/* Several statements with no parameters (the schema): the simple query
+ * protocol, which PQexecParams's one statement is not. */
+static int run_script(st_store *s, const char *sql, const char *what, dt_error *err)
+{
+    PGresult *r = PQexec((PGconn *)s->pg, sql);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %s", what, why ? why : "no reply");
+    }
+    PQclear(r);
+    return ok ? DT_OK : DT_EIO;
+}
+
+static int create_schema(st_store *s, dt_error *err)
+{
+    const char *what = "creating the store";
+    DT_TRY(pg_do(s, "BEGIN", NULL, what, err));
+    int rc = run_script(s, SCHEMA, what, err);
+    char version[16];
+    snprintf(version, sizeof version, "%d", PG_SCHEMA_VERSION);
+    if (rc == DT_OK) rc = pg_meta_set(s, "schema_version", version, err);
+    if (rc == DT_OK) rc = pg_do(s, "COMMIT", NULL, what, err);
+    if (rc < 0) pg_rollback(s);
+    return rc;
+}
+
+static int open_db(st_store *s, const char *url, const char *key_path, st_mode mode,
+                   dt_error *err)
+{
+    PGconn *c = PQconnectdb(url);
+    s->pg = (struct pg_conn *)c;
+    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (PQstatus(c) != CONNECTION_OK) {
+        const char *why = PQerrorMessage(c);
+        size_t n = strcspn(why, "\n");
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot connect: %.*s", (int)n, why);
+    }
+    DT_TRY(pg_do(s, "SET client_min_messages = warning", NULL, "opening the store", err));
+    int exists;
+    DT_TRY(has_schema(s, &exists, err));
+    if (mode == ST_CREATE && exists)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "a dovetail store is already there: use "
+                         "another database or schema");
+    if (mode == ST_OPEN && !exists)
+        return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there; create one with "
+                         "'dovetail init'");
+    DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
+    if (mode == ST_CREATE) {
+        s->is_created = 1;
+        DT_TRY(create_schema(s, err));
+    } else {
+        char *v = NULL;
+        DT_TRY(pg_meta_get(s, "schema_version", &v, err));
+        int version = v ? atoi(v) : 0;
+        dt_free(v);
+        if (version != PG_SCHEMA_VERSION)
+            return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this "
+                             "dovetail reads version %d", version, PG_SCHEMA_VERSION);
+    }
+    return sq_key_check(s, key_path, err); /* a setting: st_meta_get and _set take a pg store */
+}
+
+int pg_open(const char *url, const char *key_path, st_mode mode, st_store **out, dt_error *err)
+{
+    *out = NULL;
+    st_store *s = dt_calloc(1, sizeof *s);
+    if (!s || !(s->path = redacted(url))) {
+        dt_free(s);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    s->n_new = -1;
+    s->source_bits = -1;
+    int rc = open_db(s, url, key_path, mode, err);
+    if (rc < 0) {
+        pg_close(s);
+        return rc;
+    }
+    *out = s;
+    return DT_OK;
+}
+
+void pg_close(st_store *s)
+{
+    if (!s) return;
+    if (s->in_txn) pg_rollback(s);
+    PQfinish((PGconn *)s->pg);
+    sq_key_forget(s);
+    dt_free(s->path);
+    dt_free(s);
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+int pg_begin(st_store *s, dt_error *err)
+{
+    const char *what = "starting a batch";
+    DT_TRY(pg_do(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, what, err));
+    int rc = pg_do(s, "SELECT pg_advisory_xact_lock(x'" PG_WRITE_LOCK "'::bigint)", NULL, what,
+                   err);
+    if (rc < 0) {
+        pg_do(s, "ROLLBACK", NULL, what, NULL);
+        return rc;
+    }
+    s->in_txn = 1;
+    s->changes_at_begin = 0;
+    char *v = NULL;
+    rc = pg_meta_get(s, "record_id_erased", &v, err);
+    s->erased_max = v ? strtoll(v, NULL, 10) : 0;
+    dt_free(v);
+    if (rc < 0) pg_rollback(s);
+    return rc;
+}
+
+int pg_commit(st_store *s, dt_error *err)
+{
+    const char *what = "committing a batch";
+    /* the data generation moves on with every commit that wrote data
+     * (store.h); a write transaction here is one that wrote */
+    int rc = pg_do(s, "INSERT INTO meta(key, value) VALUES('data_gen', '1') ON CONFLICT(key) "
+                   "DO UPDATE SET value = (meta.value::bigint + 1)::text", NULL, what, err);
+    if (rc == DT_OK) rc = pg_do(s, "COMMIT", NULL, what, err);
+    if (rc < 0) {
+        pg_rollback(s);
+        return rc;
+    }
+    s->in_txn = 0;
+    return DT_OK;
+}
+
+void pg_rollback(st_store *s)
+{
+    PQclear(PQexec((PGconn *)s->pg, "ROLLBACK"));
+    s->in_txn = 0;
+}
+
+int pg_snapshot_begin(st_store *s, int *started, dt_error *err)
+{
+    *started = 0;
+    if (s->in_txn || PQtransactionStatus((PGconn *)s->pg) != PQTRANS_IDLE) return DT_OK;
+    DT_TRY(pg_do(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL, "starting a read",
+                 err));
+    *started = 1;
+    return DT_OK;
+}
+
+void pg_snapshot_end(st_store *s, int started)
+{
+    if (started) PQclear(PQexec((PGconn *)s->pg, "COMMIT"));
+}
+
+int pg_data_gen(st_store *s, int64_t *gen, dt_error *err)
+{
+    char *v = NULL;
+    DT_TRY(pg_meta_get(s, "data_gen", &v, err));
+    *gen = v ? strtoll(v, NULL, 10) : 0;
+    dt_free(v);
+    return DT_OK;
+}
+
+/* ---- settings, sources, models ------------------------------------------ */
+
+int pg_meta_set(st_store *s, const char *key, const char *value, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_text(&p, key);
+    pg_param_text(&p, value);
+    return pg_do(s, "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key) "
+                 "DO UPDATE SET value = excluded.value", &p, "writing a setting", err);
+}
+
+int pg_meta_get(st_store *s, const char *key, char **value, dt_error *err)
+{
+    *value = NULL;
+    pg_params p = {0};
+    pg_param_text(&p, key);
+    PGresult *r = pg_run(s, "SELECT value FROM meta WHERE key = $1", &p, "reading a setting", err);
+    if (!r) return DT_EIO;
+    int rc = DT_OK;
+    if (PQntuples(r) == 1 && !(*value = dt_strdup(pg_text(r, 0, 0))))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    PQclear(r);
+    return rc;
+}
+
+int pg_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_text(&p, name);
+    PGresult *r = pg_run(s, "SELECT id FROM source WHERE name = $1", &p, "reading sources", err);
+    if (!r) return DT_EIO;
+    int found = PQntuples(r) == 1;
+    if (found) *id = pg_i64(r, 0, 0);
+    PQclear(r);
+    if (found) return DT_OK;
+    int is_alone = !s->in_txn;
+    if (is_alone) DT_TRY(pg_begin(s, err));
+    int rc = one_i64(s, "INSERT INTO source(id, name) SELECT coalesce(max(id), 0) + 1, $1 "
+                     "FROM source RETURNING id", &p, id, "adding a source", err);
+    if (is_alone) rc = rc == DT_OK ? pg_commit(s, err) : (pg_rollback(s), rc);
+    return rc;
+}
+
+int pg_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_text(&p, json);
+    return one_i64(s, "INSERT INTO model(version, created, json) SELECT coalesce(max(version), "
+                   "0) + 1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                   "$1 FROM model RETURNING version", &p, version, "storing the model", err);
+}
+
+int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
+{
+    *json = NULL;
+    *version = 0;
+    PGresult *r = pg_run(s, "SELECT version, json FROM model ORDER BY version DESC LIMIT 1", NULL,
+                         "reading the model", err);
+    if (!r) return DT_EIO;
+    int rc = DT_OK;
+    if (PQntuples(r) == 1) {
+        *version = pg_i64(r, 0, 0);
+        if (!(*json = dt_strdup(pg_text(r, 0, 1))))
+            rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+/* Seals raw and norm for (id, version) into the scratch buffers and binds
+ * them as the next two parameters. */
+static int bind_sealed(st_store *s, pg_params *p, int64_t id, int64_t version, const char *raw,
+                       const char *norm, dt_error *err)
+{
+    DT_TRY(sq_seal_column(s, id, version, 'r', raw, &s->scratch[0], err));
+    DT_TRY(sq_seal_column(s, id, version, 'n', norm, &s->scratch[1], err));
+    pg_param_blob(p, s->scratch[0].data, s->scratch[0].len);
+    pg_param_blob(p, s->scratch[1].data, s->scratch[1].len);
+    return DT_OK;
+}
+
+/* Opens column col of row `row` (sealed as column `which`) into out. */
+static int open_cell(st_store *s, const PGresult *r, int row, int col, int64_t id,
+                     int64_t version, char which, util_buf *out, dt_error *err)
+{
+    return sq_open_blob(s, id, version, which, PQgetvalue(r, row, col),
+                        (size_t)PQgetlength(r, row, col), out, err);
+}
+
+static int record_add(st_store *s, int64_t source, const char *record_id, const char *raw,
+                      const char *norm, int64_t received, int64_t *out_id, dt_error *err)
+{
+    const char *what = "storing a record";
+    pg_params p = {0};
+    pg_param_i64(&p, s->erased_max);
+    int64_t id = 0;
+    /* never an id once erased (see sqlite.c, S_REC_NEXT_ID) */
+    DT_TRY(one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), $1::bigint) "
+                   "+ 1", &p, &id, what, err));
+    p = (pg_params){0};
+    pg_param_i64(&p, id);
+    pg_param_i64(&p, source);
+    pg_param_text(&p, record_id);
+    DT_TRY(bind_sealed(s, &p, id, 1, raw, norm, err));
+    pg_param_i64(&p, received);
+    DT_TRY(pg_do(s, "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
+                 "VALUES($1, $2, $3, $4, $5, 1, $6)", &p, what, err));
+    *out_id = id;
+    return DT_OK;
+}
+
+/* A record stored again: the same row (renewed when its retention
+ * period is half gone, as sqlite.c does), or a new version. */
+static int record_again(st_store *s, const PGresult *r, const char *raw, const char *norm,
+                        int64_t received, st_put_result *result, dt_error *err)
+{
+    int64_t id = pg_i64(r, 0, 0), version = pg_i64(r, 0, 4);
+    int withdrawn = pg_i64(r, 0, 2) != 0;
+    int64_t was_received = pg_i64(r, 0, 3);
+    DT_TRY(open_cell(s, r, 0, 1, id, version, 'r', &s->scratch[0], err));
+    pg_params p = {0};
+    pg_param_i64(&p, id);
+    if (strcmp(s->scratch[0].data, raw) == 0 && !withdrawn) {
+        *result = ST_PUT_SAME;
+        if (received - was_received < ST_RENEW_AFTER_S) return DT_OK;
+        pg_param_i64(&p, received);
+        return pg_do(s, "UPDATE record SET received = $2 WHERE id = $1", &p,
+                     "renewing a record", err);
+    }
+    DT_TRY(pg_do(s, "INSERT INTO record_history(record, version, raw, norm, source, received) "
+                 "SELECT id, version, raw, norm, source, received FROM record WHERE id = $1",
+                 &p, "keeping a record's earlier version", err));
+    DT_TRY(bind_sealed(s, &p, id, version + 1, raw, norm, err));
+    pg_param_i64(&p, received);
+    *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
+    return pg_do(s, "UPDATE record SET raw = $2, norm = $3, version = version + 1, "
+                 "withdrawn = 0, received = $4 WHERE id = $1", &p, "updating a record", err);
+}
+
+int pg_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
+                  const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
+                  dt_error *err)
+{
+    int64_t ignored;
+    if (!out_id) out_id = &ignored;
+    pg_params p = {0};
+    pg_param_i64(&p, source);
+    pg_param_text(&p, record_id);
+    PGresult *r = pg_run(s, "SELECT id, raw, withdrawn, received, version FROM record "
+                         "WHERE source = $1 AND record_id = $2", &p, "reading a record", err);
+    if (!r) return DT_EIO;
+    int rc;
+    if (PQntuples(r) == 0) {
+        *result = ST_PUT_NEW;
+        rc = record_add(s, source, record_id, raw, norm, received, out_id, err);
+    } else {
+        *out_id = pg_i64(r, 0, 0);
+        rc = record_again(s, r, raw, norm, received, result, err);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int pg_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
+                       dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, source);
+    pg_param_text(&p, record_id);
+    PGresult *r = pg_run(s, "UPDATE record SET withdrawn = 1 WHERE source = $1 AND "
+                         "record_id = $2 AND withdrawn = 0", &p, "withdrawing a record", err);
+    if (!r) return DT_EIO;
+    *found = atoi(PQcmdTuples(r)) > 0;
+    PQclear(r);
+    return DT_OK;
+}
+
+/* Calls fn with each record of r (columns as sqlite.c's S_REC_EACH). */
+static int walk_records(st_store *s, const PGresult *r, st_record_fn fn, void *ctx,
+                        dt_error *err)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t id = pg_i64(r, i, 6), version = pg_i64(r, i, 4);
+        DT_TRY(open_cell(s, r, i, 2, id, version, 'r', &s->scratch[0], err));
+        DT_TRY(open_cell(s, r, i, 3, id, version, 'n', &s->scratch[1], err));
+        st_record rec = {.source = pg_text(r, i, 0), .record_id = pg_text(r, i, 1),
+                         .raw = s->scratch[0].data, .norm = s->scratch[1].data,
+                         .version = version, .is_withdrawn = pg_i64(r, i, 5) != 0,
+                         .entity = "", .id = id};
+        int out = fn(ctx, &rec);
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+int pg_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
+                    void *ctx, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_text(&p, source ? source : "");
+    pg_param_i64(&p, with_withdrawn);
+    /* COLLATE "C": ordered by bytes, as SQLite orders text */
+    PGresult *r = pg_run(s, "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, "
+                         "r.id FROM record r JOIN source s ON s.id = r.source "
+                         "WHERE ($1 = '' OR s.name = $1) AND ($2::bigint <> 0 OR r.withdrawn = 0) "
+                         "ORDER BY s.name COLLATE \"C\", r.record_id COLLATE \"C\"", &p,
+                         "reading records", err);
+    if (!r) return DT_EIO;
+    int rc = walk_records(s, r, fn, ctx, err);
+    PQclear(r);
+    return rc;
+}
+
+int pg_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_text(&p, source ? source : "");
+    int64_t v = 0;
+    DT_TRY(one_i64(s, "SELECT count(*) FROM record r JOIN source s ON s.id = r.source "
+                   "WHERE ($1 = '' OR s.name = $1) AND r.withdrawn = 0", &p, &v,
+                   "counting records", err));
+    *n = (uint64_t)v;
+    return DT_OK;
+}
+
+int pg_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    pg_params p = {0};
+    pg_param_i64(&p, id);
+    PGresult *r = pg_run(s, "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, "
+                         "r.source FROM record r JOIN source s ON s.id = r.source "
+                         "WHERE r.id = $1", &p, "reading a record", err);
+    if (!r) return DT_EIO;
+    int rc = PQntuples(r) == 1 ? DT_OK : dt_err_set(err, DT_ENOTFOUND, "no record %lld",
+                                                    (long long)id);
+    int64_t version = rc == DT_OK ? pg_i64(r, 0, 4) : 0;
+    if (rc == DT_OK) rc = open_cell(s, r, 0, 2, id, version, 'r', &s->scratch[0], err);
+    if (rc == DT_OK) rc = open_cell(s, r, 0, 3, id, version, 'n', &s->scratch[1], err);
+    if (rc == DT_OK) {
+        *out = (st_record){.source = dt_strdup(pg_text(r, 0, 0)),
+                           .record_id = dt_strdup(pg_text(r, 0, 1)),
+                           .raw = dt_strdup(s->scratch[0].data),
+                           .norm = dt_strdup(s->scratch[1].data), .entity = dt_strdup(""),
+                           .version = version, .is_withdrawn = pg_i64(r, 0, 5) != 0, .id = id};
+        if (source_id) *source_id = pg_i64(r, 0, 6);
+        if (!out->source || !out->record_id || !out->raw || !out->norm || !out->entity) {
+            st_record_free(out);
+            rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+int pg_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id,
+                 dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, source);
+    pg_param_text(&p, record_id);
+    PGresult *r = pg_run(s, "SELECT id FROM record WHERE source = $1 AND record_id = $2", &p,
+                         "reading a record", err);
+    if (!r) return DT_EIO;
+    int found = PQntuples(r) == 1;
+    if (found) *id = pg_i64(r, 0, 0);
+    PQclear(r);
+    return found ? DT_OK : dt_err_set(err, DT_ENOTFOUND, "no record '%s'", record_id);
+}

@@ -1,0 +1,309 @@
+/* Unit tests for the PostgreSQL backend (src/store/pg.c) against a real
+ * PostgreSQL 15 that tests/pg-server starts for this binary on a Unix
+ * socket: create and reopen, a second create refused, the wrong key file,
+ * settings, sources, models with their versions, idempotent puts, new
+ * versions kept, withdrawal and restore, record order, rollback, contents
+ * sealed at rest (the server holds no value in clear), two connections
+ * writing one after the other through the write lock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/pg_int.h"
+#include "util/util.h"
+
+#include "tmpdir.h"
+
+static char g_url[512], g_key[256], g_pg[300];
+static int g_db; /* each test its own database: a store per database */
+
+static int setup(void **state)
+{
+    if (tmpdir_setup(state) < 0) return -1;
+    tmpdir_path(g_key, sizeof g_key, "s.key");
+    /* its own directory: as root, the server runs as postgres, who cannot
+     * enter the test's (0700, root's) */
+    snprintf(g_pg, sizeof g_pg, "/tmp/dt_pg_XXXXXX");
+    if (!mkdtemp(g_pg)) return -1;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' start '%s'", DT_SRC_ROOT, g_pg);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int ok = fgets(g_url, sizeof g_url, p) != NULL;
+    if (pclose(p) != 0 || !ok) return -1;
+    g_url[strcspn(g_url, "\n")] = '\0';
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' stop '%s'", DT_SRC_ROOT, g_pg);
+    int rc = system(cmd);
+    return tmpdir_teardown(state) == 0 && rc == 0 ? 0 : -1;
+}
+
+/* A fresh database for one test; OUT: url (its URL). */
+static void fresh_db(char *url, size_t n)
+{
+    char name[32], sql[200];
+    snprintf(name, sizeof name, "t%d", ++g_db);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    PGconn *c = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    /* the server's URL names database postgres: the same, another name */
+    const char *q = strchr(g_url, '?');
+    snprintf(url, n, "postgresql:///%s%s", name, q);
+}
+
+static st_store *create(char *url, size_t n)
+{
+    fresh_db(url, n);
+    st_store *s = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    int rc = pg_open(url, g_key, ST_CREATE, &s, &err);
+    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, DT_OK);
+    return s;
+}
+
+static st_put_result put(st_store *s, int64_t src, const char *id, const char *raw)
+{
+    dt_error err;
+    dt_error_clear(&err);
+    st_put_result r;
+    int64_t rec = 0;
+    assert_int_equal(pg_record_put(s, src, id, raw, "{\"n\":1}", 1000, &r, &rec, &err), DT_OK);
+    assert_true(rec > 0);
+    return r;
+}
+
+static void test_create_reopen_and_refuse(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    assert_int_equal(pg_meta_set(s, "k", "v1", &err), DT_OK);
+    assert_int_equal(pg_meta_set(s, "k", "v2", &err), DT_OK);
+    pg_close(s);
+    assert_int_equal(pg_open(url, g_key, ST_OPEN, &s, &err), DT_OK);
+    char *v = NULL;
+    assert_int_equal(pg_meta_get(s, "k", &v, &err), DT_OK);
+    assert_string_equal(v, "v2");
+    dt_free(v);
+    assert_int_equal(pg_meta_get(s, "absent", &v, &err), DT_OK);
+    assert_null(v);
+    pg_close(s);
+    /* a second create over a store is refused; so is a database with none */
+    assert_int_equal(pg_open(url, g_key, ST_CREATE, &s, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "already there"));
+    char other[512];
+    fresh_db(other, sizeof other);
+    assert_int_equal(pg_open(other, g_key, ST_OPEN, &s, &err), DT_EIO);
+    assert_non_null(strstr(err.msg, "no store there"));
+    /* another key file does not open it */
+    char key2[300];
+    tmpdir_path(key2, sizeof key2, "other.key");
+    st_store *t = NULL;
+    assert_int_equal(pg_open(other, key2, ST_CREATE, &t, &err), DT_OK);
+    pg_close(t);
+    assert_int_equal(pg_open(url, key2, ST_OPEN, &s, &err), DT_EAUTH);
+    /* no server there: an error naming the store, not a crash */
+    assert_int_equal(pg_open("postgresql:///x?host=/nonexistent&user=u&password=hunter2", g_key,
+                             ST_OPEN, &s, &err),
+                     DT_EIO);
+    assert_non_null(strstr(err.msg, "cannot connect"));
+    assert_null(strstr(err.msg, "hunter2"));
+}
+
+static void test_sources_and_models(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    int64_t a = 0, b = 0, again = 0;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_source_id(s, "b", &b, &err), DT_OK);
+    assert_int_equal(pg_source_id(s, "a", &again, &err), DT_OK);
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 2);
+    assert_int_equal(again, a);
+    char *json = NULL;
+    int64_t version = -1;
+    assert_int_equal(pg_model_latest(s, &json, &version, &err), DT_OK);
+    assert_null(json);
+    assert_int_equal(version, 0);
+    /* a model put in a rolled-back transaction gives its version again */
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(pg_model_put(s, "{\"m\":0}", &version, &err), DT_OK);
+    assert_int_equal(version, 1);
+    pg_rollback(s);
+    assert_int_equal(pg_model_put(s, "{\"m\":1}", &version, &err), DT_OK);
+    assert_int_equal(version, 1);
+    assert_int_equal(pg_model_put(s, "{\"m\":2}", &version, &err), DT_OK);
+    assert_int_equal(version, 2);
+    assert_int_equal(pg_model_latest(s, &json, &version, &err), DT_OK);
+    assert_string_equal(json, "{\"m\":2}");
+    assert_int_equal(version, 2);
+    dt_free(json);
+    pg_close(s);
+}
+
+typedef struct seen {
+    char ids[8][16];
+    int64_t versions[8];
+    int n;
+} seen;
+
+static int add_seen(void *ctx, const st_record *r)
+{
+    seen *x = ctx;
+    if (x->n == 8) return DT_EINTERNAL;
+    snprintf(x->ids[x->n], sizeof x->ids[0], "%s:%s", r->source, r->record_id);
+    x->versions[x->n++] = r->version;
+    return DT_OK;
+}
+
+static void test_records(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    int64_t a, b;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_source_id(s, "b", &b, &err), DT_OK);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(put(s, a, "r2", "{\"x\":\"zoë\"}"), ST_PUT_NEW);
+    assert_int_equal(put(s, a, "r1", "{\"x\":1}"), ST_PUT_NEW);
+    assert_int_equal(put(s, b, "Z", "{\"x\":2}"), ST_PUT_NEW);
+    assert_int_equal(put(s, a, "r1", "{\"x\":1}"), ST_PUT_SAME);
+    assert_int_equal(put(s, a, "r1", "{\"x\":9}"), ST_PUT_CHANGED);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    /* a batch rolled back leaves nothing */
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(put(s, b, "gone", "{}"), ST_PUT_NEW);
+    pg_rollback(s);
+    uint64_t n = 0;
+    assert_int_equal(pg_record_count(s, NULL, &n, &err), DT_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(pg_record_count(s, "b", &n, &err), DT_OK);
+    assert_int_equal(n, 1);
+    /* by (source, record id), in byte order; the new version read back */
+    seen x = {0};
+    assert_int_equal(pg_records_each(s, NULL, 0, add_seen, &x, &err), DT_OK);
+    assert_int_equal(x.n, 3);
+    assert_string_equal(x.ids[0], "a:r1");
+    assert_int_equal(x.versions[0], 2);
+    assert_string_equal(x.ids[1], "a:r2");
+    assert_string_equal(x.ids[2], "b:Z");
+    int64_t id = 0, src = 0;
+    assert_int_equal(pg_record_id(s, a, "r2", &id, &err), DT_OK);
+    st_record r;
+    assert_int_equal(pg_record_get(s, id, &r, &src, &err), DT_OK);
+    assert_string_equal(r.raw, "{\"x\":\"zoë\"}");
+    assert_string_equal(r.norm, "{\"n\":1}");
+    assert_int_equal(src, a);
+    st_record_free(&r);
+    assert_int_equal(pg_record_id(s, a, "nope", &id, &err), DT_ENOTFOUND);
+    /* withdrawn, then restored by the same row again */
+    int found = 0;
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(pg_record_withdraw(s, a, "r2", &found, &err), DT_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(pg_record_withdraw(s, a, "r2", &found, &err), DT_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    assert_int_equal(pg_record_count(s, "a", &n, &err), DT_OK);
+    assert_int_equal(n, 1);
+    x = (seen){0};
+    assert_int_equal(pg_records_each(s, "a", 1, add_seen, &x, &err), DT_OK);
+    assert_int_equal(x.n, 2);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(put(s, a, "r2", "{\"x\":\"zoë\"}"), ST_PUT_RESTORED);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    /* the earlier version is kept, and nothing is in clear on the server */
+    PGconn *c = PQconnectdb(url);
+    PGresult *q = PQexec(c, "SELECT count(*) FROM record_history");
+    assert_string_equal(PQgetvalue(q, 0, 0), "2");
+    PQclear(q);
+    q = PQexec(c, "SELECT count(*) FROM record WHERE position('zo' in encode(raw, 'escape')) > 0 "
+                  "OR position('\"x\"' in encode(norm, 'escape')) > 0");
+    assert_string_equal(PQgetvalue(q, 0, 0), "0");
+    PQclear(q);
+    PQfinish(c);
+    pg_close(s);
+}
+
+/* Two connections to one store: a write waits for the other's to end
+ * (the advisory lock), and a snapshot reads what was committed. */
+static void test_two_writers(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url), *t = NULL;
+    dt_error err;
+    assert_int_equal(pg_open(url, g_key, ST_OPEN, &t, &err), DT_OK);
+    int64_t a;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(put(s, a, "one", "{}"), ST_PUT_NEW);
+    /* t cannot take the write lock meanwhile: it is held */
+    PGresult *r = PQexec((PGconn *)t->pg, "SELECT pg_try_advisory_lock(x'" PG_WRITE_LOCK
+                                          "'::bigint)");
+    assert_string_equal(PQgetvalue(r, 0, 0), "f");
+    PQclear(r);
+    int64_t gen0 = 0, gen1 = 0;
+    assert_int_equal(pg_data_gen(t, &gen0, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    assert_int_equal(pg_data_gen(t, &gen1, &err), DT_OK);
+    assert_true(gen1 > gen0);
+    /* t writes next, and its record's id follows s's */
+    assert_int_equal(pg_begin(t, &err), DT_OK);
+    assert_int_equal(put(t, a, "two", "{}"), ST_PUT_NEW);
+    assert_int_equal(pg_commit(t, &err), DT_OK);
+    int64_t one = 0, two = 0;
+    assert_int_equal(pg_record_id(s, a, "one", &one, &err), DT_OK);
+    assert_int_equal(pg_record_id(s, a, "two", &two, &err), DT_OK);
+    assert_int_equal(two, one + 1);
+    /* a snapshot does not see a commit made after it began */
+    int started = 0;
+    assert_int_equal(pg_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(started, 1);
+    uint64_t n0 = 0, n1 = 0;
+    assert_int_equal(pg_record_count(s, NULL, &n0, &err), DT_OK);
+    assert_int_equal(pg_begin(t, &err), DT_OK);
+    assert_int_equal(put(t, a, "three", "{}"), ST_PUT_NEW);
+    assert_int_equal(pg_commit(t, &err), DT_OK);
+    assert_int_equal(pg_record_count(s, NULL, &n1, &err), DT_OK);
+    assert_int_equal(n1, n0);
+    pg_snapshot_end(s, started);
+    assert_int_equal(pg_record_count(s, NULL, &n1, &err), DT_OK);
+    assert_int_equal(n1, n0 + 1);
+    pg_close(t);
+    pg_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_reopen_and_refuse),
+        cmocka_unit_test(test_sources_and_models),
+        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_two_writers),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
