@@ -161,8 +161,7 @@ const char *pg_text(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-/* The one integer a statement returns. */
-static int one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, const char *what,
+int pg_one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, const char *what,
                    dt_error *err)
 {
     PGresult *r = pg_run(s, sql, p, what, err);
@@ -195,7 +194,7 @@ static char *redacted(const char *url)
 static int has_schema(st_store *s, int *yes, dt_error *err)
 {
     int64_t n = 0;
-    DT_TRY(one_i64(s, "SELECT count(*) FROM pg_catalog.pg_tables "
+    DT_TRY(pg_one_i64(s, "SELECT count(*) FROM pg_catalog.pg_tables "
                    "WHERE schemaname = current_schema() AND tablename = 'meta'",
                    NULL, &n, "opening the store", err));
     *yes = n > 0;
@@ -399,7 +398,7 @@ int pg_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
     if (found) return DT_OK;
     int is_alone = !s->in_txn;
     if (is_alone) DT_TRY(pg_begin(s, err));
-    int rc = one_i64(s, "INSERT INTO source(id, name) SELECT coalesce(max(id), 0) + 1, $1 "
+    int rc = pg_one_i64(s, "INSERT INTO source(id, name) SELECT coalesce(max(id), 0) + 1, $1 "
                      "FROM source RETURNING id", &p, id, "adding a source", err);
     if (is_alone) rc = rc == DT_OK ? pg_commit(s, err) : (pg_rollback(s), rc);
     return rc;
@@ -409,7 +408,7 @@ int pg_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 {
     pg_params p = {0};
     pg_param_text(&p, json);
-    return one_i64(s, "INSERT INTO model(version, created, json) SELECT coalesce(max(version), "
+    return pg_one_i64(s, "INSERT INTO model(version, created, json) SELECT coalesce(max(version), "
                    "0) + 1, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
                    "$1 FROM model RETURNING version", &p, version, "storing the model", err);
 }
@@ -461,7 +460,7 @@ static int record_add(st_store *s, int64_t source, const char *record_id, const 
     pg_param_i64(&p, s->erased_max);
     int64_t id = 0;
     /* never an id once erased (see sqlite.c, S_REC_NEXT_ID) */
-    DT_TRY(one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), $1::bigint) "
+    DT_TRY(pg_one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), $1::bigint) "
                    "+ 1", &p, &id, what, err));
     p = (pg_params){0};
     pg_param_i64(&p, id);
@@ -582,7 +581,7 @@ int pg_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
     pg_params p = {0};
     pg_param_text(&p, source ? source : "");
     int64_t v = 0;
-    DT_TRY(one_i64(s, "SELECT count(*) FROM record r JOIN source s ON s.id = r.source "
+    DT_TRY(pg_one_i64(s, "SELECT count(*) FROM record r JOIN source s ON s.id = r.source "
                    "WHERE ($1 = '' OR s.name = $1) AND r.withdrawn = 0", &p, &v,
                    "counting records", err));
     *n = (uint64_t)v;

@@ -51,6 +51,9 @@ PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *w
                  dt_error *err);
 /* Runs sql and clears its result. */
 int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt_error *err);
+/* The one integer the one row sql returns; DT_EIO when none. */
+int pg_one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, const char *what,
+               dt_error *err);
 /* Column values of a binary result. */
 int64_t pg_i64(const PGresult *r, int row, int col);
 double pg_f64(const PGresult *r, int row, int col);
@@ -84,5 +87,109 @@ int pg_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
                  dt_error *err);
 int pg_model_put(st_store *s, const char *json, int64_t *version, dt_error *err);
 int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
+
+/* The rest of store.h's functions, each the twin of the st_ one of the
+ * same name (same arguments, results, order of rows and errors): being
+ * written (pg_index.c: blocking index, links, decisions, entities;
+ * pg_govern.c: principals, policies, the audit log, retention;
+ * pg_findings.c: events and findings). */
+int pg_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err);
+int pg_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err);
+int pg_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
+                  dt_error *err);
+int pg_model_version(st_store *s, int64_t *version, dt_error *err);
+int pg_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err);
+int pg_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                  const uint64_t *const *keys, size_t n_rules, dt_error *err);
+int pg_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
+                const uint64_t *const *keys, size_t n_rules, dt_error *err);
+int pg_keys_drop(st_store *s, int64_t record, dt_error *err);
+int pg_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
+                  uint64_t codes, const st_block_cap *cap, st_match_fn fn, void *ctx,
+                  dt_error *err);
+int pg_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_count_fn fn,
+                     void *ctx, dt_error *err);
+int pg_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
+                dt_error *err);
+int pg_links_clear(st_store *s, dt_error *err);
+int pg_links_index_drop(st_store *s, dt_error *err);
+int pg_links_index_build(st_store *s, dt_error *err);
+int pg_links_drop(st_store *s, int64_t record, dt_error *err);
+int pg_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
+                dt_error *err);
+int pg_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by, int64_t time,
+                    const char *note, dt_error *err);
+int pg_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, dt_error *err);
+int pg_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *err);
+int pg_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
+                  dt_error *err);
+int pg_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error *err);
+int pg_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err);
+int pg_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err);
+int pg_decisions_drop(st_store *s, int64_t record, dt_error *err);
+int pg_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn fn, void *ctx,
+                       dt_error *err);
+int pg_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, dt_error *err);
+int pg_entity_of(st_store *s, int64_t record, char **entity, dt_error *err);
+int pg_members_index_drop(st_store *s, dt_error *err);
+int pg_members_index_build(st_store *s, dt_error *err);
+int pg_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err);
+int pg_entity_event(st_store *s, const char *kind, const char *entity, const char *other,
+                    const char *cause, dt_error *err);
+int pg_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err);
+int pg_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
+int pg_verify(st_store *s, dt_error *err);
+int pg_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err);
+int pg_event_put(st_store *s, int64_t source, const char *event_id, const char *row,
+                 int64_t received, st_put_result *result, dt_error *err);
+int pg_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err);
+int pg_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any, dt_error *err);
+int pg_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n, dt_error *err);
+int pg_finding_put(st_store *s, const st_finding *f, dt_error *err);
+int pg_finding_get(st_store *s, const char *purpose, const char *id, st_finding *out,
+                   dt_error *err);
+int pg_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *ctx,
+                     dt_error *err);
+int pg_finding_step_add(st_store *s, const char *purpose, const char *finding,
+                        st_finding_step *step, dt_error *err);
+int pg_finding_steps_each(st_store *s, const char *purpose, const char *finding, st_step_fn fn,
+                          void *ctx, dt_error *err);
+int pg_principal_add(st_store *s, st_principal *p, dt_error *err);
+int pg_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
+                          dt_error *err);
+int pg_principal_by_name(st_store *s, const char *name, st_principal *out, dt_error *err);
+int pg_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err);
+int pg_principal_revoke(st_store *s, const char *name, int64_t time, st_principal *out,
+                        dt_error *err);
+int pg_principal_count_active(st_store *s, const char *role, int64_t *n, dt_error *err);
+int pg_policy_put(st_store *s, int64_t source, const char *text, const char *set_by,
+                  int64_t time, int64_t *version, dt_error *err);
+int pg_policy_count(st_store *s, int64_t *n, dt_error *err);
+int pg_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
+                     dt_error *err);
+int pg_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err);
+int pg_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err);
+int pg_audit_put(st_store *s, const st_audit_entry *e, dt_error *err);
+int pg_audit_last(st_store *s, int64_t *seq, dt_error *err);
+int pg_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error *err);
+int pg_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *ctx,
+                        dt_error *err);
+int pg_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err);
+int pg_audit_subject_orphan(st_store *s, int64_t n, int64_t *seq, char **subject,
+                            dt_error *err);
+int pg_head_put(st_store *s, const st_head *h, dt_error *err);
+int pg_head_latest(st_store *s, st_head *out, int *found, dt_error *err);
+int pg_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err);
+int pg_log_end_put(st_store *s, const st_log_end *e, dt_error *err);
+int pg_log_end_get(st_store *s, st_log_end *out, int *found, dt_error *err);
+int pg_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, dt_error *err);
+int pg_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after, size_t max,
+                     st_due_fn fn, void *ctx, dt_error *err);
+int pg_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_due_fn fn,
+                              void *ctx, dt_error *err);
+int pg_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uint64_t *n,
+                                dt_error *err);
+int pg_record_erase(st_store *s, int64_t id, dt_error *err);
 
 #endif
