@@ -90,7 +90,8 @@ int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
 
 /* The rest of store.h's functions, each the twin of the st_ one of the
  * same name (same arguments, results, order of rows and errors): being
- * written (pg_index.c: blocking index, links, decisions, entities;
+ * written (pg_links.c: links, decisions, entities; the blocking index is
+ * index.c's over pg_index.c's primitives;
  * pg_govern.c: principals, policies, the audit log, retention;
  * pg_findings.c: events and findings). */
 int pg_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err);
@@ -98,18 +99,6 @@ int pg_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err);
 int pg_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
                   dt_error *err);
 int pg_model_version(st_store *s, int64_t *version, dt_error *err);
-int pg_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                const uint64_t *const *keys, size_t n_rules, dt_error *err);
-int pg_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                  const uint64_t *const *keys, size_t n_rules, dt_error *err);
-int pg_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                const uint64_t *const *keys, size_t n_rules, dt_error *err);
-int pg_keys_drop(st_store *s, int64_t record, dt_error *err);
-int pg_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  uint64_t codes, const st_block_cap *cap, st_match_fn fn, void *ctx,
-                  dt_error *err);
-int pg_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_count_fn fn,
-                     void *ctx, dt_error *err);
 int pg_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
                 dt_error *err);
 int pg_links_clear(st_store *s, dt_error *err);

@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/pg_int.h"
+#include "store/index.h"
 
 enum { SCHEMA_VERSION = 8, BUSY_TIMEOUT_MS = 2000 };
 
@@ -1016,357 +1016,115 @@ int st_model_version(st_store *s, int64_t *version, dt_error *err)
     return sq_one_int(s, stmt(s, S_MODEL_VERSION), version, "reading the model", err);
 }
 
-/* ---- blocking index ----------------------------------------------------
- *
- * A slot packs a hash of (rule, key), then the record's source code, then
- * its 30-bit record id, so adding a key is one insert into a rowid B-tree
- * and a block is one range scan: about twice as fast as a (rule, key,
- * record) index, and sorted batches touch neighbouring pages. Inside a
- * block the records of one source are one range too, so a purpose's read
- * scans only the sources it may see and never meets a hidden record: its
- * work does not grow with what it may not see.
- *
- * The code takes the bits the store's sources need (none for one source,
- * 3 for five); the hash the rest of 64 bits, at most 33 (the sign bit is
- * used once there is a code: a block's range never straddles it, since
- * its two ends share the hash). Two keys can share a hash; a match is
- * then a record that shares no key, which callers drop by comparing keys
- * (store.h says so). With 33 bits, at 35 M keys that is under 0.5 % of
- * matches; each bit of code doubles it. */
+/* ---- the blocking index's primitives (index.h; its logic is index.c) ---- */
 
-enum { SLOT_RECORD_BITS = 30 };
-#define SLOT_RECORD_MASK ((UINT64_C(1) << SLOT_RECORD_BITS) - 1)
-
-/* Bits of a source code: enough for every source the store has (all are
- * made at init, in config order, so a code is a config index). Read once
- * per handle, after the sources exist. */
-static int source_bits(st_store *s, int *bits, dt_error *err)
+int sq_idx_source_max(st_store *s, int64_t *n, dt_error *err)
 {
-    if (s->source_bits >= 0) {
-        *bits = s->source_bits;
-        return DT_OK;
-    }
-    int64_t n = 0;
-    DT_TRY(sq_one_int(s, stmt(s, S_SOURCE_MAX), &n, "reading sources", err));
-    int b = 0;
-    while ((INT64_C(1) << b) < n) b++;
-    if (n > 0) s->source_bits = b;
-    *bits = b;
-    return DT_OK;
+    return sq_one_int(s, stmt(s, S_SOURCE_MAX), n, "reading sources", err);
 }
 
-static int hash_bits(int source_bits)
+int sq_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found,
+                    dt_error *err)
 {
-    return 64 - SLOT_RECORD_BITS - (source_bits ? source_bits : 1);
-}
-
-/* Keyed (crypt.c): without the key file, a slot says nothing of the key
- * it came from, however few values (an SSN's 10^9) the key can take. */
-static uint64_t key_hash(const st_store *s, int source_bits, size_t rule, uint64_t key)
-{
-    return sq_slot_hash(s, rule, key) >> (64 - hash_bits(source_bits));
-}
-
-static uint64_t slot_make(int source_bits, uint64_t hash, uint64_t code, uint64_t record)
-{
-    return ((hash << source_bits | code) << SLOT_RECORD_BITS) | record;
-}
-
-/* A growable array of record ids. */
-typedef struct id_buf {
-    int64_t *v;
-    size_t n, cap;
-} id_buf;
-
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* Drops the slots a record holds, if any. */
-static int drop_slots(st_store *s, int64_t record, dt_error *err)
-{
-    const char *what = "updating the blocking index";
+    *slots = NULL;
+    *n = 0;
     sqlite3_stmt *st = stmt(s, S_RKEYS_GET);
     sqlite3_bind_int64(st, 1, record);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return DT_OK;
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
+        *n = (size_t)sqlite3_column_bytes(st, 0) / sizeof(uint64_t);
+        if ((*slots = dt_malloc((*n ? *n : 1) * sizeof **slots)))
+            memcpy(*slots, sqlite3_column_blob(st, 0), *n * sizeof **slots);
     }
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return sq_fail(s, rc, what, err);
-    }
-    size_t n = (size_t)sqlite3_column_bytes(st, 0) / sizeof(uint64_t);
-    uint64_t *slots = dt_malloc((n ? n : 1) * sizeof *slots);
-    if (slots) memcpy(slots, sqlite3_column_blob(st, 0), n * sizeof *slots);
     sqlite3_reset(st);
-    if (!slots) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    rc = DT_OK;
-    for (size_t k = 0; k < 2 * n && rc == DT_OK; k++) {
-        sqlite3_stmt *del = stmt(s, k < n ? S_KEY_DEL : S_KEY_DEL_NEW);
-        sqlite3_bind_int64(del, 1, (int64_t)slots[k % n]);
-        rc = sq_step_done(s, del, what, err);
-    }
-    dt_free(slots);
-    if (rc < 0) return rc;
-    st = stmt(s, S_RKEYS_DEL);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(s, rc, "updating the blocking index", err);
+    return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+}
+
+int sq_idx_list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n, dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
     sqlite3_bind_int64(st, 1, record);
-    return sq_step_done(s, st, what, err);
+    sqlite3_bind_blob(st, 2, slots, (int)(n * sizeof *slots), SQLITE_STATIC);
+    return sq_step_done(s, st, "updating the blocking index", err);
 }
 
-int st_keys_drop(st_store *s, int64_t record, dt_error *err)
+int sq_idx_list_drop(st_store *s, int64_t record, dt_error *err)
 {
-    return drop_slots(s, record, err);
+    sqlite3_stmt *st = stmt(s, S_RKEYS_DEL);
+    sqlite3_bind_int64(st, 1, record);
+    return sq_step_done(s, st, "updating the blocking index", err);
 }
 
-/* Each record's slots, record by record; *n_out slots in all. */
-static int batch_slots(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                       const uint64_t *const *keys, size_t n_rules, uint64_t **out,
-                       size_t *n_out, dt_error *err)
+int sq_idx_lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err)
 {
-    int sb;
-    DT_TRY(source_bits(s, &sb, err));
-    *out = dt_malloc((n && n_rules ? n * n_rules : 1) * sizeof **out);
-    if (!*out) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    *n_out = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = DT_OK;
-        if ((uint64_t)records[i] > SLOT_RECORD_MASK)
-            rc = dt_err_at(err, DT_ELIMIT, s->path, 0, 0, "record %lld: the blocking index "
-                           "holds record ids below 2^30", (long long)records[i]);
-        else if (codes[i] >> sb)
-            rc = dt_err_set(err, DT_EINTERNAL, "record %lld: source code %u past the store's "
-                            "sources", (long long)records[i], (unsigned)codes[i]);
-        if (rc < 0) {
-            dt_free(*out);
-            return rc;
-        }
-        for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i])
-                (*out)[(*n_out)++] = slot_make(sb, key_hash(s, sb, r, keys[r][i]), codes[i],
-                                               (uint64_t)records[i]);
-    }
-    return DT_OK;
+    sqlite3_stmt *st = stmt(s, S_RKEYS_EACH);
+    int rc, out = DT_OK;
+    while (out == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                 (size_t)sqlite3_column_bytes(st, 1));
+    return sq_walk_end(s, st, rc, out, "reading the blocking index", err);
 }
 
-/* Stores each record's slot list (slots holds them record by record). */
-static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
-                          const uint64_t *const *keys, size_t n_rules, const uint64_t *slots,
-                          dt_error *err)
+/* Runs a statement on one slot. */
+static int slot_step(st_store *s, enum stmt_id which, uint64_t slot, dt_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        for (size_t r = 0; r < n_rules; r++) k += keys[r][i] != 0;
-        sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
-        sqlite3_bind_int64(st, 1, records[i]);
-        sqlite3_bind_blob(st, 2, slots, (int)(k * sizeof *slots), SQLITE_STATIC);
-        DT_TRY(sq_step_done(s, st, "updating the blocking index", err));
-        slots += k;
-    }
-    return DT_OK;
+    sqlite3_stmt *st = stmt(s, which);
+    sqlite3_bind_int64(st, 1, (int64_t)slot);
+    return sq_step_done(s, st, "updating the blocking index", err);
+}
+
+int sq_idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
+{
+    DT_TRY(slot_step(s, S_KEY_DEL, slot, err));
+    return slot_step(s, S_KEY_DEL_NEW, slot, err);
+}
+
+int sq_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
+{
+    return slot_step(s, S_KEY_ADD, slot, err);
+}
+
+int sq_idx_slot_put(st_store *s, uint64_t slot, dt_error *err)
+{
+    return slot_step(s, S_KEY_PUT, slot, err);
+}
+
+int sq_idx_staged_count(st_store *s, int64_t *n, dt_error *err)
+{
+    return sq_one_int(s, stmt(s, S_KEY_NEW_COUNT), n, "merging the blocking index", err);
+}
+
+int sq_idx_record_max(st_store *s, int64_t *n, dt_error *err)
+{
+    return sq_one_int(s, stmt(s, S_REC_MAX), n, "merging the blocking index", err);
 }
 
 /* Why two tables: a slot lands at a random place in block_key, so adding
  * one there dirties a page of its own, and each commit wrote (and the WAL
  * checkpoint wrote again) about 4 KiB per key: a third of resolving
  * ingest's time at 1M people. block_new stays small, so a batch dirties
- * few pages; when it reaches an eighth of the keys the store may hold
- * (about n_rules per record) or 65,536 slots, one sorted pass moves it into
- * block_key, writing each page of block_key at most once. */
-static int merge_new(st_store *s, size_t n_rules, dt_error *err)
+ * few pages; index.c merges it in one sorted pass, writing each page of
+ * block_key at most once. */
+int sq_idx_merge_staged(st_store *s, dt_error *err)
 {
     const char *what = "merging the blocking index";
-    if (s->n_new < 0) DT_TRY(sq_one_int(s, stmt(s, S_KEY_NEW_COUNT), &s->n_new, what, err));
-    int64_t max_id = 0;
-    DT_TRY(sq_one_int(s, stmt(s, S_REC_MAX), &max_id, what, err));
-    int64_t limit = max_id * (int64_t)n_rules / 8;
-    if (s->n_new < (limit > (1 << 16) ? limit : (1 << 16))) return DT_OK;
     DT_TRY(sq_step_done(s, stmt(s, S_KEY_MERGE), what, err));
-    DT_TRY(sq_step_done(s, stmt(s, S_KEY_NEW_CLEAR), what, err));
-    s->n_new = 0;
-    return DT_OK;
+    return sq_step_done(s, stmt(s, S_KEY_NEW_CLEAR), what, err);
 }
 
-int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                const uint64_t *const *keys, size_t n_rules, dt_error *err)
+int sq_idx_clear(st_store *s, dt_error *err)
 {
-    for (size_t i = 0; i < n; i++) DT_TRY(drop_slots(s, records[i], err));
-    uint64_t *slots = NULL;
-    size_t n_slots = 0;
-    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
-    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
-    if (rc == DT_OK) qsort(slots, n_slots, sizeof *slots, cmp_u64); /* neighbouring pages */
-    for (size_t k = 0; k < n_slots && rc == DT_OK; k++) {
-        sqlite3_stmt *st = stmt(s, S_KEY_ADD);
-        sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
-        rc = sq_step_done(s, st, "updating the blocking index", err);
-    }
-    dt_free(slots);
-    if (rc == DT_OK && s->n_new >= 0) s->n_new += (int64_t)n_slots;
-    return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
+    return sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new; DELETE FROM record_keys",
+                   "writing the blocking index", err);
 }
 
-static int cmp_as_rowid(const void *x, const void *y)
-{
-    int64_t a = (int64_t)*(const uint64_t *)x, b = (int64_t)*(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* Writes slots straight into block_key, in rowid order: many at once
- * touch each page of it once, in order (into an empty index, appends). */
-static int put_sorted_slots(st_store *s, uint64_t *slots, size_t n_slots, dt_error *err)
-{
-    qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
-    for (size_t k = 0; k < n_slots; k++) {
-        sqlite3_stmt *st = stmt(s, S_KEY_PUT);
-        sqlite3_bind_int64(st, 1, (int64_t)slots[k]);
-        DT_TRY(sq_step_done(s, st, "writing the blocking index", err));
-    }
-    return DT_OK;
-}
-
-int st_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                const uint64_t *const *keys, size_t n_rules, dt_error *err)
-{
-    uint64_t *slots = NULL;
-    size_t n_slots = 0;
-    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
-    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
-    if (rc == DT_OK) rc = put_sorted_slots(s, slots, n_slots, err);
-    dt_free(slots);
-    return rc;
-}
-
-/* Empties the index and writes every record's slots (slots: record by
- * record, as batch_slots gives them) in one pass. */
-static int keys_rewrite(st_store *s, const int64_t *records, size_t n, const uint64_t *const *keys,
-                        size_t n_rules, uint64_t *slots, size_t n_slots, dt_error *err)
-{
-    const char *what = "writing the blocking index";
-    DT_TRY(sq_exec(s, "DELETE FROM block_key; DELETE FROM block_new; DELETE FROM record_keys",
-                   what, err));
-    s->n_new = 0;
-    DT_TRY(put_slot_lists(s, records, n, keys, n_rules, slots, err));
-    return put_sorted_slots(s, slots, n_slots, err);
-}
-
-/* The keys' slots, record by record; at[i] where record i's begin
- * (at[n] the end). */
-typedef struct slot_runs {
-    uint64_t *slots;
-    size_t n_slots, *at;
-} slot_runs;
-
-/* Marks redo[i] for each record whose stored slots are not what runs
- * gives it (none stored, or others), and drops the slots of records
- * stored with keys but not in the list (they are not active). OUT:
- * *n_stored, the records that held slots. */
-static int keys_compare(st_store *s, const int64_t *records, size_t n, const slot_runs *runs,
-                        uint8_t *redo, int64_t *n_stored, dt_error *err)
-{
-    util_ids stale = {0};
-    sqlite3_stmt *st = stmt(s, S_RKEYS_EACH);
-    size_t i = 0;
-    int rc, out = DT_OK;
-    *n_stored = 0;
-    while (out == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t r = sqlite3_column_int64(st, 0);
-        ++*n_stored;
-        for (; i < n && records[i] < r; i++) redo[i] = 1;
-        if (i == n || records[i] != r) {
-            out = util_ids_add(&stale, r);
-            continue;
-        }
-        size_t len = (runs->at[i + 1] - runs->at[i]) * sizeof *runs->slots;
-        const void *blob = sqlite3_column_blob(st, 1);
-        redo[i] = (size_t)sqlite3_column_bytes(st, 1) != len ||
-                  (len && memcmp(blob, runs->slots + runs->at[i], len) != 0);
-        i++;
-    }
-    sqlite3_reset(st);
-    if (out == DT_OK && rc != SQLITE_DONE) out = sq_fail(s, rc, "reading the blocking index", err);
-    for (; i < n; i++) redo[i] = 1;
-    for (uint32_t k = 0; k < stale.n && out == DT_OK; k++) out = drop_slots(s, stale.ids[k], err);
-    util_ids_fini(&stale);
-    return out == DT_ENOMEM ? dt_err_set(err, out, "out of memory") : out;
-}
-
-/* st_keys_set on the records redo marks. */
-static int keys_redo(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                     const uint64_t *const *keys, size_t n_rules, const uint8_t *redo,
-                     dt_error *err)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) m += redo[i];
-    if (!m) return DT_OK;
-    int64_t *r = dt_malloc(m * sizeof *r);
-    uint16_t *c = dt_malloc(m * sizeof *c);
-    uint64_t **k = dt_calloc(n_rules ? n_rules : 1, sizeof *k);
-    int rc = r && c && k ? DT_OK : DT_ENOMEM;
-    for (size_t j = 0; j < n_rules && rc == DT_OK; j++)
-        if (!(k[j] = dt_malloc(m * sizeof *k[j]))) rc = DT_ENOMEM;
-    for (size_t i = 0, x = 0; i < n && rc == DT_OK; i++) {
-        if (!redo[i]) continue;
-        r[x] = records[i];
-        c[x] = codes[i];
-        for (size_t j = 0; j < n_rules; j++) k[j][x] = keys[j][i];
-        x++;
-    }
-    if (rc == DT_OK) rc = st_keys_set(s, r, c, m, (const uint64_t *const *)k, n_rules, err);
-    for (size_t j = 0; k && j < n_rules; j++) dt_free(k[j]);
-    dt_free(k);
-    dt_free(r);
-    dt_free(c);
-    return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
-}
-
-int st_keys_reset(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
-                  const uint64_t *const *keys, size_t n_rules, dt_error *err)
-{
-    for (size_t i = 1; i < n; i++)
-        if (records[i] <= records[i - 1])
-            return dt_err_set(err, DT_EINTERNAL, "st_keys_reset: records out of order");
-    slot_runs runs = {0};
-    DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &runs.slots, &runs.n_slots, err));
-    runs.at = dt_malloc((n + 1) * sizeof *runs.at);
-    uint8_t *redo = dt_malloc(n ? n : 1);
-    int rc = runs.at && redo ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0, at = 0; i <= n && rc == DT_OK; i++) {
-        runs.at[i] = at;
-        for (size_t r = 0; i < n && r < n_rules; r++) at += keys[r][i] != 0;
-    }
-    int64_t n_stored = 0;
-    if (rc == DT_OK) rc = keys_compare(s, records, n, &runs, redo, &n_stored, err);
-    if (rc == DT_OK)
-        rc = n_stored ? keys_redo(s, records, codes, n, keys, n_rules, redo, err)
-                      : keys_rewrite(s, records, n, keys, n_rules, runs.slots, runs.n_slots, err);
-    dt_free(runs.slots);
-    dt_free(runs.at);
-    dt_free(redo);
-    return rc;
-}
-
-/* A query key's hash, its rule and the batch record asking. */
-typedef struct key_query {
-    uint64_t hash;
-    size_t i, rule;
-} key_query;
-
-static int cmp_query(const void *x, const void *y)
-{
-    const key_query *a = x, *b = y;
-    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
-    return (a->i > b->i) - (a->i < b->i);
-}
-
-/* Appends the record ids of slots lo..hi to *recs. */
-static int read_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
+int sq_idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_KEY_RANGE);
-    sqlite3_bind_int64(st, 1, (int64_t)lo); /* lo and hi share their sign bit: see above */
+    sqlite3_bind_int64(st, 1, (int64_t)lo);
     sqlite3_bind_int64(st, 2, (int64_t)hi);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1380,113 +1138,12 @@ static int read_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_er
     return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
 }
 
-/* Calls fn(ctx, first, last) for each run of consecutive source codes in
- * `codes` below 2^sb: the ranges of a block that hold those sources. */
-static int each_code_run(int sb, uint64_t codes, int (*fn)(void *, uint64_t, uint64_t),
-                         void *ctx)
+int sq_idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err)
 {
-    uint64_t n_codes = UINT64_C(1) << sb;
-    for (uint64_t c = 0; c < n_codes;) {
-        if (!(codes >> c & 1)) {
-            c++;
-            continue;
-        }
-        uint64_t last = c;
-        while (last + 1 < n_codes && (codes >> (last + 1) & 1)) last++;
-        DT_TRY(fn(ctx, c, last));
-        c = last + 1;
-    }
-    return DT_OK;
-}
-
-/* A walk over the code ranges of the block of hash h: read_run gathers
- * their record ids into recs, count_run calls fn with each one's count. */
-typedef struct block_walk {
-    st_store *s;
-    int sb;              /* bits of a source code */
-    uint64_t h;          /* the block's keyed hash */
-    id_buf *recs;        /* read_run's ids */
-    st_count_fn fn;      /* count_run's callback, and its ctx */
-    void *ctx;
-    dt_error *err;
-} block_walk;
-
-static int read_run(void *ctx, uint64_t first, uint64_t last)
-{
-    block_walk *b = ctx;
-    return read_range(b->s, slot_make(b->sb, b->h, first, 0),
-                      slot_make(b->sb, b->h, last, SLOT_RECORD_MASK), b->recs, b->err);
-}
-
-/* Calls fn for each record of the sources in `codes` in the block of hash
- * h, for each asker in q, unless the cap says the block (as far as those
- * sources go) is too big. Records of other sources are never read, so
- * neither the work nor the cap's decision depends on them. */
-static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key_query *q,
-                      size_t n_q, const st_block_cap *cap, id_buf *recs, st_match_fn fn,
-                      void *ctx, dt_error *err)
-{
-    recs->n = 0;
-    block_walk b = {.s = s, .sb = sb, .h = h, .recs = recs, .err = err};
-    DT_TRY(each_code_run(sb, codes, read_run, &b));
-    if (cap && recs->n >= cap->min_records) {
-        int skip = cap->too_big(cap->ctx, q[0].rule, q[0].i, recs->n);
-        if (skip) return skip < 0 ? skip : DT_OK;
-    }
-    for (size_t j = 0; j < recs->n; j++)
-        for (size_t k = 0; k < n_q; k++) DT_TRY(fn(ctx, q[k].i, recs->v[j]));
-    return DT_OK;
-}
-
-int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_rules,
-                  uint64_t codes, const st_block_cap *cap, st_match_fn fn, void *ctx,
-                  dt_error *err)
-{
-    int sb;
-    DT_TRY(source_bits(s, &sb, err));
-    key_query *q = dt_malloc((n && n_rules ? n * n_rules : 1) * sizeof *q);
-    if (!q) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    size_t n_q = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t r = 0; r < n_rules; r++)
-            if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, sb, r, keys[r][i]), i, r};
-    qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
-    id_buf recs = {0};
-    int rc = DT_OK;
-    for (size_t k = 0; k < n_q && rc == DT_OK;) {
-        size_t j = k;
-        while (j < n_q && q[j].hash == q[k].hash) j++;
-        rc = scan_block(s, sb, q[k].hash, codes, q + k, j - k, cap, &recs, fn, ctx, err);
-        k = j;
-    }
-    dt_free(recs.v);
-    dt_free(q);
-    return rc;
-}
-
-/* One code's range holds one source's records of the block. */
-static int count_run(void *ctx, uint64_t first, uint64_t last)
-{
-    block_walk *c = ctx;
-    for (uint64_t code = first; code <= last; code++) {
-        sqlite3_stmt *st = stmt(c->s, S_KEY_COUNT);
-        sqlite3_bind_int64(st, 1, (int64_t)slot_make(c->sb, c->h, code, 0));
-        sqlite3_bind_int64(st, 2, (int64_t)slot_make(c->sb, c->h, code, SLOT_RECORD_MASK));
-        int64_t n = 0;
-        DT_TRY(sq_one_int(c->s, st, &n, "reading the blocking index", c->err));
-        if (n > 0) DT_TRY(c->fn(c->ctx, (uint64_t)n));
-    }
-    return DT_OK;
-}
-
-int st_block_sources(st_store *s, size_t rule, uint64_t key, uint64_t codes, st_count_fn fn,
-                     void *ctx, dt_error *err)
-{
-    int sb;
-    DT_TRY(source_bits(s, &sb, err));
-    block_walk c = {.s = s, .sb = sb, .h = key_hash(s, sb, rule, key), .fn = fn, .ctx = ctx,
-                    .err = err};
-    return each_code_run(sb, codes, count_run, &c);
+    sqlite3_stmt *st = stmt(s, S_KEY_COUNT);
+    sqlite3_bind_int64(st, 1, (int64_t)lo);
+    sqlite3_bind_int64(st, 2, (int64_t)hi);
+    return sq_one_int(s, st, n, "reading the blocking index", err);
 }
 
 /* Walks the rows of a bound statement whose first column is an id. */

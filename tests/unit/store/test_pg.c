@@ -4,7 +4,8 @@
  * settings, sources, models with their versions, idempotent puts, new
  * versions kept, withdrawal and restore, record order, rollback, contents
  * sealed at rest (the server holds no value in clear), two connections
- * writing one after the other through the write lock. */
+ * writing one after the other through the write lock, the blocking index
+ * (index.c's logic over pg_index.c's primitives). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,88 @@ static void test_two_writers(void **state)
     pg_close(s);
 }
 
+/* hits[record] has bit i for each query i it matched (as test_store.c). */
+static int collect_match(void *ctx, size_t i, int64_t record)
+{
+    uint32_t *hits = ctx;
+    if (record < 0 || record >= 8) return DT_EINTERNAL;
+    hits[record] |= 1u << i;
+    return DT_OK;
+}
+
+static void match(st_store *s, size_t n, const uint64_t *const *keys, uint32_t hits[8])
+{
+    dt_error err;
+    memset(hits, 0, 8 * sizeof *hits);
+    assert_int_equal(st_keys_match(s, n, keys, 2, ~UINT64_C(0), NULL, collect_match, hits, &err),
+                     DT_OK);
+}
+
+static int add_count(void *ctx, uint64_t n)
+{
+    uint64_t *sum = ctx;
+    sum[0]++;
+    sum[1] += n;
+    return DT_OK;
+}
+
+/* The blocking index's logic (index.c) over PostgreSQL's primitives: the
+ * same matches as test_store.c's test_blocking_index on SQLite, a block's
+ * per-source count, keys set again, dropped, and written anew. */
+static void test_blocking_index(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    int64_t src = 0, recs[4] = {1, 2, 3, 4};
+    assert_int_equal(pg_source_id(s, "a", &src, &err), DT_OK);
+    const char *ids[4] = {"r1", "r2", "r3", "r4"};
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    for (int i = 0; i < 4; i++) put(s, src, ids[i], "{}");
+    uint64_t rule0[4] = {10, 10, 20, 0}, rule1[4] = {7, 8, 8, 7};
+    const uint64_t *keys[2] = {rule0, rule1};
+    uint16_t codes[4] = {0};
+    assert_int_equal(st_keys_set(s, recs, codes, 4, keys, 2, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    uint64_t q_rule0[2] = {10, 7}, q_rule1[2] = {8, 0};
+    const uint64_t *q[2] = {q_rule0, q_rule1};
+    uint32_t hits[8];
+    match(s, 2, q, hits);
+    assert_int_equal(hits[1], 1);
+    assert_int_equal(hits[2], 1);
+    assert_int_equal(hits[3], 1);
+    assert_int_equal(hits[4], 0);
+    uint64_t sum[2] = {0, 0};
+    assert_int_equal(st_block_sources(s, 0, 10, ~UINT64_C(0), add_count, sum, &err), DT_OK);
+    assert_int_equal(sum[0], 1);
+    assert_int_equal(sum[1], 2);
+    /* set again, dropped (twice: none held is fine) */
+    uint64_t again0[1] = {0}, again1[1] = {9};
+    const uint64_t *again[2] = {again0, again1};
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(st_keys_set(s, &recs[1], codes, 1, again, 2, &err), DT_OK);
+    assert_int_equal(st_keys_drop(s, recs[0], &err), DT_OK);
+    assert_int_equal(st_keys_drop(s, recs[0], &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    match(s, 2, q, hits);
+    assert_int_equal(hits[1], 0);
+    assert_int_equal(hits[2], 0);
+    assert_int_equal(hits[3], 1);
+    /* written anew for every record: the first keys again, and only the
+     * records whose slots differ are written (r3 and r4 kept theirs) */
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(st_keys_reset(s, recs, codes, 4, keys, 2, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    match(s, 2, q, hits);
+    assert_int_equal(hits[1], 1);
+    assert_int_equal(hits[2], 1);
+    assert_int_equal(hits[3], 1);
+    int64_t huge = (int64_t)1 << 30;
+    assert_int_equal(st_keys_set(s, &huge, codes, 1, keys, 2, &err), DT_ELIMIT);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_sources_and_models),
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_two_writers),
+        cmocka_unit_test(test_blocking_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

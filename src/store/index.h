@@ -1,0 +1,68 @@
+/*
+ * index.h — what the blocking index's logic (index.c) asks of a backend:
+ * a dozen primitives on three tables, each backend's own (sq_idx_ in
+ * sqlite.c, pg_idx_ in pg_index.c). Never included outside src/store.
+ *
+ *   block_key    one row per slot (a rowid / BIGINT primary key)
+ *   block_new    slots staged for one sorted merge into block_key (a
+ *                backend with no use for staging puts them in block_key
+ *                and says none are staged)
+ *   record_keys  per record, its slots as one blob, in the order
+ *                index.c wrote them
+ *
+ * Invariant: a slot's low SLOT_RECORD_BITS bits are its record's id.
+ */
+#ifndef DT_STORE_INDEX_H
+#define DT_STORE_INDEX_H
+
+#include "store/pg_int.h"
+
+enum { SLOT_RECORD_BITS = 30 };
+#define SLOT_RECORD_MASK ((UINT64_C(1) << SLOT_RECORD_BITS) - 1)
+
+/* A growable array of record ids. */
+typedef struct id_buf {
+    int64_t *v;
+    size_t n, cap;
+} id_buf;
+
+typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t len);
+
+/* Each backend's twins of these (sq_idx_ and pg_idx_):
+ *   source_max    the highest source id (0: none)
+ *   list_get      a record's slots (*slots dt_malloc'd; *found 0: none stored)
+ *   list_put      replaces a record's slots
+ *   list_drop     drops a record's slot list
+ *   lists_each    every record's slot list, by record id (len in bytes)
+ *   slot_drop     drops a slot from block_key and block_new
+ *   slot_stage    adds a slot to block_new (none there already)
+ *   slot_put      adds a slot to block_key (none there already)
+ *   staged_count  the slots in block_new
+ *   record_max    the highest record id (0: none)
+ *   merge_staged  moves block_new into block_key in one sorted pass
+ *   clear         empties all three tables
+ *   range         appends the record ids of the slots lo..hi (as signed
+ *                 64-bit values: lo and hi share their sign bit)
+ *   count         the slots lo..hi */
+#define IDX_PRIMITIVES(prefix)                                                              \
+    int prefix##source_max(st_store *s, int64_t *n, dt_error *err);                         \
+    int prefix##list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found, \
+                         dt_error *err);                                                    \
+    int prefix##list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n,      \
+                         dt_error *err);                                                    \
+    int prefix##list_drop(st_store *s, int64_t record, dt_error *err);                      \
+    int prefix##lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err);          \
+    int prefix##slot_drop(st_store *s, uint64_t slot, dt_error *err);                       \
+    int prefix##slot_stage(st_store *s, uint64_t slot, dt_error *err);                      \
+    int prefix##slot_put(st_store *s, uint64_t slot, dt_error *err);                        \
+    int prefix##staged_count(st_store *s, int64_t *n, dt_error *err);                       \
+    int prefix##record_max(st_store *s, int64_t *n, dt_error *err);                         \
+    int prefix##merge_staged(st_store *s, dt_error *err);                                   \
+    int prefix##clear(st_store *s, dt_error *err);                                          \
+    int prefix##range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err);  \
+    int prefix##count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err);
+
+IDX_PRIMITIVES(sq_idx_)
+IDX_PRIMITIVES(pg_idx_)
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * pg_index.c — the blocking index's primitives (index.h) on PostgreSQL.
+ * index.c holds the logic, shared with SQLite. Slots go straight into
+ * block_key: staging (block_new) saves SQLite rewriting a page per key at
+ * each commit, which PostgreSQL's heap and WAL do not, so none is staged
+ * and nothing is merged.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/index.h"
+
+int pg_idx_source_max(st_store *s, int64_t *n, dt_error *err)
+{
+    return pg_one_i64(s, "SELECT coalesce(max(id), 0) FROM source", NULL, n, "reading sources",
+                      err);
+}
+
+int pg_idx_record_max(st_store *s, int64_t *n, dt_error *err)
+{
+    return pg_one_i64(s, "SELECT coalesce(max(id), 0) FROM record", NULL, n,
+                      "reading the blocking index", err);
+}
+
+int pg_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found,
+                    dt_error *err)
+{
+    *slots = NULL;
+    *n = 0;
+    pg_params p = {0};
+    pg_param_i64(&p, record);
+    PGresult *r = pg_run(s, "SELECT slots FROM record_keys WHERE record = $1", &p,
+                         "updating the blocking index", err);
+    if (!r) return DT_EIO;
+    *found = PQntuples(r) == 1;
+    if (*found) {
+        *n = (size_t)PQgetlength(r, 0, 0) / sizeof **slots;
+        if ((*slots = dt_malloc((*n ? *n : 1) * sizeof **slots)))
+            memcpy(*slots, PQgetvalue(r, 0, 0), *n * sizeof **slots);
+    }
+    PQclear(r);
+    return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+}
+
+int pg_idx_list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, record);
+    pg_param_blob(&p, slots, n * sizeof *slots);
+    return pg_do(s, "INSERT INTO record_keys(record, slots) VALUES($1, $2) ON CONFLICT(record) "
+                 "DO UPDATE SET slots = excluded.slots", &p, "updating the blocking index", err);
+}
+
+int pg_idx_list_drop(st_store *s, int64_t record, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, record);
+    return pg_do(s, "DELETE FROM record_keys WHERE record = $1", &p,
+                 "updating the blocking index", err);
+}
+
+int pg_idx_lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err)
+{
+    /* one result for every list: a store of millions should page it */
+    PGresult *r = pg_run(s, "SELECT record, slots FROM record_keys ORDER BY record", NULL,
+                         "reading the blocking index", err);
+    if (!r) return DT_EIO;
+    int out = DT_OK;
+    for (int i = 0; i < PQntuples(r) && out == DT_OK; i++)
+        out = fn(ctx, pg_i64(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+    PQclear(r);
+    return out;
+}
+
+/* Runs sql on one slot. */
+static int slot_do(st_store *s, const char *sql, uint64_t slot, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, (int64_t)slot);
+    return pg_do(s, sql, &p, "updating the blocking index", err);
+}
+
+int pg_idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
+{
+    return slot_do(s, "DELETE FROM block_key WHERE slot = $1", slot, err);
+}
+
+int pg_idx_slot_put(st_store *s, uint64_t slot, dt_error *err)
+{
+    return slot_do(s, "INSERT INTO block_key(slot) VALUES($1) ON CONFLICT DO NOTHING", slot, err);
+}
+
+int pg_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
+{
+    return pg_idx_slot_put(s, slot, err);
+}
+
+int pg_idx_staged_count(st_store *s, int64_t *n, dt_error *err)
+{
+    (void)s;
+    (void)err;
+    *n = 0;
+    return DT_OK;
+}
+
+int pg_idx_merge_staged(st_store *s, dt_error *err)
+{
+    (void)s;
+    (void)err;
+    return DT_OK;
+}
+
+int pg_idx_clear(st_store *s, dt_error *err)
+{
+    return pg_do(s, "TRUNCATE block_key, block_new, record_keys", NULL,
+                 "writing the blocking index", err);
+}
+
+int pg_idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, (int64_t)lo);
+    pg_param_i64(&p, (int64_t)hi);
+    PGresult *r = pg_run(s, "SELECT slot FROM block_key WHERE slot BETWEEN $1 AND $2", &p,
+                         "reading the blocking index", err);
+    if (!r) return DT_EIO;
+    int n = PQntuples(r), rc = DT_OK;
+    if (util_grow((void **)&recs->v, &recs->cap, recs->n + (size_t)n + 1, sizeof *recs->v) < 0)
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (int i = 0; i < n && rc == DT_OK; i++)
+        recs->v[recs->n++] = (int64_t)((uint64_t)pg_i64(r, i, 0) & SLOT_RECORD_MASK);
+    PQclear(r);
+    return rc;
+}
+
+int pg_idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err)
+{
+    pg_params p = {0};
+    pg_param_i64(&p, (int64_t)lo);
+    pg_param_i64(&p, (int64_t)hi);
+    return pg_one_i64(s, "SELECT count(*) FROM block_key WHERE slot BETWEEN $1 AND $2", &p, n,
+                      "reading the blocking index", err);
+}
