@@ -74,12 +74,12 @@ static sqlite3_stmt *fnd(st_store *s, enum fnd_stmt id)
 
 /* ---- events ---------------------------------------------------------------- */
 
-static char *event_label(int64_t source, const char *event_id)
+char *sq_event_label(int64_t source, const char *event_id)
 {
     return dt_asprintf("event %lld:%s", (long long)source, event_id);
 }
 
-static int seal_labelled(st_store *s, char *label, const char *plain, char **out, dt_error *err)
+int sq_seal_labelled(st_store *s, char *label, const char *plain, char **out, dt_error *err)
 {
     int rc = label ? st_seal_text(s, label, plain, out, err)
                    : dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -87,7 +87,7 @@ static int seal_labelled(st_store *s, char *label, const char *plain, char **out
     return rc;
 }
 
-static int open_labelled(st_store *s, char *label, const char *sealed, char **out, dt_error *err)
+int sq_open_labelled(st_store *s, char *label, const char *sealed, char **out, dt_error *err)
 {
     int rc = label ? st_open_text(s, label, sealed ? sealed : "", out, err)
                    : dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -114,7 +114,7 @@ static int event_get(st_store *s, int64_t source, const char *event_id, int64_t 
     char *sealed = dt_strdup((const char *)sqlite3_column_text(st, 1));
     sqlite3_reset(st);
     if (!sealed) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    rc = open_labelled(s, event_label(source, event_id), sealed, row, err);
+    rc = sq_open_labelled(s, sq_event_label(source, event_id), sealed, row, err);
     dt_free(sealed);
     return rc;
 }
@@ -129,7 +129,7 @@ int st_event_put(st_store *s, int64_t source, const char *event_id, const char *
     dt_free(old);
     *result = same ? ST_PUT_SAME : id ? ST_PUT_CHANGED : ST_PUT_NEW;
     if (same) return DT_OK;
-    DT_TRY(seal_labelled(s, event_label(source, event_id), row, &sealed, err));
+    DT_TRY(sq_seal_labelled(s, sq_event_label(source, event_id), row, &sealed, err));
     sqlite3_stmt *st = fnd(s, id ? F_EVENT_UPDATE : F_EVENT_ADD);
     if (id) {
         sqlite3_bind_int64(st, 1, id);
@@ -154,7 +154,7 @@ int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, d
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *event_id = (const char *)sqlite3_column_text(st, 0);
         char *row = NULL;
-        out = open_labelled(s, event_label(sqlite3_column_int64(st, 2), event_id),
+        out = sq_open_labelled(s, sq_event_label(sqlite3_column_int64(st, 2), event_id),
                             (const char *)sqlite3_column_text(st, 1), &row, err);
         if (out == DT_OK) out = fn(ctx, event_id, row);
         dt_free(row);
@@ -185,7 +185,7 @@ int st_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n
 
 /* ---- findings ---------------------------------------------------------------- */
 
-static char *finding_label(const char *purpose, const char *id)
+char *sq_finding_label(const char *purpose, const char *id)
 {
     return dt_asprintf("finding %s/%s", purpose, id);
 }
@@ -193,7 +193,7 @@ static char *finding_label(const char *purpose, const char *id)
 int st_finding_put(st_store *s, const st_finding *f, dt_error *err)
 {
     char *sealed = NULL;
-    DT_TRY(seal_labelled(s, finding_label(f->purpose, f->id), f->evidence, &sealed, err));
+    DT_TRY(sq_seal_labelled(s, sq_finding_label(f->purpose, f->id), f->evidence, &sealed, err));
     sqlite3_stmt *st = fnd(s, F_FINDING_PUT);
     sq_bind_text(st, 1, f->id);
     sq_bind_text(st, 2, f->rule);
@@ -242,8 +242,8 @@ static int finding_row(st_store *s, sqlite3_stmt *st, st_finding *f, dt_error *e
     int rc = f->id && f->rule && f->state && f->purpose ? DT_OK
                                                         : dt_err_set(err, DT_ENOMEM, "out of memory");
     if (rc == DT_OK)
-        rc = open_labelled(s, finding_label(f->purpose, f->id), (const char *)sqlite3_column_text(st, 7),
-                           &f->evidence, err);
+        rc = sq_open_labelled(s, sq_finding_label(f->purpose, f->id),
+                              (const char *)sqlite3_column_text(st, 7), &f->evidence, err);
     if (rc < 0) st_finding_free(f);
     return rc;
 }
@@ -284,7 +284,7 @@ int st_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *c
     return sq_walk_end(s, st, out < 0 ? SQLITE_DONE : rc, out, "reading findings", err);
 }
 
-static char *step_label(const char *purpose, const char *finding, int64_t seq)
+char *sq_step_label(const char *purpose, const char *finding, int64_t seq)
 {
     return dt_asprintf("finding %s/%s step %lld", purpose, finding, (long long)seq);
 }
@@ -297,8 +297,8 @@ int st_finding_step_add(st_store *s, const char *purpose, const char *finding,
     sq_bind_text(st, 2, purpose);
     DT_TRY(sq_one_int(s, st, &step->seq, "numbering a finding's step", err));
     char *sealed = NULL;
-    DT_TRY(seal_labelled(s, step_label(purpose, finding, step->seq), step->reason ? step->reason : "",
-                         &sealed, err));
+    DT_TRY(sq_seal_labelled(s, sq_step_label(purpose, finding, step->seq),
+                            step->reason ? step->reason : "", &sealed, err));
     st = fnd(s, F_STEP_ADD);
     sq_bind_text(st, 1, finding);
     sqlite3_bind_int64(st, 2, step->seq);
@@ -332,7 +332,7 @@ int st_finding_steps_each(st_store *s, const char *purpose, const char *finding,
             return sq_damaged(s, "reading a finding's steps", "a step is missing", err);
         }
         char *reason = NULL;
-        out = open_labelled(s, step_label(purpose, finding, step.seq),
+        out = sq_open_labelled(s, sq_step_label(purpose, finding, step.seq),
                             (const char *)sqlite3_column_text(st, 4), &reason, err);
         step.reason = reason;
         if (out == DT_OK) out = fn(ctx, &step);

@@ -10,6 +10,7 @@
  * too, under the write lock, so a rolled-back train gives its model
  * version again, as there.
  */
+#include <assert.h>
 #include <endian.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,7 @@ static void put_be64(unsigned char *b, uint64_t v)
 
 void pg_param_i64(pg_params *p, int64_t v)
 {
+    assert(p->n < PG_MAX_PARAMS);
     put_be64(p->num[p->n], (uint64_t)v);
     p->v[p->n] = (const char *)p->num[p->n];
     p->len[p->n] = 8;
@@ -95,6 +97,7 @@ void pg_param_i64(pg_params *p, int64_t v)
 
 void pg_param_f64(pg_params *p, double v)
 {
+    assert(p->n < PG_MAX_PARAMS);
     uint64_t bits;
     memcpy(&bits, &v, 8);
     put_be64(p->num[p->n], bits);
@@ -105,6 +108,7 @@ void pg_param_f64(pg_params *p, double v)
 
 void pg_param_text(pg_params *p, const char *s)
 {
+    assert(p->n < PG_MAX_PARAMS);
     p->v[p->n] = s;
     p->len[p->n] = 0;
     p->fmt[p->n++] = 0;
@@ -112,6 +116,7 @@ void pg_param_text(pg_params *p, const char *s)
 
 void pg_param_blob(pg_params *p, const void *data, size_t n)
 {
+    assert(p->n < PG_MAX_PARAMS);
     p->v[p->n] = n ? data : "";
     p->len[p->n] = (int)n;
     p->fmt[p->n++] = 1;
@@ -143,6 +148,8 @@ int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt
 
 int64_t pg_i64(const PGresult *r, int row, int col)
 {
+    /* 8 bytes or NULL: any other width is a column not cast to bigint */
+    assert(PQgetisnull(r, row, col) || PQgetlength(r, row, col) == 8);
     uint64_t be = 0;
     if (PQgetlength(r, row, col) == 8) memcpy(&be, PQgetvalue(r, row, col), 8);
     return (int64_t)be64toh(be);
@@ -174,20 +181,41 @@ int pg_one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, con
 
 /* ---- open and close ---------------------------------------------------- */
 
+/* Cuts `key=value` out of a query (after ? or &) or a keyword/value
+ * string (after a space or at the start), with its separator. */
+static void cut_param(char *out, const char *key)
+{
+    size_t n = strlen(key);
+    for (char *p = out; (p = strstr(p, key)); p += n) {
+        int at_start = p == out || p[-1] == '?' || p[-1] == '&' || p[-1] == ' ';
+        if (!at_start || p[n] != '=') continue;
+        char *end = p + n + strcspn(p + n, "& ");
+        if (*end) end++; /* its separator goes with it */
+        else if (p > out && (p[-1] == '&' || p[-1] == '?' || p[-1] == ' ')) p--;
+        memmove(p, end, strlen(end) + 1);
+        return;
+    }
+}
+
 /* The URL without its password (invariant 4): postgresql://user:pw@host
- * becomes postgresql://user@host; a password=... parameter is cut. */
+ * becomes postgresql://user@host (the last @ of the authority ends the
+ * user part, so a password holding an @ goes too), and the password
+ * and sslpassword parameters are cut. */
 static char *redacted(const char *url)
 {
     char *out = dt_strdup(url);
     if (!out) return NULL;
-    char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-    if (at && colon && colon < at) memmove(colon, at, strlen(at) + 1);
-    char *pw = strstr(out, "password=");
-    if (pw) {
-        char *end = strchr(pw, '&');
-        memmove(pw, end ? end + 1 : pw + strlen(pw), strlen(end ? end + 1 : "") + 1);
+    char *scheme = strstr(out, "://");
+    if (scheme) {
+        char *auth = scheme + 3, *end = auth + strcspn(auth, "/?");
+        char *at = NULL;
+        for (char *p = auth; p < end; p++)
+            if (*p == '@') at = p;
+        char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) memmove(colon, at, strlen(at) + 1);
     }
+    cut_param(out, "password");
+    cut_param(out, "sslpassword"); /* the client key's passphrase */
     return out;
 }
 
@@ -386,20 +414,32 @@ int pg_meta_get(st_store *s, const char *key, char **value, dt_error *err)
     return rc;
 }
 
+/* The source's id, looked up (a read, any time). */
+static int source_lookup(st_store *s, const pg_params *p, int64_t *id, int *found,
+                         dt_error *err)
+{
+    PGresult *r = pg_run(s, "SELECT id FROM source WHERE name = $1", p, "reading sources", err);
+    if (!r) return DT_EIO;
+    *found = PQntuples(r) == 1;
+    if (*found) *id = pg_i64(r, 0, 0);
+    PQclear(r);
+    return DT_OK;
+}
+
 int pg_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
 {
     pg_params p = {0};
     pg_param_text(&p, name);
-    PGresult *r = pg_run(s, "SELECT id FROM source WHERE name = $1", &p, "reading sources", err);
-    if (!r) return DT_EIO;
-    int found = PQntuples(r) == 1;
-    if (found) *id = pg_i64(r, 0, 0);
-    PQclear(r);
+    int found = 0;
+    DT_TRY(source_lookup(s, &p, id, &found, err));
     if (found) return DT_OK;
+    /* under the write lock, where another process may have added it since */
     int is_alone = !s->in_txn;
     if (is_alone) DT_TRY(pg_begin(s, err));
-    int rc = pg_one_i64(s, "INSERT INTO source(id, name) SELECT coalesce(max(id), 0) + 1, $1 "
-                     "FROM source RETURNING id", &p, id, "adding a source", err);
+    int rc = pg_do(s, "INSERT INTO source(id, name) SELECT coalesce(max(id), 0) + 1, $1 "
+                   "FROM source ON CONFLICT(name) DO NOTHING", &p, "adding a source", err);
+    if (rc == DT_OK) rc = source_lookup(s, &p, id, &found, err);
+    if (rc == DT_OK && !found) rc = dt_err_at(err, DT_EIO, s->path, 0, 0, "adding a source: lost");
     if (is_alone) rc = rc == DT_OK ? pg_commit(s, err) : (pg_rollback(s), rc);
     return rc;
 }

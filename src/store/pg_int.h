@@ -26,7 +26,7 @@
 
 #include "store/sqlite_int.h"
 
-enum { PG_MAX_PARAMS = 12, PG_SCHEMA_VERSION = 8 };
+enum { PG_MAX_PARAMS = 16, PG_SCHEMA_VERSION = 8 };
 
 /* The advisory lock every write transaction takes (invariant 2). */
 #define PG_WRITE_LOCK "7263766e6b746c64" /* hex of a fixed 64-bit key */

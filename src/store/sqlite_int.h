@@ -133,6 +133,15 @@ int sq_walk_end(st_store *s, sqlite3_stmt *st, int rc, int out, const char *what
     "  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(purpose, finding, seq),"   \
     "  FOREIGN KEY(purpose, finding) REFERENCES finding(purpose, id)) WITHOUT ROWID;"
 int sq_prepare_findings(st_store *s, dt_error *err);
+/* The labels events, findings and their steps are sealed under (one
+ * spelling for both backends: a value sealed by one opens in the other's
+ * copy of the store), and sealing or opening under a label the call
+ * frees (NULL: out of memory). */
+char *sq_event_label(int64_t source, const char *event_id);
+char *sq_finding_label(const char *purpose, const char *id);
+char *sq_step_label(const char *purpose, const char *finding, int64_t seq);
+int sq_seal_labelled(st_store *s, char *label, const char *plain, char **out, dt_error *err);
+int sq_open_labelled(st_store *s, char *label, const char *sealed, char **out, dt_error *err);
 void sq_finalize_findings(st_store *s);
 
 /* crypt.c. Reads the key file (creating it first when may_create and it

@@ -127,6 +127,17 @@ static void test_create_reopen_and_refuse(void **state)
                      DT_EIO);
     assert_non_null(strstr(err.msg, "cannot connect"));
     assert_null(strstr(err.msg, "hunter2"));
+    assert_int_equal(pg_open("postgresql://u:p@ss@/x?host=/nonexistent&sslpassword=k&password=s3",
+                             g_key, ST_OPEN, &s, &err),
+                     DT_EIO);
+    assert_null(strstr(err.msg, "p@ss"));
+    assert_null(strstr(err.msg, "ss@"));
+    assert_null(strstr(err.msg, "s3"));
+    assert_null(strstr(err.msg, "=k"));
+    assert_non_null(strstr(err.msg, "postgresql://u@/x?host=/nonexistent:"));
+    assert_int_equal(pg_open("host=/nonexistent password=s3 user=u", g_key, ST_OPEN, &s, &err),
+                     DT_EIO);
+    assert_null(strstr(err.msg, "s3"));
 }
 
 static void test_sources_and_models(void **state)
