@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/pg_int.h"
 
 enum fnd_stmt {
     F_EVENT_GET, F_EVENT_ADD, F_EVENT_UPDATE, F_EVENTS_EACH, F_FINDING_PUT, F_FINDING_GET,
@@ -122,6 +122,7 @@ static int event_get(st_store *s, int64_t source, const char *event_id, int64_t 
 int st_event_put(st_store *s, int64_t source, const char *event_id, const char *row,
                  int64_t received, st_put_result *result, dt_error *err)
 {
+    if (s->pg) return pg_event_put(s, source, event_id, row, received, result, err);
     int64_t id;
     char *old = NULL, *sealed = NULL;
     DT_TRY(event_get(s, source, event_id, &id, &old, err));
@@ -148,6 +149,7 @@ int st_event_put(st_store *s, int64_t source, const char *event_id, const char *
 
 int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_events_each(s, source, fn, ctx, err);
     sqlite3_stmt *st = fnd(s, F_EVENTS_EACH);
     sq_bind_text(st, 1, source);
     int rc, out = DT_OK;
@@ -164,6 +166,7 @@ int st_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, d
 
 int st_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any, dt_error *err)
 {
+    if (s->pg) return pg_events_oldest(s, source, oldest, any, err);
     sqlite3_stmt *st = fnd(s, F_EVENT_OLDEST);
     sq_bind_text(st, 1, source);
     int rc = sqlite3_step(st);
@@ -175,6 +178,7 @@ int st_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any,
 
 int st_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n, dt_error *err)
 {
+    if (s->pg) return pg_events_erase(s, source, cutoff, n, err);
     sqlite3_stmt *st = fnd(s, F_EVENT_ERASE);
     sq_bind_text(st, 1, source);
     sqlite3_bind_int64(st, 2, cutoff);
@@ -192,6 +196,7 @@ char *sq_finding_label(const char *purpose, const char *id)
 
 int st_finding_put(st_store *s, const st_finding *f, dt_error *err)
 {
+    if (s->pg) return pg_finding_put(s, f, err);
     char *sealed = NULL;
     DT_TRY(sq_seal_labelled(s, sq_finding_label(f->purpose, f->id), f->evidence, &sealed, err));
     sqlite3_stmt *st = fnd(s, F_FINDING_PUT);
@@ -251,6 +256,7 @@ static int finding_row(st_store *s, sqlite3_stmt *st, st_finding *f, dt_error *e
 int st_finding_get(st_store *s, const char *purpose, const char *id, st_finding *out,
                    dt_error *err)
 {
+    if (s->pg) return pg_finding_get(s, purpose, id, out, err);
     sqlite3_stmt *st = fnd(s, F_FINDING_GET);
     sq_bind_text(st, 1, id);
     sq_bind_text(st, 2, purpose);
@@ -272,6 +278,7 @@ int st_finding_get(st_store *s, const char *purpose, const char *id, st_finding 
 int st_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *ctx,
                      dt_error *err)
 {
+    if (s->pg) return pg_findings_each(s, purpose, fn, ctx, err);
     sqlite3_stmt *st = fnd(s, F_FINDINGS_EACH);
     sq_bind_text(st, 1, purpose);
     int rc, out = DT_OK;
@@ -292,6 +299,7 @@ char *sq_step_label(const char *purpose, const char *finding, int64_t seq)
 int st_finding_step_add(st_store *s, const char *purpose, const char *finding,
                         st_finding_step *step, dt_error *err)
 {
+    if (s->pg) return pg_finding_step_add(s, purpose, finding, step, err);
     sqlite3_stmt *st = fnd(s, F_STEP_NEXT);
     sq_bind_text(st, 1, finding);
     sq_bind_text(st, 2, purpose);
@@ -316,6 +324,7 @@ int st_finding_step_add(st_store *s, const char *purpose, const char *finding,
 int st_finding_steps_each(st_store *s, const char *purpose, const char *finding, st_step_fn fn,
                           void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_finding_steps_each(s, purpose, finding, fn, ctx, err);
     sqlite3_stmt *st = fnd(s, F_STEPS_EACH);
     sq_bind_text(st, 1, finding);
     sq_bind_text(st, 2, purpose);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/pg_int.h"
 
 enum gov_stmt {
     G_PRIN_ADD, G_PRIN_BY_TOKEN, G_PRIN_BY_NAME, G_PRIN_EACH, G_PRIN_REVOKE, G_PRIN_N_ACTIVE,
@@ -130,6 +130,7 @@ void st_principal_fini(st_principal *p)
 
 int st_principal_add(st_store *s, st_principal *p, dt_error *err)
 {
+    if (s->pg) return pg_principal_add(s, p, err);
     sqlite3_stmt *st = gov(s, G_PRIN_ADD);
     sq_bind_text(st, 1, p->name);
     sq_bind_text(st, 2, p->role);
@@ -184,6 +185,7 @@ static int one_principal(st_store *s, sqlite3_stmt *st, st_principal *out, const
 int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *out,
                           dt_error *err)
 {
+    if (s->pg) return pg_principal_by_token(s, token_hash, out, err);
     sqlite3_stmt *st = gov(s, G_PRIN_BY_TOKEN);
     sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
     return one_principal(s, st, out, "reading principals", err);
@@ -191,6 +193,7 @@ int st_principal_by_token(st_store *s, const uint8_t *token_hash, st_principal *
 
 int st_principal_by_name(st_store *s, const char *name, st_principal *out, dt_error *err)
 {
+    if (s->pg) return pg_principal_by_name(s, name, out, err);
     sqlite3_stmt *st = gov(s, G_PRIN_BY_NAME);
     sq_bind_text(st, 1, name);
     return one_principal(s, st, out, "reading principals", err);
@@ -198,6 +201,7 @@ int st_principal_by_name(st_store *s, const char *name, st_principal *out, dt_er
 
 int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_principals_each(s, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_PRIN_EACH);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -214,6 +218,7 @@ int st_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err
 int st_principal_revoke(st_store *s, const char *name, int64_t time, st_principal *out,
                         dt_error *err)
 {
+    if (s->pg) return pg_principal_revoke(s, name, time, out, err);
     sqlite3_stmt *st = gov(s, G_PRIN_REVOKE);
     sq_bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, time);
@@ -222,6 +227,7 @@ int st_principal_revoke(st_store *s, const char *name, int64_t time, st_principa
 
 int st_principal_count_active(st_store *s, const char *role, int64_t *n, dt_error *err)
 {
+    if (s->pg) return pg_principal_count_active(s, role, n, err);
     sqlite3_stmt *st = gov(s, G_PRIN_N_ACTIVE);
     sq_bind_text(st, 1, role);
     return sq_one_int(s, st, n, "reading principals", err);
@@ -232,6 +238,7 @@ int st_principal_count_active(st_store *s, const char *role, int64_t *n, dt_erro
 int st_policy_put(st_store *s, int64_t source, const char *text, const char *set_by,
                   int64_t time, int64_t *version, dt_error *err)
 {
+    if (s->pg) return pg_policy_put(s, source, text, set_by, time, version, err);
     sqlite3_stmt *st = gov(s, G_POL_PUT);
     sqlite3_bind_int64(st, 1, source);
     sq_bind_text(st, 2, text);
@@ -265,6 +272,7 @@ static int int_and_text(st_store *s, sqlite3_stmt *st, int64_t *i, char **text,
 int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
                      dt_error *err)
 {
+    if (s->pg) return pg_policy_latest(s, source, text, version, err);
     *version = 0;
     sqlite3_stmt *st = gov(s, G_POL_LATEST);
     sqlite3_bind_int64(st, 1, source);
@@ -273,11 +281,13 @@ int st_policy_latest(st_store *s, int64_t source, char **text, int64_t *version,
 
 int st_policy_count(st_store *s, int64_t *n, dt_error *err)
 {
+    if (s->pg) return pg_policy_count(s, n, err);
     return sq_one_int(s, gov(s, G_POL_COUNT), n, "reading policies", err);
 }
 
 int st_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_policies_each(s, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_POL_EACH);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -296,6 +306,7 @@ int st_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err)
 
 int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_sources_with_records(s, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_SRC_WITH_RECORDS);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -310,6 +321,7 @@ int st_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err
 
 int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err)
 {
+    if (s->pg) return pg_audit_put(s, e, err);
     sqlite3_stmt *st = gov(s, G_AUD_PUT);
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_int64(st, 2, e->time);
@@ -335,6 +347,7 @@ int st_audit_put(st_store *s, const st_audit_entry *e, dt_error *err)
 
 int st_audit_last(st_store *s, int64_t *seq, dt_error *err)
 {
+    if (s->pg) return pg_audit_last(s, seq, err);
     return sq_one_int(s, gov(s, G_AUD_LAST), seq, "reading the audit log", err);
 }
 
@@ -392,6 +405,7 @@ static int subjects_of(subj_cursor *c, int64_t seq)
 
 int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_audit_each(s, from, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_AUD_EACH);
     subj_cursor c = {.st = gov(s, G_AUD_SUBJ_EACH)};
     sqlite3_bind_int64(st, 1, from);
@@ -423,6 +437,7 @@ int st_audit_each(st_store *s, int64_t from, st_audit_fn fn, void *ctx, dt_error
 int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *ctx,
                         dt_error *err)
 {
+    if (s->pg) return pg_audit_of_subject(s, subject, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_AUD_OF_SUBJ);
     sq_bind_text(st, 1, subject);
     int rc = SQLITE_DONE, out = DT_OK;
@@ -439,6 +454,7 @@ int st_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *
 
 int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_error *err)
 {
+    if (s->pg) return pg_audit_leaves(s, n, out, n_found, err);
     sqlite3_stmt *st = gov(s, G_AUD_LEAVES);
     sqlite3_bind_int64(st, 1, n);
     int rc;
@@ -456,6 +472,7 @@ int st_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_e
 int st_audit_subject_orphan(st_store *s, int64_t n, int64_t *seq, char **subject,
                             dt_error *err)
 {
+    if (s->pg) return pg_audit_subject_orphan(s, n, seq, subject, err);
     sqlite3_stmt *st = gov(s, G_AUD_SUBJ_ORPHAN);
     sqlite3_bind_int64(st, 1, n);
     return int_and_text(s, st, seq, subject, "reading the audit log", err);
@@ -465,6 +482,7 @@ int st_audit_subject_orphan(st_store *s, int64_t n, int64_t *seq, char **subject
 
 int st_head_put(st_store *s, const st_head *h, dt_error *err)
 {
+    if (s->pg) return pg_head_put(s, h, err);
     sqlite3_stmt *st = gov(s, G_HEAD_PUT);
     sqlite3_bind_int64(st, 1, h->size);
     sqlite3_bind_int64(st, 2, h->time);
@@ -478,6 +496,7 @@ int st_head_put(st_store *s, const st_head *h, dt_error *err)
 
 int st_log_end_put(st_store *s, const st_log_end *e, dt_error *err)
 {
+    if (s->pg) return pg_log_end_put(s, e, err);
     sqlite3_stmt *st = gov(s, G_END_PUT);
     sqlite3_bind_int64(st, 1, e->size);
     sqlite3_bind_blob(st, 2, e->frontier, (int)e->frontier_len, SQLITE_STATIC);
@@ -489,6 +508,7 @@ int st_log_end_put(st_store *s, const st_log_end *e, dt_error *err)
 
 int st_log_end_get(st_store *s, st_log_end *out, int *found, dt_error *err)
 {
+    if (s->pg) return pg_log_end_get(s, out, found, err);
     sqlite3_stmt *st = gov(s, G_END_GET);
     memset(out, 0, sizeof *out);
     int rc = sqlite3_step(st);
@@ -526,6 +546,7 @@ static int head_row(sqlite3_stmt *st, st_head *h)
 
 int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err)
 {
+    if (s->pg) return pg_head_latest(s, out, found, err);
     sqlite3_stmt *st = gov(s, G_HEAD_LATEST);
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
@@ -537,6 +558,7 @@ int st_head_latest(st_store *s, st_head *out, int *found, dt_error *err)
 
 int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_heads_each(s, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_HEAD_EACH);
     int rc = SQLITE_DONE, out = DT_OK;
     while (out >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -553,6 +575,7 @@ int st_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
 
 int st_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, dt_error *err)
 {
+    if (s->pg) return pg_retention_oldest(s, source, oldest, any, err);
     sqlite3_stmt *st = gov(s, G_RET_OLDEST);
     sqlite3_bind_int64(st, 1, source);
     int rc = sqlite3_step(st);
@@ -577,6 +600,7 @@ static int each_id_row(st_store *s, sqlite3_stmt *st, st_due_fn fn, void *ctx, d
 int st_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after, size_t max,
                      st_due_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_retention_due(s, source, cutoff, after, max, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_RET_DUE);
     sqlite3_bind_int64(st, 1, source);
     sqlite3_bind_int64(st, 2, cutoff);
@@ -588,6 +612,7 @@ int st_retention_due(st_store *s, int64_t source, int64_t cutoff, int64_t after,
 int st_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_due_fn fn,
                               void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_retention_old_versions(s, source, cutoff, fn, ctx, err);
     sqlite3_stmt *st = gov(s, G_RET_OLD_VERSIONS);
     sqlite3_bind_int64(st, 1, source);
     sqlite3_bind_int64(st, 2, cutoff);
@@ -597,6 +622,7 @@ int st_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_du
 int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uint64_t *n,
                                 dt_error *err)
 {
+    if (s->pg) return pg_retention_erase_versions(s, source, cutoff, n, err);
     sqlite3_stmt *st = gov(s, G_RET_ERASE_VERSIONS);
     sqlite3_bind_int64(st, 1, source);
     sqlite3_bind_int64(st, 2, cutoff);
@@ -607,6 +633,7 @@ int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uin
 
 int st_record_erase(st_store *s, int64_t id, dt_error *err)
 {
+    if (s->pg) return pg_record_erase(s, id, err);
     DT_TRY(st_links_drop(s, id, err));
     DT_TRY(st_decisions_drop(s, id, err));
     DT_TRY(st_keys_drop(s, id, err));

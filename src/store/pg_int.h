@@ -66,6 +66,8 @@ void pg_close(st_store *s);
 
 /* The twins of store.h's functions of the same names (st_ for pg_). */
 int pg_begin(st_store *s, dt_error *err);
+int pg_begin_now(st_store *s, dt_error *err);
+int pg_verify(st_store *s, dt_error *err);
 int pg_commit(st_store *s, dt_error *err);
 void pg_rollback(st_store *s);
 int pg_snapshot_begin(st_store *s, int *started, dt_error *err);

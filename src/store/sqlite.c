@@ -403,6 +403,7 @@ static int open_readonly(st_store *s, int first_rc, dt_error *err)
 
 int st_is_readonly(const st_store *s)
 {
+    if (s->pg) return 0;
     return sqlite3_db_readonly(s->db, "main") == 1;
 }
 
@@ -476,6 +477,7 @@ static int commit_hook(void *ctx)
 
 void st_check_commits(st_store *s)
 {
+    if (s->pg) return;
 #ifndef NDEBUG
     sqlite3_commit_hook(s->db, commit_hook, s);
 #else
@@ -483,9 +485,15 @@ void st_check_commits(st_store *s)
 #endif
 }
 
+int st_is_url(const char *path)
+{
+    return !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
+}
+
 int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
             dt_error *err)
 {
+    if (st_is_url(path)) return pg_open(path, key_path, mode, out, err);
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
     if (!s || !(s->path = dt_strdup(path))) {
@@ -507,6 +515,10 @@ int st_open(const char *path, const char *key_path, st_mode mode, st_store **out
 
 void st_close(st_store *s)
 {
+    if (s && s->pg) {
+        pg_close(s);
+        return;
+    }
     if (!s) return;
     if (s->in_txn) st_rollback(s);
     for (int i = 0; i < N_STMTS; i++) sqlite3_finalize(s->stmt[i]);
@@ -570,6 +582,7 @@ static int begin_write(st_store *s, int may_wait, dt_error *err)
 
 int st_begin(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_begin(s, err);
     return begin_write(s, 1, err);
 }
 
@@ -583,6 +596,7 @@ static void bulk_end(st_store *s)
 
 int st_begin_bulk(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_begin(s, err); /* its foreign keys are cheap: indexed */
     st_snapshot_release(s); /* the pragma is a no-op inside a transaction */
     DT_TRY(sq_exec(s, "PRAGMA foreign_keys=OFF", "starting a bulk write", err));
     s->is_bulk = 1;
@@ -605,16 +619,19 @@ static int foreign_keys_hold(st_store *s)
 
 int st_begin_now(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_begin_now(s, err);
     return begin_write(s, 0, err);
 }
 
 void st_log_changed(st_store *s)
 {
+    if (s->pg) return;
     s->log_changes += sqlite3_changes64(s->db);
 }
 
 int st_commit(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_commit(s, err);
     /* the invariant: a commit that changed more than the audit log says so */
     int64_t changed = sqlite3_total_changes64(s->db) - s->changes_at_begin - s->log_changes;
     assert(!s->is_bulk || foreign_keys_hold(s));
@@ -634,6 +651,10 @@ int st_commit(st_store *s, dt_error *err)
 
 void st_rollback(st_store *s)
 {
+    if (s->pg) {
+        pg_rollback(s);
+        return;
+    }
     if (s->stmt[S_ROLLBACK]) run_txn(s, S_ROLLBACK); /* fails only when none is open */
     else sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* a store not yet prepared */
     s->in_txn = 0;
@@ -644,6 +665,7 @@ void st_rollback(st_store *s)
 
 int st_snapshot_begin(st_store *s, int *started, dt_error *err)
 {
+    if (s->pg) return pg_snapshot_begin(s, started, err);
     *started = 0;
     if (s->is_held) return DT_OK; /* the held one goes on: the caller checked it (store.h) */
     if (s->in_txn || !sqlite3_get_autocommit(s->db)) return DT_OK;
@@ -654,6 +676,10 @@ int st_snapshot_begin(st_store *s, int *started, dt_error *err)
 
 void st_snapshot_hold(st_store *s, int started)
 {
+    if (s->pg) {
+        pg_snapshot_end(s, started); /* no page cache to keep */
+        return;
+    }
     if (!started) return;
     if (sqlite3_txn_state(s->db, NULL) == SQLITE_TXN_READ) s->is_held = 1;
     else st_snapshot_end(s, started); /* a read that wrote (st_source_id) holds no lock long */
@@ -666,6 +692,7 @@ int st_snapshot_is_held(const st_store *s)
 
 void st_snapshot_release(st_store *s)
 {
+    if (s->pg) return;
     if (!s->is_held) return;
     s->is_held = 0;
     st_snapshot_end(s, 1);
@@ -673,6 +700,7 @@ void st_snapshot_release(st_store *s)
 
 int st_data_gen(st_store *s, int64_t *gen, dt_error *err)
 {
+    if (s->pg) return pg_data_gen(s, gen, err);
     char *v = NULL;
     DT_TRY(st_meta_get(s, "data_gen", &v, err));
     *gen = v ? strtoll(v, NULL, 10) : 0;
@@ -682,6 +710,10 @@ int st_data_gen(st_store *s, int64_t *gen, dt_error *err)
 
 void st_snapshot_end(st_store *s, int started)
 {
+    if (s->pg) {
+        pg_snapshot_end(s, started);
+        return;
+    }
     /* A read changed nothing, so ending it cannot lose data; if COMMIT
      * fails, ROLLBACK still ends it, or every later st_begin would fail. */
     if (started && run_txn(s, S_COMMIT) != SQLITE_DONE) run_txn(s, S_ROLLBACK);
@@ -714,6 +746,7 @@ int st_meta_get(st_store *s, const char *key, char **value, dt_error *err)
 
 int st_source_id(st_store *s, const char *name, int64_t *id, dt_error *err)
 {
+    if (s->pg) return pg_source_id(s, name, id, err);
     sqlite3_stmt *st = stmt(s, S_SOURCE_GET);
     sq_bind_text(st, 1, name);
     int rc = sqlite3_step(st);
@@ -776,6 +809,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
                   const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
                   dt_error *err)
 {
+    if (s->pg) return pg_record_put(s, source, record_id, raw, norm, received, result, out_id, err);
     int64_t ignored;
     if (!out_id) out_id = &ignored;
     sqlite3_stmt *st = stmt(s, S_REC_GET);
@@ -822,6 +856,7 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
                        dt_error *err)
 {
+    if (s->pg) return pg_record_withdraw(s, source, record_id, found, err);
     sqlite3_stmt *st = stmt(s, S_REC_WITHDRAW);
     sqlite3_bind_int64(st, 1, source);
     sq_bind_text(st, 2, record_id);
@@ -868,6 +903,7 @@ static int walk_records(st_store *s, sqlite3_stmt *st, int with_raw, st_record_f
 int st_records_each(st_store *s, const char *source, int with_withdrawn, st_record_fn fn,
                     void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_records_each(s, source, with_withdrawn, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, source ? S_REC_EACH_SRC : S_REC_EACH);
     if (source) sq_bind_text(st, 1, source);
     sqlite3_bind_int(st, 2, with_withdrawn);
@@ -876,6 +912,7 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
 
 int st_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_records_norm_each(s, fn, ctx, err);
     return walk_records(s, stmt(s, S_REC_NORM_EACH), 0, fn, ctx, err);
 }
 
@@ -889,6 +926,7 @@ int sq_one_int(st_store *s, sqlite3_stmt *st, int64_t *v, const char *what, dt_e
 
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err)
 {
+    if (s->pg) return pg_record_count(s, source, n, err);
     sqlite3_stmt *st = stmt(s, source ? S_REC_COUNT_SRC : S_REC_COUNT);
     if (source) sq_bind_text(st, 1, source);
     int64_t v = 0;
@@ -955,11 +993,13 @@ static int record_get(st_store *s, enum stmt_id which, int64_t id, st_record *ou
 
 int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err)
 {
+    if (s->pg) return pg_record_get(s, id, out, source_id, err);
     return record_get(s, S_REC_BY_ID, id, out, source_id, err);
 }
 
 int st_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err)
 {
+    if (s->pg) return pg_record_norm(s, id, out, err);
     return record_get(s, S_REC_NORM, id, out, NULL, err);
 }
 
@@ -976,6 +1016,7 @@ void st_record_free(st_record *r)
 int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id,
                  dt_error *err)
 {
+    if (s->pg) return pg_record_id(s, source, record_id, id, err);
     sqlite3_stmt *st = stmt(s, S_REC_ID);
     sqlite3_bind_int64(st, 1, source);
     sq_bind_text(st, 2, record_id);
@@ -989,6 +1030,7 @@ int st_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
 
 int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 {
+    if (s->pg) return pg_model_put(s, json, version, err);
     sqlite3_stmt *st = stmt(s, S_MODEL_PUT);
     sq_bind_text(st, 1, json);
     DT_TRY(sq_step_done(s, st, "storing the model", err));
@@ -998,6 +1040,7 @@ int st_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 
 int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
 {
+    if (s->pg) return pg_model_latest(s, json, version, err);
     *json = NULL;
     *version = 0;
     sqlite3_stmt *st = stmt(s, S_MODEL_LATEST);
@@ -1013,6 +1056,7 @@ int st_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
 
 int st_model_version(st_store *s, int64_t *version, dt_error *err)
 {
+    if (s->pg) return pg_model_version(s, version, err);
     return sq_one_int(s, stmt(s, S_MODEL_VERSION), version, "reading the model", err);
 }
 
@@ -1165,6 +1209,7 @@ static int each_id(st_store *s, sqlite3_stmt *st, st_id_fn fn, void *ctx, const 
 int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
                 dt_error *err)
 {
+    if (s->pg) return pg_link_put(s, a, b, rule, weight, p, err);
     sqlite3_stmt *st = stmt(s, S_LINK_PUT);
     sqlite3_bind_int64(st, 1, a < b ? a : b);
     sqlite3_bind_int64(st, 2, a < b ? b : a);
@@ -1176,6 +1221,7 @@ int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, doub
 
 int st_links_drop(st_store *s, int64_t record, dt_error *err)
 {
+    if (s->pg) return pg_links_drop(s, record, err);
     sqlite3_stmt *st = stmt(s, S_LINKS_DROP);
     sqlite3_bind_int64(st, 1, record);
     return sq_step_done(s, st, "dropping links", err);
@@ -1183,33 +1229,39 @@ int st_links_drop(st_store *s, int64_t record, dt_error *err)
 
 int st_links_index_drop(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_links_index_drop(s, err);
     return sq_exec(s, "DROP INDEX link_b", "writing links in bulk", err);
 }
 
 int st_links_index_build(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_links_index_build(s, err);
     return sq_exec(s, "CREATE INDEX link_b ON link(b)", "writing links in bulk", err);
 }
 
 int st_members_index_drop(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_members_index_drop(s, err);
     return sq_exec(s, "DROP INDEX membership_entity", "writing entities in bulk", err);
 }
 
 int st_members_index_build(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_members_index_build(s, err);
     return sq_exec(s, "CREATE INDEX membership_entity ON membership(entity)",
                    "writing entities in bulk", err);
 }
 
 int st_links_clear(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_links_clear(s, err);
     return sq_step_done(s, stmt(s, S_LINKS_CLEAR), "dropping links", err);
 }
 
 int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by, int64_t time,
                     const char *note, dt_error *err)
 {
+    if (s->pg) return pg_decision_put(s, a, b, same, by, time, note, err);
     assert(a != b);
     sqlite3_stmt *st = stmt(s, S_DEC_PUT);
     sqlite3_bind_int64(st, 1, a < b ? a : b);
@@ -1223,6 +1275,7 @@ int st_decision_put(st_store *s, int64_t a, int64_t b, int same, const char *by,
 
 int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_decisions_of(s, record, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_DEC_OF);
     sqlite3_bind_int64(st, 1, record);
     int rc;
@@ -1239,6 +1292,7 @@ int st_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, d
 
 int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_decisions_each(s, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_DEC_EACH);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1255,6 +1309,7 @@ int st_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *
 
 int st_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_link_sources_each(s, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_LINK_SOURCES);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1266,6 +1321,7 @@ int st_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error
 
 int st_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_entity_sizes_each(s, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_ENTITY_SIZES);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(ctx, (uint64_t)sqlite3_column_int64(st, 0));
@@ -1275,6 +1331,7 @@ int st_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
 
 int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_decision_keys_each(s, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_DEC_KEYS);
     int rc, out = 0;
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1290,6 +1347,7 @@ int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_erro
 int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,
                   dt_error *err)
 {
+    if (s->pg) return pg_links_band(s, lo, hi, by_doubt, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_LINKS_BAND);
     sqlite3_bind_double(st, 1, lo);
     sqlite3_bind_double(st, 2, hi);
@@ -1318,6 +1376,7 @@ int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn
 
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err)
 {
+    if (s->pg) return pg_decisions_drop(s, record, err);
     sqlite3_stmt *st = stmt(s, S_DEC_DROP);
     sqlite3_bind_int64(st, 1, record);
     return sq_step_done(s, st, "dropping review decisions", err);
@@ -1326,6 +1385,7 @@ int st_decisions_drop(st_store *s, int64_t record, dt_error *err)
 int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *ctx,
                 dt_error *err)
 {
+    if (s->pg) return pg_links_of(s, record, min_p, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_LINKS_OF);
     sqlite3_bind_int64(st, 1, record);
     sqlite3_bind_double(st, 2, min_p);
@@ -1343,6 +1403,7 @@ int st_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *
 
 int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_links_each(s, min_p, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_LINKS_EACH);
     sqlite3_bind_double(st, 1, min_p);
     int rc;
@@ -1361,6 +1422,7 @@ int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_e
 int st_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn fn, void *ctx,
                        dt_error *err)
 {
+    if (s->pg) return pg_links_of_source(s, record, min_p, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_LINKS_OF_SRC);
     sqlite3_bind_int64(st, 1, record);
     sqlite3_bind_double(st, 2, min_p);
@@ -1379,6 +1441,7 @@ int st_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn
 
 int st_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, dt_error *err)
 {
+    if (s->pg) return pg_record_source(s, id, source, is_active, err);
     sqlite3_stmt *st = stmt(s, S_REC_SOURCE);
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
@@ -1393,6 +1456,7 @@ int st_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, d
 
 int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err)
 {
+    if (s->pg) return pg_entity_of(s, record, entity, err);
     sqlite3_stmt *st = stmt(s, S_ENTITY_OF);
     sqlite3_bind_int64(st, 1, record);
     int rc = sqlite3_step(st);
@@ -1405,6 +1469,7 @@ int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err)
 
 int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err)
 {
+    if (s->pg) return pg_entity_set(s, record, entity, err);
     sqlite3_stmt *st = stmt(s, entity ? S_ENTITY_SET : S_ENTITY_CLEAR);
     sqlite3_bind_int64(st, 1, record);
     if (entity) sq_bind_text(st, 2, entity);
@@ -1414,6 +1479,7 @@ int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err
 int st_entity_event(st_store *s, const char *kind, const char *entity, const char *other,
                     const char *cause, dt_error *err)
 {
+    if (s->pg) return pg_entity_event(s, kind, entity, other, cause, err);
     sqlite3_stmt *st = stmt(s, S_EVENT_ADD);
     sq_bind_text(st, 1, kind);
     sq_bind_text(st, 2, entity);
@@ -1427,6 +1493,7 @@ int st_entity_event(st_store *s, const char *kind, const char *entity, const cha
  * is a damaged row: skipping it would serve a short result as a whole. */
 int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_members_each(s, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_MEMBERS_EACH);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1450,6 +1517,7 @@ int st_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
 
 int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, dt_error *err)
 {
+    if (s->pg) return pg_entity_members(s, entity, fn, ctx, err);
     sqlite3_stmt *st = stmt(s, S_ENTITY_MEMBERS);
     sq_bind_text(st, 1, entity);
     return each_id(s, st, fn, ctx, "reading entities", err);
@@ -1458,6 +1526,7 @@ int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, d
 int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
                   dt_error *err)
 {
+    if (s->pg) return pg_active_ids(s, from, ids, max, n, err);
     sqlite3_stmt *st = stmt(s, S_ACTIVE_IDS);
     sqlite3_bind_int64(st, 1, from);
     sqlite3_bind_int64(st, 2, (int64_t)max);
@@ -1474,6 +1543,7 @@ int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n
  * as long as an export on the FEBRL stores (bench/README.md). */
 int st_verify(st_store *s, dt_error *err)
 {
+    if (s->pg) return pg_verify(s, err);
     const char *what = "checking the store";
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(3)", -1, &st, NULL);
@@ -1507,6 +1577,7 @@ static int count_frames(void *frames, sqlite3 *db, const char *name, int n_frame
 
 void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames)
 {
+    if (s->pg) return;
     sqlite3_wal_hook(s->db, count_frames, frames); /* ends the automatic checkpoint */
 }
 
@@ -1520,6 +1591,9 @@ struct st_probe {
 int st_probe_open(const char *path, st_probe **out, dt_error *err)
 {
     *out = NULL;
+    if (st_is_url(path))
+        return dt_err_set(err, DT_EINVAL, "serving a PostgreSQL store is not built yet: the "
+                          "server's committer watches SQLite's WAL");
     st_probe *p = dt_calloc(1, sizeof *p);
     if (!p) return dt_err_set(err, DT_ENOMEM, "out of memory");
     /* read-write without create: a WAL reader may need to set up the -shm */

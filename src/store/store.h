@@ -44,6 +44,9 @@ typedef enum st_mode {
 int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
             dt_error *err);
 void st_close(st_store *s);
+/* 1 when path is a postgresql:// (or postgres://) URL: the store is kept
+ * in that database (pg_int.h), its messages name it without a password. */
+int st_is_url(const char *path);
 const char *st_path(const st_store *s);
 
 /* 1 when the store could only be opened for reading (a read-only file,
