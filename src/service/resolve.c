@@ -716,11 +716,17 @@ static int write_memberships(naming *nm)
      * is built again after, in one sorted pass */
     int is_many = nm->holder && k * 4 >= nm->n;
     if (rc == DT_OK && is_many) rc = st_members_index_drop(nm->st, l->e.err);
+    int64_t *recs = rc == DT_OK ? dt_malloc((k ? k : 1) * sizeof *recs) : NULL;
+    const char **ids = recs ? dt_malloc((k ? k : 1) * sizeof *ids) : NULL;
+    if (rc == DT_OK && !ids) rc = DT_ENOMEM;
     for (size_t j = 0; j < k && rc == DT_OK; j++) {
-        const char *id = nm->all[nm->cluster_of[nm->res->entity[v[j].val]]].id;
-        rc = st_entity_set(nm->st, (int64_t)v[j].key, id, l->e.err);
+        recs[j] = (int64_t)v[j].key;
+        ids[j] = nm->all[nm->cluster_of[nm->res->entity[v[j].val]]].id;
     }
+    if (rc == DT_OK) rc = st_entities_set(nm->st, recs, ids, k, l->e.err);
     if (rc == DT_OK && is_many) rc = st_members_index_build(nm->st, l->e.err);
+    dt_free(recs);
+    dt_free(ids);
     dt_free(v);
     return rc;
 }
@@ -1080,12 +1086,15 @@ static int bulk_write_links(bulk *b)
                            (uint32_t)i};
     }
     int rc = util_sort_kv(v, n);
+    st_link_row *rows = rc == DT_OK ? dt_malloc((n ? n : 1) * sizeof *rows) : NULL;
+    if (rc == DT_OK && !rows) rc = DT_ENOMEM;
     for (size_t k = 0; k < n && rc == DT_OK; k++) {
         size_t i = v[k].val;
-        rc = st_link_put(b->st, (int64_t)(v[k].key >> 32), (int64_t)(v[k].key & 0xffffffffu),
-                         b->l.e.blk.rules[i], b->weights[i], fs_probability(b->weights[i]),
-                         e->err);
+        rows[k] = (st_link_row){(int64_t)(v[k].key >> 32), (int64_t)(v[k].key & 0xffffffffu),
+                                b->l.e.blk.rules[i], b->weights[i], fs_probability(b->weights[i])};
     }
+    if (rc == DT_OK) rc = st_links_put(b->st, rows, n, e->err);
+    dt_free(rows);
     dt_free(v);
     if (rc == DT_OK && is_many) rc = st_links_index_build(b->st, e->err);
     return rc == DT_ENOMEM ? dt_err_set(e->err, rc, "out of memory") : rc;

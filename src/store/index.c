@@ -40,12 +40,6 @@ static int idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n
     return IDX_CALL(list_get, s, record, slots, n, found, err);
 }
 
-static int idx_list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n,
-                        dt_error *err)
-{
-    return IDX_CALL(list_put, s, record, slots, n, err);
-}
-
 static int idx_list_drop(st_store *s, int64_t record, dt_error *err)
 {
     return IDX_CALL(list_drop, s, record, err);
@@ -66,9 +60,15 @@ static int idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
     return IDX_CALL(slot_stage, s, slot, err);
 }
 
-static int idx_slot_put(st_store *s, uint64_t slot, dt_error *err)
+static int idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return IDX_CALL(slot_put, s, slot, err);
+    return IDX_CALL(slots_put, s, slots, n, err);
+}
+
+static int idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64_t *slots,
+                         const size_t *counts, dt_error *err)
+{
+    return IDX_CALL(lists_put, s, records, n, slots, counts, err);
 }
 
 static int idx_staged_count(st_store *s, int64_t *n, dt_error *err)
@@ -201,13 +201,15 @@ static int put_slot_lists(st_store *s, const int64_t *records, size_t n,
                           const uint64_t *const *keys, size_t n_rules, const uint64_t *slots,
                           dt_error *err)
 {
+    size_t *counts = dt_malloc((n ? n : 1) * sizeof *counts);
+    if (!counts) return dt_err_set(err, DT_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        for (size_t r = 0; r < n_rules; r++) k += keys[r][i] != 0;
-        DT_TRY(idx_list_put(s, records[i], slots, k, err));
-        slots += k;
+        counts[i] = 0;
+        for (size_t r = 0; r < n_rules; r++) counts[i] += keys[r][i] != 0;
     }
-    return DT_OK;
+    int rc = idx_lists_put(s, records, n, slots, counts, err);
+    dt_free(counts);
+    return rc;
 }
 
 /* Why two tables: a slot lands at a random place in block_key, so adding
@@ -255,8 +257,7 @@ static int cmp_as_rowid(const void *x, const void *y)
 static int put_sorted_slots(st_store *s, uint64_t *slots, size_t n_slots, dt_error *err)
 {
     qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
-    for (size_t k = 0; k < n_slots; k++) DT_TRY(idx_slot_put(s, slots[k], err));
-    return DT_OK;
+    return idx_slots_put(s, slots, n_slots, err);
 }
 
 int st_keys_add(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,

@@ -31,12 +31,13 @@ typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t 
 /* Each backend's twins of these (sq_idx_ and pg_idx_):
  *   source_max    the highest source id (0: none)
  *   list_get      a record's slots (*slots dt_malloc'd; *found 0: none stored)
- *   list_put      replaces a record's slots
  *   list_drop     drops a record's slot list
  *   lists_each    every record's slot list, by record id (len in bytes)
  *   slot_drop     drops a slot from block_key and block_new
  *   slot_stage    adds a slot to block_new (none there already)
- *   slot_put      adds a slot to block_key (none there already)
+ *   slots_put     adds n slots to block_key (in rowid order; any there stays)
+ *   lists_put     replaces n records' slot lists: record i's counts[i]
+ *                 slots follow record i - 1's in slots
  *   staged_count  the slots in block_new
  *   record_max    the highest record id (0: none)
  *   merge_staged  moves block_new into block_key in one sorted pass
@@ -48,13 +49,13 @@ typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t 
     int prefix##source_max(st_store *s, int64_t *n, dt_error *err);                         \
     int prefix##list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found, \
                          dt_error *err);                                                    \
-    int prefix##list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n,      \
-                         dt_error *err);                                                    \
     int prefix##list_drop(st_store *s, int64_t record, dt_error *err);                      \
     int prefix##lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err);          \
     int prefix##slot_drop(st_store *s, uint64_t slot, dt_error *err);                       \
     int prefix##slot_stage(st_store *s, uint64_t slot, dt_error *err);                      \
-    int prefix##slot_put(st_store *s, uint64_t slot, dt_error *err);                        \
+    int prefix##slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err);     \
+    int prefix##lists_put(st_store *s, const int64_t *records, size_t n,                    \
+                          const uint64_t *slots, const size_t *counts, dt_error *err);       \
     int prefix##staged_count(st_store *s, int64_t *n, dt_error *err);                       \
     int prefix##record_max(st_store *s, int64_t *n, dt_error *err);                         \
     int prefix##merge_staged(st_store *s, dt_error *err);                                   \

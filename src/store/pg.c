@@ -12,6 +12,7 @@
  */
 #include <assert.h>
 #include <endian.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +138,42 @@ PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *w
     dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %.*s", what, (int)n, why);
     PQclear(r);
     return NULL;
+}
+
+void pg_array_i64(util_buf *b, const int64_t *v, size_t n)
+{
+    util_buf_clear(b);
+    util_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) util_buf_printf(b, i ? ",%lld" : "%lld", (long long)v[i]);
+    util_buf_putc(b, '}');
+}
+
+void pg_array_f64(util_buf *b, const double *v, size_t n)
+{
+    util_buf_clear(b);
+    util_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i) util_buf_putc(b, ',');
+        if (isinf(v[i])) util_buf_printf(b, v[i] > 0 ? "Infinity" : "-Infinity");
+        else if (isnan(v[i])) util_buf_printf(b, "NaN");
+        else util_buf_printf(b, "%.17g", v[i]);
+    }
+    util_buf_putc(b, '}');
+}
+
+void pg_array_text(util_buf *b, const char *const *v, size_t n)
+{
+    util_buf_clear(b);
+    util_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        util_buf_printf(b, i ? ",\"" : "\"");
+        for (const char *c = v[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') util_buf_putc(b, '\\');
+            util_buf_putc(b, *c);
+        }
+        util_buf_putc(b, '"');
+    }
+    util_buf_putc(b, '}');
 }
 
 int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt_error *err)

@@ -42,15 +42,6 @@ int pg_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, in
     return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
 }
 
-int pg_idx_list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n, dt_error *err)
-{
-    pg_params p = {0};
-    pg_param_i64(&p, record);
-    pg_param_blob(&p, slots, n * sizeof *slots);
-    return pg_do(s, "INSERT INTO record_keys(record, slots) VALUES($1, $2) ON CONFLICT(record) "
-                 "DO UPDATE SET slots = excluded.slots", &p, "updating the blocking index", err);
-}
-
 int pg_idx_list_drop(st_store *s, int64_t record, dt_error *err)
 {
     pg_params p = {0};
@@ -85,14 +76,9 @@ int pg_idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
     return slot_do(s, "DELETE FROM block_key WHERE slot = $1", slot, err);
 }
 
-int pg_idx_slot_put(st_store *s, uint64_t slot, dt_error *err)
-{
-    return slot_do(s, "INSERT INTO block_key(slot) VALUES($1) ON CONFLICT DO NOTHING", slot, err);
-}
-
 int pg_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
 {
-    return pg_idx_slot_put(s, slot, err);
+    return slot_do(s, "INSERT INTO block_key(slot) VALUES($1) ON CONFLICT DO NOTHING", slot, err);
 }
 
 int pg_idx_staged_count(st_store *s, int64_t *n, dt_error *err)
@@ -140,4 +126,64 @@ int pg_idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *er
     pg_param_i64(&p, (int64_t)hi);
     return pg_one_i64(s, "SELECT count(*) FROM block_key WHERE slot BETWEEN $1 AND $2", &p, n,
                       "reading the blocking index", err);
+}
+
+int pg_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
+{
+    util_buf a = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&a, (const int64_t *)(slots + k), m);
+        pg_params p = {0};
+        pg_param_text(&p, a.data);
+        rc = a.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                         : pg_do(s, "INSERT INTO block_key(slot) SELECT unnest($1::bigint[]) "
+                                 "ON CONFLICT DO NOTHING", &p, "writing the blocking index", err);
+    }
+    util_buf_fini(&a);
+    return rc;
+}
+
+/* Appends n slots as one hex string element of a text array. */
+static void put_hex_slots(util_buf *b, const uint64_t *slots, size_t n)
+{
+    static const char HEX[] = "0123456789abcdef";
+    const unsigned char *x = (const unsigned char *)slots;
+    for (size_t i = 0; i < n * sizeof *slots; i++) {
+        util_buf_putc(b, HEX[x[i] >> 4]);
+        util_buf_putc(b, HEX[x[i] & 15]);
+    }
+}
+
+int pg_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64_t *slots,
+                     const size_t *counts, dt_error *err)
+{
+    util_buf ids = {0}, lists = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&ids, records + k, m);
+        util_buf_clear(&lists);
+        util_buf_putc(&lists, '{');
+        for (size_t i = k; i < k + m; slots += counts[i++]) {
+            if (i > k) util_buf_putc(&lists, ',');
+            util_buf_putc(&lists, '"');
+            put_hex_slots(&lists, slots, counts[i]);
+            util_buf_putc(&lists, '"');
+        }
+        util_buf_printf(&lists, "}");
+        pg_params p = {0};
+        pg_param_text(&p, ids.data);
+        pg_param_text(&p, lists.data);
+        rc = ids.is_failed || lists.is_failed
+                 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                 : pg_do(s, "INSERT INTO record_keys(record, slots) SELECT r, decode(h, 'hex') "
+                         "FROM unnest($1::bigint[], $2::text[]) AS t(r, h) ON CONFLICT(record) "
+                         "DO UPDATE SET slots = excluded.slots", &p,
+                         "updating the blocking index", err);
+    }
+    util_buf_fini(&ids);
+    util_buf_fini(&lists);
+    return rc;
 }

@@ -481,3 +481,63 @@ int pg_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
     PQclear(r);
     return DT_OK;
 }
+
+int pg_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err)
+{
+    enum { A, B, RULE, WEIGHT, P, N_COLS };
+    util_buf col[N_COLS] = {{0}};
+    int64_t *ints = dt_malloc((n < PG_BATCH ? n : PG_BATCH) * sizeof *ints + 1);
+    double *dbls = dt_malloc((n < PG_BATCH ? n : PG_BATCH) * sizeof *dbls + 1);
+    int rc = ints && dbls ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        const st_link_row *r = v + k;
+        for (size_t i = 0; i < m; i++) ints[i] = r[i].a < r[i].b ? r[i].a : r[i].b;
+        pg_array_i64(&col[A], ints, m);
+        for (size_t i = 0; i < m; i++) ints[i] = r[i].a < r[i].b ? r[i].b : r[i].a;
+        pg_array_i64(&col[B], ints, m);
+        for (size_t i = 0; i < m; i++) ints[i] = r[i].rule;
+        pg_array_i64(&col[RULE], ints, m);
+        for (size_t i = 0; i < m; i++) dbls[i] = r[i].weight;
+        pg_array_f64(&col[WEIGHT], dbls, m);
+        for (size_t i = 0; i < m; i++) dbls[i] = r[i].p;
+        pg_array_f64(&col[P], dbls, m);
+        pg_params p = {0};
+        for (int c = 0; c < N_COLS; c++) {
+            if (col[c].is_failed) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+            pg_param_text(&p, col[c].data);
+        }
+        if (rc == DT_OK)
+            rc = pg_do(s, "INSERT INTO link(a, b, rule, weight, p) SELECT * FROM "
+                       "unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], "
+                       "$5::float8[]) ON CONFLICT(a, b) DO UPDATE SET rule = excluded.rule, "
+                       "weight = excluded.weight, p = excluded.p", &p, "storing links", err);
+    }
+    for (int c = 0; c < N_COLS; c++) util_buf_fini(&col[c]);
+    dt_free(ints);
+    dt_free(dbls);
+    return rc;
+}
+
+int pg_entities_set(st_store *s, const int64_t *records, const char *const *entities, size_t n,
+                    dt_error *err)
+{
+    util_buf ids = {0}, names = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&ids, records + k, m);
+        pg_array_text(&names, entities + k, m);
+        pg_params p = {0};
+        pg_param_text(&p, ids.data);
+        pg_param_text(&p, names.data);
+        rc = ids.is_failed || names.is_failed
+                 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                 : pg_do(s, "INSERT INTO membership(record, entity) SELECT * FROM "
+                         "unnest($1::bigint[], $2::text[]) ON CONFLICT(record) DO UPDATE SET "
+                         "entity = excluded.entity", &p, "updating entities", err);
+    }
+    util_buf_fini(&ids);
+    util_buf_fini(&names);
+    return rc;
+}

@@ -1087,7 +1087,8 @@ int sq_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, in
     return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
 }
 
-int sq_idx_list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n, dt_error *err)
+static int list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n,
+                    dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_RKEYS_PUT);
     sqlite3_bind_int64(st, 1, record);
@@ -1131,9 +1132,18 @@ int sq_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
     return slot_step(s, S_KEY_ADD, slot, err);
 }
 
-int sq_idx_slot_put(st_store *s, uint64_t slot, dt_error *err)
+int sq_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return slot_step(s, S_KEY_PUT, slot, err);
+    for (size_t k = 0; k < n; k++) DT_TRY(slot_step(s, S_KEY_PUT, slots[k], err));
+    return DT_OK;
+}
+
+int sq_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64_t *slots,
+                     const size_t *counts, dt_error *err)
+{
+    for (size_t i = 0; i < n; slots += counts[i++])
+        DT_TRY(list_put(s, records[i], slots, counts[i], err));
+    return DT_OK;
 }
 
 int sq_idx_staged_count(st_store *s, int64_t *n, dt_error *err)
@@ -1217,6 +1227,22 @@ int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, doub
     sqlite3_bind_double(st, 4, weight);
     sqlite3_bind_double(st, 5, p);
     return sq_step_done(s, st, "storing a link", err);
+}
+
+int st_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err)
+{
+    if (s->pg) return pg_links_put(s, v, n, err);
+    for (size_t k = 0; k < n; k++)
+        DT_TRY(st_link_put(s, v[k].a, v[k].b, v[k].rule, v[k].weight, v[k].p, err));
+    return DT_OK;
+}
+
+int st_entities_set(st_store *s, const int64_t *records, const char *const *entities, size_t n,
+                    dt_error *err)
+{
+    if (s->pg) return pg_entities_set(s, records, entities, n, err);
+    for (size_t k = 0; k < n; k++) DT_TRY(st_entity_set(s, records[k], entities[k], err));
+    return DT_OK;
 }
 
 int st_links_drop(st_store *s, int64_t record, dt_error *err)

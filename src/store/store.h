@@ -266,6 +266,14 @@ typedef int (*st_id_fn)(void *ctx, int64_t id);
 /* Scored pairs (at or over the review threshold), a < b. */
 int st_link_put(st_store *s, int64_t a, int64_t b, int rule, double weight, double p,
                 dt_error *err);
+/* Many links at once (a bulk resolution), each as st_link_put stores it;
+ * a backend with a round trip per statement sends them in a few. */
+typedef struct st_link_row {
+    int64_t a, b;
+    int rule;
+    double weight, p;
+} st_link_row;
+int st_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err);
 /* Drops every link (before every record is scored again, in bulk). */
 int st_links_clear(st_store *s, dt_error *err);
 /* Many links to write: the index that finds a record's links as the
@@ -332,6 +340,9 @@ int st_entity_of(st_store *s, int64_t record, char **entity, dt_error *err);
  * finds an entity's records (st_entity_members needs it). */
 int st_members_index_drop(st_store *s, dt_error *err);
 int st_members_index_build(st_store *s, dt_error *err);
+/* Puts n records in their entities (none NULL), as st_entity_set does. */
+int st_entities_set(st_store *s, const int64_t *records, const char *const *entities, size_t n,
+                    dt_error *err);
 /* Puts a record in an entity, or takes it out of any (entity NULL). */
 int st_entity_set(st_store *s, int64_t record, const char *entity, dt_error *err);
 /* Records how an entity changed: kind "new", "merge" or "split", the

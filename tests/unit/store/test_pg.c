@@ -389,6 +389,58 @@ static void test_blocking_index(void **state)
     pg_close(s);
 }
 
+typedef struct link_seen {
+    int64_t a[4], b[4];
+    double p[4];
+    int n;
+} link_seen;
+
+static int add_link(void *ctx, int64_t a, int64_t b, double p)
+{
+    link_seen *x = ctx;
+    if (x->n == 4) return DT_EINTERNAL;
+    x->a[x->n] = a;
+    x->b[x->n] = b;
+    x->p[x->n++] = p;
+    return DT_OK;
+}
+
+/* Links and memberships written many at once (a bulk resolution's
+ * arrays): read back exactly, doubles to the last bit, an entity name
+ * with a quote and a backslash as written. */
+static void test_many_at_once(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    int64_t a;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    const char *ids[3] = {"r1", "r2", "r3"};
+    for (int i = 0; i < 3; i++) put(s, a, ids[i], "{}");
+    st_link_row rows[2] = {{2, 1, 0, 12.345678901234567, 0.99999999999999989},
+                           {1, 3, 2, -1e-300, 1.0 / 3.0}};
+    assert_int_equal(st_links_put(s, rows, 2, &err), DT_OK);
+    int64_t recs[3] = {1, 2, 3};
+    const char *names[3] = {"E1", "E\"q\\", "E1"};
+    assert_int_equal(st_entities_set(s, recs, names, 3, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    link_seen x = {0};
+    assert_int_equal(pg_links_each(s, 0.0, add_link, &x, &err), DT_OK);
+    assert_int_equal(x.n, 2);
+    assert_int_equal(x.a[0], 1);
+    assert_int_equal(x.b[0], 2);
+    assert_true(x.p[0] == 0.99999999999999989);
+    assert_int_equal(x.b[1], 3);
+    assert_true(x.p[1] == 1.0 / 3.0);
+    char *e = NULL;
+    assert_int_equal(pg_entity_of(s, 2, &e, &err), DT_OK);
+    assert_string_equal(e, "E\"q\\");
+    dt_free(e);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_blocking_index),
+        cmocka_unit_test(test_many_at_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
