@@ -123,12 +123,59 @@ void pg_param_blob(pg_params *p, const void *data, size_t n)
     p->fmt[p->n++] = 1;
 }
 
+/* Each statement is prepared on the connection the first time it runs
+ * (named by its text's number here) and executed by name after: the
+ * server plans it once, where an unnamed statement was planned at every
+ * call (0.4 ms, three quarters of a record's put at 100,000 people). */
+typedef struct pg_stmts {
+    util_intern texts;
+    uint8_t *is_prepared; /* by text number */
+    size_t cap;
+} pg_stmts;
+
+static void stmts_free(st_store *s)
+{
+    if (!s->pg_stmts) return;
+    util_intern_fini(&s->pg_stmts->texts);
+    dt_free(s->pg_stmts->is_prepared);
+    dt_free(s->pg_stmts);
+    s->pg_stmts = NULL;
+}
+
+/* The statement's name, prepared first if it is new; NULL with *r the
+ * failed result (or NULL: no memory). */
+static const char *prepared(st_store *s, const char *sql, const pg_params *p, char name[16],
+                            PGresult **r)
+{
+    *r = NULL;
+    pg_stmts *t = s->pg_stmts;
+    if (!t && (t = s->pg_stmts = dt_calloc(1, sizeof *t))) util_intern_init(&t->texts);
+    uint32_t id;
+    size_t had = t ? t->cap : 0;
+    if (!t || util_intern_put(&t->texts, sql, strlen(sql), &id) < 0 ||
+        util_grow((void **)&t->is_prepared, &t->cap, (size_t)id + 1, 1) < 0)
+        return NULL;
+    if (t->cap > had) memset(t->is_prepared + had, 0, t->cap - had); /* grown: none yet */
+    snprintf(name, 16, "dt%u", id);
+    if (t->is_prepared[id]) return name;
+    *r = PQprepare((PGconn *)s->pg, name, sql, p ? p->n : 0, NULL);
+    if (!*r || PQresultStatus(*r) != PGRES_COMMAND_OK) return NULL;
+    PQclear(*r);
+    *r = NULL;
+    t->is_prepared[id] = 1;
+    return name;
+}
+
 PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
                  dt_error *err)
 {
     PGconn *c = (PGconn *)s->pg;
-    PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-                               p ? p->fmt : NULL, 1);
+    char name[16];
+    PGresult *r = NULL;
+    const char *stmt = prepared(s, sql, p, name, &r);
+    if (stmt)
+        r = PQexecPrepared(c, stmt, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                           p ? p->fmt : NULL, 1);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
     const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -352,6 +399,7 @@ void pg_close(st_store *s)
 {
     if (!s) return;
     if (s->in_txn) pg_rollback(s);
+    stmts_free(s);
     PQfinish((PGconn *)s->pg);
     sq_key_forget(s);
     dt_free(s->path);
