@@ -262,6 +262,9 @@ typedef struct ingest_run {
     char *cause;             /* recorded with entity merges and splits */
     util_ids warned;         /* blocks over the cap said already */
     int is_bulk;             /* one transaction, resolved in bulk at the end */
+    st_put_row *pend;        /* bulk: rows waiting to be stored, PUT_BATCH at a time */
+    uint32_t *pend_rec;      /* each one's row in e.table */
+    size_t n_pend;
     dt_ingest_summary sum;
 } ingest_run;
 
@@ -398,6 +401,52 @@ static int touch(ingest_run *run, int64_t sid, size_t i_rec, int is_new)
     return DT_OK;
 }
 
+/* A bulk load stores its rows PUT_BATCH at a time (st_records_put): a
+ * backend with a round trip per statement takes a few per batch, not
+ * three per row. */
+enum { PUT_BATCH = 5000 };
+
+static void pending_free(ingest_run *run)
+{
+    for (size_t i = 0; i < run->n_pend; i++) {
+        free((char *)run->pend[i].raw); /* jansson's */
+        free((char *)run->pend[i].norm);
+    }
+    run->n_pend = 0;
+}
+
+/* Stores the waiting rows and takes each one's result as on_row would. */
+static int flush_pending(ingest_run *run)
+{
+    if (!run->n_pend) return DT_OK;
+    int rc = st_records_put(run->store->st, run->src_id, run->pend, run->n_pend, run->received,
+                            run->e.err);
+    for (size_t i = 0; i < run->n_pend && rc == DT_OK; i++) {
+        const st_put_row *r = &run->pend[i];
+        tally(&run->sum, r->result);
+        if (r->result != ST_PUT_SAME)
+            rc = touch(run, r->id, run->pend_rec[i], r->result == ST_PUT_NEW);
+    }
+    pending_free(run);
+    return rc;
+}
+
+/* Keeps a row (its JSON texts now the run's) for flush_pending. */
+static int add_pending(ingest_run *run, const char *id, char *raw, char *norm, size_t i_rec)
+{
+    if (!run->pend && (!(run->pend = dt_malloc(PUT_BATCH * sizeof *run->pend)) ||
+                       !(run->pend_rec = dt_malloc(PUT_BATCH * sizeof *run->pend_rec)))) {
+        free(raw);
+        free(norm);
+        return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    }
+    run->pend[run->n_pend] = (st_put_row){.record_id = id, .raw = raw, .norm = norm};
+    run->pend_rec[run->n_pend++] = (uint32_t)i_rec;
+    run->sum.n_rows++;
+    pl_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
+    return run->n_pend == PUT_BATCH ? flush_pending(run) : DT_OK;
+}
+
 static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_row *row)
 {
     ingest_run *run = ctx;
@@ -406,6 +455,7 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     DT_TRY(util_intern_put(&run->seen, id, strlen(id), &k));
     char *raw = raw_json(header, row), *norm = raw ? norm_json(&run->e, i_rec) : NULL;
     int rc = norm ? DT_OK : dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK && run->is_bulk) return add_pending(run, id, raw, norm, i_rec);
     st_put_result r;
     int64_t sid = 0;
     if (rc == DT_OK)
@@ -417,10 +467,6 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     tally(&run->sum, r);
     if (r != ST_PUT_SAME) DT_TRY(touch(run, sid, i_rec, r == ST_PUT_NEW));
     run->sum.n_rows++;
-    if (run->is_bulk) {
-        pl_progress(&run->e, "ingest", run->sum.n_rows, 0, 0);
-        return DT_OK;
-    }
     size_t batch = run->opts->batch_rows ? run->opts->batch_rows : DEFAULT_BATCH_ROWS;
     return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
 }
@@ -540,6 +586,7 @@ static int ingest(ingest_run *run, size_t i_src)
                run->path);
     DT_TRY(run->is_bulk ? st_begin_bulk(st, run->e.err) : st_begin(st, run->e.err));
     int rc = pl_load_file(&run->e, i_src, run->path, on_row, run);
+    if (rc == DT_OK) rc = flush_pending(run);
     if (rc == DT_OK) rc = resolve_batch(run);
     if (rc == DT_OK) rc = st_commit(st, run->e.err);
     if (rc < 0) {
@@ -588,6 +635,9 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     dt_free(run->touched);
     dt_free(run->touched_row);
     dt_free(run->touched_new);
+    pending_free(run);
+    dt_free(run->pend);
+    dt_free(run->pend_rec);
     util_ids_fini(&run->warned);
     dt_free(run->cause);
     dt_free(run);

@@ -195,6 +195,16 @@ void pg_array_i64(util_buf *b, const int64_t *v, size_t n)
     util_buf_putc(b, '}');
 }
 
+void pg_hex_append(util_buf *b, const void *data, size_t n)
+{
+    static const char HEX[] = "0123456789abcdef";
+    const unsigned char *x = data;
+    for (size_t i = 0; i < n; i++) {
+        util_buf_putc(b, HEX[x[i] >> 4]);
+        util_buf_putc(b, HEX[x[i] & 15]);
+    }
+}
+
 void pg_array_f64(util_buf *b, const double *v, size_t n)
 {
     util_buf_clear(b);
@@ -640,13 +650,13 @@ static int record_add(st_store *s, int64_t source, const char *record_id, const 
 
 /* A record stored again: the same row (renewed when its retention
  * period is half gone, as sqlite.c does), or a new version. */
-static int record_again(st_store *s, const PGresult *r, const char *raw, const char *norm,
-                        int64_t received, st_put_result *result, dt_error *err)
+static int record_again(st_store *s, const PGresult *r, int row, const char *raw,
+                        const char *norm, int64_t received, st_put_result *result, dt_error *err)
 {
-    int64_t id = pg_i64(r, 0, 0), version = pg_i64(r, 0, 4);
-    int withdrawn = pg_i64(r, 0, 2) != 0;
-    int64_t was_received = pg_i64(r, 0, 3);
-    DT_TRY(open_cell(s, r, 0, 1, id, version, 'r', &s->scratch[0], err));
+    int64_t id = pg_i64(r, row, 0), version = pg_i64(r, row, 4);
+    int withdrawn = pg_i64(r, row, 2) != 0;
+    int64_t was_received = pg_i64(r, row, 3);
+    DT_TRY(open_cell(s, r, row, 1, id, version, 'r', &s->scratch[0], err));
     pg_params p = {0};
     pg_param_i64(&p, id);
     if (strcmp(s->scratch[0].data, raw) == 0 && !withdrawn) {
@@ -684,7 +694,7 @@ int pg_record_put(st_store *s, int64_t source, const char *record_id, const char
         rc = record_add(s, source, record_id, raw, norm, received, out_id, err);
     } else {
         *out_id = pg_i64(r, 0, 0);
-        rc = record_again(s, r, raw, norm, received, result, err);
+        rc = record_again(s, r, 0, raw, norm, received, result, err);
     }
     PQclear(r);
     return rc;
@@ -795,4 +805,118 @@ int pg_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
     if (found) *id = pg_i64(r, 0, 0);
     PQclear(r);
     return found ? DT_OK : dt_err_set(err, DT_ENOTFOUND, "no record '%s'", record_id);
+}
+
+/* pg_records_put's new rows, as text arrays to unnest: ids, record ids,
+ * and the sealed raw and norm in hex. */
+typedef struct new_rows {
+    util_buf ids, rids, raws, norms;
+    size_t n;
+} new_rows;
+
+static void new_rows_fini(new_rows *w)
+{
+    util_buf_fini(&w->ids);
+    util_buf_fini(&w->rids);
+    util_buf_fini(&w->raws);
+    util_buf_fini(&w->norms);
+}
+
+/* Appends one element to an array literal being built in b ("{" first). */
+static void array_next(util_buf *b, size_t i)
+{
+    util_buf_putc(b, i ? ',' : '{');
+}
+
+static int add_new_row(st_store *s, new_rows *w, int64_t id, const st_put_row *row,
+                       dt_error *err)
+{
+    DT_TRY(sq_seal_column(s, id, 1, 'r', row->raw, &s->scratch[0], err));
+    DT_TRY(sq_seal_column(s, id, 1, 'n', row->norm, &s->scratch[1], err));
+    array_next(&w->ids, w->n);
+    util_buf_printf(&w->ids, "%lld", (long long)id);
+    array_next(&w->rids, w->n);
+    util_buf_putc(&w->rids, '"');
+    for (const char *c = row->record_id; *c; c++) {
+        if (*c == '"' || *c == '\\') util_buf_putc(&w->rids, '\\');
+        util_buf_putc(&w->rids, *c);
+    }
+    util_buf_putc(&w->rids, '"');
+    array_next(&w->raws, w->n);
+    pg_hex_append(&w->raws, s->scratch[0].data, s->scratch[0].len);
+    array_next(&w->norms, w->n);
+    pg_hex_append(&w->norms, s->scratch[1].data, s->scratch[1].len);
+    w->n++;
+    return DT_OK;
+}
+
+static int insert_new_rows(st_store *s, int64_t source, new_rows *w, int64_t received,
+                           dt_error *err)
+{
+    if (!w->n) return DT_OK;
+    util_buf *cols[4] = {&w->ids, &w->rids, &w->raws, &w->norms};
+    pg_params p = {0};
+    pg_param_i64(&p, source);
+    pg_param_i64(&p, received);
+    for (int c = 0; c < 4; c++) {
+        util_buf_putc(cols[c], '}');
+        if (cols[c]->is_failed) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        pg_param_text(&p, cols[c]->data);
+    }
+    return pg_do(s, "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
+                 "SELECT i, $1, r, decode(rw, 'hex'), decode(nm, 'hex'), 1, $2 FROM "
+                 "unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS t(i, r, rw, nm)",
+                 &p, "storing records", err);
+}
+
+int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int64_t received,
+                   dt_error *err)
+{
+    const char **rids = dt_malloc((n ? n : 1) * sizeof *rids);
+    if (!rids) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) rids[i] = rows[i].record_id;
+    util_buf arr = {0};
+    pg_array_text(&arr, rids, n);
+    dt_free(rids);
+    pg_params p = {0};
+    pg_param_i64(&p, source);
+    pg_param_text(&p, arr.data ? arr.data : "{}");
+    PGresult *r = arr.is_failed ? NULL
+                                : pg_run(s, "SELECT id, raw, withdrawn, received, version, "
+                                         "record_id FROM record WHERE source = $1 AND "
+                                         "record_id = ANY($2::text[])", &p, "reading records",
+                                         err);
+    util_buf_fini(&arr);
+    if (!r) return err->code ? DT_EIO : dt_err_set(err, DT_ENOMEM, "out of memory");
+    util_intern stored;
+    util_intern_init(&stored);
+    int rc = DT_OK;
+    for (int j = 0; j < PQntuples(r) && rc == DT_OK; j++) {
+        uint32_t k;
+        rc = util_intern_put(&stored, pg_text(r, j, 5), strlen(pg_text(r, j, 5)), &k);
+    }
+    int64_t next = 0;
+    pg_params q = {0};
+    pg_param_i64(&q, s->erased_max);
+    if (rc == DT_OK)
+        rc = pg_one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), "
+                        "$1::bigint) + 1", &q, &next, "storing records", err);
+    new_rows w = {0};
+    for (size_t i = 0; i < n && rc == DT_OK; i++) {
+        uint32_t j = util_intern_find(&stored, rows[i].record_id, strlen(rows[i].record_id));
+        if (j != UINT32_MAX) { /* interned in row order: j is its row */
+            rows[i].id = pg_i64(r, (int)j, 0);
+            rc = record_again(s, r, (int)j, rows[i].raw, rows[i].norm, received, &rows[i].result,
+                              err);
+            continue;
+        }
+        rows[i].result = ST_PUT_NEW;
+        rows[i].id = next++; /* never an id once erased, as record_add */
+        rc = add_new_row(s, &w, rows[i].id, &rows[i], err);
+    }
+    if (rc == DT_OK) rc = insert_new_rows(s, source, &w, received, err);
+    new_rows_fini(&w);
+    util_intern_fini(&stored);
+    PQclear(r);
+    return rc == DT_ENOMEM && err->code == DT_OK ? dt_err_set(err, rc, "out of memory") : rc;
 }

@@ -145,17 +145,6 @@ int pg_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err
     return rc;
 }
 
-/* Appends n slots as one hex string element of a text array. */
-static void put_hex_slots(util_buf *b, const uint64_t *slots, size_t n)
-{
-    static const char HEX[] = "0123456789abcdef";
-    const unsigned char *x = (const unsigned char *)slots;
-    for (size_t i = 0; i < n * sizeof *slots; i++) {
-        util_buf_putc(b, HEX[x[i] >> 4]);
-        util_buf_putc(b, HEX[x[i] & 15]);
-    }
-}
-
 int pg_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64_t *slots,
                      const size_t *counts, dt_error *err)
 {
@@ -169,7 +158,7 @@ int pg_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64
         for (size_t i = k; i < k + m; slots += counts[i++]) {
             if (i > k) util_buf_putc(&lists, ',');
             util_buf_putc(&lists, '"');
-            put_hex_slots(&lists, slots, counts[i]);
+            pg_hex_append(&lists, slots, counts[i] * sizeof *slots);
             util_buf_putc(&lists, '"');
         }
         util_buf_printf(&lists, "}");

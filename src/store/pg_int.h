@@ -56,6 +56,8 @@ void pg_array_i64(util_buf *b, const int64_t *v, size_t n);
  * text (each element quoted, " and \ escaped). */
 void pg_array_f64(util_buf *b, const double *v, size_t n);
 void pg_array_text(util_buf *b, const char *const *v, size_t n);
+/* Appends n bytes as hex (an element decode(x, 'hex') reads back). */
+void pg_hex_append(util_buf *b, const void *data, size_t n);
 /* Many rows go in one statement each PG_BATCH of them (arrays sent as
  * text and unnested): a round trip per row was 50 s for the 60,000 links
  * of 20,000 people. */
@@ -78,6 +80,8 @@ void pg_close(st_store *s);
 /* The twins of store.h's functions of the same names (st_ for pg_). */
 int pg_begin(st_store *s, dt_error *err);
 int pg_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err);
+int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int64_t received,
+                   dt_error *err);
 int pg_entities_set(st_store *s, const int64_t *records, const char *const *entities, size_t n,
                     dt_error *err);
 int pg_begin_now(st_store *s, dt_error *err);

@@ -853,6 +853,16 @@ int st_record_put(st_store *s, int64_t source, const char *record_id, const char
     return sq_step_done(s, st, "updating a record", err);
 }
 
+int st_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int64_t received,
+                   dt_error *err)
+{
+    if (s->pg) return pg_records_put(s, source, rows, n, received, err);
+    for (size_t i = 0; i < n; i++)
+        DT_TRY(st_record_put(s, source, rows[i].record_id, rows[i].raw, rows[i].norm, received,
+                             &rows[i].result, &rows[i].id, err));
+    return DT_OK;
+}
+
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
                        dt_error *err)
 {

@@ -163,6 +163,17 @@ typedef enum st_put_result {
 int st_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
                   const char *norm, int64_t received, st_put_result *result, int64_t *id,
                   dt_error *err);
+/* st_record_put for n rows of one source at once (distinct record ids;
+ * a bulk load): each row's result and store id are set, as n calls in
+ * order would set them; a backend with a round trip per statement looks
+ * them up and stores the new ones in a few. */
+typedef struct st_put_row {
+    const char *record_id, *raw, *norm;
+    st_put_result result; /* OUT */
+    int64_t id;           /* OUT */
+} st_put_row;
+int st_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int64_t received,
+                   dt_error *err);
 /* Withdraws a record; *found is 0 when it was not there or already withdrawn. */
 int st_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
                        dt_error *err);

@@ -441,6 +441,55 @@ static void test_many_at_once(void **state)
     pg_close(s);
 }
 
+/* Rows stored many at once give what one call each would: new, the same
+ * row again, a changed one (its earlier version kept), a withdrawn one
+ * restored; new ids follow the highest, in the rows' order. */
+static void test_records_many(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = create(url, sizeof url);
+    dt_error err;
+    int64_t a;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    put(s, a, "same", "{\"x\":1}");
+    put(s, a, "changed", "{\"x\":2}");
+    put(s, a, "gone", "{\"x\":3}");
+    int found = 0;
+    assert_int_equal(pg_record_withdraw(s, a, "gone", &found, &err), DT_OK);
+    st_put_row rows[5] = {{"new \"1\"", "{\"y\":1}", "{}", 0, 0},
+                          {"same", "{\"x\":1}", "{\"n\":1}", 0, 0},
+                          {"changed", "{\"x\":9}", "{}", 0, 0},
+                          {"gone", "{\"x\":3}", "{}", 0, 0},
+                          {"new2", "{\"y\":2}", "{}", 0, 0}};
+    assert_int_equal(st_records_put(s, a, rows, 5, 2000, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    assert_int_equal(rows[0].result, ST_PUT_NEW);
+    assert_int_equal(rows[1].result, ST_PUT_SAME);
+    assert_int_equal(rows[2].result, ST_PUT_CHANGED);
+    assert_int_equal(rows[3].result, ST_PUT_RESTORED);
+    assert_int_equal(rows[4].result, ST_PUT_NEW);
+    assert_int_equal(rows[0].id, 4);
+    assert_int_equal(rows[4].id, 5);
+    int64_t id = 0;
+    assert_int_equal(pg_record_id(s, a, "changed", &id, &err), DT_OK);
+    assert_int_equal(rows[2].id, id);
+    st_record r;
+    assert_int_equal(pg_record_get(s, rows[0].id, &r, NULL, &err), DT_OK);
+    assert_string_equal(r.record_id, "new \"1\"");
+    assert_string_equal(r.raw, "{\"y\":1}");
+    st_record_free(&r);
+    assert_int_equal(pg_record_get(s, id, &r, NULL, &err), DT_OK);
+    assert_string_equal(r.raw, "{\"x\":9}");
+    assert_int_equal(r.version, 2);
+    st_record_free(&r);
+    uint64_t n = 0;
+    assert_int_equal(pg_record_count(s, "a", &n, &err), DT_OK);
+    assert_int_equal(n, 5);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_blocking_index),
         cmocka_unit_test(test_many_at_once),
+        cmocka_unit_test(test_records_many),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
