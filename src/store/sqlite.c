@@ -1377,7 +1377,7 @@ int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_erro
     }
     sqlite3_reset(st);
     if (out < 0) return out == DT_ENOMEM ? dt_err_set(err, out, "out of memory") : out;
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
+    return out > 0 || rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading review decisions", err);
 }
 
 int st_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn, void *ctx,

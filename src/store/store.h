@@ -332,7 +332,8 @@ typedef void (*st_size_fn)(void *ctx, uint64_t n);
 /* The active records of each entity, counted. */
 int st_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err);
 typedef int (*st_decision_key_fn)(void *ctx, const char *a, const char *b, int same);
-/* Every decision between two active records, their keys "source:record_id". */
+/* Every decision between two active records, their keys "source:record_id";
+ * a positive return from fn stops the walk (DT_OK), a negative one with it. */
 int st_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_error *err);
 /* Drops every decision on a record (withdrawn or erased). */
 int st_decisions_drop(st_store *s, int64_t record, dt_error *err);

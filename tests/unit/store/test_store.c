@@ -901,6 +901,38 @@ static void test_block_cap(void **state)
     st_close(s);
 }
 
+static int stop_at_first(void *ctx, const char *a, const char *b, int same)
+{
+    (void)a;
+    (void)b;
+    (void)same;
+    ++*(int *)ctx;
+    return 1;
+}
+
+/* A walk over the decisions' keys that its callback stops (a positive
+ * return) ends well, after one call: it used to report the unfinished
+ * statement as a failed read. */
+static void test_decision_keys_stop(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t src = 0;
+    assert_int_equal(st_source_id(s, "a", &src, &err), DT_OK);
+    const char *ids[3] = {"r1", "r2", "r3"};
+    for (int i = 0; i < 3; i++) put(s, src, ids[i], "{}");
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    assert_int_equal(st_decision_put(s, 1, 2, 1, "rev", 1, "", &err), DT_OK);
+    assert_int_equal(st_decision_put(s, 2, 3, 0, "rev", 1, "", &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    int calls = 0;
+    assert_int_equal(st_decision_keys_each(s, stop_at_first, &calls, &err), DT_OK);
+    assert_int_equal(calls, 1);
+    st_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -918,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_block_cap),
         cmocka_unit_test(test_events_and_findings),
         cmocka_unit_test(test_data_generation_and_held_snapshot),
+        cmocka_unit_test(test_decision_keys_stop),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
