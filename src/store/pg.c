@@ -1,7 +1,7 @@
 /*
  * pg.c — the PostgreSQL backend's connection, schema, transactions,
- * settings, sources, models and records (pg_int.h has the invariants and
- * what is not here yet).
+ * settings, sources, models and records, and the statement cache every
+ * pg_ file runs through (pg_int.h has the invariants).
  *
  * The tables are the SQLite backend's (sqlite.c, govern_sql.c,
  * findings_sql.c), typed for PostgreSQL: every integer BIGINT (one binary

@@ -3,14 +3,17 @@
  * is a postgresql:// URL keeps its tables in that database, through libpq,
  * behind the functions of store.h. Never included outside src/store.
  *
- * Work in progress (issue 19): the schema, connection, transactions,
- * settings, sources, models and records are here, tested against a real
- * PostgreSQL 15 (tests/unit/store/test_pg.c); st_open does not hand a URL
- * to pg_open until every function of store.h has its PostgreSQL twin.
+ * st_open hands it a URL; each st_ function hands a PostgreSQL store to
+ * its pg_ twin (declared below; pg.c: connection, schema, transactions,
+ * settings, sources, models, records; pg_links.c; pg_govern.c;
+ * pg_findings.c; pg_index.c: the blocking index's primitives). What is
+ * left (the server, the suites on both backends, migrate) is in
+ * docs/architecture.md.
  *
  * Invariants:
- *   1. Every statement is bound (PQexecParams), never built from text; a
- *      result's integers are read in binary (8-byte columns only).
+ *   1. Every statement is bound, never built from data, prepared once per
+ *      connection and executed by name (pg_run); a result's integers are
+ *      read in binary (8-byte columns only: test builds assert it).
  *   2. One writer at a time, across every process and server: a write
  *      transaction takes one advisory lock first (PG_WRITE_LOCK), so what
  *      one commit appends (audit entries, record ids) follows what the last
@@ -109,11 +112,11 @@ int pg_model_put(st_store *s, const char *json, int64_t *version, dt_error *err)
 int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err);
 
 /* The rest of store.h's functions, each the twin of the st_ one of the
- * same name (same arguments, results, order of rows and errors): being
- * written (pg_links.c: links, decisions, entities; the blocking index is
- * index.c's over pg_index.c's primitives;
- * pg_govern.c: principals, policies, the audit log, retention;
- * pg_findings.c: events and findings). */
+ * same name (same arguments, results, order of rows and errors), in
+ * pg_links.c (links, decisions, entities), pg_govern.c (principals,
+ * policies, the audit log, retention) and pg_findings.c (events and
+ * findings); the blocking index is index.c's, over pg_index.c's
+ * primitives. */
 int pg_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err);
 int pg_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err);
 int pg_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
