@@ -20,64 +20,8 @@
 #include "util/util.h"
 
 #include "tmpdir.h"
+#include "pg_server.h"
 
-static char g_url[512], g_key[256], g_pg[300];
-static int g_db; /* each test its own database: a store per database */
-
-static int setup(void **state)
-{
-    if (tmpdir_setup(state) < 0) return -1;
-    tmpdir_path(g_key, sizeof g_key, "s.key");
-    /* its own directory: as root, the server runs as postgres, who cannot
-     * enter the test's (0700, root's) */
-    snprintf(g_pg, sizeof g_pg, "/tmp/dt_pg_XXXXXX");
-    if (!mkdtemp(g_pg)) return -1;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' start '%s'", DT_SRC_ROOT, g_pg);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    int ok = fgets(g_url, sizeof g_url, p) != NULL;
-    if (pclose(p) != 0 || !ok) return -1;
-    g_url[strcspn(g_url, "\n")] = '\0';
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' stop '%s'", DT_SRC_ROOT, g_pg);
-    int rc = system(cmd);
-    return tmpdir_teardown(state) == 0 && rc == 0 ? 0 : -1;
-}
-
-/* A fresh database for one test; OUT: url (its URL). */
-static void fresh_db(char *url, size_t n)
-{
-    char name[32], sql[200];
-    snprintf(name, sizeof name, "t%d", ++g_db);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    PGconn *c = PQconnectdb(g_url);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
-    /* the server's URL names database postgres: the same, another name */
-    const char *q = strchr(g_url, '?');
-    snprintf(url, n, "postgresql:///%s%s", name, q);
-}
-
-static st_store *create(char *url, size_t n)
-{
-    fresh_db(url, n);
-    st_store *s = NULL;
-    dt_error err;
-    dt_error_clear(&err);
-    int rc = pg_open(url, g_key, ST_CREATE, &s, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, DT_OK);
-    return s;
-}
 
 static st_put_result put(st_store *s, int64_t src, const char *id, const char *raw)
 {
@@ -94,7 +38,7 @@ static void test_create_reopen_and_refuse(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     assert_int_equal(pg_meta_set(s, "k", "v1", &err), DT_OK);
     assert_int_equal(pg_meta_set(s, "k", "v2", &err), DT_OK);
@@ -144,7 +88,7 @@ static void test_sources_and_models(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a = 0, b = 0, again = 0;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -193,7 +137,7 @@ static void test_records(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -266,7 +210,7 @@ static void test_two_writers(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url), *t = NULL;
+    st_store *s = pg_create(url, sizeof url), *t = NULL;
     dt_error err;
     assert_int_equal(pg_open(url, g_key, ST_OPEN, &t, &err), DT_OK);
     int64_t a;
@@ -339,7 +283,7 @@ static void test_blocking_index(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t src = 0, recs[4] = {1, 2, 3, 4};
     assert_int_equal(pg_source_id(s, "a", &src, &err), DT_OK);
@@ -412,7 +356,7 @@ static void test_many_at_once(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -448,7 +392,7 @@ static void test_records_many(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -501,5 +445,5 @@ int main(void)
         cmocka_unit_test(test_many_at_once),
         cmocka_unit_test(test_records_many),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

@@ -23,67 +23,8 @@
 #include "util/util.h"
 
 #include "tmpdir.h"
+#include "pg_server.h"
 
-static char g_url[512], g_key[256], g_pg[300];
-static int g_db; /* each test its own database: a store per database */
-
-static int setup(void **state)
-{
-    if (tmpdir_setup(state) < 0) return -1;
-    tmpdir_path(g_key, sizeof g_key, "s.key");
-    /* its own directory: as root, the server runs as postgres, who cannot
-     * enter the test's (0700, root's) */
-    snprintf(g_pg, sizeof g_pg, "/tmp/dt_pg_XXXXXX");
-    if (!mkdtemp(g_pg)) return -1;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' start '%s'", DT_SRC_ROOT, g_pg);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    int ok = fgets(g_url, sizeof g_url, p) != NULL;
-    if (pclose(p) != 0 || !ok) return -1;
-    g_url[strcspn(g_url, "\n")] = '\0';
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' stop '%s'", DT_SRC_ROOT, g_pg);
-    int rc = system(cmd);
-    return tmpdir_teardown(state) == 0 && rc == 0 ? 0 : -1;
-}
-
-/* A fresh database for one test; OUT: url (its URL). Its text collates
- * as en-US (ICU), not by bytes, so a list the store orders shows whether
- * it orders by bytes as SQLite does. */
-static void fresh_db(char *url, size_t n)
-{
-    char name[32], sql[200];
-    snprintf(name, sizeof name, "t%d", ++g_db);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu "
-             "ICU_LOCALE 'en-US'", name);
-    PGconn *c = PQconnectdb(g_url);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
-    /* the server's URL names database postgres: the same, another name */
-    const char *q = strchr(g_url, '?');
-    snprintf(url, n, "postgresql:///%s%s", name, q);
-}
-
-static st_store *create(char *url, size_t n)
-{
-    fresh_db(url, n);
-    st_store *s = NULL;
-    dt_error err;
-    dt_error_clear(&err);
-    int rc = pg_open(url, g_key, ST_CREATE, &s, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, DT_OK);
-    return s;
-}
 
 /* The one value sql returns, read as text straight from the server
  * (around the store), into out. */
@@ -95,17 +36,6 @@ static void server_value(const char *url, const char *sql, char *out, size_t n)
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 1);
     snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    PQfinish(c);
-}
-
-/* Runs sql straight on the server: a copy of the store altered around it. */
-static void server_do(const char *url, const char *sql)
-{
-    PGconn *c = PQconnectdb(url);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
 }
@@ -185,7 +115,7 @@ static void test_events(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     dt_error_clear(&err);
     int64_t pay, refunds;
@@ -305,7 +235,7 @@ static void test_findings(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     dt_error_clear(&err);
     assert_int_equal(pg_begin(s, &err), DT_OK);
@@ -387,7 +317,7 @@ static void test_steps(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     dt_error_clear(&err);
     assert_int_equal(pg_begin(s, &err), DT_OK);
@@ -457,5 +387,5 @@ int main(void)
         cmocka_unit_test(test_findings),
         cmocka_unit_test(test_steps),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

@@ -21,64 +21,12 @@
 #include "util/util.h"
 
 #include "tmpdir.h"
-
-static char g_url[512], g_key[256], g_pg[300];
-static int g_db; /* each test its own database: a store per database */
-
-static int setup(void **state)
-{
-    if (tmpdir_setup(state) < 0) return -1;
-    tmpdir_path(g_key, sizeof g_key, "s.key");
-    /* its own directory: as root, the server runs as postgres, who cannot
-     * enter the test's (0700, root's) */
-    snprintf(g_pg, sizeof g_pg, "/tmp/dt_pg_XXXXXX");
-    if (!mkdtemp(g_pg)) return -1;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' start '%s'", DT_SRC_ROOT, g_pg);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    int ok = fgets(g_url, sizeof g_url, p) != NULL;
-    if (pclose(p) != 0 || !ok) return -1;
-    g_url[strcspn(g_url, "\n")] = '\0';
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' stop '%s'", DT_SRC_ROOT, g_pg);
-    int rc = system(cmd);
-    return tmpdir_teardown(state) == 0 && rc == 0 ? 0 : -1;
-}
-
-/* A fresh database for one test; OUT: url (its URL). */
-static void fresh_db(char *url, size_t n)
-{
-    char name[32], sql[200];
-    snprintf(name, sizeof name, "t%d", ++g_db);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    PGconn *c = PQconnectdb(g_url);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
-    /* the server's URL names database postgres: the same, another name */
-    const char *q = strchr(g_url, '?');
-    snprintf(url, n, "postgresql:///%s%s", name, q);
-}
+#include "pg_server.h"
 
 static st_store *create(void)
 {
     char url[512];
-    fresh_db(url, sizeof url);
-    st_store *s = NULL;
-    dt_error err;
-    dt_error_clear(&err);
-    int rc = pg_open(url, g_key, ST_CREATE, &s, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, DT_OK);
-    return s;
+    return pg_create(url, sizeof url);
 }
 
 /* Runs sql (no parameters) on the store's own connection, as a tamperer
@@ -841,5 +789,5 @@ int main(void)
         cmocka_unit_test(test_heads_and_end), cmocka_unit_test(test_retention),
         cmocka_unit_test(test_record_erase),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

@@ -21,68 +21,8 @@
 #include "util/util.h"
 
 #include "tmpdir.h"
+#include "pg_server.h"
 
-static char g_url[512], g_key[256], g_pg[300];
-static int g_db; /* each test its own database: a store per database */
-
-static int setup(void **state)
-{
-    if (tmpdir_setup(state) < 0) return -1;
-    tmpdir_path(g_key, sizeof g_key, "s.key");
-    /* its own directory: as root, the server runs as postgres, who cannot
-     * enter the test's (0700, root's) */
-    snprintf(g_pg, sizeof g_pg, "/tmp/dt_pg_XXXXXX");
-    if (!mkdtemp(g_pg)) return -1;
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' start '%s'", DT_SRC_ROOT, g_pg);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    int ok = fgets(g_url, sizeof g_url, p) != NULL;
-    if (pclose(p) != 0 || !ok) return -1;
-    g_url[strcspn(g_url, "\n")] = '\0';
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "'%s/tests/pg-server' stop '%s'", DT_SRC_ROOT, g_pg);
-    int rc = system(cmd);
-    return tmpdir_teardown(state) == 0 && rc == 0 ? 0 : -1;
-}
-
-/* A fresh database for one test; OUT: url (its URL). Its collation is
- * ICU's English, which orders "a" before "B" and "Z": byte order, as
- * SQLite's, must come from the statements, not from a C locale the
- * server happened to be given. */
-static void fresh_db(char *url, size_t n)
-{
-    char name[32], sql[200];
-    snprintf(name, sizeof name, "t%d", ++g_db);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s LOCALE_PROVIDER icu ICU_LOCALE 'en' "
-             "TEMPLATE template0", name);
-    PGconn *c = PQconnectdb(g_url);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
-    /* the server's URL names database postgres: the same, another name */
-    const char *q = strchr(g_url, '?');
-    snprintf(url, n, "postgresql:///%s%s", name, q);
-}
-
-static st_store *create(char *url, size_t n)
-{
-    fresh_db(url, n);
-    st_store *s = NULL;
-    dt_error err;
-    dt_error_clear(&err);
-    int rc = pg_open(url, g_key, ST_CREATE, &s, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, DT_OK);
-    return s;
-}
 
 /* Puts a record (inside the caller's transaction); its store id. */
 static int64_t rec(st_store *s, int64_t src, const char *id, const char *norm)
@@ -171,7 +111,7 @@ static void test_links(void **state)
 {
     (void)state;
     char url[512], v[64];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -274,7 +214,7 @@ static void test_bulk_indexes(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -327,7 +267,7 @@ static void test_band(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -406,7 +346,7 @@ static void test_decisions(void **state)
 {
     (void)state;
     char url[512], v[64];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -503,7 +443,7 @@ static void test_record_source(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b;
     assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
@@ -531,7 +471,7 @@ static void test_entities(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t big, small;
     /* byte order: "B" < "a", "Z" < "a" < "é" */
@@ -602,7 +542,7 @@ static void test_entity_events(void **state)
 {
     (void)state;
     char url[512], v[200];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     assert_int_equal(pg_begin(s, &err), DT_OK);
     assert_int_equal(pg_entity_event(s, "new", "E1", "", "ingest", &err), DT_OK);
@@ -652,7 +592,7 @@ static void test_norm_reads(void **state)
 {
     (void)state;
     char url[512];
-    st_store *s = create(url, sizeof url);
+    st_store *s = pg_create(url, sizeof url);
     dt_error err;
     int64_t a, b, version = -1;
     assert_int_equal(pg_model_version(s, &version, &err), DT_OK);
@@ -745,5 +685,5 @@ int main(void)
         cmocka_unit_test(test_entity_events),
         cmocka_unit_test(test_norm_reads),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }
