@@ -155,6 +155,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score $(B)/bench-findings
 	sh tests/e2e/twins_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-score) || st=1; \
 	sh tests/e2e/findings_test.sh $(E2E_C) $(E2E_G) $(abspath $(B)/bench-findings) || st=1; \
 	sh tests/e2e/findings_store_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	DT_BACKEND=pg sh tests/e2e/findings_store_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/server_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/web_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/decisions_test.sh $(E2E_C) || st=1; \

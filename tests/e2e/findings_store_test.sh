@@ -8,25 +8,28 @@
 # say they did not run, and it sees none of another purpose's findings),
 # disclosures naming finding.show, and export.
 # Usage: tests/e2e/findings_store_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
-# Ends with "findings-store: N passed, N failed". Needs the sqlite3 shell.
+# DT_BACKEND=pg runs it on a PostgreSQL store (lib.sh, "backends").
+# Ends with "findings-store (BACKEND): N passed, N failed". Needs the sqlite3
+# shell, or psql.
 set -u
 DT=$1 GEN=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-fstore.XXXXXX")
-[ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
 unset DOVETAIL_KEY_FILE
 . "$HERE/govern_lib.sh"
 . "$HERE/lib.sh"
-S=$T/s.db
+[ -n "${KEEP:-}" ] || trap 'be_stop; rm -rf "$T"' EXIT
+be_start || exit 1
+S=$(new_store s) B=$(gv_base "$S")
 field() { awk -v k="$1" '{ v = $2; if ($1 == k) print v }' "$2"; }
 ids() { grep -o '"finding_id": "F[0-9a-f]*"' "$1" | cut -d'"' -f4 | sort; }
 
 "$GEN" --seed 4 --people 3000 --out "$T/g" >/dev/null || bad "bench-gen runs"
 sed "s|DATA/|$T/g/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
 gv_setup "$S" "$T/c.yaml" || bad "store set up"
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" principal add reviewer --role reviewer --store "$S" \
-    --purpose setup >"$S.reviewer" 2>/dev/null || bad "reviewer added"
+DOVETAIL_TOKEN=$(cat "$B.admin") "$DT" principal add reviewer --role reviewer --store "$S" \
+    --purpose setup >"$B.reviewer" 2>/dev/null || bad "reviewer added"
 for s in deaths benefits earners health voters; do
     as steward "$S" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s"
 done
@@ -39,10 +42,11 @@ as steward "$S" ingest --source payments "$T/g/payments.csv" 2>"$T/ev1"
 as steward "$S" ingest --source payments "$T/g/payments.csv" 2>"$T/ev2"
 [ "$(field unchanged "$T/ev2")" = "$n_pay" ] && [ "$(field new "$T/ev2")" = 0 ] \
     && ok "payments again: all unchanged" || bad "payments again" "$(cat "$T/ev2")"
-[ "$(sqlite3 "$S" "SELECT group_concat(s.subject, ' ') FROM audit a JOIN audit_subject s ON s.seq = a.seq
-                    WHERE a.action = 'event.ingest' AND a.seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')")" \
+[ "$(sql "$S" "SELECT s.subject FROM audit a JOIN audit_subject s ON s.seq = a.seq
+                WHERE a.action = 'event.ingest' AND a.seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')
+                ORDER BY s.subject" | paste -sd' ')" \
   = "events:payments source:benefits" ] && ok "the entry, logged first, names the event source and its source" \
-    || bad "event.ingest entry subjects" "$(sqlite3 "$S" "SELECT subject FROM audit_subject WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')")"
+    || bad "event.ingest entry subjects" "$(sql "$S" "SELECT subject FROM audit_subject WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'event.ingest')")"
 as steward "$S" ingest --source earnings "$T/g/earnings.csv" 2>"$T/ev3" \
     && ok "earnings ingested" || bad "earnings ingested" "$(cat "$T/ev3")"
 { head -n 1 "$T/g/payments.csv"
@@ -57,15 +61,15 @@ grep -q "badpay.csv:3: row rejected: no date" "$T/ev4" && grep -q "badpay.csv:5:
     && grep -q "3 rows rejected" "$T/ev4" && [ $rc -eq 1 ] \
     && ok "bad event rows rejected, named by file and line, exit 1; the good one stored" \
     || bad "bad event rows" "rc=$rc $(cat "$T/ev4")"
-sqlite3 "$S" "SELECT row FROM event" | grep -q 'cents' \
+sql "$S" "SELECT row FROM event" | grep -q 'cents' \
     && bad "event rows are stored in clear" || ok "event rows are sealed"
-DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" ingest --source payments --store "$S" --purpose test \
+DOVETAIL_TOKEN=$(cat "$B.analyst") "$DT" ingest --source payments --store "$S" --purpose test \
     "$T/g/payments.csv" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "denied\|may not\|role" "$T/err" && ok "an analyst may not ingest events" \
     || bad "an analyst ingests events" "rc=$rc $(cat "$T/err")"
 
 # ---- run: the store finds what batch finds ---------------------------------------------
-DOVETAIL_TOKEN=$(cat "$S.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null \
+DOVETAIL_TOKEN=$(cat "$B.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null \
     || bad "train"
 as reviewer "$S" findings run 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && ok "a reviewer may not run the rules" || bad "a reviewer ran the rules" "rc=$rc"
@@ -163,20 +167,20 @@ as reviewer "$S" findings verify "$P" --reason x 2>"$T/err"; rc=$?
 
 # ---- a purpose that may not see the deaths -------------------------------------------
 gv_policy nodeaths "$(date -u -d '+700 days' +%F)" all all >"$T/p2.yaml"
-cat "$S.policy.yaml" >"$T/both.yaml"
+cat "$B.policy.yaml" >"$T/both.yaml"
 sed -n '2,$p' "$T/p2.yaml" >>"$T/both.yaml"
 for s in benefits earners health voters; do
-    DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source $s --store "$S" --purpose setup \
+    DOVETAIL_TOKEN=$(cat "$B.steward") "$DT" policy set --source $s --store "$S" --purpose setup \
         "$T/both.yaml" 2>/dev/null || bad "policy for nodeaths"
 done
-DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings run --store "$S" --purpose nodeaths 2>"$T/run4"
+DOVETAIL_TOKEN=$(cat "$B.analyst") "$DT" findings run --store "$S" --purpose nodeaths 2>"$T/run4"
 grep -q "payment_after_death *did not run: purpose 'nodeaths' may not use source 'deaths'" "$T/run4" \
     && grep -q "death_contradicted *did not run" "$T/run4" && grep -q "duplicate_enrollment *[1-9]" "$T/run4" \
     && ok "the death rules say they cannot run; the others run" || bad "nodeaths run" "$(cat "$T/run4")"
-DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings show "$P" --store "$S" --purpose nodeaths 2>"$T/err"; rc=$?
+DOVETAIL_TOKEN=$(cat "$B.analyst") "$DT" findings show "$P" --store "$S" --purpose nodeaths 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no finding" "$T/err" && ok "another purpose's finding is not there" \
     || bad "another purpose's finding" "rc=$rc $(cat "$T/err")"
-DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings list --store "$S" --purpose nodeaths >"$T/l3.json"
+DOVETAIL_TOKEN=$(cat "$B.analyst") "$DT" findings list --store "$S" --purpose nodeaths >"$T/l3.json"
 grep -q '"source": "deaths"' "$T/l3.json" && bad "nodeaths lists a death record" \
     || ok "nodeaths' findings rest on no death record"
 
@@ -185,15 +189,15 @@ grep -q '"source": "deaths"' "$T/l3.json" && bad "nodeaths lists a death record"
 # it is called improper either.
 gv_policy noearn "$(date -u -d '+700 days' +%F)" all all >"$T/p3.yaml"
 sed -n '2,$p' "$T/p3.yaml" >>"$T/both.yaml"
-cat "$S.policy.yaml" >"$T/deaths.yaml"
+cat "$B.policy.yaml" >"$T/deaths.yaml"
 sed -n '2,$p' "$T/p3.yaml" >>"$T/deaths.yaml"
 for s in benefits health voters; do
-    DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source $s --store "$S" --purpose setup \
+    DOVETAIL_TOKEN=$(cat "$B.steward") "$DT" policy set --source $s --store "$S" --purpose setup \
         "$T/both.yaml" 2>/dev/null || bad "policy for noearn"
 done
-DOVETAIL_TOKEN=$(cat "$S.steward") "$DT" policy set --source deaths --store "$S" --purpose setup \
+DOVETAIL_TOKEN=$(cat "$B.steward") "$DT" policy set --source deaths --store "$S" --purpose setup \
     "$T/deaths.yaml" 2>/dev/null || bad "deaths policy for noearn"
-DOVETAIL_TOKEN=$(cat "$S.analyst") "$DT" findings run --store "$S" --purpose noearn 2>"$T/run5"
+DOVETAIL_TOKEN=$(cat "$B.analyst") "$DT" findings run --store "$S" --purpose noearn 2>"$T/run5"
 grep -q "death_contradicted *did not run: purpose 'noearn' may not use source 'earners'" "$T/run5" \
     && grep -q "payment_after_death *did not run: death_contradicted cannot run" "$T/run5" \
     && ok "no payment after death is raised while its death cannot be checked against filings" \
@@ -214,15 +218,15 @@ as analyst "$S" calls >/dev/null 2>&1
     || bad "calls lack finding.verify"
 
 # ---- the contest window: with contest_days 0, a notified finding is final at once ----
-S0=$T/s0.db
+S0=$(new_store s0) B0=$(gv_base "$S0")
 awk '{ print } /^  review_below:/ { print "  contest_days: 0" }' "$T/c.yaml" >"$T/c0.yaml"
 gv_setup "$S0" "$T/c0.yaml" || bad "second store set up"
-DOVETAIL_TOKEN=$(cat "$S0.admin") "$DT" principal add reviewer --role reviewer --store "$S0" \
-    --purpose setup >"$S0.reviewer" 2>/dev/null || bad "reviewer added"
+DOVETAIL_TOKEN=$(cat "$B0.admin") "$DT" principal add reviewer --role reviewer --store "$S0" \
+    --purpose setup >"$B0.reviewer" 2>/dev/null || bad "reviewer added"
 for s in deaths benefits earners health voters payments; do
     as steward "$S0" ingest -q --source $s "$T/g/$s.csv" 2>/dev/null || bad "ingest $s (2)"
 done
-DOVETAIL_TOKEN=$(cat "$S0.admin") "$DT" train -q --store "$S0" --purpose test 2>/dev/null || bad "train (2)"
+DOVETAIL_TOKEN=$(cat "$B0.admin") "$DT" train -q --store "$S0" --purpose test 2>/dev/null || bad "train (2)"
 as analyst "$S0" findings run 2>/dev/null || bad "findings run (2)"
 F0=$(as analyst "$S0" findings list --state open | grep -o 'F[0-9a-f]\{16\}' | head -n 1)
 as reviewer "$S0" findings show "$F0" >/dev/null
@@ -239,5 +243,5 @@ as analyst "$S0" findings export --out "$T/x0" 2>/dev/null
 grep -q "^$F0,.*,final," "$T/x0/findings.csv" && ok "export calls it final" \
     || bad "export final" "$(grep "^$F0" "$T/x0/findings.csv")"
 
-echo "findings-store: $passed passed, $failed failed"
+echo "findings-store ($(be_name)): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,12 +4,20 @@
 # gv_setup STORE CONFIG [PURPOSE]: creates the store with an admin, a
 # steward of every source, an analyst and an auditor, and on each source a
 # policy allowing PURPOSE (default: test) with every column and link.
-# Tokens go to STORE.admin, STORE.steward, STORE.analyst, STORE.auditor.
-# The key file is DOVETAIL_KEY_FILE, when unset STORE.key (then exported,
-# so later commands, and later stores, use it).
+# Tokens go to B.admin, B.steward, B.analyst, B.auditor, where B is
+# `gv_base STORE`: the store's file, or for a PostgreSQL URL $T/NAME where
+# NAME is its database. The key file is DOVETAIL_KEY_FILE, when unset B.key
+# (then exported, so later commands, and later stores, use it).
 #
 # as ROLE STORE COMMAND ARGS...: runs dovetail COMMAND on STORE with that
 # role's token and --purpose test.
+
+gv_base() {
+    case $1 in
+    postgres*) _db=${1#*:///}; echo "${T:?gv_base: no T}/${_db%%\?*}" ;;
+    *) echo "$1" ;;
+    esac
+}
 
 gv_sources() { awk '/^sources:/ { s = 1; next } /^[^ #]/ { s = 0 } s && /^  - name:/ { print $3 }' "$1"; }
 
@@ -19,26 +27,26 @@ gv_policy() { # purpose expiry(YYYY-MM-DD) fields link_with
 }
 
 gv_setup() {
-    _store=$1 _cfg=$2 _purpose=${3:-test}
-    export DOVETAIL_KEY_FILE="${DOVETAIL_KEY_FILE:-$_store.key}"
-    "$DT" init --store "$_store" --config "$_cfg" >"$_store.admin" 2>/dev/null || return 1
+    _store=$1 _cfg=$2 _purpose=${3:-test} _b=$(gv_base "$1")
+    export DOVETAIL_KEY_FILE="${DOVETAIL_KEY_FILE:-$_b.key}"
+    "$DT" init --store "$_store" --config "$_cfg" >"$_b.admin" 2>/dev/null || return 1
     _srcs=$(gv_sources "$_cfg" | paste -sd, -)
     for _r in steward analyst auditor; do
-        DOVETAIL_TOKEN=$(cat "$_store.admin") "$DT" principal add "$_r" --role "$_r" \
+        DOVETAIL_TOKEN=$(cat "$_b.admin") "$DT" principal add "$_r" --role "$_r" \
             $([ "$_r" = steward ] && echo "--source $_srcs") --store "$_store" --purpose setup \
-            >"$_store.$_r" 2>/dev/null || return 1
+            >"$_b.$_r" 2>/dev/null || return 1
     done
-    gv_policy "$_purpose" "$(date -u -d '+700 days' +%F)" all all >"$_store.policy.yaml"
+    gv_policy "$_purpose" "$(date -u -d '+700 days' +%F)" all all >"$_b.policy.yaml"
     for _s in $(gv_sources "$_cfg"); do
-        DOVETAIL_TOKEN=$(cat "$_store.steward") "$DT" policy set --source "$_s" --store "$_store" \
-            --purpose setup "$_store.policy.yaml" 2>/dev/null || return 1
+        DOVETAIL_TOKEN=$(cat "$_b.steward") "$DT" policy set --source "$_s" --store "$_store" \
+            --purpose setup "$_b.policy.yaml" 2>/dev/null || return 1
     done
 }
 
 as() {
     _role=$1 _store=$2 _cmd=$3
     shift 3
-    DOVETAIL_TOKEN=$(cat "$_store.$_role") "$DT" "$_cmd" --store "$_store" --purpose test "$@"
+    DOVETAIL_TOKEN=$(cat "$(gv_base "$_store").$_role") "$DT" "$_cmd" --store "$_store" --purpose test "$@"
 }
 
 # A governed store of bench-gen's registries (2,000 people, seed 7) under

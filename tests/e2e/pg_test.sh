@@ -15,17 +15,11 @@ DATA=$ROOT/../shared/data/febrl
 . "$HERE/lib.sh"
 . "$HERE/govern_lib.sh" # gv_policy
 T=$(mktemp -d /tmp/dovetail-pg.XXXXXX)
-PGD=$(mktemp -d -u /tmp/dovetail-pgsrv.XXXXXX)
-trap '"$ROOT/tests/pg-server" stop "$PGD"; rm -rf "$T"' EXIT
-SRV=$("$ROOT/tests/pg-server" start "$PGD") || { echo "FAIL  PostgreSQL starts"; exit 1; }
+BACKEND=pg
+trap 'be_stop; rm -rf "$T"' EXIT
+be_start || exit 1
 export DOVETAIL_KEY_FILE="$T/s.key"
-
-# A database per store: the server's URL names database postgres.
-db() {
-    psql -q "$SRV" -c "CREATE DATABASE $1" >/dev/null 2>&1
-    echo "$SRV" | sed "s|:///postgres?|:///$1?|"
-}
-sql() { psql -tAq "$1" -c "$2"; }
+db() { new_store "$1"; } # a database per store
 as_pg() { # role store command args...
     _r=$1 _s=$2 _c=$3
     shift 3
