@@ -179,10 +179,16 @@ PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *w
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
     const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (!why) why = PQerrorMessage(c);
     size_t n = strcspn(why, "\n");
     while (n && (why[n - 1] == '\n' || why[n - 1] == ' ')) n--;
-    dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %.*s", what, (int)n, why);
+    if (state && (!strcmp(state, "55P03") || !strcmp(state, "40001") || !strcmp(state, "40P01")))
+        s->pg_failed = dt_err_at(err, DT_EBUSY, s->path, 0, 0, "%s: the store is locked by "
+                                 "another process (%.*s); try again when it has finished",
+                                 what, (int)n, why);
+    else
+        s->pg_failed = dt_err_at(err, DT_EIO, s->path, 0, 0, "%s: %.*s", what, (int)n, why);
     PQclear(r);
     return NULL;
 }
@@ -237,7 +243,7 @@ int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt
 {
     PGresult *r = pg_run(s, sql, p, what, err);
     PQclear(r);
-    return r ? DT_OK : DT_EIO;
+    return r ? DT_OK : pg_failed(s);
 }
 
 int64_t pg_i64(const PGresult *r, int row, int col)
@@ -266,7 +272,7 @@ int pg_one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, con
                    dt_error *err)
 {
     PGresult *r = pg_run(s, sql, p, what, err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int ok = PQntuples(r) == 1 && PQnfields(r) >= 1 && !PQgetisnull(r, 0, 0);
     if (ok) *v = pg_i64(r, 0, 0);
     PQclear(r);
@@ -434,7 +440,7 @@ static int begin_write(st_store *s, int may_wait, dt_error *err)
     PQclear(r);
     if (!got) {
         pg_rollback(s);
-        return r ? dt_err_set(err, DT_EBUSY, "the store is being written") : DT_EIO;
+        return r ? dt_err_set(err, DT_EBUSY, "the store is being written") : pg_failed(s);
     }
     s->in_txn = 1;
     char *v = NULL;
@@ -540,7 +546,7 @@ int pg_meta_get(st_store *s, const char *key, char **value, dt_error *err)
     pg_params p = {0};
     pg_param_text(&p, key);
     PGresult *r = pg_run(s, "SELECT value FROM meta WHERE key = $1", &p, "reading a setting", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = DT_OK;
     if (PQntuples(r) == 1 && !(*value = dt_strdup(pg_text(r, 0, 0))))
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -553,7 +559,7 @@ static int source_lookup(st_store *s, const pg_params *p, int64_t *id, int *foun
                          dt_error *err)
 {
     PGresult *r = pg_run(s, "SELECT id FROM source WHERE name = $1", p, "reading sources", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *found = PQntuples(r) == 1;
     if (*found) *id = pg_i64(r, 0, 0);
     PQclear(r);
@@ -593,7 +599,7 @@ int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
     *version = 0;
     PGresult *r = pg_run(s, "SELECT version, json FROM model ORDER BY version DESC LIMIT 1", NULL,
                          "reading the model", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = DT_OK;
     if (PQntuples(r) == 1) {
         *version = pg_i64(r, 0, 0);
@@ -687,7 +693,7 @@ int pg_record_put(st_store *s, int64_t source, const char *record_id, const char
     pg_param_text(&p, record_id);
     PGresult *r = pg_run(s, "SELECT id, raw, withdrawn, received, version FROM record "
                          "WHERE source = $1 AND record_id = $2", &p, "reading a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc;
     if (PQntuples(r) == 0) {
         *result = ST_PUT_NEW;
@@ -708,7 +714,7 @@ int pg_record_withdraw(st_store *s, int64_t source, const char *record_id, int *
     pg_param_text(&p, record_id);
     PGresult *r = pg_run(s, "UPDATE record SET withdrawn = 1 WHERE source = $1 AND "
                          "record_id = $2 AND withdrawn = 0", &p, "withdrawing a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *found = atoi(PQcmdTuples(r)) > 0;
     PQclear(r);
     return DT_OK;
@@ -744,7 +750,7 @@ int pg_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
                          "WHERE ($1 = '' OR s.name = $1) AND ($2::bigint <> 0 OR r.withdrawn = 0) "
                          "ORDER BY s.name COLLATE \"C\", r.record_id COLLATE \"C\"", &p,
                          "reading records", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = walk_records(s, r, fn, ctx, err);
     PQclear(r);
     return rc;
@@ -770,7 +776,7 @@ int pg_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, d
     PGresult *r = pg_run(s, "SELECT s.name, r.record_id, r.raw, r.norm, r.version, r.withdrawn, "
                          "r.source FROM record r JOIN source s ON s.id = r.source "
                          "WHERE r.id = $1", &p, "reading a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = PQntuples(r) == 1 ? DT_OK : dt_err_set(err, DT_ENOTFOUND, "no record %lld",
                                                     (long long)id);
     int64_t version = rc == DT_OK ? pg_i64(r, 0, 4) : 0;
@@ -800,7 +806,7 @@ int pg_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
     pg_param_text(&p, record_id);
     PGresult *r = pg_run(s, "SELECT id FROM record WHERE source = $1 AND record_id = $2", &p,
                          "reading a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int found = PQntuples(r) == 1;
     if (found) *id = pg_i64(r, 0, 0);
     PQclear(r);

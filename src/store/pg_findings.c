@@ -37,7 +37,7 @@ static int event_get(st_store *s, int64_t source, const char *event_id, int64_t 
     pg_param_text(&p, event_id);
     PGresult *r = pg_run(s, "SELECT id, \"row\" FROM event WHERE source = $1::bigint AND "
                          "event_id = $2", &p, "reading an event", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = DT_OK;
     if (PQntuples(r) == 1) {
         *id = pg_i64(r, 0, 0);
@@ -95,7 +95,7 @@ int pg_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, d
     PGresult *r = pg_run(s, "SELECT e.event_id, e.\"row\", e.source FROM event e "
                          "JOIN source s ON s.id = e.source WHERE s.name = $1 ORDER BY e.id", &p,
                          "reading events", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++) {
         const char *event_id = pg_text(r, i, 0);
@@ -117,7 +117,7 @@ int pg_events_oldest(st_store *s, const char *source, int64_t *oldest, int *any,
     pg_param_text(&p, source);
     PGresult *r = pg_run(s, "SELECT min(e.received) FROM event e JOIN source s ON s.id = e.source "
                          "WHERE s.name = $1", &p, "reading event arrival times", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *any = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0); /* min() of no row is NULL */
     if (*any) *oldest = pg_i64(r, 0, 0);
     PQclear(r);
@@ -132,7 +132,7 @@ int pg_events_erase(st_store *s, const char *source, int64_t cutoff, uint64_t *n
     PGresult *r = pg_run(s, "DELETE FROM event WHERE received < $2::bigint AND "
                          "source = (SELECT id FROM source WHERE name = $1)", &p,
                          "erasing events past retention", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *n = strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return DT_OK;
@@ -212,7 +212,7 @@ int pg_finding_get(st_store *s, const char *purpose, const char *id, st_finding 
     pg_param_text(&p, id);
     PGresult *r = pg_run(s, "SELECT " FINDING_COLS " FROM finding WHERE purpose = $1 AND id = $2",
                          &p, "reading a finding", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc;
     if (PQntuples(r) == 1) {
         rc = finding_row(s, r, 0, out, err);
@@ -232,7 +232,7 @@ int pg_findings_each(st_store *s, const char *purpose, st_finding_fn fn, void *c
     /* COLLATE "C": ordered by bytes, as SQLite orders text */
     PGresult *r = pg_run(s, "SELECT " FINDING_COLS " FROM finding WHERE purpose = $1 "
                          "ORDER BY id COLLATE \"C\"", &p, "reading findings", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++) {
         st_finding f;
@@ -297,7 +297,7 @@ int pg_finding_steps_each(st_store *s, const char *purpose, const char *finding,
     PGresult *r = pg_run(s, "SELECT seq, action, state, \"by\", reason, at FROM finding_step "
                          "WHERE purpose = $1 AND finding = $2 ORDER BY seq", &p,
                          "reading a finding's steps", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = step_row(s, r, i, purpose, finding, fn, ctx, err);

@@ -51,7 +51,7 @@ static int int_and_text(st_store *s, const char *sql, const pg_params *p, int64_
 {
     *text = NULL;
     PGresult *r = pg_run(s, sql, p, what, err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = DT_OK;
     if (PQntuples(r) > 0) {
         *i = pg_i64(r, 0, 0);
@@ -78,7 +78,7 @@ int pg_principal_add(st_store *s, st_principal *p, dt_error *err)
                          "SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4::bytea, $5::bigint "
                          "FROM principal ON CONFLICT DO NOTHING RETURNING id", &q,
                          "adding a principal", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int added = PQntuples(r) == 1;
     if (added) p->id = pg_i64(r, 0, 0);
     PQclear(r);
@@ -110,7 +110,7 @@ static int one_principal(st_store *s, const char *sql, const pg_params *p, st_pr
 {
     memset(out, 0, sizeof *out);
     PGresult *r = pg_run(s, sql, p, what, err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = PQntuples(r) > 0 ? principal_row(r, 0, out) : DT_ENOTFOUND;
     PQclear(r);
     return rc == DT_ENOMEM ? dt_err_set(err, rc, "out of memory") : rc;
@@ -137,7 +137,7 @@ int pg_principals_each(st_store *s, st_principal_fn fn, void *ctx, dt_error *err
 {
     PGresult *r = pg_run(s, "SELECT " PRIN_COLS " FROM principal ORDER BY name COLLATE \"C\", id",
                          NULL, "reading principals", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) {
         st_principal p;
@@ -205,7 +205,7 @@ int pg_policies_each(st_store *s, st_policy_fn fn, void *ctx, dt_error *err)
     PGresult *r = pg_run(s, "SELECT coalesce(s.name, ''), p.version, p.text, p.set_by, p.time "
                          "FROM policy p LEFT JOIN source s ON s.id = p.source "
                          "ORDER BY p.source, p.version", NULL, "reading policies", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) {
         st_policy_row p = {.source = pg_text(r, i, 0), .version = pg_i64(r, i, 1),
@@ -222,7 +222,7 @@ int pg_sources_with_records(st_store *s, st_name_fn fn, void *ctx, dt_error *err
     PGresult *r = pg_run(s, "SELECT name FROM source s WHERE EXISTS (SELECT 1 FROM record r "
                          "WHERE r.source = s.id) ORDER BY name COLLATE \"C\"", NULL,
                          "reading sources", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) out = fn(ctx, pg_text(r, i, 0));
     PQclear(r);
@@ -331,7 +331,7 @@ static int audit_page(st_store *s, int64_t *from, int *more, st_audit_fn fn, voi
     pg_param_i64(&p, AUDIT_PAGE);
     PGresult *r = pg_run(s, "SELECT " AUDIT_COLS " FROM audit WHERE seq >= $1 ORDER BY seq "
                          "LIMIT $2", &p, what, err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int n = PQntuples(r);
     int64_t last = n ? pg_i64(r, n - 1, 0) : 0;
     PGresult *sub = NULL;
@@ -366,7 +366,7 @@ int pg_audit_of_subject(st_store *s, const char *subject, st_audit_fn fn, void *
                          "a.outcome, a.n_subjects, a.leaf_hash FROM audit_subject s "
                          "JOIN audit a ON a.seq = s.seq WHERE s.subject = $1 ORDER BY a.seq",
                          &p, "reading the audit log", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) {
         if (entry_damaged(r, i)) {
@@ -387,7 +387,7 @@ int pg_audit_leaves(st_store *s, int64_t n, uint8_t *out, int64_t *n_found, dt_e
     pg_param_i64(&p, n);
     PGresult *r = pg_run(s, "SELECT leaf_hash FROM audit WHERE seq BETWEEN 1 AND $1::bigint "
                          "ORDER BY seq", &p, "reading the audit log", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     for (int i = 0; i < PQntuples(r) && *n_found < n; i++) {
         uint8_t *to = out + 32 * *n_found;
         if (PQgetlength(r, i, 0) == 32) memcpy(to, PQgetvalue(r, i, 0), 32);
@@ -444,7 +444,7 @@ int pg_head_latest(st_store *s, st_head *out, int *found, dt_error *err)
     PGresult *r = pg_run(s, "SELECT size, time, root, signature, frontier FROM tree_head "
                          "ORDER BY size DESC LIMIT 1", NULL, "reading tree heads", err);
     *found = 0;
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *found = PQntuples(r) == 1;
     int rc = *found ? head_row(r, 0, out) : DT_OK;
     PQclear(r);
@@ -455,7 +455,7 @@ int pg_heads_each(st_store *s, st_head_fn fn, void *ctx, dt_error *err)
 {
     PGresult *r = pg_run(s, "SELECT size, time, root, signature, frontier FROM tree_head "
                          "ORDER BY size", NULL, "reading tree heads", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) {
         st_head h;
@@ -485,7 +485,7 @@ int pg_log_end_get(st_store *s, st_log_end *out, int *found, dt_error *err)
     *found = 0;
     PGresult *r = pg_run(s, "SELECT size, frontier, mac FROM log_end WHERE id = 1", NULL,
                          "reading the audit log's end", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *found = PQntuples(r) == 1;
     if (*found) {
         out->size = pg_i64(r, 0, 0);
@@ -512,7 +512,7 @@ int pg_retention_oldest(st_store *s, int64_t source, int64_t *oldest, int *any, 
     PGresult *r = pg_run(s, "SELECT min(t) FROM (SELECT min(received) AS t FROM record "
                          "WHERE source = $1 UNION ALL SELECT min(received) FROM record_history "
                          "WHERE source = $1) AS v", &p, "reading arrival times", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *any = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
     if (*any) *oldest = pg_i64(r, 0, 0);
     PQclear(r);
@@ -525,7 +525,7 @@ static int each_id_row(st_store *s, const char *sql, const pg_params *p, st_due_
 {
     const char *what = "reading records due";
     PGresult *r = pg_run(s, sql, p, what, err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out >= 0; i++) {
         const char *record_id = pg_text(r, i, 1);
@@ -570,7 +570,7 @@ int pg_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uin
     pg_param_i64(&p, cutoff);
     PGresult *r = pg_run(s, "DELETE FROM record_history WHERE source = $1 AND received < $2", &p,
                          "erasing record versions", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *n = strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return DT_OK;

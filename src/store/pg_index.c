@@ -31,7 +31,7 @@ int pg_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, in
     pg_param_i64(&p, record);
     PGresult *r = pg_run(s, "SELECT slots FROM record_keys WHERE record = $1", &p,
                          "updating the blocking index", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *found = PQntuples(r) == 1;
     if (*found) {
         *n = (size_t)PQgetlength(r, 0, 0) / sizeof **slots;
@@ -55,7 +55,7 @@ int pg_idx_lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err)
     /* one result for every list: a store of millions should page it */
     PGresult *r = pg_run(s, "SELECT record, slots FROM record_keys ORDER BY record", NULL,
                          "reading the blocking index", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; i < PQntuples(r) && out == DT_OK; i++)
         out = fn(ctx, pg_i64(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
@@ -109,7 +109,7 @@ int pg_idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *
     pg_param_i64(&p, (int64_t)hi);
     PGresult *r = pg_run(s, "SELECT slot FROM block_key WHERE slot BETWEEN $1 AND $2", &p,
                          "reading the blocking index", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int n = PQntuples(r), rc = DT_OK;
     if (util_grow((void **)&recs->v, &recs->cap, recs->n + (size_t)n + 1, sizeof *recs->v) < 0)
         rc = dt_err_set(err, DT_ENOMEM, "out of memory");

@@ -18,6 +18,11 @@
  *      transaction takes one advisory lock first (PG_WRITE_LOCK), so what
  *      one commit appends (audit entries, record ids) follows what the last
  *      one did, with no gap and no fork; reads take no lock (snapshots).
+ *      Writers queue for that lock in the order they asked (PostgreSQL's
+ *      lock queue), without the 2 s bound of SQLite's busy timeout: a
+ *      server's writes wait out another process's bulk load rather than
+ *      fail. A lock PostgreSQL refuses (a lock timeout an operator set, a
+ *      deadlock, a serialization failure) is DT_EBUSY, as SQLITE_BUSY is.
  *   3. Record contents are sealed before they leave the process, as in the
  *      SQLite backend (crypt.c): the server never sees them in clear.
  *   4. A message names the store by its URL without its password.
@@ -49,7 +54,8 @@ void pg_param_text(pg_params *p, const char *s);
 void pg_param_blob(pg_params *p, const void *data, size_t n);
 
 /* Runs sql with p (may be NULL): the result (PQclear it), or NULL with
- * err set (DT_EIO naming the store, `what` and the server's message). */
+ * err set (naming the store, `what` and the server's message): DT_EBUSY
+ * for a lock refused, else DT_EIO; pg_failed(s) is that code. */
 PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
                  dt_error *err);
 /* Writes v as a PostgreSQL array literal, "{1,2,3}", NUL-terminated, into
@@ -203,5 +209,11 @@ int pg_retention_old_versions(st_store *s, int64_t source, int64_t cutoff, st_du
 int pg_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uint64_t *n,
                                 dt_error *err);
 int pg_record_erase(st_store *s, int64_t id, dt_error *err);
+
+/* The code of the last pg_run that returned NULL. */
+static inline int pg_failed(const st_store *s)
+{
+    return s->pg_failed;
+}
 
 #endif

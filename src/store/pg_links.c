@@ -71,7 +71,7 @@ int pg_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err)
 {
     PGresult *r = pg_run(s, NORM_SELECT "WHERE r.withdrawn = 0 ORDER BY r.id", NULL,
                          "reading records", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = walk_norm(s, r, fn, ctx, err);
     PQclear(r);
     return rc;
@@ -100,7 +100,7 @@ int pg_record_norm(st_store *s, int64_t id, st_record *out, dt_error *err)
     pg_params p = {0};
     pg_param_i64(&p, id);
     PGresult *r = pg_run(s, NORM_SELECT "WHERE r.id = $1", &p, "reading a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int rc = PQntuples(r) == 1 ? norm_copy(s, r, out, err)
                                : dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
     PQclear(r);
@@ -118,7 +118,7 @@ int pg_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n
     pg_param_i64(&p, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
     PGresult *r = pg_run(s, "SELECT id FROM record WHERE withdrawn = 0 AND id >= $1::bigint "
                          "ORDER BY id LIMIT $2::bigint", &p, "reading records", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     for (int i = 0; i < PQntuples(r) && *n < max; i++) ids[(*n)++] = pg_i64(r, i, 0);
     PQclear(r);
     return DT_OK;
@@ -187,7 +187,7 @@ int pg_links_of(st_store *s, int64_t record, double min_p, st_link_fn fn, void *
                          "AND p >= $2::double precision UNION ALL SELECT a, p, 1 FROM link "
                          "WHERE b = $1::bigint AND p >= $2::double precision" OF_RECORD_ORDER,
                          &q, "reading links", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_i64(r, i, 0), pg_f64(r, i, 1));
@@ -201,7 +201,7 @@ int pg_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_e
     pg_param_f64(&q, min_p);
     PGresult *r = pg_run(s, "SELECT a, b, p FROM link WHERE p >= $1::double precision "
                          "ORDER BY a, b", &q, "reading links", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_i64(r, i, 0), pg_i64(r, i, 1), pg_f64(r, i, 2));
@@ -221,7 +221,7 @@ int pg_links_of_source(st_store *s, int64_t record, double min_p, st_link_src_fn
                          "FROM link l JOIN record r ON r.id = l.a WHERE l.b = $1::bigint "
                          "AND l.p >= $2::double precision" OF_RECORD_ORDER,
                          &q, "reading links", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_i64(r, i, 0), pg_f64(r, i, 1), pg_i64(r, i, 2));
@@ -237,7 +237,7 @@ int pg_link_sources_each(st_store *s, st_link_sources_fn fn, void *ctx, dt_error
                          "JOIN record ra ON ra.id = l.a JOIN record rb ON rb.id = l.b "
                          "WHERE ra.withdrawn = 0 AND rb.withdrawn = 0", NULL, "reading links",
                          err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     for (int i = 0; i < PQntuples(r); i++)
         fn(ctx, pg_f64(r, i, 0), pg_i64(r, i, 1), pg_i64(r, i, 2));
     PQclear(r);
@@ -277,7 +277,7 @@ int pg_links_band(st_store *s, double lo, double hi, int by_doubt, st_band_fn fn
                          "(SELECT 1 FROM decision d WHERE d.a = l.a AND d.b = l.b) "
                          "ORDER BY CASE WHEN $3::bigint <> 0 THEN abs(l.p - 0.5) ELSE 0 END, "
                          "l.a, l.b", &q, "reading links", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out == 0 && i < PQntuples(r); i++) {
         st_band_pair bp = band_pair(r, i);
@@ -314,7 +314,7 @@ int pg_decisions_of(st_store *s, int64_t record, st_decision_fn fn, void *ctx, d
                          "WHERE a = $1::bigint UNION ALL SELECT a, same, 1 FROM decision "
                          "WHERE b = $1::bigint" OF_RECORD_ORDER, &p, "reading review decisions",
                          err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_i64(r, i, 0), (int)pg_i64(r, i, 1));
@@ -326,7 +326,7 @@ int pg_decisions_each(st_store *s, st_decision_pair_fn fn, void *ctx, dt_error *
 {
     PGresult *r = pg_run(s, "SELECT a, b, same FROM decision ORDER BY a, b", NULL,
                          "reading review decisions", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_i64(r, i, 0), pg_i64(r, i, 1), (int)pg_i64(r, i, 2));
@@ -344,7 +344,7 @@ int pg_decision_keys_each(st_store *s, st_decision_key_fn fn, void *ctx, dt_erro
                          "JOIN source sb ON sb.id = rb.source WHERE ra.withdrawn = 0 "
                          "AND rb.withdrawn = 0 ORDER BY d.a, d.b", NULL,
                          "reading review decisions", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out == 0 && i < PQntuples(r); i++)
         out = fn(ctx, pg_text(r, i, 0), pg_text(r, i, 1), (int)pg_i64(r, i, 2));
@@ -368,7 +368,7 @@ int pg_record_source(st_store *s, int64_t id, int64_t *source, int *is_active, d
     pg_param_i64(&p, id);
     PGresult *r = pg_run(s, "SELECT source, withdrawn FROM record WHERE id = $1::bigint", &p,
                          "reading a record", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int found = PQntuples(r) == 1;
     if (found) {
         *source = pg_i64(r, 0, 0);
@@ -385,7 +385,7 @@ int pg_entity_of(st_store *s, int64_t record, char **entity, dt_error *err)
     pg_param_i64(&p, record);
     PGresult *r = pg_run(s, "SELECT entity FROM membership WHERE record = $1::bigint", &p,
                          "reading entities", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     *entity = dt_strdup(PQntuples(r) == 1 ? pg_text(r, 0, 0) : "");
     PQclear(r);
     return *entity ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
@@ -428,7 +428,7 @@ int pg_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, d
     pg_param_text(&p, entity);
     PGresult *r = pg_run(s, "SELECT record FROM membership WHERE entity = $1 ORDER BY record",
                          &p, "reading entities", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++) out = fn(ctx, pg_i64(r, i, 0));
     PQclear(r);
@@ -445,7 +445,7 @@ int pg_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err)
                          "JOIN membership m ON m.record = r.id "
                          "ORDER BY s.name COLLATE \"C\", r.record_id COLLATE \"C\"", NULL,
                          "reading entities", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     int out = DT_OK;
     for (int i = 0; out >= 0 && i < PQntuples(r); i++) {
         const char *source = pg_text(r, i, 0), *record_id = pg_text(r, i, 1),
@@ -476,7 +476,7 @@ int pg_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
     PGresult *r = pg_run(s, "SELECT count(*) FROM membership m JOIN record r ON r.id = m.record "
                          "WHERE r.withdrawn = 0 GROUP BY m.entity "
                          "ORDER BY m.entity COLLATE \"C\"", NULL, "reading entities", err);
-    if (!r) return DT_EIO;
+    if (!r) return pg_failed(s);
     for (int i = 0; i < PQntuples(r); i++) fn(ctx, (uint64_t)pg_i64(r, i, 0));
     PQclear(r);
     return DT_OK;

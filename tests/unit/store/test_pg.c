@@ -220,6 +220,16 @@ static void test_two_writers(void **state)
     /* t cannot take the write lock meanwhile: it is held */
     assert_int_equal(pg_begin_now(t, &err), DT_EBUSY);
     assert_int_equal(t->in_txn, 0);
+    /* a wait PostgreSQL cuts short (here an operator's lock_timeout) is
+     * DT_EBUSY too, as SQLITE_BUSY is, not an I/O error */
+    char bounded[600];
+    st_store *u = NULL;
+    snprintf(bounded, sizeof bounded, "%s&options=-c%%20lock_timeout%%3D100", url);
+    assert_int_equal(pg_open(bounded, g_key, ST_OPEN, &u, &err), DT_OK);
+    assert_int_equal(pg_begin(u, &err), DT_EBUSY);
+    assert_non_null(strstr(err.msg, "locked by another process"));
+    assert_int_equal(u->in_txn, 0);
+    pg_close(u);
     int64_t gen0 = 0, gen1 = 0;
     assert_int_equal(pg_data_gen(t, &gen0, &err), DT_OK);
     assert_int_equal(pg_commit(s, &err), DT_OK);
