@@ -10,19 +10,21 @@
 #   - tampering with the audit log is caught, the first bad entry named;
 #   - disclosures list who saw a record, from the log.
 # Usage: tests/e2e/govern_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
-# Ends with "govern: N passed, N failed". Needs the sqlite3 shell and a test
-# build of dovetail (DOVETAIL_TEST_NOW).
+# DT_BACKEND=pg runs it on a PostgreSQL store (lib.sh, "backends").
+# Ends with "govern (BACKEND): N passed, N failed". Needs the sqlite3 shell,
+# or psql, and a test build of dovetail (DOVETAIL_TEST_NOW).
 set -u
 DT=$1
 GEN=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-govern.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 . "$HERE/govern_lib.sh"
 . "$HERE/lib.sh"
-entries() { sqlite3 "$S" 'SELECT count(*) FROM audit'; }
-tok() { cat "$S.$1"; }
+[ -n "${KEEP:-}" ] || trap 'be_stop; rm -rf "$T"' EXIT
+be_start || exit 1
+entries() { sql "$S" 'SELECT count(*) FROM audit'; }
+tok() { cat "$SB.$1"; }
 run_as() { # principal purpose command args...: dovetail on $S
     _t=$1 _p=$2 _c=$3
     shift 3
@@ -34,12 +36,12 @@ G=$T/gen
 "$GEN" --seed 5 --people 800 --out "$G" >/dev/null 2>&1
 sed "s|DATA/|$G/|g" "$ROOT/bench/bench.yaml" >"$T/all.yaml"
 "$DT" link -q --config "$T/all.yaml" --out "$T/batch" 2>/dev/null
-S=$T/s.db
+S=$(new_store s) SB=$(gv_base "$S") # token files: $SB.ROLE
 gv_setup "$S" "$T/all.yaml" || bad "governed store" "setup failed"
 as admin "$S" train --model "$T/batch/model.json" 2>/dev/null
 for s in $(gv_sources "$T/all.yaml"); do as steward "$S" ingest -q --source "$s" "$G/$s.csv" 2>/dev/null; done
-DOVETAIL_TOKEN=$(tok admin) "$DT" principal add rev --role reviewer --store "$S" --purpose setup >"$S.reviewer" 2>/dev/null
-DOVETAIL_TOKEN=$(tok admin) "$DT" principal add gone --role analyst --store "$S" --purpose setup >"$S.gone" 2>/dev/null
+DOVETAIL_TOKEN=$(tok admin) "$DT" principal add rev --role reviewer --store "$S" --purpose setup >"$SB.reviewer" 2>/dev/null
+DOVETAIL_TOKEN=$(tok admin) "$DT" principal add gone --role analyst --store "$S" --purpose setup >"$SB.gone" 2>/dev/null
 DOVETAIL_TOKEN=$(tok admin) "$DT" principal revoke gone --store "$S" --purpose setup 2>/dev/null
 
 # pi: benefits, deaths, voters, all linked, every column; earners and health hidden.
@@ -76,7 +78,7 @@ n=$(grep -c ' ' "$T/pi.part")
 [ "$n" -gt 50 ] && cmp -s "$T/pi-batch.part" "$T/pi.part" \
     && ok "entities under pi = batch link of pi's three sources alone ($n entities of 2+)" \
     || bad "entities under pi = batch link of its sources" "$(diff "$T/pi-batch.part" "$T/pi.part" | head -n 4)"
-all=$(sqlite3 "$S" "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name IN ('benefits','deaths','voters') AND r.withdrawn = 0")
+all=$(sql "$S" "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name IN ('benefits','deaths','voters') AND r.withdrawn = 0")
 [ "$(tail -n +2 "$T/pi.csv" | wc -l)" = "$all" ] && ! grep -q '^\(earners\|health\),' "$T/pi.csv" \
     && ok "export under pi: every visible record ($all), none hidden" || bad "export under pi rows"
 # a chain through a hidden record: some full entity joins visible records only via earners/health
@@ -119,9 +121,9 @@ for who in admin steward auditor analyst reviewer gone nobody; do
         ok "$who $path under pi: exit $rc, one audit entry"
     done
 done
-denied=$(sqlite3 "$S" "SELECT count(*) FROM audit WHERE outcome = 'denied' AND purpose = 'pi'")
+denied=$(sql "$S" "SELECT count(*) FROM audit WHERE outcome = 'denied' AND purpose = 'pi'")
 [ "$denied" = 20 ] && ok "20 denials on the audit log, each with its purpose" || bad "denials logged" "$denied"
-[ "$(sqlite3 "$S" "SELECT count(*) FROM audit WHERE outcome = 'denied' AND principal = ''")" -ge 8 ] \
+[ "$(sql "$S" "SELECT count(*) FROM audit WHERE outcome = 'denied' AND principal = ''")" -ge 8 ] \
     && ok "unauthenticated requests are logged with no principal" || bad "unauthenticated logged"
 
 # ---- nothing hidden leaks: records, columns, counts, links, error text -------------
@@ -203,7 +205,7 @@ grep -q '"principal": "analyst", "purpose": "pi", "action": "entity.get"' "$T/di
     && ! grep -q '"principal": "admin"' "$T/disc" \
     && ok "disclosures list who saw the record, for what, and which fields" || bad "disclosures" "$(head -n 3 "$T/disc") $(cat "$T/err")"
 n_disc=$(wc -l <"$T/disc")
-n_log=$(sqlite3 "$S" "SELECT count(*) FROM audit_subject s JOIN audit a ON a.seq = s.seq WHERE s.subject = 'benefits:$B' AND a.outcome = 'allowed'")
+n_log=$(sql "$S" "SELECT count(*) FROM audit_subject s JOIN audit a ON a.seq = s.seq WHERE s.subject = 'benefits:$B' AND a.outcome = 'allowed'")
 [ "$n_disc" = "$n_log" ] && ok "disclosures agree with the audit log ($n_disc)" || bad "disclosures vs log" "$n_disc vs $n_log"
 run_as "$A" pi disclosures --record "benefits:$B" >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "may not" "$T/err" && ok "disclosures are for auditors" || bad "disclosures role"
@@ -218,44 +220,45 @@ audit prove --seq 5 >"$T/proof" 2>&1 && grep -q '"verified":true' "$T/proof" && 
     || bad "prove" "$(cat "$T/proof")"
 audit consistency "$T/head1.json" >"$T/cons" 2>&1 && grep -q '"consistent":true' "$T/cons" \
     && ok "audit consistency: the log only grew since an earlier head" || bad "consistency" "$(cat "$T/cons")"
+# Each tampering is done to a copy of the store (be_copy: no process holds $S
+# open here), as its owner would, in SQL.
 tamper() { # name sql want_first_bad [witness]
-    cp "$S" "$T/t.db"
-    sqlite3 "$T/t.db" "$2"
-    DOVETAIL_TOKEN=$U "$DT" audit verify --store "$T/t.db" --purpose oversight ${4:+--witness "$4"} >"$T/v" 2>&1; rc=$?
+    TS=$(be_copy "$S" t) || { bad "tamper: $1" "the store could not be copied"; return; }
+    sql "$TS" "$2" || { bad "tamper: $1" "the tampering SQL failed"; return; }
+    DOVETAIL_TOKEN=$U "$DT" audit verify --store "$TS" --purpose oversight ${4:+--witness "$4"} >"$T/v" 2>&1; rc=$?
     if [ $rc -eq 1 ] && grep -q "verdict *BAD" "$T/v" && grep -q "first bad entry $3\$" "$T/v"; then ok "tamper: $1 -> entry $3 named"
     else bad "tamper: $1" "rc=$rc $(cat "$T/v")"; fi
 }
 tamper "edit a purpose" "UPDATE audit SET purpose = 'other' WHERE seq = 9" 9
 tamper "edit a subject" "UPDATE audit_subject SET subject = 'x:y' WHERE seq = (SELECT min(seq) FROM audit_subject WHERE seq > 12)" \
-    "$(sqlite3 "$S" 'SELECT min(seq) FROM audit_subject WHERE seq > 12')"
+    "$(sql "$S" 'SELECT min(seq) FROM audit_subject WHERE seq > 12')"
 tamper "delete an entry" "DELETE FROM audit WHERE seq = 14" 14
 tamper "reorder two entries" "UPDATE audit SET seq = -seq WHERE seq IN (20, 21); UPDATE audit SET seq = 21 WHERE seq = -20; UPDATE audit SET seq = 20 WHERE seq = -21" 20
 tamper "insert an entry in the middle" "UPDATE audit SET seq = -(seq + 1) WHERE seq >= 30; UPDATE audit SET seq = -seq WHERE seq < 0; INSERT INTO audit SELECT 30, time, principal, purpose, 'nothing', fields, outcome, n_subjects, leaf_hash FROM audit WHERE seq = 29" 30
-N=$(sqlite3 "$S" 'SELECT max(seq) FROM audit')
+N=$(sql "$S" 'SELECT max(seq) FROM audit')
 tamper "append an entry" "INSERT INTO audit SELECT seq + 1, time, principal, purpose, action, fields, outcome, 0, leaf_hash FROM audit WHERE seq = $N" $((N + 1))
 # Truncation at a signed head, keeping the heads below: every signature is
 # genuine, so only a witness of a later head catches it.
-K=$(sqlite3 "$S" "SELECT max(size) FROM tree_head WHERE size <= $((N - 10))")
+K=$(sql "$S" "SELECT max(size) FROM tree_head WHERE size <= $((N - 10))")
 TRUNC="DELETE FROM audit_subject WHERE seq > $K; DELETE FROM audit WHERE seq > $K; DELETE FROM tree_head WHERE size > $K"
-cp "$S" "$T/t.db"
-sqlite3 "$T/t.db" "$TRUNC"
+TS=$(be_copy "$S" t) && sql "$TS" "$TRUNC" || bad "truncation" "the store could not be copied and cut"
 # the administrator serves on: a request signs a new head over the cut log
-DOVETAIL_TOKEN=$A "$DT" export --store "$T/t.db" --purpose pi --out "$T/x.csv" 2>/dev/null
-DOVETAIL_TOKEN=$U "$DT" audit verify --store "$T/t.db" --purpose oversight >"$T/v" 2>&1 \
+DOVETAIL_TOKEN=$A "$DT" export --store "$TS" --purpose pi --out "$T/x.csv" 2>/dev/null
+DOVETAIL_TOKEN=$U "$DT" audit verify --store "$TS" --purpose oversight >"$T/v" 2>&1 \
     && ok "truncated and re-signed: verify alone passes (what a witness is for)" || bad "truncation without witness" "$(cat "$T/v")"
-DOVETAIL_TOKEN=$U "$DT" audit verify --store "$T/t.db" --purpose oversight --witness "$T/witness" >"$T/v" 2>&1; rc=$?
+DOVETAIL_TOKEN=$U "$DT" audit verify --store "$TS" --purpose oversight --witness "$T/witness" >"$T/v" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "first bad entry $((K + 1))$" "$T/v" \
     && ok "truncated and re-signed: the witness names entry $((K + 1))" || bad "truncation with witness" "$(cat "$T/v")"
-cp "$S" "$T/t.db"
-sqlite3 "$T/t.db" "UPDATE audit SET outcome = 'denied' WHERE seq = 9"
-DOVETAIL_TOKEN=$A "$DT" export --store "$T/t.db" --purpose pi --out "$T/x.csv" 2>/dev/null
-DOVETAIL_TOKEN=$U "$DT" audit verify --store "$T/t.db" --purpose oversight >"$T/v" 2>&1; rc=$?
+TS=$(be_copy "$S" t) && sql "$TS" "UPDATE audit SET outcome = 'denied' WHERE seq = 9" || bad "edit" "the store could not be copied and edited"
+DOVETAIL_TOKEN=$A "$DT" export --store "$TS" --purpose pi --out "$T/x.csv" 2>/dev/null
+DOVETAIL_TOKEN=$U "$DT" audit verify --store "$TS" --purpose oversight >"$T/v" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "first bad entry 9$" "$T/v" && ok "requests after an edit do not launder it: entry 9 still named" \
     || bad "edit then more requests" "$(cat "$T/v")"
-sqlite3 "$T/t.db" "INSERT INTO audit SELECT seq + 100000, time, principal, purpose, action, fields, outcome, n_subjects, leaf_hash FROM audit WHERE seq = 1"
-DOVETAIL_TOKEN=$A "$DT" export --store "$T/t.db" --purpose pi --out "$T/x.csv" >/dev/null 2>"$T/err"; rc=$?
+sql "$TS" "INSERT INTO audit SELECT seq + 100000, time, principal, purpose, action, fields, outcome, n_subjects, leaf_hash FROM audit WHERE seq = 1" \
+    || bad "forged entry" "the INSERT failed"
+DOVETAIL_TOKEN=$A "$DT" export --store "$TS" --purpose pi --out "$T/x.csv" >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "written outside dovetail" "$T/err" && ok "a log with unsigned entries refuses to serve (fails closed)" \
     || bad "fail closed" "rc=$rc $(cat "$T/err")"
 
-printf 'govern: %d passed, %d failed\n' "$passed" "$failed"
+printf 'govern (%s): %d passed, %d failed\n' "$(be_name)" "$passed" "$failed"
 [ "$failed" -eq 0 ]
