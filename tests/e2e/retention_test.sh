@@ -15,26 +15,28 @@
 #   - (on a copy) training under a purpose compares no pair of sources its
 #     policies keep apart.
 # Usage: tests/e2e/retention_test.sh /abs/path/to/dovetail /abs/path/to/bench-gen
-# Ends with "retention: N passed, N failed". Needs the sqlite3 shell and a
-# test build of dovetail.
+# DT_BACKEND=pg runs it on a PostgreSQL store (lib.sh, "backends").
+# Ends with "retention (BACKEND): N passed, N failed". Needs the sqlite3
+# shell (or psql) and a test build of dovetail.
 set -u
 DT=$1
 GEN=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/dovetail-retention.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 . "$HERE/govern_lib.sh"
 . "$HERE/lib.sh"
-S=$T/s.db
-q() { sqlite3 "$S" "$1"; }
+trap 'be_stop; rm -rf "$T"' EXIT
+be_start || exit 1
+S=$(new_store s) SB=$(gv_base "$S")
+q() { sql "$S" "$1"; }
 at() { # YYYY-MM-DD role command args...: dovetail on $S at that date
     _d=$1 _r=$2
     shift 2
     DOVETAIL_TEST_NOW=$_d as "$_r" "$S" "$@"
 }
 verify() { # YYYY-MM-DD STORE: audit verify as the auditor
-    DOVETAIL_TOKEN=$(cat "$2.auditor") DOVETAIL_TEST_NOW=$1 "$DT" audit verify --store "$2" --purpose test
+    DOVETAIL_TOKEN=$(cat "$(gv_base "$2").auditor") DOVETAIL_TEST_NOW=$1 "$DT" audit verify --store "$2" --purpose test
 }
 n_benefits() { q "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name = 'benefits'"; }
 n_history() { q "SELECT count(*) FROM record_history"; }
@@ -48,7 +50,7 @@ gv_setup "$S" "$T/all.yaml" || bad "governed store" "setup failed"
     printf 'retention_days: 30\npurposes:\n'
     printf '  test:\n    allowed: true\n    agreement: T-1\n    expires: 2028-06-30\n    fields: all\n    link_with: all\n'
 } >"$T/benefits.policy.yaml"
-DOVETAIL_TOKEN=$(cat "$S.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source benefits \
+DOVETAIL_TOKEN=$(cat "$SB.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source benefits \
     --store "$S" --purpose setup "$T/benefits.policy.yaml" 2>"$T/err" || bad "policy set" "$(cat "$T/err")"
 at 2026-12-01 admin train --model "$T/batch/model.json" 2>/dev/null
 for s in benefits deaths voters payments; do at 2026-12-01 steward ingest -q --source "$s" "$G/$s.csv" 2>/dev/null; done
@@ -61,17 +63,16 @@ N=$(n_benefits)
 # ---- training compares only sources a purpose lets link (on a copy) --------------------
 # Purpose apart: all three sources, but voters may link to no other. Every
 # pair the fit samples for u is then within {benefits, deaths} or within voters.
-C=$T/c.db
-cp "$S" "$C"
-for r in admin steward; do cp "$S.$r" "$C.$r"; done
+C=$(be_copy "$S" c) CB=$(gv_base "$C")
+for r in admin steward; do cp "$SB.$r" "$CB.$r"; done
 for s in benefits deaths voters; do
     { printf 'purposes:\n  apart:\n    allowed: true\n    agreement: A-1\n    expires: 2028-06-30\n    fields: all\n'
       [ "$s" != voters ] && printf '    link_with: all\n'; } >"$T/apart.yaml"
-    DOVETAIL_TOKEN=$(cat "$C.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source "$s" \
+    DOVETAIL_TOKEN=$(cat "$CB.steward") DOVETAIL_TEST_NOW=2026-12-01 "$DT" policy set --source "$s" \
         --store "$C" --purpose setup "$T/apart.yaml" 2>/dev/null
 done
 nb=$(($(wc -l <"$G/benefits.csv") + $(wc -l <"$G/deaths.csv") - 2)) nv=$(($(wc -l <"$G/voters.csv") - 1))
-DOVETAIL_TOKEN=$(cat "$C.admin") DOVETAIL_TEST_NOW=2026-12-01 "$DT" train --store "$C" --purpose apart >"$T/train" 2>&1
+DOVETAIL_TOKEN=$(cat "$CB.admin") DOVETAIL_TEST_NOW=2026-12-01 "$DT" train --store "$C" --purpose apart >"$T/train" 2>&1
 want=$((nb * (nb - 1) / 2 + nv * (nv - 1) / 2))
 grep -q "u from $want random pairs" "$T/train" \
     && ok "training under a purpose compares no pair of sources it keeps apart ($want pairs for u)" \
@@ -139,10 +140,19 @@ grep -q "benefits .*retention 30 days: 0 records erased, 0 earlier versions" "$T
     || bad "purge, nothing due" "$(cat "$T/p0" "$T/err")"
 # Day 81: the 41 renewed on day 20 are due. A writer holding the store makes
 # the erasure wait past its timeout: the read fails rather than show them.
-(printf 'BEGIN IMMEDIATE;\nSELECT 1;\n'; sleep 4; printf 'COMMIT;\n') | sqlite3 "$S" >/dev/null &
+# (SQLite's busy timeout bounds the wait; PostgreSQL's writers queue without
+# a bound, so there the reader's lock_timeout does, as an operator may set.)
+if be_is_pg; then
+    psql -q "$S" -c "BEGIN" -c "SELECT pg_advisory_xact_lock(x'7263766e6b746c64'::bigint)" \
+        -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+    export PGOPTIONS="-c lock_timeout=1500"
+else
+    (printf 'BEGIN IMMEDIATE;\nSELECT 1;\n'; sleep 4; printf 'COMMIT;\n') | sqlite3 "$S" >/dev/null &
+fi
 lock=$!
 sleep 1
 at 2027-02-20 analyst export --out "$T/e81.csv" 2>"$T/err"; rc=$?
+unset PGOPTIONS
 wait $lock
 [ $rc -eq 1 ] && grep -q "past their retention period could not be erased, so nothing is read" "$T/err" \
     && [ "$(n_benefits)" = 41 ] && ok "when the erasure cannot run, the read fails instead of showing them" \
@@ -161,5 +171,5 @@ q "SELECT principal || '|' || action || '|' || n_subjects FROM audit ORDER BY se
 verify 2027-02-20 "$S" >/dev/null 2>"$T/err" && ok "the log verifies at the end" \
     || bad "final verify" "$(cat "$T/err")"
 
-printf 'retention: %d passed, %d failed\n' "$passed" "$failed"
+printf 'retention (%s): %d passed, %d failed\n' "$(be_name)" "$passed" "$failed"
 [ "$failed" -eq 0 ]
