@@ -20,6 +20,7 @@
  * then a record that shares no key, which callers drop by comparing keys
  * (store.h says so). With 33 bits, at 35 M keys that is under 0.5 % of
  * matches; each bit of code doubles it. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,14 @@ static int idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_err
 static int idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err)
 {
     return IDX_CALL(count, s, lo, hi, n, err);
+}
+
+int st_records_bound(st_store *s, uint64_t *n, dt_error *err)
+{
+    int64_t max = 0;
+    DT_TRY(idx_record_max(s, &max, err));
+    *n = max > 0 ? (uint64_t)max : 0;
+    return DT_OK;
 }
 
 /* ---- slots ------------------------------------------------------------ */
@@ -231,18 +240,87 @@ static int merge_new(st_store *s, size_t n_rules, dt_error *err)
     return DT_OK;
 }
 
+/* The slots of `now` (n_now, sorted) that `was` (n_was, sorted) lacks go
+ * to *add; the slots of `was` that `now` lacks are dropped from the index. */
+static int slots_diff(st_store *s, const uint64_t *was, size_t n_was, const uint64_t *now,
+                      size_t n_now, uint64_t *add, size_t *n_add, dt_error *err)
+{
+    size_t i = 0, j = 0;
+    while (i < n_was || j < n_now) {
+        if (j == n_now || (i < n_was && was[i] < now[j])) DT_TRY(idx_slot_drop(s, was[i++], err));
+        else if (i == n_was || now[j] < was[i]) add[(*n_add)++] = now[j++];
+        else i++, j++;
+    }
+    return DT_OK;
+}
+
+/* Record i's slots (run, n: batch_slots's, in rule order) against those
+ * stored: the slots it gained go to add, those it lost are dropped, and
+ * *is_same says its stored list is already this one. A changed record
+ * keeps most of its keys (a new ZIP changes the keys that use the ZIP),
+ * so most of its slots stay where they are: no write for them. */
+static int record_diff(st_store *s, int64_t record, const uint64_t *run, size_t n,
+                       uint64_t *add, size_t *n_add, int *is_same, dt_error *err)
+{
+    uint64_t *was = NULL, *now = NULL;
+    size_t n_was = 0;
+    int found = 0;
+    DT_TRY(idx_list_get(s, record, &was, &n_was, &found, err));
+    *is_same = found && n_was == n && (!n || memcmp(was, run, n * sizeof *run) == 0);
+    if (*is_same) {
+        dt_free(was);
+        return DT_OK;
+    }
+    int rc = n && !(now = dt_malloc(n * sizeof *now)) ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                      : DT_OK;
+    if (rc == DT_OK) {
+        if (n) {
+            memcpy(now, run, n * sizeof *now);
+            qsort(now, n, sizeof *now, cmp_u64);
+        }
+        if (n_was) qsort(was, n_was, sizeof *was, cmp_u64);
+        rc = slots_diff(s, was, n_was, now, n, add, n_add, err);
+    }
+    dt_free(now);
+    dt_free(was);
+    return rc;
+}
+
 int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
                 const uint64_t *const *keys, size_t n_rules, dt_error *err)
 {
-    for (size_t i = 0; i < n; i++) DT_TRY(drop_slots(s, records[i], err));
     uint64_t *slots = NULL;
-    size_t n_slots = 0;
+    size_t n_slots = 0, n_add = 0, n_put = 0;
     DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
-    int rc = put_slot_lists(s, records, n, keys, n_rules, slots, err);
-    if (rc == DT_OK) qsort(slots, n_slots, sizeof *slots, cmp_u64); /* neighbouring pages */
-    for (size_t k = 0; k < n_slots && rc == DT_OK; k++) rc = idx_slot_stage(s, slots[k], err);
+    uint64_t *add = dt_malloc((n_slots ? n_slots : 1) * sizeof *add);
+    uint64_t *lists = dt_malloc((n_slots ? n_slots : 1) * sizeof *lists);
+    int64_t *put = dt_malloc((n ? n : 1) * sizeof *put);
+    size_t *counts = dt_malloc((n ? n : 1) * sizeof *counts);
+    int rc = add && lists && put && counts ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    size_t at = 0, n_lists = 0;
+    for (size_t i = 0; i < n && rc == DT_OK; i++) {
+        size_t k = 0;
+        for (size_t r = 0; r < n_rules; r++) k += keys[r][i] != 0;
+        int is_same = 0;
+        rc = record_diff(s, records[i], slots + at, k, add, &n_add, &is_same, err);
+        if (rc == DT_OK && !is_same) { /* its list, in rule order, written below */
+            memcpy(lists + n_lists, slots + at, k * sizeof *lists);
+            n_lists += k;
+            put[n_put] = records[i];
+            counts[n_put++] = k;
+        }
+        at += k;
+    }
+    assert(rc < 0 || at == n_slots);
+    if (rc == DT_OK && n_put) rc = idx_lists_put(s, put, n_put, lists, counts, err);
+    if (rc == DT_OK) qsort(add, n_add, sizeof *add, cmp_u64); /* neighbouring pages */
+    for (size_t k = 0; k < n_add && rc == DT_OK; k++) rc = idx_slot_stage(s, add[k], err);
     dt_free(slots);
-    if (rc == DT_OK && s->n_new >= 0) s->n_new += (int64_t)n_slots;
+    dt_free(add);
+    dt_free(lists);
+    dt_free(put);
+    dt_free(counts);
+    if (rc == DT_OK && s->n_new >= 0) s->n_new += (int64_t)n_add;
     return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
 }
 

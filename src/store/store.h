@@ -196,8 +196,12 @@ int st_records_each(st_store *s, const char *source, int with_withdrawn, st_reco
  * entity ("" when none), raw "": what a bulk resolution reads (one
  * sequential pass where st_record_norm per record would seek). */
 int st_records_norm_each(st_store *s, st_record_fn fn, void *ctx, dt_error *err);
-/* Records of a source (NULL: all) that are not withdrawn. */
+/* Records of a source (NULL: all) that are not withdrawn: a pass over
+ * them (seconds at a million records, its pages read from disk). */
 int st_record_count(st_store *s, const char *source, uint64_t *n, dt_error *err);
+/* At least the records stored (the largest store id given), at once: for
+ * a choice by size, where st_record_count would read the whole table. */
+int st_records_bound(st_store *s, uint64_t *n, dt_error *err);
 /* One record by store id, its strings copied (st_record_free them).
  * DT_ENOTFOUND when there is none. */
 int st_record_get(st_store *s, int64_t id, st_record *out, int64_t *source_id, dt_error *err);
