@@ -5,7 +5,8 @@
 # principals, policies, ingest, train, export (batch link's entities),
 # resolve, disclosures, audit verify; two ingests of different sources at
 # once (one append-only log, no gap); a bulk ingest killed and run again;
-# the wrong key file; a URL's password never printed.
+# the wrong key file; a URL's password never printed; a server reached
+# over TLS only, its certificate verified (sslmode=verify-full).
 # Usage: tests/e2e/pg_test.sh /abs/path/to/dovetail
 set -u
 DT=${1:?usage: pg_test.sh DOVETAIL}
@@ -116,6 +117,39 @@ bad_url="postgresql://who:hunter2@/nodb?host=$PGD"
 DOVETAIL_TOKEN=x "$DT" export --store "$bad_url" --purpose test --out "$T/x.csv" >/dev/null 2>"$T/pw.err"; rc=$?
 [ $rc -ne 0 ] && ! grep -q hunter2 "$T/pw.err" && grep -q "postgresql://who@" "$T/pw.err" \
     && ok "a failed connection names the store without its password" || bad "password shown" "$(cat "$T/pw.err")"
+
+# TLS: a second server on 127.0.0.1 that takes TLS connections only, its
+# certificate checked against the test CA (sslmode=verify-full).
+TLSD=$(mktemp -d -u /tmp/dovetail-pgtls.XXXXXX)
+trap 'be_stop; "$ROOT/tests/pg-server" stop "$TLSD"; rm -rf "$T"' EXIT
+if TLS=$("$ROOT/tests/pg-server" start "$TLSD" --tls); then
+    psql -q "$TLS" -c "CREATE DATABASE tls" >/dev/null
+    TU=$(echo "$TLS" | sed 's|/postgres?|/tls?|')
+    "$DT" init --store "$TU" --config "$ROOT/examples/febrl4.yaml" --key "$T/tls.key" \
+        --token-out "$T/tls.admin" >/dev/null 2>"$T/tls.err" &&
+        DOVETAIL_TOKEN=$(cat "$T/tls.admin") "$DT" principal add st --role steward --source a \
+            --store "$TU" --purpose setup --key "$T/tls.key" >"$T/tls.steward" 2>>"$T/tls.err" &&
+        head -n 501 "$DATA/dataset4a.csv" >"$T/tls.csv" &&
+        DOVETAIL_TOKEN=$(cat "$T/tls.steward") "$DT" ingest -q --store "$TU" --purpose test \
+            --key "$T/tls.key" --source a "$T/tls.csv" 2>>"$T/tls.err" &&
+        [ "$(psql -tAq "$TU" -c "SELECT count(*) FROM record")" = 500 ] \
+        && ok "a store over TLS (sslmode=verify-full; the server takes nothing else)" \
+        || bad "store over TLS" "$(cat "$T/tls.err")"
+    openssl req -x509 -new -nodes -days 1 -subj "/CN=another CA" -newkey rsa:2048 \
+        -keyout "$T/other-ca.key" -out "$T/other-ca.crt" 2>/dev/null
+    wrong=$(echo "$TU" | sed "s|sslrootcert=[^&]*|sslrootcert=$T/other-ca.crt|")
+    DOVETAIL_TOKEN=$(cat "$T/tls.steward") "$DT" ingest -q --store "$wrong" --purpose test \
+        --key "$T/tls.key" --source a "$T/tls.csv" >/dev/null 2>"$T/tls2.err"; rc=$?
+    [ $rc -ne 0 ] && grep -q "certificate verify failed" "$T/tls2.err" \
+        && ok "a server certificate the CA did not sign is refused" || bad "wrong CA" "rc=$rc $(cat "$T/tls2.err")"
+    plain=$(echo "$TU" | sed 's|sslmode=verify-full|sslmode=disable|')
+    DOVETAIL_TOKEN=$(cat "$T/tls.steward") "$DT" ingest -q --store "$plain" --purpose test \
+        --key "$T/tls.key" --source a "$T/tls.csv" >/dev/null 2>"$T/tls3.err"; rc=$?
+    [ $rc -ne 0 ] && grep -q "no encryption" "$T/tls3.err" \
+        && ok "the same server refuses a connection without TLS" || bad "plain refused" "rc=$rc $(cat "$T/tls3.err")"
+else
+    bad "PostgreSQL with TLS starts"
+fi
 
 echo "pg: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
