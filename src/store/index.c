@@ -324,17 +324,17 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
     return rc == DT_OK ? merge_new(s, n_rules, err) : rc;
 }
 
-static int cmp_as_rowid(const void *x, const void *y)
-{
-    int64_t a = (int64_t)*(const uint64_t *)x, b = (int64_t)*(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* Writes slots straight into block_key, in rowid order: many at once
- * touch each page of it once, in order (into an empty index, appends). */
+/* Writes slots straight into block_key, in rowid order (signed: the sign
+ * bit flipped, they sort as unsigned): many at once touch each page of it
+ * once, in order (into an empty index, appends). */
 static int put_sorted_slots(st_store *s, uint64_t *slots, size_t n_slots, dt_error *err)
 {
-    qsort(slots, n_slots, sizeof *slots, cmp_as_rowid);
+    const uint64_t sign = UINT64_C(1) << 63;
+    for (size_t k = 0; k < n_slots; k++) slots[k] ^= sign;
+    int rc = util_sort_u64(slots, n_slots);
+    for (size_t k = 0; k < n_slots; k++) slots[k] ^= sign;
+    if (rc < 0) return dt_err_set(err, rc, "out of memory");
+    assert(n_slots < 2 || (int64_t)slots[0] <= (int64_t)slots[n_slots - 1]);
     return idx_slots_put(s, slots, n_slots, err);
 }
 

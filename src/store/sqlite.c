@@ -83,10 +83,15 @@ enum stmt_id {
     S_REC_BY_ID, S_REC_NORM, S_REC_ID, S_REC_NEXT_ID, S_MODEL_PUT, S_MODEL_LATEST, S_MODEL_VERSION, S_KEY_ADD, S_KEY_DEL, S_KEY_DEL_NEW, S_KEY_RANGE, S_KEY_NEW_COUNT, S_KEY_MERGE, S_KEY_NEW_CLEAR, S_REC_MAX, S_RKEYS_GET, S_RKEYS_PUT, S_RKEYS_DEL,
     S_LINK_PUT, S_LINKS_DROP, S_LINKS_OF, S_ENTITY_OF, S_ENTITY_SET, S_ENTITY_CLEAR,
     S_EVENT_ADD, S_MEMBERS_EACH, S_ENTITY_MEMBERS, S_ACTIVE_IDS, S_LINKS_OF_SRC, S_REC_SOURCE,
-    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_REC_NORM_EACH, S_LINKS_CLEAR, S_KEY_PUT, S_RKEYS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
+    S_SOURCE_MAX, S_KEY_COUNT, S_LINKS_EACH, S_REC_NORM_EACH, S_LINKS_CLEAR, S_KEY_PUT, S_KEY_PUT_MANY, S_RKEYS_EACH, S_GEN_BUMP, S_DEC_PUT, S_DEC_OF, S_DEC_DROP, S_DEC_EACH, S_LINKS_BAND, S_DEC_KEYS, S_LINK_SOURCES, S_ENTITY_SIZES,
     S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK, N_STMTS
 };
 _Static_assert((int)N_STMTS <= (int)SQ_MAX_STMTS, "raise SQ_MAX_STMTS");
+
+/* KEY_PUT_MANY's rows a statement (sq_idx_slots_put). */
+enum { KEY_PUT_ROWS = 64 };
+#define SLOTS_8 "(?),(?),(?),(?),(?),(?),(?),(?)"
+#define SLOTS_32 SLOTS_8 "," SLOTS_8 "," SLOTS_8 "," SLOTS_8
 
 static const char *const STMT_SQL[N_STMTS] = {
     [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
@@ -144,6 +149,7 @@ static const char *const STMT_SQL[N_STMTS] = {
     [S_KEY_ADD] = "INSERT OR IGNORE INTO block_new(slot) VALUES(?1)",
     [S_KEY_DEL] = "DELETE FROM block_key WHERE slot = ?1",
     [S_KEY_PUT] = "INSERT OR IGNORE INTO block_key(slot) VALUES(?1)",
+    [S_KEY_PUT_MANY] = "INSERT OR IGNORE INTO block_key(slot) VALUES" SLOTS_32 "," SLOTS_32,
     [S_KEY_DEL_NEW] = "DELETE FROM block_new WHERE slot = ?1",
     [S_KEY_RANGE] = "SELECT slot FROM block_key WHERE slot BETWEEN ?1 AND ?2 "
                     "UNION ALL SELECT slot FROM block_new WHERE slot BETWEEN ?1 AND ?2",
@@ -1144,7 +1150,15 @@ int sq_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
 
 int sq_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    for (size_t k = 0; k < n; k++) DT_TRY(slot_step(s, S_KEY_PUT, slots[k], err));
+    /* 64 rows a statement: a third less time a slot than one (the
+     * statement's own overhead), tens of millions of them in a bulk load */
+    size_t k = 0;
+    for (; k + KEY_PUT_ROWS <= n; k += KEY_PUT_ROWS) {
+        sqlite3_stmt *st = stmt(s, S_KEY_PUT_MANY);
+        for (int j = 0; j < KEY_PUT_ROWS; j++) sqlite3_bind_int64(st, j + 1, (int64_t)slots[k + j]);
+        DT_TRY(sq_step_done(s, st, "updating the blocking index", err));
+    }
+    for (; k < n; k++) DT_TRY(slot_step(s, S_KEY_PUT, slots[k], err));
     return DT_OK;
 }
 

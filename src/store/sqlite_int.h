@@ -14,7 +14,7 @@
 
 #include "store/store.h"
 
-enum { SQ_MAX_STMTS = 64, SQ_MAX_GOV_STMTS = 32, SQ_MAX_FND_STMTS = 16 };
+enum { SQ_MAX_STMTS = 80, SQ_MAX_GOV_STMTS = 32, SQ_MAX_FND_STMTS = 16 };
 /* The same row sent again renews its arrival (its retention period) once
  * a day at most, so a daily full snapshot does not write every row. */
 enum { ST_RENEW_AFTER_S = 86400 };

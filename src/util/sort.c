@@ -5,8 +5,10 @@
  * radix sort's two reads and one write per item per pass.
  *
  * Invariant: the result is ordered by key, then by val (the value is
- * sorted first, and every later pass is stable).
+ * sorted first, and every later pass is stable); util_sort_u64's result
+ * is ascending.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "util.h"
@@ -77,6 +79,43 @@ int util_sort_kv(util_kv *items, size_t n)
         dst = t;
     }
     if (src != items) memcpy(items, src, n * sizeof *items);
+    dt_free(tmp);
+    dt_free(count);
+    return DT_OK;
+}
+
+/* One stable counting pass of plain keys on the digit at shift. */
+static void radix_pass_u64(const uint64_t *src, uint64_t *dst, size_t n, int shift, size_t *count)
+{
+    memset(count, 0, RADIX * sizeof *count);
+    for (size_t i = 0; i < n; i++) count[(src[i] >> shift) & (RADIX - 1)]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < RADIX; d++) {
+        size_t c = count[d];
+        count[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & (RADIX - 1)]++] = src[i];
+}
+
+int util_sort_u64(uint64_t *v, size_t n)
+{
+    if (n < 2) return DT_OK;
+    uint64_t *tmp = dt_malloc(n * sizeof *tmp);
+    size_t *count = dt_malloc(RADIX * sizeof *count);
+    if (!tmp || !count) {
+        dt_free(tmp);
+        dt_free(count);
+        return DT_ENOMEM;
+    }
+    uint64_t *src = v, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+        radix_pass_u64(src, dst, n, shift, count);
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    assert(src == v); /* an even number of passes ends where it began */
     dt_free(tmp);
     dt_free(count);
     return DT_OK;
