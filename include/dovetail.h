@@ -553,6 +553,20 @@ typedef struct dt_ingest_summary {
 DT_API int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
                            dt_ingest_summary *summary, dt_error *err);
 
+/* Reads n CSVs, opts[k] naming file k's source (each a person source, no
+ * two the same), as one load. In bulk (opts[0].bulk, or by default when
+ * their rows together are DT_BULK_MIN_ROWS or more and at least an eighth
+ * of the records stored, in a store with a model): one transaction for
+ * every file, resolved once, so a first load of several registries blocks,
+ * scores and clusters the store once, not once per file; a crash leaves
+ * the store as before. Otherwise the files one after another, as
+ * dt_store_ingest each. One audit entry names every source; a steward must
+ * steward each. opts[0] decides bulk; the other options are each file's.
+ * OUT: summaries[k] for file k. */
+DT_API int dt_store_ingest_many(dt_store *store, const dt_request *req,
+                                const dt_ingest_options *opts, size_t n,
+                                dt_ingest_summary *summaries, dt_error *err);
+
 /* Withdraws the records of `source` whose ids are listed in ids_path (a CSV
  * with a header; the column named like the source's id column, else the
  * first). OUT: *n_withdrawn, *n_unknown (ids not stored or already out). */

@@ -171,6 +171,7 @@ const command commands[] = {
     {"ingest", "add a source's CSV to a store (new, changed and repeated rows)",
      "dovetail ingest --store FILE --source NAME --purpose P [--snapshot] [--batch N]\n"
      "       [--bulk | --no-bulk] [--rejects FILE] [--max-rejected N] CSV\n"
+     "dovetail ingest --store FILE --purpose P [options] NAME=CSV NAME=CSV...\n"
      "\n"
      "Reads CSV as the config's source NAME and keeps every row twice: raw, as the\n"
      "source sent it, and standardized. A record id seen before with the same row\n"
@@ -184,6 +185,13 @@ const command commands[] = {
      "as before it), then the batch stages over every stored record, scoring the\n"
      "pairs that hold one of the file's; the same links and entities, in a fraction\n"
      "of the time, with memory for the whole store (as 'link' needs).\n"
+     "\n"
+     "NAME=CSV for each of several sources (no --source) loads their files as one:\n"
+     "in bulk (by the same rule, their rows together), in one transaction resolved\n"
+     "once, so a first load of several registries blocks, scores and clusters the\n"
+     "store once instead of once per file; otherwise one file after another. One\n"
+     "audit entry names every source; the token's steward must steward each. Each\n"
+     "file's rejected rows go to its own NAME.rejects.csv (no --rejects).\n"
      "\n"
      "Rejected rows (as for link) go, verbatim with file, lines and reason, to the\n"
      "rejects file, created (mode 0600) only when a row is rejected. Any rejected\n"
@@ -200,6 +208,7 @@ const command commands[] = {
      "\n"
      "  -S, --store FILE    the store; required\n"
      "  -r, --source NAME   the source (or event source) in the store's config; required\n"
+     "                      for one CSV\n"
      "  -p, --purpose P     why (recorded in the audit log); required\n"
      "  -n, --snapshot      CSV is the source's full content: withdraw its stored\n"
      "                      records that CSV leaves out\n"
@@ -1132,12 +1141,88 @@ static char *default_rejects(const char *csv)
     return out;
 }
 
+static void print_ingest_summary(const char *path, const char *source, const dt_ingest_summary *s)
+{
+    fprintf(stderr,
+            "ingest %s into %s:\n"
+            "  rows             %llu\n"
+            "  new              %llu\n"
+            "  unchanged        %llu\n"
+            "  changed          %llu\n"
+            "  restored         %llu\n"
+            "  withdrawn        %llu\n"
+            "  rejected rows    %llu\n"
+            "  nulled values    %llu\n"
+            "  seconds          %.2f (%.0f rows/s)\n",
+            path, source, (unsigned long long)s->n_rows, (unsigned long long)s->n_new,
+            (unsigned long long)s->n_same, (unsigned long long)s->n_changed,
+            (unsigned long long)s->n_restored, (unsigned long long)s->n_withdrawn,
+            (unsigned long long)s->n_rejected, (unsigned long long)s->n_null_values, s->seconds,
+            s->seconds > 0 ? (double)s->n_rows / s->seconds : 0.0);
+}
+
+/* The options of `ingest NAME=CSV...`, one per file (names[k] its source). */
+static int many_opts(const cli_opts *o, int n, char **args, log_ctx *l, dt_ingest_options *opts,
+                     char **names)
+{
+    for (int k = 0; k < n; k++) {
+        char *eq = strchr(args[k], '=');
+        if (!eq || eq == args[k] || !eq[1])
+            return usage_error(find_command("ingest"), "with several files, give each as "
+                               "NAME=CSV (or one CSV with --source NAME)");
+        if (!(names[k] = strndup(args[k], (size_t)(eq - args[k])))) return -1;
+        opts[k] = (dt_ingest_options){.source = names[k], .path = eq + 1,
+                                      .is_snapshot = o->snapshot, .batch_rows = (size_t)o->batch,
+                                      .on_log = on_log, .on_progress = on_progress, .cb_ctx = l,
+                                      .max_rejected = o->max_rejected, .bulk = o->bulk};
+        if (!(opts[k].rejects_path = default_rejects(eq + 1))) return -1;
+    }
+    return 0;
+}
+
+/* ingest NAME=CSV...: several sources' files as one load. */
+static int ingest_many(const cli_opts *o, int n, char **args)
+{
+    if (o->rejects)
+        return usage_error(find_command("ingest"), "--rejects names one file: with several, "
+                           "each file's rejected rows go beside it (NAME.rejects.csv)");
+    dt_ingest_options *opts = calloc((size_t)n, sizeof *opts);
+    dt_ingest_summary *sums = calloc((size_t)n, sizeof *sums);
+    char **names = calloc((size_t)n, sizeof *names);
+    log_ctx l = {.quiet = o->quiet, .tty = isatty(2)};
+    int rc = opts && sums && names ? many_opts(o, n, args, &l, opts, names) : -1;
+    if (rc < 0) fprintf(stderr, "dovetail ingest: error: out of memory\n");
+    dt_store *store = NULL;
+    dt_request req;
+    if (rc == 0) rc = open_store("ingest", o, &store, &req);
+    dt_error err;
+    if (rc == 0 && dt_store_ingest_many(store, &req, opts, (size_t)n, sums, &err) < 0)
+        rc = fail("ingest", &err);
+    clear_bar(&l);
+    dt_store_close(store);
+    for (int k = 0; k < n && rc == 0; k++) print_ingest_summary(opts[k].path, names[k], &sums[k]);
+    for (int k = 0; opts && names && k < n; k++) {
+        free(names[k]);
+        free((char *)opts[k].rejects_path);
+    }
+    free(opts);
+    free(sums);
+    free(names);
+    return rc < 0 ? 1 : rc;
+}
+
 static int cmd_ingest(int argc, char **argv)
 {
+    const command *c = find_command("ingest");
     cli_opts o;
-    int rc = begin_store("ingest", argc, argv, 1, "give one CSV file",
-                         NEED_STORE | NEED_SOURCE | NEED_PURPOSE, &o);
+    int rc = parse_opts(c, argc, argv, &o, NEED_STORE | NEED_PURPOSE);
     if (rc) return begin_status(rc);
+    if (!o.source)
+        return argc > optind && strchr(argv[optind], '=')
+                   ? ingest_many(&o, argc - optind, argv + optind)
+                   : begin_status(usage_error(c, "--source is required (or NAME=CSV for each "
+                                                 "of several sources)"));
+    if (argc - optind != 1) return begin_status(usage_error(c, "give one CSV file"));
     dt_error err;
     dt_store *store = NULL;
     dt_request req;
@@ -1167,22 +1252,7 @@ static int cmd_ingest(int argc, char **argv)
     dt_store_close(store);
     free(rejects);
     if (rc < 0) return fail("ingest", &err);
-    fprintf(stderr,
-            "ingest %s into %s:\n"
-            "  rows             %llu\n"
-            "  new              %llu\n"
-            "  unchanged        %llu\n"
-            "  changed          %llu\n"
-            "  restored         %llu\n"
-            "  withdrawn        %llu\n"
-            "  rejected rows    %llu\n"
-            "  nulled values    %llu\n"
-            "  seconds          %.2f (%.0f rows/s)\n",
-            argv[optind], o.source, (unsigned long long)s.n_rows, (unsigned long long)s.n_new,
-            (unsigned long long)s.n_same, (unsigned long long)s.n_changed,
-            (unsigned long long)s.n_restored, (unsigned long long)s.n_withdrawn,
-            (unsigned long long)s.n_rejected, (unsigned long long)s.n_null_values, s.seconds,
-            s.seconds > 0 ? (double)s.n_rows / s.seconds : 0.0);
+    print_ingest_summary(argv[optind], o.source, &s);
     return 0;
 }
 

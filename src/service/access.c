@@ -279,6 +279,14 @@ int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *obje
 int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
                    const char *also, svc_request *q, dt_error *err)
 {
+    return req_begin_sources(s, r, id, &object, 1, also, q, err);
+}
+
+int req_begin_sources(dt_store *s, const dt_request *r, svc_call_id id,
+                      const char *const *objects, size_t n_objects, const char *also,
+                      svc_request *q, dt_error *err)
+{
+    assert(n_objects >= 1);
     const svc_call *c = svc_call_get(id);
     req_init(q, s, c->action, r && r->purpose ? r->purpose : "");
     q->call = c;
@@ -307,9 +315,12 @@ int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char 
         return deny(q, dt_err_set(err, DT_EINVAL, "a purpose is required (1 to 64 of a-z, 0-9, "
                                   "'.', '_', '-', e.g. payment-integrity): every use of the "
                                   "store names one"), err);
-    rc = name_object(q, object, err);
-    if (rc < 0) return req_end(q, rc, err);
-    if (!role_admits(q, object)) return deny_role(q, object, err);
+    /* each object named and admitted, the first's index kept in q->i_src */
+    for (size_t k = n_objects; k-- > 0;) {
+        rc = name_object(q, objects[k], err);
+        if (rc < 0) return req_end(q, rc, err);
+        if (!role_admits(q, objects[k])) return deny_role(q, objects[k], err);
+    }
     rc = begin_work(q, err);
     return rc < 0 ? req_end(q, rc, err) : DT_OK;
 }

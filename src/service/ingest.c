@@ -561,40 +561,40 @@ static int snapshot_refused(ingest_run *run)
                       a.n, run->opts->source, (unsigned long long)run->sum.n_rows);
 }
 
-/* In bulk (dt_ingest_options.bulk) when the store resolves and the file
- * is large beside what it holds: resolving batch by batch costs about a
+/* In bulk (dt_ingest_options.bulk) when the store resolves and the files
+ * are large beside what it holds: resolving batch by batch costs about a
  * tenth of a millisecond a record at a million people, resolving in bulk
  * a few microseconds per record stored. The records stored are bounded
  * by the largest id, not counted: a count reads the whole record table
  * (half a second and 2.5 GB at a million people) for every daily delta. */
-static int chooses_bulk(ingest_run *run)
+static int chooses_bulk(ingest_run *const *runs, size_t n)
 {
-    if (!run->store->has_model || run->opts->bulk < 0) return 0;
-    if (run->opts->bulk > 0) return 1;
+    const dt_ingest_options *o = runs[0]->opts;
+    if (!runs[0]->store->has_model || o->bulk < 0) return 0;
+    if (o->bulk > 0) return 1;
     uint64_t lines = 0, stored = 0;
     dt_error ignored; /* a file that cannot be read fails its read, with the reason */
-    if (util_count_lines(run->path, UINT64_MAX, &lines) < 0 || lines <= DT_BULK_MIN_ROWS ||
-        st_records_bound(run->store->st, &stored, &ignored) < 0)
+    for (size_t k = 0; k < n; k++) {
+        uint64_t m = 0;
+        if (util_count_lines(runs[k]->path, UINT64_MAX, &m) < 0) return 0;
+        lines += m ? m - 1 : 0;
+    }
+    if (lines < DT_BULK_MIN_ROWS || st_records_bound(runs[0]->store->st, &stored, &ignored) < 0)
         return 0;
-    return (lines - 1) * 8 >= stored;
+    return lines * 8 >= stored;
 }
 
-static int ingest(ingest_run *run, size_t i_src)
+/* Reads the run's file into the transaction open (rows stored). */
+static int load(ingest_run *run, size_t i_src)
 {
-    st_store *st = run->store->st;
-    DT_TRY(st_source_id(st, run->opts->source, &run->src_id, run->e.err));
-    if ((run->is_bulk = chooses_bulk(run)))
-        pl_log(&run->e, DT_LOG_INFO, "ingest: loading %s in bulk, in one transaction",
-               run->path);
-    DT_TRY(run->is_bulk ? st_begin_bulk(st, run->e.err) : st_begin(st, run->e.err));
     int rc = pl_load_file(&run->e, i_src, run->path, on_row, run);
-    if (rc == DT_OK) rc = flush_pending(run);
-    if (rc == DT_OK) rc = resolve_batch(run);
-    if (rc == DT_OK) rc = st_commit(st, run->e.err);
-    if (rc < 0) {
-        st_rollback(st); /* the batches before this one stay: a rerun completes them */
-        return rc;
-    }
+    return rc == DT_OK ? flush_pending(run) : rc;
+}
+
+/* After the run's rows are committed: its rejected rows, the snapshot's
+ * withdrawals. */
+static int finish(ingest_run *run)
+{
     pl_progress(&run->e, "ingest", run->sum.n_rows, run->sum.n_rows, 1);
     DT_TRY(pl_rejects_close(&run->e));
     if (run->opts->is_snapshot && run->e.n_rejected) return snapshot_refused(run);
@@ -605,33 +605,26 @@ static int ingest(ingest_run *run, size_t i_src)
     return run->opts->is_snapshot ? withdraw_absent(run) : DT_OK;
 }
 
-static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *opts,
-                       dt_ingest_summary *summary, dt_error *err)
+static int ingest(ingest_run *run, size_t i_src)
 {
-    double t0 = util_now();
-    ingest_run *run = dt_calloc(1, sizeof *run);
-    if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    run->store = store;
-    run->opts = opts;
-    run->path = opts->path;
-    run->received = gv_now() / 1000000;
-    run->cause = dt_asprintf("ingest of %s into %s", opts->path, opts->source);
-    util_intern_init(&run->seen);
-    int rc = run->cause ? pl_init(&run->e, store->cfg, err)
-                        : dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK) pl_borrow_nicknames(&run->e, store->nicks);
-    if (rc == DT_OK) {
-        run->e.on_log = opts->on_log;
-        run->e.on_progress = opts->on_progress;
-        run->e.cb_ctx = opts->cb_ctx;
-        run->e.rejects_path = opts->rejects_path;
-        rc = ingest(run, i_src);
-        run->sum.n_rejected = run->e.n_rejected;
-        for (size_t f = 0; f < store->cfg->n_fields; f++)
-            run->sum.n_null_values += run->e.null_per_field[f];
+    st_store *st = run->store->st;
+    if ((run->is_bulk = chooses_bulk(&run, 1)))
+        pl_log(&run->e, DT_LOG_INFO, "ingest: loading %s in bulk, in one transaction",
+               run->path);
+    DT_TRY(run->is_bulk ? st_begin_bulk(st, run->e.err) : st_begin(st, run->e.err));
+    int rc = load(run, i_src);
+    if (rc == DT_OK) rc = resolve_batch(run);
+    if (rc == DT_OK) rc = st_commit(st, run->e.err);
+    if (rc < 0) {
+        st_rollback(st); /* the batches before this one stay: a rerun completes them */
+        return rc;
     }
-    run->sum.seconds = util_now() - t0;
-    if (rc == DT_OK && summary) *summary = run->sum;
+    return finish(run);
+}
+
+static void run_free(ingest_run *run)
+{
+    if (!run) return;
     pl_fini(&run->e);
     util_intern_fini(&run->seen);
     dt_free(run->touched);
@@ -643,6 +636,50 @@ static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *o
     util_ids_fini(&run->warned);
     dt_free(run->cause);
     dt_free(run);
+}
+
+/* A run of opts's file, its source's store id looked up. */
+static int run_new(dt_store *store, const dt_ingest_options *opts, ingest_run **out,
+                   dt_error *err)
+{
+    ingest_run *run = *out = dt_calloc(1, sizeof *run);
+    if (!run) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    run->store = store;
+    run->opts = opts;
+    run->path = opts->path;
+    run->received = gv_now() / 1000000;
+    run->cause = dt_asprintf("ingest of %s into %s", opts->path, opts->source);
+    util_intern_init(&run->seen);
+    int rc = run->cause ? pl_init(&run->e, store->cfg, err)
+                        : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc < 0) return rc;
+    pl_borrow_nicknames(&run->e, store->nicks);
+    run->e.on_log = opts->on_log;
+    run->e.on_progress = opts->on_progress;
+    run->e.cb_ctx = opts->cb_ctx;
+    run->e.rejects_path = opts->rejects_path;
+    return st_source_id(store->st, opts->source, &run->src_id, err);
+}
+
+/* The run's summary, once it ended with rc. */
+static void run_summary(ingest_run *run, double t0, int rc, dt_ingest_summary *summary)
+{
+    run->sum.n_rejected = run->e.n_rejected;
+    for (size_t f = 0; f < run->store->cfg->n_fields; f++)
+        run->sum.n_null_values += run->e.null_per_field[f];
+    run->sum.seconds = util_now() - t0;
+    if (rc == DT_OK && summary) *summary = run->sum;
+}
+
+static int ingest_file(dt_store *store, size_t i_src, const dt_ingest_options *opts,
+                       dt_ingest_summary *summary, dt_error *err)
+{
+    double t0 = util_now();
+    ingest_run *run = NULL;
+    int rc = run_new(store, opts, &run, err);
+    if (rc == DT_OK) rc = ingest(run, i_src);
+    if (run) run_summary(run, t0, rc, summary);
+    run_free(run);
     return rc;
 }
 
@@ -656,6 +693,124 @@ int dt_store_ingest(dt_store *store, const dt_request *req, const dt_ingest_opti
     DT_TRY(req_begin(store, req, SVC_STORE_INGEST, opts->source, &q, err));
     int rc = ingest_file(store, q.i_src, opts, summary, err);
     return dt_err_ensure(err, req_end(&q, rc, err));
+}
+
+/* ---- several files, one load ---------------------------------------- */
+
+/* Every run's new and changed records, resolved in bulk as one batch. */
+static int resolve_together(ingest_run *const *runs, size_t n)
+{
+    ingest_run *first = runs[0];
+    dt_store *s = first->store;
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) total += runs[k]->n_touched;
+    if (!s->has_model || !total) return DT_OK;
+    int64_t *recs = dt_malloc(total * sizeof *recs);
+    uint8_t *is_new = dt_malloc(total);
+    char *cause = dt_asprintf("ingest of %zu files", n);
+    int rc = recs && is_new && cause ? DT_OK : dt_err_set(first->e.err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0, at = 0; k < n && rc == DT_OK; k++) {
+        memcpy(recs + at, runs[k]->touched, runs[k]->n_touched * sizeof *recs);
+        memcpy(is_new + at, runs[k]->touched_new, runs[k]->n_touched);
+        at += runs[k]->n_touched;
+        runs[k]->n_touched = 0;
+    }
+    svc_batch b = {.recs = recs, .n = total, .is_new = is_new, .cause = cause,
+                   .nicks = s->nicks, .on_log = first->e.on_log,
+                   .on_progress = first->e.on_progress, .cb_ctx = first->e.cb_ctx};
+    if (rc == DT_OK) rc = svc_resolve_bulk(s->st, s->cfg, &s->model, &b, first->e.err);
+    dt_free(recs);
+    dt_free(is_new);
+    dt_free(cause);
+    return rc;
+}
+
+/* The runs' files in one transaction, resolved once: a first load of
+ * several registries blocks, scores and clusters the store once, where
+ * one file after another does it once per file over a growing store. */
+static int load_together(ingest_run *const *runs, const size_t *i_src, size_t n)
+{
+    st_store *st = runs[0]->store->st;
+    pl_log(&runs[0]->e, DT_LOG_INFO, "ingest: loading %zu files in bulk, in one transaction", n);
+    DT_TRY(st_begin_bulk(st, runs[0]->e.err));
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k++) {
+        runs[k]->is_bulk = 1;
+        rc = load(runs[k], i_src[k]);
+    }
+    if (rc == DT_OK) rc = resolve_together(runs, n);
+    if (rc == DT_OK) rc = st_commit(st, runs[0]->e.err);
+    if (rc < 0) {
+        st_rollback(st); /* all or nothing, as one bulk file */
+        return rc;
+    }
+    for (size_t k = 0; k < n; k++) { /* each file's rejects and snapshot, the first error kept */
+        int frc = finish(runs[k]);
+        if (rc == DT_OK) rc = frc;
+    }
+    return rc;
+}
+
+static int ingest_files(dt_store *store, const size_t *i_src, const dt_ingest_options *opts,
+                        size_t n, dt_ingest_summary *summaries, dt_error *err)
+{
+    double t0 = util_now();
+    ingest_run **runs = dt_calloc(n, sizeof *runs);
+    int rc = runs ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == DT_OK; k++) rc = run_new(store, &opts[k], &runs[k], err);
+    int together = rc == DT_OK && chooses_bulk(runs, n);
+    if (together) rc = load_together(runs, i_src, n);
+    for (size_t k = 0; k < n && runs; k++) {
+        if (together && runs[k]) run_summary(runs[k], t0, rc, &summaries[k]);
+        run_free(runs[k]);
+    }
+    dt_free(runs);
+    for (size_t k = 0; !together && k < n && rc == DT_OK; k++) /* one after another */
+        rc = ingest_file(store, i_src[k], &opts[k], &summaries[k], err);
+    return rc;
+}
+
+/* opts[k]'s source as a config index, refusing event sources (their own
+ * call) and a source named twice. */
+static int many_sources(const dt_store *store, const dt_ingest_options *opts, size_t n,
+                        const char **names, size_t *i_src, dt_error *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!opts[k].source || !opts[k].path)
+            return dt_err_set(err, DT_EINVAL, "dt_store_ingest_many: file %zu has no source or "
+                              "path", k + 1);
+        if (dt_config_is_event_source(store->cfg, opts[k].source))
+            return dt_err_set(err, DT_EINVAL, "'%s' is an event source: ingest it on its own",
+                              opts[k].source);
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(names[j], opts[k].source) == 0)
+                return dt_err_set(err, DT_EINVAL, "source '%s' is named twice: one file a "
+                                  "source", opts[k].source);
+        names[k] = opts[k].source;
+        DT_TRY(store_source_index(store, opts[k].source, &i_src[k], err));
+    }
+    return DT_OK;
+}
+
+int dt_store_ingest_many(dt_store *store, const dt_request *req, const dt_ingest_options *opts,
+                         size_t n, dt_ingest_summary *summaries, dt_error *err)
+{
+    DT_ERR_INIT(err);
+    if (!store || !opts || !summaries || !n)
+        return dt_err_set(err, DT_EINVAL, "dt_store_ingest_many: store, files and summaries "
+                          "are required");
+    const char **names = dt_calloc(n, sizeof *names);
+    size_t *i_src = dt_calloc(n, sizeof *i_src);
+    int rc = names && i_src ? many_sources(store, opts, n, names, i_src, err)
+                            : dt_err_set(err, DT_ENOMEM, "out of memory");
+    svc_request q;
+    if (rc == DT_OK) rc = req_begin_sources(store, req, SVC_STORE_INGEST, names, n, NULL, &q, err);
+    if (rc == DT_OK)
+        rc = dt_err_ensure(err, req_end(&q, ingest_files(store, i_src, opts, n, summaries, err),
+                                        err));
+    dt_free(names);
+    dt_free(i_src);
+    return rc;
 }
 
 /* ---- withdraw ------------------------------------------------------- */

@@ -279,6 +279,12 @@ int req_begin(dt_store *s, const dt_request *r, svc_call_id id, const char *obje
  * source beside the source it belongs to). */
 int req_begin_also(dt_store *s, const dt_request *r, svc_call_id id, const char *object,
                    const char *also, svc_request *q, dt_error *err);
+/* req_begin_also for a call on several sources at once (a load of several
+ * files): each must be the config's and the principal's (a steward of
+ * each), one entry names them all; q->i_src is the first's. */
+int req_begin_sources(dt_store *s, const dt_request *r, svc_call_id id,
+                      const char *const *objects, size_t n_objects, const char *also,
+                      svc_request *q, dt_error *err);
 /* Builds q->view: what q->purpose may see now. */
 int req_view(svc_request *q, dt_error *err);
 /* Notes a record the reply shows, and a column of a source it shows. */
