@@ -141,6 +141,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score $(B)/bench-findings
 	sh tests/e2e/boundary_test.sh $(E2E_C) || st=1; \
 	sh tests/e2e/gen_test.sh $(E2E_G) || st=1; \
 	sh tests/e2e/store_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	DT_BACKEND=pg sh tests/e2e/store_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/govern_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	DT_BACKEND=pg sh tests/e2e/govern_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	sh tests/e2e/retention_test.sh $(E2E_C) $(E2E_G) || st=1; \
