@@ -118,25 +118,48 @@ as steward "$S" withdraw --source a "$T/bad-ids.csv" 2>"$T/err"; rc=$?
     && [ "$(sql "$S" 'SELECT count(*) FROM record WHERE withdrawn = 0')" = 4990 ] \
     && ok "a broken ids file withdraws nothing and names its line" || bad "broken ids file" "rc=$rc $(cat "$T/err")"
 
-# ---- crash safety: SIGKILL at random moments, then run again -------------------
+# ---- crash safety: SIGKILL in the middle of the writing, then run again ----------
+# kill_at STORE QUERY N COMMAND...: runs COMMAND (a program: its pid is the
+# one killed) in the background and kills it (SIGKILL) as soon as QUERY,
+# polled on STORE, reads N or more: the kill
+# lands inside the writing, a few commits on, whatever the backend's speed.
+# Counts in kills the runs that died of it (not those that ended first) and
+# appends what QUERY reads after each to left.
+kill_at() {
+    _s=$1 _q=$2 _n=$3; shift 3
+    "$@" 2>/dev/null &
+    _pid=$!
+    while kill -0 "$_pid" 2>/dev/null; do
+        _v=$(sql "$_s" "$_q" 2>/dev/null)
+        [ "${_v:-0}" -ge "$_n" ] && { kill -9 "$_pid" 2>/dev/null; break; }
+    done
+    wait "$_pid" 2>/dev/null
+    [ $? -eq 137 ] && kills=$((kills + 1))
+    left="$left $(sql "$_s" "$_q")"
+}
+# mid_way TOTAL N...: true when some N is strictly between 0 and TOTAL
+mid_way() { _n=$1; shift; for _k; do [ "$_k" -gt 0 ] && [ "$_k" -lt "$_n" ] && return 0; done; return 1; }
+# Every 25th row changed: each batch of 50 writes.
+awk -F, 'NR > 1 && NR % 25 == 0 { $2 = " changed"; print; next } { print }' OFS=, "$A" >"$T/a3.csv"
 REF=$(new_store ref)
 gv_setup "$REF" "$CFG"
 as steward "$REF" ingest --source a --batch 50 "$A" 2>/dev/null
-as steward "$REF" ingest --source a --batch 50 "$T/a2.csv" 2>/dev/null
+as steward "$REF" ingest --source a --batch 50 "$T/a3.csv" 2>/dev/null
 K=$(new_store k)
 gv_setup "$K" "$CFG"
 as steward "$K" ingest --source a --batch 50 "$A" 2>/dev/null
-kills=0
-for delay in 0.05 0.1 0.02 0.15 0.07 0.2; do
-    DOVETAIL_TOKEN=$(cat "$(gv_base "$K").steward") "$DT" ingest --store "$K" --purpose test \
-        --source a --batch 50 "$T/a2.csv" 2>/dev/null & # the binary's pid, for kill
-    pid=$!
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
-    wait "$pid" 2>/dev/null
+kills=0 left=
+for n in 20 60 100 140 180; do
+    kill_at "$K" "SELECT count(*) FROM record WHERE version = 2" $n \
+        env DOVETAIL_TOKEN="$(cat "$(gv_base "$K").steward")" "$DT" ingest --store "$K" \
+        --purpose test --source a --batch 50 "$T/a3.csv"
 done
-as steward "$K" ingest --source a --batch 50 "$T/a2.csv" 2>"$T/final"
+as steward "$K" ingest --source a --batch 50 "$T/a3.csv" 2>"$T/final"
 intact "$K" && ok "store intact after $kills kills ($INTACT)" || bad "integrity after kills ($INTACT)"
+# shellcheck disable=SC2086
+[ $kills -ge 3 ] && mid_way 200 $left \
+    && ok "the kills landed in the writing (changes stored after each:$left of 200)" \
+    || bad "the kills landed in the writing" "$kills kills; changes stored after each:$left of 200"
 dump "$REF" >"$T/ref.dump"
 dump "$K" >"$T/k.dump"
 cmp -s "$T/ref.dump" "$T/k.dump" && ok "killed and resumed ingest equals an uninterrupted one" \
@@ -237,27 +260,30 @@ grep -q '^a:rec-1070-org	{"rec_id":"rec-1070-org"' "$T/ent.txt" && grep -q '^b:r
 as analyst "$S" entity Enope >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no entity 'Enope'" "$T/err" && ok "an unknown entity is an error" || bad "unknown entity"
 
-# Killed while resolving: records, links and entities commit together, so a
-# resumed ingest ends with batch's entities all the same.
+# Killed while resolving: records, links and entities commit together (after
+# each kill every record has its entity), so a resumed ingest ends with
+# batch's entities all the same.
 K=$(new_store kr)
 gv_setup "$K" "$CFG"
 as admin "$K" train --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
 as steward "$K" ingest -q --source a --batch 200 "$A" 2>/dev/null
-kills=0
-for delay in 0.3 0.6 0.2 0.9 0.5; do
-    DOVETAIL_TOKEN=$(cat "$(gv_base "$K").steward") "$DT" ingest -q --store "$K" --purpose test --source b \
-        --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null &
-    pid=$!
-    sleep "$delay"
-    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
-    wait "$pid" 2>/dev/null
+kills=0 left= whole=1
+for n in 800 1600 2400 3200 4000; do
+    kill_at "$K" "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name = 'b'" $n \
+        env DOVETAIL_TOKEN="$(cat "$(gv_base "$K").steward")" "$DT" ingest -q --store "$K" \
+        --purpose test --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv"
+    [ "$(sql "$K" "SELECT count(*) FROM record")" = "$(sql "$K" "SELECT count(*) FROM membership")" ] || whole=0
 done
 as steward "$K" ingest -q --source b --batch 200 "$ROOT/../shared/data/febrl/dataset4b.csv" 2>/dev/null
 as analyst "$K" export --out "$T/kr.csv" 2>/dev/null
 partition "$T/kr.csv" >"$T/kr.part"
-intact "$K" && cmp -s "$T/kr.part" "$T/inc-febrl4/batch.part" \
+intact "$K" && [ $whole = 1 ] && cmp -s "$T/kr.part" "$T/inc-febrl4/batch.part" \
     && ok "resolving ingest killed $kills times and resumed: batch's entities ($INTACT)" \
-    || bad "killed resolving ingest" "$(diff "$T/kr.part" "$T/inc-febrl4/batch.part" | head -n 4)"
+    || bad "killed resolving ingest" "whole=$whole $(diff "$T/kr.part" "$T/inc-febrl4/batch.part" | head -n 4)"
+# shellcheck disable=SC2086
+[ $kills -ge 3 ] && mid_way 5000 $left \
+    && ok "the kills landed in the resolving (b's records after each:$left of 5000)" \
+    || bad "the kills landed in the resolving" "$kills kills; b's records after each:$left of 5000"
 
 # Ids are stable: a record that joins no one renumbers nothing.
 as analyst "$INC" export --out "$T/ids1.csv" 2>/dev/null
@@ -319,7 +345,16 @@ if [ -n "$GEN" ]; then
         || bad "train with the same model" "$(diff "$g/retrain.csv" "$g/bulk.csv" | head -n 4)"
 
     # A bulk ingest is one transaction: killed at any moment, the store is
-    # as before it; run again, it ends as uninterrupted.
+    # as before it; run again, it ends as uninterrupted. Nothing of it shows
+    # before its commit, so each kill comes a fraction of the time it takes
+    # uninterrupted (on a copy, on this backend and machine) after it says it
+    # loads in bulk, just before its transaction begins: a run killed then
+    # that left the store as before was killed inside its transaction.
+    now() { date +%s.%N; }
+    delays() { # SINCE FRACTION...: each fraction of the seconds since SINCE
+        _t=$(awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'); shift
+        for _f; do awk -v t="$_t" -v f="$_f" 'BEGIN { printf "%.3f\n", t * f }'; done
+    }
     K=$(new_store kb)
     gv_setup "$K" "$g/bench.yaml"
     as admin "$K" train --model "$T/inc-registries/batch/model.json" 2>/dev/null
@@ -327,25 +362,33 @@ if [ -n "$GEN" ]; then
     counts() { sql "$1" "SELECT (SELECT count(*) FROM record) || '/' || (SELECT count(*) FROM link) || '/' || (SELECT count(*) FROM membership) || '/' || (SELECT count(*) FROM entity_event)"; }
     KREF=$(be_copy "$K" kref)
     cp "$(gv_base "$K").steward" "$(gv_base "$KREF").steward"
+    t0=$(now)
     as steward "$KREF" ingest -q --bulk --source health "$g/health.csv" 2>/dev/null
     before=$(counts "$K") after=$(counts "$KREF")
-    kills=0 whole=1
-    for delay in 0.2 0.5 0.8 1.1; do
-        DOVETAIL_TOKEN=$(cat "$(gv_base "$K").steward") "$DT" ingest -q --bulk --store "$K" --purpose test \
-            --source health "$g/health.csv" 2>/dev/null &
+    kills=0 whole=1 left= inside=0
+    for delay in $(delays "$t0" 0.1 0.3 0.5 0.7); do
+        DOVETAIL_TOKEN=$(cat "$(gv_base "$K").steward") "$DT" ingest --bulk --store "$K" --purpose test \
+            --source health "$g/health.csv" 2>"$g/kb.log" &
         pid=$!
+        while kill -0 "$pid" 2>/dev/null && ! grep -q "in bulk" "$g/kb.log"; do sleep 0.01; done
         sleep "$delay"
-        kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
-        wait "$pid" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        rc=$?
+        [ $rc -eq 137 ] && kills=$((kills + 1))
         # as before the ingest, or (killed after its commit, or done) as after
-        now=$(counts "$K")
-        [ "$now" = "$before" ] || [ "$now" = "$after" ] || whole=0
+        state=$(counts "$K")
+        if [ "$state" = "$before" ]; then
+            left="$left before"
+            [ $rc -eq 137 ] && grep -q "in bulk" "$g/kb.log" && inside=$((inside + 1))
+        elif [ "$state" = "$after" ]; then left="$left after"
+        else left="$left neither" whole=0; fi
     done
     for s in health voters; do as steward "$K" ingest -q --bulk --source "$s" "$g/$s.csv" 2>/dev/null; done
     as analyst "$K" export --out "$g/kb.csv" 2>/dev/null
-    intact "$K" && [ $whole = 1 ] && [ $kills -gt 0 ] && cmp -s "$g/kb.csv" "$g/bulk.csv" \
-        && ok "bulk ingest killed $kills times: the store as before each, then as uninterrupted ($INTACT)" \
-        || bad "killed bulk ingest" "whole=$whole kills=$kills $(diff "$g/kb.csv" "$g/bulk.csv" | head -n 4)"
+    intact "$K" && [ $whole = 1 ] && [ $inside -gt 0 ] && cmp -s "$g/kb.csv" "$g/bulk.csv" \
+        && ok "bulk ingest killed $kills times, $inside inside its transaction: the store as before each, then as uninterrupted (left:$left; $INTACT)" \
+        || bad "killed bulk ingest" "left:$left kills=$kills inside=$inside $(diff "$g/kb.csv" "$g/bulk.csv" | head -n 4)"
 fi
 
 echo "store ($(be_name)): $passed passed, $failed failed"
