@@ -381,10 +381,15 @@ static int open_db(st_store *s, const char *url, const char *key_path, st_mode m
         s->is_created = 1;
         DT_TRY(create_schema(s, err));
     } else {
-        char *v = NULL;
-        DT_TRY(pg_meta_get(s, "schema_version", &v, err));
-        int version = v ? atoi(v) : 0;
-        dt_free(v);
+        /* a meta table without our columns is another program's, as
+         * SQLite's schema_version() says */
+        pg_params p = {0};
+        pg_param_text(&p, "schema_version");
+        PGresult *r = pg_run(s, "SELECT value FROM meta WHERE key = $1", &p,
+                             "not a dovetail store", err);
+        if (!r) return DT_EIO;
+        int version = PQntuples(r) == 1 ? atoi(pg_text(r, 0, 0)) : 0;
+        PQclear(r);
         if (version != PG_SCHEMA_VERSION)
             return dt_err_at(err, DT_EIO, s->path, 0, 0, "store schema version %d, this "
                              "dovetail reads version %d", version, PG_SCHEMA_VERSION);
