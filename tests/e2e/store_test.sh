@@ -155,7 +155,7 @@ as steward "$REF" ingest --source a --batch 50 "$T/a3.csv" 2>/dev/null
 K=$(new_store k)
 gv_setup "$K" "$CFG"
 as steward "$K" ingest --source a --batch 50 "$A" 2>/dev/null
-kills=0 left=
+kills=0 left=''
 for n in 20 60 100 140 180; do
     kill_at "$K" "SELECT count(*) FROM record WHERE version = 2" $n \
         env DOVETAIL_TOKEN="$(cat "$(gv_base "$K").steward")" "$DT" ingest --store "$K" \
@@ -274,7 +274,7 @@ K=$(new_store kr)
 gv_setup "$K" "$CFG"
 as admin "$K" train --model "$T/inc-febrl4/batch/model.json" 2>/dev/null
 as steward "$K" ingest -q --source a --batch 200 "$A" 2>/dev/null
-kills=0 left= whole=1
+kills=0 left='' whole=1
 for n in 800 1600 2400 3200 4000; do
     kill_at "$K" "SELECT count(*) FROM record r JOIN source s ON s.id = r.source WHERE s.name = 'b'" $n \
         env DOVETAIL_TOKEN="$(cat "$(gv_base "$K").steward")" "$DT" ingest -q --store "$K" \
@@ -372,7 +372,7 @@ if [ -n "$GEN" ]; then
     t0=$(now)
     as steward "$KREF" ingest -q --bulk --source health "$g/health.csv" 2>/dev/null
     before=$(counts "$K") after=$(counts "$KREF")
-    kills=0 whole=1 left= inside=0
+    kills=0 whole=1 left='' inside=0
     for delay in $(delays "$t0" 0.1 0.3 0.5 0.7); do
         DOVETAIL_TOKEN=$(cat "$(gv_base "$K").steward") "$DT" ingest --bulk --store "$K" --purpose test \
             --source health "$g/health.csv" 2>"$g/kb.log" &
