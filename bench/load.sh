@@ -6,22 +6,29 @@
 # one JSON object: seconds and rows/s per step, peak RSS per step, and
 # whether the store's entities equal batch link's (partition compared).
 #
-# usage: bench/load.sh [--people N] [--seed S] [--mode auto|bulk|no-bulk] [--keep DIR]
+# usage: bench/load.sh [--people N] [--seed S] [--mode auto|bulk|no-bulk]
+#                      [--load together|each] [--store URL] [--keep DIR]
+# --load together (the default) loads the five files with one command
+# (ingest NAME=CSV...: in bulk, one transaction); each, one ingest a file.
+# --store postgresql://...: the store in that (empty) database, not DIR/s.db.
 # Build first: make bench. Needs about 3 GiB of disk at 1M people.
 set -eu
 
-people=1000000 seed=1 mode=auto keep=
+people=1000000 seed=1 mode=auto keep= load=together store=
 while [ $# -gt 0 ]; do
     case $1 in
     --people) people=${2:?}; shift 2 ;;
     --seed) seed=${2:?}; shift 2 ;;
     --mode) mode=${2:?}; shift 2 ;;
     --keep) keep=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --load) load=${2:?}; shift 2 ;;
+    --store) store=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/load.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 case $mode in auto|bulk|no-bulk) ;; *) echo "bench/load.sh: --mode auto, bulk or no-bulk" >&2; exit 2 ;; esac
+case $load in together|each) ;; *) echo "bench/load.sh: --load together or each" >&2; exit 2 ;; esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DT=${DT:-$ROOT/build/release/dovetail} # DT=...: another build, to compare
@@ -55,21 +62,32 @@ rm -f "$W/times"
 log "batch link (its model is the store's)"
 timed link "$DT" link -q --config "$W/bench.yaml" --out "$W/batch" 2>"$W/link.log"
 
-S=$W/s.db
-rm -f "$S" "$S"-* "$S".key
+T=$W # gv_base: a URL store's token files go in $T
+S=${store:-$W/s.db}
+SB=$(gv_base "$S")
+rm -f "$W/s.db" "$W/s.db"-* "$SB".key
 unset DOVETAIL_KEY_FILE
 gv_setup "$S" "$W/bench.yaml"
 as admin "$S" train -q --model "$W/batch/model.json" 2>/dev/null
 flag=; [ "$mode" = auto ] || flag=--$mode
 rows=0
+files=
 for s in benefits deaths earners health voters; do
     n=$(($(wc -l <"$W/g/$s.csv") - 1))
     rows=$((rows + n))
-    log "ingest $s ($n rows) $flag"
-    DOVETAIL_TOKEN=$(cat "$S.steward") timed "ingest_$s" "$DT" ingest -q $flag --store "$S" \
-        --purpose test --source "$s" "$W/g/$s.csv" 2>>"$W/ingest.log"
     echo "$n" >"$W/rows_$s"
+    files="$files $s=$W/g/$s.csv"
+    [ "$load" = each ] || continue
+    log "ingest $s ($n rows) $flag"
+    DOVETAIL_TOKEN=$(cat "$SB.steward") timed "ingest_$s" "$DT" ingest -q $flag --store "$S" \
+        --purpose test --source "$s" "$W/g/$s.csv" 2>>"$W/ingest.log"
 done
+if [ "$load" = together ]; then
+    log "ingest the five files as one load ($rows rows) $flag"
+    # shellcheck disable=SC2086 # NAME=CSV words
+    DOVETAIL_TOKEN=$(cat "$SB.steward") timed ingest_all "$DT" ingest -q $flag --store "$S" \
+        --purpose test $files 2>>"$W/ingest.log"
+fi
 as analyst "$S" export --out "$W/load.csv" 2>/dev/null
 partition "$W/load.csv" >"$W/load.part"
 partition "$W/batch/entities.csv" >"$W/batch.part"
@@ -77,9 +95,9 @@ load_equal=false
 cmp -s "$W/load.part" "$W/batch.part" && load_equal=true
 
 log "train (fit on the store, then resolve every record)"
-DOVETAIL_TOKEN=$(cat "$S.admin") timed train "$DT" train -q --store "$S" --purpose test 2>"$W/train.log"
+DOVETAIL_TOKEN=$(cat "$SB.admin") timed train "$DT" train -q --store "$S" --purpose test 2>"$W/train.log"
 log "train --model (link's model again)"
-DOVETAIL_TOKEN=$(cat "$S.admin") timed train_model "$DT" train -q --store "$S" --purpose test \
+DOVETAIL_TOKEN=$(cat "$SB.admin") timed train_model "$DT" train -q --store "$S" --purpose test \
     --model "$W/batch/model.json" 2>>"$W/train.log"
 as analyst "$S" export --out "$W/train.csv" 2>/dev/null
 partition "$W/train.csv" >"$W/train.part"
@@ -95,18 +113,25 @@ awk -F, -v d="$d" -v n="$n" 'NR == 1 { print; next }
     NR - 1 > n - (d - d / 2) { $1 = $1 "X"; print }' OFS=, "$W/g/voters.csv" >"$W/delta.csv"
 delta_rows=$(($(wc -l <"$W/delta.csv") - 1))
 log "daily delta: $delta_rows voters rows"
-DOVETAIL_TOKEN=$(cat "$S.steward") timed delta "$DT" ingest -q --store "$S" --purpose test \
+DOVETAIL_TOKEN=$(cat "$SB.steward") timed delta "$DT" ingest -q --store "$S" --purpose test \
     --source voters "$W/delta.csv" 2>"$W/delta.log"
 
 field() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$W/times"; }
 rate() { awk -v r="$1" -v s="$2" 'BEGIN { printf "%.0f", r / s }'; }
-load_s=0
-for s in benefits deaths earners health voters; do load_s=$(awk -v a="$load_s" -v b="$(field "ingest_$s" 2)" 'BEGIN { print a + b }'); done
+load_s=0 load_kib=0
+for s in benefits deaths earners health voters; do
+    [ "$load" = each ] || break
+    load_s=$(awk -v a="$load_s" -v b="$(field "ingest_$s" 2)" 'BEGIN { print a + b }')
+    [ "$(field "ingest_$s" 3)" -gt "$load_kib" ] && load_kib=$(field "ingest_$s" 3)
+done
+[ "$load" = each ] || { load_s=$(field ingest_all 2); load_kib=$(field ingest_all 3); }
 printf '{"people": %s, "seed": %s, "mode": "%s", "rows": %s, "link_seconds": %s, ' \
     "$people" "$seed" "$mode" "$rows" "$(field link 2)"
-printf '"load": {"seconds": %s, "rows_per_s": %s, "per_source": {' "$load_s" "$(rate "$rows" "$load_s")"
+printf '"load": {"how": "%s", "seconds": %s, "rows_per_s": %s, "peak_mib": %s, "per_source": {' \
+    "$load" "$load_s" "$(rate "$rows" "$load_s")" "$((load_kib / 1024))"
 sep=
 for s in benefits deaths earners health voters; do
+    [ "$load" = each ] || break
     printf '%s"%s": {"rows": %s, "seconds": %s, "peak_mib": %s}' "$sep" "$s" "$(cat "$W/rows_$s")" \
         "$(field "ingest_$s" 2)" "$(($(field "ingest_$s" 3) / 1024))"
     sep=", "

@@ -336,6 +336,35 @@ if [ -n "$GEN" ]; then
     cmp -s "$g/bulk.sum" "$g/no-bulk.sum" && ok "bulk ingest: the same links, events and keys" \
         || bad "bulk ingest links, events and keys"
 
+    # Five files as one load (ingest NAME=CSV...): one transaction, resolved
+    # once, batch's entities; one entry names every source, and a steward
+    # of some of them only may load none.
+    J=$(new_store together)
+    gv_setup "$J" "$g/bench.yaml"
+    as admin "$J" train --model "$T/inc-registries/batch/model.json" 2>/dev/null
+    DOVETAIL_TOKEN=$(cat "$(gv_base "$J").admin") "$DT" principal add d --role steward --source deaths \
+        --store "$J" --purpose setup >"$(gv_base "$J").d" 2>/dev/null
+    as d "$J" ingest deaths="$g/deaths.csv" benefits="$g/benefits.csv" 2>"$g/together.err"; rc=$?
+    [ $rc -eq 1 ] && grep -q "may not store.ingest on source benefits" "$g/together.err" &&
+        [ "$(sql "$J" "SELECT count(*) FROM record")" = 0 ] \
+        && ok "several files: a steward of one of their sources loads none" \
+        || bad "several files, a source not stewarded" "rc=$rc $(cat "$g/together.err")"
+    all=""
+    for s in deaths benefits earners health voters; do all="$all $s=$g/$s.csv"; done
+    # shellcheck disable=SC2086 # NAME=CSV words
+    as steward "$J" ingest --bulk $all 2>"$g/together.log"; rc=$?
+    as analyst "$J" export --out "$g/together.csv" 2>/dev/null
+    partition "$g/together.csv" >"$g/together.part"
+    [ $rc -eq 0 ] && grep -q "loading 5 files in bulk, in one transaction" "$g/together.log" &&
+        [ "$(grep -c '^ingest .* into ' "$g/together.log")" = 5 ] && cmp -s "$g/together.part" "$g/bulk.part" \
+        && ok "five files as one load: one transaction, batch's entities" \
+        || bad "five files as one load" "rc=$rc $(diff "$g/together.part" "$g/bulk.part" | head -n 4) $(tail -n 3 "$g/together.log")"
+    [ "$(sql "$J" "SELECT s.subject FROM audit a JOIN audit_subject s ON s.seq = a.seq
+                   WHERE a.action = 'store.ingest' AND a.outcome = 'allowed' ORDER BY s.subject" | paste -sd' ')" \
+      = "source:benefits source:deaths source:earners source:health source:voters" ] \
+        && ok "one audit entry names the five sources" \
+        || bad "several files' entry" "$(sql "$J" "SELECT a.seq, s.subject FROM audit a JOIN audit_subject s ON s.seq = a.seq WHERE a.action = 'store.ingest'")"
+
     # train with the model the store has: every record scored again, in bulk,
     # and nothing changes (no entity renamed, no event)
     events=$(sql "$BULK" "SELECT count(*) FROM entity_event")
