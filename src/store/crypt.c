@@ -28,6 +28,7 @@
  *   3. meta 'key_check' holds a subkey of its own, so a wrong key file is
  *      named at open, before any record fails to open.
  */
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -82,6 +83,17 @@ static int key_parse(const char *key_path, char *text, uint8_t key[ST_KEY_BYTES]
                : DT_OK;
 }
 
+/* The keys in use, from s->master, and a fresh nonce prefix (invariant 2). */
+static int key_derive(st_store *s)
+{
+    DT_TRY(st_subkey(s, ST_SUBKEY_RECORD, s->key_record, sizeof s->key_record));
+    DT_TRY(st_subkey(s, ST_SUBKEY_SLOT, s->key_slot, sizeof s->key_slot));
+    randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
+    crypto_core_hchacha20(s->key_sealing, s->nonce_prefix, s->key_record, NULL);
+    s->has_key = 1;
+    return DT_OK;
+}
+
 int sq_key_load(st_store *s, const char *key_path, int may_create, dt_error *err)
 {
     if (sodium_init() < 0) return dt_err_set(err, DT_EINTERNAL, "libsodium failed to start");
@@ -104,13 +116,17 @@ int sq_key_load(st_store *s, const char *key_path, int may_create, dt_error *err
     int rc = key_parse(key_path, text, s->master, err);
     sodium_memzero(text, n);
     dt_free(text);
-    if (rc == DT_OK) rc = st_subkey(s, ST_SUBKEY_RECORD, s->key_record, sizeof s->key_record);
-    if (rc == DT_OK) rc = st_subkey(s, ST_SUBKEY_SLOT, s->key_slot, sizeof s->key_slot);
-    if (rc < 0) return dt_err_at(err, rc, key_path, 0, 0, "cannot use the key file");
-    randombytes_buf(s->nonce_prefix, sizeof s->nonce_prefix);
-    crypto_core_hchacha20(s->key_sealing, s->nonce_prefix, s->key_record, NULL);
-    s->has_key = 1;
-    return DT_OK;
+    if (rc == DT_OK) rc = key_derive(s);
+    return rc < 0 ? dt_err_at(err, rc, key_path, 0, 0, "cannot use the key file") : DT_OK;
+}
+
+void sq_key_like(st_store *s, const st_store *like)
+{
+    assert(like->has_key);
+    memcpy(s->master, like->master, sizeof s->master);
+    int rc = key_derive(s);
+    assert(rc == DT_OK); /* like derived the same keys from the same master */
+    (void)rc;
 }
 
 void sq_key_forget(st_store *s)

@@ -211,15 +211,30 @@ void pg_hex_append(util_buf *b, const void *data, size_t n)
     }
 }
 
+void pg_elem_f64(util_buf *b, double v)
+{
+    if (isinf(v)) util_buf_printf(b, v > 0 ? "Infinity" : "-Infinity");
+    else if (isnan(v)) util_buf_printf(b, "NaN");
+    else util_buf_printf(b, "%.17g", v);
+}
+
+void pg_elem_text(util_buf *b, const char *s)
+{
+    util_buf_putc(b, '"');
+    for (const char *c = s; *c; c++) {
+        if (*c == '"' || *c == '\\') util_buf_putc(b, '\\');
+        util_buf_putc(b, *c);
+    }
+    util_buf_putc(b, '"');
+}
+
 void pg_array_f64(util_buf *b, const double *v, size_t n)
 {
     util_buf_clear(b);
     util_buf_putc(b, '{');
     for (size_t i = 0; i < n; i++) {
         if (i) util_buf_putc(b, ',');
-        if (isinf(v[i])) util_buf_printf(b, v[i] > 0 ? "Infinity" : "-Infinity");
-        else if (isnan(v[i])) util_buf_printf(b, "NaN");
-        else util_buf_printf(b, "%.17g", v[i]);
+        pg_elem_f64(b, v[i]);
     }
     util_buf_putc(b, '}');
 }
@@ -229,12 +244,8 @@ void pg_array_text(util_buf *b, const char *const *v, size_t n)
     util_buf_clear(b);
     util_buf_putc(b, '{');
     for (size_t i = 0; i < n; i++) {
-        util_buf_printf(b, i ? ",\"" : "\"");
-        for (const char *c = v[i]; *c; c++) {
-            if (*c == '"' || *c == '\\') util_buf_putc(b, '\\');
-            util_buf_putc(b, *c);
-        }
-        util_buf_putc(b, '"');
+        if (i) util_buf_putc(b, ',');
+        pg_elem_text(b, v[i]);
     }
     util_buf_putc(b, '}');
 }
@@ -301,7 +312,7 @@ static void cut_param(char *out, const char *key)
  * becomes postgresql://user@host (the last @ of the authority ends the
  * user part, so a password holding an @ goes too), and the password
  * and sslpassword parameters are cut. */
-static char *redacted(const char *url)
+char *pg_redacted(const char *url)
 {
     char *out = dt_strdup(url);
     if (!out) return NULL;
@@ -343,18 +354,23 @@ static int run_script(st_store *s, const char *sql, const char *what, dt_error *
     return ok ? DT_OK : DT_EIO;
 }
 
+/* The tables, in a transaction of their own, or in the caller's
+ * (ST_CREATE_TXN: it is left open). */
 static int create_schema(st_store *s, dt_error *err)
 {
     const char *what = "creating the store";
-    DT_TRY(pg_do(s, "BEGIN", NULL, what, err));
+    int is_alone = !s->in_txn;
+    if (is_alone) DT_TRY(pg_do(s, "BEGIN", NULL, what, err));
     int rc = run_script(s, SCHEMA, what, err);
     char version[16];
     snprintf(version, sizeof version, "%d", PG_SCHEMA_VERSION);
     if (rc == DT_OK) rc = pg_meta_set(s, "schema_version", version, err);
-    if (rc == DT_OK) rc = pg_do(s, "COMMIT", NULL, what, err);
+    if (rc == DT_OK && is_alone) rc = pg_do(s, "COMMIT", NULL, what, err);
     if (rc < 0) pg_rollback(s);
     return rc;
 }
+
+static int lock_write(st_store *s, int may_wait, dt_error *err);
 
 static int open_db(st_store *s, const char *url, const char *key_path, st_mode mode,
                    dt_error *err)
@@ -368,16 +384,18 @@ static int open_db(st_store *s, const char *url, const char *key_path, st_mode m
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot connect: %.*s", (int)n, why);
     }
     DT_TRY(pg_do(s, "SET client_min_messages = warning", NULL, "opening the store", err));
+    /* looked for and made under the write lock: two copies into one database wait in turn */
+    if (mode == ST_CREATE_TXN) DT_TRY(lock_write(s, 1, err));
     int exists;
     DT_TRY(has_schema(s, &exists, err));
-    if (mode == ST_CREATE && exists)
+    if (mode != ST_OPEN && exists)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "a dovetail store is already there: use "
                          "another database or schema");
     if (mode == ST_OPEN && !exists)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there; create one with "
                          "'dovetail init'");
-    DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
-    if (mode == ST_CREATE) {
+    if (!s->has_key) DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
+    if (mode != ST_OPEN) {
         s->is_created = 1;
         DT_TRY(create_schema(s, err));
     } else {
@@ -397,16 +415,19 @@ static int open_db(st_store *s, const char *url, const char *key_path, st_mode m
     return sq_key_check(s, key_path, err); /* a setting: st_meta_get and _set take a pg store */
 }
 
-int pg_open(const char *url, const char *key_path, st_mode mode, st_store **out, dt_error *err)
+/* pg_open, or pg_create_txn when like is not NULL. */
+static int open_store(const char *url, const char *key_path, const st_store *like, st_mode mode,
+                      st_store **out, dt_error *err)
 {
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
-    if (!s || !(s->path = redacted(url))) {
+    if (!s || !(s->path = pg_redacted(url))) {
         dt_free(s);
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
     s->n_new = -1;
     s->source_bits = -1;
+    if (like) sq_key_like(s, like);
     int rc = open_db(s, url, key_path, mode, err);
     if (rc < 0) {
         pg_close(s);
@@ -414,6 +435,16 @@ int pg_open(const char *url, const char *key_path, st_mode mode, st_store **out,
     }
     *out = s;
     return DT_OK;
+}
+
+int pg_open(const char *url, const char *key_path, st_mode mode, st_store **out, dt_error *err)
+{
+    return open_store(url, key_path, NULL, mode, out, err);
+}
+
+int pg_create_txn(const char *url, const st_store *like, st_store **out, dt_error *err)
+{
+    return open_store(url, NULL, like, ST_CREATE_TXN, out, err);
 }
 
 void pg_close(st_store *s)
@@ -429,9 +460,9 @@ void pg_close(st_store *s)
 
 /* ---- transactions ------------------------------------------------------- */
 
-/* Starts a write: the write lock (invariant 2), waited for or (may_wait
- * 0) DT_EBUSY at once when another holds it. */
-static int begin_write(st_store *s, int may_wait, dt_error *err)
+/* A transaction with the write lock (invariant 2), waited for or
+ * (may_wait 0) DT_EBUSY at once when another holds it. */
+static int lock_write(st_store *s, int may_wait, dt_error *err)
 {
     const char *what = "starting a batch";
     DT_TRY(pg_do(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, what, err));
@@ -448,6 +479,13 @@ static int begin_write(st_store *s, int may_wait, dt_error *err)
         return r ? dt_err_set(err, DT_EBUSY, "the store is being written") : pg_failed(s);
     }
     s->in_txn = 1;
+    return DT_OK;
+}
+
+/* Starts a write: the write lock, then what any process erased last. */
+static int begin_write(st_store *s, int may_wait, dt_error *err)
+{
+    DT_TRY(lock_write(s, may_wait, err));
     char *v = NULL;
     int rc = pg_meta_get(s, "record_id_erased", &v, err);
     s->erased_max = v ? strtoll(v, NULL, 10) : 0;
@@ -847,12 +885,7 @@ static int add_new_row(st_store *s, new_rows *w, int64_t id, const st_put_row *r
     array_next(&w->ids, w->n);
     util_buf_printf(&w->ids, "%lld", (long long)id);
     array_next(&w->rids, w->n);
-    util_buf_putc(&w->rids, '"');
-    for (const char *c = row->record_id; *c; c++) {
-        if (*c == '"' || *c == '\\') util_buf_putc(&w->rids, '\\');
-        util_buf_putc(&w->rids, *c);
-    }
-    util_buf_putc(&w->rids, '"');
+    pg_elem_text(&w->rids, row->record_id);
     array_next(&w->raws, w->n);
     pg_hex_append(&w->raws, s->scratch[0].data, s->scratch[0].len);
     array_next(&w->norms, w->n);

@@ -65,6 +65,11 @@ void pg_array_i64(util_buf *b, const int64_t *v, size_t n);
  * text (each element quoted, " and \ escaped). */
 void pg_array_f64(util_buf *b, const double *v, size_t n);
 void pg_array_text(util_buf *b, const char *const *v, size_t n);
+/* One element of those arrays appended to b (the caller writes the
+ * braces and commas): a double as pg_array_f64 writes it, a text quoted
+ * as pg_array_text does. */
+void pg_elem_f64(util_buf *b, double v);
+void pg_elem_text(util_buf *b, const char *s);
 /* Appends n bytes as hex (an element decode(x, 'hex') reads back). */
 void pg_hex_append(util_buf *b, const void *data, size_t n);
 /* Many rows go in one statement each PG_BATCH of them (arrays sent as
@@ -84,7 +89,15 @@ const char *pg_text(const PGresult *r, int row, int col);
 /* Opens (or creates) the store in the database at url (invariants as
  * st_open's). */
 int pg_open(const char *url, const char *key_path, st_mode mode, st_store **out, dt_error *err);
+/* As pg_open with ST_CREATE_TXN, sealed under like's key (no key file is
+ * read): the tables are made under the write lock, in the transaction
+ * left open for the caller to fill (copy.c), so a database holds no
+ * store until st_commit, and none when the process dies first. */
+int pg_create_txn(const char *url, const st_store *like, st_store **out, dt_error *err);
 void pg_close(st_store *s);
+/* The URL as messages show it: without its password (invariant 4).
+ * dt_malloc'd; NULL when out of memory. */
+char *pg_redacted(const char *url);
 
 /* The twins of store.h's functions of the same names (st_ for pg_). */
 int pg_begin(st_store *s, dt_error *err);

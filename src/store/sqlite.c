@@ -331,15 +331,18 @@ static int upgrade(st_store *s, int *version, dt_error *err)
     return DT_OK;
 }
 
-static int create_schema(st_store *s, dt_error *err)
+/* The tables, committed, or (keep_open) in a write transaction left
+ * open for st_commit to end, as st_begin would have started it. */
+static int create_schema(st_store *s, int keep_open, dt_error *err)
 {
     DT_TRY(sq_exec(s, "BEGIN IMMEDIATE", "creating the store", err));
     int rc = sq_exec(s, SCHEMA, "creating the store", err);
-    if (rc == DT_OK) rc = sq_exec(s, "COMMIT", "creating the store", err);
+    if (rc == DT_OK && !keep_open) rc = sq_exec(s, "COMMIT", "creating the store", err);
     if (rc < 0) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
+    s->in_txn = keep_open; /* its changes count from 0: the commit moves the data generation */
     return DT_OK;
 }
 
@@ -437,13 +440,13 @@ static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *er
     if (mode == ST_OPEN && access(s->path, F_OK) != 0)
         return dt_err_at(err, DT_EIO, s->path, 0, 0, "no store there (%s); create one with "
                          "'dovetail init'", strerror(errno));
-    if (mode == ST_CREATE) DT_TRY(create_file(s, err));
-    DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
+    if (mode != ST_OPEN) DT_TRY(create_file(s, err));
+    if (!s->has_key) DT_TRY(sq_key_load(s, key_path, mode == ST_CREATE, err));
     int rc = open_file(s, s->path, SQLITE_OPEN_READWRITE, err);
     if (rc == DT_EIO && mode == ST_OPEN) rc = open_readonly(s, rc, err);
     DT_TRY(rc);
-    if (mode == ST_CREATE) {
-        DT_TRY(create_schema(s, err));
+    if (mode != ST_OPEN) {
+        DT_TRY(create_schema(s, mode == ST_CREATE_TXN, err));
         DT_TRY(prepare_all(s, err));
         char version[16];
         snprintf(version, sizeof version, "%d", SCHEMA_VERSION);
@@ -458,8 +461,7 @@ static int open_db(st_store *s, const char *key_path, st_mode mode, dt_error *er
     return sq_key_check(s, key_path, err);
 }
 
-/* The database and its WAL companions, after a create that failed. */
-static void remove_store_files(const char *path)
+void sq_remove_files(const char *path)
 {
     unlink(path);
     char *side = dt_asprintf("%s-wal", path);
@@ -496,10 +498,15 @@ int st_is_url(const char *path)
     return !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
 }
 
-int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
-            dt_error *err)
+char *st_path_shown(const char *path)
 {
-    if (st_is_url(path)) return pg_open(path, key_path, mode, out, err);
+    return st_is_url(path) ? pg_redacted(path) : dt_strdup(path);
+}
+
+/* st_open, or sq_create_txn when like is not NULL. */
+static int open_store(const char *path, const char *key_path, const st_store *like,
+                      st_mode mode, st_store **out, dt_error *err)
+{
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
     if (!s || !(s->path = dt_strdup(path))) {
@@ -508,15 +515,28 @@ int st_open(const char *path, const char *key_path, st_mode mode, st_store **out
     }
     s->n_new = -1;
     s->source_bits = -1;
+    if (like) sq_key_like(s, like);
     int rc = open_db(s, key_path, mode, err);
     if (rc < 0) {
         int created = s->is_created;
         st_close(s);
-        if (created) remove_store_files(path);
+        if (created) sq_remove_files(path);
         return rc;
     }
     *out = s;
     return DT_OK;
+}
+
+int st_open(const char *path, const char *key_path, st_mode mode, st_store **out,
+            dt_error *err)
+{
+    if (st_is_url(path)) return pg_open(path, key_path, mode, out, err);
+    return open_store(path, key_path, NULL, mode, out, err);
+}
+
+int sq_create_txn(const char *path, const st_store *like, st_store **out, dt_error *err)
+{
+    return open_store(path, NULL, like, ST_CREATE_TXN, out, err);
 }
 
 void st_close(st_store *s)

@@ -146,9 +146,19 @@ int sq_seal_labelled(st_store *s, char *label, const char *plain, char **out, dt
 int sq_open_labelled(st_store *s, char *label, const char *sealed, char **out, dt_error *err);
 void sq_finalize_findings(st_store *s);
 
+/* As st_open with ST_CREATE_TXN, sealed under like's key (no key file is
+ * read): the tables are made in the transaction left open for the caller
+ * to fill (copy.c). A failed create removes the file; once open, the
+ * caller removes it (sq_remove_files) when it gives up. */
+int sq_create_txn(const char *path, const st_store *like, st_store **out, dt_error *err);
+/* Removes a store file and its -wal and -shm. */
+void sq_remove_files(const char *path);
+
 /* crypt.c. Reads the key file (creating it first when may_create and it
  * is absent) and derives the keys in use. */
 int sq_key_load(st_store *s, const char *key_path, int may_create, dt_error *err);
+/* The keys in use of another store, as if its key file had been read. */
+void sq_key_like(st_store *s, const st_store *like);
 /* Wipes the keys and frees the scratch buffers. */
 void sq_key_forget(st_store *s);
 /* A created store keeps its key check; an opened one compares it (a

@@ -35,6 +35,8 @@ typedef struct st_store st_store;
 typedef enum st_mode {
     ST_OPEN,   /* the store must exist and be a dovetail store */
     ST_CREATE, /* the store must not exist yet; it is created empty */
+    ST_CREATE_TXN, /* as ST_CREATE with the key file there, inside a write transaction
+                      left open: until st_commit there is no store (copy.c) */
 } st_mode;
 
 /* Opens (or creates) the store at path, 0600 with its -wal and -shm,
@@ -48,6 +50,9 @@ void st_close(st_store *s);
  * in that database (pg_int.h), its messages name it without a password. */
 int st_is_url(const char *path);
 const char *st_path(const st_store *s);
+/* A store's path or URL as messages name it: a URL without its password
+ * (st_path of a store opened there). dt_malloc'd; NULL: out of memory. */
+char *st_path_shown(const char *path);
 
 /* 1 when the store could only be opened for reading (a read-only file,
  * a full disk): every write fails with DT_EIO. */
@@ -567,5 +572,28 @@ int st_retention_erase_versions(st_store *s, int64_t source, int64_t cutoff, uin
                                 dt_error *err);
 /* Erases a record whole: links, keys, membership, every version, the row. */
 int st_record_erase(st_store *s, int64_t id, dt_error *err);
+
+/* ---- copying a store (copy.c) -------------------------------------------- */
+
+/* Where st_copy is: rows done of a table whose snapshot holds total, and
+ * whether the table is done (copied, and its rows counted in the copy). */
+typedef struct st_copy_step {
+    const char *table;
+    uint64_t done, total;
+    int is_done;
+} st_copy_step;
+typedef void (*st_copy_fn)(void *ctx, const st_copy_step *step);
+/* What a copy holds: tables, rows in all, audit entries and signed heads. */
+typedef struct st_copy_result {
+    uint64_t n_tables, n_rows, n_entries, n_heads;
+} st_copy_result;
+/* Copies every table of `from`, as one snapshot of it shows them, row for
+ * row, into a new store at to_path (a file or a postgresql:// URL where no
+ * store is), sealed under from's key; in one transaction there, so a
+ * failed copy leaves no store (copy.c has the invariants). Call outside
+ * any transaction or snapshot of from. on_step (may be NULL) hears of
+ * each batch and each table done. OUT: *out. */
+int st_copy(st_store *from, const char *to_path, st_copy_fn on_step, void *ctx,
+            st_copy_result *out, dt_error *err);
 
 #endif
