@@ -505,6 +505,52 @@ DT_API int dt_store_report(dt_store *store, const dt_request *req, const char *o
 /* The configuration kept in the store; owned by the store. */
 DT_API const dt_config *dt_store_config(const dt_store *store);
 
+/* Moving a store: dt_store_migrate copies every table of the store, row
+ * for row, into a new store at `to`: a postgresql:// (or postgres://) URL
+ * of a database or schema holding no store, or a file path where no file
+ * is (so PostgreSQL to SQLite, and SQLite to another file, work too). An
+ * admin's call. Nothing is opened or sealed again: record contents stay
+ * the ciphertext they were, under the same ids, so the key file that
+ * opened `store` opens the copy; the principals (tokens as their hashes),
+ * policies, model, links, entities, decisions, events, findings, blocking
+ * index and settings are the store's as they were.
+ *
+ * The audit log: the call's entry (store.migrate, naming the copy by its
+ * URL without a password) is appended to `store`'s log and a head signed
+ * over it before the copy starts, so the copy's log is the source's to
+ * that entry, head for head: `dovetail audit verify` passes on both and
+ * shows the same heads. A copy that fails then appends a second entry to
+ * `store`'s log, "failed".
+ *
+ * The source is read in one snapshot; writes made to it meanwhile are not
+ * in the copy (stop other writers first). The copy is written in one
+ * transaction, in which its tables are made, so a failed or killed
+ * migration leaves no store: nothing in PostgreSQL; for a file, a failed
+ * one removes it and a killed one leaves an empty file, which a second
+ * migration to that path refuses (remove it). Before the commit each
+ * table of the copy is counted against the source's.
+ *
+ * Errors: a store already at `to` is DT_EIO ("a dovetail store is already
+ * there", or "a file is already there"), as is a database that cannot be
+ * reached; `to` with a scheme other than postgresql:// is DT_EINVAL.
+ * Messages name the copy without its password. OUT: *out. */
+typedef struct dt_migrate_options {
+    dt_log_fn on_log;           /* a line a table copied: name, rows, seconds; may be NULL */
+    dt_progress_fn on_progress; /* stage: the table being copied; may be NULL */
+    void *cb_ctx;
+} dt_migrate_options;
+typedef struct dt_migrate_summary {
+    uint64_t n_tables, n_rows;  /* copied */
+    uint64_t n_entries;         /* the copy's audit log: entries (this call's included) */
+    uint64_t n_heads;           /* and signed heads */
+    double seconds;
+    char from[512], to[512];    /* the store and its copy as messages name them: a URL
+                                   without its password */
+} dt_migrate_summary;
+DT_API int dt_store_migrate(dt_store *store, const dt_request *req, const char *to,
+                            const dt_migrate_options *opts, dt_migrate_summary *out,
+                            dt_error *err);
+
 typedef struct dt_ingest_options {
     const char *source;         /* the config's name for the source; required */
     const char *path;           /* the CSV file to read; required */

@@ -47,6 +47,7 @@ typedef struct cli_opts {
     const char *decisions;    /* link --decisions FILE */
     long max_connections;     /* serve --max-connections N */
     long timeout;             /* serve --timeout S */
+    const char *to;           /* migrate --to: where the copy goes (--from sets store) */
 } cli_opts;
 
 /* Which options a command requires. */

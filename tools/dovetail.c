@@ -47,6 +47,7 @@ static int cmd_train(int argc, char **argv);
 static int cmd_export(int argc, char **argv);
 static int cmd_resolve(int argc, char **argv);
 static int cmd_entity(int argc, char **argv);
+static int cmd_migrate(int argc, char **argv);
 
 const command commands[] = {
     {"link", "link and deduplicate the sources of a config; write pairs and entities",
@@ -309,6 +310,33 @@ const command commands[] = {
      "  -p, --purpose P     why; required\n"
      "  -h, --help          this text\n",
      cmd_entity},
+    {"migrate", "copy a store, every table as stored, into a new one (SQLite to PostgreSQL)",
+     "dovetail migrate --from FILE --to URL --purpose P [--key FILE] [--quiet]\n"
+     "\n"
+     "Copies the store at FILE (its key file: --key or DOVETAIL_KEY_FILE) into a new\n"
+     "store at URL, a postgresql:// URL of a database (or schema) that holds no store,\n"
+     "e.g. postgresql:///registry?host=/run/postgresql; a PostgreSQL store may go the\n"
+     "other way, to a file where no file is. Every table is copied row for row, in\n"
+     "one transaction, and each table's rows counted in the copy before it commits:\n"
+     "a failed or killed migrate leaves no store at URL, so run it again. Nothing is\n"
+     "decrypted: records stay sealed under the same key file, with the same ids;\n"
+     "principals, policies, the model, links, entities, findings and the audit log\n"
+     "are the store's as they were. Stop other writers first: what they write after\n"
+     "the migrate starts is not copied. An admin's token (DOVETAIL_TOKEN).\n"
+     "\n"
+     "The migrate's own audit entry (store.migrate, naming URL without its password)\n"
+     "goes into FILE's log with a head signed over it before the copy, so the copy's\n"
+     "log ends with it too: 'dovetail audit verify' passes on both and shows the same\n"
+     "entries and heads. A migrate that fails adds a second entry to FILE's log,\n"
+     "failed. Prints each table, its rows and seconds, on standard error.\n"
+     "\n"
+     "  -S, --from FILE     the store to copy (a file or a URL); required\n"
+     "      --to URL        where the copy goes (a URL, or a file path); required\n"
+     "  -p, --purpose P     why (recorded in the audit log); required\n"
+     "  -K, --key FILE      the store's key file (default: $DOVETAIL_KEY_FILE)\n"
+     "  -q, --quiet         print the summary only\n"
+     "  -h, --help          this text\n",
+     cmd_migrate},
     {"principal", "add, list, revoke or rotate who may use a store (admin)", PRINCIPAL_USAGE,
      cmd_principal},
     {"policy", "set or show a source's policy (its steward)", POLICY_USAGE, cmd_policy},
@@ -433,7 +461,8 @@ static void print_notice(const dt_store *store)
 /* Options with no short form. */
 enum { OPT_REJECTS = 1000, OPT_MAX_REJECTED, OPT_PAIRS, OPT_FINDINGS, OPT_REASON, OPT_STATE,
        OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_ROUTES, OPT_RATE, OPT_MAX_CONN, OPT_TIMEOUT,
-       OPT_NOTE, OPT_LIMIT, OPT_LABELS, OPT_REPORT, OPT_DECISIONS, OPT_BULK, OPT_NO_BULK };
+       OPT_NOTE, OPT_LIMIT, OPT_LABELS, OPT_REPORT, OPT_DECISIONS, OPT_BULK, OPT_NO_BULK,
+       OPT_TO };
 
 /* 1 when text is a whole number in [lo, hi], put in *out. */
 static int long_in(const char *text, long lo, long hi, long *out)
@@ -454,6 +483,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"stats", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
         {"store", required_argument, 0, 'S'},   {"source", required_argument, 0, 'r'},
+        {"from", required_argument, 0, 'S'},    {"to", required_argument, 0, OPT_TO},
         {"snapshot", no_argument, 0, 'n'},      {"batch", required_argument, 0, 'b'},
         {"purpose", required_argument, 0, 'p'}, {"admin", required_argument, 0, 'A'},
         {"role", required_argument, 0, 'R'},    {"witness", required_argument, 0, 'w'},
@@ -546,6 +576,7 @@ int parse_opts(const command *c, int argc, char **argv, cli_opts *o, int need)
                 return usage_error(c, "--timeout takes seconds, from 1 to 86400");
             break;
         case OPT_STATE: o->state = optarg; break;
+        case OPT_TO: o->to = optarg; break;
         case 'b':
             if (!long_in(optarg, 1, 10000000, &o->batch))
                 return usage_error(c, "--batch takes a number from 1 to 10000000");
@@ -1449,6 +1480,32 @@ static int cmd_report(int argc, char **argv)
     dt_store_close(store);
     if (rc < 0) return fail("report", &err);
     fprintf(stderr, "report written to %s\n", cli_text(o.out));
+    return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    cli_opts o;
+    const command *c = find_command("migrate");
+    int rc = begin_store("migrate", argc, argv, 0, "unexpected argument", NEED_PURPOSE, &o);
+    if (rc) return begin_status(rc);
+    if (!o.store) return usage_error(c, "--from is required: the store to copy");
+    if (!o.to) return usage_error(c, "--to is required: where the copy goes (a postgresql:// URL)");
+    dt_error err;
+    dt_store *store = NULL;
+    dt_request req;
+    if ((rc = open_store("migrate", &o, &store, &req))) return rc;
+    log_ctx l = {.quiet = o.quiet, .tty = isatty(2)};
+    dt_migrate_options mo = {.on_log = on_log, .on_progress = on_progress, .cb_ctx = &l};
+    dt_migrate_summary s;
+    rc = dt_store_migrate(store, &req, o.to, &mo, &s, &err);
+    clear_bar(&l);
+    dt_store_close(store);
+    if (rc < 0) return fail("migrate", &err);
+    fprintf(stderr, "migrated %s to %s: %llu tables, %llu rows in %.2f s; its audit log: %llu "
+            "entries (this migrate's among them), %llu signed heads\n", cli_text(s.from),
+            cli_text(s.to), (unsigned long long)s.n_tables, (unsigned long long)s.n_rows,
+            s.seconds, (unsigned long long)s.n_entries, (unsigned long long)s.n_heads);
     return 0;
 }
 

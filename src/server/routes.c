@@ -1019,6 +1019,8 @@ const srv_route srv_routes[] = {
     {"review.decide", "POST", "/v1/review/decisions", review_decide, 1},
     {"review.queue", "GET", "/v1/review/queue", review_queue, 0},
     {"store.report", "GET", "/v1/report", store_report, 0},
+    /* a server does not copy the store it serves: `dovetail migrate`, with the server stopped */
+    {"store.migrate", "POST", "/v1/migrate", NULL, 1},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

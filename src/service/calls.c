@@ -110,6 +110,11 @@ const svc_call svc_calls[SVC_N_CALLS] = {
         "every record listed, and the columns the probabilities read", "review queue"),
     ROW(STORE_REPORT, "store.report", R_READERS | R_AUDITOR, SVC_VIEW | SVC_SNAPSHOT,
         NULL, "the call: the report counts links and entities, and names no record", "report"),
+    /* reads every row but opens none: an admin's */
+    ROW(STORE_MIGRATE, "store.migrate", R_ADMIN, SVC_LOG_FIRST | SVC_SIGNS, NULL,
+        "the store it is copied to (a URL without its password); logged, and a head signed "
+        "over it, before the copy, so the copy's log holds both; a failed copy adds a second "
+        "entry, failed", "migrate"),
 };
 
 const svc_call *svc_call_get(svc_call_id id)

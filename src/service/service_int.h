@@ -213,6 +213,7 @@ typedef enum svc_call_id {
     SVC_REVIEW_DECIDE,
     SVC_REVIEW_QUEUE,
     SVC_STORE_REPORT,
+    SVC_STORE_MIGRATE,
     SVC_N_CALLS
 } svc_call_id;
 
