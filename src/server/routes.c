@@ -1020,7 +1020,7 @@ const srv_route srv_routes[] = {
     {"review.queue", "GET", "/v1/review/queue", review_queue, 0},
     {"store.report", "GET", "/v1/report", store_report, 0},
     /* a server does not copy the store it serves: `dovetail migrate`, with the server stopped */
-    {"store.migrate", "POST", "/v1/migrate", NULL, 1},
+    {"store.migrate", "POST", "/v1/migrate", NULL, 0},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

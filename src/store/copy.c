@@ -429,7 +429,7 @@ int st_copy(st_store *from, const char *to_path, st_copy_fn on_step, void *ctx,
 {
     memset(out, 0, sizeof *out);
     if (!st_is_url(to_path) && strstr(to_path, "://")) {
-        char *shown = pg_redacted(to_path);
+        char *shown = st_path_shown(to_path);
         int rc = dt_err_set(err, DT_EINVAL, "%s: not a store's place: a PostgreSQL URL "
                             "(postgresql://...) or a file's path", shown ? shown : "the copy");
         dt_free(shown);

@@ -500,7 +500,8 @@ int st_is_url(const char *path)
 
 char *st_path_shown(const char *path)
 {
-    return st_is_url(path) ? pg_redacted(path) : dt_strdup(path);
+    /* any URL: one of another scheme, refused, is still named in messages and the log */
+    return strstr(path, "://") ? pg_redacted(path) : dt_strdup(path);
 }
 
 /* st_open, or sq_create_txn when like is not NULL. */

@@ -50,8 +50,9 @@ void st_close(st_store *s);
  * in that database (pg_int.h), its messages name it without a password. */
 int st_is_url(const char *path);
 const char *st_path(const st_store *s);
-/* A store's path or URL as messages name it: a URL without its password
- * (st_path of a store opened there). dt_malloc'd; NULL: out of memory. */
+/* A store's path or URL as messages name it: a URL (of any scheme)
+ * without its password, as st_path of a store opened there shows it.
+ * dt_malloc'd; NULL: out of memory. */
 char *st_path_shown(const char *path);
 
 /* 1 when the store could only be opened for reading (a read-only file,
