@@ -29,8 +29,9 @@
  *      any file there.
  *   4. Before the commit each table of the copy is counted, and must hold
  *      the rows its snapshot held; the copy's settings (meta) are the
- *      source's, and both backends are at the one schema version the
- *      list below is of (else nothing is copied).
+ *      source's, but the data generation, which the copy's commit moves
+ *      on (store.h, st_data_gen); both backends are at the one schema
+ *      version the list below is of (else nothing is copied).
  *   5. The copy is sealed under the source's keys, taken from the open
  *      source: no key file is read again, so the one that opened the
  *      source opens the copy.
