@@ -29,8 +29,9 @@ static void on_step(void *ctx, const st_copy_step *step)
     if (o->on_progress) o->on_progress(o->cb_ctx, step->table, step->done, step->total);
     if (!step->is_done || !o->on_log) return;
     char line[160];
-    snprintf(line, sizeof line, "%-15s %12llu rows %8.2f s", step->table,
-             (unsigned long long)step->done, util_now() - m->table_start);
+    snprintf(line, sizeof line, "%-15s %12llu %-5s %8.2f s", step->table,
+             (unsigned long long)step->done, step->is_table ? "rows" : "made",
+             util_now() - m->table_start);
     o->on_log(o->cb_ctx, DT_LOG_INFO, line);
 }
 

@@ -45,7 +45,7 @@
 #include "store/pg_int.h"
 
 enum { CP_MAX_COLS = 13, CP_BATCH_BYTES = 16 << 20 };
-_Static_assert((int)CP_MAX_COLS <= (int)PG_MAX_PARAMS, "a PostgreSQL batch binds a column a parameter");
+_Static_assert((int)CP_MAX_COLS <= (int)PG_MAX_PARAMS, "a batch binds a column a parameter");
 
 typedef struct cp_table {
     const char *name;
@@ -334,11 +334,11 @@ static int count_rows(st_store *s, const char *table, uint64_t *n, dt_error *err
     return DT_OK;
 }
 
-static void report(st_copy_fn on_step, void *ctx, const cp_table *t, uint64_t done,
-                   uint64_t total, int is_done)
+static void report(st_copy_fn on_step, void *ctx, const char *name, uint64_t done,
+                   uint64_t total, int is_done, int is_table)
 {
     if (!on_step) return;
-    st_copy_step step = {t->name, done, total, is_done};
+    st_copy_step step = {name, done, total, is_done, is_table};
     on_step(ctx, &step);
 }
 
@@ -359,7 +359,7 @@ static int copy_table(st_store *from, st_store *to, const cp_table *t, st_copy_f
     snprintf(what, sizeof what, "copying table %s", t->name);
     uint64_t total = 0, done = 0, in_copy = 0;
     DT_TRY(count_rows(from, t->name, &total, err));
-    report(on_step, ctx, t, 0, total, 0);
+    report(on_step, ctx, t->name, 0, total, 0, 1);
     cp_reader rd;
     cp_writer w;
     int rc = reader_open(&rd, from, t, err);
@@ -369,7 +369,7 @@ static int copy_table(st_store *from, st_store *to, const cp_table *t, st_copy_f
         rc = reader_next(&rd, &has, err);
         if (rc < 0 || !has) break;
         rc = writer_put(&w, rd.v, err);
-        if (++done % PG_BATCH == 0) report(on_step, ctx, t, done, total, 0);
+        if (++done % PG_BATCH == 0) report(on_step, ctx, t->name, done, total, 0, 1);
     }
     if (rc == DT_OK) rc = writer_flush(&w, err);
     writer_close(&w);
@@ -383,7 +383,7 @@ static int copy_table(st_store *from, st_store *to, const cp_table *t, st_copy_f
 #ifdef DT_TEST_HOOKS
     test_pause();
 #endif
-    report(on_step, ctx, t, done, total, 1);
+    report(on_step, ctx, t->name, done, total, 1, 1);
     *n_copied = done;
     return DT_OK;
 }
@@ -409,20 +409,71 @@ static int settings_first(st_store *from, st_store *to, dt_error *err)
                   : sq_exec(to, sql, "copying settings", err);
 }
 
+/* ---- PostgreSQL: references and secondary indexes after the rows ---------- */
+
+/* A row inserted where a foreign key is checks it, and locks its parent
+ * row, one by one; an index (a primary key's, a unique constraint's, any
+ * other) is kept row by row. Made after the rows, an index is one sort
+ * and a foreign key one join, and each still checks every row: the
+ * copy's keys and indexes are dropped first, in its transaction, and made
+ * again at its end (keys, then the other indexes, then the foreign keys)
+ * from the statements the server wrote from its catalog (names quoted by
+ * it; no text of ours and no data in them). Check constraints stay. */
+#define PG_NAMESPACE "connamespace = current_schema()::regnamespace"
+#define PG_LOOSE_INDEXES                                                                    \
+    "FROM pg_indexes WHERE schemaname = current_schema() AND indexname NOT IN "            \
+    "(SELECT conname FROM pg_constraint WHERE " PG_NAMESPACE ")"
+#define PG_KEYS "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') AND " PG_NAMESPACE
+
+static int pg_defer(st_store *to, PGresult **later, dt_error *err)
+{
+    const char *what = "making the copy's tables";
+    *later = pg_run(to, "SELECT ddl FROM (SELECT CASE contype WHEN 'f' THEN 2 ELSE 0 END AS k, "
+                    "format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, "
+                    "pg_get_constraintdef(oid)) AS ddl " PG_KEYS " UNION ALL SELECT 1, indexdef "
+                    PG_LOOSE_INDEXES ") AS later ORDER BY k", NULL, what, err);
+    if (!*later) return DT_EIO;
+    return pg_do(to, "DO $$DECLARE r record; BEGIN "
+                 "FOR r IN SELECT indexname " PG_LOOSE_INDEXES " LOOP "
+                 "EXECUTE format('DROP INDEX %I', r.indexname); END LOOP; "
+                 "FOR r IN SELECT conrelid::regclass AS t, conname " PG_KEYS
+                 " ORDER BY contype <> 'f' LOOP " /* a foreign key before the key it names */
+                 "EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname); END LOOP; "
+                 "END$$", NULL, what, err);
+}
+
+static int pg_make_later(st_store *to, const PGresult *later, st_copy_fn on_step, void *ctx,
+                         dt_error *err)
+{
+    const char *name = "keys, indexes";
+    uint64_t n = (uint64_t)PQntuples(later);
+    for (uint64_t i = 0; i < n; i++) {
+        report(on_step, ctx, name, i, n, 0, 0);
+        DT_TRY(pg_do(to, pg_text(later, (int)i, 0), NULL, "indexing the copy and checking its "
+                     "references", err));
+    }
+    report(on_step, ctx, name, n, n, 1, 0);
+    /* the planner's statistics, which tables filled in one go lack until autovacuum's turn */
+    return pg_do(to, "ANALYZE", NULL, "copying a store", err);
+}
+
 static int copy_all(st_store *from, st_store *to, st_copy_fn on_step, void *ctx,
                     st_copy_result *out, dt_error *err)
 {
     DT_TRY(settings_first(from, to, err));
-    for (size_t i = 0; i < CP_N_TABLES; i++) {
+    PGresult *later = NULL;
+    int rc = to->pg ? pg_defer(to, &later, err) : DT_OK;
+    for (size_t i = 0; i < CP_N_TABLES && rc == DT_OK; i++) {
         uint64_t n = 0;
-        DT_TRY(copy_table(from, to, &TABLES[i], on_step, ctx, &n, err));
+        rc = copy_table(from, to, &TABLES[i], on_step, ctx, &n, err);
         out->n_rows += n;
-        out->n_tables++;
+        out->n_tables += rc == DT_OK;
         if (!strcmp(TABLES[i].name, "audit")) out->n_entries = n;
         if (!strcmp(TABLES[i].name, "tree_head")) out->n_heads = n;
     }
-    /* the planner's statistics, which a table filled in one go lacks until autovacuum's turn */
-    return to->pg ? pg_do(to, "ANALYZE", NULL, "copying a store", err) : DT_OK;
+    if (rc == DT_OK && later) rc = pg_make_later(to, later, on_step, ctx, err);
+    PQclear(later);
+    return rc;
 }
 
 int st_copy(st_store *from, const char *to_path, st_copy_fn on_step, void *ctx,

@@ -577,11 +577,13 @@ int st_record_erase(st_store *s, int64_t id, dt_error *err);
 /* ---- copying a store (copy.c) -------------------------------------------- */
 
 /* Where st_copy is: rows done of a table whose snapshot holds total, and
- * whether the table is done (copied, and its rows counted in the copy). */
+ * whether the table is done (copied, and its rows counted in the copy);
+ * or, is_table 0, the closing step (PostgreSQL's: done of total keys,
+ * indexes and foreign keys made). */
 typedef struct st_copy_step {
     const char *table;
     uint64_t done, total;
-    int is_done;
+    int is_done, is_table;
 } st_copy_step;
 typedef void (*st_copy_fn)(void *ctx, const st_copy_step *step);
 /* What a copy holds: tables, rows in all, audit entries and signed heads. */
