@@ -6,9 +6,10 @@
  * st_open hands it a URL; each st_ function hands a PostgreSQL store to
  * its pg_ twin (declared below; pg.c: connection, schema, transactions,
  * settings, sources, models, records; pg_links.c; pg_govern.c;
- * pg_findings.c; pg_index.c: the blocking index's primitives). What is
- * left (the server, the suites on both backends, migrate) is in
- * docs/architecture.md.
+ * pg_findings.c; pg_index.c: the blocking index's primitives). copy.c
+ * reads and writes either backend's tables to copy a whole store (st_copy,
+ * `dovetail migrate`). What is left (the server, the suites on both
+ * backends) is in docs/architecture.md.
  *
  * Invariants:
  *   1. Every statement is bound, never built from data, prepared once per
