@@ -168,18 +168,37 @@ static void on_step(void *ctx, const st_copy_step *step)
     k->is_whole &= step->done == step->total;
 }
 
+/* What each test starts from: a filled store `name` in the scratch
+ * directory, and a fresh database for its copy. */
+typedef struct fixture {
+    char path[300], url[512];
+    int64_t r1, r2;
+    st_store *s;
+    dt_error err;
+    st_copy_result res;
+} fixture;
+
+static void fixture_make(fixture *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    tmpdir_path(f->path, sizeof f->path, name);
+    fresh_db(f->url, sizeof f->url);
+    f->s = filled_store(f->path, &f->r1, &f->r2);
+    dt_error_clear(&f->err);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
-    char path[300], back[300], url[512];
-    tmpdir_path(path, sizeof path, "src.db");
-    tmpdir_path(back, sizeof back, "back.db");
-    fresh_db(url, sizeof url);
-    int64_t r1, r2;
-    st_store *s = filled_store(path, &r1, &r2);
-    dt_error err;
-    dt_error_clear(&err);
+    fixture f;
+    fixture_make(&f, "src.db");
+    st_store *s = f.s;
+    const char *url = f.url;
+    int64_t r2 = f.r2;
+    dt_error err = f.err;
     st_copy_result res;
+    char back[300];
+    tmpdir_path(back, sizeof back, "back.db");
     steps k = {0, 1};
     int rc = st_copy(s, url, on_step, &k, &res, &err);
     if (rc < 0) fprintf(stderr, "%s\n", err.msg);
@@ -238,13 +257,11 @@ static void test_round_trip(void **state)
 static void test_refusals(void **state)
 {
     (void)state;
-    char path[300], url[512];
-    tmpdir_path(path, sizeof path, "refuse.db");
-    fresh_db(url, sizeof url);
-    int64_t r1, r2;
-    st_store *s = filled_store(path, &r1, &r2);
-    dt_error err;
-    dt_error_clear(&err);
+    fixture f;
+    fixture_make(&f, "refuse.db");
+    st_store *s = f.s;
+    const char *path = f.path, *url = f.url;
+    dt_error err = f.err;
     st_copy_result res;
     assert_int_equal(st_copy(s, url, NULL, NULL, &res, &err), DT_OK);
     /* a database that holds a store */
@@ -269,24 +286,22 @@ static void test_refusals(void **state)
     st_close(s);
 }
 
-
 /* A link to a record that is not there (written with the source's foreign
  * keys off): the copy fails, at that late table in SQLite, at its end in
  * PostgreSQL (references are checked after the rows), and leaves no store. */
 static void test_failure_leaves_nothing(void **state)
 {
     (void)state;
-    char path[300], to_file[300], url[512];
-    tmpdir_path(path, sizeof path, "broken.db");
+    fixture f;
+    fixture_make(&f, "broken.db");
+    st_store *s = f.s;
+    const char *url = f.url;
+    dt_error err = f.err;
+    st_copy_result res;
+    char to_file[300];
     tmpdir_path(to_file, sizeof to_file, "never.db");
-    fresh_db(url, sizeof url);
-    int64_t r1, r2;
-    st_store *s = filled_store(path, &r1, &r2);
     exec_sql(s, "PRAGMA foreign_keys=OFF; INSERT INTO link VALUES(1, 999999, 0, 1, 1); "
                 "PRAGMA foreign_keys=ON");
-    dt_error err;
-    dt_error_clear(&err);
-    st_copy_result res;
     assert_int_equal(st_copy(s, url, NULL, NULL, &res, &err), DT_EIO);
     assert_non_null(strstr(err.msg, "checking its references")); /* at the end (copy.c) */
     assert_non_null(strstr(err.msg, "\"link\""));
