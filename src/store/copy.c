@@ -409,47 +409,59 @@ static int settings_first(st_store *from, st_store *to, dt_error *err)
                   : sq_exec(to, sql, "copying settings", err);
 }
 
-/* ---- PostgreSQL: references and secondary indexes after the rows ---------- */
+/* ---- PostgreSQL: keys, indexes and references after the rows ----------------- */
 
 /* A row inserted where a foreign key is checks it, and locks its parent
  * row, one by one; an index (a primary key's, a unique constraint's, any
  * other) is kept row by row. Made after the rows, an index is one sort
  * and a foreign key one join, and each still checks every row: the
- * copy's keys and indexes are dropped first, in its transaction, and made
- * again at its end (keys, then the other indexes, then the foreign keys)
- * from the statements the server wrote from its catalog (names quoted by
- * it; no text of ours and no data in them). Check constraints stay. */
-#define PG_NAMESPACE "connamespace = current_schema()::regnamespace"
-#define PG_LOOSE_INDEXES                                                                    \
-    "FROM pg_indexes WHERE schemaname = current_schema() AND indexname NOT IN "            \
-    "(SELECT conname FROM pg_constraint WHERE " PG_NAMESPACE ")"
-#define PG_KEYS "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') AND " PG_NAMESPACE
-
-static int pg_defer(st_store *to, PGresult **later, dt_error *err)
+ * copy's keys and indexes (of TABLES, in the schema the copy was just
+ * made in, nothing else there) are dropped first, in its transaction,
+ * and made again at its end. The statements that drop and make them are
+ * written by the server from its catalog, names quoted by it: no text of
+ * ours and no data in them. Check constraints stay. Rows come keys (k 0),
+ * other indexes (1), foreign keys (2): made in that order, dropped in the
+ * other. */
+static PGresult *pg_keys(st_store *to, dt_error *err)
 {
-    const char *what = "making the copy's tables";
-    *later = pg_run(to, "SELECT ddl FROM (SELECT CASE contype WHEN 'f' THEN 2 ELSE 0 END AS k, "
-                    "format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, "
-                    "pg_get_constraintdef(oid)) AS ddl " PG_KEYS " UNION ALL SELECT 1, indexdef "
-                    PG_LOOSE_INDEXES ") AS later ORDER BY k", NULL, what, err);
-    if (!*later) return DT_EIO;
-    return pg_do(to, "DO $$DECLARE r record; BEGIN "
-                 "FOR r IN SELECT indexname " PG_LOOSE_INDEXES " LOOP "
-                 "EXECUTE format('DROP INDEX %I', r.indexname); END LOOP; "
-                 "FOR r IN SELECT conrelid::regclass AS t, conname " PG_KEYS
-                 " ORDER BY contype <> 'f' LOOP " /* a foreign key before the key it names */
-                 "EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname); END LOOP; "
-                 "END$$", NULL, what, err);
+    const char *names[CP_N_TABLES];
+    for (size_t i = 0; i < CP_N_TABLES; i++) names[i] = TABLES[i].name;
+    util_buf arr = {0};
+    pg_array_text(&arr, names, CP_N_TABLES);
+    pg_params p = {0};
+    pg_param_text(&p, arr.data);
+    PGresult *r = arr.is_failed ? NULL : pg_run(to,
+        "WITH t AS (SELECT oid, relname FROM pg_class WHERE relname = ANY($1::text[]) AND "
+        "relnamespace = current_schema()::regnamespace), "
+        "c AS (SELECT * FROM pg_constraint WHERE conrelid IN (SELECT oid FROM t)) "
+        "SELECT CASE contype WHEN 'f' THEN 2 ELSE 0 END AS k, "
+        "format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname), "
+        "format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, "
+        "pg_get_constraintdef(oid)) FROM c WHERE contype IN ('p', 'u', 'f') "
+        "UNION ALL SELECT 1, format('DROP INDEX %I.%I', schemaname, indexname), indexdef "
+        "FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN "
+        "(SELECT relname FROM t) AND indexname NOT IN (SELECT conname FROM c) ORDER BY 1",
+        &p, "making the copy's tables", err);
+    util_buf_fini(&arr);
+    if (!r && err->code == DT_OK) dt_err_set(err, DT_ENOMEM, "out of memory");
+    return r;
 }
 
-static int pg_make_later(st_store *to, const PGresult *later, st_copy_fn on_step, void *ctx,
-                         dt_error *err)
+static int pg_keys_drop(st_store *to, const PGresult *keys, dt_error *err)
+{
+    for (int i = PQntuples(keys); i-- > 0;) /* foreign keys first, then what they name */
+        DT_TRY(pg_do(to, pg_text(keys, i, 1), NULL, "making the copy's tables", err));
+    return DT_OK;
+}
+
+static int pg_keys_make(st_store *to, const PGresult *keys, st_copy_fn on_step, void *ctx,
+                        dt_error *err)
 {
     const char *name = "keys, indexes";
-    uint64_t n = (uint64_t)PQntuples(later);
+    uint64_t n = (uint64_t)PQntuples(keys);
     for (uint64_t i = 0; i < n; i++) {
         report(on_step, ctx, name, i, n, 0, 0);
-        DT_TRY(pg_do(to, pg_text(later, (int)i, 0), NULL, "indexing the copy and checking its "
+        DT_TRY(pg_do(to, pg_text(keys, (int)i, 2), NULL, "indexing the copy and checking its "
                      "references", err));
     }
     report(on_step, ctx, name, n, n, 1, 0);
@@ -461,8 +473,9 @@ static int copy_all(st_store *from, st_store *to, st_copy_fn on_step, void *ctx,
                     st_copy_result *out, dt_error *err)
 {
     DT_TRY(settings_first(from, to, err));
-    PGresult *later = NULL;
-    int rc = to->pg ? pg_defer(to, &later, err) : DT_OK;
+    PGresult *keys = to->pg ? pg_keys(to, err) : NULL;
+    if (to->pg && !keys) return err->code;
+    int rc = keys ? pg_keys_drop(to, keys, err) : DT_OK;
     for (size_t i = 0; i < CP_N_TABLES && rc == DT_OK; i++) {
         uint64_t n = 0;
         rc = copy_table(from, to, &TABLES[i], on_step, ctx, &n, err);
@@ -471,8 +484,8 @@ static int copy_all(st_store *from, st_store *to, st_copy_fn on_step, void *ctx,
         if (!strcmp(TABLES[i].name, "audit")) out->n_entries = n;
         if (!strcmp(TABLES[i].name, "tree_head")) out->n_heads = n;
     }
-    if (rc == DT_OK && later) rc = pg_make_later(to, later, on_step, ctx, err);
-    PQclear(later);
+    if (rc == DT_OK && keys) rc = pg_keys_make(to, keys, on_step, ctx, err);
+    PQclear(keys);
     return rc;
 }
 

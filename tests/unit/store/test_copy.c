@@ -6,7 +6,8 @@
  * PostgreSQL and back into SQLite holds every row as it was, every table
  * of the schema included, and its sealed records open under the same key
  * file; a destination holding a store, a file in the way, another URL
- * scheme are refused; a copy that fails at a late table leaves nothing
+ * scheme are refused; tables of others beside the copy are left as they
+ * were; a copy that fails at a late table leaves nothing
  * (no tables in PostgreSQL, no file in SQLite) and the source usable. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,28 @@ static void test_refusals(void **state)
     st_close(s);
 }
 
+/* A database that holds other tables (no store): the copy goes beside
+ * them, and their keys and indexes are not touched (copy.c drops and
+ * makes again only its own). */
+static void test_beside_others(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f, "beside.db");
+    server_do(f.url, "CREATE TABLE other(x bigint PRIMARY KEY);"
+                     "CREATE TABLE other2(y bigint REFERENCES other(x));"
+                     "CREATE INDEX other2_y ON other2(y)");
+    static const char *const OIDS[] = {
+        "SELECT oid::bigint FROM pg_class WHERE relname = 'other2_y'",
+        "SELECT oid::bigint FROM pg_constraint WHERE conrelid = 'other2'::regclass",
+        "SELECT oid::bigint FROM pg_constraint WHERE conrelid = 'other'::regclass"};
+    int64_t before[3];
+    for (int i = 0; i < 3; i++) before[i] = pg_count(f.url, OIDS[i]);
+    assert_int_equal(st_copy(f.s, f.url, NULL, NULL, &f.res, &f.err), DT_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(pg_count(f.url, OIDS[i]), before[i]);
+    st_close(f.s);
+}
+
 /* A link to a record that is not there (written with the source's foreign
  * keys off): the copy fails, at that late table in SQLite, at its end in
  * PostgreSQL (references are checked after the rows), and leaves no store. */
@@ -322,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_beside_others),
         cmocka_unit_test(test_failure_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
