@@ -466,7 +466,14 @@ static int pg_keys_make(st_store *to, const PGresult *keys, st_copy_fn on_step, 
     }
     report(on_step, ctx, name, n, n, 1, 0);
     /* the planner's statistics, which tables filled in one go lack until autovacuum's turn */
-    return pg_do(to, "ANALYZE", NULL, "copying a store", err);
+    util_buf sql = {0};
+    util_buf_printf(&sql, "ANALYZE");
+    for (size_t i = 0; i < CP_N_TABLES; i++)
+        util_buf_printf(&sql, "%s %s", i ? "," : "", TABLES[i].name); /* its own tables only */
+    int rc = sql.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                           : pg_do(to, sql.data, NULL, "copying a store", err);
+    util_buf_fini(&sql);
+    return rc;
 }
 
 static int copy_all(st_store *from, st_store *to, st_copy_fn on_step, void *ctx,
