@@ -158,6 +158,11 @@ migrate --from "$S" --to "postgresql://who:hunter2@/nodb?host=$PGD" >/dev/null 2
 [ $rc = 1 ] && ! grep -q hunter2 "$T/url.err" && grep -q "postgresql://who@/nodb" "$T/url.err" \
     && ok "a URL that does not connect is a clear error, its password not printed" \
     || bad "bad URL" "rc=$rc $(cat "$T/url.err")"
+migrate --from "$S" --to "$(db withpw)&password=sekrit" >/dev/null 2>"$T/pw.err" \
+    && ! grep -q sekrit "$T/pw.err" && grep -q "migrated .* to postgresql:///withpw" "$T/pw.err" \
+    && [ "$(lite "$S" "SELECT count(*) FROM audit_subject WHERE subject LIKE '%sekrit%'")" = 0 ] \
+    && ok "a URL's password is neither printed nor logged when the migrate succeeds" \
+    || bad "password on success" "$(cat "$T/pw.err")"
 migrate --from "$S" --to "mysql://who:hunter2@db/x" >/dev/null 2>"$T/scheme.err"; rc=$?
 [ $rc = 1 ] && grep -q "not a store's place" "$T/scheme.err" && ! grep -q hunter2 "$T/scheme.err" \
     && [ "$(lite "$S" "SELECT count(*) FROM audit_subject WHERE subject LIKE '%hunter2%'")" = 0 ] \
