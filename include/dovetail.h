@@ -532,10 +532,14 @@ DT_API const dt_config *dt_store_config(const dt_store *store);
  *
  * Errors: a store already at `to` is DT_EIO ("a dovetail store is already
  * there", or "a file is already there"), as is a database that cannot be
- * reached; `to` with a scheme other than postgresql:// is DT_EINVAL.
- * Messages name the copy without its password. OUT: *out. */
+ * reached; `to` with a scheme other than postgresql:// is DT_EINVAL; a
+ * principal other than an admin DT_EDENIED (logged). Messages name the
+ * copy without its password. opts may be NULL; store serves no other call
+ * meanwhile (a server's handles cannot: its route answers 501). OUT: *out
+ * (zeroed on failure). */
 typedef struct dt_migrate_options {
-    dt_log_fn on_log;           /* a line a table copied: name, rows, seconds; may be NULL */
+    dt_log_fn on_log;           /* a line a table copied (name, rows, seconds), and one for the
+                                   keys and indexes made at the end; may be NULL */
     dt_progress_fn on_progress; /* stage: the table being copied; may be NULL */
     void *cb_ctx;
 } dt_migrate_options;
