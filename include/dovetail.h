@@ -536,7 +536,7 @@ DT_API const dt_config *dt_store_config(const dt_store *store);
  * principal other than an admin DT_EDENIED (logged). Messages name the
  * copy without its password. opts may be NULL; store serves no other call
  * meanwhile (a server's handles cannot: its route answers 501). OUT: *out
- * (zeroed on failure). */
+ * (written on success only). */
 typedef struct dt_migrate_options {
     dt_log_fn on_log;           /* a line a table copied (name, rows, seconds), and one for the
                                    keys and indexes made at the end; may be NULL */

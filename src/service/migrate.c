@@ -40,11 +40,11 @@ int dt_store_migrate(dt_store *store, const dt_request *req, const char *to,
 {
     DT_ERR_INIT(err);
     if (!store || !to || !out) return dt_err_set(err, DT_EINVAL, "dt_store_migrate: NULL argument");
-    memset(out, 0, sizeof *out);
+    dt_migrate_summary sum = {0};
     char *shown = st_path_shown(to);
     char *subject = shown ? dt_asprintf("store:%s", shown) : NULL;
-    if (shown) snprintf(out->to, sizeof out->to, "%s", shown);
-    snprintf(out->from, sizeof out->from, "%s", st_path(store->st));
+    if (shown) snprintf(sum.to, sizeof sum.to, "%s", shown);
+    snprintf(sum.from, sizeof sum.from, "%s", st_path(store->st));
     dt_free(shown);
     if (!subject) return dt_err_set(err, DT_ENOMEM, "out of memory");
     svc_request q;
@@ -57,12 +57,13 @@ int dt_store_migrate(dt_store *store, const dt_request *req, const char *to,
     st_copy_result copied;
     rc = st_copy(store->st, to, on_step, &m, &copied, err);
     if (rc < 0) q.is_logged = 1; /* "allowed" went first: a second entry says it failed */
-    else {
-        out->n_tables = copied.n_tables;
-        out->n_rows = copied.n_rows;
-        out->n_entries = copied.n_entries;
-        out->n_heads = copied.n_heads;
-        out->seconds = util_now() - started;
-    }
-    return req_end(&q, rc, err);
+    rc = req_end(&q, rc, err);
+    if (rc < 0) return rc;
+    sum.n_tables = copied.n_tables;
+    sum.n_rows = copied.n_rows;
+    sum.n_entries = copied.n_entries;
+    sum.n_heads = copied.n_heads;
+    sum.seconds = util_now() - started;
+    *out = sum;
+    return DT_OK;
 }
