@@ -193,28 +193,23 @@ static void test_round_trip(void **state)
     (void)state;
     fixture f;
     fixture_make(&f, "src.db");
-    st_store *s = f.s;
-    const char *url = f.url;
-    int64_t r2 = f.r2;
-    dt_error err = f.err;
-    st_copy_result res;
     char back[300];
     tmpdir_path(back, sizeof back, "back.db");
     steps k = {0, 1};
-    int rc = st_copy(s, url, on_step, &k, &res, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
+    int rc = st_copy(f.s, f.url, on_step, &k, &f.res, &f.err);
+    if (rc < 0) fprintf(stderr, "%s\n", f.err.msg);
     assert_int_equal(rc, DT_OK);
-    assert_int_equal(res.n_tables, n_tables(s)); /* no table of the schema left out */
-    assert_int_equal(k.n_done, res.n_tables);
+    assert_int_equal(f.res.n_tables, n_tables(f.s)); /* no table of the schema left out */
+    assert_int_equal(k.n_done, f.res.n_tables);
     assert_true(k.is_whole);
-    assert_int_equal(res.n_entries, 1);
-    assert_int_equal(res.n_heads, 1);
+    assert_int_equal(f.res.n_entries, 1);
+    assert_int_equal(f.res.n_heads, 1);
 
     /* the copy opens under the same key file, and its sealed records with it */
     st_store *p = NULL;
-    assert_int_equal(pg_open(url, g_key, ST_OPEN, &p, &err), DT_OK);
+    assert_int_equal(pg_open(f.url, g_key, ST_OPEN, &p, &f.err), DT_OK);
     st_record r;
-    assert_int_equal(pg_record_get(p, r2, &r, NULL, &err), DT_OK);
+    assert_int_equal(pg_record_get(p, f.r2, &r, NULL, &f.err), DT_OK);
     assert_string_equal(r.raw, "{\"n\":\"TWO\"}");
     assert_int_equal(r.version, 2);
     st_record_free(&r);
@@ -225,34 +220,34 @@ static void test_round_trip(void **state)
         "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'",
         "SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace"};
     for (int i = 0; i < 2; i++)
-        assert_int_equal(pg_count(url, CATALOG[i]), pg_count(made, CATALOG[i]));
+        assert_int_equal(pg_count(f.url, CATALOG[i]), pg_count(made, CATALOG[i]));
     char *v = NULL;
-    assert_int_equal(pg_meta_get(p, "odd", &v, &err), DT_OK);
+    assert_int_equal(pg_meta_get(p, "odd", &v, &f.err), DT_OK);
     assert_string_equal(v, "quote \" back\\ comma, {brace} NULL ünï");
     dt_free(v);
 
     /* and back into SQLite: every row of every table as the source holds it */
     st_copy_result res2;
-    rc = st_copy(p, back, NULL, NULL, &res2, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
+    rc = st_copy(p, back, NULL, NULL, &res2, &f.err);
+    if (rc < 0) fprintf(stderr, "%s\n", f.err.msg);
     assert_int_equal(rc, DT_OK);
     pg_close(p);
     st_store *b = NULL;
-    assert_int_equal(st_open(back, g_key, ST_OPEN, &b, &err), DT_OK);
+    assert_int_equal(st_open(back, g_key, ST_OPEN, &b, &f.err), DT_OK);
     sqlite3_stmt *names = NULL;
-    assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT name FROM sqlite_master WHERE type = "
+    assert_int_equal(sqlite3_prepare_v2(f.s->db, "SELECT name FROM sqlite_master WHERE type = "
                                         "'table'", -1, &names, NULL), SQLITE_OK);
     int64_t rows = 0;
     while (sqlite3_step(names) == SQLITE_ROW)
-        rows += same_table(s, b, (const char *)sqlite3_column_text(names, 0));
+        rows += same_table(f.s, b, (const char *)sqlite3_column_text(names, 0));
     sqlite3_finalize(names);
-    assert_int_equal(rows + 1, (int64_t)res.n_rows); /* + data_gen */
-    assert_int_equal(res2.n_rows, res.n_rows);
-    assert_int_equal(st_record_get(b, r2, &r, NULL, &err), DT_OK);
+    assert_int_equal(rows + 1, (int64_t)f.res.n_rows); /* + data_gen */
+    assert_int_equal(res2.n_rows, f.res.n_rows);
+    assert_int_equal(st_record_get(b, f.r2, &r, NULL, &f.err), DT_OK);
     assert_string_equal(r.raw, "{\"n\":\"TWO\"}");
     st_record_free(&r);
     st_close(b);
-    st_close(s);
+    st_close(f.s);
 }
 
 static void test_refusals(void **state)
@@ -260,31 +255,27 @@ static void test_refusals(void **state)
     (void)state;
     fixture f;
     fixture_make(&f, "refuse.db");
-    st_store *s = f.s;
-    const char *path = f.path, *url = f.url;
-    dt_error err = f.err;
-    st_copy_result res;
-    assert_int_equal(st_copy(s, url, NULL, NULL, &res, &err), DT_OK);
+    assert_int_equal(st_copy(f.s, f.url, NULL, NULL, &f.res, &f.err), DT_OK);
     /* a database that holds a store */
-    assert_int_equal(st_copy(s, url, NULL, NULL, &res, &err), DT_EIO);
-    assert_non_null(strstr(err.msg, "already there"));
-    assert_int_equal(res.n_rows, 0);
+    assert_int_equal(st_copy(f.s, f.url, NULL, NULL, &f.res, &f.err), DT_EIO);
+    assert_non_null(strstr(f.err.msg, "already there"));
+    assert_int_equal(f.res.n_rows, 0);
     /* an empty store made there by a create */
     char url2[512];
     pg_close(pg_create(url2, sizeof url2));
-    assert_int_equal(st_copy(s, url2, NULL, NULL, &res, &err), DT_EIO);
-    assert_non_null(strstr(err.msg, "already there"));
+    assert_int_equal(st_copy(f.s, url2, NULL, NULL, &f.res, &f.err), DT_EIO);
+    assert_non_null(strstr(f.err.msg, "already there"));
     /* a file in the way, itself left as it was */
-    assert_int_equal(st_copy(s, path, NULL, NULL, &res, &err), DT_EIO);
-    assert_non_null(strstr(err.msg, "a file is already there"));
+    assert_int_equal(st_copy(f.s, f.path, NULL, NULL, &f.res, &f.err), DT_EIO);
+    assert_non_null(strstr(f.err.msg, "a file is already there"));
     st_store *again = NULL;
-    assert_int_equal(st_open(path, g_key, ST_OPEN, &again, &err), DT_OK);
+    assert_int_equal(st_open(f.path, g_key, ST_OPEN, &again, &f.err), DT_OK);
     st_close(again);
     /* another scheme: named without its password */
-    assert_int_equal(st_copy(s, "mysql://u:s3cret@db/x", NULL, NULL, &res, &err), DT_EINVAL);
-    assert_null(strstr(err.msg, "s3cret"));
-    assert_non_null(strstr(err.msg, "mysql://u@db/x"));
-    st_close(s);
+    assert_int_equal(st_copy(f.s, "mysql://u:s3cret@db/x", NULL, NULL, &f.res, &f.err), DT_EINVAL);
+    assert_null(strstr(f.err.msg, "s3cret"));
+    assert_non_null(strstr(f.err.msg, "mysql://u@db/x"));
+    st_close(f.s);
 }
 
 /* A database that holds other tables (no store): the copy goes beside
@@ -317,27 +308,23 @@ static void test_failure_leaves_nothing(void **state)
     (void)state;
     fixture f;
     fixture_make(&f, "broken.db");
-    st_store *s = f.s;
-    const char *url = f.url;
-    dt_error err = f.err;
-    st_copy_result res;
     char to_file[300];
     tmpdir_path(to_file, sizeof to_file, "never.db");
-    exec_sql(s, "PRAGMA foreign_keys=OFF; INSERT INTO link VALUES(1, 999999, 0, 1, 1); "
-                "PRAGMA foreign_keys=ON");
-    assert_int_equal(st_copy(s, url, NULL, NULL, &res, &err), DT_EIO);
-    assert_non_null(strstr(err.msg, "checking its references")); /* at the end (copy.c) */
-    assert_non_null(strstr(err.msg, "\"link\""));
-    assert_int_equal(pg_count(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+    exec_sql(f.s, "PRAGMA foreign_keys=OFF; INSERT INTO link VALUES(1, 999999, 0, 1, 1); "
+                  "PRAGMA foreign_keys=ON");
+    assert_int_equal(st_copy(f.s, f.url, NULL, NULL, &f.res, &f.err), DT_EIO);
+    assert_non_null(strstr(f.err.msg, "checking its references")); /* at the end (copy.c) */
+    assert_non_null(strstr(f.err.msg, "\"link\""));
+    assert_int_equal(pg_count(f.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
                      0);
-    assert_int_equal(st_copy(s, to_file, NULL, NULL, &res, &err), DT_EIO);
-    assert_non_null(strstr(err.msg, "copying table link"));
+    assert_int_equal(st_copy(f.s, to_file, NULL, NULL, &f.res, &f.err), DT_EIO);
+    assert_non_null(strstr(f.err.msg, "copying table link"));
     assert_int_equal(access(to_file, F_OK), -1);
     /* the source's snapshot ended: it still writes */
-    assert_int_equal(st_begin(s, &err), DT_OK);
-    assert_int_equal(st_meta_set(s, "after", "1", &err), DT_OK);
-    assert_int_equal(st_commit(s, &err), DT_OK);
-    st_close(s);
+    assert_int_equal(st_begin(f.s, &f.err), DT_OK);
+    assert_int_equal(st_meta_set(f.s, "after", "1", &f.err), DT_OK);
+    assert_int_equal(st_commit(f.s, &f.err), DT_OK);
+    st_close(f.s);
 }
 
 int main(void)
