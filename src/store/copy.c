@@ -188,7 +188,8 @@ static int reader_next(cp_reader *rd, int *has, dt_error *err)
         snprintf(sql, sizeof sql, "FETCH %d FROM " CP_CURSOR, (int)PG_BATCH);
         PQclear(rd->r);
         rd->i_row = 0;
-        if (!(rd->r = pg_run(rd->s, sql, NULL, "reading the store to copy", err))) return DT_EIO;
+        rd->r = pg_run(rd->s, sql, NULL, "reading the store to copy", err);
+        if (!rd->r) return pg_failed(rd->s);
     }
     *has = rd->i_row < PQntuples(rd->r);
     for (size_t c = 0; *has && c < rd->n_cols; c++)
