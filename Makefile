@@ -164,6 +164,7 @@ e2e: $(CLI) $(GEN) $(B)/bench-leaks $(B)/bench-score $(B)/bench-findings
 	sh tests/e2e/decisions_test.sh $(E2E_C) || st=1; \
 	sh tests/e2e/pg_test.sh $(E2E_C) || st=1; \
 	sh tests/e2e/migrate_test.sh $(E2E_C) $(E2E_G) || st=1; \
+	sh tests/e2e/server_pg_test.sh $(E2E_C) $(E2E_G) || st=1; \
 	exit $$st
 
 layers:

@@ -23,8 +23,9 @@
  *      half-sent by a stop.
  *   5. Workers run at nice WORKER_NICE, the committer's thread at the
  *      process's own: under load, commits go first (lower_worker).
- *   6. An error's message names no file of the server's: the store, its
- *      key file and the server's folder are called that (send_dt_error).
+ *   6. An error's message names no file of the server's: the store (a
+ *      PostgreSQL store's URL too, with or without its password), its key
+ *      file and the server's folder are called that (send_dt_error).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -200,6 +201,11 @@ static void replace_all(char *msg, size_t cap, const char *path, const char *nam
     }
 }
 
+static int is_url(const char *path)
+{
+    return !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
+}
+
 /* Invariant 6: a client is told what went wrong, not where the server
  * keeps its files. */
 static enum MHD_Result send_dt_error(dt_server *s, struct MHD_Connection *c, dt_error *err)
@@ -209,6 +215,10 @@ static enum MHD_Result send_dt_error(dt_server *s, struct MHD_Connection *c, dt_
     replace_all(err->msg, sizeof err->msg, s->tmp_dir, "the server's folder");
     replace_all(err->msg, sizeof err->msg, s->key_path, "the key file");
     replace_all(err->msg, sizeof err->msg, s->store_path, "the store");
+    /* a PostgreSQL store is named by its URL without the password: not the
+     * URL the server was given, when that has one */
+    if (is_url(s->store_path) && is_url(err->file))
+        replace_all(err->msg, sizeof err->msg, err->file, "the store");
     return send_error(c, status, dt_errname(err->code),
                       err->msg[0] ? err->msg : dt_strerror(err->code), err->field);
 }

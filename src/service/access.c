@@ -29,6 +29,9 @@
  *      idle (commit.c), so a held snapshot never stops the WAL's reset
  *      for long, and none is held while the committer wants to reset the
  *      WAL (commit.c, invariant 6). A request holds s->busy throughout.
+ *      SQLite's alone: on PostgreSQL (st_can_hold 0) the server keeps no
+ *      page cache of ours to save, and a transaction left open would
+ *      hold back its vacuum, so every snapshot ends with its request.
  */
 #include <assert.h>
 #include <errno.h>
@@ -42,7 +45,7 @@
 /* Invariant 4: a snapshot this call may hold, on a handle that may. */
 static int may_hold(const dt_store *s, const svc_call *c)
 {
-    return s->committer && c && (c->flags & SVC_SNAPSHOT);
+    return s->committer && c && (c->flags & SVC_SNAPSHOT) && st_can_hold(s->st);
 }
 
 static void end_snapshot(svc_request *q)

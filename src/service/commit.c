@@ -7,8 +7,15 @@
  * write's entry logged before the write) is handed to the committer; an
  * entry that must land in the same transaction as the write it records
  * (req_commit_with) still commits on the caller's own connection. Both
- * append to the same log: each commit takes up, under SQLite's write
+ * append to the same log: each commit takes up, under the store's write
  * lock, what the other appended (audit.c, invariant 3).
+ *
+ * On SQLite or PostgreSQL alike. What is SQLite's alone (the held
+ * snapshots of invariant 4, the write gate's queue of invariant 5, the
+ * WAL of invariant 6) is nothing on PostgreSQL: st_can_hold is 0, so no
+ * handle holds a snapshot; st_begin there queues for the advisory lock,
+ * a queue of the server's own, and takes no gate; the WAL's frames stay
+ * 0 and a checkpoint copies nothing, so the sweeper never resets one.
  *
  * Invariants:
  *   1. A caller returns only after the transaction holding its entry has
@@ -54,12 +61,18 @@
  *      SVC_SIGN_MS with entries no head covers, it signs them, and it
  *      signs what is left when it closes: a stopped server leaves a log
  *      signed to its end.
+ *   8. Several committers may append to one store: the servers of several
+ *      processes (behind a load balancer, on one PostgreSQL store). Each
+ *      commit holds the store's write lock, which serializes them across
+ *      processes, and first takes up what the others appended (audit.c,
+ *      invariant 3), so the log stays one sequence with no gap and no
+ *      fork. In one process, a handle uses only a committer of its own
+ *      store (st_same_store: one file, or one URL).
  */
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,7 +231,7 @@ int dt_committer_open(const char *store_path, const char *key_path, dt_committer
     int rc = dt_store_open_keyed(store_path, key_path, &c->s, err);
     if (rc == DT_OK) rc = gv_audit_open(c->s->st, &c->s->audit, err);
     if (rc == DT_OK) gv_audit_sign_every(c->s->audit, SVC_SIGN_MS);
-    if (rc == DT_OK) rc = st_probe_open(st_path(c->s->st), &c->copier, err);
+    if (rc == DT_OK) rc = st_probe_open(c->s->st, &c->copier, err);
     if (rc < 0) {
         st_probe_close(c->copier);
         dt_store_close(c->s);
@@ -275,24 +288,17 @@ void dt_committer_close(dt_committer *c)
     dt_free(c);
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 int dt_store_use_committer(dt_store *store, dt_committer *c, dt_error *err)
 {
     DT_ERR_INIT(err);
     if (!store) return dt_err_set(err, DT_EINVAL, "dt_store_use_committer: NULL argument");
-    if (c && !same_file(st_path(store->st), st_path(c->s->st)))
+    if (c && !st_same_store(store->st, c->s->st))
         return dt_err_set(err, DT_EINVAL, "the committer is of store '%s', not '%s'",
                           st_path(c->s->st), st_path(store->st));
     if (store->committer == c) return DT_OK;
     if (store->committer) svc_committer_leave(store->committer, store);
     if (!c) return DT_OK;
-    if (!store->probe) DT_TRY(st_probe_open(st_path(store->st), &store->probe, err));
+    if (!store->probe) DT_TRY(st_probe_open(store->st, &store->probe, err));
     pthread_mutex_lock(&c->users_lock);
     int rc = util_grow((void **)&c->users, &c->cap_users, c->n_users + 1, sizeof *c->users);
     if (rc == DT_OK) {

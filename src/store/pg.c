@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "store/pg_int.h"
 
 static const char SCHEMA[] =
@@ -330,6 +332,13 @@ char *pg_redacted(const char *url)
     return out;
 }
 
+/* A URL may hold a password: wiped before it is freed. */
+static void forget_url(char *url)
+{
+    if (url) sodium_memzero(url, strlen(url));
+    dt_free(url);
+}
+
 static int has_schema(st_store *s, int *yes, dt_error *err)
 {
     int64_t n = 0;
@@ -371,18 +380,22 @@ static int create_schema(st_store *s, dt_error *err)
 }
 
 static int lock_write(st_store *s, int may_wait, dt_error *err);
+/* Connects to url, named path in messages. OUT: *out, set (PQfinish it)
+ * even when the connection failed. */
+static int connect_to(const char *url, const char *path, PGconn **out, dt_error *err)
+{
+    PGconn *c = *out = PQconnectdb(url);
+    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (PQstatus(c) == CONNECTION_OK) return DT_OK;
+    const char *why = PQerrorMessage(c);
+    size_t n = strcspn(why, "\n");
+    return dt_err_at(err, DT_EIO, path, 0, 0, "cannot connect: %.*s", (int)n, why);
+}
 
 static int open_db(st_store *s, const char *url, const char *key_path, st_mode mode,
                    dt_error *err)
 {
-    PGconn *c = PQconnectdb(url);
-    s->pg = (struct pg_conn *)c;
-    if (!c) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    if (PQstatus(c) != CONNECTION_OK) {
-        const char *why = PQerrorMessage(c);
-        size_t n = strcspn(why, "\n");
-        return dt_err_at(err, DT_EIO, s->path, 0, 0, "cannot connect: %.*s", (int)n, why);
-    }
+    DT_TRY(connect_to(url, s->path, &s->pg, err));
     DT_TRY(pg_do(s, "SET client_min_messages = warning", NULL, "opening the store", err));
     /* looked for and made under the write lock: two copies into one database wait in turn */
     if (mode == ST_CREATE_TXN) DT_TRY(lock_write(s, 1, err));
@@ -421,7 +434,8 @@ static int open_store(const char *url, const char *key_path, const st_store *lik
 {
     *out = NULL;
     st_store *s = dt_calloc(1, sizeof *s);
-    if (!s || !(s->path = pg_redacted(url))) {
+    if (!s || !(s->path = pg_redacted(url)) || !(s->pg_url = dt_strdup(url))) {
+        if (s) dt_free(s->path);
         dt_free(s);
         return dt_err_set(err, DT_ENOMEM, "out of memory");
     }
@@ -454,6 +468,7 @@ void pg_close(st_store *s)
     stmts_free(s);
     PQfinish((PGconn *)s->pg);
     sq_key_forget(s);
+    forget_url(s->pg_url);
     dt_free(s->path);
     dt_free(s);
 }
@@ -570,6 +585,66 @@ int pg_data_gen(st_store *s, int64_t *gen, dt_error *err)
     *gen = v ? strtoll(v, NULL, 10) : 0;
     dt_free(v);
     return DT_OK;
+}
+
+/* ---- the data generation's probe (store.h) ------------------------------ */
+
+/* A connection of its own, made at its first read, not at open: on
+ * PostgreSQL a server holds no snapshot between requests (st_can_hold),
+ * so its handles' probes are seldom read, and the committer's (there only
+ * for SQLite's WAL) never is; made at open, they were two connections a
+ * worker, and several servers share one max_connections. */
+struct pg_probe {
+    char *url;  /* as the store was opened with (a password too) */
+    char *path; /* the store's name in messages: without the password */
+    PGconn *c;  /* NULL until the first read, and again after a failed one */
+};
+
+int pg_probe_open(const st_store *s, pg_probe **out, dt_error *err)
+{
+    *out = NULL;
+    pg_probe *p = dt_calloc(1, sizeof *p);
+    if (!p || !(p->url = dt_strdup(s->pg_url)) || !(p->path = dt_strdup(s->path))) {
+        pg_probe_close(p);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    *out = p;
+    return DT_OK;
+}
+
+int pg_probe_gen(pg_probe *p, int64_t *gen, dt_error *err)
+{
+    if (!p->c && connect_to(p->url, p->path, &p->c, err) < 0) {
+        int rc = p->c ? DT_EIO : DT_ENOMEM;
+        PQfinish(p->c);
+        p->c = NULL;
+        return rc;
+    }
+    /* one statement outside a transaction: a fresh snapshot of its own */
+    PGresult *r = PQexec(p->c, "SELECT value FROM meta WHERE key = 'data_gen'");
+    int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (ok) *gen = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    else {
+        const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        if (!why) why = PQerrorMessage(p->c);
+        dt_err_at(err, DT_EIO, p->path, 0, 0, "reading the store's data generation: %.*s",
+                  (int)strcspn(why, "\n"), why);
+        if (PQstatus(p->c) != CONNECTION_OK) { /* the next read connects anew */
+            PQfinish(p->c);
+            p->c = NULL;
+        }
+    }
+    PQclear(r);
+    return ok ? DT_OK : DT_EIO;
+}
+
+void pg_probe_close(pg_probe *p)
+{
+    if (!p) return;
+    PQfinish(p->c);
+    forget_url(p->url);
+    dt_free(p->path);
+    dt_free(p);
 }
 
 /* ---- settings, sources, models ------------------------------------------ */

@@ -8,8 +8,7 @@
  * settings, sources, models, records; pg_links.c; pg_govern.c;
  * pg_findings.c; pg_index.c: the blocking index's primitives). copy.c
  * reads and writes either backend's tables to copy a whole store (st_copy,
- * `dovetail migrate`). What is left (the server, the suites on both
- * backends) is in docs/architecture.md.
+ * `dovetail migrate`). What is left is in docs/architecture.md.
  *
  * Invariants:
  *   1. Every statement is bound, never built from data, prepared once per
@@ -24,6 +23,8 @@
  *      server's writes wait out another process's bulk load rather than
  *      fail. A lock PostgreSQL refuses (a lock timeout an operator set, a
  *      deadlock, a serialization failure) is DT_EBUSY, as SQLITE_BUSY is.
+ *      The lock's waiters queue in the server, so handles that share a
+ *      committer take no write gate here (st_set_write_gate is SQLite's).
  *   3. Record contents are sealed before they leave the process, as in the
  *      SQLite backend (crypt.c): the server never sees them in clear.
  *   4. A message names the store by its URL without its password.
@@ -99,6 +100,13 @@ void pg_close(st_store *s);
 /* The URL as messages show it: without its password (invariant 4).
  * dt_malloc'd; NULL when out of memory. */
 char *pg_redacted(const char *url);
+
+/* st_probe's on PostgreSQL (pg.c): a connection of its own, made at its
+ * first read; the WAL's calls have nothing to do there. */
+typedef struct pg_probe pg_probe;
+int pg_probe_open(const st_store *s, pg_probe **out, dt_error *err);
+int pg_probe_gen(pg_probe *p, int64_t *gen, dt_error *err);
+void pg_probe_close(pg_probe *p);
 
 /* The twins of store.h's functions of the same names (st_ for pg_). */
 int pg_begin(st_store *s, dt_error *err);

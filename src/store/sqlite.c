@@ -7,8 +7,9 @@
  * Writers take the lock at st_begin (BEGIN IMMEDIATE), so a second writer
  * fails there, before it has done any work, instead of deadlocking later.
  *
- * A PostgreSQL backend would implement the same store.h functions; callers
- * only ever see store.h.
+ * The PostgreSQL backend implements the same store.h functions (pg_int.h):
+ * each function here hands a PostgreSQL store to its pg_ twin first, so
+ * callers only ever see store.h.
  *
  * Record contents (raw and norm, in record and record_history) are sealed
  * by crypt.c, bound to (id, version, column); blocking-index slots hold a
@@ -562,6 +563,21 @@ const char *st_path(const st_store *s)
     return s->path;
 }
 
+/* A URL's scheme has two spellings: one store either way. */
+static const char *past_scheme(const char *url)
+{
+    return url + (strncmp(url, "postgres://", 11) ? 13 : 11);
+}
+
+int st_same_store(const st_store *a, const st_store *b)
+{
+    if (!a->pg != !b->pg) return 0;
+    if (a->pg) return !strcmp(past_scheme(a->path), past_scheme(b->path));
+    struct stat sa, sb;
+    return stat(a->path, &sa) == 0 && stat(b->path, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 void st_set_write_gate(st_store *s, pthread_mutex_t *gate)
 {
     assert(!s->is_gated);
@@ -710,6 +726,11 @@ void st_snapshot_hold(st_store *s, int started)
     if (!started) return;
     if (sqlite3_txn_state(s->db, NULL) == SQLITE_TXN_READ) s->is_held = 1;
     else st_snapshot_end(s, started); /* a read that wrote (st_source_id) holds no lock long */
+}
+
+int st_can_hold(const st_store *s)
+{
+    return !s->pg;
 }
 
 int st_snapshot_is_held(const st_store *s)
@@ -1657,16 +1678,21 @@ void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames)
 struct st_probe {
     sqlite3 *db;
     sqlite3_stmt *gen;
+    pg_probe *pg; /* a PostgreSQL store's (pg.c): db is NULL */
 };
 
-int st_probe_open(const char *path, st_probe **out, dt_error *err)
+int st_probe_open(const st_store *s, st_probe **out, dt_error *err)
 {
     *out = NULL;
-    if (st_is_url(path))
-        return dt_err_set(err, DT_EINVAL, "serving a PostgreSQL store is not built yet: the "
-                          "server's committer watches SQLite's WAL");
+    const char *path = s->path;
     st_probe *p = dt_calloc(1, sizeof *p);
     if (!p) return dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (s->pg) {
+        int prc = pg_probe_open(s, &p->pg, err);
+        if (prc < 0) dt_free(p);
+        else *out = p;
+        return prc;
+    }
     /* read-write without create: a WAL reader may need to set up the -shm */
     int rc = sqlite3_open_v2(path, &p->db, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK) sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
@@ -1686,6 +1712,7 @@ int st_probe_open(const char *path, st_probe **out, dt_error *err)
 
 int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err)
 {
+    if (p->pg) return pg_probe_gen(p->pg, gen, err);
     int rc = sqlite3_step(p->gen); /* one statement: its own read transaction, fresh */
     const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(p->gen, 0) : NULL;
     *gen = v ? strtoll(v, NULL, 10) : 0;
@@ -1720,6 +1747,10 @@ static int sync_store_file(sqlite3 *db)
 
 int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err)
 {
+    if (p->pg) { /* no WAL of ours: PostgreSQL checkpoints its own */
+        *is_whole = 1;
+        return DT_OK;
+    }
     if (restart) sqlite3_busy_handler(p->db, reset_busy, NULL);
     int n_copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(p->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART
@@ -1735,6 +1766,7 @@ int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err)
 void st_probe_close(st_probe *p)
 {
     if (!p) return;
+    pg_probe_close(p->pg);
     sqlite3_finalize(p->gen);
     sqlite3_close(p->db);
     dt_free(p);

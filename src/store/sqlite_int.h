@@ -26,6 +26,7 @@ struct st_store {
     struct pg_conn *pg;   /* a PostgreSQL store (pg_int.h): db is NULL */
     struct pg_stmts *pg_stmts; /* its statements prepared on the connection (pg.c) */
     int pg_failed;        /* the code of pg_run's last failure (pg_int.h) */
+    char *pg_url;         /* its URL as given (a password too): st_probe_open connects with it */
     char *path;
     sqlite3_stmt *stmt[SQ_MAX_STMTS];
     sqlite3_stmt *gov[SQ_MAX_GOV_STMTS];

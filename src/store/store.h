@@ -1,8 +1,9 @@
 /*
  * store.h — the persistent store (src/store): one interface, backends
- * behind it. SQLite is the embedded default; a PostgreSQL backend can sit
- * behind the same functions later, so callers never see SQL or a handle
- * of either. Knows util only: values cross this boundary as text.
+ * behind it. SQLite is the embedded default; PostgreSQL (a postgresql://
+ * URL for a path, pg_int.h) sits behind the same functions, so callers
+ * never see SQL or a handle of either. Knows util only: values cross this
+ * boundary as text.
  *
  * Invariants:
  *   1. Nothing a source sent is lost or rewritten: a record's raw row is
@@ -54,6 +55,9 @@ const char *st_path(const st_store *s);
  * without its password, as st_path of a store opened there shows it.
  * dt_malloc'd; NULL: out of memory. */
 char *st_path_shown(const char *path);
+/* 1 when a and b are handles on one store: one file (device and inode),
+ * or one URL (its two schemes alike, its password aside). */
+int st_same_store(const st_store *a, const st_store *b);
 
 /* 1 when the store could only be opened for reading (a read-only file,
  * a full disk): every write fails with DT_EIO. */
@@ -107,6 +111,11 @@ void st_snapshot_end(st_store *s, int started);
  * some did, or when it reads the audit log, which a held snapshot shows
  * as it was. st_begin releases it (a write cannot start inside a read). */
 void st_snapshot_hold(st_store *s, int started);
+/* 1 when st_snapshot_hold keeps anything: SQLite's page cache. On
+ * PostgreSQL it ends the snapshot (the server keeps the cache, and an
+ * open transaction would hold back its vacuum), so there is nothing to
+ * check a held one with. */
+int st_can_hold(const st_store *s);
 int st_snapshot_is_held(const st_store *s);
 void st_snapshot_release(st_store *s);
 /* The data generation: 0 in a new store, one more after every commit
@@ -119,16 +128,18 @@ void st_log_changed(st_store *s);
  * lock and give it back after their commit or rollback: they queue for
  * the lock, where SQLite's busy timeout would have them poll for it, and
  * a writer polling against a busy group committer can lose every time
- * until its timeout. NULL: none. */
+ * until its timeout. NULL: none. SQLite's alone: PostgreSQL's write lock
+ * queues its waiters itself (pg_int.h, invariant 2). */
 void st_set_write_gate(st_store *s, pthread_mutex_t *gate);
 /* 1 while an st_begin transaction is open. */
 int st_is_writing(const st_store *s);
 /* Test builds: from now on, a commit that bypasses the above aborts. */
 void st_check_commits(st_store *s);
-/* A small connection of its own that reads the current data generation
- * in a fresh transaction: cheap, since it caches nothing worth keeping. */
+/* A small connection of its own to s's store that reads the current data
+ * generation in a fresh transaction: cheap, since it caches nothing worth
+ * keeping (on PostgreSQL it connects at its first read: pg.c). */
 typedef struct st_probe st_probe;
-int st_probe_open(const char *path, st_probe **out, dt_error *err);
+int st_probe_open(const st_store *s, st_probe **out, dt_error *err);
 int st_probe_gen(st_probe *p, int64_t *gen, dt_error *err);
 void st_probe_close(st_probe *p);
 /* SQLite resets the WAL (writes it again from the top) only when a
@@ -142,7 +153,9 @@ void st_probe_close(st_probe *p);
  * waiting at most ST_RESET_WAIT_US for readers on it to leave and for a
  * writer (the caller keeps its own from starting meanwhile). *is_whole:
  * the WAL was copied whole (and, with restart, reset); 0 when a reader or
- * writer was still there (try again). */
+ * writer was still there (try again). On PostgreSQL there is no WAL of
+ * ours: st_wal_watch leaves *frames as it is and st_probe_checkpoint
+ * copies nothing (*is_whole 1). */
 enum { ST_RESET_WAIT_US = 2000 };
 void st_wal_watch(st_store *s, _Atomic int_fast64_t *frames);
 int st_probe_checkpoint(st_probe *p, int restart, int *is_whole, dt_error *err);

@@ -5,14 +5,16 @@
 # steward of every source, an analyst and an auditor, and on each source a
 # policy allowing PURPOSE (default: test) with every column and link.
 # Tokens go to B.admin, B.steward, B.analyst, B.auditor, where B is
-# `gv_base STORE`: the store's file, or for a PostgreSQL URL $T/NAME where
-# NAME is its database. The key file is DOVETAIL_KEY_FILE, when unset B.key
-# (then exported, so later commands, and later stores, use it).
+# `gv_base STORE`: GV_FILES when set, else the store's file, or for a
+# PostgreSQL URL $T/NAME where NAME is its database. The key file is
+# DOVETAIL_KEY_FILE, when unset B.key (then exported, so later commands,
+# and later stores, use it).
 #
 # as ROLE STORE COMMAND ARGS...: runs dovetail COMMAND on STORE with that
 # role's token and --purpose test.
 
 gv_base() {
+    [ -z "${GV_FILES:-}" ] || { echo "$GV_FILES"; return; }
     case $1 in
     postgres*) _db=${1#*:///}; echo "${T:?gv_base: no T}/${_db%%\?*}" ;;
     *) echo "$1" ;;
@@ -50,20 +52,23 @@ as() {
 }
 
 # A governed store of bench-gen's registries (2,000 people, seed 7) under
-# bench/bench.yaml in DIR/s.db, with a reviewer (DIR/s.db.reviewer), every
-# source ingested, a model trained and the finding rules run; the data in
-# DIR/g. Calls bad (lib.sh) for each step that fails. Needs DT and GEN.
-gv_bench_store() {
-    _d=$1 _root=$(cd "$(dirname "$0")/../.." && pwd)
+# bench/bench.yaml in DIR/s.db (or at STORE, a postgresql:// URL), with a
+# reviewer (DIR/s.db.reviewer), every source ingested, a model trained
+# and the finding rules run; the data in DIR/g, the tokens and key file
+# at DIR/s.db.* either way. Calls bad (lib.sh) for each step that fails.
+# Needs DT and GEN.
+gv_bench_store() { # DIR [STORE]
+    _d=$1 _st=${2:-$1/s.db} _root=$(cd "$(dirname "$0")/../.." && pwd)
     "$GEN" --seed 7 --people 2000 --out "$_d/g" >/dev/null || bad "bench-gen runs"
     sed "s|DATA/|$_d/g/|g" "$_root/bench/bench.yaml" >"$_d/c.yaml"
-    gv_setup "$_d/s.db" "$_d/c.yaml" || bad "store set up"
+    GV_FILES=$_d/s.db gv_setup "$_st" "$_d/c.yaml" || bad "store set up"
     DOVETAIL_TOKEN=$(cat "$_d/s.db.admin") "$DT" principal add reviewer --role reviewer \
-        --store "$_d/s.db" --purpose setup >"$_d/s.db.reviewer" 2>/dev/null || bad "reviewer added"
+        --store "$_st" --purpose setup >"$_d/s.db.reviewer" 2>/dev/null || bad "reviewer added"
     for _s in deaths benefits earners health voters payments earnings; do
-        as steward "$_d/s.db" ingest -q --source $_s "$_d/g/$_s.csv" 2>/dev/null || bad "ingest $_s"
+        GV_FILES=$_d/s.db as steward "$_st" ingest -q --source $_s "$_d/g/$_s.csv" 2>/dev/null ||
+            bad "ingest $_s"
     done
-    DOVETAIL_TOKEN=$(cat "$_d/s.db.admin") "$DT" train -q --store "$_d/s.db" --purpose test \
+    DOVETAIL_TOKEN=$(cat "$_d/s.db.admin") "$DT" train -q --store "$_st" --purpose test \
         2>/dev/null || bad "train"
-    as analyst "$_d/s.db" findings run >/dev/null 2>&1 || bad "findings run"
+    GV_FILES=$_d/s.db as analyst "$_st" findings run >/dev/null 2>&1 || bad "findings run"
 }

@@ -5,7 +5,8 @@
  * versions kept, withdrawal and restore, record order, rollback, contents
  * sealed at rest (the server holds no value in clear), two connections
  * writing one after the other through the write lock, the blocking index
- * (index.c's logic over pg_index.c's primitives). */
+ * (index.c's logic over pg_index.c's primitives), the data generation's
+ * probe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -444,6 +445,79 @@ static void test_records_many(void **state)
     pg_close(s);
 }
 
+/* The one integer sql returns, on a connection of the test's own. */
+static int64_t server_i64(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* Connections to the store's database but the one counting them. */
+static int64_t connections(const char *url)
+{
+    return server_i64(url, "SELECT count(*) - 1 FROM pg_stat_activity "
+                           "WHERE datname = current_database()");
+}
+
+/* The probe a server's handle reads the data generation with (store.h):
+ * a connection of its own made at its first read, not at open (a handle
+ * on PostgreSQL holds no snapshot to check, so most probes are never
+ * read); it sees a commit at once, connects again after its connection
+ * was lost, and has no WAL to copy. Handles on one database are one
+ * store whichever way the URL's scheme is spelled; another database's
+ * are not. */
+static void test_probe(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = pg_create(url, sizeof url), *t = NULL;
+    dt_error err;
+    assert_false(st_can_hold(s));
+    int64_t before = connections(url);
+    st_probe *p = NULL;
+    assert_int_equal(st_probe_open(s, &p, &err), DT_OK);
+    int is_whole = 0;
+    assert_int_equal(st_probe_checkpoint(p, 1, &is_whole, &err), DT_OK);
+    assert_int_equal(is_whole, 1);
+    assert_int_equal(connections(url), before);
+    int64_t g0 = -1, g1 = -1;
+    assert_int_equal(st_probe_gen(p, &g0, &err), DT_OK);
+    assert_int_equal(connections(url), before + 1);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(pg_meta_set(s, "k", "v", &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    assert_int_equal(st_probe_gen(p, &g1, &err), DT_OK);
+    assert_int_equal(g1, g0 + 1);
+    server_i64(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                    "datname = current_database() AND query LIKE '%data_gen''' AND "
+                    "pid <> pg_backend_pid()");
+    int64_t g2 = -1;
+    dt_error_clear(&err);
+    if (st_probe_gen(p, &g2, &err) < 0) { /* the loss is said, and the next read connects */
+        assert_non_null(strstr(err.msg, "data generation"));
+        assert_int_equal(st_probe_gen(p, &g2, &err), DT_OK);
+    }
+    assert_int_equal(g2, g1);
+    st_probe_close(p);
+
+    char other_scheme[512];
+    snprintf(other_scheme, sizeof other_scheme, "postgres://%s", url + strlen("postgresql://"));
+    assert_int_equal(pg_open(other_scheme, g_key, ST_OPEN, &t, &err), DT_OK);
+    assert_true(st_same_store(s, t));
+    pg_close(t);
+    char other[512];
+    t = pg_create(other, sizeof other);
+    assert_false(st_same_store(s, t));
+    pg_close(t);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_blocking_index),
         cmocka_unit_test(test_many_at_once),
         cmocka_unit_test(test_records_many),
+        cmocka_unit_test(test_probe),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

@@ -356,7 +356,7 @@ static void test_data_generation_and_held_snapshot(void **state)
     assert_int_equal(gen_of(s), g0 + 1);
 
     st_probe *p = NULL;
-    assert_int_equal(st_probe_open(g_path, &p, &err), DT_OK);
+    assert_int_equal(st_probe_open(s, &p, &err), DT_OK);
     int started = 0;
     assert_int_equal(st_snapshot_begin(s, &started, &err), DT_OK);
     assert_int_equal(count(s, NULL), 1);
