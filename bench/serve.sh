@@ -17,6 +17,9 @@
 #   makes it (s.db, s.db.key, s.db.analyst; purpose "test") over bench-gen
 #   data whose benefits.csv is DATA (the first row is the query), e.g. the
 #   one `bench/serve.sh --make DATA_DIR STORE_DIR` builds.
+#   STORE=postgresql://...: the store is kept in that database instead of
+#   STORE_DIR/s.db (its key file, tokens and query stay in STORE_DIR); with
+#   --make, it is made there (an empty database). The JSON says which.
 #   THREADS (default 16): the server's workers; RATE (default 10,000,000):
 #   its requests a second per token. QUERIES=N QDATA=DATA_DIR: each
 #   request resolves the next of N benefits rows of DATA_DIR (all in the
@@ -28,15 +31,17 @@ DT=${DT:-$ROOT/build/release/dovetail} # DT: another build to compare
 if [ "${1:-}" = --make ]; then # --make DATA_DIR STORE_DIR: a store to load
     DATA=$2 T=$3
     mkdir -p "$T"
+    S=${STORE:-$T/s.db}
     . "$ROOT/tests/e2e/govern_lib.sh"
+    export GV_FILES=$T/s.db # tokens and key file beside the data, whatever the store
     sed "s|DATA/|$DATA/|g" "$ROOT/bench/bench.yaml" >"$T/c.yaml"
-    gv_setup "$T/s.db" "$T/c.yaml"
+    gv_setup "$S" "$T/c.yaml"
     for s in deaths benefits earners health voters; do
-        as steward "$T/s.db" ingest -q --source $s "$DATA/$s.csv" >/dev/null 2>&1
+        as steward "$S" ingest -q --source $s "$DATA/$s.csv" >/dev/null 2>&1
     done
-    DOVETAIL_TOKEN=$(cat "$T/s.db.admin") "$DT" train -q --store "$T/s.db" --purpose test 2>/dev/null
+    DOVETAIL_TOKEN=$(cat "$T/s.db.admin") "$DT" train -q --store "$S" --purpose test 2>/dev/null
     head -n 2 "$DATA/benefits.csv" >"$T/query.csv"
-    echo "bench/serve.sh: store ready in $T" >&2
+    echo "bench/serve.sh: store ready in $T${STORE:+ (kept in PostgreSQL)}" >&2
     exit 0
 fi
 
@@ -46,6 +51,14 @@ T=${1:?usage: bench/serve.sh [--mixed DATA_DIR] STORE_DIR [SECONDS] [CONNECTIONS
 SECS=${2:-15}
 CONNS=${3:-16}
 export DOVETAIL_KEY_FILE=$T/s.db.key
+S=${STORE:-$T/s.db}
+case $S in
+postgres://* | postgresql://*) backend=postgresql ;;
+*) backend=sqlite ;;
+esac
+sq() { # one query's rows, on either backend
+    if [ $backend = postgresql ]; then psql -tAq "$S" -c "$1"; else sqlite3 "$S" "$1"; fi
+}
 TOKEN=$(cat "$T/s.db.analyst")
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; next }
     { printf "{"; for (i = 1; i <= NF; i++) { v = (i == 1 ? "QUERY-1" : $i); gsub(/["\\]/, "", v)
@@ -80,14 +93,14 @@ EOF
 rm -f "$T/serve.log"
 # the per-token rate limit (default 10,000/s) would cap what is measured: it
 # still runs, set far above what the machine can do
-"$DT" serve --store "$T/s.db" --listen 127.0.0.1:0 --threads "${THREADS:-16}" \
+"$DT" serve --store "$S" --listen 127.0.0.1:0 --threads "${THREADS:-16}" \
     --rate "${RATE:-10000000}" 2>"$T/serve.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 i=0
 while [ $i -lt 400 ] && ! grep -q "port [0-9]" "$T/serve.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
 PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.log")
-a0=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
+a0=$(sq "SELECT count(*) FROM audit")
 
 # --mixed: batches of 100 new rows until $T/stop appears; the ids of each
 # batch answered 200 go to $T/acked, other statuses to $T/ingest_errors.
@@ -120,24 +133,25 @@ pause=$(awk '/^dovetail_wal_reset_pause_seconds_max/ { printf "%.2f", $2 * 1000 
 kill -TERM $PID
 wait $PID || true
 trap - EXIT
-a1=$(sqlite3 "$T/s.db" "SELECT count(*) FROM audit")
+a1=$(sq "SELECT count(*) FROM audit")
 acked=$(wc -l <"$T/acked")
 stored=0 verified=null
 if [ -n "$MIXED" ]; then # every acknowledged row is there, and the log verifies
-    sqlite3 "$T/s.db" "SELECT record_id FROM record WHERE withdrawn = 0 AND record_id LIKE 'MIX$$-%'" \
+    sq "SELECT record_id FROM record WHERE withdrawn = 0 AND record_id LIKE 'MIX$$-%'" \
         | sort >"$T/stored"
     sort "$T/acked" | comm -23 - "$T/stored" >"$T/missing"
     stored=$((acked - $(wc -l <"$T/missing")))
-    DOVETAIL_TOKEN=$(cat "$T/s.db.auditor") "$DT" audit verify --store "$T/s.db" --purpose bench \
+    DOVETAIL_TOKEN=$(cat "$T/s.db.auditor") "$DT" audit verify --store "$S" --purpose bench \
         >"$T/verify.out" 2>&1 && verified=true || verified=false
 fi
-awk -v audited=$((a1 - a0)) -v resets="${resets:-0}" -v pause="${pause:-0}" -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" -v acked="$acked" \
+awk -v backend=$backend -v threads="${THREADS:-16}" -v audited=$((a1 - a0)) -v resets="${resets:-0}" -v pause="${pause:-0}" -v secs="$SECS" -v conns="$CONNS" -v mixed="$MIXED" -v acked="$acked" \
     -v stored="$stored" -v verified="$verified" -v errs="$(cat "$T/ingest_errors" 2>/dev/null | wc -l)" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     / 50% / { p50 = ms($2) } / 90% / { p90 = ms($2) } / 99% / { p99 = ms($2) }
     /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
     /Non-2xx/ { non2xx = $NF } /Socket errors/ { sockerr = $0 }
-    END { printf "{\"route\": \"resolve\", \"seconds\": %d, \"connections\": %d, \"requests\": %d, ", secs, conns, n
+    END { printf "{\"route\": \"resolve\", \"backend\": \"%s\", \"threads\": %d, ", backend, threads
+          printf "\"seconds\": %d, \"connections\": %d, \"requests\": %d, ", secs, conns, n
           printf "\"requests_per_s\": %.1f, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, ", rps, p50, p90, p99
           printf "\"non_2xx\": %d, \"socket_errors\": \"%s\", \"audit_entries\": %d, ", non2xx, sockerr, audited
           printf "\"wal_resets\": %d, \"wal_reset_pause_max_ms\": %s", resets, pause

@@ -9,6 +9,12 @@
  * backend takes as max + 1 (records, sources, models) are taken so here
  * too, under the write lock, so a rolled-back train gives its model
  * version again, as there.
+ *
+ * The data generation (store.h) moves on at a commit that changed a row
+ * outside the audit log, as in SQLite: pg_run counts the rows each
+ * statement wrote from its command tag, and the audit log's statements
+ * count theirs apart (st_log_changed), so a group commit of entries alone
+ * (a server's) leaves it.
  */
 #include <assert.h>
 #include <endian.h>
@@ -168,6 +174,18 @@ static const char *prepared(st_store *s, const char *sql, const pg_params *p, ch
     return name;
 }
 
+/* Counts the rows a statement wrote, for the data generation (pg_commit,
+ * as sqlite3_changes64 counts them): an INSERT, UPDATE or DELETE says how
+ * many; another statement that writes (TRUNCATE, CREATE or DROP INDEX)
+ * says none, and counts as one; a SELECT writes nothing. */
+static void count_changes(st_store *s, PGresult *r)
+{
+    const char *tag = PQcmdStatus(r), *n = PQcmdTuples(r);
+    int64_t rows = !strncmp(tag, "SELECT", 6) ? 0 : *n ? strtoll(n, NULL, 10) : 1;
+    s->pg_last_changes = rows;
+    s->pg_changes += rows;
+}
+
 PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
                  dt_error *err)
 {
@@ -179,7 +197,10 @@ PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *w
         r = PQexecPrepared(c, stmt, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
                            p ? p->fmt : NULL, 1);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        count_changes(s, r);
+        return r;
+    }
     const char *why = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (!why) why = PQerrorMessage(c);
@@ -494,19 +515,16 @@ static int lock_write(st_store *s, int may_wait, dt_error *err)
         return r ? dt_err_set(err, DT_EBUSY, "the store is being written") : pg_failed(s);
     }
     s->in_txn = 1;
+    s->changes_at_begin = s->pg_changes;
+    s->log_changes = 0;
     return DT_OK;
 }
 
-/* Starts a write: the write lock, then what any process erased last. */
+/* Starts a write: the write lock (the erased-id mark is read where a
+ * record is added: see "The next record's id"). */
 static int begin_write(st_store *s, int may_wait, dt_error *err)
 {
-    DT_TRY(lock_write(s, may_wait, err));
-    char *v = NULL;
-    int rc = pg_meta_get(s, "record_id_erased", &v, err);
-    s->erased_max = v ? strtoll(v, NULL, 10) : 0;
-    dt_free(v);
-    if (rc < 0) pg_rollback(s);
-    return rc;
+    return lock_write(s, may_wait, err);
 }
 
 int pg_begin(st_store *s, dt_error *err)
@@ -544,10 +562,15 @@ int pg_verify(st_store *s, dt_error *err)
 int pg_commit(st_store *s, dt_error *err)
 {
     const char *what = "committing a batch";
-    /* the data generation moves on with every commit that wrote data
-     * (store.h); a write transaction here is one that wrote */
-    int rc = pg_do(s, "INSERT INTO meta(key, value) VALUES('data_gen', '1') ON CONFLICT(key) "
-                   "DO UPDATE SET value = (meta.value::bigint + 1)::text", NULL, what, err);
+    /* the data generation moves on with every commit that changed a row
+     * outside the audit log (store.h): a group commit of entries alone
+     * leaves it, one statement fewer in the one step every server's
+     * commits take in turn */
+    int64_t changed = s->pg_changes - s->changes_at_begin - s->log_changes;
+    int rc = changed > 0 ? pg_do(s, "INSERT INTO meta(key, value) VALUES('data_gen', '1') "
+                                 "ON CONFLICT(key) DO UPDATE SET value = "
+                                 "(meta.value::bigint + 1)::text", NULL, what, err)
+                         : DT_OK;
     if (rc == DT_OK) rc = pg_do(s, "COMMIT", NULL, what, err);
     if (rc < 0) {
         pg_rollback(s);
@@ -750,17 +773,21 @@ static int open_cell(st_store *s, const PGresult *r, int row, int col, int64_t i
                         (size_t)PQgetlength(r, row, col), out, err);
 }
 
+/* The next record's id: never one once erased (see sqlite.c, S_REC_NEXT_ID),
+ * as the erasures committed and this transaction's own left the setting.
+ * Read where a record is added, under the write lock, not at every
+ * st_begin: a group commit of audit entries has no use for it. */
+#define NEXT_RECORD_ID                                                                    \
+    "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), coalesce((SELECT "        \
+    "value::bigint FROM meta WHERE key = 'record_id_erased'), 0)) + 1"
+
 static int record_add(st_store *s, int64_t source, const char *record_id, const char *raw,
                       const char *norm, int64_t received, int64_t *out_id, dt_error *err)
 {
     const char *what = "storing a record";
-    pg_params p = {0};
-    pg_param_i64(&p, s->erased_max);
     int64_t id = 0;
-    /* never an id once erased (see sqlite.c, S_REC_NEXT_ID) */
-    DT_TRY(pg_one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), $1::bigint) "
-                   "+ 1", &p, &id, what, err));
-    p = (pg_params){0};
+    DT_TRY(pg_one_i64(s, NEXT_RECORD_ID, NULL, &id, what, err));
+    pg_params p = {0};
     pg_param_i64(&p, id);
     pg_param_i64(&p, source);
     pg_param_text(&p, record_id);
@@ -1015,11 +1042,7 @@ int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int6
         rc = util_intern_put(&stored, pg_text(r, j, 5), strlen(pg_text(r, j, 5)), &k);
     }
     int64_t next = 0;
-    pg_params q = {0};
-    pg_param_i64(&q, s->erased_max);
-    if (rc == DT_OK)
-        rc = pg_one_i64(s, "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), "
-                        "$1::bigint) + 1", &q, &next, "storing records", err);
+    if (rc == DT_OK) rc = pg_one_i64(s, NEXT_RECORD_ID, NULL, &next, "storing records", err);
     new_rows w = {0};
     for (size_t i = 0; i < n && rc == DT_OK; i++) {
         uint32_t j = util_intern_find(&stored, rows[i].record_id, strlen(rows[i].record_id));

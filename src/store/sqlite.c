@@ -668,8 +668,7 @@ int st_begin_now(st_store *s, dt_error *err)
 
 void st_log_changed(st_store *s)
 {
-    if (s->pg) return;
-    s->log_changes += sqlite3_changes64(s->db);
+    s->log_changes += s->pg ? s->pg_last_changes : sqlite3_changes64(s->db);
 }
 
 int st_commit(st_store *s, dt_error *err)

@@ -38,8 +38,10 @@ struct st_store {
     int is_gen_moved;  /* the open transaction moved the data generation itself */
     int is_held;       /* a read transaction is kept open between requests (st_snapshot_hold) */
     int is_bulk;       /* st_begin_bulk's transaction: foreign keys unchecked until its end */
-    int64_t changes_at_begin; /* sqlite3_total_changes64 at st_begin */
+    int64_t changes_at_begin; /* sqlite3_total_changes64 (PostgreSQL: pg_changes) at st_begin */
     int64_t log_changes;      /* rows the audit log's statements wrote since st_begin */
+    int64_t pg_changes;       /* PostgreSQL: rows its statements wrote since open (pg_run) */
+    int64_t pg_last_changes;  /* PostgreSQL: rows the last statement wrote */
     int is_created;    /* this open made the file: a failed create removes it */
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */

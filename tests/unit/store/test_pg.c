@@ -6,7 +6,7 @@
  * sealed at rest (the server holds no value in clear), two connections
  * writing one after the other through the write lock, the blocking index
  * (index.c's logic over pg_index.c's primitives), the data generation's
- * probe. */
+ * probe, and the generation itself (the audit log's rows alone leave it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -445,6 +445,67 @@ static void test_records_many(void **state)
     pg_close(s);
 }
 
+static int64_t gen_of(st_store *s)
+{
+    dt_error err;
+    int64_t gen = -1;
+    assert_int_equal(st_data_gen(s, &gen, &err), DT_OK);
+    return gen;
+}
+
+/* The data generation moves on with every commit that changes data and
+ * only then, as on SQLite (test_store.c): a commit of the audit log's
+ * rows alone (a server's group commit) leaves it; so does a rollback. */
+static void test_data_generation(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = pg_create(url, sizeof url);
+    dt_error err;
+    dt_error_clear(&err);
+    int64_t a, g0 = gen_of(s);
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_true(gen_of(s) > g0);
+    g0 = gen_of(s);
+    assert_int_equal(st_begin(s, &err), DT_OK);
+    put(s, a, "1", "{}");
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 1);
+
+    assert_int_equal(st_begin(s, &err), DT_OK); /* an entry, a head, the end: the log alone */
+    uint8_t leaf[32] = {1}, frontier[32] = {0};
+    const char *subjects[] = {"a:1", "a:2"};
+    st_audit_entry e = {.seq = 1, .time = 1, .principal = "p", .purpose = "x", .action = "a.b",
+                        .fields = "[]", .outcome = "allowed", .subjects = subjects,
+                        .n_subjects = 2, .leaf_hash = leaf, .leaf_hash_len = 32};
+    assert_int_equal(st_audit_put(s, &e, &err), DT_OK);
+    st_head h = {.size = 1, .time = 1, .frontier = frontier, .frontier_len = 32};
+    assert_int_equal(st_head_put(s, &h, &err), DT_OK);
+    st_log_end end = {.size = 1, .frontier_len = 32};
+    assert_int_equal(st_log_end_put(s, &end, &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 1);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* a data row beside an entry: moves */
+    e.seq = 2;
+    assert_int_equal(st_audit_put(s, &e, &err), DT_OK);
+    assert_int_equal(st_meta_set(s, "k", "v", &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 2);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* a statement that counts no rows: moves */
+    assert_int_equal(st_links_index_drop(s, &err), DT_OK);
+    assert_int_equal(st_links_index_build(s, &err), DT_OK);
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 3);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* rolled back: nothing moves */
+    assert_int_equal(st_meta_set(s, "k", "w", &err), DT_OK);
+    st_rollback(s);
+    assert_int_equal(gen_of(s), g0 + 3);
+    assert_int_equal(st_begin(s, &err), DT_OK); /* nothing written: nothing moves */
+    assert_int_equal(st_commit(s, &err), DT_OK);
+    assert_int_equal(gen_of(s), g0 + 3);
+    pg_close(s);
+}
+
 /* The one integer sql returns, on a connection of the test's own. */
 static int64_t server_i64(const char *url, const char *sql)
 {
@@ -529,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_many_at_once),
         cmocka_unit_test(test_records_many),
         cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_data_generation),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }
