@@ -186,18 +186,57 @@ static void count_changes(st_store *s, PGresult *r)
     s->pg_changes += rows;
 }
 
-PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
-                 dt_error *err)
+/* Makes a connection the server closed (a restart, a failover, a
+ * terminated backend) again, with its session's settings; its prepared
+ * statements went with it. 1 when it was made again. */
+static int revive(st_store *s)
 {
     PGconn *c = (PGconn *)s->pg;
+    if (PQstatus(c) != CONNECTION_BAD) return 0;
+    PQreset(c);
+    if (PQstatus(c) != CONNECTION_OK) return 0;
+    if (s->pg_stmts) memset(s->pg_stmts->is_prepared, 0, s->pg_stmts->cap);
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    return 1;
+}
+
+static PGresult *run_once(st_store *s, const char *sql, const pg_params *p)
+{
     char name[16];
     PGresult *r = NULL;
     const char *stmt = prepared(s, sql, p, name, &r);
     if (stmt)
-        r = PQexecPrepared(c, stmt, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                           p ? p->fmt : NULL, 1);
+        r = PQexecPrepared((PGconn *)s->pg, stmt, p ? p->n : 0, p ? p->v : NULL,
+                           p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    return r;
+}
+
+static int is_done(const PGresult *r)
+{
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+PGresult *pg_run(st_store *s, const char *sql, const pg_params *p, const char *what,
+                 dt_error *err)
+{
+    PGconn *c = (PGconn *)s->pg;
+    /* Between our transactions nothing is under way on the connection:
+     * one the server closed is made again, so a server outlives a restart
+     * of its database. libpq learns of a loss only when a statement fails
+     * on it, so a BEGIN or a read (nothing of either happened) is sent
+     * once more on the connection made again; a write is not. Inside a
+     * transaction a loss is the caller's error: what was done in it is
+     * gone. */
+    int is_between = !s->in_txn && !s->pg_in_read;
+    if (is_between) revive(s);
+    PGresult *r = run_once(s, sql, p);
+    if (!is_done(r) && is_between && (!strncmp(sql, "SELECT", 6) || !strncmp(sql, "BEGIN", 5)) &&
+        revive(s)) {
+        PQclear(r);
+        r = run_once(s, sql, p);
+    }
+    if (is_done(r)) {
         count_changes(s, r);
         return r;
     }
@@ -583,22 +622,26 @@ int pg_commit(st_store *s, dt_error *err)
 void pg_rollback(st_store *s)
 {
     PQclear(PQexec((PGconn *)s->pg, "ROLLBACK"));
-    s->in_txn = 0;
+    s->in_txn = s->pg_in_read = 0; /* whatever was open, none is now */
 }
 
 int pg_snapshot_begin(st_store *s, int *started, dt_error *err)
 {
     *started = 0;
-    if (s->in_txn || PQtransactionStatus((PGconn *)s->pg) != PQTRANS_IDLE) return DT_OK;
+    if (s->in_txn || s->pg_in_read) return DT_OK;
+    revive(s); /* a closed connection's status is not idle */
+    if (PQtransactionStatus((PGconn *)s->pg) != PQTRANS_IDLE) return DT_OK;
     DT_TRY(pg_do(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL, "starting a read",
                  err));
-    *started = 1;
+    *started = s->pg_in_read = 1;
     return DT_OK;
 }
 
 void pg_snapshot_end(st_store *s, int started)
 {
-    if (started) PQclear(PQexec((PGconn *)s->pg, "COMMIT"));
+    if (!started) return;
+    s->pg_in_read = 0;
+    PQclear(PQexec((PGconn *)s->pg, "COMMIT"));
 }
 
 int pg_data_gen(st_store *s, int64_t *gen, dt_error *err)

@@ -28,6 +28,11 @@
  *   3. Record contents are sealed before they leave the process, as in the
  *      SQLite backend (crypt.c): the server never sees them in clear.
  *   4. A message names the store by its URL without its password.
+ *   5. A connection the server closed (a restart, a failover) is made
+ *      again between transactions, with its statements prepared anew
+ *      (pg_run): a long-lived server outlives its database's restart.
+ *      Inside a transaction the loss is an error; a BEGIN or a read
+ *      outside one is sent again, a write never (it may have happened).
  */
 #ifndef DT_STORE_PG_INT_H
 #define DT_STORE_PG_INT_H

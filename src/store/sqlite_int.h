@@ -42,6 +42,7 @@ struct st_store {
     int64_t log_changes;      /* rows the audit log's statements wrote since st_begin */
     int64_t pg_changes;       /* PostgreSQL: rows its statements wrote since open (pg_run) */
     int64_t pg_last_changes;  /* PostgreSQL: rows the last statement wrote */
+    int pg_in_read;           /* PostgreSQL: a pg_snapshot_begin transaction is open */
     int is_created;    /* this open made the file: a failed create removes it */
     int64_t erased_max; /* the highest record id ever erased, as of st_begin */
     int64_t n_new;     /* rows in block_new, about (a rollback leaves it high); -1: unread */

@@ -4,8 +4,9 @@
 # private PostgreSQL 15 this script starts (tests/pg-server, as pg_test.sh).
 # Health; resolve under a purpose, one audit entry; a denial (role,
 # purpose) answered 403 and audited; ingest over HTTP, the rows stored
-# and found; an error naming the store says "the store", never its URL
-# or password; then two servers on one store at once ("several dovetail
+# and found; every connection ended by the database, and the next
+# requests answered all the same; an error naming the store says "the
+# store", never its URL or password; then two servers on one store at once ("several dovetail
 # serve processes behind a load balancer"), each with several workers,
 # under concurrent resolves and ingests: every request answered and
 # audited once, the log one sequence from 1 with no gap, both stopped
@@ -118,6 +119,28 @@ has "$T/r" "\"record_id\":\"NEW-$(sed -n 2p "$T/g/benefits.csv" | cut -d, -f1)\"
 req "$URL_a" steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' \
     --data-binary @"$T/new.csv" >"$T/r"
 has "$T/r" '"unchanged":3' && ok "the same rows again: unchanged" || bad "ingest again" "$(cat "$T/r")"
+
+# The database ends every connection (a restart, a failover): the server
+# connects again as each next transaction starts, and answers every
+# request, its entries committed.
+before=$(n_audit)
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+rm -f "$T"/after_drop.*
+jobs=""
+for k in 1 2 3 4 5 6 7 8; do # at once: every worker's handle, not one again and again
+    curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $(cat "$S.analyst")" \
+        -H 'Dovetail-Purpose: test' -H 'Content-Type: application/json' \
+        --data-binary @"$T/record.json" "$URL_a/v1/sources/benefits/resolve" >"$T/after_drop.$k" &
+    jobs="$jobs $!"
+done
+for j in $jobs; do wait "$j"; done # not the servers
+req "$URL_a" steward POST /v1/sources/benefits/records -H 'Content-Type: text/csv' \
+    --data-binary @"$T/new.csv" | head -n 1 >"$T/after_drop.ingest"
+cat "$T"/after_drop.* >"$T/after_drop"
+[ "$(sort -u "$T/after_drop")" = 200 ] && [ "$(n_audit)" = $((before + 9)) ] \
+    && ok "every connection ended by the database: the next requests answered (9 of 9) and audited" \
+    || bad "connections lost" "$(sort "$T/after_drop" | uniq -c | tr '\n' ' ') entries +$(($(n_audit) - before))"
 
 # An error naming the store names it "the store": not its URL, nor the
 # password a URL may carry (trust authentication ignores it here).

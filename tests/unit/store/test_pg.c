@@ -6,7 +6,8 @@
  * sealed at rest (the server holds no value in clear), two connections
  * writing one after the other through the write lock, the blocking index
  * (index.c's logic over pg_index.c's primitives), the data generation's
- * probe, and the generation itself (the audit log's rows alone leave it). */
+ * probe, and the generation itself (the audit log's rows alone leave it),
+ * a connection the server closed made again at the next transaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -579,6 +580,67 @@ static void test_probe(void **state)
     pg_close(s);
 }
 
+/* Ends every other connection to the store's database, as a restart of
+ * the server (or a failover) would. */
+static void drop_connections(const char *url)
+{
+    server_i64(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                    "datname = current_database() AND pid <> pg_backend_pid()");
+}
+
+/* A connection the server closed is made again by the next statement
+ * outside a transaction or the next transaction's start, a read's or a
+ * write's, with its statements prepared anew: a long-lived server
+ * outlives a restart of its database. Within a transaction a lost
+ * connection is an error (what was done in it is gone), and the next
+ * transaction goes on. */
+static void test_connection_lost(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = pg_create(url, sizeof url);
+    dt_error err;
+    int64_t a, id = 0;
+    assert_int_equal(pg_source_id(s, "a", &a, &err), DT_OK);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    put(s, a, "one", "{}");
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+
+    drop_connections(url); /* a read outside any transaction (a handle's first) */
+    char *v = NULL;
+    assert_int_equal(pg_meta_get(s, "schema_version", &v, &err), DT_OK);
+    assert_non_null(v);
+    dt_free(v);
+    drop_connections(url);
+    int started = 0;
+    assert_int_equal(pg_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(started, 1);
+    assert_int_equal(pg_record_id(s, a, "one", &id, &err), DT_OK); /* prepared before */
+    pg_snapshot_end(s, started);
+
+    drop_connections(url);
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    put(s, a, "two", "{}");
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    assert_int_equal(pg_record_id(s, a, "two", &id, &err), DT_OK);
+
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    drop_connections(url);
+    st_put_result r;
+    assert_int_equal(pg_record_put(s, a, "three", "{}", "{}", 1, &r, &id, &err), DT_EIO);
+    pg_rollback(s);
+    assert_int_equal(pg_snapshot_begin(s, &started, &err), DT_OK);
+    assert_int_equal(pg_record_id(s, a, "three", &id, &err), DT_ENOTFOUND);
+    pg_snapshot_end(s, started);
+    assert_int_equal(pg_begin_now(s, &err), DT_OK);
+    put(s, a, "three", "{}");
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    uint64_t n = 0;
+    assert_int_equal(pg_record_count(s, NULL, &n, &err), DT_OK);
+    assert_int_equal(n, 3);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_records_many),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_data_generation),
+        cmocka_unit_test(test_connection_lost),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }
