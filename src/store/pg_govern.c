@@ -14,6 +14,8 @@
  *   3. Ids SQLite takes as max + 1 (a principal's, a policy's version)
  *      are taken so here, under the write lock, so a rolled-back add gives
  *      its id again, as there.
+ *   4. The audit log's writes count their rows apart (st_log_changed), so
+ *      a commit of them alone leaves the data generation (pg.c).
  */
 #include <stdlib.h>
 #include <string.h>
