@@ -177,11 +177,15 @@ static const char *prepared(st_store *s, const char *sql, const pg_params *p, ch
 /* Counts the rows a statement wrote, for the data generation (pg_commit,
  * as sqlite3_changes64 counts them): an INSERT, UPDATE or DELETE says how
  * many; another statement that writes (TRUNCATE, CREATE or DROP INDEX)
- * says none, and counts as one; a SELECT writes nothing. */
+ * says none, and counts as one; a SELECT, and a transaction's or
+ * session's own statement, write nothing. */
 static void count_changes(st_store *s, PGresult *r)
 {
+    static const char *const NONE[] = {"SELECT", "BEGIN", "COMMIT", "ROLLBACK", "SET"};
     const char *tag = PQcmdStatus(r), *n = PQcmdTuples(r);
-    int64_t rows = !strncmp(tag, "SELECT", 6) ? 0 : *n ? strtoll(n, NULL, 10) : 1;
+    int64_t rows = *n ? strtoll(n, NULL, 10) : 1;
+    for (size_t i = 0; i < sizeof NONE / sizeof *NONE; i++)
+        if (!strncmp(tag, NONE[i], strlen(NONE[i]))) rows = 0;
     s->pg_last_changes = rows;
     s->pg_changes += rows;
 }
