@@ -35,10 +35,10 @@ static int idx_source_max(st_store *s, int64_t *n, dt_error *err)
     return IDX_CALL(source_max, s, n, err);
 }
 
-static int idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found,
-                        dt_error *err)
+static int idx_lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_fn fn,
+                         void *ctx, dt_error *err)
 {
-    return IDX_CALL(list_get, s, record, slots, n, found, err);
+    return IDX_CALL(lists_get, s, records, n, fn, ctx, err);
 }
 
 static int idx_list_drop(st_store *s, int64_t record, dt_error *err)
@@ -51,14 +51,14 @@ static int idx_lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err)
     return IDX_CALL(lists_each, s, fn, ctx, err);
 }
 
-static int idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
+static int idx_slots_drop(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return IDX_CALL(slot_drop, s, slot, err);
+    return IDX_CALL(slots_drop, s, slots, n, err);
 }
 
-static int idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
+static int idx_slots_stage(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return IDX_CALL(slot_stage, s, slot, err);
+    return IDX_CALL(slots_stage, s, slots, n, err);
 }
 
 static int idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
@@ -92,9 +92,10 @@ static int idx_clear(st_store *s, dt_error *err)
     return IDX_CALL(clear, s, err);
 }
 
-static int idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
+static int idx_ranges(st_store *s, const uint64_t *lo, const uint64_t *hi, size_t n,
+                      id_buf *recs, size_t *ends, dt_error *err)
 {
-    return IDX_CALL(range, s, lo, hi, recs, err);
+    return IDX_CALL(ranges, s, lo, hi, n, recs, ends, err);
 }
 
 static int idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err)
@@ -156,18 +157,60 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* The slot lists stored for a batch of records (lists_get), copied:
+ * record i's n[i] slots at slots + at[i], in the order stored; has[i] 0
+ * when it has none. */
+typedef struct stored_lists {
+    uint64_t *slots;
+    size_t n_slots, cap;
+    size_t *at, *n;
+    uint8_t *has;
+} stored_lists;
+
+static void stored_lists_fini(stored_lists *w)
+{
+    dt_free(w->slots);
+    dt_free(w->at);
+    dt_free(w->n);
+    dt_free(w->has);
+}
+
+static int keep_list(void *ctx, size_t i, const void *blob, size_t len)
+{
+    stored_lists *w = ctx;
+    size_t k = len / sizeof *w->slots;
+    DT_TRY(util_grow((void **)&w->slots, &w->cap, w->n_slots + k + 1, sizeof *w->slots));
+    if (k) memcpy(w->slots + w->n_slots, blob, k * sizeof *w->slots);
+    w->at[i] = w->n_slots;
+    w->n[i] = k;
+    w->has[i] = 1;
+    w->n_slots += k;
+    return DT_OK;
+}
+
+/* The stored slot lists of n records, in one read (w: zeroed; fini it). */
+static int read_lists(st_store *s, const int64_t *records, size_t n, stored_lists *w,
+                      dt_error *err)
+{
+    w->at = dt_calloc(n ? n : 1, sizeof *w->at);
+    w->n = dt_calloc(n ? n : 1, sizeof *w->n);
+    w->has = dt_calloc(n ? n : 1, 1);
+    int rc = w->at && w->n && w->has ? idx_lists_get(s, records, n, keep_list, w, err)
+                                     : DT_ENOMEM;
+    return rc == DT_ENOMEM && err->code == DT_OK ? dt_err_set(err, rc, "out of memory") : rc;
+}
+
 /* Drops the slots a record holds, if any. */
 static int drop_slots(st_store *s, int64_t record, dt_error *err)
 {
-    uint64_t *slots = NULL;
-    size_t n = 0;
-    int found = 0;
-    DT_TRY(idx_list_get(s, record, &slots, &n, &found, err));
-    if (!found) return DT_OK;
-    int rc = DT_OK;
-    for (size_t k = 0; k < n && rc == DT_OK; k++) rc = idx_slot_drop(s, slots[k], err);
-    dt_free(slots);
-    return rc == DT_OK ? idx_list_drop(s, record, err) : rc;
+    stored_lists w = {0};
+    int rc = read_lists(s, &record, 1, &w, err);
+    if (rc == DT_OK && w.has[0]) {
+        rc = idx_slots_drop(s, w.slots, w.n[0], err);
+        if (rc == DT_OK) rc = idx_list_drop(s, record, err);
+    }
+    stored_lists_fini(&w);
+    return rc;
 }
 
 int st_keys_drop(st_store *s, int64_t record, dt_error *err)
@@ -241,69 +284,66 @@ static int merge_new(st_store *s, size_t n_rules, dt_error *err)
 }
 
 /* The slots of `now` (n_now, sorted) that `was` (n_was, sorted) lacks go
- * to *add; the slots of `was` that `now` lacks are dropped from the index. */
-static int slots_diff(st_store *s, const uint64_t *was, size_t n_was, const uint64_t *now,
-                      size_t n_now, uint64_t *add, size_t *n_add, dt_error *err)
+ * to add; the slots of `was` that `now` lacks go to drop. */
+static void slots_diff(const uint64_t *was, size_t n_was, const uint64_t *now, size_t n_now,
+                       uint64_t *add, size_t *n_add, uint64_t *drop, size_t *n_drop)
 {
     size_t i = 0, j = 0;
     while (i < n_was || j < n_now) {
-        if (j == n_now || (i < n_was && was[i] < now[j])) DT_TRY(idx_slot_drop(s, was[i++], err));
+        if (j == n_now || (i < n_was && was[i] < now[j])) drop[(*n_drop)++] = was[i++];
         else if (i == n_was || now[j] < was[i]) add[(*n_add)++] = now[j++];
         else i++, j++;
     }
-    return DT_OK;
 }
 
-/* Record i's slots (run, n: batch_slots's, in rule order) against those
- * stored: the slots it gained go to add, those it lost are dropped, and
- * *is_same says its stored list is already this one. A changed record
- * keeps most of its keys (a new ZIP changes the keys that use the ZIP),
- * so most of its slots stay where they are: no write for them. */
-static int record_diff(st_store *s, int64_t record, const uint64_t *run, size_t n,
-                       uint64_t *add, size_t *n_add, int *is_same, dt_error *err)
+/* A record's slots (run, n: batch_slots's, in rule order) against those
+ * stored (was, n_was, in their stored order; sorted here): the slots it
+ * gained go to add, those it lost to drop, and *is_same says its stored
+ * list is already this one. A changed record keeps most of its keys (a
+ * new ZIP changes the keys that use the ZIP), so most of its slots stay
+ * where they are: no write for them. now: room for n slots. */
+static void record_diff(const uint64_t *run, size_t n, uint64_t *was, size_t n_was, int found,
+                        uint64_t *now, uint64_t *add, size_t *n_add, uint64_t *drop,
+                        size_t *n_drop, int *is_same)
 {
-    uint64_t *was = NULL, *now = NULL;
-    size_t n_was = 0;
-    int found = 0;
-    DT_TRY(idx_list_get(s, record, &was, &n_was, &found, err));
     *is_same = found && n_was == n && (!n || memcmp(was, run, n * sizeof *run) == 0);
-    if (*is_same) {
-        dt_free(was);
-        return DT_OK;
+    if (*is_same) return;
+    if (n) {
+        memcpy(now, run, n * sizeof *now);
+        qsort(now, n, sizeof *now, cmp_u64);
     }
-    int rc = n && !(now = dt_malloc(n * sizeof *now)) ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                                                      : DT_OK;
-    if (rc == DT_OK) {
-        if (n) {
-            memcpy(now, run, n * sizeof *now);
-            qsort(now, n, sizeof *now, cmp_u64);
-        }
-        if (n_was) qsort(was, n_was, sizeof *was, cmp_u64);
-        rc = slots_diff(s, was, n_was, now, n, add, n_add, err);
-    }
-    dt_free(now);
-    dt_free(was);
-    return rc;
+    if (n_was) qsort(was, n_was, sizeof *was, cmp_u64);
+    slots_diff(was, n_was, now, n, add, n_add, drop, n_drop);
 }
 
+/* Reads the batch's stored lists at once, diffs each record's, then
+ * writes in three steps: the slots lost, the lists that changed, the
+ * slots gained (sorted: neighbouring pages). */
 int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size_t n,
                 const uint64_t *const *keys, size_t n_rules, dt_error *err)
 {
     uint64_t *slots = NULL;
-    size_t n_slots = 0, n_add = 0, n_put = 0;
+    size_t n_slots = 0, n_add = 0, n_drop = 0, n_put = 0;
     DT_TRY(batch_slots(s, records, codes, n, keys, n_rules, &slots, &n_slots, err));
+    stored_lists was = {0};
+    int rc = read_lists(s, records, n, &was, err);
     uint64_t *add = dt_malloc((n_slots ? n_slots : 1) * sizeof *add);
+    uint64_t *drop = dt_malloc((was.n_slots ? was.n_slots : 1) * sizeof *drop);
+    uint64_t *now = dt_malloc((n_rules ? n_rules : 1) * sizeof *now);
     uint64_t *lists = dt_malloc((n_slots ? n_slots : 1) * sizeof *lists);
     int64_t *put = dt_malloc((n ? n : 1) * sizeof *put);
     size_t *counts = dt_malloc((n ? n : 1) * sizeof *counts);
-    int rc = add && lists && put && counts ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (rc == DT_OK && !(add && drop && now && lists && put && counts))
+        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
     size_t at = 0, n_lists = 0;
     for (size_t i = 0; i < n && rc == DT_OK; i++) {
         size_t k = 0;
         for (size_t r = 0; r < n_rules; r++) k += keys[r][i] != 0;
         int is_same = 0;
-        rc = record_diff(s, records[i], slots + at, k, add, &n_add, &is_same, err);
-        if (rc == DT_OK && !is_same) { /* its list, in rule order, written below */
+        uint64_t *stored = was.has[i] ? was.slots + was.at[i] : NULL;
+        record_diff(slots + at, k, stored, was.n[i], was.has[i], now, add, &n_add, drop, &n_drop,
+                    &is_same);
+        if (!is_same) { /* its list, in rule order, written below */
             memcpy(lists + n_lists, slots + at, k * sizeof *lists);
             n_lists += k;
             put[n_put] = records[i];
@@ -312,11 +352,20 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
         at += k;
     }
     assert(rc < 0 || at == n_slots);
+    if (rc == DT_OK && n_drop) {
+        qsort(drop, n_drop, sizeof *drop, cmp_u64);
+        rc = idx_slots_drop(s, drop, n_drop, err);
+    }
     if (rc == DT_OK && n_put) rc = idx_lists_put(s, put, n_put, lists, counts, err);
-    if (rc == DT_OK) qsort(add, n_add, sizeof *add, cmp_u64); /* neighbouring pages */
-    for (size_t k = 0; k < n_add && rc == DT_OK; k++) rc = idx_slot_stage(s, add[k], err);
+    if (rc == DT_OK && n_add) {
+        qsort(add, n_add, sizeof *add, cmp_u64);
+        rc = idx_slots_stage(s, add, n_add, err);
+    }
+    stored_lists_fini(&was);
     dt_free(slots);
     dt_free(add);
+    dt_free(drop);
+    dt_free(now);
     dt_free(lists);
     dt_free(put);
     dt_free(counts);
@@ -494,42 +543,80 @@ static int each_code_run(int sb, uint64_t codes, int (*fn)(void *, uint64_t, uin
     return DT_OK;
 }
 
-/* A walk over the code ranges of the block of hash h: read_run gathers
- * their record ids into recs, count_run calls fn with each one's count. */
+/* A walk over the code ranges of the block of hash h: add_run lists
+ * them (lo, hi) to read, count_run calls fn with each one's count. */
 typedef struct block_walk {
     st_store *s;
     int sb;              /* bits of a source code */
     uint64_t h;          /* the block's keyed hash */
-    id_buf *recs;        /* read_run's ids */
+    uint64_t *lo, *hi;   /* add_run's ranges */
+    size_t n_ranges, cap_lo, cap_hi;
     st_count_fn fn;      /* count_run's callback, and its ctx */
     void *ctx;
     dt_error *err;
 } block_walk;
 
-static int read_run(void *ctx, uint64_t first, uint64_t last)
+static int add_run(void *ctx, uint64_t first, uint64_t last)
 {
     block_walk *b = ctx;
-    return idx_range(b->s, slot_make(b->sb, b->h, first, 0),
-                     slot_make(b->sb, b->h, last, SLOT_RECORD_MASK), b->recs, b->err);
+    DT_TRY(util_grow((void **)&b->lo, &b->cap_lo, b->n_ranges + 1, sizeof *b->lo));
+    DT_TRY(util_grow((void **)&b->hi, &b->cap_hi, b->n_ranges + 1, sizeof *b->hi));
+    b->lo[b->n_ranges] = slot_make(b->sb, b->h, first, 0);
+    b->hi[b->n_ranges++] = slot_make(b->sb, b->h, last, SLOT_RECORD_MASK);
+    return DT_OK;
 }
 
-/* Calls fn for each record of the sources in `codes` in the block of hash
- * h, for each asker in q, unless the cap says the block (as far as those
- * sources go) is too big. Records of other sources are never read, so
- * neither the work nor the cap's decision depends on them. */
-static int scan_block(st_store *s, int sb, uint64_t h, uint64_t codes, const key_query *q,
-                      size_t n_q, const st_block_cap *cap, id_buf *recs, st_match_fn fn,
-                      void *ctx, dt_error *err)
+static int count_runs(void *ctx, uint64_t first, uint64_t last)
 {
-    recs->n = 0;
-    block_walk b = {.s = s, .sb = sb, .h = h, .recs = recs, .err = err};
-    DT_TRY(each_code_run(sb, codes, read_run, &b));
-    if (cap && recs->n >= cap->min_records) {
-        int skip = cap->too_big(cap->ctx, q[0].rule, q[0].i, recs->n);
+    (void)first;
+    (void)last;
+    ++*(size_t *)ctx;
+    return DT_OK;
+}
+
+/* Calls fn for each record of a block (ids, n_ids: those of the sources
+ * asked for), for each asker in q, unless the cap says the block (as far
+ * as those sources go) is too big. Records of other sources are never
+ * read, so neither the work nor the cap's decision depends on them. */
+static int scan_block(const key_query *q, size_t n_q, const st_block_cap *cap,
+                      const int64_t *ids, size_t n_ids, st_match_fn fn, void *ctx)
+{
+    if (cap && n_ids >= cap->min_records) {
+        int skip = cap->too_big(cap->ctx, q[0].rule, q[0].i, n_ids);
         if (skip) return skip < 0 ? skip : DT_OK;
     }
-    for (size_t j = 0; j < recs->n; j++)
-        for (size_t k = 0; k < n_q; k++) DT_TRY(fn(ctx, q[k].i, recs->v[j]));
+    for (size_t j = 0; j < n_ids; j++)
+        for (size_t k = 0; k < n_q; k++) DT_TRY(fn(ctx, q[k].i, ids[j]));
+    return DT_OK;
+}
+
+/* Blocks whose ranges go to the store in one read (one statement on
+ * PostgreSQL, where a read per block was 8 round trips a record), their
+ * records held meanwhile. */
+enum { BLOCKS_PER_READ = 1024 };
+
+/* Reads the blocks that start at the queries first[0..n_blocks-1] (each
+ * runs to the next's start, the last to end) and scans them in order. */
+static int scan_blocks(block_walk *b, const key_query *q, const size_t *first, size_t n_blocks,
+                       size_t end, size_t n_runs, uint64_t codes, const st_block_cap *cap,
+                       id_buf *recs, size_t **ends, size_t *cap_ends, st_match_fn fn, void *ctx)
+{
+    b->n_ranges = 0;
+    for (size_t j = 0; j < n_blocks; j++) {
+        b->h = q[first[j]].hash;
+        DT_TRY(each_code_run(b->sb, codes, add_run, b));
+    }
+    assert(b->n_ranges == n_blocks * n_runs);
+    DT_TRY(util_grow((void **)ends, cap_ends, b->n_ranges + 1, sizeof **ends));
+    recs->n = 0;
+    DT_TRY(idx_ranges(b->s, b->lo, b->hi, b->n_ranges, recs, *ends, b->err));
+    for (size_t j = 0; j < n_blocks; j++) {
+        size_t r0 = j * n_runs, r1 = r0 + n_runs;
+        size_t begin = r0 ? (*ends)[r0 - 1] : 0, stop = r1 ? (*ends)[r1 - 1] : 0;
+        size_t q_end = j + 1 < n_blocks ? first[j + 1] : end;
+        DT_TRY(scan_block(q + first[j], q_end - first[j], cap, stop > begin ? recs->v + begin : NULL,
+                          stop - begin, fn, ctx));
+    }
     return DT_OK;
 }
 
@@ -540,21 +627,37 @@ int st_keys_match(st_store *s, size_t n, const uint64_t *const *keys, size_t n_r
     int sb;
     DT_TRY(source_bits(s, &sb, err));
     key_query *q = dt_malloc((n && n_rules ? n * n_rules : 1) * sizeof *q);
-    if (!q) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    size_t n_q = 0;
+    size_t *first = dt_malloc(BLOCKS_PER_READ * sizeof *first);
+    if (!q || !first) {
+        dt_free(q);
+        dt_free(first);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
+    size_t n_q = 0, n_runs = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < n_rules; r++)
             if (keys[r][i]) q[n_q++] = (key_query){key_hash(s, sb, r, keys[r][i]), i, r};
     qsort(q, n_q, sizeof *q, cmp_query); /* one scan per block, in index order */
+    each_code_run(sb, codes, count_runs, &n_runs);
+    block_walk b = {.s = s, .sb = sb, .err = err};
     id_buf recs = {0};
+    size_t *ends = NULL, cap_ends = 0;
     int rc = DT_OK;
     for (size_t k = 0; k < n_q && rc == DT_OK;) {
-        size_t j = k;
-        while (j < n_q && q[j].hash == q[k].hash) j++;
-        rc = scan_block(s, sb, q[k].hash, codes, q + k, j - k, cap, &recs, fn, ctx, err);
-        k = j;
+        size_t n_blocks = 0;
+        while (k < n_q && n_blocks < BLOCKS_PER_READ) {
+            first[n_blocks++] = k;
+            for (uint64_t h = q[k].hash; k < n_q && q[k].hash == h;) k++;
+        }
+        rc = scan_blocks(&b, q, first, n_blocks, k, n_runs, codes, cap, &recs, &ends, &cap_ends,
+                         fn, ctx);
     }
+    if (rc == DT_ENOMEM && err->code == DT_OK) dt_err_set(err, rc, "out of memory");
+    dt_free(b.lo);
+    dt_free(b.hi);
+    dt_free(ends);
     dt_free(recs.v);
+    dt_free(first);
     dt_free(q);
     return rc;
 }

@@ -27,14 +27,19 @@ typedef struct id_buf {
 } id_buf;
 
 typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t len);
+typedef int (*idx_list_at_fn)(void *ctx, size_t i, const void *slots, size_t len);
 
-/* Each backend's twins of these (sq_idx_ and pg_idx_):
+/* Each backend's twins of these (sq_idx_ and pg_idx_). The ones on many
+ * rows take them all at once: PostgreSQL runs each in a statement or a
+ * few (PG_BATCH rows each), where a statement per row was a round trip per
+ * row; SQLite steps its one-row statements, as fast there.
  *   source_max    the highest source id (0: none)
- *   list_get      a record's slots (*slots dt_malloc'd; *found 0: none stored)
+ *   lists_get     calls fn(ctx, i, slots, len) for each record i of n
+ *                 that has a slot list, i ascending (len in bytes)
  *   list_drop     drops a record's slot list
  *   lists_each    every record's slot list, by record id (len in bytes)
- *   slot_drop     drops a slot from block_key and block_new
- *   slot_stage    adds a slot to block_new (none there already)
+ *   slots_drop    drops n slots from block_key and block_new
+ *   slots_stage   adds n slots to block_new (none there already)
  *   slots_put     adds n slots to block_key (in rowid order; any there stays)
  *   lists_put     replaces n records' slot lists: record i's counts[i]
  *                 slots follow record i - 1's in slots
@@ -42,17 +47,20 @@ typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t 
  *   record_max    the highest record id (0: none)
  *   merge_staged  moves block_new into block_key in one sorted pass
  *   clear         empties all three tables
- *   range         appends the record ids of the slots lo..hi (as signed
- *                 64-bit values: lo and hi share their sign bit)
+ *   ranges        appends the record ids of the slots lo[k]..hi[k] (as
+ *                 signed 64-bit values: lo and hi share their sign bit)
+ *                 for k = 0..n-1, range by range (inside one, in no
+ *                 promised order), and sets ends[k] to recs->n after
+ *                 range k
  *   count         the slots lo..hi */
 #define IDX_PRIMITIVES(prefix)                                                              \
     int prefix##source_max(st_store *s, int64_t *n, dt_error *err);                         \
-    int prefix##list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found, \
-                         dt_error *err);                                                    \
+    int prefix##lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_fn fn, \
+                          void *ctx, dt_error *err);                                        \
     int prefix##list_drop(st_store *s, int64_t record, dt_error *err);                      \
     int prefix##lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err);          \
-    int prefix##slot_drop(st_store *s, uint64_t slot, dt_error *err);                       \
-    int prefix##slot_stage(st_store *s, uint64_t slot, dt_error *err);                      \
+    int prefix##slots_drop(st_store *s, const uint64_t *slots, size_t n, dt_error *err);    \
+    int prefix##slots_stage(st_store *s, const uint64_t *slots, size_t n, dt_error *err);   \
     int prefix##slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err);     \
     int prefix##lists_put(st_store *s, const int64_t *records, size_t n,                    \
                           const uint64_t *slots, const size_t *counts, dt_error *err);       \
@@ -60,7 +68,8 @@ typedef int (*idx_list_fn)(void *ctx, int64_t record, const void *slots, size_t 
     int prefix##record_max(st_store *s, int64_t *n, dt_error *err);                         \
     int prefix##merge_staged(st_store *s, dt_error *err);                                   \
     int prefix##clear(st_store *s, dt_error *err);                                          \
-    int prefix##range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err);  \
+    int prefix##ranges(st_store *s, const uint64_t *lo, const uint64_t *hi, size_t n,       \
+                       id_buf *recs, size_t *ends, dt_error *err);                          \
     int prefix##count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err);
 
 IDX_PRIMITIVES(sq_idx_)

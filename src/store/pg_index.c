@@ -4,6 +4,11 @@
  * block_key: staging (block_new) saves SQLite rewriting a page per key at
  * each commit, which PostgreSQL's heap and WAL do not, so none is staged
  * and nothing is merged.
+ *
+ * Every primitive on many rows (slots, lists, ranges) binds them as
+ * arrays, PG_BATCH to a statement: a resolving batch reads and writes its
+ * slots in a few round trips, where a statement per slot or per block was
+ * most of a record's 35 (bench/delta.sh).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +27,34 @@ int pg_idx_record_max(st_store *s, int64_t *n, dt_error *err)
                       "reading the blocking index", err);
 }
 
-int pg_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found,
-                    dt_error *err)
+/* Record ids bound as one array: its elements numbered from 1
+ * (WITH ORDINALITY) say which of the caller's each row answers. */
+int pg_idx_lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_fn fn,
+                     void *ctx, dt_error *err)
 {
-    *slots = NULL;
-    *n = 0;
-    pg_params p = {0};
-    pg_param_i64(&p, record);
-    PGresult *r = pg_run(s, "SELECT slots FROM record_keys WHERE record = $1", &p,
-                         "updating the blocking index", err);
-    if (!r) return pg_failed(s);
-    *found = PQntuples(r) == 1;
-    if (*found) {
-        *n = (size_t)PQgetlength(r, 0, 0) / sizeof **slots;
-        if ((*slots = dt_malloc((*n ? *n : 1) * sizeof **slots)))
-            memcpy(*slots, PQgetvalue(r, 0, 0), *n * sizeof **slots);
+    util_buf ids = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&ids, records + k, m);
+        pg_params p = {0};
+        pg_param_text(&p, ids.data);
+        PGresult *r = ids.is_failed ? NULL
+                                    : pg_run(s, "SELECT t.i, k.slots FROM unnest($1::bigint[]) "
+                                             "WITH ORDINALITY AS t(r, i) JOIN record_keys k ON "
+                                             "k.record = t.r ORDER BY t.i", &p,
+                                             "updating the blocking index", err);
+        if (!r) {
+            rc = ids.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory") : pg_failed(s);
+            break;
+        }
+        for (int j = 0; j < PQntuples(r) && rc == DT_OK; j++)
+            rc = fn(ctx, k + (size_t)pg_i64(r, j, 0) - 1, PQgetvalue(r, j, 1),
+                    (size_t)PQgetlength(r, j, 1));
+        PQclear(r);
     }
-    PQclear(r);
-    return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    util_buf_fini(&ids);
+    return rc;
 }
 
 int pg_idx_list_drop(st_store *s, int64_t record, dt_error *err)
@@ -63,22 +78,34 @@ int pg_idx_lists_each(st_store *s, idx_list_fn fn, void *ctx, dt_error *err)
     return out;
 }
 
-/* Runs sql on one slot. */
-static int slot_do(st_store *s, const char *sql, uint64_t slot, dt_error *err)
+/* Runs sql with the slots bound as $1, PG_BATCH at a time. */
+static int slots_do(st_store *s, const char *sql, const uint64_t *slots, size_t n,
+                    const char *what, dt_error *err)
 {
-    pg_params p = {0};
-    pg_param_i64(&p, (int64_t)slot);
-    return pg_do(s, sql, &p, "updating the blocking index", err);
+    util_buf a = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&a, (const int64_t *)(slots + k), m);
+        pg_params p = {0};
+        pg_param_text(&p, a.data);
+        rc = a.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                         : pg_do(s, sql, &p, what, err);
+    }
+    util_buf_fini(&a);
+    return rc;
 }
 
-int pg_idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
+int pg_idx_slots_drop(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return slot_do(s, "DELETE FROM block_key WHERE slot = $1", slot, err);
+    return slots_do(s, "DELETE FROM block_key WHERE slot = ANY($1::bigint[])", slots, n,
+                    "updating the blocking index", err);
 }
 
-int pg_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
+/* Nothing is staged here (the file's opening): straight into block_key. */
+int pg_idx_slots_stage(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return slot_do(s, "INSERT INTO block_key(slot) VALUES($1) ON CONFLICT DO NOTHING", slot, err);
+    return pg_idx_slots_put(s, slots, n, err);
 }
 
 int pg_idx_staged_count(st_store *s, int64_t *n, dt_error *err)
@@ -102,20 +129,47 @@ int pg_idx_clear(st_store *s, dt_error *err)
                  "writing the blocking index", err);
 }
 
-int pg_idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
+/* One statement for PG_BATCH ranges: each an index range scan (LATERAL),
+ * its rows numbered by the range that found them. */
+int pg_idx_ranges(st_store *s, const uint64_t *lo, const uint64_t *hi, size_t n, id_buf *recs,
+                  size_t *ends, dt_error *err)
 {
-    pg_params p = {0};
-    pg_param_i64(&p, (int64_t)lo);
-    pg_param_i64(&p, (int64_t)hi);
-    PGresult *r = pg_run(s, "SELECT slot FROM block_key WHERE slot BETWEEN $1 AND $2", &p,
-                         "reading the blocking index", err);
-    if (!r) return pg_failed(s);
-    int n = PQntuples(r), rc = DT_OK;
-    if (util_grow((void **)&recs->v, &recs->cap, recs->n + (size_t)n + 1, sizeof *recs->v) < 0)
-        rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (int i = 0; i < n && rc == DT_OK; i++)
-        recs->v[recs->n++] = (int64_t)((uint64_t)pg_i64(r, i, 0) & SLOT_RECORD_MASK);
-    PQclear(r);
+    util_buf los = {0}, his = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        pg_array_i64(&los, (const int64_t *)(lo + k), m);
+        pg_array_i64(&his, (const int64_t *)(hi + k), m);
+        pg_params p = {0};
+        pg_param_text(&p, los.data);
+        pg_param_text(&p, his.data);
+        PGresult *r = los.is_failed || his.is_failed
+                          ? NULL
+                          : pg_run(s, "SELECT t.i, b.slot FROM unnest($1::bigint[], "
+                                   "$2::bigint[]) WITH ORDINALITY AS t(lo, hi, i) CROSS JOIN "
+                                   "LATERAL (SELECT slot FROM block_key WHERE slot BETWEEN t.lo "
+                                   "AND t.hi) b ORDER BY t.i, b.slot", &p,
+                                   "reading the blocking index", err);
+        if (!r) {
+            rc = los.is_failed || his.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                                : pg_failed(s);
+            break;
+        }
+        int n_rows = PQntuples(r);
+        if (util_grow((void **)&recs->v, &recs->cap, recs->n + (size_t)n_rows + 1,
+                      sizeof *recs->v) < 0)
+            rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+        size_t at = 0; /* ranges of this batch ended so far */
+        for (int j = 0; j < n_rows && rc == DT_OK; j++) {
+            size_t i = (size_t)pg_i64(r, j, 0) - 1;
+            while (at < i) ends[k + at++] = recs->n;
+            recs->v[recs->n++] = (int64_t)((uint64_t)pg_i64(r, j, 1) & SLOT_RECORD_MASK);
+        }
+        while (rc == DT_OK && at < m) ends[k + at++] = recs->n;
+        PQclear(r);
+    }
+    util_buf_fini(&los);
+    util_buf_fini(&his);
     return rc;
 }
 

@@ -1124,24 +1124,21 @@ int sq_idx_source_max(st_store *s, int64_t *n, dt_error *err)
     return sq_one_int(s, stmt(s, S_SOURCE_MAX), n, "reading sources", err);
 }
 
-int sq_idx_list_get(st_store *s, int64_t record, uint64_t **slots, size_t *n, int *found,
-                    dt_error *err)
+int sq_idx_lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_fn fn,
+                     void *ctx, dt_error *err)
 {
-    *slots = NULL;
-    *n = 0;
     sqlite3_stmt *st = stmt(s, S_RKEYS_GET);
-    sqlite3_bind_int64(st, 1, record);
-    int rc = sqlite3_step(st);
-    *found = rc == SQLITE_ROW;
-    if (rc == SQLITE_ROW) {
-        *n = (size_t)sqlite3_column_bytes(st, 0) / sizeof(uint64_t);
-        if ((*slots = dt_malloc((*n ? *n : 1) * sizeof **slots)))
-            memcpy(*slots, sqlite3_column_blob(st, 0), *n * sizeof **slots);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, records[i]);
+        int rc = sqlite3_step(st), out = DT_OK;
+        if (rc == SQLITE_ROW)
+            out = fn(ctx, i, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_fail(s, rc, "updating the blocking index", err);
+        if (out < 0) return out;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_fail(s, rc, "updating the blocking index", err);
-    return !*found || *slots ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    return DT_OK;
 }
 
 static int list_put(st_store *s, int64_t record, const uint64_t *slots, size_t n,
@@ -1178,15 +1175,19 @@ static int slot_step(st_store *s, enum stmt_id which, uint64_t slot, dt_error *e
     return sq_step_done(s, st, "updating the blocking index", err);
 }
 
-int sq_idx_slot_drop(st_store *s, uint64_t slot, dt_error *err)
+int sq_idx_slots_drop(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    DT_TRY(slot_step(s, S_KEY_DEL, slot, err));
-    return slot_step(s, S_KEY_DEL_NEW, slot, err);
+    for (size_t k = 0; k < n; k++) {
+        DT_TRY(slot_step(s, S_KEY_DEL, slots[k], err));
+        DT_TRY(slot_step(s, S_KEY_DEL_NEW, slots[k], err));
+    }
+    return DT_OK;
 }
 
-int sq_idx_slot_stage(st_store *s, uint64_t slot, dt_error *err)
+int sq_idx_slots_stage(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    return slot_step(s, S_KEY_ADD, slot, err);
+    for (size_t k = 0; k < n; k++) DT_TRY(slot_step(s, S_KEY_ADD, slots[k], err));
+    return DT_OK;
 }
 
 int sq_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
@@ -1240,21 +1241,26 @@ int sq_idx_clear(st_store *s, dt_error *err)
                    "writing the blocking index", err);
 }
 
-int sq_idx_range(st_store *s, uint64_t lo, uint64_t hi, id_buf *recs, dt_error *err)
+int sq_idx_ranges(st_store *s, const uint64_t *lo, const uint64_t *hi, size_t n, id_buf *recs,
+                  size_t *ends, dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, S_KEY_RANGE);
-    sqlite3_bind_int64(st, 1, (int64_t)lo);
-    sqlite3_bind_int64(st, 2, (int64_t)hi);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (util_grow((void **)&recs->v, &recs->cap, recs->n + 1, sizeof *recs->v) < 0) {
-            sqlite3_reset(st);
-            return dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        sqlite3_bind_int64(st, 1, (int64_t)lo[k]);
+        sqlite3_bind_int64(st, 2, (int64_t)hi[k]);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (util_grow((void **)&recs->v, &recs->cap, recs->n + 1, sizeof *recs->v) < 0) {
+                sqlite3_reset(st);
+                return dt_err_set(err, DT_ENOMEM, "out of memory");
+            }
+            recs->v[recs->n++] = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) & SLOT_RECORD_MASK);
         }
-        recs->v[recs->n++] = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) & SLOT_RECORD_MASK);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) return sq_fail(s, rc, "reading the blocking index", err);
+        ends[k] = recs->n;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? DT_OK : sq_fail(s, rc, "reading the blocking index", err);
+    return DT_OK;
 }
 
 int sq_idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *err)
