@@ -159,14 +159,23 @@ static int add_stored_record(loaded *l, const st_record *r, int64_t sid)
     return rc < 0 && l->e.err->code == DT_OK ? dt_err_set(l->e.err, rc, "out of memory") : rc;
 }
 
-/* Adds a stored record to the table once. */
-static int load_record(loaded *l, st_store *st, int64_t sid)
+static int add_read_record(void *ctx, size_t i, const st_record *r)
 {
-    if (index_of(l, sid) >= 0) return DT_OK;
-    st_record r;
-    DT_TRY(st_record_norm(st, sid, &r, l->e.err));
-    int rc = add_stored_record(l, &r, sid);
-    st_record_free(&r);
+    (void)i;
+    return add_stored_record(ctx, r, r->id);
+}
+
+/* Adds the stored records of ids that the table lacks, once each, in the
+ * order given: read from the store in one call (st_records_norm). */
+static int load_records(loaded *l, st_store *st, const int64_t *ids, size_t n)
+{
+    util_ids want = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k++)
+        if (index_of(l, ids[k]) < 0) rc = util_ids_add(&want, ids[k]);
+    if (rc < 0) rc = dt_err_set(l->e.err, rc, "out of memory");
+    if (rc == DT_OK && want.n) rc = st_records_norm(st, want.ids, want.n, add_read_record, l, l->e.err);
+    util_ids_fini(&want);
     return rc;
 }
 
@@ -179,11 +188,6 @@ static int copy_record(loaded *l, const loaded *from, uint32_t row)
 }
 
 /* ---- candidates ------------------------------------------------------ */
-
-static int add_id(void *ctx, int64_t id)
-{
-    return util_ids_add(ctx, id);
-}
 
 /* A pair to score: a new record's table index, and the other's store id. */
 typedef struct cand {
@@ -350,16 +354,24 @@ static int score_candidates(loaded *l, st_store *st, const fs_model *m, const ca
     pl_ctx *e = &l->e;
     const dt_config *cfg = e->cfg;
     uint8_t g[FS_MAX_COMPARISONS];
-    for (size_t k = 0; k < cl->n; k++) {
+    st_link_row *rows = NULL;
+    size_t n_rows = 0, cap = 0;
+    int rc = DT_OK;
+    for (size_t k = 0; k < cl->n && rc == DT_OK; k++) {
         uint32_t a = cl->v[k].a, b = (uint32_t)index_of(l, cl->v[k].b);
         int rule = first_rule(l, a, b);
         if (rule < 0 || !block_mode_allows(cfg->mode, e->table.src[a], e->table.src[b])) continue;
         cmp_vector(&e->table, cfg, a, b, g);
         double w = fs_pair_weight(m, cfg, &e->table, g, a, b), p = fs_probability(w);
-        if (p >= cfg->review_threshold)
-            DT_TRY(st_link_put(st, l->sids.ids[a], l->sids.ids[b], rule, w, p, e->err));
+        if (p < cfg->review_threshold) continue;
+        rc = util_grow((void **)&rows, &cap, n_rows + 1, sizeof *rows);
+        if (rc == DT_OK) rows[n_rows++] = (st_link_row){l->sids.ids[a], l->sids.ids[b], rule, w, p};
     }
-    return DT_OK;
+    /* one call: each pair is a candidate once (find_candidates), so no
+     * two rows name one pair */
+    if (rc == DT_OK) rc = st_links_put(st, rows, n_rows, e->err);
+    dt_free(rows);
+    return rc == DT_ENOMEM && e->err->code == DT_OK ? dt_err_set(e->err, rc, "out of memory") : rc;
 }
 
 /* ---- clustering the touched components -------------------------------- */
@@ -402,18 +414,68 @@ static int visit_decision(void *ctx, int64_t other, int same)
     return DT_OK;
 }
 
+/* The links and decisions of one level of the walk (the records the
+ * queue held when it began), as the store gives them: i is the record's
+ * place in the level. */
+typedef struct level_row {
+    size_t i;
+    int64_t other;
+    double p;
+    int same;
+} level_row;
+
+typedef struct level {
+    level_row *links, *decisions;
+    size_t n_links, cap_links, n_decisions, cap_decisions;
+} level;
+
+static int level_link(void *ctx, size_t i, int64_t other, double p)
+{
+    level *v = ctx;
+    DT_TRY(util_grow((void **)&v->links, &v->cap_links, v->n_links + 1, sizeof *v->links));
+    v->links[v->n_links++] = (level_row){i, other, p, 0};
+    return DT_OK;
+}
+
+static int level_decision(void *ctx, size_t i, int64_t other, int same)
+{
+    level *v = ctx;
+    DT_TRY(util_grow((void **)&v->decisions, &v->cap_decisions, v->n_decisions + 1,
+                     sizeof *v->decisions));
+    v->decisions[v->n_decisions++] = (level_row){i, other, 0.0, same};
+    return DT_OK;
+}
+
 /* Every record reachable from the seeds through links at or over the link
  * threshold and reviewers' "same" decisions (the seeds included), those
- * links, and the "not the same" decisions among them. */
+ * links, and the "not the same" decisions among them. The queue is read a
+ * level at a time (two store calls, not two per record) and replayed
+ * record by record, links then decisions, so records join the set in the
+ * order a call per record would add them. */
 static int component(st_store *st, const dt_config *cfg, util_ids *set, bfs *b, dt_error *err)
 {
     b->seen = set;
-    for (size_t k = 0; k < set->n; k++) { /* set grows as we go: a queue */
-        b->from = set->ids[k];
-        DT_TRY(st_links_of(st, set->ids[k], cfg->link_threshold, visit, b, err));
-        DT_TRY(st_decisions_of(st, set->ids[k], visit_decision, b, err));
+    level v = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < set->n && rc == DT_OK;) { /* set grows as we go: a queue */
+        size_t end = set->n, x = 0, y = 0;
+        v.n_links = v.n_decisions = 0;
+        rc = st_links_of_records(st, set->ids + k, end - k, cfg->link_threshold, level_link, &v,
+                                 err);
+        if (rc == DT_OK)
+            rc = st_decisions_of_records(st, set->ids + k, end - k, level_decision, &v, err);
+        for (size_t j = k; j < end && rc == DT_OK; j++) {
+            b->from = set->ids[j];
+            for (; rc == DT_OK && x < v.n_links && v.links[x].i == j - k; x++)
+                rc = visit(b, v.links[x].other, v.links[x].p);
+            for (; rc == DT_OK && y < v.n_decisions && v.decisions[y].i == j - k; y++)
+                rc = visit_decision(b, v.decisions[y].other, v.decisions[y].same);
+        }
+        k = end;
     }
-    return DT_OK;
+    dt_free(v.links);
+    dt_free(v.decisions);
+    return rc;
 }
 
 /* A record of the component, for putting the component in canonical
@@ -441,28 +503,59 @@ static void members_free(member *m, size_t n)
     dt_free(m);
 }
 
+/* Keeps a record read for member at[i] (copies: st_records_norm lends). */
+typedef struct member_read {
+    member *m;
+    const size_t *at;
+} member_read;
+
+static int keep_member(void *ctx, size_t i, const st_record *r)
+{
+    member_read *w = ctx;
+    st_record *c = &w->m[w->at[i]].rec;
+    *c = (st_record){.source = dt_strdup(r->source), .record_id = dt_strdup(r->record_id),
+                     .raw = dt_strdup(""), .norm = dt_strdup(r->norm),
+                     .entity = dt_strdup(r->entity), .version = r->version,
+                     .is_withdrawn = r->is_withdrawn, .id = r->id};
+    if (c->source && c->record_id && c->raw && c->norm && c->entity) return DT_OK;
+    st_record_free(c);
+    return DT_ENOMEM;
+}
+
 /* Each record of the set, in canonical order; those the batch's table
- * lacks are read from the store. */
+ * lacks are read from the store, all in one call. */
 static int canonical_members(st_store *st, const loaded *batch, const util_ids *set, member **out,
                              dt_error *err)
 {
     const cmp_table *t = &batch->e.table;
     member *m = *out = dt_calloc(set->n ? set->n : 1, sizeof *m);
-    if (!m) return dt_err_set(err, DT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < set->n; i++) {
+    int64_t *ids = dt_malloc((set->n ? set->n : 1) * sizeof *ids);
+    size_t *at = dt_malloc((set->n ? set->n : 1) * sizeof *at), n_read = 0;
+    int rc = m && ids && at ? DT_OK : DT_ENOMEM;
+    for (size_t i = 0; i < set->n && rc == DT_OK; i++) {
         m[i].sid = set->ids[i];
         m[i].in_batch = index_of(batch, m[i].sid);
-        if (m[i].in_batch >= 0) {
-            uint32_t row = (uint32_t)m[i].in_batch;
-            m[i].rid = cmp_record_id(t, row);
-            m[i].key = pl_canonical_key(t->src[row], m[i].rid, t->ids.lens[t->rid[row]]);
+        if (m[i].in_batch < 0) {
+            ids[n_read] = m[i].sid;
+            at[n_read++] = i;
             continue;
         }
-        DT_TRY(st_record_norm(st, m[i].sid, &m[i].rec, err));
-        int src = cfg_source_index(batch->e.cfg, m[i].rec.source);
-        m[i].rid = m[i].rec.record_id;
-        m[i].key = pl_canonical_key((uint16_t)(src < 0 ? 0 : src), m[i].rid, strlen(m[i].rid));
+        uint32_t row = (uint32_t)m[i].in_batch;
+        m[i].rid = cmp_record_id(t, row);
+        m[i].key = pl_canonical_key(t->src[row], m[i].rid, t->ids.lens[t->rid[row]]);
     }
+    member_read w = {m, at};
+    if (rc == DT_OK && n_read) rc = st_records_norm(st, ids, n_read, keep_member, &w, err);
+    for (size_t k = 0; k < n_read && rc == DT_OK; k++) {
+        member *x = &m[at[k]];
+        int src = cfg_source_index(batch->e.cfg, x->rec.source);
+        x->rid = x->rec.record_id;
+        x->key = pl_canonical_key((uint16_t)(src < 0 ? 0 : src), x->rid, strlen(x->rid));
+    }
+    dt_free(ids);
+    dt_free(at);
+    if (rc == DT_ENOMEM && err->code == DT_OK) return dt_err_set(err, rc, "out of memory");
+    DT_TRY(rc);
     qsort(m, set->n, sizeof *m, cmp_member);
     return DT_OK;
 }
@@ -541,6 +634,8 @@ typedef struct naming {
     util_intern chosen;    /* ids given in this round */
     uint32_t *holder;      /* whole store loaded (bulk): per old id, the one cluster root
                               holding it, or HELD_BY_MANY; NULL: ask the store */
+    uint8_t *first_used;   /* asking the store: per cluster that had no id, whether the
+                              name fresh_id tries first is held outside it (read at once) */
 } naming;
 
 enum { HELD_BY_MANY = UINT32_MAX };
@@ -614,11 +709,55 @@ static int held_outside(void *ctx, int64_t rec)
     return DT_OK;
 }
 
-/* A fresh id for a cluster: named after its first record, as batch names
+typedef struct first_names {
+    naming *nm;
+    const size_t *cluster; /* per name asked: its cluster's index in nm->all */
+} first_names;
+
+static int held_outside_first(void *ctx, size_t i, int64_t rec)
+{
+    first_names *f = ctx;
+    naming *nm = f->nm;
+    long j = index_of(nm->l, rec);
+    if (j < 0 || nm->res->entity[j] != nm->all[f->cluster[i]].root) nm->first_used[f->cluster[i]] = 1;
+    return DT_OK;
+}
+
+/* Asking the store (no holder table): for every cluster still without an
+ * id, whether the name fresh_id tries first (its first record's, as batch
+ * names it) is held by a record outside it, in one call. The
+ * memberships are not written until every cluster is named, so the
+ * answer holds however the clusters before it are named. */
+static int check_first_names(naming *nm)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < nm->n_clusters; k++) n += !nm->all[k].id[0];
+    if (nm->holder || !n) return DT_OK;
+    nm->first_used = dt_calloc(nm->n_clusters, 1);
+    char (*names)[24] = dt_malloc(n * sizeof *names);
+    const char **ptrs = dt_malloc(n * sizeof *ptrs);
+    size_t *cluster = dt_malloc(n * sizeof *cluster);
+    int rc = nm->first_used && names && ptrs && cluster ? DT_OK : DT_ENOMEM;
+    for (size_t k = 0, j = 0; k < nm->n_clusters && rc == DT_OK; k++) {
+        if (nm->all[k].id[0]) continue;
+        pl_entity_id(&nm->l->e, nm->all[k].root, names[j]);
+        ptrs[j] = names[j];
+        cluster[j++] = k;
+    }
+    first_names f = {nm, cluster};
+    if (rc == DT_OK) rc = st_entities_members(nm->st, ptrs, n, held_outside_first, &f, nm->l->e.err);
+    dt_free(names);
+    dt_free(ptrs);
+    dt_free(cluster);
+    return rc;
+}
+
+/* A fresh id for cluster k: named after its first record, as batch names
  * entities, unless that name is taken (an entity that once had this record
  * first may keep it after the record left): then salted until free. */
-static int fresh_id(naming *nm, cluster_name *c)
+static int fresh_id(naming *nm, size_t k)
 {
+    cluster_name *c = &nm->all[k];
     char base[24];
     pl_entity_id(&nm->l->e, c->root, base);
     snprintf(c->id, sizeof c->id, "%s", base);
@@ -628,6 +767,8 @@ static int fresh_id(naming *nm, cluster_name *c)
         if (!oc.is_used && nm->holder) {
             uint32_t o = util_intern_find(&nm->olds, c->id, strlen(c->id));
             oc.is_used = o != UINT32_MAX && nm->holder[o] != c->root;
+        } else if (!oc.is_used && salt == 1 && nm->first_used) {
+            oc.is_used = nm->first_used[k]; /* c->id is the first name */
         } else if (!oc.is_used) {
             DT_TRY(st_entity_members(nm->st, c->id, held_outside, &oc, nm->l->e.err));
         }
@@ -642,16 +783,18 @@ static int fresh_id(naming *nm, cluster_name *c)
 
 /* Records what became of each old id of each cluster: absorbed ("merge")
  * or left behind by the cluster that kept it ("split"); "new" for a
- * cluster whose records had no entity. */
+ * cluster whose records had no entity. All in one call, in this order. */
 static int record_events(naming *nm, const char *cause)
 {
-    dt_error *err = nm->l->e.err;
-    for (size_t i = 0; i < nm->n;) {
+    st_event_row *ev = NULL;
+    size_t n_ev = 0, cap = 0;
+    int rc = DT_OK;
+    for (size_t i = 0; i < nm->n && rc == DT_OK;) {
         uint32_t r = nm->order[i], root = nm->res->entity[r];
         const cluster_name *c = &nm->all[nm->cluster_of[root]];
         size_t j = i;
         int any_old = 0;
-        while (j < nm->n && nm->res->entity[nm->order[j]] == root) {
+        while (j < nm->n && nm->res->entity[nm->order[j]] == root && rc == DT_OK) {
             uint32_t old = nm->old[nm->order[j]];
             size_t k = j;
             while (k < nm->n && nm->res->entity[nm->order[k]] == root && nm->old[nm->order[k]] == old) k++;
@@ -659,15 +802,19 @@ static int record_events(naming *nm, const char *cause)
                 any_old = 1;
                 const char *o = nm->olds.strs[old];
                 int kept = util_intern_find(&nm->chosen, o, strlen(o)) != UINT32_MAX;
-                if (strcmp(o, c->id) != 0)
-                    DT_TRY(st_entity_event(nm->st, kept ? "split" : "merge", c->id, o, cause, err));
+                if (strcmp(o, c->id) != 0 &&
+                    (rc = util_grow((void **)&ev, &cap, n_ev + 1, sizeof *ev)) == DT_OK)
+                    ev[n_ev++] = (st_event_row){kept ? "split" : "merge", c->id, o, cause};
             }
             j = k;
         }
-        if (!any_old) DT_TRY(st_entity_event(nm->st, "new", c->id, "", cause, err));
+        if (!any_old && rc == DT_OK && (rc = util_grow((void **)&ev, &cap, n_ev + 1, sizeof *ev)) == DT_OK)
+            ev[n_ev++] = (st_event_row){"new", c->id, "", cause};
         i = j;
     }
-    return DT_OK;
+    if (rc == DT_OK) rc = st_entity_events(nm->st, ev, n_ev, nm->l->e.err);
+    dt_free(ev);
+    return rc;
 }
 
 /* Interns each record's entity before this round. */
@@ -767,12 +914,14 @@ static int name_clusters(loaded *l, st_store *st, const clu_result *res, const c
         rc = util_intern_put(&nm.chosen, o, strlen(o), &ignored);
     }
     if (rc == DT_OK && is_whole) rc = find_holders(&nm);
+    if (rc == DT_OK) rc = check_first_names(&nm);
     for (size_t k = 0; k < nm.n_clusters && rc == DT_OK; k++)
-        if (!nm.all[k].id[0]) rc = fresh_id(&nm, &nm.all[k]);
+        if (!nm.all[k].id[0]) rc = fresh_id(&nm, k);
     if (rc == DT_OK) rc = record_events(&nm, cause);
     if (rc == DT_OK) rc = write_memberships(&nm);
     if (rc == DT_ENOMEM && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
     dt_free(nm.holder);
+    dt_free(nm.first_used);
     dt_free(best);
     dt_free(nm.old);
     dt_free(nm.order);
@@ -824,14 +973,70 @@ static int recluster(st_store *st, const dt_config *cfg, const loaded *batch, ut
 
 /* ---- resolving a batch --------------------------------------------------- */
 
-/* Adds a record's present entity-mates (before anything changes). */
-static int add_entity_mates(st_store *st, int64_t rec, util_ids *seeds, dt_error *err)
+/* Entities of records as st_entities_of gives them: entity[i] is
+ * dt_malloc'd ("" when none). */
+static int keep_entity(void *ctx, size_t i, const char *entity)
 {
-    char *entity = NULL;
-    DT_TRY(st_entity_of(st, rec, &entity, err));
-    int rc = entity[0] ? st_entity_members(st, entity, add_id, seeds, err) : DT_OK;
+    char **v = ctx;
+    return (v[i] = dt_strdup(entity)) ? DT_OK : DT_ENOMEM;
+}
+
+/* The members of distinct entities, each entity's in a run: entity u's
+ * are ids[at[u]..at[u + 1]). */
+typedef struct mate_runs {
+    int64_t *ids;
+    size_t *owner, n, cap_ids, cap_owner;
+} mate_runs;
+
+static int add_mate(void *ctx, size_t u, int64_t id)
+{
+    mate_runs *w = ctx;
+    DT_TRY(util_grow((void **)&w->ids, &w->cap_ids, w->n + 1, sizeof *w->ids));
+    DT_TRY(util_grow((void **)&w->owner, &w->cap_owner, w->n + 1, sizeof *w->owner));
+    w->ids[w->n] = id;
+    w->owner[w->n++] = u;
+    return DT_OK;
+}
+
+/* Adds the present entity-mates of n records (before anything changes),
+ * record by record, and after its mates the record itself when self[i]
+ * (NULL: never): the seeds a call per record would give, in its order,
+ * from two store calls (the records' entities, then their members). */
+static int add_entity_mates(st_store *st, const int64_t *recs, size_t n, const uint8_t *self,
+                            util_ids *seeds, dt_error *err)
+{
+    if (!n) return DT_OK;
+    char **entity = dt_calloc(n, sizeof *entity);
+    uint32_t *u = dt_malloc(n * sizeof *u), *start = NULL;
+    util_intern names;
+    util_intern_init(&names);
+    mate_runs w = {0};
+    int rc = entity && u ? st_entities_of(st, recs, n, keep_entity, entity, err) : DT_ENOMEM;
+    for (size_t i = 0; i < n && rc == DT_OK; i++) {
+        u[i] = UINT32_MAX;
+        if (entity[i][0]) rc = util_intern_put(&names, entity[i], strlen(entity[i]), &u[i]);
+    }
+    if (rc == DT_OK && names.n_strs)
+        rc = st_entities_members(st, (const char *const *)names.strs, names.n_strs, add_mate, &w,
+                                 err);
+    if (rc == DT_OK && !(start = dt_calloc((size_t)names.n_strs + 1, sizeof *start))) rc = DT_ENOMEM;
+    for (size_t k = 0; k < w.n && rc == DT_OK; k++) start[w.owner[k] + 1] = (uint32_t)k + 1;
+    for (uint32_t x = 1; rc == DT_OK && x <= names.n_strs; x++)
+        if (start[x] < start[x - 1]) start[x] = start[x - 1]; /* an entity with no member */
+    for (size_t i = 0; i < n && rc == DT_OK; i++) {
+        for (uint32_t k = u[i] == UINT32_MAX ? 0 : start[u[i]];
+             u[i] != UINT32_MAX && k < start[u[i] + 1] && rc == DT_OK; k++)
+            rc = util_ids_add(seeds, w.ids[k]);
+        if (rc == DT_OK && self && self[i]) rc = util_ids_add(seeds, recs[i]);
+    }
+    for (size_t i = 0; entity && i < n; i++) dt_free(entity[i]);
     dt_free(entity);
-    return rc;
+    dt_free(u);
+    dt_free(start);
+    dt_free(w.ids);
+    dt_free(w.owner);
+    util_intern_fini(&names);
+    return rc == DT_ENOMEM && err->code == DT_OK ? dt_err_set(err, rc, "out of memory") : rc;
 }
 
 static int is_new_record(const svc_batch *bt, size_t i)
@@ -839,24 +1044,39 @@ static int is_new_record(const svc_batch *bt, size_t i)
     return bt->is_new && bt->is_new[i];
 }
 
+/* The batch's records that are not new (those that may have links, an
+ * entity): *out dt_malloc'd. */
+static int stored_before(const svc_batch *bt, int64_t **out, size_t *n)
+{
+    *n = 0;
+    if (!(*out = dt_malloc((bt->n ? bt->n : 1) * sizeof **out))) return DT_ENOMEM;
+    for (size_t i = 0; i < bt->n; i++)
+        if (!is_new_record(bt, i)) (*out)[(*n)++] = bt->recs[i];
+    return DT_OK;
+}
+
 /* Puts the batch's records in the table as records 0..n-1: from the
- * caller's values when it has them, else from the store. */
+ * caller's values when it has them (the entities of those not new read
+ * in one call), else from the store. */
 static int load_batch(loaded *l, st_store *st, const svc_batch *bt)
 {
-    for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->values) {
-            DT_TRY(load_record(l, st, bt->recs[i]));
-            continue;
-        }
-        char *entity = NULL;
-        int rc = is_new_record(bt, i) ? DT_OK : st_entity_of(st, bt->recs[i], &entity, l->e.err);
-        if (rc == DT_OK) rc = table_add_copy(&l->e, bt->values, bt->rows[i]);
-        if (rc == DT_OK) rc = remember(l, bt->recs[i], entity ? entity : "");
-        dt_free(entity);
-        if (rc < 0 && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
-        DT_TRY(rc);
+    if (!bt->values) return load_records(l, st, bt->recs, bt->n);
+    int64_t *old = NULL;
+    size_t n_old = 0;
+    char **entity = NULL;
+    int rc = stored_before(bt, &old, &n_old);
+    if (rc == DT_OK && !(entity = dt_calloc(n_old ? n_old : 1, sizeof *entity))) rc = DT_ENOMEM;
+    if (rc == DT_OK) rc = st_entities_of(st, old, n_old, keep_entity, entity, l->e.err);
+    for (size_t i = 0, k = 0; i < bt->n && rc == DT_OK; i++) {
+        const char *e = is_new_record(bt, i) ? "" : entity[k++];
+        rc = table_add_copy(&l->e, bt->values, bt->rows[i]);
+        if (rc == DT_OK) rc = remember(l, bt->recs[i], e);
     }
-    return DT_OK;
+    for (size_t k = 0; entity && k < n_old; k++) dt_free(entity[k]);
+    dt_free(entity);
+    dt_free(old);
+    if (rc < 0 && l->e.err->code == DT_OK) dt_err_set(l->e.err, rc, "out of memory");
+    return rc;
 }
 
 /* Scores the batch's records (new or changed) against the store; l holds
@@ -866,13 +1086,16 @@ static int score_new(loaded *l, st_store *st, fs_model *m, const svc_batch *bt)
     const dt_config *cfg = l->e.cfg;
     util_ids others = {0};
     cand_list cl = {0};
-    int rc = DT_OK;
-    for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
-        if (!is_new_record(bt, i)) rc = st_links_drop(st, bt->recs[i], l->e.err);
+    int64_t *old = NULL;
+    size_t n_old = 0;
+    int rc = stored_before(bt, &old, &n_old);
+    rc = rc == DT_OK ? st_links_drop_records(st, old, n_old, l->e.err)
+                     : dt_err_set(l->e.err, rc, "out of memory");
+    dt_free(old);
     if (rc == DT_OK) rc = load_batch(l, st, bt);
     if (rc == DT_OK) rc = pl_keys(&l->e);
     if (rc == DT_OK) rc = find_candidates(l, st, bt->n, bt->warned, &cl, &others);
-    for (size_t k = 0; k < others.n && rc == DT_OK; k++) rc = load_record(l, st, others.ids[k]);
+    if (rc == DT_OK) rc = load_records(l, st, others.ids, others.n);
     if (rc == DT_OK) {
         pl_free_keys(&l->e);
         rc = pl_keys(&l->e);
@@ -898,6 +1121,27 @@ static int drop_gone(const util_ids *seeds, const svc_batch *bt, util_ids *kept)
     return rc;
 }
 
+/* The entity-mates of the changed, the withdrawn and the `also` records
+ * (with those themselves, after their mates), in that order. */
+static int seed_mates(st_store *st, const svc_batch *bt, util_ids *seeds, dt_error *err)
+{
+    size_t n = 0, m = bt->n + bt->n_gone + bt->n_also;
+    int64_t *who = dt_malloc((m ? m : 1) * sizeof *who);
+    uint8_t *self = dt_calloc(m ? m : 1, 1);
+    int rc = who && self ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
+        if (!is_new_record(bt, i)) who[n++] = bt->recs[i];
+    for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++) who[n++] = bt->gone[i];
+    for (size_t i = 0; i < bt->n_also && rc == DT_OK; i++) {
+        self[n] = 1;
+        who[n++] = bt->also[i];
+    }
+    if (rc == DT_OK) rc = add_entity_mates(st, who, n, self, seeds, err);
+    dt_free(who);
+    dt_free(self);
+    return rc;
+}
+
 int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch *bt,
                 dt_error *err)
 {
@@ -907,17 +1151,10 @@ int svc_resolve(st_store *st, const dt_config *cfg, fs_model *m, const svc_batch
     l.e.on_log = bt->on_log;
     l.e.cb_ctx = bt->cb_ctx;
     l.e.model = m;
-    for (size_t i = 0; i < bt->n && rc == DT_OK; i++)
-        if (!is_new_record(bt, i)) rc = add_entity_mates(st, bt->recs[i], &seeds, err);
-    for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++)
-        rc = add_entity_mates(st, bt->gone[i], &seeds, err);
-    for (size_t i = 0; i < bt->n_also && rc == DT_OK; i++) {
-        rc = add_entity_mates(st, bt->also[i], &seeds, err);
-        if (rc == DT_OK) rc = util_ids_add(&seeds, bt->also[i]);
-    }
+    if (rc == DT_OK) rc = seed_mates(st, bt, &seeds, err);
+    if (rc == DT_OK) rc = st_links_drop_records(st, bt->gone, bt->n_gone, err);
     for (size_t i = 0; i < bt->n_gone && rc == DT_OK; i++) {
-        rc = st_links_drop(st, bt->gone[i], err);
-        if (rc == DT_OK) rc = st_decisions_drop(st, bt->gone[i], err);
+        rc = st_decisions_drop(st, bt->gone[i], err);
         if (rc == DT_OK) rc = st_keys_drop(st, bt->gone[i], err);
         if (rc == DT_OK) rc = st_entity_set(st, bt->gone[i], NULL, err);
     }
@@ -1492,7 +1729,11 @@ int svc_resolve_one(struct st_store *st, const dt_config *cfg, const norm_nickna
         rc = st_keys_match(st, 1, (const uint64_t *const *)l.e.keys, cfg->n_rules, sources, &cap,
                            add_match, &found, err);
     }
-    for (size_t k = 0; k < found.n && rc == DT_OK; k++) rc = load_record(&l, st, match_b(&found.v[k]));
+    int64_t *ids = rc == DT_OK ? dt_malloc((found.n ? found.n : 1) * sizeof *ids) : NULL;
+    if (rc == DT_OK && !ids) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < found.n && rc == DT_OK; k++) ids[k] = match_b(&found.v[k]);
+    if (rc == DT_OK) rc = load_records(&l, st, ids, found.n);
+    dt_free(ids);
     if (rc == DT_OK) {
         pl_free_keys(&l.e);
         rc = pl_keys(&l.e);

@@ -186,6 +186,18 @@ int pg_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, d
 int pg_members_each(st_store *s, st_member_fn fn, void *ctx, dt_error *err);
 int pg_verify(st_store *s, dt_error *err);
 int pg_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err);
+int pg_records_norm(st_store *s, const int64_t *ids, size_t n, st_record_at_fn fn, void *ctx,
+                    dt_error *err);
+int pg_links_of_records(st_store *s, const int64_t *records, size_t n, double min_p,
+                        st_link_at_fn fn, void *ctx, dt_error *err);
+int pg_decisions_of_records(st_store *s, const int64_t *records, size_t n, st_decision_at_fn fn,
+                            void *ctx, dt_error *err);
+int pg_entities_of(st_store *s, const int64_t *records, size_t n, st_entity_at_fn fn, void *ctx,
+                   dt_error *err);
+int pg_entities_members(st_store *s, const char *const *entities, size_t n, st_id_at_fn fn,
+                        void *ctx, dt_error *err);
+int pg_links_drop_records(st_store *s, const int64_t *records, size_t n, dt_error *err);
+int pg_entity_events(st_store *s, const st_event_row *v, size_t n, dt_error *err);
 int pg_event_put(st_store *s, int64_t source, const char *event_id, const char *row,
                  int64_t received, st_put_result *result, dt_error *err);
 int pg_events_each(st_store *s, const char *source, st_event_fn fn, void *ctx, dt_error *err);

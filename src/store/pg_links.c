@@ -541,3 +541,226 @@ int pg_entities_set(st_store *s, const int64_t *records, const char *const *enti
     util_buf_fini(&names);
     return rc;
 }
+
+/* ---- many records at once (store.h): one statement per PG_BATCH ---------- */
+
+/* What each batch's result is handed to: k is the index of the batch's
+ * first element in the caller's array. */
+typedef int (*batch_rows_fn)(void *ctx, const PGresult *r, size_t k, dt_error *err);
+
+/* Runs sql once per PG_BATCH elements of v (bigint or, with texts, text),
+ * the batch bound as $1 (an array literal) and *min_p, when given, as $2,
+ * handing each result to fn. */
+static int each_batch(st_store *s, const char *sql, const int64_t *v, const char *const *texts,
+                      size_t n, const double *min_p, const char *what, batch_rows_fn fn,
+                      void *ctx, dt_error *err)
+{
+    util_buf a = {0};
+    int rc = DT_OK;
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        if (texts) pg_array_text(&a, texts + k, m);
+        else pg_array_i64(&a, v + k, m);
+        if (a.is_failed) {
+            rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+            break;
+        }
+        pg_params p = {0};
+        pg_param_text(&p, a.data);
+        if (min_p) pg_param_f64(&p, *min_p);
+        PGresult *r = pg_run(s, sql, &p, what, err);
+        if (!r) {
+            rc = pg_failed(s);
+            break;
+        }
+        rc = fn ? fn(ctx, r, k, err) : DT_OK;
+        PQclear(r);
+    }
+    util_buf_fini(&a);
+    return rc;
+}
+
+/* A batch's element number (WITH ORDINALITY counts from 1) in column 0
+ * of row j, as an index in the caller's array. */
+static size_t row_at(const PGresult *r, int j, size_t k)
+{
+    return k + (size_t)pg_i64(r, j, 0) - 1;
+}
+
+/* A batch walk's store, records and caller's callback (one of fn's kinds). */
+typedef struct batch_walk {
+    st_store *s;
+    const int64_t *ids;
+    size_t n;
+    union {
+        st_record_at_fn record;
+        st_link_at_fn link;
+        st_decision_at_fn decision;
+        st_entity_at_fn entity;
+        st_id_at_fn id;
+    } fn;
+    void *ctx;
+} batch_walk;
+
+/* Rows come in the ids' order, one per id found: the first id whose row
+ * is not next is missing. */
+static int norm_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+{
+    batch_walk *b = ctx;
+    int n_rows = PQntuples(r);
+    size_t m = b->n - k < PG_BATCH ? b->n - k : PG_BATCH;
+    for (size_t j = 0; j < m; j++) {
+        int64_t id = b->ids[k + j];
+        if ((int)j >= n_rows || pg_i64(r, (int)j, 5) != id)
+            return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
+        DT_TRY(open_norm(b->s, r, (int)j, &b->s->scratch[1], err));
+        st_record rec = norm_record(r, (int)j, b->s->scratch[1].data);
+        if (!rec.source || !rec.record_id || !rec.entity)
+            return sq_damaged(b->s, "reading records", "a record without its id or values", err);
+        int out = b->fn.record(b->ctx, k + j, &rec);
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+int pg_records_norm(st_store *s, const int64_t *ids, size_t n, st_record_at_fn fn, void *ctx,
+                    dt_error *err)
+{
+    batch_walk b = {.s = s, .ids = ids, .n = n, .fn.record = fn, .ctx = ctx};
+    return each_batch(s, NORM_SELECT "JOIN unnest($1::bigint[]) WITH ORDINALITY AS t(id, i) "
+                      "ON t.id = r.id ORDER BY t.i", ids, NULL, n, NULL, "reading records",
+                      norm_rows, &b, err);
+}
+
+static int link_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+{
+    (void)err;
+    batch_walk *b = ctx;
+    for (int j = 0; j < PQntuples(r); j++) {
+        int out = b->fn.link(b->ctx, row_at(r, j, k), pg_i64(r, j, 1), pg_f64(r, j, 2));
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+/* Each record's links in st_links_of's order (OF_RECORD_ORDER), the
+ * records in the order given. */
+int pg_links_of_records(st_store *s, const int64_t *records, size_t n, double min_p,
+                        st_link_at_fn fn, void *ctx, dt_error *err)
+{
+    batch_walk b = {.s = s, .fn.link = fn, .ctx = ctx};
+    return each_batch(s, "SELECT t.i, l.b AS other, l.p, 0 AS part FROM unnest($1::bigint[]) "
+                      "WITH ORDINALITY AS t(r, i) JOIN link l ON l.a = t.r "
+                      "WHERE l.p >= $2::double precision UNION ALL SELECT t.i, l.a, l.p, 1 "
+                      "FROM unnest($1::bigint[]) WITH ORDINALITY AS t(r, i) JOIN link l "
+                      "ON l.b = t.r WHERE l.p >= $2::double precision ORDER BY i, part, other",
+                      records, NULL, n, &min_p, "reading links", link_rows, &b, err);
+}
+
+static int decision_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+{
+    (void)err;
+    batch_walk *b = ctx;
+    for (int j = 0; j < PQntuples(r); j++) {
+        int out = b->fn.decision(b->ctx, row_at(r, j, k), pg_i64(r, j, 1), (int)pg_i64(r, j, 2));
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+int pg_decisions_of_records(st_store *s, const int64_t *records, size_t n, st_decision_at_fn fn,
+                            void *ctx, dt_error *err)
+{
+    batch_walk b = {.s = s, .fn.decision = fn, .ctx = ctx};
+    return each_batch(s, "SELECT t.i, d.b AS other, d.same, 0 AS part FROM unnest($1::bigint[]) "
+                      "WITH ORDINALITY AS t(r, i) JOIN decision d ON d.a = t.r UNION ALL "
+                      "SELECT t.i, d.a, d.same, 1 FROM unnest($1::bigint[]) WITH ORDINALITY "
+                      "AS t(r, i) JOIN decision d ON d.b = t.r ORDER BY i, part, other",
+                      records, NULL, n, NULL, "reading review decisions", decision_rows, &b,
+                      err);
+}
+
+/* One row per record (LEFT JOIN: "" when it has no entity). */
+static int entity_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+{
+    (void)err;
+    batch_walk *b = ctx;
+    for (int j = 0; j < PQntuples(r); j++) {
+        const char *entity = pg_text(r, j, 1);
+        int out = b->fn.entity(b->ctx, row_at(r, j, k), entity ? entity : "");
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+int pg_entities_of(st_store *s, const int64_t *records, size_t n, st_entity_at_fn fn, void *ctx,
+                   dt_error *err)
+{
+    batch_walk b = {.s = s, .fn.entity = fn, .ctx = ctx};
+    return each_batch(s, "SELECT t.i, m.entity FROM unnest($1::bigint[]) WITH ORDINALITY "
+                      "AS t(r, i) LEFT JOIN membership m ON m.record = t.r ORDER BY t.i",
+                      records, NULL, n, NULL, "reading entities", entity_rows, &b, err);
+}
+
+static int id_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+{
+    (void)err;
+    batch_walk *b = ctx;
+    for (int j = 0; j < PQntuples(r); j++) {
+        int out = b->fn.id(b->ctx, row_at(r, j, k), pg_i64(r, j, 1));
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+/* Each entity's records by record, as pg_entity_members gives them. */
+int pg_entities_members(st_store *s, const char *const *entities, size_t n, st_id_at_fn fn,
+                        void *ctx, dt_error *err)
+{
+    batch_walk b = {.s = s, .fn.id = fn, .ctx = ctx};
+    return each_batch(s, "SELECT t.i, m.record FROM unnest($1::text[]) WITH ORDINALITY AS t(e, i) "
+                      "JOIN membership m ON m.entity = t.e ORDER BY t.i, m.record", NULL,
+                      entities, n, NULL, "reading entities", id_rows, &b, err);
+}
+
+int pg_links_drop_records(st_store *s, const int64_t *records, size_t n, dt_error *err)
+{
+    return each_batch(s, "DELETE FROM link WHERE a = ANY($1::bigint[]) OR b = ANY($1::bigint[])",
+                      records, NULL, n, NULL, "dropping links", NULL, NULL, err);
+}
+
+/* Numbered on from the highest seq in the one statement that inserts them
+ * (invariant 3), in the rows' order. */
+int pg_entity_events(st_store *s, const st_event_row *v, size_t n, dt_error *err)
+{
+    enum { KIND, ENTITY, OTHER, CAUSE, N_COLS };
+    util_buf col[N_COLS] = {{0}};
+    const char **texts = dt_malloc((n < PG_BATCH ? n : PG_BATCH) * sizeof *texts + 1);
+    int rc = texts ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
+        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
+        for (int c = 0; c < N_COLS; c++) {
+            for (size_t i = 0; i < m; i++) {
+                const st_event_row *e = &v[k + i];
+                texts[i] = c == KIND ? e->kind : c == ENTITY ? e->entity : c == OTHER ? e->other
+                                                                                      : e->cause;
+            }
+            pg_array_text(&col[c], texts, m);
+        }
+        pg_params p = {0};
+        for (int c = 0; c < N_COLS; c++) {
+            if (col[c].is_failed) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
+            pg_param_text(&p, col[c].data);
+        }
+        if (rc == DT_OK)
+            rc = pg_do(s, "INSERT INTO entity_event(seq, time, kind, entity, other, cause) "
+                       "SELECT h.seq + t.i, to_char(statement_timestamp() AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.k, t.e, t.o, t.c FROM "
+                       "unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY "
+                       "AS t(k, e, o, c, i), (SELECT coalesce(max(seq), 0) AS seq "
+                       "FROM entity_event) h", &p, "recording entity changes", err);
+    }
+    for (int c = 0; c < N_COLS; c++) util_buf_fini(&col[c]);
+    dt_free(texts);
+    return rc;
+}

@@ -1620,6 +1620,108 @@ int st_entity_members(st_store *s, const char *entity, st_id_fn fn, void *ctx, d
     return each_id(s, st, fn, ctx, "reading entities", err);
 }
 
+/* ---- many records at once (store.h): the one-record statement n times ---- */
+
+int st_records_norm(st_store *s, const int64_t *ids, size_t n, st_record_at_fn fn, void *ctx,
+                    dt_error *err)
+{
+    if (s->pg) return pg_records_norm(s, ids, n, fn, ctx, err);
+    for (size_t i = 0; i < n; i++) {
+        st_record r;
+        DT_TRY(record_get(s, S_REC_NORM, ids[i], &r, NULL, err));
+        r.id = ids[i];
+        int out = fn(ctx, i, &r);
+        st_record_free(&r);
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+/* The walks below pass each callback its record's index through these. */
+typedef struct at_walk {
+    union {
+        st_link_at_fn link;
+        st_decision_at_fn decision;
+        st_id_at_fn id;
+    } fn;
+    void *ctx;
+    size_t i;
+} at_walk;
+
+static int link_at(void *ctx, int64_t other, double p)
+{
+    at_walk *w = ctx;
+    return w->fn.link(w->ctx, w->i, other, p);
+}
+
+int st_links_of_records(st_store *s, const int64_t *records, size_t n, double min_p,
+                        st_link_at_fn fn, void *ctx, dt_error *err)
+{
+    if (s->pg) return pg_links_of_records(s, records, n, min_p, fn, ctx, err);
+    at_walk w = {.fn.link = fn, .ctx = ctx};
+    for (; w.i < n; w.i++) DT_TRY(st_links_of(s, records[w.i], min_p, link_at, &w, err));
+    return DT_OK;
+}
+
+static int decision_at(void *ctx, int64_t other, int same)
+{
+    at_walk *w = ctx;
+    return w->fn.decision(w->ctx, w->i, other, same);
+}
+
+int st_decisions_of_records(st_store *s, const int64_t *records, size_t n, st_decision_at_fn fn,
+                            void *ctx, dt_error *err)
+{
+    if (s->pg) return pg_decisions_of_records(s, records, n, fn, ctx, err);
+    at_walk w = {.fn.decision = fn, .ctx = ctx};
+    for (; w.i < n; w.i++) DT_TRY(st_decisions_of(s, records[w.i], decision_at, &w, err));
+    return DT_OK;
+}
+
+int st_entities_of(st_store *s, const int64_t *records, size_t n, st_entity_at_fn fn, void *ctx,
+                   dt_error *err)
+{
+    if (s->pg) return pg_entities_of(s, records, n, fn, ctx, err);
+    for (size_t i = 0; i < n; i++) {
+        char *entity = NULL;
+        DT_TRY(st_entity_of(s, records[i], &entity, err));
+        int out = fn(ctx, i, entity);
+        dt_free(entity);
+        if (out < 0) return out;
+    }
+    return DT_OK;
+}
+
+static int id_at(void *ctx, int64_t id)
+{
+    at_walk *w = ctx;
+    return w->fn.id(w->ctx, w->i, id);
+}
+
+int st_entities_members(st_store *s, const char *const *entities, size_t n, st_id_at_fn fn,
+                        void *ctx, dt_error *err)
+{
+    if (s->pg) return pg_entities_members(s, entities, n, fn, ctx, err);
+    at_walk w = {.fn.id = fn, .ctx = ctx};
+    for (; w.i < n; w.i++) DT_TRY(st_entity_members(s, entities[w.i], id_at, &w, err));
+    return DT_OK;
+}
+
+int st_links_drop_records(st_store *s, const int64_t *records, size_t n, dt_error *err)
+{
+    if (s->pg) return pg_links_drop_records(s, records, n, err);
+    for (size_t i = 0; i < n; i++) DT_TRY(st_links_drop(s, records[i], err));
+    return DT_OK;
+}
+
+int st_entity_events(st_store *s, const st_event_row *v, size_t n, dt_error *err)
+{
+    if (s->pg) return pg_entity_events(s, v, n, err);
+    for (size_t i = 0; i < n; i++)
+        DT_TRY(st_entity_event(s, v[i].kind, v[i].entity, v[i].other, v[i].cause, err));
+    return DT_OK;
+}
+
 int st_active_ids(st_store *s, int64_t from, int64_t *ids, size_t max, size_t *n,
                   dt_error *err)
 {

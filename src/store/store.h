@@ -400,6 +400,45 @@ int st_verify(st_store *s, dt_error *err);
  * (a, b) order: one walk where a per-record st_links_of would be many. */
 int st_links_each(st_store *s, double min_p, st_link_pair_fn fn, void *ctx, dt_error *err);
 
+/* ---- many records at once: what resolution reads and writes per batch ---- */
+
+/* Each gives what its one-record twin (named) gives, called for each of n
+ * records in the order given, its callback told which (i). A backend with
+ * a round trip per statement (PostgreSQL) runs one statement per PG_BATCH
+ * records, where a resolving batch made about 35 round trips per record
+ * (bench/delta.sh); SQLite steps the twin's statement n times, as fast
+ * there. A negative return from fn stops the walk with that code. */
+typedef int (*st_record_at_fn)(void *ctx, size_t i, const st_record *r);
+/* st_record_norm: r's strings are borrowed until fn returns, r->id is
+ * ids[i]. DT_ENOTFOUND ("no record N") at the first id with no record,
+ * fn having seen those before it. */
+int st_records_norm(st_store *s, const int64_t *ids, size_t n, st_record_at_fn fn, void *ctx,
+                    dt_error *err);
+typedef int (*st_link_at_fn)(void *ctx, size_t i, int64_t other, double p);
+/* st_links_of. */
+int st_links_of_records(st_store *s, const int64_t *records, size_t n, double min_p,
+                        st_link_at_fn fn, void *ctx, dt_error *err);
+typedef int (*st_decision_at_fn)(void *ctx, size_t i, int64_t other, int same);
+/* st_decisions_of. */
+int st_decisions_of_records(st_store *s, const int64_t *records, size_t n, st_decision_at_fn fn,
+                            void *ctx, dt_error *err);
+typedef int (*st_entity_at_fn)(void *ctx, size_t i, const char *entity);
+/* st_entity_of: fn once for each record, with its entity ("" when none;
+ * borrowed until fn returns). */
+int st_entities_of(st_store *s, const int64_t *records, size_t n, st_entity_at_fn fn, void *ctx,
+                   dt_error *err);
+typedef int (*st_id_at_fn)(void *ctx, size_t i, int64_t id);
+/* st_entity_members: fn(ctx, i, record) for each record of entity i. */
+int st_entities_members(st_store *s, const char *const *entities, size_t n, st_id_at_fn fn,
+                        void *ctx, dt_error *err);
+/* st_links_drop of each record. */
+int st_links_drop_records(st_store *s, const int64_t *records, size_t n, dt_error *err);
+/* st_entity_event of each row, in order (their seq ascending). */
+typedef struct st_event_row {
+    const char *kind, *entity, *other, *cause;
+} st_event_row;
+int st_entity_events(st_store *s, const st_event_row *v, size_t n, dt_error *err);
+
 /* ---- events and findings (findings_sql.c) ---------------------------- */
 
 /* An event source's row (a payment, a filing) as JSON text, by its id: put
