@@ -262,7 +262,7 @@ typedef struct ingest_run {
     char *cause;             /* recorded with entity merges and splits */
     util_ids warned;         /* blocks over the cap said already */
     int is_bulk;             /* one transaction, resolved in bulk at the end */
-    st_put_row *pend;        /* bulk: rows waiting to be stored, PUT_BATCH at a time */
+    st_put_row *pend;        /* rows waiting to be stored, PUT_BATCH at a time */
     uint32_t *pend_rec;      /* each one's row in e.table */
     size_t n_pend;
     dt_ingest_summary sum;
@@ -401,9 +401,9 @@ static int touch(ingest_run *run, int64_t sid, size_t i_rec, int is_new)
     return DT_OK;
 }
 
-/* A bulk load stores its rows PUT_BATCH at a time (st_records_put): a
- * backend with a round trip per statement takes a few per batch, not
- * three per row. */
+/* Rows are stored PUT_BATCH at a time (st_records_put), and always
+ * before their batch is resolved: a backend with a round trip per
+ * statement takes a few per batch, not three per row. */
 enum { PUT_BATCH = 5000 };
 
 static void pending_free(ingest_run *run)
@@ -454,21 +454,16 @@ static int on_row(void *ctx, size_t i_rec, const char *const *header, const csv_
     uint32_t k; /* read.c rejected a repeated id: this one is new in the file */
     DT_TRY(util_intern_put(&run->seen, id, strlen(id), &k));
     char *raw = raw_json(header, row), *norm = raw ? norm_json(&run->e, i_rec) : NULL;
-    int rc = norm ? DT_OK : dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
-    if (rc == DT_OK && run->is_bulk) return add_pending(run, id, raw, norm, i_rec);
-    st_put_result r;
-    int64_t sid = 0;
-    if (rc == DT_OK)
-        rc = st_record_put(run->store->st, run->src_id, id, raw, norm, run->received, &r, &sid,
-                           run->e.err);
-    free(raw); /* jansson's */
-    free(norm);
-    DT_TRY(rc);
-    tally(&run->sum, r);
-    if (r != ST_PUT_SAME) DT_TRY(touch(run, sid, i_rec, r == ST_PUT_NEW));
-    run->sum.n_rows++;
+    if (!norm) {
+        free(raw); /* jansson's */
+        return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    }
+    DT_TRY(add_pending(run, id, raw, norm, i_rec));
+    if (run->is_bulk) return DT_OK;
     size_t batch = run->opts->batch_rows ? run->opts->batch_rows : DEFAULT_BATCH_ROWS;
-    return ++run->in_batch >= batch ? next_batch(run) : DT_OK;
+    if (++run->in_batch < batch) return DT_OK;
+    DT_TRY(flush_pending(run));
+    return next_batch(run);
 }
 
 /* Records withdrawn in this transaction, to resolve again. */

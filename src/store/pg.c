@@ -800,18 +800,6 @@ int pg_model_latest(st_store *s, char **json, int64_t *version, dt_error *err)
 
 /* ---- records ---------------------------------------------------------- */
 
-/* Seals raw and norm for (id, version) into the scratch buffers and binds
- * them as the next two parameters. */
-static int bind_sealed(st_store *s, pg_params *p, int64_t id, int64_t version, const char *raw,
-                       const char *norm, dt_error *err)
-{
-    DT_TRY(sq_seal_column(s, id, version, 'r', raw, &s->scratch[0], err));
-    DT_TRY(sq_seal_column(s, id, version, 'n', norm, &s->scratch[1], err));
-    pg_param_blob(p, s->scratch[0].data, s->scratch[0].len);
-    pg_param_blob(p, s->scratch[1].data, s->scratch[1].len);
-    return DT_OK;
-}
-
 /* Opens column col of row `row` (sealed as column `which`) into out. */
 static int open_cell(st_store *s, const PGresult *r, int row, int col, int64_t id,
                      int64_t version, char which, util_buf *out, dt_error *err)
@@ -828,74 +816,18 @@ static int open_cell(st_store *s, const PGresult *r, int row, int col, int64_t i
     "SELECT greatest(coalesce((SELECT max(id) FROM record), 0), coalesce((SELECT "        \
     "value::bigint FROM meta WHERE key = 'record_id_erased'), 0)) + 1"
 
-static int record_add(st_store *s, int64_t source, const char *record_id, const char *raw,
-                      const char *norm, int64_t received, int64_t *out_id, dt_error *err)
-{
-    const char *what = "storing a record";
-    int64_t id = 0;
-    DT_TRY(pg_one_i64(s, NEXT_RECORD_ID, NULL, &id, what, err));
-    pg_params p = {0};
-    pg_param_i64(&p, id);
-    pg_param_i64(&p, source);
-    pg_param_text(&p, record_id);
-    DT_TRY(bind_sealed(s, &p, id, 1, raw, norm, err));
-    pg_param_i64(&p, received);
-    DT_TRY(pg_do(s, "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
-                 "VALUES($1, $2, $3, $4, $5, 1, $6)", &p, what, err));
-    *out_id = id;
-    return DT_OK;
-}
-
-/* A record stored again: the same row (renewed when its retention
- * period is half gone, as sqlite.c does), or a new version. */
-static int record_again(st_store *s, const PGresult *r, int row, const char *raw,
-                        const char *norm, int64_t received, st_put_result *result, dt_error *err)
-{
-    int64_t id = pg_i64(r, row, 0), version = pg_i64(r, row, 4);
-    int withdrawn = pg_i64(r, row, 2) != 0;
-    int64_t was_received = pg_i64(r, row, 3);
-    DT_TRY(open_cell(s, r, row, 1, id, version, 'r', &s->scratch[0], err));
-    pg_params p = {0};
-    pg_param_i64(&p, id);
-    if (strcmp(s->scratch[0].data, raw) == 0 && !withdrawn) {
-        *result = ST_PUT_SAME;
-        if (received - was_received < ST_RENEW_AFTER_S) return DT_OK;
-        pg_param_i64(&p, received);
-        return pg_do(s, "UPDATE record SET received = $2 WHERE id = $1", &p,
-                     "renewing a record", err);
-    }
-    DT_TRY(pg_do(s, "INSERT INTO record_history(record, version, raw, norm, source, received) "
-                 "SELECT id, version, raw, norm, source, received FROM record WHERE id = $1",
-                 &p, "keeping a record's earlier version", err));
-    DT_TRY(bind_sealed(s, &p, id, version + 1, raw, norm, err));
-    pg_param_i64(&p, received);
-    *result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
-    return pg_do(s, "UPDATE record SET raw = $2, norm = $3, version = version + 1, "
-                 "withdrawn = 0, received = $4 WHERE id = $1", &p, "updating a record", err);
-}
-
+/* One row through pg_records_put: as many statements as it took alone
+ * (a look-up, then the next id and an insert, or a history row and an
+ * update), and one way of storing rows to keep twin with sqlite.c's. */
 int pg_record_put(st_store *s, int64_t source, const char *record_id, const char *raw,
                   const char *norm, int64_t received, st_put_result *result, int64_t *out_id,
                   dt_error *err)
 {
-    int64_t ignored;
-    if (!out_id) out_id = &ignored;
-    pg_params p = {0};
-    pg_param_i64(&p, source);
-    pg_param_text(&p, record_id);
-    PGresult *r = pg_run(s, "SELECT id, raw, withdrawn, received, version FROM record "
-                         "WHERE source = $1 AND record_id = $2", &p, "reading a record", err);
-    if (!r) return pg_failed(s);
-    int rc;
-    if (PQntuples(r) == 0) {
-        *result = ST_PUT_NEW;
-        rc = record_add(s, source, record_id, raw, norm, received, out_id, err);
-    } else {
-        *out_id = pg_i64(r, 0, 0);
-        rc = record_again(s, r, 0, raw, norm, received, result, err);
-    }
-    PQclear(r);
-    return rc;
+    st_put_row row = {.record_id = record_id, .raw = raw, .norm = norm};
+    DT_TRY(pg_records_put(s, source, &row, 1, received, err));
+    *result = row.result;
+    if (out_id) *out_id = row.id;
+    return DT_OK;
 }
 
 int pg_record_withdraw(st_store *s, int64_t source, const char *record_id, int *found,
@@ -1005,63 +937,140 @@ int pg_record_id(st_store *s, int64_t source, const char *record_id, int64_t *id
     return found ? DT_OK : dt_err_set(err, DT_ENOTFOUND, "no record '%s'", record_id);
 }
 
-/* pg_records_put's new rows, as text arrays to unnest: ids, record ids,
- * and the sealed raw and norm in hex. */
-typedef struct new_rows {
-    util_buf ids, rids, raws, norms;
-    size_t n;
-} new_rows;
-
-static void new_rows_fini(new_rows *w)
-{
-    util_buf_fini(&w->ids);
-    util_buf_fini(&w->rids);
-    util_buf_fini(&w->raws);
-    util_buf_fini(&w->norms);
-}
-
 /* Appends one element to an array literal being built in b ("{" first). */
 static void array_next(util_buf *b, size_t i)
 {
     util_buf_putc(b, i ? ',' : '{');
 }
 
-static int add_new_row(st_store *s, new_rows *w, int64_t id, const st_put_row *row,
-                       dt_error *err)
+/* pg_records_put's writes, as array literals to bind: the new rows (ids,
+ * record ids, sealed raw and norm in hex), the rows stored again with
+ * new contents (ids, sealed raw and norm: a new version), and the ids of
+ * the rows renewed (the same row again, its retention period half gone,
+ * as sqlite.c renews it). */
+typedef struct put_arrays {
+    util_buf ids, rids, raws, norms;
+    size_t n;
+    util_buf again_ids, again_raws, again_norms;
+    size_t n_again;
+    util_buf renew;
+    size_t n_renew;
+} put_arrays;
+
+static void put_arrays_fini(put_arrays *w)
 {
-    DT_TRY(sq_seal_column(s, id, 1, 'r', row->raw, &s->scratch[0], err));
-    DT_TRY(sq_seal_column(s, id, 1, 'n', row->norm, &s->scratch[1], err));
-    array_next(&w->ids, w->n);
-    util_buf_printf(&w->ids, "%lld", (long long)id);
-    array_next(&w->rids, w->n);
-    pg_elem_text(&w->rids, row->record_id);
-    array_next(&w->raws, w->n);
-    pg_hex_append(&w->raws, s->scratch[0].data, s->scratch[0].len);
-    array_next(&w->norms, w->n);
-    pg_hex_append(&w->norms, s->scratch[1].data, s->scratch[1].len);
-    w->n++;
+    util_buf *all[] = {&w->ids, &w->rids, &w->raws, &w->norms, &w->again_ids, &w->again_raws,
+                       &w->again_norms, &w->renew};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) util_buf_fini(all[i]);
+}
+
+/* Seals raw and norm for (id, version) and appends them to raws and norms
+ * as element i, in hex, and id to ids. */
+static int add_sealed(st_store *s, util_buf *ids, util_buf *raws, util_buf *norms, size_t i,
+                      int64_t id, int64_t version, const char *raw, const char *norm,
+                      dt_error *err)
+{
+    DT_TRY(sq_seal_column(s, id, version, 'r', raw, &s->scratch[0], err));
+    DT_TRY(sq_seal_column(s, id, version, 'n', norm, &s->scratch[1], err));
+    array_next(ids, i);
+    util_buf_printf(ids, "%lld", (long long)id);
+    array_next(raws, i);
+    pg_hex_append(raws, s->scratch[0].data, s->scratch[0].len);
+    array_next(norms, i);
+    pg_hex_append(norms, s->scratch[1].data, s->scratch[1].len);
     return DT_OK;
 }
 
-static int insert_new_rows(st_store *s, int64_t source, new_rows *w, int64_t received,
-                           dt_error *err)
+static int add_new_row(st_store *s, put_arrays *w, int64_t id, const st_put_row *row,
+                       dt_error *err)
 {
-    if (!w->n) return DT_OK;
-    util_buf *cols[4] = {&w->ids, &w->rids, &w->raws, &w->norms};
-    pg_params p = {0};
-    pg_param_i64(&p, source);
-    pg_param_i64(&p, received);
-    for (int c = 0; c < 4; c++) {
-        util_buf_putc(cols[c], '}');
-        if (cols[c]->is_failed) return dt_err_set(err, DT_ENOMEM, "out of memory");
-        pg_param_text(&p, cols[c]->data);
-    }
-    return pg_do(s, "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
-                 "SELECT i, $1, r, decode(rw, 'hex'), decode(nm, 'hex'), 1, $2 FROM "
-                 "unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS t(i, r, rw, nm)",
-                 &p, "storing records", err);
+    DT_TRY(add_sealed(s, &w->ids, &w->raws, &w->norms, w->n, id, 1, row->raw, row->norm, err));
+    array_next(&w->rids, w->n++);
+    pg_elem_text(&w->rids, row->record_id);
+    return DT_OK;
 }
 
+/* A row stored again (row `row` of r, the look-up's): the same (renewed
+ * when its retention period is half gone, as sqlite.c does), or a new
+ * version. */
+static int add_again_row(st_store *s, put_arrays *w, const PGresult *r, int row,
+                         st_put_row *put, int64_t received, dt_error *err)
+{
+    int64_t id = pg_i64(r, row, 0), version = pg_i64(r, row, 4);
+    int withdrawn = pg_i64(r, row, 2) != 0;
+    int64_t was_received = pg_i64(r, row, 3);
+    DT_TRY(open_cell(s, r, row, 1, id, version, 'r', &s->scratch[0], err));
+    put->id = id;
+    if (strcmp(s->scratch[0].data, put->raw) == 0 && !withdrawn) {
+        put->result = ST_PUT_SAME;
+        if (received - was_received < ST_RENEW_AFTER_S) return DT_OK;
+        array_next(&w->renew, w->n_renew++);
+        util_buf_printf(&w->renew, "%lld", (long long)id);
+        return DT_OK;
+    }
+    put->result = withdrawn ? ST_PUT_RESTORED : ST_PUT_CHANGED;
+    return add_sealed(s, &w->again_ids, &w->again_raws, &w->again_norms, w->n_again++, id,
+                      version + 1, put->raw, put->norm, err);
+}
+
+/* Closes each array literal of bufs (n of them) and binds it as the next
+ * parameter. */
+static int bind_arrays(pg_params *p, util_buf *const *bufs, int n, dt_error *err)
+{
+    for (int c = 0; c < n; c++) {
+        util_buf_putc(bufs[c], '}');
+        if (bufs[c]->is_failed) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        pg_param_text(p, bufs[c]->data);
+    }
+    return DT_OK;
+}
+
+/* The writes w holds, a statement each: new rows inserted; rows stored
+ * again keep their version in record_history, then take the new one. */
+static int write_rows(st_store *s, int64_t source, put_arrays *w, int64_t received,
+                      dt_error *err)
+{
+    pg_params p = {0};
+    if (w->n) {
+        pg_param_i64(&p, source);
+        pg_param_i64(&p, received);
+        util_buf *const cols[4] = {&w->ids, &w->rids, &w->raws, &w->norms};
+        DT_TRY(bind_arrays(&p, cols, 4, err));
+        DT_TRY(pg_do(s, "INSERT INTO record(id, source, record_id, raw, norm, version, received) "
+                     "SELECT i, $1, r, decode(rw, 'hex'), decode(nm, 'hex'), 1, $2 FROM "
+                     "unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS t(i, r, rw, nm)",
+                     &p, "storing records", err));
+    }
+    if (w->n_again) {
+        p = (pg_params){0};
+        util_buf *const cols[3] = {&w->again_ids, &w->again_raws, &w->again_norms};
+        DT_TRY(bind_arrays(&p, cols, 3, err));
+        pg_param_i64(&p, received);
+        pg_params ids = {0};
+        pg_param_text(&ids, w->again_ids.data);
+        DT_TRY(pg_do(s, "INSERT INTO record_history(record, version, raw, norm, source, received) "
+                     "SELECT id, version, raw, norm, source, received FROM record "
+                     "WHERE id = ANY($1::bigint[])", &ids, "keeping records' earlier versions",
+                     err));
+        DT_TRY(pg_do(s, "UPDATE record SET raw = decode(t.rw, 'hex'), norm = decode(t.nm, 'hex'), "
+                     "version = record.version + 1, withdrawn = 0, received = $4::bigint FROM "
+                     "unnest($1::bigint[], $2::text[], $3::text[]) AS t(i, rw, nm) "
+                     "WHERE record.id = t.i", &p, "updating records", err));
+    }
+    if (w->n_renew) {
+        p = (pg_params){0};
+        util_buf *const cols[1] = {&w->renew};
+        DT_TRY(bind_arrays(&p, cols, 1, err));
+        pg_param_i64(&p, received);
+        DT_TRY(pg_do(s, "UPDATE record SET received = $2::bigint WHERE id = ANY($1::bigint[])", &p,
+                     "renewing records", err));
+    }
+    return DT_OK;
+}
+
+/* One look-up for every row, the next id only when a row is new, then
+ * write_rows's statements: a few round trips for n rows, where a call
+ * per row took three. */
 int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int64_t received,
                    dt_error *err)
 {
@@ -1071,16 +1080,18 @@ int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int6
     util_buf arr = {0};
     pg_array_text(&arr, rids, n);
     dt_free(rids);
+    if (arr.is_failed) {
+        util_buf_fini(&arr);
+        return dt_err_set(err, DT_ENOMEM, "out of memory");
+    }
     pg_params p = {0};
     pg_param_i64(&p, source);
-    pg_param_text(&p, arr.data ? arr.data : "{}");
-    PGresult *r = arr.is_failed ? NULL
-                                : pg_run(s, "SELECT id, raw, withdrawn, received, version, "
-                                         "record_id FROM record WHERE source = $1 AND "
-                                         "record_id = ANY($2::text[])", &p, "reading records",
-                                         err);
+    pg_param_text(&p, arr.data);
+    PGresult *r = pg_run(s, "SELECT id, raw, withdrawn, received, version, record_id FROM record "
+                         "WHERE source = $1 AND record_id = ANY($2::text[])", &p,
+                         "reading records", err);
     util_buf_fini(&arr);
-    if (!r) return err->code ? DT_EIO : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (!r) return pg_failed(s);
     util_intern stored;
     util_intern_init(&stored);
     int rc = DT_OK;
@@ -1089,22 +1100,22 @@ int pg_records_put(st_store *s, int64_t source, st_put_row *rows, size_t n, int6
         rc = util_intern_put(&stored, pg_text(r, j, 5), strlen(pg_text(r, j, 5)), &k);
     }
     int64_t next = 0;
-    if (rc == DT_OK) rc = pg_one_i64(s, NEXT_RECORD_ID, NULL, &next, "storing records", err);
-    new_rows w = {0};
+    /* never an id once erased: NEXT_RECORD_ID */
+    if (rc == DT_OK && (size_t)PQntuples(r) < n)
+        rc = pg_one_i64(s, NEXT_RECORD_ID, NULL, &next, "storing records", err);
+    put_arrays w = {0};
     for (size_t i = 0; i < n && rc == DT_OK; i++) {
         uint32_t j = util_intern_find(&stored, rows[i].record_id, strlen(rows[i].record_id));
         if (j != UINT32_MAX) { /* interned in row order: j is its row */
-            rows[i].id = pg_i64(r, (int)j, 0);
-            rc = record_again(s, r, (int)j, rows[i].raw, rows[i].norm, received, &rows[i].result,
-                              err);
+            rc = add_again_row(s, &w, r, (int)j, &rows[i], received, err);
             continue;
         }
         rows[i].result = ST_PUT_NEW;
-        rows[i].id = next++; /* never an id once erased, as record_add */
+        rows[i].id = next++;
         rc = add_new_row(s, &w, rows[i].id, &rows[i], err);
     }
-    if (rc == DT_OK) rc = insert_new_rows(s, source, &w, received, err);
-    new_rows_fini(&w);
+    if (rc == DT_OK) rc = write_rows(s, source, &w, received, err);
+    put_arrays_fini(&w);
     util_intern_fini(&stored);
     PQclear(r);
     return rc == DT_ENOMEM && err->code == DT_OK ? dt_err_set(err, rc, "out of memory") : rc;
