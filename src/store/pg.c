@@ -190,6 +190,14 @@ static void count_changes(st_store *s, PGresult *r)
     s->pg_changes += rows;
 }
 
+/* The session's settings, on every connection (open_db, revive). No JIT:
+ * the planner compiles a statement whose estimate passes jit_above_cost,
+ * about 100 ms each time, and a batch's block ranges (BETWEEN two columns
+ * of an unnested array, estimated at 0.5% of block_key each) always pass
+ * it, though they read a few rows each: it was a quarter of a resolving
+ * batch's time (bench/delta.sh). */
+static const char *const SESSION[] = {"SET client_min_messages = warning", "SET jit = off"};
+
 /* Makes a connection the server closed (a restart, a failover, a
  * terminated backend) again, with its session's settings; its prepared
  * statements went with it. 1 when it was made again. */
@@ -200,7 +208,7 @@ static int revive(st_store *s)
     PQreset(c);
     if (PQstatus(c) != CONNECTION_OK) return 0;
     if (s->pg_stmts) memset(s->pg_stmts->is_prepared, 0, s->pg_stmts->cap);
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    for (size_t i = 0; i < sizeof SESSION / sizeof *SESSION; i++) PQclear(PQexec(c, SESSION[i]));
     return 1;
 }
 
@@ -345,6 +353,18 @@ const char *pg_text(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
+void pg_rows_of(const PGresult *r, int col, int64_t key, int *begin, int *end)
+{
+    int lo = 0, hi = PQntuples(r);
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (pg_i64(r, mid, col) < key) lo = mid + 1;
+        else hi = mid;
+    }
+    for (*begin = lo; lo < PQntuples(r) && pg_i64(r, lo, col) == key;) lo++;
+    *end = lo;
+}
+
 int pg_one_i64(st_store *s, const char *sql, const pg_params *p, int64_t *v, const char *what,
                    dt_error *err)
 {
@@ -460,7 +480,8 @@ static int open_db(st_store *s, const char *url, const char *key_path, st_mode m
                    dt_error *err)
 {
     DT_TRY(connect_to(url, s->path, &s->pg, err));
-    DT_TRY(pg_do(s, "SET client_min_messages = warning", NULL, "opening the store", err));
+    for (size_t i = 0; i < sizeof SESSION / sizeof *SESSION; i++)
+        DT_TRY(pg_do(s, SESSION[i], NULL, "opening the store", err));
     /* looked for and made under the write lock: two copies into one database wait in turn */
     if (mode == ST_CREATE_TXN) DT_TRY(lock_write(s, 1, err));
     int exists;

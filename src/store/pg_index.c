@@ -27,8 +27,8 @@ int pg_idx_record_max(st_store *s, int64_t *n, dt_error *err)
                       "reading the blocking index", err);
 }
 
-/* Record ids bound as one array: its elements numbered from 1
- * (WITH ORDINALITY) say which of the caller's each row answers. */
+/* One statement per PG_BATCH records (`= ANY`, ordered by record: each
+ * record's row found by binary search). */
 int pg_idx_lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_fn fn,
                      void *ctx, dt_error *err)
 {
@@ -40,17 +40,18 @@ int pg_idx_lists_get(st_store *s, const int64_t *records, size_t n, idx_list_at_
         pg_params p = {0};
         pg_param_text(&p, ids.data);
         PGresult *r = ids.is_failed ? NULL
-                                    : pg_run(s, "SELECT t.i, k.slots FROM unnest($1::bigint[]) "
-                                             "WITH ORDINALITY AS t(r, i) JOIN record_keys k ON "
-                                             "k.record = t.r ORDER BY t.i", &p,
+                                    : pg_run(s, "SELECT record, slots FROM record_keys WHERE "
+                                             "record = ANY($1::bigint[]) ORDER BY record", &p,
                                              "updating the blocking index", err);
         if (!r) {
             rc = ids.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory") : pg_failed(s);
             break;
         }
-        for (int j = 0; j < PQntuples(r) && rc == DT_OK; j++)
-            rc = fn(ctx, k + (size_t)pg_i64(r, j, 0) - 1, PQgetvalue(r, j, 1),
-                    (size_t)PQgetlength(r, j, 1));
+        for (size_t i = k; i < k + m && rc == DT_OK; i++) {
+            int j, end;
+            pg_rows_of(r, 0, records[i], &j, &end);
+            if (j < end) rc = fn(ctx, i, PQgetvalue(r, j, 1), (size_t)PQgetlength(r, j, 1));
+        }
         PQclear(r);
     }
     util_buf_fini(&ids);

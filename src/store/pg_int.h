@@ -83,6 +83,10 @@ void pg_hex_append(util_buf *b, const void *data, size_t n);
  * text and unnested): a round trip per row was 50 s for the 60,000 links
  * of 20,000 people. */
 enum { PG_BATCH = 5000 };
+/* Rows [*begin, *end) of r whose column col, a bigint r is ordered by,
+ * is key (a binary search): a batch's rows read with `= ANY($1)` and
+ * ORDER BY, handed back to each of the caller's records. */
+void pg_rows_of(const PGresult *r, int col, int64_t key, int *begin, int *end);
 /* Runs sql and clears its result. */
 int pg_do(st_store *s, const char *sql, const pg_params *p, const char *what, dt_error *err);
 /* The one integer the one row sql returns; DT_EIO when none. */

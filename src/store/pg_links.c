@@ -544,9 +544,15 @@ int pg_entities_set(st_store *s, const int64_t *records, const char *const *enti
 
 /* ---- many records at once (store.h): one statement per PG_BATCH ---------- */
 
-/* What each batch's result is handed to: k is the index of the batch's
- * first element in the caller's array. */
-typedef int (*batch_rows_fn)(void *ctx, const PGresult *r, size_t k, dt_error *err);
+/* Each reads the rows of a batch's records with `= ANY($1)`, ordered by
+ * record, and hands each record its rows (found by binary search) in
+ * the order given: the planner sees how many records an array holds (an
+ * index scan for a few, a scan for many), where a join with the unnested
+ * array was planned as a merge join over the whole table. */
+
+/* What each batch's result is handed to: the batch is elements k..k+m-1
+ * of the caller's array. */
+typedef int (*batch_rows_fn)(void *ctx, const PGresult *r, size_t k, size_t m, dt_error *err);
 
 /* Runs sql once per PG_BATCH elements of v (bigint or, with texts, text),
  * the batch bound as $1 (an array literal) and *min_p, when given, as $2,
@@ -573,25 +579,33 @@ static int each_batch(st_store *s, const char *sql, const int64_t *v, const char
             rc = pg_failed(s);
             break;
         }
-        rc = fn ? fn(ctx, r, k, err) : DT_OK;
+        rc = fn ? fn(ctx, r, k, m, err) : DT_OK;
         PQclear(r);
     }
     util_buf_fini(&a);
     return rc;
 }
 
-/* A batch's element number (WITH ORDINALITY counts from 1) in column 0
- * of row j, as an index in the caller's array. */
-static size_t row_at(const PGresult *r, int j, size_t k)
+/* As pg_rows_of, for a text key in column 0 (ordered COLLATE "C": by
+ * bytes, as strcmp compares). */
+static void text_rows_of(const PGresult *r, const char *key, int *begin, int *end)
 {
-    return k + (size_t)pg_i64(r, j, 0) - 1;
+    int lo = 0, hi = PQntuples(r);
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(PQgetvalue(r, mid, 0), key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (*begin = lo; lo < PQntuples(r) && strcmp(PQgetvalue(r, lo, 0), key) == 0;) lo++;
+    *end = lo;
 }
 
 /* A batch walk's store, records and caller's callback (one of fn's kinds). */
 typedef struct batch_walk {
     st_store *s;
     const int64_t *ids;
-    size_t n;
+    const char *const *texts;
+    int is_decision; /* pair_rows: fn is a decision's, not a link's */
     union {
         st_record_at_fn record;
         st_link_at_fn link;
@@ -602,22 +616,19 @@ typedef struct batch_walk {
     void *ctx;
 } batch_walk;
 
-/* Rows come in the ids' order, one per id found: the first id whose row
- * is not next is missing. */
-static int norm_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+/* NORM_SELECT's rows by id (column 5): the first id with none is missing. */
+static int norm_rows(void *ctx, const PGresult *r, size_t k, size_t m, dt_error *err)
 {
     batch_walk *b = ctx;
-    int n_rows = PQntuples(r);
-    size_t m = b->n - k < PG_BATCH ? b->n - k : PG_BATCH;
-    for (size_t j = 0; j < m; j++) {
-        int64_t id = b->ids[k + j];
-        if ((int)j >= n_rows || pg_i64(r, (int)j, 5) != id)
-            return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)id);
-        DT_TRY(open_norm(b->s, r, (int)j, &b->s->scratch[1], err));
-        st_record rec = norm_record(r, (int)j, b->s->scratch[1].data);
+    for (size_t i = k; i < k + m; i++) {
+        int j, end;
+        pg_rows_of(r, 5, b->ids[i], &j, &end);
+        if (j == end) return dt_err_set(err, DT_ENOTFOUND, "no record %lld", (long long)b->ids[i]);
+        DT_TRY(open_norm(b->s, r, j, &b->s->scratch[1], err));
+        st_record rec = norm_record(r, j, b->s->scratch[1].data);
         if (!rec.source || !rec.record_id || !rec.entity)
             return sq_damaged(b->s, "reading records", "a record without its id or values", err);
-        int out = b->fn.record(b->ctx, k + j, &rec);
+        int out = b->fn.record(b->ctx, i, &rec);
         if (out < 0) return out;
     }
     return DT_OK;
@@ -626,68 +637,60 @@ static int norm_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
 int pg_records_norm(st_store *s, const int64_t *ids, size_t n, st_record_at_fn fn, void *ctx,
                     dt_error *err)
 {
-    batch_walk b = {.s = s, .ids = ids, .n = n, .fn.record = fn, .ctx = ctx};
-    return each_batch(s, NORM_SELECT "JOIN unnest($1::bigint[]) WITH ORDINALITY AS t(id, i) "
-                      "ON t.id = r.id ORDER BY t.i", ids, NULL, n, NULL, "reading records",
-                      norm_rows, &b, err);
+    batch_walk b = {.s = s, .ids = ids, .fn.record = fn, .ctx = ctx};
+    return each_batch(s, NORM_SELECT "WHERE r.id = ANY($1::bigint[]) ORDER BY r.id", ids, NULL, n,
+                      NULL, "reading records", norm_rows, &b, err);
 }
 
-static int link_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+/* Rows (record, other, p or same, part) ordered by record, then as
+ * OF_RECORD_ORDER orders one record's: each record's run in turn. */
+static int pair_rows(void *ctx, const PGresult *r, size_t k, size_t m, dt_error *err)
 {
     (void)err;
     batch_walk *b = ctx;
-    for (int j = 0; j < PQntuples(r); j++) {
-        int out = b->fn.link(b->ctx, row_at(r, j, k), pg_i64(r, j, 1), pg_f64(r, j, 2));
-        if (out < 0) return out;
+    for (size_t i = k; i < k + m; i++) {
+        int j, end;
+        pg_rows_of(r, 0, b->ids[i], &j, &end);
+        for (; j < end; j++) {
+            int out = b->is_decision
+                          ? b->fn.decision(b->ctx, i, pg_i64(r, j, 1), (int)pg_i64(r, j, 2))
+                          : b->fn.link(b->ctx, i, pg_i64(r, j, 1), pg_f64(r, j, 2));
+            if (out < 0) return out;
+        }
     }
     return DT_OK;
 }
 
-/* Each record's links in st_links_of's order (OF_RECORD_ORDER), the
- * records in the order given. */
 int pg_links_of_records(st_store *s, const int64_t *records, size_t n, double min_p,
                         st_link_at_fn fn, void *ctx, dt_error *err)
 {
-    batch_walk b = {.s = s, .fn.link = fn, .ctx = ctx};
-    return each_batch(s, "SELECT t.i, l.b AS other, l.p, 0 AS part FROM unnest($1::bigint[]) "
-                      "WITH ORDINALITY AS t(r, i) JOIN link l ON l.a = t.r "
-                      "WHERE l.p >= $2::double precision UNION ALL SELECT t.i, l.a, l.p, 1 "
-                      "FROM unnest($1::bigint[]) WITH ORDINALITY AS t(r, i) JOIN link l "
-                      "ON l.b = t.r WHERE l.p >= $2::double precision ORDER BY i, part, other",
-                      records, NULL, n, &min_p, "reading links", link_rows, &b, err);
-}
-
-static int decision_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
-{
-    (void)err;
-    batch_walk *b = ctx;
-    for (int j = 0; j < PQntuples(r); j++) {
-        int out = b->fn.decision(b->ctx, row_at(r, j, k), pg_i64(r, j, 1), (int)pg_i64(r, j, 2));
-        if (out < 0) return out;
-    }
-    return DT_OK;
+    batch_walk b = {.s = s, .ids = records, .fn.link = fn, .ctx = ctx};
+    return each_batch(s, "SELECT a AS r, b AS other, p, 0 AS part FROM link "
+                      "WHERE a = ANY($1::bigint[]) AND p >= $2::double precision UNION ALL "
+                      "SELECT b, a, p, 1 FROM link WHERE b = ANY($1::bigint[]) "
+                      "AND p >= $2::double precision ORDER BY r, part, other",
+                      records, NULL, n, &min_p, "reading links", pair_rows, &b, err);
 }
 
 int pg_decisions_of_records(st_store *s, const int64_t *records, size_t n, st_decision_at_fn fn,
                             void *ctx, dt_error *err)
 {
-    batch_walk b = {.s = s, .fn.decision = fn, .ctx = ctx};
-    return each_batch(s, "SELECT t.i, d.b AS other, d.same, 0 AS part FROM unnest($1::bigint[]) "
-                      "WITH ORDINALITY AS t(r, i) JOIN decision d ON d.a = t.r UNION ALL "
-                      "SELECT t.i, d.a, d.same, 1 FROM unnest($1::bigint[]) WITH ORDINALITY "
-                      "AS t(r, i) JOIN decision d ON d.b = t.r ORDER BY i, part, other",
-                      records, NULL, n, NULL, "reading review decisions", decision_rows, &b,
-                      err);
+    batch_walk b = {.s = s, .ids = records, .is_decision = 1, .fn.decision = fn, .ctx = ctx};
+    return each_batch(s, "SELECT a AS r, b AS other, same, 0 AS part FROM decision "
+                      "WHERE a = ANY($1::bigint[]) UNION ALL SELECT b, a, same, 1 FROM decision "
+                      "WHERE b = ANY($1::bigint[]) ORDER BY r, part, other",
+                      records, NULL, n, NULL, "reading review decisions", pair_rows, &b, err);
 }
 
-/* One row per record (LEFT JOIN: "" when it has no entity). */
-static int entity_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+/* A record with no row has no entity (""). */
+static int entity_rows(void *ctx, const PGresult *r, size_t k, size_t m, dt_error *err)
 {
     (void)err;
     batch_walk *b = ctx;
-    for (int j = 0; j < PQntuples(r); j++) {
-        const char *entity = pg_text(r, j, 1);
-        int out = b->fn.entity(b->ctx, row_at(r, j, k), entity ? entity : "");
+    for (size_t i = k; i < k + m; i++) {
+        int j, end;
+        pg_rows_of(r, 0, b->ids[i], &j, &end);
+        int out = b->fn.entity(b->ctx, i, j < end ? pg_text(r, j, 1) : "");
         if (out < 0) return out;
     }
     return DT_OK;
@@ -696,19 +699,23 @@ static int entity_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
 int pg_entities_of(st_store *s, const int64_t *records, size_t n, st_entity_at_fn fn, void *ctx,
                    dt_error *err)
 {
-    batch_walk b = {.s = s, .fn.entity = fn, .ctx = ctx};
-    return each_batch(s, "SELECT t.i, m.entity FROM unnest($1::bigint[]) WITH ORDINALITY "
-                      "AS t(r, i) LEFT JOIN membership m ON m.record = t.r ORDER BY t.i",
-                      records, NULL, n, NULL, "reading entities", entity_rows, &b, err);
+    batch_walk b = {.s = s, .ids = records, .fn.entity = fn, .ctx = ctx};
+    return each_batch(s, "SELECT record, entity FROM membership WHERE record = ANY($1::bigint[]) "
+                      "ORDER BY record", records, NULL, n, NULL, "reading entities", entity_rows,
+                      &b, err);
 }
 
-static int id_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
+static int member_rows(void *ctx, const PGresult *r, size_t k, size_t m, dt_error *err)
 {
     (void)err;
     batch_walk *b = ctx;
-    for (int j = 0; j < PQntuples(r); j++) {
-        int out = b->fn.id(b->ctx, row_at(r, j, k), pg_i64(r, j, 1));
-        if (out < 0) return out;
+    for (size_t i = k; i < k + m; i++) {
+        int j, end;
+        text_rows_of(r, b->texts[i], &j, &end);
+        for (; j < end; j++) {
+            int out = b->fn.id(b->ctx, i, pg_i64(r, j, 1));
+            if (out < 0) return out;
+        }
     }
     return DT_OK;
 }
@@ -717,10 +724,10 @@ static int id_rows(void *ctx, const PGresult *r, size_t k, dt_error *err)
 int pg_entities_members(st_store *s, const char *const *entities, size_t n, st_id_at_fn fn,
                         void *ctx, dt_error *err)
 {
-    batch_walk b = {.s = s, .fn.id = fn, .ctx = ctx};
-    return each_batch(s, "SELECT t.i, m.record FROM unnest($1::text[]) WITH ORDINALITY AS t(e, i) "
-                      "JOIN membership m ON m.entity = t.e ORDER BY t.i, m.record", NULL,
-                      entities, n, NULL, "reading entities", id_rows, &b, err);
+    batch_walk b = {.s = s, .texts = entities, .fn.id = fn, .ctx = ctx};
+    return each_batch(s, "SELECT entity, record FROM membership WHERE entity = ANY($1::text[]) "
+                      "ORDER BY entity COLLATE \"C\", record", NULL, entities, n, NULL,
+                      "reading entities", member_rows, &b, err);
 }
 
 int pg_links_drop_records(st_store *s, const int64_t *records, size_t n, dt_error *err)
