@@ -6,20 +6,22 @@
 # with a new ZIP, half new records) ingested batch by batch (--no-bulk)
 # into a fresh copy of each store, by each build given. Prints one JSON
 # line per (build, backend): rows, seconds, rows/s; and whether every
-# store ends with the same links, entities and entity events.
+# store ends with the same records (ids, versions), number of blocking
+# keys, links, entities and entity events.
 #
-# usage: bench/delta.sh [--people N] [--seed S] [--keep DIR] [DT...]
+# usage: bench/delta.sh [--people N] [--seed S] [--batch ROWS] [--keep DIR] [DT...]
 # DT: dovetail builds to time (default build/release/dovetail); with
 # --keep DIR the stores are made once and reused by later runs. Build
 # first: make bench.
 set -eu
 
-people=20000 seed=3 keep=
+people=20000 seed=3 keep= batch=
 while [ $# -gt 0 ]; do
     case $1 in
     --people) people=${2:?}; shift 2 ;;
     --seed) seed=${2:?}; shift 2 ;;
     --keep) keep=${2:?}; shift 2 ;;
+    --batch) batch="--batch ${2:?}"; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench/delta.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -53,6 +55,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # the server's data directory survives --keep; its socket does not
 if [ -d "$PGD/data" ]; then
+    as_server "'$BIN/pg_ctl' -D '$PGD/data' status >/dev/null" ||
     as_server "'$BIN/pg_ctl' -D '$PGD/data' -l '$PGD/server.log' -w -o \"-c listen_addresses='' \
         -c unix_socket_directories='$PGD' -c max_connections=50\" start >/dev/null"
     SRV="postgresql:///postgres?host=$PGD&user=dovetail"
@@ -86,8 +89,12 @@ if [ ! -f "$W/ready" ]; then
     touch "$W/ready"
 fi
 
-# links, entities and events, as text to compare across stores
+# records (ids, versions), keys (counted), links, entities and events, as
+# text to compare across stores
 dump() {
+    sql "$1" "SELECT id, source, record_id, version, withdrawn FROM record ORDER BY id"
+    sql "$1" "SELECT record, version FROM record_history ORDER BY record, version"
+    sql "$1" "SELECT (SELECT count(*) FROM block_key) + (SELECT count(*) FROM block_new)"
     sql "$1" "SELECT a, b, rule, CAST(round(weight * 1000000) AS BIGINT),
         CAST(round(p * 1000000) AS BIGINT) FROM link ORDER BY a, b"
     sql "$1" "SELECT record, entity FROM membership ORDER BY record"
@@ -95,6 +102,7 @@ dump() {
 }
 
 delta_rows=$(($(wc -l <"$W/delta.csv") - 1))
+rm -f "$W"/result.*
 i=0
 for dt in "$@"; do
     i=$((i + 1))
@@ -105,7 +113,7 @@ for dt in "$@"; do
         S=$(be_copy "$B" run)
         cp "$(gv_base "$B").steward" "$(gv_base "$S").steward"
         t=$(now)
-        DOVETAIL_TOKEN=$(cat "$(gv_base "$S").steward") "$dt" ingest -q --no-bulk --store "$S" \
+        DOVETAIL_TOKEN=$(cat "$(gv_base "$S").steward") "$dt" ingest -q --no-bulk $batch --store "$S" \
             --purpose test --source voters "$W/delta.csv" 2>"$W/delta.$i.$be.log"
         sec=$(since "$t")
         dump "$S" >"$W/result.$i.$be"
@@ -115,4 +123,4 @@ for dt in "$@"; do
 done
 same=true
 for f in "$W"/result.*; do cmp -s "$f" "$W/result.1.sqlite" || { same=false; log "$f differs"; }; done
-printf '{"same_links_entities_events": %s}\n' "$same"
+printf '{"same_records_links_entities_events": %s}\n' "$same"

@@ -185,19 +185,8 @@ int pg_idx_count(st_store *s, uint64_t lo, uint64_t hi, int64_t *n, dt_error *er
 
 int pg_idx_slots_put(st_store *s, const uint64_t *slots, size_t n, dt_error *err)
 {
-    util_buf a = {0};
-    int rc = DT_OK;
-    for (size_t k = 0; k < n && rc == DT_OK; k += PG_BATCH) {
-        size_t m = n - k < PG_BATCH ? n - k : PG_BATCH;
-        pg_array_i64(&a, (const int64_t *)(slots + k), m);
-        pg_params p = {0};
-        pg_param_text(&p, a.data);
-        rc = a.is_failed ? dt_err_set(err, DT_ENOMEM, "out of memory")
-                         : pg_do(s, "INSERT INTO block_key(slot) SELECT unnest($1::bigint[]) "
-                                 "ON CONFLICT DO NOTHING", &p, "writing the blocking index", err);
-    }
-    util_buf_fini(&a);
-    return rc;
+    return slots_do(s, "INSERT INTO block_key(slot) SELECT unnest($1::bigint[]) ON CONFLICT "
+                    "DO NOTHING", slots, n, "writing the blocking index", err);
 }
 
 int pg_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64_t *slots,

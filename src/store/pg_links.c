@@ -482,6 +482,16 @@ int pg_entity_sizes_each(st_store *s, st_size_fn fn, void *ctx, dt_error *err)
     return DT_OK;
 }
 
+/* Binds n array literals as the next n parameters. */
+static int bind_columns(pg_params *p, const util_buf *col, int n, dt_error *err)
+{
+    for (int c = 0; c < n; c++) {
+        if (col[c].is_failed) return dt_err_set(err, DT_ENOMEM, "out of memory");
+        pg_param_text(p, col[c].data);
+    }
+    return DT_OK;
+}
+
 int pg_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err)
 {
     enum { A, B, RULE, WEIGHT, P, N_COLS };
@@ -503,10 +513,7 @@ int pg_links_put(st_store *s, const st_link_row *v, size_t n, dt_error *err)
         for (size_t i = 0; i < m; i++) dbls[i] = r[i].p;
         pg_array_f64(&col[P], dbls, m);
         pg_params p = {0};
-        for (int c = 0; c < N_COLS; c++) {
-            if (col[c].is_failed) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-            pg_param_text(&p, col[c].data);
-        }
+        rc = bind_columns(&p, col, N_COLS, err);
         if (rc == DT_OK)
             rc = pg_do(s, "INSERT INTO link(a, b, rule, weight, p) SELECT * FROM "
                        "unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], "
@@ -755,10 +762,7 @@ int pg_entity_events(st_store *s, const st_event_row *v, size_t n, dt_error *err
             pg_array_text(&col[c], texts, m);
         }
         pg_params p = {0};
-        for (int c = 0; c < N_COLS; c++) {
-            if (col[c].is_failed) rc = dt_err_set(err, DT_ENOMEM, "out of memory");
-            pg_param_text(&p, col[c].data);
-        }
+        rc = bind_columns(&p, col, N_COLS, err);
         if (rc == DT_OK)
             rc = pg_do(s, "INSERT INTO entity_event(seq, time, kind, entity, other, cause) "
                        "SELECT h.seq + t.i, to_char(statement_timestamp() AT TIME ZONE 'UTC', "

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "store/pg_int.h"
+#include "store/index.h"
 #include "util/util.h"
 
 #include "tmpdir.h"
@@ -641,6 +641,115 @@ static void test_connection_lost(void **state)
     pg_close(s);
 }
 
+/* Counts a match: hits[i] for query i matching record i + 1 (its own
+ * key), others for any other record. */
+typedef struct many_hits {
+    size_t own, others;
+} many_hits;
+
+static int count_match(void *ctx, size_t i, int64_t record)
+{
+    many_hits *h = ctx;
+    if (record == (int64_t)i + 1) h->own++;
+    else h->others++;
+    return DT_OK;
+}
+
+/* The index over more rows than a statement takes (PG_BATCH) and more
+ * blocks than a read asks for (index.c's 1,024): every record matches
+ * itself by its own key, the ten that share a key match each other; keys
+ * set again for half the records drop their old slots. And the block
+ * ranges primitive past PG_BATCH ranges: each range's ids, empty ones
+ * included, end where it says. */
+static void test_index_many(void **state)
+{
+    (void)state;
+    char url[512];
+    st_store *s = pg_create(url, sizeof url);
+    dt_error err;
+    int64_t src;
+    assert_int_equal(pg_source_id(s, "a", &src, &err), DT_OK);
+    enum { N = 6000 };
+    st_put_row *rows = calloc(N, sizeof *rows);
+    char (*names)[16] = calloc(N, sizeof *names);
+    int64_t *recs = calloc(N, sizeof *recs);
+    uint64_t *rule0 = calloc(N, sizeof *rule0), *rule1 = calloc(N, sizeof *rule1);
+    uint16_t *codes = calloc(N, sizeof *codes);
+    assert_true(rows && names && recs && rule0 && rule1 && codes);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "r%d", i);
+        rows[i] = (st_put_row){names[i], "{}", "{}", 0, 0};
+        rule0[i] = 1000 + (uint64_t)i;
+        rule1[i] = i < 10 ? 7 : 0;
+    }
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(st_records_put(s, src, rows, N, 1000, &err), DT_OK);
+    for (int i = 0; i < N; i++) recs[i] = rows[i].id;
+    assert_int_equal(recs[N - 1], N);
+    const uint64_t *keys[2] = {rule0, rule1};
+    assert_int_equal(st_keys_set(s, recs, codes, N, keys, 2, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    many_hits h = {0};
+    assert_int_equal(st_keys_match(s, N, keys, 2, ~UINT64_C(0), NULL, count_match, &h, &err),
+                     DT_OK);
+    assert_int_equal(h.own, N + 10); /* the ten under both rules */
+    assert_int_equal(h.others, 90);
+    /* half the records take new keys: their old ones match nothing */
+    uint64_t *old0 = calloc(N, sizeof *old0);
+    assert_non_null(old0);
+    memcpy(old0, rule0, N * sizeof *old0);
+    for (int i = 0; i < N; i += 2) rule0[i] = 100000 + (uint64_t)i;
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(st_keys_set(s, recs, codes, N, keys, 2, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    h = (many_hits){0};
+    assert_int_equal(st_keys_match(s, N, keys, 2, ~UINT64_C(0), NULL, count_match, &h, &err),
+                     DT_OK);
+    assert_int_equal(h.own, N + 10);
+    const uint64_t *old[2] = {old0, rule1};
+    h = (many_hits){0};
+    assert_int_equal(st_keys_match(s, N, old, 2, ~UINT64_C(0), NULL, count_match, &h, &err),
+                     DT_OK);
+    assert_int_equal(h.own, N / 2 + 10);
+    PGresult *r = PQexec((PGconn *)s->pg, "SELECT count(*) FROM block_key");
+    assert_string_equal(PQgetvalue(r, 0, 0), "6010");
+    PQclear(r);
+    /* ranges: range k is [4k, 4k + 3] past the sign bit, holding slot
+     * 4k + 1 unless k % 3 == 0 */
+    size_t n = PG_BATCH + 2, *ends = calloc(n, sizeof *ends);
+    uint64_t *lo = calloc(n, sizeof *lo), *hi = calloc(n, sizeof *hi), *put = calloc(n, sizeof *put);
+    assert_true(ends && lo && hi && put);
+    size_t n_put = 0;
+    for (size_t k = 0; k < n; k++) {
+        lo[k] = (UINT64_C(1) << 63) + 4 * k; /* negative: one source's slots never are */
+        hi[k] = lo[k] + 3;
+        if (k % 3) put[n_put++] = lo[k] + 1;
+    }
+    assert_int_equal(pg_begin(s, &err), DT_OK);
+    assert_int_equal(pg_idx_slots_put(s, put, n_put, &err), DT_OK);
+    assert_int_equal(pg_commit(s, &err), DT_OK);
+    id_buf got = {0};
+    assert_int_equal(pg_idx_ranges(s, lo, hi, n, &got, ends, &err), DT_OK);
+    assert_int_equal(got.n, n_put);
+    for (size_t k = 0, at = 0; k < n; k++) {
+        if (k % 3) assert_int_equal(got.v[at++], (int64_t)((lo[k] + 1) & SLOT_RECORD_MASK));
+        assert_int_equal(ends[k], at);
+    }
+    dt_free(got.v);
+    free(ends);
+    free(lo);
+    free(hi);
+    free(put);
+    free(old0);
+    free(rows);
+    free(names);
+    free(recs);
+    free(rule0);
+    free(rule1);
+    free(codes);
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_data_generation),
         cmocka_unit_test(test_connection_lost),
+        cmocka_unit_test(test_index_many),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

@@ -6,7 +6,9 @@
  * the bulk indexes dropped and built inside a transaction; the review
  * band; decisions and their keys; record sources; entities, their
  * members, sizes and events, and a withdrawn member reported as damage;
- * normalized reads, active ids and the model version. */
+ * normalized reads, active ids and the model version; the batch forms
+ * resolution reads and writes many records with, against their
+ * one-record twins. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 
 #include "tmpdir.h"
 #include "pg_server.h"
+#include "many_records.h"
 
 
 /* Puts a record (inside the caller's transaction); its store id. */
@@ -673,6 +676,25 @@ static void test_norm_reads(void **state)
     pg_close(s);
 }
 
+/* store.h's batch forms against their one-record twins (many_records.h),
+ * and what the check's last transaction wrote: the links of r1 and r6
+ * dropped, the events numbered on in the rows' order. */
+static void test_many_records(void **state)
+{
+    (void)state;
+    char url[512], v[400], want[64];
+    st_store *s = pg_create(url, sizeof url);
+    int64_t r[7];
+    many_records_check(s, r);
+    one_text(s, "SELECT string_agg(a || '-' || b, ',' ORDER BY a, b) FROM link", v, sizeof v);
+    snprintf(want, sizeof want, "%lld-%lld", (long long)r[2], (long long)r[4]);
+    assert_string_equal(v, want);
+    one_text(s, "SELECT string_agg(seq || ' ' || kind || ' ' || entity || ' ' || other || ' ' "
+                "|| cause, ',' ORDER BY seq) FROM entity_event", v, sizeof v);
+    assert_string_equal(v, "1 split E0  x,2 new E\"q\\  ingest,3 merge E1 E2 ingest");
+    pg_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_entity_events),
         cmocka_unit_test(test_norm_reads),
+        cmocka_unit_test(test_many_records),
     };
     return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
 }

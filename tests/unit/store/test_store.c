@@ -1,7 +1,7 @@
 /* Unit tests for src/store on SQLite: create and reopen, idempotent puts,
  * updates that keep the earlier version, withdrawal and restore, a
- * rolled-back batch, a locked store and files that are not stores, and
- * the blocking index. */
+ * rolled-back batch, a locked store and files that are not stores, the
+ * blocking index, and the batch forms against their one-record twins. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "util/util.h"
 
 #include "tmpdir.h"
+#include "many_records.h"
 
 static char g_path[256], g_key[256];
 
@@ -988,6 +989,35 @@ static void test_decision_keys_stop(void **state)
     st_close(s);
 }
 
+/* store.h's batch forms against their one-record twins (many_records.h),
+ * and what the check's last transaction wrote: the links of r1 and r6
+ * dropped, the events numbered on in the rows' order. */
+static void test_many_records(void **state)
+{
+    (void)state;
+    st_store *s = create();
+    int64_t r[7];
+    many_records_check(s, r);
+    st_close(s);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT group_concat(a || '-' || b) FROM link), "
+                                            "(SELECT group_concat(seq || ' ' || kind || ' ' || "
+                                            "entity || ' ' || other || ' ' || cause) FROM "
+                                            "(SELECT * FROM entity_event ORDER BY seq))",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char want[64];
+    snprintf(want, sizeof want, "%lld-%lld", (long long)r[2], (long long)r[4]);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    assert_string_equal((const char *)sqlite3_column_text(st, 1),
+                        "1 split E0  x,2 new E\"q\\  ingest,3 merge E1 E2 ingest");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_events_and_findings),
         cmocka_unit_test(test_data_generation_and_held_snapshot),
         cmocka_unit_test(test_decision_keys_stop),
+        cmocka_unit_test(test_many_records),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
