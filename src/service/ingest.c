@@ -21,7 +21,9 @@
  *      look missing.
  *   4. Once the store has a model, each batch's new and changed records are
  *      resolved (resolve.c) in the batch's own transaction, so records,
- *      links and entities never disagree.
+ *      links and entities never disagree. Rows are stored PUT_BATCH at a
+ *      time (st_records_put), always before the batch that holds them is
+ *      resolved.
  *   5. A new model (train, import) and every record resolved with it commit
  *      in one transaction: until then the previous model's entities are
  *      served, whole, and a killed train leaves them so.

@@ -32,6 +32,14 @@
  *      entities of a batch commit together or not at all.
  *   2. An entity keeps its id while most of its records stay together;
  *      merges and splits are recorded in entity_event with their cause.
+ *   3. A batch reads and writes the store a batch at a time, not a record
+ *      at a time (store.h's batch forms: one statement per PG_BATCH rows
+ *      on PostgreSQL): the candidates' records, the links scored, the
+ *      seeds' mates, the names tried first, the events; the component
+ *      walk a level at a time, replayed record by record so its records
+ *      join in the order a call per record gave. What is read is the same
+ *      as a call per record would read, in the same order, so the
+ *      entities and events are too.
  */
 #include <assert.h>
 #include <math.h>

@@ -15,6 +15,10 @@
  * statement wrote from its command tag, and the audit log's statements
  * count theirs apart (st_log_changed), so a group commit of entries alone
  * (a server's) leaves it.
+ *
+ * A connection is opened with JIT off (SESSION says why). A row put, one
+ * or many, is pg_records_put: a look-up for all of them, then a statement
+ * per kind of write.
  */
 #include <assert.h>
 #include <endian.h>

@@ -33,6 +33,11 @@
  *      (pg_run): a long-lived server outlives its database's restart.
  *      Inside a transaction the loss is an error; a BEGIN or a read
  *      outside one is sent again, a write never (it may have happened).
+ *   6. Many rows go in one statement, PG_BATCH at a time, bound as array
+ *      literals and unnested, or read back with `= ANY($1)` ordered by
+ *      key, each caller's row finding its own by binary search
+ *      (pg_rows_of): every statement is a round trip, and the planner
+ *      sees an array's length where a join with it was misplanned.
  */
 #ifndef DT_STORE_PG_INT_H
 #define DT_STORE_PG_INT_H

@@ -1,8 +1,10 @@
 /*
  * pg_links.c — the PostgreSQL backend's links, review decisions, entities
  * and the record reads resolution makes (normalized values with their
- * entity, active ids, the model version): the twins of sqlite.c's
- * functions of the same names (pg_int.h has the backend's invariants).
+ * entity, active ids, the model version), and the batch forms
+ * resolution reads and writes many records with (store.h, "many records
+ * at once"): the twins of sqlite.c's functions of the same names (pg_int.h
+ * has the backend's invariants).
  *
  * Invariants:
  *   1. Each function gives what its sqlite.c twin gives: the same rows in

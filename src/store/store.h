@@ -21,6 +21,10 @@
  *   5. Record contents are stored sealed and blocking keys as keyed hashes,
  *      under the key file (crypt.c); no secret key is stored. A copy of the
  *      store without its key file reveals no record's contents.
+ *   6. A call on many rows (st_records_put, st_links_put, the batch forms
+ *      "many records at once") gives what its one-row twin would give
+ *      called for each row in order: the same rows, order, ids and errors.
+ *      It exists for the backend with a round trip per statement.
  */
 #ifndef DT_STORE_H
 #define DT_STORE_H
