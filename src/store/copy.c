@@ -283,11 +283,7 @@ static void pg_elem(util_buf *b, char kind, const cp_value *v)
     else if (kind == 'i') util_buf_printf(b, "%lld", (long long)v->i);
     else if (kind == 'r') pg_elem_f64(b, v->f);
     else if (kind == 't') pg_elem_text(b, v->p);
-    else {
-        util_buf_putc(b, '"');
-        pg_hex_append(b, v->p, v->n);
-        util_buf_putc(b, '"');
-    }
+    else pg_elem_hex(b, v->p, v->n);
 }
 
 static int writer_put(cp_writer *w, const cp_value *v, dt_error *err)

@@ -279,14 +279,16 @@ void pg_array_i64(util_buf *b, const int64_t *v, size_t n)
     util_buf_putc(b, '}');
 }
 
-void pg_hex_append(util_buf *b, const void *data, size_t n)
+void pg_elem_hex(util_buf *b, const void *data, size_t n)
 {
     static const char HEX[] = "0123456789abcdef";
     const unsigned char *x = data;
+    util_buf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         util_buf_putc(b, HEX[x[i] >> 4]);
         util_buf_putc(b, HEX[x[i] & 15]);
     }
+    util_buf_putc(b, '"');
 }
 
 void pg_elem_f64(util_buf *b, double v)
@@ -1000,9 +1002,9 @@ static int add_sealed(st_store *s, util_buf *ids, util_buf *raws, util_buf *norm
     array_next(ids, i);
     util_buf_printf(ids, "%lld", (long long)id);
     array_next(raws, i);
-    pg_hex_append(raws, s->scratch[0].data, s->scratch[0].len);
+    pg_elem_hex(raws, s->scratch[0].data, s->scratch[0].len);
     array_next(norms, i);
-    pg_hex_append(norms, s->scratch[1].data, s->scratch[1].len);
+    pg_elem_hex(norms, s->scratch[1].data, s->scratch[1].len);
     return DT_OK;
 }
 

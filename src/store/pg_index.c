@@ -201,9 +201,7 @@ int pg_idx_lists_put(st_store *s, const int64_t *records, size_t n, const uint64
         util_buf_putc(&lists, '{');
         for (size_t i = k; i < k + m; slots += counts[i++]) {
             if (i > k) util_buf_putc(&lists, ',');
-            util_buf_putc(&lists, '"');
-            pg_hex_append(&lists, slots, counts[i] * sizeof *slots);
-            util_buf_putc(&lists, '"');
+            pg_elem_hex(&lists, slots, counts[i] * sizeof *slots);
         }
         util_buf_printf(&lists, "}");
         pg_params p = {0};

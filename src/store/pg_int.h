@@ -82,8 +82,9 @@ void pg_array_text(util_buf *b, const char *const *v, size_t n);
  * as pg_array_text does. */
 void pg_elem_f64(util_buf *b, double v);
 void pg_elem_text(util_buf *b, const char *s);
-/* Appends n bytes as hex (an element decode(x, 'hex') reads back). */
-void pg_hex_append(util_buf *b, const void *data, size_t n);
+/* One element of a text array holding n bytes as quoted hex (decode(x,
+ * 'hex') reads it back; quoted, an empty blob is an element too). */
+void pg_elem_hex(util_buf *b, const void *data, size_t n);
 /* Many rows go in one statement each PG_BATCH of them (arrays sent as
  * text and unnested): a round trip per row was 50 s for the 60,000 links
  * of 20,000 people. */
