@@ -360,13 +360,13 @@ int st_keys_set(st_store *s, const int64_t *records, const uint16_t *codes, size
     }
     assert(rc < 0 || at == n_slots);
     if (rc == DT_OK && n_drop) {
-        qsort(drop, n_drop, sizeof *drop, cmp_u64);
-        rc = idx_slots_drop(s, drop, n_drop, err);
+        rc = util_sort_u64(drop, n_drop) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                             : idx_slots_drop(s, drop, n_drop, err);
     }
     if (rc == DT_OK && n_put) rc = idx_lists_put(s, put, n_put, lists, counts, err);
-    if (rc == DT_OK && n_add) {
-        qsort(add, n_add, sizeof *add, cmp_u64);
-        rc = idx_slots_stage(s, add, n_add, err);
+    if (rc == DT_OK && n_add) { /* sorted: neighbouring pages */
+        rc = util_sort_u64(add, n_add) < 0 ? dt_err_set(err, DT_ENOMEM, "out of memory")
+                                           : idx_slots_stage(s, add, n_add, err);
     }
     stored_lists_fini(&was);
     dt_free(slots);
