@@ -564,19 +564,18 @@ static int snapshot_refused(ingest_run *run)
  * a few microseconds per record stored. The records stored are bounded
  * by the largest id, not counted: a count reads the whole record table
  * (half a second and 2.5 GB at a million people) for every daily delta. */
-static int chooses_bulk(ingest_run *const *runs, size_t n)
+static int chooses_bulk(dt_store *store, const dt_ingest_options *opts, size_t n)
 {
-    const dt_ingest_options *o = runs[0]->opts;
-    if (!runs[0]->store->has_model || o->bulk < 0) return 0;
-    if (o->bulk > 0) return 1;
+    if (!store->has_model || opts[0].bulk < 0) return 0;
+    if (opts[0].bulk > 0) return 1;
     uint64_t lines = 0, stored = 0;
     dt_error ignored; /* a file that cannot be read fails its read, with the reason */
     for (size_t k = 0; k < n; k++) {
         uint64_t m = 0;
-        if (util_count_lines(runs[k]->path, UINT64_MAX, &m) < 0) return 0;
+        if (util_count_lines(opts[k].path, UINT64_MAX, &m) < 0) return 0;
         lines += m ? m - 1 : 0;
     }
-    if (lines < DT_BULK_MIN_ROWS || st_records_bound(runs[0]->store->st, &stored, &ignored) < 0)
+    if (lines < DT_BULK_MIN_ROWS || st_records_bound(store->st, &stored, &ignored) < 0)
         return 0;
     return lines * 8 >= stored;
 }
@@ -605,7 +604,7 @@ static int finish(ingest_run *run)
 static int ingest(ingest_run *run, size_t i_src)
 {
     st_store *st = run->store->st;
-    if ((run->is_bulk = chooses_bulk(&run, 1)))
+    if ((run->is_bulk = chooses_bulk(run->store, run->opts, 1)))
         pl_log(&run->e, DT_LOG_INFO, "ingest: loading %s in bulk, in one transaction",
                run->path);
     DT_TRY(run->is_bulk ? st_begin_bulk(st, run->e.err) : st_begin(st, run->e.err));
@@ -751,19 +750,22 @@ static int load_together(ingest_run *const *runs, const size_t *i_src, size_t n)
 static int ingest_files(dt_store *store, const size_t *i_src, const dt_ingest_options *opts,
                         size_t n, dt_ingest_summary *summaries, dt_error *err)
 {
+    int rc = DT_OK;
+    if (!chooses_bulk(store, opts, n)) { /* one after another, each choosing for itself */
+        for (size_t k = 0; k < n && rc == DT_OK; k++)
+            rc = ingest_file(store, i_src[k], &opts[k], &summaries[k], err);
+        return rc;
+    }
     double t0 = util_now();
     ingest_run **runs = dt_calloc(n, sizeof *runs);
-    int rc = runs ? DT_OK : dt_err_set(err, DT_ENOMEM, "out of memory");
+    if (!runs) return dt_err_set(err, DT_ENOMEM, "out of memory");
     for (size_t k = 0; k < n && rc == DT_OK; k++) rc = run_new(store, &opts[k], &runs[k], err);
-    int together = rc == DT_OK && chooses_bulk(runs, n);
-    if (together) rc = load_together(runs, i_src, n);
-    for (size_t k = 0; k < n && runs; k++) {
-        if (together && runs[k]) run_summary(runs[k], t0, rc, &summaries[k]);
+    if (rc == DT_OK) rc = load_together(runs, i_src, n);
+    for (size_t k = 0; k < n; k++) {
+        if (runs[k]) run_summary(runs[k], t0, rc, &summaries[k]);
         run_free(runs[k]);
     }
     dt_free(runs);
-    for (size_t k = 0; !together && k < n && rc == DT_OK; k++) /* one after another */
-        rc = ingest_file(store, i_src[k], &opts[k], &summaries[k], err);
     return rc;
 }
 
