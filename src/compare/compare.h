@@ -61,6 +61,9 @@ typedef struct cmp_table {
 
 int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nicks);
 void cmp_table_fini(cmp_table *t);
+/* Makes room for n_recs records: until then cmp_table_add moves no
+ * column, so other threads may set values of records already added. */
+int cmp_table_reserve(cmp_table *t, size_t n_recs);
 /* Appends a record with all fields null. OUT: *i_rec. */
 int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec);
 /* Sets a field of a record to a normalized value (empty string = null). */

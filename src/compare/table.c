@@ -60,6 +60,11 @@ static int grow_records(cmp_table *t, size_t need)
     return DT_OK;
 }
 
+int cmp_table_reserve(cmp_table *t, size_t n_recs)
+{
+    return grow_records(t, n_recs);
+}
+
 int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec)
 {
     if (t->n_recs >= UINT32_MAX - 1) return DT_ENOMEM;

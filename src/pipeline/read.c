@@ -54,9 +54,23 @@ typedef struct source_plan {
     long *i_col;                /* per mapping: column index */
     long i_full_name;           /* -1 when none */
     int full_targets[3];        /* field for given, middle, surname from full_name; -1 none */
+    size_t full_group;          /* one of them (a batch's field groups hold them together) */
     size_t n_header;
     char **header;              /* column names, kept only when a row hook wants them */
 } source_plan;
+
+/* The buffers one thread standardizes a row's values in. */
+typedef struct row_scratch {
+    util_buf norm, given, middle, surname;
+} row_scratch;
+
+static void row_scratch_fini(row_scratch *s)
+{
+    util_buf_fini(&s->norm);
+    util_buf_fini(&s->given);
+    util_buf_fini(&s->middle);
+    util_buf_fini(&s->surname);
+}
 
 typedef struct read_state {
     pl_ctx *e;
@@ -66,7 +80,7 @@ typedef struct read_state {
     void *row_ctx;
     uint16_t i_src;
     source_plan plan;
-    util_buf norm, given, middle, surname;
+    row_scratch scr;            /* add_row's; a batch's field groups have their own */
     raw_cache *caches;          /* per mapping of the current source */
     uint64_t n_reported;
     uint64_t *id_line;          /* per interned record id: ((source + 1) << 40) | the line of
@@ -136,12 +150,12 @@ static int make_plan(read_state *st, const csv_row *h)
     return DT_OK;
 }
 
-/* Standardizes one raw value of a field into st->norm. DT_EINPUT: bad value. */
-static int standardize(read_state *st, const cfg_mapping *m, const char *raw, size_t n)
+/* Standardizes one raw value of a field into out. DT_EINPUT: bad value. */
+static int standardize(const dt_config *cfg, util_buf *out, const cfg_mapping *m, const char *raw,
+                       size_t n)
 {
-    util_buf *out = &st->norm;
     util_buf_clear(out);
-    switch (st->e->cfg->fields[m->i_field].type) {
+    switch (cfg->fields[m->i_field].type) {
     case CFG_T_GIVEN_NAME:
     case CFG_T_MIDDLE_NAME:
     case CFG_T_SURNAME: return norm_fold(out, raw, n, NORM_FOLD_NAME);
@@ -181,19 +195,21 @@ static int set_value(read_state *st, size_t i_rec, int i_field, const char *v, s
     return cmp_table_set(&st->e->table, i_rec, (size_t)i_field, v, n);
 }
 
-static int put_full_name(read_state *st, size_t i_rec, const char *raw, size_t n)
+static int put_full_name(read_state *st, row_scratch *scr, size_t i_rec, const char *raw,
+                         size_t n)
 {
-    util_buf_clear(&st->given);
-    util_buf_clear(&st->middle);
-    util_buf_clear(&st->surname);
+    util_buf_clear(&scr->given);
+    util_buf_clear(&scr->middle);
+    util_buf_clear(&scr->surname);
     norm_name_order order = st->s->full_name_order == CFG_ORDER_LAST_COMMA_FIRST
                                 ? NORM_NAME_LAST_COMMA_FIRST
                                 : NORM_NAME_FIRST_LAST;
-    DT_TRY(norm_name_split(raw, n, order, &st->given, &st->middle, &st->surname));
+    DT_TRY(norm_name_split(raw, n, order, &scr->given, &scr->middle, &scr->surname));
     const int *t = st->plan.full_targets;
-    DT_TRY(set_value(st, i_rec, t[0], st->given.data ? st->given.data : "", st->given.len));
-    DT_TRY(set_value(st, i_rec, t[1], st->middle.data ? st->middle.data : "", st->middle.len));
-    return set_value(st, i_rec, t[2], st->surname.data ? st->surname.data : "", st->surname.len);
+    DT_TRY(set_value(st, i_rec, t[0], scr->given.data ? scr->given.data : "", scr->given.len));
+    DT_TRY(set_value(st, i_rec, t[1], scr->middle.data ? scr->middle.data : "", scr->middle.len));
+    return set_value(st, i_rec, t[2], scr->surname.data ? scr->surname.data : "",
+                     scr->surname.len);
 }
 
 static void report(read_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -342,8 +358,8 @@ static int remember_id(read_state *st, size_t i_rec, long line)
 /* Standardizes raw into the record's field, through the mapping's cache.
  * A value that cannot be standardized leaves the field as it was and
  * returns DT_EINPUT (the caller decides whether it became null). */
-static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t i_rec,
-                     const char *raw, size_t n)
+static int put_value(read_state *st, row_scratch *scr, raw_cache *rc, const cfg_mapping *m,
+                     size_t i_rec, const char *raw, size_t n)
 {
     pl_ctx *e = st->e;
     uint32_t *vals = e->table.cols[m->i_field].vals;
@@ -353,11 +369,11 @@ static int put_value(read_state *st, raw_cache *rc, const cfg_mapping *m, size_t
         vals[i_rec] = rc->value[hit];
         return DT_OK;
     }
-    int r = standardize(st, m, raw, n);
+    int r = standardize(e->cfg, &scr->norm, m, raw, n);
     if (r != DT_OK && r != DT_EINPUT) return r;
     uint32_t v = RAW_BAD;
     if (r == DT_OK) {
-        DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)m->i_field, st->norm.data, st->norm.len));
+        DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)m->i_field, scr->norm.data, scr->norm.len));
         v = vals[i_rec];
     }
     if (rc->is_used && rc->raw.n_strs < RAW_CACHE_MAX) {
@@ -384,12 +400,16 @@ static int has_fallback(const read_state *st, const csv_row *row, size_t m)
     return 0;
 }
 
-/* Reads one row into the table; r (NULL for a single row) gives the
- * bytes of a row rejected here. */
-static int add_row(read_state *st, csv_reader *r, const csv_row *row)
+/* The structural checks of a row, then its record: OUT *i_rec, or
+ * SIZE_MAX when the row was rejected (counted, reported, kept). r (NULL
+ * for a single row) gives the bytes of a row rejected here. Record ids are
+ * checked here, one row at a time in file order, so the first row with an
+ * id keeps it whatever the batches or threads. */
+static int add_record(read_state *st, csv_reader *r, const csv_row *row, size_t *i_rec)
 {
     pl_ctx *e = st->e;
     const cfg_source *s = st->s;
+    *i_rec = SIZE_MAX;
     if (row->n_fields != st->plan.n_header)
         return reject_row(st, r, row, "row has %zu fields, the header has %zu", row->n_fields,
                           st->plan.n_header);
@@ -397,8 +417,12 @@ static int add_row(read_state *st, csv_reader *r, const csv_row *row)
     size_t id_len = row->lens[st->plan.i_id];
     if (id_len == 0 || is_blank(id, id_len))
         return reject_row(st, r, row, "empty record id in column '%s'", s->id_column);
+    /* put, not find: the id is new far more often than not, and the
+     * table's put below then finds it in cache */
+    uint32_t rid;
     uint64_t first_line;
-    if (is_repeat(st, util_intern_find(&e->table.ids, id, id_len), &first_line))
+    DT_TRY(util_intern_put(&e->table.ids, id, id_len, &rid));
+    if (is_repeat(st, rid, &first_line))
         return reject_row(st, r, row, "record id '%s' repeats line %llu", id,
                           (unsigned long long)first_line);
     if (row->bad_utf8_column) {
@@ -406,23 +430,278 @@ static int add_row(read_state *st, csv_reader *r, const csv_row *row)
         report(st, "%s:%ld:%ld: invalid UTF-8 (read as Latin-1)", st->path, row->line,
                row->bad_utf8_column);
     }
-    size_t i_rec;
-    DT_TRY(cmp_table_add(&e->table, st->i_src, id, id_len, &i_rec));
-    DT_TRY(remember_id(st, i_rec, row->line));
-    if (st->plan.i_full_name >= 0) {
+    DT_TRY(cmp_table_add(&e->table, st->i_src, id, id_len, i_rec));
+    return remember_id(st, *i_rec, row->line);
+}
+
+/* Standardizes a record's values from its row: of every field when
+ * is_mine is NULL, else of the fields is_mine marks. Each field's
+ * dictionary, raw caches and null count are touched only here, so calls
+ * for disjoint sets of fields may run at once (a batch's field groups). */
+static int put_values(read_state *st, row_scratch *scr, const csv_row *row, size_t i_rec,
+                      const uint8_t *is_mine)
+{
+    pl_ctx *e = st->e;
+    const cfg_source *s = st->s;
+    if (st->plan.i_full_name >= 0 && (!is_mine || is_mine[st->plan.full_group])) {
         size_t c = (size_t)st->plan.i_full_name;
-        DT_TRY(put_full_name(st, i_rec, row->fields[c], row->lens[c]));
+        DT_TRY(put_full_name(st, scr, i_rec, row->fields[c], row->lens[c]));
     }
     for (size_t m = 0; m < s->n_maps; m++) {
+        int f = s->maps[m].i_field;
+        if (is_mine && !is_mine[f]) continue;
         size_t c = (size_t)st->plan.i_col[m];
         if (is_blank(row->fields[c], row->lens[c])) continue; /* missing: null, not an error */
-        if (e->table.cols[s->maps[m].i_field].vals[i_rec] != CMP_NULL) continue; /* a fallback */
-        int put = put_value(st, &st->caches[m], &s->maps[m], i_rec, row->fields[c], row->lens[c]);
-        if (put == DT_EINPUT && !has_fallback(st, row, m)) e->null_per_field[s->maps[m].i_field]++;
+        if (e->table.cols[f].vals[i_rec] != CMP_NULL) continue; /* a fallback */
+        int put = put_value(st, scr, &st->caches[m], &s->maps[m], i_rec, row->fields[c],
+                            row->lens[c]);
+        if (put == DT_EINPUT && !has_fallback(st, row, m)) e->null_per_field[f]++;
         else if (put != DT_EINPUT) DT_TRY(put);
     }
+    return DT_OK;
+}
+
+/* Reads one row into the table; r (NULL for a single row) gives the
+ * bytes of a row rejected here. */
+static int add_row(read_state *st, csv_reader *r, const csv_row *row)
+{
+    size_t i_rec;
+    DT_TRY(add_record(st, r, row, &i_rec));
+    if (i_rec == SIZE_MAX) return DT_OK;
+    DT_TRY(put_values(st, &st->scr, row, i_rec, NULL));
     if (!st->on_row) return DT_OK;
     return st->on_row(st->row_ctx, i_rec, (const char *const *)st->plan.header, row);
+}
+
+/* ---- reading a file in batches -------------------------------------- */
+
+/* A file is read BATCH_ROWS rows at a time: one thread parses the rows,
+ * checks them and adds their records (add_record, in file order); then the
+ * batch's values are standardized by field group on every thread. A
+ * group is one field, or every field a full name fills (one split feeds
+ * them); each group walks the batch in row order, so each field's
+ * dictionary gets its values in the order one thread would give them, and
+ * the table is the same for any number of threads. */
+enum { BATCH_ROWS = 16384, BATCH_BYTES = 16 << 20 };
+
+typedef struct read_batch {
+    size_t n_rows, cap_rows;
+    csv_row *rows;              /* fields and lens point into the slabs below */
+    size_t *i_rec;              /* per row: its record */
+    util_buf text;              /* every field's bytes, each NUL-terminated */
+    size_t *off, *lens;         /* per row, per header column */
+    const char **fields;
+    size_t cap_cells;
+} read_batch;
+
+typedef struct field_group {
+    uint8_t *is_mine;           /* per field: 1 when this group sets it */
+    row_scratch scr;
+    int rc;
+} field_group;
+
+typedef struct batch_job {
+    read_state *st;
+    read_batch *b;              /* the batch whose values are put */
+    field_group *groups;
+    size_t n_groups;
+    csv_reader *r;              /* not NULL: item 0 reads the next batch meanwhile */
+    read_batch *next;
+    int *is_end;
+    int read_rc;
+} batch_job;
+
+static void read_batch_fini(read_batch *b)
+{
+    dt_free(b->rows);
+    dt_free(b->i_rec);
+    util_buf_fini(&b->text);
+    dt_free(b->off);
+    dt_free(b->lens);
+    dt_free(b->fields);
+    memset(b, 0, sizeof *b);
+}
+
+/* Keeps a copy of an accepted row: the reader reuses its buffers. */
+static int batch_keep(read_batch *b, const csv_row *row, size_t i_rec)
+{
+    size_t nf = row->n_fields, cells = (b->n_rows + 1) * nf;
+    size_t cap_rows = b->cap_rows, cap_cells = b->cap_cells;
+    DT_TRY(util_grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof *b->rows));
+    DT_TRY(util_grow((void **)&b->i_rec, &cap_rows, b->n_rows + 1, sizeof *b->i_rec));
+    DT_TRY(util_grow((void **)&b->off, &b->cap_cells, cells, sizeof *b->off));
+    DT_TRY(util_grow((void **)&b->lens, &cap_cells, cells, sizeof *b->lens));
+    size_t *off = b->off + b->n_rows * nf, *lens = b->lens + b->n_rows * nf;
+    for (size_t c = 0; c < nf; c++) {
+        off[c] = b->text.len;
+        lens[c] = row->lens[c];
+        DT_TRY(util_buf_append(&b->text, row->fields[c], row->lens[c] + 1)); /* and its NUL */
+    }
+    b->rows[b->n_rows] = *row;
+    b->i_rec[b->n_rows++] = i_rec;
+    return b->text.is_failed ? DT_ENOMEM : DT_OK;
+}
+
+/* Points the kept rows at their copies, once the text no longer moves. */
+static int batch_seal(read_batch *b, size_t nf)
+{
+    size_t cells = b->n_rows * nf;
+    dt_free(b->fields);
+    b->fields = dt_malloc((cells ? cells : 1) * sizeof *b->fields);
+    if (!b->fields) return DT_ENOMEM;
+    for (size_t k = 0; k < cells; k++) b->fields[k] = b->text.data + b->off[k];
+    for (size_t r = 0; r < b->n_rows; r++) {
+        b->rows[r].fields = b->fields + r * nf;
+        b->rows[r].lens = b->lens + r * nf;
+    }
+    return DT_OK;
+}
+
+/* Parses up to a batch of rows into b, adding their records (at most
+ * BATCH_ROWS); *is_end at the end of the file. */
+static int batch_read(read_state *st, csv_reader *r, read_batch *b, int *is_end)
+{
+    pl_ctx *e = st->e;
+    b->n_rows = 0;
+    util_buf_clear(&b->text);
+    while (b->n_rows < BATCH_ROWS && b->text.len < BATCH_BYTES) {
+        csv_row row;
+        int rc = csv_next(r, &row, e->err);
+        if (rc == 0) {
+            *is_end = 1;
+            return DT_OK;
+        }
+        if (rc == DT_EINPUT) { /* broken row: count, report, keep, go on */
+            dt_error broken = *e->err;
+            dt_error_clear(e->err);
+            DT_TRY(reject_broken(st, r, &broken));
+            continue;
+        }
+        if (rc < 0) return rc;
+        size_t i_rec;
+        DT_TRY(add_record(st, r, &row, &i_rec));
+        if (i_rec != SIZE_MAX) DT_TRY(batch_keep(b, &row, i_rec));
+        if ((e->table.n_recs & 0xffff) == 0) pl_progress(e, "read", csv_offset(r), 0, 0);
+    }
+    return DT_OK;
+}
+
+static void batch_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    batch_job *j = ctx;
+    for (size_t k = begin; k < end; k++) {
+        if (j->r && k == 0) {
+            j->read_rc = batch_read(j->st, j->r, j->next, j->is_end);
+            continue;
+        }
+        field_group *fg = &j->groups[k - (j->r != NULL)];
+        for (size_t r = 0; r < j->b->n_rows && fg->rc == DT_OK; r++)
+            fg->rc = put_values(j->st, &fg->scr, &j->b->rows[r], j->b->i_rec[r], fg->is_mine);
+    }
+}
+
+/* The batch's values on every thread, then each row to the row hook in
+ * file order. When job->r is set, one thread reads the next batch
+ * meanwhile: it only adds records (the table has room for them, so no
+ * column moves) and touches no dictionary. */
+static int batch_values(batch_job *job)
+{
+    read_state *st = job->st;
+    read_batch *b = job->b;
+    DT_TRY(batch_seal(b, st->plan.n_header));
+    if (job->r) {
+        int rc = cmp_table_reserve(&st->e->table, st->e->table.n_recs + BATCH_ROWS);
+        if (rc < 0) return rc;
+    }
+    int n_threads = st->e->n_threads < 1 ? 1 : st->e->n_threads;
+    DT_TRY(util_parallel_for(n_threads, job->n_groups + (job->r != NULL), 1, batch_range, job));
+    DT_TRY(job->read_rc);
+    for (size_t g = 0; g < job->n_groups; g++) DT_TRY(job->groups[g].rc);
+    for (size_t r = 0; st->on_row && r < b->n_rows; r++)
+        DT_TRY(st->on_row(st->row_ctx, b->i_rec[r], (const char *const *)st->plan.header,
+                          &b->rows[r]));
+    return DT_OK;
+}
+
+/* The source's field groups (see above): the full name's targets one
+ * group, each other mapped field its own. The full name's group goes
+ * first: it is the most work, and workers take groups in order. */
+static int make_groups(read_state *st, field_group **out, size_t *n_out)
+{
+    const dt_config *cfg = st->e->cfg;
+    const cfg_source *s = st->s;
+    size_t nf = cfg->n_fields;
+    int *group_of = dt_malloc((nf ? nf : 1) * sizeof *group_of);
+    field_group *g = dt_calloc(nf + 1, sizeof *g);
+    int rc = group_of && g ? DT_OK : DT_ENOMEM;
+    size_t n = 0;
+    for (size_t f = 0; f < nf; f++) group_of[f] = -1;
+    if (rc == DT_OK && st->plan.i_full_name >= 0) {
+        g[n].is_mine = dt_calloc(nf, 1);
+        if (!g[n].is_mine) rc = DT_ENOMEM;
+        for (int k = 0; k < 3 && rc == DT_OK; k++) {
+            int f = st->plan.full_targets[k];
+            if (f < 0) continue;
+            g[n].is_mine[f] = 1;
+            group_of[f] = (int)n;
+            st->plan.full_group = (size_t)f;
+        }
+        n++;
+    }
+    for (size_t m = 0; m < s->n_maps && rc == DT_OK; m++) {
+        int f = s->maps[m].i_field;
+        if (group_of[f] >= 0) continue;
+        if (!(g[n].is_mine = dt_calloc(nf, 1))) {
+            rc = DT_ENOMEM;
+            break;
+        }
+        g[n].is_mine[f] = 1;
+        group_of[f] = (int)n++;
+    }
+    dt_free(group_of);
+    *out = g;
+    *n_out = n;
+    return rc;
+}
+
+static void free_groups(field_group *g, size_t n)
+{
+    for (size_t k = 0; g && k < n; k++) {
+        dt_free(g[k].is_mine);
+        row_scratch_fini(&g[k].scr);
+    }
+    dt_free(g);
+}
+
+/* The rows after the header, a batch at a time. Without a row hook, the
+ * next batch is read while this one's values are put (two buffers); with
+ * one, each batch is read after the hook saw the last, as one row at a
+ * time would be (ingest resolves from the hook). */
+static int read_rows(read_state *st, csv_reader *r)
+{
+    batch_job job = {.st = st};
+    read_batch b[2];
+    memset(b, 0, sizeof b);
+    int is_end = 0, cur = 0;
+    int rc = make_groups(st, &job.groups, &job.n_groups);
+    if (rc >= 0) rc = batch_read(st, r, &b[0], &is_end);
+    while (rc >= 0) {
+        int ahead = !is_end && !st->on_row;
+        job.b = &b[cur];
+        job.r = ahead ? r : NULL;
+        job.next = &b[cur ^ 1];
+        job.is_end = &is_end;
+        job.read_rc = DT_OK;
+        rc = batch_values(&job);
+        if (rc < 0 || (is_end && !ahead)) break;
+        if (!ahead) rc = batch_read(st, r, &b[cur], &is_end);
+        else cur ^= 1;
+    }
+    read_batch_fini(&b[0]);
+    read_batch_fini(&b[1]);
+    free_groups(job.groups, job.n_groups);
+    return rc;
 }
 
 static int read_source(read_state *st)
@@ -446,19 +725,7 @@ static int read_source(read_state *st)
     if (rc == 0) rc = dt_err_at(e->err, DT_EINPUT, st->path, 1, 1, "no header row: the file is empty");
     if (rc == 1) rc = make_plan(st, &row);
     uint64_t n_before = e->table.n_recs;
-    while (rc >= 0) {
-        rc = csv_next(r, &row, e->err);
-        if (rc == 0) break;
-        if (rc == DT_EINPUT) { /* broken row: count, report, keep, go on */
-            dt_error broken = *e->err;
-            dt_error_clear(e->err);
-            rc = reject_broken(st, r, &broken);
-            continue;
-        }
-        if (rc < 0) break;
-        rc = add_row(st, r, &row);
-        if ((e->table.n_recs & 0xffff) == 0) pl_progress(e, "read", csv_offset(r), 0, 0);
-    }
+    if (rc >= 0) rc = read_rows(st, r);
     csv_close(r);
     for (size_t m = 0; m < s->n_maps; m++) {
         util_intern_fini(&st->caches[m].raw);
@@ -537,10 +804,7 @@ static int canonical_order(pl_ctx *e, uint32_t **perm_out)
 
 static void read_state_fini(read_state *st)
 {
-    util_buf_fini(&st->norm);
-    util_buf_fini(&st->given);
-    util_buf_fini(&st->middle);
-    util_buf_fini(&st->surname);
+    row_scratch_fini(&st->scr);
     dt_free(st->id_line);
 }
 
