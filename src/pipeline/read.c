@@ -636,7 +636,7 @@ static int make_groups(read_state *st, field_group **out, size_t *n_out)
     field_group *g = dt_calloc(nf + 1, sizeof *g);
     int rc = group_of && g ? DT_OK : DT_ENOMEM;
     size_t n = 0;
-    for (size_t f = 0; f < nf; f++) group_of[f] = -1;
+    for (size_t f = 0; rc == DT_OK && f < nf; f++) group_of[f] = -1;
     if (rc == DT_OK && st->plan.i_full_name >= 0) {
         g[n].is_mine = dt_calloc(nf, 1);
         if (!g[n].is_mine) rc = DT_ENOMEM;
