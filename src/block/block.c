@@ -213,13 +213,24 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule)
 static int emit_block(block_state *st, int rule, const entry *e, size_t n)
 {
     const block_input *in = st->in;
+    /* then the sources need no look (a cache miss per record) */
+    int any_pair = in->mode == CFG_MODE_LINK_AND_DEDUPE && !in->linkable;
     for (size_t i = 0; i < n; i++) {
         uint32_t a = e[i].val;
         for (size_t j = i + 1; j < n; j++) {
             uint32_t b = e[j].val;
-            if (!block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b])) continue;
+            if (!any_pair && !block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b]))
+                continue;
             int covered = 0;
-            for (int r = 0; r < rule && !covered; r++) covered = rule_pairs(in, st->skipped, r, a, b);
+            if (in->key_fp) { /* most earlier rules fail on the fingerprints alone */
+                const uint16_t *fa = in->key_fp + (size_t)a * in->n_rules;
+                const uint16_t *fb = in->key_fp + (size_t)b * in->n_rules;
+                for (int r = 0; r < rule && !covered; r++)
+                    covered = fa[r] && fa[r] == fb[r] && rule_pairs(in, st->skipped, r, a, b);
+            } else {
+                for (int r = 0; r < rule && !covered; r++)
+                    covered = rule_pairs(in, st->skipped, r, a, b);
+            }
             if (covered) continue;
             DT_TRY(emit(st, a, b, rule));
         }
@@ -248,7 +259,7 @@ static int rule_entries(const block_input *in, int rule, entry *entries, size_t 
     for (size_t i = 0; i < in->n_recs; i++)
         if (in->keys[rule][i]) entries[k++] = (entry){in->keys[rule][i], (uint32_t)i};
     *n = k;
-    return util_sort_kv(entries, k);
+    return util_sort_kv_spread(entries, k); /* keys are hashes (block_combine) */
 }
 
 /* Phase 1: count every block, decide which are over the cap. */

@@ -61,6 +61,8 @@ typedef struct block_input {
     const uint16_t *src;        /* source per record */
     size_t n_rules;
     uint64_t *const *keys;      /* keys[rule][rec] */
+    const uint16_t *key_fp;     /* NULL, or key_fp[rec * n_rules + rule]: 16 bits of that
+                                   key, 0 for none, equal for equal keys (pipeline.h) */
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
     const uint64_t *linkable;   /* per source, bit j: may pair with source j; NULL: any */
     uint64_t max_block_pairs;

@@ -8,12 +8,40 @@
 
 #include "cluster/cluster.h"
 
-static int cmp_link(const void *x, const void *y)
+/* A key that sorts doubles ascending as unsigned integers: the sign bit
+ * set for positives, every bit flipped for negatives; zeros are one key. */
+static uint64_t double_key(double p)
 {
-    const clu_link *a = x, *b = y;
-    if (a->p != b->p) return a->p > b->p ? -1 : 1;
-    if (a->a != b->a) return a->a < b->a ? -1 : 1;
-    return (a->b > b->b) - (a->b < b->b);
+    uint64_t u;
+    if (p == 0) p = 0.0;
+    memcpy(&u, &p, sizeof u);
+    return u >> 63 ? ~u : u | 1ULL << 63;
+}
+
+/* Orders links strongest first, then by a, then by b, equal links in the
+ * order given: two radix sorts, by (a, b) and then by p (each sort breaks
+ * ties by its value, here the rank from the one before). At 2.8M links
+ * qsort took 0.4 s of the cluster stage. */
+static int sort_links(clu_link *links, size_t n)
+{
+    util_kv *kv = dt_malloc(n * sizeof *kv);
+    uint32_t *rank = dt_malloc(n * sizeof *rank);
+    clu_link *sorted = dt_malloc(n * sizeof *sorted);
+    int rc = kv && rank && sorted ? DT_OK : DT_ENOMEM;
+    for (size_t i = 0; rc == DT_OK && i < n; i++)
+        kv[i] = (util_kv){(uint64_t)links[i].a << 32 | links[i].b, (uint32_t)i};
+    if (rc == DT_OK) rc = util_sort_kv(kv, n);
+    for (size_t j = 0; rc == DT_OK && j < n; j++) {
+        rank[j] = kv[j].val;
+        kv[j] = (util_kv){~double_key(links[kv[j].val].p), (uint32_t)j};
+    }
+    if (rc == DT_OK) rc = util_sort_kv(kv, n);
+    for (size_t k = 0; rc == DT_OK && k < n; k++) sorted[k] = links[rank[kv[k].val]];
+    if (rc == DT_OK) memcpy(links, sorted, n * sizeof *links);
+    dt_free(kv);
+    dt_free(rank);
+    dt_free(sorted);
+    return rc;
 }
 
 static uint32_t find(uint32_t *parent, uint32_t x)
@@ -57,7 +85,11 @@ static int clusters_conflict(const uint32_t *next, uint32_t ra, uint32_t rb, uin
     do {
         uint32_t y = rb;
         do {
-            if (opt->conflicts(opt->ctx, x, y, x == l->a && y == l->b ? l->g : NULL)) return 1;
+            int is_own = x == l->a && y == l->b;
+            if (is_own && l->own != CLU_OWN_UNKNOWN ? l->own == CLU_OWN_CONFLICT
+                                                    : opt->conflicts(opt->ctx, x, y,
+                                                                     is_own ? l->g : NULL))
+                return 1;
             y = next[y];
         } while (y != rb);
         x = next[x];
@@ -155,8 +187,8 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
         conf[i] = 1.0;
         out->size[i] = 1;
     }
-    if (n_links) qsort(links, n_links, sizeof *links, cmp_link); /* links may be NULL when 0 */
-    for (size_t i = 0; i < n_links; i++) {
+    int rc = n_links ? sort_links(links, n_links) : DT_OK; /* links may be NULL when 0 */
+    for (size_t i = 0; rc == DT_OK && i < n_links; i++) {
         if (linked_to && !one_to_one_ok(linked_to, opt->src, &links[i])) {
             out->n_dropped_one_to_one++;
             continue;
@@ -164,7 +196,7 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
         out->n_used_links++;
         join(out, parent, next, conf, &links[i], opt);
     }
-    int rc = name_entities(out, n_recs, parent, conf);
+    if (rc == DT_OK) rc = name_entities(out, n_recs, parent, conf);
     dt_free(parent);
     dt_free(next);
     dt_free(conf);

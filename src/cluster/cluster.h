@@ -25,7 +25,11 @@ typedef struct clu_link {
     uint32_t a, b;
     double p;            /* match probability */
     const uint8_t *g;    /* the pair's comparison levels when known, else NULL */
+    uint8_t own;         /* conflicts(a, b, g) when the caller asked it already (on
+                            many threads): CLU_OWN_*; 0: ask it when needed */
 } clu_link;
+
+enum { CLU_OWN_UNKNOWN = 0, CLU_OWN_FREE = 1, CLU_OWN_CONFLICT = 2 };
 
 /* Called for a weak link that joins two clusters of at least
  * weak_join_size records each. */

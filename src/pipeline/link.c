@@ -189,10 +189,8 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
     for (size_t i = begin; i < end && j->rc[i_worker] == DT_OK; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
         uint64_t mask = 0;
-        for (size_t k = 0; k < ts->n_rules; k++) {
-            const uint64_t *keys = e->keys[ts->rules[k]];
-            if (keys[a] && keys[a] == keys[b]) mask |= 1ULL << k;
-        }
+        for (size_t k = 0; k < ts->n_rules; k++)
+            if (pl_same_key(e, (size_t)ts->rules[k], a, b)) mask |= 1ULL << k;
         unsigned sa = e->table.src[a], sb = e->table.src[b];
         uint16_t sp = sa < FS_MAX_PRIOR_SOURCES && sb < FS_MAX_PRIOR_SOURCES
                           ? (uint16_t)fs_source_pair(sa, sb) : UINT16_MAX;
@@ -594,9 +592,28 @@ static int label_constraints(link_run *run, clu_link *links, size_t *n)
         DT_TRY(pl_decided_add(&run->decided, (uint32_t)a, (uint32_t)b, lb->same));
         if (lb->same)
             links[(*n)++] = (clu_link){(uint32_t)(a < b ? a : b), (uint32_t)(a < b ? b : a), 1.0,
-                                       NULL};
+                                       NULL, CLU_OWN_UNKNOWN};
     }
     return DT_OK;
+}
+
+/* Each link's own pair asked on every thread before clustering, which
+ * asks one pair at a time: most joins are of two records, or of a record
+ * and its link's other end, whose answer this already is. */
+typedef struct own_job {
+    link_run *run;
+    clu_link *links;
+} own_job;
+
+static void own_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    own_job *j = ctx;
+    link_run *run = j->run;
+    clu_link *l = j->links;
+    for (size_t i = begin; i < end; i++)
+        l[i].own = records_conflict(run, l[i].a, l[i].b, l[i].g) ? CLU_OWN_CONFLICT
+                                                                  : CLU_OWN_FREE;
 }
 
 static int cluster(link_run *run)
@@ -611,7 +628,7 @@ static int cluster(link_run *run)
         double p = fs_probability(run->weights[i]);
         if (p >= cfg->link_threshold)
             links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b, p,
-                                    run->gammas + i * cfg->n_comparisons};
+                                    run->gammas + i * cfg->n_comparisons, CLU_OWN_UNKNOWN};
     }
     if (cfg->one_to_one && cfg->n_sources > 64) {
         dt_free(links);
@@ -624,6 +641,10 @@ static int cluster(link_run *run)
                        .on_weak = on_weak,
                        .conflicts = pl_decided_any(&run->decided) ? records_conflict : NULL,
                        .ctx = run, .keep_joins = run->after != NULL};
+    if (rc == DT_OK && opt.conflicts) {
+        own_job job = {run, links};
+        rc = util_parallel_for(e->n_threads, n, 4096, own_range, &job);
+    }
     if (rc == DT_OK) rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
     dt_free(links);
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;

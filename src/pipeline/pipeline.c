@@ -99,15 +99,50 @@ static int rule_keys(pl_ctx *e, const cfg_rule *r, uint64_t *out)
     return rc;
 }
 
+typedef struct keys_job {
+    pl_ctx *e;
+    int *rc;                    /* per rule */
+} keys_job;
+
+static void keys_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    keys_job *j = ctx;
+    size_t n = j->e->table.n_recs ? j->e->table.n_recs : 1;
+    for (size_t r = begin; r < end; r++) {
+        uint64_t *keys = dt_malloc(n * sizeof *keys);
+        j->e->keys[r] = keys;
+        j->rc[r] = keys ? rule_keys(j->e, &j->e->cfg->rules[r], keys) : DT_ENOMEM;
+    }
+}
+
+static void fp_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    pl_ctx *e = ctx;
+    size_t nr = e->cfg->n_rules;
+    for (size_t i = begin; i < end; i++)
+        for (size_t r = 0; r < nr; r++) e->key_fp[i * nr + r] = pl_key_fp(e->keys[r][i]);
+}
+
+/* Rules on every thread, each writing its own keys; then the record-major
+ * fingerprints, each thread its own records. */
 int pl_keys(pl_ctx *e)
 {
-    size_t n = e->table.n_recs ? e->table.n_recs : 1;
-    for (size_t r = 0; r < e->cfg->n_rules; r++) {
-        if (!(e->keys[r] = dt_malloc(n * sizeof *e->keys[r])) ||
-            rule_keys(e, &e->cfg->rules[r], e->keys[r]) < 0)
-            return dt_err_set(e->err, DT_ENOMEM, "out of memory computing blocking keys");
+    size_t nr = e->cfg->n_rules, n = e->table.n_recs;
+    /* a request's few records: threads would cost more than they save */
+    int n_threads = n < (1 << 16) ? 1 : e->n_threads;
+    int *rc = dt_calloc(nr ? nr : 1, sizeof *rc);
+    int bad = !rc;
+    if (!bad) {
+        keys_job j = {e, rc};
+        bad = util_parallel_for(n_threads, nr, 1, keys_range, &j) < 0;
     }
-    return DT_OK;
+    for (size_t r = 0; !bad && r < nr; r++) bad = rc[r] < 0;
+    dt_free(rc);
+    if (!bad && !(e->key_fp = dt_malloc((n && nr ? n * nr : 1) * sizeof *e->key_fp))) bad = 1;
+    if (!bad) bad = util_parallel_for(n_threads, n, 1 << 16, fp_range, e) < 0;
+    return bad ? dt_err_set(e->err, DT_ENOMEM, "out of memory computing blocking keys") : DT_OK;
 }
 
 static int context_cannot_link(const pl_ctx *e)
@@ -263,6 +298,8 @@ int pl_records_conflict(const pl_ctx *e, uint32_t a, uint32_t b, const uint8_t *
 
 void pl_free_keys(pl_ctx *e)
 {
+    dt_free(e->key_fp);
+    e->key_fp = NULL;
     for (size_t r = 0; e->keys && r < e->cfg->n_rules; r++) {
         dt_free(e->keys[r]);
         e->keys[r] = NULL;
@@ -373,6 +410,7 @@ int pl_block(pl_ctx *e)
         .src = e->table.src,
         .n_rules = e->cfg->n_rules,
         .keys = e->keys,
+        .key_fp = e->key_fp,
         .mode = e->cfg->mode,
         .linkable = e->linkable,
         .max_block_pairs = e->cfg->max_block_pairs,

@@ -9,6 +9,7 @@
  * is ascending.
  */
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -82,6 +83,53 @@ int util_sort_kv(util_kv *items, size_t n)
     dt_free(tmp);
     dt_free(count);
     return DT_OK;
+}
+
+static int kv_less(const util_kv *a, const util_kv *b)
+{
+    return a->key < b->key || (a->key == b->key && a->val < b->val);
+}
+
+static int cmp_kv(const void *x, const void *y)
+{
+    const util_kv *a = x, *b = y;
+    return kv_less(a, b) ? -1 : kv_less(b, a);
+}
+
+static void insertion_sort_kv(util_kv *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        util_kv x = a[i];
+        size_t j = i;
+        for (; j > 0 && kv_less(&x, &a[j - 1]); j--) a[j] = a[j - 1];
+        a[j] = x;
+    }
+}
+
+/* Buckets of the top digit: hashed keys put a few dozen items in each,
+ * which a few passes of insertion sort put in order faster than four
+ * radix passes over everything; a crowded bucket (keys that are not
+ * spread) falls back to the general sort, so the result is always
+ * util_sort_kv's. */
+enum { SPREAD_MIN = 1 << 18, BUCKET_SMALL = 48, BUCKET_LARGE = 4096 };
+
+int util_sort_kv_spread(util_kv *items, size_t n)
+{
+    if (n < SPREAD_MIN) return util_sort_kv(items, n);
+    util_kv *tmp = dt_malloc(n * sizeof *tmp);
+    size_t *end = dt_malloc(RADIX * sizeof *end);
+    int rc = tmp && end ? DT_OK : DT_ENOMEM;
+    if (rc == DT_OK) radix_pass(items, tmp, n, 48, 0, end); /* end[d]: where bucket d ends */
+    for (size_t d = 0, start = 0; rc == DT_OK && d < RADIX; start = end[d++]) {
+        size_t size = end[d] - start;
+        if (size > BUCKET_LARGE) rc = util_sort_kv(tmp + start, size);
+        else if (size > BUCKET_SMALL) qsort(tmp + start, size, sizeof *tmp, cmp_kv);
+        else insertion_sort_kv(tmp + start, size);
+    }
+    if (rc == DT_OK) memcpy(items, tmp, n * sizeof *items);
+    dt_free(tmp);
+    dt_free(end);
+    return rc;
 }
 
 /* One stable counting pass of plain keys on the digit at shift. */

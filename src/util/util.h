@@ -198,6 +198,9 @@ typedef struct util_kv {
  * skipping passes where every item has the same digit. Stable, O(n).
  * Needs a scratch array of n items; returns DT_ENOMEM without one. */
 int util_sort_kv(util_kv *items, size_t n);
+/* The same order, faster when keys are hashes (spread over all 64 bits):
+ * one radix pass on the top digit, then each small bucket on its own. */
+int util_sort_kv_spread(util_kv *items, size_t n);
 /* Sorts v ascending, as util_sort_kv does (a blocking index's tens of
  * millions of slots: qsort took seconds). DT_ENOMEM without scratch. */
 int util_sort_u64(uint64_t *v, size_t n);

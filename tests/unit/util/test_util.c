@@ -261,6 +261,40 @@ static void test_sort_kv(void **state)
     assert_int_equal(util_sort_kv(NULL, 0), DT_OK);
 }
 
+/* util_sort_kv_spread gives util_sort_kv's order on hashed keys (small
+ * buckets), on keys that share their top bits (one bucket: the general
+ * sort), on buckets between (qsort), with repeated keys and vals in any
+ * order. */
+static void test_sort_kv_spread(void **state)
+{
+    (void)state;
+    enum { N = 600000 };
+    util_kv *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    util_rng r;
+    util_rng_seed(&r, 5);
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < N; i++) {
+            uint64_t h = util_rng_next(&r);
+            a[i].key = round == 0   ? h
+                       : round == 1 ? h >> 20                      /* all in bucket 0 */
+                       : round == 2 ? (h % 3000) << 48 | (h >> 50) /* ~200 per bucket */
+                                    : util_rng_below(&r, 1000) * 0x9e3779b97f4a7c15ULL;
+            a[i].val = round == 3 ? (uint32_t)util_rng_next(&r) : (uint32_t)i;
+        }
+        memcpy(b, a, N * sizeof *a);
+        assert_int_equal(util_sort_kv_spread(a, N), DT_OK);
+        assert_int_equal(util_sort_kv(b, N), DT_OK);
+        assert_memory_equal(a, b, N * sizeof *a);
+    }
+    util_fail_after(1);
+    assert_int_equal(util_sort_kv_spread(a, N), DT_ENOMEM);
+    util_fail_after(0);
+    free(a);
+    free(b);
+}
+
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -359,7 +393,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
-        cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_mkdir_parents),
+        cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_sort_kv_spread),       cmocka_unit_test(test_mkdir_parents),
         cmocka_unit_test(test_private_files), cmocka_unit_test(test_json_flat),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
