@@ -30,6 +30,24 @@ enum { WEAK_LOG_MAX = 10 }; /* weak joins shown on the log; all go to weak_links
 
 typedef pl_weak_join weak_join;
 
+/* Every link's own answer (clu_link.own) by its pair: the pairs clustering
+ * asks about across two clusters about to join are mostly links
+ * themselves (a person's third record joins the two linked before, and is
+ * linked to both). Open addressing, one table per part, each built by one
+ * thread; a key is (a << 32 | b) with a < b, so never 0 (empty). */
+enum { KNOWN_MAX_PARTS = 64 };
+
+typedef struct known_part {
+    uint64_t *key;
+    uint8_t *own;
+    size_t mask;
+} known_part;
+
+typedef struct known_map {
+    size_t n_parts;             /* 0: none */
+    known_part part[KNOWN_MAX_PARTS];
+} known_map;
+
 typedef struct link_run {
     pl_ctx e;
     weak_join *weak;            /* every weak join, in clustering order */
@@ -50,6 +68,7 @@ typedef struct link_run {
     pl_after_fn after;          /* NULL: none (pl_link_run_then) */
     void *after_ctx;
     pl_decided decided;         /* labelled pairs (dt_link_options.labels) */
+    known_map known;            /* links' own conflicts by pair, while clustering */
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -571,11 +590,97 @@ static void on_weak(void *ctx, const clu_link *l, uint32_t size_a, uint32_t size
             pl_source_name(e, l->b), cmp_record_id(&e->table, l->b), size_a, size_b);
 }
 
+static uint64_t known_key(uint32_t a, uint32_t b)
+{
+    return a < b ? (uint64_t)a << 32 | b : (uint64_t)b << 32 | a;
+}
+
+static size_t known_part_of(const known_map *m, uint64_t key)
+{
+    return (size_t)(util_mix64(key) >> 40) % m->n_parts;
+}
+
+/* The key's slot in its part p: where it is, or the empty one ending its run. */
+static size_t known_slot(const known_part *p, uint64_t key)
+{
+    size_t i = (size_t)util_mix64(key) & p->mask;
+    while (p->key[i] && p->key[i] != key) i = (i + 1) & p->mask;
+    return i;
+}
+
+/* CLU_OWN_* of the pair, CLU_OWN_UNKNOWN when it is not a link. */
+static int known_own(const known_map *m, uint32_t a, uint32_t b)
+{
+    if (!m->n_parts) return CLU_OWN_UNKNOWN;
+    uint64_t key = known_key(a, b);
+    const known_part *p = &m->part[known_part_of(m, key)];
+    size_t i = known_slot(p, key);
+    return p->key[i] == key ? p->own[i] : CLU_OWN_UNKNOWN;
+}
+
+typedef struct known_job {
+    known_map *m;
+    const clu_link *links;
+    size_t n;
+    int rc[KNOWN_MAX_PARTS];
+} known_job;
+
+static void known_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    known_job *j = ctx;
+    known_map *m = j->m;
+    for (size_t t = begin; t < end; t++) {
+        size_t count = 0, cap = 16;
+        for (size_t i = 0; i < j->n; i++)
+            count += known_part_of(m, known_key(j->links[i].a, j->links[i].b)) == t;
+        while (cap < 2 * count) cap *= 2;
+        known_part *p = &m->part[t];
+        p->key = dt_calloc(cap, sizeof *p->key);
+        p->own = dt_malloc(cap);
+        p->mask = cap - 1;
+        if (!p->key || !p->own) {
+            j->rc[t] = DT_ENOMEM;
+            continue;
+        }
+        for (size_t i = 0; i < j->n; i++) {
+            uint64_t key = known_key(j->links[i].a, j->links[i].b);
+            if (known_part_of(m, key) != t) continue; /* another part's */
+            size_t s = known_slot(p, key);
+            if (p->key[s]) continue; /* a repeated pair: the same answer */
+            p->key[s] = key;
+            p->own[s] = j->links[i].own;
+        }
+    }
+}
+
+static void known_fini(known_map *m)
+{
+    for (size_t t = 0; t < m->n_parts; t++) {
+        dt_free(m->part[t].key);
+        dt_free(m->part[t].own);
+    }
+    m->n_parts = 0;
+}
+
+static int known_build(known_map *m, const clu_link *links, size_t n, int n_threads)
+{
+    known_job j = {.m = m, .links = links, .n = n};
+    m->n_parts = n_threads < 1 ? 1 : n_threads > KNOWN_MAX_PARTS ? KNOWN_MAX_PARTS : (size_t)n_threads;
+    int rc = util_parallel_for(n_threads, m->n_parts, 1, known_range, &j);
+    for (size_t t = 0; t < m->n_parts && rc == DT_OK; t++) rc = j.rc[t];
+    if (rc < 0) known_fini(m);
+    return rc;
+}
+
 /* cannot-link: an exclusive comparison ends in "else" for the pair. */
 /* The run is the clusterer's ctx (on_weak reads it): its labels decide. */
 static int records_conflict(void *ctx, uint32_t a, uint32_t b, const uint8_t *g)
 {
-    return pl_decided_conflict(&((link_run *)ctx)->decided, a, b, g);
+    link_run *run = ctx;
+    int own = g ? CLU_OWN_UNKNOWN : known_own(&run->known, a, b);
+    if (own != CLU_OWN_UNKNOWN) return own == CLU_OWN_CONFLICT;
+    return pl_decided_conflict(&run->decided, a, b, g);
 }
 
 /* Labels as constraints (dt_link_options.labels): "same" a link of
@@ -644,8 +749,10 @@ static int cluster(link_run *run)
     if (rc == DT_OK && opt.conflicts) {
         own_job job = {run, links};
         rc = util_parallel_for(e->n_threads, n, 4096, own_range, &job);
+        if (rc == DT_OK) rc = known_build(&run->known, links, n, e->n_threads);
     }
     if (rc == DT_OK) rc = clu_run(e->table.n_recs, links, n, &opt, &run->clu);
+    known_fini(&run->known);
     dt_free(links);
     if (rc == DT_OK && run->weak_oom) rc = DT_ENOMEM;
     if (rc < 0) return dt_err_set(e->err, rc, "out of memory clustering");
