@@ -36,6 +36,10 @@ typedef struct cmp_value_info {
     char nysiis[7];
     norm_date date;          /* date fields only */
     double num;              /* numeric value when the text is a number, else NAN */
+    uint64_t cp_mask;        /* bit (hash of code point) for each of its first CMP_MAX_LEN:
+                                bounds Jaro-Winkler before it is computed */
+    uint32_t nick;           /* its id in the nickname table (norm_nick_id), when the
+                                column's nicks is the table's */
 } cmp_value_info;
 
 typedef struct cmp_column {
@@ -46,6 +50,7 @@ typedef struct cmp_column {
     uint32_t *cps;           /* code point pool */
     size_t n_cps;
     uint64_t n_nonnull;      /* records with a value */
+    const norm_nicknames *nicks; /* the table info[].nick was looked up in; NULL: none */
 } cmp_column;
 
 typedef struct cmp_table {

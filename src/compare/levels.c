@@ -116,6 +116,37 @@ static int token_overlap(const cmp_table *t, const cfg_comparison *c, const cfg_
     return 0;
 }
 
+/* The nickname table says the two values may name one person. Values
+ * looked up at cmp_table_finish compare by id. */
+static int nick_equal(const cmp_table *t, const side *x, const side *y)
+{
+    if (!t->nicks) return 0;
+    if (x->col->nicks != t->nicks || y->col->nicks != t->nicks)
+        return norm_nick_equal(t->nicks, x->s, y->s);
+    if (x->col == y->col ? x->v == y->v : strcmp(x->s, y->s) == 0) return 1;
+    return norm_nick_equal_id(t->nicks, x->in->nick, y->in->nick);
+}
+
+/* Rounding may leave a computed metric a hair over its computed bound. */
+#define BOUND_SLACK 1e-9
+
+/* Jaro-Winkler (or Jaro) of the two values reaches threshold: computed
+ * only when its bound (cmp_jaro_bound) does. Most candidate pairs that
+ * differ in a name differ in most of its letters. */
+static int jaro_reaches(const side *x, const side *y, int is_winkler, double threshold,
+                        double *memo)
+{
+    if (isnan(*memo)) {
+        const cmp_value_info *p = x->in, *q = y->in;
+        if (cmp_jaro_bound(p->cp_len, p->cp_mask, q->cp_len, q->cp_mask, is_winkler) +
+                BOUND_SLACK < threshold)
+            return 0;
+        *memo = is_winkler ? cmp_jaro_winkler(x->cps, p->cp_len, y->cps, q->cp_len)
+                           : cmp_jaro(x->cps, p->cp_len, y->cps, q->cp_len);
+    }
+    return *memo >= threshold;
+}
+
 static int initial_match(const side *x, const side *y)
 {
     if (x->in->cp_len == 1 && y->in->cp_len >= 1) return x->cps[0] == y->cps[0];
@@ -142,9 +173,9 @@ static int crossed_agree(const cmp_table *t, size_t f, uint32_t a, size_t g, uin
     side_fill(&y);
     /* Two values of one column are one id; across columns, compare text. */
     if (strcmp(x.s, y.s) == 0 || tokens_meet(x.s, y.s)) return CROSS_NAME;
-    if (t->nicks && norm_nick_equal(t->nicks, x.s, y.s)) return CROSS_NAME;
-    if (cmp_jaro_winkler(x.cps, x.in->cp_len, y.cps, y.in->cp_len) >= SWAP_JARO_WINKLER)
-        return CROSS_NAME;
+    if (nick_equal(t, &x, &y)) return CROSS_NAME;
+    double jw = NAN;
+    if (jaro_reaches(&x, &y, 1, SWAP_JARO_WINKLER, &jw)) return CROSS_NAME;
     return initial_match(&x, &y) ? CROSS_INITIAL : CROSS_NONE;
 }
 
@@ -204,13 +235,9 @@ static int level_holds(const cmp_table *t, const cfg_comparison *c, const cfg_le
     const cmp_value_info *p = x->in, *q = y->in;
     switch (lv->kind) {
     case CFG_L_EXACT: return x->v == y->v;
-    case CFG_L_NICKNAME: return t->nicks && norm_nick_equal(t->nicks, x->s, y->s);
-    case CFG_L_JARO_WINKLER:
-        if (isnan(mm->jw)) mm->jw = cmp_jaro_winkler(x->cps, p->cp_len, y->cps, q->cp_len);
-        return mm->jw >= lv->threshold;
-    case CFG_L_JARO:
-        if (isnan(mm->jaro)) mm->jaro = cmp_jaro(x->cps, p->cp_len, y->cps, q->cp_len);
-        return mm->jaro >= lv->threshold;
+    case CFG_L_NICKNAME: return nick_equal(t, x, y);
+    case CFG_L_JARO_WINKLER: return jaro_reaches(x, y, 1, lv->threshold, &mm->jw);
+    case CFG_L_JARO: return jaro_reaches(x, y, 0, lv->threshold, &mm->jaro);
     case CFG_L_LEVENSHTEIN:
         return distance_within(&mm->lev, &mm->lev_max, (int)lv->threshold, cmp_levenshtein, x, y);
     case CFG_L_DAMERAU_LEVENSHTEIN:

@@ -73,6 +73,35 @@ double cmp_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b, size_t 
     return j + (double)n_prefix * 0.1 * (1.0 - j);
 }
 
+uint64_t cmp_cp_mask(const uint32_t *a, size_t na)
+{
+    uint64_t m = 0;
+    na = clamp_len(na);
+    for (size_t i = 0; i < na; i++) m |= 1ULL << ((a[i] * 0x9E3779B97F4A7C15ULL) >> 58);
+    return m;
+}
+
+/* Matching characters m are at most what each string holds of code points
+ * the other has too. Per bit k of the masks, with A_k and B_k the
+ * characters of each string on that bit, m <= sum_k min(A_k, B_k); a bit
+ * set in a only leaves at least one of a's characters unmatched, so
+ * m <= na - |bits of a not in b|, and the same for b. Then
+ * Jaro <= (m/na + m/nb + 1) / 3, and Winkler's boost (applied over 0.7)
+ * adds at most 4 * 0.1 * (1 - Jaro). */
+double cmp_jaro_bound(size_t na, uint64_t mask_a, size_t nb, uint64_t mask_b, int is_winkler)
+{
+    na = clamp_len(na);
+    nb = clamp_len(nb);
+    if (na == 0 || nb == 0) return na == nb ? 1.0 : 0.0;
+    size_t only_a = (size_t)__builtin_popcountll(mask_a & ~mask_b);
+    size_t only_b = (size_t)__builtin_popcountll(mask_b & ~mask_a);
+    size_t m = na - only_a < nb - only_b ? na - only_a : nb - only_b;
+    if (m == 0) return 0.0;
+    double j = ((double)m / (double)na + (double)m / (double)nb + 1.0) / 3.0;
+    if (j > 1.0) j = 1.0;
+    return is_winkler && j > 0.7 ? j + 0.4 * (1.0 - j) : j;
+}
+
 static int min2(int x, int y)
 {
     return x < y ? x : y;

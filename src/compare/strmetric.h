@@ -23,6 +23,16 @@ double cmp_jaro(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
  * (Winkler 1990). */
 double cmp_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 
+/* A set of the code points of a (its first CMP_MAX_LEN): one bit per
+ * code point, by hash, so different ones may share a bit. */
+uint64_t cmp_cp_mask(const uint32_t *a, size_t na);
+
+/* An upper bound of cmp_jaro (is_winkler 0) or cmp_jaro_winkler (1) of
+ * two strings from their lengths and cmp_cp_masks: without a code point
+ * in common the strings have few matching characters. Cheap enough to ask
+ * before every comparison of two different names. */
+double cmp_jaro_bound(size_t na, uint64_t mask_a, size_t nb, uint64_t mask_b, int is_winkler);
+
 /* Levenshtein distance (insert, delete, substitute). Stops early and
  * returns max + 1 once the distance must exceed max (max < 0: no limit). */
 int cmp_levenshtein(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, int max);

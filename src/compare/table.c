@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compare/compare.h"
+#include "compare/strmetric.h"
 
 int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nicks)
 {
@@ -139,6 +140,13 @@ static norm_date parse_norm_date(const char *s)
     return d;
 }
 
+/* Columns whose values are looked up in the nickname table once each. */
+static int is_name(cfg_field_type type)
+{
+    return type == CFG_T_GIVEN_NAME || type == CFG_T_MIDDLE_NAME || type == CFG_T_SURNAME ||
+           type == CFG_T_TEXT;
+}
+
 static int finish_column(cmp_table *t, cmp_column *c)
 {
     uint32_t n_vals = c->dict.n_strs;
@@ -160,7 +168,10 @@ static int finish_column(cmp_table *t, cmp_column *c)
         norm_nysiis(s, in->nysiis);
         in->num = parse_number(s);
         if (c->type == CFG_T_DATE) in->date = parse_norm_date(s);
+        in->cp_mask = cmp_cp_mask(c->cps + in->cp_off, in->cp_len);
+        in->nick = is_name(c->type) ? norm_nick_id(t->nicks, s) : UINT32_MAX;
     }
+    c->nicks = is_name(c->type) ? t->nicks : NULL;
     c->n_nonnull = 0;
     for (size_t i = 0; i < t->n_recs; i++) {
         if (c->vals[i] == CMP_NULL) continue;

@@ -195,13 +195,15 @@ void norm_nick_free(norm_nicknames *t)
     dt_free(t);
 }
 
-int norm_nick_equal(const norm_nicknames *t, const char *a, const char *b)
+uint32_t norm_nick_id(const norm_nicknames *t, const char *a)
 {
-    if (strcmp(a, b) == 0) return 1;
-    if (!t) return 0;
-    uint32_t ia = util_intern_find(&t->names, a, strlen(a));
-    uint32_t ib = util_intern_find(&t->names, b, strlen(b));
-    if (ia == UINT32_MAX || ib == UINT32_MAX) return 0;
+    return t ? util_intern_find(&t->names, a, strlen(a)) : UINT32_MAX;
+}
+
+int norm_nick_equal_id(const norm_nicknames *t, uint32_t ia, uint32_t ib)
+{
+    if (!t || ia == UINT32_MAX || ib == UINT32_MAX) return 0;
+    if (ia == ib) return 1;
     /* Both runs are ascending and short: merge them. */
     uint32_t i = t->first[ia], i_end = t->first[ia + 1];
     uint32_t j = t->first[ib], j_end = t->first[ib + 1];
@@ -211,6 +213,12 @@ int norm_nick_equal(const norm_nicknames *t, const char *a, const char *b)
         else j++;
     }
     return 0;
+}
+
+int norm_nick_equal(const norm_nicknames *t, const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0) return 1;
+    return norm_nick_equal_id(t, norm_nick_id(t, a), norm_nick_id(t, b));
 }
 
 const char *norm_nick_canonical(const norm_nicknames *t, const char *a)

@@ -84,6 +84,11 @@ int norm_nick_load(const char *path, norm_nicknames **out, dt_error *err);
 void norm_nick_free(norm_nicknames *t);
 /* 1 if folded names a and b are in one group (or equal), else 0. */
 int norm_nick_equal(const norm_nicknames *t, const char *a, const char *b);
+/* The name's id in the table (UINT32_MAX: not in it), so a value's is
+ * looked up once; then norm_nick_equal is norm_nick_equal_id on the ids,
+ * or equal text (two names the table lacks are equal only as text). */
+uint32_t norm_nick_id(const norm_nicknames *t, const char *a);
+int norm_nick_equal_id(const norm_nicknames *t, uint32_t ia, uint32_t ib);
 /* The formal name that sorts first among a's groups, or a itself. For
  * blocking on nickname-aware keys. Borrowed until norm_nick_free. */
 const char *norm_nick_canonical(const norm_nicknames *t, const char *a);

@@ -230,6 +230,37 @@ static void test_truncation(void **state)
     assert_int_equal(cmp_levenshtein(a, CMP_MAX_LEN + 50, b, 10, -1), CMP_MAX_LEN - 10);
 }
 
+/* cmp_jaro_bound is never below Jaro or Jaro-Winkler: on names that
+ * share many letters, few, none, repeat letters, differ in length, are
+ * empty or run past CMP_MAX_LEN; and it rules out the pairs it should
+ * (no letter in common: 0). */
+static void test_jaro_bound(void **state)
+{
+    (void)state;
+    static const char *names[] = {
+        "", "a", "aa", "martha", "marhta", "dwayne", "duane", "dixon", "dicksonx", "jones",
+        "johnson", "nguyen", "nguyễn", "ngo", "zoë", "zoe", "müller", "mueller", "abcabcabc",
+        "cba", "xyz", "garcia lopez", "lopez", "o'brien", "obrien", "li", "lee", "ssss", "s",
+    };
+    size_t n = sizeof names / sizeof *names;
+    uint32_t a[600], b[600];
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < n; k++) {
+            size_t na = decode(names[i], a, 600), nb = decode(names[k], b, 600);
+            uint64_t ma = cmp_cp_mask(a, na), mb = cmp_cp_mask(b, nb);
+            assert_true(cmp_jaro_bound(na, ma, nb, mb, 0) + 1e-12 >= cmp_jaro(a, na, b, nb));
+            assert_true(cmp_jaro_bound(na, ma, nb, mb, 1) + 1e-12 >=
+                        cmp_jaro_winkler(a, na, b, nb));
+        }
+    size_t na = decode("martha", a, 600), nb = decode("xyz", b, 600);
+    assert_true(cmp_jaro_bound(na, cmp_cp_mask(a, na), nb, cmp_cp_mask(b, nb), 1) == 0.0);
+    for (size_t i = 0; i < CMP_MAX_LEN + 50; i++) a[i] = b[i] = 'a' + (uint32_t)(i % 26);
+    b[0] = '#';
+    uint64_t ma = cmp_cp_mask(a, CMP_MAX_LEN + 50), mb = cmp_cp_mask(b, CMP_MAX_LEN + 50);
+    assert_true(cmp_jaro_bound(CMP_MAX_LEN + 50, ma, CMP_MAX_LEN + 50, mb, 1) + 1e-12 >=
+                cmp_jaro_winkler(a, CMP_MAX_LEN + 50, b, CMP_MAX_LEN + 50));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_osa),
         cmocka_unit_test(test_band_matches_reference),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_jaro_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
