@@ -227,6 +227,8 @@ typedef struct dt_link_summary {
     uint64_t cluster_size_hist[8]; /* entities of size 1,2,3,4,5,6-10,11-100,>100 */
     double stage_seconds[DT_N_STAGES]; /* wall time per stage, dt_stage_names order */
     double total_seconds;
+    uint64_t stage_peak_rss[DT_N_STAGES]; /* the process's peak resident bytes at the end of
+                                             each stage (0: unknown): where memory peaks */
 } dt_link_summary;
 
 /* Runs the whole batch path: read every source, standardize, block,

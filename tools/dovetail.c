@@ -748,6 +748,11 @@ static int write_stats(const char *path, const dt_link_summary *s, const dt_find
         fprintf(f, "\"%s\": %.3f, ", dt_stage_name(i), s->stage_seconds[i]);
     fprintf(f, "\"total\": %.3f}, \"peak_rss_bytes\": %llu", s->total_seconds,
             peak_rss_bytes());
+    fputs(", \"peak_rss_bytes_by_stage\": {", f);
+    for (int i = 0; i < DT_N_STAGES; i++)
+        fprintf(f, "%s\"%s\": %llu", i ? ", " : "", dt_stage_name(i),
+                (unsigned long long)s->stage_peak_rss[i]);
+    fputs("}", f);
     if (fs) stats_findings(f, fs);
     fputs("}\n", f);
     dt_error err;

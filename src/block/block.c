@@ -153,9 +153,16 @@ typedef struct skipped_keys {
     size_t cap_info;
 } skipped_keys;
 
+/* One rule's blocks to emit, from phase 1 to phase 2. */
+typedef struct rule_blocks {
+    uint32_t *words;        /* per block: its size, then its records */
+    size_t n, cap;
+} rule_blocks;
+
 /* One rule's new pairs, concatenated in rule order at the end. */
 typedef struct rule_pairs_out {
     block_pair *pairs;
+    uint32_t *agree;        /* beside pairs, when the input wants it */
     size_t n, cap;
 } rule_pairs_out;
 
@@ -167,6 +174,7 @@ typedef struct block_state {
     block_output *out;
     skipped_keys *skipped;  /* n_rules */
     rule_pairs_out *pairs;  /* n_rules */
+    rule_blocks *blocks;    /* n_rules */
     entry **entries;        /* per worker: n_recs entries */
     int *rc;                /* per rule */
 } block_state;
@@ -202,23 +210,44 @@ static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n
     return in->mode == CFG_MODE_DEDUPE ? same : all - same;
 }
 
-static int emit(block_state *st, uint32_t a, uint32_t b, int rule)
+static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agree)
 {
     rule_pairs_out *o = &st->pairs[rule];
-    if (o->n == o->cap) DT_TRY(util_grow((void **)&o->pairs, &o->cap, o->n + 1, sizeof *o->pairs));
+    if (o->n == o->cap) {
+        size_t cap = o->cap;
+        DT_TRY(util_grow((void **)&o->pairs, &o->cap, o->n + 1, sizeof *o->pairs));
+        if (st->in->want_agree)
+            DT_TRY(util_grow((void **)&o->agree, &cap, o->n + 1, sizeof *o->agree));
+    }
+    if (st->in->want_agree) o->agree[o->n] = agree;
     o->pairs[o->n++] = (block_pair){a, b};
     return DT_OK;
 }
 
-static int emit_block(block_state *st, int rule, const entry *e, size_t n)
+/* Rules (the first BLOCK_AGREE_RULES) whose keys are equal on a and b. */
+static uint32_t agree_mask(const block_input *in, uint32_t a, uint32_t b)
+{
+    size_t nr = in->n_rules < BLOCK_AGREE_RULES ? in->n_rules : BLOCK_AGREE_RULES;
+    uint32_t m = 0;
+    const uint16_t *fa = in->key_fp ? in->key_fp + (size_t)a * in->n_rules : NULL;
+    const uint16_t *fb = in->key_fp ? in->key_fp + (size_t)b * in->n_rules : NULL;
+    for (size_t r = 0; r < nr; r++) {
+        if (fa && (!fa[r] || fa[r] != fb[r])) continue;
+        uint64_t ka = in->keys[r][a];
+        if (ka && ka == in->keys[r][b]) m |= 1u << r;
+    }
+    return m;
+}
+
+static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
 {
     const block_input *in = st->in;
     /* then the sources need no look (a cache miss per record) */
     int any_pair = in->mode == CFG_MODE_LINK_AND_DEDUPE && !in->linkable;
     for (size_t i = 0; i < n; i++) {
-        uint32_t a = e[i].val;
+        uint32_t a = recs[i];
         for (size_t j = i + 1; j < n; j++) {
-            uint32_t b = e[j].val;
+            uint32_t b = recs[j];
             if (!any_pair && !block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b]))
                 continue;
             int covered = 0;
@@ -232,7 +261,7 @@ static int emit_block(block_state *st, int rule, const entry *e, size_t n)
                     covered = rule_pairs(in, st->skipped, r, a, b);
             }
             if (covered) continue;
-            DT_TRY(emit(st, a, b, rule));
+            DT_TRY(emit(st, a, b, rule, in->want_agree ? agree_mask(in, a, b) : 0));
         }
     }
     return DT_OK;
@@ -262,7 +291,18 @@ static int rule_entries(const block_input *in, int rule, entry *entries, size_t 
     return util_sort_kv_spread(entries, k); /* keys are hashes (block_combine) */
 }
 
-/* Phase 1: count every block, decide which are over the cap. */
+/* Keeps a block to emit: its size, then its records (in index order). */
+static int keep_block(rule_blocks *kb, const entry *e, size_t n)
+{
+    DT_TRY(util_grow((void **)&kb->words, &kb->cap, kb->n + n + 1, sizeof *kb->words));
+    kb->words[kb->n++] = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) kb->words[kb->n++] = e[i].val;
+    return DT_OK;
+}
+
+/* Phase 1: count every block, decide which are over the cap, and keep the
+ * others of two or more records for phase 2 (so a rule's entries are
+ * sorted once: the sorts were most of blocking). */
 static int count_rule(block_state *st, int rule, entry *entries)
 {
     const block_input *in = st->in;
@@ -279,25 +319,23 @@ static int count_rule(block_state *st, int rule, entry *entries)
             rs->n_pairs_est += n_pairs;
             if (size > rs->largest_block) rs->largest_block = size;
             if (n_pairs > in->max_block_pairs) DT_TRY(skip_block(st, rule, entries + i, size, n_pairs));
+            else DT_TRY(keep_block(&st->blocks[rule], entries + i, size));
         }
         i = j;
     }
     return DT_OK;
 }
 
-/* Phase 2: emit the pairs of every block not skipped. */
-static int emit_rule(block_state *st, int rule, entry *entries)
+/* Phase 2: emit the pairs of every block kept. */
+static int emit_rule(block_state *st, int rule)
 {
-    size_t n;
-    DT_TRY(rule_entries(st->in, rule, entries, &n));
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && entries[j].key == entries[i].key) j++;
-        if (j - i >= 2 && !is_skipped(&st->skipped[rule], entries[i].key))
-            DT_TRY(emit_block(st, rule, entries + i, j - i));
-        i = j;
-    }
-    return DT_OK;
+    rule_blocks *kb = &st->blocks[rule];
+    int rc = DT_OK;
+    for (size_t i = 0; i < kb->n && rc == DT_OK; i += 1 + kb->words[i])
+        rc = emit_block(st, rule, kb->words + i + 1, kb->words[i]);
+    dt_free(kb->words);
+    *kb = (rule_blocks){0};
+    return rc;
 }
 
 static void count_rules(void *ctx, size_t begin, size_t end, int i_worker)
@@ -309,7 +347,8 @@ static void count_rules(void *ctx, size_t begin, size_t end, int i_worker)
 static void emit_rules(void *ctx, size_t begin, size_t end, int i_worker)
 {
     block_state *st = ctx;
-    for (size_t r = begin; r < end; r++) st->rc[r] = emit_rule(st, (int)r, st->entries[i_worker]);
+    (void)i_worker;
+    for (size_t r = begin; r < end; r++) st->rc[r] = emit_rule(st, (int)r);
 }
 
 static int first_error(const block_state *st)
@@ -342,10 +381,14 @@ static int concat_pairs(block_state *st)
     for (size_t r = 0; r < st->in->n_rules; r++) n += st->pairs[r].n;
     out->pairs = dt_malloc((n ? n : 1) * sizeof *out->pairs);
     out->rules = dt_malloc(n ? n : 1);
-    if (!out->pairs || !out->rules) return DT_ENOMEM;
+    if (st->in->want_agree) out->agree = dt_malloc((n ? n : 1) * sizeof *out->agree);
+    if (!out->pairs || !out->rules || (st->in->want_agree && !out->agree)) return DT_ENOMEM;
     for (size_t r = 0; r < st->in->n_rules; r++) {
         rule_pairs_out *o = &st->pairs[r];
         if (o->n) memcpy(out->pairs + out->n_pairs, o->pairs, o->n * sizeof *o->pairs);
+        if (o->n && out->agree)
+            memcpy(out->agree + out->n_pairs, o->agree, o->n * sizeof *o->agree);
+        dt_free(o->agree);
         memset(out->rules + out->n_pairs, (int)r, o->n);
         out->n_pairs += o->n;
         out->stats[r].n_pairs = o->n;
@@ -361,7 +404,12 @@ static void state_fini(block_state *st, int n_workers)
         dt_free(st->skipped[r].keys);
         dt_free(st->skipped[r].info);
     }
-    for (size_t r = 0; st->pairs && r < st->in->n_rules; r++) dt_free(st->pairs[r].pairs);
+    for (size_t r = 0; st->pairs && r < st->in->n_rules; r++) {
+        dt_free(st->pairs[r].pairs);
+        dt_free(st->pairs[r].agree);
+    }
+    for (size_t r = 0; st->blocks && r < st->in->n_rules; r++) dt_free(st->blocks[r].words);
+    dt_free(st->blocks);
     for (int w = 0; st->entries && w < n_workers; w++) dt_free(st->entries[w]);
     dt_free(st->skipped);
     dt_free(st->pairs);
@@ -380,9 +428,11 @@ int block_run(const block_input *in, block_output *out)
     out->stats = dt_calloc(n_rules, sizeof *out->stats);
     st.skipped = dt_calloc(n_rules, sizeof *st.skipped);
     st.pairs = dt_calloc(n_rules, sizeof *st.pairs);
+    st.blocks = dt_calloc(n_rules, sizeof *st.blocks);
     st.rc = dt_calloc(n_rules, sizeof *st.rc);
     st.entries = dt_calloc((size_t)n_workers, sizeof *st.entries);
-    int rc = out->stats && st.skipped && st.pairs && st.rc && st.entries ? DT_OK : DT_ENOMEM;
+    int rc = out->stats && st.skipped && st.pairs && st.blocks && st.rc && st.entries ? DT_OK
+                                                                                  : DT_ENOMEM;
     for (int w = 0; w < n_workers && rc == DT_OK; w++)
         if (!(st.entries[w] = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof **st.entries)))
             rc = DT_ENOMEM;
@@ -390,16 +440,16 @@ int block_run(const block_input *in, block_output *out)
         util_parallel_for(n_workers, in->n_rules, 1, count_rules, &st);
         rc = first_error(&st);
     }
+    for (int w = 0; w < n_workers && st.entries; w++) {
+        dt_free(st.entries[w]); /* phase 2 reads the kept blocks */
+        st.entries[w] = NULL;
+    }
     if (rc == DT_OK) {
         rc = report_counts(&st);
     }
     if (rc == DT_OK) {
         util_parallel_for(n_workers, in->n_rules, 1, emit_rules, &st);
         rc = first_error(&st);
-    }
-    for (int w = 0; w < n_workers && st.entries && rc == DT_OK; w++) {
-        dt_free(st.entries[w]); /* room for the concatenated pairs */
-        st.entries[w] = NULL;
     }
     if (rc == DT_OK) rc = concat_pairs(&st);
     state_fini(&st, n_workers);
@@ -411,6 +461,7 @@ void block_output_fini(block_output *out)
 {
     dt_free(out->pairs);
     dt_free(out->rules);
+    dt_free(out->agree);
     dt_free(out->stats);
     memset(out, 0, sizeof *out);
 }

@@ -63,6 +63,7 @@ typedef struct block_input {
     uint64_t *const *keys;      /* keys[rule][rec] */
     const uint16_t *key_fp;     /* NULL, or key_fp[rec * n_rules + rule]: 16 bits of that
                                    key, 0 for none, equal for equal keys (pipeline.h) */
+    int want_agree;             /* 1: fill block_output.agree (at most BLOCK_AGREE_RULES) */
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
     const uint64_t *linkable;   /* per source, bit j: may pair with source j; NULL: any */
     uint64_t max_block_pairs;
@@ -72,9 +73,15 @@ typedef struct block_input {
     void *ctx;
 } block_input;
 
+enum { BLOCK_AGREE_RULES = 32 };
+
 typedef struct block_output {
     block_pair *pairs;          /* dt_free */
     uint8_t *rules;             /* rule per pair; dt_free */
+    uint32_t *agree;            /* per pair when asked: bit r set when rule r's keys are
+                                   equal (and not 0) on both records, skipped blocks or
+                                   not; what training's masks need, so the keys can go
+                                   after blocking; NULL otherwise */
     size_t n_pairs;
     block_rule_stats *stats;    /* n_rules entries; dt_free */
 } block_output;

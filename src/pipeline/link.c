@@ -209,7 +209,9 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
         uint64_t mask = 0;
         for (size_t k = 0; k < ts->n_rules; k++)
-            if (pl_same_key(e, (size_t)ts->rules[k], a, b)) mask |= 1ULL << k;
+            if (e->blk.agree ? (int)(e->blk.agree[i] >> ts->rules[k] & 1)
+                             : pl_same_key(e, (size_t)ts->rules[k], a, b))
+                mask |= 1ULL << k;
         unsigned sa = e->table.src[a], sb = e->table.src[b];
         uint16_t sp = sa < FS_MAX_PRIOR_SOURCES && sb < FS_MAX_PRIOR_SOURCES
                           ? (uint16_t)fs_source_pair(sa, sb) : UINT16_MAX;
@@ -1223,6 +1225,7 @@ __attribute__((noinline)) static int stage_end(link_run *run, int i_stage, doubl
 {
     double now = util_now();
     run->sum.stage_seconds[i_stage] = now - *t0;
+    run->sum.stage_peak_rss[i_stage] = util_peak_rss();
     *t0 = now;
     return DT_OK;
 }
@@ -1284,6 +1287,8 @@ static int run_stages(link_run *run)
     DT_TRY(pl_keys(e));
     stage_end(run, 1, &t0);
     DT_TRY(pl_block(e));
+    /* the pairs' agreeing rules are what training wanted of the keys */
+    if (e->blk.agree) pl_free_keys(e);
     run->sum.n_candidate_pairs = e->blk.n_pairs;
     stage_end(run, 2, &t0);
     /* From here each pair gains its comparison vector, its weight and, for

@@ -411,6 +411,7 @@ int pl_block(pl_ctx *e)
         .n_rules = e->cfg->n_rules,
         .keys = e->keys,
         .key_fp = e->key_fp,
+        .want_agree = e->cfg->n_rules <= BLOCK_AGREE_RULES,
         .mode = e->cfg->mode,
         .linkable = e->linkable,
         .max_block_pairs = e->cfg->max_block_pairs,

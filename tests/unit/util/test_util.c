@@ -286,7 +286,10 @@ static void test_sort_kv_spread(void **state)
         memcpy(b, a, N * sizeof *a);
         assert_int_equal(util_sort_kv_spread(a, N), DT_OK);
         assert_int_equal(util_sort_kv(b, N), DT_OK);
-        assert_memory_equal(a, b, N * sizeof *a);
+        for (size_t i = 0; i < N; i++) { /* not memcmp: util_kv has padding */
+            assert_true(a[i].key == b[i].key);
+            assert_int_equal(a[i].val, b[i].val);
+        }
     }
     util_fail_after(1);
     assert_int_equal(util_sort_kv_spread(a, N), DT_ENOMEM);
