@@ -1052,11 +1052,14 @@ static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu
 {
     const pl_ctx *e = &j->run->e;
     const clu_result *c = &j->run->clu;
+    const uint64_t *ent_hash = j->arg;
     uint32_t name = c->entity[k];
     char id[18];
-    pl_entity_id(e, name, id);
+    pl_entity_id_of(ent_hash[name], id);
     put_field(ent, pl_source_name(e, (uint32_t)k), 0);
-    put_field(ent, cmp_record_id(&e->table, (uint32_t)k), 1);
+    uint32_t rid = e->table.rid[k];
+    util_buf_putc(ent, ',');
+    csv_write_field(ent, util_intern_str(&e->table.ids, rid), e->table.ids.lens[rid], ',');
     id[17] = '\n'; /* the NUL ends the row instead */
     util_buf_putc(ent, ',');
     util_buf_append(ent, id, sizeof id);
@@ -1070,6 +1073,32 @@ static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu
     util_buf_append(clu, p, (size_t)(size + sizeof size - p));
     put_fixed(clu, c->confidence[k], 6);
     util_buf_putc(clu, '\n');
+}
+
+typedef struct hash_job {
+    link_run *run;
+    uint64_t *h;
+} hash_job;
+
+static void hash_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    hash_job *j = ctx;
+    for (size_t k = begin; k < end; k++)
+        if (j->run->clu.entity[k] == k) j->h[k] = pl_entity_hash(&j->run->e, (uint32_t)k);
+}
+
+/* Each entity's hash (pl_entity_id), at its name record, on every thread:
+ * a member's row then reads 8 bytes of its entity, not its id text. */
+static int entity_hashes(link_run *run, uint64_t **out)
+{
+    size_t n = run->e.table.n_recs;
+    uint64_t *h = dt_malloc((n ? n : 1) * sizeof *h);
+    if (!h) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
+    hash_job j = {run, h};
+    util_parallel_for(run->e.n_threads, n, 1 << 16, hash_range, &j);
+    *out = h;
+    return DT_OK;
 }
 
 static int write_entities(link_run *run, const char *dir)
@@ -1087,7 +1116,10 @@ static int write_entities(link_run *run, const char *dir)
     util_buf_printf(&clu.line, "entity_id,size,confidence");
     rc = out_line(e, &ent);
     if (rc == DT_OK) rc = out_line(e, &clu);
-    if (rc == DT_OK) rc = write_rows(run, &ent, &clu, entity_rows, NULL, e->table.n_recs);
+    uint64_t *ent_hash = NULL;
+    if (rc == DT_OK) rc = entity_hashes(run, &ent_hash);
+    if (rc == DT_OK) rc = write_rows(run, &ent, &clu, entity_rows, ent_hash, e->table.n_recs);
+    dt_free(ent_hash);
     int rc2 = out_close(e, &ent, rc == DT_OK);
     int rc3 = out_close(e, &clu, rc == DT_OK && rc2 == DT_OK);
     return rc < 0 ? rc : rc2 < 0 ? rc2 : rc3;

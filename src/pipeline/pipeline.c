@@ -467,11 +467,21 @@ long pl_find_record(const pl_ctx *e, const char *key)
     return -1;
 }
 
+uint64_t pl_entity_hash(const pl_ctx *e, uint32_t rec)
+{
+    const char *src = pl_source_name(e, rec);
+    uint32_t rid = e->table.rid[rec];
+    uint64_t h = util_hash64(src, strlen(src), 0x656e74);
+    return util_hash64(util_intern_str(&e->table.ids, rid), e->table.ids.lens[rid], h);
+}
+
 void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18])
 {
-    const char *src = pl_source_name(e, rec), *rid = cmp_record_id(&e->table, rec);
-    uint64_t h = util_hash64(src, strlen(src), 0x656e74);
-    h = util_hash64(rid, strlen(rid), h);
+    pl_entity_id_of(pl_entity_hash(e, rec), buf);
+}
+
+void pl_entity_id_of(uint64_t h, char buf[18])
+{
     /* "E%016" PRIx64 by hand: link writes one per record */
     static const char hex[] = "0123456789abcdef";
     buf[0] = 'E';

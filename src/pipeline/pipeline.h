@@ -225,5 +225,9 @@ size_t pl_fixed(char *out, double x, int n_decimals);
 /* Entity id text for the entity named by record rec: "E" + 16 hex digits of
  * a hash of its source and record id. OUT: buf (at least 18 bytes). */
 void pl_entity_id(const pl_ctx *e, uint32_t rec, char buf[18]);
+/* The hash that id is written from, and the id from the hash (a batch
+ * link hashes each entity once, not once per member). */
+uint64_t pl_entity_hash(const pl_ctx *e, uint32_t rec);
+void pl_entity_id_of(uint64_t h, char buf[18]);
 
 #endif /* DT_PIPELINE_H */
