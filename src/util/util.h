@@ -150,8 +150,7 @@ typedef struct util_intern {
     uint32_t *lens;        /* id -> length in bytes */
     uint32_t n_strs;
     size_t cap_strs;
-    uint32_t *slots;       /* open addressing: id + 1, 0 = empty */
-    uint64_t *slot_hash;   /* full hash per slot, to skip most memcmp */
+    uint64_t *slots;       /* open addressing: hash tag << 32 | id + 1, 0 = empty */
     size_t n_slots;        /* power of two */
 } util_intern;
 
