@@ -62,6 +62,12 @@ typedef struct cmp_table {
     size_t n_cols;
     cmp_column *cols;        /* one per config field */
     const norm_nicknames *nicks; /* borrowed */
+    uint32_t *rows;          /* NULL, or per record the value ids of the fields comparisons
+                                read, row_width apiece (cmp_table_rows): a pair's levels
+                                then read two cache lines, not two per column */
+    void *rows_mem;          /* what rows points into (aligned to a row) */
+    int *row_slot;           /* per column: its place in a row, -1 when not there */
+    size_t row_width;
 } cmp_table;
 
 int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nicks);
@@ -79,10 +85,25 @@ int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new);
 /* Computes derived data for every distinct value; then the table is
  * read-only. */
 int cmp_table_finish(cmp_table *t);
+/* The same, a column per thread on n_threads (each column is its own). */
+int cmp_table_finish_on(cmp_table *t, int n_threads);
+/* After finish: copies the value ids cfg's comparisons read into one row
+ * per record, on n_threads; cmp_table_permute and cmp_table_fini drop
+ * them. DT_ENOMEM. */
+int cmp_table_rows(cmp_table *t, const dt_config *cfg, int n_threads);
+void cmp_table_rows_free(cmp_table *t);
+
+/* A record's value id of a column (CMP_NULL: none). */
+static inline uint32_t cmp_val(const cmp_table *t, size_t i_col, uint32_t i_rec)
+{
+    int slot = t->rows ? t->row_slot[i_col] : -1;
+    return slot >= 0 ? t->rows[(size_t)i_rec * t->row_width + (size_t)slot]
+                     : t->cols[i_col].vals[i_rec];
+}
 
 static inline const char *cmp_value(const cmp_table *t, size_t i_col, uint32_t i_rec)
 {
-    uint32_t v = t->cols[i_col].vals[i_rec];
+    uint32_t v = cmp_val(t, i_col, i_rec);
     return v == CMP_NULL ? NULL : util_intern_str(&t->cols[i_col].dict, v);
 }
 

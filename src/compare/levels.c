@@ -25,7 +25,7 @@ typedef struct side {
 /* Only the value id: enough for null and exact, the commonest outcomes. */
 static side side_of(const cmp_table *t, int i_col, uint32_t rec)
 {
-    side x = {&t->cols[i_col], t->cols[i_col].vals[rec], NULL, NULL, NULL};
+    side x = {&t->cols[i_col], cmp_val(t, (size_t)i_col, rec), NULL, NULL, NULL};
     return x;
 }
 

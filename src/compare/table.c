@@ -34,6 +34,7 @@ void cmp_table_fini(cmp_table *t)
         dt_free(c->info);
         dt_free(c->cps);
     }
+    cmp_table_rows_free(t);
     dt_free(t->cols);
     dt_free(t->src);
     dt_free(t->rid);
@@ -91,6 +92,7 @@ int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_
 
 int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new)
 {
+    cmp_table_rows_free(t); /* they would name records by their old places */
     size_t n = n_new;
     if (!n) { /* an empty table's arrays may be NULL, which memcpy may not take */
         t->n_recs = 0;
@@ -183,6 +185,91 @@ static int finish_column(cmp_table *t, cmp_column *c)
 
 int cmp_table_finish(cmp_table *t)
 {
-    for (size_t i = 0; i < t->n_cols; i++) DT_TRY(finish_column(t, &t->cols[i]));
-    return DT_OK;
+    return cmp_table_finish_on(t, 1);
+}
+
+typedef struct finish_job {
+    cmp_table *t;
+    int *rc;
+} finish_job;
+
+static void finish_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    finish_job *j = ctx;
+    for (size_t c = begin; c < end; c++) j->rc[c] = finish_column(j->t, &j->t->cols[c]);
+}
+
+int cmp_table_finish_on(cmp_table *t, int n_threads)
+{
+    int *rc = dt_calloc(t->n_cols ? t->n_cols : 1, sizeof *rc);
+    if (!rc) return DT_ENOMEM;
+    finish_job j = {t, rc};
+    int r = util_parallel_for(n_threads, t->n_cols, 1, finish_range, &j);
+    for (size_t c = 0; c < t->n_cols && r == DT_OK; c++) r = rc[c];
+    dt_free(rc);
+    return r;
+}
+
+/* ---- rows ----------------------------------------------------------- */
+
+void cmp_table_rows_free(cmp_table *t)
+{
+    dt_free(t->rows_mem);
+    dt_free(t->row_slot);
+    t->rows = NULL;
+    t->rows_mem = NULL;
+    t->row_slot = NULL;
+    t->row_width = 0;
+}
+
+static void mark(int *slot, size_t n_cols, int i_field, size_t *width)
+{
+    if (i_field >= 0 && (size_t)i_field < n_cols && slot[i_field] < 0)
+        slot[i_field] = (int)(*width)++;
+}
+
+typedef struct rows_job {
+    cmp_table *t;
+} rows_job;
+
+static void rows_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    cmp_table *t = ((rows_job *)ctx)->t;
+    for (size_t i = begin; i < end; i++) {
+        uint32_t *row = t->rows + i * t->row_width;
+        for (size_t c = 0; c < t->n_cols; c++)
+            if (t->row_slot[c] >= 0) row[t->row_slot[c]] = t->cols[c].vals[i];
+    }
+}
+
+int cmp_table_rows(cmp_table *t, const dt_config *cfg, int n_threads)
+{
+    cmp_table_rows_free(t);
+    if (!(t->row_slot = dt_malloc((t->n_cols ? t->n_cols : 1) * sizeof *t->row_slot)))
+        return DT_ENOMEM;
+    for (size_t c = 0; c < t->n_cols; c++) t->row_slot[c] = -1;
+    size_t width = 0;
+    for (size_t k = 0; k < cfg->n_comparisons; k++) {
+        const cfg_comparison *cc = &cfg->comparisons[k];
+        mark(t->row_slot, t->n_cols, cc->i_field, &width);
+        for (int l = 0; l < cc->n_levels; l++)
+            for (int w = 0; w < cc->levels[l].n_with; w++)
+                mark(t->row_slot, t->n_cols, cc->levels[l].with[w], &width);
+    }
+    /* a power of two up to a cache line, so a row never straddles two */
+    size_t w = 1;
+    while (w < width) w *= 2;
+    t->row_width = w;
+    enum { LINE = 64 };
+    size_t n = t->n_recs ? t->n_recs : 1;
+    if (!width || !(t->rows_mem = dt_malloc(n * w * sizeof *t->rows + LINE))) {
+        int rc = width ? DT_ENOMEM : DT_OK;
+        cmp_table_rows_free(t);
+        return rc;
+    }
+    t->rows = (uint32_t *)(((uintptr_t)t->rows_mem + LINE - 1) & ~(uintptr_t)(LINE - 1));
+    rows_job j = {t};
+    return util_parallel_for(n_threads, t->n_recs, 1 << 16, rows_range, &j);
 }

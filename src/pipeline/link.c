@@ -1321,6 +1321,8 @@ static int run_stages(link_run *run)
     DT_TRY(pl_block(e));
     /* the pairs' agreeing rules are what training wanted of the keys */
     if (e->blk.agree) pl_free_keys(e);
+    if (cmp_table_rows(&e->table, e->cfg, e->n_threads) < 0)
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory");
     run->sum.n_candidate_pairs = e->blk.n_pairs;
     stage_end(run, 2, &t0);
     /* From here each pair gains its comparison vector, its weight and, for
@@ -1344,6 +1346,7 @@ static int run_stages(link_run *run)
     DT_TRY(score(run));
     stage_end(run, 5, &t0);
     DT_TRY(cluster(run));
+    cmp_table_rows_free(&e->table); /* levels are all taken */
     stage_end(run, 6, &t0);
     DT_TRY(write_outputs(run));
     stage_end(run, 7, &t0);

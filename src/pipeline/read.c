@@ -808,6 +808,12 @@ static void read_state_fini(read_state *st)
     dt_free(st->id_line);
 }
 
+/* Threads for the steps after reading: a request's few records take one. */
+static int load_threads(const pl_ctx *e)
+{
+    return e->table.n_recs < (1 << 16) ? 1 : e->n_threads;
+}
+
 int pl_load_nicknames(pl_ctx *e)
 {
     if (e->nicks) return DT_OK;
@@ -838,7 +844,7 @@ int pl_load(pl_ctx *e)
     if (rc >= 0) rc = canonical_order(e, NULL);
     read_state_fini(&st);
     if (rc < 0) return rc;
-    rc = cmp_table_finish(&e->table);
+    rc = cmp_table_finish_on(&e->table, load_threads(e));
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
@@ -861,7 +867,7 @@ int pl_finish_load_perm(pl_ctx *e, uint32_t **perm)
 {
     DT_TRY(pl_load_nicknames(e));
     DT_TRY(canonical_order(e, perm));
-    int rc = cmp_table_finish(&e->table);
+    int rc = cmp_table_finish_on(&e->table, load_threads(e));
     return rc < 0 ? dt_err_set(e->err, rc, "out of memory coding values") : DT_OK;
 }
 
