@@ -335,6 +335,16 @@ static int emit_rule(block_state *st, int rule)
         rc = emit_block(st, rule, kb->words + i + 1, kb->words[i]);
     dt_free(kb->words);
     *kb = (rule_blocks){0};
+    /* the doubling's slack back (a remap for large arrays), before the
+     * other rules' grow */
+    rule_pairs_out *o = &st->pairs[rule];
+    if (rc == DT_OK && o->n && o->n < o->cap) {
+        block_pair *p = dt_realloc(o->pairs, o->n * sizeof *p);
+        if (p) o->pairs = p;
+        uint32_t *g = o->agree ? dt_realloc(o->agree, o->n * sizeof *g) : NULL;
+        if (g) o->agree = g;
+        if (p && (g || !o->agree)) o->cap = o->n;
+    }
     return rc;
 }
 
@@ -374,25 +384,61 @@ static int report_counts(const block_state *st)
 }
 
 /* Moves the per-rule pairs into out, in rule order. */
+/* A rule's pairs (which 0) or agree masks (1), taken out of it. */
+static void *take(rule_pairs_out *o, int which)
+{
+    void *p = which ? (void *)o->agree : (void *)o->pairs;
+    if (which) o->agree = NULL;
+    else o->pairs = NULL;
+    return p;
+}
+
+/* out's array grown from the largest rule's (realloc of a large block
+ * remaps pages, no copy), then the other rules' copied in and freed one by
+ * one: at 240M pairs a second whole copy was gigabytes at the stage's
+ * peak. The largest rule's own are moved up to their place first. */
+static void *concat_one(block_state *st, size_t elem, size_t n, size_t big, int which)
+{
+    size_t nr = st->in->n_rules, at = 0;
+    for (size_t r = 0; r < big; r++) at += st->pairs[r].n;
+    rule_pairs_out *b = &st->pairs[big];
+    char *out = dt_realloc(which ? (void *)b->agree : (void *)b->pairs, (n ? n : 1) * elem);
+    if (!out) return NULL; /* b keeps its array: state_fini frees it */
+    take(b, which);
+    if (b->n && at) memmove(out + at * elem, out, b->n * elem);
+    size_t pos = 0;
+    for (size_t r = 0; r < nr; r++) {
+        rule_pairs_out *o = &st->pairs[r];
+        if (r != big) {
+            void *src = take(o, which);
+            if (o->n) memcpy(out + pos * elem, src, o->n * elem);
+            dt_free(src);
+        }
+        pos += o->n;
+    }
+    return out;
+}
+
+/* Moves the per-rule pairs into out, in rule order. */
 static int concat_pairs(block_state *st)
 {
     block_output *out = st->out;
-    size_t n = 0;
-    for (size_t r = 0; r < st->in->n_rules; r++) n += st->pairs[r].n;
-    out->pairs = dt_malloc((n ? n : 1) * sizeof *out->pairs);
+    size_t n = 0, big = 0, nr = st->in->n_rules;
+    for (size_t r = 0; r < nr; r++) {
+        n += st->pairs[r].n;
+        if (st->pairs[r].n > st->pairs[big].n) big = r;
+    }
     out->rules = dt_malloc(n ? n : 1);
-    if (st->in->want_agree) out->agree = dt_malloc((n ? n : 1) * sizeof *out->agree);
-    if (!out->pairs || !out->rules || (st->in->want_agree && !out->agree)) return DT_ENOMEM;
-    for (size_t r = 0; r < st->in->n_rules; r++) {
+    if (!out->rules) return DT_ENOMEM;
+    if (st->in->want_agree) {
+        if (!(out->agree = concat_one(st, sizeof *out->agree, n, big, 1))) return DT_ENOMEM;
+    }
+    if (!(out->pairs = concat_one(st, sizeof *out->pairs, n, big, 0))) return DT_ENOMEM;
+    for (size_t r = 0; r < nr; r++) {
         rule_pairs_out *o = &st->pairs[r];
-        if (o->n) memcpy(out->pairs + out->n_pairs, o->pairs, o->n * sizeof *o->pairs);
-        if (o->n && out->agree)
-            memcpy(out->agree + out->n_pairs, o->agree, o->n * sizeof *o->agree);
-        dt_free(o->agree);
         memset(out->rules + out->n_pairs, (int)r, o->n);
         out->n_pairs += o->n;
         out->stats[r].n_pairs = o->n;
-        dt_free(o->pairs);
         *o = (rule_pairs_out){0};
     }
     return DT_OK;
@@ -451,6 +497,7 @@ int block_run(const block_input *in, block_output *out)
         util_parallel_for(n_workers, in->n_rules, 1, emit_rules, &st);
         rc = first_error(&st);
     }
+    if (rc == DT_OK && in->on_emitted) in->on_emitted(in->ctx);
     if (rc == DT_OK) rc = concat_pairs(&st);
     state_fini(&st, n_workers);
     if (rc < 0) block_output_fini(out);

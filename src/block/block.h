@@ -70,6 +70,8 @@ typedef struct block_input {
     int n_threads;              /* rules run in parallel on this many; <= 0: one */
     block_skip_fn on_skip;      /* may be NULL */
     block_estimate_fn on_estimate; /* may be NULL */
+    void (*on_emitted)(void *ctx); /* may be NULL: every pair is out, keys are read no more
+                                      (the caller may free them before the pairs are joined) */
     void *ctx;
 } block_input;
 

@@ -1318,6 +1318,7 @@ static int run_stages(link_run *run)
     run->sum.n_records = e->table.n_recs;
     DT_TRY(pl_keys(e));
     stage_end(run, 1, &t0);
+    e->keys_end_at_block = 1;
     DT_TRY(pl_block(e));
     /* the pairs' agreeing rules are what training wanted of the keys */
     if (e->blk.agree) pl_free_keys(e);
@@ -1335,6 +1336,8 @@ static int run_stages(link_run *run)
                : dt_err_set(e->err, DT_ECONFIG, "too many comparisons (at most %d)",
                             FS_MAX_COMPARISONS));
     DT_TRY(load_or_train(run));
+    dt_free(e->blk.agree); /* training's masks were their only use */
+    e->blk.agree = NULL;
     e->model = &run->model;
     pl_free_keys(e); /* training's rule masks were their last use */
     log_parameters(e, &run->model);

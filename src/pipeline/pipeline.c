@@ -403,6 +403,12 @@ int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair)
                       (unsigned long long)room);
 }
 
+static void on_emitted(void *ctx)
+{
+    pl_ctx *e = ctx;
+    if (e->keys_end_at_block) pl_free_keys(e);
+}
+
 int pl_block(pl_ctx *e)
 {
     block_input in = {
@@ -418,6 +424,7 @@ int pl_block(pl_ctx *e)
         .n_threads = e->n_threads,
         .on_skip = on_skip,
         .on_estimate = on_estimate,
+        .on_emitted = e->cfg->n_rules <= BLOCK_AGREE_RULES ? on_emitted : NULL,
         .ctx = e,
     };
     int rc = block_run(&in, &e->blk);

@@ -52,6 +52,8 @@ typedef struct pl_ctx {
     const fs_scorer *scorer;    /* model's weights over this table, when built; NULL: computed */
 
     uint64_t **keys;            /* per rule, per record */
+    int keys_end_at_block;      /* 1: pl_block frees the keys once its pairs carry which rules
+                                   agree (a batch link: training wants no more of them) */
     uint16_t *key_fp;           /* per record, per rule (record-major): 16 bits of its key, 0
                                    when none; equal keys have equal ones, so a pair's rules
                                    are ruled out in a cache line or two (pl_key_fp) */
