@@ -1,7 +1,7 @@
 /*
  * block.c — blocking keys and candidate-pair generation.
  *
- * Each rule sorts (key, record) entries and walks runs of equal keys: a run
+ * Each rule sorts its records by key and walks runs of equal keys: a run
  * is a block. A block whose pair count (counted for the mode: cross-source,
  * same-source or all) exceeds the cap is skipped and reported, never
  * silently truncated. Pairs already produced by an earlier rule are not
@@ -166,6 +166,21 @@ typedef struct rule_pairs_out {
     size_t n, cap;
 } rule_pairs_out;
 
+/* A worker's scratch for sorting one rule. */
+typedef struct sort_scratch {
+    uint64_t *packed, *tmp;     /* n_recs each: (key's high half << 32 | record) */
+    entry *run;                 /* a run of equal high halves, with whole keys */
+    size_t cap_run;
+} sort_scratch;
+
+static void sort_scratch_fini(sort_scratch *sc)
+{
+    dt_free(sc->packed);
+    dt_free(sc->tmp);
+    dt_free(sc->run);
+    *sc = (sort_scratch){0};
+}
+
 /* Rules run in parallel, each on one worker: a rule writes only its own
  * stats, skipped keys and pairs, and reads earlier rules' skipped keys only
  * after every rule was counted. */
@@ -175,7 +190,7 @@ typedef struct block_state {
     skipped_keys *skipped;  /* n_rules */
     rule_pairs_out *pairs;  /* n_rules */
     rule_blocks *blocks;    /* n_rules */
-    entry **entries;        /* per worker: n_recs entries */
+    sort_scratch *sort;     /* per worker */
     int *rc;                /* per rule */
 } block_state;
 
@@ -281,16 +296,6 @@ static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint6
     return DT_OK;
 }
 
-/* Sorted (key, record) entries of a rule. OUT: *n. */
-static int rule_entries(const block_input *in, int rule, entry *entries, size_t *n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < in->n_recs; i++)
-        if (in->keys[rule][i]) entries[k++] = (entry){in->keys[rule][i], (uint32_t)i};
-    *n = k;
-    return util_sort_kv_spread(entries, k); /* keys are hashes (block_combine) */
-}
-
 /* Keeps a block to emit: its size, then its records (in index order). */
 static int keep_block(rule_blocks *kb, const entry *e, size_t n)
 {
@@ -300,27 +305,63 @@ static int keep_block(rule_blocks *kb, const entry *e, size_t n)
     return DT_OK;
 }
 
-/* Phase 1: count every block, decide which are over the cap, and keep the
- * others of two or more records for phase 2 (so a rule's entries are
- * sorted once: the sorts were most of blocking). */
-static int count_rule(block_state *st, int rule, entry *entries)
+/* One block (entries of one key, records ascending): counted, then kept
+ * for phase 2 or skipped. */
+static int count_block(block_state *st, int rule, const entry *e, size_t size)
 {
     const block_input *in = st->in;
-    size_t n;
-    DT_TRY(rule_entries(in, rule, entries, &n));
     block_rule_stats *rs = &st->out->stats[rule];
+    uint64_t n_pairs = block_pair_count(in, e, size);
+    rs->n_blocks++;
+    rs->n_pairs_est += n_pairs;
+    if (size > rs->largest_block) rs->largest_block = size;
+    if (n_pairs > in->max_block_pairs) return skip_block(st, rule, e, size, n_pairs);
+    return keep_block(&st->blocks[rule], e, size);
+}
+
+/* A run of records whose keys share the high half: nearly always one
+ * block; keys that differ only below (a 32-bit collision) are put in
+ * (key, record) order and split, so blocks come out as a sort by whole key
+ * would give them. */
+static int count_run(block_state *st, int rule, sort_scratch *sc, const uint64_t *p, size_t size)
+{
+    const uint64_t *keys = st->in->keys[rule];
+    DT_TRY(util_grow((void **)&sc->run, &sc->cap_run, size, sizeof *sc->run));
+    int is_one = 1;
+    for (size_t k = 0; k < size; k++) {
+        uint32_t rec = (uint32_t)p[k];
+        sc->run[k] = (entry){keys[rec], rec};
+        is_one &= sc->run[k].key == sc->run[0].key;
+    }
+    if (is_one) return count_block(st, rule, sc->run, size);
+    DT_TRY(util_sort_kv(sc->run, size));
+    for (size_t i = 0; i < size;) {
+        size_t j = i + 1;
+        while (j < size && sc->run[j].key == sc->run[i].key) j++;
+        if (j - i >= 2) DT_TRY(count_block(st, rule, sc->run + i, j - i));
+        i = j;
+    }
+    return DT_OK;
+}
+
+/* Phase 1: count every block, decide which are over the cap, and keep the
+ * others of two or more records for phase 2 (so a rule's records are
+ * sorted once: the sorts were most of blocking). Records are sorted by
+ * their key's high half, 8 bytes each and two radix passes (records go in
+ * ascending, and the passes keep that order among equals); only records
+ * that share a high half with another read their whole key. */
+static int count_rule(block_state *st, int rule, sort_scratch *sc)
+{
+    const block_input *in = st->in;
+    const uint64_t *keys = in->keys[rule];
+    size_t n = 0;
+    for (size_t i = 0; i < in->n_recs; i++)
+        if (keys[i]) sc->packed[n++] = (keys[i] >> 32) << 32 | (uint32_t)i;
+    DT_TRY(util_sort_u64_hi(sc->packed, n, sc->tmp));
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        while (j < n && entries[j].key == entries[i].key) j++;
-        size_t size = j - i;
-        if (size >= 2) {
-            uint64_t n_pairs = block_pair_count(in, entries + i, size);
-            rs->n_blocks++;
-            rs->n_pairs_est += n_pairs;
-            if (size > rs->largest_block) rs->largest_block = size;
-            if (n_pairs > in->max_block_pairs) DT_TRY(skip_block(st, rule, entries + i, size, n_pairs));
-            else DT_TRY(keep_block(&st->blocks[rule], entries + i, size));
-        }
+        while (j < n && sc->packed[j] >> 32 == sc->packed[i] >> 32) j++;
+        if (j - i >= 2) DT_TRY(count_run(st, rule, sc, sc->packed + i, j - i));
         i = j;
     }
     return DT_OK;
@@ -351,7 +392,7 @@ static int emit_rule(block_state *st, int rule)
 static void count_rules(void *ctx, size_t begin, size_t end, int i_worker)
 {
     block_state *st = ctx;
-    for (size_t r = begin; r < end; r++) st->rc[r] = count_rule(st, (int)r, st->entries[i_worker]);
+    for (size_t r = begin; r < end; r++) st->rc[r] = count_rule(st, (int)r, &st->sort[i_worker]);
 }
 
 static void emit_rules(void *ctx, size_t begin, size_t end, int i_worker)
@@ -456,10 +497,10 @@ static void state_fini(block_state *st, int n_workers)
     }
     for (size_t r = 0; st->blocks && r < st->in->n_rules; r++) dt_free(st->blocks[r].words);
     dt_free(st->blocks);
-    for (int w = 0; st->entries && w < n_workers; w++) dt_free(st->entries[w]);
+    for (int w = 0; st->sort && w < n_workers; w++) sort_scratch_fini(&st->sort[w]);
     dt_free(st->skipped);
     dt_free(st->pairs);
-    dt_free(st->entries);
+    dt_free(st->sort);
     dt_free(st->rc);
 }
 
@@ -476,20 +517,19 @@ int block_run(const block_input *in, block_output *out)
     st.pairs = dt_calloc(n_rules, sizeof *st.pairs);
     st.blocks = dt_calloc(n_rules, sizeof *st.blocks);
     st.rc = dt_calloc(n_rules, sizeof *st.rc);
-    st.entries = dt_calloc((size_t)n_workers, sizeof *st.entries);
-    int rc = out->stats && st.skipped && st.pairs && st.blocks && st.rc && st.entries ? DT_OK
+    st.sort = dt_calloc((size_t)n_workers, sizeof *st.sort);
+    int rc = out->stats && st.skipped && st.pairs && st.blocks && st.rc && st.sort ? DT_OK
                                                                                   : DT_ENOMEM;
     for (int w = 0; w < n_workers && rc == DT_OK; w++)
-        if (!(st.entries[w] = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof **st.entries)))
+        if (!(st.sort[w].packed = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof(uint64_t))) ||
+            !(st.sort[w].tmp = dt_malloc((in->n_recs ? in->n_recs : 1) * sizeof(uint64_t))))
             rc = DT_ENOMEM;
     if (rc == DT_OK) {
         util_parallel_for(n_workers, in->n_rules, 1, count_rules, &st);
         rc = first_error(&st);
     }
-    for (int w = 0; w < n_workers && st.entries; w++) {
-        dt_free(st.entries[w]); /* phase 2 reads the kept blocks */
-        st.entries[w] = NULL;
-    }
+    /* phase 2 reads the kept blocks */
+    for (int w = 0; w < n_workers && st.sort; w++) sort_scratch_fini(&st.sort[w]);
     if (rc == DT_OK) {
         rc = report_counts(&st);
     }

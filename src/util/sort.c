@@ -146,6 +146,23 @@ static void radix_pass_u64(const uint64_t *src, uint64_t *dst, size_t n, int shi
     for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & (RADIX - 1)]++] = src[i];
 }
 
+int util_sort_u64_hi(uint64_t *v, size_t n, uint64_t *tmp)
+{
+    if (n < 2) return DT_OK;
+    uint64_t *own = tmp ? NULL : dt_malloc(n * sizeof *own);
+    size_t *count = dt_malloc(RADIX * sizeof *count);
+    if ((!tmp && !own) || !count) {
+        dt_free(own);
+        dt_free(count);
+        return DT_ENOMEM;
+    }
+    radix_pass_u64(v, tmp ? tmp : own, n, 32, count);
+    radix_pass_u64(tmp ? tmp : own, v, n, 48, count);
+    dt_free(own);
+    dt_free(count);
+    return DT_OK;
+}
+
 int util_sort_u64(uint64_t *v, size_t n)
 {
     if (n < 2) return DT_OK;

@@ -203,6 +203,10 @@ int util_sort_kv_spread(util_kv *items, size_t n);
 /* Sorts v ascending, as util_sort_kv does (a blocking index's tens of
  * millions of slots: qsort took seconds). DT_ENOMEM without scratch. */
 int util_sort_u64(uint64_t *v, size_t n);
+/* Sorts v by its high 32 bits only, keeping the order of items equal
+ * there (two stable passes); tmp (n items, or NULL: allocated) is
+ * scratch. */
+int util_sort_u64_hi(uint64_t *v, size_t n, uint64_t *tmp);
 
 /* ---- thread pool -------------------------------------------------- */
 
