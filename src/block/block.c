@@ -191,6 +191,7 @@ typedef struct block_state {
     rule_pairs_out *pairs;  /* n_rules */
     rule_blocks *blocks;    /* n_rules */
     sort_scratch *sort;     /* per worker */
+    const uint8_t *key_fp;  /* in->key_fp, or on_counted's */
     int *rc;                /* per rule */
 } block_state;
 
@@ -240,12 +241,12 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agre
 }
 
 /* Rules (the first BLOCK_AGREE_RULES) whose keys are equal on a and b. */
-static uint32_t agree_mask(const block_input *in, uint32_t a, uint32_t b)
+static uint32_t agree_mask(const block_input *in, const uint8_t *key_fp, uint32_t a, uint32_t b)
 {
     size_t nr = in->n_rules < BLOCK_AGREE_RULES ? in->n_rules : BLOCK_AGREE_RULES;
     uint32_t m = 0;
-    const uint16_t *fa = in->key_fp ? in->key_fp + (size_t)a * in->n_rules : NULL;
-    const uint16_t *fb = in->key_fp ? in->key_fp + (size_t)b * in->n_rules : NULL;
+    const uint8_t *fa = key_fp ? key_fp + (size_t)a * in->n_rules : NULL;
+    const uint8_t *fb = key_fp ? key_fp + (size_t)b * in->n_rules : NULL;
     for (size_t r = 0; r < nr; r++) {
         if (fa && (!fa[r] || fa[r] != fb[r])) continue;
         uint64_t ka = in->keys[r][a];
@@ -266,9 +267,9 @@ static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
             if (!any_pair && !block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b]))
                 continue;
             int covered = 0;
-            if (in->key_fp) { /* most earlier rules fail on the fingerprints alone */
-                const uint16_t *fa = in->key_fp + (size_t)a * in->n_rules;
-                const uint16_t *fb = in->key_fp + (size_t)b * in->n_rules;
+            if (st->key_fp) { /* most earlier rules fail on the fingerprints alone */
+                const uint8_t *fa = st->key_fp + (size_t)a * in->n_rules;
+                const uint8_t *fb = st->key_fp + (size_t)b * in->n_rules;
                 for (int r = 0; r < rule && !covered; r++)
                     covered = fa[r] && fa[r] == fb[r] && rule_pairs(in, st->skipped, r, a, b);
             } else {
@@ -276,7 +277,7 @@ static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
                     covered = rule_pairs(in, st->skipped, r, a, b);
             }
             if (covered) continue;
-            DT_TRY(emit(st, a, b, rule, in->want_agree ? agree_mask(in, a, b) : 0));
+            DT_TRY(emit(st, a, b, rule, in->want_agree ? agree_mask(in, st->key_fp, a, b) : 0));
         }
     }
     return DT_OK;
@@ -363,6 +364,12 @@ static int count_rule(block_state *st, int rule, sort_scratch *sc)
         while (j < n && sc->packed[j] >> 32 == sc->packed[i] >> 32) j++;
         if (j - i >= 2) DT_TRY(count_run(st, rule, sc, sc->packed + i, j - i));
         i = j;
+    }
+    rule_blocks *kb = &st->blocks[rule]; /* the doubling's slack back before phase 2 */
+    uint32_t *w = kb->n && kb->n < kb->cap ? dt_realloc(kb->words, kb->n * sizeof *w) : NULL;
+    if (w) {
+        kb->words = w;
+        kb->cap = kb->n;
     }
     return DT_OK;
 }
@@ -511,7 +518,7 @@ int block_run(const block_input *in, block_output *out)
     size_t n_rules = in->n_rules ? in->n_rules : 1;
     int n_workers = in->n_threads > 0 ? in->n_threads : 1;
     if ((size_t)n_workers > n_rules) n_workers = (int)n_rules;
-    block_state st = {.in = in, .out = out};
+    block_state st = {.in = in, .out = out, .key_fp = in->key_fp};
     out->stats = dt_calloc(n_rules, sizeof *out->stats);
     st.skipped = dt_calloc(n_rules, sizeof *st.skipped);
     st.pairs = dt_calloc(n_rules, sizeof *st.pairs);
@@ -533,6 +540,7 @@ int block_run(const block_input *in, block_output *out)
     if (rc == DT_OK) {
         rc = report_counts(&st);
     }
+    if (rc == DT_OK && in->on_counted) rc = in->on_counted(in->ctx, &st.key_fp);
     if (rc == DT_OK) {
         util_parallel_for(n_workers, in->n_rules, 1, emit_rules, &st);
         rc = first_error(&st);

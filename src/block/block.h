@@ -61,7 +61,7 @@ typedef struct block_input {
     const uint16_t *src;        /* source per record */
     size_t n_rules;
     uint64_t *const *keys;      /* keys[rule][rec] */
-    const uint16_t *key_fp;     /* NULL, or key_fp[rec * n_rules + rule]: 16 bits of that
+    const uint8_t *key_fp;      /* NULL, or key_fp[rec * n_rules + rule]: 8 bits of that
                                    key, 0 for none, equal for equal keys (pipeline.h) */
     int want_agree;             /* 1: fill block_output.agree (at most BLOCK_AGREE_RULES) */
     cfg_mode mode;              /* which pairs count: cross-source, same-source, both */
@@ -70,6 +70,10 @@ typedef struct block_input {
     int n_threads;              /* rules run in parallel on this many; <= 0: one */
     block_skip_fn on_skip;      /* may be NULL */
     block_estimate_fn on_estimate; /* may be NULL */
+    /* may be NULL: called once every block is counted, before any pair is
+     * made; may hand the fingerprints then (*key_fp), so they need not be
+     * held while blocks are sorted. A negative return stops block_run. */
+    int (*on_counted)(void *ctx, const uint8_t **key_fp);
     void (*on_emitted)(void *ctx); /* may be NULL: every pair is out, keys are read no more
                                       (the caller may free them before the pairs are joined) */
     void *ctx;

@@ -32,15 +32,15 @@
 typedef struct cmp_value_info {
     uint32_t cp_off, cp_len; /* code points in the column's pool */
     uint32_t count;          /* records holding this value (term frequency) */
+    uint32_t nick;           /* its id in the nickname table (norm_nick_id), when the
+                                column's nicks is the table's */
+    uint64_t cp_mask;        /* bit (hash of code point) for each of its first CMP_MAX_LEN:
+                                bounds Jaro-Winkler before it is computed */
+    double num;              /* numeric value when the text is a number, else NAN */
     char soundex[5];
     char nysiis[7];
     norm_date date;          /* date fields only */
-    double num;              /* numeric value when the text is a number, else NAN */
-    uint64_t cp_mask;        /* bit (hash of code point) for each of its first CMP_MAX_LEN:
-                                bounds Jaro-Winkler before it is computed */
-    uint32_t nick;           /* its id in the nickname table (norm_nick_id), when the
-                                column's nicks is the table's */
-} cmp_value_info;
+} cmp_value_info;            /* 48 bytes: a million values are 48 MB */
 
 typedef struct cmp_column {
     cfg_field_type type;

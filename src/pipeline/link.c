@@ -1348,8 +1348,9 @@ static int run_stages(link_run *run)
     }
     DT_TRY(score(run));
     stage_end(run, 5, &t0);
+    /* clustering asks few pairs the compare stage did not: memory over speed there */
+    cmp_table_rows_free(&e->table);
     DT_TRY(cluster(run));
-    cmp_table_rows_free(&e->table); /* levels are all taken */
     stage_end(run, 6, &t0);
     DT_TRY(write_outputs(run));
     stage_end(run, 7, &t0);

@@ -125,8 +125,7 @@ static void fp_range(void *ctx, size_t begin, size_t end, int i_worker)
         for (size_t r = 0; r < nr; r++) e->key_fp[i * nr + r] = pl_key_fp(e->keys[r][i]);
 }
 
-/* Rules on every thread, each writing its own keys; then the record-major
- * fingerprints, each thread its own records. */
+/* Rules on every thread, each writing its own keys. */
 int pl_keys(pl_ctx *e)
 {
     size_t nr = e->cfg->n_rules, n = e->table.n_recs;
@@ -140,9 +139,16 @@ int pl_keys(pl_ctx *e)
     }
     for (size_t r = 0; !bad && r < nr; r++) bad = rc[r] < 0;
     dt_free(rc);
-    if (!bad && !(e->key_fp = dt_malloc((n && nr ? n * nr : 1) * sizeof *e->key_fp))) bad = 1;
-    if (!bad) bad = util_parallel_for(n_threads, n, 1 << 16, fp_range, e) < 0;
     return bad ? dt_err_set(e->err, DT_ENOMEM, "out of memory computing blocking keys") : DT_OK;
+}
+
+int pl_key_fps(pl_ctx *e)
+{
+    size_t nr = e->cfg->n_rules, n = e->table.n_recs;
+    dt_free(e->key_fp);
+    if (!(e->key_fp = dt_malloc((n && nr ? n * nr : 1) * sizeof *e->key_fp)))
+        return dt_err_set(e->err, DT_ENOMEM, "out of memory computing blocking keys");
+    return util_parallel_for(n < (1 << 16) ? 1 : e->n_threads, n, 1 << 16, fp_range, e);
 }
 
 static int context_cannot_link(const pl_ctx *e)
@@ -403,6 +409,15 @@ int pl_check_pair_memory(pl_ctx *e, uint64_t bytes_per_pair)
                       (unsigned long long)room);
 }
 
+/* The fingerprints once blocks are counted: sorting them wants the memory. */
+static int on_counted(void *ctx, const uint8_t **key_fp)
+{
+    pl_ctx *e = ctx;
+    int rc = pl_key_fps(e);
+    *key_fp = e->key_fp;
+    return rc;
+}
+
 static void on_emitted(void *ctx)
 {
     pl_ctx *e = ctx;
@@ -416,7 +431,7 @@ int pl_block(pl_ctx *e)
         .src = e->table.src,
         .n_rules = e->cfg->n_rules,
         .keys = e->keys,
-        .key_fp = e->key_fp,
+        .on_counted = on_counted,
         .want_agree = e->cfg->n_rules <= BLOCK_AGREE_RULES,
         .mode = e->cfg->mode,
         .linkable = e->linkable,

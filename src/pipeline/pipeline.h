@@ -54,7 +54,7 @@ typedef struct pl_ctx {
     uint64_t **keys;            /* per rule, per record */
     int keys_end_at_block;      /* 1: pl_block frees the keys once its pairs carry which rules
                                    agree (a batch link: training wants no more of them) */
-    uint16_t *key_fp;           /* per record, per rule (record-major): 16 bits of its key, 0
+    uint8_t *key_fp;            /* per record, per rule (record-major): 8 bits of its key, 0
                                    when none; equal keys have equal ones, so a pair's rules
                                    are ruled out in a cache line or two (pl_key_fp) */
     block_output blk;
@@ -124,21 +124,24 @@ int pl_load_row(pl_ctx *e, size_t i_src, const csv_row *header, const csv_row *r
  * the rest are counted in n_skipped_blocks. The store's ingest says the
  * same as batch link. */
 void pl_skipped_block(pl_ctx *e, int rule, uint32_t rec, uint64_t n_recs, uint64_t n_pairs);
-/* The 16 bits of a blocking key that key_fp keeps: never 0 for a key. */
-static inline uint16_t pl_key_fp(uint64_t key)
+/* The 8 bits of a blocking key that key_fp keeps: never 0 for a key. */
+static inline uint8_t pl_key_fp(uint64_t key)
 {
-    uint16_t f = (uint16_t)(key >> 48);
+    uint8_t f = (uint8_t)(key >> 56);
     return f || !key ? f : 1;
 }
 /* 1 when records a and b have the same key under rule r. */
 static inline int pl_same_key(const pl_ctx *e, size_t r, uint32_t a, uint32_t b)
 {
     size_t nr = e->cfg->n_rules;
+    if (!e->key_fp) return e->keys[r][a] && e->keys[r][a] == e->keys[r][b];
     return e->key_fp[a * nr + r] && e->key_fp[a * nr + r] == e->key_fp[b * nr + r] &&
            e->keys[r][a] == e->keys[r][b];
 }
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int pl_keys(pl_ctx *e);
+/* key_fp from the keys (pl_block makes them when its blocks are counted). */
+int pl_key_fps(pl_ctx *e);
 int pl_block(pl_ctx *e);
 /* Refuses (DT_ELIMIT) when the candidate pairs, at bytes_per_pair more
  * each, would not fit in the memory the machine has left. */
