@@ -257,7 +257,7 @@ int fs_model_save(const fs_model *m, const dt_config *cfg, const char *path, dt_
     if (!root) return dt_err_set(err, DT_ENOMEM, "out of memory building model.json");
     util_out o;
     int rc = util_out_open(&o, path, err);
-    if (rc == DT_OK && json_dumpf(root, o.f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
+    if (rc == DT_OK && json_dumpf(root, o.f, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) != 0)
         rc = dt_err_at(err, DT_EIO, path, 0, 0, "cannot write model");
     json_decref(root);
     if (rc == DT_OK) return util_out_commit(&o, 0, err);
