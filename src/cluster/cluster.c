@@ -42,7 +42,7 @@ static void permute_links(clu_link *links, uint32_t *from, size_t n)
     }
 }
 
-static int sort_links(clu_link *links, size_t n)
+int clu_sort_links(clu_link *links, size_t n)
 {
     util_kv *kv = dt_malloc(n * sizeof *kv);
     uint32_t *rank = dt_malloc(n * sizeof *rank);
@@ -206,7 +206,8 @@ int clu_run(size_t n_recs, clu_link *links, size_t n_links, const clu_options *o
         conf[i] = 1.0;
         out->size[i] = 1;
     }
-    int rc = n_links ? sort_links(links, n_links) : DT_OK; /* links may be NULL when 0 */
+    int rc = n_links && !opt->is_sorted ? clu_sort_links(links, n_links) : DT_OK; /* links
+                                                                  may be NULL when 0 */
     for (size_t i = 0; rc == DT_OK && i < n_links; i++) {
         if (linked_to && !one_to_one_ok(linked_to, opt->src, &links[i])) {
             out->n_dropped_one_to_one++;

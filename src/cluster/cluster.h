@@ -49,8 +49,13 @@ typedef struct clu_options {
     clu_weak_fn on_weak;   /* may be NULL */
     clu_conflict_fn conflicts; /* may be NULL: no cannot-link constraints */
     int keep_joins;        /* 1: keep the links that joined clusters (a spanning forest) */
+    int is_sorted;         /* 1: links are in clu_sort_links order already */
     void *ctx;
 } clu_options;
+
+/* Puts links in the order clu_run takes them: strongest first, then by a,
+ * then by b (equal links as given). DT_ENOMEM. */
+int clu_sort_links(clu_link *links, size_t n);
 
 typedef struct clu_result {
     uint32_t *entity;      /* per record: smallest record index of its entity */

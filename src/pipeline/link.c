@@ -748,6 +748,9 @@ static int cluster(link_run *run)
                        .on_weak = on_weak,
                        .conflicts = pl_decided_any(&run->decided) ? records_conflict : NULL,
                        .ctx = run, .keep_joins = run->after != NULL};
+    /* sorted first: the sort's scratch and the table below are not held at once */
+    if (rc == DT_OK && n) rc = clu_sort_links(links, n);
+    opt.is_sorted = 1;
     if (rc == DT_OK && opt.conflicts) {
         own_job job = {run, links};
         rc = util_parallel_for(e->n_threads, n, 4096, own_range, &job);
