@@ -715,6 +715,17 @@ double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
     return w;
 }
 
+int fs_same_value_comparison(const dt_config *cfg, int i_field)
+{
+    for (size_t c = 0; i_field >= 0 && c < cfg->n_comparisons; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        if (cc->i_field == i_field && cc->n_levels > 0 && cc->levels[0].kind == CFG_L_EXACT &&
+            cfg->fields[i_field].type != CFG_T_DATE)
+            return (int)c;
+    }
+    return -1;
+}
+
 int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, fs_scorer **out)
 {
     fs_scorer *sc = *out = dt_calloc(1, sizeof *sc);
@@ -748,6 +759,7 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         uint32_t n = x->values.n_strs;
         if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) goto fail;
         sc->mby_vals[c] = t->cols[cfg->comparisons[c].m_by_field].vals;
+        sc->mby_same[c] = fs_same_value_comparison(cfg, cfg->comparisons[c].m_by_field);
         for (uint32_t id = 0; id < n; id++)
             for (int code = 1; code < m->comps[c].n_codes; code++)
                 sc->mby_w[c][id][code] = log2(x->ratio[id][code]);
@@ -788,7 +800,8 @@ double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint3
         } else {
             x = code ? sc->w[k][c][code] : 0;
         }
-        if (code && sc->mby_w[c]) { /* as fs_comp_weight_in, term by term */
+        int same = code && sc->mby_w[c] ? sc->mby_same[c] : -1;
+        if (code && sc->mby_w[c] && (same < 0 || g[same] == 1)) { /* as fs_comp_weight_in */
             uint32_t v = sc->mby_vals[c][a];
             int32_t id = v != CMP_NULL && v == sc->mby_vals[c][b] ? sc->m->mby[c].bound[v] : -1;
             if (id >= 0) x += sc->mby_w[c][id][code];

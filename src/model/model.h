@@ -263,7 +263,13 @@ typedef struct fs_scorer {
     double (*mby_w[FS_MAX_COMPARISONS])[FS_MAX_CODES]; /* per model id: log2 ratio */
     const uint32_t *mby_vals[FS_MAX_COMPARISONS]; /* t's value per record, conditioning field */
     const uint32_t *tf_vals[FS_MAX_COMPARISONS]; /* t's value id per record, where TF */
+    int mby_same[FS_MAX_COMPARISONS]; /* fs_same_value_comparison of the conditioning field */
 } fs_scorer;
+
+/* A comparison of field i_field whose level 1 says the two records hold
+ * the same value (exact first, not a date), or -1: a pair whose vector is
+ * not at 1 there needs no look at the records' values. */
+int fs_same_value_comparison(const dt_config *cfg, int i_field);
 
 /* OUT: *sc (heap: it is large), released with fs_scorer_free. */
 int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, fs_scorer **sc);

@@ -482,6 +482,8 @@ typedef struct mby_job {
     size_t c;                /* the comparison */
     int n_codes;
     const uint32_t *vals;    /* the conditioning field's value id per record */
+    int same;                /* fs_same_value_comparison of that field: pairs not at 1 there
+                                hold different values (or none), no read of vals needed */
     uint64_t **mass;         /* per worker: value id x level code, FS_MBY_UNIT per pair */
 } mby_job;
 
@@ -494,6 +496,7 @@ static void mby_range(void *ctx, size_t begin, size_t end, int i_worker)
     for (size_t i = begin; i < end; i++) {
         const block_pair *p = &e->blk.pairs[i];
         const uint8_t *g = j->run->gammas + i * nc;
+        if (j->same >= 0 && g[j->same] != 1) continue;
         uint32_t v = j->vals[p->a];
         if (v == CMP_NULL || v != j->vals[p->b] || !g[j->c]) continue;
         double post = fs_probability(fs_scorer_weight(j->sc, g, p->a, p->b));
@@ -510,8 +513,9 @@ static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
     fs_scorer *sc;
     DT_TRY(fs_scorer_new(&run->model, e->cfg, &e->table, &sc));
     for (int w = 0; w < n_workers; w++) memset(mass[w], 0, n_cells * sizeof **mass);
-    mby_job j = {run, sc, c, run->model.comps[c].n_codes,
-                 e->table.cols[e->cfg->comparisons[c].m_by_field].vals, mass};
+    int field = e->cfg->comparisons[c].m_by_field;
+    mby_job j = {run, sc, c, run->model.comps[c].n_codes, e->table.cols[field].vals,
+                 fs_same_value_comparison(e->cfg, field), mass};
     util_parallel_for(n_workers, e->blk.n_pairs, 1 << 16, mby_range, &j);
     fs_scorer_free(sc);
     for (int w = 1; w < n_workers; w++)
