@@ -82,6 +82,8 @@ int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_
 /* Reorders records by perm: new index i holds old record perm[i], for
  * i < n_new; records not in perm are dropped. */
 int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new);
+/* The same, a column per thread on n_threads. */
+int cmp_table_permute_on(cmp_table *t, const uint32_t *perm, size_t n_new, int n_threads);
 /* Computes derived data for every distinct value; then the table is
  * read-only. */
 int cmp_table_finish(cmp_table *t);

@@ -90,34 +90,57 @@ int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_
     return util_intern_put(&c->dict, v, n, &c->vals[i_rec]);
 }
 
+typedef struct permute_job {
+    cmp_table *t;
+    const uint32_t *perm;
+    size_t n;
+    uint32_t **tmp;             /* per worker: n entries */
+} permute_job;
+
+/* Column c (c == n_cols: the record ids) in the new order, through the
+ * worker's scratch. */
+static void permute_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    permute_job *j = ctx;
+    uint32_t *tmp = j->tmp[i_worker];
+    for (size_t c = begin; c < end; c++) {
+        uint32_t *vals = c < j->t->n_cols ? j->t->cols[c].vals : j->t->rid;
+        for (size_t i = 0; i < j->n; i++) tmp[i] = vals[j->perm[i]];
+        memcpy(vals, tmp, j->n * sizeof *tmp);
+    }
+}
+
 int cmp_table_permute(cmp_table *t, const uint32_t *perm, size_t n_new)
 {
+    return cmp_table_permute_on(t, perm, n_new, 1);
+}
+
+int cmp_table_permute_on(cmp_table *t, const uint32_t *perm, size_t n_new, int n_threads)
+{
+    enum { MAX_WORKERS = 16 };
     cmp_table_rows_free(t); /* they would name records by their old places */
     size_t n = n_new;
     if (!n) { /* an empty table's arrays may be NULL, which memcpy may not take */
         t->n_recs = 0;
         return DT_OK;
     }
-    uint32_t *tmp = dt_malloc((n ? n : 1) * sizeof *tmp);
-    uint16_t *tmp16 = dt_malloc((n ? n : 1) * sizeof *tmp16);
-    if (!tmp || !tmp16) {
-        dt_free(tmp);
-        dt_free(tmp16);
-        return DT_ENOMEM;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > MAX_WORKERS) n_threads = MAX_WORKERS;
+    uint32_t *tmp[MAX_WORKERS] = {0};
+    uint16_t *tmp16 = dt_malloc(n * sizeof *tmp16);
+    int rc = tmp16 ? DT_OK : DT_ENOMEM;
+    for (int w = 0; w < n_threads && rc == DT_OK; w++)
+        if (!(tmp[w] = dt_malloc(n * sizeof *tmp[w]))) rc = DT_ENOMEM;
+    if (rc == DT_OK) {
+        for (size_t i = 0; i < n; i++) tmp16[i] = t->src[perm[i]];
+        memcpy(t->src, tmp16, n * sizeof *tmp16);
+        permute_job j = {t, perm, n, tmp};
+        rc = util_parallel_for(n_threads, t->n_cols + 1, 1, permute_range, &j);
     }
-    for (size_t i = 0; i < n; i++) tmp16[i] = t->src[perm[i]];
-    memcpy(t->src, tmp16, n * sizeof *tmp16);
-    for (size_t i = 0; i < n; i++) tmp[i] = t->rid[perm[i]];
-    memcpy(t->rid, tmp, n * sizeof *tmp);
-    for (size_t c = 0; c < t->n_cols; c++) {
-        uint32_t *vals = t->cols[c].vals;
-        for (size_t i = 0; i < n; i++) tmp[i] = vals[perm[i]];
-        memcpy(vals, tmp, n * sizeof *tmp);
-    }
-    dt_free(tmp);
+    for (int w = 0; w < n_threads; w++) dt_free(tmp[w]);
     dt_free(tmp16);
-    t->n_recs = n_new;
-    return DT_OK;
+    if (rc == DT_OK) t->n_recs = n_new;
+    return rc;
 }
 
 static double parse_number(const char *s)

@@ -745,6 +745,12 @@ static int read_source(read_state *st)
     return rc < 0 ? rc : DT_OK;
 }
 
+/* Threads for the steps after reading: a request's few records take one. */
+static int load_threads(const pl_ctx *e)
+{
+    return e->table.n_recs < (1 << 16) ? 1 : e->n_threads;
+}
+
 /* ---- canonical order ------------------------------------------------ */
 
 /* Canonical order is by source, then by a 48-bit hash of the record id,
@@ -795,7 +801,7 @@ static int canonical_order(pl_ctx *e, uint32_t **perm_out)
     uint32_t *perm = dt_malloc((n ? n : 1) * sizeof *perm);
     int rc = kv && perm ? sort_records(e, kv) : DT_ENOMEM;
     for (size_t i = 0; i < n && rc == DT_OK; i++) perm[i] = kv[i].val;
-    if (rc == DT_OK) rc = cmp_table_permute(t, perm, n);
+    if (rc == DT_OK) rc = cmp_table_permute_on(t, perm, n, load_threads(e));
     dt_free(kv);
     if (rc == DT_OK && perm_out) *perm_out = perm;
     else dt_free(perm);
@@ -806,12 +812,6 @@ static void read_state_fini(read_state *st)
 {
     row_scratch_fini(&st->scr);
     dt_free(st->id_line);
-}
-
-/* Threads for the steps after reading: a request's few records take one. */
-static int load_threads(const pl_ctx *e)
-{
-    return e->table.n_recs < (1 << 16) ? 1 : e->n_threads;
 }
 
 int pl_load_nicknames(pl_ctx *e)
