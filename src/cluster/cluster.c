@@ -22,26 +22,6 @@ static uint64_t double_key(double p)
  * order given: two radix sorts, by (a, b) and then by p (each sort breaks
  * ties by its value, here the rank from the one before). At 2.8M links
  * qsort took 0.4 s of the cluster stage. */
-/* Puts links[from[k]] at k for every k, in place, following each cycle of
- * the permutation (from is used up): a second array of links was a
- * gigabyte at 10M people. */
-static void permute_links(clu_link *links, uint32_t *from, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        if (from[k] == k || from[k] == UINT32_MAX) continue;
-        clu_link first = links[k];
-        size_t at = k;
-        while (from[at] != k) {
-            size_t src = from[at];
-            links[at] = links[src];
-            from[at] = UINT32_MAX;
-            at = src;
-        }
-        links[at] = first;
-        from[at] = UINT32_MAX;
-    }
-}
-
 int clu_sort_links(clu_link *links, size_t n)
 {
     util_kv *kv = dt_malloc(n * sizeof *kv);
@@ -58,7 +38,13 @@ int clu_sort_links(clu_link *links, size_t n)
     for (size_t k = 0; rc == DT_OK && k < n; k++) kv[k].val = rank[kv[k].val];
     for (size_t k = 0; rc == DT_OK && k < n; k++) rank[k] = kv[k].val; /* rank: from */
     dt_free(kv);
-    if (rc == DT_OK) permute_links(links, rank, n);
+    /* gathered into a copy once the keys are gone (no more memory than the
+     * sort held): in place, each move waited on the one before */
+    clu_link *sorted = rc == DT_OK ? dt_malloc(n * sizeof *sorted) : NULL;
+    if (rc == DT_OK && !sorted) rc = DT_ENOMEM;
+    for (size_t k = 0; rc == DT_OK && k < n; k++) sorted[k] = links[rank[k]];
+    if (rc == DT_OK) memcpy(links, sorted, n * sizeof *links);
+    dt_free(sorted);
     dt_free(rank);
     return rc;
 }
