@@ -1321,6 +1321,7 @@ static int run_stages(link_run *run)
     /* read and index are one call: pl_load reads, then codes values */
     DT_TRY(run->load ? run->load(e, run->load_ctx) : pl_load(e));
     if (!run->load) DT_TRY(rejects_done(run));
+    util_release_free(); /* the read's caches and batches: not resident past it */
     stage_end(run, 0, &t0);
     run->sum.n_records = e->table.n_recs;
     DT_TRY(pl_keys(e));

@@ -41,8 +41,22 @@ enum { REPORT_MAX = 10 };
 enum { RAW_CACHE_MAX = 1 << 21 };
 #define RAW_BAD (UINT32_MAX - 1)
 
+/* A raw value of up to RAW_SHORT bytes is kept in its slot, zero-padded,
+ * so a look-up reads one slot, not a slot, an id and a string elsewhere:
+ * names, dates, ZIP codes and sexes are short, and this cache is most of
+ * a read's memory traffic. Longer ones go through an intern table. */
+enum { RAW_SHORT = 16 };
+
+typedef struct raw_slot {
+    uint64_t k[2];       /* the bytes, zero-padded */
+    uint32_t len;        /* 0: empty (blank values never reach the cache) */
+    uint32_t value;      /* column value id, or RAW_BAD */
+} raw_slot;
+
 typedef struct raw_cache {
-    util_intern raw;     /* raw text -> dense id */
+    raw_slot *slots;     /* open addressing, power of two, at most half full */
+    size_t n_slots, n;
+    util_intern raw;     /* raw text over RAW_SHORT bytes -> dense id */
     uint32_t *value;     /* dense id -> column value id, or RAW_BAD */
     size_t cap;
     int is_used;
@@ -355,6 +369,77 @@ static int remember_id(read_state *st, size_t i_rec, long line)
     return DT_OK;
 }
 
+static size_t raw_home(const raw_cache *rc, const uint64_t k[2], size_t n)
+{
+    return (size_t)util_mix64(k[0] ^ util_mix64(k[1] ^ n)) & (rc->n_slots - 1);
+}
+
+/* The slot of a short raw value: where it is, or the empty one its run ends at. */
+static raw_slot *raw_slot_of(const raw_cache *rc, const uint64_t k[2], size_t n)
+{
+    size_t i = raw_home(rc, k, n);
+    for (;; i = (i + 1) & (rc->n_slots - 1)) {
+        raw_slot *sl = &rc->slots[i];
+        if (!sl->len || (sl->len == n && sl->k[0] == k[0] && sl->k[1] == k[1])) return sl;
+    }
+}
+
+static int raw_grow(raw_cache *rc)
+{
+    size_t n_slots = rc->n_slots ? rc->n_slots * 2 : 1024;
+    raw_slot *old = rc->slots;
+    size_t n_old = rc->n_slots;
+    if (!(rc->slots = dt_calloc(n_slots, sizeof *rc->slots))) {
+        rc->slots = old;
+        return DT_ENOMEM;
+    }
+    rc->n_slots = n_slots;
+    for (size_t i = 0; i < n_old; i++)
+        if (old[i].len) *raw_slot_of(rc, old[i].k, old[i].len) = old[i];
+    dt_free(old);
+    return DT_OK;
+}
+
+/* The cached value id of raw (RAW_BAD: it failed), or UINT32_MAX. */
+static uint32_t raw_find(const raw_cache *rc, const char *raw, size_t n)
+{
+    if (n > RAW_SHORT) {
+        uint32_t id = util_intern_find(&rc->raw, raw, n);
+        return id == UINT32_MAX ? id : rc->value[id];
+    }
+    if (!rc->n_slots) return UINT32_MAX;
+    uint64_t k[2] = {0, 0};
+    memcpy(k, raw, n);
+    const raw_slot *sl = raw_slot_of(rc, k, n);
+    return sl->len ? sl->value : UINT32_MAX;
+}
+
+static int raw_put(raw_cache *rc, const char *raw, size_t n, uint32_t v)
+{
+    if (rc->n + rc->raw.n_strs >= RAW_CACHE_MAX) return DT_OK;
+    if (n > RAW_SHORT) {
+        uint32_t id;
+        DT_TRY(util_intern_put(&rc->raw, raw, n, &id));
+        DT_TRY(util_grow((void **)&rc->value, &rc->cap, (size_t)id + 1, sizeof *rc->value));
+        rc->value[id] = v;
+        return DT_OK;
+    }
+    if (2 * (rc->n + 1) > rc->n_slots) DT_TRY(raw_grow(rc));
+    uint64_t k[2] = {0, 0};
+    memcpy(k, raw, n);
+    raw_slot *sl = raw_slot_of(rc, k, n);
+    if (!sl->len) rc->n++;
+    *sl = (raw_slot){{k[0], k[1]}, (uint32_t)n, v};
+    return DT_OK;
+}
+
+static void raw_cache_fini(raw_cache *rc)
+{
+    util_intern_fini(&rc->raw);
+    dt_free(rc->value);
+    dt_free(rc->slots);
+}
+
 /* Standardizes raw into the record's field, through the mapping's cache.
  * A value that cannot be standardized leaves the field as it was and
  * returns DT_EINPUT (the caller decides whether it became null). */
@@ -363,10 +448,10 @@ static int put_value(read_state *st, row_scratch *scr, raw_cache *rc, const cfg_
 {
     pl_ctx *e = st->e;
     uint32_t *vals = e->table.cols[m->i_field].vals;
-    uint32_t hit = rc->is_used ? util_intern_find(&rc->raw, raw, n) : UINT32_MAX;
+    uint32_t hit = rc->is_used ? raw_find(rc, raw, n) : UINT32_MAX;
     if (hit != UINT32_MAX) {
-        if (rc->value[hit] == RAW_BAD) return DT_EINPUT;
-        vals[i_rec] = rc->value[hit];
+        if (hit == RAW_BAD) return DT_EINPUT;
+        vals[i_rec] = hit;
         return DT_OK;
     }
     int r = standardize(e->cfg, &scr->norm, m, raw, n);
@@ -376,12 +461,7 @@ static int put_value(read_state *st, row_scratch *scr, raw_cache *rc, const cfg_
         DT_TRY(cmp_table_set(&e->table, i_rec, (size_t)m->i_field, scr->norm.data, scr->norm.len));
         v = vals[i_rec];
     }
-    if (rc->is_used && rc->raw.n_strs < RAW_CACHE_MAX) {
-        uint32_t id;
-        DT_TRY(util_intern_put(&rc->raw, raw, n, &id));
-        DT_TRY(util_grow((void **)&rc->value, &rc->cap, (size_t)id + 1, sizeof *rc->value));
-        rc->value[id] = v;
-    }
+    if (rc->is_used) DT_TRY(raw_put(rc, raw, n, v));
     return r;
 }
 
@@ -728,8 +808,7 @@ static int read_source(read_state *st)
     if (rc >= 0) rc = read_rows(st, r);
     csv_close(r);
     for (size_t m = 0; m < s->n_maps; m++) {
-        util_intern_fini(&st->caches[m].raw);
-        dt_free(st->caches[m].value);
+        raw_cache_fini(&st->caches[m]);
     }
     dt_free(st->caches);
     st->caches = NULL;

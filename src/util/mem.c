@@ -5,6 +5,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "util.h"
@@ -87,4 +90,11 @@ int util_grow(void **items, size_t *cap, size_t need, size_t elem_size)
     *items = p;
     *cap = new_cap;
     return DT_OK;
+}
+
+void util_release_free(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0); /* free heap pages go back to the system, off the peak */
+#endif
 }

@@ -65,6 +65,9 @@ int dt_err_ensure(dt_error *err, int code);
 void *dt_malloc(size_t n);
 void *dt_calloc(size_t count, size_t size);
 void *dt_realloc(void *p, size_t n);
+/* Gives memory freed on the heap back to the system (glibc), so the pages
+ * a finished stage used do not count in the next one's resident peak. */
+void util_release_free(void);
 char *dt_strdup(const char *s);
 char *dt_strndup(const char *s, size_t n);
 /* printf into a fresh dt_malloc'd string; NULL on failure. */
