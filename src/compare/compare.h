@@ -66,6 +66,11 @@ typedef struct cmp_table {
                                 read, row_width apiece (cmp_table_rows): a pair's levels
                                 then read two cache lines, not two per column */
     void *rows_mem;          /* what rows points into (aligned to a row) */
+    uint32_t *src_start;     /* when src never decreases (canonical order): where each run of
+                                one source starts, n_src_runs of them (cmp_table_index_sources),
+                                so a record's source needs no look at src[] */
+    uint16_t *src_of_run;
+    size_t n_src_runs;       /* 0: look at src[] */
     int *row_slot;           /* per column: its place in a row, -1 when not there */
     size_t row_width;
 } cmp_table;
@@ -94,6 +99,19 @@ int cmp_table_finish_on(cmp_table *t, int n_threads);
  * them. DT_ENOMEM. */
 int cmp_table_rows(cmp_table *t, const dt_config *cfg, int n_threads);
 void cmp_table_rows_free(cmp_table *t);
+
+/* Indexes the runs of src when records are in source order (else none):
+ * DT_OK or DT_ENOMEM. cmp_table_add and cmp_table_permute drop it. */
+int cmp_table_index_sources(cmp_table *t);
+
+/* A record's source. */
+static inline uint16_t cmp_src(const cmp_table *t, uint32_t i_rec)
+{
+    if (!t->n_src_runs) return t->src[i_rec];
+    size_t k = 0;
+    while (k + 1 < t->n_src_runs && i_rec >= t->src_start[k + 1]) k++;
+    return t->src_of_run[k];
+}
 
 /* A record's value id of a column (CMP_NULL: none). */
 static inline uint32_t cmp_val(const cmp_table *t, size_t i_col, uint32_t i_rec)

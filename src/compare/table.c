@@ -25,6 +25,15 @@ int cmp_table_init(cmp_table *t, const dt_config *cfg, const norm_nicknames *nic
     return DT_OK;
 }
 
+static void sources_unindex(cmp_table *t)
+{
+    dt_free(t->src_start);
+    dt_free(t->src_of_run);
+    t->src_start = NULL;
+    t->src_of_run = NULL;
+    t->n_src_runs = 0;
+}
+
 void cmp_table_fini(cmp_table *t)
 {
     for (size_t i = 0; i < t->n_cols; i++) {
@@ -35,6 +44,7 @@ void cmp_table_fini(cmp_table *t)
         dt_free(c->cps);
     }
     cmp_table_rows_free(t);
+    sources_unindex(t);
     dt_free(t->cols);
     dt_free(t->src);
     dt_free(t->rid);
@@ -67,8 +77,35 @@ int cmp_table_reserve(cmp_table *t, size_t n_recs)
     return grow_records(t, n_recs);
 }
 
+
+int cmp_table_index_sources(cmp_table *t)
+{
+    sources_unindex(t);
+    size_t runs = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        if (i && t->src[i] < t->src[i - 1]) return DT_OK; /* not in source order: no index */
+        runs += !i || t->src[i] != t->src[i - 1];
+    }
+    /* many runs would make the scan in cmp_src slower than src[] */
+    if (!runs || runs > 16) return DT_OK;
+    t->src_start = dt_malloc(runs * sizeof *t->src_start);
+    t->src_of_run = dt_malloc(runs * sizeof *t->src_of_run);
+    if (!t->src_start || !t->src_of_run) {
+        sources_unindex(t);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0, k = 0; i < t->n_recs; i++)
+        if (!i || t->src[i] != t->src[i - 1]) {
+            t->src_start[k] = (uint32_t)i;
+            t->src_of_run[k++] = t->src[i];
+        }
+    t->n_src_runs = runs;
+    return DT_OK;
+}
+
 int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec)
 {
+    if (t->n_src_runs) sources_unindex(t);
     if (t->n_recs >= UINT32_MAX - 1) return DT_ENOMEM;
     DT_TRY(grow_records(t, t->n_recs + 1));
     size_t i = t->n_recs;
@@ -119,6 +156,7 @@ int cmp_table_permute_on(cmp_table *t, const uint32_t *perm, size_t n_new, int n
 {
     enum { MAX_WORKERS = 16 };
     cmp_table_rows_free(t); /* they would name records by their old places */
+    sources_unindex(t);
     size_t n = n_new;
     if (!n) { /* an empty table's arrays may be NULL, which memcpy may not take */
         t->n_recs = 0;

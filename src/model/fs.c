@@ -706,7 +706,7 @@ double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
                       const uint8_t *gammas, uint32_t a, uint32_t b)
 {
     int k = fs_scoring_context(m, gammas);
-    double w = fs_pair_prior_weight(m, k, t ? t->src[a] : -1, t ? t->src[b] : -1);
+    double w = fs_pair_prior_weight(m, k, t ? cmp_src(t, a) : -1, t ? cmp_src(t, b) : -1);
     for (size_t c = 0; c < m->n_comp; c++) { /* summed as fs_scorer_weight sums them */
         double x = fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
         x += fs_mby_weight(m, cfg, t, c, gammas[c], a, b, NULL);
@@ -787,7 +787,7 @@ double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint3
     if (k || !sc->t || sc->m->n_sources == 0) {
         w = sc->prior_ctx[k];
     } else {
-        unsigned sa = sc->t->src[a], sb = sc->t->src[b];
+        unsigned sa = cmp_src(sc->t, a), sb = cmp_src(sc->t, b);
         w = sa < sc->m->n_sources && sb < sc->m->n_sources ? sc->prior_sp[fs_source_pair(sa, sb)]
                                                            : sc->prior_ctx[0];
     }

@@ -212,7 +212,7 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
             if (e->blk.agree ? (int)(e->blk.agree[i] >> ts->rules[k] & 1)
                              : pl_same_key(e, (size_t)ts->rules[k], a, b))
                 mask |= 1ULL << k;
-        unsigned sa = e->table.src[a], sb = e->table.src[b];
+        unsigned sa = cmp_src(&e->table, a), sb = cmp_src(&e->table, b);
         uint16_t sp = sa < FS_MAX_PRIOR_SOURCES && sb < FS_MAX_PRIOR_SOURCES
                           ? (uint16_t)fs_source_pair(sa, sb) : UINT16_MAX;
         memcpy(vec, j->run->gammas + i * nc, nc);

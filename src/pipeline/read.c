@@ -881,6 +881,7 @@ static int canonical_order(pl_ctx *e, uint32_t **perm_out)
     int rc = kv && perm ? sort_records(e, kv) : DT_ENOMEM;
     for (size_t i = 0; i < n && rc == DT_OK; i++) perm[i] = kv[i].val;
     if (rc == DT_OK) rc = cmp_table_permute_on(t, perm, n, load_threads(e));
+    if (rc == DT_OK) rc = cmp_table_index_sources(t);
     dt_free(kv);
     if (rc == DT_OK && perm_out) *perm_out = perm;
     else dt_free(perm);
