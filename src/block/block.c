@@ -200,13 +200,6 @@ static int is_skipped(const skipped_keys *s, uint64_t key)
     return s->n && bsearch(&key, s->keys, s->n, sizeof key, cmp_u64) != NULL;
 }
 
-static int rule_pairs(const block_input *in, const skipped_keys *skipped, int r, uint32_t a,
-                      uint32_t b)
-{
-    uint64_t ka = in->keys[r][a];
-    return ka && ka == in->keys[r][b] && !is_skipped(&skipped[r], ka);
-}
-
 /* Pairs a block holds under the mode, from its per-source counts. */
 static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n)
 {
@@ -240,44 +233,47 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agre
     return DT_OK;
 }
 
-/* Rules (the first BLOCK_AGREE_RULES) whose keys are equal on a and b. */
-static uint32_t agree_mask(const block_input *in, const uint8_t *key_fp, uint32_t a, uint32_t b)
+/* 1 when rule r's keys are equal (and not 0) on a and b, the fingerprints
+ * (when any) asked first. */
+static int same_key(const block_input *in, const uint8_t *fa, const uint8_t *fb, size_t r,
+                    uint32_t a, uint32_t b)
 {
-    size_t nr = in->n_rules < BLOCK_AGREE_RULES ? in->n_rules : BLOCK_AGREE_RULES;
-    uint32_t m = 0;
-    const uint8_t *fa = key_fp ? key_fp + (size_t)a * in->n_rules : NULL;
-    const uint8_t *fb = key_fp ? key_fp + (size_t)b * in->n_rules : NULL;
-    for (size_t r = 0; r < nr; r++) {
-        if (fa && (!fa[r] || fa[r] != fb[r])) continue;
-        uint64_t ka = in->keys[r][a];
-        if (ka && ka == in->keys[r][b]) m |= 1u << r;
-    }
-    return m;
+    if (fa && (!fa[r] || fa[r] != fb[r])) return 0;
+    uint64_t ka = in->keys[r][a];
+    return ka && ka == in->keys[r][b];
 }
 
+/* The pairs of one block of rule `rule` that no earlier rule made, with
+ * the rules whose keys agree on each (this rule's do: the block is its
+ * key's; earlier rules' were just asked; only later ones are left). */
 static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
 {
     const block_input *in = st->in;
     /* then the sources need no look (a cache miss per record) */
     int any_pair = in->mode == CFG_MODE_LINK_AND_DEDUPE && !in->linkable;
+    size_t n_agree = in->want_agree ? (in->n_rules < BLOCK_AGREE_RULES ? in->n_rules
+                                                                        : BLOCK_AGREE_RULES)
+                                    : 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t a = recs[i];
+        const uint8_t *fa = st->key_fp ? st->key_fp + (size_t)a * in->n_rules : NULL;
         for (size_t j = i + 1; j < n; j++) {
             uint32_t b = recs[j];
             if (!any_pair && !block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b]))
                 continue;
+            const uint8_t *fb = fa ? st->key_fp + (size_t)b * in->n_rules : NULL;
+            uint32_t agree = 0;
             int covered = 0;
-            if (st->key_fp) { /* most earlier rules fail on the fingerprints alone */
-                const uint8_t *fa = st->key_fp + (size_t)a * in->n_rules;
-                const uint8_t *fb = st->key_fp + (size_t)b * in->n_rules;
-                for (int r = 0; r < rule && !covered; r++)
-                    covered = fa[r] && fa[r] == fb[r] && rule_pairs(in, st->skipped, r, a, b);
-            } else {
-                for (int r = 0; r < rule && !covered; r++)
-                    covered = rule_pairs(in, st->skipped, r, a, b);
+            for (int r = 0; r < rule && !covered; r++) {
+                if (!same_key(in, fa, fb, (size_t)r, a, b)) continue;
+                if ((size_t)r < n_agree) agree |= 1u << r;
+                covered = !is_skipped(&st->skipped[r], in->keys[r][a]);
             }
             if (covered) continue;
-            DT_TRY(emit(st, a, b, rule, in->want_agree ? agree_mask(in, st->key_fp, a, b) : 0));
+            if ((size_t)rule < n_agree) agree |= 1u << rule;
+            for (size_t r = (size_t)rule + 1; r < n_agree; r++)
+                if (same_key(in, fa, fb, r, a, b)) agree |= 1u << r;
+            DT_TRY(emit(st, a, b, rule, agree));
         }
     }
     return DT_OK;
