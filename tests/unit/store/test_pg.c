@@ -198,8 +198,10 @@ static void test_records(void **state)
     PGresult *q = PQexec(c, "SELECT count(*) FROM record_history");
     assert_string_equal(PQgetvalue(q, 0, 0), "2");
     PQclear(q);
-    q = PQexec(c, "SELECT count(*) FROM record WHERE position('zo' in encode(raw, 'escape')) > 0 "
-                  "OR position('\"x\"' in encode(norm, 'escape')) > 0");
+    /* four bytes of each (zoë, "x":): two ('zo') turn up in random sealed bytes
+     * now and then, and failed a clean check */
+    q = PQexec(c, "SELECT count(*) FROM record WHERE position('\\x7a6fc3ab'::bytea in raw) > 0 "
+                  "OR position('\\x2278223a'::bytea in norm) > 0");
     assert_string_equal(PQgetvalue(q, 0, 0), "0");
     PQclear(q);
     PQfinish(c);
