@@ -256,6 +256,16 @@ static void test_sort_kv(void **state)
         qsort(b, N, sizeof *b, cmp_kv);
         assert_memory_equal(a, b, sizeof a);
     }
+    /* a few items take insertion sort: the same order */
+    for (size_t n = 2; n <= 40; n++) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = (util_kv){util_rng_below(&r, 5), (uint32_t)util_rng_below(&r, 7)};
+        memcpy(b, a, n * sizeof *a);
+        assert_int_equal(util_sort_kv(a, n), DT_OK);
+        qsort(b, n, sizeof *b, cmp_kv);
+        for (size_t i = 0; i < n; i++) /* not memcmp: util_kv has padding */
+            assert_true(a[i].key == b[i].key && a[i].val == b[i].val);
+    }
     util_kv one = {5, 1};
     assert_int_equal(util_sort_kv(&one, 1), DT_OK);
     assert_int_equal(util_sort_kv(NULL, 0), DT_OK);
