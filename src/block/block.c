@@ -233,16 +233,6 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agre
     return DT_OK;
 }
 
-/* 1 when rule r's keys are equal (and not 0) on a and b, the fingerprints
- * (when any) asked first. */
-static int same_key(const block_input *in, const uint8_t *fa, const uint8_t *fb, size_t r,
-                    uint32_t a, uint32_t b)
-{
-    if (fa && (!fa[r] || fa[r] != fb[r])) return 0;
-    uint64_t ka = in->keys[r][a];
-    return ka && ka == in->keys[r][b];
-}
-
 /* The pairs of one block of rule `rule` that no earlier rule made, with
  * the rules whose keys agree on each (this rule's do: the block is its
  * key's; earlier rules' were just asked; only later ones are left). */
@@ -256,23 +246,21 @@ static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
                                     : 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t a = recs[i];
-        const uint8_t *fa = st->key_fp ? st->key_fp + (size_t)a * in->n_rules : NULL;
         for (size_t j = i + 1; j < n; j++) {
             uint32_t b = recs[j];
             if (!any_pair && !block_sources_pair(in->mode, in->linkable, in->src[a], in->src[b]))
                 continue;
-            const uint8_t *fb = fa ? st->key_fp + (size_t)b * in->n_rules : NULL;
             uint32_t agree = 0;
             int covered = 0;
             for (int r = 0; r < rule && !covered; r++) {
-                if (!same_key(in, fa, fb, (size_t)r, a, b)) continue;
+                if (!block_same_key(in->keys, st->key_fp, in->n_rules, (size_t)r, a, b)) continue;
                 if ((size_t)r < n_agree) agree |= 1u << r;
                 covered = !is_skipped(&st->skipped[r], in->keys[r][a]);
             }
             if (covered) continue;
             if ((size_t)rule < n_agree) agree |= 1u << rule;
             for (size_t r = (size_t)rule + 1; r < n_agree; r++)
-                if (same_key(in, fa, fb, r, a, b)) agree |= 1u << r;
+                if (block_same_key(in->keys, st->key_fp, in->n_rules, r, a, b)) agree |= 1u << r;
             DT_TRY(emit(st, a, b, rule, agree));
         }
     }

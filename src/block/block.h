@@ -113,4 +113,17 @@ static inline int block_sources_pair(cfg_mode mode, const uint64_t *linkable, ui
     return block_mode_allows(mode, sa, sb) && (!linkable || (linkable[sa] >> sb & 1));
 }
 
+/* 1 when rule r's keys are equal (and not 0) on records a and b; with
+ * fingerprints (key_fp, record-major, NULL: none) asked first, which
+ * settle most pairs in the cache line they share. */
+static inline int block_same_key(uint64_t *const *keys, const uint8_t *key_fp, size_t n_rules,
+                                 size_t r, uint32_t a, uint32_t b)
+{
+    if (key_fp) {
+        uint8_t fa = key_fp[(size_t)a * n_rules + r];
+        if (!fa || fa != key_fp[(size_t)b * n_rules + r]) return 0;
+    }
+    return keys[r][a] && keys[r][a] == keys[r][b];
+}
+
 #endif /* DT_BLOCK_H */

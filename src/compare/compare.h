@@ -82,6 +82,8 @@ void cmp_table_fini(cmp_table *t);
 int cmp_table_reserve(cmp_table *t, size_t n_recs);
 /* Appends a record with all fields null. OUT: *i_rec. */
 int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec);
+/* The same for an id already in t->ids (its intern id). */
+int cmp_table_add_rid(cmp_table *t, uint16_t src, uint32_t rid, size_t *i_rec);
 /* Sets a field of a record to a normalized value (empty string = null). */
 int cmp_table_set(cmp_table *t, size_t i_rec, size_t i_col, const char *v, size_t n);
 /* Reorders records by perm: new index i holds old record perm[i], for

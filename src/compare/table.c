@@ -105,11 +105,18 @@ int cmp_table_index_sources(cmp_table *t)
 
 int cmp_table_add(cmp_table *t, uint16_t src, const char *rid, size_t rid_len, size_t *i_rec)
 {
+    uint32_t id;
+    DT_TRY(util_intern_put(&t->ids, rid, rid_len, &id));
+    return cmp_table_add_rid(t, src, id, i_rec);
+}
+
+int cmp_table_add_rid(cmp_table *t, uint16_t src, uint32_t rid, size_t *i_rec)
+{
     if (t->n_src_runs) sources_unindex(t);
     if (t->n_recs >= UINT32_MAX - 1) return DT_ENOMEM;
     DT_TRY(grow_records(t, t->n_recs + 1));
     size_t i = t->n_recs;
-    DT_TRY(util_intern_put(&t->ids, rid, rid_len, &t->rid[i]));
+    t->rid[i] = rid;
     t->src[i] = src;
     for (size_t c = 0; c < t->n_cols; c++) t->cols[c].vals[i] = CMP_NULL;
     t->n_recs++;

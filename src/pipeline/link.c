@@ -34,7 +34,9 @@ typedef pl_weak_join weak_join;
  * asks about across two clusters about to join are mostly links
  * themselves (a person's third record joins the two linked before, and is
  * linked to both). Open addressing, one table per part, each built by one
- * thread; a key is (a << 32 | b) with a < b, so never 0 (empty). */
+ * thread; a key is (a << 32 | b) with a < b, so never 0 (empty). Not
+ * util_ids: it reads its ids array at every probe, and most pairs asked
+ * are absent, which cost one cache miss here. */
 enum { KNOWN_MAX_PARTS = 64 };
 
 typedef struct known_part {
@@ -672,7 +674,9 @@ static void known_fini(known_map *m)
 static int known_build(known_map *m, const clu_link *links, size_t n, int n_threads)
 {
     known_job j = {.m = m, .links = links, .n = n};
-    m->n_parts = n_threads < 1 ? 1 : n_threads > KNOWN_MAX_PARTS ? KNOWN_MAX_PARTS : (size_t)n_threads;
+    m->n_parts = n_threads < 1               ? 1
+                 : n_threads > KNOWN_MAX_PARTS ? KNOWN_MAX_PARTS
+                                               : (size_t)n_threads;
     int rc = util_parallel_for(n_threads, m->n_parts, 1, known_range, &j);
     for (size_t t = 0; t < m->n_parts && rc == DT_OK; t++) rc = j.rc[t];
     if (rc < 0) known_fini(m);

@@ -133,10 +133,7 @@ static inline uint8_t pl_key_fp(uint64_t key)
 /* 1 when records a and b have the same key under rule r. */
 static inline int pl_same_key(const pl_ctx *e, size_t r, uint32_t a, uint32_t b)
 {
-    size_t nr = e->cfg->n_rules;
-    if (!e->key_fp) return e->keys[r][a] && e->keys[r][a] == e->keys[r][b];
-    return e->key_fp[a * nr + r] && e->key_fp[a * nr + r] == e->key_fp[b * nr + r] &&
-           e->keys[r][a] == e->keys[r][b];
+    return block_same_key(e->keys, e->key_fp, e->cfg->n_rules, r, a, b);
 }
 /* Computes blocking keys per rule per record, and the candidate pairs. */
 int pl_keys(pl_ctx *e);

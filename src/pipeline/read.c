@@ -497,8 +497,8 @@ static int add_record(read_state *st, csv_reader *r, const csv_row *row, size_t 
     size_t id_len = row->lens[st->plan.i_id];
     if (id_len == 0 || is_blank(id, id_len))
         return reject_row(st, r, row, "empty record id in column '%s'", s->id_column);
-    /* put, not find: the id is new far more often than not, and the
-     * table's put below then finds it in cache */
+    /* put, not find: the id is new far more often than not, and a
+     * repeat's put changes nothing */
     uint32_t rid;
     uint64_t first_line;
     DT_TRY(util_intern_put(&e->table.ids, id, id_len, &rid));
@@ -510,7 +510,7 @@ static int add_record(read_state *st, csv_reader *r, const csv_row *row, size_t 
         report(st, "%s:%ld:%ld: invalid UTF-8 (read as Latin-1)", st->path, row->line,
                row->bad_utf8_column);
     }
-    DT_TRY(cmp_table_add(&e->table, st->i_src, id, id_len, i_rec));
+    DT_TRY(cmp_table_add_rid(&e->table, st->i_src, rid, i_rec));
     return remember_id(st, *i_rec, row->line);
 }
 
@@ -571,7 +571,7 @@ typedef struct read_batch {
     util_buf text;              /* every field's bytes, each NUL-terminated */
     size_t *off, *lens;         /* per row, per header column */
     const char **fields;
-    size_t cap_cells;
+    size_t cap_cells, cap_fields;
 } read_batch;
 
 typedef struct field_group {
@@ -626,9 +626,7 @@ static int batch_keep(read_batch *b, const csv_row *row, size_t i_rec)
 static int batch_seal(read_batch *b, size_t nf)
 {
     size_t cells = b->n_rows * nf;
-    dt_free(b->fields);
-    b->fields = dt_malloc((cells ? cells : 1) * sizeof *b->fields);
-    if (!b->fields) return DT_ENOMEM;
+    DT_TRY(util_grow((void **)&b->fields, &b->cap_fields, cells ? cells : 1, sizeof *b->fields));
     for (size_t k = 0; k < cells; k++) b->fields[k] = b->text.data + b->off[k];
     for (size_t r = 0; r < b->n_rows; r++) {
         b->rows[r].fields = b->fields + r * nf;
