@@ -121,12 +121,32 @@ static int edit_prelude(size_t *na, size_t *nb, int *max)
     return -1;
 }
 
+/* The distance when it is at most 1, else 2: a scan, not a table. A
+ * bound of 1 is the commonest there is (an identifier or a date one typo
+ * away), and most candidate pairs differ in most of those digits. Equal
+ * lengths are one substitution or (osa) one swap of neighbours at the
+ * first difference; lengths one apart, one insertion there. The caller
+ * has checked the lengths differ by at most 1. */
+static int within_one(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, int osa)
+{
+    const uint32_t *lo = na <= nb ? a : b, *hi = na <= nb ? b : a;
+    size_t n_lo = na <= nb ? na : nb, n_hi = na <= nb ? nb : na, i = 0;
+    while (i < n_lo && lo[i] == hi[i]) i++;
+    if (n_lo != n_hi) return memcmp(lo + i, hi + i + 1, (n_lo - i) * sizeof *lo) == 0 ? 1 : 2;
+    if (i == n_lo) return 0;
+    if (memcmp(lo + i + 1, hi + i + 1, (n_lo - i - 1) * sizeof *lo) == 0) return 1;
+    return osa && i + 1 < n_lo && lo[i] == hi[i + 1] && lo[i + 1] == hi[i] &&
+                   memcmp(lo + i + 2, hi + i + 2, (n_lo - i - 2) * sizeof *lo) == 0
+               ? 1 : 2;
+}
+
 /* Wagner–Fischer over two rows, limited to the band |i - j| <= max
  * (Ukkonen 1985), stopping once a whole row exceeds max. */
 int cmp_levenshtein(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, int max)
 {
     int known = edit_prelude(&na, &nb, &max);
     if (known >= 0) return known;
+    if (max <= 1) return min2(within_one(a, na, b, nb, 0), max + 1);
     const int big = max + 1;
     int rows[2][CMP_MAX_LEN + 1];
     int *prev = rows[0], *cur = rows[1];
@@ -163,6 +183,7 @@ int cmp_damerau_levenshtein(const uint32_t *a, size_t na, const uint32_t *b, siz
 {
     int known = edit_prelude(&na, &nb, &max);
     if (known >= 0) return known;
+    if (max <= 1) return min2(within_one(a, na, b, nb, 1), max + 1);
     const int big = max + 1;
     int rows[3][CMP_MAX_LEN + 1];
     int *prev2 = rows[0], *prev = rows[1], *cur = rows[2];

@@ -218,6 +218,41 @@ static void test_band_matches_reference(void **state)
     }
 }
 
+/* Strings one or two edits apart, where the bound-1 scan decides: random
+ * strings are rarely that close. */
+static void test_bound_one_matches_reference(void **state)
+{
+    (void)state;
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (int iter = 0; iter < 20000; iter++) {
+        uint32_t a[32], b[32];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int na = (int)(x % 11), nb = na;
+        for (int i = 0; i < na; i++) a[i] = b[i] = '0' + (uint32_t)((x >> (i + 12)) % 4);
+        for (int edit = 0; edit <= (int)(x >> 60) % 2; edit++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int at = nb ? (int)((x >> 8) % (uint64_t)nb) : 0;
+            switch (x % 4) {
+            case 0: if (nb) b[at] = '0' + (uint32_t)((x >> 20) % 4); break;
+            case 1: memmove(b + at + 1, b + at, (size_t)(nb - at) * sizeof *b), b[at] = '9', nb++;
+                    break;
+            case 2: if (nb) memmove(b + at, b + at + 1, (size_t)(nb - at - 1) * sizeof *b), nb--;
+                    break;
+            default: if (at + 1 < nb) { uint32_t t = b[at]; b[at] = b[at + 1]; b[at + 1] = t; }
+            }
+        }
+        int lev = ref_distance(a, na, b, nb, 0), osa = ref_distance(a, na, b, nb, 1);
+        for (int max = 0; max <= 2; max++) {
+            assert_int_equal(cmp_levenshtein(a, (size_t)na, b, (size_t)nb, max),
+                             lev > max ? max + 1 : lev);
+            assert_int_equal(cmp_damerau_levenshtein(a, (size_t)na, b, (size_t)nb, max),
+                             osa > max ? max + 1 : osa);
+            assert_int_equal(cmp_damerau_levenshtein(b, (size_t)nb, a, (size_t)na, max),
+                             osa > max ? max + 1 : osa);
+        }
+    }
+}
+
 static void test_truncation(void **state)
 {
     (void)state;
@@ -271,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_levenshtein_early_stop),
         cmocka_unit_test(test_osa),
         cmocka_unit_test(test_band_matches_reference),
+        cmocka_unit_test(test_bound_one_matches_reference),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_jaro_bound),
     };
