@@ -219,9 +219,9 @@ static uint64_t block_pair_count(const block_input *in, const entry *e, size_t n
     return in->mode == CFG_MODE_DEDUPE ? same : all - same;
 }
 
-static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agree)
+static int emit(const block_state *st, rule_pairs_out *o, uint32_t a, uint32_t b,
+                uint32_t agree)
 {
-    rule_pairs_out *o = &st->pairs[rule];
     if (o->n == o->cap) {
         size_t cap = o->cap;
         DT_TRY(util_grow((void **)&o->pairs, &o->cap, o->n + 1, sizeof *o->pairs));
@@ -236,7 +236,8 @@ static int emit(block_state *st, uint32_t a, uint32_t b, int rule, uint32_t agre
 /* The pairs of one block of rule `rule` that no earlier rule made, with
  * the rules whose keys agree on each (this rule's do: the block is its
  * key's; earlier rules' were just asked; only later ones are left). */
-static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
+static int emit_block(const block_state *st, int rule, rule_pairs_out *o, const uint32_t *recs,
+                      size_t n)
 {
     const block_input *in = st->in;
     /* then the sources need no look (a cache miss per record) */
@@ -261,23 +262,33 @@ static int emit_block(block_state *st, int rule, const uint32_t *recs, size_t n)
             if ((size_t)rule < n_agree) agree |= 1u << rule;
             for (size_t r = (size_t)rule + 1; r < n_agree; r++)
                 if (block_same_key(in->keys, st->key_fp, in->n_rules, r, a, b)) agree |= 1u << r;
-            DT_TRY(emit(st, a, b, rule, agree));
+            DT_TRY(emit(st, o, a, b, agree));
         }
     }
     return DT_OK;
 }
 
-static int skip_block(block_state *st, int rule, const entry *e, size_t n, uint64_t n_pairs)
+/* One rule's counting state, in the worker's locals while it counts: the
+ * rules' states are adjacent in their arrays, and stores per block (or
+ * per record) to one would pull the cache line another worker's rule is
+ * writing. emit_rule does the same with its pairs. */
+typedef struct rule_count {
+    rule_blocks blocks;
+    block_rule_stats stats;
+    skipped_keys skipped;
+} rule_count;
+
+static int skip_block(rule_count *rc, const entry *e, size_t n, uint64_t n_pairs)
 {
-    skipped_keys *s = &st->skipped[rule];
+    skipped_keys *s = &rc->skipped;
     DT_TRY(util_grow((void **)&s->keys, &s->cap, s->n + 1, sizeof *s->keys));
     DT_TRY(util_grow((void **)&s->info, &s->cap_info, s->n + 1, sizeof *s->info));
     s->info[s->n][0] = e[0].val;
     s->info[s->n][1] = n;
     s->info[s->n][2] = n_pairs;
     s->keys[s->n++] = e[0].key; /* blocks come in key order: stays sorted */
-    st->out->stats[rule].n_skipped_blocks++;
-    st->out->stats[rule].n_skipped_pairs += n_pairs;
+    rc->stats.n_skipped_blocks++;
+    rc->stats.n_skipped_pairs += n_pairs;
     return DT_OK;
 }
 
@@ -292,23 +303,24 @@ static int keep_block(rule_blocks *kb, const entry *e, size_t n)
 
 /* One block (entries of one key, records ascending): counted, then kept
  * for phase 2 or skipped. */
-static int count_block(block_state *st, int rule, const entry *e, size_t size)
+static int count_block(const block_state *st, rule_count *rc, const entry *e, size_t size)
 {
     const block_input *in = st->in;
-    block_rule_stats *rs = &st->out->stats[rule];
+    block_rule_stats *rs = &rc->stats;
     uint64_t n_pairs = block_pair_count(in, e, size);
     rs->n_blocks++;
     rs->n_pairs_est += n_pairs;
     if (size > rs->largest_block) rs->largest_block = size;
-    if (n_pairs > in->max_block_pairs) return skip_block(st, rule, e, size, n_pairs);
-    return keep_block(&st->blocks[rule], e, size);
+    if (n_pairs > in->max_block_pairs) return skip_block(rc, e, size, n_pairs);
+    return keep_block(&rc->blocks, e, size);
 }
 
 /* A run of records whose keys share the high half: nearly always one
  * block; keys that differ only below (a 32-bit collision) are put in
  * (key, record) order and split, so blocks come out as a sort by whole key
  * would give them. */
-static int count_run(block_state *st, int rule, sort_scratch *sc, const uint64_t *p, size_t size)
+static int count_run(const block_state *st, int rule, rule_count *rc, sort_scratch *sc,
+                     const uint64_t *p, size_t size)
 {
     const uint64_t *keys = st->in->keys[rule];
     DT_TRY(util_grow((void **)&sc->run, &sc->cap_run, size, sizeof *sc->run));
@@ -318,12 +330,12 @@ static int count_run(block_state *st, int rule, sort_scratch *sc, const uint64_t
         sc->run[k] = (entry){keys[rec], rec};
         is_one &= sc->run[k].key == sc->run[0].key;
     }
-    if (is_one) return count_block(st, rule, sc->run, size);
+    if (is_one) return count_block(st, rc, sc->run, size);
     DT_TRY(util_sort_kv(sc->run, size));
     for (size_t i = 0; i < size;) {
         size_t j = i + 1;
         while (j < size && sc->run[j].key == sc->run[i].key) j++;
-        if (j - i >= 2) DT_TRY(count_block(st, rule, sc->run + i, j - i));
+        if (j - i >= 2) DT_TRY(count_block(st, rc, sc->run + i, j - i));
         i = j;
     }
     return DT_OK;
@@ -343,40 +355,46 @@ static int count_rule(block_state *st, int rule, sort_scratch *sc)
     for (size_t i = 0; i < in->n_recs; i++)
         if (keys[i]) sc->packed[n++] = (keys[i] >> 32) << 32 | (uint32_t)i;
     DT_TRY(util_sort_u64_hi(sc->packed, n, sc->tmp));
-    for (size_t i = 0; i < n;) {
+    rule_count local = {st->blocks[rule], st->out->stats[rule], st->skipped[rule]};
+    int rc = DT_OK;
+    for (size_t i = 0; i < n && rc == DT_OK;) {
         size_t j = i + 1;
         while (j < n && sc->packed[j] >> 32 == sc->packed[i] >> 32) j++;
-        if (j - i >= 2) DT_TRY(count_run(st, rule, sc, sc->packed + i, j - i));
+        if (j - i >= 2) rc = count_run(st, rule, &local, sc, sc->packed + i, j - i);
         i = j;
     }
-    rule_blocks *kb = &st->blocks[rule]; /* the doubling's slack back before phase 2 */
+    rule_blocks *kb = &local.blocks; /* the doubling's slack back before phase 2 */
     uint32_t *w = kb->n && kb->n < kb->cap ? dt_realloc(kb->words, kb->n * sizeof *w) : NULL;
     if (w) {
         kb->words = w;
         kb->cap = kb->n;
     }
-    return DT_OK;
+    st->blocks[rule] = local.blocks;
+    st->out->stats[rule] = local.stats;
+    st->skipped[rule] = local.skipped;
+    return rc;
 }
 
 /* Phase 2: emit the pairs of every block kept. */
 static int emit_rule(block_state *st, int rule)
 {
     rule_blocks *kb = &st->blocks[rule];
+    rule_pairs_out o = st->pairs[rule]; /* a local: see rule_count */
     int rc = DT_OK;
     for (size_t i = 0; i < kb->n && rc == DT_OK; i += 1 + kb->words[i])
-        rc = emit_block(st, rule, kb->words + i + 1, kb->words[i]);
+        rc = emit_block(st, rule, &o, kb->words + i + 1, kb->words[i]);
     dt_free(kb->words);
     *kb = (rule_blocks){0};
     /* the doubling's slack back (a remap for large arrays), before the
      * other rules' grow */
-    rule_pairs_out *o = &st->pairs[rule];
-    if (rc == DT_OK && o->n && o->n < o->cap) {
-        block_pair *p = dt_realloc(o->pairs, o->n * sizeof *p);
-        if (p) o->pairs = p;
-        uint32_t *g = o->agree ? dt_realloc(o->agree, o->n * sizeof *g) : NULL;
-        if (g) o->agree = g;
-        if (p && (g || !o->agree)) o->cap = o->n;
+    if (rc == DT_OK && o.n && o.n < o.cap) {
+        block_pair *p = dt_realloc(o.pairs, o.n * sizeof *p);
+        if (p) o.pairs = p;
+        uint32_t *g = o.agree ? dt_realloc(o.agree, o.n * sizeof *g) : NULL;
+        if (g) o.agree = g;
+        if (p && (g || !o.agree)) o.cap = o.n;
     }
+    st->pairs[rule] = o;
     return rc;
 }
 

@@ -673,9 +673,13 @@ static void batch_range(void *ctx, size_t begin, size_t end, int i_worker)
             j->read_rc = batch_read(j->st, j->r, j->next, j->is_end);
             continue;
         }
-        field_group *fg = &j->groups[k - (j->r != NULL)];
-        for (size_t r = 0; r < j->b->n_rows && fg->rc == DT_OK; r++)
-            fg->rc = put_values(j->st, &fg->scr, &j->b->rows[r], j->b->i_rec[r], fg->is_mine);
+        /* A local copy: groups are adjacent, and each row's stores to one
+         * group's scratch and rc would pull the line its neighbour's
+         * worker is writing. */
+        field_group fg = j->groups[k - (j->r != NULL)];
+        for (size_t r = 0; r < j->b->n_rows && fg.rc == DT_OK; r++)
+            fg.rc = put_values(j->st, &fg.scr, &j->b->rows[r], j->b->i_rec[r], fg.is_mine);
+        j->groups[k - (j->r != NULL)] = fg;
     }
 }
 
