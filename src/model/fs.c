@@ -707,11 +707,11 @@ double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
 {
     int k = fs_scoring_context(m, gammas);
     double w = fs_pair_prior_weight(m, k, t ? cmp_src(t, a) : -1, t ? cmp_src(t, b) : -1);
-    for (size_t c = 0; c < m->n_comp; c++) { /* summed as fs_scorer_weight sums them */
-        double x = fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
-        x += fs_mby_weight(m, cfg, t, c, gammas[c], a, b, NULL);
-        w += x;
-    }
+    /* summed as fs_scorer_weight sums them: the levels, then m by value */
+    for (size_t c = 0; c < m->n_comp; c++)
+        w += fs_comp_weight_in(m, cfg, t, c, gammas[c], a, k, NULL, NULL);
+    for (size_t c = 0; c < m->n_comp; c++)
+        if (m->mby[c].is_set) w += fs_mby_weight(m, cfg, t, c, gammas[c], a, b, NULL);
     return w;
 }
 
@@ -749,7 +749,7 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         const cmp_column *col = &t->cols[cfg->comparisons[c].i_field];
         uint32_t n = col->dict.n_strs;
         if (!(sc->tf_exact[c] = dt_malloc((n ? n : 1) * sizeof *sc->tf_exact[c]))) goto fail;
-        sc->tf_vals[c] = col->vals;
+        sc->tf_col[c] = (size_t)cfg->comparisons[c].i_field;
         for (uint32_t v = 0; v < n; v++)
             sc->tf_exact[c][v] = log2(m->comps[c].m[1] / tf_u(m, cfg, col, c, v, m->comps[c].u[1]));
     }
@@ -758,7 +758,7 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         if (!x->is_set || !x->bound) continue;
         uint32_t n = x->values.n_strs;
         if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) goto fail;
-        sc->mby_vals[c] = t->cols[cfg->comparisons[c].m_by_field].vals;
+        sc->mby_col[c] = (size_t)cfg->comparisons[c].m_by_field;
         sc->mby_same[c] = fs_same_value_comparison(cfg, cfg->comparisons[c].m_by_field);
         for (uint32_t id = 0; id < n; id++)
             for (int code = 1; code < m->comps[c].n_codes; code++)
@@ -795,18 +795,23 @@ double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint3
         int code = g[c];
         double x;
         if (code == 1 && !k && sc->tf_exact[c]) {
-            uint32_t v = sc->tf_vals[c][a];
+            uint32_t v = cmp_val(sc->t, sc->tf_col[c], a);
             x = v != CMP_NULL ? sc->tf_exact[c][v] : sc->w[0][c][1];
         } else {
             x = code ? sc->w[k][c][code] : 0;
         }
-        int same = code && sc->mby_w[c] ? sc->mby_same[c] : -1;
-        if (code && sc->mby_w[c] && (same < 0 || g[same] == 1)) { /* as fs_comp_weight_in */
-            uint32_t v = sc->mby_vals[c][a];
-            int32_t id = v != CMP_NULL && v == sc->mby_vals[c][b] ? sc->m->mby[c].bound[v] : -1;
-            if (id >= 0) x += sc->mby_w[c][id][code];
-        }
         w += x;
+    }
+    /* Last, so that a fit of comparison c's m by value (the last term set)
+     * can keep the rest of a pair's weight between its passes. */
+    for (size_t c = 0; c < sc->n_comp; c++) {
+        int code = g[c], same = code && sc->mby_w[c] ? sc->mby_same[c] : -1;
+        if (code && sc->mby_w[c] && (same < 0 || g[same] == 1)) { /* as fs_mby_weight */
+            uint32_t v = cmp_val(sc->t, sc->mby_col[c], a);
+            if (v == CMP_NULL || v != cmp_val(sc->t, sc->mby_col[c], b)) continue;
+            int32_t id = sc->m->mby[c].bound[v];
+            if (id >= 0) w += sc->mby_w[c][id][code];
+        }
     }
     return w;
 }

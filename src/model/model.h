@@ -261,8 +261,8 @@ typedef struct fs_scorer {
     double w[FS_MAX_CONTEXTS + 1][FS_MAX_COMPARISONS][FS_MAX_CODES];
     double *tf_exact[FS_MAX_COMPARISONS]; /* per value id of t; NULL: no TF */
     double (*mby_w[FS_MAX_COMPARISONS])[FS_MAX_CODES]; /* per model id: log2 ratio */
-    const uint32_t *mby_vals[FS_MAX_COMPARISONS]; /* t's value per record, conditioning field */
-    const uint32_t *tf_vals[FS_MAX_COMPARISONS]; /* t's value id per record, where TF */
+    size_t mby_col[FS_MAX_COMPARISONS]; /* t's column of the conditioning field */
+    size_t tf_col[FS_MAX_COMPARISONS];  /* t's column, where TF */
     int mby_same[FS_MAX_COMPARISONS]; /* fs_same_value_comparison of the conditioning field */
 } fs_scorer;
 

@@ -72,7 +72,6 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
     ex->n_rows = cfg->n_comparisons;
     int k = rows_global ? 0 : fs_scoring_context(m, g);
     ex->prior_weight = fs_pair_prior_weight(m, k, e->table.src[a], e->table.src[b]);
-    ex->total_weight = ex->prior_weight;
     for (size_t c = 0; c < cfg->n_comparisons; c++) {
         const cfg_comparison *cc = &cfg->comparisons[c];
         dt_explain_row *r = &ex->rows[c];
@@ -96,9 +95,10 @@ static int fill_rows(const pl_ctx *e, const fs_model *m, uint32_t a, uint32_t b,
             dt_free(r->level);
             r->level = with;
         }
-        ex->total_weight += r->weight;
     }
-    if (rows_global) ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a, b);
+    /* The rows' sum, in the order scoring sums the terms (fs_pair_weight):
+     * the total is the pair's score to the last bit. */
+    ex->total_weight = fs_pair_weight(m, cfg, &e->table, g, a, b);
     ex->probability = fs_probability(ex->total_weight);
     return DT_OK;
 }

@@ -42,13 +42,27 @@ enum { KNOWN_MAX_PARTS = 64 };
 typedef struct known_part {
     uint64_t *key;
     uint8_t *own;
-    size_t mask;
+    size_t cap;                 /* KNOWN_LOAD of it full at most; any size (not a power of
+                                   two: at 10M people the tables sat at the memory peak) */
 } known_part;
+
+/* Slots per key: a load of 2/3, where a probe for an absent pair (most
+ * asked) still reads one or two cache lines. */
+#define KNOWN_SLOTS_PER_KEY 1.5
 
 typedef struct known_map {
     size_t n_parts;             /* 0: none */
     known_part part[KNOWN_MAX_PARTS];
 } known_map;
+
+/* The fields rows of the pair and entity files repeat (sources', rules'
+ * and levels' names), CSV-escaped once for the run: each of tens of
+ * millions of rows copies them. */
+typedef struct out_texts {
+    util_buf all;               /* every text, each at its offset */
+    size_t *source, *rule;      /* offsets into all, per source and per rule, +1: the end */
+    size_t level[FS_MAX_COMPARISONS][FS_MAX_CODES + 1];
+} out_texts;
 
 typedef struct link_run {
     pl_ctx e;
@@ -71,6 +85,7 @@ typedef struct link_run {
     void *after_ctx;
     pl_decided decided;         /* labelled pairs (dt_link_options.labels) */
     known_map known;            /* links' own conflicts by pair, while clustering */
+    out_texts texts;            /* while writing */
 } link_run;
 
 /* ---- compare -------------------------------------------------------- */
@@ -188,7 +203,70 @@ typedef struct train_set {
     size_t n_rules;
 } train_set;
 
-enum { AGG_MAX_WORKERS = 64, AGG_CHUNK = 1 << 16 };
+enum { AGG_MAX_WORKERS = 64, AGG_CHUNK = 1 << 16, AGG_WORDS = 3 };
+
+/* A worker's counts by vector, the vector zero-padded into AGG_WORDS
+ * words: at 10M people 240M pairs fall into a few hundred thousand
+ * vectors, and hashing and comparing three words is half what the
+ * byte-string table (fs_patterns) costs a pair. Merged into one
+ * fs_patterns after. A vector longer than the words (more than 14
+ * comparisons) goes to fs_patterns directly. */
+typedef struct agg_table {
+    uint64_t (*keys)[AGG_WORDS];
+    uint64_t *counts;         /* 0: an empty slot (a kept vector counts >= 1) */
+    size_t cap, n;            /* cap: 0 or a power of two, over twice n */
+} agg_table;
+
+static uint64_t agg_hash(const uint64_t *k)
+{
+    return util_mix64(k[0] ^ k[1] * 0x9e3779b97f4a7c15ULL ^ k[2] * 0xc2b2ae3d27d4eb4fULL);
+}
+
+static void agg_table_fini(agg_table *t)
+{
+    dt_free(t->keys);
+    dt_free(t->counts);
+    *t = (agg_table){0};
+}
+
+static void agg_place(agg_table *t, const uint64_t *k, uint64_t count)
+{
+    size_t mask = t->cap - 1, i = agg_hash(k) & mask;
+    while (t->counts[i]) i = (i + 1) & mask;
+    memcpy(t->keys[i], k, sizeof t->keys[i]);
+    t->counts[i] = count;
+}
+
+static int agg_grow(agg_table *t)
+{
+    agg_table big = {.cap = t->cap ? 2 * t->cap : 1024, .n = t->n};
+    big.keys = dt_malloc(big.cap * sizeof *big.keys);
+    big.counts = dt_calloc(big.cap, sizeof *big.counts);
+    if (!big.keys || !big.counts) {
+        agg_table_fini(&big);
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->counts[i]) agg_place(&big, t->keys[i], t->counts[i]);
+    agg_table_fini(t);
+    *t = big;
+    return DT_OK;
+}
+
+static int agg_add(agg_table *t, const uint64_t *k)
+{
+    if (2 * (t->n + 1) > t->cap) DT_TRY(agg_grow(t));
+    size_t mask = t->cap - 1, i = agg_hash(k) & mask;
+    for (; t->counts[i]; i = (i + 1) & mask)
+        if (t->keys[i][0] == k[0] && t->keys[i][1] == k[1] && t->keys[i][2] == k[2]) {
+            t->counts[i]++;
+            return DT_OK;
+        }
+    memcpy(t->keys[i], k, sizeof t->keys[i]);
+    t->counts[i] = 1;
+    t->n++;
+    return DT_OK;
+}
 
 /* Each worker aggregates its chunks into its own table; the tables are
  * merged after. Pattern sums are taken in byte order of the vectors
@@ -196,6 +274,8 @@ enum { AGG_MAX_WORKERS = 64, AGG_CHUNK = 1 << 16 };
 typedef struct agg_job {
     link_run *run;
     const train_set *ts;
+    int is_packed;            /* vectors fit AGG_WORDS: table, else part */
+    agg_table table[AGG_MAX_WORKERS];
     fs_patterns part[AGG_MAX_WORKERS];
     int rc[AGG_MAX_WORKERS];
 } agg_job;
@@ -206,8 +286,14 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
     const pl_ctx *e = &j->run->e;
     const train_set *ts = j->ts;
     size_t nc = e->cfg->n_comparisons;
+    uint64_t words[AGG_WORDS] = {0};
     uint8_t vec[FS_MAX_COMPARISONS + FS_SP_BYTES + 8];
-    for (size_t i = begin; i < end && j->rc[i_worker] == DT_OK; i++) {
+    /* rc and the table in locals: the workers' slots share cache lines,
+     * and a store to one per pair had the cores trade them (a quarter of
+     * the time) */
+    int rc = j->rc[i_worker];
+    agg_table table = j->table[i_worker];
+    for (size_t i = begin; i < end && rc == DT_OK; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
         uint64_t mask = 0;
         for (size_t k = 0; k < ts->n_rules; k++)
@@ -220,32 +306,49 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
         memcpy(vec, j->run->gammas + i * nc, nc);
         memcpy(vec + nc, &sp, FS_SP_BYTES);
         memcpy(vec + TS_MASK_AT(nc), &mask, 8);
-        j->rc[i_worker] = fs_patterns_add(&j->part[i_worker], vec, 1);
+        if (j->is_packed) {
+            memcpy(words, vec, TS_MASK_AT(nc) + 8);
+            rc = agg_add(&table, words);
+        } else {
+            rc = fs_patterns_add(&j->part[i_worker], vec, 1);
+        }
     }
+    j->table[i_worker] = table;
+    j->rc[i_worker] = rc;
 }
 
 static int aggregate(link_run *run, train_set *ts)
 {
     pl_ctx *e = &run->e;
-    size_t nc = e->cfg->n_comparisons;
+    size_t nc = e->cfg->n_comparisons, len = TS_MASK_AT(nc) + 8;
     int n_workers = e->n_threads < AGG_MAX_WORKERS ? e->n_threads : AGG_MAX_WORKERS;
     agg_job *j = dt_calloc(1, sizeof *j);
     if (!j) return DT_ENOMEM;
     j->run = run;
     j->ts = ts;
-    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_init(&j->part[w], TS_MASK_AT(nc) + 8);
+    j->is_packed = len <= sizeof(uint64_t) * AGG_WORDS;
+    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_init(&j->part[w], len);
     util_parallel_for(n_workers, e->blk.n_pairs, AGG_CHUNK, aggregate_range, j);
     int rc = DT_OK;
     for (int w = 0; w < AGG_MAX_WORKERS; w++)
         if (j->rc[w] < 0) rc = j->rc[w];
     ts->all = j->part[0]; /* worker 0 always runs; the others merge into it */
-    fs_patterns_init(&j->part[0], TS_MASK_AT(nc) + 8);
+    fs_patterns_init(&j->part[0], len);
     for (int w = 1; w < AGG_MAX_WORKERS && rc == DT_OK; w++) {
         const fs_patterns *p = &j->part[w];
         for (uint32_t id = 0; id < p->vecs.n_strs && rc == DT_OK; id++)
             rc = fs_patterns_add(&ts->all, (const uint8_t *)p->vecs.strs[id], p->counts[id]);
     }
-    for (int w = 0; w < AGG_MAX_WORKERS; w++) fs_patterns_fini(&j->part[w]);
+    for (int w = 0; w < AGG_MAX_WORKERS && rc == DT_OK; w++) {
+        const agg_table *t = &j->table[w];
+        for (size_t i = 0; i < t->cap && rc == DT_OK; i++)
+            if (t->counts[i])
+                rc = fs_patterns_add(&ts->all, (const uint8_t *)t->keys[i], t->counts[i]);
+    }
+    for (int w = 0; w < AGG_MAX_WORKERS; w++) {
+        fs_patterns_fini(&j->part[w]);
+        agg_table_fini(&j->table[w]);
+    }
     dt_free(j);
     return rc;
 }
@@ -478,16 +581,48 @@ static int mby_workers(const pl_ctx *e)
     return e->n_threads < 1 ? 1 : e->n_threads > MBY_MAX_WORKERS ? MBY_MAX_WORKERS : e->n_threads;
 }
 
+/* The pairs a pass of comparison c counts, kept by the first pass: their
+ * mass cell and their weight but for c's own m-by-value term. Scoring adds
+ * that term after every other (fs_scorer_weight), and no comparison after
+ * c has one yet, so a later pass's weight is w + the term, to the bit, and
+ * reads neither the pairs nor their records again (at 10M people the
+ * passes over 240M pairs were most of training). */
+typedef struct mby_kept {
+    double *w;
+    uint32_t *cell;          /* v * n_codes + level code */
+    size_t n, cap;
+    int rc;
+} mby_kept;
+
 typedef struct mby_job {
     link_run *run;
     const fs_scorer *sc;
     size_t c;                /* the comparison */
     int n_codes;
-    const uint32_t *vals;    /* the conditioning field's value id per record */
+    size_t field;            /* the conditioning field (its column) */
     int same;                /* fs_same_value_comparison of that field: pairs not at 1 there
                                 hold different values (or none), no read of vals needed */
     uint64_t **mass;         /* per worker: value id x level code, FS_MBY_UNIT per pair */
+    mby_kept *kept;          /* per worker, or NULL: nothing kept */
+    int n_workers;
 } mby_job;
+
+static int mby_keep(mby_kept *k, double w, uint32_t cell)
+{
+    if (k->n == k->cap) { /* two arrays: 12 bytes a pair, not a padded 16 */
+        size_t cap = k->cap ? 2 * k->cap : 4096;
+        double *nw = dt_realloc(k->w, cap * sizeof *nw);
+        if (!nw) return DT_ENOMEM;
+        k->w = nw;
+        uint32_t *ncell = dt_realloc(k->cell, cap * sizeof *ncell);
+        if (!ncell) return DT_ENOMEM;
+        k->cell = ncell;
+        k->cap = cap;
+    }
+    k->w[k->n] = w;
+    k->cell[k->n++] = cell;
+    return DT_OK;
+}
 
 static void mby_range(void *ctx, size_t begin, size_t end, int i_worker)
 {
@@ -495,20 +630,49 @@ static void mby_range(void *ctx, size_t begin, size_t end, int i_worker)
     const pl_ctx *e = &j->run->e;
     size_t nc = e->cfg->n_comparisons;
     uint64_t *mass = j->mass[i_worker];
+    /* a local copy: the workers' lists share cache lines (aggregate_range) */
+    mby_kept kept = j->kept ? j->kept[i_worker] : (mby_kept){0};
     for (size_t i = begin; i < end; i++) {
         const block_pair *p = &e->blk.pairs[i];
         const uint8_t *g = j->run->gammas + i * nc;
-        if (j->same >= 0 && g[j->same] != 1) continue;
-        uint32_t v = j->vals[p->a];
-        if (v == CMP_NULL || v != j->vals[p->b] || !g[j->c]) continue;
-        double post = fs_probability(fs_scorer_weight(j->sc, g, p->a, p->b));
-        mass[(size_t)v * (size_t)j->n_codes + g[j->c]] += (uint64_t)(post * FS_MBY_UNIT);
+        if ((j->same >= 0 && g[j->same] != 1) || !g[j->c]) continue;
+        uint32_t v = cmp_val(&e->table, j->field, p->a);
+        if (v == CMP_NULL || v != cmp_val(&e->table, j->field, p->b)) continue;
+        double w = fs_scorer_weight(j->sc, g, p->a, p->b);
+        size_t cell = (size_t)v * (size_t)j->n_codes + g[j->c];
+        mass[cell] += (uint64_t)(fs_probability(w) * FS_MBY_UNIT);
+        if (j->kept && kept.rc == DT_OK) kept.rc = mby_keep(&kept, w, (uint32_t)cell);
+    }
+    if (j->kept) j->kept[i_worker] = kept;
+}
+
+/* A later pass over the kept pairs: the lists as one sequence. */
+static void mby_kept_range(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    mby_job *j = ctx;
+    const fs_scorer *sc = j->sc;
+    const int32_t *bound = j->run->model.mby[j->c].bound;
+    uint64_t *mass = j->mass[i_worker];
+    size_t at = 0;
+    for (int l = 0; l < j->n_workers && begin < end; l++) {
+        const mby_kept *k = &j->kept[l];
+        for (; begin < end && begin < at + k->n; begin++) {
+            size_t x = begin - at;
+            uint32_t cell = k->cell[x], v = cell / (uint32_t)j->n_codes;
+            int code = (int)(cell % (uint32_t)j->n_codes);
+            double w = k->w[x];
+            if (bound[v] >= 0) w += sc->mby_w[j->c][bound[v]][code];
+            mass[cell] += (uint64_t)(fs_probability(w) * FS_MBY_UNIT);
+        }
+        at += k->n;
     }
 }
 
 /* One pass for comparison c: the posterior mass per shared value and level,
- * summed in integers so any split across workers gives the same fit. */
-static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
+ * summed in integers so any split across workers gives the same fit. The
+ * first pass keeps its pairs in kept (when not NULL) for the later ones. */
+static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells, mby_kept *kept,
+                    int is_first)
 {
     pl_ctx *e = &run->e;
     int n_workers = mby_workers(e);
@@ -516,13 +680,32 @@ static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells)
     DT_TRY(fs_scorer_new(&run->model, e->cfg, &e->table, &sc));
     for (int w = 0; w < n_workers; w++) memset(mass[w], 0, n_cells * sizeof **mass);
     int field = e->cfg->comparisons[c].m_by_field;
-    mby_job j = {run, sc, c, run->model.comps[c].n_codes, e->table.cols[field].vals,
-                 fs_same_value_comparison(e->cfg, field), mass};
-    util_parallel_for(n_workers, e->blk.n_pairs, 1 << 16, mby_range, &j);
+    mby_job j = {run, sc, c, run->model.comps[c].n_codes, (size_t)field,
+                 fs_same_value_comparison(e->cfg, field), mass, kept, n_workers};
+    int rc = DT_OK;
+    if (is_first || !kept) {
+        util_parallel_for(n_workers, e->blk.n_pairs, 1 << 16, mby_range, &j);
+    } else {
+        size_t n = 0;
+        for (int w = 0; w < n_workers; w++) n += kept[w].n;
+        util_parallel_for(n_workers, n, 1 << 16, mby_kept_range, &j);
+    }
+    for (int w = 0; kept && w < n_workers; w++)
+        if (kept[w].rc < 0) rc = kept[w].rc;
     fs_scorer_free(sc);
+    DT_TRY(rc);
     for (int w = 1; w < n_workers; w++)
         for (size_t k = 0; k < n_cells; k++) mass[0][k] += mass[w][k];
     return fs_mby_fit(&run->model, e->cfg, &e->table, c, mass[0]);
+}
+
+/* Whether the later passes of comparison c may read kept pairs: no
+ * comparison after it has m by value yet, and a mass cell fits 32 bits. */
+static int mby_can_keep(const link_run *run, size_t c, size_t n_cells)
+{
+    for (size_t d = c + 1; d < run->e.cfg->n_comparisons; d++)
+        if (run->model.mby[d].is_set) return 0;
+    return n_cells <= UINT32_MAX;
 }
 
 static int fit_m_by_value(link_run *run)
@@ -538,8 +721,15 @@ static int fit_m_by_value(link_run *run)
         for (int w = 0; mass && w < n_workers && rc == DT_OK; w++)
             if (!(mass[w] = dt_malloc((n_cells ? n_cells : 1) * sizeof **mass))) rc = DT_ENOMEM;
         if (!mass) rc = DT_ENOMEM;
+        mby_kept *kept = mby_can_keep(run, c, n_cells)
+                             ? dt_calloc((size_t)n_workers, sizeof *kept) : NULL;
         for (int pass = 0; pass < MBY_PASSES && rc == DT_OK; pass++)
-            rc = mby_pass(run, c, mass, n_cells);
+            rc = mby_pass(run, c, mass, n_cells, kept, pass == 0);
+        for (int w = 0; kept && w < n_workers; w++) {
+            dt_free(kept[w].w);
+            dt_free(kept[w].cell);
+        }
+        dt_free(kept);
         for (int w = 0; mass && w < n_workers; w++) dt_free(mass[w]);
         dt_free(mass);
         if (rc == DT_OK)
@@ -611,8 +801,9 @@ static size_t known_part_of(const known_map *m, uint64_t key)
 /* The key's slot in its part p: where it is, or the empty one ending its run. */
 static size_t known_slot(const known_part *p, uint64_t key)
 {
-    size_t i = (size_t)util_mix64(key) & p->mask;
-    while (p->key[i] && p->key[i] != key) i = (i + 1) & p->mask;
+    /* the hash's low half scaled to [0, cap): its high half chose the part */
+    size_t i = (size_t)(((uint64_t)(uint32_t)util_mix64(key) * p->cap) >> 32);
+    while (p->key[i] && p->key[i] != key) i = i + 1 == p->cap ? 0 : i + 1;
     return i;
 }
 
@@ -639,14 +830,14 @@ static void known_range(void *ctx, size_t begin, size_t end, int i_worker)
     known_job *j = ctx;
     known_map *m = j->m;
     for (size_t t = begin; t < end; t++) {
-        size_t count = 0, cap = 16;
+        size_t count = 0;
         for (size_t i = 0; i < j->n; i++)
             count += known_part_of(m, known_key(j->links[i].a, j->links[i].b)) == t;
-        while (cap < 2 * count) cap *= 2;
+        size_t cap = 16 + (size_t)((double)count * KNOWN_SLOTS_PER_KEY);
         known_part *p = &m->part[t];
         p->key = dt_calloc(cap, sizeof *p->key);
         p->own = dt_malloc(cap);
-        p->mask = cap - 1;
+        p->cap = cap;
         if (!p->key || !p->own) {
             j->rc[t] = DT_ENOMEM;
             continue;
@@ -891,20 +1082,77 @@ static void pair_header(const dt_config *cfg, util_buf *b)
     for (size_t c = 0; c < cfg->n_comparisons; c++) put_field(b, cfg->comparisons[c].name, 1);
 }
 
+static int texts_add(out_texts *t, size_t *at, const char *s)
+{
+    *at = t->all.len;
+    return csv_write_field(&t->all, s, strlen(s), ',');
+}
+
+static void texts_fini(out_texts *t)
+{
+    util_buf_fini(&t->all);
+    dt_free(t->source);
+    dt_free(t->rule);
+    memset(t, 0, sizeof *t);
+}
+
+static int texts_init(pl_ctx *e, out_texts *t)
+{
+    const dt_config *cfg = e->cfg;
+    memset(t, 0, sizeof *t);
+    t->source = dt_malloc((cfg->n_sources + 1) * sizeof *t->source);
+    t->rule = dt_malloc((cfg->n_rules + 1) * sizeof *t->rule);
+    int rc = t->source && t->rule ? DT_OK : DT_ENOMEM;
+    for (size_t k = 0; k < cfg->n_sources && rc == DT_OK; k++)
+        rc = texts_add(t, &t->source[k], cfg->sources[k].name);
+    if (t->source) t->source[cfg->n_sources] = t->all.len;
+    for (size_t k = 0; k < cfg->n_rules && rc == DT_OK; k++)
+        rc = texts_add(t, &t->rule[k], cfg->rules[k].name);
+    if (t->rule) t->rule[cfg->n_rules] = t->all.len;
+    for (size_t c = 0; c < cfg->n_comparisons && rc == DT_OK; c++) {
+        const cfg_comparison *cc = &cfg->comparisons[c];
+        int code = 0;
+        for (; code <= cc->n_levels + 1 && rc == DT_OK; code++)
+            rc = texts_add(t, &t->level[c][code], cmp_level_label(cc, code));
+        t->level[c][code] = t->all.len;
+    }
+    if (rc == DT_OK && t->all.is_failed) rc = DT_ENOMEM;
+    if (rc < 0) {
+        texts_fini(t);
+        return dt_err_set(e->err, rc, rc == DT_ENOMEM ? "out of memory"
+                                                      : "a name holds a NUL byte");
+    }
+    return DT_OK;
+}
+
+/* Text k of offsets at (at[k] to at[k + 1]), after a comma when comma. */
+static void put_text(util_buf *b, const out_texts *t, const size_t *at, size_t k, int comma)
+{
+    if (comma) util_buf_putc(b, ',');
+    util_buf_append(b, t->all.data + at[k], at[k + 1] - at[k]);
+}
+
+static void put_record_id(util_buf *b, const pl_ctx *e, uint32_t rec)
+{
+    uint32_t rid = e->table.rid[rec];
+    util_buf_putc(b, ',');
+    csv_write_field(b, util_intern_str(&e->table.ids, rid), e->table.ids.lens[rid], ',');
+}
+
 static void pair_row(const link_run *run, size_t i, util_buf *b)
 {
     const pl_ctx *e = &run->e;
+    const out_texts *t = &run->texts;
     const block_pair *p = &e->blk.pairs[i];
-    put_field(b, pl_source_name(e, p->a), 0);
-    put_field(b, cmp_record_id(&e->table, p->a), 1);
-    put_field(b, pl_source_name(e, p->b), 1);
-    put_field(b, cmp_record_id(&e->table, p->b), 1);
-    put_field(b, e->cfg->rules[e->blk.rules[i]].name, 1);
+    put_text(b, t, t->source, e->table.src[p->a], 0);
+    put_record_id(b, e, p->a);
+    put_text(b, t, t->source, e->table.src[p->b], 1);
+    put_record_id(b, e, p->b);
+    put_text(b, t, t->rule, e->blk.rules[i], 1);
     put_fixed(b, run->weights[i], 4);
     put_fixed(b, fs_probability(run->weights[i]), 6);
     const uint8_t *g = run->gammas + i * e->cfg->n_comparisons;
-    for (size_t c = 0; c < e->cfg->n_comparisons; c++)
-        put_field(b, cmp_level_label(&e->cfg->comparisons[c], g[c]), 1);
+    for (size_t c = 0; c < e->cfg->n_comparisons; c++) put_text(b, t, t->level[c], g[c], 1);
 }
 
 /* Rows are formatted in parallel, a batch at a time, each chunk into its
@@ -930,7 +1178,12 @@ static void format_range(void *ctx, size_t begin, size_t end, int i_worker)
     (void)i_worker;
     fmt_job *j = ctx;
     size_t c = begin / FMT_CHUNK;
-    for (size_t k = begin; k < end; k++) j->row(j, j->start + k, &j->one[c], &j->two[c]);
+    /* locals: the chunks' buffers are adjacent, and every field's store
+     * to one would pull the cache line another worker's is in */
+    util_buf one = j->one[c], two = j->two[c];
+    for (size_t k = begin; k < end; k++) j->row(j, j->start + k, &one, &two);
+    j->one[c] = one;
+    j->two[c] = two;
 }
 
 static int write_buf(pl_ctx *e, out_file *o, const util_buf *b)
@@ -1067,10 +1320,8 @@ static void entity_rows(const fmt_job *j, size_t k, util_buf *ent, util_buf *clu
     uint32_t name = c->entity[k];
     char id[18];
     pl_entity_id_of(ent_hash[name], id);
-    put_field(ent, pl_source_name(e, (uint32_t)k), 0);
-    uint32_t rid = e->table.rid[k];
-    util_buf_putc(ent, ',');
-    csv_write_field(ent, util_intern_str(&e->table.ids, rid), e->table.ids.lens[rid], ',');
+    put_text(ent, &j->run->texts, j->run->texts.source, e->table.src[k], 0);
+    put_record_id(ent, e, (uint32_t)k);
     id[17] = '\n'; /* the NUL ends the row instead */
     util_buf_putc(ent, ',');
     util_buf_append(ent, id, sizeof id);
@@ -1250,12 +1501,15 @@ static int write_outputs(link_run *run)
 {
     const char *dir = run->opts->out_dir;
     DT_TRY(util_mkdir(dir, run->e.err));
-    DT_TRY(write_pairs(run, dir));
-    DT_TRY(write_entities(run, dir));
+    DT_TRY(texts_init(&run->e, &run->texts));
+    int rc = write_pairs(run, dir);
+    if (rc == DT_OK) rc = write_entities(run, dir);
+    texts_fini(&run->texts);
+    DT_TRY(rc);
     DT_TRY(write_weak_links(run, dir));
     char *path = util_path_join(dir, "model.json");
     if (!path) return dt_err_set(run->e.err, DT_ENOMEM, "out of memory");
-    int rc = fs_model_save(&run->model, run->e.cfg, path, run->e.err);
+    rc = fs_model_save(&run->model, run->e.cfg, path, run->e.err);
     dt_free(path);
     return rc;
 }

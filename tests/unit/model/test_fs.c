@@ -695,8 +695,11 @@ static void test_m_by_value(void **state)
      * the table could give: the surname's level is exact (1) when the two
      * surnames are one value, null (0) when one is missing, else 2 (the
      * scorer takes "not 1" for "a different surname" and reads no value). */
-    fs_scorer *sc;
+    fs_scorer *sc, *without;
     assert_int_equal(fs_scorer_new(&m, cfg, &t, &sc), DT_OK);
+    m.mby[0].is_set = 0;
+    assert_int_equal(fs_scorer_new(&m, cfg, &t, &without), DT_OK);
+    m.mby[0].is_set = 1;
     for (uint32_t a = 0; a < 7; a++)
         for (uint32_t b = 0; b < 7; b++)
             for (int code = 0; code < 5; code++) {
@@ -705,7 +708,13 @@ static void test_m_by_value(void **state)
                 const uint8_t gv[N_COMP] = {(uint8_t)code, level, 1, 0};
                 double x = fs_scorer_weight(sc, gv, a, b), y = fs_pair_weight(&m, cfg, &t, gv, a, b);
                 assert_memory_equal(&x, &y, sizeof x);
+                /* The term comes last: the weight without it, plus it, to
+                 * the bit (what the fit's later passes add to the first's). */
+                double z = fs_scorer_weight(without, gv, a, b) +
+                           fs_mby_weight(&m, cfg, &t, 0, code, a, b, NULL);
+                assert_memory_equal(&x, &z, sizeof x);
             }
+    fs_scorer_free(without);
     fs_scorer_free(sc);
 
     /* model.json keeps it by value text; bound again, the same weights. */
