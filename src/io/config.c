@@ -737,7 +737,7 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
     static const char *const keys[] = {"seed",           "u_sample_pairs", "em_max_iterations",
                                        "em_tolerance",   "tf_min_u",       "training_rules",
                                        "contexts",       "context_cannot_link", "prior_by_source_pair",
-                                       NULL};
+                                       "em_sample_pairs", NULL};
     DT_TRY(y_expect(y, n, YAML_MAPPING_NODE, "model"));
     DT_TRY(y_check_keys(y, n, "model", keys));
     const yaml_node_t *x;
@@ -749,6 +749,10 @@ static int parse_model(ycx *y, dt_config *cfg, const yaml_node_t *n)
     if ((x = y_get(y, n, "u_sample_pairs"))) {
         DT_TRY(y_long(y, x, "u_sample_pairs", 1000, 1000000000L, &v));
         cfg->u_sample_pairs = (uint64_t)v;
+    }
+    if ((x = y_get(y, n, "em_sample_pairs"))) {
+        DT_TRY(y_long(y, x, "em_sample_pairs", 1000, 1000000000000L, &v));
+        cfg->em_sample_pairs = (uint64_t)v;
     }
     if ((x = y_get(y, n, "em_max_iterations")))
         DT_TRY(y_int(y, x, "em_max_iterations", 1, 10000, &cfg->em_max_iterations));

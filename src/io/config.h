@@ -232,6 +232,7 @@ struct dt_config {
     /* model */
     uint64_t seed;
     uint64_t u_sample_pairs;  /* random pairs for u */
+    uint64_t em_sample_pairs; /* candidate pairs EM and lambda read at most; 0: all */
     int em_max_iterations;
     double em_tolerance;      /* stop when no m moves more than this */
     double tf_min_u;          /* floor for term-frequency u */

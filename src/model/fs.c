@@ -820,3 +820,13 @@ double fs_probability(double weight)
 {
     return 1.0 / (1.0 + exp2(-weight));
 }
+
+fs_cut fs_cut_of(double p)
+{
+    if (!(p > 0 && p < 1)) return (fs_cut){p, -INFINITY, INFINITY}; /* ask every weight */
+    double w = log2(p / (1 - p));
+    /* Far wider than any rounding of log2, exp2 and the division: at 1e-9
+     * from the cut, the probability is 1e-10 or more away from p. */
+    double slack = 1e-9 * (1 + fabs(w));
+    return (fs_cut){p, w - slack, w + slack};
+}

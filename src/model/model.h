@@ -246,6 +246,19 @@ double fs_pair_weight(const fs_model *m, const dt_config *cfg, const cmp_table *
                       const uint8_t *gammas, uint32_t a, uint32_t b);
 double fs_probability(double weight);
 
+/* A probability threshold as weights: fs_probability(w) >= p exactly when
+ * fs_reaches says so, with exp2 taken only for weights in the sliver
+ * around log2(p / (1 - p)) where rounding could go either way. Scans over
+ * every candidate (240M at 10M people) ask this once a pair. */
+typedef struct fs_cut {
+    double p, lo, hi;   /* below lo: never; at or over hi: always */
+} fs_cut;
+fs_cut fs_cut_of(double p);
+static inline int fs_reaches(const fs_cut *c, double w)
+{
+    return w >= c->hi || (w >= c->lo && fs_probability(w) >= c->p);
+}
+
 /* fs_pair_weight with every log2 taken once: per context, comparison and
  * level, per pair of sources, and per value of a term-frequency comparison
  * of t. Gives exactly fs_pair_weight's numbers (the same terms summed in

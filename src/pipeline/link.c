@@ -72,6 +72,7 @@ typedef struct link_run {
     const dt_link_options *opts;
     uint8_t *gammas;            /* n_pairs x n_comp level codes */
     double *weights;            /* per pair */
+    fs_cut link_cut;            /* the link threshold as weights, from the score stage on */
     fs_model model;
     fs_scorer *scorer;          /* model over e.table, from the score stage on (e.scorer) */
     clu_result clu;
@@ -201,7 +202,41 @@ typedef struct train_set {
     fs_patterns all;          /* vectors of TS_MASK_AT(n_comp) + 8 bytes */
     int rules[64];            /* training rule indexes, mask bit order */
     size_t n_rules;
+    uint64_t sample_below;    /* a pair is read when its hash is under this (model:
+                                 em_sample_pairs); UINT64_MAX: every pair */
+    uint64_t seed;
+    uint64_t n_read;          /* pairs in all */
 } train_set;
+
+/* The sample for model: em_sample_pairs: each candidate pair with the
+ * same chance, so counts over it, scaled, estimate counts over all. */
+static void sample_setup(const pl_ctx *e, train_set *ts)
+{
+    uint64_t want = e->cfg->em_sample_pairs, n = e->blk.n_pairs;
+    ts->seed = util_mix64(e->cfg->seed ^ 0x656d73616d706c65ULL);
+    ts->sample_below = UINT64_MAX;
+    if (!want || want >= n) return;
+    double below = (double)want / (double)n * 18446744073709551616.0; /* 2^64 */
+    ts->sample_below = below < 18446744073709549568.0 ? (uint64_t)below : UINT64_MAX - 1;
+}
+
+/* Pairs of all the candidates, as many as the sample holds in proportion:
+ * what λ divides the sample's expected matches by. */
+static uint64_t sampled(const pl_ctx *e, const train_set *ts, uint64_t n)
+{
+    if (ts->sample_below == UINT64_MAX || !e->blk.n_pairs) return n;
+    uint64_t x = (uint64_t)llround((double)n * (double)ts->n_read / (double)e->blk.n_pairs);
+    return n && !x ? 1 : x;
+}
+
+/* Whether the sample takes pair (a, b): by a hash of the two records, so
+ * the sample is the same for any thread count and row order (records are
+ * in canonical order by then). */
+static int in_sample(const train_set *ts, uint32_t a, uint32_t b)
+{
+    return ts->sample_below == UINT64_MAX ||
+           util_mix64(((uint64_t)a << 32 | b) ^ ts->seed) < ts->sample_below;
+}
 
 enum { AGG_MAX_WORKERS = 64, AGG_CHUNK = 1 << 16, AGG_WORDS = 3 };
 
@@ -295,6 +330,7 @@ static void aggregate_range(void *ctx, size_t begin, size_t end, int i_worker)
     agg_table table = j->table[i_worker];
     for (size_t i = begin; i < end && rc == DT_OK; i++) {
         uint32_t a = e->blk.pairs[i].a, b = e->blk.pairs[i].b;
+        if (!in_sample(ts, a, b)) continue;
         uint64_t mask = 0;
         for (size_t k = 0; k < ts->n_rules; k++)
             if (e->blk.agree ? (int)(e->blk.agree[i] >> ts->rules[k] & 1)
@@ -350,6 +386,9 @@ static int aggregate(link_run *run, train_set *ts)
         agg_table_fini(&j->table[w]);
     }
     dt_free(j);
+    ts->n_read = 0;
+    for (uint32_t id = 0; rc == DT_OK && id < ts->all.vecs.n_strs; id++)
+        ts->n_read += ts->all.counts[id];
     return rc;
 }
 
@@ -475,7 +514,7 @@ static int lambda_by_sources(link_run *run, const train_set *ts)
     uint64_t comparable[FS_MAX_SOURCE_PAIRS] = {0};
     for (uint16_t a = 0; a < n; a++)
         for (uint16_t b = a; b < n; b++)
-            comparable[fs_source_pair(a, b)] = pl_comparable_pairs_of(e, a, b);
+            comparable[fs_source_pair(a, b)] = sampled(e, ts, pl_comparable_pairs_of(e, a, b));
     fs_patterns pats;
     int rc = select_patterns(ts, e->cfg->n_comparisons, ~0ULL, 1, 1, &pats);
     if (rc == DT_OK) rc = fs_estimate_lambda_by_sources(&run->model, &pats, n, comparable);
@@ -544,7 +583,11 @@ static int train(link_run *run)
         ts.rules[k] = cfg->n_training_rules ? cfg->training_rules[k] : (int)k;
     run->model.train = dt_calloc(ts.n_rules, sizeof *run->model.train);
     if (!run->model.train) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
+    sample_setup(e, &ts);
     int rc = aggregate(run, &ts);
+    if (rc == DT_OK && ts.sample_below != UINT64_MAX)
+        pl_log(e, DT_LOG_INFO, "train: EM and lambda on a sample of %llu of the %zu candidate "
+               "pairs (model: em_sample_pairs)", (unsigned long long)ts.n_read, e->blk.n_pairs);
     for (size_t k = 0; k < ts.n_rules && rc == DT_OK; k++) {
         rc = em_pass(run, &ts, k, &run->model.train[k]);
         if (rc == DT_OK) run->model.n_train++;
@@ -554,8 +597,10 @@ static int train(link_run *run)
         fs_finish_m(&run->model);
         rc = learn_from_labels(run);
         /* λ is over every candidate: all masks, the empty one included. */
-        rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 0, &pats);
-        if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, pl_comparable_pairs(e));
+        if (rc == DT_OK) rc = select_patterns(&ts, cfg->n_comparisons, ~0ULL, 1, 0, &pats);
+        uint64_t comparable = pl_comparable_pairs(e);
+        if (rc == DT_OK) rc = fs_estimate_lambda(&run->model, &pats, sampled(e, &ts, comparable));
+        run->model.n_comparable_pairs = comparable;
         if (rc == DT_OK && cfg->prior_by_source_pair) rc = lambda_by_sources(run, &ts);
         if (rc == DT_OK) rc = fs_em_contexts(&run->model, cfg, &pats);
         if (rc == DT_OK) log_contexts(e, &run->model);
@@ -761,10 +806,11 @@ static int score(link_run *run)
         return dt_err_set(run->e.err, DT_ENOMEM, "out of memory for weights");
     run->e.scorer = run->scorer;
     util_parallel_for(run->e.n_threads, n, 4096, score_range, run);
+    run->link_cut = fs_cut_of(run->e.cfg->link_threshold);
+    fs_cut review = fs_cut_of(run->e.cfg->review_threshold);
     for (size_t i = 0; i < n; i++) {
-        double p = fs_probability(run->weights[i]);
-        if (p >= run->e.cfg->link_threshold) run->sum.n_links++;
-        else if (p >= run->e.cfg->review_threshold) run->sum.n_review++;
+        if (fs_reaches(&run->link_cut, run->weights[i])) run->sum.n_links++;
+        else if (fs_reaches(&review, run->weights[i])) run->sum.n_review++;
     }
     return DT_OK;
 }
@@ -930,12 +976,12 @@ static int cluster(link_run *run)
     clu_link *links = dt_malloc((run->sum.n_links + n_labels + 1) * sizeof *links);
     if (!links) return dt_err_set(e->err, DT_ENOMEM, "out of memory for links");
     size_t n = 0;
-    for (size_t i = 0; i < e->blk.n_pairs; i++) {
-        double p = fs_probability(run->weights[i]);
-        if (p >= cfg->link_threshold)
-            links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b, p,
+    fs_cut cut = fs_cut_of(cfg->link_threshold);
+    for (size_t i = 0; i < e->blk.n_pairs; i++)
+        if (fs_reaches(&cut, run->weights[i]))
+            links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b,
+                                    fs_probability(run->weights[i]),
                                     run->gammas + i * cfg->n_comparisons, CLU_OWN_UNKNOWN};
-    }
     if (cfg->one_to_one && cfg->n_sources > 64) {
         dt_free(links);
         return dt_err_set(e->err, DT_ECONFIG, "one_to_one supports at most 64 sources");
@@ -1235,7 +1281,7 @@ static void pair_rows(const fmt_job *j, size_t k, util_buf *all, util_buf *rev)
     pair_row(j->run, i, all);
     util_buf_putc(all, '\n');
     /* the same bytes: copied, not formatted twice */
-    if (fs_probability(j->run->weights[i]) < j->run->e.cfg->link_threshold && !all->is_failed)
+    if (!fs_reaches(&j->run->link_cut, j->run->weights[i]) && !all->is_failed)
         util_buf_append(rev, all->data + start, all->len - start);
 }
 
@@ -1250,11 +1296,11 @@ static int output_pairs(link_run *run, int is_review_only, util_kv **out, size_t
     size_t cap = run->sum.n_review + (is_review_only ? 0 : run->sum.n_links);
     util_kv *kv = dt_malloc((cap + 1) * sizeof *kv);
     if (!kv) return dt_err_set(e->err, DT_ENOMEM, "out of memory");
-    double top = is_review_only ? e->cfg->link_threshold : INFINITY;
+    fs_cut review = fs_cut_of(e->cfg->review_threshold), link = fs_cut_of(e->cfg->link_threshold);
     size_t n = 0;
     for (size_t i = 0; i < e->blk.n_pairs; i++) {
-        double p = fs_probability(run->weights[i]);
-        if (p < e->cfg->review_threshold || p >= top) continue;
+        double w = run->weights[i];
+        if (!fs_reaches(&review, w) || (is_review_only && fs_reaches(&link, w))) continue;
         const block_pair *bp = &e->blk.pairs[i];
         kv[n++] = (util_kv){(uint64_t)bp->a << 32 | bp->b, (uint32_t)i};
     }

@@ -240,6 +240,7 @@ static void test_valid(void **state)
     assert_int_equal(cfg->training_rules[1], 2);
     /* Defaults. */
     assert_int_equal(cfg->u_sample_pairs, 1000000);
+    assert_int_equal(cfg->em_sample_pairs, 0); /* every candidate */
     assert_int_equal(cfg->em_max_iterations, 50);
     assert_true(cfg->link_threshold == 0.5);
     assert_true(cfg->review_threshold == 0.1);
@@ -289,7 +290,8 @@ static void test_options(void **state)
                                       "weak_join_size: 5}\n"
                                       "truth: {id_pattern: '^rec-([0-9]+)'}\n"
                                       "nicknames: nick.tsv\n"
-                                      "model: {em_tolerance: 0.001, tf_min_u: 0.01}\n"));
+                                      "model: {em_tolerance: 0.001, tf_min_u: 0.01, "
+                                      "em_sample_pairs: 5000000}\n"));
     assert_true(cfg->link_threshold == 0.9);
     assert_true(cfg->review_threshold == 0.9); /* equal is allowed */
     assert_int_equal(cfg->one_to_one, 1);
@@ -298,6 +300,7 @@ static void test_options(void **state)
     assert_string_equal(cfg->truth_pattern, "^rec-([0-9]+)");
     assert_string_equal(cfg->nicknames_path, "/base/nick.tsv");
     assert_true(cfg->em_tolerance == 0.001);
+    assert_int_equal(cfg->em_sample_pairs, 5000000);
     assert_true(cfg->tf_min_u == 0.01);
     dt_config_free(cfg);
 }
@@ -438,6 +441,7 @@ static void test_error_unknown_keys(void **state)
     expect_error(edit(9, "    columns: {given: fn, surname: {column: ln, fmt: x}}\n"), 9, 48,
                  "'fmt'");
     expect_error(edit(0, "model: {seed: 1, seed: 2}\n"), 16, 18, "'seed' appears twice");
+    expect_error(edit(0, "model: {em_sample_pairs: 10}\n"), 16, 26, "em_sample_pairs");
 }
 
 static void test_error_fields(void **state)

@@ -60,6 +60,17 @@ static char *slurp(const char *dir, const char *name)
     return text;
 }
 
+static void assert_same_files(const char *dir1, const char *dir2, const char *const *files,
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *a = slurp(dir1, files[i]), *b = slurp(dir2, files[i]);
+        assert_string_equal(a, b);
+        dt_free(a);
+        dt_free(b);
+    }
+}
+
 static void test_link_counts_and_threads(void **state)
 {
     (void)state;
@@ -82,12 +93,7 @@ static void test_link_counts_and_threads(void **state)
     o.out_dir = out2;
     assert_int_equal(dt_link_run(cfg, &o, &s, &err), DT_OK);
     const char *files[] = {"entities.csv", "pairs.csv", "model.json"};
-    for (size_t i = 0; i < 3; i++) {
-        char *a = slurp(out1, files[i]), *b = slurp(out2, files[i]);
-        assert_string_equal(a, b);
-        dt_free(a);
-        dt_free(b);
-    }
+    assert_same_files(out1, out2, files, 3);
     dt_config_free(cfg);
 }
 
@@ -281,6 +287,61 @@ static void test_default_mode_two_sources(void **state)
     dt_config_free(cfg);
 }
 
+static void on_log_sample(void *ctx, dt_log_level level, const char *line)
+{
+    (void)level;
+    if (strstr(line, "on a sample of")) snprintf(ctx, 256, "%s", line);
+}
+
+/* model: em_sample_pairs: EM and λ read about that many candidates, the
+ * same ones for any thread count; λ still estimates matches among all
+ * candidates, so the links stay near the full fit's. */
+static void test_em_sample(void **state)
+{
+    (void)state;
+    dt_config *cfg = small_config();
+    char full[96], one[96], two[96], line[256] = "";
+    snprintf(full, sizeof full, "%s/sample_full", g_dir);
+    snprintf(one, sizeof one, "%s/sample_1", g_dir);
+    snprintf(two, sizeof two, "%s/sample_2", g_dir);
+    dt_link_options o = {.n_threads = 2, .out_dir = full, .on_log = on_log_sample,
+                         .cb_ctx = line};
+    dt_link_summary s_full, s1, s2;
+    dt_error err;
+    assert_int_equal(dt_link_run(cfg, &o, &s_full, &err), DT_OK);
+    assert_string_equal(line, ""); /* no sample unless asked */
+    cfg->em_sample_pairs = s_full.n_candidate_pairs / 2;
+    o.out_dir = one;
+    o.n_threads = 1;
+    assert_int_equal(dt_link_run(cfg, &o, &s1, &err), DT_OK);
+    unsigned long long got = 0, of = 0;
+    assert_int_equal(sscanf(line, "train: EM and lambda on a sample of %llu of the %llu", &got,
+                            &of), 2);
+    assert_int_equal(of, s_full.n_candidate_pairs);
+    assert_true(got > of / 2 - of / 8 && got < of / 2 + of / 8);
+    o.out_dir = two;
+    o.n_threads = 2;
+    assert_int_equal(dt_link_run(cfg, &o, &s2, &err), DT_OK);
+    const char *files[] = {"entities.csv", "review.csv", "model.json"};
+    assert_same_files(one, two, files, 3);
+    assert_true(s1.n_links > s_full.n_links * 9 / 10 && s1.n_links < s_full.n_links * 11 / 10);
+    char *m_full = slurp(full, "model.json"), *m_one = slurp(one, "model.json");
+    const char *top = "\n  \"lambda\": "; /* the model's, not a context's */
+    double l_full = strtod(strstr(m_full, top) + strlen(top), NULL);
+    double l_one = strtod(strstr(m_one, top) + strlen(top), NULL);
+    assert_true(l_one > l_full * 0.7 && l_one < l_full * 1.3);
+    dt_free(m_full);
+    dt_free(m_one);
+    /* More than there are: every pair, as without the setting. */
+    cfg->em_sample_pairs = s_full.n_candidate_pairs;
+    line[0] = '\0';
+    o.out_dir = one;
+    assert_int_equal(dt_link_run(cfg, &o, &s1, &err), DT_OK);
+    assert_string_equal(line, "");
+    assert_same_files(full, one, files, 1);
+    dt_config_free(cfg);
+}
+
 /* pl_fixed writes what printf's "%.*f" does, for the numbers link writes
  * (weights, probabilities, confidences) and the awkward ones: ties at the
  * last digit, values that round to zero (with their sign), tiny and
@@ -342,6 +403,7 @@ int main(void)
     if (!mkdtemp(g_dir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_counts_and_threads),
+        cmocka_unit_test(test_em_sample),
         cmocka_unit_test(test_pairs_outputs),
         cmocka_unit_test(test_default_mode_two_sources),
         cmocka_unit_test(test_fixed_matches_printf),
