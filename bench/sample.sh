@@ -2,9 +2,10 @@
 # bench/sample.sh — how far the parameters move when EM and λ read a sample
 # of the candidate pairs (model: em_sample_pairs) rather than all of them.
 # Links bench/run's data once in full and once per sample size, and prints
-# one JSON object: per sample, the pairs read, the train stage's seconds
-# against the full fit's, the largest change of any level's weight (bits;
-# global and in each context), the relative change of λ and of the λ per
+# one JSON object: per sample, the train stage's seconds against the full
+# fit's, the largest change of a level's weight (bits; global and in the
+# contexts; any level, and the levels both matches and non-matches reach:
+# m >= 0.001 and u >= 1e-6), the relative change of λ and of the λ per
 # pair of sources, accuracy against the generator's truth (dovetail eval),
 # and how many records' entities differ from the full fit's.
 #
@@ -82,15 +83,15 @@ def load(name):
     return model, stats, ev
 
 def weights(model):
-    """(context, comparison, level) -> (weight in bits, m)."""
+    """(context, comparison, level) -> (weight in bits, m, u)."""
     w = {}
     for c in model["comparisons"]:
         for lv in c["levels"]:
-            w[("", c["name"], lv["level"])] = (lv["weight"], lv["m"])
+            w[("", c["name"], lv["level"])] = (lv["weight"], lv["m"], lv["u"])
     for x in model.get("contexts", []):
         for comp, levels in x.get("levels", {}).items():
             for lv in levels:
-                w[(x.get("name", "?"), comp, lv["level"])] = (lv["weight"], lv["m"])
+                w[(x.get("name", "?"), comp, lv["level"])] = (lv["weight"], lv["m"], lv["u"])
     return w
 
 def largest(deltas, keep):
@@ -128,13 +129,15 @@ for s in samples:
     model, stats, ev = load(f"s{s}")
     w = weights(model)
     deltas = {k: abs(w[k][0] - full_w[k][0]) for k in full_w if k in w}
-    # Levels matches reach (m >= 0.001 in the full fit) decide links; the
-    # others' m sits near its floor, where a few pairs more or less move
-    # the weight by bits and change little.
-    common = lambda k: full_w[k][1] >= 0.001
-    worst, worst_at = largest(deltas, lambda k: True)
+    # Levels both matches and non-matches reach (m >= 0.001 and u >= 1e-6
+    # in the full fit) decide links; elsewhere m or u sits near its floor,
+    # where a few pairs more or less move the weight by bits and change
+    # little (a context's EM fits u too, down to 1e-12).
+    common = lambda k: full_w[k][1] >= 0.001 and full_w[k][2] >= 1e-6
     glob, glob_at = largest(deltas, lambda k: not k[0])
-    worst_c, worst_c_at = largest(deltas, common)
+    glob_c, glob_c_at = largest(deltas, lambda k: not k[0] and common(k))
+    ctx, ctx_at = largest(deltas, lambda k: bool(k[0]))
+    ctx_c, ctx_c_at = largest(deltas, lambda k: bool(k[0]) and common(k))
     sp = model.get("lambda_by_sources", {})
     sp_full = full_model.get("lambda_by_sources", {})
     sp_rel = {k: relative(sp[k], sp_full[k]) for k in sp_full if k in sp}
@@ -144,10 +147,11 @@ for s in samples:
     out["samples"].append({
         "em_sample_pairs": int(s),
         "train_seconds": stats["seconds"]["train"],
-        "largest_weight_change_bits": {"any_level": worst, "at": worst_at,
-                                       "global_levels": glob, "global_at": glob_at,
-                                       "levels_with_m_over_0.001": worst_c,
-                                       "m_over_0.001_at": worst_c_at},
+        "largest_weight_change_bits": {
+            "global": {"any_level": glob, "at": glob_at,
+                       "common_levels": glob_c, "common_at": glob_c_at},
+            "contexts": {"any_level": ctx, "at": ctx_at,
+                         "common_levels": ctx_c, "common_at": ctx_c_at}},
         "lambda_relative_change": round(relative(model["lambda"], full_model["lambda"]), 5),
         "lambda_by_sources_largest_relative_change": round(sp_rel.get(sp_at, 0.0), 5),
         "lambda_by_sources_at": sp_at,
