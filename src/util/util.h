@@ -272,6 +272,11 @@ typedef struct util_out {
 
 /* OUT: *o. On failure *o holds nothing to abort. */
 int util_out_open(util_out *o, const char *path, dt_error *err);
+/* Hands what is written so far to the kernel and starts it on its way to
+ * disk, without waiting (Linux; elsewhere only the flush): the sync at
+ * close then waits for the rest only. For outputs of gigabytes, every
+ * few tens of megabytes. DT_EIO when the flush fails. */
+int util_out_write_back(util_out *o, dt_error *err);
 /* Flushes, syncs and closes o->f, keeping the temporary (so a caller can
  * finish other work before committing); a no-op once closed. */
 int util_out_close(util_out *o, dt_error *err);
