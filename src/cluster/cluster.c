@@ -22,19 +22,19 @@ static uint64_t double_key(double p)
  * order given: two radix sorts, by (a, b) and then by p (each sort breaks
  * ties by its value, here the rank from the one before). At 2.8M links
  * qsort took 0.4 s of the cluster stage. */
-int clu_sort_links(clu_link *links, size_t n)
+int clu_sort_links_on(clu_link *links, size_t n, int n_threads)
 {
     util_kv *kv = dt_malloc(n * sizeof *kv);
     uint32_t *rank = dt_malloc(n * sizeof *rank);
     int rc = kv && rank ? DT_OK : DT_ENOMEM;
     for (size_t i = 0; rc == DT_OK && i < n; i++)
         kv[i] = (util_kv){(uint64_t)links[i].a << 32 | links[i].b, (uint32_t)i};
-    if (rc == DT_OK) rc = util_sort_kv(kv, n);
+    if (rc == DT_OK) rc = util_sort_kv_on(kv, n, n_threads);
     for (size_t j = 0; rc == DT_OK && j < n; j++) {
         rank[j] = kv[j].val;
         kv[j] = (util_kv){~double_key(links[kv[j].val].p), (uint32_t)j};
     }
-    if (rc == DT_OK) rc = util_sort_kv(kv, n);
+    if (rc == DT_OK) rc = util_sort_kv_on(kv, n, n_threads);
     for (size_t k = 0; rc == DT_OK && k < n; k++) kv[k].val = rank[kv[k].val];
     for (size_t k = 0; rc == DT_OK && k < n; k++) rank[k] = kv[k].val; /* rank: from */
     dt_free(kv);
@@ -47,6 +47,11 @@ int clu_sort_links(clu_link *links, size_t n)
     dt_free(sorted);
     dt_free(rank);
     return rc;
+}
+
+int clu_sort_links(clu_link *links, size_t n)
+{
+    return clu_sort_links_on(links, n, 1);
 }
 
 static uint32_t find(uint32_t *parent, uint32_t x)

@@ -56,6 +56,8 @@ typedef struct clu_options {
 /* Puts links in the order clu_run takes them: strongest first, then by a,
  * then by b (equal links as given). DT_ENOMEM. */
 int clu_sort_links(clu_link *links, size_t n);
+/* The same, its sorts on n_threads (util_sort_kv_on). */
+int clu_sort_links_on(clu_link *links, size_t n, int n_threads);
 
 typedef struct clu_result {
     uint32_t *entity;      /* per record: smallest record index of its entity */

@@ -994,7 +994,7 @@ static int cluster(link_run *run)
                        .conflicts = pl_decided_any(&run->decided) ? records_conflict : NULL,
                        .ctx = run, .keep_joins = run->after != NULL};
     /* sorted first: the sort's scratch and the table below are not held at once */
-    if (rc == DT_OK && n) rc = clu_sort_links(links, n);
+    if (rc == DT_OK && n) rc = clu_sort_links_on(links, n, e->n_threads);
     opt.is_sorted = 1;
     if (rc == DT_OK && opt.conflicts) {
         own_job job = {run, links};

@@ -111,6 +111,47 @@ int util_sort_kv(util_kv *items, size_t n)
     return DT_OK;
 }
 
+typedef struct halves_job {
+    util_kv *items;
+    size_t n, half;
+    int rc[2];
+} halves_job;
+
+static void sort_halves(void *ctx, size_t begin, size_t end, int i_worker)
+{
+    (void)i_worker;
+    halves_job *j = ctx;
+    for (size_t k = begin; k < end; k++)
+        j->rc[k] = k == 0 ? util_sort_kv(j->items, j->half)
+                          : util_sort_kv(j->items + j->half, j->n - j->half);
+}
+
+static int kv_before(const util_kv *x, const util_kv *y)
+{
+    return x->key < y->key || (x->key == y->key && x->val <= y->val);
+}
+
+enum { SORT_ON_MIN = 1 << 20 };
+
+int util_sort_kv_on(util_kv *items, size_t n, int n_threads)
+{
+    if (n_threads < 2 || n < SORT_ON_MIN) return util_sort_kv(items, n);
+    halves_job j = {items, n, n / 2, {DT_OK, DT_OK}};
+    util_parallel_for(2, 2, 1, sort_halves, &j);
+    if (j.rc[0] < 0 || j.rc[1] < 0) return DT_ENOMEM;
+    util_kv *out = dt_malloc(n * sizeof *out);
+    if (!out) return DT_ENOMEM;
+    /* Items equal in key and val are equal: any merge order is the one
+     * sort of the whole would give. */
+    size_t a = 0, b = j.half, k = 0;
+    while (a < j.half && b < n) out[k++] = kv_before(&items[a], &items[b]) ? items[a++] : items[b++];
+    while (a < j.half) out[k++] = items[a++];
+    while (b < n) out[k++] = items[b++];
+    memcpy(items, out, n * sizeof *items);
+    dt_free(out);
+    return DT_OK;
+}
+
 /* Buckets of the top digit: hashed keys put a few dozen items in each,
  * which a few passes of insertion sort put in order faster than four
  * radix passes over everything; a crowded bucket (keys that are not

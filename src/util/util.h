@@ -203,6 +203,11 @@ int util_sort_kv(util_kv *items, size_t n);
 /* The same order, faster when keys are hashes (spread over all 64 bits):
  * one radix pass on the top digit, then each small bucket on its own. */
 int util_sort_kv_spread(util_kv *items, size_t n);
+/* The same order on n_threads (at most two parts): each half sorted on
+ * its own thread, then merged by (key, val). For tens of millions of
+ * items (clustering's links at 10M people), where the sort is serial
+ * time; fewer go to util_sort_kv. Scratch of n items more. */
+int util_sort_kv_on(util_kv *items, size_t n, int n_threads);
 /* Sorts v ascending, as util_sort_kv does (a blocking index's tens of
  * millions of slots: qsort took seconds). DT_ENOMEM without scratch. */
 int util_sort_u64(uint64_t *v, size_t n);

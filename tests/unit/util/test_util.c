@@ -308,6 +308,36 @@ static void test_sort_kv_spread(void **state)
     free(b);
 }
 
+/* util_sort_kv_on: the halves sorted on two threads and merged give
+ * util_sort_kv's order, keys and vals repeated (a merge that took the
+ * right half first on a tie would differ); out of memory is an error. */
+static void test_sort_kv_on(void **state)
+{
+    (void)state;
+    enum { N = (1 << 20) + 7 }; /* over SORT_ON_MIN */
+    util_kv *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    util_rng r;
+    util_rng_seed(&r, 9);
+    for (size_t i = 0; i < N; i++) {
+        a[i].key = util_rng_below(&r, 5000);
+        a[i].val = (uint32_t)util_rng_below(&r, 50);
+    }
+    memcpy(b, a, N * sizeof *a);
+    assert_int_equal(util_sort_kv_on(a, N, 2), DT_OK);
+    assert_int_equal(util_sort_kv(b, N), DT_OK);
+    for (size_t i = 0; i < N; i++) {
+        assert_true(a[i].key == b[i].key);
+        assert_int_equal(a[i].val, b[i].val);
+    }
+    util_fail_after(1); /* every allocation from here: no count shared by the threads */
+    assert_int_equal(util_sort_kv_on(a, N, 2), DT_ENOMEM);
+    util_fail_after(0);
+    free(a);
+    free(b);
+}
+
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -406,7 +436,8 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_arena_and_buf),
         cmocka_unit_test(test_parallel_for),  cmocka_unit_test(test_fail_after),
-        cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_sort_kv_spread),       cmocka_unit_test(test_mkdir_parents),
+        cmocka_unit_test(test_sort_kv),       cmocka_unit_test(test_sort_kv_spread),
+        cmocka_unit_test(test_sort_kv_on),       cmocka_unit_test(test_mkdir_parents),
         cmocka_unit_test(test_private_files), cmocka_unit_test(test_json_flat),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
