@@ -42,7 +42,7 @@ enum { KNOWN_MAX_PARTS = 64 };
 typedef struct known_part {
     uint64_t *key;
     uint8_t *own;
-    size_t cap;                 /* KNOWN_LOAD of it full at most; any size (not a power of
+    size_t cap;                 /* KNOWN_SLOTS_PER_KEY a key; any size (not a power of
                                    two: at 10M people the tables sat at the memory peak) */
 } known_part;
 
@@ -727,7 +727,6 @@ static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells, mb
     int field = e->cfg->comparisons[c].m_by_field;
     mby_job j = {run, sc, c, run->model.comps[c].n_codes, (size_t)field,
                  fs_same_value_comparison(e->cfg, field), mass, kept, n_workers};
-    int rc = DT_OK;
     if (is_first || !kept) {
         util_parallel_for(n_workers, e->blk.n_pairs, 1 << 16, mby_range, &j);
     } else {
@@ -735,13 +734,28 @@ static int mby_pass(link_run *run, size_t c, uint64_t **mass, size_t n_cells, mb
         for (int w = 0; w < n_workers; w++) n += kept[w].n;
         util_parallel_for(n_workers, n, 1 << 16, mby_kept_range, &j);
     }
-    for (int w = 0; kept && w < n_workers; w++)
-        if (kept[w].rc < 0) rc = kept[w].rc;
     fs_scorer_free(sc);
-    DT_TRY(rc);
     for (int w = 1; w < n_workers; w++)
         for (size_t k = 0; k < n_cells; k++) mass[0][k] += mass[w][k];
     return fs_mby_fit(&run->model, e->cfg, &e->table, c, mass[0]);
+}
+
+/* Every worker kept all its pairs (none ran out of memory). */
+static int mby_kept_whole(const mby_kept *kept, int n_workers)
+{
+    for (int w = 0; kept && w < n_workers; w++)
+        if (kept[w].rc < 0) return 0;
+    return kept != NULL;
+}
+
+static mby_kept *mby_kept_free(mby_kept *kept, int n_workers)
+{
+    for (int w = 0; kept && w < n_workers; w++) {
+        dt_free(kept[w].w);
+        dt_free(kept[w].cell);
+    }
+    dt_free(kept);
+    return NULL;
 }
 
 /* Whether the later passes of comparison c may read kept pairs: no
@@ -768,13 +782,12 @@ static int fit_m_by_value(link_run *run)
         if (!mass) rc = DT_ENOMEM;
         mby_kept *kept = mby_can_keep(run, c, n_cells)
                              ? dt_calloc((size_t)n_workers, sizeof *kept) : NULL;
-        for (int pass = 0; pass < MBY_PASSES && rc == DT_OK; pass++)
+        for (int pass = 0; pass < MBY_PASSES && rc == DT_OK; pass++) {
             rc = mby_pass(run, c, mass, n_cells, kept, pass == 0);
-        for (int w = 0; kept && w < n_workers; w++) {
-            dt_free(kept[w].w);
-            dt_free(kept[w].cell);
+            if (pass == 0 && !mby_kept_whole(kept, n_workers)) /* then read the pairs again */
+                kept = mby_kept_free(kept, n_workers);
         }
-        dt_free(kept);
+        mby_kept_free(kept, n_workers);
         for (int w = 0; mass && w < n_workers; w++) dt_free(mass[w]);
         dt_free(mass);
         if (rc == DT_OK)
