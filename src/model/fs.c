@@ -760,6 +760,7 @@ int fs_scorer_new(const fs_model *m, const dt_config *cfg, const cmp_table *t, f
         if (!(sc->mby_w[c] = dt_malloc((n ? n : 1) * sizeof *sc->mby_w[c]))) goto fail;
         sc->mby_col[c] = (size_t)cfg->comparisons[c].m_by_field;
         sc->mby_same[c] = fs_same_value_comparison(cfg, cfg->comparisons[c].m_by_field);
+        sc->mby_comps[sc->n_mby++] = (uint8_t)c;
         for (uint32_t id = 0; id < n; id++)
             for (int code = 1; code < m->comps[c].n_codes; code++)
                 sc->mby_w[c][id][code] = log2(x->ratio[id][code]);
@@ -804,9 +805,10 @@ double fs_scorer_weight(const fs_scorer *sc, const uint8_t *g, uint32_t a, uint3
     }
     /* Last, so that a fit of comparison c's m by value (the last term set)
      * can keep the rest of a pair's weight between its passes. */
-    for (size_t c = 0; c < sc->n_comp; c++) {
-        int code = g[c], same = code && sc->mby_w[c] ? sc->mby_same[c] : -1;
-        if (code && sc->mby_w[c] && (same < 0 || g[same] == 1)) { /* as fs_mby_weight */
+    for (size_t k_mby = 0; k_mby < sc->n_mby; k_mby++) {
+        size_t c = sc->mby_comps[k_mby];
+        int code = g[c], same = sc->mby_same[c];
+        if (code && (same < 0 || g[same] == 1)) { /* as fs_mby_weight */
             uint32_t v = cmp_val(sc->t, sc->mby_col[c], a);
             if (v == CMP_NULL || v != cmp_val(sc->t, sc->mby_col[c], b)) continue;
             int32_t id = sc->m->mby[c].bound[v];

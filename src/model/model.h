@@ -277,6 +277,8 @@ typedef struct fs_scorer {
     size_t mby_col[FS_MAX_COMPARISONS]; /* t's column of the conditioning field */
     size_t tf_col[FS_MAX_COMPARISONS];  /* t's column, where TF */
     int mby_same[FS_MAX_COMPARISONS]; /* fs_same_value_comparison of the conditioning field */
+    uint8_t mby_comps[FS_MAX_COMPARISONS]; /* the comparisons with mby_w, in order */
+    size_t n_mby;
 } fs_scorer;
 
 /* A comparison of field i_field whose level 1 says the two records hold

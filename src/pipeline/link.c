@@ -989,9 +989,8 @@ static int cluster(link_run *run)
     clu_link *links = dt_malloc((run->sum.n_links + n_labels + 1) * sizeof *links);
     if (!links) return dt_err_set(e->err, DT_ENOMEM, "out of memory for links");
     size_t n = 0;
-    fs_cut cut = fs_cut_of(cfg->link_threshold);
     for (size_t i = 0; i < e->blk.n_pairs; i++)
-        if (fs_reaches(&cut, run->weights[i]))
+        if (fs_reaches(&run->link_cut, run->weights[i]))
             links[n++] = (clu_link){e->blk.pairs[i].a, e->blk.pairs[i].b,
                                     fs_probability(run->weights[i]),
                                     run->gammas + i * cfg->n_comparisons, CLU_OWN_UNKNOWN};

@@ -126,11 +126,6 @@ static void sort_halves(void *ctx, size_t begin, size_t end, int i_worker)
                           : util_sort_kv(j->items + j->half, j->n - j->half);
 }
 
-static int kv_before(const util_kv *x, const util_kv *y)
-{
-    return x->key < y->key || (x->key == y->key && x->val <= y->val);
-}
-
 enum { SORT_ON_MIN = 1 << 20 };
 
 int util_sort_kv_on(util_kv *items, size_t n, int n_threads)
@@ -144,7 +139,7 @@ int util_sort_kv_on(util_kv *items, size_t n, int n_threads)
     /* Items equal in key and val are equal: any merge order is the one
      * sort of the whole would give. */
     size_t a = 0, b = j.half, k = 0;
-    while (a < j.half && b < n) out[k++] = kv_before(&items[a], &items[b]) ? items[a++] : items[b++];
+    while (a < j.half && b < n) out[k++] = !kv_less(&items[b], &items[a]) ? items[a++] : items[b++];
     while (a < j.half) out[k++] = items[a++];
     while (b < n) out[k++] = items[b++];
     memcpy(items, out, n * sizeof *items);
